@@ -1,0 +1,71 @@
+package challenge
+
+import "net/netip"
+
+// Outcome is what the RADIUS layer answers. The zero value is Reject, so a
+// Decision that was never filled in cannot let anybody in.
+type Outcome uint8
+
+const (
+	// Reject refuses the login (Access-Reject).
+	Reject Outcome = iota
+	// Accept lets the user in (Access-Accept).
+	Accept
+	// Challenge asks the user for more (Access-Challenge).
+	Challenge
+)
+
+// String names the outcome for logs and metrics.
+func (o Outcome) String() string {
+	switch o {
+	case Accept:
+		return "accept"
+	case Challenge:
+		return "challenge"
+	default:
+		return "reject"
+	}
+}
+
+// Reason says why a Decision was taken, in words fit for a log line and a
+// metric label. It never carries user input.
+type Reason string
+
+// Reasons known to every layer.
+const (
+	ReasonOK              Reason = "ok"
+	ReasonBadPassword     Reason = "bad_password"
+	ReasonUnknownUser     Reason = "unknown_user"
+	ReasonDisabled        Reason = "disabled"
+	ReasonEmptyPassword   Reason = "empty_password"
+	ReasonBadUsername     Reason = "bad_username"
+	ReasonUnsupportedAuth Reason = "unsupported_auth"
+)
+
+// Request is one login attempt as the RADIUS layer decoded it.
+type Request struct {
+	// User is the User-Name attribute as sent.
+	User string
+	// Password is the decoded PAP User-Password. It must never be logged.
+	Password string
+	// State is the State attribute of a challenge answer, nil otherwise.
+	State []byte
+	// Client is the configured name of the RADIUS client (the NAS entry).
+	Client string
+	// Source is the address the packet came from.
+	Source netip.AddrPort
+	// NASIdentifier and CallingStationID are copied for logs and policy.
+	NASIdentifier    string
+	CallingStationID string
+}
+
+// Decision is the answer to a Request.
+type Decision struct {
+	Outcome Outcome
+	// Reason is logged and counted; it is not shown to the user.
+	Reason Reason
+	// Message is shown to the user as Reply-Message when not empty.
+	Message string
+	// State goes with a Challenge and comes back in the answer.
+	State []byte
+}

@@ -1,0 +1,45 @@
+package directory
+
+// Status is the outcome of a password check. A wrong password is a Status,
+// not an error; errors are reserved for a directory that cannot answer.
+type Status uint8
+
+const (
+	// BadPassword: the user exists and the password does not match. It is
+	// the zero value so that an unset Result never reads as success.
+	BadPassword Status = iota
+	// OK: the password matches and the account may log in.
+	OK
+	// UnknownUser: no such user.
+	UnknownUser
+	// Disabled: the account exists but is disabled.
+	Disabled
+)
+
+// String names the status for logs.
+func (s Status) String() string {
+	switch s {
+	case OK:
+		return "ok"
+	case UnknownUser:
+		return "unknown_user"
+	case Disabled:
+		return "disabled"
+	default:
+		return "bad_password"
+	}
+}
+
+// User is what the directory knows of an account.
+type User struct {
+	// Name is the canonical username.
+	Name string
+	// Groups the user belongs to, as named by the directory.
+	Groups []string
+}
+
+// Result is the answer of Authenticate.
+type Result struct {
+	Status Status
+	User   User
+}
