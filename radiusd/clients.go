@@ -1,0 +1,155 @@
+package radiusd
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// Client is a RADIUS client (a NAS) allowed to send requests.
+type Client struct {
+	// Name identifies the client in logs and metric labels; it comes from
+	// configuration, never from the network. Required and unique.
+	Name string
+	// Networks are the source prefixes the client sends from. A packet is
+	// attributed to the client with the longest matching prefix.
+	Networks []netip.Prefix
+	// Secret is the shared secret, 1 to 64 bytes.
+	Secret []byte
+	// RequireMessageAuthenticator drops every Access-Request that has no
+	// Message-Authenticator (the BlastRADIUS defence). The configs package
+	// defaults it to true; the zero value here is false.
+	RequireMessageAuthenticator bool
+}
+
+// maxSecretLen bounds shared secrets; longer secrets are rejected by many
+// NAS implementations and usually betray a pasting mistake.
+const maxSecretLen = 64
+
+// weakSecretLen is the length at or below which a secret is reported by
+// Weak: RFC 6151 era guidance asks for at least 16 random characters, and
+// short secrets fall to offline guessing from a single captured packet.
+const weakSecretLen = 12
+
+// ClientTable maps source addresses to clients. It is immutable once
+// built, so a running server can swap tables without locks.
+type ClientTable struct {
+	clients []*Client // in configuration order, for Weak
+	// byBits holds one map per prefix length, longest first, so a lookup
+	// costs one map probe per distinct length (usually two or three).
+	byBits []prefixMap
+}
+
+type prefixMap struct {
+	bits int
+	m    map[netip.Prefix]*Client
+}
+
+// NewClientTable builds a table from clients. It reports every problem at
+// once: an empty or duplicate name, no networks, an invalid prefix, the same
+// prefix listed twice, an empty secret or one longer than 64 bytes. Errors
+// name the client, never the secret. The table keeps its own copies.
+func NewClientTable(clients []Client) (*ClientTable, error) {
+	t := &ClientTable{}
+	var errs []error
+	names := make(map[string]bool)
+	owner := make(map[netip.Prefix]string)
+	byBits := make(map[int]map[netip.Prefix]*Client)
+	for i, c := range clients {
+		if c.Name == "" {
+			errs = append(errs, fmt.Errorf("radiusd: client %d: empty name", i))
+		} else if names[c.Name] {
+			errs = append(errs, fmt.Errorf("radiusd: client %q: name listed twice", c.Name))
+		}
+		names[c.Name] = true
+		switch {
+		case len(c.Secret) == 0:
+			errs = append(errs, fmt.Errorf("radiusd: client %q: empty secret", c.Name))
+		case len(c.Secret) > maxSecretLen:
+			errs = append(errs, fmt.Errorf("radiusd: client %q: secret longer than %d bytes", c.Name, maxSecretLen))
+		}
+		if len(c.Networks) == 0 {
+			errs = append(errs, fmt.Errorf("radiusd: client %q: no networks", c.Name))
+		}
+		cc := &Client{
+			Name:                        c.Name,
+			Secret:                      slices.Clone(c.Secret),
+			RequireMessageAuthenticator: c.RequireMessageAuthenticator,
+		}
+		for _, p := range c.Networks {
+			np, err := normalizePrefix(p)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("radiusd: client %q: %w", c.Name, err))
+				continue
+			}
+			if prev, dup := owner[np]; dup {
+				errs = append(errs, fmt.Errorf("radiusd: client %q: prefix %s already listed for client %q", c.Name, np, prev))
+				continue
+			}
+			owner[np] = c.Name
+			cc.Networks = append(cc.Networks, np)
+			if byBits[np.Bits()] == nil {
+				byBits[np.Bits()] = make(map[netip.Prefix]*Client)
+			}
+			byBits[np.Bits()][np] = cc
+		}
+		t.clients = append(t.clients, cc)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for bits, m := range byBits {
+		t.byBits = append(t.byBits, prefixMap{bits: bits, m: m})
+	}
+	slices.SortFunc(t.byBits, func(a, b prefixMap) int { return b.bits - a.bits })
+	return t, nil
+}
+
+// normalizePrefix masks p and turns an IPv4-mapped IPv6 prefix into the
+// IPv4 prefix it means, so that it matches the unmapped addresses Lookup
+// probes with.
+func normalizePrefix(p netip.Prefix) (netip.Prefix, error) {
+	if !p.IsValid() {
+		return netip.Prefix{}, fmt.Errorf("invalid prefix %q", p.String())
+	}
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, fmt.Errorf("prefix %s: IPv4-mapped prefix shorter than /96", p)
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// Lookup returns the client whose longest network contains addr.
+// IPv4-mapped IPv6 addresses (from a dual-stack socket) are unmapped first.
+// A nil table matches nothing.
+func (t *ClientTable) Lookup(addr netip.Addr) (*Client, bool) {
+	if t == nil || !addr.IsValid() {
+		return nil, false
+	}
+	addr = addr.Unmap().WithZone("")
+	for _, pm := range t.byBits {
+		p, err := addr.Prefix(pm.bits)
+		if err != nil {
+			continue // an IPv6 length longer than 32 bits for an IPv4 address
+		}
+		if c, ok := pm.m[p]; ok {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// Weak returns the names of clients whose secret is 12 bytes or shorter, in
+// configuration order, so the daemon can warn at start-up.
+func (t *ClientTable) Weak() []string {
+	var names []string
+	for _, c := range t.clients {
+		if len(c.Secret) <= weakSecretLen {
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}

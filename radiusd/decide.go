@@ -1,0 +1,140 @@
+package radiusd
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2869"
+	"layeh.com/radius/vendors/microsoft"
+
+	"twostep/challenge"
+)
+
+// Reasons this package decides itself, beside the challenge.Reason values.
+const (
+	reasonError        challenge.Reason = "error"         // the Authenticator failed
+	reasonNoPassword   challenge.Reason = "no_password"   // no User-Password, CHAP, MS-CHAP, EAP or State
+	reasonStatusServer challenge.Reason = "status_server" // a Status-Server answer
+)
+
+// Messages shown to the user (and to whoever reads the NAS logs).
+const (
+	msgUnavailable = "Authentication service unavailable; try again later."
+	msgNoPassword  = "No password was sent: configure this client for PAP."
+)
+
+// unsupportedMessage names why a method is refused and what to change, so
+// a misconfigured NAS is diagnosed from its own logs. Empty for PAP.
+func unsupportedMessage(method string) string {
+	switch method {
+	case "chap":
+		return "CHAP is not supported: configure this client for PAP."
+	case "mschap":
+		return "MS-CHAP is not supported: configure this client for PAP."
+	case "eap":
+		return "EAP is not supported: configure this client for PAP."
+	}
+	return ""
+}
+
+// verdict is a decision with what the log line needs to know about it.
+type verdict struct {
+	d      challenge.Decision
+	user   string
+	method string // pap, chap, mschap, eap or none
+	err    error  // from the Authenticator: logged at error level
+}
+
+func errorDecision() challenge.Decision {
+	return challenge.Decision{Outcome: challenge.Reject, Reason: reasonError, Message: msgUnavailable}
+}
+
+// decide turns an Access-Request into a Decision. Only PAP (or a State
+// alone, answering a challenge with an empty box) reaches the
+// Authenticator.
+func (s *Server) decide(ctx context.Context, c *Client, p *radius.Packet, src netip.AddrPort) verdict {
+	v := verdict{user: rfc2865.UserName_GetString(p), method: authMethod(p)}
+	state := p.Get(rfc2865.State_Type)
+	switch {
+	case unsupportedMessage(v.method) != "":
+		v.d = challenge.Decision{Outcome: challenge.Reject, Reason: challenge.ReasonUnsupportedAuth, Message: unsupportedMessage(v.method)}
+		return v
+	case v.method == "none" && state == nil:
+		v.d = challenge.Decision{Outcome: challenge.Reject, Reason: reasonNoPassword, Message: msgNoPassword}
+		return v
+	}
+	req := &challenge.Request{
+		User:             v.user,
+		State:            state,
+		Client:           c.Name,
+		Source:           netip.AddrPortFrom(src.Addr().Unmap(), src.Port()),
+		NASIdentifier:    rfc2865.NASIdentifier_GetString(p),
+		CallingStationID: rfc2865.CallingStationID_GetString(p),
+	}
+	if hidden, _ := userPassword(p); hidden != nil { // validated on the read loop
+		pw, err := decodePassword(hidden, c.Secret, p.Authenticator)
+		if err != nil {
+			v.d, v.err = errorDecision(), err
+			return v
+		}
+		req.Password = string(pw)
+	}
+	d, err := s.authenticate(ctx, req)
+	if err != nil {
+		v.d, v.err = errorDecision(), err
+		return v
+	}
+	v.d = d
+	return v
+}
+
+// authenticate calls the Authenticator and turns a panic into an error,
+// so that a bug answers one Reject instead of taking the daemon down.
+func (s *Server) authenticate(ctx context.Context, req *challenge.Request) (d challenge.Decision, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d, err = challenge.Decision{}, fmt.Errorf("radiusd: authenticator panicked: %v", r)
+		}
+	}()
+	return s.auth.Authenticate(ctx, req)
+}
+
+// authMethod names the authentication method of p. Any non-PAP method
+// wins over a User-Password sent alongside it: such a request is
+// malformed and must not be decided on the password alone.
+func authMethod(p *radius.Packet) string {
+	switch {
+	case hasAttr(p, rfc2869.EAPMessage_Type):
+		return "eap"
+	case hasMSCHAP(p):
+		return "mschap"
+	case hasAttr(p, rfc2865.CHAPPassword_Type):
+		return "chap"
+	case hasAttr(p, rfc2865.UserPassword_Type):
+		return "pap"
+	}
+	return "none"
+}
+
+func hasAttr(p *radius.Packet, t radius.Type) bool {
+	_, ok := p.Lookup(t)
+	return ok
+}
+
+// hasMSCHAP reports any of the Microsoft attributes MS-CHAP v1 or v2 sends
+// (RFC 2548). A value of the wrong length still counts as present.
+func hasMSCHAP(p *radius.Packet) bool {
+	for _, lookup := range []func(*radius.Packet) ([]byte, error){
+		microsoft.MSCHAPChallenge_Lookup,
+		microsoft.MSCHAPResponse_Lookup,
+		microsoft.MSCHAP2Response_Lookup,
+	} {
+		if _, err := lookup(p); err != radius.ErrNoAttribute {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,20 @@
+// Package radiusd is the RADIUS transport of twostep: it reads Access-Request
+// and Status-Server packets over UDP, checks who sent them and that they are
+// intact, turns them into a challenge.Request, and writes back the
+// Access-Accept, Access-Reject or Access-Challenge that the Authenticator
+// decides.
+//
+// The package owns everything that is about the protocol and nothing that is
+// about the login: the client table and shared secrets, packet framing,
+// Message-Authenticator (RFC 3579, required by default because of
+// BlastRADIUS, CVE-2024-3596), the RFC 5080 duplicate cache, Status-Server
+// (RFC 5997), Proxy-State, overload shedding and the server lifecycle.
+//
+// Only PAP carries a password that twostep can check; CHAP, MS-CHAP and EAP
+// requests are answered with an Access-Reject that says so, so that a
+// misconfigured NAS is diagnosed at once rather than by timeouts.
+//
+// clientside.go holds the few helpers a RADIUS client needs (tests, the
+// bench tool and integration tests use them) to sign requests and verify
+// answers the way this server expects.
+package radiusd

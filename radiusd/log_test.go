@@ -1,0 +1,71 @@
+package radiusd
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"twostep/challenge"
+)
+
+// TestLogsHaveNoSecrets runs accept, reject, challenge, failure, CHAP and
+// a wrong secret through a debug-level logger and looks for the password,
+// the passcode and the secret in every line.
+func TestLogsHaveNoSecrets(t *testing.T) {
+	const passcode = "918273"
+	auth := newFakeAuth(func(_ context.Context, req *challenge.Request) (challenge.Decision, error) {
+		switch {
+		case req.User == "alice" && req.Password == testPassword:
+			return challenge.Decision{Outcome: challenge.Accept, Reason: challenge.ReasonOK}, nil
+		case req.User == "carol" && req.State == nil:
+			return challenge.Decision{Outcome: challenge.Challenge, Reason: "need_passcode", Message: "Passcode:", State: []byte("st")}, nil
+		case req.User == "carol":
+			return challenge.Decision{Outcome: challenge.Accept, Reason: challenge.ReasonOK}, nil
+		case req.User == "dave":
+			return challenge.Decision{}, errors.New("directory: timeout")
+		}
+		return challenge.Decision{Outcome: challenge.Reject, Reason: challenge.ReasonBadPassword}, nil
+	})
+	h := newHarness(t, auth, nil)
+	h.exchange(request(t, testSecret, "alice", testPassword, nil), testSecret)
+	h.exchange(request(t, testSecret, "bob", testPassword, nil), testSecret)
+	h.exchange(request(t, testSecret, "carol", testPassword, nil), testSecret)
+	h.exchange(request(t, testSecret, "carol", passcode, func(p *radius.Packet) { rfc2865.State_Set(p, []byte("st")) }), testSecret)
+	h.exchange(request(t, testSecret, "dave", testPassword, nil), testSecret)
+	h.exchange(request(t, testSecret, "erin", testPassword, func(p *radius.Packet) { rfc2865.CHAPPassword_Set(p, make([]byte, 17)) }), testSecret)
+	h.expectDrop(request(t, []byte("wrong-secret"), "alice", testPassword, nil), causeBadMA)
+
+	logs := h.logs.String()
+	for _, secret := range []string{testPassword, passcode, string(testSecret), hex.EncodeToString(testSecret)} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("log contains %q:\n%s", secret, logs)
+		}
+	}
+	var lines int
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		if line["message"] != "radius request" {
+			continue
+		}
+		lines++
+		for _, field := range []string{"id", "client", "nas", "user", "decision", "reason", "latency_ms"} {
+			if _, ok := line[field]; !ok {
+				t.Errorf("log line %s has no %s", sc.Text(), field)
+			}
+		}
+	}
+	if lines != 6 {
+		t.Errorf("got %d request lines, want 6:\n%s", lines, logs)
+	}
+}

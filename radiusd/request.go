@@ -1,0 +1,161 @@
+package radiusd
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2869"
+
+	"twostep/challenge"
+)
+
+// handlePacket runs on the read loop. Everything cheap and bounded happens
+// here (client, framing, Message-Authenticator, duplicate cache,
+// admission); the decision runs in a goroutine of its own, so a slow
+// Authenticator never stops the reading.
+func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort) {
+	start := s.now()
+	c, ok := s.clients.Load().Lookup(src.Addr())
+	if !ok {
+		s.drop(causeUnknownClient, src, "")
+		return
+	}
+	pkt, cause := frame(b)
+	if cause != "" {
+		s.drop(cause, src, c.Name)
+		return
+	}
+	code := radius.Code(pkt[0])
+	if code != radius.CodeAccessRequest && code != radius.CodeStatusServer {
+		s.drop(causeUnsupportedCode, src, c.Name)
+		return
+	}
+	off, err := findMA(pkt)
+	switch {
+	case err != nil:
+		s.drop(causeBadMA, src, c.Name)
+		return
+	case off < 0 && (c.RequireMessageAuthenticator || code == radius.CodeStatusServer):
+		// RFC 5997 §3: a Status-Server without it is always discarded.
+		s.drop(causeMissingMA, src, c.Name)
+		return
+	case off >= 0 && !verifyMA(pkt, off, pkt[4:20], c.Secret):
+		// Usually a wrong secret. Checked before the duplicate cache, so a
+		// forged packet can neither evict nor fetch a cached answer.
+		s.drop(causeBadMA, src, c.Name)
+		return
+	}
+	p, err := radius.Parse(pkt, c.Secret)
+	if err != nil { // unreachable after frame, kept for safety
+		s.drop(causeBadAttribute, src, c.Name)
+		return
+	}
+	if off < 0 && hasAttr(p, rfc2869.EAPMessage_Type) {
+		// RFC 3579 §3.2: EAP-Message without Message-Authenticator is
+		// silently discarded.
+		s.drop(causeMissingMA, src, c.Name)
+		return
+	}
+	if code == radius.CodeStatusServer {
+		s.answerStatus(l, c, p, src)
+		return
+	}
+	if _, err := userPassword(p); err != nil {
+		s.drop(causeBadPassword, src, c.Name)
+		return
+	}
+
+	k := dedupKey{listener: l.id, src: src, id: p.Identifier}
+	e, verdict, cached := s.cache.begin(k, p.Authenticator, start)
+	switch verdict {
+	case dedupInFlight:
+		s.metrics.duplicates.WithLabelValues(dupDroppedInFlight).Inc()
+		return
+	case dedupAnswered:
+		s.metrics.duplicates.WithLabelValues(dupResent).Inc()
+		if err := l.send(cached, src); err != nil {
+			s.drop(causeWriteError, src, c.Name)
+		}
+		return
+	}
+	if !s.limit.acquire(hasAttr(p, rfc2865.State_Type)) {
+		s.cache.forget(k, e) // let the retransmission try again
+		s.drop(causeOverload, src, c.Name)
+		return
+	}
+	s.metrics.inFlight.Inc()
+	l.handlers.Add(1)
+	go func() {
+		defer l.handlers.Done()
+		defer s.limit.release()
+		defer s.metrics.inFlight.Dec()
+		s.serveAccess(l, c, p, src, k, e, start)
+	}()
+}
+
+// serveAccess decides one Access-Request read at start, answers it, caches
+// the answer, and writes the request's log line and metrics.
+func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, k dedupKey, e *dedupEntry, start time.Time) {
+	ctx, cancel := context.WithTimeout(s.base, decideTimeout)
+	defer cancel()
+	v := s.decide(ctx, c, p, src)
+
+	code := responseCode(v.d.Outcome)
+	resp, err := s.encode(p, code, v.d, c.Secret)
+	if err != nil {
+		// An answer that cannot be encoded (State or message too long)
+		// becomes the generic Reject, never silence and never an Accept.
+		v = verdict{user: v.user, method: v.method, d: errorDecision(), err: err}
+		code = radius.CodeAccessReject
+		resp, err = s.encode(p, code, v.d, c.Secret)
+	}
+	if err != nil { // even the Reject does not fit: Proxy-State filled the packet
+		s.cache.forget(k, e)
+		s.drop(causeEncode, src, c.Name)
+		return
+	}
+	s.cache.finish(k, e, resp, s.now())
+	if err := l.send(resp, src); err != nil {
+		s.drop(causeWriteError, src, c.Name)
+	}
+
+	latency := s.now().Sub(start)
+	reason := reasonLabel(v.d.Reason)
+	s.metrics.requests.WithLabelValues(c.Name, codeLabel(code), reason).Inc()
+	s.metrics.duration.WithLabelValues(c.Name).Observe(latency.Seconds())
+
+	ev := s.log.Info()
+	if v.err != nil {
+		ev = s.log.Error().Err(v.err)
+	}
+	ev.Str("id", correlationID()).
+		Str("client", c.Name).
+		Str("nas", src.Addr().Unmap().String()).
+		Str("user", v.user).
+		Str("method", v.method).
+		Str("decision", codeLabel(code)).
+		Str("reason", reason).
+		Float64("latency_ms", float64(latency.Microseconds())/1000).
+		Msg("radius request")
+}
+
+// encode builds and signs the answer for d.
+func (s *Server) encode(p *radius.Packet, code radius.Code, d challenge.Decision, secret []byte) ([]byte, error) {
+	attrs, err := responseAttrs(p, code, d)
+	if err != nil {
+		return nil, err
+	}
+	return encodeResponse(p, code, attrs, secret)
+}
+
+// correlationID returns a short random id that ties a request's log line to
+// the NAS's and the Authenticator's. It needs to be unlikely to repeat, not
+// unpredictable.
+func correlationID() string {
+	return fmt.Sprintf("%012x", rand.Uint64()>>16)
+}

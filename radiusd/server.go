@@ -1,0 +1,336 @@
+package radiusd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"twostep/challenge"
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
+var ErrServerClosed = errors.New("radiusd: server closed")
+
+// Authenticator decides a login; challenge.Engine implements it. A
+// rejected user is a Decision; an error means the decision could not be
+// taken, and the server answers it with an Access-Reject.
+type Authenticator interface {
+	Authenticate(ctx context.Context, req *challenge.Request) (challenge.Decision, error)
+}
+
+// The engine is what cmd/twostepd wires in.
+var _ Authenticator = (*challenge.Engine)(nil)
+
+// Options configure a Server. Authenticator and Clients are required.
+type Options struct {
+	// Authenticator decides every PAP Access-Request.
+	Authenticator Authenticator
+	// Clients is the initial client table; SetClients replaces it.
+	Clients *ClientTable
+	// Workers bounds the requests being decided at once. Default 256.
+	// New conversations may use all but 1/8 of them (at least one is kept
+	// when Workers >= 2); the rest is kept for requests that carry State,
+	// so overload sheds new logins before half-done ones.
+	Workers int
+	// DuplicateTTL is how long an answer stays in the RFC 5080 response
+	// cache. Default 10s; NewServer refuses values outside 5s..30s, the
+	// range in which NAS retransmissions actually arrive.
+	DuplicateTTL time.Duration
+	// Logger receives one line per request. The zero value discards.
+	Logger zerolog.Logger
+	// Metrics receives the counters. Default: collectors on a private
+	// registry, so nothing global is touched.
+	Metrics *Metrics
+	// Ready says whether the node can serve; Status-Server is answered only
+	// while it returns true. Default: always ready.
+	Ready func() bool
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Defaults and limits of Options, and the deadline of one decision.
+const (
+	defaultWorkers      = 256
+	defaultDuplicateTTL = 10 * time.Second
+	minDuplicateTTL     = 5 * time.Second
+	maxDuplicateTTL     = 30 * time.Second
+	// decideTimeout bounds one call of the Authenticator; no NAS waits
+	// longer than this for an answer.
+	decideTimeout = 30 * time.Second
+)
+
+// Server answers RADIUS authentication over UDP. Create it with NewServer;
+// its lifecycle follows net/http: Serve or ListenAndServe, then Shutdown.
+type Server struct {
+	auth    Authenticator
+	log     zerolog.Logger
+	metrics *Metrics
+	ready   func() bool
+	now     func() time.Time
+
+	clients atomic.Pointer[ClientTable]
+	cache   *dedupCache
+	limit   *limiter
+	drops   dropLog
+
+	// base is the parent of every request context. It is the server's
+	// lifetime, not a request's, which is why it may live in a struct:
+	// Shutdown cancels it when its own deadline passes, so Authenticators
+	// stop working for a server that is gone.
+	base  context.Context
+	abort context.CancelFunc
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[*listener]struct{}
+	nextID    uint32
+	serving   sync.WaitGroup // one per running Serve
+}
+
+// listener is one socket being served.
+type listener struct {
+	id       uint32 // part of the duplicate key
+	conn     net.PacketConn
+	handlers sync.WaitGroup // requests of this socket being decided
+}
+
+// NewServer checks o, fills in its defaults and returns a Server that
+// serves nothing until Serve or ListenAndServe is called.
+func NewServer(o Options) (*Server, error) {
+	var errs []error
+	if o.Authenticator == nil {
+		errs = append(errs, errors.New("radiusd: no Authenticator"))
+	}
+	if o.Clients == nil {
+		errs = append(errs, errors.New("radiusd: no client table"))
+	}
+	switch {
+	case o.Workers < 0:
+		errs = append(errs, fmt.Errorf("radiusd: Workers %d is negative", o.Workers))
+	case o.Workers == 0:
+		o.Workers = defaultWorkers
+	}
+	switch {
+	case o.DuplicateTTL == 0:
+		o.DuplicateTTL = defaultDuplicateTTL
+	case o.DuplicateTTL < minDuplicateTTL || o.DuplicateTTL > maxDuplicateTTL:
+		errs = append(errs, fmt.Errorf("radiusd: DuplicateTTL %v outside %v..%v", o.DuplicateTTL, minDuplicateTTL, maxDuplicateTTL))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
+	if o.Ready == nil {
+		o.Ready = func() bool { return true }
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{
+		auth:      o.Authenticator,
+		log:       o.Logger,
+		metrics:   o.Metrics,
+		ready:     o.Ready,
+		now:       o.Now,
+		cache:     newDedupCache(o.DuplicateTTL),
+		limit:     newLimiter(o.Workers),
+		listeners: make(map[*listener]struct{}),
+	}
+	s.base, s.abort = context.WithCancel(context.Background())
+	s.clients.Store(o.Clients)
+	return s, nil
+}
+
+// SetClients replaces the client table atomically (a SIGHUP reload). No
+// packet is lost: the sockets stay open, and requests already accepted keep
+// the client, and so the secret, they started with. A nil table drops
+// every packet.
+func (s *Server) SetClients(t *ClientTable) {
+	s.clients.Store(t)
+}
+
+// Serve reads requests from conn until Shutdown or a read error, answers
+// them, and closes conn. After Shutdown it returns ErrServerClosed once
+// the requests read from conn have been answered (or Shutdown gave up).
+func (s *Server) Serve(conn net.PacketConn) error {
+	l, err := s.track(conn)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	defer s.serving.Done()
+	err = s.readLoop(l)
+	l.handlers.Wait() // their answers still need the socket
+	s.mu.Lock()
+	delete(s.listeners, l)
+	s.mu.Unlock()
+	conn.Close()
+	return err
+}
+
+// Addrs returns the local addresses of the sockets being served, in no
+// particular order: with port 0, the ports the system chose.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addrs := make([]net.Addr, 0, len(s.listeners))
+	for l := range s.listeners {
+		addrs = append(addrs, l.conn.LocalAddr())
+	}
+	return addrs
+}
+
+// track registers conn, or refuses it after Shutdown.
+func (s *Server) track(conn net.PacketConn) (*listener, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrServerClosed
+	}
+	s.nextID++
+	l := &listener{id: s.nextID, conn: conn}
+	s.listeners[l] = struct{}{}
+	s.serving.Add(1)
+	return l, nil
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// readLoop reads datagrams and hands each to handlePacket, which never
+// blocks on a decision.
+func (s *Server) readLoop(l *listener) error {
+	buf := make([]byte, maxPacket+1) // one more, to see oversized datagrams
+	for {
+		n, src, err := readFrom(l.conn, buf)
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			return fmt.Errorf("radiusd: read %s: %w", l.conn.LocalAddr(), err)
+		}
+		s.handlePacket(l, buf[:n], src)
+	}
+}
+
+// readFrom reads one datagram, without allocating on a *net.UDPConn.
+func readFrom(c net.PacketConn, b []byte) (int, netip.AddrPort, error) {
+	if u, ok := c.(*net.UDPConn); ok {
+		return u.ReadFromUDPAddrPort(b)
+	}
+	n, a, err := c.ReadFrom(b)
+	if err != nil {
+		return n, netip.AddrPort{}, err
+	}
+	ua, _ := a.(*net.UDPAddr) // anything else has no valid address and matches no client
+	if ua == nil {
+		return n, netip.AddrPort{}, nil
+	}
+	return n, ua.AddrPort(), nil
+}
+
+// send writes one answer to to.
+func (l *listener) send(b []byte, to netip.AddrPort) error {
+	if u, ok := l.conn.(*net.UDPConn); ok {
+		_, err := u.WriteToUDPAddrPort(b, to)
+		return err
+	}
+	_, err := l.conn.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	return err
+}
+
+// ListenAndServe listens on every address (host:port, IPv4 or IPv6) and
+// serves each socket in a goroutine of its own. ctx bounds the listening
+// only; stop the server with Shutdown. It returns the first error of any
+// socket (ErrServerClosed after Shutdown); the other sockets keep serving
+// until Shutdown, which the caller should then call.
+func (s *Server) ListenAndServe(ctx context.Context, addrs []string) error {
+	if len(addrs) == 0 {
+		return errors.New("radiusd: no listen address")
+	}
+	var lc net.ListenConfig
+	conns := make([]net.PacketConn, 0, len(addrs))
+	for _, a := range addrs {
+		c, err := lc.ListenPacket(ctx, udpNetwork(a), a)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return fmt.Errorf("radiusd: listen %s: %w", a, err)
+		}
+		conns = append(conns, c)
+	}
+	errc := make(chan error, len(conns)) // buffered: late senders never block
+	for _, c := range conns {
+		go func() { errc <- s.Serve(c) }()
+	}
+	return <-errc
+}
+
+// udpNetwork picks udp4 or udp6 for a literal address so that 0.0.0.0 and
+// [::] can be listed together: Go makes a udp6 wildcard socket IPv6-only.
+func udpNetwork(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "udp"
+	}
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		return "udp"
+	case ip.Is4():
+		return "udp4"
+	case ip.Is6() && !ip.Is4In6():
+		return "udp6"
+	}
+	return "udp"
+}
+
+// Shutdown stops reading, waits for the requests in flight to be answered,
+// and closes the sockets, so no accepted request goes unanswered. If ctx
+// ends first, it cancels the requests still being decided, closes the
+// sockets and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		// A past read deadline wakes the read loop without closing the
+		// socket, which the answers still in flight need.
+		if err := l.conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
+			l.conn.Close()
+		}
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { // ends when the last Serve does, which abort hastens
+		s.serving.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.abort()
+		return nil
+	case <-ctx.Done():
+		s.abort()
+		s.mu.Lock()
+		for l := range s.listeners {
+			l.conn.Close()
+		}
+		s.mu.Unlock()
+		return fmt.Errorf("radiusd: shutdown: %w", ctx.Err())
+	}
+}
