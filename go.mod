@@ -1,6 +1,6 @@
 module twostep
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/go-ldap/ldap/v3 v3.4.15

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"twostep/challenge"
+	"twostep/configs"
+	"twostep/directory"
+	"twostep/radiusd"
+)
+
+// shutdownGrace bounds how long SIGTERM waits for requests in flight.
+const shutdownGrace = 15 * time.Second
+
+// daemon holds what assemble built; serve runs it.
+type daemon struct {
+	cfg     *configs.Config
+	log     zerolog.Logger
+	dir     *directory.File
+	clients *radiusd.ClientTable
+	reg     *prometheus.Registry
+	ready   atomic.Bool
+}
+
+// assemble loads the configuration and builds every part without opening a
+// socket, so -check exercises exactly what start-up does.
+func assemble(path string, logOut io.Writer) (*daemon, error) {
+	cfg, err := configs.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, log: newLogger(cfg.Log, logOut)}
+	d.dir, err = directory.OpenFile(cfg.Directory.File.Path)
+	if err != nil {
+		return nil, err
+	}
+	d.clients, err = radiusd.NewClientTable(cfg.Clients)
+	if err != nil {
+		return nil, fmt.Errorf("%s: clients: %w", path, err)
+	}
+	return d, nil
+}
+
+func newLogger(c configs.Log, out io.Writer) zerolog.Logger {
+	if c.Format == "console" {
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(out).Level(c.Level).With().Timestamp().Logger()
+}
+
+// summary is what -check prints: what would run, never a secret.
+func (d *daemon) summary(w io.Writer) error {
+	c := d.cfg
+	fmt.Fprintf(w, "%s: OK\n", c.Path)
+	fmt.Fprintf(w, "  radius: listen %v, %d workers, duplicate cache %s\n", c.RADIUS.Listen, c.RADIUS.Workers, c.RADIUS.DuplicateTTL)
+	for _, cl := range c.Clients {
+		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t\n", cl.Name, cl.Networks, cl.RequireMessageAuthenticator)
+	}
+	fmt.Fprintf(w, "  directory: file %s\n", c.Directory.File.Path)
+	if c.Metrics.Listen != "" {
+		fmt.Fprintf(w, "  metrics: http://%s/metrics\n", c.Metrics.Listen)
+	}
+	for _, name := range d.clients.Weak() {
+		fmt.Fprintf(w, "  warning: client %s has a shared secret of 12 bytes or fewer; use 16 or more random characters\n", name)
+	}
+	return nil
+}
+
+// serve opens the listeners, answers until ctx ends, then drains.
+func (d *daemon) serve(ctx context.Context) error {
+	d.reg = prometheus.NewRegistry()
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := radiusd.NewServer(radiusd.Options{
+		Authenticator: challenge.NewEngine(d.dir),
+		Clients:       d.clients,
+		Workers:       d.cfg.RADIUS.Workers,
+		DuplicateTTL:  d.cfg.RADIUS.DuplicateTTL,
+		Logger:        d.log,
+		Metrics:       radiusd.NewMetrics(d.reg),
+		Ready:         d.ready.Load,
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range d.clients.Weak() {
+		d.log.Warn().Str("client", name).Msg("shared secret of 12 bytes or fewer; use 16 or more random characters")
+	}
+
+	// Bind everything before serving anything, so a taken port fails the
+	// start instead of leaving half a daemon.
+	var conns []net.PacketConn
+	closeAll := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	for _, addr := range d.cfg.RADIUS.Listen {
+		c, err := listenUDP(ctx, addr)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		conns = append(conns, c)
+	}
+	ops, err := startOps(d.cfg.Metrics.Listen, d.reg, &d.ready)
+	if err != nil {
+		closeAll()
+		return err
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, len(conns)+1)
+	for _, c := range conns {
+		wg.Go(func() {
+			if err := srv.Serve(c); err != nil && !errors.Is(err, radiusd.ErrServerClosed) {
+				errc <- fmt.Errorf("radius %s: %w", c.LocalAddr(), err)
+			}
+		})
+		d.log.Info().Str("addr", c.LocalAddr().String()).Msg("radius listening")
+	}
+	if ops != nil {
+		wg.Go(func() {
+			if err := ops.serve(); err != nil {
+				errc <- err
+			}
+		})
+		d.log.Info().Str("addr", ops.addr()).Msg("metrics listening")
+	}
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	if w := d.cfg.Directory.File.Watch; w > 0 {
+		wg.Go(func() {
+			d.dir.Watch(watchCtx, w, func(err error) {
+				d.log.Error().Err(err).Msg("users file changed but was refused; the previous users stay in force")
+			})
+		})
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	d.ready.Store(true)
+	d.log.Info().Str("version", version).Str("config", d.cfg.Path).Msg("twostepd ready")
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			runErr = err
+			break loop
+		case <-hup:
+			d.reload(srv)
+		}
+	}
+
+	d.ready.Store(false)
+	d.log.Info().Msg("draining requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		d.log.Error().Err(err).Msg("radius shutdown")
+	}
+	if ops != nil {
+		ops.shutdown(sctx)
+	}
+	stopWatch()
+	wg.Wait()
+	d.log.Info().Msg("twostepd stopped")
+	return runErr
+}
+
+// reload re-reads the configuration on SIGHUP: clients and secrets are
+// swapped atomically, the users file re-read. A bad file changes nothing.
+func (d *daemon) reload(srv *radiusd.Server) {
+	cfg, err := configs.Load(d.cfg.Path)
+	if err != nil {
+		d.log.Error().Err(err).Msg("reload refused; the running configuration stays")
+		return
+	}
+	table, err := radiusd.NewClientTable(cfg.Clients)
+	if err != nil {
+		d.log.Error().Err(err).Msg("reload refused; the running configuration stays")
+		return
+	}
+	if err := d.dir.Reload(); err != nil {
+		d.log.Error().Err(err).Msg("users file refused; the previous users stay in force")
+	}
+	srv.SetClients(table)
+	for _, name := range table.Weak() {
+		d.log.Warn().Str("client", name).Msg("shared secret of 12 bytes or fewer; use 16 or more random characters")
+	}
+	if !slices.Equal(cfg.RADIUS.Listen, d.cfg.RADIUS.Listen) || cfg.RADIUS.Workers != d.cfg.RADIUS.Workers ||
+		cfg.RADIUS.DuplicateTTL != d.cfg.RADIUS.DuplicateTTL || cfg.Metrics != d.cfg.Metrics ||
+		cfg.Directory.File.Path != d.cfg.Directory.File.Path {
+		d.log.Warn().Msg("radius, metrics and directory settings take effect at the next restart; clients were reloaded")
+	}
+	d.log.Info().Int("clients", len(cfg.Clients)).Msg("configuration reloaded")
+}
+
+func listenUDP(ctx context.Context, addr string) (net.PacketConn, error) {
+	var lc net.ListenConfig
+	c, err := lc.ListenPacket(ctx, "udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("radius listen %s: %w", addr, err)
+	}
+	return c, nil
+}

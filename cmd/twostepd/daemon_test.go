@@ -1,0 +1,426 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"twostep/radiusd"
+)
+
+// These tests run the real twostepd binary, as an operator would, and talk
+// to it with FreeRADIUS's radclient and with our own client side.
+
+var daemonBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "twostepd-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	daemonBin = filepath.Join(dir, "twostepd")
+	build := exec.Command("go", "build", "-o", daemonBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build twostepd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const testSecret = "integration-secret-0123"
+
+// demoUsers is configs/demo-users.yaml: demo-user / demo-password.
+func demoUsers(t *testing.T) []byte {
+	b, err := os.ReadFile("../../configs/demo-users.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type daemonProc struct {
+	cmd       *exec.Cmd
+	dir       string
+	radius    string // UDP address
+	metrics   string // HTTP address
+	mu        sync.Mutex
+	log       bytes.Buffer
+	exited    chan struct{}
+	exitState *os.ProcessState
+}
+
+// writeConfig writes a config whose listeners use port 0; the daemon logs
+// the addresses it bound.
+func writeConfig(t *testing.T, dir, clients string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`log: {level: debug}
+radius:
+  listen: ["127.0.0.1:0"]
+clients:
+%s
+directory:
+  backend: file
+  file: {path: users.yaml, watch: 100ms}
+metrics: {listen: "127.0.0.1:0"}
+`, clients)
+	path := filepath.Join(dir, "twostep.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func defaultClients() string {
+	return fmt.Sprintf("  - {name: loopback, networks: [127.0.0.1], secret: %s}\n", testSecret)
+}
+
+func startDaemon(t *testing.T, clients string) *daemonProc {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "users.yaml"), demoUsers(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, clients)
+	d := &daemonProc{dir: dir, exited: make(chan struct{})}
+	d.cmd = exec.Command(daemonBin, "-config", cfg)
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrs := make(chan [2]string, 1)
+	go func() {
+		var radiusAddr, metricsAddr string
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Bytes()
+			d.mu.Lock()
+			d.log.Write(line)
+			d.log.WriteByte('\n')
+			d.mu.Unlock()
+			var e struct{ Message, Addr string }
+			json.Unmarshal(line, &e)
+			switch e.Message {
+			case "radius listening":
+				radiusAddr = e.Addr
+			case "metrics listening":
+				metricsAddr = e.Addr
+			case "twostepd ready":
+				addrs <- [2]string{radiusAddr, metricsAddr}
+			}
+		}
+		d.cmd.Wait()
+		d.exitState = d.cmd.ProcessState
+		close(d.exited)
+	}()
+	t.Cleanup(func() { d.stop(t) })
+	select {
+	case a := <-addrs:
+		d.radius, d.metrics = a[0], a[1]
+	case <-d.exited:
+		t.Fatalf("twostepd exited at start:\n%s", d.logText())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("twostepd not ready after 30s:\n%s", d.logText())
+	}
+	return d
+}
+
+func (d *daemonProc) logText() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// stop sends SIGTERM and waits; the process is killed by pid if it hangs.
+func (d *daemonProc) stop(t *testing.T) {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(20 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+		t.Errorf("twostepd ignored SIGTERM for 20s")
+	}
+}
+
+// waitLog waits until the daemon's log contains s.
+func (d *daemonProc) waitLog(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(d.logText(), s) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("log never contained %q:\n%s", s, d.logText())
+}
+
+func (d *daemonProc) metric(t *testing.T, series string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + d.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, series+" ") {
+			return strings.TrimPrefix(line, series+" ")
+		}
+	}
+	return ""
+}
+
+// radclient runs FreeRADIUS's radclient, the peer every NAS vendor's
+// behaviour is checked against.
+func radclient(t *testing.T, addr, code, secret, attrs string) (string, error) {
+	t.Helper()
+	path, err := exec.LookPath("radclient")
+	if err != nil {
+		t.Fatal("radclient not found: run `make test` as root, or `apt-get install -y freeradius-utils`")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "-x", "-r", "1", "-t", "2", addr, code, secret)
+	cmd.Stdin = strings.NewReader(attrs)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestRadclient(t *testing.T) {
+	d := startDaemon(t, defaultClients())
+	cases := []struct {
+		name, code, secret, attrs, want string
+		fail                            bool
+	}{
+		{"accept", "auth", testSecret, "User-Name = demo-user\nUser-Password = demo-password\nMessage-Authenticator = 0x00\n", "Received Access-Accept", false},
+		{"reject", "auth", testSecret, "User-Name = demo-user\nUser-Password = nope\nMessage-Authenticator = 0x00\n", "Received Access-Reject", true},
+		{"unknown user", "auth", testSecret, "User-Name = nobody\nUser-Password = demo-password\nMessage-Authenticator = 0x00\n", "Received Access-Reject", true},
+		{"proxy-state echoed", "auth", testSecret, "User-Name = demo-user\nUser-Password = demo-password\nProxy-State = 0x6f6e65\nProxy-State = 0x74776f\nMessage-Authenticator = 0x00\n", "Proxy-State = 0x6f6e65\n\tProxy-State = 0x74776f", false},
+		{"chap refused with a reason", "auth", testSecret, "User-Name = demo-user\nCHAP-Password = demo-password\nMessage-Authenticator = 0x00\n", "CHAP", true},
+		{"no message-authenticator: no answer", "auth", testSecret, "User-Name = demo-user\nUser-Password = demo-password\n", "No reply", true},
+		{"wrong secret: no answer", "auth", "not-the-secret", "User-Name = demo-user\nUser-Password = demo-password\nMessage-Authenticator = 0x00\n", "No reply", true},
+		{"status-server", "status", testSecret, "Message-Authenticator = 0x00\n", "Received Access-Accept", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := radclient(t, d.radius, tc.code, tc.secret, tc.attrs)
+			if (err != nil) != tc.fail {
+				t.Errorf("radclient error %v, want failure %v", err, tc.fail)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("radclient output lacks %q:\n%s", tc.want, out)
+			}
+		})
+	}
+	if strings.Contains(d.logText(), "demo-password") || strings.Contains(d.logText(), testSecret) {
+		t.Errorf("the log contains a password or the secret:\n%s", d.logText())
+	}
+	if got := d.metric(t, `twostep_radius_packets_dropped_total{cause="missing_message_authenticator"}`); got != "1" {
+		t.Errorf("missing M-A drops: got %q, want 1", got)
+	}
+}
+
+// exchange sends raw bytes and waits for one answer.
+func exchange(t *testing.T, conn *net.UDPConn, pkt []byte) []byte {
+	t.Helper()
+	if _, err := conn.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:n]
+}
+
+func accessRequest(t *testing.T, secret, user, password string) []byte {
+	t.Helper()
+	p := radius.New(radius.CodeAccessRequest, []byte(secret))
+	rfc2865.UserName_SetString(p, user)
+	rfc2865.UserPassword_SetString(p, password)
+	b, err := radiusd.SignRequest(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func dial(t *testing.T, addr string) *net.UDPConn {
+	t.Helper()
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", nil, ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestRetransmissionAnsweredFromCache(t *testing.T) {
+	d := startDaemon(t, defaultClients())
+	conn := dial(t, d.radius)
+	req := accessRequest(t, testSecret, "demo-user", "demo-password")
+	first := exchange(t, conn, req)
+	second := exchange(t, conn, req)
+	if first == nil || !bytes.Equal(first, second) {
+		t.Fatalf("retransmission: got %x, want the first answer %x again", second, first)
+	}
+	if err := radiusd.VerifyResponse(first, req, []byte(testSecret)); err != nil {
+		t.Fatal(err)
+	}
+	if first[0] != byte(radius.CodeAccessAccept) {
+		t.Errorf("code: got %d, want Access-Accept", first[0])
+	}
+	if got := d.metric(t, `twostep_radius_requests_total{client="loopback",code="accept",reason="ok"}`); got != "1" {
+		t.Errorf("decided requests: got %q, want 1 (the retransmission must not be decided again)", got)
+	}
+}
+
+func TestUnknownClientDropped(t *testing.T) {
+	d := startDaemon(t, fmt.Sprintf("  - {name: elsewhere, networks: [127.0.0.2], secret: %s}\n", testSecret))
+	conn := dial(t, d.radius)
+	if got := exchange(t, conn, accessRequest(t, testSecret, "demo-user", "demo-password")); got != nil {
+		t.Fatalf("unknown client got an answer: %x", got)
+	}
+	if got := d.metric(t, `twostep_radius_packets_dropped_total{cause="unknown_client"}`); got != "1" {
+		t.Errorf("unknown client drops: got %q, want 1", got)
+	}
+}
+
+// TestReload changes the secret and the users file under a running daemon.
+func TestReload(t *testing.T) {
+	d := startDaemon(t, defaultClients())
+	conn := dial(t, d.radius)
+	if got := exchange(t, conn, accessRequest(t, testSecret, "demo-user", "demo-password")); got == nil || got[0] != byte(radius.CodeAccessAccept) {
+		t.Fatalf("before reload: got %x, want Access-Accept", got)
+	}
+	const newSecret = "the-rotated-secret-4567"
+	writeConfig(t, d.dir, fmt.Sprintf("  - {name: loopback, networks: [127.0.0.1], secret: %s}\n", newSecret))
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(t, "configuration reloaded")
+	if got := exchange(t, conn, accessRequest(t, testSecret, "demo-user", "demo-password")); got != nil {
+		t.Errorf("old secret after reload: got an answer %x, want none", got)
+	}
+	if got := exchange(t, conn, accessRequest(t, newSecret, "demo-user", "demo-password")); got == nil || got[0] != byte(radius.CodeAccessAccept) {
+		t.Errorf("new secret after reload: got %x, want Access-Accept", got)
+	}
+
+	// A users file disabling demo-user is picked up by the watcher.
+	users := strings.Replace(string(demoUsers(t)), "groups: [vpn-users]", "groups: [vpn-users]\n    disabled: true", 1)
+	if err := os.WriteFile(filepath.Join(d.dir, "users.yaml"), []byte(users), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := exchange(t, conn, accessRequest(t, newSecret, "demo-user", "demo-password"))
+		if got != nil && got[0] == byte(radius.CodeAccessReject) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("disabled user still accepted 10s after the users file changed:\n%s", d.logText())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A broken config on SIGHUP changes nothing.
+	os.WriteFile(filepath.Join(d.dir, "twostep.yaml"), []byte("clients: oops\n"), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(t, "reload refused")
+	if got := exchange(t, conn, accessRequest(t, newSecret, "nobody", "x")); got == nil {
+		t.Error("after a refused reload the daemon stopped answering")
+	}
+}
+
+func TestStopsOnSIGTERM(t *testing.T) {
+	d := startDaemon(t, defaultClients())
+	resp, err := http.Get("http://" + d.metrics + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("still running 20s after SIGTERM")
+	}
+	if !d.exitState.Success() {
+		t.Errorf("exit after SIGTERM: %v, want 0\n%s", d.exitState, d.logText())
+	}
+	if !strings.Contains(d.logText(), "twostepd stopped") {
+		t.Errorf("no clean stop in the log:\n%s", d.logText())
+	}
+}
+
+func TestCheckFlag(t *testing.T) {
+	t.Run("demo config", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), []string{"-config", "../../configs/demo.yaml", "-check"}, &out, &errOut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"OK", "client localhost", "warning: client localhost"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("-check output lacks %q:\n%s", want, out.String())
+			}
+		}
+		if strings.Contains(out.String(), "testing123") {
+			t.Error("-check printed the secret")
+		}
+	})
+	t.Run("bad config lists every problem", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "bad.yaml")
+		os.WriteFile(path, []byte("radius:\n  workers: -1\nclients: []\ndirectory: {backend: nis}\n"), 0o600)
+		cmd := exec.Command(daemonBin, "-config", path, "-check")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("-check accepted a bad file:\n%s", out)
+		}
+		for _, want := range []string{"bad.yaml:2: radius.workers", "bad.yaml:3: clients", "bad.yaml:4: directory.backend"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("help", func(t *testing.T) {
+		out, _ := exec.Command(daemonBin, "--help").CombinedOutput()
+		if !strings.Contains(string(out), "Usage: twostepd") || !strings.Contains(string(out), "-check") {
+			t.Errorf("--help:\n%s", out)
+		}
+	})
+}

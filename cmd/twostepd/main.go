@@ -1,0 +1,77 @@
+// Command twostepd is the twostep RADIUS daemon: it answers Access-Requests
+// from the configured NASes, checks the password against the directory and
+// decides the login.
+//
+// main only wires: configuration -> constructors -> servers.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "twostepd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `Usage: twostepd [-config FILE] [-check] [-version]
+
+twostepd answers RADIUS Access-Requests (UDP) from the NASes named in the
+configuration, checks passwords against the directory and decides logins.
+
+Signals: SIGTERM or SIGINT drains requests in flight and stops; SIGHUP
+reloads clients, secrets and the users file without dropping packets.
+
+Examples:
+  twostepd -config configs/demo.yaml            start the demo
+  twostepd -config /etc/twostep/twostep.yaml -check   validate a file
+
+Flags:
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("twostepd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	configPath := fs.String("config", "/etc/twostep/twostep.yaml", "configuration `file`")
+	check := fs.Bool("check", false, "validate the configuration and the users file, print a summary and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "twostepd", version)
+		return nil
+	}
+	d, err := assemble(*configPath, stderr)
+	if err != nil {
+		return err
+	}
+	if *check {
+		return d.summary(stdout)
+	}
+	return d.serve(ctx)
+}

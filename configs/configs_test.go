@@ -1,0 +1,258 @@
+package configs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"twostep/directory"
+)
+
+// fakeEnv resolves secret_env and secret_file without touching the machine.
+var fakeEnv = Env{
+	Getenv: func(name string) string {
+		if name == "TWOSTEP_SWITCH_SECRET" || name == "GOOD" {
+			return "an-environment-secret"
+		}
+		return ""
+	},
+	ReadFile: func(name string) ([]byte, error) {
+		if filepath.Base(name) == "missing" {
+			return nil, fs.ErrNotExist
+		}
+		if filepath.Base(name) == "long" {
+			return []byte(strings.Repeat("x", 65)), nil
+		}
+		return []byte("a-file-secret-0123\n"), nil
+	},
+}
+
+// TestShippedFiles parses every file in this directory: configurations
+// with Parse, users files with the directory package.
+func TestShippedFiles(t *testing.T) {
+	files, err := filepath.Glob("*.yaml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("glob: %v, %d files", err, len(files))
+	}
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			if strings.HasSuffix(f, "-users.yaml") {
+				if _, err := directory.OpenFile(f); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Parse(f, b, fakeEnv); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestDemoConfig(t *testing.T) {
+	c, err := Load("demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.RADIUS.Listen[0], "127.0.0.1:1812"; got != want {
+		t.Errorf("listen: got %v, want %v", got, want)
+	}
+	if got, want := string(c.Clients[0].Secret), "testing123"; got != want {
+		t.Errorf("secret: got %v, want %v", got, want)
+	}
+	if !c.Clients[0].RequireMessageAuthenticator {
+		t.Error("Message-Authenticator must be required by default")
+	}
+	abs, _ := filepath.Abs("demo-users.yaml")
+	if got := c.Directory.File.Path; got != abs && got != "demo-users.yaml" {
+		t.Errorf("users path: got %v, want %v", got, abs)
+	}
+	if _, err := directory.OpenFile(c.Directory.File.Path); err != nil {
+		t.Errorf("users file: %v", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("/etc/twostep/t.yaml", []byte(`
+clients:
+  - name: nas
+    networks: [10.0.0.1]
+    secret: s3cret-s3cret-s3cret
+directory:
+  backend: file
+  file: {path: users.yaml}
+`), fakeEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen", c.RADIUS.Listen[0], DefaultListen},
+		{"workers", c.RADIUS.Workers, DefaultWorkers},
+		{"duplicate_ttl", c.RADIUS.DuplicateTTL, DefaultDuplicateTTL},
+		{"metrics", c.Metrics.Listen, DefaultMetrics},
+		{"watch", c.Directory.File.Watch, DefaultWatch},
+		{"users path", c.Directory.File.Path, "/etc/twostep/users.yaml"},
+		{"log format", c.Log.Format, "json"},
+		{"require M-A", c.Clients[0].RequireMessageAuthenticator, true},
+		{"network", c.Clients[0].Networks[0].String(), "10.0.0.1/32"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestSecretSources(t *testing.T) {
+	c, err := Parse("/x/t.yaml", []byte(`
+clients:
+  - {name: a, networks: [10.0.0.1], secret_file: a.secret}
+  - {name: b, networks: [10.0.0.2], secret_env: GOOD, require_message_authenticator: false}
+directory: {backend: file, file: {path: /u.yaml}}
+metrics: {listen: ""}
+`), fakeEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(c.Clients[0].Secret), "a-file-secret-0123"; got != want {
+		t.Errorf("secret_file: got %q, want %q (trailing newline removed)", got, want)
+	}
+	if got, want := string(c.Clients[1].Secret), "an-environment-secret"; got != want {
+		t.Errorf("secret_env: got %q, want %q", got, want)
+	}
+	if c.Clients[1].RequireMessageAuthenticator {
+		t.Error("require_message_authenticator: false was ignored")
+	}
+	if c.Metrics.Listen != "" {
+		t.Errorf("metrics listen \"\" must turn it off, got %q", c.Metrics.Listen)
+	}
+	_ = time.Second
+}
+
+// TestRefusedWhole feeds a file with many problems and expects every one,
+// each at its line, and never the secret.
+func TestRefusedWhole(t *testing.T) {
+	const src = `log:
+  level: loud
+radius:
+  listen: ["127.0.0.1", "127.0.0.1:1812", "127.0.0.1:1812"]
+  workers: -3
+  duplicate_ttl: 2m
+clients:
+  - name: "bad name!"
+    networks: [10.0.0.1/8, not-an-ip]
+    secret: this-secret-must-not-leak-0123456789-0123456789-0123456789-0123456789
+  - name: twin
+    networks: [192.0.2.0/24]
+    secret: x
+    secret_env: ALSO
+  - name: twin
+    networks: [192.0.2.0/24]
+    secret_file: missing
+  - name: envless
+    networks: ["2001:db8::/32"]
+    secret_env: NOT_SET
+directory:
+  backend: ldap
+metrics:
+  listen: nowhere
+`
+	_, err := Parse("t.yaml", []byte(src), fakeEnv)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v, want *configs.Error", err)
+	}
+	want := []struct {
+		line  int
+		field string
+		text  string
+	}{
+		{2, "log.level", "debug, info, warn, error"},
+		{4, "radius.listen[0]", "not host:port"},
+		{4, "radius.listen[2]", "listed twice"},
+		{5, "radius.workers", "between 1 and 65536"},
+		{6, "radius.duplicate_ttl", "between 5s and 30s"},
+		{8, "clients[0].name", "letters, digits"},
+		{9, "clients[0].networks[0]", "did you mean 10.0.0.0/8"},
+		{9, "clients[0].networks[1]", "neither an address"},
+		{10, "clients[0].secret", "at most 64"},
+		{11, "clients[1]", "exactly one of"},
+		{15, "clients[2].name", "used by another client"},
+		{16, "clients[2].networks[0]", "already given to client \"twin\""},
+		{17, "clients[2].secret_file", "cannot read"},
+		{20, "clients[3].secret_env", "NOT_SET is empty or not set"},
+		{22, "directory.backend", "unknown backend \"ldap\""},
+		{24, "metrics.listen", "not host:port"},
+	}
+	if len(ce.Problems) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%v", len(ce.Problems), len(want), err)
+	}
+	for _, w := range want {
+		found := false
+		for _, p := range ce.Problems {
+			if p.Field == w.field && p.Line == w.line && strings.Contains(p.Message, w.text) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("missing problem at line %d, %s: %q\nall:\n%v", w.line, w.field, w.text, err)
+		}
+	}
+	if strings.Contains(err.Error(), "this-secret-must-not-leak") {
+		t.Error("the error text contains the secret")
+	}
+	if !strings.Contains(err.Error(), "t.yaml:2: log.level:") {
+		t.Errorf("error does not read file:line: field: message:\n%v", err)
+	}
+}
+
+func TestYAMLErrors(t *testing.T) {
+	cases := []struct {
+		name, src, want string
+	}{
+		{"syntax", "radius:\n  listen: [unclosed\n", "t.yaml:"},
+		{"unknown field", "radius:\n  listne: [x]\n", `t.yaml:2: unknown field "listne"`},
+		{"wrong type", "radius:\n  workers: many\n", "t.yaml:2: a string is not allowed here; want a whole number"},
+		{"bad duration", "radius:\n  duplicate_ttl: soon\n", "t.yaml:2: a string is not allowed here; want a duration"},
+		{"secret in a wrong place", "clients:\n  - secret: [hunter2-secret]\n", "want a string"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(tc.src), fakeEnv)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want it to contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error echoes a value: %v", err)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"demo.yaml", "example.yaml"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("clients: [{name: a, networks: [::1], secret: x}]"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Parse("f.yaml", b, fakeEnv)
+		if err == nil && (len(c.Clients) == 0 || c.Directory.Backend != "file") {
+			t.Fatalf("accepted an incomplete config: %+v", c)
+		}
+	})
+}

@@ -1,0 +1,328 @@
+package configs
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.yaml.in/yaml/v3"
+
+	"twostep/radiusd"
+)
+
+// raw mirrors the file as written; pointers mark fields whose absence
+// differs from their zero value.
+type raw struct {
+	Log struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+	RADIUS struct {
+		Listen       []string      `yaml:"listen"`
+		Workers      int           `yaml:"workers"`
+		DuplicateTTL time.Duration `yaml:"duplicate_ttl"`
+	} `yaml:"radius"`
+	Clients   []rawClient `yaml:"clients"`
+	Directory struct {
+		Backend string `yaml:"backend"`
+		File    struct {
+			Path  string        `yaml:"path"`
+			Watch time.Duration `yaml:"watch"`
+		} `yaml:"file"`
+	} `yaml:"directory"`
+	Metrics struct {
+		Listen *string `yaml:"listen"`
+	} `yaml:"metrics"`
+}
+
+type rawClient struct {
+	Name                        string   `yaml:"name"`
+	Networks                    []string `yaml:"networks"`
+	Secret                      string   `yaml:"secret"`
+	SecretFile                  string   `yaml:"secret_file"`
+	SecretEnv                   string   `yaml:"secret_env"`
+	RequireMessageAuthenticator *bool    `yaml:"require_message_authenticator"`
+}
+
+// Load reads, validates and resolves the configuration at path. A file
+// with problems is refused whole: the *Error lists every problem with its
+// line. Secrets are resolved (secret_file, secret_env) but never printed.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("configs: %w", err)
+	}
+	return Parse(path, b, Env{})
+}
+
+// Env is where secret_env and secret_file are resolved; the zero value
+// uses the process environment and file system. Tests substitute both.
+type Env struct {
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error)
+	// SkipSecrets leaves client secrets unresolved and unchecked, for
+	// tools that read the file but serve no RADIUS (twostepctl): an admin's
+	// shell need not see the daemon's secret files or variables.
+	SkipSecrets bool
+}
+
+// LoadForTools reads path like Load but leaves client secrets unresolved.
+func LoadForTools(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("configs: %w", err)
+	}
+	return Parse(path, b, Env{SkipSecrets: true})
+}
+
+// Parse is Load on bytes already read. Relative paths are taken from
+// path's directory.
+func Parse(path string, b []byte, env Env) (*Config, error) {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.ReadFile == nil {
+		env.ReadFile = os.ReadFile
+	}
+	v := &validator{file: path}
+
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		v.addLine(yamlLine(err), "", "%s", yamlMessage(err))
+		return nil, v.err()
+	}
+	v.lines = map[string]int{}
+	indexLines(&root, "", v.lines)
+
+	var r raw
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&r); err != nil {
+		for _, e := range splitYAMLErrors(err) {
+			v.addLine(yamlLine(e), "", "%s", yamlMessage(e))
+		}
+		return nil, v.err()
+	}
+
+	c := &Config{Path: path}
+	v.log(&r, &c.Log)
+	v.radius(&r, &c.RADIUS)
+	c.Clients = v.clients(r.Clients, filepath.Dir(path), env)
+	v.directory(&r, &c.Directory, filepath.Dir(path))
+	c.Metrics.Listen = DefaultMetrics
+	if r.Metrics.Listen != nil {
+		c.Metrics.Listen = *r.Metrics.Listen
+		if c.Metrics.Listen != "" {
+			v.hostPort("metrics.listen", c.Metrics.Listen)
+		}
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (v *validator) log(r *raw, l *Log) {
+	l.Level = zerolog.InfoLevel
+	if r.Log.Level != "" {
+		lvl, err := zerolog.ParseLevel(r.Log.Level)
+		if err != nil || lvl < zerolog.DebugLevel || lvl > zerolog.ErrorLevel {
+			v.add("log.level", "must be one of debug, info, warn, error; got %q", r.Log.Level)
+		}
+		l.Level = lvl
+	}
+	switch r.Log.Format {
+	case "", "json":
+		l.Format = "json"
+	case "console":
+		l.Format = "console"
+	default:
+		v.add("log.format", "must be json or console; got %q", r.Log.Format)
+	}
+}
+
+func (v *validator) radius(r *raw, out *RADIUS) {
+	out.Listen = r.RADIUS.Listen
+	if len(out.Listen) == 0 {
+		out.Listen = []string{DefaultListen}
+	}
+	seen := map[string]bool{}
+	for i, a := range out.Listen {
+		p := fmt.Sprintf("radius.listen[%d]", i)
+		v.hostPort(p, a)
+		if seen[a] {
+			v.add(p, "%q is listed twice", a)
+		}
+		seen[a] = true
+	}
+	out.Workers = r.RADIUS.Workers
+	switch {
+	case out.Workers == 0:
+		out.Workers = DefaultWorkers
+	case out.Workers < 1 || out.Workers > 65536:
+		v.add("radius.workers", "must be between 1 and 65536; got %d", out.Workers)
+	}
+	out.DuplicateTTL = r.RADIUS.DuplicateTTL
+	switch {
+	case out.DuplicateTTL == 0:
+		out.DuplicateTTL = DefaultDuplicateTTL
+	case out.DuplicateTTL < 5*time.Second || out.DuplicateTTL > 30*time.Second:
+		v.add("radius.duplicate_ttl", "must be between 5s and 30s (RFC 5080); got %s", out.DuplicateTTL)
+	}
+}
+
+var clientName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+func (v *validator) clients(rcs []rawClient, dir string, env Env) []radiusd.Client {
+	if len(rcs) == 0 {
+		v.add("clients", "at least one client (NAS) is needed; see configs/example.yaml")
+		return nil
+	}
+	var out []radiusd.Client
+	names := map[string]bool{}
+	prefixes := map[netip.Prefix]string{}
+	for i, rc := range rcs {
+		p := fmt.Sprintf("clients[%d]", i)
+		c := radiusd.Client{Name: rc.Name, RequireMessageAuthenticator: true}
+		switch {
+		case rc.Name == "":
+			v.add(p+".name", "a name is needed (letters, digits, '.', '_', '-'); it labels logs and metrics")
+		case !clientName.MatchString(rc.Name):
+			v.add(p+".name", "%q: use letters, digits, '.', '_', '-' (at most 63)", rc.Name)
+		case names[rc.Name]:
+			v.add(p+".name", "%q is used by another client", rc.Name)
+		}
+		names[rc.Name] = true
+		if len(rc.Networks) == 0 {
+			v.add(p+".networks", "at least one address or CIDR prefix is needed")
+		}
+		for j, n := range rc.Networks {
+			np := fmt.Sprintf("%s.networks[%d]", p, j)
+			pfx, err := parsePrefix(n)
+			if err != nil {
+				v.add(np, "%v", err)
+				continue
+			}
+			if other, dup := prefixes[pfx]; dup {
+				v.add(np, "%s is already given to client %q", pfx, other)
+			}
+			prefixes[pfx] = rc.Name
+			c.Networks = append(c.Networks, pfx)
+		}
+		if !env.SkipSecrets {
+			c.Secret = v.secret(p, rc, dir, env)
+		}
+		if rc.RequireMessageAuthenticator != nil {
+			c.RequireMessageAuthenticator = *rc.RequireMessageAuthenticator
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR prefix", s)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", s, p.Masked())
+	}
+	return p, nil
+}
+
+// secret resolves exactly one of secret, secret_file and secret_env.
+// Messages name where the secret comes from, never what it is.
+func (v *validator) secret(p string, rc rawClient, dir string, env Env) []byte {
+	given := 0
+	for _, s := range []string{rc.Secret, rc.SecretFile, rc.SecretEnv} {
+		if s != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		v.add(p, "give exactly one of secret, secret_file, secret_env")
+		return nil
+	}
+	var s []byte
+	field := p + ".secret"
+	switch {
+	case rc.Secret != "":
+		s = []byte(rc.Secret)
+	case rc.SecretFile != "":
+		field = p + ".secret_file"
+		b, err := env.ReadFile(absPath(dir, rc.SecretFile))
+		if err != nil {
+			v.add(field, "cannot read the secret: %v", err)
+			return nil
+		}
+		s = bytes.TrimRight(b, "\r\n")
+	default:
+		field = p + ".secret_env"
+		s = []byte(env.Getenv(rc.SecretEnv))
+		if len(s) == 0 {
+			v.add(field, "environment variable %s is empty or not set", rc.SecretEnv)
+			return nil
+		}
+	}
+	switch {
+	case len(s) == 0:
+		v.add(field, "the secret is empty")
+	case len(s) > MaxSecretLen:
+		v.add(field, "the secret is %d bytes; at most %d are allowed", len(s), MaxSecretLen)
+	}
+	return s
+}
+
+func (v *validator) directory(r *raw, d *Directory, dir string) {
+	d.Backend = r.Directory.Backend
+	switch d.Backend {
+	case "":
+		v.add("directory.backend", "choose a backend: file")
+	case "file":
+		if r.Directory.File.Path == "" {
+			v.add("directory.file.path", "the users file is needed (create one with `twostepctl user add -users FILE USER`)")
+		}
+		d.File.Path = absPath(dir, r.Directory.File.Path)
+		d.File.Watch = r.Directory.File.Watch
+		if d.File.Watch == 0 {
+			d.File.Watch = DefaultWatch
+		}
+	default:
+		v.add("directory.backend", "unknown backend %q; known: file", d.Backend)
+	}
+}
+
+func (v *validator) hostPort(p, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(p, "%q is not host:port (use [::1]:1812 for IPv6)", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add(p, "%q: port must be a number from 0 to 65535", addr)
+	}
+}
+
+func absPath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}

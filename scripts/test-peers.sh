@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the real peers the tests talk to, when they are missing.
+# As root it uses apt-get; otherwise it prints the exact command and fails:
+# integration tests never skip for a missing peer.
+set -euo pipefail
+
+# command -> Debian package
+declare -A peers=(
+  [radclient]=freeradius-utils
+)
+
+missing=()
+for cmd in "${!peers[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${peers[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test peers missing: ${missing[*]}" >&2
+  echo "install them with:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing test peers: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
