@@ -1,5 +1,8 @@
 // Package directory checks the first factor: a username and password
-// against a user store. The file backend (YAML users with password hashes)
-// is the embedded default; LDAP and Active Directory sit behind the same
-// small method, Authenticate.
+// against a user store, behind one small method, Authenticate.
+//
+// Backends: File, a YAML users file with password hashes (the embedded
+// default, edited with FileEditor), and LDAP, OpenLDAP or Active Directory
+// searched with a service account and bound as the user. The ldaptest
+// subpackage starts a real slapd for tests.
 package directory

@@ -7,6 +7,8 @@ set -euo pipefail
 # command -> Debian package
 declare -A peers=(
   [radclient]=freeradius-utils
+  [slapd]=slapd
+  [ldapsearch]=ldap-utils
 )
 
 missing=()
@@ -22,6 +24,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing test peers: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Package scripts must not start system daemons (slapd on :389): tests
+# start their own peers on loopback ports and stop them by pid.
+made_policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+fi
+trap 'if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"

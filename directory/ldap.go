@@ -1,0 +1,522 @@
+package directory
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// LDAPConfig configures the LDAP backend. The zero value of each field
+// other than URLs and BaseDN is a working default, given in its comment.
+type LDAPConfig struct {
+	// URLs of the directory servers, tried in order: ldap://host[:389] or
+	// ldaps://host[:636]. At least one.
+	URLs []string
+	// BindDN and BindPassword are the service account that searches for
+	// users. Both empty: anonymous search.
+	BindDN       string
+	BindPassword string
+	// BaseDN is where users are searched (subtree). Required.
+	BaseDN string
+	// UserFilter finds a user; %s is replaced by the escaped username and
+	// must appear exactly once. Default (OpenLDAP):
+	// (&(objectClass=inetOrgPerson)(uid=%s)).
+	UserFilter string
+	// UserAttribute holds the canonical username returned in Result.User.Name
+	// and matched by posixGroup memberUid. Default uid.
+	UserAttribute string
+
+	// GroupBaseDN is where groups are searched (subtree). Default BaseDN.
+	GroupBaseDN string
+	// GroupNameAttribute names a group in Result.User.Groups. Default cn.
+	GroupNameAttribute string
+	// MemberOfAttribute on a user entry lists the DNs of its groups when
+	// the directory keeps one (OpenLDAP memberof overlay, AD). Its values
+	// are added to the groups found by search. Default memberOf.
+	MemberOfAttribute string
+	// NoGroupSearch skips the group search (groupOfNames member,
+	// groupOfUniqueNames uniqueMember, posixGroup memberUid), leaving only
+	// MemberOfAttribute. Default false: search.
+	NoGroupSearch bool
+	// GroupDepth is how many levels of groups within groups are followed.
+	// Default 0 means 8; a negative value follows none.
+	GroupDepth int
+
+	// StartTLS upgrades ldap:// connections with StartTLS before anything
+	// else is sent. Default false. ldaps:// URLs use TLS from the start.
+	StartTLS bool
+	// CAFile holds PEM certificates of the CAs that sign the servers'
+	// certificates. Default: the system's roots.
+	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and key presented
+	// to servers that ask for one. Default: none.
+	CertFile string
+	KeyFile  string
+	// ServerName is checked against the servers' certificates. Default:
+	// the host of each URL.
+	ServerName string
+	// InsecureSkipVerify accepts any server certificate. For tests only:
+	// it makes TLS worthless against an active attacker.
+	InsecureSkipVerify bool
+
+	// DialTimeout bounds connecting to one server (TCP and TLS). Default
+	// 3s.
+	DialTimeout time.Duration
+	// OpTimeout bounds each LDAP operation (bind, search). Default 5s. The
+	// request context's deadline shortens it.
+	OpTimeout time.Duration
+	// SearchPoolSize and BindPoolSize are the most connections of each
+	// kind in use at once, and kept idle. Default 8 each.
+	SearchPoolSize int
+	BindPoolSize   int
+	// CacheTTL is how long a user's DN and groups are reused without a
+	// search. Password results are never cached. Default 0: no cache.
+	CacheTTL time.Duration
+	// CacheSize bounds the number of cached users. Default 10000.
+	CacheSize int
+
+	// StripRealm turns alice@example.edu and EXAMPLE\alice into alice.
+	// Default false.
+	StripRealm bool
+	// DomainMap maps the domain a user types (EXAMPLE in EXAMPLE\alice,
+	// example.edu in alice@example.edu; compared without case) to the realm
+	// it stands for. When not empty, a name with a domain not in the map is
+	// an unknown user, and without StripRealm the name searched for is
+	// user@realm. Default: empty (the name is searched for as typed unless
+	// StripRealm).
+	DomainMap map[string]string
+}
+
+// Defaults of LDAPConfig.
+const (
+	defaultUserFilter     = "(&(objectClass=inetOrgPerson)(uid=%s))"
+	defaultUserAttribute  = "uid"
+	defaultGroupName      = "cn"
+	defaultMemberOf       = "memberOf"
+	defaultGroupDepth     = 8
+	defaultLDAPDial       = 3 * time.Second
+	defaultLDAPOp         = 5 * time.Second
+	defaultLDAPPool       = 8
+	defaultLDAPCacheUsers = 10000
+)
+
+// withDefaults returns c with zero values replaced by defaults.
+func (c LDAPConfig) withDefaults() LDAPConfig {
+	set := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	set(&c.UserFilter, defaultUserFilter)
+	set(&c.UserAttribute, defaultUserAttribute)
+	set(&c.GroupBaseDN, c.BaseDN)
+	set(&c.GroupNameAttribute, defaultGroupName)
+	set(&c.MemberOfAttribute, defaultMemberOf)
+	if c.GroupDepth == 0 {
+		c.GroupDepth = defaultGroupDepth
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = defaultLDAPDial
+	}
+	if c.OpTimeout == 0 {
+		c.OpTimeout = defaultLDAPOp
+	}
+	if c.SearchPoolSize == 0 {
+		c.SearchPoolSize = defaultLDAPPool
+	}
+	if c.BindPoolSize == 0 {
+		c.BindPoolSize = defaultLDAPPool
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = defaultLDAPCacheUsers
+	}
+	return c
+}
+
+// LDAPConfigError lists every problem found in a configuration.
+type LDAPConfigError struct {
+	Problems []string
+}
+
+func (e *LDAPConfigError) Error() string {
+	return "directory: LDAP configuration: " + strings.Join(e.Problems, "; ")
+}
+
+// validate checks c (with defaults applied) and returns the parsed
+// servers and TLS configuration, or a *LDAPConfigError with every problem.
+func (c *LDAPConfig) validate() ([]*ldapServer, *tls.Config, error) {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	if len(c.URLs) == 0 {
+		bad("URLs: at least one server is needed")
+	}
+	var servers []*ldapServer
+	anyPlain := false
+	for i, u := range c.URLs {
+		s, err := parseLDAPURL(u)
+		if err != nil {
+			bad("URLs[%d] %q: %v", i, u, err)
+			continue
+		}
+		anyPlain = anyPlain || !s.tls
+		servers = append(servers, s)
+	}
+	checkDN := func(field, dn string, required bool) {
+		if dn == "" {
+			if required {
+				bad("%s: required", field)
+			}
+			return
+		}
+		if _, err := ldap.ParseDN(dn); err != nil {
+			bad("%s %q: %v", field, dn, err)
+		}
+	}
+	checkDN("BaseDN", c.BaseDN, true)
+	checkDN("GroupBaseDN", c.GroupBaseDN, false)
+	checkDN("BindDN", c.BindDN, false)
+	if c.BindDN == "" && c.BindPassword != "" {
+		bad("BindPassword: set without BindDN")
+	}
+	if c.BindDN != "" && c.BindPassword == "" {
+		bad("BindDN: set without BindPassword (an empty password is an anonymous bind)")
+	}
+	if n := strings.Count(c.UserFilter, "%s"); n != 1 {
+		bad("UserFilter %q: want exactly one %%s, found %d", c.UserFilter, n)
+	} else if _, err := ldap.CompileFilter(ldapFilter(c.UserFilter, "x")); err != nil {
+		bad("UserFilter %q: %v", c.UserFilter, err)
+	}
+	for field, attr := range map[string]string{
+		"UserAttribute": c.UserAttribute, "GroupNameAttribute": c.GroupNameAttribute,
+		"MemberOfAttribute": c.MemberOfAttribute,
+	} {
+		if strings.ContainsAny(attr, "()=*\\ ,") {
+			bad("%s %q: not an attribute name", field, attr)
+		}
+	}
+	for field, d := range map[string]time.Duration{
+		"DialTimeout": c.DialTimeout, "OpTimeout": c.OpTimeout, "CacheTTL": c.CacheTTL,
+	} {
+		if d < 0 {
+			bad("%s: negative (%v)", field, d)
+		}
+	}
+	for field, n := range map[string]int{
+		"SearchPoolSize": c.SearchPoolSize, "BindPoolSize": c.BindPoolSize, "CacheSize": c.CacheSize,
+	} {
+		if n < 0 {
+			bad("%s: negative (%d)", field, n)
+		}
+	}
+	for k, v := range c.DomainMap {
+		if k == "" || v == "" || strings.ContainsAny(k, `\@`) || strings.ContainsAny(v, `\@`) {
+			bad("DomainMap[%q] = %q: want a domain mapped to a realm, neither empty, without \\ or @", k, v)
+		}
+	}
+	if c.StartTLS && !anyPlain && len(servers) > 0 {
+		bad("StartTLS: set but every URL is ldaps://")
+	}
+
+	tlsConf := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         c.ServerName,
+		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // documented test-only switch
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			bad("CAFile: %v", err)
+		} else {
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				bad("CAFile %s: no PEM certificate", c.CAFile)
+			}
+			tlsConf.RootCAs = pool
+		}
+	}
+	switch {
+	case c.CertFile != "" && c.KeyFile != "":
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			bad("CertFile/KeyFile: %v", err)
+		} else {
+			tlsConf.Certificates = []tls.Certificate{cert}
+		}
+	case c.CertFile != "":
+		bad("CertFile: set without KeyFile")
+	case c.KeyFile != "":
+		bad("KeyFile: set without CertFile")
+	}
+	if len(problems) > 0 {
+		return nil, nil, &LDAPConfigError{Problems: problems}
+	}
+	return servers, tlsConf, nil
+}
+
+// LDAP is the LDAP backend: it finds a user's entry with the service
+// account, binds as that entry with the user's password on a separate
+// connection, and reads the user's groups. It is safe for concurrent use.
+type LDAP struct {
+	cfg    LDAPConfig
+	dial   *dialer
+	search *pool // bound as the service account
+	bind   *pool // rebound as each user in turn
+	cache  *userCache
+	now    func() time.Time
+
+	healthy atomic.Bool
+	// searches counts user and group searches, so tests can see the cache
+	// at work.
+	searches atomic.Int64
+}
+
+// LDAPOption changes how NewLDAP builds the backend.
+type LDAPOption func(*LDAP)
+
+// WithLDAPClock sets the clock for the cache and server retry (default
+// time.Now).
+func WithLDAPClock(now func() time.Time) LDAPOption {
+	return func(l *LDAP) { l.now = now }
+}
+
+// NewLDAP checks cfg and returns the backend. It does not connect:
+// connections are opened when first needed, so a directory that is down
+// at start does not stop the daemon. Call Ping to check it.
+func NewLDAP(cfg LDAPConfig, opts ...LDAPOption) (*LDAP, error) {
+	cfg = cfg.withDefaults()
+	servers, tlsConf, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	l := &LDAP{cfg: cfg, now: time.Now}
+	for _, o := range opts {
+		o(l)
+	}
+	l.dial = &dialer{
+		servers:     servers,
+		tls:         tlsConf,
+		startTLS:    cfg.StartTLS,
+		dialTimeout: cfg.DialTimeout,
+		now:         l.now,
+	}
+	l.search = newPool("search", cfg.SearchPoolSize, l.openSearch)
+	l.bind = newPool("bind", cfg.BindPoolSize, l.openBind)
+	l.cache = newUserCache(cfg.CacheTTL, cfg.CacheSize, l.now)
+	l.healthy.Store(true)
+	return l, nil
+}
+
+// openSearch opens a search connection bound as the service account.
+func (l *LDAP) openSearch(ctx context.Context) (*ldap.Conn, error) {
+	c, err := l.openBind(ctx)
+	if err != nil || l.cfg.BindDN == "" {
+		return c, err
+	}
+	err = withTimeout(ctx, c, l.cfg.OpTimeout, func() error { return c.Bind(l.cfg.BindDN, l.cfg.BindPassword) })
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("directory: bind as service account %q: %w", l.cfg.BindDN, err)
+	}
+	return c, nil
+}
+
+// openBind opens a connection for user binds.
+func (l *LDAP) openBind(ctx context.Context) (*ldap.Conn, error) {
+	c, err := l.dial.dial(ctx, l.cfg.OpTimeout)
+	l.healthy.Store(err == nil)
+	return c, err
+}
+
+// Close closes idle connections; later calls of Authenticate fail.
+func (l *LDAP) Close() error {
+	l.search.close()
+	l.bind.close()
+	return nil
+}
+
+// Healthy reports whether the last attempt to reach a directory server
+// succeeded (true before any attempt). Ping refreshes it.
+func (l *LDAP) Healthy() bool { return l.healthy.Load() }
+
+// Ping checks that a directory server answers a search as the service
+// account (a read of the base entry).
+func (l *LDAP) Ping(ctx context.Context) error {
+	err := l.search.do(ctx, func(c *ldap.Conn) error {
+		return withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
+			_, err := c.Search(ldap.NewSearchRequest(l.cfg.BaseDN, ldap.ScopeBaseObject,
+				ldap.NeverDerefAliases, 1, 0, false, "(objectClass=*)", []string{"1.1"}, nil))
+			return err
+		})
+	})
+	if err != nil {
+		l.healthy.Store(false)
+		return fmt.Errorf("directory: ping: %w", err)
+	}
+	l.healthy.Store(true)
+	return nil
+}
+
+// ErrAmbiguousUser is returned when more than one entry matches a
+// username: the configuration or the directory needs fixing, and picking
+// one could log a user in as another.
+var ErrAmbiguousUser = errors.New("directory: more than one LDAP entry matches the username")
+
+// Authenticate checks username and password against the directory. A
+// wrong password, an unknown user and a locked account are Results; the
+// error is for a directory that could not answer. Names that are empty,
+// too long, not UTF-8 or contain NUL are UnknownUser, and an empty
+// password is BadPassword, without any LDAP traffic.
+func (l *LDAP) Authenticate(ctx context.Context, username, password string) (Result, error) {
+	if !validLDAPUsername(username) {
+		return Result{Status: UnknownUser}, nil
+	}
+	name, ok := normalizeUsername(&l.cfg, username)
+	if !ok || !validLDAPUsername(name) {
+		return Result{Status: UnknownUser}, nil
+	}
+	if password == "" {
+		// A simple bind with an empty password is an unauthenticated bind,
+		// which servers answer with success.
+		return Result{Status: BadPassword}, nil
+	}
+	u, err := l.lookup(ctx, name)
+	if err != nil {
+		return Result{}, err
+	}
+	if u == nil {
+		return Result{Status: UnknownUser}, nil
+	}
+	st, err := l.checkPassword(ctx, u.dn, password)
+	if err != nil {
+		return Result{}, err
+	}
+	if st != OK {
+		// The entry may have moved or changed: look it up afresh next time.
+		l.cache.forget(name)
+		return Result{Status: st, User: User{Name: u.name}}, nil
+	}
+	return Result{Status: OK, User: User{Name: u.name, Groups: append([]string(nil), u.groups...)}}, nil
+}
+
+// ldapUser is what a lookup finds, and what the cache keeps.
+type ldapUser struct {
+	dn     string
+	name   string
+	groups []string
+	// memberOf holds the entry's memberOf DNs between search and groups.
+	memberOf []string
+}
+
+// lookup finds the user's entry and groups, from the cache if fresh. A nil
+// user with a nil error is no such user.
+func (l *LDAP) lookup(ctx context.Context, name string) (*ldapUser, error) {
+	if u, ok := l.cache.get(name); ok {
+		return u, nil
+	}
+	var u *ldapUser
+	err := l.search.do(ctx, func(c *ldap.Conn) error {
+		var err error
+		u, err = l.findUser(ctx, c, name)
+		if err != nil || u == nil {
+			return err
+		}
+		u.groups, err = l.groups(ctx, c, u)
+		u.memberOf = nil
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if u != nil {
+		l.cache.put(name, u)
+	}
+	return u, nil
+}
+
+// findUser searches for the one entry matching name.
+func (l *LDAP) findUser(ctx context.Context, c *ldap.Conn, name string) (*ldapUser, error) {
+	attrs := []string{l.cfg.UserAttribute}
+	if l.cfg.MemberOfAttribute != "" {
+		attrs = append(attrs, l.cfg.MemberOfAttribute)
+	}
+	req := ldap.NewSearchRequest(l.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+		2, 0, false, ldapFilter(l.cfg.UserFilter, name), attrs, nil)
+	var res *ldap.SearchResult
+	err := withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
+		l.searches.Add(1)
+		var err error
+		res, err = c.Search(req)
+		return err
+	})
+	if res != nil && len(res.Entries) > 1 {
+		return nil, fmt.Errorf("%w: %q", ErrAmbiguousUser, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("directory: search user %q: %w", name, err)
+	}
+	if len(res.Entries) == 0 {
+		return nil, nil
+	}
+	e := res.Entries[0]
+	u := &ldapUser{dn: e.DN, name: e.GetAttributeValue(l.cfg.UserAttribute)}
+	if u.name == "" {
+		u.name = name
+	}
+	if l.cfg.MemberOfAttribute != "" {
+		u.memberOf = e.GetAttributeValues(l.cfg.MemberOfAttribute)
+	}
+	return u, nil
+}
+
+// checkPassword binds as dn with password on a bind connection.
+func (l *LDAP) checkPassword(ctx context.Context, dn, password string) (Status, error) {
+	var st Status
+	err := l.bind.do(ctx, func(c *ldap.Conn) error {
+		return withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
+			res, err := c.SimpleBind(&ldap.SimpleBindRequest{
+				Username: dn,
+				Password: password,
+				Controls: []ldap.Control{ldap.NewControlBeheraPasswordPolicy()},
+			})
+			st, err = bindStatus(res, err)
+			return err
+		})
+	})
+	if err != nil {
+		return BadPassword, fmt.Errorf("directory: bind as %q: %w", dn, err)
+	}
+	return st, nil
+}
+
+// ppolicyAccountLocked is the password policy control's accountLocked
+// error (draft-behera-ldap-password-policy).
+const ppolicyAccountLocked = 1
+
+// bindStatus reads the outcome of a user bind. Invalid credentials are a
+// wrong password, or a locked account when the password policy control
+// says so; any other failure is an error.
+func bindStatus(res *ldap.SimpleBindResult, err error) (Status, error) {
+	if err == nil {
+		return OK, nil
+	}
+	if !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+		return BadPassword, err
+	}
+	if res != nil {
+		for _, c := range res.Controls {
+			if pp, ok := c.(*ldap.ControlBeheraPasswordPolicy); ok && pp.Error == ppolicyAccountLocked {
+				return Disabled, nil
+			}
+		}
+	}
+	return BadPassword, nil
+}

@@ -1,0 +1,497 @@
+// Package ldaptest starts a real OpenLDAP slapd on 127.0.0.1 for tests, as
+// net/http/httptest starts an HTTP server: a temporary cn=config, an mdb
+// database loaded from an LDIF, a free loopback port, and a process the
+// test owns by pid and can kill, restart, freeze and thaw.
+//
+// The default data is directory/testdata/ldap/example.ldif (base
+// dc=example,dc=edu); Password gives its users' passwords. When slapd is
+// not installed, Start installs the Debian packages slapd and ldap-utils
+// if it runs as root, and fails the test with the command to run if not.
+package ldaptest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Names in the default LDIF.
+const (
+	// BaseDN is the suffix of the default database.
+	BaseDN = "dc=example,dc=edu"
+	// ServiceDN is the service account with read access to everything but
+	// passwords.
+	ServiceDN = "cn=twostep,ou=services,dc=example,dc=edu"
+	// ServicePassword is ServiceDN's password.
+	ServicePassword = "svc-secret"
+	// AdminDN is the database's rootdn (may write anything).
+	AdminDN = "cn=admin,dc=example,dc=edu"
+	// AdminPassword is AdminDN's password.
+	AdminPassword = "admin-secret"
+)
+
+// Password returns the password of a user of the default LDIF, by uid
+// ("alice", "bob", "carol", "dave", "o'brien", "jsmith", "a*b(c)\d",
+// "zoë"), or "" for a name it does not know. The two "twin" entries have
+// "pw-twin1" and "pw-twin2".
+func Password(uid string) string {
+	switch uid {
+	case "alice", "bob", "carol", "dave":
+		return "pw-" + uid
+	case "o'brien":
+		return "pw-obrien"
+	case "jsmith":
+		return "pw-smith"
+	case `a*b(c)\d`:
+		return "pw-star"
+	case "zoë":
+		return "pw-zoe"
+	}
+	return ""
+}
+
+// adminHash is AdminPassword as {SSHA}, for the rootpw line.
+const adminHash = "{SSHA}OHhcYjJFUIUOtwJdqN0dRBRzaWV+BKTC"
+
+// Option changes how Start sets up the server.
+type Option func(*config)
+
+type config struct {
+	ldif string
+	tls  bool
+}
+
+// WithLDIF loads the LDIF file at path instead of the default. Its entries
+// must sit under BaseDN.
+func WithLDIF(path string) Option {
+	return func(c *config) { c.ldif = path }
+}
+
+// Server is a running slapd. Its methods are safe for concurrent use.
+type Server struct {
+	// BaseDN is the suffix of the database.
+	BaseDN string
+	// ServiceDN and ServicePassword are the service account's credentials.
+	ServiceDN, ServicePassword string
+	// CAFile is the PEM certificate of the CA that signed the server's
+	// certificate (WithTLS only).
+	CAFile string
+
+	t    testing.TB
+	dir  string // temporary directory: slapd.d, data, log
+	addr string // 127.0.0.1:port, kept across restarts
+	// addrs is 127.0.0.1:port for ldaps:// (WithTLS only).
+	addrs string
+
+	mu   sync.Mutex
+	proc *process // nil while stopped
+}
+
+// process is one run of slapd.
+type process struct {
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when Wait returned
+	frozen bool
+}
+
+// Start starts slapd and registers its stop with t.Cleanup. It fails the
+// test if slapd cannot be started; it never skips.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	c := config{ldif: defaultLDIF()}
+	for _, o := range opts {
+		o(&c)
+	}
+	ensureInstalled(t)
+	s := &Server{
+		BaseDN:          BaseDN,
+		ServiceDN:       ServiceDN,
+		ServicePassword: ServicePassword,
+		t:               t,
+		dir:             t.TempDir(),
+	}
+	t.Cleanup(s.Stop)
+	var cert, key string
+	if c.tls {
+		var err error
+		s.CAFile, cert, key, err = writeCerts(s.dir)
+		if err != nil {
+			t.Fatalf("ldaptest: certificates: %v", err)
+		}
+	}
+	if err := s.setup(c.ldif, cert, key); err != nil {
+		t.Fatalf("ldaptest: %v", err)
+	}
+	// The port is found by listening on :0 and closing; another process may
+	// take it in between, so try a few.
+	var err error
+	for range 5 {
+		s.addr, err = freeAddr()
+		if err == nil && c.tls {
+			s.addrs, err = freeAddr()
+		}
+		if err != nil {
+			break
+		}
+		if err = s.start(); err == nil || !errors.Is(err, errExited) {
+			break
+		}
+	}
+	if err == nil {
+		return s
+	}
+	t.Fatalf("ldaptest: %v", err)
+	return nil
+}
+
+// URL returns the server's ldap:// URL.
+func (s *Server) URL() string { return "ldap://" + s.addr }
+
+// LDAPSURL returns the server's ldaps:// URL (WithTLS only; "" otherwise).
+func (s *Server) LDAPSURL() string {
+	if s.addrs == "" {
+		return ""
+	}
+	return "ldaps://" + s.addrs
+}
+
+// Addr returns the server's host:port.
+func (s *Server) Addr() string { return s.addr }
+
+// Stop stops slapd: SIGTERM, then SIGKILL if it has not exited within 2 s.
+// Stopping a stopped server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.proc
+	if p == nil {
+		return
+	}
+	s.proc = nil
+	if p.frozen {
+		_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(2 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Kill kills slapd with SIGKILL, as a crash would, and waits for it to die.
+// The data stays for Restart.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.proc
+	if p == nil {
+		return
+	}
+	s.proc = nil
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Restart starts slapd again on the same port with the same data, after
+// Kill or Stop (or stops it first if it runs).
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	// The port was slapd's until just now; nothing else should take it,
+	// but slapd may need a moment to get it back.
+	var err error
+	for range 20 {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("ldaptest: restart: %v", err)
+}
+
+// Freeze stops slapd with SIGSTOP: connections are accepted by the kernel
+// but nothing answers, as with a server that hangs.
+func (s *Server) Freeze() { s.signal(syscall.SIGSTOP, true) }
+
+// Thaw resumes a frozen slapd with SIGCONT.
+func (s *Server) Thaw() { s.signal(syscall.SIGCONT, false) }
+
+func (s *Server) signal(sig syscall.Signal, frozen bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		s.t.Fatalf("ldaptest: %v: slapd is not running", sig)
+		return
+	}
+	if err := s.proc.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("ldaptest: %v: %v", sig, err)
+	}
+	s.proc.frozen = frozen
+	// kill returns before the signal has stopped (or resumed) every
+	// thread; a request in that window would still be answered.
+	pid := s.proc.cmd.Process.Pid
+	deadline := time.Now().Add(2 * time.Second)
+	for stopped(pid) != frozen {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("ldaptest: %v: slapd threads did not change state", sig)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stopped reports whether every thread of pid is stopped, from
+// /proc/pid/task/*/stat (state T).
+func stopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
+}
+
+// Pid returns slapd's process id, or 0 while it is stopped.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.cmd.Process.Pid
+}
+
+// start runs slapd on s.addr and waits until it accepts LDAP connections.
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		return errors.New("slapd is already running")
+	}
+	logPath := filepath.Join(s.dir, "slapd.log")
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	// -d 0 keeps slapd in the foreground (so its pid is ours) without
+	// debug output.
+	listen := "ldap://" + s.addr + "/"
+	if s.addrs != "" {
+		listen += " ldaps://" + s.addrs + "/"
+	}
+	cmd := exec.Command(slapdPath(), "-d", "0", "-F", filepath.Join(s.dir, "slapd.d"), "-h", listen)
+	cmd.Stdout = log
+	cmd.Stderr = log
+	// Its own process group, so a ^C to the test does not freeze it out of
+	// turn, and Setpgid lets a leak be found with ps.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start slapd: %w", err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	if err := waitReady(s.addr, p.done, 5*time.Second); err != nil {
+		_ = cmd.Process.Kill()
+		<-p.done
+		out, _ := os.ReadFile(logPath)
+		return fmt.Errorf("slapd on %s: %w\n%s", s.addr, err, out)
+	}
+	s.proc = p
+	return nil
+}
+
+// errExited is slapd exiting while Start waits for it (a port taken, a
+// bad configuration).
+var errExited = errors.New("slapd exited")
+
+// waitReady polls addr until an LDAP request is answered, slapd exits or
+// the time is up. An accepted TCP connection is not enough: slapd listens
+// before its database is open, so readiness is an answered root DSE read.
+func waitReady(addr string, exited <-chan struct{}, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case <-exited:
+			return errExited
+		default:
+		}
+		err := probe(addr)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %v: %w", limit, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// probe reads the root DSE anonymously.
+func probe(addr string) error {
+	c, err := ldap.DialURL("ldap://"+addr, ldap.DialWithDialer(&net.Dialer{Timeout: 500 * time.Millisecond}))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetTimeout(500 * time.Millisecond)
+	_, err = c.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=*)", []string{"1.1"}, nil))
+	return err
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// setup writes a cn=config LDIF, loads it with slapadd -n0 into a config
+// directory, and loads the data LDIF into the mdb database.
+func (s *Server) setup(ldif, cert, key string) error {
+	confDir := filepath.Join(s.dir, "slapd.d")
+	for _, d := range []string{confDir, filepath.Join(s.dir, "data")} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return err
+		}
+	}
+	confLDIF := filepath.Join(s.dir, "config.ldif")
+	conf := configLDIF(s.dir)
+	if cert != "" {
+		conf = strings.Replace(conf, "olcArgsFile: "+s.dir+"/slapd.args\n",
+			"olcArgsFile: "+s.dir+"/slapd.args\nolcTLSCertificateFile: "+cert+
+				"\nolcTLSCertificateKeyFile: "+key+"\nolcTLSCACertificateFile: "+s.CAFile+"\n", 1)
+	}
+	if err := os.WriteFile(confLDIF, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	out, err := exec.Command(findTool("slapadd"), "-n0", "-F", confDir, "-l", confLDIF).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("slapadd -n0 (cn=config): %w\n%s", err, out)
+	}
+	out, err = exec.Command(findTool("slapadd"), "-F", confDir, "-b", BaseDN, "-l", ldif).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("slapadd %s: %w\n%s", ldif, err, out)
+	}
+	return nil
+}
+
+// configLDIF is the cn=config tree: the schemas the LDIF needs, an mdb
+// database with ppolicy (account lock) and memberof, and ACLs that let the
+// service account read everything but passwords.
+func configLDIF(dir string) string {
+	return strings.NewReplacer(
+		"@DIR@", dir,
+		"@BASE@", BaseDN,
+		"@ADMIN@", AdminDN,
+		"@ADMINPW@", adminHash,
+		"@SERVICE@", ServiceDN,
+	).Replace(`# generated by ldaptest
+dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: @DIR@/slapd.pid
+olcArgsFile: @DIR@/slapd.args
+
+dn: cn=module{0},cn=config
+objectClass: olcModuleList
+cn: module{0}
+olcModulePath: /usr/lib/ldap
+olcModuleLoad: back_mdb
+olcModuleLoad: ppolicy
+olcModuleLoad: memberof
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+include: file:///etc/ldap/schema/core.ldif
+
+include: file:///etc/ldap/schema/cosine.ldif
+
+include: file:///etc/ldap/schema/inetorgperson.ldif
+
+include: file:///etc/ldap/schema/nis.ldif
+
+dn: olcDatabase={-1}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {-1}frontend
+
+dn: olcDatabase={0}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {0}config
+olcAccess: {0}to * by * none
+
+dn: olcDatabase={1}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {1}mdb
+olcSuffix: @BASE@
+olcRootDN: @ADMIN@
+olcRootPW: @ADMINPW@
+olcDbDirectory: @DIR@/data
+olcDbMaxSize: 67108864
+olcDbIndex: objectClass eq
+olcDbIndex: uid,cn,member,uniqueMember,memberUid eq
+olcAccess: {0}to attrs=userPassword by anonymous auth by * none
+olcAccess: {1}to * by dn.exact="@SERVICE@" read by self read by * none
+
+dn: olcOverlay={0}ppolicy,olcDatabase={1}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcPPolicyConfig
+olcOverlay: {0}ppolicy
+olcPPolicyDefault: cn=default,ou=policies,@BASE@
+olcPPolicyUseLockout: TRUE
+
+dn: olcOverlay={1}memberof,olcDatabase={1}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcMemberOf
+olcOverlay: {1}memberof
+`)
+}
+
+// defaultLDIF is directory/testdata/ldap/example.ldif, found from this
+// source file so that it works from any package's test directory.
+func defaultLDIF() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return filepath.Join("testdata", "ldap", "example.ldif")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "testdata", "ldap", "example.ldif")
+}
+
+// String describes the server for test logs.
+func (s *Server) String() string {
+	return "slapd " + s.URL() + " pid " + strconv.Itoa(s.Pid())
+}
