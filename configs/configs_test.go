@@ -164,7 +164,7 @@ clients:
     networks: ["2001:db8::/32"]
     secret_env: NOT_SET
 directory:
-  backend: ldap
+  backend: nis
 metrics:
   listen: nowhere
 `
@@ -192,7 +192,7 @@ metrics:
 		{16, "clients[2].networks[0]", "already given to client \"twin\""},
 		{17, "clients[2].secret_file", "cannot read"},
 		{20, "clients[3].secret_env", "NOT_SET is empty or not set"},
-		{22, "directory.backend", "unknown backend \"ldap\""},
+		{22, "directory.backend", "unknown backend \"nis\""},
 		{24, "metrics.listen", "not host:port"},
 	}
 	if len(ce.Problems) != len(want) {
@@ -253,6 +253,61 @@ func FuzzParse(f *testing.F) {
 		c, err := Parse("f.yaml", b, fakeEnv)
 		if err == nil && (len(c.Clients) == 0 || c.Directory.Backend != "file") {
 			t.Fatalf("accepted an incomplete config: %+v", c)
+		}
+	})
+}
+
+func TestLDAPSection(t *testing.T) {
+	const head = "clients: [{name: a, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]\n"
+	t.Run("resolved", func(t *testing.T) {
+		c, err := Parse("/etc/twostep/t.yaml", []byte(head+`directory:
+  backend: ldap
+  ldap:
+    urls: [ldaps://dc1.example.edu, ldap://dc2.example.edu]
+    bind_dn: cn=twostep,ou=services,dc=example,dc=edu
+    bind_password_env: GOOD
+    base_dn: dc=example,dc=edu
+    group_search: false
+    cache_ttl: 1m
+    domain_map: {EXAMPLE: example.edu}
+`), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := c.Directory.LDAP
+		if l.BindPassword != "an-environment-secret" || !l.NoGroupSearch || l.CacheTTL != time.Minute || l.DomainMap["EXAMPLE"] != "example.edu" || len(l.URLs) != 2 {
+			t.Errorf("got %+v", l)
+		}
+		if c.Directory.HealthInterval != DefaultHealth {
+			t.Errorf("health interval: got %v, want %v", c.Directory.HealthInterval, DefaultHealth)
+		}
+	})
+	t.Run("problems at their lines", func(t *testing.T) {
+		_, err := Parse("t.yaml", []byte(head+`directory:
+  backend: ldap
+  ldap:
+    urls: [http://dc1.example.edu]
+    bind_dn: "not a dn"
+    bind_password: x
+    bind_password_env: GOOD
+    user_filter: "(uid=*)"
+`), fakeEnv)
+		if err == nil {
+			t.Fatal("accepted a broken ldap section")
+		}
+		for _, want := range []string{
+			"t.yaml:5: directory.ldap.urls[0]:",
+			"t.yaml:6: directory.ldap.bind_dn:",
+			"t.yaml:4: directory.ldap: give exactly one of bind_password, bind_password_file, bind_password_env",
+			"t.yaml:9: directory.ldap.user_filter:",
+			"directory.ldap.base_dn: required",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("missing %q in:\n%v", want, err)
+			}
+		}
+		if strings.Contains(err.Error(), "an-environment-secret") {
+			t.Error("the error contains the bind password")
 		}
 	})
 }

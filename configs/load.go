@@ -37,10 +37,42 @@ type raw struct {
 			Path  string        `yaml:"path"`
 			Watch time.Duration `yaml:"watch"`
 		} `yaml:"file"`
+		LDAP           rawLDAP       `yaml:"ldap"`
+		HealthInterval time.Duration `yaml:"health_interval"`
 	} `yaml:"directory"`
 	Metrics struct {
 		Listen *string `yaml:"listen"`
 	} `yaml:"metrics"`
+}
+
+type rawLDAP struct {
+	URLs               []string          `yaml:"urls"`
+	BindDN             string            `yaml:"bind_dn"`
+	BindPassword       string            `yaml:"bind_password"`
+	BindPasswordFile   string            `yaml:"bind_password_file"`
+	BindPasswordEnv    string            `yaml:"bind_password_env"`
+	BaseDN             string            `yaml:"base_dn"`
+	UserFilter         string            `yaml:"user_filter"`
+	UserAttribute      string            `yaml:"user_attribute"`
+	GroupBaseDN        string            `yaml:"group_base_dn"`
+	GroupNameAttribute string            `yaml:"group_name_attribute"`
+	MemberOfAttribute  string            `yaml:"member_of_attribute"`
+	GroupSearch        *bool             `yaml:"group_search"`
+	GroupDepth         int               `yaml:"group_depth"`
+	StartTLS           bool              `yaml:"start_tls"`
+	CAFile             string            `yaml:"ca_file"`
+	CertFile           string            `yaml:"cert_file"`
+	KeyFile            string            `yaml:"key_file"`
+	ServerName         string            `yaml:"server_name"`
+	InsecureSkipVerify bool              `yaml:"insecure_skip_verify"`
+	DialTimeout        time.Duration     `yaml:"dial_timeout"`
+	OpTimeout          time.Duration     `yaml:"op_timeout"`
+	SearchPoolSize     int               `yaml:"search_pool_size"`
+	BindPoolSize       int               `yaml:"bind_pool_size"`
+	CacheTTL           time.Duration     `yaml:"cache_ttl"`
+	CacheSize          int               `yaml:"cache_size"`
+	StripRealm         bool              `yaml:"strip_realm"`
+	DomainMap          map[string]string `yaml:"domain_map"`
 }
 
 type rawClient struct {
@@ -116,7 +148,7 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	v.log(&r, &c.Log)
 	v.radius(&r, &c.RADIUS)
 	c.Clients = v.clients(r.Clients, filepath.Dir(path), env)
-	v.directory(&r, &c.Directory, filepath.Dir(path))
+	v.directory(&r, &c.Directory, filepath.Dir(path), env)
 	c.Metrics.Listen = DefaultMetrics
 	if r.Metrics.Listen != nil {
 		c.Metrics.Listen = *r.Metrics.Listen
@@ -218,7 +250,7 @@ func (v *validator) clients(rcs []rawClient, dir string, env Env) []radiusd.Clie
 			c.Networks = append(c.Networks, pfx)
 		}
 		if !env.SkipSecrets {
-			c.Secret = v.secret(p, rc, dir, env)
+			c.Secret = v.secret(p, secretSource{rc.Secret, rc.SecretFile, rc.SecretEnv}, true, dir, env)
 		}
 		if rc.RequireMessageAuthenticator != nil {
 			c.RequireMessageAuthenticator = *rc.RequireMessageAuthenticator
@@ -247,54 +279,76 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
-// secret resolves exactly one of secret, secret_file and secret_env.
-// Messages name where the secret comes from, never what it is.
-func (v *validator) secret(p string, rc rawClient, dir string, env Env) []byte {
+// secretSource is a secret written inline, in a file, or in an
+// environment variable: field, field_file, field_env in the file.
+type secretSource struct{ inline, file, env string }
+
+// secret resolves at most one of p.secret, p.secret_file, p.secret_env
+// (exactly one when required). Messages name where the secret comes from,
+// never what it is.
+func (v *validator) secret(p string, src secretSource, required bool, dir string, env Env) []byte {
+	field := p + ".secret"
+	if !strings.HasSuffix(p, "]") { // a mapping key such as directory.ldap.bind_password
+		field = p
+		p = parentPath(p)
+	}
 	given := 0
-	for _, s := range []string{rc.Secret, rc.SecretFile, rc.SecretEnv} {
+	for _, s := range []string{src.inline, src.file, src.env} {
 		if s != "" {
 			given++
 		}
 	}
-	if given != 1 {
-		v.add(p, "give exactly one of secret, secret_file, secret_env")
+	name := field[strings.LastIndexAny(field, ".")+1:]
+	switch {
+	case given > 1 || (given == 0 && required):
+		v.add(p, "give exactly one of %s, %s_file, %s_env", name, name, name)
+		return nil
+	case given == 0:
 		return nil
 	}
 	var s []byte
-	field := p + ".secret"
 	switch {
-	case rc.Secret != "":
-		s = []byte(rc.Secret)
-	case rc.SecretFile != "":
-		field = p + ".secret_file"
-		b, err := env.ReadFile(absPath(dir, rc.SecretFile))
+	case src.inline != "":
+		s = []byte(src.inline)
+	case src.file != "":
+		field += "_file"
+		b, err := env.ReadFile(absPath(dir, src.file))
 		if err != nil {
 			v.add(field, "cannot read the secret: %v", err)
 			return nil
 		}
 		s = bytes.TrimRight(b, "\r\n")
 	default:
-		field = p + ".secret_env"
-		s = []byte(env.Getenv(rc.SecretEnv))
+		field += "_env"
+		s = []byte(env.Getenv(src.env))
 		if len(s) == 0 {
-			v.add(field, "environment variable %s is empty or not set", rc.SecretEnv)
+			v.add(field, "environment variable %s is empty or not set", src.env)
 			return nil
 		}
 	}
 	switch {
 	case len(s) == 0:
 		v.add(field, "the secret is empty")
-	case len(s) > MaxSecretLen:
+	case len(s) > MaxSecretLen && required:
 		v.add(field, "the secret is %d bytes; at most %d are allowed", len(s), MaxSecretLen)
 	}
 	return s
 }
 
-func (v *validator) directory(r *raw, d *Directory, dir string) {
+func (v *validator) directory(r *raw, d *Directory, dir string, env Env) {
 	d.Backend = r.Directory.Backend
+	d.HealthInterval = r.Directory.HealthInterval
+	switch {
+	case d.HealthInterval == 0:
+		d.HealthInterval = DefaultHealth
+	case d.HealthInterval < 100*time.Millisecond:
+		v.add("directory.health_interval", "must be at least 100ms; got %s", d.HealthInterval)
+	}
 	switch d.Backend {
 	case "":
-		v.add("directory.backend", "choose a backend: file")
+		v.add("directory.backend", "choose a backend: file or ldap")
+	case "ldap":
+		d.LDAP = v.ldap(r.Directory.LDAP, dir, env)
 	case "file":
 		if r.Directory.File.Path == "" {
 			v.add("directory.file.path", "the users file is needed (create one with `twostepctl user add -users FILE USER`)")
@@ -305,7 +359,7 @@ func (v *validator) directory(r *raw, d *Directory, dir string) {
 			d.File.Watch = DefaultWatch
 		}
 	default:
-		v.add("directory.backend", "unknown backend %q; known: file", d.Backend)
+		v.add("directory.backend", "unknown backend %q; known: file, ldap", d.Backend)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"twostep/directory"
 	"twostep/radiusd"
 )
 
@@ -45,10 +46,16 @@ type RADIUS struct {
 
 // Directory chooses and configures the first-factor backend.
 type Directory struct {
-	// Backend is "file" (the embedded default).
+	// Backend is "file" (the embedded default) or "ldap".
 	Backend string
 	// File configures the file backend.
 	File FileDirectory
+	// LDAP configures the ldap backend (OpenLDAP, Active Directory); its
+	// defaults are written in directory.LDAPConfig.
+	LDAP directory.LDAPConfig
+	// HealthInterval is how often the ldap backend is probed; while no
+	// server answers, /readyz and Status-Server say not ready. Default 5s.
+	HealthInterval time.Duration
 }
 
 // FileDirectory configures the file backend.
@@ -75,5 +82,6 @@ const (
 	DefaultDuplicateTTL = 10 * time.Second
 	DefaultMetrics      = "127.0.0.1:9812"
 	DefaultWatch        = 2 * time.Second
+	DefaultHealth       = 5 * time.Second
 	MaxSecretLen        = 64
 )

@@ -520,3 +520,12 @@ func bindStatus(res *ldap.SimpleBindResult, err error) (Status, error) {
 	}
 	return BadPassword, nil
 }
+
+// Validate checks c as NewLDAP would, without connecting: every problem
+// in one *LDAPConfigError. Configuration loaders call it to report
+// problems before start-up.
+func (c LDAPConfig) Validate() error {
+	d := c.withDefaults()
+	_, _, err := d.validate()
+	return err
+}

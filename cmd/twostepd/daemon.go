@@ -31,7 +31,9 @@ const shutdownGrace = 15 * time.Second
 type daemon struct {
 	cfg     *configs.Config
 	log     zerolog.Logger
-	dir     *directory.File
+	dir     challenge.Directory // the first factor: file or ldap below
+	file    *directory.File     // set with the file backend
+	ldap    *directory.LDAP     // set with the ldap backend
 	clients *radiusd.ClientTable
 	reg     *prometheus.Registry
 	ready   atomic.Bool
@@ -45,9 +47,17 @@ func assemble(path string, logOut io.Writer) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{cfg: cfg, log: newLogger(cfg.Log, logOut)}
-	d.dir, err = directory.OpenFile(cfg.Directory.File.Path)
-	if err != nil {
-		return nil, err
+	switch cfg.Directory.Backend {
+	case "ldap":
+		if d.ldap, err = directory.NewLDAP(cfg.Directory.LDAP); err != nil {
+			return nil, err
+		}
+		d.dir = d.ldap
+	default:
+		if d.file, err = directory.OpenFile(cfg.Directory.File.Path); err != nil {
+			return nil, err
+		}
+		d.dir = d.file
 	}
 	d.clients, err = radiusd.NewClientTable(cfg.Clients)
 	if err != nil {
@@ -71,7 +81,17 @@ func (d *daemon) summary(w io.Writer) error {
 	for _, cl := range c.Clients {
 		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t\n", cl.Name, cl.Networks, cl.RequireMessageAuthenticator)
 	}
-	fmt.Fprintf(w, "  directory: file %s\n", c.Directory.File.Path)
+	if d.ldap != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		state := "reachable"
+		if err := d.ldap.Ping(ctx); err != nil {
+			state = "NOT reachable now: " + err.Error()
+		}
+		fmt.Fprintf(w, "  directory: ldap %v, base %s: %s\n", c.Directory.LDAP.URLs, c.Directory.LDAP.BaseDN, state)
+	} else {
+		fmt.Fprintf(w, "  directory: file %s, %d users\n", c.Directory.File.Path, d.file.Len())
+	}
 	if c.Metrics.Listen != "" {
 		fmt.Fprintf(w, "  metrics: http://%s/metrics\n", c.Metrics.Listen)
 	}
@@ -92,7 +112,7 @@ func (d *daemon) serve(ctx context.Context) error {
 		DuplicateTTL:  d.cfg.RADIUS.DuplicateTTL,
 		Logger:        d.log,
 		Metrics:       radiusd.NewMetrics(d.reg),
-		Ready:         d.ready.Load,
+		Ready:         d.isReady,
 	})
 	if err != nil {
 		return err
@@ -117,7 +137,7 @@ func (d *daemon) serve(ctx context.Context) error {
 		}
 		conns = append(conns, c)
 	}
-	ops, err := startOps(d.cfg.Metrics.Listen, d.reg, &d.ready)
+	ops, err := startOps(d.cfg.Metrics.Listen, d.reg, d.isReady)
 	if err != nil {
 		closeAll()
 		return err
@@ -143,12 +163,15 @@ func (d *daemon) serve(ctx context.Context) error {
 	}
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	if w := d.cfg.Directory.File.Watch; w > 0 {
+	if w := d.cfg.Directory.File.Watch; d.file != nil && w > 0 {
 		wg.Go(func() {
-			d.dir.Watch(watchCtx, w, func(err error) {
+			d.file.Watch(watchCtx, w, func(err error) {
 				d.log.Error().Err(err).Msg("users file changed but was refused; the previous users stay in force")
 			})
 		})
+	}
+	if d.ldap != nil {
+		wg.Go(func() { d.probeLDAP(watchCtx) })
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -184,6 +207,9 @@ loop:
 	}
 	stopWatch()
 	wg.Wait()
+	if d.ldap != nil {
+		d.ldap.Close()
+	}
 	d.log.Info().Msg("twostepd stopped")
 	return runErr
 }
@@ -201,8 +227,10 @@ func (d *daemon) reload(srv *radiusd.Server) {
 		d.log.Error().Err(err).Msg("reload refused; the running configuration stays")
 		return
 	}
-	if err := d.dir.Reload(); err != nil {
-		d.log.Error().Err(err).Msg("users file refused; the previous users stay in force")
+	if d.file != nil {
+		if err := d.file.Reload(); err != nil {
+			d.log.Error().Err(err).Msg("users file refused; the previous users stay in force")
+		}
 	}
 	srv.SetClients(table)
 	for _, name := range table.Weak() {
@@ -210,10 +238,44 @@ func (d *daemon) reload(srv *radiusd.Server) {
 	}
 	if !slices.Equal(cfg.RADIUS.Listen, d.cfg.RADIUS.Listen) || cfg.RADIUS.Workers != d.cfg.RADIUS.Workers ||
 		cfg.RADIUS.DuplicateTTL != d.cfg.RADIUS.DuplicateTTL || cfg.Metrics != d.cfg.Metrics ||
-		cfg.Directory.File.Path != d.cfg.Directory.File.Path {
+		cfg.Directory.Backend != d.cfg.Directory.Backend || cfg.Directory.File.Path != d.cfg.Directory.File.Path ||
+		!slices.Equal(cfg.Directory.LDAP.URLs, d.cfg.Directory.LDAP.URLs) {
 		d.log.Warn().Msg("radius, metrics and directory settings take effect at the next restart; clients were reloaded")
 	}
 	d.log.Info().Int("clients", len(cfg.Clients)).Msg("configuration reloaded")
+}
+
+// isReady says whether the node takes RADIUS traffic: started, not
+// draining, and with a directory that answers.
+func (d *daemon) isReady() bool {
+	return d.ready.Load() && (d.ldap == nil || d.ldap.Healthy())
+}
+
+// probeLDAP pings the directory every health interval so that /readyz and
+// Status-Server turn unready while no server answers (the NAS then fails
+// over) and ready again when one does.
+func (d *daemon) probeLDAP(ctx context.Context) {
+	every := d.cfg.Directory.HealthInterval
+	t := time.NewTicker(every)
+	defer t.Stop()
+	up := true
+	for {
+		pctx, cancel := context.WithTimeout(ctx, every)
+		err := d.ldap.Ping(pctx)
+		cancel()
+		switch {
+		case err != nil && up && ctx.Err() == nil:
+			d.log.Error().Err(err).Msg("directory unreachable: not ready until it answers")
+		case err == nil && !up:
+			d.log.Info().Msg("directory reachable again: ready")
+		}
+		up = err == nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func listenUDP(ctx context.Context, addr string) (net.PacketConn, error) {

@@ -100,8 +100,13 @@ func startDaemon(t *testing.T, clients string) *daemonProc {
 	if err := os.WriteFile(filepath.Join(dir, "users.yaml"), demoUsers(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeConfig(t, dir, clients)
-	d := &daemonProc{dir: dir, exited: make(chan struct{})}
+	return startDaemonConfig(t, writeConfig(t, dir, clients))
+}
+
+// startDaemonConfig starts twostepd on cfg and waits until it is ready.
+func startDaemonConfig(t *testing.T, cfg string) *daemonProc {
+	t.Helper()
+	d := &daemonProc{dir: filepath.Dir(cfg), exited: make(chan struct{})}
 	d.cmd = exec.Command(daemonBin, "-config", cfg)
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +20,7 @@ type opsServer struct {
 }
 
 // startOps binds addr; an empty addr means no listener (nil, nil).
-func startOps(addr string, reg *prometheus.Registry, ready *atomic.Bool) (*opsServer, error) {
+func startOps(addr string, reg *prometheus.Registry, ready func() bool) (*opsServer, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -35,7 +34,7 @@ func startOps(addr string, reg *prometheus.Registry, ready *atomic.Bool) (*opsSe
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
+		if !ready() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
