@@ -1,0 +1,182 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+// listFlag collects a repeated string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, "; ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// runCompare is "twostep-bench compare": it reads -json reports of runs
+// made with the same settings and prints them side by side as a Markdown
+// table, with the ratio of two labels at each concurrency.
+func runCompare(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("twostep-bench compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ratio := fs.String("ratio", "twostepd/freeradius", "`a/b`: labels whose requests/s, latency and efficiency are divided")
+	var notes listFlag
+	fs.Var(&notes, "setting", "`text` printed in the settings list above the table (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: twostep-bench compare [-ratio a/b] [-setting text]... REPORT.json...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	num, den, ok := strings.Cut(*ratio, "/")
+	if !ok || num == "" || den == "" {
+		return usageError{fmt.Sprintf("compare: -ratio %q: want a/b", *ratio)}
+	}
+	if fs.NArg() == 0 {
+		return usageError{"compare: no reports given"}
+	}
+	var reps []report
+	for _, p := range fs.Args() {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("compare: %w", err)
+		}
+		var r report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("compare: %s: %w", p, err)
+		}
+		if r.Settings.Label == "" {
+			return fmt.Errorf("compare: %s: no label (run with -label)", p)
+		}
+		reps = append(reps, r)
+	}
+	if err := sameSettings(reps); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	_, err := io.WriteString(stdout, compareMarkdown(reps, notes, num, den))
+	return err
+}
+
+// sameSettings refuses to compare runs that did not share the settings that
+// matter, apart from the target and the concurrency.
+func sameSettings(reps []report) error {
+	key := func(s settings) settings {
+		s.Label, s.Server, s.Concurrency = "", "", 0
+		return s
+	}
+	first := key(reps[0].Settings)
+	for _, r := range reps[1:] {
+		if key(r.Settings) != first {
+			return fmt.Errorf("runs %q and %q differ in settings other than target and concurrency: %+v vs %+v",
+				reps[0].Settings.Label, r.Settings.Label, first, key(r.Settings))
+		}
+	}
+	return nil
+}
+
+// compareMarkdown renders the settings list, one row per run grouped by
+// concurrency, and a ratio row num/den under each group where both ran.
+func compareMarkdown(reps []report, notes []string, num, den string) string {
+	var b strings.Builder
+	s := reps[0].Settings
+	ma := "sent and required in every answer"
+	if !s.MessageAuthenticator {
+		ma = "off"
+	}
+	fmt.Fprintf(&b, "- Machine: %d CPUs, shared by the generator (twostep-bench %s, GOMAXPROCS %d) and the server under test\n", s.CPUs, s.Generator, s.GOMAXPROCS)
+	fmt.Fprintf(&b, "- Load: %d users rotated, PAP, Message-Authenticator %s; closed loop (one request in flight per simulated NAS); warm-up %gs, then %gs measured per run; timeout %gs, retries %d\n",
+		s.Users, ma, s.WarmupSeconds, s.DurationSeconds, s.TimeoutSeconds, s.Retries)
+	for _, n := range notes {
+		fmt.Fprintf(&b, "- %s\n", n)
+	}
+	b.WriteString("\n| concurrency | server | requests/s | p50 ms | p90 ms | p99 ms | max ms | timeouts | bad | server cores | answers per server CPU-s | generator cores | other cores |\n")
+	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+
+	var concs []int
+	for _, r := range reps {
+		if !slices.Contains(concs, r.Settings.Concurrency) {
+			concs = append(concs, r.Settings.Concurrency)
+		}
+	}
+	slices.Sort(concs)
+	msv := func(us float64) string { return fmt.Sprintf("%.2f", us/1e3) }
+	var disturbed []string
+	for _, c := range concs {
+		var a, d aggregate
+		for _, r := range reps {
+			if r.Settings.Concurrency != c {
+				continue
+			}
+			x := r.Results
+			cores, eff := "n/a", "n/a"
+			if x.Server != nil {
+				cores = fmt.Sprintf("%.2f", x.Server.Cores)
+				eff = fmt.Sprintf("%.0f", x.Server.RequestsPerCPUSec)
+			}
+			other := "n/a"
+			if x.OtherCores != nil {
+				other = fmt.Sprintf("%.2f", *x.OtherCores)
+				if *x.OtherCores > busyOther {
+					disturbed = append(disturbed, fmt.Sprintf("%s at %d (%.2f)", r.Settings.Label, c, *x.OtherCores))
+				}
+			}
+			l := x.LatencyMicros
+			fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %s | %s | %s | %d | %d | %s | %s | %.2f | %s |\n",
+				c, r.Settings.Label, x.RequestsPerSec, msv(l.P50), msv(l.P90), msv(l.P99), msv(l.Max),
+				x.Timeouts, x.BadResponses, cores, eff, x.GeneratorCores, other)
+			switch r.Settings.Label {
+			case num:
+				a.add(x)
+			case den:
+				d.add(x)
+			}
+		}
+		if a.n > 0 && d.n > 0 {
+			fmt.Fprintf(&b, "| %d | **%s / %s** | **%s** | %s | %s | %s | | | | | %s | | |\n",
+				c, num, den, times(a.rps/a.n, d.rps/d.n), times(a.p50/a.n, d.p50/d.n), times(a.p90/a.n, d.p90/d.n),
+				times(a.p99/a.n, d.p99/d.n), times(a.eff/a.n, d.eff/d.n))
+		}
+	}
+	if len(disturbed) > 0 {
+		fmt.Fprintf(&b, "\n**Disturbed**: other work took more than %.2f cores during %s; rerun on a quiet machine before drawing conclusions.\n",
+			busyOther, strings.Join(disturbed, ", "))
+	}
+	return b.String()
+}
+
+// busyOther is how much CPU other work (and the kernel's share of the
+// network processing) may take during a run before the table says the
+// figures are disturbed. On a quiet machine it stays near 0.1 cores.
+const busyOther = 0.25
+
+// aggregate sums runs of one label at one concurrency, for the ratio row.
+type aggregate struct {
+	n, rps, p50, p90, p99, eff float64
+}
+
+func (a *aggregate) add(x results) {
+	a.n++
+	a.rps += x.RequestsPerSec
+	a.p50 += x.LatencyMicros.P50
+	a.p90 += x.LatencyMicros.P90
+	a.p99 += x.LatencyMicros.P99
+	if x.Server != nil {
+		a.eff += x.Server.RequestsPerCPUSec
+	}
+}
+
+// times formats a ratio, or n/a when it has no meaning.
+func times(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Limits that keep a typo from turning into a runaway load.
+const (
+	maxConcurrency     = 4096
+	maxDuration        = time.Hour
+	maxWarmup          = 10 * time.Minute
+	maxTimeout         = 30 * time.Second
+	maxRetries         = 10
+	maxUsers           = 1_000_000
+	requestsCapDefault = 10 * time.Minute // -duration when -requests is given alone
+)
+
+// usageError is a bad command line; main exits 2 for it.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// options are the parsed flags, before validation.
+type options struct {
+	server      string
+	secret      string
+	usersFile   string
+	user        string
+	password    string
+	concurrency int
+	duration    time.Duration
+	durationSet bool
+	requests    uint64
+	warmup      time.Duration
+	timeout     time.Duration
+	retries     int
+	withMA      bool
+	json        bool
+	allowRemote bool
+	expect      string
+	label       string
+	serverPID   int
+}
+
+const usageHead = `Usage: twostep-bench -secret S (-users FILE | -user U -password P) [flags]
+       twostep-bench serve -secret S [-listen 127.0.0.1:18199] [-for 10m]
+       twostep-bench users -dir DIR [-n 1000]
+       twostep-bench compare [-ratio a/b] [-setting text]... REPORT.json...
+
+Loads a RADIUS server with PAP Access-Requests from -concurrency simulated
+NASes, each with its own UDP socket and one request in flight, and prints
+requests/s, outcomes and latency percentiles beside the settings.
+
+The users file has one "user:password" per line (blank lines and lines
+starting with # are skipped); the generator rotates through them.
+
+Only loopback targets are allowed unless -allow-remote is given: the
+generator sends thousands of passwords a second and, pointed at a
+production server by mistake, would flood it, fill its logs and lock
+accounts out. Use -allow-remote only against a server you own and run for
+the test.
+
+Flags:
+`
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("twostep-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageHead)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.server, "server", "127.0.0.1:1812", "RADIUS server `host:port` (loopback unless -allow-remote)")
+	fs.StringVar(&o.secret, "secret", "", "shared `secret` of the client entry on the server (required)")
+	fs.StringVar(&o.usersFile, "users", "", "`file` of user:password lines to rotate through")
+	fs.StringVar(&o.user, "user", "", "single user `name` (instead of -users)")
+	fs.StringVar(&o.password, "password", "", "`password` of -user")
+	fs.IntVar(&o.concurrency, "concurrency", 16, fmt.Sprintf("simulated NASes, each with its own socket and one request in flight (1-%d)", maxConcurrency))
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, fmt.Sprintf("length of the measured phase, at most %s; with -requests its upper bound (then %s by default)", maxDuration, requestsCapDefault))
+	fs.Uint64Var(&o.requests, "requests", 0, "stop after this many measured requests (0: run for -duration)")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, fmt.Sprintf("load sent before measuring, not counted (at most %s)", maxWarmup))
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, fmt.Sprintf("wait for an answer per attempt (at most %s)", maxTimeout))
+	fs.IntVar(&o.retries, "retries", 0, fmt.Sprintf("retransmissions of the same packet after a timeout (0-%d)", maxRetries))
+	fs.BoolVar(&o.withMA, "message-authenticator", true, "send Message-Authenticator and require it in answers (RFC 3579, BlastRADIUS)")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
+	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback -server (see above)")
+	fs.StringVar(&o.expect, "expect", "any", "exit 1 unless every measured request got this answer: any, accept, reject or challenge")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "`pid` of the server process, to report its CPU use per request (Linux)")
+	fs.StringVar(&o.label, "label", "", "free `text` naming the target in the output, e.g. freeradius")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Sprintf("unexpected arguments: %q", fs.Args())}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "duration" {
+			o.durationSet = true
+		}
+	})
+	return o, nil
+}
+
+// loadConfig validates the options as a whole, reading the users file,
+// and reports every problem in one error.
+func (o *options) loadConfig() (loadConfig, settings, error) {
+	var probs []string
+	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+
+	addr, err := net.ResolveUDPAddr("udp", o.server)
+	switch {
+	case err != nil:
+		bad("-server %q: %v", o.server, err)
+	case addr.Port == 0:
+		bad("-server %q: port 0", o.server)
+	case !addr.IP.IsLoopback() && !o.allowRemote:
+		bad("-server %q is not a loopback address; pass -allow-remote to load a server you own (see -h)", o.server)
+	}
+	if o.secret == "" {
+		bad("-secret is required")
+	}
+	if o.concurrency < 1 || o.concurrency > maxConcurrency {
+		bad("-concurrency %d: want 1 to %d", o.concurrency, maxConcurrency)
+	}
+	duration := o.duration
+	if o.requests > 0 && !o.durationSet {
+		duration = requestsCapDefault
+	}
+	if duration <= 0 || duration > maxDuration {
+		bad("-duration %s: want more than 0 and at most %s", o.duration, maxDuration)
+	}
+	if o.warmup < 0 || o.warmup > maxWarmup {
+		bad("-warmup %s: want 0 to %s", o.warmup, maxWarmup)
+	}
+	if o.timeout <= 0 || o.timeout > maxTimeout {
+		bad("-timeout %s: want more than 0 and at most %s", o.timeout, maxTimeout)
+	}
+	if o.retries < 0 || o.retries > maxRetries {
+		bad("-retries %d: want 0 to %d", o.retries, maxRetries)
+	}
+	if o.serverPID < 0 {
+		bad("-server-pid %d: want a process id", o.serverPID)
+	} else if o.serverPID > 0 {
+		if _, err := processCPUTime(o.serverPID); err != nil {
+			bad("-server-pid %d: %v", o.serverPID, err)
+		}
+	}
+	switch o.expect {
+	case "any", "accept", "reject", "challenge":
+	default:
+		bad("-expect %q: want any, accept, reject or challenge", o.expect)
+	}
+
+	var users []user
+	switch {
+	case o.usersFile != "" && (o.user != "" || o.password != ""):
+		bad("-users and -user/-password are exclusive")
+	case o.usersFile != "":
+		users, err = readUsers(o.usersFile)
+		if err != nil {
+			bad("-users: %v", err)
+		}
+	case o.user != "":
+		users = []user{{Name: o.user, Password: o.password}}
+	default:
+		bad("one of -users FILE or -user U -password P is required")
+	}
+	var tpls []*template
+	for _, u := range users {
+		t, err := newTemplate(u, o.withMA)
+		if err != nil {
+			bad("%v", err)
+			break
+		}
+		tpls = append(tpls, t)
+	}
+
+	if len(probs) > 0 {
+		return loadConfig{}, settings{}, usageError{"invalid flags:\n  " + strings.Join(probs, "\n  ")}
+	}
+	cfg := loadConfig{
+		Server:      addr,
+		Secret:      []byte(o.secret),
+		Templates:   tpls,
+		Concurrency: o.concurrency,
+		Warmup:      o.warmup,
+		Duration:    duration,
+		Requests:    o.requests,
+		Timeout:     o.timeout,
+		Retries:     o.retries,
+		RequireMA:   o.withMA,
+		ServerPID:   o.serverPID,
+	}
+	s := settings{
+		Label:                o.label,
+		Server:               addr.String(),
+		Concurrency:          o.concurrency,
+		WarmupSeconds:        o.warmup.Seconds(),
+		DurationSeconds:      duration.Seconds(),
+		RequestsLimit:        o.requests,
+		TimeoutSeconds:       o.timeout.Seconds(),
+		Retries:              o.retries,
+		Users:                len(users),
+		MessageAuthenticator: o.withMA,
+		GOMAXPROCS:           runtime.GOMAXPROCS(0),
+		CPUs:                 runtime.NumCPU(),
+		Generator:            version,
+	}
+	return cfg, s, nil
+}
+
+// readUsers reads user:password lines. The password is everything after
+// the first colon, spaces included. Errors name the line, never its text:
+// it holds a password.
+func readUsers(path string) ([]user, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var users []user
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSuffix(sc.Text(), "\r")
+		if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		name, pw, ok := strings.Cut(line, ":")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%s:%d: want user:password", path, n)
+		}
+		if len(users) == maxUsers {
+			return nil, fmt.Errorf("%s: more than %d users", path, maxUsers)
+		}
+		users = append(users, user{Name: name, Password: pw})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(users) == 0 {
+		return nil, fmt.Errorf("%s: no users", path)
+	}
+	return users, nil
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// settings are printed beside the figures so that a result is never read
+// without what produced it.
+type settings struct {
+	Label                string  `json:"label,omitempty"`
+	Server               string  `json:"server"`
+	Concurrency          int     `json:"concurrency"`
+	WarmupSeconds        float64 `json:"warmup_s"`
+	DurationSeconds      float64 `json:"duration_s"`
+	RequestsLimit        uint64  `json:"requests_limit"`
+	TimeoutSeconds       float64 `json:"timeout_s"`
+	Retries              int     `json:"retries"`
+	Users                int     `json:"users"`
+	MessageAuthenticator bool    `json:"message_authenticator"`
+	GOMAXPROCS           int     `json:"gomaxprocs"`
+	CPUs                 int     `json:"cpus"`
+	Generator            string  `json:"generator"` // twostep-bench version
+}
+
+// latencies are in microseconds in JSON.
+type latencies struct {
+	Min  float64 `json:"min"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+}
+
+type results struct {
+	ElapsedSeconds float64           `json:"elapsed_s"`
+	Requests       uint64            `json:"requests"`
+	RequestsPerSec float64           `json:"requests_per_s"`
+	Accepts        uint64            `json:"accepts"`
+	Rejects        uint64            `json:"rejects"`
+	Challenges     uint64            `json:"challenges"`
+	Timeouts       uint64            `json:"timeouts"`
+	BadResponses   uint64            `json:"bad_responses"`
+	BadReasons     map[string]uint64 `json:"bad_reasons,omitempty"`
+	Errors         uint64            `json:"socket_errors"`
+	Retransmits    uint64            `json:"retransmits"`
+	Stray          uint64            `json:"stray_responses"`
+	LatencyMicros  latencies         `json:"latency_us"`
+	GeneratorCPU   float64           `json:"generator_cpu_s"`
+	GeneratorCores float64           `json:"generator_cores"` // CPU seconds per second of the measured phase
+	Server         *serverCost       `json:"server,omitempty"`
+	OtherCores     *float64          `json:"other_cores,omitempty"` // busy CPUs minus generator and server: other work on the machine
+	Interrupted    bool              `json:"interrupted,omitempty"`
+}
+
+// serverCost is the server's CPU use over the measured phase (-server-pid).
+type serverCost struct {
+	CPUSeconds        float64 `json:"cpu_s"`
+	Cores             float64 `json:"cores"`
+	RequestsPerCPUSec float64 `json:"requests_per_cpu_s"` // answered requests per CPU-second: efficiency on a shared machine
+}
+
+// report is one run: settings and results.
+type report struct {
+	Settings settings `json:"settings"`
+	Results  results  `json:"results"`
+}
+
+func newReport(s settings, r loadResult) report {
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	h := &r.latency
+	res := results{
+		ElapsedSeconds: r.Elapsed.Seconds(),
+		Requests:       r.Requests,
+		Accepts:        r.Accepts,
+		Rejects:        r.Rejects,
+		Challenges:     r.Challenges,
+		Timeouts:       r.Timeouts,
+		BadResponses:   r.Bad,
+		BadReasons:     r.BadReasons,
+		Errors:         r.Errors,
+		Retransmits:    r.Retransmits,
+		Stray:          r.Stray,
+		LatencyMicros: latencies{
+			Min:  us(h.min),
+			Mean: us(h.mean()),
+			P50:  us(h.quantile(0.50)),
+			P90:  us(h.quantile(0.90)),
+			P99:  us(h.quantile(0.99)),
+			Max:  us(h.max),
+		},
+		GeneratorCPU: r.CPU.Seconds(),
+		Interrupted:  r.Interrupted,
+	}
+	if r.Elapsed > 0 {
+		res.RequestsPerSec = float64(r.Requests) / r.Elapsed.Seconds()
+		res.GeneratorCores = r.CPU.Seconds() / r.Elapsed.Seconds()
+	}
+	if r.ServerCPUOK {
+		sc := &serverCost{CPUSeconds: r.ServerCPU.Seconds()}
+		if r.Elapsed > 0 {
+			sc.Cores = r.ServerCPU.Seconds() / r.Elapsed.Seconds()
+		}
+		if r.ServerCPU > 0 {
+			sc.RequestsPerCPUSec = float64(r.Accepts+r.Rejects+r.Challenges) / r.ServerCPU.Seconds()
+		}
+		res.Server = sc
+	}
+	if r.SystemCPUOK && r.ServerCPUOK && r.Elapsed > 0 {
+		other := r.SystemCPU - r.CPU - r.ServerCPU
+		cores := max(other.Seconds()/r.Elapsed.Seconds(), 0)
+		res.OtherCores = &cores
+	}
+	return report{Settings: s, Results: res}
+}
+
+func (r report) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func (r report) writeText(w io.Writer) error {
+	s, x := r.Settings, r.Results
+	var b strings.Builder
+	target := s.Server
+	if s.Label != "" {
+		target += " (" + s.Label + ")"
+	}
+	ma := "off"
+	if s.MessageAuthenticator {
+		ma = "sent and required"
+	}
+	measured := fmt.Sprintf("%gs", s.DurationSeconds)
+	if s.RequestsLimit > 0 {
+		measured = fmt.Sprintf("%d requests (at most %gs)", s.RequestsLimit, s.DurationSeconds)
+	}
+	line := func(k, format string, args ...any) {
+		fmt.Fprintf(&b, "%-15s", k)
+		fmt.Fprintf(&b, format, args...)
+		b.WriteByte('\n')
+	}
+	line("target", "%s", target)
+	line("settings", "concurrency %d, warm-up %gs, measured %s, timeout %gs, retries %d, users %d",
+		s.Concurrency, s.WarmupSeconds, measured, s.TimeoutSeconds, s.Retries, s.Users)
+	line("", "Message-Authenticator %s, GOMAXPROCS %d, CPUs %d, twostep-bench %s", ma, s.GOMAXPROCS, s.CPUs, s.Generator)
+	line("throughput", "%.0f requests/s (%d requests in %.2fs)", x.RequestsPerSec, x.Requests, x.ElapsedSeconds)
+	line("answers", "accept %d, reject %d, challenge %d", x.Accepts, x.Rejects, x.Challenges)
+	line("failures", "timeouts %d, bad responses %d, socket errors %d (retransmits %d, stray %d)",
+		x.Timeouts, x.BadResponses, x.Errors, x.Retransmits, x.Stray)
+	for _, k := range slices.Sorted(maps.Keys(x.BadReasons)) {
+		line("", "bad: %s: %d", k, x.BadReasons[k])
+	}
+	l := x.LatencyMicros
+	line("latency", "p50 %s  p90 %s  p99 %s  max %s  (mean %s)", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max), ms(l.Mean))
+	line("generator CPU", "%.2f cores (%.1fs)", x.GeneratorCores, x.GeneratorCPU)
+	if x.OtherCores != nil {
+		line("other CPU", "%.2f cores busy with other work, kernel network processing included", *x.OtherCores)
+	}
+	if x.Server != nil {
+		line("server CPU", "%.2f cores (%.1fs), %.0f answers per CPU-second", x.Server.Cores, x.Server.CPUSeconds, x.Server.RequestsPerCPUSec)
+	}
+	if x.Interrupted {
+		line("interrupted", "the run was stopped early; figures cover the part that ran")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// ms formats microseconds as milliseconds with three significant digits.
+func ms(us float64) string {
+	v := us / 1e3
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0fms", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1fms", v)
+	default:
+		return fmt.Sprintf("%.3fms", v)
+	}
+}
+
+// verdict turns a finished run into the exit status: an error when it was
+// interrupted, when no valid answer came back, or when -expect names an
+// answer and some measured request got anything else.
+func (r report) verdict(expect string) error {
+	x := r.Results
+	if x.Interrupted {
+		return errInterrupted
+	}
+	valid := x.Accepts + x.Rejects + x.Challenges
+	if valid == 0 {
+		return fmt.Errorf("no valid answer from %s (%d timeouts, %d bad responses, %d socket errors)",
+			r.Settings.Server, x.Timeouts, x.BadResponses, x.Errors)
+	}
+	var want uint64
+	switch expect {
+	case "accept":
+		want = x.Accepts
+	case "reject":
+		want = x.Rejects
+	case "challenge":
+		want = x.Challenges
+	default:
+		return nil
+	}
+	if want != x.Requests {
+		return fmt.Errorf("-expect %s: %d of %d measured requests got another outcome", expect, x.Requests-want, x.Requests)
+	}
+	return nil
+}

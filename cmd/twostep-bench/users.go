@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha512"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Files written by "twostep-bench users", named for who reads them.
+const (
+	usersForBench      = "bench-users.txt"      // user:password, for -users
+	usersForFreeRADIUS = "freeradius-authorize" // rlm_files authorize entries
+	usersForTwostep    = "twostep-users.yaml"   // twostepd's file directory backend
+	maxGeneratedUsers  = 100_000
+	saltLen            = 16
+	passwordLen        = 20
+	passwordAlphabet   = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+)
+
+// runUsers is "twostep-bench users": it makes N users with random
+// passwords and writes them three ways, each password hashed once as
+// {SSHA512} so that both servers check the very same hash.
+func runUsers(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("twostep-bench users", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	n := fs.Int("n", 1000, fmt.Sprintf("number of users (1-%d)", maxGeneratedUsers))
+	dir := fs.String("dir", "", "`directory` to write "+usersForBench+", "+usersForFreeRADIUS+" and "+usersForTwostep+" into (required)")
+	prefix := fs.String("prefix", "user", "user names are `prefix` and a number")
+	group := fs.String("group", "vpn-users", "`group` given to every user in "+usersForTwostep)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	switch {
+	case *dir == "":
+		return usageError{"users: -dir is required"}
+	case *n < 1 || *n > maxGeneratedUsers:
+		return usageError{fmt.Sprintf("users: -n %d: want 1 to %d", *n, maxGeneratedUsers)}
+	case !plainToken(*prefix) || !plainToken(*group):
+		return usageError{"users: -prefix and -group take letters, digits, '-', '_' and '.' only"}
+	}
+
+	var bench, fr, ts bytes.Buffer
+	fmt.Fprintf(&fr, "# %d bench users, {SSHA512} = base64(SHA-512(password || salt) || salt)\n", *n)
+	ts.WriteString("users:\n")
+	width := len(fmt.Sprint(*n))
+	width = max(width, 4)
+	for i := 1; i <= *n; i++ {
+		name := fmt.Sprintf("%s%0*d", *prefix, width, i)
+		pw := randomPassword()
+		h := ssha512(pw, randomBytes(saltLen))
+		fmt.Fprintf(&bench, "%s:%s\n", name, pw)
+		fmt.Fprintf(&fr, "%s\tPassword-With-Header := \"%s\"\n", name, h)
+		fmt.Fprintf(&ts, "  %s:\n    password: %q\n    groups: [%s]\n", name, h, *group)
+	}
+	for name, b := range map[string]*bytes.Buffer{usersForBench: &bench, usersForFreeRADIUS: &fr, usersForTwostep: &ts} {
+		p := filepath.Join(*dir, name)
+		if err := os.WriteFile(p, b.Bytes(), 0o600); err != nil {
+			return fmt.Errorf("users: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "wrote %d users to %s\n", *n, *dir)
+	return nil
+}
+
+// ssha512 is the {SSHA512} scheme of OpenLDAP and FreeRADIUS's pap module:
+// base64(SHA-512(password || salt) || salt).
+func ssha512(password string, salt []byte) string {
+	h := sha512.New()
+	h.Write([]byte(password))
+	h.Write(salt)
+	return "{SSHA512}" + base64.StdEncoding.EncodeToString(append(h.Sum(nil), salt...))
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b) // never fails on the platforms Go supports
+	return b
+}
+
+func randomPassword() string {
+	b := randomBytes(passwordLen)
+	for i := range b {
+		b[i] = passwordAlphabet[int(b[i])%len(passwordAlphabet)]
+	}
+	return string(b)
+}
+
+// plainToken reports whether s is safe to write unquoted into both the
+// FreeRADIUS users file and YAML.
+func plainToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
