@@ -40,6 +40,12 @@ const (
 	ReasonEmptyPassword   Reason = "empty_password"
 	ReasonBadUsername     Reason = "bad_username"
 	ReasonUnsupportedAuth Reason = "unsupported_auth"
+	ReasonLocked          Reason = "locked"
+	ReasonPasswordExpired Reason = "password_expired"
+	ReasonAccountExpired  Reason = "account_expired"
+	ReasonLogonDenied     Reason = "logon_denied"
+	ReasonDeniedByPolicy  Reason = "denied_by_policy"
+	ReasonExempt          Reason = "exempt"
 )
 
 // Request is one login attempt as the RADIUS layer decoded it.
@@ -68,4 +74,6 @@ type Decision struct {
 	Message string
 	// State goes with a Challenge and comes back in the answer.
 	State []byte
+	// Attributes are sent with an Accept (from the matching policy rule).
+	Attributes []Attribute
 }

@@ -3,6 +3,7 @@ package challenge
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,7 +34,11 @@ func TestEngine(t *testing.T) {
 		{"accept", "alice", "pw", directory.Result{Status: directory.OK}, nil, Decision{Outcome: Accept, Reason: ReasonOK}, false, true},
 		{"bad password", "alice", "pw", directory.Result{Status: directory.BadPassword}, nil, Decision{Outcome: Reject, Reason: ReasonBadPassword}, false, true},
 		{"unknown user", "nobody", "pw", directory.Result{Status: directory.UnknownUser}, nil, Decision{Outcome: Reject, Reason: ReasonUnknownUser}, false, true},
-		{"disabled", "alice", "pw", directory.Result{Status: directory.Disabled}, nil, Decision{Outcome: Reject, Reason: ReasonDisabled, Message: "Your account is disabled. Contact the help desk."}, false, true},
+		{"disabled", "alice", "pw", directory.Result{Status: directory.Disabled}, nil, Decision{Outcome: Reject, Reason: ReasonDisabled, Message: msgDisabled}, false, true},
+		{"locked", "alice", "pw", directory.Result{Status: directory.Locked}, nil, Decision{Outcome: Reject, Reason: ReasonLocked, Message: msgLocked}, false, true},
+		{"password expired", "alice", "pw", directory.Result{Status: directory.PasswordExpired}, nil, Decision{Outcome: Reject, Reason: ReasonPasswordExpired, Message: msgPasswordExpired}, false, true},
+		{"account expired", "alice", "pw", directory.Result{Status: directory.AccountExpired}, nil, Decision{Outcome: Reject, Reason: ReasonAccountExpired, Message: msgAccountExpired}, false, true},
+		{"logon denied", "alice", "pw", directory.Result{Status: directory.LogonDenied}, nil, Decision{Outcome: Reject, Reason: ReasonLogonDenied, Message: msgLogonDenied}, false, true},
 		{"zero result is a reject", "alice", "pw", directory.Result{}, nil, Decision{Outcome: Reject, Reason: ReasonBadPassword}, false, true},
 		{"directory error is an error, never an accept", "alice", "pw", directory.Result{Status: directory.OK}, errors.New("ldap down"), Decision{}, true, true},
 		{"empty password never reaches the directory", "alice", "", directory.Result{Status: directory.OK}, nil, Decision{Outcome: Reject, Reason: ReasonEmptyPassword}, false, false},
@@ -44,7 +49,7 @@ func TestEngine(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := &fakeDirectory{res: tc.res, err: tc.dirErr}
-			got, err := NewEngine(dir).Authenticate(context.Background(), &Request{User: tc.user, Password: tc.pw})
+			got, err := NewEngine(dir, Policy{}).Authenticate(context.Background(), &Request{User: tc.user, Password: tc.pw})
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error: got %v, want error %v", err, tc.wantErr)
 			}
@@ -65,5 +70,55 @@ func TestOutcomeZeroIsReject(t *testing.T) {
 	var d Decision
 	if d.Outcome != Reject || d.Outcome.String() != "reject" {
 		t.Errorf("got %v, want reject", d.Outcome)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	admins := []Attribute{{Name: "Class", Value: "admins"}, {Name: "Fortinet-Group-Name", Value: "fw-admins"}}
+	policy := Policy{
+		Default: Require,
+		Groups: []GroupRule{
+			{Group: "banned", Action: Deny},
+			{Group: "Break-Glass", Action: Exempt},
+			{Group: "vpn-admins", Action: Require, Reply: admins},
+			{Group: "vpn-users", Action: Require, Reply: []Attribute{{Name: "Class", Value: "users"}}},
+		},
+	}
+	cases := []struct {
+		name   string
+		groups []string
+		policy Policy
+		want   Decision
+	}{
+		{"no group: default", nil, policy, Decision{Outcome: Accept, Reason: ReasonOK}},
+		{"deny wins by order", []string{"vpn-admins", "banned"}, policy, Decision{Outcome: Reject, Reason: ReasonDeniedByPolicy, Message: msgDenied}},
+		{"exempt, group compared without case", []string{"break-glass"}, policy, Decision{Outcome: Accept, Reason: ReasonExempt}},
+		{"first matching rule's attributes only", []string{"vpn-users", "vpn-admins"}, policy, Decision{Outcome: Accept, Reason: ReasonOK, Attributes: admins}},
+		{"default deny", []string{"other"}, Policy{Default: Deny}, Decision{Outcome: Reject, Reason: ReasonDeniedByPolicy, Message: msgDenied}},
+		{"default exempt", nil, Policy{Default: Exempt}, Decision{Outcome: Accept, Reason: ReasonExempt}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := &fakeDirectory{res: directory.Result{Status: directory.OK, User: directory.User{Name: "alice", Groups: tc.groups}}}
+			got, err := NewEngine(dir, tc.policy).Authenticate(context.Background(), &Request{User: "alice", Password: "pw"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Outcome != tc.want.Outcome || got.Reason != tc.want.Reason || got.Message != tc.want.Message || !slices.Equal(got.Attributes, tc.want.Attributes) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseAction(t *testing.T) {
+	for _, a := range []Action{Require, Exempt, Deny} {
+		got, ok := ParseAction(a.String())
+		if !ok || got != a {
+			t.Errorf("ParseAction(%q): got %v %v, want %v", a.String(), got, ok, a)
+		}
+	}
+	if _, ok := ParseAction("allow"); ok {
+		t.Error(`ParseAction("allow") accepted`)
 	}
 }

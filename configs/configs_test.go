@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"twostep/challenge"
 	"twostep/directory"
 )
 
@@ -308,6 +309,97 @@ func TestLDAPSection(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "an-environment-secret") {
 			t.Error("the error contains the bind password")
+		}
+	})
+}
+
+func TestPolicyAndReplies(t *testing.T) {
+	const head = "directory: {backend: file, file: {path: /u.yaml}}\n"
+	t.Run("resolved", func(t *testing.T) {
+		c, err := Parse("/etc/twostep/t.yaml", []byte(head+`radius:
+  dictionaries: [dictionary.aruba]
+clients:
+  - {name: fw, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret, reply_attributes: [Fortinet-Group-Name], on_error: drop}
+  - {name: sw, networks: [10.0.0.2], secret: s3cret-s3cret-s3cret, reply_attributes: []}
+  - {name: any, networks: [10.0.0.3], secret: s3cret-s3cret-s3cret}
+policy:
+  default: deny
+  groups:
+    - group: break-glass
+      action: exempt
+    - group: vpn-admins
+      reply:
+        - {name: Class, value: admins}
+        - {name: Fortinet-Group-Name, value: fw-admins}
+`), fakeEnv)
+		if err == nil {
+			t.Fatal("a missing dictionary file was accepted")
+		}
+		if !strings.Contains(err.Error(), "t.yaml:3: radius.dictionaries:") {
+			t.Errorf("got %v, want the dictionary problem at line 3", err)
+		}
+		c, err = Parse("/etc/twostep/t.yaml", []byte(head+`clients:
+  - {name: fw, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret, reply_attributes: [Fortinet-Group-Name], on_error: drop}
+  - {name: sw, networks: [10.0.0.2], secret: s3cret-s3cret-s3cret, reply_attributes: []}
+  - {name: any, networks: [10.0.0.3], secret: s3cret-s3cret-s3cret}
+policy:
+  default: deny
+  groups:
+    - group: break-glass
+      action: exempt
+    - group: vpn-admins
+      reply:
+        - {name: Class, value: admins}
+        - {name: Fortinet-Group-Name, value: fw-admins}
+`), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.Clients[0].DropOnError || c.Clients[1].DropOnError {
+			t.Errorf("on_error: got %v %v, want true false", c.Clients[0].DropOnError, c.Clients[1].DropOnError)
+		}
+		if c.Clients[1].ReplyAttributes == nil || len(c.Clients[1].ReplyAttributes) != 0 || c.Clients[2].ReplyAttributes != nil {
+			t.Errorf("reply_attributes: [] must mean none and absent all; got %#v %#v", c.Clients[1].ReplyAttributes, c.Clients[2].ReplyAttributes)
+		}
+		p := c.Policy
+		if p.Default != challenge.Deny || len(p.Groups) != 2 || p.Groups[0].Action != challenge.Exempt || p.Groups[1].Action != challenge.Require || len(p.Groups[1].Reply) != 2 {
+			t.Errorf("policy: got %+v", p)
+		}
+	})
+	t.Run("problems at their lines", func(t *testing.T) {
+		_, err := Parse("t.yaml", []byte(head+`clients:
+  - name: fw
+    networks: [10.0.0.1]
+    secret: s3cret-s3cret-s3cret
+    reply_attributes: [Fortinet-Group-Nme]
+    on_error: ignore
+policy:
+  default: allow
+  groups:
+    - action: exempt
+    - group: admins
+      action: deny
+      reply: [{name: Class, value: x}]
+    - group: ops
+      reply:
+        - {name: Session-Timeout, value: forever}
+        - {name: No-Such-Attribute, value: x}
+`), fakeEnv)
+		if err == nil {
+			t.Fatal("accepted")
+		}
+		for _, want := range []string{
+			`t.yaml:6: clients[0].reply_attributes[0]: "Fortinet-Group-Nme": unknown attribute`,
+			"t.yaml:7: clients[0].on_error: must be reject",
+			"t.yaml:9: policy.default: must be require, exempt or deny",
+			"t.yaml:11: policy.groups[0].group: a group name is needed",
+			"t.yaml:14: policy.groups[1].reply: a deny rule sends no attributes",
+			"t.yaml:17: policy.groups[2].reply[0]: attribute Session-Timeout:",
+			`t.yaml:18: policy.groups[2].reply[1]: attribute "No-Such-Attribute": unknown attribute`,
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("missing %q in:\n%v", want, err)
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -29,6 +30,7 @@ type raw struct {
 		Listen       []string      `yaml:"listen"`
 		Workers      int           `yaml:"workers"`
 		DuplicateTTL time.Duration `yaml:"duplicate_ttl"`
+		Dictionaries []string      `yaml:"dictionaries"`
 	} `yaml:"radius"`
 	Clients   []rawClient `yaml:"clients"`
 	Directory struct {
@@ -43,6 +45,17 @@ type raw struct {
 	Metrics struct {
 		Listen *string `yaml:"listen"`
 	} `yaml:"metrics"`
+	Policy struct {
+		Default string `yaml:"default"`
+		Groups  []struct {
+			Group  string `yaml:"group"`
+			Action string `yaml:"action"`
+			Reply  []struct {
+				Name  string `yaml:"name"`
+				Value string `yaml:"value"`
+			} `yaml:"reply"`
+		} `yaml:"groups"`
+	} `yaml:"policy"`
 }
 
 type rawLDAP struct {
@@ -82,6 +95,8 @@ type rawClient struct {
 	SecretFile                  string   `yaml:"secret_file"`
 	SecretEnv                   string   `yaml:"secret_env"`
 	RequireMessageAuthenticator *bool    `yaml:"require_message_authenticator"`
+	ReplyAttributes             []string `yaml:"reply_attributes"`
+	OnError                     string   `yaml:"on_error"`
 }
 
 // Load reads, validates and resolves the configuration at path. A file
@@ -146,8 +161,10 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 
 	c := &Config{Path: path}
 	v.log(&r, &c.Log)
-	v.radius(&r, &c.RADIUS)
-	c.Clients = v.clients(r.Clients, filepath.Dir(path), env)
+	v.radius(&r, &c.RADIUS, filepath.Dir(path))
+	dict := v.dictionary(c.RADIUS.Dictionaries)
+	c.Clients = v.clients(r.Clients, filepath.Dir(path), env, dict)
+	c.Policy = v.policy(&r, dict)
 	v.directory(&r, &c.Directory, filepath.Dir(path), env)
 	c.Metrics.Listen = DefaultMetrics
 	if r.Metrics.Listen != nil {
@@ -181,7 +198,10 @@ func (v *validator) log(r *raw, l *Log) {
 	}
 }
 
-func (v *validator) radius(r *raw, out *RADIUS) {
+func (v *validator) radius(r *raw, out *RADIUS, dir string) {
+	for _, f := range r.RADIUS.Dictionaries {
+		out.Dictionaries = append(out.Dictionaries, absPath(dir, f))
+	}
 	out.Listen = r.RADIUS.Listen
 	if len(out.Listen) == 0 {
 		out.Listen = []string{DefaultListen}
@@ -213,7 +233,7 @@ func (v *validator) radius(r *raw, out *RADIUS) {
 
 var clientName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
-func (v *validator) clients(rcs []rawClient, dir string, env Env) []radiusd.Client {
+func (v *validator) clients(rcs []rawClient, dir string, env Env, dict *radiusd.Dictionary) []radiusd.Client {
 	if len(rcs) == 0 {
 		v.add("clients", "at least one client (NAS) is needed; see configs/example.yaml")
 		return nil
@@ -254,6 +274,24 @@ func (v *validator) clients(rcs []rawClient, dir string, env Env) []radiusd.Clie
 		}
 		if rc.RequireMessageAuthenticator != nil {
 			c.RequireMessageAuthenticator = *rc.RequireMessageAuthenticator
+		}
+		if rc.ReplyAttributes != nil {
+			c.ReplyAttributes = []string{}
+		}
+		for j, name := range rc.ReplyAttributes {
+			if dict != nil {
+				if _, err := dict.Encode(name, "0"); errors.Is(err, radiusd.ErrUnknownAttribute) {
+					v.add(fmt.Sprintf("%s.reply_attributes[%d]", p, j), "%q: %v", name, radiusd.ErrUnknownAttribute)
+				}
+			}
+			c.ReplyAttributes = append(c.ReplyAttributes, name)
+		}
+		switch rc.OnError {
+		case "", "reject":
+		case "drop":
+			c.DropOnError = true
+		default:
+			v.add(p+".on_error", "must be reject (answer Access-Reject) or drop (no answer: the NAS fails over); got %q", rc.OnError)
 		}
 		out = append(out, c)
 	}

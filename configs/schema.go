@@ -5,6 +5,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"twostep/challenge"
 	"twostep/directory"
 	"twostep/radiusd"
 )
@@ -23,6 +24,9 @@ type Config struct {
 	Directory Directory
 	// Metrics configures the HTTP listener for /metrics, /healthz, /readyz.
 	Metrics Metrics
+	// Policy maps directory groups to exempt / require / deny and to reply
+	// attributes; default: require for everybody, no attributes.
+	Policy challenge.Policy
 }
 
 // Log configures logging.
@@ -42,6 +46,9 @@ type RADIUS struct {
 	// DuplicateTTL is how long answers are kept for retransmissions
 	// (RFC 5080); default 10s, allowed 5s to 30s.
 	DuplicateTTL time.Duration
+	// Dictionaries are FreeRADIUS-format dictionary files naming further
+	// reply attributes; default none (the built-in attributes).
+	Dictionaries []string
 }
 
 // Directory chooses and configures the first-factor backend.

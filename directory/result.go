@@ -14,6 +14,18 @@ const (
 	UnknownUser
 	// Disabled: the account exists but is disabled.
 	Disabled
+	// Locked: the directory locked the account (AD lockout, ppolicy
+	// pwdAccountLockedTime).
+	Locked
+	// PasswordExpired: the password is right but expired, or must be
+	// changed before first use (AD 532/773, ppolicy passwordExpired).
+	PasswordExpired
+	// AccountExpired: the account's validity ended (AD accountExpires,
+	// bind sub-code 701).
+	AccountExpired
+	// LogonDenied: the directory refuses this logon at this time or from
+	// this workstation (AD 530/531).
+	LogonDenied
 )
 
 // String names the status for logs.
@@ -25,6 +37,14 @@ func (s Status) String() string {
 		return "unknown_user"
 	case Disabled:
 		return "disabled"
+	case Locked:
+		return "locked"
+	case PasswordExpired:
+		return "password_expired"
+	case AccountExpired:
+		return "account_expired"
+	case LogonDenied:
+		return "logon_denied"
 	default:
 		return "bad_password"
 	}

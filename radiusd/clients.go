@@ -21,6 +21,19 @@ type Client struct {
 	// Message-Authenticator (the BlastRADIUS defence). The configs package
 	// defaults it to true; the zero value here is false.
 	RequireMessageAuthenticator bool
+	// ReplyAttributes names the reply attributes this client is sent from
+	// a Decision; nil sends all of them, an empty list none. Each NAS
+	// understands its own vendor's attributes.
+	ReplyAttributes []string
+	// DropOnError leaves a request unanswered when the decision failed
+	// (the directory is down), so the NAS fails over to another RADIUS
+	// server; false answers Access-Reject with a Reply-Message.
+	DropOnError bool
+}
+
+// sends reports whether the client is sent the attribute name.
+func (c *Client) sends(name string) bool {
+	return c.ReplyAttributes == nil || slices.Contains(c.ReplyAttributes, name)
 }
 
 // maxSecretLen bounds shared secrets; longer secrets are rejected by many
@@ -76,6 +89,8 @@ func NewClientTable(clients []Client) (*ClientTable, error) {
 			Name:                        c.Name,
 			Secret:                      slices.Clone(c.Secret),
 			RequireMessageAuthenticator: c.RequireMessageAuthenticator,
+			ReplyAttributes:             slices.Clone(c.ReplyAttributes), // keeps nil (all) apart from empty (none)
+			DropOnError:                 c.DropOnError,
 		}
 		for _, p := range c.Networks {
 			np, err := normalizePrefix(p)

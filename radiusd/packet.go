@@ -27,6 +27,7 @@ const (
 	causeOverload        = "overload"
 	causeWriteError      = "write_error"
 	causeEncode          = "encode_error" // the answer would pass 4096 bytes
+	causeUnavailable     = "unavailable"  // the decision failed and the client wants silence
 )
 
 const (

@@ -104,15 +104,25 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 	ctx, cancel := context.WithTimeout(s.base, decideTimeout)
 	defer cancel()
 	v := s.decide(ctx, c, p, src)
+	if v.err != nil && c.DropOnError {
+		// Silence lets the NAS fail over to a RADIUS server whose directory
+		// answers; the retransmission may try again here.
+		s.cache.forget(k, e)
+		s.drop(causeUnavailable, src, c.Name)
+		s.log.Error().Err(v.err).Str("id", correlationID()).Str("client", c.Name).
+			Str("nas", src.Addr().Unmap().String()).Str("user", v.user).
+			Str("decision", "drop").Str("reason", string(reasonError)).Msg("radius request")
+		return
+	}
 
 	code := responseCode(v.d.Outcome)
-	resp, err := s.encode(p, code, v.d, c.Secret)
+	resp, err := s.encode(p, code, v.d, c)
 	if err != nil {
 		// An answer that cannot be encoded (State or message too long)
 		// becomes the generic Reject, never silence and never an Accept.
 		v = verdict{user: v.user, method: v.method, d: errorDecision(), err: err}
 		code = radius.CodeAccessReject
-		resp, err = s.encode(p, code, v.d, c.Secret)
+		resp, err = s.encode(p, code, v.d, c)
 	}
 	if err != nil { // even the Reject does not fit: Proxy-State filled the packet
 		s.cache.forget(k, e)
@@ -144,13 +154,28 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 		Msg("radius request")
 }
 
-// encode builds and signs the answer for d.
-func (s *Server) encode(p *radius.Packet, code radius.Code, d challenge.Decision, secret []byte) ([]byte, error) {
+// encode builds and signs the answer for d to client c. An Accept carries
+// the Decision's reply attributes that c is sent; one that cannot be
+// encoded fails the answer, since an Accept without its authorization
+// attributes could grant the NAS's default access.
+func (s *Server) encode(p *radius.Packet, code radius.Code, d challenge.Decision, c *Client) ([]byte, error) {
 	attrs, err := responseAttrs(p, code, d)
 	if err != nil {
 		return nil, err
 	}
-	return encodeResponse(p, code, attrs, secret)
+	if code == radius.CodeAccessAccept {
+		for _, a := range d.Attributes {
+			if !c.sends(a.Name) {
+				continue
+			}
+			avp, err := s.dict.Encode(a.Name, a.Value)
+			if err != nil {
+				return nil, fmt.Errorf("radiusd: reply: %w", err)
+			}
+			attrs = append(attrs, avp)
+		}
+	}
+	return encodeResponse(p, code, attrs, c.Secret)
 }
 
 // correlationID returns a short random id that ties a request's log line to

@@ -54,6 +54,9 @@ type Options struct {
 	Ready func() bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Dictionary encodes the reply attributes of a Decision. Default: the
+	// built-in attributes only.
+	Dictionary *Dictionary
 }
 
 // Defaults and limits of Options, and the deadline of one decision.
@@ -70,6 +73,7 @@ const (
 // Server answers RADIUS authentication over UDP. Create it with NewServer;
 // its lifecycle follows net/http: Serve or ListenAndServe, then Shutdown.
 type Server struct {
+	dict    *Dictionary
 	auth    Authenticator
 	log     zerolog.Logger
 	metrics *Metrics
@@ -136,7 +140,15 @@ func NewServer(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Dictionary == nil {
+		d, err := NewDictionary()
+		if err != nil {
+			return nil, err
+		}
+		o.Dictionary = d
+	}
 	s := &Server{
+		dict:      o.Dictionary,
 		auth:      o.Authenticator,
 		log:       o.Logger,
 		metrics:   o.Metrics,

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -79,8 +80,12 @@ func (d *daemon) summary(w io.Writer) error {
 	fmt.Fprintf(w, "%s: OK\n", c.Path)
 	fmt.Fprintf(w, "  radius: listen %v, %d workers, duplicate cache %s\n", c.RADIUS.Listen, c.RADIUS.Workers, c.RADIUS.DuplicateTTL)
 	for _, cl := range c.Clients {
-		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t\n", cl.Name, cl.Networks, cl.RequireMessageAuthenticator)
+		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t, on error: %s\n", cl.Name, cl.Networks, cl.RequireMessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError])
 	}
+	for _, r := range c.Policy.Groups {
+		fmt.Fprintf(w, "  policy: group %s: %s, %d reply attribute(s)\n", r.Group, r.Action, len(r.Reply))
+	}
+	fmt.Fprintf(w, "  policy: everybody else: %s\n", c.Policy.Default)
 	if d.ldap != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -105,8 +110,13 @@ func (d *daemon) summary(w io.Writer) error {
 func (d *daemon) serve(ctx context.Context) error {
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	dict, err := radiusd.NewDictionary(d.cfg.RADIUS.Dictionaries...)
+	if err != nil {
+		return err
+	}
 	srv, err := radiusd.NewServer(radiusd.Options{
-		Authenticator: challenge.NewEngine(d.dir),
+		Authenticator: challenge.NewEngine(d.dir, d.cfg.Policy),
+		Dictionary:    dict,
 		Clients:       d.clients,
 		Workers:       d.cfg.RADIUS.Workers,
 		DuplicateTTL:  d.cfg.RADIUS.DuplicateTTL,
@@ -238,9 +248,9 @@ func (d *daemon) reload(srv *radiusd.Server) {
 	}
 	if !slices.Equal(cfg.RADIUS.Listen, d.cfg.RADIUS.Listen) || cfg.RADIUS.Workers != d.cfg.RADIUS.Workers ||
 		cfg.RADIUS.DuplicateTTL != d.cfg.RADIUS.DuplicateTTL || cfg.Metrics != d.cfg.Metrics ||
-		cfg.Directory.Backend != d.cfg.Directory.Backend || cfg.Directory.File.Path != d.cfg.Directory.File.Path ||
-		!slices.Equal(cfg.Directory.LDAP.URLs, d.cfg.Directory.LDAP.URLs) {
-		d.log.Warn().Msg("radius, metrics and directory settings take effect at the next restart; clients were reloaded")
+		!slices.Equal(cfg.RADIUS.Dictionaries, d.cfg.RADIUS.Dictionaries) || !reflect.DeepEqual(cfg.Policy, d.cfg.Policy) ||
+		!reflect.DeepEqual(cfg.Directory, d.cfg.Directory) {
+		d.log.Warn().Msg("radius, metrics, directory and policy settings take effect at the next restart; clients were reloaded")
 	}
 	d.log.Info().Int("clients", len(cfg.Clients)).Msg("configuration reloaded")
 }

@@ -34,6 +34,17 @@ directory:
     op_timeout: 1s
     dial_timeout: 1s
 metrics: {listen: "127.0.0.1:0"}
+policy:
+  default: deny
+  groups:
+    - group: unix-admins
+      reply:
+        - {name: Class, value: admins}
+        - {name: Fortinet-Group-Name, value: fw-admins}
+    - group: all-staff
+      action: exempt
+    - group: vpn-users
+      reply: [{name: Class, value: users}]
 `, testSecret, slapd.URL(), slapd.ServiceDN, slapd.BaseDN)
 	path := filepath.Join(dir, "twostep.yaml")
 	os.WriteFile(path, []byte(cfg), 0o600)
@@ -59,6 +70,20 @@ metrics: {listen: "127.0.0.1:0"}
 
 	if out := auth("alice", ldaptest.Password("alice")); !strings.Contains(out, "Received Access-Accept") {
 		t.Fatalf("alice with her LDAP password: want Access-Accept\n%s\n%s", out, d.logText())
+	}
+	// Group policy: the first matching rule decides and sends its
+	// attributes (radclient names Fortinet's from its own dictionary).
+	policy := []struct{ user, want string }{
+		{"alice", "Fortinet-Group-Name = \"fw-admins\""},
+		{"alice", "Class = 0x61646d696e73"},
+		{"bob", "Class = 0x7573657273"},
+		{"dave", "Received Access-Accept"},
+		{"zoë", "You are not allowed to use this service."},
+	}
+	for _, p := range policy {
+		if out := auth(p.user, ldaptest.Password(p.user)); !strings.Contains(out, p.want) {
+			t.Errorf("%s: want %q in\n%s", p.user, p.want, out)
+		}
 	}
 	if out := auth("alice", "wrong"); !strings.Contains(out, "Received Access-Reject") {
 		t.Errorf("wrong password: want Access-Reject\n%s", out)
