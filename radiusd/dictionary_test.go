@@ -14,7 +14,7 @@ import (
 )
 
 func TestDictionaryEncode(t *testing.T) {
-	d, err := NewDictionary("testdata/dictionary.test")
+	d, err := NewDictionary("testdata/aruba.dictionary")
 	if err != nil {
 		t.Fatal(err)
 	}
