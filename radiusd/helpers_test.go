@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -330,4 +331,21 @@ func replyMessage(p *radius.Packet) string {
 		}
 	}
 	return s
+}
+
+// waitLog waits until the log holds s: a request's log line is written
+// after its answer is sent, so a client can see the answer first.
+func (h *harness) waitLog(s string, count int) string {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		logs := h.logs.String()
+		if strings.Count(logs, s) >= count {
+			return logs
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("log never held %d× %s:\n%s", count, s, logs)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -42,7 +42,7 @@ func TestLogsHaveNoSecrets(t *testing.T) {
 	h.exchange(request(t, testSecret, "erin", testPassword, func(p *radius.Packet) { rfc2865.CHAPPassword_Set(p, make([]byte, 17)) }), testSecret)
 	h.expectDrop(request(t, []byte("wrong-secret"), "alice", testPassword, nil), causeBadMA)
 
-	logs := h.logs.String()
+	logs := h.waitLog(`"message":"radius request"`, 6)
 	for _, secret := range []string{testPassword, passcode, string(testSecret), hex.EncodeToString(testSecret)} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("log contains %q:\n%s", secret, logs)

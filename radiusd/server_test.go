@@ -116,9 +116,7 @@ func TestAuthenticatorFailure(t *testing.T) {
 				t.Errorf("got Reply-Message %q, want %q", got, msgUnavailable)
 			}
 			h.waitMetric(h.metrics.requests.WithLabelValues("nas1", "reject", "error"), 1)
-			if !strings.Contains(h.logs.String(), `"level":"error"`) {
-				t.Errorf("no error-level log line in %s", h.logs)
-			}
+			h.waitLog(`"level":"error"`, 1)
 		})
 	}
 }
@@ -447,9 +445,7 @@ func TestUnsupportedMethods(t *testing.T) {
 				t.Errorf("got %d Authenticator calls, want 0", n)
 			}
 			h.waitMetric(h.metrics.requests.WithLabelValues("nas1", "reject", tt.reason), 1)
-			if want := `"method":"` + tt.method + `"`; !strings.Contains(h.logs.String(), want) {
-				t.Errorf("log has no %s: %s", want, h.logs)
-			}
+			h.waitLog(`"method":"`+tt.method+`"`, 1)
 		})
 	}
 	t.Run("EAP without Message-Authenticator", func(t *testing.T) {
