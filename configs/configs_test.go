@@ -2,6 +2,7 @@ package configs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -402,4 +403,19 @@ policy:
 			}
 		}
 	})
+}
+
+func TestLDAPPreset(t *testing.T) {
+	src := "clients: [{name: a, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]\ndirectory:\n  backend: ldap\n  ldap:\n    preset: %s\n    urls: [ldaps://dc1.example.edu]\n    base_dn: dc=example,dc=edu\n"
+	c, err := Parse("t.yaml", fmt.Appendf(nil, src, "ad"), fakeEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Directory.LDAP.Preset != "ad" {
+		t.Errorf("preset: got %q, want ad", c.Directory.LDAP.Preset)
+	}
+	_, err = Parse("t.yaml", fmt.Appendf(nil, src, "novell"), fakeEnv)
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:5: directory.ldap.preset:") {
+		t.Errorf("unknown preset: got %v, want a problem at line 5", err)
+	}
 }

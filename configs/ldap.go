@@ -13,6 +13,7 @@ import (
 func (v *validator) ldap(r rawLDAP, dir string, env Env) directory.LDAPConfig {
 	const p = "directory.ldap"
 	c := directory.LDAPConfig{
+		Preset:             r.Preset,
 		URLs:               r.URLs,
 		BindDN:             r.BindDN,
 		BaseDN:             r.BaseDN,
@@ -56,7 +57,7 @@ func (v *validator) ldap(r rawLDAP, dir string, env Env) directory.LDAPConfig {
 // ldapYAML maps LDAPConfig field names, as the directory package's
 // problems start, to their keys in the file.
 var ldapYAML = map[string]string{
-	"URLs": "urls", "BindDN": "bind_dn", "BindPassword": "bind_password", "BaseDN": "base_dn",
+	"Preset": "preset", "URLs": "urls", "BindDN": "bind_dn", "BindPassword": "bind_password", "BaseDN": "base_dn",
 	"UserFilter": "user_filter", "UserAttribute": "user_attribute", "GroupBaseDN": "group_base_dn",
 	"GroupNameAttribute": "group_name_attribute", "MemberOfAttribute": "member_of_attribute",
 	"GroupDepth": "group_depth", "StartTLS": "start_tls", "CAFile": "ca_file", "CertFile": "cert_file",

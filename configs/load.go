@@ -59,6 +59,7 @@ type raw struct {
 }
 
 type rawLDAP struct {
+	Preset             string            `yaml:"preset"`
 	URLs               []string          `yaml:"urls"`
 	BindDN             string            `yaml:"bind_dn"`
 	BindPassword       string            `yaml:"bind_password"`

@@ -26,12 +26,35 @@ type LDAPConfig struct {
 	BindPassword string
 	// BaseDN is where users are searched (subtree). Required.
 	BaseDN string
-	// UserFilter finds a user; %s is replaced by the escaped username and
-	// must appear exactly once. Default (OpenLDAP):
-	// (&(objectClass=inetOrgPerson)(uid=%s)).
+	// Preset chooses the defaults for a kind of directory; each field it
+	// sets can still be given. Default "openldap".
+	//
+	// "openldap": the defaults written in each field's comment; groups
+	// are found through memberOf and a search of groupOfNames,
+	// groupOfUniqueNames and posixGroup, nested up to GroupDepth; the
+	// password policy control tells locked accounts and expired
+	// passwords.
+	//
+	// "ad" (Active Directory, Samba AD): UserFilter
+	// (&(objectCategory=person)(objectClass=user)(|(sAMAccountName=%s)(userPrincipalName=%s))),
+	// UserAttribute sAMAccountName; groups through memberOf and one search
+	// (member:1.2.840.113556.1.4.1941:=<user DN>) that AD resolves with all
+	// nesting (with GroupDepth negative, direct members only), named by
+	// GroupNameAttribute (cn); no posixGroup search. The bind's sub-code
+	// (data 52e, 533, 775...) tells the reason of a refusal, and after a
+	// successful bind userAccountControl, accountExpires and lockoutTime
+	// are checked too (for directories that copy them without enforcing
+	// them). Disabled, expired and password-expired states are therefore
+	// only told to the right password; AD itself answers 775 (locked) to
+	// any password.
+	Preset string
+	// UserFilter finds a user; every %s is replaced by the escaped
+	// username, and there must be at least one. Default (OpenLDAP):
+	// (&(objectClass=inetOrgPerson)(uid=%s)); see Preset for AD's.
 	UserFilter string
 	// UserAttribute holds the canonical username returned in Result.User.Name
-	// and matched by posixGroup memberUid. Default uid.
+	// and matched by posixGroup memberUid. Default uid (AD:
+	// sAMAccountName).
 	UserAttribute string
 
 	// GroupBaseDN is where groups are searched (subtree). Default BaseDN.
@@ -43,11 +66,13 @@ type LDAPConfig struct {
 	// are added to the groups found by search. Default memberOf.
 	MemberOfAttribute string
 	// NoGroupSearch skips the group search (groupOfNames member,
-	// groupOfUniqueNames uniqueMember, posixGroup memberUid), leaving only
-	// MemberOfAttribute. Default false: search.
+	// groupOfUniqueNames uniqueMember, posixGroup memberUid; AD: the
+	// in-chain member search), leaving only MemberOfAttribute. Default
+	// false: search.
 	NoGroupSearch bool
 	// GroupDepth is how many levels of groups within groups are followed.
-	// Default 0 means 8; a negative value follows none.
+	// Default 0 means 8; a negative value follows none. AD resolves
+	// nesting itself, to any depth, unless GroupDepth is negative.
 	GroupDepth int
 
 	// StartTLS upgrades ldap:// connections with StartTLS before anything
@@ -108,12 +133,18 @@ const (
 	defaultLDAPCacheUsers = 10000
 )
 
-// withDefaults returns c with zero values replaced by defaults.
+// withDefaults returns c with zero values replaced by the defaults of its
+// preset.
 func (c LDAPConfig) withDefaults() LDAPConfig {
 	set := func(p *string, v string) {
 		if *p == "" {
 			*p = v
 		}
+	}
+	set(&c.Preset, PresetOpenLDAP)
+	if c.Preset == PresetActiveDirectory {
+		set(&c.UserFilter, adUserFilter)
+		set(&c.UserAttribute, adUserAttribute)
 	}
 	set(&c.UserFilter, defaultUserFilter)
 	set(&c.UserAttribute, defaultUserAttribute)
@@ -190,8 +221,11 @@ func (c *LDAPConfig) validate() ([]*ldapServer, *tls.Config, error) {
 	if c.BindDN != "" && c.BindPassword == "" {
 		bad("BindDN: set without BindPassword (an empty password is an anonymous bind)")
 	}
-	if n := strings.Count(c.UserFilter, "%s"); n != 1 {
-		bad("UserFilter %q: want exactly one %%s, found %d", c.UserFilter, n)
+	if c.Preset != PresetOpenLDAP && c.Preset != PresetActiveDirectory {
+		bad("Preset %q: want %q or %q", c.Preset, PresetOpenLDAP, PresetActiveDirectory)
+	}
+	if !strings.Contains(c.UserFilter, "%s") {
+		bad("UserFilter %q: want at least one %%s for the username", c.UserFilter)
 	} else if _, err := ldap.CompileFilter(ldapFilter(c.UserFilter, "x")); err != nil {
 		bad("UserFilter %q: %v", c.UserFilter, err)
 	}
@@ -399,6 +433,12 @@ func (l *LDAP) Authenticate(ctx context.Context, username, password string) (Res
 	if err != nil {
 		return Result{}, err
 	}
+	if st == OK && l.ad() {
+		// Only now that the password is proven: the entry's state is not
+		// for a guesser. AD refuses such binds itself; this catches
+		// directories that only copy AD's attributes.
+		st = u.ad.status(l.now())
+	}
 	if st != OK {
 		// The entry may have moved or changed: look it up afresh next time.
 		l.cache.forget(name)
@@ -414,6 +454,8 @@ type ldapUser struct {
 	groups []string
 	// memberOf holds the entry's memberOf DNs between search and groups.
 	memberOf []string
+	// ad is the account state the entry showed (AD preset only).
+	ad adAccount
 }
 
 // lookup finds the user's entry and groups, from the cache if fresh. A nil
@@ -448,6 +490,9 @@ func (l *LDAP) findUser(ctx context.Context, c *ldap.Conn, name string) (*ldapUs
 	if l.cfg.MemberOfAttribute != "" {
 		attrs = append(attrs, l.cfg.MemberOfAttribute)
 	}
+	if l.ad() {
+		attrs = append(attrs, adStateAttributes...)
+	}
 	req := ldap.NewSearchRequest(l.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		2, 0, false, ldapFilter(l.cfg.UserFilter, name), attrs, nil)
 	var res *ldap.SearchResult
@@ -474,8 +519,14 @@ func (l *LDAP) findUser(ctx context.Context, c *ldap.Conn, name string) (*ldapUs
 	if l.cfg.MemberOfAttribute != "" {
 		u.memberOf = e.GetAttributeValues(l.cfg.MemberOfAttribute)
 	}
+	if l.ad() {
+		u.ad = parseADAccount(e)
+	}
 	return u, nil
 }
+
+// ad reports whether the Active Directory preset is in use.
+func (l *LDAP) ad() bool { return l.cfg.Preset == PresetActiveDirectory }
 
 // checkPassword binds as dn with password on a bind connection.
 func (l *LDAP) checkPassword(ctx context.Context, dn, password string) (Status, error) {
@@ -497,25 +548,46 @@ func (l *LDAP) checkPassword(ctx context.Context, dn, password string) (Status, 
 	return st, nil
 }
 
-// ppolicyAccountLocked is the password policy control's accountLocked
-// error (draft-behera-ldap-password-policy).
-const ppolicyAccountLocked = 1
+// Password policy control errors (draft-behera-ldap-password-policy).
+const (
+	ppolicyPasswordExpired  = 0
+	ppolicyAccountLocked    = 1
+	ppolicyChangeAfterReset = 2
+)
 
 // bindStatus reads the outcome of a user bind. Invalid credentials are a
-// wrong password, or a locked account when the password policy control
-// says so; any other failure is an error.
+// wrong password unless the password policy control or an Active
+// Directory sub-code says more; a successful bind may still carry a
+// policy error (changeAfterReset: slapd lets the user in only to change
+// the password). Any other failure is an error.
+//
+// slapd sends passwordExpired and changeAfterReset only once the password
+// matched, but accountLocked to any password.
 func bindStatus(res *ldap.SimpleBindResult, err error) (Status, error) {
-	if err == nil {
-		return OK, nil
-	}
-	if !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 		return BadPassword, err
 	}
 	if res != nil {
 		for _, c := range res.Controls {
-			if pp, ok := c.(*ldap.ControlBeheraPasswordPolicy); ok && pp.Error == ppolicyAccountLocked {
-				return Disabled, nil
+			pp, ok := c.(*ldap.ControlBeheraPasswordPolicy)
+			if !ok {
+				continue
 			}
+			switch pp.Error {
+			case ppolicyPasswordExpired, ppolicyChangeAfterReset:
+				return PasswordExpired, nil
+			case ppolicyAccountLocked:
+				return Locked, nil
+			}
+		}
+	}
+	if err == nil {
+		return OK, nil
+	}
+	var le *ldap.Error
+	if errors.As(err, &le) && le.Err != nil {
+		if st, ok := adBindStatus(le.Err.Error()); ok {
+			return st, nil
 		}
 	}
 	return BadPassword, nil

@@ -64,7 +64,11 @@ func TestLDAPAuthenticate(t *testing.T) {
 		{"password of another case", "alice", "PW-ALICE", Result{Status: BadPassword, User: User{Name: "alice"}}},
 		{"unknown user", "mallory", "whatever", Result{Status: UnknownUser}},
 		{"empty password", "alice", "", Result{Status: BadPassword}},
-		{"locked account", "carol", pw("carol"), Result{Status: Disabled, User: User{Name: "carol"}}},
+		{"locked account", "carol", pw("carol"), Result{Status: Locked, User: User{Name: "carol"}}},
+		{"password reset, must change", "erin", pw("erin"), Result{Status: PasswordExpired, User: User{Name: "erin"}}},
+		{"password reset, wrong password", "erin", "wrong", Result{Status: BadPassword, User: User{Name: "erin"}}},
+		{"password expired", "frank", pw("frank"), Result{Status: PasswordExpired, User: User{Name: "frank"}}},
+		{"password expired, wrong password", "frank", "wrong", Result{Status: BadPassword, User: User{Name: "frank"}}},
 		{"nested groups, memberOf and a loop", "dave", pw("dave"), Result{Status: OK, User: User{Name: "dave", Groups: []string{"all-staff", "engineers", "from-memberof", "loop-a", "loop-b"}}}},
 		{"quote in uid", "o'brien", pw("o'brien"), Result{Status: OK, User: User{Name: "o'brien"}}},
 		{"comma in DN", "jsmith", pw("jsmith"), Result{Status: OK, User: User{Name: "jsmith", Groups: []string{"vpn-users"}}}},
@@ -95,9 +99,9 @@ func TestLDAPLockedWithWrongPassword(t *testing.T) {
 	}
 	// slapd's ppolicy checks the lock before the password and says
 	// accountLocked either way, so unlike the file backend a locked
-	// account shows as Disabled even to a wrong password.
-	if got.Status != Disabled {
-		t.Fatalf("got %v, want %v", got.Status, Disabled)
+	// account shows as Locked even to a wrong password (as AD's 775 does).
+	if got.Status != Locked {
+		t.Fatalf("got %v, want %v", got.Status, Locked)
 	}
 }
 
@@ -490,6 +494,8 @@ func TestLDAPFilter(t *testing.T) {
 		{defaultUserFilter, []string{"*)(uid=*"}, `(&(objectClass=inetOrgPerson)(uid=\2a\29\28uid=\2a))`},
 		{"(uid=%s)", []string{`a\b`}, `(uid=a\5cb)`},
 		{"(|(member=%s)(memberUid=%s))", []string{"cn=Smith\\, John,dc=x", "jsmith"}, `(|(member=cn=Smith\5c, John,dc=x)(memberUid=jsmith))`},
+		{"(|(uid=%s)(mail=%s))", []string{"a*"}, `(|(uid=a\2a)(mail=a\2a))`},
+		{"(|(uid=%s)(mail=%s)(cn=%s))", []string{"a", "b"}, `(|(uid=a)(mail=b)(cn=%s))`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -528,6 +534,51 @@ func TestLDAPTLS(t *testing.T) {
 			}
 			if err == nil {
 				t.Fatalf("got %v, want a TLS error", got.Status)
+			}
+		})
+	}
+}
+
+// TestLDAPActiveDirectoryState runs the AD preset against slapd holding
+// AD's account state attributes, as a directory synced from AD would:
+// slapd lets the binds through, and the entry's state is told only to
+// the right password.
+func TestLDAPActiveDirectoryState(t *testing.T) {
+	checkLeaks(t)
+	srv := ldaptest.Start(t)
+	now := func() time.Time { return time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC) }
+	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) {
+		c.Preset = PresetActiveDirectory
+		// slapd has neither AD's person schema nor its in-chain matching
+		// rule: the filter is overridden (two %s, like AD's), groups come
+		// from memberOf only.
+		c.UserFilter = "(&(objectClass=inetOrgPerson)(|(uid=%s)(mail=%s)))"
+		c.UserAttribute = "uid"
+		c.NoGroupSearch = true
+	}, WithLDAPClock(now))
+	pw := ldaptest.Password
+	tests := []struct {
+		name, user, password string
+		want                 Result
+	}{
+		{"no state attributes", "alice", pw("alice"), Result{Status: OK, User: User{Name: "alice"}}},
+		{"second %s (mail)", "alice@example.edu", pw("alice"), Result{Status: OK, User: User{Name: "alice"}}},
+		{"memberOf only", "dave", pw("dave"), Result{Status: OK, User: User{Name: "dave", Groups: []string{"from-memberof"}}}},
+		{"disabled, right password", "gina", pw("gina"), Result{Status: Disabled, User: User{Name: "gina"}}},
+		{"disabled, wrong password", "gina", "wrong", Result{Status: BadPassword, User: User{Name: "gina"}}},
+		{"account expired, right password", "hal", pw("hal"), Result{Status: AccountExpired, User: User{Name: "hal"}}},
+		{"account expired, wrong password", "hal", "wrong", Result{Status: BadPassword, User: User{Name: "hal"}}},
+		{"ppolicy still read", "carol", pw("carol"), Result{Status: Locked, User: User{Name: "carol"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := l.Authenticate(context.Background(), tt.user, tt.password)
+			if err != nil {
+				t.Fatalf("Authenticate: %v", err)
+			}
+			if got.Status != tt.want.Status || got.User.Name != tt.want.User.Name ||
+				!slices.Equal(got.User.Groups, tt.want.User.Groups) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
 	}

@@ -13,19 +13,31 @@ const maxLDAPUsername = 256
 // ldapFilter fills template's %s verbs with values, each escaped with
 // ldap.EscapeFilter. Every filter the LDAP backend sends is built here and
 // only here, so no value from a request can add a filter component.
-// The template is a configured filter, checked by LDAPConfig.validate to
-// hold exactly as many %s as values are passed.
+//
+// With one value, every %s gets it (the Active Directory user filter names
+// the user twice, as sAMAccountName and as userPrincipalName); with
+// several, the i-th %s gets the i-th value. The template is a configured
+// or built-in filter, checked by LDAPConfig.validate to hold at least one
+// %s; a %s beyond the values, which only a built-in filter could hold, is
+// left as it is.
 func ldapFilter(template string, values ...string) string {
 	var b strings.Builder
 	rest := template
-	for _, v := range values {
-		i := strings.Index(rest, "%s")
-		if i < 0 {
+	for i := 0; len(values) > 0; i++ {
+		j := strings.Index(rest, "%s")
+		if j < 0 {
 			break
 		}
-		b.WriteString(rest[:i])
+		v := values[0]
+		if len(values) > 1 {
+			if i >= len(values) {
+				break
+			}
+			v = values[i]
+		}
+		b.WriteString(rest[:j])
 		b.WriteString(ldap.EscapeFilter(v))
-		rest = rest[i+2:]
+		rest = rest[j+2:]
 	}
 	b.WriteString(rest)
 	return b.String()

@@ -22,6 +22,7 @@ const nestedGroupFilter = "(|(&(objectClass=groupOfNames)(member=%s))" +
 
 // groups returns the names of u's groups: those u.memberOf names, those
 // that list u, and, up to GroupDepth levels, the groups that list those.
+// Under the AD preset the directory resolves the nesting in one search.
 // Names are sorted and unique.
 func (l *LDAP) groups(ctx context.Context, c *ldap.Conn, u *ldapUser) ([]string, error) {
 	names := map[string]bool{}
@@ -30,7 +31,22 @@ func (l *LDAP) groups(ctx context.Context, c *ldap.Conn, u *ldapUser) ([]string,
 			names[n] = true
 		}
 	}
-	if !l.cfg.NoGroupSearch {
+	if !l.cfg.NoGroupSearch && l.ad() {
+		filter := adNestedGroupFilter
+		if l.cfg.GroupDepth < 0 {
+			filter = adGroupFilter
+		}
+		found, err := l.searchGroups(ctx, c, ldapFilter(filter, u.dn))
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range found {
+			if n := g.GetAttributeValue(l.cfg.GroupNameAttribute); n != "" {
+				names[n] = true
+			}
+		}
+	}
+	if !l.cfg.NoGroupSearch && !l.ad() {
 		seen := map[string]bool{}
 		level, err := l.searchGroups(ctx, c, ldapFilter(groupFilter, u.dn, u.dn, u.name))
 		if err != nil {

@@ -43,12 +43,17 @@ const (
 )
 
 // Password returns the password of a user of the default LDIF, by uid
-// ("alice", "bob", "carol", "dave", "o'brien", "jsmith", "a*b(c)\d",
-// "zoë"), or "" for a name it does not know. The two "twin" entries have
-// "pw-twin1" and "pw-twin2".
+// ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hal",
+// "o'brien", "jsmith", "a*b(c)\d", "zoë"), or "" for a name it does not
+// know. The two "twin" entries have "pw-twin1" and "pw-twin2".
+//
+// carol is locked (pwdAccountLockedTime), erin must change a reset
+// password (pwdReset), and frank's password expired (pwdMaxAge); gina
+// (disabled) and hal (expired in 2022) carry AD's userAccountControl and
+// accountExpires, which slapd does not enforce.
 func Password(uid string) string {
 	switch uid {
-	case "alice", "bob", "carol", "dave":
+	case "alice", "bob", "carol", "dave", "erin", "frank", "gina", "hal":
 		return "pw-" + uid
 	case "o'brien":
 		return "pw-obrien"
@@ -406,7 +411,8 @@ func (s *Server) setup(ldif, cert, key string) error {
 	return nil
 }
 
-// configLDIF is the cn=config tree: the schemas the LDIF needs, an mdb
+// configLDIF is the cn=config tree: the schemas the LDIF needs (with AD's
+// account state attributes), an mdb
 // database with ppolicy (account lock) and memberof, and ACLs that let the
 // service account read everything but passwords.
 func configLDIF(dir string) string {
@@ -442,6 +448,16 @@ include: file:///etc/ldap/schema/cosine.ldif
 include: file:///etc/ldap/schema/inetorgperson.ldif
 
 include: file:///etc/ldap/schema/nis.ldif
+
+# Active Directory's account state attributes (Microsoft's OIDs), as a
+# directory synced from AD holds them without enforcing them.
+dn: cn={4}adstate,cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: {4}adstate
+olcAttributeTypes: ( 1.2.840.113556.1.4.8 NAME 'userAccountControl' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+olcAttributeTypes: ( 1.2.840.113556.1.4.159 NAME 'accountExpires' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+olcAttributeTypes: ( 1.2.840.113556.1.4.662 NAME 'lockoutTime' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+olcObjectClasses: ( 1.3.6.1.4.1.4203.666.11.99.1 NAME 'twostepADState' AUXILIARY MAY ( userAccountControl $ accountExpires $ lockoutTime ) )
 
 dn: olcDatabase={-1}frontend,cn=config
 objectClass: olcDatabaseConfig
