@@ -23,11 +23,12 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func runCompare(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("twostep-bench compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	ratio := fs.String("ratio", "twostepd/freeradius", "`a/b`: labels whose requests/s, latency and efficiency are divided")
+	var ratioFlags listFlag
+	fs.Var(&ratioFlags, "ratio", "`a/b`: labels whose requests/s, latency and efficiency are divided (repeatable; default twostepd/freeradius)")
 	var notes listFlag
 	fs.Var(&notes, "setting", "`text` printed in the settings list above the table (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: twostep-bench compare [-ratio a/b] [-setting text]... REPORT.json...")
+		fmt.Fprintln(stderr, "Usage: twostep-bench compare [-ratio a/b]... [-setting text]... REPORT.json...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -36,9 +37,16 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		}
 		return usageError{err.Error()}
 	}
-	num, den, ok := strings.Cut(*ratio, "/")
-	if !ok || num == "" || den == "" {
-		return usageError{fmt.Sprintf("compare: -ratio %q: want a/b", *ratio)}
+	if len(ratioFlags) == 0 {
+		ratioFlags = listFlag{"twostepd/freeradius"}
+	}
+	var ratios [][2]string
+	for _, r := range ratioFlags {
+		num, den, ok := strings.Cut(r, "/")
+		if !ok || num == "" || den == "" {
+			return usageError{fmt.Sprintf("compare: -ratio %q: want a/b", r)}
+		}
+		ratios = append(ratios, [2]string{num, den})
 	}
 	if fs.NArg() == 0 {
 		return usageError{"compare: no reports given"}
@@ -61,32 +69,45 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	if err := sameSettings(reps); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	_, err := io.WriteString(stdout, compareMarkdown(reps, notes, num, den))
+	_, err := io.WriteString(stdout, compareMarkdown(reps, notes, ratios...))
 	return err
 }
 
 // sameSettings refuses to compare runs that did not share the settings that
-// matter, apart from the target and the concurrency.
+// matter, apart from the target and the concurrency. An ldap run (a
+// directory ceiling) has no RADIUS settings to share: only the users, the
+// phases and the machine must match.
 func sameSettings(reps []report) error {
-	key := func(s settings) settings {
-		s.Label, s.Server, s.Concurrency = "", "", 0
+	key := func(s settings, radius bool) settings {
+		s.Label, s.Server, s.Concurrency, s.Protocol = "", "", 0, ""
+		if !radius {
+			s.MessageAuthenticator, s.Retries, s.RequestsLimit = false, 0, 0
+		}
 		return s
 	}
-	first := key(reps[0].Settings)
+	f := reps[0].Settings
 	for _, r := range reps[1:] {
-		if key(r.Settings) != first {
+		radius := f.Protocol == "" && r.Settings.Protocol == ""
+		if a, b := key(f, radius), key(r.Settings, radius); a != b {
 			return fmt.Errorf("runs %q and %q differ in settings other than target and concurrency: %+v vs %+v",
-				reps[0].Settings.Label, r.Settings.Label, first, key(r.Settings))
+				f.Label, r.Settings.Label, a, b)
 		}
 	}
 	return nil
 }
 
 // compareMarkdown renders the settings list, one row per run grouped by
-// concurrency, and a ratio row num/den under each group where both ran.
-func compareMarkdown(reps []report, notes []string, num, den string) string {
+// concurrency, and a ratio row num/den under each group for each ratio
+// whose two labels both ran.
+func compareMarkdown(reps []report, notes []string, ratios ...[2]string) string {
 	var b strings.Builder
 	s := reps[0].Settings
+	for _, r := range reps {
+		if r.Settings.Protocol == "" { // describe the RADIUS load, if any
+			s = r.Settings
+			break
+		}
+	}
 	ma := "sent and required in every answer"
 	if !s.MessageAuthenticator {
 		ma = "off"
@@ -97,8 +118,14 @@ func compareMarkdown(reps []report, notes []string, num, den string) string {
 	for _, n := range notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
-	b.WriteString("\n| concurrency | server | requests/s | p50 ms | p90 ms | p99 ms | max ms | timeouts | bad | server cores | answers per server CPU-s | generator cores | other cores |\n")
-	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	// A directory column only when a run measured one (LDAP scenario).
+	withDir := slices.ContainsFunc(reps, func(r report) bool { return r.Results.DirectoryCores != nil })
+	dirHead, dirSep, dirGap := "", "", ""
+	if withDir {
+		dirHead, dirSep, dirGap = " directory cores |", "---:|", " |"
+	}
+	b.WriteString("\n| concurrency | server | requests/s | p50 ms | p90 ms | p99 ms | max ms | timeouts | bad | server cores | answers per server CPU-s |" + dirHead + " generator cores | other cores |\n")
+	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + dirSep + "---:|---:|\n")
 
 	var concs []int
 	for _, r := range reps {
@@ -110,7 +137,7 @@ func compareMarkdown(reps []report, notes []string, num, den string) string {
 	msv := func(us float64) string { return fmt.Sprintf("%.2f", us/1e3) }
 	var disturbed []string
 	for _, c := range concs {
-		var a, d aggregate
+		agg := map[string]*aggregate{}
 		for _, r := range reps {
 			if r.Settings.Concurrency != c {
 				continue
@@ -128,21 +155,31 @@ func compareMarkdown(reps []report, notes []string, num, den string) string {
 					disturbed = append(disturbed, fmt.Sprintf("%s at %d (%.2f)", r.Settings.Label, c, *x.OtherCores))
 				}
 			}
-			l := x.LatencyMicros
-			fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %s | %s | %s | %d | %d | %s | %s | %.2f | %s |\n",
-				c, r.Settings.Label, x.RequestsPerSec, msv(l.P50), msv(l.P90), msv(l.P99), msv(l.Max),
-				x.Timeouts, x.BadResponses, cores, eff, x.GeneratorCores, other)
-			switch r.Settings.Label {
-			case num:
-				a.add(x)
-			case den:
-				d.add(x)
+			dir := ""
+			if withDir {
+				dir = " n/a |"
+				if x.DirectoryCores != nil {
+					dir = fmt.Sprintf(" %.2f |", *x.DirectoryCores)
+				}
 			}
+			l := x.LatencyMicros
+			fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %s | %s | %s | %d | %d | %s | %s |%s %.2f | %s |\n",
+				c, r.Settings.Label, x.RequestsPerSec, msv(l.P50), msv(l.P90), msv(l.P99), msv(l.Max),
+				x.Timeouts, x.BadResponses, cores, eff, dir, x.GeneratorCores, other)
+			if agg[r.Settings.Label] == nil {
+				agg[r.Settings.Label] = &aggregate{}
+			}
+			agg[r.Settings.Label].add(x)
 		}
-		if a.n > 0 && d.n > 0 {
-			fmt.Fprintf(&b, "| %d | **%s / %s** | **%s** | %s | %s | %s | | | | | %s | | |\n",
+		for _, nd := range ratios {
+			num, den := nd[0], nd[1]
+			a, d := agg[num], agg[den]
+			if a == nil || d == nil {
+				continue
+			}
+			fmt.Fprintf(&b, "| %d | **%s / %s** | **%s** | %s | %s | %s | | | | | %s |%s | |\n",
 				c, num, den, times(a.rps/a.n, d.rps/d.n), times(a.p50/a.n, d.p50/d.n), times(a.p90/a.n, d.p90/d.n),
-				times(a.p99/a.n, d.p99/d.n), times(a.eff/a.n, d.eff/d.n))
+				times(a.p99/a.n, d.p99/d.n), times(a.eff/a.n, d.eff/d.n), dirGap)
 		}
 	}
 	if len(disturbed) > 0 {

@@ -97,7 +97,7 @@ func TestCompareFlagsDisturbedRuns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := compareMarkdown(tt.reps, nil, "twostepd", "freeradius")
+			got := compareMarkdown(tt.reps, nil, [2]string{"twostepd", "freeradius"})
 			if strings.Contains(got, "**Disturbed**") != tt.want {
 				t.Errorf("disturbed note present %v, want %v:\n%s", !tt.want, tt.want, got)
 			}

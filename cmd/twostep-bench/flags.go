@@ -49,12 +49,14 @@ type options struct {
 	expect      string
 	label       string
 	serverPID   int
+	dirPID      int
 }
 
 const usageHead = `Usage: twostep-bench -secret S (-users FILE | -user U -password P) [flags]
        twostep-bench serve -secret S [-listen 127.0.0.1:18199] [-for 10m]
        twostep-bench users -dir DIR [-n 1000]
-       twostep-bench compare [-ratio a/b] [-setting text]... REPORT.json...
+       twostep-bench compare [-ratio a/b]... [-setting text]... REPORT.json...
+       twostep-bench ldap -url ldap://127.0.0.1:PORT -base-dn DN -users FILE [-mode search+bind|bind]
 
 Loads a RADIUS server with PAP Access-Requests from -concurrency simulated
 NASes, each with its own UDP socket and one request in flight, and prints
@@ -96,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback -server (see above)")
 	fs.StringVar(&o.expect, "expect", "any", "exit 1 unless every measured request got this answer: any, accept, reject or challenge")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "`pid` of the server process, to report its CPU use per request (Linux)")
+	fs.IntVar(&o.dirPID, "directory-pid", 0, "`pid` of the directory server behind the server (slapd), whose CPU is reported apart from other work (Linux)")
 	fs.StringVar(&o.label, "label", "", "free `text` naming the target in the output, e.g. freeradius")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -158,6 +161,13 @@ func (o *options) loadConfig() (loadConfig, settings, error) {
 			bad("-server-pid %d: %v", o.serverPID, err)
 		}
 	}
+	if o.dirPID < 0 {
+		bad("-directory-pid %d: want a process id", o.dirPID)
+	} else if o.dirPID > 0 {
+		if _, err := processCPUTime(o.dirPID); err != nil {
+			bad("-directory-pid %d: %v", o.dirPID, err)
+		}
+	}
 	switch o.expect {
 	case "any", "accept", "reject", "challenge":
 	default:
@@ -192,17 +202,18 @@ func (o *options) loadConfig() (loadConfig, settings, error) {
 		return loadConfig{}, settings{}, usageError{"invalid flags:\n  " + strings.Join(probs, "\n  ")}
 	}
 	cfg := loadConfig{
-		Server:      addr,
-		Secret:      []byte(o.secret),
-		Templates:   tpls,
-		Concurrency: o.concurrency,
-		Warmup:      o.warmup,
-		Duration:    duration,
-		Requests:    o.requests,
-		Timeout:     o.timeout,
-		Retries:     o.retries,
-		RequireMA:   o.withMA,
-		ServerPID:   o.serverPID,
+		Server:       addr,
+		Secret:       []byte(o.secret),
+		Templates:    tpls,
+		Concurrency:  o.concurrency,
+		Warmup:       o.warmup,
+		Duration:     duration,
+		Requests:     o.requests,
+		Timeout:      o.timeout,
+		Retries:      o.retries,
+		RequireMA:    o.withMA,
+		ServerPID:    o.serverPID,
+		DirectoryPID: o.dirPID,
 	}
 	s := settings{
 		Label:                o.label,

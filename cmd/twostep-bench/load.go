@@ -13,17 +13,18 @@ import (
 
 // loadConfig is what a load run needs, validated by the caller.
 type loadConfig struct {
-	Server      *net.UDPAddr
-	Secret      []byte
-	Templates   []*template // one per user, rotated through
-	Concurrency int         // workers, each with its own socket and one request in flight
-	Warmup      time.Duration
-	Duration    time.Duration // length of the measured phase; with Requests, its upper bound
-	Requests    uint64        // measured requests to send; 0 sends until Duration is over
-	Timeout     time.Duration // per attempt
-	Retries     int           // retransmissions of the same packet after a timeout
-	RequireMA   bool          // a response without Message-Authenticator counts as bad
-	ServerPID   int           // when not 0, the server process whose CPU time is measured too
+	Server       *net.UDPAddr
+	Secret       []byte
+	Templates    []*template // one per user, rotated through
+	Concurrency  int         // workers, each with its own socket and one request in flight
+	Warmup       time.Duration
+	Duration     time.Duration // length of the measured phase; with Requests, its upper bound
+	Requests     uint64        // measured requests to send; 0 sends until Duration is over
+	Timeout      time.Duration // per attempt
+	Retries      int           // retransmissions of the same packet after a timeout
+	RequireMA    bool          // a response without Message-Authenticator counts as bad
+	ServerPID    int           // when not 0, the server process whose CPU time is measured too
+	DirectoryPID int           // when not 0, the directory server behind it (slapd), measured apart from other work
 }
 
 // tally is what a measured phase produced. Worker tallies are summed.
@@ -64,13 +65,15 @@ func (t *tally) add(o *tally) {
 // how much CPU the generator itself used meanwhile.
 type loadResult struct {
 	tally
-	Elapsed     time.Duration
-	CPU         time.Duration // user+system time of this process during the measured phase
-	ServerCPU   time.Duration // the same for the server, when ServerPID was given
-	ServerCPUOK bool          // ServerCPU was measured at both ends of the phase
-	SystemCPU   time.Duration // busy time of all CPUs, everything included
-	SystemCPUOK bool
-	Interrupted bool
+	Elapsed        time.Duration
+	CPU            time.Duration // user+system time of this process during the measured phase
+	ServerCPU      time.Duration // the same for the server, when ServerPID was given
+	ServerCPUOK    bool          // ServerCPU was measured at both ends of the phase
+	SystemCPU      time.Duration // busy time of all CPUs, everything included
+	SystemCPUOK    bool
+	DirectoryCPU   time.Duration // the directory server's, when DirectoryPID was given
+	DirectoryCPUOK bool
+	Interrupted    bool
 }
 
 // outcome of one exchange.
@@ -139,12 +142,14 @@ func runLoad(ctx context.Context, cfg loadConfig) (loadResult, error) {
 	cpu0 := cpuTime()
 	sys0, sysErr := systemCPUBusy()
 	srv0, srvErr := serverCPU(cfg.ServerPID)
+	dir0, dirErr := serverCPU(cfg.DirectoryPID)
 	wg.Wait()
 	wallEnd := time.Now()
 	if wallEnd.After(end) {
 		wallEnd = end
 	}
 	srv1, srvErr1 := serverCPU(cfg.ServerPID)
+	dir1, dirErr1 := serverCPU(cfg.DirectoryPID)
 	sys1, sysErr1 := systemCPUBusy()
 
 	var res loadResult
@@ -160,6 +165,9 @@ func runLoad(ctx context.Context, cfg loadConfig) (loadResult, error) {
 	}
 	if sysErr == nil && sysErr1 == nil {
 		res.SystemCPU, res.SystemCPUOK = sys1-sys0, true
+	}
+	if cfg.DirectoryPID != 0 && dirErr == nil && dirErr1 == nil {
+		res.DirectoryCPU, res.DirectoryCPUOK = dir1-dir0, true
 	}
 	res.Interrupted = ctx.Err() != nil
 	return res, nil

@@ -20,7 +20,9 @@
 // the generator, FreeRADIUS's files module and twostepd's users file, so
 // that both servers check the same hashes. "twostep-bench compare" prints
 // -json reports side by side as a Markdown table with the ratio of two
-// servers.
+// servers. "twostep-bench ldap" drives a directory server directly (search
+// as a service account and bind as the user, or bind only) with the same
+// closed loop, for the ceiling the directory allows a RADIUS server.
 package main
 
 import (
@@ -66,8 +68,8 @@ func exitCode(err error) int {
 	return 1
 }
 
-// run parses args and runs the load generator or, with "serve", "users" or
-// "compare", one of the helpers.
+// run parses args and runs the load generator or, with "serve", "users",
+// "compare" or "ldap", one of the helpers.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runUsers(args[1:], stdout, stderr)
 		case "compare":
 			return runCompare(args[1:], stdout, stderr)
+		case "ldap":
+			return runLDAP(ctx, args[1:], stdout, stderr)
 		}
 	}
 	opts, err := parseFlags(args, stderr)

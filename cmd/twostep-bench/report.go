@@ -15,6 +15,7 @@ import (
 type settings struct {
 	Label                string  `json:"label,omitempty"`
 	Server               string  `json:"server"`
+	Protocol             string  `json:"protocol,omitempty"` // "" for RADIUS; "ldap MODE" for twostep-bench ldap
 	Concurrency          int     `json:"concurrency"`
 	WarmupSeconds        float64 `json:"warmup_s"`
 	DurationSeconds      float64 `json:"duration_s"`
@@ -55,7 +56,8 @@ type results struct {
 	GeneratorCPU   float64           `json:"generator_cpu_s"`
 	GeneratorCores float64           `json:"generator_cores"` // CPU seconds per second of the measured phase
 	Server         *serverCost       `json:"server,omitempty"`
-	OtherCores     *float64          `json:"other_cores,omitempty"` // busy CPUs minus generator and server: other work on the machine
+	OtherCores     *float64          `json:"other_cores,omitempty"`     // busy CPUs minus generator, server and directory: other work on the machine
+	DirectoryCores *float64          `json:"directory_cores,omitempty"` // the directory server's CPU (-directory-pid)
 	Interrupted    bool              `json:"interrupted,omitempty"`
 }
 
@@ -112,8 +114,15 @@ func newReport(s settings, r loadResult) report {
 		}
 		res.Server = sc
 	}
+	if r.DirectoryCPUOK && r.Elapsed > 0 {
+		d := r.DirectoryCPU.Seconds() / r.Elapsed.Seconds()
+		res.DirectoryCores = &d
+	}
 	if r.SystemCPUOK && r.ServerCPUOK && r.Elapsed > 0 {
 		other := r.SystemCPU - r.CPU - r.ServerCPU
+		if r.DirectoryCPUOK {
+			other -= r.DirectoryCPU
+		}
 		cores := max(other.Seconds()/r.Elapsed.Seconds(), 0)
 		res.OtherCores = &cores
 	}
@@ -162,6 +171,9 @@ func (r report) writeText(w io.Writer) error {
 	line("generator CPU", "%.2f cores (%.1fs)", x.GeneratorCores, x.GeneratorCPU)
 	if x.OtherCores != nil {
 		line("other CPU", "%.2f cores busy with other work, kernel network processing included", *x.OtherCores)
+	}
+	if x.DirectoryCores != nil {
+		line("directory CPU", "%.2f cores", *x.DirectoryCores)
 	}
 	if x.Server != nil {
 		line("server CPU", "%.2f cores (%.1fs), %.0f answers per CPU-second", x.Server.Cores, x.Server.CPUSeconds, x.Server.RequestsPerCPUSec)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Files written by "twostep-bench users", named for who reads them.
@@ -18,6 +19,7 @@ const (
 	usersForBench      = "bench-users.txt"      // user:password, for -users
 	usersForFreeRADIUS = "freeradius-authorize" // rlm_files authorize entries
 	usersForTwostep    = "twostep-users.yaml"   // twostepd's file directory backend
+	usersForLDAP       = "ldap-users.ldif"      // inetOrgPerson entries for slapadd
 	maxGeneratedUsers  = 100_000
 	saltLen            = 16
 	passwordLen        = 20
@@ -26,7 +28,10 @@ const (
 
 // runUsers is "twostep-bench users": it makes N users with random
 // passwords and writes them three ways, each password hashed once as
-// {SSHA512} so that both servers check the very same hash.
+// {SSHA512} so that both servers check the very same hash. The fourth file,
+// an LDIF of inetOrgPerson entries with the same hashes as userPassword,
+// loads the bench directory (slapd checks {SSHA512} with its pw-sha2
+// module).
 func runUsers(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("twostep-bench users", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -34,6 +39,7 @@ func runUsers(args []string, stdout, stderr io.Writer) error {
 	dir := fs.String("dir", "", "`directory` to write "+usersForBench+", "+usersForFreeRADIUS+" and "+usersForTwostep+" into (required)")
 	prefix := fs.String("prefix", "user", "user names are `prefix` and a number")
 	group := fs.String("group", "vpn-users", "`group` given to every user in "+usersForTwostep)
+	ldapBase := fs.String("ldap-base", "ou=people,dc=bench,dc=example", "`DN` under which the entries of "+usersForLDAP+" sit (uid=NAME,DN)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -47,9 +53,11 @@ func runUsers(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Sprintf("users: -n %d: want 1 to %d", *n, maxGeneratedUsers)}
 	case !plainToken(*prefix) || !plainToken(*group):
 		return usageError{"users: -prefix and -group take letters, digits, '-', '_' and '.' only"}
+	case !plainDN(*ldapBase):
+		return usageError{"users: -ldap-base: want attr=value,... of letters, digits, '-' and '.'"}
 	}
 
-	var bench, fr, ts bytes.Buffer
+	var bench, fr, ts, ld bytes.Buffer
 	fmt.Fprintf(&fr, "# %d bench users, {SSHA512} = base64(SHA-512(password || salt) || salt)\n", *n)
 	ts.WriteString("users:\n")
 	width := len(fmt.Sprint(*n))
@@ -61,8 +69,9 @@ func runUsers(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(&bench, "%s:%s\n", name, pw)
 		fmt.Fprintf(&fr, "%s\tPassword-With-Header := \"%s\"\n", name, h)
 		fmt.Fprintf(&ts, "  %s:\n    password: %q\n    groups: [%s]\n", name, h, *group)
+		fmt.Fprintf(&ld, "dn: uid=%s,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s\nsn: %s\nuserPassword: %s\n\n", name, *ldapBase, name, name, name, h)
 	}
-	for name, b := range map[string]*bytes.Buffer{usersForBench: &bench, usersForFreeRADIUS: &fr, usersForTwostep: &ts} {
+	for name, b := range map[string]*bytes.Buffer{usersForBench: &bench, usersForFreeRADIUS: &fr, usersForTwostep: &ts, usersForLDAP: &ld} {
 		p := filepath.Join(*dir, name)
 		if err := os.WriteFile(p, b.Bytes(), 0o600); err != nil {
 			return fmt.Errorf("users: %w", err)
@@ -93,6 +102,18 @@ func randomPassword() string {
 		b[i] = passwordAlphabet[int(b[i])%len(passwordAlphabet)]
 	}
 	return string(b)
+}
+
+// plainDN reports whether s is a DN of plain attr=value parts, safe to
+// write into LDIF without escaping.
+func plainDN(s string) bool {
+	for part := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || !plainToken(k) || !plainToken(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // plainToken reports whether s is safe to write unquoted into both the
