@@ -253,8 +253,19 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("clients: [{name: a, networks: [::1], secret: x}]"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Parse("f.yaml", b, fakeEnv)
-		if err == nil && (len(c.Clients) == 0 || c.Directory.Backend != "file") {
+		if err != nil {
+			return
+		}
+		complete := len(c.Clients) > 0 &&
+			(c.Directory.Backend == "file" && c.Directory.File.Path != "" ||
+				c.Directory.Backend == "ldap" && len(c.Directory.LDAP.URLs) > 0 && c.Directory.LDAP.BaseDN != "")
+		if !complete {
 			t.Fatalf("accepted an incomplete config: %+v", c)
+		}
+		for _, cl := range c.Clients {
+			if len(cl.Secret) == 0 || len(cl.Networks) == 0 {
+				t.Fatalf("accepted a client without secret or networks: %s", cl.Name)
+			}
 		}
 	})
 }
@@ -266,6 +277,7 @@ func TestLDAPSection(t *testing.T) {
   backend: ldap
   ldap:
     urls: [ldaps://dc1.example.edu, ldap://dc2.example.edu]
+    start_tls: true
     bind_dn: cn=twostep,ou=services,dc=example,dc=edu
     bind_password_env: GOOD
     base_dn: dc=example,dc=edu
@@ -310,6 +322,31 @@ func TestLDAPSection(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "an-environment-secret") {
 			t.Error("the error contains the bind password")
+		}
+	})
+	t.Run("no clear passwords, no credentials in URLs", func(t *testing.T) {
+		_, err := Parse("t.yaml", []byte(head+`directory:
+  backend: ldap
+  ldap:
+    urls: ["ldap://dc1.example.edu", "ldaps://svc:Hunter2-LDAP-pw@dc2.example.edu", "ldap://127.0.0.1:3890"]
+    base_dn: dc=example,dc=edu
+`), fakeEnv)
+		if err == nil {
+			t.Fatal("accepted")
+		}
+		for _, want := range []string{
+			"directory.ldap.urls[0]: ldap:// without start_tls sends users' passwords in clear; use ldaps://, start_tls, or allow_plaintext",
+			"directory.ldap.urls[1]: credentials in the URL",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("missing %q in:\n%v", want, err)
+			}
+		}
+		if strings.Contains(err.Error(), "urls[2]") {
+			t.Errorf("plain ldap:// to loopback refused:\n%v", err)
+		}
+		if strings.Contains(err.Error(), "Hunter2") {
+			t.Errorf("the error repeats a password from a URL:\n%v", err)
 		}
 	})
 }

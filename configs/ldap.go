@@ -30,6 +30,7 @@ func (v *validator) ldap(r rawLDAP, dir string, env Env) directory.LDAPConfig {
 		KeyFile:            absPath(dir, r.KeyFile),
 		ServerName:         r.ServerName,
 		InsecureSkipVerify: r.InsecureSkipVerify,
+		AllowPlaintext:     r.AllowPlaintext,
 		DialTimeout:        r.DialTimeout,
 		OpTimeout:          r.OpTimeout,
 		SearchPoolSize:     r.SearchPoolSize,
@@ -61,7 +62,7 @@ var ldapYAML = map[string]string{
 	"UserFilter": "user_filter", "UserAttribute": "user_attribute", "GroupBaseDN": "group_base_dn",
 	"GroupNameAttribute": "group_name_attribute", "MemberOfAttribute": "member_of_attribute",
 	"GroupDepth": "group_depth", "StartTLS": "start_tls", "CAFile": "ca_file", "CertFile": "cert_file",
-	"KeyFile": "key_file", "ServerName": "server_name", "DialTimeout": "dial_timeout",
+	"KeyFile": "key_file", "AllowPlaintext": "allow_plaintext", "InsecureSkipVerify": "insecure_skip_verify", "ServerName": "server_name", "DialTimeout": "dial_timeout",
 	"OpTimeout": "op_timeout", "SearchPoolSize": "search_pool_size", "BindPoolSize": "bind_pool_size",
 	"CacheTTL": "cache_ttl", "CacheSize": "cache_size", "DomainMap": "domain_map",
 }

@@ -79,6 +79,7 @@ type rawLDAP struct {
 	KeyFile            string            `yaml:"key_file"`
 	ServerName         string            `yaml:"server_name"`
 	InsecureSkipVerify bool              `yaml:"insecure_skip_verify"`
+	AllowPlaintext     bool              `yaml:"allow_plaintext"`
 	DialTimeout        time.Duration     `yaml:"dial_timeout"`
 	OpTimeout          time.Duration     `yaml:"op_timeout"`
 	SearchPoolSize     int               `yaml:"search_pool_size"`

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -91,6 +92,10 @@ type LDAPConfig struct {
 	// InsecureSkipVerify accepts any server certificate. For tests only:
 	// it makes TLS worthless against an active attacker.
 	InsecureSkipVerify bool
+	// AllowPlaintext permits ldap:// without StartTLS to a server that is
+	// not on loopback. Default false: every user bind carries the user's
+	// password, which must not cross a network in clear.
+	AllowPlaintext bool
 
 	// DialTimeout bounds connecting to one server (TCP and TLS). Default
 	// 3s.
@@ -177,6 +182,7 @@ type LDAPConfigError struct {
 	Problems []string
 }
 
+// Error lists every problem, separated by semicolons.
 func (e *LDAPConfigError) Error() string {
 	return "directory: LDAP configuration: " + strings.Join(e.Problems, "; ")
 }
@@ -195,8 +201,12 @@ func (c *LDAPConfig) validate() ([]*ldapServer, *tls.Config, error) {
 	for i, u := range c.URLs {
 		s, err := parseLDAPURL(u)
 		if err != nil {
-			bad("URLs[%d] %q: %v", i, u, err)
+			// Only the index: a URL may carry a password.
+			bad("URLs[%d]: %v", i, err)
 			continue
+		}
+		if !s.tls && !c.StartTLS && !c.AllowPlaintext && !isLoopbackHost(s.host) {
+			bad("URLs[%d]: ldap:// without StartTLS sends users' passwords in clear; use ldaps://, StartTLS, or AllowPlaintext", i)
 		}
 		anyPlain = anyPlain || !s.tls
 		servers = append(servers, s)
@@ -600,4 +610,27 @@ func (c LDAPConfig) Validate() error {
 	d := c.withDefaults()
 	_, _, err := d.validate()
 	return err
+}
+
+// isLoopbackHost reports whether host names this machine, where a clear
+// connection crosses no network.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// Warnings lists the settings of c that weaken security, for start-up
+// logs and -check.
+func (c LDAPConfig) Warnings() []string {
+	var w []string
+	if c.InsecureSkipVerify {
+		w = append(w, "insecure_skip_verify accepts any LDAP server certificate: users' passwords can be intercepted")
+	}
+	if c.AllowPlaintext {
+		w = append(w, "allow_plaintext: users' passwords may cross the network in clear")
+	}
+	return w
 }

@@ -49,9 +49,13 @@ const (
 )
 
 // adAccount is the account state read from an AD user entry at search
-// time, and cached with it: it may be up to CacheTTL old, which errs only
-// towards refusing (AD enforces the state at bind itself), and a refusal
-// drops the cached entry so the next login reads it afresh.
+// time, and cached with it, so it may be up to CacheTTL old. Against a
+// real domain controller that is harmless: AD refuses the bind of a
+// disabled, expired or locked account itself. Against a directory that
+// only copies AD's attributes without enforcing them, an account disabled
+// since the search is still accepted until the cache entry expires: keep
+// cache_ttl short (or 0) there. A refusal drops the cached entry so the
+// next login reads it afresh.
 type adAccount struct {
 	uac uint32
 	// computed: msDS-User-Account-Control-Computed was returned, so

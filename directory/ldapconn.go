@@ -33,7 +33,8 @@ const serverRetry = 2 * time.Second
 func parseLDAPURL(raw string) (*ldapServer, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, err
+		// url's error quotes the URL, which may hold credentials.
+		return nil, errors.New("not a URL")
 	}
 	s := &ldapServer{url: raw, host: u.Hostname()}
 	port := u.Port()

@@ -101,11 +101,16 @@ func (l *LDAP) searchGroups(ctx context.Context, c *ldap.Conn, filter string) ([
 }
 
 // groupNameFromDN takes a group's name from its DN when the first RDN is
-// GroupNameAttribute (cn=vpn-users,ou=groups,... gives vpn-users); other
-// DNs give "".
+// GroupNameAttribute (cn=vpn-users,ou=groups,... gives vpn-users) and the
+// group lies under GroupBaseDN; other DNs give "". Policy matches groups
+// by name, so a group of the same name made in another OU (which a
+// delegated OU admin may do) must not count.
 func (l *LDAP) groupNameFromDN(dn string) string {
 	d, err := ldap.ParseDN(dn)
 	if err != nil || len(d.RDNs) == 0 {
+		return ""
+	}
+	if base, err := ldap.ParseDN(l.cfg.GroupBaseDN); err != nil || !base.AncestorOfFold(d) {
 		return ""
 	}
 	for _, a := range d.RDNs[0].Attributes {

@@ -290,8 +290,6 @@ func (e *FileEditor) Has(name string) bool {
 	return v != nil
 }
 
-// find returns the user called name: its entry when it has no problems,
-// and its value node in the tree either way.
 // encodeUsers writes the tree back as YAML, indented by two like the
 // files people write.
 func encodeUsers(root *yaml.Node) ([]byte, error) {
@@ -320,6 +318,8 @@ func spellFlowNulls(n *yaml.Node, inFlow bool) {
 	}
 }
 
+// find returns the user called name: its entry when it has no problems,
+// and its value node in the tree either way.
 func (e *FileEditor) find(name string) (*userEntry, *yaml.Node) {
 	for _, u := range e.doc.list {
 		if u.name == name {

@@ -292,6 +292,14 @@ func (s *Server) ListenAndServe(ctx context.Context, addrs []string) error {
 	return <-errc
 }
 
+// Listen opens a UDP socket for addr the way ListenAndServe does: a
+// literal IPv4 or IPv6 address gets a socket of that family only, so that
+// 0.0.0.0:1812 and [::]:1812 can both be served.
+func Listen(ctx context.Context, addr string) (net.PacketConn, error) {
+	var lc net.ListenConfig
+	return lc.ListenPacket(ctx, udpNetwork(addr), addr)
+}
+
 // udpNetwork picks udp4 or udp6 for a literal address so that 0.0.0.0 and
 // [::] can be listed together: Go makes a udp6 wildcard socket IPv6-only.
 func udpNetwork(addr string) string {

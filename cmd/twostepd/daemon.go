@@ -7,12 +7,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,14 +98,36 @@ func (d *daemon) summary(w io.Writer) error {
 	if c.Metrics.Listen != "" {
 		fmt.Fprintf(w, "  metrics: http://%s/metrics\n", c.Metrics.Listen)
 	}
-	for _, name := range d.clients.Weak() {
-		fmt.Fprintf(w, "  warning: client %s has a shared secret of 12 bytes or fewer; use 16 or more random characters\n", name)
+	for _, warning := range d.warnings() {
+		fmt.Fprintf(w, "  warning: %s\n", warning)
 	}
 	return nil
 }
 
-// serve opens the listeners, answers until ctx ends, then drains.
-func (d *daemon) serve(ctx context.Context) error {
+// warnings are the settings that weaken security or promise more than
+// the daemon does; start-up logs them and -check prints them.
+func (d *daemon) warnings() []string {
+	var w []string
+	for _, name := range d.clients.Weak() {
+		w = append(w, fmt.Sprintf("client %s has a shared secret of 12 bytes or fewer; use 16 or more random characters", name))
+	}
+	if d.ldap != nil {
+		w = append(w, d.cfg.Directory.LDAP.Warnings()...)
+	}
+	p := d.cfg.Policy
+	requires := p.Default == challenge.Require
+	for _, r := range p.Groups {
+		requires = requires || r.Action == challenge.Require
+	}
+	if requires {
+		w = append(w, "policy require: the second factor is not implemented yet; a correct password alone is accepted")
+	}
+	return w
+}
+
+// serve opens the listeners, answers until ctx ends, then drains. hup
+// delivers reload requests (SIGHUP).
+func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	dict, err := radiusd.NewDictionary(d.cfg.RADIUS.Dictionaries...)
@@ -127,8 +147,8 @@ func (d *daemon) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range d.clients.Weak() {
-		d.log.Warn().Str("client", name).Msg("shared secret of 12 bytes or fewer; use 16 or more random characters")
+	for _, warning := range d.warnings() {
+		d.log.Warn().Msg(warning)
 	}
 
 	// Bind everything before serving anything, so a taken port fails the
@@ -183,10 +203,6 @@ func (d *daemon) serve(ctx context.Context) error {
 	if d.ldap != nil {
 		wg.Go(func() { d.probeLDAP(watchCtx) })
 	}
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	d.ready.Store(true)
 	d.log.Info().Str("version", version).Str("config", d.cfg.Path).Msg("twostepd ready")
@@ -289,8 +305,7 @@ func (d *daemon) probeLDAP(ctx context.Context) {
 }
 
 func listenUDP(ctx context.Context, addr string) (net.PacketConn, error) {
-	var lc net.ListenConfig
-	c, err := lc.ListenPacket(ctx, "udp", addr)
+	c, err := radiusd.Listen(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("radius listen %s: %w", addr, err)
 	}

@@ -429,3 +429,37 @@ func TestCheckFlag(t *testing.T) {
 		}
 	})
 }
+
+// TestWildcardListenersBothFamilies: 0.0.0.0 and [::] on one port, as
+// configs/example.yaml lists them, must both bind.
+func TestWildcardListenersBothFamilies(t *testing.T) {
+	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := probe.LocalAddr().(*net.UDPAddr).Port
+	probe.Close()
+	if c, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
+		// A kernel without IPv6 is a property of the machine, not a
+		// missing peer: nothing can be installed to fix it.
+		t.Skipf("no IPv6 loopback on this machine (%v)", err)
+	} else {
+		c.Close()
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "users.yaml"), demoUsers(t), 0o600)
+	cfg := filepath.Join(dir, "twostep.yaml")
+	os.WriteFile(cfg, fmt.Appendf(nil, `log: {level: debug}
+radius: {listen: ["0.0.0.0:%d", "[::]:%d"]}
+clients: [{name: loopback, networks: [127.0.0.1, "::1"], secret: %s}]
+directory: {backend: file, file: {path: users.yaml}}
+metrics: {listen: "127.0.0.1:0"}
+`, port, port, testSecret), 0o600)
+	d := startDaemonConfig(t, cfg)
+	for _, addr := range []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("[::1]:%d", port)} {
+		conn := dial(t, addr)
+		if got := exchange(t, conn, accessRequest(t, testSecret, "demo-user", "demo-password")); got == nil || got[0] != byte(radius.CodeAccessAccept) {
+			t.Errorf("%s: got %x, want Access-Accept\n%s", addr, got, d.logText())
+		}
+	}
+}

@@ -66,6 +66,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "twostepd", version)
 		return nil
 	}
+	// SIGHUP's default action ends the process: catch it before anything
+	// else, so a reload sent during start-up cannot kill the daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	d, err := assemble(*configPath, stderr)
 	if err != nil {
 		return err
@@ -73,5 +78,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *check {
 		return d.summary(stdout)
 	}
-	return d.serve(ctx)
+	return d.serve(ctx, hup)
 }
