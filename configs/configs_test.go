@@ -70,7 +70,7 @@ func TestDemoConfig(t *testing.T) {
 	if got, want := string(c.Clients[0].Secret), "testing123"; got != want {
 		t.Errorf("secret: got %v, want %v", got, want)
 	}
-	if !c.Clients[0].RequireMessageAuthenticator {
+	if c.Clients[0].AllowMissingMessageAuthenticator {
 		t.Error("Message-Authenticator must be required by default")
 	}
 	abs, _ := filepath.Abs("demo-users.yaml")
@@ -106,7 +106,7 @@ directory:
 		{"watch", c.Directory.File.Watch, DefaultWatch},
 		{"users path", c.Directory.File.Path, "/etc/twostep/users.yaml"},
 		{"log format", c.Log.Format, "json"},
-		{"require M-A", c.Clients[0].RequireMessageAuthenticator, true},
+		{"require M-A", c.Clients[0].AllowMissingMessageAuthenticator, false},
 		{"network", c.Clients[0].Networks[0].String(), "10.0.0.1/32"},
 	}
 	for _, ch := range checks {
@@ -133,7 +133,7 @@ metrics: {listen: ""}
 	if got, want := string(c.Clients[1].Secret), "an-environment-secret"; got != want {
 		t.Errorf("secret_env: got %q, want %q", got, want)
 	}
-	if c.Clients[1].RequireMessageAuthenticator {
+	if !c.Clients[1].AllowMissingMessageAuthenticator {
 		t.Error("require_message_authenticator: false was ignored")
 	}
 	if c.Metrics.Listen != "" {

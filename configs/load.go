@@ -245,7 +245,7 @@ func (v *validator) clients(rcs []rawClient, dir string, env Env, dict *radiusd.
 	prefixes := map[netip.Prefix]string{}
 	for i, rc := range rcs {
 		p := fmt.Sprintf("clients[%d]", i)
-		c := radiusd.Client{Name: rc.Name, RequireMessageAuthenticator: true}
+		c := radiusd.Client{Name: rc.Name}
 		switch {
 		case rc.Name == "":
 			v.add(p+".name", "a name is needed (letters, digits, '.', '_', '-'); it labels logs and metrics")
@@ -275,7 +275,7 @@ func (v *validator) clients(rcs []rawClient, dir string, env Env, dict *radiusd.
 			c.Secret = v.secret(p, secretSource{rc.Secret, rc.SecretFile, rc.SecretEnv}, true, dir, env)
 		}
 		if rc.RequireMessageAuthenticator != nil {
-			c.RequireMessageAuthenticator = *rc.RequireMessageAuthenticator
+			c.AllowMissingMessageAuthenticator = !*rc.RequireMessageAuthenticator
 		}
 		if rc.ReplyAttributes != nil {
 			c.ReplyAttributes = []string{}

@@ -17,10 +17,11 @@ type Client struct {
 	Networks []netip.Prefix
 	// Secret is the shared secret, 1 to 64 bytes.
 	Secret []byte
-	// RequireMessageAuthenticator drops every Access-Request that has no
-	// Message-Authenticator (the BlastRADIUS defence). The configs package
-	// defaults it to true; the zero value here is false.
-	RequireMessageAuthenticator bool
+	// AllowMissingMessageAuthenticator accepts Access-Requests without a
+	// Message-Authenticator. The zero value, false, drops them: the
+	// BlastRADIUS (CVE-2024-3596) defence is on unless a NAS that cannot
+	// send the attribute is named here.
+	AllowMissingMessageAuthenticator bool
 	// ReplyAttributes names the reply attributes this client is sent from
 	// a Decision; nil sends all of them, an empty list none. Each NAS
 	// understands its own vendor's attributes.
@@ -86,11 +87,11 @@ func NewClientTable(clients []Client) (*ClientTable, error) {
 			errs = append(errs, fmt.Errorf("radiusd: client %q: no networks", c.Name))
 		}
 		cc := &Client{
-			Name:                        c.Name,
-			Secret:                      slices.Clone(c.Secret),
-			RequireMessageAuthenticator: c.RequireMessageAuthenticator,
-			ReplyAttributes:             slices.Clone(c.ReplyAttributes), // keeps nil (all) apart from empty (none)
-			DropOnError:                 c.DropOnError,
+			Name:                             c.Name,
+			Secret:                           slices.Clone(c.Secret),
+			AllowMissingMessageAuthenticator: c.AllowMissingMessageAuthenticator,
+			ReplyAttributes:                  slices.Clone(c.ReplyAttributes), // keeps nil (all) apart from empty (none)
+			DropOnError:                      c.DropOnError,
 		}
 		for _, p := range c.Networks {
 			np, err := normalizePrefix(p)

@@ -100,7 +100,7 @@ func TestReplyAttributesPerClient(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, auth, func(o *Options) {
 				ct, err := NewClientTable([]Client{{Name: "nas1", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-					Secret: testSecret, RequireMessageAuthenticator: true, ReplyAttributes: tc.only}})
+					Secret: testSecret, ReplyAttributes: tc.only}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -138,7 +138,7 @@ func TestDropOnError(t *testing.T) {
 	for _, drop := range []bool{false, true} {
 		h := newHarness(t, auth, func(o *Options) {
 			ct, err := NewClientTable([]Client{{Name: "nas1", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-				Secret: testSecret, RequireMessageAuthenticator: true, DropOnError: drop}})
+				Secret: testSecret, DropOnError: drop}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -139,10 +139,10 @@ type harness struct {
 func testClients(t *testing.T, require bool) *ClientTable {
 	t.Helper()
 	ct, err := NewClientTable([]Client{{
-		Name:                        "nas1",
-		Networks:                    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Secret:                      testSecret,
-		RequireMessageAuthenticator: require,
+		Name:                             "nas1",
+		Networks:                         []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Secret:                           testSecret,
+		AllowMissingMessageAuthenticator: !require,
 	}})
 	if err != nil {
 		t.Fatal(err)

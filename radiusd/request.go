@@ -40,7 +40,7 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort) {
 	case err != nil:
 		s.drop(causeBadMA, src, c.Name)
 		return
-	case off < 0 && (c.RequireMessageAuthenticator || code == radius.CodeStatusServer):
+	case off < 0 && (!c.AllowMissingMessageAuthenticator || code == radius.CodeStatusServer):
 		// RFC 5997 §3: a Status-Server without it is always discarded.
 		s.drop(causeMissingMA, src, c.Name)
 		return

@@ -53,7 +53,7 @@ func (f authFunc) Authenticate(ctx context.Context, req *challenge.Request) (cha
 func FuzzParsePacket(f *testing.F) {
 	ct, err := NewClientTable([]Client{
 		{Name: "open", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Secret: testSecret},
-		{Name: "strict", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Secret: testSecret, RequireMessageAuthenticator: true},
+		{Name: "strict", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Secret: testSecret},
 	})
 	if err != nil {
 		f.Fatal(err)

@@ -671,7 +671,7 @@ func TestShutdown(t *testing.T) {
 func TestSetClients(t *testing.T) {
 	oldSecret, newSecret := []byte("old-secret-0123456789"), []byte("new-secret-0123456789")
 	table := func(name string, secret []byte) *ClientTable {
-		ct, err := NewClientTable([]Client{{Name: name, Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Secret: secret, RequireMessageAuthenticator: true}})
+		ct, err := NewClientTable([]Client{{Name: name, Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Secret: secret}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -78,7 +78,7 @@ func (d *daemon) summary(w io.Writer) error {
 	fmt.Fprintf(w, "%s: OK\n", c.Path)
 	fmt.Fprintf(w, "  radius: listen %v, %d workers, duplicate cache %s\n", c.RADIUS.Listen, c.RADIUS.Workers, c.RADIUS.DuplicateTTL)
 	for _, cl := range c.Clients {
-		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t, on error: %s\n", cl.Name, cl.Networks, cl.RequireMessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError])
+		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t, on error: %s\n", cl.Name, cl.Networks, !cl.AllowMissingMessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError])
 	}
 	for _, r := range c.Policy.Groups {
 		fmt.Fprintf(w, "  policy: group %s: %s, %d reply attribute(s)\n", r.Group, r.Action, len(r.Reply))
