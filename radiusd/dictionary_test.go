@@ -144,11 +144,15 @@ func TestDropOnError(t *testing.T) {
 			}
 			o.Clients = ct
 		})
-		req := request(t, testSecret, "alice", "pw", nil)
+		req := request(t, testSecret, "alice", testPassword, nil)
 		if drop {
 			h.expectDrop(req, causeUnavailable)
 			// The retransmission is decided again, not answered from a cache.
 			h.expectDrop(req, causeUnavailable)
+			logs := h.waitLog(`"decision":"drop"`, 2)
+			if strings.Contains(logs, testPassword) || strings.Contains(logs, string(testSecret)) {
+				t.Errorf("the drop log holds the password or secret:\n%s", logs)
+			}
 			continue
 		}
 		if p := h.exchange(req, testSecret); p.Code != radius.CodeAccessReject || rfc2865.ReplyMessage_GetString(p) != msgUnavailable {

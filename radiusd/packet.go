@@ -28,6 +28,8 @@ const (
 	causeWriteError      = "write_error"
 	causeEncode          = "encode_error" // the answer would pass 4096 bytes
 	causeUnavailable     = "unavailable"  // the decision failed and the client wants silence
+	causeReadError       = "read_error"   // the socket reported an error; reading goes on
+	causeProxyStateNoMA  = "proxy_state_without_message_authenticator"
 )
 
 const (

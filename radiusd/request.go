@@ -55,6 +55,13 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort) {
 		s.drop(causeBadAttribute, src, c.Name)
 		return
 	}
+	if off < 0 && hasAttr(p, rfc2865.ProxyState_Type) {
+		// BlastRADIUS: a forged request's attacker-chosen Proxy-State is
+		// echoed into the answer; a client allowed to omit
+		// Message-Authenticator must still sign what carries Proxy-State.
+		s.drop(causeProxyStateNoMA, src, c.Name)
+		return
+	}
 	if off < 0 && hasAttr(p, rfc2869.EAPMessage_Type) {
 		// RFC 3579 §3.2: EAP-Message without Message-Authenticator is
 		// silently discarded.

@@ -226,14 +226,25 @@ func (s *Server) isClosed() bool {
 // blocks on a decision.
 func (s *Server) readLoop(l *listener) error {
 	buf := make([]byte, maxPacket+1) // one more, to see oversized datagrams
+	var backoff time.Duration
 	for {
 		n, src, err := readFrom(l.conn, buf)
 		if err != nil {
 			if s.isClosed() {
 				return ErrServerClosed
 			}
-			return fmt.Errorf("radiusd: read %s: %w", l.conn.LocalAddr(), err)
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("radiusd: read %s: %w", l.conn.LocalAddr(), err)
+			}
+			// A passing error (ENOBUFS, an ICMP error reported on the
+			// socket) must not take the listener down: count it, pause
+			// briefly so a persistent one cannot spin, and read on.
+			s.drop(causeReadError, netip.AddrPort{}, "")
+			backoff = min(max(2*backoff, time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		s.handlePacket(l, buf[:n], src)
 	}
 }
