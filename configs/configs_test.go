@@ -148,7 +148,7 @@ func TestRefusedWhole(t *testing.T) {
 	const src = `log:
   level: loud
 radius:
-  listen: ["127.0.0.1", "127.0.0.1:1812", "127.0.0.1:1812"]
+  listen: ["127.0.0.1", "127.0.0.1:1812", "127.0.0.1:1812", ":1812"]
   workers: -3
   duplicate_ttl: 2m
 clients:
@@ -183,6 +183,7 @@ metrics:
 		{2, "log.level", "debug, info, warn, error"},
 		{4, "radius.listen[0]", "not host:port"},
 		{4, "radius.listen[2]", "listed twice"},
+		{4, "radius.listen[3]", "has no host: list 0.0.0.0:1812 for IPv4 and [::]:1812 for IPv6"},
 		{5, "radius.workers", "between 1 and 65536"},
 		{6, "radius.duplicate_ttl", "between 5s and 30s"},
 		{8, "clients[0].name", "letters, digits"},

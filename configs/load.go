@@ -212,6 +212,11 @@ func (v *validator) radius(r *raw, out *RADIUS, dir string) {
 	for i, a := range out.Listen {
 		p := fmt.Sprintf("radius.listen[%d]", i)
 		v.hostPort(p, a)
+		if host, _, err := net.SplitHostPort(a); err == nil && host == "" {
+			// A socket for both families cannot learn which IPv4 address
+			// was asked, so its answers could leave from another one.
+			v.add(p, "%q has no host: list 0.0.0.0%s for IPv4 and [::]%s for IPv6", a, a, a)
+		}
 		if seen[a] {
 			v.add(p, "%q is listed twice", a)
 		}

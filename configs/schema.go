@@ -39,7 +39,9 @@ type Log struct {
 
 // RADIUS configures the RADIUS server.
 type RADIUS struct {
-	// Listen holds the UDP addresses to serve; default [":1812"].
+	// Listen holds the UDP addresses to serve, each with a host (an
+	// address, or 0.0.0.0 / [::] for every address of one family); default
+	// ["0.0.0.0:1812"].
 	Listen []string
 	// Workers bounds requests decided at once; default 256.
 	Workers int
@@ -84,7 +86,7 @@ type Metrics struct {
 // Defaults written once, used by the loader and documented in
 // configs/example.yaml.
 const (
-	DefaultListen       = ":1812"
+	DefaultListen       = "0.0.0.0:1812"
 	DefaultWorkers      = 256
 	DefaultDuplicateTTL = 10 * time.Second
 	DefaultMetrics      = "127.0.0.1:9812"

@@ -18,7 +18,7 @@ import (
 // here (client, framing, Message-Authenticator, duplicate cache,
 // admission); the decision runs in a goroutine of its own, so a slow
 // Authenticator never stops the reading.
-func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort) {
+func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst netip.Addr) {
 	start := s.now()
 	c, ok := s.clients.Load().Lookup(src.Addr())
 	if !ok {
@@ -69,7 +69,7 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort) {
 		return
 	}
 	if code == radius.CodeStatusServer {
-		s.answerStatus(l, c, p, src)
+		s.answerStatus(l, c, p, src, dst)
 		return
 	}
 	if _, err := userPassword(p); err != nil {
@@ -85,7 +85,7 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort) {
 		return
 	case dedupAnswered:
 		s.metrics.duplicates.WithLabelValues(dupResent).Inc()
-		if err := l.send(cached, src); err != nil {
+		if err := l.send(cached, src, dst); err != nil {
 			s.drop(causeWriteError, src, c.Name)
 		}
 		return
@@ -101,13 +101,13 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort) {
 		defer l.handlers.Done()
 		defer s.limit.release()
 		defer s.metrics.inFlight.Dec()
-		s.serveAccess(l, c, p, src, k, e, start)
+		s.serveAccess(l, c, p, src, dst, k, e, start)
 	}()
 }
 
 // serveAccess decides one Access-Request read at start, answers it, caches
 // the answer, and writes the request's log line and metrics.
-func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, k dedupKey, e *dedupEntry, start time.Time) {
+func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, dst netip.Addr, k dedupKey, e *dedupEntry, start time.Time) {
 	ctx, cancel := context.WithTimeout(s.base, decideTimeout)
 	defer cancel()
 	v := s.decide(ctx, c, p, src)
@@ -137,7 +137,7 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 		return
 	}
 	s.cache.finish(k, e, resp, s.now())
-	if err := l.send(resp, src); err != nil {
+	if err := l.send(resp, src, dst); err != nil {
 		s.drop(causeWriteError, src, c.Name)
 	}
 

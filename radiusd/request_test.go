@@ -91,7 +91,7 @@ func FuzzParsePacket(f *testing.F) {
 		before := accepted
 		mu.Unlock()
 
-		s.handlePacket(l, data, src)
+		s.handlePacket(l, data, src, netip.Addr{})
 		l.handlers.Wait()
 
 		if len(conn.writes) > 1 {

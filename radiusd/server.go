@@ -103,6 +103,7 @@ type Server struct {
 type listener struct {
 	id       uint32 // part of the duplicate key
 	conn     net.PacketConn
+	pi       *pktinfo       // set on a wildcard socket: answers leave from the address asked
 	handlers sync.WaitGroup // requests of this socket being decided
 }
 
@@ -204,13 +205,17 @@ func (s *Server) Addrs() []net.Addr {
 
 // track registers conn, or refuses it after Shutdown.
 func (s *Server) track(conn net.PacketConn) (*listener, error) {
+	pi, err := newPktinfo(conn)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrServerClosed
 	}
 	s.nextID++
-	l := &listener{id: s.nextID, conn: conn}
+	l := &listener{id: s.nextID, conn: conn, pi: pi}
 	s.listeners[l] = struct{}{}
 	s.serving.Add(1)
 	return l, nil
@@ -228,7 +233,17 @@ func (s *Server) readLoop(l *listener) error {
 	buf := make([]byte, maxPacket+1) // one more, to see oversized datagrams
 	var backoff time.Duration
 	for {
-		n, src, err := readFrom(l.conn, buf)
+		var (
+			n   int
+			src netip.AddrPort
+			dst netip.Addr // the address asked, on a wildcard socket
+			err error
+		)
+		if l.pi != nil {
+			n, src, dst, err = l.pi.read(buf)
+		} else {
+			n, src, err = readFrom(l.conn, buf)
+		}
 		if err != nil {
 			if s.isClosed() {
 				return ErrServerClosed
@@ -245,7 +260,7 @@ func (s *Server) readLoop(l *listener) error {
 			continue
 		}
 		backoff = 0
-		s.handlePacket(l, buf[:n], src)
+		s.handlePacket(l, buf[:n], src, dst)
 	}
 }
 
@@ -265,8 +280,12 @@ func readFrom(c net.PacketConn, b []byte) (int, netip.AddrPort, error) {
 	return n, ua.AddrPort(), nil
 }
 
-// send writes one answer to to.
-func (l *listener) send(b []byte, to netip.AddrPort) error {
+// send writes one answer to to, from the address from on a wildcard
+// socket.
+func (l *listener) send(b []byte, to netip.AddrPort, from netip.Addr) error {
+	if l.pi != nil {
+		return l.pi.send(b, to, from)
+	}
 	if u, ok := l.conn.(*net.UDPConn); ok {
 		_, err := u.WriteToUDPAddrPort(b, to)
 		return err
@@ -305,7 +324,10 @@ func (s *Server) ListenAndServe(ctx context.Context, addrs []string) error {
 
 // Listen opens a UDP socket for addr the way ListenAndServe does: a
 // literal IPv4 or IPv6 address gets a socket of that family only, so that
-// 0.0.0.0:1812 and [::]:1812 can both be served.
+// 0.0.0.0:1812 and [::]:1812 can both be served, each answering from the
+// address the NAS asked. A host-less ":1812" opens one socket for both
+// families, whose IPv4 answers leave from the address the routing table
+// picks: list the families instead.
 func Listen(ctx context.Context, addr string) (net.PacketConn, error) {
 	var lc net.ListenConfig
 	return lc.ListenPacket(ctx, udpNetwork(addr), addr)

@@ -10,7 +10,7 @@ import (
 // answerStatus answers a Status-Server (RFC 5997) with an Access-Accept
 // while the node is ready. It bypasses the duplicate cache: the answer is
 // cheap, and a fresh one reflects readiness now rather than 10 s ago.
-func (s *Server) answerStatus(l *listener, c *Client, p *radius.Packet, src netip.AddrPort) {
+func (s *Server) answerStatus(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, dst netip.Addr) {
 	if !s.ready() {
 		s.drop(causeNotReady, src, c.Name)
 		return
@@ -24,7 +24,7 @@ func (s *Server) answerStatus(l *listener, c *Client, p *radius.Packet, src neti
 		s.drop(causeEncode, src, c.Name)
 		return
 	}
-	if err := l.send(resp, src); err != nil {
+	if err := l.send(resp, src, dst); err != nil {
 		s.drop(causeWriteError, src, c.Name)
 		return
 	}
