@@ -50,6 +50,9 @@ const (
 
 // Request is one login attempt as the RADIUS layer decoded it.
 type Request struct {
+	// ID is the request's correlation id, also in the RADIUS layer's log
+	// line: lower layers put it in theirs to tie them together.
+	ID string
 	// User is the User-Name attribute as sent.
 	User string
 	// Password is the decoded PAP User-Password. It must never be logged.

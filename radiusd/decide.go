@@ -55,7 +55,7 @@ func errorDecision() challenge.Decision {
 // decide turns an Access-Request into a Decision. Only PAP (or a State
 // alone, answering a challenge with an empty box) reaches the
 // Authenticator.
-func (s *Server) decide(ctx context.Context, c *Client, p *radius.Packet, src netip.AddrPort) verdict {
+func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Packet, src netip.AddrPort) verdict {
 	v := verdict{user: rfc2865.UserName_GetString(p), method: authMethod(p)}
 	state := p.Get(rfc2865.State_Type)
 	switch {
@@ -67,6 +67,7 @@ func (s *Server) decide(ctx context.Context, c *Client, p *radius.Packet, src ne
 		return v
 	}
 	req := &challenge.Request{
+		ID:               id,
 		User:             v.user,
 		State:            state,
 		Client:           c.Name,

@@ -69,3 +69,16 @@ func TestLogsHaveNoSecrets(t *testing.T) {
 		t.Errorf("got %d request lines, want 6:\n%s", lines, logs)
 	}
 }
+
+// TestCorrelationIDReachesAuthenticator: the id in the request's log line
+// is the one the Authenticator was given, so their lines can be joined.
+func TestCorrelationIDReachesAuthenticator(t *testing.T) {
+	auth := newFakeAuth(acceptAlice)
+	h := newHarness(t, auth, nil)
+	h.exchange(request(t, testSecret, "alice", testPassword, nil), testSecret)
+	id := auth.last().ID
+	if len(id) != 12 {
+		t.Fatalf("Authenticator got id %q, want 12 hex digits", id)
+	}
+	h.waitLog(`"id":"`+id+`"`, 1)
+}

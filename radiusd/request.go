@@ -110,13 +110,14 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst net
 func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, dst netip.Addr, k dedupKey, e *dedupEntry, start time.Time) {
 	ctx, cancel := context.WithTimeout(s.base, decideTimeout)
 	defer cancel()
-	v := s.decide(ctx, c, p, src)
+	id := correlationID()
+	v := s.decide(ctx, id, c, p, src)
 	if v.err != nil && c.DropOnError {
 		// Silence lets the NAS fail over to a RADIUS server whose directory
 		// answers; the retransmission may try again here.
 		s.cache.forget(k, e)
 		s.drop(causeUnavailable, src, c.Name)
-		s.log.Error().Err(v.err).Str("id", correlationID()).Str("client", c.Name).
+		s.log.Error().Err(v.err).Str("id", id).Str("client", c.Name).
 			Str("nas", src.Addr().Unmap().String()).Str("user", v.user).
 			Str("decision", "drop").Str("reason", string(reasonError)).Msg("radius request")
 		return
@@ -150,7 +151,7 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 	if v.err != nil {
 		ev = s.log.Error().Err(v.err)
 	}
-	ev.Str("id", correlationID()).
+	ev.Str("id", id).
 		Str("client", c.Name).
 		Str("nas", src.Addr().Unmap().String()).
 		Str("user", v.user).
