@@ -96,7 +96,8 @@ type Server struct {
 	closed    bool
 	listeners map[*listener]struct{}
 	nextID    uint32
-	serving   sync.WaitGroup // one per running Serve
+	ids       map[string]uint32 // local address -> duplicate-key id, shared by a SO_REUSEPORT group
+	serving   sync.WaitGroup    // one per running Serve
 }
 
 // listener is one socket being served.
@@ -158,6 +159,7 @@ func NewServer(o Options) (*Server, error) {
 		cache:     newDedupCache(o.DuplicateTTL),
 		limit:     newLimiter(o.Workers),
 		listeners: make(map[*listener]struct{}),
+		ids:       make(map[string]uint32),
 	}
 	s.base, s.abort = context.WithCancel(context.Background())
 	s.clients.Store(o.Clients)
@@ -214,8 +216,17 @@ func (s *Server) track(conn net.PacketConn) (*listener, error) {
 	if s.closed {
 		return nil, ErrServerClosed
 	}
-	s.nextID++
-	l := &listener{id: s.nextID, conn: conn, pi: pi}
+	// Sockets of one SO_REUSEPORT group share an address and so a
+	// duplicate-key id: a retransmission is recognised whichever of them
+	// the kernel hands it to.
+	local := conn.LocalAddr().String()
+	id, ok := s.ids[local]
+	if !ok {
+		s.nextID++
+		id = s.nextID
+		s.ids[local] = id
+	}
+	l := &listener{id: id, conn: conn, pi: pi}
 	s.listeners[l] = struct{}{}
 	s.serving.Add(1)
 	return l, nil

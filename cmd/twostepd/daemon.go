@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -160,12 +161,14 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		}
 	}
 	for _, addr := range d.cfg.RADIUS.Listen {
-		c, err := listenUDP(ctx, addr)
+		// One socket per core on each address (SO_REUSEPORT), so reading
+		// is not held to one core.
+		group, err := radiusd.ListenGroup(ctx, addr, runtime.GOMAXPROCS(0))
 		if err != nil {
 			closeAll()
-			return err
+			return fmt.Errorf("radius listen %s: %w", addr, err)
 		}
-		conns = append(conns, c)
+		conns = append(conns, group...)
 	}
 	ops, err := startOps(d.cfg.Metrics.Listen, d.reg, d.isReady)
 	if err != nil {
@@ -175,13 +178,17 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, len(conns)+1)
+	logged := map[string]bool{}
 	for _, c := range conns {
 		wg.Go(func() {
 			if err := srv.Serve(c); err != nil && !errors.Is(err, radiusd.ErrServerClosed) {
 				errc <- fmt.Errorf("radius %s: %w", c.LocalAddr(), err)
 			}
 		})
-		d.log.Info().Str("addr", c.LocalAddr().String()).Msg("radius listening")
+		if a := c.LocalAddr().String(); !logged[a] {
+			logged[a] = true
+			d.log.Info().Str("addr", a).Msg("radius listening")
+		}
 	}
 	if ops != nil {
 		wg.Go(func() {
@@ -302,12 +309,4 @@ func (d *daemon) probeLDAP(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-func listenUDP(ctx context.Context, addr string) (net.PacketConn, error) {
-	c, err := radiusd.Listen(ctx, addr)
-	if err != nil {
-		return nil, fmt.Errorf("radius listen %s: %w", addr, err)
-	}
-	return c, nil
 }
