@@ -41,7 +41,7 @@ func (v *validator) ldap(r rawLDAP, dir string, env Env) directory.LDAPConfig {
 		DomainMap:          r.DomainMap,
 	}
 	if !env.SkipSecrets {
-		c.BindPassword = string(v.secret(p+".bind_password", secretSource{r.BindPassword, r.BindPasswordFile, r.BindPasswordEnv}, false, dir, env))
+		c.BindPassword = string(v.secret(p, "bind_password", secretSource{r.BindPassword, r.BindPasswordFile, r.BindPasswordEnv}, false, dir, env))
 	} else if r.BindDN != "" {
 		c.BindPassword = "unresolved" // tools need the shape, not the secret
 	}

@@ -277,7 +277,7 @@ func (v *validator) clients(rcs []rawClient, dir string, env Env, dict *radiusd.
 			c.Networks = append(c.Networks, pfx)
 		}
 		if !env.SkipSecrets {
-			c.Secret = v.secret(p, secretSource{rc.Secret, rc.SecretFile, rc.SecretEnv}, true, dir, env)
+			c.Secret = v.secret(p, "secret", secretSource{rc.Secret, rc.SecretFile, rc.SecretEnv}, true, dir, env)
 		}
 		if rc.RequireMessageAuthenticator != nil {
 			c.AllowMissingMessageAuthenticator = !*rc.RequireMessageAuthenticator
@@ -328,22 +328,17 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // environment variable: field, field_file, field_env in the file.
 type secretSource struct{ inline, file, env string }
 
-// secret resolves at most one of p.secret, p.secret_file, p.secret_env
+// secret resolves at most one of p.name, p.name_file, p.name_env
 // (exactly one when required). Messages name where the secret comes from,
 // never what it is.
-func (v *validator) secret(p string, src secretSource, required bool, dir string, env Env) []byte {
-	field := p + ".secret"
-	if !strings.HasSuffix(p, "]") { // a mapping key such as directory.ldap.bind_password
-		field = p
-		p = parentPath(p)
-	}
+func (v *validator) secret(p, name string, src secretSource, required bool, dir string, env Env) []byte {
+	field := p + "." + name
 	given := 0
 	for _, s := range []string{src.inline, src.file, src.env} {
 		if s != "" {
 			given++
 		}
 	}
-	name := field[strings.LastIndexAny(field, ".")+1:]
 	switch {
 	case given > 1 || (given == 0 && required):
 		v.add(p, "give exactly one of %s, %s_file, %s_env", name, name, name)

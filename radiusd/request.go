@@ -117,9 +117,7 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 		// answers; the retransmission may try again here.
 		s.cache.forget(k, e)
 		s.drop(causeUnavailable, src, c.Name)
-		s.log.Error().Err(v.err).Str("id", id).Str("client", c.Name).
-			Str("nas", src.Addr().Unmap().String()).Str("user", v.user).
-			Str("decision", "drop").Str("reason", string(reasonError)).Msg("radius request")
+		s.logRequest(id, c, src, v, "drop", string(reasonError), s.now().Sub(start))
 		return
 	}
 
@@ -147,6 +145,12 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 	s.metrics.requests.WithLabelValues(c.Name, codeLabel(code), reason).Inc()
 	s.metrics.duration.WithLabelValues(c.Name).Observe(latency.Seconds())
 
+	s.logRequest(id, c, src, v, codeLabel(code), reason, latency)
+}
+
+// logRequest writes a request's one log line, at error level when the
+// decision failed. It never holds a password or secret.
+func (s *Server) logRequest(id string, c *Client, src netip.AddrPort, v verdict, decision, reason string, latency time.Duration) {
 	ev := s.log.Info()
 	if v.err != nil {
 		ev = s.log.Error().Err(v.err)
@@ -156,7 +160,7 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 		Str("nas", src.Addr().Unmap().String()).
 		Str("user", v.user).
 		Str("method", v.method).
-		Str("decision", codeLabel(code)).
+		Str("decision", decision).
 		Str("reason", reason).
 		Float64("latency_ms", float64(latency.Microseconds())/1000).
 		Msg("radius request")

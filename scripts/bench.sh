@@ -253,18 +253,7 @@ start_twostepd() {
 	metrics:
 	  listen: "127.0.0.1:$ts_metrics"
 	YAML
-	"$twostepd" -config "$tmp/twostepd.yaml" -check >"$tmp/twostepd.log" 2>&1 || die "twostepd -check refused the generated config"
-	"$twostepd" -config "$tmp/twostepd.yaml" >"$tmp/twostepd.log" 2>&1 &
-	local pid=$!
-	pids+=("$pid")
-	for _ in $(seq 150); do
-		http_ok "$ts_metrics" /readyz && break
-		kill -0 "$pid" 2>/dev/null || die "twostepd exited at start"
-		sleep 0.1
-	done
-	http_ok "$ts_metrics" /readyz || die "twostepd not ready after 15s"
-	radclient_check twostepd "$ts_port"
-	port_of[twostepd]=$ts_port pid_of[twostepd]=$pid
+	run_twostepd twostepd "$ts_port" "$ts_metrics"
 }
 
 # --- the generator's ceiling: a responder that accepts at once -------------
@@ -348,6 +337,13 @@ start_twostepd_ldap() {
 	metrics:
 	  listen: "127.0.0.1:$metrics"
 	YAML
+	run_twostepd "$label" "$port" "$metrics"
+}
+
+# run_twostepd LABEL PORT METRICS: checks and starts twostepd on
+# $tmp/LABEL.yaml, waits for /readyz and an answer, and records it.
+run_twostepd() {
+	local label=$1 port=$2 metrics=$3
 	"$twostepd" -config "$tmp/$label.yaml" -check >"$tmp/$label.log" 2>&1 || die "twostepd -check refused the generated config $label.yaml"
 	"$twostepd" -config "$tmp/$label.yaml" >"$tmp/$label.log" 2>&1 &
 	local pid=$!
