@@ -1,0 +1,608 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/namespace"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Defaults of EtcdConfig.
+const (
+	DefaultPrefix         = "/twostep/"
+	DefaultDialTimeout    = 5 * time.Second
+	DefaultRequestTimeout = 2 * time.Second
+)
+
+// EtcdConfig says how to reach the etcd cluster the twostepd nodes share.
+// Every field but Endpoints has a working zero value.
+type EtcdConfig struct {
+	// Endpoints are client URLs of etcd members: "https://10.0.0.1:2379",
+	// "http://127.0.0.1:2379" or "10.0.0.1:2379". Required; all of one
+	// scheme, since the client picks its credentials from the first.
+	Endpoints []string
+	// Prefix is put before every key, so one etcd can hold several
+	// clusters or other applications and RBAC can grant exactly this
+	// range. It starts and ends with "/". Default "/twostep/".
+	Prefix string
+	// CAFile is the PEM bundle that verifies the etcd servers'
+	// certificates. Default: the system roots (with https:// endpoints).
+	CAFile string
+	// CertFile and KeyFile are the PEM client certificate and key for an
+	// etcd started with --client-cert-auth. Both or neither; default none.
+	CertFile string
+	KeyFile  string
+	// ServerName is the name checked in the servers' certificates.
+	// Default: the host of each endpoint.
+	ServerName string
+	// Username and Password log in to etcd's RBAC. Both or neither;
+	// default none.
+	Username string
+	Password string
+	// DialTimeout bounds OpenEtcd's first contact and login. Default 5s.
+	DialTimeout time.Duration
+	// RequestTimeout bounds each request (Get, List, Commit, Ping) unless
+	// the caller's context ends earlier, so a stuck etcd turns into
+	// ErrUnavailable while the NAS still waits for an answer. Default 2s.
+	RequestTimeout time.Duration
+}
+
+// Validate reports every problem of c in one error. It reads no files;
+// OpenEtcd does, and says which one failed.
+func (c EtcdConfig) Validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	if len(c.Endpoints) == 0 {
+		add("endpoints: at least one etcd client URL is required")
+	}
+	schemes := map[string]bool{}
+	for _, ep := range c.Endpoints {
+		scheme, err := endpointScheme(ep)
+		if err != nil {
+			add("endpoints: %v", err)
+			continue
+		}
+		schemes[scheme] = true
+		if scheme == "http" && (c.CAFile != "" || c.CertFile != "") {
+			add("endpoints: %q is http:// but TLS files are set; use https://", ep)
+		}
+	}
+	if schemes["http"] && schemes["https"] {
+		add("endpoints: both http:// and https://; give one scheme")
+	}
+	if c.Prefix != "" && (!strings.HasPrefix(c.Prefix, "/") || !strings.HasSuffix(c.Prefix, "/")) {
+		add("prefix: %q must start and end with \"/\"", c.Prefix)
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		add("cert_file, key_file: give both or neither")
+	}
+	if (c.Username == "") != (c.Password == "") {
+		add("username, password: give both or neither")
+	}
+	if c.DialTimeout < 0 {
+		add("dial_timeout: must not be negative; got %v", c.DialTimeout)
+	}
+	if c.RequestTimeout < 0 {
+		add("request_timeout: must not be negative; got %v", c.RequestTimeout)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("etcd: %s", strings.Join(problems, "; "))
+}
+
+// endpointScheme returns "http", "https" or "" (bare host:port) for a
+// valid endpoint.
+func endpointScheme(ep string) (string, error) {
+	if !strings.Contains(ep, "://") {
+		if _, _, err := net.SplitHostPort(ep); err != nil {
+			return "", fmt.Errorf("%q is neither a URL nor host:port", ep)
+		}
+		return "", nil
+	}
+	u, err := url.Parse(ep)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("%q: scheme must be http or https", ep)
+	}
+	if u.Host == "" || (u.Path != "" && u.Path != "/") || u.User != nil {
+		return "", fmt.Errorf("%q: want scheme://host:port and nothing more", ep)
+	}
+	return u.Scheme, nil
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c EtcdConfig) withDefaults() EtcdConfig {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	return c
+}
+
+// tlsConfig builds the client TLS from the files, or returns nil when the
+// endpoints are plain http.
+func (c EtcdConfig) tlsConfig() (*tls.Config, error) {
+	https := false
+	for _, ep := range c.Endpoints {
+		https = https || strings.HasPrefix(ep, "https://")
+	}
+	if !https && c.CAFile == "" && c.CertFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cert_file %s, key_file %s: %w", c.CertFile, c.KeyFile, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// Etcd is the Store on an etcd cluster, external or embedded. It is safe
+// for concurrent use; Close releases it.
+type Etcd struct {
+	cfg    EtcdConfig
+	client *clientv3.Client
+	kv     clientv3.KV // every key under cfg.Prefix
+}
+
+// OpenEtcd connects to etcd and checks, with one linearizable read, that
+// the cluster answers: a wrong endpoint, certificate or password stops the
+// daemon at start instead of failing the first login. It gives up after
+// DialTimeout with an error naming the endpoints and what each one said.
+func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	tc, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: etcd: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+
+	// The client connects lazily and waits for a down member until the
+	// deadline, then says only "deadline exceeded". Probing each endpoint
+	// tells the operator which one refused, timed out or failed the TLS
+	// handshake. The probes start once the first contact is slow or has
+	// failed, so a healthy start opens no extra connections, and they end
+	// with the same deadline.
+	var (
+		wg     sync.WaitGroup
+		probes []string
+		failed = make(chan struct{})
+	)
+	wg.Go(func() {
+		timer := time.NewTimer(min(probeDelay, cfg.DialTimeout/2))
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-failed:
+		case <-ctx.Done():
+			return
+		}
+		probes = probeEndpoints(ctx, cfg.Endpoints, tc)
+	})
+
+	e, err := dialEtcd(ctx, cfg, tc)
+	if err == nil {
+		cancel()
+		wg.Wait()
+		return e, nil
+	}
+	close(failed)
+	wg.Wait()
+	eps := strings.Join(cfg.Endpoints, ", ")
+	if transient(err) {
+		return nil, fmt.Errorf("cluster: etcd at %s did not answer within %v: %w: %w [%s]; check that etcd runs and listens there, the http/https scheme, firewalls and the TLS files",
+			eps, cfg.DialTimeout, ErrUnavailable, err, strings.Join(probes, "; "))
+	}
+	return nil, fmt.Errorf("cluster: etcd at %s: %w [%s]; check the credentials, their RBAC role on the prefix %q and the TLS files",
+		eps, err, strings.Join(probes, "; "), cfg.Prefix)
+}
+
+// dialEtcd creates the client and pings through it.
+func dialEtcd(ctx context.Context, cfg EtcdConfig, tc *tls.Config) (*Etcd, error) {
+	client, err := clientv3.New(clientv3.Config{
+		Endpoints:   cfg.Endpoints,
+		DialTimeout: cfg.DialTimeout,
+		TLS:         tc,
+		Username:    cfg.Username,
+		Password:    cfg.Password,
+		// Errors come back to the caller, who logs them once; the
+		// client's own retry warnings would flood the daemon's log.
+		Logger: zap.NewNop(),
+		// Keepalives notice a dead member between requests, so the next
+		// request goes to a live one instead of timing out.
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := &Etcd{cfg: cfg, client: client, kv: namespace.NewKV(client.KV, cfg.Prefix)}
+	if err := e.ping(ctx); err != nil {
+		client.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// probeEndpoints dials each endpoint (and shakes hands when tc is set)
+// and describes the outcome, for the error of a failed OpenEtcd.
+func probeEndpoints(ctx context.Context, endpoints []string, tc *tls.Config) []string {
+	out := make([]string, len(endpoints))
+	var wg sync.WaitGroup
+	for i, ep := range endpoints {
+		wg.Go(func() { out[i] = ep + ": " + probeEndpoint(ctx, ep, tc) })
+	}
+	wg.Wait()
+	return out
+}
+
+func probeEndpoint(ctx context.Context, ep string, tc *tls.Config) string {
+	host := ep
+	if u, err := url.Parse(ep); err == nil && u.Host != "" {
+		host = u.Host
+		if u.Scheme == "http" {
+			tc = nil
+		}
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close()
+	defer context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })()
+	if tc == nil {
+		return "TCP connect ok"
+	}
+	tc = tc.Clone()
+	if tc.ServerName == "" {
+		tc.ServerName, _, _ = net.SplitHostPort(host)
+	}
+	tconn := tls.Client(conn, tc)
+	if err := tconn.HandshakeContext(ctx); err != nil {
+		return "TLS: " + err.Error()
+	}
+	// With TLS 1.3 a server refuses the client's certificate only after
+	// the handshake, in an alert the next read returns. A gRPC server
+	// sends nothing before the client speaks, so a read that times out
+	// means the server kept the connection.
+	conn.SetReadDeadline(time.Now().Add(probeReadWait))
+	if ctx.Err() != nil {
+		return "TCP and TLS ok"
+	}
+	if _, err := tconn.Read(make([]byte, 1)); err != nil {
+		if ne := net.Error(nil); !errors.As(err, &ne) || !ne.Timeout() {
+			return "TLS: " + err.Error()
+		}
+	}
+	return "TCP and TLS ok"
+}
+
+const (
+	// probeDelay is how long OpenEtcd waits for a healthy etcd before
+	// probing the endpoints.
+	probeDelay = 500 * time.Millisecond
+	// probeReadWait is how long probeEndpoint waits for a TLS alert.
+	probeReadWait = 300 * time.Millisecond
+)
+
+// Close releases the connections to etcd.
+func (e *Etcd) Close() error {
+	if err := e.client.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("cluster: close etcd client: %w", err)
+	}
+	return nil
+}
+
+// Ping does one cheap linearizable read, so it succeeds only while a
+// quorum of the etcd cluster answers: the readiness probe of a node.
+func (e *Etcd) Ping(ctx context.Context) error {
+	if err := e.ping(ctx); err != nil {
+		return e.wrap("ping", err)
+	}
+	return nil
+}
+
+func (e *Etcd) ping(ctx context.Context) error {
+	ctx, cancel := e.requestContext(ctx)
+	defer cancel()
+	_, err := e.kv.Get(ctx, "ping", clientv3.WithCountOnly())
+	return err
+}
+
+// Get returns the entry at key, or ErrNotFound, in one linearizable read.
+func (e *Etcd) Get(ctx context.Context, key string) (Entry, error) {
+	if key == "" {
+		return Entry{}, fmt.Errorf("cluster: get: %w", errEmptyKey)
+	}
+	ctx, cancel := e.requestContext(ctx)
+	defer cancel()
+	resp, err := e.kv.Get(ctx, key)
+	if err != nil {
+		return Entry{}, e.wrap(fmt.Sprintf("get %q", key), err)
+	}
+	if len(resp.Kvs) == 0 {
+		return Entry{}, ErrNotFound
+	}
+	kv := resp.Kvs[0]
+	return Entry{Key: key, Value: kv.Value, ModRevision: kv.ModRevision}, nil
+}
+
+// List returns the entries whose keys start with prefix, sorted by key, in
+// one linearizable read. The prefix is raw bytes: "users/a" also matches
+// "users/ab"; end it with "/" to list one directory.
+func (e *Etcd) List(ctx context.Context, prefix string) ([]Entry, error) {
+	ctx, cancel := e.requestContext(ctx)
+	defer cancel()
+	resp, err := e.kv.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, e.wrap(fmt.Sprintf("list %q", prefix), err)
+	}
+	out := make([]Entry, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		out[i] = Entry{Key: string(kv.Key), Value: kv.Value, ModRevision: kv.ModRevision}
+	}
+	return out, nil
+}
+
+// Commit runs txn as one etcd transaction; see Store.Commit. Ops with a
+// TTL share one lease per distinct TTL, granted before the transaction; a
+// lease a conflict leaves unused expires by itself.
+func (e *Etcd) Commit(ctx context.Context, txn Txn) (int64, error) {
+	if err := validateTxn(txn); err != nil {
+		return 0, fmt.Errorf("cluster: commit: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("cluster: commit: %w: %w", ErrUnavailable, err)
+	}
+	// One RequestTimeout covers the leases and the Txn.
+	rctx, cancel := e.requestContext(ctx)
+	defer cancel()
+	leases, err := e.grantLeases(rctx, txn.Then)
+	if err != nil {
+		return 0, err
+	}
+	cmps := make([]clientv3.Cmp, len(txn.If))
+	for i, c := range txn.If {
+		// etcd compares an absent key as ModRevision 0, which is
+		// exactly Compare's "0 means absent".
+		cmps[i] = clientv3.Compare(clientv3.ModRevision(c.Key), "=", c.ModRevision)
+	}
+	ops := make([]clientv3.Op, len(txn.Then))
+	for i, op := range txn.Then {
+		switch {
+		case op.Delete:
+			ops[i] = clientv3.OpDelete(op.Key)
+		case op.TTL > 0:
+			ops[i] = clientv3.OpPut(op.Key, string(op.Value), clientv3.WithLease(leases[leaseSeconds(op.TTL)]))
+		default:
+			ops[i] = clientv3.OpPut(op.Key, string(op.Value))
+		}
+	}
+
+	resp, err := e.kv.Txn(rctx).If(cmps...).Then(ops...).Commit()
+	switch {
+	case err == nil && resp.Succeeded:
+		return resp.Header.Revision, nil
+	case err == nil:
+		return 0, ErrConflict
+	case !mayHaveApplied(err):
+		return 0, e.wrap("commit", err)
+	}
+
+	// The request may have been applied: learn whether before answering,
+	// with a fresh timeout since the caller's may be what ran out.
+	rctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), e.cfg.RequestTimeout)
+	defer cancel()
+	rev, rerr := resolveOutcome(rctx, txn.Then, e.readBack)
+	if rerr != nil {
+		return 0, fmt.Errorf("cluster: commit: %w; resolving the outcome: %w", err, rerr)
+	}
+	return rev, nil
+}
+
+// grantLeases grants one lease per distinct TTL (in whole seconds) of ops.
+func (e *Etcd) grantLeases(ctx context.Context, ops []Op) (map[int64]clientv3.LeaseID, error) {
+	var leases map[int64]clientv3.LeaseID
+	for _, op := range ops {
+		if op.Delete || op.TTL <= 0 {
+			continue
+		}
+		secs := leaseSeconds(op.TTL)
+		if _, ok := leases[secs]; ok {
+			continue
+		}
+		if leases == nil {
+			leases = make(map[int64]clientv3.LeaseID)
+		}
+		resp, err := e.client.Lease.Grant(ctx, secs)
+		if err != nil {
+			return nil, e.wrap(fmt.Sprintf("commit: grant a %ds lease", secs), err)
+		}
+		leases[secs] = resp.ID
+	}
+	return leases, nil
+}
+
+// leaseSeconds rounds a TTL up to etcd's whole seconds, so a key never
+// goes before its TTL. etcd may still raise it to its minimum lease TTL
+// (1.5 election timeouts: 2 s by default).
+func leaseSeconds(ttl time.Duration) int64 {
+	return int64((ttl + time.Second - 1) / time.Second)
+}
+
+// readBack reads keys in one read-only transaction, so all of them are
+// seen at one revision.
+func (e *Etcd) readBack(ctx context.Context, keys []string) (map[string]Entry, int64, error) {
+	ops := make([]clientv3.Op, len(keys))
+	for i, k := range keys {
+		ops[i] = clientv3.OpGet(k)
+	}
+	resp, err := e.kv.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, 0, e.wrap("read back", err)
+	}
+	found := make(map[string]Entry, len(keys))
+	for _, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().GetKvs() {
+			found[string(kv.Key)] = Entry{Key: string(kv.Key), Value: kv.Value, ModRevision: kv.ModRevision}
+		}
+	}
+	return found, resp.Header.Revision, nil
+}
+
+// outcomeReader reads keys at one revision: the entries found, and the
+// revision of the read.
+type outcomeReader func(ctx context.Context, keys []string) (map[string]Entry, int64, error)
+
+// resolveOutcome learns whether a Txn whose reply was lost was applied,
+// from what its keys hold now.
+//
+// The Txn was applied when every key it put holds exactly the bytes put,
+// all at one revision (values are unique, so nobody else wrote them), and
+// every key it deleted is absent; the result is then that revision.
+//
+// When a key holds something else, the Txn is not the last word on it:
+// the result is ErrConflict, and the caller reads again and decides
+// again. That stays right if the Txn lands later or was overwritten at
+// once, since the caller's next Commit compares revisions and sees it.
+//
+// When the keys cannot be read the result wraps ErrUnavailable.
+func resolveOutcome(ctx context.Context, ops []Op, read outcomeReader) (int64, error) {
+	if len(ops) == 0 {
+		return 0, fmt.Errorf("%w: a txn without ops leaves nothing to read back", ErrUnavailable)
+	}
+	keys := make([]string, len(ops))
+	for i, op := range ops {
+		keys[i] = op.Key
+	}
+	found, readRev, err := read(ctx, keys)
+	if err != nil {
+		if !errors.Is(err, ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return 0, err
+	}
+	var rev int64
+	for _, op := range ops {
+		got, ok := found[op.Key]
+		switch {
+		case op.Delete && ok:
+			return 0, fmt.Errorf("%w: %q exists", ErrConflict, op.Key)
+		case op.Delete:
+		case !ok:
+			return 0, fmt.Errorf("%w: %q is absent", ErrConflict, op.Key)
+		case !bytes.Equal(got.Value, op.Value):
+			return 0, fmt.Errorf("%w: %q holds other bytes", ErrConflict, op.Key)
+		case rev != 0 && got.ModRevision != rev:
+			return 0, fmt.Errorf("%w: the keys put hold their bytes at different revisions", ErrUnavailable)
+		default:
+			rev = got.ModRevision
+		}
+	}
+	if rev == 0 {
+		// Only deletes, and the keys are gone: whether this Txn or
+		// another removed them, the state is the one asked for.
+		rev = readRev
+	}
+	return rev, nil
+}
+
+// requestContext bounds one request by RequestTimeout, or by the caller's
+// deadline when that is earlier.
+func (e *Etcd) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.cfg.RequestTimeout)
+}
+
+// wrap gives err context, and marks it ErrUnavailable when it means etcd
+// did not answer in time.
+func (e *Etcd) wrap(what string, err error) error {
+	if transient(err) {
+		return fmt.Errorf("cluster: %s: %w: %w", what, ErrUnavailable, err)
+	}
+	return fmt.Errorf("cluster: %s: %w", what, err)
+}
+
+// transient reports whether err means etcd could not answer in time: a
+// deadline, a cancellation, a lost connection, no leader, a server-side
+// timeout, an overloaded server. Other errors are answers: permission
+// denied, request too large, no space.
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || clientv3.IsConnCanceled(err) {
+		return true
+	}
+	if errors.Is(err, rpctypes.ErrTooManyRequests) {
+		return true // overloaded: as good as unreachable, and refused unapplied
+	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable
+	}
+	if s, ok := status.FromError(err); ok {
+		switch s.Code() {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Aborted:
+			return true
+		}
+	}
+	return false
+}
+
+// mayHaveApplied reports whether a failed Txn may still have been applied:
+// every error but a server's definite refusal.
+func mayHaveApplied(err error) bool {
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable
+	}
+	if s, ok := status.FromError(err); ok {
+		switch s.Code() {
+		case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated,
+			codes.FailedPrecondition, codes.ResourceExhausted, codes.OutOfRange,
+			codes.NotFound, codes.AlreadyExists, codes.Unimplemented:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,149 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// fakeReader answers resolveOutcome from a fixed state.
+func fakeReader(state map[string]Entry, rev int64, err error) outcomeReader {
+	return func(_ context.Context, keys []string) (map[string]Entry, int64, error) {
+		if err != nil {
+			return nil, 0, err
+		}
+		found := map[string]Entry{}
+		for _, k := range keys {
+			if e, ok := state[k]; ok {
+				found[k] = e
+			}
+		}
+		return found, rev, nil
+	}
+}
+
+func TestResolveOutcome(t *testing.T) {
+	ops := []Op{Put("a", []byte("a-nonce1")), Put("b", []byte("b-nonce1")), Delete("c")}
+	applied := map[string]Entry{
+		"a": {Key: "a", Value: []byte("a-nonce1"), ModRevision: 42},
+		"b": {Key: "b", Value: []byte("b-nonce1"), ModRevision: 42},
+	}
+	tests := []struct {
+		name    string
+		ops     []Op
+		state   map[string]Entry
+		readErr error
+		wantRev int64
+		wantErr error
+	}{
+		{name: "applied", ops: ops, state: applied, wantRev: 42},
+		{name: "not applied: keys absent", ops: ops, state: map[string]Entry{"c": {Key: "c", Value: []byte("x"), ModRevision: 7}}, wantErr: ErrConflict},
+		{name: "not applied: old values", ops: ops, state: map[string]Entry{
+			"a": {Key: "a", Value: []byte("a-old"), ModRevision: 7},
+			"b": {Key: "b", Value: []byte("b-old"), ModRevision: 7},
+		}, wantErr: ErrConflict},
+		{name: "other writer on one key", ops: ops, state: map[string]Entry{
+			"a": {Key: "a", Value: []byte("a-nonce1"), ModRevision: 42},
+			"b": {Key: "b", Value: []byte("b-nonce2"), ModRevision: 43},
+		}, wantErr: ErrConflict},
+		{name: "deleted key exists", ops: ops, state: map[string]Entry{
+			"a": applied["a"], "b": applied["b"], "c": {Key: "c", Value: []byte("new"), ModRevision: 43},
+		}, wantErr: ErrConflict},
+		{name: "same bytes at two revisions", ops: ops, state: map[string]Entry{
+			"a": {Key: "a", Value: []byte("a-nonce1"), ModRevision: 42},
+			"b": {Key: "b", Value: []byte("b-nonce1"), ModRevision: 44},
+		}, wantErr: ErrUnavailable},
+		{name: "read failed", ops: ops, readErr: context.DeadlineExceeded, wantErr: ErrUnavailable},
+		{name: "read failed, already unavailable", ops: ops, readErr: fmt.Errorf("cluster: read back: %w", ErrUnavailable), wantErr: ErrUnavailable},
+		{name: "only deletes, gone", ops: []Op{Delete("c")}, state: map[string]Entry{}, wantRev: 50},
+		{name: "no ops", ops: nil, wantErr: ErrUnavailable},
+		{name: "empty value applied", ops: []Op{Put("e", nil)}, state: map[string]Entry{"e": {Key: "e", ModRevision: 9}}, wantRev: 9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rev, err := resolveOutcome(t.Context(), tt.ops, fakeReader(tt.state, 50, tt.readErr))
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("got %d, %v; want %v", rev, err, tt.wantErr)
+				}
+				if errors.Is(err, ErrConflict) && errors.Is(err, ErrUnavailable) {
+					t.Errorf("error %v is both conflict and unavailable", err)
+				}
+				return
+			}
+			if err != nil || rev != tt.wantRev {
+				t.Fatalf("got %d, %v; want %d", rev, err, tt.wantRev)
+			}
+		})
+	}
+}
+
+func TestResolveOutcomeReadsEveryKey(t *testing.T) {
+	var got []string
+	read := func(_ context.Context, keys []string) (map[string]Entry, int64, error) {
+		got = keys
+		return nil, 1, nil
+	}
+	resolveOutcome(t.Context(), []Op{Put("x", nil), Delete("y"), {Key: "z", Value: []byte("1"), TTL: time.Second}}, read)
+	if want := []string{"x", "y", "z"}; !slices.Equal(got, want) {
+		t.Errorf("read keys %q, want %q", got, want)
+	}
+}
+
+func TestErrorClasses(t *testing.T) {
+	tests := []struct {
+		name           string
+		err            error
+		transient      bool
+		mayHaveApplied bool
+	}{
+		{"deadline", context.DeadlineExceeded, true, true},
+		{"canceled", fmt.Errorf("x: %w", context.Canceled), true, true},
+		{"grpc unavailable", status.Error(codes.Unavailable, "connection refused"), true, true},
+		{"grpc deadline", status.Error(codes.DeadlineExceeded, "deadline"), true, true},
+		{"server timeout", rpctypes.ErrTimeout, true, true},
+		{"no leader", rpctypes.ErrNoLeader, true, true},
+		{"leader changed", rpctypes.ErrLeaderChanged, true, true},
+		{"permission denied", rpctypes.ErrPermissionDenied, false, false},
+		{"auth failed", rpctypes.ErrAuthFailed, false, false},
+		{"too many ops", rpctypes.ErrTooManyOps, false, false},
+		{"no space", rpctypes.ErrNoSpace, false, false},
+		{"too many requests", rpctypes.ErrTooManyRequests, true, false},
+		{"unknown grpc error", status.Error(codes.Internal, "frame"), false, true},
+		{"plain error", errors.New("something"), false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := transient(tt.err); got != tt.transient {
+				t.Errorf("transient: got %v, want %v", got, tt.transient)
+			}
+			if got := mayHaveApplied(tt.err); got != tt.mayHaveApplied {
+				t.Errorf("mayHaveApplied: got %v, want %v", got, tt.mayHaveApplied)
+			}
+		})
+	}
+}
+
+func TestLeaseSeconds(t *testing.T) {
+	tests := []struct {
+		ttl  time.Duration
+		want int64
+	}{
+		{time.Nanosecond, 1},
+		{time.Second, 1},
+		{time.Second + time.Millisecond, 2},
+		{90 * time.Second, 90},
+	}
+	for _, tt := range tests {
+		if got := leaseSeconds(tt.ttl); got != tt.want {
+			t.Errorf("leaseSeconds(%v): got %d, want %d", tt.ttl, got, tt.want)
+		}
+	}
+}

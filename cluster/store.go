@@ -1,0 +1,97 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store is the key-value contract every twostepd of a cluster shares: etcd
+// in production and in the embedded default, an in-memory twin in unit
+// tests. It is the one producer-owned interface of the project; the
+// conformance suite in cluster/storetest holds every implementation to the
+// same behaviour.
+//
+// Keys are relative ("users/alice/devices/7f3c…"); an implementation adds
+// its own prefix. Reads are linearizable: a Get that starts after a Commit
+// returned sees it, on whichever node it runs. A call made with a ctx
+// already done returns an error wrapping both ErrUnavailable and
+// ctx.Err().
+type Store interface {
+	// Get returns the entry at key, or ErrNotFound.
+	Get(ctx context.Context, key string) (Entry, error)
+	// List returns the entries whose keys start with prefix, sorted by key.
+	// The prefix is raw bytes, not a path: "users/a" also matches
+	// "users/ab", so a caller listing one level ends prefix with "/".
+	List(ctx context.Context, prefix string) ([]Entry, error)
+	// Commit applies every Op of txn if every Compare holds, atomically,
+	// and returns the store revision of the write. When a Compare fails it
+	// applies nothing and returns ErrConflict.
+	//
+	// A Commit whose outcome is unknown (a timeout after the request left)
+	// is resolved before Commit returns: the implementation reads back the
+	// keys it put, and the write happened exactly when they hold the bytes
+	// it wrote. Callers therefore make every value they put unique (the
+	// records of this package carry a nonce). When the outcome cannot be
+	// learnt Commit returns an error wrapping ErrUnavailable.
+	//
+	// A malformed Txn (an empty key, two ops on one key, a TTL on a
+	// delete, more than 128 compares or ops: what etcd refuses) writes
+	// nothing and returns an error that is neither ErrConflict nor
+	// ErrUnavailable. A Commit that changes nothing leaves the revision
+	// as it was and returns it.
+	Commit(ctx context.Context, txn Txn) (int64, error)
+}
+
+// Entry is one key as the store holds it.
+type Entry struct {
+	Key   string
+	Value []byte
+	// ModRevision is the store revision of the last write to Key. A Compare
+	// on it makes a read-modify-write safe against every other node.
+	ModRevision int64
+}
+
+// Txn is an atomic compare-and-write: Then applies only if every If holds.
+type Txn struct {
+	If   []Compare
+	Then []Op
+}
+
+// Compare holds when Key's ModRevision equals ModRevision; a ModRevision of
+// 0 holds when Key does not exist.
+type Compare struct {
+	Key         string
+	ModRevision int64
+}
+
+// Op is one write of a Txn: put Value at Key, or delete Key.
+type Op struct {
+	Key    string
+	Value  []byte
+	Delete bool
+	// TTL, when positive, attaches a lease that removes the key after TTL.
+	// A lease only cleans up: leases can outlive their TTL (etcd resets
+	// them on leader change), so any expiry that matters for a decision
+	// is also written in Value and checked by the reader.
+	TTL time.Duration
+}
+
+// Errors callers branch on.
+var (
+	// ErrNotFound: the key does not exist.
+	ErrNotFound = errors.New("cluster: not found")
+	// ErrConflict: a Compare of a Txn failed; nothing was written. The
+	// caller reads again and decides again.
+	ErrConflict = errors.New("cluster: conflict")
+	// ErrUnavailable: the store could not be reached in time, or the
+	// outcome of a write could not be learnt. Logins then follow the
+	// client's failmode.
+	ErrUnavailable = errors.New("cluster: store unavailable")
+)
+
+// Put is the Op that writes value at key.
+func Put(key string, value []byte) Op { return Op{Key: key, Value: value} }
+
+// Delete is the Op that removes key.
+func Delete(key string) Op { return Op{Key: key, Delete: true} }
