@@ -9,6 +9,7 @@ declare -A peers=(
   [radclient]=freeradius-utils
   [slapd]=slapd
   [ldapsearch]=ldap-utils
+  [oathtool]=oathtool
 )
 
 missing=()
