@@ -14,7 +14,9 @@ build: ## build bin/twostepd, bin/twostepctl, bin/twostep-bench
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
-run: build ## start twostepd on the demo config (127.0.0.1:1812, secret testing123)
+run: build ## start twostepd on the demo config (127.0.0.1:1812, secret testing123, embedded etcd in var/demo)
+	@mkdir -p var/demo
+	@test -f var/demo/seed.key || bin/twostepctl keygen -out var/demo/seed.key
 	bin/twostepd -config configs/demo.yaml
 
 peers: ## install the test peers (radclient, ...) when missing

@@ -66,6 +66,8 @@ type Request struct {
 	// NASIdentifier and CallingStationID are copied for logs and policy.
 	NASIdentifier    string
 	CallingStationID string
+	// Login is how the client carries the second factor.
+	Login ClientLogin
 }
 
 // Decision is the answer to a Request.
@@ -79,4 +81,9 @@ type Decision struct {
 	State []byte
 	// Attributes are sent with an Accept (from the matching policy rule).
 	Attributes []Attribute
+	// Device names the device whose passcode was accepted, for the log.
+	Device string
+	// Err is a failure the Decision absorbed: the cluster store was down
+	// and the client's fail mode answered. The RADIUS layer logs it.
+	Err error
 }

@@ -3,8 +3,10 @@ package challenge
 import (
 	"context"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
+	"twostep/cluster"
 	"twostep/directory"
 )
 
@@ -15,17 +17,41 @@ type Directory interface {
 }
 
 // Engine decides logins: the first factor against the directory, then
-// the group policy. The second factor arrives with the cluster package;
-// until then Require accepts a correct password.
+// the group policy, then the second factor kept in the cluster.
 type Engine struct {
 	dir    Directory
 	policy Policy
+	sf     *secondFactor // nil: Require accepts the password alone
+	now    func() time.Time
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithPasscodes turns on the passcode second factor for the users policy
+// requires it of, with devices, lockouts and challenges kept in the
+// cluster. Without it, Require accepts a correct password alone (the
+// daemon warns).
+func WithPasscodes(cfg Passcodes, accounts *cluster.Accounts, challenges *cluster.Challenges) Option {
+	return func(e *Engine) {
+		e.sf = &secondFactor{cfg: cfg.withDefaults(), accounts: accounts, challenges: challenges}
+	}
+}
+
+// WithClock sets the clock of passcode checks and expiries; default
+// time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(e *Engine) { e.now = now }
 }
 
 // NewEngine returns an Engine that checks passwords against dir and applies
 // policy to the user's groups.
-func NewEngine(dir Directory, policy Policy) *Engine {
-	return &Engine{dir: dir, policy: policy}
+func NewEngine(dir Directory, policy Policy, opts ...Option) *Engine {
+	e := &Engine{dir: dir, policy: policy, now: time.Now}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
 }
 
 // Messages shown to users whose password was right but whose account
@@ -49,18 +75,25 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) (Decision, erro
 	if req.User == "" || len(req.User) > maxUsername || !utf8.ValidString(req.User) {
 		return Decision{Outcome: Reject, Reason: ReasonBadUsername}, nil
 	}
-	if req.Password == "" {
+	if req.State != nil {
+		return e.answer(ctx, req)
+	}
+	password, code, hasCode := req.Password, "", false
+	if e.sf != nil {
+		password, code, hasCode = req.Login.split(req.Password)
+	}
+	if password == "" {
 		// An empty password must never reach a directory: an LDAP bind
 		// with an empty password is an anonymous bind that "succeeds".
 		return Decision{Outcome: Reject, Reason: ReasonEmptyPassword}, nil
 	}
-	res, err := e.dir.Authenticate(ctx, req.User, req.Password)
+	res, err := e.dir.Authenticate(ctx, req.User, password)
 	if err != nil {
 		return Decision{}, fmt.Errorf("challenge: directory: %w", err)
 	}
 	switch res.Status {
 	case directory.OK:
-		return e.apply(res.User), nil
+		return e.apply(ctx, req, res.User, code, hasCode)
 	case directory.Disabled:
 		return Decision{Outcome: Reject, Reason: ReasonDisabled, Message: msgDisabled}, nil
 	case directory.Locked:
@@ -79,15 +112,19 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) (Decision, erro
 }
 
 // apply decides for a user whose password was right.
-func (e *Engine) apply(u directory.User) Decision {
+func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, code string, hasCode bool) (Decision, error) {
 	rule := e.policy.match(u.Groups)
-	switch rule.Action {
-	case Deny:
-		return Decision{Outcome: Reject, Reason: ReasonDeniedByPolicy, Message: msgDenied}
-	case Exempt:
-		return Decision{Outcome: Accept, Reason: ReasonExempt, Attributes: rule.Reply}
-	default:
-		// Require: the second factor is checked here once it exists.
-		return Decision{Outcome: Accept, Reason: ReasonOK, Attributes: rule.Reply}
+	switch {
+	case rule.Action == Deny:
+		return Decision{Outcome: Reject, Reason: ReasonDeniedByPolicy, Message: msgDenied}, nil
+	case rule.Action == Exempt:
+		return Decision{Outcome: Accept, Reason: ReasonExempt, Attributes: rule.Reply}, nil
+	case e.sf == nil:
+		return Decision{Outcome: Accept, Reason: ReasonOK, Attributes: rule.Reply}, nil
 	}
+	name := u.Name
+	if name == "" {
+		name = req.User
+	}
+	return e.require(ctx, req, name, rule, code, hasCode)
 }

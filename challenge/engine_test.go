@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"twostep/directory"
@@ -13,11 +14,11 @@ import (
 type fakeDirectory struct {
 	res   directory.Result
 	err   error
-	calls int
+	calls atomic.Int32
 }
 
 func (f *fakeDirectory) Authenticate(_ context.Context, _, _ string) (directory.Result, error) {
-	f.calls++
+	f.calls.Add(1)
 	return f.res, f.err
 }
 
@@ -59,8 +60,8 @@ func TestEngine(t *testing.T) {
 			if got.Outcome != tc.want.Outcome || got.Reason != tc.want.Reason || got.Message != tc.want.Message {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
-			if (dir.calls > 0) != tc.wantLookup {
-				t.Errorf("directory calls: got %d, want lookup %v", dir.calls, tc.wantLookup)
+			if (dir.calls.Load() > 0) != tc.wantLookup {
+				t.Errorf("directory calls: got %d, want lookup %v", dir.calls.Load(), tc.wantLookup)
 			}
 		})
 	}

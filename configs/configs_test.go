@@ -457,3 +457,99 @@ func TestLDAPPreset(t *testing.T) {
 		t.Errorf("unknown preset: got %v, want a problem at line 5", err)
 	}
 }
+
+func TestSecondFactorSections(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		c, err := Parse("/etc/twostep/t.yaml", []byte(`
+clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+`), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checks := []struct {
+			name      string
+			got, want any
+		}{
+			{"embedded data", c.Cluster.Embedded.DataDir, DefaultEtcdData},
+			{"endpoints", c.Cluster.Etcd.Endpoints[0], "http://127.0.0.1:2379"},
+			{"seed keys", c.Cluster.SeedKeys, DefaultSeedKeys},
+			{"issuer", c.Cluster.Issuer, DefaultIssuer},
+			{"window back", c.Passcodes.Window.Back, 1},
+			{"window ahead", c.Passcodes.Window.Ahead, 0},
+			{"lockout attempts", c.Passcodes.Lockout.Attempts, 10},
+			{"lockout duration", c.Passcodes.Lockout.Duration, 15 * time.Minute},
+			{"unenrolled", c.Passcodes.Unenrolled.Allow, false},
+			{"mode", c.Clients[0].Login.Mode, challenge.Auto},
+			{"failmode", c.Clients[0].Login.FailMode, challenge.Secure},
+		}
+		for _, ch := range checks {
+			if ch.got != ch.want {
+				t.Errorf("%s: got %v, want %v", ch.name, ch.got, ch.want)
+			}
+		}
+	})
+	t.Run("external etcd", func(t *testing.T) {
+		c, err := Parse("/etc/twostep/t.yaml", []byte(`
+clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret, mode: append, separator: "", code_length: 6, failmode: safe}]
+directory: {backend: file, file: {path: users.yaml}}
+cluster: {endpoints: ["https://etcd1:2379"], ca_file: ca.pem, username: twostep, password_env: GOOD}
+passcodes: {lockout: {until_unlock: true}, unenrolled: {action: allow, grace: 72h}}
+`), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Cluster.UsesEmbedded() || c.Cluster.Etcd.CAFile != "/etc/twostep/ca.pem" || c.Cluster.Etcd.Password != "an-environment-secret" {
+			t.Errorf("cluster: %+v", c.Cluster)
+		}
+		if l := c.Clients[0].Login; l.Mode != challenge.Append || l.CodeLength != 6 || l.Separator != "" || l.FailMode != challenge.Safe {
+			t.Errorf("login: %+v", l)
+		}
+		if p := c.Passcodes; p.Lockout.Duration != 0 || !p.Unenrolled.Allow || p.Unenrolled.Grace != 72*time.Hour {
+			t.Errorf("passcodes: %+v", p)
+		}
+	})
+	t.Run("every problem with its line", func(t *testing.T) {
+		const src = `clients:
+  - name: nas
+    networks: [10.0.0.1]
+    secret: s3cret-s3cret-s3cret
+    mode: sometimes
+    separator: "1"
+    failmode: open
+    code_length: 7
+directory: {backend: file, file: {path: users.yaml}}
+cluster:
+  endpoints: ["https://etcd1:2379"]
+  embedded: {data_dir: /var/lib/x}
+  username: only-a-name
+passcodes:
+  window_back: 11
+  challenge_ttl: 1s
+  lockout: {attempts: 101, duration: 10s}
+  unenrolled: {action: maybe}
+`
+		_, err := Parse("t.yaml", []byte(src), fakeEnv)
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Fatalf("got %v, want *configs.Error", err)
+		}
+		for _, want := range []string{
+			"t.yaml:5: clients[0].mode: must be auto",
+			"t.yaml:6: clients[0].separator: must not contain digits",
+			"t.yaml:7: clients[0].failmode: must be secure",
+			"t.yaml:8: clients[0].code_length: must be 6 or 8",
+			"t.yaml:12: cluster.embedded: give either endpoints",
+			"cluster: etcd: ",
+			"t.yaml:15: passcodes.window_back: must be 0 to 10",
+			"t.yaml:16: passcodes.challenge_ttl: must be 10s to 10m",
+			"t.yaml:17: passcodes.lockout.attempts: must be 1 to 100",
+			"passcodes.lockout.duration: must be at least 1m",
+			"t.yaml:18: passcodes.unenrolled.action: must be deny",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("missing %q in:\n%v", want, err)
+			}
+		}
+	})
+}

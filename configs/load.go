@@ -45,7 +45,9 @@ type raw struct {
 	Metrics struct {
 		Listen *string `yaml:"listen"`
 	} `yaml:"metrics"`
-	Policy struct {
+	Cluster   rawCluster   `yaml:"cluster"`
+	Passcodes rawPasscodes `yaml:"passcodes"`
+	Policy    struct {
 		Default string `yaml:"default"`
 		Groups  []struct {
 			Group  string `yaml:"group"`
@@ -99,6 +101,10 @@ type rawClient struct {
 	RequireMessageAuthenticator *bool    `yaml:"require_message_authenticator"`
 	ReplyAttributes             []string `yaml:"reply_attributes"`
 	OnError                     string   `yaml:"on_error"`
+	Mode                        string   `yaml:"mode"`
+	Separator                   *string  `yaml:"separator"`
+	CodeLength                  int      `yaml:"code_length"`
+	FailMode                    string   `yaml:"failmode"`
 }
 
 // Load reads, validates and resolves the configuration at path. A file
@@ -168,6 +174,8 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	c.Clients = v.clients(r.Clients, filepath.Dir(path), env, dict)
 	c.Policy = v.policy(&r, dict)
 	v.directory(&r, &c.Directory, filepath.Dir(path), env)
+	c.Cluster = v.cluster(r.Cluster, filepath.Dir(path), env)
+	c.Passcodes = v.passcodes(r.Passcodes)
 	c.Metrics.Listen = DefaultMetrics
 	if r.Metrics.Listen != nil {
 		c.Metrics.Listen = *r.Metrics.Listen
@@ -293,6 +301,7 @@ func (v *validator) clients(rcs []rawClient, dir string, env Env, dict *radiusd.
 			}
 			c.ReplyAttributes = append(c.ReplyAttributes, name)
 		}
+		c.Login = v.clientLogin(p, rc)
 		switch rc.OnError {
 		case "", "reject":
 		case "drop":

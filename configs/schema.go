@@ -6,6 +6,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
+	"twostep/cluster"
 	"twostep/directory"
 	"twostep/radiusd"
 )
@@ -27,7 +28,33 @@ type Config struct {
 	// Policy maps directory groups to exempt / require / deny and to reply
 	// attributes; default: require for everybody, no attributes.
 	Policy challenge.Policy
+	// Cluster is where the shared state lives: the embedded etcd (default)
+	// or an external cluster, and the seed key file.
+	Cluster Cluster
+	// Passcodes configures TOTP checks, challenges, lockout and users
+	// without a device.
+	Passcodes challenge.Passcodes
 }
+
+// Cluster configures the shared state.
+type Cluster struct {
+	// Embedded runs a single-member etcd inside twostepd; it is used when
+	// Etcd.Endpoints is empty (the default).
+	Embedded cluster.EmbeddedConfig
+	// Etcd reaches the store: the embedded server's client URL, or the
+	// external cluster's endpoints with TLS and credentials.
+	Etcd cluster.EtcdConfig
+	// SeedKeys is the key file sealing OTP seeds (AES-256-GCM), kept
+	// outside etcd; default /etc/twostep/seed.key. Create it with
+	// `twostepctl keygen -out FILE`.
+	SeedKeys string
+	// Issuer names the service in authenticator apps (otpauth URIs);
+	// default "twostep".
+	Issuer string
+}
+
+// UsesEmbedded reports whether twostepd runs its own etcd.
+func (c Cluster) UsesEmbedded() bool { return c.Embedded.DataDir != "" }
 
 // Log configures logging.
 type Log struct {
@@ -93,4 +120,7 @@ const (
 	DefaultWatch        = 2 * time.Second
 	DefaultHealth       = 5 * time.Second
 	MaxSecretLen        = 64
+	DefaultEtcdData     = "/var/lib/twostep/etcd"
+	DefaultSeedKeys     = "/etc/twostep/seed.key"
+	DefaultIssuer       = "twostep"
 )

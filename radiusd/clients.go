@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"twostep/challenge"
 )
 
 // Client is a RADIUS client (a NAS) allowed to send requests.
@@ -30,6 +32,10 @@ type Client struct {
 	// (the directory is down), so the NAS fails over to another RADIUS
 	// server; false answers Access-Reject with a Reply-Message.
 	DropOnError bool
+	// Login is how this client's users give their second factor: append,
+	// challenge or auto mode, the separator, and the fail mode while the
+	// cluster store is down. The zero value is auto, ",", secure.
+	Login challenge.ClientLogin
 }
 
 // sends reports whether the client is sent the attribute name.
@@ -92,6 +98,7 @@ func NewClientTable(clients []Client) (*ClientTable, error) {
 			AllowMissingMessageAuthenticator: c.AllowMissingMessageAuthenticator,
 			ReplyAttributes:                  slices.Clone(c.ReplyAttributes), // keeps nil (all) apart from empty (none)
 			DropOnError:                      c.DropOnError,
+			Login:                            c.Login,
 		}
 		for _, p := range c.Networks {
 			np, err := normalizePrefix(p)

@@ -74,6 +74,7 @@ func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Pac
 		Source:           netip.AddrPortFrom(src.Addr().Unmap(), src.Port()),
 		NASIdentifier:    rfc2865.NASIdentifier_GetString(p),
 		CallingStationID: rfc2865.CallingStationID_GetString(p),
+		Login:            c.Login,
 	}
 	if hidden, _ := userPassword(p); hidden != nil { // validated on the read loop
 		pw, err := decodePassword(hidden, c.Secret, p.Authenticator)

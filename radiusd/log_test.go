@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -81,4 +82,28 @@ func TestCorrelationIDReachesAuthenticator(t *testing.T) {
 		t.Fatalf("Authenticator got id %q, want 12 hex digits", id)
 	}
 	h.waitLog(`"id":"`+id+`"`, 1)
+}
+
+// TestLoginSettingsAndAbsorbedErrors: the client's second-factor settings
+// reach the Authenticator, and a failure a Decision absorbed (a fail mode
+// answering for a store that is down) is logged with the device-less line.
+func TestLoginSettingsAndAbsorbedErrors(t *testing.T) {
+	auth := newFakeAuth(func(_ context.Context, req *challenge.Request) (challenge.Decision, error) {
+		return challenge.Decision{Outcome: challenge.Accept, Reason: "failmode_safe", Err: errors.New("store unreachable")}, nil
+	})
+	login := challenge.ClientLogin{Mode: challenge.Append, Separator: "::", FailMode: challenge.Safe}
+	h := newHarness(t, auth, func(o *Options) {
+		ct, err := NewClientTable([]Client{{
+			Name: "nas1", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Secret: testSecret, Login: login,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Clients = ct
+	})
+	h.exchange(request(t, testSecret, "alice", testPassword, nil), testSecret)
+	if got := auth.last().Login; got != login {
+		t.Errorf("Authenticator got login settings %+v, want %+v", got, login)
+	}
+	h.waitLog(`"level":"warn","error":"store unreachable"`, 1)
 }

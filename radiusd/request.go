@@ -152,8 +152,16 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 // decision failed. It never holds a password or secret.
 func (s *Server) logRequest(id string, c *Client, src netip.AddrPort, v verdict, decision, reason string, latency time.Duration) {
 	ev := s.log.Info()
-	if v.err != nil {
+	switch {
+	case v.err != nil:
 		ev = s.log.Error().Err(v.err)
+	case v.d.Err != nil:
+		// The decision absorbed a failure (the client's fail mode answered
+		// for a store that is down): an admin must see it every time.
+		ev = s.log.Warn().Err(v.d.Err)
+	}
+	if v.d.Device != "" {
+		ev = ev.Str("device", v.d.Device)
 	}
 	ev.Str("id", id).
 		Str("client", c.Name).

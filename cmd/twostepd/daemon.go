@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
+	"twostep/cluster"
 	"twostep/configs"
 	"twostep/directory"
 	"twostep/radiusd"
@@ -35,6 +36,7 @@ type daemon struct {
 	file    *directory.File     // set with the file backend
 	ldap    *directory.LDAP     // set with the ldap backend
 	clients *radiusd.ClientTable
+	keys    *cluster.Keyring // seals OTP seeds in the store
 	reg     *prometheus.Registry
 	ready   atomic.Bool
 }
@@ -63,6 +65,12 @@ func assemble(path string, logOut io.Writer) (*daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: clients: %w", path, err)
 	}
+	if d.keys, err = cluster.LoadKeyring(cfg.Cluster.SeedKeys); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w\ncreate the seed key file once, keep a copy offline, and give it to every node:\n  twostepctl keygen -out %s", err, cfg.Cluster.SeedKeys)
+		}
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -79,12 +87,27 @@ func (d *daemon) summary(w io.Writer) error {
 	fmt.Fprintf(w, "%s: OK\n", c.Path)
 	fmt.Fprintf(w, "  radius: listen %v, %d workers, duplicate cache %s\n", c.RADIUS.Listen, c.RADIUS.Workers, c.RADIUS.DuplicateTTL)
 	for _, cl := range c.Clients {
-		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t, on error: %s\n", cl.Name, cl.Networks, !cl.AllowMissingMessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError])
+		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t, on error: %s, second factor: %s mode, failmode %s\n",
+			cl.Name, cl.Networks, !cl.AllowMissingMessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError], cl.Login.Mode, cl.Login.FailMode)
 	}
 	for _, r := range c.Policy.Groups {
 		fmt.Fprintf(w, "  policy: group %s: %s, %d reply attribute(s)\n", r.Group, r.Action, len(r.Reply))
 	}
 	fmt.Fprintf(w, "  policy: everybody else: %s\n", c.Policy.Default)
+	if c.Cluster.UsesEmbedded() {
+		fmt.Fprintf(w, "  cluster: embedded etcd, data %s, clients at %s\n", c.Cluster.Embedded.DataDir, c.Cluster.Embedded.ClientURL)
+	} else {
+		fmt.Fprintf(w, "  cluster: etcd %v, prefix %s\n", c.Cluster.Etcd.Endpoints, c.Cluster.Etcd.Prefix)
+	}
+	fmt.Fprintf(w, "  seed keys: %s (sealing with %s)\n", c.Cluster.SeedKeys, d.keys.ActiveID())
+	lock := "off"
+	if l := c.Passcodes.Lockout; l.Attempts > 0 && l.Duration > 0 {
+		lock = fmt.Sprintf("after %d failures for %s", l.Attempts, l.Duration)
+	} else if l.Attempts > 0 {
+		lock = fmt.Sprintf("after %d failures until an admin unlocks", l.Attempts)
+	}
+	fmt.Fprintf(w, "  passcodes: window %d back %d ahead, lockout %s, users without a device: %s\n",
+		c.Passcodes.Window.Back, c.Passcodes.Window.Ahead, lock, map[bool]string{false: "denied", true: "allowed"}[c.Passcodes.Unenrolled.Allow])
 	if d.ldap != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -115,13 +138,20 @@ func (d *daemon) warnings() []string {
 	if d.ldap != nil {
 		w = append(w, d.cfg.Directory.LDAP.Warnings()...)
 	}
-	p := d.cfg.Policy
-	requires := p.Default == challenge.Require
-	for _, r := range p.Groups {
-		requires = requires || r.Action == challenge.Require
+	for _, c := range d.cfg.Clients {
+		if c.Login.FailMode == challenge.Safe {
+			w = append(w, fmt.Sprintf("client %s has failmode safe: while the cluster store is down its users log in with the password alone", c.Name))
+		}
 	}
-	if requires {
-		w = append(w, "policy require: the second factor is not implemented yet; a correct password alone is accepted")
+	pc := d.cfg.Passcodes
+	if pc.Unenrolled.Allow && pc.Unenrolled.Grace == 0 {
+		w = append(w, "passcodes.unenrolled: allow without a grace period: users with no device log in with the password alone, for ever")
+	}
+	if pc.Lockout.Attempts == 0 {
+		w = append(w, "passcodes.lockout is off: nothing stops online guessing of passcodes")
+	}
+	if d.cfg.Cluster.UsesEmbedded() {
+		w = append(w, "cluster: embedded single-member etcd; this node is the whole cluster (see docs/operations.md to run an etcd cluster)")
 	}
 	return w
 }
@@ -135,8 +165,15 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	store, stopStore, err := d.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopStore()
+	engine := challenge.NewEngine(d.dir, d.cfg.Policy, challenge.WithPasscodes(d.cfg.Passcodes,
+		cluster.NewAccounts(store, d.keys), cluster.NewChallenges(store)))
 	srv, err := radiusd.NewServer(radiusd.Options{
-		Authenticator: challenge.NewEngine(d.dir, d.cfg.Policy),
+		Authenticator: engine,
 		Dictionary:    dict,
 		Clients:       d.clients,
 		Workers:       d.cfg.RADIUS.Workers,
@@ -210,6 +247,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if d.ldap != nil {
 		wg.Go(func() { d.probeLDAP(watchCtx) })
 	}
+	wg.Go(func() { d.probeStore(watchCtx, store) })
 
 	d.ready.Store(true)
 	d.log.Info().Str("version", version).Str("config", d.cfg.Path).Msg("twostepd ready")

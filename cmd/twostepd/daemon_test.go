@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"twostep/cluster"
 	"twostep/radiusd"
 )
 
@@ -82,12 +84,42 @@ directory:
   backend: file
   file: {path: users.yaml, watch: 100ms}
 metrics: {listen: "127.0.0.1:0"}
-`, clients)
+%s`, clients, clusterYAML(t, dir))
 	path := filepath.Join(dir, "twostep.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// clusterYAML writes a seed key file into dir and returns the cluster and
+// passcodes sections of a config: an embedded etcd on free loopback ports,
+// and users without a device let in, as the RADIUS-layer tests expect.
+func clusterYAML(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := cluster.NewKeyFile(rand.Reader, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "seed.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf(`cluster:
+  embedded: {data_dir: etcd, client_url: "http://127.0.0.1:%d", peer_url: "http://127.0.0.1:%d"}
+  seed_keys: seed.key
+passcodes: {unenrolled: {action: allow}}
+`, freePort(t), freePort(t))
+}
+
+// freePort returns a TCP port free on 127.0.0.1 a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 func defaultClients() string {
@@ -310,7 +342,7 @@ func TestRetransmissionAnsweredFromCache(t *testing.T) {
 	if first[0] != byte(radius.CodeAccessAccept) {
 		t.Errorf("code: got %d, want Access-Accept", first[0])
 	}
-	if got := d.metric(t, `twostep_radius_requests_total{client="loopback",code="accept",reason="ok"}`); got != "1" {
+	if got := d.metric(t, `twostep_radius_requests_total{client="loopback",code="accept",reason="unenrolled_grace"}`); got != "1" {
 		t.Errorf("decided requests: got %q, want 1 (the retransmission must not be decided again)", got)
 	}
 }
@@ -393,8 +425,22 @@ func TestStopsOnSIGTERM(t *testing.T) {
 
 func TestCheckFlag(t *testing.T) {
 	t.Run("demo config", func(t *testing.T) {
+		// The demo's paths as in a checkout, with the seed key make run
+		// would create.
+		root := t.TempDir()
+		os.MkdirAll(filepath.Join(root, "configs"), 0o755)
+		os.MkdirAll(filepath.Join(root, "var", "demo"), 0o755)
+		for _, f := range []string{"demo.yaml", "demo-users.yaml"} {
+			b, err := os.ReadFile(filepath.Join("../../configs", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(root, "configs", f), b, 0o600)
+		}
+		key, _ := cluster.NewKeyFile(rand.Reader, time.Now())
+		os.WriteFile(filepath.Join(root, "var", "demo", "seed.key"), key, 0o600)
 		var out, errOut bytes.Buffer
-		err := run(context.Background(), []string{"-config", "../../configs/demo.yaml", "-check"}, &out, &errOut)
+		err := run(context.Background(), []string{"-config", filepath.Join(root, "configs", "demo.yaml"), "-check"}, &out, &errOut)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,7 +500,7 @@ radius: {listen: ["0.0.0.0:%d", "[::]:%d"]}
 clients: [{name: loopback, networks: [127.0.0.1, "::1"], secret: %s}]
 directory: {backend: file, file: {path: users.yaml}}
 metrics: {listen: "127.0.0.1:0"}
-`, port, port, testSecret), 0o600)
+%s`, port, port, testSecret, clusterYAML(t, dir)), 0o600)
 	d := startDaemonConfig(t, cfg)
 	for _, addr := range []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("[::1]:%d", port)} {
 		conn := dial(t, addr)

@@ -45,7 +45,7 @@ policy:
       action: exempt
     - group: vpn-users
       reply: [{name: Class, value: users}]
-`, testSecret, slapd.URL(), slapd.ServiceDN, slapd.BaseDN)
+%s`, testSecret, slapd.URL(), slapd.ServiceDN, slapd.BaseDN, clusterYAML(t, dir))
 	path := filepath.Join(dir, "twostep.yaml")
 	os.WriteFile(path, []byte(cfg), 0o600)
 	d := startDaemonConfig(t, path)

@@ -1,0 +1,136 @@
+package challenge
+
+import "strings"
+
+// Mode is how a RADIUS client carries the second factor. VPN
+// concentrators differ: some show an Access-Challenge's prompt, some have
+// only one password box.
+type Mode uint8
+
+const (
+	// Auto takes a passcode appended to the password when there is one and
+	// otherwise answers an Access-Challenge. It is the zero value.
+	Auto Mode = iota
+	// Append expects "password,123456" in the one password box.
+	Append
+	// Prompt answers the password with an Access-Challenge asking for the
+	// passcode (the configuration calls it "challenge").
+	Prompt
+)
+
+// String names the mode as the configuration writes it.
+func (m Mode) String() string {
+	switch m {
+	case Append:
+		return "append"
+	case Prompt:
+		return "challenge"
+	default:
+		return "auto"
+	}
+}
+
+// ParseMode reads a mode name from the configuration.
+func ParseMode(s string) (Mode, bool) {
+	switch s {
+	case "auto":
+		return Auto, true
+	case "append":
+		return Append, true
+	case "challenge":
+		return Prompt, true
+	}
+	return Auto, false
+}
+
+// FailMode is what a client's logins get while the cluster store cannot
+// be reached.
+type FailMode uint8
+
+const (
+	// Secure rejects: no second factor, no login. The zero value.
+	Secure FailMode = iota
+	// Safe lets the password alone in, logged and counted each time.
+	Safe
+)
+
+// String names the fail mode as the configuration writes it.
+func (f FailMode) String() string {
+	if f == Safe {
+		return "safe"
+	}
+	return "secure"
+}
+
+// ParseFailMode reads a fail mode name from the configuration.
+func ParseFailMode(s string) (FailMode, bool) {
+	switch s {
+	case "secure":
+		return Secure, true
+	case "safe":
+		return Safe, true
+	}
+	return Secure, false
+}
+
+// ClientLogin is how one RADIUS client's users give their second factor.
+// The zero value is auto mode with "," as separator and fail mode secure.
+type ClientLogin struct {
+	Mode Mode
+	// Separator parts password and passcode in append and auto mode;
+	// default ",". The last separator counts, so passwords may contain it.
+	Separator string
+	// CodeLength, when positive, takes the last CodeLength characters as
+	// the passcode with no separator at all (append mode only: in auto
+	// mode nothing would tell a password from a password and a code).
+	CodeLength int
+	FailMode   FailMode
+}
+
+// Passcodes are digits only; their length bounds what a split accepts:
+// 6 and 8 digit TOTP codes, longer bypass and recovery codes.
+const (
+	minPasscode = 6
+	maxPasscode = 12
+)
+
+// split parts an appended passcode from the password. ok is false when
+// the password carries none (or the mode does not append).
+func (l ClientLogin) split(password string) (pw, code string, ok bool) {
+	switch {
+	case l.Mode == Prompt:
+		return password, "", false
+	case l.CodeLength > 0 && l.Mode == Append:
+		if len(password) <= l.CodeLength {
+			return password, "", false
+		}
+		pw, code = password[:len(password)-l.CodeLength], password[len(password)-l.CodeLength:]
+	default:
+		sep := l.Separator
+		if sep == "" {
+			sep = ","
+		}
+		i := strings.LastIndex(password, sep)
+		if i < 0 {
+			return password, "", false
+		}
+		pw, code = password[:i], password[i+len(sep):]
+	}
+	if pw == "" || !isPasscode(code) {
+		return password, "", false
+	}
+	return pw, code, true
+}
+
+// isPasscode reports whether s has the shape of a passcode.
+func isPasscode(s string) bool {
+	if len(s) < minPasscode || len(s) > maxPasscode {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

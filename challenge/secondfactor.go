@@ -1,0 +1,310 @@
+package challenge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"twostep/cluster"
+)
+
+// Passcodes configures the passcode second factor.
+type Passcodes struct {
+	// Window is how many TOTP steps around now are accepted; the zero
+	// value accepts now's step only (the configuration's default is one
+	// back, none ahead: DefaultWindow).
+	Window Window
+	// Lockout locks a user after consecutive failed second factors; the
+	// zero value never locks (the configuration's default is 10 attempts,
+	// locked 15 minutes).
+	Lockout cluster.LockoutPolicy
+	// Unenrolled decides for users without a device; default deny.
+	Unenrolled Unenrolled
+	// ChallengeTTL is how long an Access-Challenge waits for its answer;
+	// default 2 minutes.
+	ChallengeTTL time.Duration
+	// ChallengeAttempts is how many answers one challenge takes; default 3.
+	ChallengeAttempts int
+	// Prompt is the Reply-Message of the Access-Challenge; default
+	// "Enter a passcode from your authenticator app:".
+	Prompt string
+}
+
+// Unenrolled decides for a user whose password is right but who has no
+// second-factor device.
+type Unenrolled struct {
+	// Allow lets them in with the password alone during Grace; false (the
+	// default) rejects with Message.
+	Allow bool
+	// Grace counts from the user's first login seen by the cluster; 0
+	// allows without end.
+	Grace time.Duration
+	// Message tells a rejected user what to do; default msgNotEnrolled.
+	Message string
+}
+
+// Defaults of Passcodes, written once.
+const (
+	DefaultLockoutAttempts   = 10
+	DefaultLockoutDuration   = 15 * time.Minute
+	DefaultChallengeTTL      = 2 * time.Minute
+	DefaultChallengeAttempts = 3
+	DefaultPrompt            = "Enter a passcode from your authenticator app:"
+)
+
+// Messages of the second factor.
+const (
+	msgNotEnrolled = "You have no second-factor device. Ask the help desk to enroll one, then log in again."
+	msgWrongCode   = "Wrong passcode. Try again:"
+	msgTimedOut    = "Your login timed out. Log in again."
+	msgLockedOut   = "Too many wrong passcodes: your account is locked. Contact the help desk to unlock it."
+	msgUnavailable = "The second-factor service is unavailable. Try again in a few minutes."
+)
+
+// Reasons of the second factor.
+const (
+	ReasonBadPasscode      Reason = "bad_passcode"
+	ReasonPasscodeReplayed Reason = "passcode_replayed"
+	ReasonNotEnrolled      Reason = "not_enrolled"
+	ReasonUnenrolledGrace  Reason = "unenrolled_grace"
+	ReasonLockedOut        Reason = "locked_out"
+	ReasonChallengeExpired Reason = "challenge_expired"
+	ReasonBadState         Reason = "bad_state"
+	ReasonChallengeSent    Reason = "passcode_requested"
+	ReasonFailSafe         Reason = "failmode_safe"
+	ReasonFailSecure       Reason = "failmode_secure"
+)
+
+func (p Passcodes) withDefaults() Passcodes {
+	if p.ChallengeTTL <= 0 {
+		p.ChallengeTTL = DefaultChallengeTTL
+	}
+	if p.ChallengeAttempts <= 0 {
+		p.ChallengeAttempts = DefaultChallengeAttempts
+	}
+	if p.Prompt == "" {
+		p.Prompt = DefaultPrompt
+	}
+	if p.Unenrolled.Message == "" {
+		p.Unenrolled.Message = msgNotEnrolled
+	}
+	return p
+}
+
+// secondFactor holds what the passcode factor needs: settings and the
+// cluster's records.
+type secondFactor struct {
+	cfg        Passcodes
+	accounts   *cluster.Accounts
+	challenges *cluster.Challenges
+}
+
+// pendingData is what a challenge remembers of the first round.
+type pendingData struct {
+	Reply []Attribute `json:"reply,omitempty"`
+}
+
+// require decides for user, whose password was right and whose policy
+// rule asks for a second factor. code is the appended passcode, if any.
+func (e *Engine) require(ctx context.Context, req *Request, user string, rule GroupRule, code string, hasCode bool) (Decision, error) {
+	now := e.now()
+	acct, err := e.sf.accounts.Load(ctx, user)
+	if err != nil {
+		return e.failMode(req, rule, err)
+	}
+	if acct.Lockout.Locked(now) {
+		return lockedOut(acct.Lockout), nil
+	}
+	if len(acct.Devices) == 0 {
+		return e.unenrolled(ctx, req, acct, rule, now)
+	}
+	if hasCode {
+		d, err := e.checkCode(ctx, acct, code, now)
+		if err != nil {
+			return e.failMode(req, rule, err)
+		}
+		if d.Outcome == Accept {
+			d.Attributes = rule.Reply
+		}
+		return d, nil
+	}
+	if req.Login.Mode == Append {
+		// No passcode where one was expected: the password alone is not a
+		// login, and no hint is given that it was right.
+		return Decision{Outcome: Reject, Reason: ReasonBadPasscode}, nil
+	}
+	data, err := json.Marshal(pendingData{Reply: rule.Reply})
+	if err != nil {
+		return Decision{}, fmt.Errorf("challenge: %w", err)
+	}
+	state, err := e.sf.challenges.Create(ctx, cluster.Pending{
+		User: req.User, Account: acct.Name, Client: req.Client, NAS: req.Source.Addr().String(),
+		Created: now, Expires: now.Add(e.sf.cfg.ChallengeTTL),
+		AttemptsLeft: e.sf.cfg.ChallengeAttempts, Data: data,
+	})
+	if err != nil {
+		return e.failMode(req, rule, err)
+	}
+	return Decision{Outcome: Challenge, Reason: ReasonChallengeSent, Message: e.sf.cfg.Prompt, State: state}, nil
+}
+
+// checkCode validates code against acct's devices and records the
+// outcome: the accepted step (once, cluster-wide) or a failure toward
+// lockout. Errors are store failures.
+func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code string, now time.Time) (Decision, error) {
+	replayed := false
+	for _, dev := range acct.Devices {
+		if dev.Type != cluster.TOTP {
+			continue
+		}
+		t := TOTP{Secret: dev.Secret, Algorithm: Algorithm(dev.Algorithm), Digits: dev.Digits, Period: dev.Period}
+		last := int64(-1)
+		if u, ok := acct.Used[dev.ID]; ok {
+			last = u.Step
+		}
+		step, ok := t.Check(code, now, last, e.sf.cfg.Window)
+		if !ok {
+			if s, any := t.Check(code, now, -1, e.sf.cfg.Window); any && s <= last {
+				replayed = true
+			}
+			continue
+		}
+		err := e.sf.accounts.UseStep(ctx, acct, dev.ID, step, now)
+		if errors.Is(err, cluster.ErrReplay) {
+			replayed = true // another node took it a moment ago
+			continue
+		}
+		if err != nil {
+			return Decision{}, err
+		}
+		if err := e.sf.accounts.Succeed(ctx, acct, now); err != nil {
+			return Decision{}, err
+		}
+		return Decision{Outcome: Accept, Reason: ReasonOK, Device: dev.Name}, nil
+	}
+	if replayed {
+		// A code already taken (the same code sent twice, a NAS failing
+		// over, a code seen over a shoulder): refused, but not a guess, so
+		// it does not count toward lockout.
+		return Decision{Outcome: Reject, Reason: ReasonPasscodeReplayed}, nil
+	}
+	return e.fail(ctx, acct, code, ReasonBadPasscode, now)
+}
+
+// fail counts a wrong second factor and says whether it locked the user.
+func (e *Engine) fail(ctx context.Context, acct *cluster.Account, code string, reason Reason, now time.Time) (Decision, error) {
+	l, err := e.sf.accounts.Fail(ctx, acct, code, e.sf.cfg.Lockout, now)
+	if err != nil {
+		return Decision{}, err
+	}
+	if l.Locked(now) {
+		return lockedOut(l), nil
+	}
+	return Decision{Outcome: Reject, Reason: reason}, nil
+}
+
+// lockedOut is the answer to a locked user, saying until when.
+func lockedOut(l cluster.Lockout) Decision {
+	msg := msgLockedOut
+	if !l.LockedUntil.IsZero() {
+		msg = fmt.Sprintf("Too many wrong passcodes: your account is locked until %s UTC. Contact the help desk to unlock it sooner.",
+			l.LockedUntil.UTC().Format("2006-01-02 15:04"))
+	}
+	return Decision{Outcome: Reject, Reason: ReasonLockedOut, Message: msg}
+}
+
+// unenrolled decides for a user with no device.
+func (e *Engine) unenrolled(ctx context.Context, req *Request, acct *cluster.Account, rule GroupRule, now time.Time) (Decision, error) {
+	u := e.sf.cfg.Unenrolled
+	deny := Decision{Outcome: Reject, Reason: ReasonNotEnrolled, Message: u.Message}
+	if !u.Allow {
+		return deny, nil
+	}
+	if u.Grace > 0 {
+		first, err := e.sf.accounts.FirstSeen(ctx, acct, now)
+		if err != nil {
+			return e.failMode(req, rule, err)
+		}
+		if !now.Before(first.Add(u.Grace)) {
+			return deny, nil
+		}
+	}
+	return Decision{Outcome: Accept, Reason: ReasonUnenrolledGrace, Attributes: rule.Reply}, nil
+}
+
+// failMode answers a login whose second factor could not be checked
+// because the store failed, as the client is configured to.
+func (e *Engine) failMode(req *Request, rule GroupRule, err error) (Decision, error) {
+	if req.Login.FailMode == Safe {
+		return Decision{Outcome: Accept, Reason: ReasonFailSafe, Attributes: rule.Reply, Err: err}, nil
+	}
+	return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: err}, nil
+}
+
+// answer decides a request carrying State: the passcode typed in answer
+// to an Access-Challenge, perhaps on another node than the one that asked.
+func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
+	if e.sf == nil {
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}, nil
+	}
+	now := e.now()
+	p, err := e.sf.challenges.Get(ctx, req.State)
+	if errors.Is(err, cluster.ErrNotFound) {
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}, nil
+	}
+	if err != nil {
+		// Without the store the State cannot be trusted, whatever the
+		// fail mode: the password of the first round is not in this
+		// request.
+		return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: err}, nil
+	}
+	if p.User != req.User || p.Client != req.Client || p.NAS != req.Source.Addr().String() {
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}, nil
+	}
+	if p.Expired(now) {
+		_ = e.sf.challenges.Finish(ctx, p)
+		return Decision{Outcome: Reject, Reason: ReasonChallengeExpired, Message: msgTimedOut}, nil
+	}
+	var data pendingData
+	if err := json.Unmarshal(p.Data, &data); err != nil {
+		return Decision{}, fmt.Errorf("challenge: pending login: %w", err)
+	}
+	acct, err := e.sf.accounts.Load(ctx, p.Account)
+	if err != nil {
+		return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: err}, nil
+	}
+	if acct.Lockout.Locked(now) {
+		_ = e.sf.challenges.Finish(ctx, p)
+		return lockedOut(acct.Lockout), nil
+	}
+	code := req.Password
+	var d Decision
+	if isPasscode(code) {
+		d, err = e.checkCode(ctx, acct, code, now)
+	} else {
+		// Not a passcode at all (an empty box, a word): it spends an
+		// attempt but is not a guess, so lockout does not count it.
+		d = Decision{Outcome: Reject, Reason: ReasonBadPasscode}
+	}
+	if err != nil {
+		return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: err}, nil
+	}
+	if d.Outcome == Accept {
+		d.Attributes = data.Reply
+		if err := e.sf.challenges.Finish(ctx, p); err != nil {
+			d.Err = err // the step is spent: the State cannot be used again
+		}
+		return d, nil
+	}
+	if d.Reason == ReasonLockedOut || p.AttemptsLeft <= 1 {
+		_ = e.sf.challenges.Finish(ctx, p)
+		return d, nil
+	}
+	if err := e.sf.challenges.Retry(ctx, p); err != nil {
+		// Another node answered this State meanwhile; one answer wins.
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut, Err: err}, nil
+	}
+	return Decision{Outcome: Challenge, Reason: d.Reason, Message: msgWrongCode, State: req.State}, nil
+}

@@ -1,0 +1,374 @@
+package challenge
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"twostep/cluster"
+	"twostep/directory"
+)
+
+// sfWorld is an Engine with the passcode factor over the in-memory store,
+// one user "alice" whose password is "pw", and a clock the test moves.
+type sfWorld struct {
+	t        *testing.T
+	store    cluster.Store
+	accounts *cluster.Accounts
+	engine   *Engine
+	clock    atomic.Int64 // unix nanoseconds
+	dir      *fakeDirectory
+}
+
+var sfStart = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func newSFWorld(t *testing.T, cfg Passcodes, policy Policy, store cluster.Store) *sfWorld {
+	t.Helper()
+	keyFile, err := cluster.NewKeyFile(rand.Reader, sfStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := cluster.ParseKeyring(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store == nil {
+		store = cluster.NewMemory()
+	}
+	w := &sfWorld{t: t, store: store, accounts: cluster.NewAccounts(store, keys)}
+	w.clock.Store(sfStart.UnixNano())
+	w.dir = &fakeDirectory{res: directory.Result{Status: directory.OK, User: directory.User{Name: "alice", Groups: []string{"staff"}}}}
+	w.engine = NewEngine(w.dir, policy,
+		WithPasscodes(cfg, w.accounts, cluster.NewChallenges(store)),
+		WithClock(w.now))
+	return w
+}
+
+func (w *sfWorld) now() time.Time          { return time.Unix(0, w.clock.Load()).UTC() }
+func (w *sfWorld) advance(d time.Duration) { w.clock.Add(int64(d)) }
+
+// enroll gives alice a TOTP device and returns it.
+func (w *sfWorld) enroll(name string) TOTP {
+	w.t.Helper()
+	secret, err := NewTOTPSecret(rand.Reader, "SHA1")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	_, err = w.accounts.AddDevice(context.Background(), "alice", cluster.Device{
+		Name: name, Type: cluster.TOTP, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second, Secret: secret, Created: w.now(),
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return TOTP{Secret: secret, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second}
+}
+
+// code is the device's code at the world's now, shifted by steps.
+func (w *sfWorld) code(t TOTP, steps int64) string { return t.Code(t.Step(w.now()) + steps) }
+
+var nas = netip.MustParseAddrPort("192.0.2.10:40000")
+
+func (w *sfWorld) login(mode Mode, password string, state []byte) Decision {
+	w.t.Helper()
+	d, err := w.engine.Authenticate(context.Background(), &Request{
+		User: "alice", Password: password, State: state, Client: "vpn", Source: nas,
+		Login: ClientLogin{Mode: mode},
+	})
+	if err != nil {
+		w.t.Fatalf("Authenticate: %v", err)
+	}
+	return d
+}
+
+func expect(t *testing.T, d Decision, outcome Outcome, reason Reason) {
+	t.Helper()
+	if d.Outcome != outcome || d.Reason != reason {
+		t.Fatalf("got %s/%s (%q), want %s/%s", d.Outcome, d.Reason, d.Message, outcome, reason)
+	}
+}
+
+var staffPolicy = Policy{Groups: []GroupRule{{Group: "staff", Action: Require, Reply: []Attribute{{Name: "Class", Value: "staff"}}}}}
+
+func defaultPasscodes() Passcodes {
+	return Passcodes{Window: DefaultWindow(), Lockout: cluster.LockoutPolicy{Attempts: 5, Duration: 15 * time.Minute}}
+}
+
+func TestAppendMode(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), staffPolicy, nil)
+	dev := w.enroll("phone")
+
+	d := w.login(Append, "pw,"+w.code(dev, 0), nil)
+	expect(t, d, Accept, ReasonOK)
+	if len(d.Attributes) != 1 || d.Attributes[0].Value != "staff" || d.Device != "phone" {
+		t.Errorf("got attributes %v device %q, want the staff rule's Class and device phone", d.Attributes, d.Device)
+	}
+	t.Run("a code is accepted once", func(t *testing.T) {
+		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Reject, ReasonPasscodeReplayed)
+	})
+	t.Run("an older code after a newer one is a replay", func(t *testing.T) {
+		w.advance(30 * time.Second)
+		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+		expect(t, w.login(Append, "pw,"+w.code(dev, -1), nil), Reject, ReasonPasscodeReplayed)
+	})
+	t.Run("a code two steps old is refused", func(t *testing.T) {
+		w.advance(90 * time.Second)
+		expect(t, w.login(Append, "pw,"+w.code(dev, -2), nil), Reject, ReasonBadPasscode)
+	})
+	t.Run("no code in append mode rejects without a hint", func(t *testing.T) {
+		d := w.login(Append, "pw", nil)
+		expect(t, d, Reject, ReasonBadPasscode)
+		if d.Message != "" {
+			t.Errorf("got message %q; a wrong code must not tell that the password was right", d.Message)
+		}
+	})
+	t.Run("the directory sees the password without the code", func(t *testing.T) {
+		w.advance(30 * time.Second)
+		w.dir.res.Status = directory.BadPassword
+		defer func() { w.dir.res.Status = directory.OK }()
+		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Reject, ReasonBadPassword)
+	})
+}
+
+func TestSplit(t *testing.T) {
+	cases := []struct {
+		name     string
+		login    ClientLogin
+		in       string
+		pw, code string
+		ok       bool
+	}{
+		{"comma", ClientLogin{Mode: Append}, "secret,123456", "secret", "123456", true},
+		{"last comma counts", ClientLogin{Mode: Auto}, "a,b,c,12345678", "a,b,c", "12345678", true},
+		{"no code", ClientLogin{Mode: Auto}, "secret", "secret", "", false},
+		{"not digits", ClientLogin{Mode: Auto}, "secret,abcdef", "secret,abcdef", "", false},
+		{"too short", ClientLogin{Mode: Auto}, "secret,12345", "secret,12345", "", false},
+		{"empty password", ClientLogin{Mode: Append}, ",123456", ",123456", "", false},
+		{"challenge mode never splits", ClientLogin{Mode: Prompt}, "secret,123456", "secret,123456", "", false},
+		{"custom separator", ClientLogin{Mode: Append, Separator: "::"}, "se,cret::123456", "se,cret", "123456", true},
+		{"fixed length", ClientLogin{Mode: Append, CodeLength: 6}, "secret123456", "secret", "123456", true},
+		{"fixed length too short", ClientLogin{Mode: Append, CodeLength: 6}, "123456", "123456", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pw, code, ok := tc.login.split(tc.in)
+			if pw != tc.pw || code != tc.code || ok != tc.ok {
+				t.Errorf("got %q %q %v, want %q %q %v", pw, code, ok, tc.pw, tc.code, tc.ok)
+			}
+		})
+	}
+}
+
+func TestChallengeMode(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), staffPolicy, nil)
+	dev := w.enroll("phone")
+
+	first := w.login(Prompt, "pw", nil)
+	expect(t, first, Challenge, ReasonChallengeSent)
+	if len(first.State) != 16 || first.Message != DefaultPrompt {
+		t.Fatalf("got State of %d bytes and prompt %q, want 16 bytes and %q", len(first.State), first.Message, DefaultPrompt)
+	}
+	d := w.login(Prompt, w.code(dev, 0), first.State)
+	expect(t, d, Accept, ReasonOK)
+	if len(d.Attributes) != 1 || d.Attributes[0].Value != "staff" {
+		t.Errorf("got attributes %v, want the staff rule's Class from the first round", d.Attributes)
+	}
+	t.Run("a State is single use", func(t *testing.T) {
+		w.advance(30 * time.Second)
+		expect(t, w.login(Prompt, w.code(dev, 0), first.State), Reject, ReasonBadState)
+	})
+	t.Run("wrong answers get another try, then a reject", func(t *testing.T) {
+		c := w.login(Prompt, "pw", nil)
+		again := w.login(Prompt, "000000", c.State)
+		expect(t, again, Challenge, ReasonBadPasscode)
+		if string(again.State) != string(c.State) || again.Message != msgWrongCode {
+			t.Errorf("got %q with another State; want the same State and %q", again.Message, msgWrongCode)
+		}
+		expect(t, w.login(Prompt, "000001", c.State), Challenge, ReasonBadPasscode)
+		expect(t, w.login(Prompt, "000002", c.State), Reject, ReasonBadPasscode)
+		expect(t, w.login(Prompt, w.code(dev, 0), c.State), Reject, ReasonBadState)
+	})
+	t.Run("expired", func(t *testing.T) {
+		c := w.login(Prompt, "pw", nil)
+		w.advance(DefaultChallengeTTL + time.Second)
+		expect(t, w.login(Prompt, w.code(dev, 0), c.State), Reject, ReasonChallengeExpired)
+	})
+	t.Run("bound to the user and the NAS", func(t *testing.T) {
+		w.advance(30 * time.Second)
+		c := w.login(Prompt, "pw", nil)
+		for _, req := range []*Request{
+			{User: "mallory", Password: w.code(dev, 0), State: c.State, Client: "vpn", Source: nas},
+			{User: "alice", Password: w.code(dev, 0), State: c.State, Client: "other", Source: nas},
+			{User: "alice", Password: w.code(dev, 0), State: c.State, Client: "vpn", Source: netip.MustParseAddrPort("192.0.2.11:40000")},
+		} {
+			d, err := w.engine.Authenticate(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expect(t, d, Reject, ReasonBadState)
+		}
+		expect(t, w.login(Prompt, w.code(dev, 0), c.State), Accept, ReasonOK)
+	})
+	t.Run("an unknown State", func(t *testing.T) {
+		expect(t, w.login(Prompt, "123456", make([]byte, 16)), Reject, ReasonBadState)
+		expect(t, w.login(Prompt, "123456", []byte("short")), Reject, ReasonBadState)
+	})
+}
+
+func TestAutoMode(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
+	dev := w.enroll("phone")
+	expect(t, w.login(Auto, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+	c := w.login(Auto, "pw", nil)
+	expect(t, c, Challenge, ReasonChallengeSent)
+	w.advance(30 * time.Second)
+	expect(t, w.login(Auto, w.code(dev, 0), c.State), Accept, ReasonOK)
+}
+
+func TestSeveralDevices(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
+	phone := w.enroll("phone")
+	token := w.enroll("backup token")
+	expect(t, w.login(Append, "pw,"+w.code(token, 0), nil), Accept, ReasonOK)
+	expect(t, w.login(Append, "pw,"+w.code(phone, 0), nil), Accept, ReasonOK)
+}
+
+func TestLockout(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
+	dev := w.enroll("phone")
+	wrong := func(i int) string {
+		c := []byte("100000")
+		c[5] = byte('0' + i)
+		if string(c) == w.code(dev, 0) || string(c) == w.code(dev, -1) {
+			c[4] = '9'
+		}
+		return string(c)
+	}
+	for i := range 4 {
+		expect(t, w.login(Append, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
+	}
+	t.Run("the same wrong code counts once", func(t *testing.T) {
+		for range 5 {
+			expect(t, w.login(Append, "pw,"+wrong(3), nil), Reject, ReasonBadPasscode)
+		}
+	})
+	d := w.login(Append, "pw,"+wrong(4), nil)
+	expect(t, d, Reject, ReasonLockedOut)
+	if d.Message == "" {
+		t.Error("a locked user is told so")
+	}
+	expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Reject, ReasonLockedOut)
+	expect(t, w.login(Prompt, "pw", nil), Reject, ReasonLockedOut)
+
+	t.Run("the lock ends after its duration", func(t *testing.T) {
+		w.advance(15*time.Minute + time.Second)
+		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+	})
+	t.Run("a success resets the count", func(t *testing.T) {
+		for i := range 4 {
+			expect(t, w.login(Append, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
+		}
+		w.advance(30 * time.Second)
+		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+		for i := range 4 {
+			expect(t, w.login(Append, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
+		}
+	})
+	t.Run("an admin unlocks", func(t *testing.T) {
+		expect(t, w.login(Append, "pw,"+wrong(5), nil), Reject, ReasonLockedOut)
+		if ok, err := w.accounts.Unlock(context.Background(), "alice"); err != nil || !ok {
+			t.Fatalf("Unlock: %v %v", ok, err)
+		}
+		w.advance(30 * time.Second)
+		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+	})
+}
+
+func TestUnenrolled(t *testing.T) {
+	t.Run("deny by default, saying what to do", func(t *testing.T) {
+		w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
+		d := w.login(Auto, "pw", nil)
+		expect(t, d, Reject, ReasonNotEnrolled)
+		if d.Message != msgNotEnrolled {
+			t.Errorf("got %q, want %q", d.Message, msgNotEnrolled)
+		}
+	})
+	t.Run("allow during the grace period from the first login", func(t *testing.T) {
+		cfg := defaultPasscodes()
+		cfg.Unenrolled = Unenrolled{Allow: true, Grace: 48 * time.Hour}
+		w := newSFWorld(t, cfg, Policy{}, nil)
+		expect(t, w.login(Auto, "pw", nil), Accept, ReasonUnenrolledGrace)
+		w.advance(47 * time.Hour)
+		expect(t, w.login(Auto, "pw", nil), Accept, ReasonUnenrolledGrace)
+		w.advance(2 * time.Hour)
+		expect(t, w.login(Auto, "pw", nil), Reject, ReasonNotEnrolled)
+	})
+	t.Run("exempt by group", func(t *testing.T) {
+		w := newSFWorld(t, defaultPasscodes(), Policy{Groups: []GroupRule{{Group: "staff", Action: Exempt}}}, nil)
+		expect(t, w.login(Auto, "pw", nil), Accept, ReasonExempt)
+	})
+}
+
+// failingStore fails every call as an unreachable etcd does.
+type failingStore struct{}
+
+func (failingStore) Get(context.Context, string) (cluster.Entry, error) {
+	return cluster.Entry{}, cluster.ErrUnavailable
+}
+func (failingStore) List(context.Context, string) ([]cluster.Entry, error) {
+	return nil, cluster.ErrUnavailable
+}
+func (failingStore) Commit(context.Context, cluster.Txn) (int64, error) {
+	return 0, cluster.ErrUnavailable
+}
+
+func TestFailMode(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), staffPolicy, failingStore{})
+	d := w.login(Auto, "pw,123456", nil)
+	expect(t, d, Reject, ReasonFailSecure)
+	if d.Message != msgUnavailable || !errors.Is(d.Err, cluster.ErrUnavailable) {
+		t.Errorf("got message %q err %v, want %q and the store's error for the log", d.Message, d.Err, msgUnavailable)
+	}
+	d, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, d, Accept, ReasonFailSafe)
+	if len(d.Attributes) != 1 {
+		t.Errorf("failmode safe sends the rule's attributes; got %v", d.Attributes)
+	}
+	t.Run("a wrong password is refused whatever the fail mode", func(t *testing.T) {
+		w.dir.res.Status = directory.BadPassword
+		d, _ := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "x", Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
+		expect(t, d, Reject, ReasonBadPassword)
+	})
+	t.Run("a challenge answer is never let in by fail mode", func(t *testing.T) {
+		d, _ := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "123456", State: make([]byte, 16), Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
+		expect(t, d, Reject, ReasonFailSecure)
+	})
+}
+
+// TestCodeAcceptedOnceUnderConcurrency sends one code 50 times at once
+// through one engine: the used-step compare-and-swap lets exactly one in.
+func TestCodeAcceptedOnceUnderConcurrency(t *testing.T) {
+	w := newSFWorld(t, Passcodes{Window: DefaultWindow()}, Policy{}, nil)
+	dev := w.enroll("phone")
+	code := w.code(dev, 0)
+	var accepted atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if w.login(Append, "pw,"+code, nil).Outcome == Accept {
+				accepted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("got %d accepts of one code, want 1", n)
+	}
+}

@@ -1,0 +1,269 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func testAccounts(t *testing.T) (*Accounts, *Memory) {
+	t.Helper()
+	b, err := NewKeyFile(rand.Reader, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := ParseKeyring(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMemory()
+	return NewAccounts(m, keys), m
+}
+
+func testDevice(name string) Device {
+	return Device{Name: name, Type: TOTP, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second,
+		Secret: []byte("0123456789abcdefghij"), Created: t0}
+}
+
+func TestDevices(t *testing.T) {
+	ctx := context.Background()
+	a, m := testAccounts(t)
+	d, err := a.AddDevice(ctx, "Alice", testDevice("phone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.ID) != 16 {
+		t.Errorf("got id %q, want 16 hex digits", d.ID)
+	}
+	t.Run("the seed is sealed in the store", func(t *testing.T) {
+		entries, _ := m.List(ctx, "users/")
+		if len(entries) != 1 || entries[0].Key != "users/alice/devices/"+d.ID {
+			t.Fatalf("got %v, want one device under users/alice/", entries)
+		}
+		if bytes.Contains(entries[0].Value, []byte("0123456789abcdefghij")) || !bytes.Contains(entries[0].Value, []byte(`"kid"`)) {
+			t.Errorf("stored record shows the seed or lacks the key id: %s", entries[0].Value)
+		}
+	})
+	t.Run("load opens it, by any case of the name", func(t *testing.T) {
+		acct, err := a.Load(ctx, "ALICE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(acct.Devices) != 1 || string(acct.Devices[0].Secret) != "0123456789abcdefghij" || acct.Devices[0].Period != 30*time.Second {
+			t.Errorf("got %+v", acct.Devices)
+		}
+	})
+	t.Run("a record moved to another user does not open", func(t *testing.T) {
+		e, _ := m.Get(ctx, "users/alice/devices/"+d.ID)
+		if _, err := m.Commit(ctx, Txn{Then: []Op{Put("users/mallory/devices/"+d.ID, e.Value)}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Load(ctx, "mallory"); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("got %v, want ErrDecrypt", err)
+		}
+	})
+	t.Run("names are unique without case", func(t *testing.T) {
+		if _, err := a.AddDevice(ctx, "alice", testDevice("PHONE")); !errors.Is(err, ErrDeviceName) {
+			t.Errorf("got %v, want ErrDeviceName", err)
+		}
+		for _, bad := range []string{"", strings.Repeat("x", 33), "tab\there"} {
+			if _, err := a.AddDevice(ctx, "alice", testDevice(bad)); !errors.Is(err, ErrDeviceName) {
+				t.Errorf("name %q: got %v, want ErrDeviceName", bad, err)
+			}
+		}
+	})
+	t.Run("rename and remove by id or name", func(t *testing.T) {
+		tab, err := a.AddDevice(ctx, "alice", testDevice("tablet"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.RenameDevice(ctx, "alice", "Tablet", "phone"); !errors.Is(err, ErrDeviceName) {
+			t.Errorf("rename onto a taken name: got %v", err)
+		}
+		if err := a.RenameDevice(ctx, "alice", tab.ID, "old tablet"); err != nil {
+			t.Fatal(err)
+		}
+		acct, _ := a.Load(ctx, "alice")
+		if dev, ok := acct.Device(tab.ID); !ok || dev.Name != "old tablet" || string(dev.Secret) != "0123456789abcdefghij" {
+			t.Errorf("after rename: %+v", dev)
+		}
+		if err := a.UseStep(ctx, acct, tab.ID, 5, t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.RemoveDevice(ctx, "alice", "old tablet"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.RemoveDevice(ctx, "alice", "old tablet"); !errors.Is(err, ErrNoDevice) {
+			t.Errorf("second remove: got %v, want ErrNoDevice", err)
+		}
+		if _, err := m.Get(ctx, "users/alice/used/"+tab.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("the used step went with the device: got %v", err)
+		}
+	})
+	t.Run("at most MaxDevices", func(t *testing.T) {
+		for i := range MaxDevices {
+			if _, err := a.AddDevice(ctx, "bob", testDevice(strings.Repeat("d", i+1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := a.AddDevice(ctx, "bob", testDevice("one more")); !errors.Is(err, ErrDeviceLimit) {
+			t.Errorf("got %v, want ErrDeviceLimit", err)
+		}
+	})
+	t.Run("a slash in a name stays in its user", func(t *testing.T) {
+		if got := UserKey("bob/../alice"); strings.Contains(got, "/") {
+			t.Errorf("UserKey kept a slash: %q", got)
+		}
+	})
+}
+
+func TestUseStepOnceAcrossRacers(t *testing.T) {
+	ctx := context.Background()
+	a, _ := testAccounts(t)
+	d, err := a.AddDevice(ctx, "alice", testDevice("phone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every racer loaded the account before any wrote: the compare on the
+	// revision read lets exactly one record step 100.
+	var accts []*Account
+	for range 20 {
+		acct, err := a.Load(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		accts = append(accts, acct)
+	}
+	var ok atomic.Int32
+	var wg sync.WaitGroup
+	for _, acct := range accts {
+		wg.Go(func() {
+			switch err := a.UseStep(ctx, acct, d.ID, 100, t0); {
+			case err == nil:
+				ok.Add(1)
+			case !errors.Is(err, ErrReplay):
+				t.Errorf("UseStep: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 {
+		t.Fatalf("got %d successes, want 1", ok.Load())
+	}
+	acct, _ := a.Load(ctx, "alice")
+	if err := a.UseStep(ctx, acct, d.ID, 99, t0); !errors.Is(err, ErrReplay) {
+		t.Errorf("an earlier step after a later one: got %v, want ErrReplay", err)
+	}
+	if err := a.UseStep(ctx, acct, d.ID, 101, t0); err != nil {
+		t.Errorf("a later step: %v", err)
+	}
+}
+
+func TestLockoutRecords(t *testing.T) {
+	ctx := context.Background()
+	a, m := testAccounts(t)
+	p := LockoutPolicy{Attempts: 3, Duration: time.Hour}
+	acct, _ := a.Load(ctx, "alice")
+	for i, code := range []string{"111111", "111111", "222222"} {
+		l, err := a.Fail(ctx, acct, code, p, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []int{1, 1, 2}[i]; l.Failures != want || l.Locked(t0) {
+			t.Fatalf("failure %d: got %+v, want %d failures, not locked", i, l, want)
+		}
+	}
+	e, _ := m.Get(ctx, "users/alice/lockout")
+	if bytes.Contains(e.Value, []byte("222222")) {
+		t.Errorf("the lockout record holds a code: %s", e.Value)
+	}
+	l, err := a.Fail(ctx, acct, "333333", p, t0)
+	if err != nil || !l.Locked(t0) || !l.LockedUntil.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("third distinct failure: got %+v %v, want locked for an hour", l, err)
+	}
+	t.Run("another node sees the lock", func(t *testing.T) {
+		other, _ := a.Load(ctx, "alice")
+		if !other.Lockout.Locked(t0.Add(59*time.Minute)) || other.Lockout.Locked(t0.Add(61*time.Minute)) {
+			t.Errorf("got %+v", other.Lockout)
+		}
+	})
+	t.Run("a success while locked does not unlock", func(t *testing.T) {
+		acct, _ := a.Load(ctx, "alice")
+		if err := a.Succeed(ctx, acct, t0); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := a.Load(ctx, "alice")
+		if !again.Lockout.Locked(t0) {
+			t.Error("the lock was cleared")
+		}
+	})
+	t.Run("unlock, then an admin lock holds without end", func(t *testing.T) {
+		if ok, err := a.Unlock(ctx, "alice"); !ok || err != nil {
+			t.Fatalf("Unlock: %v %v", ok, err)
+		}
+		if ok, _ := a.Unlock(ctx, "alice"); ok {
+			t.Error("a second unlock found something to clear")
+		}
+		if err := a.Lock(ctx, "alice", t0); err != nil {
+			t.Fatal(err)
+		}
+		acct, _ := a.Load(ctx, "alice")
+		if !acct.Lockout.Locked(t0.Add(1000 * time.Hour)) {
+			t.Errorf("admin lock: got %+v", acct.Lockout)
+		}
+	})
+	t.Run("a success resets the count, even after a racing failure", func(t *testing.T) {
+		a.Unlock(ctx, "bob")
+		acct, _ := a.Load(ctx, "bob")
+		a.Fail(ctx, acct, "111111", p, t0)
+		stale, _ := a.Load(ctx, "bob")
+		a.Fail(ctx, acct, "222222", p, t0) // lands after stale was read
+		if err := a.Succeed(ctx, stale, t0); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := a.Load(ctx, "bob")
+		if after.Lockout.Failures != 0 {
+			t.Errorf("got %d failures after a success, want 0", after.Lockout.Failures)
+		}
+	})
+}
+
+func TestChallenges(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory()
+	c := NewChallenges(m)
+	state, err := c.Create(ctx, Pending{User: "alice", Account: "alice", Client: "vpn", NAS: "192.0.2.1",
+		Created: t0, Expires: t0.Add(time.Minute), AttemptsLeft: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := m.List(ctx, "challenges/")
+	if len(entries) != 1 || strings.Contains(entries[0].Key, string(state)) || bytes.Contains(entries[0].Value, state) {
+		t.Fatalf("the State must not be readable from the store: %v", entries)
+	}
+	p, err := c.Get(ctx, state)
+	if err != nil || p.User != "alice" || p.Expired(t0) || !p.Expired(t0.Add(time.Minute)) {
+		t.Fatalf("Get: %+v %v", p, err)
+	}
+	stale, _ := c.Get(ctx, state)
+	if err := c.Retry(ctx, p); err != nil || p.AttemptsLeft != 1 {
+		t.Fatalf("Retry: %v, %d left", err, p.AttemptsLeft)
+	}
+	if err := c.Retry(ctx, stale); !errors.Is(err, ErrConflict) {
+		t.Errorf("a second node answering the same round: got %v, want ErrConflict", err)
+	}
+	if err := c.Finish(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, state); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after Finish: got %v, want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,141 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Challenges keeps logins waiting for a passcode after an Access-Challenge,
+// so that the answer may reach any node. A record is found by the hash of
+// its State: etcdctl shows who is waiting, never a State to answer with.
+type Challenges struct {
+	store Store
+}
+
+// NewChallenges returns Challenges over store.
+func NewChallenges(store Store) *Challenges { return &Challenges{store: store} }
+
+// Pending is a login waiting for its second factor.
+type Pending struct {
+	// User is the User-Name as the NAS sent it; the answer must carry the
+	// same. Account is the canonical name the user's records are kept under.
+	User    string `json:"user"`
+	Account string `json:"account"`
+	// Client and NAS bind the State to the RADIUS client entry and the
+	// address that asked: another NAS cannot answer it.
+	Client string `json:"client"`
+	NAS    string `json:"nas"`
+	// Created and Expires bound the wait; Expires is checked by the reader
+	// (a lease only cleans up).
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	// AttemptsLeft counts wrong answers still allowed.
+	AttemptsLeft int `json:"attempts_left"`
+	// Data is the engine's own context (reply attributes to send).
+	Data  json.RawMessage `json:"data,omitempty"`
+	Nonce string          `json:"nonce"`
+	key   string
+	rev   int64
+}
+
+// Expired reports whether the wait is over at now.
+func (p *Pending) Expired(now time.Time) bool { return !now.Before(p.Expires) }
+
+// stateLen is the State's length: 128 random bits (the issue's floor,
+// beyond guessing within a challenge's life).
+const stateLen = 16
+
+// leaseSlack keeps an expired record a little past its expiry, so that a
+// late answer learns "expired" rather than "unknown".
+const leaseSlack = time.Minute
+
+func challengeKey(state []byte) string {
+	sum := sha256.Sum256(state)
+	return "challenges/" + hex.EncodeToString(sum[:])
+}
+
+// Create stores p and returns the State that finds it again.
+func (c *Challenges) Create(ctx context.Context, p Pending) ([]byte, error) {
+	state := make([]byte, stateLen)
+	_, _ = rand.Read(state)
+	p.key, p.Nonce = challengeKey(state), newNonce()
+	b, err := encodeRecord(p)
+	if err != nil {
+		return nil, err
+	}
+	ttl := p.Expires.Sub(p.Created) + leaseSlack
+	_, err = c.store.Commit(ctx, Txn{
+		If:   []Compare{{Key: p.key, ModRevision: 0}},
+		Then: []Op{{Key: p.key, Value: b, TTL: ttl}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: store challenge: %w", err)
+	}
+	return state, nil
+}
+
+// Get returns the login waiting on state, or ErrNotFound. The caller
+// checks Expired and the binding.
+func (c *Challenges) Get(ctx context.Context, state []byte) (*Pending, error) {
+	if len(state) != stateLen {
+		return nil, ErrNotFound
+	}
+	e, err := c.store.Get(ctx, challengeKey(state))
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("cluster: read challenge: %w", err)
+	}
+	p := &Pending{}
+	if err := json.Unmarshal(e.Value, p); err != nil {
+		return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+	}
+	p.key, p.rev = e.Key, e.ModRevision
+	return p, nil
+}
+
+// Retry spends one attempt of p after a wrong answer. ErrConflict means
+// another node answered the same State in between: the caller refuses.
+func (c *Challenges) Retry(ctx context.Context, p *Pending) error {
+	next := *p
+	next.AttemptsLeft--
+	next.Nonce = newNonce()
+	b, err := encodeRecord(next)
+	if err != nil {
+		return err
+	}
+	ttl := time.Until(p.Expires) + leaseSlack
+	if ttl < time.Second {
+		ttl = time.Second
+	}
+	rev, err := c.store.Commit(ctx, Txn{
+		If:   []Compare{{Key: p.key, ModRevision: p.rev}},
+		Then: []Op{{Key: p.key, Value: b, TTL: ttl}},
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: update challenge: %w", err)
+	}
+	next.rev = rev
+	*p = next
+	return nil
+}
+
+// Finish removes p: it was answered, ran out of attempts or expired.
+// A State is single use; a record already gone is not an error.
+func (c *Challenges) Finish(ctx context.Context, p *Pending) error {
+	_, err := c.store.Commit(ctx, Txn{
+		If:   []Compare{{Key: p.key, ModRevision: p.rev}},
+		Then: []Op{Delete(p.key)},
+	})
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("cluster: finish challenge: %w", err)
+	}
+	return nil
+}

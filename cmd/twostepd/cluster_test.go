@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"twostep/challenge"
+	"twostep/cluster"
+	"twostep/cluster/etcdtest"
+	"twostep/directory"
+	"twostep/radiusd"
+)
+
+// These tests run two twostepd processes on different loopback addresses
+// against one etcd, as a cluster runs: what one node starts the other
+// finishes, and a passcode is accepted once across both.
+
+// twoNodes is a cluster of two twostepd and the etcd they share.
+type twoNodes struct {
+	etcd     *etcdtest.Server
+	a, b     *daemonProc
+	accounts *cluster.Accounts
+}
+
+// clusterUser and clusterUsers more (carol0, carol1, …) share a password
+// checked with a fast hash, so that hundreds of logins cost little.
+const (
+	clusterUser     = "carol"
+	clusterPassword = "carol-password"
+	clusterUsers    = 200
+)
+
+func startTwoNodes(t *testing.T, failmodeB string) *twoNodes {
+	t.Helper()
+	etcd := etcdtest.Start(t)
+	shared := t.TempDir()
+	key, err := cluster.NewKeyFile(rand.Reader, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(shared, "seed.key")
+	os.WriteFile(keyPath, key, 0o600)
+	hash, err := directory.HashPassword(directory.SSHA512, clusterPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := filepath.Join(shared, "users.yaml")
+	list := fmt.Appendf(nil, "users:\n  %s:\n    password: %q\n", clusterUser, hash)
+	for i := range clusterUsers {
+		list = fmt.Appendf(list, "  %s%d:\n    password: %q\n", clusterUser, i, hash)
+	}
+	os.WriteFile(users, list, 0o600)
+
+	node := func(addr, failmode string) *daemonProc {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "twostep.yaml")
+		os.WriteFile(cfg, fmt.Appendf(nil, `log: {level: debug}
+radius: {listen: ["%s:0"]}
+clients:
+  - {name: nas, networks: [127.0.0.0/8], secret: %s, failmode: %s}
+directory: {backend: file, file: {path: %s}}
+metrics: {listen: "127.0.0.1:0"}
+cluster:
+  endpoints: [%s]
+  request_timeout: 1s
+  dial_timeout: 1s
+  seed_keys: %s
+passcodes:
+  lockout: {attempts: 4, duration: 15m}
+`, addr, testSecret, failmode, users, strings.Join(etcd.Endpoints(), ", "), keyPath), 0o600)
+		return startDaemonConfig(t, cfg)
+	}
+	n := &twoNodes{etcd: etcd, a: node("127.0.0.1", "secure"), b: node("127.0.0.2", failmodeB)}
+	store, err := cluster.OpenEtcd(context.Background(), cluster.EtcdConfig{Endpoints: etcd.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	keys, err := cluster.LoadKeyring(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.accounts = cluster.NewAccounts(store, keys)
+	return n
+}
+
+// enroll gives clusterUser a fresh TOTP device and returns it.
+func (n *twoNodes) enroll(t *testing.T, name string) challenge.TOTP {
+	t.Helper()
+	return n.enrollUser(t, clusterUser, name)
+}
+
+// enrollUser gives user a fresh TOTP device and returns it.
+func (n *twoNodes) enrollUser(t *testing.T, user, name string) challenge.TOTP {
+	t.Helper()
+	secret, err := challenge.NewTOTPSecret(rand.Reader, "SHA1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = n.accounts.AddDevice(context.Background(), user, cluster.Device{
+		Name: name, Type: cluster.TOTP, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second, Secret: secret,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return challenge.TOTP{Secret: secret, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second}
+}
+
+// answer is what a node answered.
+type answer struct {
+	code    radius.Code
+	state   []byte
+	message string
+}
+
+// login sends one Access-Request from 127.0.0.1 (the NAS) to addr.
+func login(t *testing.T, addr, user, password string, state []byte) answer {
+	t.Helper()
+	p := radius.New(radius.CodeAccessRequest, []byte(testSecret))
+	rfc2865.UserName_SetString(p, user)
+	rfc2865.UserPassword_SetString(p, password)
+	if state != nil {
+		rfc2865.State_Set(p, state)
+	}
+	req, err := radiusd.SignRequest(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ua, _ := net.ResolveUDPAddr("udp", addr)
+	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	resp := exchange(t, conn, req)
+	if resp == nil {
+		return answer{}
+	}
+	if err := radiusd.VerifyResponse(resp, req, []byte(testSecret)); err != nil {
+		t.Fatalf("response from %s: %v", addr, err)
+	}
+	r, err := radius.Parse(resp, []byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer{code: r.Code, state: rfc2865.State_Get(r), message: rfc2865.ReplyMessage_GetString(r)}
+}
+
+func TestClusterChallengeAnsweredOnAnotherNode(t *testing.T) {
+	n := startTwoNodes(t, "secure")
+	dev := n.enroll(t, "phone")
+
+	first := login(t, n.a.radius, clusterUser, clusterPassword, nil)
+	if first.code != radius.CodeAccessChallenge || len(first.state) != 16 {
+		t.Fatalf("node A: got %v with a %d-byte State, want Access-Challenge with 16\n%s", first.code, len(first.state), n.a.logText())
+	}
+	got := login(t, n.b.radius, clusterUser, dev.Code(dev.Step(time.Now())), first.state)
+	if got.code != radius.CodeAccessAccept {
+		t.Fatalf("node B: got %v (%q), want Access-Accept\n%s", got.code, got.message, n.b.logText())
+	}
+	// The State is spent on every node.
+	if again := login(t, n.a.radius, clusterUser, dev.Code(dev.Step(time.Now())), first.state); again.code != radius.CodeAccessReject {
+		t.Errorf("node A after B accepted: got %v, want Access-Reject", again.code)
+	}
+}
+
+// TestClusterCodeAcceptedOnce sends a code to both nodes at once, 200
+// times with 200 users' codes: every code gets exactly one Accept.
+func TestClusterCodeAcceptedOnce(t *testing.T) {
+	n := startTwoNodes(t, "secure")
+	devs := make([]challenge.TOTP, clusterUsers)
+	for i := range devs {
+		devs[i] = n.enrollUser(t, fmt.Sprintf("%s%d", clusterUser, i), "phone")
+	}
+	for i, dev := range devs {
+		user := fmt.Sprintf("%s%d", clusterUser, i)
+		pw := clusterPassword + "," + dev.Code(dev.Step(time.Now()))
+		var mu sync.Mutex
+		accepts := 0
+		var wg sync.WaitGroup
+		for _, addr := range []string{n.a.radius, n.b.radius} {
+			wg.Go(func() {
+				if login(t, addr, user, pw, nil).code == radius.CodeAccessAccept {
+					mu.Lock()
+					accepts++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if accepts != 1 {
+			t.Fatalf("round %d: got %d accepts of one code on two nodes, want 1", i, accepts)
+		}
+	}
+}
+
+func TestClusterLockout(t *testing.T) {
+	n := startTwoNodes(t, "secure")
+	dev := n.enroll(t, "phone")
+	good := dev.Code(dev.Step(time.Now()))
+	wrong := []string{"111111", "222222", "333333", "444444"}
+	nodes := []string{n.a.radius, n.b.radius}
+	for i, code := range wrong {
+		if code == good {
+			continue
+		}
+		got := login(t, nodes[i%2], clusterUser, clusterPassword+","+code, nil)
+		if got.code != radius.CodeAccessReject {
+			t.Fatalf("wrong code %d: got %v", i, got.code)
+		}
+	}
+	for _, addr := range nodes {
+		got := login(t, addr, clusterUser, clusterPassword+","+good, nil)
+		if got.code != radius.CodeAccessReject || !strings.Contains(got.message, "locked") {
+			t.Errorf("%s after 4 failures across nodes: got %v %q, want a reject saying the account is locked", addr, got.code, got.message)
+		}
+	}
+	if ok, err := n.accounts.Unlock(context.Background(), clusterUser); err != nil || !ok {
+		t.Fatalf("unlock: %v %v", ok, err)
+	}
+	if got := login(t, n.b.radius, clusterUser, clusterPassword+","+good, nil); got.code != radius.CodeAccessAccept {
+		t.Errorf("after unlock: got %v %q, want Access-Accept", got.code, got.message)
+	}
+}
+
+// TestClusterStoreDown stops etcd: node A (failmode secure) rejects saying
+// why, node B (failmode safe) lets the password alone in; both count it.
+// When etcd returns, both require the passcode again.
+func TestClusterStoreDown(t *testing.T) {
+	n := startTwoNodes(t, "safe")
+	dev := n.enroll(t, "phone")
+	n.etcd.Stop()
+
+	got := login(t, n.a.radius, clusterUser, clusterPassword, nil)
+	if got.code != radius.CodeAccessReject || !strings.Contains(got.message, "unavailable") {
+		t.Errorf("failmode secure: got %v %q, want a reject saying the service is unavailable", got.code, got.message)
+	}
+	if got := login(t, n.b.radius, clusterUser, clusterPassword, nil); got.code != radius.CodeAccessAccept {
+		t.Errorf("failmode safe: got %v %q, want Access-Accept", got.code, got.message)
+	}
+	if got := login(t, n.b.radius, clusterUser, "wrong", nil); got.code != radius.CodeAccessReject {
+		t.Errorf("failmode safe still checks the password: got %v", got.code)
+	}
+	if !strings.Contains(n.a.metric(t, `twostep_radius_requests_total{client="nas",code="reject",reason="failmode_secure"}`), "1") ||
+		!strings.Contains(n.b.metric(t, `twostep_radius_requests_total{client="nas",code="accept",reason="failmode_safe"}`), "1") {
+		t.Errorf("fail modes are counted\nA: %s\nB: %s", n.a.logText(), n.b.logText())
+	}
+
+	n.etcd.Restart()
+	waitFor(t, "node B requiring the passcode again", func() bool {
+		return login(t, n.b.radius, clusterUser, clusterPassword, nil).code == radius.CodeAccessChallenge
+	})
+	if got := login(t, n.a.radius, clusterUser, clusterPassword+","+dev.Code(dev.Step(time.Now())), nil); got.code != radius.CodeAccessAccept {
+		t.Errorf("node A after etcd returned: got %v %q, want Access-Accept", got.code, got.message)
+	}
+}

@@ -1,0 +1,220 @@
+package configs
+
+import (
+	"time"
+
+	"twostep/challenge"
+	"twostep/cluster"
+)
+
+type rawCluster struct {
+	Endpoints []string `yaml:"endpoints"`
+	Embedded  struct {
+		DataDir   string `yaml:"data_dir"`
+		ClientURL string `yaml:"client_url"`
+		PeerURL   string `yaml:"peer_url"`
+	} `yaml:"embedded"`
+	Prefix         string        `yaml:"prefix"`
+	CAFile         string        `yaml:"ca_file"`
+	CertFile       string        `yaml:"cert_file"`
+	KeyFile        string        `yaml:"key_file"`
+	ServerName     string        `yaml:"server_name"`
+	Username       string        `yaml:"username"`
+	Password       string        `yaml:"password"`
+	PasswordFile   string        `yaml:"password_file"`
+	PasswordEnv    string        `yaml:"password_env"`
+	DialTimeout    time.Duration `yaml:"dial_timeout"`
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	SeedKeys       string        `yaml:"seed_keys"`
+	Issuer         string        `yaml:"issuer"`
+}
+
+type rawPasscodes struct {
+	WindowBack        *int          `yaml:"window_back"`
+	WindowAhead       int           `yaml:"window_ahead"`
+	ChallengeTTL      time.Duration `yaml:"challenge_ttl"`
+	ChallengeAttempts int           `yaml:"challenge_attempts"`
+	Prompt            string        `yaml:"prompt"`
+	Lockout           struct {
+		Attempts    *int          `yaml:"attempts"`
+		Duration    time.Duration `yaml:"duration"`
+		UntilUnlock bool          `yaml:"until_unlock"`
+	} `yaml:"lockout"`
+	Unenrolled struct {
+		Action  string        `yaml:"action"`
+		Grace   time.Duration `yaml:"grace"`
+		Message string        `yaml:"message"`
+	} `yaml:"unenrolled"`
+}
+
+// Defaults of the cluster and passcodes sections not kept by their
+// packages.
+const (
+	DefaultWindowBack = 1
+	// DefaultLockoutAttempts follows NIST SP 800-63B, which allows at most
+	// 100 consecutive failures; 10 stops guessing a 6-digit code cold.
+	DefaultLockoutAttempts = challenge.DefaultLockoutAttempts
+	DefaultLockoutDuration = challenge.DefaultLockoutDuration
+	maxReplyMessage        = 200
+)
+
+func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
+	c := Cluster{SeedKeys: absPath(dir, r.SeedKeys), Issuer: r.Issuer}
+	if c.SeedKeys == "" {
+		c.SeedKeys = DefaultSeedKeys
+	}
+	if c.Issuer == "" {
+		c.Issuer = DefaultIssuer
+	}
+	e := cluster.EtcdConfig{
+		Endpoints: r.Endpoints, Prefix: r.Prefix,
+		CAFile: absPath(dir, r.CAFile), CertFile: absPath(dir, r.CertFile), KeyFile: absPath(dir, r.KeyFile),
+		ServerName: r.ServerName, Username: r.Username,
+		DialTimeout: r.DialTimeout, RequestTimeout: r.RequestTimeout,
+	}
+	embeddedGiven := r.Embedded.DataDir != "" || r.Embedded.ClientURL != "" || r.Embedded.PeerURL != ""
+	if len(r.Endpoints) > 0 {
+		if embeddedGiven {
+			v.add("cluster.embedded", "give either endpoints (an external etcd) or embedded, not both")
+		}
+	} else {
+		c.Embedded = cluster.EmbeddedConfig{
+			DataDir:   absPath(dir, r.Embedded.DataDir),
+			ClientURL: r.Embedded.ClientURL,
+			PeerURL:   r.Embedded.PeerURL,
+		}
+		if c.Embedded.DataDir == "" {
+			c.Embedded.DataDir = DefaultEtcdData
+		}
+		if c.Embedded.ClientURL == "" {
+			c.Embedded.ClientURL = cluster.DefaultClientURL
+		}
+		e.Endpoints = []string{c.Embedded.ClientURL}
+	}
+	if pw := v.secret("cluster", "password", secretSource{r.Password, r.PasswordFile, r.PasswordEnv}, false, dir, env); pw != nil {
+		e.Password = string(pw)
+	}
+	if err := e.Validate(); err != nil {
+		v.add("cluster", "%v", err)
+	}
+	c.Etcd = e
+	return c
+}
+
+func (v *validator) passcodes(r rawPasscodes) challenge.Passcodes {
+	p := challenge.Passcodes{
+		Window:            challenge.Window{Back: DefaultWindowBack, Ahead: r.WindowAhead},
+		ChallengeTTL:      r.ChallengeTTL,
+		ChallengeAttempts: r.ChallengeAttempts,
+		Prompt:            r.Prompt,
+	}
+	if r.WindowBack != nil {
+		p.Window.Back = *r.WindowBack
+	}
+	if p.Window.Back < 0 || p.Window.Back > 10 {
+		v.add("passcodes.window_back", "must be 0 to 10 steps; got %d", p.Window.Back)
+	}
+	if p.Window.Ahead < 0 || p.Window.Ahead > 10 {
+		v.add("passcodes.window_ahead", "must be 0 to 10 steps; got %d", p.Window.Ahead)
+	}
+	if p.ChallengeTTL != 0 && (p.ChallengeTTL < 10*time.Second || p.ChallengeTTL > 10*time.Minute) {
+		v.add("passcodes.challenge_ttl", "must be 10s to 10m; got %s", p.ChallengeTTL)
+	}
+	if p.ChallengeAttempts < 0 || p.ChallengeAttempts > 10 {
+		v.add("passcodes.challenge_attempts", "must be 1 to 10; got %d", p.ChallengeAttempts)
+	}
+	if len(p.Prompt) > maxReplyMessage {
+		v.add("passcodes.prompt", "at most %d bytes fit a Reply-Message beside the State; got %d", maxReplyMessage, len(p.Prompt))
+	}
+
+	p.Lockout.Attempts = DefaultLockoutAttempts
+	if r.Lockout.Attempts != nil {
+		p.Lockout.Attempts = *r.Lockout.Attempts
+	}
+	if p.Lockout.Attempts < 0 || p.Lockout.Attempts > 100 {
+		v.add("passcodes.lockout.attempts", "must be 1 to 100 (NIST SP 800-63B), or 0 to turn lockout off; got %d", p.Lockout.Attempts)
+	}
+	switch {
+	case r.Lockout.UntilUnlock && r.Lockout.Duration != 0:
+		v.add("passcodes.lockout.duration", "give duration or until_unlock, not both")
+	case r.Lockout.UntilUnlock:
+		p.Lockout.Duration = 0
+	case r.Lockout.Duration == 0:
+		p.Lockout.Duration = DefaultLockoutDuration
+	case r.Lockout.Duration < time.Minute:
+		v.add("passcodes.lockout.duration", "must be at least 1m (or until_unlock: true); got %s", r.Lockout.Duration)
+	default:
+		p.Lockout.Duration = r.Lockout.Duration
+	}
+
+	switch r.Unenrolled.Action {
+	case "", "deny":
+		if r.Unenrolled.Grace != 0 {
+			v.add("passcodes.unenrolled.grace", "a grace period goes with action: allow")
+		}
+	case "allow":
+		p.Unenrolled.Allow = true
+	default:
+		v.add("passcodes.unenrolled.action", "must be deny (default) or allow; got %q", r.Unenrolled.Action)
+	}
+	if r.Unenrolled.Grace < 0 {
+		v.add("passcodes.unenrolled.grace", "must not be negative; got %s", r.Unenrolled.Grace)
+	}
+	p.Unenrolled.Grace = r.Unenrolled.Grace
+	p.Unenrolled.Message = r.Unenrolled.Message
+	if len(p.Unenrolled.Message) > maxReplyMessage {
+		v.add("passcodes.unenrolled.message", "at most %d bytes; got %d", maxReplyMessage, len(p.Unenrolled.Message))
+	}
+	return p
+}
+
+// clientLogin reads how client p carries the second factor.
+func (v *validator) clientLogin(p string, rc rawClient) challenge.ClientLogin {
+	var l challenge.ClientLogin
+	if rc.Mode != "" {
+		m, ok := challenge.ParseMode(rc.Mode)
+		if !ok {
+			v.add(p+".mode", "must be auto (default), append or challenge; got %q", rc.Mode)
+		}
+		l.Mode = m
+	}
+	if rc.FailMode != "" {
+		f, ok := challenge.ParseFailMode(rc.FailMode)
+		if !ok {
+			v.add(p+".failmode", "must be secure (reject while the cluster is down; default) or safe (password alone); got %q", rc.FailMode)
+		}
+		l.FailMode = f
+	}
+	if rc.Separator != nil {
+		l.Separator = *rc.Separator
+		switch {
+		case l.Separator == "" && rc.CodeLength == 0:
+			v.add(p+".separator", "an empty separator needs code_length (the passcode's fixed length)")
+		case len(l.Separator) > 4:
+			v.add(p+".separator", "at most 4 characters; got %d", len(l.Separator))
+		case containsDigit(l.Separator):
+			v.add(p+".separator", "must not contain digits: passcodes are digits")
+		}
+	}
+	if rc.CodeLength != 0 {
+		switch {
+		case rc.CodeLength != 6 && rc.CodeLength != 8:
+			v.add(p+".code_length", "must be 6 or 8 (the devices' digits); got %d", rc.CodeLength)
+		case l.Mode != challenge.Append:
+			v.add(p+".code_length", "only with mode: append (in auto mode nothing tells a password from a password and a code)")
+		case rc.Separator == nil || *rc.Separator != "":
+			v.add(p+".code_length", "goes with separator: \"\" (no separator)")
+		}
+		l.CodeLength = rc.CodeLength
+	}
+	return l
+}
+
+func containsDigit(s string) bool {
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			return true
+		}
+	}
+	return false
+}
