@@ -310,8 +310,9 @@ func (d *daemon) reload(srv *radiusd.Server) {
 	if !slices.Equal(cfg.RADIUS.Listen, d.cfg.RADIUS.Listen) || cfg.RADIUS.Workers != d.cfg.RADIUS.Workers ||
 		cfg.RADIUS.DuplicateTTL != d.cfg.RADIUS.DuplicateTTL || cfg.Metrics != d.cfg.Metrics ||
 		!slices.Equal(cfg.RADIUS.Dictionaries, d.cfg.RADIUS.Dictionaries) || !reflect.DeepEqual(cfg.Policy, d.cfg.Policy) ||
-		!reflect.DeepEqual(cfg.Directory, d.cfg.Directory) {
-		d.log.Warn().Msg("radius, metrics, directory and policy settings take effect at the next restart; clients were reloaded")
+		!reflect.DeepEqual(cfg.Directory, d.cfg.Directory) || !reflect.DeepEqual(cfg.Cluster, d.cfg.Cluster) ||
+		!reflect.DeepEqual(cfg.Passcodes, d.cfg.Passcodes) {
+		d.log.Warn().Msg("radius, metrics, directory, policy, cluster and passcodes settings take effect at the next restart; clients (with their mode and failmode) were reloaded")
 	}
 	d.log.Info().Int("clients", len(cfg.Clients)).Msg("configuration reloaded")
 }
