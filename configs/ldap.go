@@ -40,11 +40,8 @@ func (v *validator) ldap(r rawLDAP, dir string, env Env) directory.LDAPConfig {
 		StripRealm:         r.StripRealm,
 		DomainMap:          r.DomainMap,
 	}
-	if !env.SkipSecrets {
-		c.BindPassword = string(v.secret(p, "bind_password", secretSource{r.BindPassword, r.BindPasswordFile, r.BindPasswordEnv}, false, dir, env))
-	} else if r.BindDN != "" {
-		c.BindPassword = "unresolved" // tools need the shape, not the secret
-	}
+	// Resolved for tools too: twostepctl looks users up in the directory.
+	c.BindPassword = string(v.secret(p, "bind_password", secretSource{r.BindPassword, r.BindPasswordFile, r.BindPasswordEnv}, false, dir, env))
 	var ce *directory.LDAPConfigError
 	if err := c.Validate(); errors.As(err, &ce) {
 		for _, problem := range ce.Problems {

@@ -123,9 +123,10 @@ func Load(path string) (*Config, error) {
 type Env struct {
 	Getenv   func(string) string
 	ReadFile func(string) ([]byte, error)
-	// SkipSecrets leaves client secrets unresolved and unchecked, for
-	// tools that read the file but serve no RADIUS (twostepctl): an admin's
-	// shell need not see the daemon's secret files or variables.
+	// SkipSecrets leaves the RADIUS clients' secrets unresolved and
+	// unchecked, for tools that read the file but serve no RADIUS
+	// (twostepctl). The LDAP and etcd passwords are still resolved: tools
+	// look users up and read the cluster.
 	SkipSecrets bool
 }
 

@@ -223,11 +223,14 @@ func (p *userParser) users(doc *usersDoc, v *yaml.Node) {
 			p.add(k, field, "%v", err)
 			continue
 		}
-		if first, dup := seen[k.Value]; dup {
-			p.add(k, field, "user defined twice (first at line %d)", first)
+		// Names are compared without case, as directories compare them and
+		// as the cluster keeps second-factor records: Alice and alice would
+		// otherwise share one set of devices.
+		if first, dup := seen[strings.ToLower(k.Value)]; dup {
+			p.add(k, field, "user defined twice, ignoring case (first at line %d)", first)
 			continue
 		}
-		seen[k.Value] = k.Line
+		seen[strings.ToLower(k.Value)] = k.Line
 		if u := p.user(k, uv, field); u != nil {
 			doc.list = append(doc.list, u)
 		}

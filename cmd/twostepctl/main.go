@@ -1,11 +1,17 @@
-// Command twostepctl manages a twostep installation: for now the users of
-// the file directory backend (add, change passwords, disable, delete, list).
+// Command twostepctl manages a twostep installation:
+//
+//   - the users of the file directory backend: user add, passwd, disable,
+//     enable, groups, delete, list;
+//   - users' second factor, kept in the cluster's etcd: enroll, devices,
+//     device rename, device remove, status, lock, unlock;
+//   - the seed key file that seals OTP seeds: keygen.
 //
 // main only wires: arguments and the terminal -> run.
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // version is set at build time: -ldflags "-X main.version=1.2.3".
@@ -31,20 +38,37 @@ const usage = `Usage: twostepctl [-version] COMMAND [ARGS]
 
 twostepctl manages twostep. Commands:
 
-  user add      add a user to the users file
-  user passwd   set a user's password
-  user disable  disable a user (the password stays)
-  user enable   enable a disabled user
-  user groups   set a user's groups
-  user delete   delete a user
-  user list     list users, their groups and status
-  help          show help: twostepctl help user add
+The users file (the file directory backend):
+  user add       add a user to the users file
+  user passwd    set a user's password
+  user disable   disable a user (the password stays)
+  user enable    enable a disabled user
+  user groups    set a user's groups
+  user delete    delete a user
+  user list      list users, their groups and status
+
+The second factor (records in the cluster's etcd):
+  enroll         enroll an authenticator app or TOTP token for a user
+  devices        list a user's devices
+  device rename  rename a device
+  device remove  remove a device; it stops working on every node at once
+  status         a user's directory entry, devices and lockout
+  lock           lock a user's logins until unlock (a reported fraud)
+  unlock         unlock a user locked out by wrong passcodes
+
+Keys:
+  keygen         create the seed key file that seals OTP seeds
+
+  help           show help: twostepctl help enroll
 
 A running twostepd watches the users file and picks changes up within a few
-seconds; nothing needs a restart.
+seconds; nothing needs a restart. Second-factor changes reach every node at
+once. With the embedded etcd (the default), those commands talk to the etcd
+inside the running twostepd, at cluster.embedded.client_url.
 
-The users file is the config's directory.file.path (-config, default
-/etc/twostep/twostep.yaml), or the file given with -users.
+The configuration is -config FILE (default /etc/twostep/twostep.yaml),
+given before the command or after it. The user commands also take the
+users file itself with -users.
 
 Examples:
   twostepctl user add -groups vpn-users alice
@@ -52,22 +76,40 @@ Examples:
   twostepctl user add -users /etc/twostep/users.yaml -groups vpn-users alice
   echo 'the-password' | twostepctl user add -users users.yaml bob
   twostepctl user list -users users.yaml -json
+  twostepctl -config configs/demo.yaml enroll demo-user
+  twostepctl devices alice
+  twostepctl unlock alice
+  twostepctl keygen -out /etc/twostep/seed.key
 
 Flags:
 `
 
 // cli is what commands read and write: the process's standard streams, or
-// buffers in tests.
+// buffers in tests, with the sources of randomness and time.
 type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// rand makes seeds and keys: crypto/rand, or a fixed stream in tests.
+	rand io.Reader
+	now  func() time.Time
+	// config is the -config given before the command: the default of the
+	// commands' own -config.
+	config string
+}
+
+func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
+	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, rand: rand.Reader, now: time.Now, config: defaultConfig}
 }
 
 // errHelp is returned by a command that printed its help: success.
 var errHelp = flag.ErrHelp
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	return newCLI(stdin, stdout, stderr).exec(ctx, args)
+}
+
+// exec runs one command line; a printed help is success.
+func (c *cli) exec(ctx context.Context, args []string) error {
 	err := c.run(ctx, args)
 	if errors.Is(err, errHelp) {
 		return nil
@@ -76,11 +118,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func (c *cli) run(ctx context.Context, args []string) error {
-	fs, showVersion := c.topFlags()
+	fs, showVersion, config := c.topFlags()
 	// Top-level flags come before the command: the command's own flags follow it.
 	if err := fs.Parse(args); err != nil {
 		return c.flagError(fs, err)
 	}
+	c.config = *config
 	if *showVersion {
 		fmt.Fprintln(c.stdout, "twostepctl", version)
 		return nil
@@ -98,20 +141,35 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return nil
 	case "user":
 		return c.user(ctx, args[1:])
+	case "enroll":
+		return c.enroll(ctx, args[1:])
+	case "devices":
+		return c.devices(ctx, args[1:])
+	case "device":
+		return c.device(ctx, args[1:])
+	case "status":
+		return c.status(ctx, args[1:])
+	case "lock":
+		return c.lock(ctx, args[1:])
+	case "unlock":
+		return c.unlock(ctx, args[1:])
+	case "keygen":
+		return c.keygen(args[1:])
 	}
 	return fmt.Errorf("unknown command %q; see `twostepctl help`", args[0])
 }
 
-func (c *cli) topFlags() (*flag.FlagSet, *bool) {
+func (c *cli) topFlags() (*flag.FlagSet, *bool, *string) {
 	fs := c.flagSet("twostepctl", usage)
-	return fs, fs.Bool("version", false, "print the version and exit")
+	return fs, fs.Bool("version", false, "print the version and exit"),
+		fs.String("config", defaultConfig, "the twostep configuration `file`, for every command")
 }
 
 // help prints the help of a command: `twostepctl help user add` is
 // `twostepctl user add -h`.
 func (c *cli) help(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		fs, _ := c.topFlags()
+		fs, _, _ := c.topFlags()
 		c.printUsage(fs, c.stdout)
 		return nil
 	}

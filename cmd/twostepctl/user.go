@@ -74,7 +74,7 @@ func (c *cli) userFlags(name, usage string) userFlags {
 	return userFlags{
 		fs:     fs,
 		users:  fs.String("users", "", "the users `file`; default: directory.file.path of the -config file"),
-		config: fs.String("config", defaultConfig, "the twostep configuration `file`, read for the users file's path"),
+		config: fs.String("config", c.config, "the twostep configuration `file`, read for the users file's path"),
 	}
 }
 

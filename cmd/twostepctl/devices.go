@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"twostep/cluster"
+)
+
+// deviceJSON is a device as -json shows it: never its secret.
+type deviceJSON struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	Type          string    `json:"type"`
+	Algorithm     string    `json:"algorithm,omitempty"`
+	Digits        int       `json:"digits,omitempty"`
+	PeriodSeconds int       `json:"period_seconds,omitempty"`
+	Created       time.Time `json:"created"`
+	// LastUsed is when the device last logged in (omitted: never).
+	LastUsed time.Time `json:"last_used,omitzero"`
+}
+
+func deviceInfo(d cluster.Device, used cluster.UsedStep) deviceJSON {
+	return deviceJSON{
+		ID: d.ID, Name: d.Name, Type: string(d.Type),
+		Algorithm: d.Algorithm, Digits: d.Digits, PeriodSeconds: int(d.Period / time.Second),
+		Created: d.Created.UTC(), LastUsed: used.At.UTC(),
+	}
+}
+
+// params shows a TOTP device's settings: SHA1/6/30s.
+func params(d cluster.Device) string {
+	if d.Type != cluster.TOTP {
+		return "-"
+	}
+	return fmt.Sprintf("%s/%d/%s", d.Algorithm, d.Digits, d.Period)
+}
+
+const devicesUsage = `Usage: twostepctl devices [-json] USER
+
+List USER's second-factor devices: id, name, type, settings
+(algorithm/digits/period), when it was added and when a code of it was
+last accepted (the code typed to confirm the enrollment counts). Secrets
+are never shown. A device is named by its id or its name in
+` + "`device rename`" + ` and ` + "`device remove`" + `.
+
+Examples:
+  twostepctl devices alice
+  twostepctl devices -json alice | jq -r '.[].id'
+
+Flags:
+`
+
+func (c *cli) devices(ctx context.Context, args []string) error {
+	f := c.storeFlags("devices", devicesUsage)
+	asJSON := f.fs.Bool("json", false, "print a JSON array: id, name, type, algorithm, digits, period_seconds, created, last_used")
+	pos, err := c.parseArgs(f, args, "USER")
+	if err != nil {
+		return err
+	}
+	s, err := c.open(ctx, *f.config)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	user := c.accountName(ctx, s, pos[0])
+	acct, err := s.load(ctx, user)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		out := make([]deviceJSON, 0, len(acct.Devices))
+		for _, d := range acct.Devices {
+			out = append(out, deviceInfo(d, acct.Used[d.ID]))
+		}
+		return writeJSON(c.stdout, out)
+	}
+	if len(acct.Devices) == 0 {
+		fmt.Fprintf(c.stdout, "%s has no device; enroll one with: twostepctl enroll %s\n", user, user)
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tPARAMS\tADDED\tLAST USED")
+	for _, d := range acct.Devices {
+		last := "never"
+		if u, ok := acct.Used[d.ID]; ok && !u.At.IsZero() {
+			last = timeText(u.At)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Name, d.Type, params(d), timeText(d.Created), last)
+	}
+	return tw.Flush()
+}
+
+const deviceUsage = `Usage: twostepctl device COMMAND [FLAGS] USER DEVICE ...
+
+Change one of a user's second-factor devices, named by its id or its name
+(see ` + "`twostepctl devices USER`" + `):
+
+  rename  give a device a new name
+  remove  remove a device; it stops working on every node at once
+
+Run ` + "`twostepctl device COMMAND -h`" + ` for a command's flags and examples.
+`
+
+func (c *cli) device(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fmt.Fprint(c.stdout, deviceUsage)
+		if len(args) == 0 {
+			return errors.New("no device command given; see `twostepctl device -h`")
+		}
+		return errHelp
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "rename":
+		return c.deviceRename(ctx, args)
+	case "remove":
+		return c.deviceRemove(ctx, args)
+	}
+	return fmt.Errorf("unknown device command %q; see `twostepctl device -h`", cmd)
+}
+
+const renameUsage = `Usage: twostepctl device rename USER DEVICE NEWNAME
+
+Give USER's device DEVICE (its id or its name) the name NEWNAME: 1 to 32
+printable characters, not the name of another of USER's devices (compared
+without case). The name shows in ` + "`twostepctl devices`" + ` and, when
+users choose a device at login, in the menu.
+
+Examples:
+  twostepctl device rename alice authenticator "iPhone 15"
+  twostepctl device rename alice 3f9a0c1de2b47a65 "backup token"
+
+Flags:
+`
+
+func (c *cli) deviceRename(ctx context.Context, args []string) error {
+	f := c.storeFlags("device rename", renameUsage)
+	pos, err := c.parseArgs(f, args, "USER", "DEVICE", "NEWNAME")
+	if err != nil {
+		return err
+	}
+	ref, newName := pos[1], pos[2]
+	if err := checkDeviceName(newName); err != nil {
+		return err
+	}
+	s, err := c.open(ctx, *f.config)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	user := c.accountName(ctx, s, pos[0])
+	acct, err := s.load(ctx, user)
+	if err != nil {
+		return err
+	}
+	d, ok := findDevice(acct, ref)
+	if !ok {
+		return noDevice(user, ref)
+	}
+	if d.Name == newName {
+		fmt.Fprintf(c.stdout, "device %s of %s is already named %q; nothing changed\n", d.ID, user, newName)
+		return nil
+	}
+	for _, o := range acct.Devices {
+		if o.ID != d.ID && strings.EqualFold(o.Name, newName) {
+			return fmt.Errorf("%s already has a device named %q (id %s); choose another name", user, o.Name, o.ID)
+		}
+	}
+	octx, cancel := op(ctx)
+	defer cancel()
+	if err := s.accounts.RenameDevice(octx, user, d.ID, newName); err != nil {
+		return s.deviceErr(err, user, ref)
+	}
+	fmt.Fprintf(c.stdout, "renamed device %q (id %s) of %s to %q\n", d.Name, d.ID, user, newName)
+	return nil
+}
+
+const removeUsage = `Usage: twostepctl device remove [-yes] USER DEVICE
+
+Remove USER's device DEVICE (its id or its name). It stops working on every
+node at once; the secret is gone for good, so the app's entry must be
+deleted and, to use the app again, enrolled anew. The question asked
+first is answered on stdin; -yes skips it.
+
+A user left without a device logs in as passcodes.unenrolled says (by
+default: refused until a new enrollment).
+
+Examples:
+  twostepctl device remove alice "old phone"
+  twostepctl device remove -yes alice 3f9a0c1de2b47a65
+
+Flags:
+`
+
+func (c *cli) deviceRemove(ctx context.Context, args []string) error {
+	f := c.storeFlags("device remove", removeUsage)
+	yes := f.fs.Bool("yes", false, "remove without asking")
+	pos, err := c.parseArgs(f, args, "USER", "DEVICE")
+	if err != nil {
+		return err
+	}
+	ref := pos[1]
+	s, err := c.open(ctx, *f.config)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	user := c.accountName(ctx, s, pos[0])
+	acct, err := s.load(ctx, user)
+	if err != nil {
+		return err
+	}
+	d, ok := findDevice(acct, ref)
+	if !ok {
+		return noDevice(user, ref)
+	}
+	if !*yes {
+		ok, err := c.confirm(ctx, c.lines(), fmt.Sprintf("Remove device %q of %s? It stops working on every node at once.", d.Name, user))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(c.stdout, "nothing removed")
+			return nil
+		}
+	}
+	octx, cancel := op(ctx)
+	defer cancel()
+	if _, err := s.accounts.RemoveDevice(octx, user, d.ID); err != nil {
+		return s.deviceErr(err, user, ref)
+	}
+	fmt.Fprintf(c.stdout, "removed device %q (id %s) of %s; it no longer logs in on any node\n", d.Name, d.ID, user)
+	if len(acct.Devices) == 1 {
+		fmt.Fprintf(c.stdout, "%s has no device left: logins follow passcodes.unenrolled (default: refused); enroll one with: twostepctl enroll %s\n", user, user)
+	}
+	return nil
+}
+
+// deviceErr explains an error of a device change.
+func (s *session) deviceErr(err error, user, ref string) error {
+	switch {
+	case errors.Is(err, cluster.ErrNoDevice):
+		// Removed meanwhile, by another admin.
+		return noDevice(user, ref)
+	case errors.Is(err, cluster.ErrConflict):
+		return fmt.Errorf("%s's devices changed meanwhile (another admin?); nothing changed: look with `twostepctl devices %s` and run the command again", user, user)
+	}
+	return s.storeErr(err)
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"twostep/directory"
+)
+
+const statusUsage = `Usage: twostepctl status [-json] USER
+
+Show what twostep knows of USER: whether the directory has the user (and
+the groups, which the policy reads), how many second-factor devices the
+user has, the lockout (failed passcodes, locked until when), and when the
+cluster first saw a login of the user without a device (the grace period
+of passcodes.unenrolled counts from it).
+
+Examples:
+  twostepctl status alice
+  twostepctl status -json alice | jq .lockout.locked
+
+Flags:
+`
+
+// statusJSON is what `status -json` prints.
+type statusJSON struct {
+	User      string        `json:"user"`
+	Directory directoryJSON `json:"directory"`
+	Devices   int           `json:"devices"`
+	Lockout   lockoutJSON   `json:"lockout"`
+	// FirstSeen is omitted when no first login was recorded.
+	FirstSeen time.Time `json:"first_seen,omitzero"`
+}
+
+type directoryJSON struct {
+	Found  bool     `json:"found"`
+	Groups []string `json:"groups"`
+	// Error is set when the directory could not answer.
+	Error string `json:"error,omitempty"`
+}
+
+type lockoutJSON struct {
+	Locked   bool `json:"locked"`
+	Failures int  `json:"failures"`
+	// Attempts is the configured number of failures that locks (0: off).
+	Attempts    int       `json:"attempts"`
+	LockedAt    time.Time `json:"locked_at,omitzero"`
+	LockedUntil time.Time `json:"locked_until,omitzero"`
+	UntilUnlock bool      `json:"until_unlock,omitempty"`
+}
+
+func (c *cli) status(ctx context.Context, args []string) error {
+	f := c.storeFlags("status", statusUsage)
+	asJSON := f.fs.Bool("json", false, "print a JSON object: user, directory, devices, lockout, first_seen")
+	pos, err := c.parseArgs(f, args, "USER")
+	if err != nil {
+		return err
+	}
+	s, err := c.open(ctx, *f.config)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	user := pos[0]
+	st := statusJSON{Directory: directoryJSON{Groups: []string{}}}
+	dirText := ""
+	u, err := s.lookup(ctx, user)
+	switch {
+	case errors.Is(err, directory.ErrUnknownUser):
+		dirText = "not found in " + s.where + "; logins are refused"
+	case err != nil:
+		st.Directory.Error = err.Error()
+		dirText = "no answer: " + err.Error()
+	default:
+		user = u.Name
+		st.Directory.Found = true
+		st.Directory.Groups = append(st.Directory.Groups, u.Groups...)
+		dirText = fmt.Sprintf("found in %s, groups: %s", s.where, groupList(u.Groups))
+	}
+	st.User = user
+
+	acct, err := s.load(ctx, user)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	l := acct.Lockout
+	st.Devices = len(acct.Devices)
+	st.FirstSeen = acct.Profile.FirstSeen.UTC()
+	st.Lockout = lockoutJSON{
+		Locked: l.Locked(now), Failures: l.Failures, Attempts: s.cfg.Passcodes.Lockout.Attempts,
+	}
+	if st.Lockout.Locked {
+		st.Lockout.LockedAt = l.LockedAt.UTC()
+		st.Lockout.LockedUntil = l.LockedUntil.UTC()
+		st.Lockout.UntilUnlock = l.LockedUntil.IsZero()
+	}
+	if *asJSON {
+		return writeJSON(c.stdout, st)
+	}
+
+	devText := fmt.Sprintf("%d; list them with `twostepctl devices %s`", st.Devices, user)
+	switch {
+	case st.Devices == 0 && !st.Directory.Found:
+		devText = "none"
+	case st.Devices == 0:
+		devText = fmt.Sprintf("none; enroll one with `twostepctl enroll %s`", user)
+	}
+	var lockText string
+	switch {
+	case st.Lockout.Locked:
+		lockText = fmt.Sprintf("LOCKED %s; unlock with `twostepctl unlock %s`", lockoutText(l), user)
+	case st.Lockout.Attempts == 0:
+		lockText = "not locked (lockout is off: passcodes.lockout.attempts is 0)"
+	case l.Failures > 0 && l.LockedAt.IsZero():
+		lockText = fmt.Sprintf("not locked; %d of %d failed passcodes since the last good one", l.Failures, st.Lockout.Attempts)
+	default:
+		lockText = "not locked"
+	}
+	firstSeen := "not recorded"
+	if !st.FirstSeen.IsZero() {
+		firstSeen = timeText(st.FirstSeen)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "user:\t%s\n", user)
+	fmt.Fprintf(tw, "directory:\t%s\n", dirText)
+	fmt.Fprintf(tw, "devices:\t%s\n", devText)
+	fmt.Fprintf(tw, "lockout:\t%s\n", lockText)
+	fmt.Fprintf(tw, "first seen:\t%s\n", firstSeen)
+	return tw.Flush()
+}

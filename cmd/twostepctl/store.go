@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"twostep/cluster"
+	"twostep/configs"
+	"twostep/directory"
+)
+
+// opTimeout bounds each etcd and directory operation of a command: an
+// admin waiting at a prompt learns of an unreachable store in seconds.
+const opTimeout = 5 * time.Second
+
+// userDirectory is what the second-factor commands ask the directory:
+// whether a user exists, and under which canonical name.
+type userDirectory interface {
+	Lookup(ctx context.Context, name string) (directory.User, error)
+}
+
+// session is what a second-factor command works with: the configuration,
+// the directory, and the cluster's records reached through etcd.
+type session struct {
+	cfg *configs.Config
+	dir userDirectory
+	// where names the directory in messages: "the users file X" or
+	// "LDAP".
+	where    string
+	accounts *cluster.Accounts
+	closers  []func()
+}
+
+// storeFlags are the flags every second-factor command has.
+type storeFlags struct {
+	fs     *flag.FlagSet
+	config *string
+}
+
+func (c *cli) storeFlags(name, usage string) storeFlags {
+	fs := c.flagSet("twostepctl "+name, usage)
+	return storeFlags{fs: fs, config: fs.String("config", c.config, "the twostep configuration `file`: directory, cluster and seed keys")}
+}
+
+// parseArgs parses the flags and exactly the named arguments.
+func (c *cli) parseArgs(f storeFlags, args []string, names ...string) ([]string, error) {
+	pos, err := c.parseInterspersed(f.fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != len(names) {
+		return nil, fmt.Errorf("%s: want %s, got %d arguments; see `%s -h`", f.fs.Name(), strings.Join(names, " "), len(pos), f.fs.Name())
+	}
+	return pos, nil
+}
+
+// open reads the configuration at path, the seed keys and the directory,
+// and connects to etcd, which must answer. Close releases it all.
+func (c *cli) open(ctx context.Context, path string) (*session, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{cfg: cfg}
+	keys, err := cluster.LoadKeyring(cfg.Cluster.SeedKeys)
+	if err != nil {
+		return nil, keyringError(err, cfg.Cluster.SeedKeys)
+	}
+	switch cfg.Directory.Backend {
+	case "ldap":
+		l, err := directory.NewLDAP(cfg.Directory.LDAP)
+		if err != nil {
+			return nil, err
+		}
+		s.dir, s.where = l, "LDAP"
+		s.closers = append(s.closers, func() { l.Close() })
+	default:
+		f, err := directory.OpenFile(cfg.Directory.File.Path)
+		if err != nil {
+			return nil, fmt.Errorf("the users file (directory.file.path): %w", err)
+		}
+		s.dir, s.where = f, "the users file "+f.Path()
+	}
+	octx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	// OpenEtcd reads once, so a store that does not answer fails here.
+	store, err := cluster.OpenEtcd(octx, cfg.Cluster.Etcd)
+	if err != nil {
+		s.Close()
+		return nil, s.storeErr(err)
+	}
+	s.closers = append(s.closers, func() { store.Close() })
+	s.accounts = cluster.NewAccounts(store, keys)
+	return s, nil
+}
+
+// Close closes etcd and directory connections.
+func (s *session) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// loadConfig reads the configuration as tools do: the RADIUS clients'
+// secrets are left alone, the LDAP and etcd passwords resolved (looking
+// users up and reading the cluster need them).
+func loadConfig(path string) (*configs.Config, error) {
+	cfg, err := configs.LoadForTools(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the configuration (pass -config FILE; run twostepctl as twostepd's user, with its environment, when the LDAP or etcd password comes from a file or variable): %w", err)
+	}
+	return cfg, nil
+}
+
+// keyringError says what to do about a seed key file that does not load.
+func keyringError(err error, path string) error {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("the seed key file %s (cluster.seed_keys) does not exist; create it once with `twostepctl keygen -out %s` and give the same file to every node: %w", path, path, err)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("cannot read the seed key file %s (cluster.seed_keys); run twostepctl as root or as the user twostepd runs as: %w", path, err)
+	}
+	return err
+}
+
+// unreachable adds where etcd was looked for, and why it may not answer,
+// to a failure to reach it.
+func (s *session) unreachable(err error) error {
+	ends := strings.Join(s.cfg.Cluster.Etcd.Endpoints, ", ")
+	if s.cfg.Cluster.UsesEmbedded() {
+		return fmt.Errorf("cannot reach the embedded etcd at %s: is twostepd running? (the embedded etcd lives inside it): %w", ends, err)
+	}
+	return fmt.Errorf("cannot reach etcd at %s: check cluster.endpoints, its TLS and credentials, and that the cluster is up: %w", ends, err)
+}
+
+// storeErr explains an error of an etcd operation when etcd did not
+// answer; other errors pass unchanged.
+func (s *session) storeErr(err error) error {
+	if errors.Is(err, cluster.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return s.unreachable(err)
+	}
+	return err
+}
+
+// op returns the context of one etcd or directory operation.
+func op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, opTimeout)
+}
+
+// lookup asks the directory for name: its canonical form and groups.
+func (s *session) lookup(ctx context.Context, name string) (directory.User, error) {
+	octx, cancel := op(ctx)
+	defer cancel()
+	u, err := s.dir.Lookup(octx, name)
+	if err != nil && !errors.Is(err, directory.ErrUnknownUser) {
+		return u, fmt.Errorf("cannot look %q up in %s: %w", name, s.where, err)
+	}
+	return u, err
+}
+
+// mustExist returns the account name of a user the directory knows: its
+// canonical name, under which twostepd keeps the user's records.
+func (s *session) mustExist(ctx context.Context, name string) (string, error) {
+	u, err := s.lookup(ctx, name)
+	if errors.Is(err, directory.ErrUnknownUser) {
+		return "", fmt.Errorf("user %q does not exist in %s; nothing changed (check the spelling, or add the user to the directory first)", name, s.where)
+	}
+	if err != nil {
+		return "", err
+	}
+	return u.Name, nil
+}
+
+// accountName returns the account name of a user who may have left the
+// directory: records outlive directory entries, and removing them must
+// stay possible. An unknown user, or a directory that does not answer,
+// is noted on stderr and the name is taken as given.
+func (c *cli) accountName(ctx context.Context, s *session, name string) string {
+	u, err := s.lookup(ctx, name)
+	switch {
+	case errors.Is(err, directory.ErrUnknownUser):
+		fmt.Fprintf(c.stderr, "note: %q is not in %s; using the name as given\n", name, s.where)
+		return name
+	case err != nil:
+		fmt.Fprintf(c.stderr, "note: %v; using the name as given\n", err)
+		return name
+	}
+	return u.Name
+}
+
+// load reads the records of the account.
+func (s *session) load(ctx context.Context, user string) (*cluster.Account, error) {
+	octx, cancel := op(ctx)
+	defer cancel()
+	acct, err := s.accounts.Load(octx, user)
+	if err != nil {
+		return nil, s.storeErr(err)
+	}
+	return acct, nil
+}
+
+// findDevice resolves ref, an id or a name compared without case, among
+// acct's devices.
+func findDevice(acct *cluster.Account, ref string) (cluster.Device, bool) {
+	if d, ok := acct.Device(ref); ok {
+		return d, true
+	}
+	for _, d := range acct.Devices {
+		if strings.EqualFold(d.Name, ref) {
+			return d, true
+		}
+	}
+	return cluster.Device{}, false
+}
+
+// noDevice is the error for a device ref that user lacks.
+func noDevice(user, ref string) error {
+	return fmt.Errorf("%s has no device %q; list them with `twostepctl devices %s`", user, ref, user)
+}
+
+// timeText shows a time to an admin, in UTC as etcdctl shows records.
+func timeText(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// count writes n with the singular or plural noun: "1 try", "2 tries".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
