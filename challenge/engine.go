@@ -21,7 +21,9 @@ type Directory interface {
 type Engine struct {
 	dir    Directory
 	policy Policy
-	sf     *secondFactor // nil: Require accepts the password alone
+	sf     *secondFactor  // nil: Require accepts the password alone
+	audit  *cluster.Audit // nil: bypass uses are only logged
+	actor  string         // who this node is, in audit events
 	now    func() time.Time
 }
 
@@ -36,6 +38,12 @@ func WithPasscodes(cfg Passcodes, accounts *cluster.Accounts, challenges *cluste
 	return func(e *Engine) {
 		e.sf = &secondFactor{cfg: cfg.withDefaults(), accounts: accounts, challenges: challenges}
 	}
+}
+
+// WithAudit records every use of a bypass code in the cluster's audit
+// trail, as actor (e.g. "twostepd host1").
+func WithAudit(audit *cluster.Audit, actor string) Option {
+	return func(e *Engine) { e.audit, e.actor = audit, actor }
 }
 
 // WithClock sets the clock of passcode checks and expiries; default

@@ -30,6 +30,12 @@ type Passcodes struct {
 	// Prompt is the Reply-Message of the Access-Challenge; default
 	// "Enter a passcode from your authenticator app:".
 	Prompt string
+	// HOTPWindow is how many counters ahead of the last accepted one an
+	// HOTP token's code is looked for; ResyncWindow the same for
+	// resynchronisation with two codes. The configuration's defaults are
+	// 10 and 100.
+	HOTPWindow   int
+	ResyncWindow int
 }
 
 // Unenrolled decides for a user whose password is right but who has no
@@ -75,6 +81,9 @@ const (
 	ReasonChallengeSent    Reason = "passcode_requested"
 	ReasonFailSafe         Reason = "failmode_safe"
 	ReasonFailSecure       Reason = "failmode_secure"
+	ReasonBypass           Reason = "bypass_code"
+	ReasonBypassExpired    Reason = "bypass_expired"
+	ReasonBypassUsedUp     Reason = "bypass_used_up"
 )
 
 func (p Passcodes) withDefaults() Passcodes {
@@ -117,7 +126,9 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if acct.Lockout.Locked(now) {
 		return lockedOut(acct.Lockout), nil
 	}
-	if len(acct.Devices) == 0 {
+	if len(acct.Devices) == 0 && !anyUsable(acct.Bypass, now) && !(hasCode && len(acct.Bypass) > 0) {
+		// No device and no bypass code (an expired one typed in the
+		// password box is still checked, so the log says why it failed).
 		return e.unenrolled(ctx, req, acct, rule, now)
 	}
 	if hasCode {
@@ -184,6 +195,12 @@ func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code stri
 		}
 		return Decision{Outcome: Accept, Reason: ReasonOK, Device: dev.Name}, nil
 	}
+	if len(acct.Bypass) > 0 {
+		d, done, err := e.useBypass(ctx, acct, code, now)
+		if done || err != nil {
+			return d, err
+		}
+	}
 	if replayed {
 		// A code already taken (the same code sent twice, a NAS failing
 		// over, a code seen over a shoulder): refused, but not a guess, so
@@ -191,6 +208,49 @@ func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code stri
 		return Decision{Outcome: Reject, Reason: ReasonPasscodeReplayed}, nil
 	}
 	return e.fail(ctx, acct, code, ReasonBadPasscode, now)
+}
+
+// useBypass tries code as one of acct's bypass codes. done is false when
+// no code matches, so the caller counts a failure.
+func (e *Engine) useBypass(ctx context.Context, acct *cluster.Account, code string, now time.Time) (Decision, bool, error) {
+	b, err := e.sf.accounts.UseBypass(ctx, acct, code, now)
+	switch {
+	case errors.Is(err, cluster.ErrNoCode):
+		return Decision{}, false, nil
+	case errors.Is(err, cluster.ErrCodeExpired):
+		// The right code, too late: not a guess, no lockout count.
+		return Decision{Outcome: Reject, Reason: ReasonBypassExpired, Device: "bypass " + b.ID}, true, nil
+	case errors.Is(err, cluster.ErrCodeUsedUp):
+		return Decision{Outcome: Reject, Reason: ReasonBypassUsedUp, Device: "bypass " + b.ID}, true, nil
+	case err != nil:
+		return Decision{}, true, err
+	}
+	if err := e.sf.accounts.Succeed(ctx, acct, now); err != nil {
+		return Decision{}, true, err
+	}
+	d := Decision{Outcome: Accept, Reason: ReasonBypass, Device: "bypass " + b.ID}
+	if e.audit != nil {
+		uses := "unlimited uses"
+		if b.MaxUses > 0 {
+			uses = fmt.Sprintf("use %d of %d", b.Used, b.MaxUses)
+		}
+		err := e.audit.Record(ctx, cluster.Event{Time: now, Action: "bypass.use", Actor: e.actor, User: acct.Name,
+			Detail: fmt.Sprintf("code %s (%s), %s, expires %s", b.ID, b.Profile, uses, b.Expires.Format(time.RFC3339))})
+		if err != nil {
+			d.Err = err // the login stands; the log line carries the event
+		}
+	}
+	return d, true, nil
+}
+
+// anyUsable reports whether one of codes may log in at now.
+func anyUsable(codes []cluster.Bypass, now time.Time) bool {
+	for _, b := range codes {
+		if b.Usable(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // fail counts a wrong second factor and says whether it locked the user.

@@ -37,6 +37,9 @@ type Account struct {
 	Used    map[string]UsedStep
 	Lockout Lockout
 	Profile Profile
+	// Bypass holds the user's bypass codes, usable or not (expired and
+	// spent ones stay a day, so the log can say why they failed).
+	Bypass []Bypass
 }
 
 // Device returns the device with id, or false.
@@ -110,6 +113,13 @@ func (a *Accounts) Load(ctx context.Context, user string) (*Account, error) {
 			}
 			u.rev = e.ModRevision
 			acct.Used[lastPart(e.Key)] = u
+		case isUnder(e.Key, bypassPrefix(user)):
+			var b Bypass
+			if err := json.Unmarshal(e.Value, &b); err != nil {
+				return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+			}
+			b.rev = e.ModRevision
+			acct.Bypass = append(acct.Bypass, b)
 		case e.Key == lockoutKey(user):
 			if err := json.Unmarshal(e.Value, &acct.Lockout); err != nil {
 				return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)

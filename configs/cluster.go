@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"regexp"
 	"time"
 
 	"twostep/challenge"
@@ -29,7 +30,22 @@ type rawCluster struct {
 	Issuer         string        `yaml:"issuer"`
 }
 
+type rawBypass struct {
+	Digits   int `yaml:"digits"`
+	Profiles map[string]struct {
+		Uses *int          `yaml:"uses"`
+		TTL  time.Duration `yaml:"ttl"`
+	} `yaml:"profiles"`
+}
+
+type rawRecovery struct {
+	Digits int           `yaml:"digits"`
+	TTL    time.Duration `yaml:"ttl"`
+}
+
 type rawPasscodes struct {
+	HOTPWindow        int           `yaml:"hotp_window"`
+	ResyncWindow      int           `yaml:"resync_window"`
 	WindowBack        *int          `yaml:"window_back"`
 	WindowAhead       int           `yaml:"window_ahead"`
 	ChallengeTTL      time.Duration `yaml:"challenge_ttl"`
@@ -113,6 +129,19 @@ func (v *validator) passcodes(r rawPasscodes) challenge.Passcodes {
 	}
 	if p.Window.Back < 0 || p.Window.Back > 10 {
 		v.add("passcodes.window_back", "must be 0 to 10 steps; got %d", p.Window.Back)
+	}
+	p.HOTPWindow, p.ResyncWindow = r.HOTPWindow, r.ResyncWindow
+	if p.HOTPWindow == 0 {
+		p.HOTPWindow = DefaultHOTPWindow
+	}
+	if p.ResyncWindow == 0 {
+		p.ResyncWindow = DefaultResyncWindow
+	}
+	if p.HOTPWindow < 1 || p.HOTPWindow > 100 {
+		v.add("passcodes.hotp_window", "must be 1 to 100 counters; got %d", p.HOTPWindow)
+	}
+	if p.ResyncWindow < p.HOTPWindow || p.ResyncWindow > 10000 {
+		v.add("passcodes.resync_window", "must be hotp_window to 10000 counters; got %d", p.ResyncWindow)
 	}
 	if p.Window.Ahead < 0 || p.Window.Ahead > 10 {
 		v.add("passcodes.window_ahead", "must be 0 to 10 steps; got %d", p.Window.Ahead)
@@ -218,3 +247,88 @@ func containsDigit(s string) bool {
 	}
 	return false
 }
+
+// HelpDesk configures the codes the help desk issues with twostepctl.
+type HelpDesk struct {
+	// BypassDigits is the length of bypass codes; default 9.
+	BypassDigits int
+	// Profiles name the kinds of bypass codes; defaults: short (5 uses,
+	// 24 hours: a forgotten device) and long (unlimited uses, 7 days: a
+	// lost only device).
+	Profiles map[string]BypassProfile
+	// RecoveryDigits and RecoveryTTL shape recovery passcodes; default 9
+	// digits, valid 1 hour.
+	RecoveryDigits int
+	RecoveryTTL    time.Duration
+}
+
+// BypassProfile is what a bypass code of one profile allows.
+type BypassProfile struct {
+	// Uses bounds the logins; 0 allows any number until the code expires.
+	Uses int
+	TTL  time.Duration
+}
+
+// Defaults of the help-desk codes.
+const (
+	DefaultCodeDigits  = 9
+	DefaultRecoveryTTL = time.Hour
+	// DefaultHOTPWindow and DefaultResyncWindow are the look-ahead of
+	// HOTP tokens at login and at resynchronisation.
+	DefaultHOTPWindow   = 10
+	DefaultResyncWindow = 100
+)
+
+// DefaultProfiles are the bypass profiles of the help-desk guides.
+func DefaultProfiles() map[string]BypassProfile {
+	return map[string]BypassProfile{
+		"short": {Uses: 5, TTL: 24 * time.Hour},
+		"long":  {Uses: 0, TTL: 7 * 24 * time.Hour},
+	}
+}
+
+func (v *validator) helpDesk(b rawBypass, r rawRecovery) HelpDesk {
+	h := HelpDesk{BypassDigits: b.Digits, Profiles: DefaultProfiles(), RecoveryDigits: r.Digits, RecoveryTTL: r.TTL}
+	if h.BypassDigits == 0 {
+		h.BypassDigits = DefaultCodeDigits
+	}
+	if h.BypassDigits < 8 || h.BypassDigits > 12 {
+		// Shorter codes would look like TOTP codes and fall to guessing.
+		v.add("bypass.digits", "must be 8 to 12; got %d", h.BypassDigits)
+	}
+	for name, p := range b.Profiles {
+		f := "bypass.profiles." + name
+		if !profileName.MatchString(name) {
+			v.add(f, "a profile name is 1 to 32 letters, digits, '-' or '_'")
+		}
+		bp := h.Profiles[name]
+		if p.Uses != nil {
+			bp.Uses = *p.Uses
+		}
+		if p.TTL != 0 {
+			bp.TTL = p.TTL
+		}
+		switch {
+		case bp.Uses < 0 || bp.Uses > 1000:
+			v.add(f+".uses", "must be 0 (unlimited) to 1000; got %d", bp.Uses)
+		case bp.TTL < time.Minute || bp.TTL > 90*24*time.Hour:
+			v.add(f+".ttl", "must be 1m to 90 days (2160h); got %s", bp.TTL)
+		}
+		h.Profiles[name] = bp
+	}
+	if h.RecoveryDigits == 0 {
+		h.RecoveryDigits = DefaultCodeDigits
+	}
+	if h.RecoveryDigits < 8 || h.RecoveryDigits > 12 {
+		v.add("recovery.digits", "must be 8 to 12; got %d", h.RecoveryDigits)
+	}
+	if h.RecoveryTTL == 0 {
+		h.RecoveryTTL = DefaultRecoveryTTL
+	}
+	if h.RecoveryTTL < time.Minute || h.RecoveryTTL > 7*24*time.Hour {
+		v.add("recovery.ttl", "must be 1m to 7 days (168h); got %s", h.RecoveryTTL)
+	}
+	return h
+}
+
+var profileName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)

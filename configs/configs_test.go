@@ -482,6 +482,12 @@ directory: {backend: file, file: {path: users.yaml}}
 			{"unenrolled", c.Passcodes.Unenrolled.Allow, false},
 			{"mode", c.Clients[0].Login.Mode, challenge.Auto},
 			{"failmode", c.Clients[0].Login.FailMode, challenge.Secure},
+			{"hotp window", c.Passcodes.HOTPWindow, 10},
+			{"resync window", c.Passcodes.ResyncWindow, 100},
+			{"bypass digits", c.HelpDesk.BypassDigits, 9},
+			{"short", c.HelpDesk.Profiles["short"], BypassProfile{Uses: 5, TTL: 24 * time.Hour}},
+			{"long", c.HelpDesk.Profiles["long"], BypassProfile{Uses: 0, TTL: 168 * time.Hour}},
+			{"recovery ttl", c.HelpDesk.RecoveryTTL, time.Hour},
 		}
 		for _, ch := range checks {
 			if ch.got != ch.want {
@@ -528,6 +534,11 @@ passcodes:
   challenge_ttl: 1s
   lockout: {attempts: 101, duration: 10s}
   unenrolled: {action: maybe}
+bypass:
+  digits: 6
+  profiles:
+    weekend: {uses: -1, ttl: 48h}
+recovery: {ttl: 720h}
 `
 		_, err := Parse("t.yaml", []byte(src), fakeEnv)
 		var ce *Error
@@ -546,6 +557,9 @@ passcodes:
 			"t.yaml:17: passcodes.lockout.attempts: must be 1 to 100",
 			"passcodes.lockout.duration: must be at least 1m",
 			"t.yaml:18: passcodes.unenrolled.action: must be deny",
+			"t.yaml:20: bypass.digits: must be 8 to 12",
+			"t.yaml:22: bypass.profiles.weekend.uses: must be 0",
+			"t.yaml:23: recovery.ttl: must be 1m to 7 days",
 		} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("missing %q in:\n%v", want, err)

@@ -47,6 +47,8 @@ type raw struct {
 	} `yaml:"metrics"`
 	Cluster   rawCluster   `yaml:"cluster"`
 	Passcodes rawPasscodes `yaml:"passcodes"`
+	Bypass    rawBypass    `yaml:"bypass"`
+	Recovery  rawRecovery  `yaml:"recovery"`
 	Policy    struct {
 		Default string `yaml:"default"`
 		Groups  []struct {
@@ -177,6 +179,7 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	v.directory(&r, &c.Directory, filepath.Dir(path), env)
 	c.Cluster = v.cluster(r.Cluster, filepath.Dir(path), env)
 	c.Passcodes = v.passcodes(r.Passcodes)
+	c.HelpDesk = v.helpDesk(r.Bypass, r.Recovery)
 	c.Metrics.Listen = DefaultMetrics
 	if r.Metrics.Listen != nil {
 		c.Metrics.Listen = *r.Metrics.Listen

@@ -34,6 +34,9 @@ type Config struct {
 	// Passcodes configures TOTP checks, challenges, lockout and users
 	// without a device.
 	Passcodes challenge.Passcodes
+	// HelpDesk shapes the bypass codes and recovery passcodes twostepctl
+	// issues (sections bypass and recovery).
+	HelpDesk HelpDesk
 }
 
 // Cluster configures the shared state.

@@ -170,8 +170,10 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		return err
 	}
 	defer stopStore()
-	engine := challenge.NewEngine(d.dir, d.cfg.Policy, challenge.WithPasscodes(d.cfg.Passcodes,
-		cluster.NewAccounts(store, d.keys), cluster.NewChallenges(store)))
+	host, _ := os.Hostname()
+	engine := challenge.NewEngine(d.dir, d.cfg.Policy,
+		challenge.WithPasscodes(d.cfg.Passcodes, cluster.NewAccounts(store, d.keys), cluster.NewChallenges(store)),
+		challenge.WithAudit(cluster.NewAudit(store, 0), "twostepd "+host))
 	srv, err := radiusd.NewServer(radiusd.Options{
 		Authenticator: engine,
 		Dictionary:    dict,
