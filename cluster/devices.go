@@ -36,6 +36,8 @@ type Device struct {
 	// Secret is the seed, in memory only: the stored record holds it
 	// sealed under the keyring, bound to the user and the device id.
 	Secret []byte
+	// Serial is the hardware token's serial, for a token of the inventory.
+	Serial string
 }
 
 // deviceRecord is a Device as stored: JSON an admin can read with etcdctl,
@@ -48,6 +50,7 @@ type deviceRecord struct {
 	Algorithm string     `json:"algorithm,omitempty"`
 	Digits    int        `json:"digits,omitempty"`
 	Period    int        `json:"period_seconds,omitempty"`
+	Serial    string     `json:"serial,omitempty"`
 	Seed      Sealed     `json:"seed"`
 }
 
@@ -81,6 +84,8 @@ const MaxDevices = 32
 // Reply-Message.
 const maxDeviceName = 32
 
+func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
+
 func checkDeviceName(name string) error {
 	if name == "" || len(name) > maxDeviceName || !utf8.ValidString(name) ||
 		strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
@@ -101,7 +106,7 @@ func (a *Accounts) openDevice(user string, e Entry) (Device, error) {
 	return Device{
 		ID: r.ID, Name: r.Name, Type: r.Type, Created: r.Created,
 		Algorithm: r.Algorithm, Digits: r.Digits, Period: time.Duration(r.Period) * time.Second,
-		Secret: secret,
+		Secret: secret, Serial: r.Serial,
 	}, nil
 }
 
@@ -113,7 +118,7 @@ func (a *Accounts) sealDevice(user string, d Device) ([]byte, error) {
 	return encodeRecord(deviceRecord{
 		ID: d.ID, Name: d.Name, Type: d.Type, Created: d.Created.UTC(),
 		Algorithm: d.Algorithm, Digits: d.Digits, Period: int(d.Period / time.Second),
-		Seed: seed,
+		Serial: d.Serial, Seed: seed,
 	})
 }
 
@@ -220,20 +225,38 @@ func (a *Accounts) RenameDevice(ctx context.Context, user, ref, name string) err
 }
 
 // RemoveDevice deletes user's device ref (id or name) with its used-step
-// record; it stops working on every node at once.
+// record; it stops working on every node at once. A hardware token's
+// device takes its token out of use too (marked lost in the inventory;
+// `twostepctl token unassign` returns a token handed back).
 func (a *Accounts) RemoveDevice(ctx context.Context, user, ref string) (Device, error) {
 	e, r, _, err := a.findDevice(ctx, user, ref)
 	if err != nil {
 		return Device{}, err
 	}
-	_, err = a.store.Commit(ctx, Txn{
+	txn := Txn{
 		If:   []Compare{{Key: e.Key, ModRevision: e.ModRevision}},
 		Then: []Op{Delete(e.Key), Delete(usedKey(user, r.ID))},
-	})
-	if err != nil {
+	}
+	if r.Serial != "" {
+		tr, te, err := a.readToken(ctx, r.Serial)
+		switch {
+		case errors.Is(err, ErrNoToken):
+		case err != nil:
+			return Device{}, err
+		case tr.State == TokenAssigned && tr.DeviceID == r.ID:
+			tr.State, tr.User, tr.DeviceID, tr.Changed, tr.Nonce = TokenLost, "", "", time.Now().UTC(), newNonce()
+			tv, err := encodeRecord(tr)
+			if err != nil {
+				return Device{}, err
+			}
+			txn.If = append(txn.If, Compare{Key: te.Key, ModRevision: te.ModRevision})
+			txn.Then = append(txn.Then, Put(te.Key, tv))
+		}
+	}
+	if _, err := a.store.Commit(ctx, txn); err != nil {
 		return Device{}, fmt.Errorf("cluster: remove device of %q: %w", user, err)
 	}
-	return Device{ID: r.ID, Name: r.Name, Type: r.Type, Created: r.Created}, nil
+	return Device{ID: r.ID, Name: r.Name, Type: r.Type, Created: r.Created, Serial: r.Serial}, nil
 }
 
 // UseStep records that device id of acct accepted step. It succeeds once

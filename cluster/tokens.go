@@ -1,0 +1,316 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+)
+
+// The hardware token inventory: tokens are imported unassigned (from the
+// vendor's CSV or PSKC file), assigned to a user (which makes them one of
+// the user's devices), unassigned, or marked lost (which removes the
+// device at once, on every node).
+
+// HOTP is an event-based hardware token (RFC 4226): a button that shows
+// the next code.
+const HOTP DeviceType = "hotp"
+
+// TokenState is where a token of the inventory is.
+type TokenState string
+
+// Token states.
+const (
+	TokenUnassigned TokenState = "unassigned"
+	TokenAssigned   TokenState = "assigned"
+	TokenLost       TokenState = "lost"
+)
+
+// Token is a hardware token of the inventory.
+type Token struct {
+	Serial    string
+	Type      DeviceType // TOTP or HOTP
+	Algorithm string
+	Digits    int
+	Period    time.Duration // TOTP
+	// Counter is the first HOTP counter the token will show.
+	Counter       uint64
+	Model, Issuer string
+	// Secret is the seed, in memory only; nil when listed.
+	Secret   []byte
+	State    TokenState
+	User     string // when assigned
+	DeviceID string // when assigned
+	Imported time.Time
+	Changed  time.Time
+}
+
+type tokenRecord struct {
+	Serial    string     `json:"serial"`
+	Type      DeviceType `json:"type"`
+	Algorithm string     `json:"algorithm"`
+	Digits    int        `json:"digits"`
+	Period    int        `json:"period_seconds,omitempty"`
+	Counter   uint64     `json:"counter,omitempty"`
+	Model     string     `json:"model,omitempty"`
+	Issuer    string     `json:"issuer,omitempty"`
+	State     TokenState `json:"state"`
+	User      string     `json:"user,omitempty"`
+	DeviceID  string     `json:"device_id,omitempty"`
+	Imported  time.Time  `json:"imported"`
+	Changed   time.Time  `json:"changed"`
+	Seed      Sealed     `json:"seed"`
+	Nonce     string     `json:"nonce"`
+}
+
+// Errors of the inventory.
+var (
+	// ErrNoToken: no token has that serial.
+	ErrNoToken = errors.New("cluster: no such token")
+	// ErrTokenExists: an imported serial is already in the inventory.
+	ErrTokenExists = errors.New("cluster: token already in the inventory")
+	// ErrTokenState: the token is not in the state the operation needs.
+	ErrTokenState = errors.New("cluster: token state")
+)
+
+func tokenKey(serial string) string { return "tokens/" + url.PathEscape(serial) }
+func tokenAAD(serial string) []byte { return []byte("token\x00" + serial) }
+func (r tokenRecord) public() Token {
+	return Token{
+		Serial: r.Serial, Type: r.Type, Algorithm: r.Algorithm, Digits: r.Digits,
+		Period: time.Duration(r.Period) * time.Second, Counter: r.Counter, Model: r.Model, Issuer: r.Issuer,
+		State: r.State, User: r.User, DeviceID: r.DeviceID, Imported: r.Imported, Changed: r.Changed,
+	}
+}
+
+// importBatch keeps each transaction of an import well under etcd's
+// default limit of 128 operations.
+const importBatch = 100
+
+// ImportTokens adds tokens to the inventory, unassigned. It is all or
+// nothing: when a serial is already there, or a write fails, nothing
+// stays (batches already written are taken back).
+func (a *Accounts) ImportTokens(ctx context.Context, tokens []Token, now time.Time) error {
+	seen := map[string]bool{}
+	var ops []Op
+	for _, t := range tokens {
+		if t.Serial == "" || seen[t.Serial] {
+			return fmt.Errorf("cluster: import: serial %q empty or listed twice", t.Serial)
+		}
+		seen[t.Serial] = true
+		if t.Type != TOTP && t.Type != HOTP {
+			return fmt.Errorf("cluster: import: token %q: type %q", t.Serial, t.Type)
+		}
+		seed, err := a.keys.Seal(t.Secret, tokenAAD(t.Serial))
+		if err != nil {
+			return fmt.Errorf("cluster: import: seal token %q: %w", t.Serial, err)
+		}
+		v, err := encodeRecord(tokenRecord{
+			Serial: t.Serial, Type: t.Type, Algorithm: t.Algorithm, Digits: t.Digits, Period: int(t.Period / time.Second),
+			Counter: t.Counter, Model: t.Model, Issuer: t.Issuer, State: TokenUnassigned,
+			Imported: now.UTC(), Changed: now.UTC(), Seed: seed, Nonce: newNonce(),
+		})
+		if err != nil {
+			return err
+		}
+		ops = append(ops, Put(tokenKey(t.Serial), v))
+	}
+	var written []Op
+	for batch := range slices.Chunk(ops, importBatch) {
+		txn := Txn{Then: batch}
+		for _, op := range batch {
+			txn.If = append(txn.If, Compare{Key: op.Key, ModRevision: 0})
+		}
+		if _, err := a.store.Commit(ctx, txn); err != nil {
+			a.rollback(written)
+			if errors.Is(err, ErrConflict) {
+				return fmt.Errorf("%w: %s", ErrTokenExists, a.existing(ctx, batch))
+			}
+			return fmt.Errorf("cluster: import tokens: %w (nothing was imported)", err)
+		}
+		written = append(written, batch...)
+	}
+	return nil
+}
+
+// rollback deletes the records of an import that failed part way; each
+// delete compares nothing but the bytes written, so a record changed
+// since (impossible within one import) would be left alone.
+func (a *Accounts) rollback(written []Op) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for batch := range slices.Chunk(written, importBatch) {
+		var txn Txn
+		for _, op := range batch {
+			txn.Then = append(txn.Then, Delete(op.Key))
+		}
+		_, _ = a.store.Commit(ctx, txn)
+	}
+}
+
+// existing names the serials of batch already in the inventory.
+func (a *Accounts) existing(ctx context.Context, batch []Op) string {
+	var serials []string
+	for _, op := range batch {
+		if _, err := a.store.Get(ctx, op.Key); err == nil {
+			serials = append(serials, lastPart(op.Key))
+		}
+	}
+	if len(serials) > 5 {
+		return fmt.Sprintf("%v and %d more (nothing was imported)", serials[:5], len(serials)-5)
+	}
+	return fmt.Sprintf("%v (nothing was imported)", serials)
+}
+
+// Tokens lists the inventory, sorted by serial, without seeds.
+func (a *Accounts) Tokens(ctx context.Context) ([]Token, error) {
+	entries, err := a.store.List(ctx, "tokens/")
+	if err != nil {
+		return nil, fmt.Errorf("cluster: tokens: %w", err)
+	}
+	out := make([]Token, 0, len(entries))
+	for _, e := range entries {
+		var r tokenRecord
+		if err := json.Unmarshal(e.Value, &r); err != nil {
+			return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+		}
+		out = append(out, r.public())
+	}
+	return out, nil
+}
+
+// Token returns the token with serial, without its seed.
+func (a *Accounts) Token(ctx context.Context, serial string) (Token, error) {
+	r, _, err := a.readToken(ctx, serial)
+	return r.public(), err
+}
+
+func (a *Accounts) readToken(ctx context.Context, serial string) (tokenRecord, Entry, error) {
+	e, err := a.store.Get(ctx, tokenKey(serial))
+	if errors.Is(err, ErrNotFound) {
+		return tokenRecord{}, Entry{}, fmt.Errorf("%w: %q", ErrNoToken, serial)
+	}
+	if err != nil {
+		return tokenRecord{}, Entry{}, fmt.Errorf("cluster: token %q: %w", serial, err)
+	}
+	var r tokenRecord
+	if err := json.Unmarshal(e.Value, &r); err != nil {
+		return tokenRecord{}, Entry{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+	}
+	return r, e, nil
+}
+
+// AssignToken makes the unassigned token serial a device of user named
+// name, in one transaction with the inventory record.
+func (a *Accounts) AssignToken(ctx context.Context, serial, user, name string, now time.Time) (Device, error) {
+	if err := checkDeviceName(name); err != nil {
+		return Device{}, err
+	}
+	r, te, err := a.readToken(ctx, serial)
+	if err != nil {
+		return Device{}, err
+	}
+	if r.State != TokenUnassigned {
+		return Device{}, fmt.Errorf("%w: token %q is %s%s; only unassigned tokens can be assigned", ErrTokenState, serial, r.State, ownerNote(r))
+	}
+	secret, err := a.keys.Open(r.Seed, tokenAAD(serial))
+	if err != nil {
+		return Device{}, fmt.Errorf("cluster: token %q: %w", serial, err)
+	}
+	entries, err := a.store.List(ctx, devicePrefix(user))
+	if err != nil {
+		return Device{}, fmt.Errorf("cluster: devices of %q: %w", user, err)
+	}
+	if len(entries) >= MaxDevices {
+		return Device{}, fmt.Errorf("%w: %q has %d; remove one first", ErrDeviceLimit, user, len(entries))
+	}
+	guard := []Compare{{Key: te.Key, ModRevision: te.ModRevision}}
+	for _, e := range entries {
+		var dr deviceRecord
+		if err := json.Unmarshal(e.Value, &dr); err != nil {
+			return Device{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+		}
+		if equalFold(dr.Name, name) {
+			return Device{}, fmt.Errorf("%w: %q already has a device named %q", ErrDeviceName, user, dr.Name)
+		}
+		guard = append(guard, Compare{Key: e.Key, ModRevision: e.ModRevision})
+	}
+	d := Device{
+		ID: randomHex(8), Name: name, Type: r.Type, Created: now.UTC().Truncate(time.Second),
+		Algorithm: r.Algorithm, Digits: r.Digits, Period: time.Duration(r.Period) * time.Second,
+		Secret: secret, Serial: serial,
+	}
+	dv, err := a.sealDevice(user, d)
+	if err != nil {
+		return Device{}, err
+	}
+	ops := []Op{Put(deviceKey(user, d.ID), dv)}
+	guard = append(guard, Compare{Key: deviceKey(user, d.ID), ModRevision: 0})
+	if r.Type == HOTP && r.Counter > 0 {
+		// The used step of an HOTP device is its last counter: a token
+		// starting at counter c has "used" c-1.
+		u, err := encodeRecord(UsedStep{Step: int64(r.Counter) - 1, At: now.UTC(), Nonce: newNonce()})
+		if err != nil {
+			return Device{}, err
+		}
+		ops = append(ops, Put(usedKey(user, d.ID), u))
+	}
+	r.State, r.User, r.DeviceID, r.Changed, r.Nonce = TokenAssigned, UserKey(user), d.ID, now.UTC(), newNonce()
+	tv, err := encodeRecord(r)
+	if err != nil {
+		return Device{}, err
+	}
+	ops = append(ops, Put(te.Key, tv))
+	if _, err := a.store.Commit(ctx, Txn{If: guard, Then: ops}); err != nil {
+		return Device{}, fmt.Errorf("cluster: assign token %q to %q: %w", serial, user, err)
+	}
+	return d, nil
+}
+
+// UnassignToken takes serial back from its user into the inventory, as
+// when a token is handed in; MarkTokenLost does the same but keeps it out
+// of use. Either way the device stops working on every node at once.
+func (a *Accounts) UnassignToken(ctx context.Context, serial string, now time.Time) (Token, error) {
+	return a.releaseToken(ctx, serial, TokenUnassigned, now)
+}
+
+// MarkTokenLost disables serial at once: its device is removed and the
+// token cannot be assigned again until it is found (UnassignToken).
+func (a *Accounts) MarkTokenLost(ctx context.Context, serial string, now time.Time) (Token, error) {
+	return a.releaseToken(ctx, serial, TokenLost, now)
+}
+
+func (a *Accounts) releaseToken(ctx context.Context, serial string, to TokenState, now time.Time) (Token, error) {
+	r, te, err := a.readToken(ctx, serial)
+	if err != nil {
+		return Token{}, err
+	}
+	if r.State == to {
+		return r.public(), fmt.Errorf("%w: token %q is already %s", ErrTokenState, serial, to)
+	}
+	before := r.public()
+	ops := []Op{}
+	if r.State == TokenAssigned {
+		ops = append(ops, Delete(deviceKey(r.User, r.DeviceID)), Delete(usedKey(r.User, r.DeviceID)))
+	}
+	r.State, r.User, r.DeviceID, r.Changed, r.Nonce = to, "", "", now.UTC(), newNonce()
+	tv, err := encodeRecord(r)
+	if err != nil {
+		return Token{}, err
+	}
+	ops = append(ops, Put(te.Key, tv))
+	if _, err := a.store.Commit(ctx, Txn{If: []Compare{{Key: te.Key, ModRevision: te.ModRevision}}, Then: ops}); err != nil {
+		return Token{}, fmt.Errorf("cluster: token %q: %w", serial, err)
+	}
+	return before, nil
+}
+
+func ownerNote(r tokenRecord) string {
+	if r.State == TokenAssigned {
+		return " (to " + r.User + ")"
+	}
+	return ""
+}

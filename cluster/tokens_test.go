@@ -1,0 +1,97 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func testTokens(n int, prefix string) []Token {
+	var out []Token
+	for i := range n {
+		out = append(out, Token{Serial: fmt.Sprintf("%s%04d", prefix, i), Type: HOTP, Algorithm: "SHA1", Digits: 6,
+			Secret: []byte(fmt.Sprintf("secret-of-token-%04d", i)), Counter: uint64(i % 3)})
+	}
+	return out
+}
+
+func TestTokenInventory(t *testing.T) {
+	ctx := context.Background()
+	a, m := testAccounts(t)
+	if err := a.ImportTokens(ctx, testTokens(250, "OATH"), t0); err != nil {
+		t.Fatal(err)
+	}
+	list, err := a.Tokens(ctx)
+	if err != nil || len(list) != 250 || list[0].State != TokenUnassigned || list[0].Secret != nil {
+		t.Fatalf("got %d tokens (%v), first %+v", len(list), err, list[0])
+	}
+	e, _ := m.Get(ctx, "tokens/OATH0001")
+	if bytes.Contains(e.Value, []byte("secret-of-token")) {
+		t.Fatalf("a seed is readable in the store: %s", e.Value)
+	}
+
+	t.Run("an import with a known serial leaves nothing", func(t *testing.T) {
+		batch := append(testTokens(150, "NEW"), Token{Serial: "OATH0200", Type: HOTP, Secret: []byte("0123456789abcdefghij")})
+		err := a.ImportTokens(ctx, batch, t0)
+		if !errors.Is(err, ErrTokenExists) {
+			t.Fatalf("got %v, want ErrTokenExists", err)
+		}
+		if got, _ := m.List(ctx, "tokens/NEW"); len(got) != 0 {
+			t.Errorf("got %d tokens of the refused import left", len(got))
+		}
+	})
+	t.Run("assign makes a device", func(t *testing.T) {
+		d, err := a.AssignToken(ctx, "OATH0002", "alice", "key fob", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct, _ := a.Load(ctx, "alice")
+		dev, ok := acct.Device(d.ID)
+		if !ok || dev.Type != HOTP || dev.Serial != "OATH0002" || string(dev.Secret) != "secret-of-token-0002" {
+			t.Fatalf("device: %+v", dev)
+		}
+		if acct.Used[d.ID].Step != 1 {
+			t.Errorf("a token starting at counter 2 has used 1; got %+v", acct.Used[d.ID])
+		}
+		tok, _ := a.Token(ctx, "OATH0002")
+		if tok.State != TokenAssigned || tok.User != "alice" || tok.DeviceID != d.ID {
+			t.Errorf("token: %+v", tok)
+		}
+		if _, err := a.AssignToken(ctx, "OATH0002", "bob", "fob", t0); !errors.Is(err, ErrTokenState) {
+			t.Errorf("assigning an assigned token: got %v", err)
+		}
+	})
+	t.Run("lost removes the device at once; unassign returns the token", func(t *testing.T) {
+		if _, err := a.MarkTokenLost(ctx, "OATH0002", t0); err != nil {
+			t.Fatal(err)
+		}
+		acct, _ := a.Load(ctx, "alice")
+		if len(acct.Devices) != 0 {
+			t.Errorf("got %d devices after the token was lost", len(acct.Devices))
+		}
+		if _, err := a.AssignToken(ctx, "OATH0002", "bob", "fob", t0); !errors.Is(err, ErrTokenState) {
+			t.Errorf("assigning a lost token: got %v", err)
+		}
+		if _, err := a.UnassignToken(ctx, "OATH0002", t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.AssignToken(ctx, "OATH0002", "bob", "fob", t0); err != nil {
+			t.Errorf("assigning a found token: %v", err)
+		}
+	})
+	t.Run("removing a token's device marks the token lost", func(t *testing.T) {
+		if _, err := a.RemoveDevice(ctx, "bob", "fob"); err != nil {
+			t.Fatal(err)
+		}
+		if tok, _ := a.Token(ctx, "OATH0002"); tok.State != TokenLost {
+			t.Errorf("got %s, want lost", tok.State)
+		}
+	})
+	t.Run("unknown serial", func(t *testing.T) {
+		if _, err := a.AssignToken(ctx, "NOPE", "bob", "x", t0); !errors.Is(err, ErrNoToken) {
+			t.Errorf("got %v", err)
+		}
+	})
+}
