@@ -87,6 +87,12 @@ const (
 )
 
 func (p Passcodes) withDefaults() Passcodes {
+	if p.HOTPWindow <= 0 {
+		p.HOTPWindow = 10
+	}
+	if p.ResyncWindow <= 0 {
+		p.ResyncWindow = 100
+	}
 	if p.ChallengeTTL <= 0 {
 		p.ChallengeTTL = DefaultChallengeTTL
 	}
@@ -167,19 +173,32 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code string, now time.Time) (Decision, error) {
 	replayed := false
 	for _, dev := range acct.Devices {
-		if dev.Type != cluster.TOTP {
-			continue
-		}
-		t := TOTP{Secret: dev.Secret, Algorithm: Algorithm(dev.Algorithm), Digits: dev.Digits, Period: dev.Period}
 		last := int64(-1)
 		if u, ok := acct.Used[dev.ID]; ok {
 			last = u.Step
 		}
-		step, ok := t.Check(code, now, last, e.sf.cfg.Window)
-		if !ok {
-			if s, any := t.Check(code, now, -1, e.sf.cfg.Window); any && s <= last {
-				replayed = true
+		var step int64
+		switch dev.Type {
+		case cluster.TOTP:
+			t := TOTP{Secret: dev.Secret, Algorithm: Algorithm(dev.Algorithm), Digits: dev.Digits, Period: dev.Period}
+			s, ok := t.Check(code, now, last, e.sf.cfg.Window)
+			if !ok {
+				if s, matched := t.Check(code, now, -1, e.sf.cfg.Window); matched && s <= last {
+					replayed = true
+				}
+				continue
 			}
+			step = s
+		case cluster.HOTP:
+			// The used step of an HOTP device is its last accepted
+			// counter; the look-ahead starts after it.
+			h := HOTP{Secret: dev.Secret, Algorithm: Algorithm(dev.Algorithm), Digits: dev.Digits}
+			next, ok := h.Check(code, uint64(last+1), e.sf.cfg.HOTPWindow)
+			if !ok {
+				continue
+			}
+			step = int64(next) - 1
+		default:
 			continue
 		}
 		err := e.sf.accounts.UseStep(ctx, acct, dev.ID, step, now)

@@ -455,3 +455,27 @@ func TestBypassUsesUnderConcurrency(t *testing.T) {
 		t.Fatalf("got %d accepts of a 5-use code, want 5", n)
 	}
 }
+
+func TestHardwareTokens(t *testing.T) {
+	ctx := context.Background()
+	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
+	secret := []byte("12345678901234567890") // RFC 4226 Appendix D
+	if err := w.accounts.ImportTokens(ctx, []cluster.Token{{Serial: "HOTP1", Type: cluster.HOTP, Algorithm: "SHA1", Digits: 6, Secret: secret}}, w.now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.accounts.AssignToken(ctx, "HOTP1", "alice", "key fob", w.now()); err != nil {
+		t.Fatal(err)
+	}
+	h := HOTP{Secret: secret, Digits: 6}
+	expect(t, w.login(Append, "pw,"+h.Code(0), nil), Accept, ReasonOK)
+	expect(t, w.login(Append, "pw,"+h.Code(0), nil), Reject, ReasonBadPasscode)  // counter spent
+	expect(t, w.login(Append, "pw,"+h.Code(5), nil), Accept, ReasonOK)           // button pressed a few times
+	expect(t, w.login(Append, "pw,"+h.Code(3), nil), Reject, ReasonBadPasscode)  // behind the counter
+	expect(t, w.login(Append, "pw,"+h.Code(20), nil), Reject, ReasonBadPasscode) // beyond the look-ahead of 10
+	t.Run("a lost token stops at once", func(t *testing.T) {
+		if _, err := w.accounts.MarkTokenLost(ctx, "HOTP1", w.now()); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, w.login(Append, "pw,"+h.Code(6), nil), Reject, ReasonNotEnrolled)
+	})
+}
