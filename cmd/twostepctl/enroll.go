@@ -18,7 +18,7 @@ import (
 	"twostep/cluster"
 )
 
-const enrollUsage = `Usage: twostepctl enroll [-name NAME] [-algorithm SHA1] [-digits 6] [-period 30s] [-png FILE] [-confirm=false] [-json] USER
+const enrollUsage = `Usage: twostepctl enroll [-name NAME] [-algorithm SHA1] [-digits 6] [-period 30s] [-png FILE] [-confirm=false] [-recovery CODE] [-json] USER
 
 Enroll an authenticator app (Google Authenticator, Microsoft Authenticator,
 Duo Mobile...) or a TOTP token for USER, who must exist in the directory.
@@ -34,6 +34,13 @@ for a token that needs it.
 The QR code, the key, the URI and the -png file hold the secret: show them
 to the user only, and delete the PNG once it is scanned.
 
+-recovery CODE is for a user who lost every device: the user proves who
+they are with the recovery passcode the help desk gave them
+(` + "`twostepctl recovery issue USER`" + `), typed as printed, spaces and all.
+It is checked, and spent, before any secret is made or shown; a wrong,
+used or expired passcode stores nothing. Once spent, it is gone even if
+the enrollment then fails: issue a new one.
+
 -confirm=false stores the device without asking for a code, for
 provisioning by script; it is reported as unconfirmed. -json prints one
 JSON object, {user, device: {id, name, type, algorithm, digits,
@@ -45,6 +52,7 @@ Examples:
   twostepctl enroll alice
   twostepctl enroll -name "work phone" alice
   twostepctl enroll -png /root/alice-qr.png alice
+  twostepctl enroll -recovery "123 456 789" alice
   twostepctl enroll -confirm=false -json alice > alice.json   # holds the secret
 
 Flags:
@@ -81,7 +89,7 @@ type enrolled struct {
 	Confirmed bool       `json:"confirmed"`
 }
 
-func (c *cli) enroll(ctx context.Context, args []string) error {
+func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 	f := c.storeFlags("enroll", enrollUsage)
 	name := f.fs.String("name", "", "the device's `name`, 1 to 32 characters; default \"authenticator\" (\"authenticator 2\" when taken)")
 	alg := f.fs.String("algorithm", string(challenge.SHA1), "the HMAC `hash`: SHA1, SHA256 or SHA512")
@@ -90,9 +98,16 @@ func (c *cli) enroll(ctx context.Context, args []string) error {
 	png := f.fs.String("png", "", "also write the QR code to `file` (PNG, mode 0600: it holds the secret); never overwrites")
 	confirm := f.fs.Bool("confirm", true, "ask for a code from the app before storing the device")
 	asJSON := f.fs.Bool("json", false, "print a JSON object with the device and the otpauth URI, which holds the secret")
+	recovery := f.fs.String("recovery", "", "the recovery passcode `code` the help desk gave a user who lost every device; spent before anything is shown")
 	pos, err := c.parseArgs(f, args, "USER")
 	if err != nil {
 		return err
+	}
+	withRecovery := setFlags(f.fs)["recovery"]
+	recoveryCode, ok := typedCode(*recovery)
+	if withRecovery && !ok {
+		// Not echoed: it may be the passcode with a typo.
+		return errors.New("twostepctl enroll: -recovery: want the recovery passcode's digits, grouped as printed or not")
 	}
 	// Settings first: no connection is worth making for a typo.
 	t := challenge.TOTP{Algorithm: challenge.Algorithm(strings.ToUpper(*alg)), Digits: *digits, Period: *period}
@@ -122,6 +137,20 @@ func (c *cli) enroll(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The passcode is the proof that allows the rest: spent before any
+	// secret is made or shown.
+	var auditErr error
+	stored := false
+	if withRecovery {
+		if auditErr, err = c.useRecovery(ctx, s, user, recoveryCode); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil && !stored {
+				err = fmt.Errorf("%w (the recovery passcode is spent: issue a new one with `twostepctl recovery issue %s`)", err, user)
+			}
+		}()
+	}
 	if t.Secret, err = challenge.NewTOTPSecret(c.rand, t.Algorithm); err != nil {
 		return err
 	}
@@ -137,7 +166,6 @@ func (c *cli) enroll(ctx context.Context, args []string) error {
 		}
 	}
 	// A PNG of a secret that is not stored is worthless and still secret.
-	stored := false
 	defer func() {
 		if *png != "" && !stored {
 			os.Remove(*png)
@@ -174,9 +202,9 @@ func (c *cli) enroll(ctx context.Context, args []string) error {
 	}
 	stored = true
 
-	var useErr error
+	useErr := auditErr
 	if *confirm {
-		useErr = c.useConfirmation(ctx, s, user, dev.ID, step)
+		useErr = errors.Join(auditErr, c.useConfirmation(ctx, s, user, dev.ID, step))
 	}
 	if *asJSON {
 		out := enrolled{User: user, Device: deviceInfo(dev, cluster.UsedStep{}), URI: uri, Confirmed: *confirm}
@@ -189,6 +217,9 @@ func (c *cli) enroll(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "enrolled device %q (id %s) for %s; the code just typed is used up, so the first login needs the next one.\n", dev.Name, dev.ID, user)
 	} else {
 		fmt.Fprintf(c.stdout, "enrolled device %q (id %s) for %s, unconfirmed: no code showed that the app reads it.\n", dev.Name, dev.ID, user)
+	}
+	if withRecovery {
+		fmt.Fprintln(c.stdout, "The recovery passcode is spent: it cannot be used again.")
 	}
 	if n := len(acct.Devices) + 1; n > 1 {
 		fmt.Fprintf(c.stdout, "%s has %d devices; list them with `twostepctl devices %s`.\n", user, n, user)

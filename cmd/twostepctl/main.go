@@ -4,6 +4,9 @@
 //     enable, groups, delete, list;
 //   - users' second factor, kept in the cluster's etcd: enroll, devices,
 //     device rename, device remove, status, lock, unlock;
+//   - the help desk's codes and trail, in the same etcd: bypass issue,
+//     bypass list, bypass revoke, recovery issue (spent by enroll
+//     -recovery), audit;
 //   - the seed key file that seals OTP seeds: keygen.
 //
 // main only wires: arguments and the terminal -> run.
@@ -39,27 +42,36 @@ const usage = `Usage: twostepctl [-version] COMMAND [ARGS]
 twostepctl manages twostep. Commands:
 
 The users file (the file directory backend):
-  user add       add a user to the users file
-  user passwd    set a user's password
-  user disable   disable a user (the password stays)
-  user enable    enable a disabled user
-  user groups    set a user's groups
-  user delete    delete a user
-  user list      list users, their groups and status
+  user add         add a user to the users file
+  user passwd      set a user's password
+  user disable     disable a user (the password stays)
+  user enable      enable a disabled user
+  user groups      set a user's groups
+  user delete      delete a user
+  user list        list users, their groups and status
 
 The second factor (records in the cluster's etcd):
-  enroll         enroll an authenticator app or TOTP token for a user
-  devices        list a user's devices
-  device rename  rename a device
-  device remove  remove a device; it stops working on every node at once
-  status         a user's directory entry, devices and lockout
-  lock           lock a user's logins until unlock (a reported fraud)
-  unlock         unlock a user locked out by wrong passcodes
+  enroll           enroll an authenticator app or TOTP token for a user
+  devices          list a user's devices
+  device rename    rename a device
+  device remove    remove a device; it stops working on every node at once
+  status           a user's directory entry, devices and lockout
+  lock             lock a user's logins until unlock (a reported fraud)
+  unlock           unlock a user locked out by wrong passcodes
+
+The help desk (codes shown once, stored as keyed hashes; each in the audit):
+  bypass issue     issue a bypass code: logins without the device, a few
+                   times or a few days (-profile short, long)
+  bypass list      list a user's bypass codes, their uses and expiry
+  bypass revoke    revoke one bypass code of a user, or all of them
+  recovery issue   issue a recovery passcode for a user who lost every
+                   device; it allows enroll -recovery CODE USER
+  audit            list who issued, used and revoked codes, and when
 
 Keys:
-  keygen         create the seed key file that seals OTP seeds
+  keygen           create the seed key file that seals OTP seeds
 
-  help           show help: twostepctl help enroll
+  help             show help: twostepctl help enroll
 
 A running twostepd watches the users file and picks changes up within a few
 seconds; nothing needs a restart. Second-factor changes reach every node at
@@ -79,6 +91,9 @@ Examples:
   twostepctl -config configs/demo.yaml enroll demo-user
   twostepctl devices alice
   twostepctl unlock alice
+  twostepctl bypass issue -profile long alice
+  twostepctl recovery issue alice
+  twostepctl audit -since 24h -user alice
   twostepctl keygen -out /etc/twostep/seed.key
 
 Flags:
@@ -153,6 +168,12 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.lock(ctx, args[1:])
 	case "unlock":
 		return c.unlock(ctx, args[1:])
+	case "bypass":
+		return c.bypass(ctx, args[1:])
+	case "recovery":
+		return c.recovery(ctx, args[1:])
+	case "audit":
+		return c.audit(ctx, args[1:])
 	case "keygen":
 		return c.keygen(args[1:])
 	}

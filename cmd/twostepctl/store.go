@@ -33,7 +33,9 @@ type session struct {
 	// "LDAP".
 	where    string
 	accounts *cluster.Accounts
-	closers  []func()
+	// audit is the help desk's trail in the same etcd.
+	audit   *cluster.Audit
+	closers []func()
 }
 
 // storeFlags are the flags every second-factor command has.
@@ -96,6 +98,7 @@ func (c *cli) open(ctx context.Context, path string) (*session, error) {
 	}
 	s.closers = append(s.closers, func() { store.Close() })
 	s.accounts = cluster.NewAccounts(store, keys)
+	s.audit = cluster.NewAudit(store, 0)
 	return s, nil
 }
 

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"twostep/cluster"
+)
+
+const recoveryUsage = `Usage: twostepctl recovery COMMAND [FLAGS] USER
+
+Recovery passcodes are for a user who lost every device: once the help
+desk knows who is calling, it issues a single-use passcode, and with it the
+user enrolls a new device (` + "`twostepctl enroll -recovery CODE USER`" + `).
+A recovery passcode never logs in by itself.
+
+  issue  issue a recovery passcode and show it, once
+
+Run ` + "`twostepctl recovery COMMAND -h`" + ` for a command's flags and examples.
+`
+
+func (c *cli) recovery(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fmt.Fprint(c.stdout, recoveryUsage)
+		if len(args) == 0 {
+			return errors.New("no recovery command given; see `twostepctl recovery -h`")
+		}
+		return errHelp
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "issue":
+		return c.recoveryIssue(ctx, args)
+	}
+	return fmt.Errorf("unknown recovery command %q; see `twostepctl recovery -h`", cmd)
+}
+
+const recoveryIssueUsage = `Usage: twostepctl recovery issue [-ttl DURATION] [-json] USER
+
+Issue a recovery passcode for USER, who must exist in the directory and
+has lost every device, and show it once, in groups of three digits to
+read over the phone. It works once, until -ttl is over (default: the
+configuration's recovery.ttl, 1h), and replaces any earlier recovery
+passcode of USER. It is stored only as a keyed hash, and it never logs in
+by itself: the user enrolls a new device with it, with
+` + "`twostepctl enroll -recovery CODE USER`" + ` (or in the portal, when it
+arrives). For logins until then, issue a bypass code.
+
+-json prints one JSON object, {user, code, recovery: {id, created,
+expires, issued_by}}, which holds the passcode: keep that output secret.
+
+Examples:
+  twostepctl recovery issue alice
+  twostepctl recovery issue -ttl 24h alice
+
+Flags:
+`
+
+// Bounds of -ttl: the configuration's bounds of recovery.ttl.
+const (
+	minRecoveryTTL = time.Minute
+	maxRecoveryTTL = 7 * 24 * time.Hour
+)
+
+// recoveryJSON is a recovery passcode as -json shows it.
+type recoveryJSON struct {
+	ID       string    `json:"id"`
+	Created  time.Time `json:"created"`
+	Expires  time.Time `json:"expires"`
+	IssuedBy string    `json:"issued_by"`
+}
+
+// recoveryIssued is what `recovery issue -json` prints.
+type recoveryIssued struct {
+	User     string       `json:"user"`
+	Code     string       `json:"code"`
+	Recovery recoveryJSON `json:"recovery"`
+}
+
+func (c *cli) recoveryIssue(ctx context.Context, args []string) error {
+	f := c.storeFlags("recovery issue", recoveryIssueUsage)
+	ttl := f.fs.Duration("ttl", 0, "how long the passcode works (`duration`, 1m to 168h); default recovery.ttl of the configuration (1h)")
+	asJSON := f.fs.Bool("json", false, "print a JSON object with the passcode; it holds the passcode")
+	pos, err := c.parseArgs(f, args, "USER")
+	if err != nil {
+		return err
+	}
+	if setFlags(f.fs)["ttl"] && (*ttl < minRecoveryTTL || *ttl > maxRecoveryTTL) {
+		return fmt.Errorf("twostepctl recovery issue: -ttl %s: want 1m to 168h (7 days)", *ttl)
+	}
+	s, err := c.open(ctx, *f.config)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if *ttl == 0 {
+		*ttl = s.cfg.HelpDesk.RecoveryTTL
+	}
+	user, err := s.mustExist(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	octx, cancel := op(ctx)
+	code, r, err := s.accounts.IssueRecovery(octx, user, *ttl, s.cfg.HelpDesk.RecoveryDigits, actor(), now)
+	cancel()
+	if err != nil {
+		if errors.Is(err, cluster.ErrConflict) {
+			return fmt.Errorf("%s's recovery passcode changed meanwhile (another admin?); nothing issued: run the command again", user)
+		}
+		return fmt.Errorf("no passcode issued: %w", s.storeErr(err))
+	}
+	if *asJSON {
+		err = writeJSON(c.stdout, recoveryIssued{User: user, Code: code, Recovery: recoveryJSON{
+			ID: r.ID, Created: r.Created.UTC(), Expires: r.Expires.UTC(), IssuedBy: r.IssuedBy,
+		}})
+	} else {
+		w := c.stdout
+		fmt.Fprintf(w, "recovery passcode for %s (id %s), single use, until %s:\n\n    %s\n\n", user, r.ID, timeText(r.Expires), groupCode(code))
+		fmt.Fprintf(w, "%s enrolls a new device with it: twostepctl enroll -recovery CODE %s, or in the portal when it arrives.\n", user, user)
+		fmt.Fprintf(w, "It never logs in by itself; any earlier recovery passcode of %s no longer works.\n", user)
+		fmt.Fprintf(w, "It is shown only this once: give it to %s alone.\n", user)
+	}
+	detail := fmt.Sprintf("passcode %s, expires %s", r.ID, r.Expires.UTC().Format(time.RFC3339))
+	if aerr := c.record(ctx, s, "recovery.issue", user, detail); aerr != nil {
+		return errors.Join(err, fmt.Errorf("the passcode is issued: %w", aerr))
+	}
+	return err
+}
+
+// useRecovery spends user's recovery passcode code for an enrollment and
+// records that in the audit trail. err says why the passcode was refused;
+// auditErr, that it was spent but the event not recorded. Neither holds
+// the code.
+func (c *cli) useRecovery(ctx context.Context, s *session, user, code string) (auditErr, err error) {
+	octx, cancel := op(ctx)
+	r, err := s.accounts.UseRecovery(octx, user, code, c.now())
+	cancel()
+	switch {
+	case errors.Is(err, cluster.ErrNoCode):
+		return nil, fmt.Errorf("that recovery passcode is wrong or was already used; nothing stored (a new one: `twostepctl recovery issue %s`)", user)
+	case errors.Is(err, cluster.ErrCodeExpired):
+		return nil, fmt.Errorf("that recovery passcode expired at %s; nothing stored: issue a new one with `twostepctl recovery issue %s`", timeText(r.Expires), user)
+	case err != nil:
+		return nil, fmt.Errorf("nothing stored: %w", s.storeErr(err))
+	}
+	detail := fmt.Sprintf("passcode %s (issued by %s), to enroll a device", r.ID, r.IssuedBy)
+	if err := c.record(ctx, s, "recovery.use", user, detail); err != nil {
+		return fmt.Errorf("the recovery passcode was accepted and spent: %w", err), nil
+	}
+	return nil, nil
+}
