@@ -129,16 +129,24 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if err != nil {
 		return e.failMode(req, rule, err)
 	}
+	if acct.Profile.FirstSeen.IsZero() {
+		// Once per user: the grace period for users without a device
+		// counts from here, and removing devices later does not restart it.
+		if _, err := e.sf.accounts.FirstSeen(ctx, acct, now); err != nil {
+			return e.failMode(req, rule, err)
+		}
+	}
 	if acct.Lockout.Locked(now) {
-		return lockedOut(acct.Lockout), nil
+		return withProblems(lockedOut(acct.Lockout), acct), nil
 	}
 	if len(acct.Devices) == 0 && !anyUsable(acct.Bypass, now) && !(hasCode && len(acct.Bypass) > 0) {
 		// No device and no bypass code (an expired one typed in the
 		// password box is still checked, so the log says why it failed).
-		return e.unenrolled(ctx, req, acct, rule, now)
+		d, err := e.unenrolled(ctx, req, acct, rule, now)
+		return withProblems(d, acct), err
 	}
 	if hasCode {
-		d, err := e.checkCode(ctx, acct, code, now)
+		d, err := e.verify(ctx, acct, code, now)
 		if err != nil {
 			return e.failMode(req, rule, err)
 		}
@@ -164,12 +172,52 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if err != nil {
 		return e.failMode(req, rule, err)
 	}
-	return Decision{Outcome: Challenge, Reason: ReasonChallengeSent, Message: e.sf.cfg.Prompt, State: state}, nil
+	return withProblems(Decision{Outcome: Challenge, Reason: ReasonChallengeSent, Message: e.sf.cfg.Prompt, State: state}, acct), nil
 }
 
-// checkCode validates code against acct's devices and records the
-// outcome: the accepted step (once, cluster-wide) or a failure toward
-// lockout. Errors are store failures.
+// verifyRounds bounds how often a code is checked again after another
+// node changed the user's records in between.
+const verifyRounds = 4
+
+// verify checks code for acct and records the outcome. When another node
+// changed the records meanwhile (cluster.ErrConflict), it loads them
+// again and decides again: a lock that landed wins, a step another node
+// took is a replay.
+func (e *Engine) verify(ctx context.Context, acct *cluster.Account, code string, now time.Time) (Decision, error) {
+	for round := range verifyRounds {
+		if round > 0 {
+			var err error
+			if acct, err = e.sf.accounts.Load(ctx, acct.Name); err != nil {
+				return Decision{}, err
+			}
+			if acct.Lockout.Locked(now) {
+				return lockedOut(acct.Lockout), nil
+			}
+		}
+		d, err := e.checkCode(ctx, acct, code, now)
+		if errors.Is(err, cluster.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Decision{}, err
+		}
+		return withProblems(d, acct), nil
+	}
+	return Decision{}, fmt.Errorf("challenge: records of %q changed %d times while a code was checked: %w", acct.Name, verifyRounds, cluster.ErrConflict)
+}
+
+// withProblems adds the records Load skipped to d's log.
+func withProblems(d Decision, acct *cluster.Account) Decision {
+	if len(acct.Problems) > 0 {
+		d.Err = errors.Join(append([]error{d.Err}, acct.Problems...)...)
+	}
+	return d
+}
+
+// checkCode validates code against acct's devices, then its bypass
+// codes, and records the outcome: the accepted step (once,
+// cluster-wide) or a failure toward lockout. cluster.ErrConflict asks
+// the caller to load and check again; other errors are store failures.
 func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code string, now time.Time) (Decision, error) {
 	replayed := false
 	for _, dev := range acct.Devices {
@@ -201,15 +249,12 @@ func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code stri
 		default:
 			continue
 		}
-		err := e.sf.accounts.UseStep(ctx, acct, dev.ID, step, now)
+		err := e.sf.accounts.Accept(ctx, acct, dev, step, now)
 		if errors.Is(err, cluster.ErrReplay) {
-			replayed = true // another node took it a moment ago
+			replayed = true
 			continue
 		}
 		if err != nil {
-			return Decision{}, err
-		}
-		if err := e.sf.accounts.Succeed(ctx, acct, now); err != nil {
 			return Decision{}, err
 		}
 		return Decision{Outcome: Accept, Reason: ReasonOK, Device: dev.Name}, nil
@@ -226,7 +271,7 @@ func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code stri
 		// it does not count toward lockout.
 		return Decision{Outcome: Reject, Reason: ReasonPasscodeReplayed}, nil
 	}
-	return e.fail(ctx, acct, code, ReasonBadPasscode, now)
+	return e.fail(ctx, acct, code, now)
 }
 
 // useBypass tries code as one of acct's bypass codes. done is false when
@@ -242,9 +287,6 @@ func (e *Engine) useBypass(ctx context.Context, acct *cluster.Account, code stri
 	case errors.Is(err, cluster.ErrCodeUsedUp):
 		return Decision{Outcome: Reject, Reason: ReasonBypassUsedUp, Device: "bypass " + b.ID}, true, nil
 	case err != nil:
-		return Decision{}, true, err
-	}
-	if err := e.sf.accounts.Succeed(ctx, acct, now); err != nil {
 		return Decision{}, true, err
 	}
 	d := Decision{Outcome: Accept, Reason: ReasonBypass, Device: "bypass " + b.ID}
@@ -273,15 +315,17 @@ func anyUsable(codes []cluster.Bypass, now time.Time) bool {
 }
 
 // fail counts a wrong second factor and says whether it locked the user.
-func (e *Engine) fail(ctx context.Context, acct *cluster.Account, code string, reason Reason, now time.Time) (Decision, error) {
+// The code was checked and is wrong: whatever happens to the count, the
+// answer is a Reject (a failed write goes to the log).
+func (e *Engine) fail(ctx context.Context, acct *cluster.Account, code string, now time.Time) (Decision, error) {
 	l, err := e.sf.accounts.Fail(ctx, acct, code, e.sf.cfg.Lockout, now)
 	if err != nil {
-		return Decision{}, err
+		return Decision{Outcome: Reject, Reason: ReasonBadPasscode, Err: err}, nil
 	}
 	if l.Locked(now) {
 		return lockedOut(l), nil
 	}
-	return Decision{Outcome: Reject, Reason: reason}, nil
+	return Decision{Outcome: Reject, Reason: ReasonBadPasscode}, nil
 }
 
 // lockedOut is the answer to a locked user, saying until when.
@@ -314,8 +358,13 @@ func (e *Engine) unenrolled(ctx context.Context, req *Request, acct *cluster.Acc
 }
 
 // failMode answers a login whose second factor could not be checked
-// because the store failed, as the client is configured to.
+// because the store could not be reached, as the client is configured
+// to. Any other failure (a record that does not open, a refused write) is
+// an error: it never lets anybody in.
 func (e *Engine) failMode(req *Request, rule GroupRule, err error) (Decision, error) {
+	if !errors.Is(err, cluster.ErrUnavailable) {
+		return Decision{}, fmt.Errorf("challenge: %w", err)
+	}
 	if req.Login.FailMode == Safe {
 		return Decision{Outcome: Accept, Reason: ReasonFailSafe, Attributes: rule.Reply, Err: err}, nil
 	}
@@ -324,66 +373,97 @@ func (e *Engine) failMode(req *Request, rule GroupRule, err error) (Decision, er
 
 // answer decides a request carrying State: the passcode typed in answer
 // to an Access-Challenge, perhaps on another node than the one that asked.
+// Each answer first spends one of the challenge's attempts (a
+// compare-and-swap, so parallel answers cannot check more codes than the
+// attempts allow), then checks the code.
 func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
+	timedOut := Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}
 	if e.sf == nil {
-		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}, nil
+		return timedOut, nil
 	}
 	now := e.now()
 	p, err := e.sf.challenges.Get(ctx, req.State)
 	if errors.Is(err, cluster.ErrNotFound) {
-		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}, nil
+		if err != cluster.ErrNotFound {
+			timedOut.Err = err // a record that fails its check
+		}
+		return timedOut, nil
 	}
 	if err != nil {
 		// Without the store the State cannot be trusted, whatever the
 		// fail mode: the password of the first round is not in this
 		// request.
-		return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: err}, nil
+		return e.storeDown(err)
 	}
 	if p.User != req.User || p.Client != req.Client || p.NAS != req.Source.Addr().String() {
-		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}, nil
+		return timedOut, nil
 	}
 	if p.Expired(now) {
-		_ = e.sf.challenges.Finish(ctx, p)
-		return Decision{Outcome: Reject, Reason: ReasonChallengeExpired, Message: msgTimedOut}, nil
+		d := Decision{Outcome: Reject, Reason: ReasonChallengeExpired, Message: msgTimedOut}
+		d.Err = e.sf.challenges.Finish(ctx, p)
+		return d, nil
 	}
 	var data pendingData
 	if err := json.Unmarshal(p.Data, &data); err != nil {
 		return Decision{}, fmt.Errorf("challenge: pending login: %w", err)
 	}
+	last := p.AttemptsLeft <= 1
+	if last {
+		err = e.sf.challenges.Finish(ctx, p)
+	} else {
+		err = e.sf.challenges.Retry(ctx, p)
+	}
+	switch {
+	case errors.Is(err, cluster.ErrConflict):
+		return timedOut, nil // another answer to this State won the round
+	case err != nil:
+		return e.storeDown(err)
+	}
+
 	acct, err := e.sf.accounts.Load(ctx, p.Account)
 	if err != nil {
-		return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: err}, nil
+		return e.storeDown(err)
 	}
 	if acct.Lockout.Locked(now) {
-		_ = e.sf.challenges.Finish(ctx, p)
-		return lockedOut(acct.Lockout), nil
+		d := lockedOut(acct.Lockout)
+		d.Err = e.sf.challenges.Finish(ctx, p)
+		return d, nil
 	}
 	code := req.Password
 	var d Decision
 	if isPasscode(code) {
-		d, err = e.checkCode(ctx, acct, code, now)
+		if d, err = e.verify(ctx, acct, code, now); err != nil {
+			return e.storeDown(err)
+		}
 	} else {
 		// Not a passcode at all (an empty box, a word): it spends an
 		// attempt but is not a guess, so lockout does not count it.
 		d = Decision{Outcome: Reject, Reason: ReasonBadPasscode}
 	}
-	if err != nil {
-		return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: err}, nil
-	}
 	if d.Outcome == Accept {
 		d.Attributes = data.Reply
-		if err := e.sf.challenges.Finish(ctx, p); err != nil {
-			d.Err = err // the step is spent: the State cannot be used again
+		if !last {
+			if err := e.sf.challenges.Finish(ctx, p); err != nil {
+				d.Err = errors.Join(d.Err, err) // the step is spent: the State is useless anyway
+			}
 		}
 		return d, nil
 	}
-	if d.Reason == ReasonLockedOut || p.AttemptsLeft <= 1 {
-		_ = e.sf.challenges.Finish(ctx, p)
+	if last || d.Reason == ReasonLockedOut {
+		if !last {
+			d.Err = errors.Join(d.Err, e.sf.challenges.Finish(ctx, p))
+		}
 		return d, nil
 	}
-	if err := e.sf.challenges.Retry(ctx, p); err != nil {
-		// Another node answered this State meanwhile; one answer wins.
-		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut, Err: err}, nil
+	return Decision{Outcome: Challenge, Reason: d.Reason, Message: msgWrongCode, State: req.State, Err: d.Err}, nil
+}
+
+// storeDown answers a challenge round the store failed: a reject saying
+// the service is unavailable, whatever the fail mode, or an error when
+// the failure was not the store's reachability.
+func (e *Engine) storeDown(err error) (Decision, error) {
+	if !errors.Is(err, cluster.ErrUnavailable) {
+		return Decision{}, fmt.Errorf("challenge: %w", err)
 	}
-	return Decision{Outcome: Challenge, Reason: d.Reason, Message: msgWrongCode, State: req.State}, nil
+	return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: err}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 type sfWorld struct {
 	t        *testing.T
 	store    cluster.Store
+	keys     *cluster.Keyring
 	accounts *cluster.Accounts
 	engine   *Engine
 	clock    atomic.Int64 // unix nanoseconds
@@ -41,11 +43,11 @@ func newSFWorld(t *testing.T, cfg Passcodes, policy Policy, store cluster.Store)
 	if store == nil {
 		store = cluster.NewMemory()
 	}
-	w := &sfWorld{t: t, store: store, accounts: cluster.NewAccounts(store, keys)}
+	w := &sfWorld{t: t, store: store, keys: keys, accounts: cluster.NewAccounts(store, keys)}
 	w.clock.Store(sfStart.UnixNano())
 	w.dir = &fakeDirectory{res: directory.Result{Status: directory.OK, User: directory.User{Name: "alice", Groups: []string{"staff"}}}}
 	w.engine = NewEngine(w.dir, policy,
-		WithPasscodes(cfg, w.accounts, cluster.NewChallenges(store)),
+		WithPasscodes(cfg, w.accounts, cluster.NewChallenges(store, keys)),
 		WithClock(w.now))
 	return w
 }
@@ -378,7 +380,7 @@ func TestBypassCodes(t *testing.T) {
 	ctx := context.Background()
 	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
 	audit := cluster.NewAudit(w.store, 0)
-	w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), w.accounts, cluster.NewChallenges(w.store)),
+	w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), w.accounts, cluster.NewChallenges(w.store, w.keys)),
 		WithAudit(audit, "twostepd test"), WithClock(w.now))
 	issue := func(uses int, ttl time.Duration) string {
 		code, _, err := w.accounts.IssueBypass(ctx, "alice", cluster.BypassSpec{Profile: "short", MaxUses: uses, TTL: ttl, Digits: 9}, w.now())
@@ -478,4 +480,100 @@ func TestHardwareTokens(t *testing.T) {
 		}
 		expect(t, w.login(Append, "pw,"+h.Code(6), nil), Reject, ReasonNotEnrolled)
 	})
+}
+
+// brokenStore reads like the memory store but refuses every write with
+// an error that is not unreachability (etcd's NOSPACE alarm, say).
+type brokenStore struct{ cluster.Store }
+
+func (brokenStore) Commit(context.Context, cluster.Txn) (int64, error) {
+	return 0, errors.New("etcdserver: mvcc: database space exceeded")
+}
+
+func TestOnlyUnreachabilityIsAFailMode(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
+	w.enroll("phone")
+	w.login(Append, "pw,000001", nil) // the user's first login is recorded
+	safe := ClientLogin{Mode: Append, FailMode: Safe}
+	t.Run("a wrong code is a reject even when its failure cannot be counted", func(t *testing.T) {
+		w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), cluster.NewAccounts(brokenStore{w.store}, w.keys), cluster.NewChallenges(w.store, w.keys)), WithClock(w.now))
+		d, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw,000000", Client: "vpn", Source: nas, Login: safe})
+		if err != nil || d.Outcome != Reject || d.Err == nil {
+			t.Errorf("got %+v, %v; want a reject with the write error for the log", d, err)
+		}
+	})
+	t.Run("a seed that does not open is an error, not a fail mode", func(t *testing.T) {
+		other, _ := cluster.ParseKeyring(mustKeyFile(t))
+		w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), cluster.NewAccounts(w.store, other), cluster.NewChallenges(w.store, other)), WithClock(w.now))
+		d, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw,000000", Client: "vpn", Source: nas, Login: safe})
+		if d.Outcome == Accept {
+			t.Fatalf("got %+v, %v: a broken record let the password alone in", d, err)
+		}
+	})
+}
+
+func mustKeyFile(t *testing.T) []byte {
+	t.Helper()
+	b, err := cluster.NewKeyFile(rand.Reader, sfStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSameWrongCodeCountsAgainLater(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
+	w.enroll("phone")
+	for range 5 {
+		expect(t, w.login(Append, "pw,000000", nil), Reject, ReasonBadPasscode)
+	}
+	acct, _ := w.accounts.Load(context.Background(), "alice")
+	if acct.Lockout.Failures != 1 {
+		t.Fatalf("got %d failures for one code sent five times at once, want 1", acct.Lockout.Failures)
+	}
+	for range 3 {
+		w.advance(cluster.SameCodeWindow)
+		w.login(Append, "pw,000000", nil)
+	}
+	acct, _ = w.accounts.Load(context.Background(), "alice")
+	if acct.Lockout.Failures != 4 {
+		t.Errorf("a fixed guess tried on new steps: got %d failures, want 4", acct.Lockout.Failures)
+	}
+}
+
+// TestParallelAnswersSpendAttempts sends 20 wrong answers to one State at
+// once: no more codes are checked than the challenge has attempts.
+func TestParallelAnswersSpendAttempts(t *testing.T) {
+	cfg := defaultPasscodes()
+	cfg.Lockout.Attempts = 100
+	w := newSFWorld(t, cfg, Policy{}, nil)
+	w.enroll("phone")
+	c := w.login(Prompt, "pw", nil)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() { w.login(Prompt, fmt.Sprintf("%06d", 100000+i), c.State) })
+	}
+	wg.Wait()
+	acct, _ := w.accounts.Load(context.Background(), "alice")
+	if acct.Lockout.Failures > DefaultChallengeAttempts {
+		t.Errorf("got %d codes checked on one State, want at most %d", acct.Lockout.Failures, DefaultChallengeAttempts)
+	}
+}
+
+func TestForgedChallengeRecord(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
+	dev := w.enroll("phone")
+	c := w.login(Prompt, "pw", nil)
+	// Somebody with write access to etcd but not the key file raises the
+	// reply attributes of a waiting login.
+	entries, _ := w.store.List(context.Background(), "challenges/")
+	forged := strings.Replace(string(entries[0].Value), `"data":`, `"data":{"reply":[{"Name":"Class","Value":"admins"}]},"x":`, 1)
+	if _, err := w.store.Commit(context.Background(), cluster.Txn{Then: []cluster.Op{cluster.Put(entries[0].Key, []byte(forged))}}); err != nil {
+		t.Fatal(err)
+	}
+	d := w.login(Prompt, w.code(dev, 0), c.State)
+	expect(t, d, Reject, ReasonBadState)
+	if d.Err == nil {
+		t.Error("a forged record is logged")
+	}
 }

@@ -40,6 +40,10 @@ type Account struct {
 	// Bypass holds the user's bypass codes, usable or not (expired and
 	// spent ones stay a day, so the log can say why they failed).
 	Bypass []Bypass
+	// Problems are records Load skipped: a device that does not open
+	// (the key file lacks its key, the record was altered) or one beyond
+	// MaxDevices. The other devices still work; the log shows these.
+	Problems []error
 }
 
 // Device returns the device with id, or false.
@@ -101,9 +105,14 @@ func (a *Accounts) Load(ctx context.Context, user string) (*Account, error) {
 	for _, e := range entries {
 		switch {
 		case isUnder(e.Key, devicePrefix(user)):
+			if len(acct.Devices) >= MaxDevices {
+				acct.Problems = append(acct.Problems, fmt.Errorf("cluster: %s: beyond %d devices, skipped", e.Key, MaxDevices))
+				continue
+			}
 			d, err := a.openDevice(user, e)
 			if err != nil {
-				return nil, err
+				acct.Problems = append(acct.Problems, err)
+				continue
 			}
 			acct.Devices = append(acct.Devices, d)
 		case isUnder(e.Key, usedPrefix(user)):

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,9 +29,15 @@ func testAccounts(t *testing.T) (*Accounts, *Memory) {
 	return NewAccounts(m, keys), m
 }
 
+// testDevice is a device named name; its seed is "0123456789abcdefghij"
+// for "phone" and differs for every other name.
 func testDevice(name string) Device {
+	secret := []byte("0123456789abcdefghij")
+	if name != "phone" {
+		secret = []byte("seed of device " + name)
+	}
 	return Device{Name: name, Type: TOTP, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second,
-		Secret: []byte("0123456789abcdefghij"), Created: t0}
+		Secret: secret, Created: t0}
 }
 
 func TestDevices(t *testing.T) {
@@ -44,7 +51,7 @@ func TestDevices(t *testing.T) {
 		t.Errorf("got id %q, want 16 hex digits", d.ID)
 	}
 	t.Run("the seed is sealed in the store", func(t *testing.T) {
-		entries, _ := m.List(ctx, "users/")
+		entries, _ := m.List(ctx, "users/alice/devices/")
 		if len(entries) != 1 || entries[0].Key != "users/alice/devices/"+d.ID {
 			t.Fatalf("got %v, want one device under users/alice/", entries)
 		}
@@ -66,8 +73,9 @@ func TestDevices(t *testing.T) {
 		if _, err := m.Commit(ctx, Txn{Then: []Op{Put("users/mallory/devices/"+d.ID, e.Value)}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := a.Load(ctx, "mallory"); !errors.Is(err, ErrDecrypt) {
-			t.Errorf("got %v, want ErrDecrypt", err)
+		acct, err := a.Load(ctx, "mallory")
+		if err != nil || len(acct.Devices) != 0 || len(acct.Problems) != 1 || !errors.Is(acct.Problems[0], ErrDecrypt) {
+			t.Errorf("got %v, %d devices, problems %v; want the record skipped with ErrDecrypt", err, len(acct.Devices), acct.Problems)
 		}
 	})
 	t.Run("names are unique without case", func(t *testing.T) {
@@ -78,6 +86,13 @@ func TestDevices(t *testing.T) {
 			if _, err := a.AddDevice(ctx, "alice", testDevice(bad)); !errors.Is(err, ErrDeviceName) {
 				t.Errorf("name %q: got %v, want ErrDeviceName", bad, err)
 			}
+		}
+	})
+	t.Run("one seed enrolled twice is refused", func(t *testing.T) {
+		again := testDevice("phone")
+		again.Name = "phone again"
+		if _, err := a.AddDevice(ctx, "alice", again); !errors.Is(err, ErrDuplicateSeed) {
+			t.Errorf("got %v, want ErrDuplicateSeed", err)
 		}
 	})
 	t.Run("rename and remove by id or name", func(t *testing.T) {
@@ -92,7 +107,7 @@ func TestDevices(t *testing.T) {
 			t.Fatal(err)
 		}
 		acct, _ := a.Load(ctx, "alice")
-		if dev, ok := acct.Device(tab.ID); !ok || dev.Name != "old tablet" || string(dev.Secret) != "0123456789abcdefghij" {
+		if dev, ok := acct.Device(tab.ID); !ok || dev.Name != "old tablet" || string(dev.Secret) != "seed of device tablet" {
 			t.Errorf("after rename: %+v", dev)
 		}
 		if err := a.UseStep(ctx, acct, tab.ID, 5, t0); err != nil {
@@ -116,6 +131,24 @@ func TestDevices(t *testing.T) {
 		}
 		if _, err := a.AddDevice(ctx, "bob", testDevice("one more")); !errors.Is(err, ErrDeviceLimit) {
 			t.Errorf("got %v, want ErrDeviceLimit", err)
+		}
+	})
+	t.Run("two admins adding one name at once: one wins", func(t *testing.T) {
+		var ok atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 10 {
+			wg.Go(func() {
+				d := testDevice("race")
+				d.Secret = []byte(fmt.Sprintf("seed of racing device %d", i))
+				if _, err := a.AddDevice(ctx, "carol", d); err == nil {
+					ok.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		acct, _ := a.Load(ctx, "carol")
+		if len(acct.Devices) != 1 {
+			t.Errorf("got %d devices named race (%d adds succeeded), want 1", len(acct.Devices), ok.Load())
 		}
 	})
 	t.Run("a slash in a name stays in its user", func(t *testing.T) {
@@ -238,8 +271,8 @@ func TestLockoutRecords(t *testing.T) {
 
 func TestChallenges(t *testing.T) {
 	ctx := context.Background()
-	m := NewMemory()
-	c := NewChallenges(m)
+	a, m := testAccounts(t)
+	c := NewChallenges(m, a.keys)
 	state, err := c.Create(ctx, Pending{User: "alice", Account: "alice", Client: "vpn", NAS: "192.0.2.1",
 		Created: t0, Expires: t0.Add(time.Minute), AttemptsLeft: 2})
 	if err != nil {

@@ -16,10 +16,18 @@ import (
 // its State: etcdctl shows who is waiting, never a State to answer with.
 type Challenges struct {
 	store Store
+	keys  *Keyring
 }
 
-// NewChallenges returns Challenges over store.
-func NewChallenges(store Store) *Challenges { return &Challenges{store: store} }
+// NewChallenges returns Challenges over store. keys signs each record, so
+// that somebody who can write to etcd but lacks the key file cannot plant
+// a waiting login (with the reply attributes of their choice).
+func NewChallenges(store Store, keys *Keyring) *Challenges {
+	return &Challenges{store: store, keys: keys}
+}
+
+// challengePurpose keys the records' MACs.
+const challengePurpose = "challenge record"
 
 // Pending is a login waiting for its second factor.
 type Pending struct {
@@ -38,10 +46,20 @@ type Pending struct {
 	// AttemptsLeft counts wrong answers still allowed.
 	AttemptsLeft int `json:"attempts_left"`
 	// Data is the engine's own context (reply attributes to send).
-	Data  json.RawMessage `json:"data,omitempty"`
-	Nonce string          `json:"nonce"`
+	Data json.RawMessage `json:"data,omitempty"`
+	// KeyID and MAC sign every field above but AttemptsLeft.
+	KeyID string `json:"kid"`
+	MAC   []byte `json:"mac"`
+	Nonce string `json:"nonce"`
 	key   string
 	rev   int64
+}
+
+// signed is what the MAC covers: everything that decides a login.
+func (p *Pending) signed(state []byte) []byte {
+	b, _ := json.Marshal([]any{challengeKey(state), p.User, p.Account, p.Client, p.NAS,
+		p.Created.UnixNano(), p.Expires.UnixNano(), p.Data})
+	return b
 }
 
 // Expired reports whether the wait is over at now.
@@ -65,6 +83,8 @@ func (c *Challenges) Create(ctx context.Context, p Pending) ([]byte, error) {
 	state := make([]byte, stateLen)
 	_, _ = rand.Read(state)
 	p.key, p.Nonce = challengeKey(state), newNonce()
+	p.Created, p.Expires = p.Created.UTC(), p.Expires.UTC()
+	p.KeyID, p.MAC = c.keys.MAC(challengePurpose, p.signed(state))
 	b, err := encodeRecord(p)
 	if err != nil {
 		return nil, err
@@ -97,6 +117,9 @@ func (c *Challenges) Get(ctx context.Context, state []byte) (*Pending, error) {
 	if err := json.Unmarshal(e.Value, p); err != nil {
 		return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
 	}
+	if !c.keys.VerifyMAC(p.KeyID, challengePurpose, p.signed(state), p.MAC) {
+		return nil, fmt.Errorf("%w: record %s fails its check (written by somebody without the seed key file?)", ErrNotFound, e.Key)
+	}
 	p.key, p.rev = e.Key, e.ModRevision
 	return p, nil
 }
@@ -128,14 +151,29 @@ func (c *Challenges) Retry(ctx context.Context, p *Pending) error {
 }
 
 // Finish removes p: it was answered, ran out of attempts or expired.
-// A State is single use; a record already gone is not an error.
+// A State is single use: when another answer changed the record
+// meanwhile, Finish reads it again and still removes it.
 func (c *Challenges) Finish(ctx context.Context, p *Pending) error {
-	_, err := c.store.Commit(ctx, Txn{
-		If:   []Compare{{Key: p.key, ModRevision: p.rev}},
-		Then: []Op{Delete(p.key)},
-	})
-	if err != nil && !errors.Is(err, ErrConflict) {
-		return fmt.Errorf("cluster: finish challenge: %w", err)
+	rev := p.rev
+	for range 5 {
+		_, err := c.store.Commit(ctx, Txn{
+			If:   []Compare{{Key: p.key, ModRevision: rev}},
+			Then: []Op{Delete(p.key)},
+		})
+		if !errors.Is(err, ErrConflict) {
+			if err != nil {
+				return fmt.Errorf("cluster: finish challenge: %w", err)
+			}
+			return nil
+		}
+		e, err := c.store.Get(ctx, p.key)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("cluster: finish challenge: %w", err)
+		}
+		rev = e.ModRevision
 	}
-	return nil
+	return fmt.Errorf("cluster: finish challenge: %w", ErrConflict)
 }

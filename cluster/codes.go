@@ -173,9 +173,9 @@ func (a *Accounts) RevokeBypass(ctx context.Context, user, id string) ([]Bypass,
 
 // UseBypass spends one use of the bypass code of acct that matches code.
 // Each use is taken exactly once across the cluster: the write compares
-// the revision read, and a node that lost the race reads again. It
-// returns ErrNoCode, ErrCodeExpired or ErrCodeUsedUp when the code does
-// not let the user in.
+// the revision read, and ErrConflict tells the caller to load the account
+// again and decide again. It returns ErrNoCode, ErrCodeExpired or
+// ErrCodeUsedUp when the code does not let the user in.
 func (a *Accounts) UseBypass(ctx context.Context, acct *Account, code string, now time.Time) (Bypass, error) {
 	i := -1
 	for j, b := range acct.Bypass {
@@ -189,51 +189,45 @@ func (a *Accounts) UseBypass(ctx context.Context, acct *Account, code string, no
 		return Bypass{}, ErrNoCode
 	}
 	cur := acct.Bypass[i]
+	switch {
+	case !now.Before(cur.Expires):
+		return cur, ErrCodeExpired
+	case cur.MaxUses > 0 && cur.Used >= cur.MaxUses:
+		return cur, ErrCodeUsedUp
+	}
+	next := cur
+	next.Used++
+	next.LastUsed = now.UTC()
+	next.Nonce = newNonce()
+	v, err := encodeRecord(next)
+	if err != nil {
+		return cur, fmt.Errorf("cluster: use bypass code: %w", err)
+	}
+	ttl := cur.Expires.Sub(now) + recordSlack
 	key := bypassKey(acct.Name, cur.ID)
-	for range 5 {
-		switch {
-		case !now.Before(cur.Expires):
-			return cur, ErrCodeExpired
-		case cur.MaxUses > 0 && cur.Used >= cur.MaxUses:
-			return cur, ErrCodeUsedUp
-		}
-		next := cur
-		next.Used++
-		next.LastUsed = now.UTC()
-		next.Nonce = newNonce()
-		v, err := encodeRecord(next)
-		if err != nil {
+	// Like Accept: the use and the lockout reset in one transaction that
+	// compares both, so a lock that landed meanwhile wins.
+	txn := Txn{
+		If: []Compare{
+			{Key: key, ModRevision: cur.rev},
+			{Key: lockoutKey(acct.Name), ModRevision: acct.Lockout.rev},
+		},
+		Then: []Op{{Key: key, Value: v, TTL: ttl}},
+	}
+	if acct.Lockout.rev != 0 {
+		txn.Then = append(txn.Then, Delete(lockoutKey(acct.Name)))
+	}
+	rev, err := a.store.Commit(ctx, txn)
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
 			return cur, err
 		}
-		ttl := time.Until(cur.Expires) + recordSlack
-		if ttl < time.Second {
-			ttl = time.Second
-		}
-		rev, err := a.store.Commit(ctx, Txn{
-			If:   []Compare{{Key: key, ModRevision: cur.rev}},
-			Then: []Op{{Key: key, Value: v, TTL: ttl}},
-		})
-		if err == nil {
-			next.rev = rev
-			acct.Bypass[i] = next
-			return next, nil
-		}
-		if !errors.Is(err, ErrConflict) {
-			return cur, fmt.Errorf("cluster: use bypass code of %q: %w", acct.Name, err)
-		}
-		e, err := a.store.Get(ctx, key)
-		if errors.Is(err, ErrNotFound) {
-			return cur, ErrNoCode // revoked meanwhile
-		}
-		if err != nil {
-			return cur, fmt.Errorf("cluster: use bypass code of %q: %w", acct.Name, err)
-		}
-		if err := json.Unmarshal(e.Value, &cur); err != nil {
-			return cur, fmt.Errorf("cluster: record %s: %w", key, err)
-		}
-		cur.rev = e.ModRevision
+		return cur, fmt.Errorf("cluster: use bypass code of %q: %w", acct.Name, err)
 	}
-	return cur, fmt.Errorf("cluster: use bypass code of %q: %w", acct.Name, ErrConflict)
+	next.rev = rev
+	acct.Bypass[i] = next
+	acct.Lockout = Lockout{}
+	return next, nil
 }
 
 // IssueRecovery creates user's recovery passcode, replacing any earlier

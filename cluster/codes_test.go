@@ -49,8 +49,12 @@ func TestBypassRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := a.UseBypass(ctx, stale, code, t0); !errors.Is(err, ErrCodeUsedUp) {
-		t.Errorf("a node with a stale read: got %v, want ErrCodeUsedUp", err)
+	if _, err := a.UseBypass(ctx, stale, code, t0); !errors.Is(err, ErrConflict) {
+		t.Errorf("a node with a stale read: got %v, want ErrConflict (load again)", err)
+	}
+	fresh, _ := a.Load(ctx, "alice")
+	if _, err := a.UseBypass(ctx, fresh, code, t0); !errors.Is(err, ErrCodeUsedUp) {
+		t.Errorf("after loading again: got %v, want ErrCodeUsedUp", err)
 	}
 	if gone, err := a.RevokeBypass(ctx, "alice", b.ID); err != nil || len(gone) != 1 {
 		t.Errorf("revoke: %v %v", gone, err)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ type Device struct {
 	Secret []byte
 	// Serial is the hardware token's serial, for a token of the inventory.
 	Serial string
+	rev    int64
 }
 
 // deviceRecord is a Device as stored: JSON an admin can read with etcdctl,
@@ -73,6 +75,8 @@ var (
 	ErrDeviceName = errors.New("cluster: bad device name")
 	// ErrDeviceLimit: the user has MaxDevices devices already.
 	ErrDeviceLimit = errors.New("cluster: too many devices")
+	// ErrDuplicateSeed: the user has a device with the same seed.
+	ErrDuplicateSeed = errors.New("cluster: seed already enrolled")
 )
 
 // MaxDevices bounds a user's devices: every login checks a code against
@@ -85,6 +89,47 @@ const MaxDevices = 32
 const maxDeviceName = 32
 
 func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
+
+// devicesVersion is bumped by every change to a user's set of devices, so
+// that two admins adding (or renaming) at once cannot both pass the
+// name and count checks: each compares the version it read.
+func devicesVersionKey(user string) string { return userPrefix(user) + "devices-version" }
+
+// versionGuard reads the version of user's devices and returns the
+// Compare that pins it and the Op that bumps it.
+func (a *Accounts) versionGuard(ctx context.Context, user string) (Compare, Op, error) {
+	key := devicesVersionKey(user)
+	rev := int64(0)
+	e, err := a.store.Get(ctx, key)
+	switch {
+	case err == nil:
+		rev = e.ModRevision
+	case !errors.Is(err, ErrNotFound):
+		return Compare{}, Op{}, fmt.Errorf("cluster: devices of %q: %w", user, err)
+	}
+	v, err := encodeRecord(struct {
+		Nonce string `json:"nonce"`
+	}{newNonce()})
+	if err != nil {
+		return Compare{}, Op{}, err
+	}
+	return Compare{Key: key, ModRevision: rev}, Put(key, v), nil
+}
+
+// sameSeed reports whether one of user's stored devices has secret: one
+// seed enrolled twice would let each code in once per copy.
+func (a *Accounts) sameSeed(user string, entries []Entry, secret []byte) (string, bool) {
+	for _, e := range entries {
+		var r deviceRecord
+		if json.Unmarshal(e.Value, &r) != nil {
+			continue
+		}
+		if s, err := a.keys.Open(r.Seed, deviceAAD(user, r.ID)); err == nil && subtle.ConstantTimeCompare(s, secret) == 1 {
+			return r.Name, true
+		}
+	}
+	return "", false
+}
 
 func checkDeviceName(name string) error {
 	if name == "" || len(name) > maxDeviceName || !utf8.ValidString(name) ||
@@ -106,7 +151,7 @@ func (a *Accounts) openDevice(user string, e Entry) (Device, error) {
 	return Device{
 		ID: r.ID, Name: r.Name, Type: r.Type, Created: r.Created,
 		Algorithm: r.Algorithm, Digits: r.Digits, Period: time.Duration(r.Period) * time.Second,
-		Secret: secret, Serial: r.Serial,
+		Secret: secret, Serial: r.Serial, rev: e.ModRevision,
 	}, nil
 }
 
@@ -149,7 +194,14 @@ func (a *Accounts) AddDevice(ctx context.Context, user string, d Device) (Device
 	if len(entries) >= MaxDevices {
 		return Device{}, fmt.Errorf("%w: %q has %d; remove one first", ErrDeviceLimit, user, len(entries))
 	}
-	var guard []Compare
+	if name, dup := a.sameSeed(user, entries, d.Secret); dup {
+		return Device{}, fmt.Errorf("%w: %q already has this seed as device %q", ErrDuplicateSeed, user, name)
+	}
+	vc, vop, err := a.versionGuard(ctx, user)
+	if err != nil {
+		return Device{}, err
+	}
+	guard := []Compare{vc}
 	for _, e := range entries {
 		var r deviceRecord
 		if err := json.Unmarshal(e.Value, &r); err != nil {
@@ -171,7 +223,7 @@ func (a *Accounts) AddDevice(ctx context.Context, user string, d Device) (Device
 	}
 	key := deviceKey(user, d.ID)
 	guard = append(guard, Compare{Key: key, ModRevision: 0})
-	if _, err := a.store.Commit(ctx, Txn{If: guard, Then: []Op{Put(key, b)}}); err != nil {
+	if _, err := a.store.Commit(ctx, Txn{If: guard, Then: []Op{Put(key, b), vop}}); err != nil {
 		return Device{}, fmt.Errorf("cluster: add device for %q: %w", user, err)
 	}
 	return d, nil
@@ -201,11 +253,15 @@ func (a *Accounts) RenameDevice(ctx context.Context, user, ref, name string) err
 	if err := checkDeviceName(name); err != nil {
 		return err
 	}
+	vc, vop, err := a.versionGuard(ctx, user)
+	if err != nil {
+		return err
+	}
 	e, r, all, err := a.findDevice(ctx, user, ref)
 	if err != nil {
 		return err
 	}
-	guard := []Compare{}
+	guard := []Compare{vc}
 	for _, o := range all {
 		var or deviceRecord
 		if json.Unmarshal(o.Value, &or) == nil && or.ID != r.ID && strings.EqualFold(or.Name, name) {
@@ -218,7 +274,7 @@ func (a *Accounts) RenameDevice(ctx context.Context, user, ref, name string) err
 	if err != nil {
 		return err
 	}
-	if _, err := a.store.Commit(ctx, Txn{If: guard, Then: []Op{Put(e.Key, b)}}); err != nil {
+	if _, err := a.store.Commit(ctx, Txn{If: guard, Then: []Op{Put(e.Key, b), vop}}); err != nil {
 		return fmt.Errorf("cluster: rename device of %q: %w", user, err)
 	}
 	return nil
@@ -233,9 +289,13 @@ func (a *Accounts) RemoveDevice(ctx context.Context, user, ref string) (Device, 
 	if err != nil {
 		return Device{}, err
 	}
+	_, vop, err := a.versionGuard(ctx, user)
+	if err != nil {
+		return Device{}, err
+	}
 	txn := Txn{
 		If:   []Compare{{Key: e.Key, ModRevision: e.ModRevision}},
-		Then: []Op{Delete(e.Key), Delete(usedKey(user, r.ID))},
+		Then: []Op{Delete(e.Key), Delete(usedKey(user, r.ID)), vop},
 	}
 	if r.Serial != "" {
 		tr, te, err := a.readToken(ctx, r.Serial)
@@ -301,4 +361,46 @@ func (a *Accounts) UseStep(ctx context.Context, acct *Account, id string, step i
 		}
 	}
 	return fmt.Errorf("cluster: record step of %q: %w", acct.Name, ErrConflict)
+}
+
+// Accept records that dev of acct accepted step and clears acct's failed
+// attempts, in one transaction that compares everything the decision
+// read: the used step (a code is accepted once, cluster-wide), the
+// device (a device removed meanwhile accepts nothing) and the lockout (a
+// lock that landed meanwhile wins). ErrConflict means something changed:
+// the caller loads the account again and decides again. ErrReplay means
+// the step was already accepted.
+func (a *Accounts) Accept(ctx context.Context, acct *Account, dev Device, step int64, now time.Time) error {
+	used := acct.Used[dev.ID]
+	if used.rev != 0 && step <= used.Step {
+		return ErrReplay
+	}
+	u := UsedStep{Step: step, At: now.UTC(), Nonce: newNonce()}
+	b, err := encodeRecord(u)
+	if err != nil {
+		return fmt.Errorf("cluster: record step: %w", err)
+	}
+	key := usedKey(acct.Name, dev.ID)
+	txn := Txn{
+		If: []Compare{
+			{Key: key, ModRevision: used.rev},
+			{Key: deviceKey(acct.Name, dev.ID), ModRevision: dev.rev},
+			{Key: lockoutKey(acct.Name), ModRevision: acct.Lockout.rev},
+		},
+		Then: []Op{Put(key, b)},
+	}
+	if acct.Lockout.rev != 0 {
+		txn.Then = append(txn.Then, Delete(lockoutKey(acct.Name)))
+	}
+	rev, err := a.store.Commit(ctx, txn)
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			return err
+		}
+		return fmt.Errorf("cluster: accept a code of %q: %w", acct.Name, err)
+	}
+	u.rev = rev
+	acct.Used[dev.ID] = u
+	acct.Lockout = Lockout{}
+	return nil
 }

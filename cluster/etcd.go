@@ -118,13 +118,17 @@ func endpointScheme(ep string) (string, error) {
 	}
 	u, err := url.Parse(ep)
 	if err != nil {
-		return "", err
+		// url.Parse's error repeats the endpoint, which may hold a password.
+		return "", errors.New("an endpoint is not a URL (want scheme://host:port)")
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("%q: credentials belong in username and password_file, not in the URL", u.Redacted())
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("%q: scheme must be http or https", ep)
+		return "", fmt.Errorf("%q: scheme must be http or https", u.Redacted())
 	}
-	if u.Host == "" || (u.Path != "" && u.Path != "/") || u.User != nil {
-		return "", fmt.Errorf("%q: want scheme://host:port and nothing more", ep)
+	if u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return "", fmt.Errorf("%q: want scheme://host:port and nothing more", u.Redacted())
 	}
 	return u.Scheme, nil
 }

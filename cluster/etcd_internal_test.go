@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,6 +145,15 @@ func TestLeaseSeconds(t *testing.T) {
 	for _, tt := range tests {
 		if got := leaseSeconds(tt.ttl); got != tt.want {
 			t.Errorf("leaseSeconds(%v): got %d, want %d", tt.ttl, got, tt.want)
+		}
+	}
+}
+
+func TestEndpointErrorsHideCredentials(t *testing.T) {
+	for _, ep := range []string{"https://root:hunter2@etcd1:2379", "ftp://root:hunter2@etcd1:2379", "https://root:hunter2@etcd1:2379/x", "http://root:hunter2@[::1"} {
+		_, err := endpointScheme(ep)
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: got %v; want an error without the password", ep, err)
 		}
 	}
 }

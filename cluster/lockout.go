@@ -17,6 +17,9 @@ type Lockout struct {
 	// user pressing Enter twice) counts once. Never the code itself.
 	LastFailure []byte `json:"last_failure,omitempty"`
 	LastKeyID   string `json:"last_failure_kid,omitempty"`
+	// LastFailureAt bounds that: the same code after SameCodeWindow counts
+	// again, so a fixed guess tried on every new step is still counted.
+	LastFailureAt time.Time `json:"last_failure_at,omitzero"`
 	// LockedAt is when the limit was reached; zero while not locked.
 	LockedAt time.Time `json:"locked_at,omitzero"`
 	// LockedUntil ends the lock; zero with LockedAt set means until an
@@ -46,6 +49,11 @@ type LockoutPolicy struct {
 // lockoutPurpose keys the hashes of wrong codes.
 const lockoutPurpose = "lockout failure"
 
+// SameCodeWindow is how long the same wrong code counts once: long
+// enough for a NAS's retransmissions and a user pressing Enter twice,
+// shorter than a TOTP step's life in the window.
+const SameCodeWindow = 45 * time.Second
+
 // Fail counts one failed second factor with code for acct and returns the
 // lockout after it. A code equal to the last failure counts once. An
 // expired lock starts a fresh count.
@@ -62,10 +70,12 @@ func (a *Accounts) Fail(ctx context.Context, acct *Account, code string, p Locko
 		if next.Locked(now) {
 			return next, nil
 		}
-		if code != "" && next.LastFailure != nil && a.keys.VerifyMAC(next.LastKeyID, lockoutPurpose, []byte(code), next.LastFailure) {
+		if code != "" && next.LastFailure != nil && now.Sub(next.LastFailureAt) < SameCodeWindow &&
+			a.keys.VerifyMAC(next.LastKeyID, lockoutPurpose, []byte(code), next.LastFailure) {
 			return next, nil // the same wrong code again
 		}
 		next.Failures++
+		next.LastFailureAt = now.UTC()
 		if code != "" {
 			next.LastKeyID, next.LastFailure = a.keys.MAC(lockoutPurpose, []byte(code))
 		}

@@ -227,7 +227,14 @@ func (a *Accounts) AssignToken(ctx context.Context, serial, user, name string, n
 	if len(entries) >= MaxDevices {
 		return Device{}, fmt.Errorf("%w: %q has %d; remove one first", ErrDeviceLimit, user, len(entries))
 	}
-	guard := []Compare{{Key: te.Key, ModRevision: te.ModRevision}}
+	if other, dup := a.sameSeed(user, entries, secret); dup {
+		return Device{}, fmt.Errorf("%w: %q already has this seed as device %q", ErrDuplicateSeed, user, other)
+	}
+	vc, vop, err := a.versionGuard(ctx, user)
+	if err != nil {
+		return Device{}, err
+	}
+	guard := []Compare{{Key: te.Key, ModRevision: te.ModRevision}, vc}
 	for _, e := range entries {
 		var dr deviceRecord
 		if err := json.Unmarshal(e.Value, &dr); err != nil {
@@ -247,7 +254,7 @@ func (a *Accounts) AssignToken(ctx context.Context, serial, user, name string, n
 	if err != nil {
 		return Device{}, err
 	}
-	ops := []Op{Put(deviceKey(user, d.ID), dv)}
+	ops := []Op{Put(deviceKey(user, d.ID), dv), vop}
 	guard = append(guard, Compare{Key: deviceKey(user, d.ID), ModRevision: 0})
 	if r.Type == HOTP && r.Counter > 0 {
 		// The used step of an HOTP device is its last counter: a token

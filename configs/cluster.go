@@ -150,10 +150,13 @@ func (v *validator) passcodes(r rawPasscodes) challenge.Passcodes {
 		v.add("passcodes.challenge_ttl", "must be 10s to 10m; got %s", p.ChallengeTTL)
 	}
 	if p.ChallengeAttempts < 0 || p.ChallengeAttempts > 10 {
-		v.add("passcodes.challenge_attempts", "must be 1 to 10; got %d", p.ChallengeAttempts)
+		v.add("passcodes.challenge_attempts", "must be 1 to 10 (0 keeps the default, 3); got %d", p.ChallengeAttempts)
 	}
 	if len(p.Prompt) > maxReplyMessage {
 		v.add("passcodes.prompt", "at most %d bytes fit a Reply-Message beside the State; got %d", maxReplyMessage, len(p.Prompt))
+	}
+	if hasControl(p.Prompt) {
+		v.add("passcodes.prompt", "control characters are not allowed (NASes show the text as it is)")
 	}
 
 	p.Lockout.Attempts = DefaultLockoutAttempts
@@ -166,6 +169,8 @@ func (v *validator) passcodes(r rawPasscodes) challenge.Passcodes {
 	switch {
 	case r.Lockout.UntilUnlock && r.Lockout.Duration != 0:
 		v.add("passcodes.lockout.duration", "give duration or until_unlock, not both")
+	case r.Lockout.UntilUnlock && p.Lockout.Attempts == 0:
+		v.add("passcodes.lockout.until_unlock", "goes with attempts of 1 or more (attempts: 0 turns lockout off)")
 	case r.Lockout.UntilUnlock:
 		p.Lockout.Duration = 0
 	case r.Lockout.Duration == 0:
@@ -194,6 +199,9 @@ func (v *validator) passcodes(r rawPasscodes) challenge.Passcodes {
 	if len(p.Unenrolled.Message) > maxReplyMessage {
 		v.add("passcodes.unenrolled.message", "at most %d bytes; got %d", maxReplyMessage, len(p.Unenrolled.Message))
 	}
+	if hasControl(p.Unenrolled.Message) {
+		v.add("passcodes.unenrolled.message", "control characters are not allowed (NASes show the text as it is)")
+	}
 	return p
 }
 
@@ -213,6 +221,9 @@ func (v *validator) clientLogin(p string, rc rawClient) challenge.ClientLogin {
 			v.add(p+".failmode", "must be secure (reject while the cluster is down; default) or safe (password alone); got %q", rc.FailMode)
 		}
 		l.FailMode = f
+	}
+	if l.Mode == challenge.Prompt && (rc.Separator != nil || rc.CodeLength != 0) {
+		v.add(p+".mode", "challenge mode never splits the password: separator and code_length go with append or auto")
 	}
 	if rc.Separator != nil {
 		l.Separator = *rc.Separator
@@ -237,6 +248,15 @@ func (v *validator) clientLogin(p string, rc rawClient) challenge.ClientLogin {
 		l.CodeLength = rc.CodeLength
 	}
 	return l
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 func containsDigit(s string) bool {

@@ -172,7 +172,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	defer stopStore()
 	host, _ := os.Hostname()
 	engine := challenge.NewEngine(d.dir, d.cfg.Policy,
-		challenge.WithPasscodes(d.cfg.Passcodes, cluster.NewAccounts(store, d.keys), cluster.NewChallenges(store)),
+		challenge.WithPasscodes(d.cfg.Passcodes, cluster.NewAccounts(store, d.keys), cluster.NewChallenges(store, d.keys)),
 		challenge.WithAudit(cluster.NewAudit(store, 0), "twostepd "+host))
 	srv, err := radiusd.NewServer(radiusd.Options{
 		Authenticator: engine,
