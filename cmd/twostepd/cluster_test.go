@@ -26,10 +26,12 @@ import (
 // against one etcd, as a cluster runs: what one node starts the other
 // finishes, and a passcode is accepted once across both.
 
-// twoNodes is a cluster of two twostepd and the etcd they share.
+// twoNodes is a cluster of twostepd processes and the etcd they share;
+// a and b are the first two.
 type twoNodes struct {
 	etcd     *etcdtest.Server
 	a, b     *daemonProc
+	all      []*daemonProc
 	accounts *cluster.Accounts
 }
 
@@ -42,6 +44,12 @@ const (
 )
 
 func startTwoNodes(t *testing.T, failmodeB string) *twoNodes {
+	t.Helper()
+	return startNodes(t, "secure", failmodeB)
+}
+
+// startNodes starts one twostepd per failmode, on 127.0.0.1, 127.0.0.2, …
+func startNodes(t *testing.T, failmodes ...string) *twoNodes {
 	t.Helper()
 	etcd := etcdtest.Start(t)
 	shared := t.TempDir()
@@ -81,7 +89,11 @@ passcodes:
 `, addr, testSecret, failmode, users, strings.Join(etcd.Endpoints(), ", "), keyPath), 0o600)
 		return startDaemonConfig(t, cfg)
 	}
-	n := &twoNodes{etcd: etcd, a: node("127.0.0.1", "secure"), b: node("127.0.0.2", failmodeB)}
+	n := &twoNodes{etcd: etcd}
+	for i, fm := range failmodes {
+		n.all = append(n.all, node(fmt.Sprintf("127.0.0.%d", i+1), fm))
+	}
+	n.a, n.b = n.all[0], n.all[1]
 	store, err := cluster.OpenEtcd(context.Background(), cluster.EtcdConfig{Endpoints: etcd.Endpoints()})
 	if err != nil {
 		t.Fatal(err)
@@ -264,4 +276,69 @@ func TestClusterStoreDown(t *testing.T) {
 	if got := login(t, n.a.radius, clusterUser, clusterPassword+","+dev.Code(dev.Step(time.Now())), nil); got.code != radius.CodeAccessAccept {
 		t.Errorf("node A after etcd returned: got %v %q, want Access-Accept", got.code, got.message)
 	}
+}
+
+// TestClusterBypassCodeUses tries a 5-use bypass code 200 times at once
+// through three nodes: it is accepted exactly 5 times. An expired code is
+// refused with its reason, and a token marked lost stops on every node.
+func TestClusterBypassCodeUses(t *testing.T) {
+	n := startNodes(t, "secure", "secure", "secure")
+	ctx := context.Background()
+	code, _, err := n.accounts.IssueBypass(ctx, clusterUser, cluster.BypassSpec{Profile: "short", MaxUses: 5, TTL: 24 * time.Hour, Digits: 9}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	accepts := 0
+	var wg sync.WaitGroup
+	for i := range 200 {
+		addr := n.all[i%3].radius
+		wg.Go(func() {
+			if login(t, addr, clusterUser, clusterPassword+","+code, nil).code == radius.CodeAccessAccept {
+				mu.Lock()
+				accepts++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if accepts != 5 {
+		t.Fatalf("got %d accepts of a 5-use bypass code across three nodes, want 5", accepts)
+	}
+
+	t.Run("expired", func(t *testing.T) {
+		// Issued in the past, so that it has expired now.
+		old, _, err := n.accounts.IssueBypass(ctx, clusterUser, cluster.BypassSpec{Profile: "short", MaxUses: 5, TTL: time.Minute, Digits: 9}, time.Now().Add(-2*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := login(t, n.b.radius, clusterUser, clusterPassword+","+old, nil); got.code != radius.CodeAccessReject {
+			t.Fatalf("got %v, want Access-Reject", got.code)
+		}
+		n.b.waitLog(t, `"reason":"bypass_expired"`)
+	})
+
+	t.Run("a lost token stops on every node", func(t *testing.T) {
+		secret := []byte("12345678901234567890")
+		if err := n.accounts.ImportTokens(ctx, []cluster.Token{{Serial: "HOTP-7", Type: cluster.HOTP, Algorithm: "SHA1", Digits: 6, Secret: secret}}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.accounts.AssignToken(ctx, "HOTP-7", clusterUser, "key fob", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		h := challenge.HOTP{Secret: secret, Digits: 6}
+		for i, node := range n.all {
+			if got := login(t, node.radius, clusterUser, clusterPassword+","+h.Code(uint64(i)), nil); got.code != radius.CodeAccessAccept {
+				t.Fatalf("node %d, counter %d: got %v %q, want Access-Accept", i, i, got.code, got.message)
+			}
+		}
+		if _, err := n.accounts.MarkTokenLost(ctx, "HOTP-7", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for i, node := range n.all {
+			if got := login(t, node.radius, clusterUser, clusterPassword+","+h.Code(uint64(3+i)), nil); got.code == radius.CodeAccessAccept {
+				t.Errorf("node %d accepted a lost token's code", i)
+			}
+		}
+	})
 }
