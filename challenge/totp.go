@@ -36,7 +36,8 @@ type TOTP struct {
 	Algorithm Algorithm
 	// Digits is the code length, 6 or 8; 0 means 6.
 	Digits int
-	// Period is the time step, 30s or 60s; 0 means 30s.
+	// Period is the time step, whole seconds from 10s to 300s; 0 means 30s.
+	// Apps use 30s (some 60s); hardware tokens may use others.
 	Period time.Duration
 }
 
@@ -66,8 +67,8 @@ func (t TOTP) Validate() error {
 	if d := t.Digits; d != 0 && d != 6 && d != 8 {
 		return fmt.Errorf("challenge: totp: %d digits not supported (want 6 or 8)", d)
 	}
-	if p := t.Period; p != 0 && p != 30*time.Second && p != 60*time.Second {
-		return fmt.Errorf("challenge: totp: period %v not supported (want 30s or 60s)", p)
+	if p := t.Period; p != 0 && (p < 10*time.Second || p > 300*time.Second || p%time.Second != 0) {
+		return fmt.Errorf("challenge: totp: period %v not supported (want whole seconds from 10s to 300s)", p)
 	}
 	if len(t.Secret) < minSecretLen {
 		return fmt.Errorf("challenge: totp: secret is %d bytes, want at least %d", len(t.Secret), minSecretLen)
@@ -296,8 +297,8 @@ func ParseTOTPURI(uri string) (t TOTP, issuer, account string, err error) {
 	t.Period = 30 * time.Second
 	if period != "" {
 		p, perr := strconv.Atoi(period)
-		if perr != nil || (p != 30 && p != 60) {
-			return fail("period %q not supported (want 30 or 60 seconds)", period)
+		if perr != nil || p < 10 || p > 300 {
+			return fail("period %q not supported (want 10 to 300 seconds)", period)
 		}
 		t.Period = time.Duration(p) * time.Second
 	}
