@@ -3,9 +3,11 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func testTokens(n int, prefix string) []Token {
@@ -94,4 +96,53 @@ func TestTokenInventory(t *testing.T) {
 			t.Errorf("got %v", err)
 		}
 	})
+}
+
+func TestRekey(t *testing.T) {
+	ctx := context.Background()
+	oldFile, _ := NewKeyFile(rand.Reader, t0)
+	oldKeys, _ := ParseKeyring(oldFile)
+	m := NewMemory()
+	old := NewAccounts(m, oldKeys)
+	if _, err := old.AddDevice(ctx, "Alice/Admin", testDevice("phone")); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.ImportTokens(ctx, testTokens(3, "SN 1/"), t0); err != nil {
+		t.Fatal(err)
+	}
+	// The new key first, the old one still listed: the rotation's step 1.
+	newFile, _ := NewKeyFile(rand.Reader, t0.Add(24*time.Hour))
+	both, err := ParseKeyring(append(append([]byte{}, keyLines(newFile)...), keyLines(oldFile)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAccounts(m, both)
+	res, err := a.Rekey(ctx, nil)
+	if err != nil || res.Resealed != 4 || res.Current != 0 {
+		t.Fatalf("got %+v %v, want 4 resealed", res, err)
+	}
+	// The old key can go: everything opens with the new one alone.
+	onlyNew, _ := ParseKeyring(newFile)
+	fresh := NewAccounts(m, onlyNew)
+	acct, err := fresh.Load(ctx, "alice/admin")
+	if err != nil || len(acct.Devices) != 1 || len(acct.Problems) != 0 {
+		t.Fatalf("after rekey: %v, %d devices, problems %v", err, len(acct.Devices), acct.Problems)
+	}
+	if _, err := fresh.AssignToken(ctx, "SN 1/0001", "bob", "fob", t0); err != nil {
+		t.Errorf("a resealed token: %v", err)
+	}
+	if res, _ := a.Rekey(ctx, nil); res.Resealed != 0 || res.Current != 5 { // and bob's new device
+		t.Errorf("a second rekey: %+v, want nothing to do", res)
+	}
+}
+
+// keyLines is a key file without its comments.
+func keyLines(b []byte) []byte {
+	var out []byte
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if len(l) > 0 && l[0] != '#' {
+			out = append(append(out, l...), '\n')
+		}
+	}
+	return out
 }
