@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -265,7 +266,8 @@ func (a *Accounts) AssignToken(ctx context.Context, serial, user, name string, n
 		}
 		ops = append(ops, Put(usedKey(user, d.ID), u))
 	}
-	r.State, r.User, r.DeviceID, r.Changed, r.Nonce = TokenAssigned, UserKey(user), d.ID, now.UTC(), newNonce()
+	// The canonical name, not its key form: releaseToken builds the keys.
+	r.State, r.User, r.DeviceID, r.Changed, r.Nonce = TokenAssigned, strings.ToLower(user), d.ID, now.UTC(), newNonce()
 	tv, err := encodeRecord(r)
 	if err != nil {
 		return Device{}, err
@@ -301,7 +303,11 @@ func (a *Accounts) releaseToken(ctx context.Context, serial string, to TokenStat
 	before := r.public()
 	ops := []Op{}
 	if r.State == TokenAssigned {
-		ops = append(ops, Delete(deviceKey(r.User, r.DeviceID)), Delete(usedKey(r.User, r.DeviceID)))
+		_, vop, err := a.versionGuard(ctx, r.User)
+		if err != nil {
+			return Token{}, err
+		}
+		ops = append(ops, Delete(deviceKey(r.User, r.DeviceID)), Delete(usedKey(r.User, r.DeviceID)), vop)
 	}
 	r.State, r.User, r.DeviceID, r.Changed, r.Nonce = to, "", "", now.UTC(), newNonce()
 	tv, err := encodeRecord(r)

@@ -91,6 +91,17 @@ func TestTokenInventory(t *testing.T) {
 			t.Errorf("got %s, want lost", tok.State)
 		}
 	})
+	t.Run("a user name that escaping changes", func(t *testing.T) {
+		if _, err := a.AssignToken(ctx, "OATH0007", "Müller Zoë", "fob", t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.MarkTokenLost(ctx, "OATH0007", t0); err != nil {
+			t.Fatal(err)
+		}
+		if acct, _ := a.Load(ctx, "müller zoë"); len(acct.Devices) != 0 {
+			t.Errorf("got %d devices after the token was lost, want 0", len(acct.Devices))
+		}
+	})
 	t.Run("unknown serial", func(t *testing.T) {
 		if _, err := a.AssignToken(ctx, "NOPE", "bob", "x", t0); !errors.Is(err, ErrNoToken) {
 			t.Errorf("got %v", err)

@@ -7,6 +7,9 @@
 //   - the help desk's codes and trail, in the same etcd: bypass issue,
 //     bypass list, bypass revoke, recovery issue (spent by enroll
 //     -recovery), audit;
+//   - the hardware token inventory, in the same etcd: token import (the
+//     vendor's CSV or PSKC seed file), token list, token assign, token
+//     unassign, token lost, token resync;
 //   - the seed key file that seals OTP seeds: keygen.
 //
 // main only wires: arguments and the terminal -> run.
@@ -68,6 +71,14 @@ The help desk (codes shown once, stored as keyed hashes; each in the audit):
                    device; it allows enroll -recovery CODE USER
   audit            list who issued, used and revoked codes, and when
 
+Hardware tokens (an inventory in the cluster's etcd; each change in the audit):
+  token import     import the vendor's CSV or PSKC seed file, all or nothing
+  token list       list the tokens, their state and user
+  token assign     make an unassigned token a device of a user
+  token unassign   take a token handed back into the inventory
+  token lost       mark a token lost; its device stops working at once
+  token resync     resynchronise an HOTP token whose counter ran ahead
+
 Keys:
   keygen           create the seed key file that seals OTP seeds
 
@@ -94,6 +105,8 @@ Examples:
   twostepctl bypass issue -profile long alice
   twostepctl recovery issue alice
   twostepctl audit -since 24h -user alice
+  twostepctl token import -psk-file shipment.key shipment.pskcxml
+  twostepctl token assign H-0001 alice
   twostepctl keygen -out /etc/twostep/seed.key
 
 Flags:
@@ -174,6 +187,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.recovery(ctx, args[1:])
 	case "audit":
 		return c.audit(ctx, args[1:])
+	case "token":
+		return c.token(ctx, args[1:])
 	case "keygen":
 		return c.keygen(args[1:])
 	}
