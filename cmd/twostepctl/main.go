@@ -10,7 +10,7 @@
 //   - the hardware token inventory, in the same etcd: token import (the
 //     vendor's CSV or PSKC seed file), token list, token assign, token
 //     unassign, token lost, token resync;
-//   - the seed key file that seals OTP seeds: keygen.
+//   - the seed key file that seals OTP seeds: keygen, rekey.
 //
 // main only wires: arguments and the terminal -> run.
 package main
@@ -81,6 +81,7 @@ Hardware tokens (an inventory in the cluster's etcd; each change in the audit):
 
 Keys:
   keygen           create the seed key file that seals OTP seeds
+  rekey            re-seal every seed with the key file's first key (rotation)
 
   help             show help: twostepctl help enroll
 
@@ -191,6 +192,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.token(ctx, args[1:])
 	case "keygen":
 		return c.keygen(args[1:])
+	case "rekey":
+		return c.rekey(ctx, args[1:])
 	}
 	return fmt.Errorf("unknown command %q; see `twostepctl help`", args[0])
 }

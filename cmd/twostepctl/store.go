@@ -33,6 +33,8 @@ type session struct {
 	// "LDAP".
 	where    string
 	accounts *cluster.Accounts
+	// keys is the seed key file.
+	keys *cluster.Keyring
 	// audit is the help desk's trail in the same etcd.
 	audit   *cluster.Audit
 	closers []func()
@@ -98,6 +100,7 @@ func (c *cli) open(ctx context.Context, path string) (*session, error) {
 	}
 	s.closers = append(s.closers, func() { store.Close() })
 	s.accounts = cluster.NewAccounts(store, keys)
+	s.keys = keys
 	s.audit = cluster.NewAudit(store, 0)
 	return s, nil
 }
