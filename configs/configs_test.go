@@ -102,6 +102,7 @@ directory:
 		{"listen", c.RADIUS.Listen[0], DefaultListen},
 		{"workers", c.RADIUS.Workers, DefaultWorkers},
 		{"duplicate_ttl", c.RADIUS.DuplicateTTL, DefaultDuplicateTTL},
+		{"reject_delay", c.RADIUS.RejectDelay, time.Second},
 		{"metrics", c.Metrics.Listen, DefaultMetrics},
 		{"watch", c.Directory.File.Watch, DefaultWatch},
 		{"users path", c.Directory.File.Path, "/etc/twostep/users.yaml"},

@@ -27,10 +27,11 @@ type raw struct {
 		Format string `yaml:"format"`
 	} `yaml:"log"`
 	RADIUS struct {
-		Listen       []string      `yaml:"listen"`
-		Workers      int           `yaml:"workers"`
-		DuplicateTTL time.Duration `yaml:"duplicate_ttl"`
-		Dictionaries []string      `yaml:"dictionaries"`
+		Listen       []string       `yaml:"listen"`
+		Workers      int            `yaml:"workers"`
+		DuplicateTTL time.Duration  `yaml:"duplicate_ttl"`
+		RejectDelay  *time.Duration `yaml:"reject_delay"`
+		Dictionaries []string       `yaml:"dictionaries"`
 	} `yaml:"radius"`
 	Clients   []rawClient `yaml:"clients"`
 	Directory struct {
@@ -247,6 +248,13 @@ func (v *validator) radius(r *raw, out *RADIUS, dir string) {
 		out.DuplicateTTL = DefaultDuplicateTTL
 	case out.DuplicateTTL < 5*time.Second || out.DuplicateTTL > 30*time.Second:
 		v.add("radius.duplicate_ttl", "must be between 5s and 30s (RFC 5080); got %s", out.DuplicateTTL)
+	}
+	out.RejectDelay = DefaultRejectDelay
+	if r.RADIUS.RejectDelay != nil {
+		out.RejectDelay = *r.RADIUS.RejectDelay
+	}
+	if out.RejectDelay < 0 || out.RejectDelay > 5*time.Second {
+		v.add("radius.reject_delay", "must be 0s (off) to 5s, below the NAS's timeout; got %s", out.RejectDelay)
 	}
 }
 

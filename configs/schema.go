@@ -78,6 +78,10 @@ type RADIUS struct {
 	// DuplicateTTL is how long answers are kept for retransmissions
 	// (RFC 5080); default 10s, allowed 5s to 30s.
 	DuplicateTTL time.Duration
+	// RejectDelay holds every Access-Reject back, so that an outsider
+	// cannot time how far a login got and guessing slows down (FreeRADIUS's
+	// reject_delay); default 1s, 0s turns it off.
+	RejectDelay time.Duration
 	// Dictionaries are FreeRADIUS-format dictionary files naming further
 	// reply attributes; default none (the built-in attributes).
 	Dictionaries []string
@@ -119,6 +123,7 @@ const (
 	DefaultListen       = "0.0.0.0:1812"
 	DefaultWorkers      = 256
 	DefaultDuplicateTTL = 10 * time.Second
+	DefaultRejectDelay  = time.Second
 	DefaultMetrics      = "127.0.0.1:9812"
 	DefaultWatch        = 2 * time.Second
 	DefaultHealth       = 5 * time.Second

@@ -135,9 +135,21 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 		s.drop(causeEncode, src, c.Name)
 		return
 	}
-	s.cache.finish(k, e, resp, s.now())
-	if err := l.send(resp, src, dst); err != nil {
-		s.drop(causeWriteError, src, c.Name)
+	send := func() {
+		s.cache.finish(k, e, resp, s.now())
+		if err := l.send(resp, src, dst); err != nil {
+			s.drop(causeWriteError, src, c.Name)
+		}
+	}
+	if code == radius.CodeAccessReject && s.rejectDelay > 0 {
+		// The worker is free at once; Serve waits for the held answer.
+		l.handlers.Add(1)
+		s.after(s.rejectDelay, func() {
+			defer l.handlers.Done()
+			send()
+		})
+	} else {
+		send()
 	}
 
 	latency := s.now().Sub(start)

@@ -44,6 +44,13 @@ type Options struct {
 	// cache. Default 10s; NewServer refuses values outside 5s..30s, the
 	// range in which NAS retransmissions actually arrive.
 	DuplicateTTL time.Duration
+	// RejectDelay holds every Access-Reject back this long (FreeRADIUS's
+	// reject_delay), so that an outsider cannot time how far a login got
+	// (a right password with a wrong passcode costs etcd round trips) and
+	// guessing slows down. The wait holds no worker; retransmissions
+	// meanwhile are absorbed. Zero (the default here) answers at once; at
+	// most 10s.
+	RejectDelay time.Duration
 	// Logger receives one line per request. The zero value discards.
 	Logger zerolog.Logger
 	// Metrics receives the counters. Default: collectors on a private
@@ -57,6 +64,9 @@ type Options struct {
 	// Dictionary encodes the reply attributes of a Decision. Default: the
 	// built-in attributes only.
 	Dictionary *Dictionary
+
+	// afterFunc replaces time.AfterFunc in tests.
+	afterFunc func(time.Duration, func())
 }
 
 // Defaults and limits of Options, and the deadline of one decision.
@@ -65,6 +75,7 @@ const (
 	defaultDuplicateTTL = 10 * time.Second
 	minDuplicateTTL     = 5 * time.Second
 	maxDuplicateTTL     = 30 * time.Second
+	maxRejectDelay      = 10 * time.Second
 	// decideTimeout bounds one call of the Authenticator; no NAS waits
 	// longer than this for an answer.
 	decideTimeout = 30 * time.Second
@@ -79,6 +90,10 @@ type Server struct {
 	metrics *Metrics
 	ready   func() bool
 	now     func() time.Time
+	// rejectDelay and after hold Access-Rejects back; after is
+	// time.AfterFunc, replaced in tests.
+	rejectDelay time.Duration
+	after       func(time.Duration, func())
 
 	clients atomic.Pointer[ClientTable]
 	cache   *dedupCache
@@ -130,6 +145,9 @@ func NewServer(o Options) (*Server, error) {
 	case o.DuplicateTTL < minDuplicateTTL || o.DuplicateTTL > maxDuplicateTTL:
 		errs = append(errs, fmt.Errorf("radiusd: DuplicateTTL %v outside %v..%v", o.DuplicateTTL, minDuplicateTTL, maxDuplicateTTL))
 	}
+	if o.RejectDelay < 0 || o.RejectDelay > maxRejectDelay {
+		errs = append(errs, fmt.Errorf("radiusd: RejectDelay %v outside 0..%v", o.RejectDelay, maxRejectDelay))
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -142,6 +160,9 @@ func NewServer(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.afterFunc == nil {
+		o.afterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+	}
 	if o.Dictionary == nil {
 		d, err := NewDictionary()
 		if err != nil {
@@ -150,16 +171,18 @@ func NewServer(o Options) (*Server, error) {
 		o.Dictionary = d
 	}
 	s := &Server{
-		dict:      o.Dictionary,
-		auth:      o.Authenticator,
-		log:       o.Logger,
-		metrics:   o.Metrics,
-		ready:     o.Ready,
-		now:       o.Now,
-		cache:     newDedupCache(o.DuplicateTTL),
-		limit:     newLimiter(o.Workers),
-		listeners: make(map[*listener]struct{}),
-		ids:       make(map[string]uint32),
+		dict:        o.Dictionary,
+		auth:        o.Authenticator,
+		log:         o.Logger,
+		metrics:     o.Metrics,
+		ready:       o.Ready,
+		now:         o.Now,
+		rejectDelay: o.RejectDelay,
+		after:       o.afterFunc,
+		cache:       newDedupCache(o.DuplicateTTL),
+		limit:       newLimiter(o.Workers),
+		listeners:   make(map[*listener]struct{}),
+		ids:         make(map[string]uint32),
 	}
 	s.base, s.abort = context.WithCancel(context.Background())
 	s.clients.Store(o.Clients)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -887,5 +888,46 @@ func TestUDPNetwork(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRejectDelay: an Access-Reject is held back (without holding a
+// worker) and retransmissions meanwhile get nothing; an Accept is not.
+func TestRejectDelay(t *testing.T) {
+	held := make(chan func(), 4)
+	var delays []time.Duration
+	var mu sync.Mutex
+	h := newHarness(t, newFakeAuth(acceptAlice), func(o *Options) {
+		o.RejectDelay = time.Second
+		o.afterFunc = func(d time.Duration, f func()) {
+			mu.Lock()
+			delays = append(delays, d)
+			mu.Unlock()
+			held <- f
+		}
+	})
+	c := h.dial()
+	reject := request(t, testSecret, "alice", "wrong", nil)
+	h.send(c, reject)
+	release := <-held
+	h.send(c, reject) // a retransmission while the answer is held
+	if got := h.recv(c, 200*time.Millisecond); got != nil {
+		t.Fatalf("got an answer while the reject was held: %x", got)
+	}
+	release()
+	resp := h.recv(c, 3*time.Second)
+	if resp == nil || resp[0] != byte(radius.CodeAccessReject) {
+		t.Fatalf("got %x, want the held Access-Reject", resp)
+	}
+	mu.Lock()
+	if len(delays) != 1 || delays[0] != time.Second {
+		t.Errorf("got delays %v, want one of 1s", delays)
+	}
+	mu.Unlock()
+	if p := h.exchange(request(t, testSecret, "alice", testPassword, nil), testSecret); p.Code != radius.CodeAccessAccept {
+		t.Errorf("accept: got %v", p.Code)
+	}
+	if len(held) != 0 {
+		t.Error("an Accept was held back")
 	}
 }

@@ -74,7 +74,7 @@ func startNodes(t *testing.T, failmodes ...string) *twoNodes {
 		dir := t.TempDir()
 		cfg := filepath.Join(dir, "twostep.yaml")
 		os.WriteFile(cfg, fmt.Appendf(nil, `log: {level: debug}
-radius: {listen: ["%s:0"]}
+radius: {listen: ["%s:0"], reject_delay: 0s}
 clients:
   - {name: nas, networks: [127.0.0.0/8], secret: %s, failmode: %s}
 directory: {backend: file, file: {path: %s}}

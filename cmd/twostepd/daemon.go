@@ -85,7 +85,7 @@ func newLogger(c configs.Log, out io.Writer) zerolog.Logger {
 func (d *daemon) summary(w io.Writer) error {
 	c := d.cfg
 	fmt.Fprintf(w, "%s: OK\n", c.Path)
-	fmt.Fprintf(w, "  radius: listen %v, %d workers, duplicate cache %s\n", c.RADIUS.Listen, c.RADIUS.Workers, c.RADIUS.DuplicateTTL)
+	fmt.Fprintf(w, "  radius: listen %v, %d workers, duplicate cache %s, reject delay %s\n", c.RADIUS.Listen, c.RADIUS.Workers, c.RADIUS.DuplicateTTL, c.RADIUS.RejectDelay)
 	for _, cl := range c.Clients {
 		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t, on error: %s, second factor: %s mode, failmode %s\n",
 			cl.Name, cl.Networks, !cl.AllowMissingMessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError], cl.Login.Mode, cl.Login.FailMode)
@@ -180,6 +180,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		Clients:       d.clients,
 		Workers:       d.cfg.RADIUS.Workers,
 		DuplicateTTL:  d.cfg.RADIUS.DuplicateTTL,
+		RejectDelay:   d.cfg.RADIUS.RejectDelay,
 		Logger:        d.log,
 		Metrics:       radiusd.NewMetrics(d.reg),
 		Ready:         d.isReady,
@@ -310,7 +311,7 @@ func (d *daemon) reload(srv *radiusd.Server) {
 		d.log.Warn().Str("client", name).Msg("shared secret of 12 bytes or fewer; use 16 or more random characters")
 	}
 	if !slices.Equal(cfg.RADIUS.Listen, d.cfg.RADIUS.Listen) || cfg.RADIUS.Workers != d.cfg.RADIUS.Workers ||
-		cfg.RADIUS.DuplicateTTL != d.cfg.RADIUS.DuplicateTTL || cfg.Metrics != d.cfg.Metrics ||
+		cfg.RADIUS.DuplicateTTL != d.cfg.RADIUS.DuplicateTTL || cfg.RADIUS.RejectDelay != d.cfg.RADIUS.RejectDelay || cfg.Metrics != d.cfg.Metrics ||
 		!slices.Equal(cfg.RADIUS.Dictionaries, d.cfg.RADIUS.Dictionaries) || !reflect.DeepEqual(cfg.Policy, d.cfg.Policy) ||
 		!reflect.DeepEqual(cfg.Directory, d.cfg.Directory) || !reflect.DeepEqual(cfg.Cluster, d.cfg.Cluster) ||
 		!reflect.DeepEqual(cfg.Passcodes, d.cfg.Passcodes) {
