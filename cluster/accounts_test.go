@@ -228,10 +228,16 @@ func TestLockoutRecords(t *testing.T) {
 			t.Errorf("got %+v", other.Lockout)
 		}
 	})
-	t.Run("a success while locked does not unlock", func(t *testing.T) {
-		acct, _ := a.Load(ctx, "alice")
-		if err := a.Succeed(ctx, acct, t0); err != nil {
+	t.Run("a code accepted by a node that read before the lock does not land", func(t *testing.T) {
+		if _, err := a.AddDevice(ctx, "alice", testDevice("phone")); err != nil {
 			t.Fatal(err)
+		}
+		before, _ := a.Load(ctx, "alice") // locked already; forge the view of a node that read earlier
+		dev := before.Devices[0]
+		stale := *before
+		stale.Lockout = Lockout{}
+		if err := a.Accept(ctx, &stale, dev, 7, t0); !errors.Is(err, ErrConflict) {
+			t.Errorf("got %v, want ErrConflict", err)
 		}
 		again, _ := a.Load(ctx, "alice")
 		if !again.Lockout.Locked(t0) {
@@ -253,18 +259,25 @@ func TestLockoutRecords(t *testing.T) {
 			t.Errorf("admin lock: got %+v", acct.Lockout)
 		}
 	})
-	t.Run("a success resets the count, even after a racing failure", func(t *testing.T) {
-		a.Unlock(ctx, "bob")
+	t.Run("a success resets the count; a racing failure makes it decide again", func(t *testing.T) {
+		if _, err := a.AddDevice(ctx, "bob", testDevice("phone")); err != nil {
+			t.Fatal(err)
+		}
 		acct, _ := a.Load(ctx, "bob")
+		dev := acct.Devices[0]
 		a.Fail(ctx, acct, "111111", p, t0)
 		stale, _ := a.Load(ctx, "bob")
 		a.Fail(ctx, acct, "222222", p, t0) // lands after stale was read
-		if err := a.Succeed(ctx, stale, t0); err != nil {
+		if err := a.Accept(ctx, stale, dev, 7, t0); !errors.Is(err, ErrConflict) {
+			t.Fatalf("got %v, want ErrConflict", err)
+		}
+		fresh, _ := a.Load(ctx, "bob")
+		if err := a.Accept(ctx, fresh, dev, 7, t0); err != nil {
 			t.Fatal(err)
 		}
 		after, _ := a.Load(ctx, "bob")
-		if after.Lockout.Failures != 0 {
-			t.Errorf("got %d failures after a success, want 0", after.Lockout.Failures)
+		if after.Lockout.Failures != 0 || after.Used[dev.ID].Step != 7 {
+			t.Errorf("got %d failures and step %d after a success, want 0 and 7", after.Lockout.Failures, after.Used[dev.ID].Step)
 		}
 	})
 }

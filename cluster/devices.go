@@ -187,6 +187,12 @@ func (a *Accounts) AddDevice(ctx context.Context, user string, d Device) (Device
 	if len(d.Secret) == 0 {
 		return Device{}, errors.New("cluster: device without a secret")
 	}
+	// The version is read before the devices: a change that lands between
+	// the two reads fails this write's compare.
+	vc, vop, err := a.versionGuard(ctx, user)
+	if err != nil {
+		return Device{}, err
+	}
 	entries, err := a.store.List(ctx, devicePrefix(user))
 	if err != nil {
 		return Device{}, fmt.Errorf("cluster: devices of %q: %w", user, err)
@@ -196,10 +202,6 @@ func (a *Accounts) AddDevice(ctx context.Context, user string, d Device) (Device
 	}
 	if name, dup := a.sameSeed(user, entries, d.Secret); dup {
 		return Device{}, fmt.Errorf("%w: %q already has this seed as device %q", ErrDuplicateSeed, user, name)
-	}
-	vc, vop, err := a.versionGuard(ctx, user)
-	if err != nil {
-		return Device{}, err
 	}
 	guard := []Compare{vc}
 	for _, e := range entries {

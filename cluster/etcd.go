@@ -185,6 +185,27 @@ type Etcd struct {
 	cfg    EtcdConfig
 	client *clientv3.Client
 	kv     clientv3.KV // every key under cfg.Prefix
+
+	// leases are shared by the writes that ask for the same TTL within a
+	// short span, so that a challenge or an audit event costs no lease
+	// grant of its own (a round trip and a write in etcd each).
+	leaseMu sync.Mutex
+	leases  map[int64]sharedLease
+}
+
+// sharedLease is a lease granted for a TTL's writes, longer than the TTL
+// by its reuse span: a key attached at the end of the span still lives at
+// least its TTL.
+type sharedLease struct {
+	id    clientv3.LeaseID
+	until time.Time // reuse ends
+}
+
+// leaseSpan is how long a lease for ttl seconds is shared: a tenth of the
+// TTL, from 1 s to 10 minutes. Keys live up to that much longer than
+// asked, which only delays clean-up (expiry that matters is in values).
+func leaseSpan(secs int64) int64 {
+	return min(max(secs/10, 1), 600)
 }
 
 // OpenEtcd connects to etcd and checks, with one linearizable read, that
@@ -404,16 +425,43 @@ func (e *Etcd) Commit(ctx context.Context, txn Txn) (int64, error) {
 	// One RequestTimeout covers the leases and the Txn.
 	rctx, cancel := e.requestContext(ctx)
 	defer cancel()
-	leases, err := e.grantLeases(rctx, txn.Then)
-	if err != nil {
-		return 0, err
+	var resp *clientv3.TxnResponse
+	for attempt := 0; ; attempt++ {
+		leases, err := e.grantLeases(rctx, txn.Then)
+		if err != nil {
+			return 0, err
+		}
+		resp, err = e.kv.Txn(rctx).If(e.compares(txn)...).Then(e.ops(txn, leases)...).Commit()
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) && attempt == 0 {
+			// A shared lease ended early (revoked by an admin): nothing
+			// was written; try once more with a fresh lease.
+			e.forgetLeases()
+			continue
+		}
+		if err != nil {
+			return e.commitFailed(ctx, txn, err)
+		}
+		break
 	}
+	if !resp.Succeeded {
+		return 0, ErrConflict
+	}
+	return resp.Header.Revision, nil
+}
+
+// compares turns txn's conditions into etcd's.
+func (e *Etcd) compares(txn Txn) []clientv3.Cmp {
 	cmps := make([]clientv3.Cmp, len(txn.If))
 	for i, c := range txn.If {
 		// etcd compares an absent key as ModRevision 0, which is
 		// exactly Compare's "0 means absent".
 		cmps[i] = clientv3.Compare(clientv3.ModRevision(c.Key), "=", c.ModRevision)
 	}
+	return cmps
+}
+
+// ops turns txn's writes into etcd's, with the leases granted for them.
+func (e *Etcd) ops(txn Txn, leases map[int64]clientv3.LeaseID) []clientv3.Op {
 	ops := make([]clientv3.Op, len(txn.Then))
 	for i, op := range txn.Then {
 		switch {
@@ -425,20 +473,18 @@ func (e *Etcd) Commit(ctx context.Context, txn Txn) (int64, error) {
 			ops[i] = clientv3.OpPut(op.Key, string(op.Value))
 		}
 	}
+	return ops
+}
 
-	resp, err := e.kv.Txn(rctx).If(cmps...).Then(ops...).Commit()
-	switch {
-	case err == nil && resp.Succeeded:
-		return resp.Header.Revision, nil
-	case err == nil:
-		return 0, ErrConflict
-	case !mayHaveApplied(err):
+// commitFailed answers a Txn call that returned err: an error, or, when
+// the request may have been applied, the outcome learnt by reading back.
+func (e *Etcd) commitFailed(ctx context.Context, txn Txn, err error) (int64, error) {
+	if !mayHaveApplied(err) {
 		return 0, e.wrap("commit", err)
 	}
-
 	// The request may have been applied: learn whether before answering,
 	// with a fresh timeout since the caller's may be what ran out.
-	rctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), e.cfg.RequestTimeout)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.RequestTimeout)
 	defer cancel()
 	rev, rerr := resolveOutcome(rctx, txn.Then, e.readBack)
 	if rerr != nil {
@@ -461,18 +507,46 @@ func (e *Etcd) grantLeases(ctx context.Context, ops []Op) (map[int64]clientv3.Le
 		if leases == nil {
 			leases = make(map[int64]clientv3.LeaseID)
 		}
-		resp, err := e.client.Lease.Grant(ctx, secs)
+		id, err := e.lease(ctx, secs)
 		if err != nil {
-			return nil, e.wrap(fmt.Sprintf("commit: grant a %ds lease", secs), err)
+			return nil, err
 		}
-		leases[secs] = resp.ID
+		leases[secs] = id
 	}
 	return leases, nil
 }
 
-// leaseSeconds rounds a TTL up to etcd's whole seconds, so a key never
-// goes before its TTL. etcd may still raise it to its minimum lease TTL
-// (1.5 election timeouts: 2 s by default).
+// lease returns a lease that keeps a key at least secs seconds, granting
+// one when none granted recently can.
+func (e *Etcd) lease(ctx context.Context, secs int64) (clientv3.LeaseID, error) {
+	now := time.Now()
+	e.leaseMu.Lock()
+	l, ok := e.leases[secs]
+	e.leaseMu.Unlock()
+	if ok && now.Before(l.until) {
+		return l.id, nil
+	}
+	span := leaseSpan(secs)
+	resp, err := e.client.Lease.Grant(ctx, secs+span)
+	if err != nil {
+		return 0, e.wrap(fmt.Sprintf("commit: grant a %ds lease", secs+span), err)
+	}
+	e.leaseMu.Lock()
+	if e.leases == nil {
+		e.leases = make(map[int64]sharedLease)
+	}
+	e.leases[secs] = sharedLease{id: resp.ID, until: now.Add(time.Duration(span) * time.Second)}
+	e.leaseMu.Unlock()
+	return resp.ID, nil
+}
+
+// forgetLeases drops the shared leases, after etcd said one is gone.
+func (e *Etcd) forgetLeases() {
+	e.leaseMu.Lock()
+	e.leases = nil
+	e.leaseMu.Unlock()
+}
+
 func leaseSeconds(ttl time.Duration) int64 {
 	return int64((ttl + time.Second - 1) / time.Second)
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -155,5 +157,63 @@ func TestEndpointErrorsHideCredentials(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: got %v; want an error without the password", ep, err)
 		}
+	}
+}
+
+// TestSharedLeases: writes asking for one TTL share a lease that keeps
+// each key at least that long, and a lease revoked under them is replaced.
+func TestSharedLeases(t *testing.T) {
+	free := func() int {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	emb, err := StartEmbedded(t.Context(), EmbeddedConfig{
+		DataDir:   t.TempDir(),
+		ClientURL: fmt.Sprintf("http://127.0.0.1:%d", free()),
+		PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", free()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	e, err := OpenEtcd(t.Context(), EtcdConfig{Endpoints: emb.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := t.Context()
+	put := func(key string) {
+		t.Helper()
+		if _, err := e.Commit(ctx, Txn{Then: []Op{{Key: key, Value: []byte("v"), TTL: time.Minute}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease := func(key string) clientv3.LeaseID {
+		t.Helper()
+		resp, err := e.kv.Get(ctx, key)
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("get %s: %v", key, err)
+		}
+		return clientv3.LeaseID(resp.Kvs[0].Lease)
+	}
+	put("a")
+	put("b")
+	if lease("a") != lease("b") || lease("a") == 0 {
+		t.Fatalf("got leases %x and %x, want one shared lease", lease("a"), lease("b"))
+	}
+	ttl, err := e.client.Lease.TimeToLive(ctx, lease("a"))
+	if err != nil || ttl.TTL < 60 {
+		t.Fatalf("shared lease TTL %d (%v), want at least the asked 60s", ttl.TTL, err)
+	}
+	if _, err := e.client.Lease.Revoke(ctx, lease("a")); err != nil {
+		t.Fatal(err)
+	}
+	put("c") // the cached lease is gone: a fresh one is granted
+	if lease("c") == 0 {
+		t.Error("no lease on c")
 	}
 }

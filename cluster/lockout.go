@@ -100,33 +100,6 @@ func (a *Accounts) Fail(ctx context.Context, acct *Account, code string, p Locko
 	return cur, fmt.Errorf("cluster: lockout of %q: %w", acct.Name, ErrConflict)
 }
 
-// Succeed clears acct's failure count after a good second factor. A user
-// with no failures costs no write. A lock that landed meanwhile (an admin,
-// another node's last failure) stays.
-func (a *Accounts) Succeed(ctx context.Context, acct *Account, now time.Time) error {
-	cur := acct.Lockout
-	for range 3 {
-		if cur.rev == 0 || cur.Locked(now) {
-			return nil
-		}
-		_, err := a.store.Commit(ctx, Txn{
-			If:   []Compare{{Key: lockoutKey(acct.Name), ModRevision: cur.rev}},
-			Then: []Op{Delete(lockoutKey(acct.Name))},
-		})
-		if err == nil {
-			acct.Lockout = Lockout{}
-			return nil
-		}
-		if !errors.Is(err, ErrConflict) {
-			return fmt.Errorf("cluster: reset lockout of %q: %w", acct.Name, err)
-		}
-		if cur, err = a.readLockout(ctx, acct.Name); err != nil {
-			return err
-		}
-	}
-	return fmt.Errorf("cluster: reset lockout of %q: %w", acct.Name, ErrConflict)
-}
-
 // Unlock clears user's lockout, as an admin does; it reports whether
 // there was anything to clear.
 func (a *Accounts) Unlock(ctx context.Context, user string) (bool, error) {

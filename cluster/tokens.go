@@ -221,6 +221,11 @@ func (a *Accounts) AssignToken(ctx context.Context, serial, user, name string, n
 	if err != nil {
 		return Device{}, fmt.Errorf("cluster: token %q: %w", serial, err)
 	}
+	// The version before the devices, as AddDevice reads them.
+	vc, vop, err := a.versionGuard(ctx, user)
+	if err != nil {
+		return Device{}, err
+	}
 	entries, err := a.store.List(ctx, devicePrefix(user))
 	if err != nil {
 		return Device{}, fmt.Errorf("cluster: devices of %q: %w", user, err)
@@ -230,10 +235,6 @@ func (a *Accounts) AssignToken(ctx context.Context, serial, user, name string, n
 	}
 	if other, dup := a.sameSeed(user, entries, secret); dup {
 		return Device{}, fmt.Errorf("%w: %q already has this seed as device %q", ErrDuplicateSeed, user, other)
-	}
-	vc, vop, err := a.versionGuard(ctx, user)
-	if err != nil {
-		return Device{}, err
 	}
 	guard := []Compare{{Key: te.Key, ModRevision: te.ModRevision}, vc}
 	for _, e := range entries {
