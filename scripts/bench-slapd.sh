@@ -6,18 +6,22 @@
 # a service account that may read everything but passwords, and the bench
 # users. Run it with `slapd -d 0 -F DIR/slapd.d -h ldap://127.0.0.1:PORT/`.
 #
-# Usage: scripts/bench-slapd.sh DIR BASE_DN SERVICE_PASSWORD_FILE USERS_LDIF
+# Usage: scripts/bench-slapd.sh DIR BASE_DN SERVICE_PASSWORD_FILE USERS_LDIF...
 #   DIR                    directory to create (must not exist)
 #   BASE_DN                suffix, dc=NAME,dc=NAME; users under ou=people
 #   SERVICE_PASSWORD_FILE  the password of cn=twostep,ou=services,BASE_DN
-#   USERS_LDIF             the entries under ou=people (twostep-bench users)
+#   USERS_LDIF             the entries under ou=people (twostep-bench users
+#                          ldap-users.ldif); several files for several user
+#                          sets (each scenario's users, with their own names)
 set -euo pipefail
 
-if [[ $# -ne 4 ]]; then
-	sed -n '2,14p' "$0" >&2
+if [[ $# -lt 4 ]]; then
+	sed -n '2,16p' "$0" >&2
 	exit 2
 fi
-dir=$1 base=$2 pwfile=$3 users=$4
+dir=$1 base=$2 pwfile=$3
+shift 3
+users=("$@")
 [[ -e $dir ]] && { echo "bench-slapd: $dir exists" >&2; exit 1; }
 [[ $base =~ ^dc=([a-z0-9-]+),dc=[a-z0-9-]+$ ]] || { echo "bench-slapd: BASE_DN: want dc=NAME,dc=NAME" >&2; exit 1; }
 dc=${BASH_REMATCH[1]}
@@ -101,7 +105,7 @@ sn: twostep
 userPassword: $svc_hash
 
 LDIF
-cat "$users" >>"$dir/base.ldif"
+cat "${users[@]}" >>"$dir/base.ldif"
 
 "$slapadd" -n0 -F "$dir/slapd.d" -l "$dir/config.ldif" >"$dir/slapadd.log" 2>&1 ||
 	{ cat "$dir/slapadd.log" >&2; exit 1; }

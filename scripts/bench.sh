@@ -19,8 +19,23 @@
 # ldap backend without and with the DN cache, and the ceilings slapd allows
 # (twostep-bench ldap: search+bind, and bind only), into its own section.
 #
+# The 2fa scenario measures the second factor (TOTP passcodes) against the
+# password alone, with its own users in the same slapd and their devices
+# in an external etcd (Debian's etcd-server, installed when missing):
+# twostepd with the ldap backend and its DN cache, password only (policy
+# exempt), append mode ("password,123456") and challenge mode (password,
+# then the passcode in answer to an Access-Challenge); beside them the
+# ceilings etcd allows (twostep-bench etcd: the store operations of one
+# login) and slapd allows, all at BENCH_LDAP_CONCURRENCY, into its own
+# section with the ratios to the password-only row against the 80 % target.
+#
+# Every twostepd config has a seed key file and a cluster section: the
+# file and ldap scenarios' twostepd run their embedded etcd (on free ports,
+# data in the temp dir) and exempt everyone from the second factor
+# (policy default exempt), so that they keep measuring the password path.
+#
 # Settings (environment):
-#   BENCH_SCENARIOS="file ldap"  which scenarios to run
+#   BENCH_SCENARIOS="file ldap 2fa"  which scenarios to run
 #   BENCH_USERS=1000           users generated and rotated through
 #   BENCH_CONCURRENCY="32 64"  simulated NASes, one request in flight each
 #   BENCH_DURATION=15s         measured phase per run, after BENCH_WARMUP=2s
@@ -39,6 +54,12 @@
 #   BENCH_FR_LDAP_POOL=16      rlm_ldap connections (start = min = max)
 #   BENCH_TS_LDAP_POOL=16      twostepd search_pool_size and bind_pool_size
 #   BENCH_TS_LDAP_CACHE=5m     twostepd cache_ttl of the DN-cache run
+# The 2fa scenario (BENCH_LDAP_CONCURRENCY, BENCH_TS_LDAP_POOL,
+# BENCH_TS_LDAP_CACHE, BENCH_DURATION, BENCH_WARMUP, BENCH_RETRIES):
+#   BENCH_2FA_USERS=15000      its users, each with BENCH_2FA_DEVICES TOTP devices;
+#   BENCH_2FA_DEVICES=3        a device takes a step's code once, so a 30 s step
+#                              allows USERS x DEVICES logins (when a run needs
+#                              more, the generator waits and the table says so)
 set -euo pipefail
 export LC_ALL=C # numbers with a decimal point, whatever the locale
 
@@ -51,7 +72,9 @@ rounds=${BENCH_ROUNDS:-1}
 fr_threads=${BENCH_FR_THREADS:-$(nproc)}
 ts_workers=${BENCH_TS_WORKERS:-256}
 servers=${BENCH_SERVERS:-freeradius twostepd}
-scenarios=${BENCH_SCENARIOS:-file ldap}
+scenarios=${BENCH_SCENARIOS:-file ldap 2fa}
+users_2fa=${BENCH_2FA_USERS:-15000}
+devices_2fa=${BENCH_2FA_DEVICES:-3}
 ldap_concurrency=${BENCH_LDAP_CONCURRENCY:-32}
 fr_ldap_threads=${BENCH_FR_LDAP_THREADS:-16}
 fr_ldap_pool=${BENCH_FR_LDAP_POOL:-16}
@@ -65,6 +88,7 @@ max_other=0.25 # cores; twostep-bench compare flags runs above it as disturbed
 
 bench=$root/bin/twostep-bench
 twostepd=$root/bin/twostepd
+twostepctl=$root/bin/twostepctl
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -108,49 +132,66 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 # --- tools ---------------------------------------------------------------
-freeradius_bin=$(PATH=$PATH:/usr/sbin command -v freeradius || true)
-if [[ -z $freeradius_bin ]] || ! command -v radclient >/dev/null; then
-	install_cmd="apt-get install -y --no-install-recommends freeradius freeradius-utils"
-	if (( EUID != 0 )); then
-		die "FreeRADIUS is missing; run as root: $install_cmd"
-	fi
-	say "installing FreeRADIUS: $install_cmd"
-	export DEBIAN_FRONTEND=noninteractive
-	if ! $install_cmd >/dev/null; then
-		apt-get update >/dev/null
-		$install_cmd >/dev/null
-	fi
-	freeradius_bin=$(PATH=$PATH:/usr/sbin command -v freeradius)
-fi
 for s in $scenarios; do
 	case $s in
-	file | ldap) ;;
-	*) die "unknown scenario in BENCH_SCENARIOS: $s (want file, ldap)" ;;
+	file | ldap | 2fa) ;;
+	*) die "unknown scenario in BENCH_SCENARIOS: $s (want file, ldap, 2fa)" ;;
 	esac
 done
-want_ldap=0
+want_file=0 want_ldap=0 want_2fa=0
+[[ " $scenarios " == *" file "* ]] && want_file=1
 [[ " $scenarios " == *" ldap "* ]] && want_ldap=1
+[[ " $scenarios " == *" 2fa "* ]] && want_2fa=1
+
+# install PACKAGE...: apt-get as root, without starting the packages'
+# system daemons (slapd on :389, etcd on :2379): every server here is
+# started from the temp dir on free ports and stopped by pid.
+install() {
+	local install_cmd="apt-get install -y --no-install-recommends $*"
+	(( EUID == 0 )) || die "missing $*; run as root: $install_cmd"
+	say "installing $*: $install_cmd"
+	export DEBIAN_FRONTEND=noninteractive
+	local made_policy=0
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+	fi
+	local rc=0
+	if ! $install_cmd >/dev/null; then
+		apt-get update >/dev/null
+		$install_cmd >/dev/null || rc=$?
+	fi
+	(( made_policy )) && rm -f /usr/sbin/policy-rc.d
+	(( rc == 0 )) || die "apt-get install $* failed"
+}
+missing=()
+freeradius_bin=$(PATH=$PATH:/usr/sbin command -v freeradius || true)
+if (( want_file || want_ldap )); then
+	[[ -n $freeradius_bin ]] || missing+=(freeradius)
+	command -v radclient >/dev/null || missing+=(freeradius-utils)
+fi
 if (( want_ldap )); then
-	missing=()
 	[[ -e /usr/lib/freeradius/rlm_ldap.so ]] || missing+=(freeradius-ldap)
+fi
+if (( want_ldap || want_2fa )); then
 	[[ -x /usr/sbin/slapd && -x /usr/sbin/slappasswd ]] || missing+=(slapd)
 	[[ -e /usr/lib/ldap/pw-sha2.so ]] || missing+=(slapd) # pw-sha2: {SSHA512}
-	if (( ${#missing[@]} )); then
-		install_cmd="apt-get install -y --no-install-recommends ${missing[*]}"
-		(( EUID == 0 )) || die "the ldap scenario needs ${missing[*]}; run as root: $install_cmd"
-		say "installing ${missing[*]}: $install_cmd"
-		export DEBIAN_FRONTEND=noninteractive
-		if ! $install_cmd >/dev/null; then
-			apt-get update >/dev/null
-			$install_cmd >/dev/null
-		fi
-	fi
+	command -v ldapsearch >/dev/null || missing+=(ldap-utils)
 fi
-fr_version=$("$freeradius_bin" -v 2>/dev/null | sed -n 's/.*FreeRADIUS Version \([0-9.]*\).*/\1/p' | head -n 1)
-[[ $fr_version == 3.* ]] || die "want FreeRADIUS 3.x, found '${fr_version:-unknown}' at $freeradius_bin"
+if (( want_2fa )); then
+	command -v etcd >/dev/null || missing+=(etcd-server)
+fi
+if (( ${#missing[@]} )); then
+	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+	install "${missing[@]}"
+	freeradius_bin=$(PATH=$PATH:/usr/sbin command -v freeradius || true)
+fi
+fr_version=
+if (( want_file || want_ldap )); then
+	fr_version=$("$freeradius_bin" -v 2>/dev/null | sed -n 's/.*FreeRADIUS Version \([0-9.]*\).*/\1/p' | head -n 1)
+	[[ $fr_version == 3.* ]] || die "want FreeRADIUS 3.x, found '${fr_version:-unknown}' at $freeradius_bin"
+fi
 
-need=(twostep-bench)
-[[ " $servers " == *" twostepd "* || $want_ldap == 1 ]] && need+=(twostepd)
+need=(twostep-bench twostepd twostepctl)
 for b in "${need[@]}"; do
 	if [[ ! -x $root/bin/$b ]]; then
 		say "building bin/$b"
@@ -161,8 +202,16 @@ done
 # --- temp dir, ports, users ----------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/twostep-bench.XXXXXX")
 mkdir "$tmp/results"
+# Run copies of the binaries: a `make build` elsewhere during the runs
+# (another checkout's tests, an editor) must not mix two versions in one
+# table.
+mkdir "$tmp/bin"
+for b in "${need[@]}"; do cp "$root/bin/$b" "$tmp/bin/"; done
+bench=$tmp/bin/twostep-bench twostepd=$tmp/bin/twostepd twostepctl=$tmp/bin/twostepctl
 
-taken=()
+# Ports handed out, in a file: pick_port runs in $(...) subshells, whose
+# variables the script never sees.
+: >"$tmp/ports"
 # port_free reports whether nothing listens on port, UDP or TCP, v4 or v6.
 port_free() {
 	local hex
@@ -174,9 +223,9 @@ pick_port() {
 	local p
 	for _ in $(seq 200); do
 		p=$(( 20000 + RANDOM % 40000 ))
-		[[ " ${taken[*]} " == *" $p "* ]] && continue
+		grep -qx "$p" "$tmp/ports" && continue
 		if port_free "$p"; then
-			taken+=("$p")
+			echo "$p" >>"$tmp/ports"
 			echo "$p"
 			return
 		fi
@@ -190,6 +239,14 @@ ldap_base=dc=bench,dc=example
 "$bench" users -n "$users" -dir "$tmp" -ldap-base "ou=people,$ldap_base" >/dev/null
 first_user=$(head -n 1 "$tmp/bench-users.txt")
 user1=${first_user%%:*} pass1=${first_user#*:}
+if (( want_2fa )); then
+	# The 2fa scenario's own users (names mfa...), in the same slapd.
+	mkdir "$tmp/2fa"
+	"$bench" users -n "$users_2fa" -dir "$tmp/2fa" -prefix mfa -ldap-base "ou=people,$ldap_base" >/dev/null
+fi
+# Every twostepd needs a seed key file (cluster.seed_keys), even when
+# nobody has a device.
+"$twostepctl" keygen -out "$tmp/seed.key" >/dev/null 2>&1 || die "twostepctl keygen failed"
 
 # radclient_check LABEL PORT: a signed request must be accepted, an
 # unsigned one dropped (both servers require Message-Authenticator).
@@ -226,6 +283,12 @@ start_freeradius() {
 }
 
 # --- twostepd --------------------------------------------------------------
+# cluster_embedded LABEL: the cluster section of a twostepd that runs its
+# own etcd (the default) on free ports, its data in the temp dir.
+cluster_embedded() {
+	printf 'cluster:\n  embedded:\n    data_dir: etcd-%s\n    client_url: http://127.0.0.1:%s\n    peer_url: http://127.0.0.1:%s\n  seed_keys: seed.key\n' \
+		"$1" "$(pick_port)" "$(pick_port)"
+}
 http_ok() { # http_ok PORT PATH: true when the answer is 200
 	(
 		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
@@ -250,9 +313,12 @@ start_twostepd() {
 	  backend: file
 	  file:
 	    path: twostep-users.yaml
+	policy:
+	  default: exempt
 	metrics:
 	  listen: "127.0.0.1:$ts_metrics"
 	YAML
+	cluster_embedded twostepd >>"$tmp/twostepd.yaml"
 	run_twostepd twostepd "$ts_port" "$ts_metrics"
 }
 
@@ -269,25 +335,106 @@ start_ceiling() {
 	port_of[ceiling]=$null_port pid_of[ceiling]=$pid
 }
 
-# --- the LDAP scenario's servers ---------------------------------------------
+# --- the LDAP and 2fa scenarios' servers ---------------------------------------
 ldap_port='' slapd_pid=0
 svc_dn="cn=twostep,ou=services,$ldap_base"
+slapd_version=$(/usr/sbin/slapd -VV 2>&1 | sed -n 's/.*slapd \([0-9.]*\).*/\1/p' | head -n 1 || true)
+# start_slapd: one slapd for the ldap and 2fa scenarios, each with its own
+# users; started once.
 start_slapd() {
+	(( slapd_pid )) && return
+	local ldifs=() check=$user1
+	(( want_ldap )) && ldifs+=("$tmp/ldap-users.ldif")
+	if (( want_2fa )); then
+		ldifs+=("$tmp/2fa/ldap-users.ldif")
+		(( want_ldap )) || check=$(head -n 1 "$tmp/2fa/bench-users.txt" | cut -d: -f1)
+	fi
+	say "starting slapd $slapd_version on 127.0.0.1 with $(( want_ldap ? users : 0 )) + $(( want_2fa ? users_2fa : 0 )) users"
 	ldap_port=$(pick_port)
 	printf '%s' "svc-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" >"$tmp/ldap-service.pw"
 	chmod 600 "$tmp/ldap-service.pw"
-	"$root/scripts/bench-slapd.sh" "$tmp/slapd" "$ldap_base" "$tmp/ldap-service.pw" "$tmp/ldap-users.ldif"
+	"$root/scripts/bench-slapd.sh" "$tmp/slapd" "$ldap_base" "$tmp/ldap-service.pw" "${ldifs[@]}"
 	/usr/sbin/slapd -d 0 -F "$tmp/slapd/slapd.d" -h "ldap://127.0.0.1:$ldap_port/" >"$tmp/slapd.log" 2>&1 &
 	slapd_pid=$!
 	pids+=("$slapd_pid")
 	# Ready once an authenticated search finds the first user.
 	for _ in $(seq 100); do
 		ldapsearch -x -LLL -H "ldap://127.0.0.1:$ldap_port" -D "$svc_dn" -y "$tmp/ldap-service.pw" \
-			-b "$ldap_base" "(uid=$user1)" dn 2>/dev/null | grep -q "^dn: uid=$user1," && return
+			-b "$ldap_base" "(uid=$check)" dn 2>/dev/null | grep -q "^dn: uid=$check," && return
 		kill -0 "$slapd_pid" 2>/dev/null || die "slapd exited at start"
 		sleep 0.1
 	done
 	die "slapd not ready after 10s"
+}
+# start_etcd: the 2fa scenario's external etcd (Debian's etcd-server), one
+# member on free loopback ports, its data in the temp dir; compacted as
+# twostepd's embedded etcd is (periodic, 1 h).
+ceiling_prefix=/twostep-ceiling/
+start_etcd() {
+	local client peer
+	client=$(pick_port) peer=$(pick_port)
+	etcd_url=http://127.0.0.1:$client
+	etcd --name bench --data-dir "$tmp/etcd" \
+		--listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+		--listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+		--initial-cluster "bench=http://127.0.0.1:$peer" \
+		--auto-compaction-mode periodic --auto-compaction-retention 1h \
+		--logger zap --log-outputs stderr --log-level warn >"$tmp/etcd.log" 2>&1 &
+	etcd_pid=$!
+	pids+=("$etcd_pid")
+	for _ in $(seq 100); do
+		http_ok "$client" /health && return
+		kill -0 "$etcd_pid" 2>/dev/null || die "etcd exited at start"
+		sleep 0.1
+	done
+	die "etcd not ready after 10s"
+}
+# start_twostepd_2fa LABEL POLICY: twostepd with the ldap backend and its
+# DN cache, on the external etcd. Two clients: 127.0.0.1 in append mode,
+# 127.0.0.2 in challenge mode (twostep-bench -source 127.0.0.2).
+start_twostepd_2fa() {
+	local label=$1 policy=$2 port metrics
+	port=$(pick_port) metrics=$(pick_port)
+	cat >"$tmp/$label.yaml" <<-YAML
+	log:
+	  level: warn
+	radius:
+	  listen: ["127.0.0.1:$port"]
+	  workers: $ts_workers
+	  duplicate_ttl: 10s
+	clients:
+	  - name: bench-append
+	    networks: ["127.0.0.1/32"]
+	    secret: "$secret"
+	    require_message_authenticator: true
+	    mode: append
+	  - name: bench-challenge
+	    networks: ["127.0.0.2/32"]
+	    secret: "$secret"
+	    require_message_authenticator: true
+	    mode: challenge
+	directory:
+	  backend: ldap
+	  ldap:
+	    urls: ["ldap://127.0.0.1:$ldap_port"]
+	    bind_dn: "$svc_dn"
+	    bind_password_file: ldap-service.pw
+	    base_dn: "$ldap_base"
+	    user_filter: "(&(objectClass=inetOrgPerson)(uid=%s))"
+	    group_search: false
+	    search_pool_size: $ts_ldap_pool
+	    bind_pool_size: $ts_ldap_pool
+	    cache_ttl: $ts_ldap_cache
+	    cache_size: $(( users_2fa + 1000 ))
+	cluster:
+	  endpoints: ["$etcd_url"]
+	  seed_keys: seed.key
+	policy:
+	  default: $policy
+	metrics:
+	  listen: "127.0.0.1:$metrics"
+	YAML
+	run_twostepd "$label" "$port" "$metrics" nocheck
 }
 start_freeradius_ldap() {
 	local port
@@ -334,16 +481,20 @@ start_twostepd_ldap() {
 	    search_pool_size: $ts_ldap_pool
 	    bind_pool_size: $ts_ldap_pool
 	    cache_ttl: $ttl
+	policy:
+	  default: exempt
 	metrics:
 	  listen: "127.0.0.1:$metrics"
 	YAML
+	cluster_embedded "$label" >>"$tmp/$label.yaml"
 	run_twostepd "$label" "$port" "$metrics"
 }
 
-# run_twostepd LABEL PORT METRICS: checks and starts twostepd on
-# $tmp/LABEL.yaml, waits for /readyz and an answer, and records it.
+# run_twostepd LABEL PORT METRICS [nocheck]: checks and starts twostepd on
+# $tmp/LABEL.yaml, waits for /readyz and (unless nocheck) an answer to a
+# password alone, and records it.
 run_twostepd() {
-	local label=$1 port=$2 metrics=$3
+	local label=$1 port=$2 metrics=$3 check=${4:-check}
 	"$twostepd" -config "$tmp/$label.yaml" -check >"$tmp/$label.log" 2>&1 || die "twostepd -check refused the generated config $label.yaml"
 	"$twostepd" -config "$tmp/$label.yaml" >"$tmp/$label.log" 2>&1 &
 	local pid=$!
@@ -354,20 +505,22 @@ run_twostepd() {
 		sleep 0.1
 	done
 	http_ok "$metrics" /readyz || die "twostepd ($label) not ready after 15s"
-	radclient_check "$label" "$port"
+	[[ $check == nocheck ]] || radclient_check "$label" "$port"
 	port_of[$label]=$port pid_of[$label]=$pid
 }
 
 # --- the runs ---------------------------------------------------------------
 # Only the target under load runs; the others are paused so that their
 # timers and cleanup (FreeRADIUS keeps every request for cleanup_delay,
-# twostepd its duplicate cache) cannot take CPU from it. slapd, which the
-# LDAP targets all need, is never paused.
+# twostepd its duplicate cache) cannot take CPU from it. slapd and the
+# external etcd, which targets share, are never paused.
 targets=()
+etcd_pid=0
+shared() { [[ $1 == "$slapd_pid" || $1 == "$etcd_pid" ]]; }
 pause_all() {
 	local t
 	for t in "${targets[@]}"; do
-		[[ ${pid_of[$t]} == "$slapd_pid" ]] || kill -STOP "${pid_of[$t]}"
+		shared "${pid_of[$t]}" || kill -STOP "${pid_of[$t]}"
 	done
 }
 resume() { kill -CONT "${pid_of[$1]}"; }
@@ -376,7 +529,7 @@ resume() { kill -CONT "${pid_of[$1]}"; }
 stop_targets() {
 	local t
 	for t in "${targets[@]}"; do
-		[[ ${pid_of[$t]} == "$slapd_pid" ]] && continue
+		shared "${pid_of[$t]}" && continue
 		kill -TERM "${pid_of[$t]}" 2>/dev/null || true
 		kill -CONT "${pid_of[$t]}" 2>/dev/null || true
 		wait "${pid_of[$t]}" 2>/dev/null || true
@@ -393,7 +546,11 @@ if awk -v o="$idle_busy" -v m="$max_other" 'BEGIN { exit !(o > m) }'; then
 	say "other work takes $idle_busy cores before the runs: figures may be disturbed"
 fi
 
-declare -A ldap_mode_of # ceiling targets of the ldap scenario: their twostep-bench ldap -mode
+declare -A ldap_mode_of # directory ceilings: their twostep-bench ldap -mode
+declare -A etcd_ops_of  # store ceilings (2fa scenario): their twostep-bench etcd -ops
+declare -A extra_of     # RADIUS targets: more generator flags (2fa: -login, -devices, ...)
+load_users=$tmp/bench-users.txt # the users of the scenario running
+etcd_url=''
 results=()
 failed=0
 # measure TARGET CONCURRENCY FILE: one run of the generator, its JSON in FILE.
@@ -406,14 +563,20 @@ measure() {
 	if [[ -n ${ldap_mode_of[$t]:-} ]]; then
 		"$bench" ldap -url "ldap://127.0.0.1:$ldap_port" -bind-dn "$svc_dn" -bind-password-file "$tmp/ldap-service.pw" \
 			-base-dn "$ldap_base" -filter "(&(objectClass=inetOrgPerson)(uid=%s))" -mode "${ldap_mode_of[$t]}" \
-			-users "$tmp/bench-users.txt" -concurrency "$c" -duration "$duration" -warmup "$warmup" \
+			-users "$load_users" -concurrency "$c" -duration "$duration" -warmup "$warmup" \
 			-label "$t" -server-pid "$slapd_pid" -json >"$f" &
+	elif [[ -n ${etcd_ops_of[$t]:-} ]]; then
+		"$bench" etcd -endpoints "$etcd_url" -prefix "$ceiling_prefix" -seed-keys "$tmp/seed.key" \
+			-users "$load_users" -ops "${etcd_ops_of[$t]}" -concurrency "$c" -duration "$duration" -warmup "$warmup" \
+			-label "$t" -server-pid "$etcd_pid" -json >"$f" &
 	else
-		local dir=()
-		(( slapd_pid )) && dir=(-directory-pid "$slapd_pid")
-		"$bench" -server "127.0.0.1:${port_of[$t]}" -secret "$secret" -users "$tmp/bench-users.txt" \
+		local more=() extra=()
+		(( slapd_pid )) && more+=(-directory-pid "$slapd_pid")
+		(( etcd_pid )) && more+=(-store-pid "$etcd_pid")
+		[[ -n ${extra_of[$t]:-} ]] && read -ra extra <<<"${extra_of[$t]}" && more+=("${extra[@]}")
+		"$bench" -server "127.0.0.1:${port_of[$t]}" -secret "$secret" -users "$load_users" \
 			-concurrency "$c" -duration "$duration" -warmup "$warmup" -label "$t" \
-			-server-pid "${pid_of[$t]}" "${dir[@]}" -expect accept -json >"$f" &
+			-server-pid "${pid_of[$t]}" "${more[@]}" -expect accept -json >"$f" &
 	fi
 	pids+=("$!")
 	wait "$!" || rc=$?
@@ -450,7 +613,7 @@ run_all() {
 						mv "$f.again" "$f"
 					fi
 				done
-				req=$(json_field "$f" requests)
+				req=$(json_field "$f" logins)
 				if [[ -z $req || $req == 0 || $(json_field "$f" accepts) != "$req" ]]; then
 					say "$t at concurrency $c: not every request was accepted; see the table"
 					failed=1
@@ -503,7 +666,7 @@ go_version=$(go env GOVERSION 2>/dev/null || echo 'Go ?')
 status=0
 
 # --- scenario: file ------------------------------------------------------------
-if [[ " $scenarios " == *" file "* ]]; then
+if (( want_file )); then
 	for s in $servers; do
 		case $s in
 		freeradius) say "starting FreeRADIUS $fr_version on 127.0.0.1:$fr_port ($fr_threads threads)"; start_freeradius ;;
@@ -542,7 +705,6 @@ fi
 
 # --- scenario: ldap ------------------------------------------------------------
 if (( want_ldap )); then
-	say "starting slapd $(/usr/sbin/slapd -VV 2>&1 | sed -n 's/.*slapd \([0-9.]*\).*/\1/p' | head -n 1) on 127.0.0.1 with $users users"
 	start_slapd
 	say "slapd on 127.0.0.1:$ldap_port; starting FreeRADIUS with rlm_ldap ($fr_ldap_threads threads, $fr_ldap_pool connections)"
 	start_freeradius_ldap
@@ -557,9 +719,8 @@ if (( want_ldap )); then
 	run_all "$ldap_concurrency"
 	stop_targets
 
-	slapd_version=$(/usr/sbin/slapd -VV 2>&1 | sed -n 's/.*slapd \([0-9.]*\).*/\1/p' | head -n 1)
 	notes=(
-		-setting "Directory: OpenLDAP slapd $slapd_version (Debian) on 127.0.0.1, mdb, eq indexes on objectClass and uid, default 16 threads, no overlays, no TLS; the $users users as inetOrgPerson under ou=people with the same {SSHA512} userPassword hashes as the file scenario (pw-sha2 module); a service account that may read all but userPassword. The same slapd serves every row; its CPU is the *directory cores* column (and is not counted in *other cores*)"
+		-setting "Directory: OpenLDAP slapd $slapd_version (Debian) on 127.0.0.1, mdb, eq indexes on objectClass and uid, default 16 threads, no overlays, no TLS; the $users users as inetOrgPerson under ou=people with the same {SSHA512} userPassword hashes as the file scenario (pw-sha2 module$( (( want_2fa )) && printf '; the 2fa scenario'"'"'s %s users in the same database' "$users_2fa")); a service account that may read all but userPassword. The same slapd serves every row; its CPU is the *directory cores* column (and is not counted in *other cores*)"
 		-setting "FreeRADIUS $fr_version (Debian) with rlm_ldap: the files scenario's configuration with files + pap replaced by ldap; authorize: ldap (search as the service account with filter (&(objectClass=inetOrgPerson)(uid=%{User-Name})), no attribute map, no groups), then Auth-Type := LDAP; authenticate: Auth-Type LDAP (bind as the user's DN on a pool connection, which rlm_ldap binds back as the service before its next search); thread pool $fr_ldap_threads (start = max = spare), connection pool $fr_ldap_pool (start = min = max, uses 0, lifetime 0, idle_timeout 0)"
 		-setting "twostepd $ts_version: ldap directory backend, user_filter (&(objectClass=inetOrgPerson)(uid=%s)), group_search false, search_pool_size $ts_ldap_pool, bind_pool_size $ts_ldap_pool, radius.workers $ts_workers, log level warn, $go_version; twostepd-ldap: cache_ttl 0 (a search and a bind per request); twostepd-ldap-cache: cache_ttl $ts_ldap_cache (the DN cache warm after the warm-up: a bind per request)"
 		-setting "Ceilings: twostep-bench ldap against the same slapd with the same concurrency (one LDAP connection per worker for binds, plus one bound as the service account for searches; one check in flight per worker): ceiling-search+bind searches for the user then binds as it, ceiling-bind binds only (DNs looked up before the run). Its server cores are slapd's; requests/s are password checks per second"
@@ -571,6 +732,102 @@ if (( want_ldap )); then
 	printf '\n%s\n\n' "$table"
 	if check_table ldap "$table"; then
 		write_section '<!-- bench:ldap:begin -->' '<!-- bench:ldap:end -->' "$table"
+	else
+		status=1
+	fi
+fi
+# --- scenario: 2fa ---------------------------------------------------------------
+# mean_field LABEL FIELD: FIELD averaged over LABEL's runs (rounds).
+mean_field() {
+	local f sum=0 n=0 v
+	for f in "$tmp"/results/c*-"$1"-*.json; do
+		[[ -f $f ]] || continue
+		v=$(json_field "$f" "$2")
+		[[ -n $v ]] || continue
+		sum=$(awk -v a="$sum" -v b="$v" 'BEGIN { print a + b }') n=$(( n + 1 ))
+	done
+	(( n )) && awk -v a="$sum" -v n="$n" 'BEGIN { printf "%.6g", a / n }'
+}
+# smoke LABEL EXPECT ARGS...: a short run of the generator that must get
+# EXPECT for every login.
+smoke() {
+	local label=$1 expect=$2
+	shift 2
+	"$bench" -secret "$secret" -users "$load_users" -concurrency 4 -warmup 0s -requests 50 -duration 20s \
+		-expect "$expect" "$@" >"$tmp/smoke-$label.txt" 2>&1 ||
+		{ cat "$tmp/smoke-$label.txt" >&2; die "$label: twostep-bench smoke test failed"; }
+}
+if (( want_2fa )); then
+	failed=0
+	load_users=$tmp/2fa/bench-users.txt
+	devices_file=$tmp/2fa/bench-devices.txt
+	pair_state=$tmp/2fa/pair-state
+	start_slapd
+	etcd_version=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p' | head -n 1)
+	say "starting etcd $etcd_version (external, one member) on 127.0.0.1"
+	start_etcd
+	say "enrolling $devices_2fa TOTP devices for each of $users_2fa users (and a copy for the etcd ceiling)"
+	"$bench" enroll -endpoints "$etcd_url" -seed-keys "$tmp/seed.key" -users "$load_users" -devices "$devices_2fa" \
+		-out "$devices_file" -mirror-prefix "$ceiling_prefix" -concurrency "$ldap_concurrency" >/dev/null ||
+		die "enrolling the devices failed"
+	say "starting twostepd with the ldap backend on the external etcd: password only (policy exempt), and append + challenge"
+	start_twostepd_2fa twostepd-password exempt
+	start_twostepd_2fa twostepd-2fa require
+	p2fa=${port_of[twostepd-2fa]}
+	smoke password accept -server "127.0.0.1:${port_of[twostepd-password]}"
+	smoke append accept -server "127.0.0.1:$p2fa" -login append -devices "$devices_file" -pair-state "$pair_state"
+	smoke challenge accept -server "127.0.0.1:$p2fa" -login challenge -devices "$devices_file" -pair-state "$pair_state" -source 127.0.0.2
+	# Both twostepd look every user up once before the runs, so that each
+	# run starts with the DN cache warm for all users (the passcode runs
+	# reach users in another order than the password run). The password
+	# alone in append mode is refused without a write and without
+	# counting toward lockout.
+	say "warming both DN caches with $users_2fa users"
+	warm=$(( users_2fa + users_2fa / 5 ))
+	"$bench" -server "127.0.0.1:${port_of[twostepd-password]}" -secret "$secret" -users "$load_users" \
+		-concurrency "$ldap_concurrency" -warmup 0s -requests "$warm" -duration 5m -expect accept >/dev/null ||
+		die "warming twostepd-password failed"
+	"$bench" -server "127.0.0.1:$p2fa" -secret "$secret" -users "$load_users" \
+		-concurrency "$ldap_concurrency" -warmup 0s -requests "$warm" -duration 5m -expect reject >/dev/null ||
+		die "warming twostepd-2fa failed"
+
+	port_of[twostepd-append]=$p2fa pid_of[twostepd-append]=${pid_of[twostepd-2fa]}
+	port_of[twostepd-challenge]=$p2fa pid_of[twostepd-challenge]=${pid_of[twostepd-2fa]}
+	extra_of[twostepd-append]="-login append -devices $devices_file -pair-state $pair_state"
+	extra_of[twostepd-challenge]="-login challenge -devices $devices_file -pair-state $pair_state -source 127.0.0.2"
+	pid_of[ceiling-etcd-append]=$etcd_pid pid_of[ceiling-etcd-challenge]=$etcd_pid
+	etcd_ops_of[ceiling-etcd-append]=append etcd_ops_of[ceiling-etcd-challenge]=challenge
+	pid_of[ceiling-bind]=$slapd_pid pid_of[ceiling-search+bind]=$slapd_pid
+	ldap_mode_of[ceiling-bind]=bind ldap_mode_of[ceiling-search+bind]=search+bind
+	# The passcode runs apart, so that no 30 s step holds more than one
+	# of them (each run's pairs come out of the same step budget).
+	targets=(twostepd-password twostepd-append ceiling-etcd-append twostepd-challenge ceiling-etcd-challenge ceiling-bind ceiling-search+bind)
+	run_all "$ldap_concurrency"
+	stop_targets
+
+	etcd_fs=$(df --output=fstype "$tmp" 2>/dev/null | tail -n 1)
+	notes=(
+		-setting "Users: $users_2fa users of their own (mfa...) in the ldap scenario's slapd (OpenLDAP $slapd_version, mdb, {SSHA512} userPassword), each with $devices_2fa TOTP devices (SHA1, 6 digits, 30 s) enrolled through twostep's cluster API (twostep-bench enroll: sealed seeds, the records twostepctl writes). A device takes one code per 30 s step, so a step allows $(( users_2fa * devices_2fa )) logins: every passcode login uses a (user, device) pair not yet used in the step, with the code of the step, spread over users and device positions (twostepd tries a user's devices in order, so a code is checked against $(( (devices_2fa + 1) / 2 )) devices on average); the pairs a step has used carry from one run to the next. No code is sent twice"
+		-setting "twostepd $ts_version: ldap directory backend with the DN cache (cache_ttl $ts_ldap_cache, cache_size $(( users_2fa + 1000 )), every user looked up once before the runs: a bind per password), group_search false, search_pool_size $ts_ldap_pool, bind_pool_size $ts_ldap_pool, radius.workers $ts_workers, log level warn, $go_version; cluster: the external etcd below; passcodes: defaults (window 1 step back, lockout after 10 failures). twostepd-password: policy default exempt (the password alone: the baseline); twostepd-append and twostepd-challenge: one twostepd, policy default require, its client 127.0.0.1 in mode append (password,123456 in User-Password) and its client 127.0.0.2 in mode challenge (the password, an Access-Challenge with State, then the code with the State: a login is two requests, and its latency spans both)"
+		-setting "etcd: Debian etcd-server $etcd_version, external, one member on 127.0.0.1, data on the temp dir's ${etcd_fs:-unknown filesystem} (fsync on), periodic compaction (1 h) as twostepd's embedded etcd; its CPU is the *store cores* column (and is not counted in *other cores*). A passcode in append mode costs it one List of users/<u>/ and one compare-and-put of the device's used step; in challenge mode also a lease and a put of the challenge, a Get of it, a second List, and its delete"
+		-setting "Ceilings, at the same concurrency: ceiling-etcd-append and ceiling-etcd-challenge are twostep-bench etcd: the same calls of twostep's cluster package as twostepd makes for one login (append: Load, UseStep, Succeed; challenge: Load, Create, Get, Load, UseStep, Succeed, Finish), one login in flight per worker on one client, on a copy of the users' records (under $ceiling_prefix); ceiling-bind and ceiling-search+bind are twostep-bench ldap on slapd, as in the ldap scenario, with these users. Their requests/s are logins/s"
+		-setting "Each target loaded alone, the other twostepd paused (SIGSTOP); slapd and etcd serve every row"
+		-setting "$(machine_note)"
+	)
+	table=$("$bench" compare -ratio twostepd-append/twostepd-password -ratio twostepd-challenge/twostepd-password \
+		-ratio twostepd-append/ceiling-etcd-append -ratio twostepd-challenge/ceiling-etcd-challenge "${notes[@]}" "${results[@]}")
+	base=$(mean_field twostepd-password logins_per_s)
+	verdict=''
+	for t in append challenge; do
+		r=$(awk -v a="$(mean_field "twostepd-$t" logins_per_s)" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
+		met=$(awk -v r="${r:-0}" 'BEGIN { print (r >= 0.80) ? "met" : "not met" }')
+		verdict+="${verdict:+; }$t ${r:-n/a}× of the password-only logins/s ($met)"
+	done
+	table=$'### Second factor (2fa scenario)\n\nPassword plus TOTP passcode against the password alone, on LDAP (DN cache) and an external etcd, beside the ceilings etcd and slapd allow, all in one run: `BENCH_SCENARIOS=2fa scripts/bench.sh`, settings `BENCH_2FA_USERS`, `BENCH_2FA_DEVICES` and those of the ldap scenario. *logins/s* counts a challenge login (two requests) once; the ratios are of logins/s.\n\n'"$table"
+	table+=$'\n\n'"**Target** (issue 4: the full second-factor path keeps at least 80 % of the password-only throughput): $verdict."
+	printf '\n%s\n\n' "$table"
+	if check_table 2fa "$table"; then
+		write_section '<!-- bench:2fa:begin -->' '<!-- bench:2fa:end -->' "$table"
 	else
 		status=1
 	fi

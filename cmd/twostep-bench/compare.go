@@ -74,12 +74,13 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 }
 
 // sameSettings refuses to compare runs that did not share the settings that
-// matter, apart from the target and the concurrency. An ldap run (a
-// directory ceiling) has no RADIUS settings to share: only the users, the
-// phases and the machine must match.
+// matter, apart from the target, the concurrency and the kind of login. An
+// ldap or etcd run (a directory or store ceiling) has no RADIUS settings
+// to share: only the users, the phases and the machine must match.
 func sameSettings(reps []report) error {
 	key := func(s settings, radius bool) settings {
 		s.Label, s.Server, s.Concurrency, s.Protocol = "", "", 0, ""
+		s.Login, s.DevicesPerUser, s.PairsPerStep = "", 0, 0
 		if !radius {
 			s.MessageAuthenticator, s.Retries, s.RequestsLimit = false, 0, 0
 		}
@@ -118,14 +119,33 @@ func compareMarkdown(reps []report, notes []string, ratios ...[2]string) string 
 	for _, n := range notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
-	// A directory column only when a run measured one (LDAP scenario).
+	// Optional columns, only when a run has them: logins/s when a login
+	// took two requests (challenge), directory and store cores when a
+	// run measured them.
+	withLogins := slices.ContainsFunc(reps, func(r report) bool { return r.Results.Logins != 0 && r.Results.Logins != r.Results.Requests })
 	withDir := slices.ContainsFunc(reps, func(r report) bool { return r.Results.DirectoryCores != nil })
-	dirHead, dirSep, dirGap := "", "", ""
-	if withDir {
-		dirHead, dirSep, dirGap = " directory cores |", "---:|", " |"
+	withStore := slices.ContainsFunc(reps, func(r report) bool { return r.Results.StoreCores != nil })
+	head, sep, gap := "", "", ""
+	if withLogins {
+		head, sep = " logins/s |", "---:|"
 	}
-	b.WriteString("\n| concurrency | server | requests/s | p50 ms | p90 ms | p99 ms | max ms | timeouts | bad | server cores | answers per server CPU-s |" + dirHead + " generator cores | other cores |\n")
-	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + dirSep + "---:|---:|\n")
+	b.WriteString("\n| concurrency | server |" + head + " requests/s | p50 ms | p90 ms | p99 ms | max ms | timeouts | bad | server cores |")
+	sep += "---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	if withLogins {
+		b.WriteString(" logins per server CPU-s |")
+	} else {
+		b.WriteString(" answers per server CPU-s |")
+	}
+	if withDir {
+		b.WriteString(" directory cores |")
+		sep, gap = sep+"---:|", gap+" |"
+	}
+	if withStore {
+		b.WriteString(" store cores |")
+		sep, gap = sep+"---:|", gap+" |"
+	}
+	b.WriteString(" generator cores | other cores |\n")
+	b.WriteString("|---:|---|" + sep + "---:|---:|\n")
 
 	var concs []int
 	for _, r := range reps {
@@ -135,7 +155,13 @@ func compareMarkdown(reps []report, notes []string, ratios ...[2]string) string 
 	}
 	slices.Sort(concs)
 	msv := func(us float64) string { return fmt.Sprintf("%.2f", us/1e3) }
-	var disturbed []string
+	opt := func(v *float64) string {
+		if v == nil {
+			return " n/a |"
+		}
+		return fmt.Sprintf(" %.2f |", *v)
+	}
+	var disturbed, waited []string
 	for _, c := range concs {
 		agg := map[string]*aggregate{}
 		for _, r := range reps {
@@ -155,17 +181,23 @@ func compareMarkdown(reps []report, notes []string, ratios ...[2]string) string 
 					disturbed = append(disturbed, fmt.Sprintf("%s at %d (%.2f)", r.Settings.Label, c, *x.OtherCores))
 				}
 			}
-			dir := ""
+			if x.PairWait > 0 {
+				waited = append(waited, fmt.Sprintf("%s at %d (%.1fs)", r.Settings.Label, c, x.PairWait))
+			}
+			logins, extra := "", ""
+			if withLogins {
+				logins = fmt.Sprintf(" %.0f |", loginsPerSec(x))
+			}
 			if withDir {
-				dir = " n/a |"
-				if x.DirectoryCores != nil {
-					dir = fmt.Sprintf(" %.2f |", *x.DirectoryCores)
-				}
+				extra += opt(x.DirectoryCores)
+			}
+			if withStore {
+				extra += opt(x.StoreCores)
 			}
 			l := x.LatencyMicros
-			fmt.Fprintf(&b, "| %d | %s | %.0f | %s | %s | %s | %s | %d | %d | %s | %s |%s %.2f | %s |\n",
-				c, r.Settings.Label, x.RequestsPerSec, msv(l.P50), msv(l.P90), msv(l.P99), msv(l.Max),
-				x.Timeouts, x.BadResponses, cores, eff, dir, x.GeneratorCores, other)
+			fmt.Fprintf(&b, "| %d | %s |%s %.0f | %s | %s | %s | %s | %d | %d | %s | %s |%s %.2f | %s |\n",
+				c, r.Settings.Label, logins, x.RequestsPerSec, msv(l.P50), msv(l.P90), msv(l.P99), msv(l.Max),
+				x.Timeouts, x.BadResponses, cores, eff, extra, x.GeneratorCores, other)
 			if agg[r.Settings.Label] == nil {
 				agg[r.Settings.Label] = &aggregate{}
 			}
@@ -177,10 +209,20 @@ func compareMarkdown(reps []report, notes []string, ratios ...[2]string) string 
 			if a == nil || d == nil {
 				continue
 			}
-			fmt.Fprintf(&b, "| %d | **%s / %s** | **%s** | %s | %s | %s | | | | | %s |%s | |\n",
-				c, num, den, times(a.rps/a.n, d.rps/d.n), times(a.p50/a.n, d.p50/d.n), times(a.p90/a.n, d.p90/d.n),
-				times(a.p99/a.n, d.p99/d.n), times(a.eff/a.n, d.eff/d.n), dirGap)
+			// The ratio is of logins: for single-request logins the same
+			// as requests.
+			rate := " **" + times(a.lps/a.n, d.lps/d.n) + "** |"
+			if withLogins {
+				rate += " |" // requests/s: not compared
+			}
+			fmt.Fprintf(&b, "| %d | **%s / %s** |%s %s | %s | %s | | | | | %s |%s | |\n",
+				c, num, den, rate, times(a.p50/a.n, d.p50/d.n), times(a.p90/a.n, d.p90/d.n),
+				times(a.p99/a.n, d.p99/d.n), times(a.eff/a.n, d.eff/d.n), gap)
 		}
+	}
+	if len(waited) > 0 {
+		fmt.Fprintf(&b, "\n**Pairs ran out**: every (user, device) pair of a TOTP step was used during %s (seconds each worker waited for the next step); those rows are lower than the server allows: enroll more users or devices.\n",
+			strings.Join(waited, ", "))
 	}
 	if len(disturbed) > 0 {
 		fmt.Fprintf(&b, "\n**Disturbed**: other work took more than %.2f cores during %s; rerun on a quiet machine before drawing conclusions.\n",
@@ -196,12 +238,12 @@ const busyOther = 0.25
 
 // aggregate sums runs of one label at one concurrency, for the ratio row.
 type aggregate struct {
-	n, rps, p50, p90, p99, eff float64
+	n, lps, p50, p90, p99, eff float64
 }
 
 func (a *aggregate) add(x results) {
 	a.n++
-	a.rps += x.RequestsPerSec
+	a.lps += loginsPerSec(x)
 	a.p50 += x.LatencyMicros.P50
 	a.p90 += x.LatencyMicros.P90
 	a.p99 += x.LatencyMicros.P99
@@ -216,4 +258,13 @@ func times(a, b float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// loginsPerSec is x's logins/s; reports written before logins were
+// counted have requests/s only, which was the same.
+func loginsPerSec(x results) float64 {
+	if x.Logins == 0 && x.LoginsPerSec == 0 {
+		return x.RequestsPerSec
+	}
+	return x.LoginsPerSec
 }

@@ -107,3 +107,54 @@ func TestCompareFlagsDisturbedRuns(t *testing.T) {
 		})
 	}
 }
+
+func TestCompareLoginsAndStore(t *testing.T) {
+	store := 0.8
+	mk := func(label, login string, logins, requests float64, storeCores *float64, wait float64) report {
+		return report{
+			Settings: settings{Label: label, Concurrency: 32, Users: 10, Login: login},
+			Results: results{
+				Logins: uint64(logins * 15), Requests: uint64(requests * 15),
+				LoginsPerSec: logins, RequestsPerSec: requests, StoreCores: storeCores, PairWait: wait,
+				LatencyMicros: latencies{P50: 1000, P90: 2000, P99: 4000},
+			},
+		}
+	}
+	reps := []report{
+		mk("password", "", 4000, 4000, &store, 0),
+		mk("append", "append", 3000, 3000, &store, 0),
+		mk("challenge", "challenge", 1000, 2000, &store, 1.5),
+		mk("etcd-append", "", 5000, 5000, &store, 0),
+	}
+	if err := sameSettings(reps); err != nil {
+		t.Fatalf("runs differing in login kind only: %v", err)
+	}
+	got := compareMarkdown(reps, nil, [2]string{"append", "password"}, [2]string{"challenge", "password"})
+	for _, want := range []string{
+		"| concurrency | server | logins/s | requests/s |",
+		"logins per server CPU-s | store cores |",
+		"| 32 | challenge | 1000 | 2000 |",
+		// Ratios are of logins/s, in the logins/s column.
+		"| 32 | **append / password** | **0.75×** | |",
+		"| 32 | **challenge / password** | **0.25×** | |",
+		"**Pairs ran out**",
+		"challenge at 32 (1.5s)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	// Every row has as many cells as the header.
+	var cells int
+	for i, line := range strings.Split(got, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			continue
+		}
+		n := strings.Count(line, "|")
+		if cells == 0 {
+			cells = n
+		} else if n != cells {
+			t.Errorf("line %d has %d cells, the header %d: %s", i, n-1, cells-1, line)
+		}
+	}
+}

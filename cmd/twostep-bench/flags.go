@@ -50,6 +50,12 @@ type options struct {
 	label       string
 	serverPID   int
 	dirPID      int
+	storePID    int
+	login       string
+	devices     string
+	separator   string
+	pairState   string
+	source      string
 }
 
 const usageHead = `Usage: twostep-bench -secret S (-users FILE | -user U -password P) [flags]
@@ -57,6 +63,8 @@ const usageHead = `Usage: twostep-bench -secret S (-users FILE | -user U -passwo
        twostep-bench users -dir DIR [-n 1000]
        twostep-bench compare [-ratio a/b]... [-setting text]... REPORT.json...
        twostep-bench ldap -url ldap://127.0.0.1:PORT -base-dn DN -users FILE [-mode search+bind|bind]
+       twostep-bench enroll -endpoints http://127.0.0.1:PORT -seed-keys FILE -users FILE -devices N -out FILE
+       twostep-bench etcd -endpoints http://127.0.0.1:PORT -prefix /COPY/ -seed-keys FILE -users FILE [-ops append|challenge]
 
 Loads a RADIUS server with PAP Access-Requests from -concurrency simulated
 NASes, each with its own UDP socket and one request in flight, and prints
@@ -64,6 +72,15 @@ requests/s, outcomes and latency percentiles beside the settings.
 
 The users file has one "user:password" per line (blank lines and lines
 starting with # are skipped); the generator rotates through them.
+
+With -login append or challenge each login also carries a TOTP passcode
+of one of the user's devices (-devices, written by "twostep-bench
+enroll"): appended to the password ("password,123456"), or typed in
+answer to the server's Access-Challenge (two requests per login, counted
+as one login). A device accepts a step's code once, so every
+(user, device) pair is used at most once per 30 s step; when a step's
+pairs run out the workers wait for the next step, and the wait is
+reported, never hidden by sending a replay.
 
 Only loopback targets are allowed unless -allow-remote is given: the
 generator sends thousands of passwords a second and, pointed at a
@@ -89,7 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.password, "password", "", "`password` of -user")
 	fs.IntVar(&o.concurrency, "concurrency", 16, fmt.Sprintf("simulated NASes, each with its own socket and one request in flight (1-%d)", maxConcurrency))
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, fmt.Sprintf("length of the measured phase, at most %s; with -requests its upper bound (then %s by default)", maxDuration, requestsCapDefault))
-	fs.Uint64Var(&o.requests, "requests", 0, "stop after this many measured requests (0: run for -duration)")
+	fs.Uint64Var(&o.requests, "requests", 0, "stop after this many measured logins, each one request, or two with -login challenge (0: run for -duration)")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, fmt.Sprintf("load sent before measuring, not counted (at most %s)", maxWarmup))
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, fmt.Sprintf("wait for an answer per attempt (at most %s)", maxTimeout))
 	fs.IntVar(&o.retries, "retries", 0, fmt.Sprintf("retransmissions of the same packet after a timeout (0-%d)", maxRetries))
@@ -99,7 +116,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.expect, "expect", "any", "exit 1 unless every measured request got this answer: any, accept, reject or challenge")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "`pid` of the server process, to report its CPU use per request (Linux)")
 	fs.IntVar(&o.dirPID, "directory-pid", 0, "`pid` of the directory server behind the server (slapd), whose CPU is reported apart from other work (Linux)")
+	fs.IntVar(&o.storePID, "store-pid", 0, "`pid` of the cluster store behind the server (etcd), whose CPU is reported apart from other work (Linux)")
 	fs.StringVar(&o.label, "label", "", "free `text` naming the target in the output, e.g. freeradius")
+	fs.StringVar(&o.login, "login", "pap", "`kind` of login: pap (the password alone), append (\"password,CODE\") or challenge (the password, then CODE in answer to the Access-Challenge)")
+	fs.StringVar(&o.devices, "devices", "", "`file` of the users' TOTP devices (\"USER otpauth://totp/...\" lines, from twostep-bench enroll); required by -login append and challenge")
+	fs.StringVar(&o.separator, "separator", ",", "what parts password and passcode with -login append (the server client's separator)")
+	fs.StringVar(&o.pairState, "pair-state", "", "`file` remembering which (user, device) pairs the current TOTP step has used, so that runs one after the other never send a code twice")
+	fs.StringVar(&o.source, "source", "", "loopback `address` to send from, to be another NAS to the server (e.g. 127.0.0.2; default: the kernel's choice)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -161,6 +184,32 @@ func (o *options) loadConfig() (loadConfig, settings, error) {
 			bad("-server-pid %d: %v", o.serverPID, err)
 		}
 	}
+	if o.storePID < 0 {
+		bad("-store-pid %d: want a process id", o.storePID)
+	} else if o.storePID > 0 {
+		if _, err := processCPUTime(o.storePID); err != nil {
+			bad("-store-pid %d: %v", o.storePID, err)
+		}
+	}
+	var source *net.UDPAddr
+	if o.source != "" {
+		ip := net.ParseIP(o.source)
+		if ip == nil || !ip.IsLoopback() {
+			bad("-source %q: want a loopback IP address", o.source)
+		} else {
+			source = &net.UDPAddr{IP: ip}
+		}
+	}
+	kind, ok := parseLoginKind(o.login)
+	if !ok {
+		bad("-login %q: want pap, append or challenge", o.login)
+	}
+	if (kind == loginPAP) != (o.devices == "") {
+		bad("-devices goes with -login append or challenge, and they need it")
+	}
+	if o.pairState != "" && o.devices == "" {
+		bad("-pair-state needs -devices")
+	}
 	if o.dirPID < 0 {
 		bad("-directory-pid %d: want a process id", o.dirPID)
 	} else if o.dirPID > 0 {
@@ -188,9 +237,32 @@ func (o *options) loadConfig() (loadConfig, settings, error) {
 	default:
 		bad("one of -users FILE or -user U -password P is required")
 	}
+	var prs *pairs
+	if o.devices != "" && users != nil {
+		devs, err := readDevices(o.devices, users)
+		if err == nil {
+			prs, err = newPairs(devs)
+		}
+		if err != nil {
+			bad("-devices: %v", err)
+		}
+	}
+	if prs != nil && o.pairState != "" {
+		step, next, err := readPairState(o.pairState)
+		if err != nil {
+			bad("-pair-state: %v", err)
+		}
+		prs.resume(step, next)
+	}
 	var tpls []*template
 	for _, u := range users {
-		t, err := newTemplate(u, o.withMA)
+		var t *template
+		var err error
+		if kind == loginAppend && prs != nil {
+			t, err = newCodeTemplate(u, o.separator, prs.digits(), o.withMA)
+		} else {
+			t, err = newTemplate(u, o.withMA)
+		}
 		if err != nil {
 			bad("%v", err)
 			break
@@ -205,6 +277,9 @@ func (o *options) loadConfig() (loadConfig, settings, error) {
 		Server:       addr,
 		Secret:       []byte(o.secret),
 		Templates:    tpls,
+		Login:        kind,
+		Pairs:        prs,
+		Source:       source,
 		Concurrency:  o.concurrency,
 		Warmup:       o.warmup,
 		Duration:     duration,
@@ -214,6 +289,7 @@ func (o *options) loadConfig() (loadConfig, settings, error) {
 		RequireMA:    o.withMA,
 		ServerPID:    o.serverPID,
 		DirectoryPID: o.dirPID,
+		StorePID:     o.storePID,
 	}
 	s := settings{
 		Label:                o.label,
@@ -229,6 +305,9 @@ func (o *options) loadConfig() (loadConfig, settings, error) {
 		GOMAXPROCS:           runtime.GOMAXPROCS(0),
 		CPUs:                 runtime.NumCPU(),
 		Generator:            version,
+	}
+	if prs != nil {
+		s.Login, s.DevicesPerUser, s.PairsPerStep = kind.String(), prs.nDev, prs.size()
 	}
 	return cfg, s, nil
 }

@@ -11,8 +11,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -271,54 +269,10 @@ func runLDAPLoad(ctx context.Context, cfg ldapLoadConfig) (loadResult, error) {
 	})
 	defer stop()
 
-	start := time.Now()
-	measureStart := start.Add(cfg.Warmup)
-	end := measureStart.Add(cfg.Duration)
-	results := make([]tally, cfg.Concurrency)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	for i := range all {
-		wg.Go(func() {
-			t, err := ldapWorker(ctx, cfg, i, all[i].search, all[i].bind, measureStart, end)
-			results[i] = t
-			if err != nil && ctx.Err() == nil {
-				failed.CompareAndSwap(nil, err)
-			}
-		})
-	}
-	timer := time.NewTimer(time.Until(measureStart))
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
-		timer.Stop()
-	}
-	cpu0 := cpuTime()
-	sys0, sysErr := systemCPUBusy()
-	srv0, srvErr := serverCPU(cfg.ServerPID)
-	wg.Wait()
-	wallEnd := time.Now()
-	if wallEnd.After(end) {
-		wallEnd = end
-	}
-	srv1, srvErr1 := serverCPU(cfg.ServerPID)
-	sys1, sysErr1 := systemCPUBusy()
-	if err, _ := failed.Load().(error); err != nil {
-		return loadResult{}, err
-	}
-	var res loadResult
-	for i := range results {
-		res.add(&results[i])
-	}
-	res.Elapsed = max(wallEnd.Sub(measureStart), 0)
-	res.CPU = cpuTime() - cpu0
-	if cfg.ServerPID != 0 && srvErr == nil && srvErr1 == nil {
-		res.ServerCPU, res.ServerCPUOK = srv1-srv0, true
-	}
-	if sysErr == nil && sysErr1 == nil {
-		res.SystemCPU, res.SystemCPUOK = sys1-sys0, true
-	}
-	res.Interrupted = ctx.Err() != nil
-	return res, nil
+	ph := phase{Concurrency: cfg.Concurrency, Warmup: cfg.Warmup, Duration: cfg.Duration, ServerPID: cfg.ServerPID}
+	return ph.run(ctx, func(i int, measureStart, end time.Time) (tally, error) {
+		return ldapWorker(ctx, cfg, i, all[i].search, all[i].bind, measureStart, end)
+	})
 }
 
 // ldapWorker checks passwords back to back until end. A bind that succeeds
@@ -360,6 +314,7 @@ func ldapWorker(ctx context.Context, cfg ldapLoadConfig, i int, search, bind *ld
 			continue
 		}
 		t.Requests++
+		t.Logins++
 		switch {
 		case err == nil:
 			t.Accepts++

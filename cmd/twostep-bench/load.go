@@ -15,22 +15,27 @@ import (
 type loadConfig struct {
 	Server       *net.UDPAddr
 	Secret       []byte
-	Templates    []*template // one per user, rotated through
-	Concurrency  int         // workers, each with its own socket and one request in flight
+	Templates    []*template // one per user, rotated through (for passcode logins, as Pairs picks)
+	Login        loginKind
+	Pairs        *pairs       // passcode logins: which user and device, and the code's step
+	Source       *net.UDPAddr // local address of every socket; nil: the kernel's choice
+	Concurrency  int          // workers, each with its own socket and one request in flight
 	Warmup       time.Duration
 	Duration     time.Duration // length of the measured phase; with Requests, its upper bound
-	Requests     uint64        // measured requests to send; 0 sends until Duration is over
+	Requests     uint64        // measured logins to run (one request each, but two with a challenge); 0 runs until Duration is over
 	Timeout      time.Duration // per attempt
 	Retries      int           // retransmissions of the same packet after a timeout
 	RequireMA    bool          // a response without Message-Authenticator counts as bad
 	ServerPID    int           // when not 0, the server process whose CPU time is measured too
 	DirectoryPID int           // when not 0, the directory server behind it (slapd), measured apart from other work
+	StorePID     int           // when not 0, the cluster store behind it (etcd), measured apart from other work
 }
 
 // tally is what a measured phase produced. Worker tallies are summed.
 type tally struct {
 	Requests    uint64 // requests finished in the measured phase, whatever the outcome
-	Accepts     uint64
+	Logins      uint64 // logins finished: one request each, or two with a challenge
+	Accepts     uint64 // outcomes count logins: the last answer of each
 	Rejects     uint64
 	Challenges  uint64
 	Timeouts    uint64 // no valid answer after all attempts
@@ -39,11 +44,14 @@ type tally struct {
 	Retransmits uint64
 	Stray       uint64 // late answers to earlier, timed-out requests; ignored
 	BadReasons  map[string]uint64
-	latency     histogram // time from first send to a valid answer
+	PairWait    time.Duration // time workers waited for a fresh TOTP step (summed over workers)
+	latency     histogram     // per login: from its first send to its last valid answer
 }
 
 func (t *tally) add(o *tally) {
 	t.Requests += o.Requests
+	t.Logins += o.Logins
+	t.PairWait += o.PairWait
 	t.Accepts += o.Accepts
 	t.Rejects += o.Rejects
 	t.Challenges += o.Challenges
@@ -73,6 +81,8 @@ type loadResult struct {
 	SystemCPUOK    bool
 	DirectoryCPU   time.Duration // the directory server's, when DirectoryPID was given
 	DirectoryCPUOK bool
+	StoreCPU       time.Duration // the cluster store's, when StorePID was given
+	StoreCPUOK     bool
 	Interrupted    bool
 }
 
@@ -103,7 +113,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (loadResult, error) {
 		// A connected socket: the kernel picks a source port per worker, as
 		// if each were its own NAS, and drops datagrams from anyone but
 		// the server.
-		c, err := net.DialUDP("udp", nil, cfg.Server)
+		c, err := net.DialUDP("udp", cfg.Source, cfg.Server)
 		if err != nil {
 			return loadResult{}, err
 		}
@@ -143,6 +153,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (loadResult, error) {
 	sys0, sysErr := systemCPUBusy()
 	srv0, srvErr := serverCPU(cfg.ServerPID)
 	dir0, dirErr := serverCPU(cfg.DirectoryPID)
+	st0, stErr := serverCPU(cfg.StorePID)
 	wg.Wait()
 	wallEnd := time.Now()
 	if wallEnd.After(end) {
@@ -150,6 +161,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (loadResult, error) {
 	}
 	srv1, srvErr1 := serverCPU(cfg.ServerPID)
 	dir1, dirErr1 := serverCPU(cfg.DirectoryPID)
+	st1, stErr1 := serverCPU(cfg.StorePID)
 	sys1, sysErr1 := systemCPUBusy()
 
 	var res loadResult
@@ -168,6 +180,9 @@ func runLoad(ctx context.Context, cfg loadConfig) (loadResult, error) {
 	}
 	if cfg.DirectoryPID != 0 && dirErr == nil && dirErr1 == nil {
 		res.DirectoryCPU, res.DirectoryCPUOK = dir1-dir0, true
+	}
+	if cfg.StorePID != 0 && stErr == nil && stErr1 == nil {
+		res.StoreCPU, res.StoreCPUOK = st1-st0, true
 	}
 	res.Interrupted = ctx.Err() != nil
 	return res, nil
@@ -191,7 +206,9 @@ type worker struct {
 	next   int // index of the next template
 	id     byte
 	out    []byte
+	ans    []byte // the answer to a challenge, built while out holds the first request
 	in     []byte
+	inLen  int // length of the last valid response in in
 	nUsers int
 }
 
@@ -207,6 +224,7 @@ func newWorker(i int, conn *net.UDPConn, cfg loadConfig) *worker {
 		sign:   newSigner(cfg.Secret),
 		rng:    rand.NewChaCha8(seed),
 		next:   i % len(cfg.Templates),
+		ans:    make([]byte, maxPacket),
 		id:     byte(i * 37),
 		out:    make([]byte, maxPacket),
 		in:     make([]byte, maxPacket),
@@ -214,8 +232,8 @@ func newWorker(i int, conn *net.UDPConn, cfg loadConfig) *worker {
 	}
 }
 
-// run sends requests back to back until end, the request budget or ctx
-// runs out, and tallies those started in the measured phase.
+// run logs in back to back until end, the login budget or ctx runs out,
+// and tallies the logins started in the measured phase.
 func (w *worker) run(ctx context.Context, measureStart, end time.Time, tickets *atomic.Uint64) tally {
 	var t tally
 	for ctx.Err() == nil {
@@ -224,29 +242,41 @@ func (w *worker) run(ctx context.Context, measureStart, end time.Time, tickets *
 			break
 		}
 		measuring := !now.Before(measureStart)
+
+		u, code := w.next, ""
+		if w.cfg.Pairs != nil {
+			p, wait, ok := w.cfg.Pairs.take(now)
+			if !ok {
+				// Every pair of this step is spent: a code sent now
+				// would be a replay. Wait for the next step, and say so.
+				slept := w.sleep(ctx, min(wait, end.Sub(now)))
+				// The part of the wait inside the measured phase.
+				if from, to := maxTime(now, measureStart), now.Add(slept); to.After(from) {
+					t.PairWait += to.Sub(from)
+				}
+				continue
+			}
+			u, code = p.user, w.cfg.Pairs.code(p)
+		} else {
+			// Step by the worker count so that workers take disjoint users.
+			w.next = (w.next + w.cfg.Concurrency) % w.nUsers
+		}
 		if measuring && w.cfg.Requests > 0 && tickets.Add(1) > w.cfg.Requests {
 			break
 		}
 
-		tpl := w.cfg.Templates[w.next]
-		// Step by the worker count so that workers take disjoint users.
-		w.next = (w.next + w.cfg.Concurrency) % w.nUsers
-		w.id++
-		var auth [16]byte
-		w.rng.Read(auth[:])
-		pkt := w.sign.build(w.out, tpl, w.id, &auth)
-
-		o, rtt, retx, stray, why := w.exchange(ctx, pkt, end)
-		if !measuring || o == outAbandoned {
+		r := w.login(ctx, w.cfg.Templates[u], code, end)
+		if !measuring || r.o == outAbandoned {
 			continue
 		}
-		t.Retransmits += uint64(retx)
-		t.Stray += uint64(stray)
-		t.Requests++
-		switch o {
+		t.Retransmits += uint64(r.retx)
+		t.Stray += uint64(r.stray)
+		t.Requests += uint64(r.requests)
+		t.Logins++
+		switch r.o {
 		case outAccept, outReject, outChallenge:
-			t.latency.record(rtt)
-			switch o {
+			t.latency.record(r.rtt)
+			switch r.o {
 			case outAccept:
 				t.Accepts++
 			case outReject:
@@ -261,7 +291,7 @@ func (w *worker) run(ctx context.Context, measureStart, end time.Time, tickets *
 			if t.BadReasons == nil {
 				t.BadReasons = map[string]uint64{}
 			}
-			t.BadReasons[why]++
+			t.BadReasons[r.why]++
 		case outError:
 			t.Errors++
 			// A refused port answers at once; do not spin on it.
@@ -269,6 +299,29 @@ func (w *worker) run(ctx context.Context, measureStart, end time.Time, tickets *
 		}
 	}
 	return t
+}
+
+// maxTime returns the later of a and b.
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// sleep waits d or until ctx ends, and returns how long it waited.
+func (w *worker) sleep(ctx context.Context, d time.Duration) time.Duration {
+	start := time.Now()
+	if d <= 0 {
+		return 0
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return time.Since(start)
 }
 
 // exchange sends pkt and waits for its answer, retransmitting the same
@@ -305,6 +358,7 @@ func (w *worker) exchange(ctx context.Context, pkt []byte, end time.Time) (o out
 				return outError, 0, retx, stray, ""
 			}
 			code, err := w.sign.verify(w.in[:n], pkt, w.cfg.RequireMA)
+			w.inLen = n
 			switch {
 			case errors.Is(err, errStray):
 				stray++

@@ -23,6 +23,13 @@
 // servers. "twostep-bench ldap" drives a directory server directly (search
 // as a service account and bind as the user, or bind only) with the same
 // closed loop, for the ceiling the directory allows a RADIUS server.
+//
+// The second factor: "twostep-bench enroll" gives every user N TOTP
+// devices through twostep's cluster API on a loopback etcd and writes their
+// otpauth URIs for -devices; -login append or challenge then sends a
+// passcode with each login, never the same (user, device, step) twice.
+// "twostep-bench etcd" drives the etcd directly with the cluster
+// operations one login costs, for the ceiling the store allows.
 package main
 
 import (
@@ -69,7 +76,7 @@ func exitCode(err error) int {
 }
 
 // run parses args and runs the load generator or, with "serve", "users",
-// "compare" or "ldap", one of the helpers.
+// "compare", "ldap", "enroll" or "etcd", one of the helpers.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -81,6 +88,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runCompare(args[1:], stdout, stderr)
 		case "ldap":
 			return runLDAP(ctx, args[1:], stdout, stderr)
+		case "enroll":
+			return runEnroll(ctx, args[1:], stdout, stderr)
+		case "etcd":
+			return runEtcd(ctx, args[1:], stdout, stderr)
 		}
 	}
 	opts, err := parseFlags(args, stderr)
@@ -95,7 +106,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("load %s: %w", cfg.Server, err)
 	}
+	if cfg.Pairs != nil && opts.pairState != "" {
+		step, next := cfg.Pairs.state()
+		if err := writePairState(opts.pairState, step, next); err != nil {
+			return fmt.Errorf("-pair-state: %w", err)
+		}
+	}
 	rep := newReport(settings, res)
+	if w := rep.Results.PairWait; w > 0 && opts.json {
+		fmt.Fprintf(stderr, "twostep-bench: warning: all %d (user, device) pairs of a TOTP step were used; workers waited %.1fs each on average for the next step\n", settings.PairsPerStep, w)
+	}
 	if opts.json {
 		err = rep.writeJSON(stdout)
 	} else {

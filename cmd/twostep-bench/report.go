@@ -15,7 +15,10 @@ import (
 type settings struct {
 	Label                string  `json:"label,omitempty"`
 	Server               string  `json:"server"`
-	Protocol             string  `json:"protocol,omitempty"` // "" for RADIUS; "ldap MODE" for twostep-bench ldap
+	Protocol             string  `json:"protocol,omitempty"` // "" for RADIUS; "ldap MODE" for twostep-bench ldap, "etcd OPS" for twostep-bench etcd
+	Login                string  `json:"login,omitempty"`    // "" or pap: the password alone; append; challenge
+	DevicesPerUser       int     `json:"devices_per_user,omitempty"`
+	PairsPerStep         int     `json:"pairs_per_step,omitempty"` // (user, device) pairs: logins one TOTP step allows
 	Concurrency          int     `json:"concurrency"`
 	WarmupSeconds        float64 `json:"warmup_s"`
 	DurationSeconds      float64 `json:"duration_s"`
@@ -43,6 +46,8 @@ type results struct {
 	ElapsedSeconds float64           `json:"elapsed_s"`
 	Requests       uint64            `json:"requests"`
 	RequestsPerSec float64           `json:"requests_per_s"`
+	Logins         uint64            `json:"logins"` // as requests, but a challenge login's two requests count once
+	LoginsPerSec   float64           `json:"logins_per_s"`
 	Accepts        uint64            `json:"accepts"`
 	Rejects        uint64            `json:"rejects"`
 	Challenges     uint64            `json:"challenges"`
@@ -56,8 +61,10 @@ type results struct {
 	GeneratorCPU   float64           `json:"generator_cpu_s"`
 	GeneratorCores float64           `json:"generator_cores"` // CPU seconds per second of the measured phase
 	Server         *serverCost       `json:"server,omitempty"`
-	OtherCores     *float64          `json:"other_cores,omitempty"`     // busy CPUs minus generator, server and directory: other work on the machine
+	OtherCores     *float64          `json:"other_cores,omitempty"`     // busy CPUs minus generator, server, directory and store: other work on the machine
 	DirectoryCores *float64          `json:"directory_cores,omitempty"` // the directory server's CPU (-directory-pid)
+	StoreCores     *float64          `json:"store_cores,omitempty"`     // the cluster store's CPU (-store-pid)
+	PairWait       float64           `json:"pair_wait_s,omitempty"`     // seconds the average worker waited for a fresh TOTP step
 	Interrupted    bool              `json:"interrupted,omitempty"`
 }
 
@@ -80,6 +87,7 @@ func newReport(s settings, r loadResult) report {
 	res := results{
 		ElapsedSeconds: r.Elapsed.Seconds(),
 		Requests:       r.Requests,
+		Logins:         r.Logins,
 		Accepts:        r.Accepts,
 		Rejects:        r.Rejects,
 		Challenges:     r.Challenges,
@@ -102,6 +110,7 @@ func newReport(s settings, r loadResult) report {
 	}
 	if r.Elapsed > 0 {
 		res.RequestsPerSec = float64(r.Requests) / r.Elapsed.Seconds()
+		res.LoginsPerSec = float64(r.Logins) / r.Elapsed.Seconds()
 		res.GeneratorCores = r.CPU.Seconds() / r.Elapsed.Seconds()
 	}
 	if r.ServerCPUOK {
@@ -118,10 +127,20 @@ func newReport(s settings, r loadResult) report {
 		d := r.DirectoryCPU.Seconds() / r.Elapsed.Seconds()
 		res.DirectoryCores = &d
 	}
+	if r.StoreCPUOK && r.Elapsed > 0 {
+		c := r.StoreCPU.Seconds() / r.Elapsed.Seconds()
+		res.StoreCores = &c
+	}
+	if s.Concurrency > 0 {
+		res.PairWait = r.PairWait.Seconds() / float64(s.Concurrency)
+	}
 	if r.SystemCPUOK && r.ServerCPUOK && r.Elapsed > 0 {
 		other := r.SystemCPU - r.CPU - r.ServerCPU
 		if r.DirectoryCPUOK {
 			other -= r.DirectoryCPU
+		}
+		if r.StoreCPUOK {
+			other -= r.StoreCPU
 		}
 		cores := max(other.Seconds()/r.Elapsed.Seconds(), 0)
 		res.OtherCores = &cores
@@ -158,9 +177,16 @@ func (r report) writeText(w io.Writer) error {
 	line("target", "%s", target)
 	line("settings", "concurrency %d, warm-up %gs, measured %s, timeout %gs, retries %d, users %d",
 		s.Concurrency, s.WarmupSeconds, measured, s.TimeoutSeconds, s.Retries, s.Users)
+	if s.Login != "" {
+		line("", "login %s: %d TOTP devices per user, %d (user, device) pairs per step", s.Login, s.DevicesPerUser, s.PairsPerStep)
+	}
 	line("", "Message-Authenticator %s, GOMAXPROCS %d, CPUs %d, twostep-bench %s", ma, s.GOMAXPROCS, s.CPUs, s.Generator)
-	line("throughput", "%.0f requests/s (%d requests in %.2fs)", x.RequestsPerSec, x.Requests, x.ElapsedSeconds)
-	line("answers", "accept %d, reject %d, challenge %d", x.Accepts, x.Rejects, x.Challenges)
+	if x.Logins != x.Requests {
+		line("throughput", "%.0f logins/s, %.0f requests/s (%d logins, %d requests in %.2fs)", x.LoginsPerSec, x.RequestsPerSec, x.Logins, x.Requests, x.ElapsedSeconds)
+	} else {
+		line("throughput", "%.0f requests/s (%d requests in %.2fs)", x.RequestsPerSec, x.Requests, x.ElapsedSeconds)
+	}
+	line("answers", "accept %d, reject %d, challenge %d (the last answer of each login)", x.Accepts, x.Rejects, x.Challenges)
 	line("failures", "timeouts %d, bad responses %d, socket errors %d (retransmits %d, stray %d)",
 		x.Timeouts, x.BadResponses, x.Errors, x.Retransmits, x.Stray)
 	for _, k := range slices.Sorted(maps.Keys(x.BadReasons)) {
@@ -175,8 +201,14 @@ func (r report) writeText(w io.Writer) error {
 	if x.DirectoryCores != nil {
 		line("directory CPU", "%.2f cores", *x.DirectoryCores)
 	}
+	if x.StoreCores != nil {
+		line("store CPU", "%.2f cores", *x.StoreCores)
+	}
+	if x.PairWait > 0 {
+		line("WARNING", "every (user, device) pair of a TOTP step was used: workers waited %.1fs each on average for the next step; enroll more users or devices", x.PairWait)
+	}
 	if x.Server != nil {
-		line("server CPU", "%.2f cores (%.1fs), %.0f answers per CPU-second", x.Server.Cores, x.Server.CPUSeconds, x.Server.RequestsPerCPUSec)
+		line("server CPU", "%.2f cores (%.1fs), %.0f logins answered per CPU-second", x.Server.Cores, x.Server.CPUSeconds, x.Server.RequestsPerCPUSec)
 	}
 	if x.Interrupted {
 		line("interrupted", "the run was stopped early; figures cover the part that ran")
@@ -208,8 +240,12 @@ func (r report) verdict(expect string) error {
 	}
 	valid := x.Accepts + x.Rejects + x.Challenges
 	if valid == 0 {
-		return fmt.Errorf("no valid answer from %s (%d timeouts, %d bad responses, %d socket errors)",
-			r.Settings.Server, x.Timeouts, x.BadResponses, x.Errors)
+		why := ""
+		if x.PairWait > 0 {
+			why = fmt.Sprintf("; every (user, device) pair of the TOTP step was already used, and the workers waited %.1fs for the next", x.PairWait)
+		}
+		return fmt.Errorf("no valid answer from %s (%d timeouts, %d bad responses, %d socket errors%s)",
+			r.Settings.Server, x.Timeouts, x.BadResponses, x.Errors, why)
 	}
 	var want uint64
 	switch expect {
@@ -222,8 +258,8 @@ func (r report) verdict(expect string) error {
 	default:
 		return nil
 	}
-	if want != x.Requests {
-		return fmt.Errorf("-expect %s: %d of %d measured requests got another outcome", expect, x.Requests-want, x.Requests)
+	if want != x.Logins {
+		return fmt.Errorf("-expect %s: %d of %d measured logins got another outcome", expect, x.Logins-want, x.Logins)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ const (
 
 	attrUserName             = 1
 	attrUserPassword         = 2
+	attrState                = 24
 	attrNASPortType          = 61
 	attrNASIdentifier        = 32
 	attrMessageAuthenticator = 80
@@ -44,48 +45,87 @@ type user struct {
 // 16 bytes of password plus one HMAC-MD5: the generator must stay cheaper
 // than the servers it measures.
 type template struct {
-	pkt   []byte // header and attributes; authenticator, password and M-A are filled per send
-	pwOff int    // offset of the User-Password value
-	plain []byte // password padded with zeros to a multiple of 16
-	maOff int    // offset of the Message-Authenticator value, -1 when not sent
+	name    string
+	pkt     []byte // header and attributes; authenticator, password and M-A are filled per send
+	pwOff   int    // offset of the User-Password value
+	plain   []byte // password padded with zeros to a multiple of 16
+	maOff   int    // offset of the Message-Authenticator value, -1 when not sent
+	codeOff int    // offset in plain of the appended passcode, -1 when none
+	codeLen int
 }
 
-// newTemplate lays out an Access-Request: Message-Authenticator first (as
-// RFC 3579 and the BlastRADIUS guidance recommend), then User-Name,
-// User-Password, NAS-Identifier and NAS-Port-Type.
+// newTemplate lays out an Access-Request carrying u's password alone.
 func newTemplate(u user, withMA bool) (*template, error) {
+	return newCodeTemplate(u, "", 0, withMA)
+}
+
+// newCodeTemplate lays out an Access-Request whose User-Password is u's
+// password, then sep, then room for a passcode of codeLen digits filled
+// in at each send (append mode: "password,123456"). With codeLen 0 it
+// carries the password alone.
+func newCodeTemplate(u user, sep string, codeLen int, withMA bool) (*template, error) {
 	if u.Name == "" || len(u.Name) > maxUserName {
 		return nil, fmt.Errorf("user name must be 1 to %d bytes, got %d", maxUserName, len(u.Name))
 	}
-	if len(u.Password) > maxPassword {
-		return nil, fmt.Errorf("user %q: password longer than %d bytes", u.Name, maxPassword)
+	box := len(u.Password)
+	if codeLen > 0 {
+		box += len(sep) + codeLen
 	}
-	plainLen := (len(u.Password) + 15) / 16 * 16
-	if plainLen == 0 {
-		plainLen = 16
+	if box > maxPassword {
+		return nil, fmt.Errorf("user %q: password (with separator and passcode) longer than %d bytes", u.Name, maxPassword)
 	}
-	plain := make([]byte, plainLen)
+	plain := make([]byte, padded(box))
 	copy(plain, u.Password)
+	t := &template{name: u.Name, plain: plain, codeOff: -1}
+	if codeLen > 0 {
+		copy(plain[len(u.Password):], sep)
+		t.codeOff, t.codeLen = len(u.Password)+len(sep), codeLen
+	}
+	t.pkt, t.pwOff, t.maOff = layoutRequest(make([]byte, headerLen, 128), u.Name, len(plain), nil, withMA)
+	return t, nil
+}
 
-	t := &template{plain: plain, maOff: -1}
-	b := make([]byte, headerLen, 128)
+// padded is the length of a User-Password value holding n bytes: a
+// multiple of 16, at least 16 (RFC 2865 5.2).
+func padded(n int) int {
+	if n == 0 {
+		return 16
+	}
+	return (n + 15) / 16 * 16
+}
+
+// layoutRequest appends to b, which holds a header, the attributes of an
+// Access-Request: Message-Authenticator first (as RFC 3579 and the
+// BlastRADIUS guidance recommend) when withMA, then User-Name,
+// User-Password with room for plainLen bytes, State when state is not nil,
+// NAS-Identifier and NAS-Port-Type. It sets code and length and returns
+// the packet with the offsets of the password and of the
+// Message-Authenticator value (-1 when not sent), both zeroed. b must have
+// room for the attributes, or they are appended to a new array.
+func layoutRequest(b []byte, name string, plainLen int, state []byte, withMA bool) (pkt []byte, pwOff, maOff int) {
+	b = b[:headerLen]
+	clear(b)
 	b[0] = codeAccessRequest
+	maOff = -1
 	if withMA {
 		b = append(b, attrMessageAuthenticator, maLen)
-		t.maOff = len(b)
+		maOff = len(b)
 		b = append(b, make([]byte, 16)...)
 	}
-	b = append(b, attrUserName, byte(2+len(u.Name)))
-	b = append(b, u.Name...)
+	b = append(b, attrUserName, byte(2+len(name)))
+	b = append(b, name...)
 	b = append(b, attrUserPassword, byte(2+plainLen))
-	t.pwOff = len(b)
+	pwOff = len(b)
 	b = append(b, make([]byte, plainLen)...)
+	if state != nil {
+		b = append(b, attrState, byte(2+len(state)))
+		b = append(b, state...)
+	}
 	b = append(b, attrNASIdentifier, byte(2+len(nasIdent)))
 	b = append(b, nasIdent...)
 	b = append(b, attrNASPortType, 6, 0, 0, 0, nasPortType)
 	binary.BigEndian.PutUint16(b[2:4], uint16(len(b)))
-	t.pkt = b
-	return t, nil
+	return b, pwOff, maOff
 }
 
 // signer fills templates into wire packets and checks the answers. Each
@@ -97,6 +137,7 @@ type signer struct {
 	scratch []byte // secret || 16 bytes, input of the password MD5 chain
 	sum     []byte
 	check   []byte // copy of a response for the Message-Authenticator check
+	plain   []byte // a template's password with the passcode written in
 }
 
 func newSigner(secret []byte) *signer {
@@ -107,6 +148,7 @@ func newSigner(secret []byte) *signer {
 		scratch: make([]byte, len(secret)+16),
 		sum:     make([]byte, 0, md5.Size),
 		check:   make([]byte, maxPacket),
+		plain:   make([]byte, maxPassword),
 	}
 	copy(s.scratch, secret)
 	return s
@@ -115,34 +157,82 @@ func newSigner(secret []byte) *signer {
 // build writes the request for t into dst with the given identifier and
 // request authenticator, and returns the packet (a prefix of dst).
 func (s *signer) build(dst []byte, t *template, id byte, auth *[16]byte) []byte {
+	return s.buildCode(dst, t, "", id, auth)
+}
+
+// buildCode is build with code written into t's passcode slot; code must
+// have t's code length, and is ignored for a template without a slot.
+func (s *signer) buildCode(dst []byte, t *template, code string, id byte, auth *[16]byte) []byte {
 	p := dst[:len(t.pkt)]
 	copy(p, t.pkt)
+	plain := t.plain
+	if t.codeOff >= 0 && len(code) == t.codeLen {
+		plain = s.plain[:len(t.plain)]
+		copy(plain, t.plain)
+		copy(plain[t.codeOff:], code)
+	}
+	s.seal(p, id, auth, t.pwOff, plain, t.maOff)
+	return p
+}
+
+// buildAnswer writes into dst the Access-Request that answers an
+// Access-Challenge: name, the passcode as User-Password, and the
+// challenge's State.
+func (s *signer) buildAnswer(dst []byte, name, code string, state []byte, withMA bool, id byte, auth *[16]byte) []byte {
+	plain := s.plain[:padded(len(code))]
+	clear(plain)
+	copy(plain, code)
+	p, pwOff, maOff := layoutRequest(dst, name, len(plain), state, withMA)
+	s.seal(p, id, auth, pwOff, plain, maOff)
+	return p
+}
+
+// seal completes a laid-out request p: identifier, request authenticator,
+// the User-Password at pwOff hidden with plain, and the
+// Message-Authenticator at maOff (when not -1) over the whole packet.
+func (s *signer) seal(p []byte, id byte, auth *[16]byte, pwOff int, plain []byte, maOff int) {
 	p[1] = id
 	copy(p[4:20], auth[:])
 
 	// User-Password, RFC 2865 5.2: c(1) = p(1) xor MD5(S + RA),
 	// c(i) = p(i) xor MD5(S + c(i-1)).
 	prev := auth[:]
-	for i := 0; i < len(t.plain); i += 16 {
+	for i := 0; i < len(plain); i += 16 {
 		copy(s.scratch[len(s.secret):], prev)
 		h := md5.Sum(s.scratch)
-		c := p[t.pwOff+i : t.pwOff+i+16]
+		c := p[pwOff+i : pwOff+i+16]
 		for j := range 16 {
-			c[j] = t.plain[i+j] ^ h[j]
+			c[j] = plain[i+j] ^ h[j]
 		}
 		prev = c
 	}
 
 	// Message-Authenticator, RFC 3579 3.2: HMAC-MD5 keyed with the secret
 	// over the whole packet with the attribute's value zeroed (it already
-	// is: the template holds zeros there).
-	if t.maOff >= 0 {
+	// is: the layout holds zeros there).
+	if maOff >= 0 {
 		s.mac.Reset()
 		s.mac.Write(p)
 		s.sum = s.mac.Sum(s.sum[:0])
-		copy(p[t.maOff:t.maOff+16], s.sum)
+		copy(p[maOff:maOff+16], s.sum)
 	}
-	return p
+}
+
+// attribute returns the value of the first attribute typ of a packet
+// whose attributes verify has checked, or nil.
+func attribute(pkt []byte, typ byte) []byte {
+	n := min(int(binary.BigEndian.Uint16(pkt[2:4])), len(pkt))
+	for i := headerLen; i+2 <= n; {
+		l := int(pkt[i+1])
+		if l < 2 || i+l > n {
+			return nil
+		}
+		if pkt[i] == typ {
+			return pkt[i+2 : i+l]
+		}
+		i += l
+	}
+	return nil
 }
 
 // Reasons a response fails verification. errStray is not a bad response:

@@ -285,3 +285,74 @@ func TestResponderAccept(t *testing.T) {
 		})
 	}
 }
+
+func TestBuildPasscodeRequests(t *testing.T) {
+	s := newSigner([]byte(testSecret))
+	auth := [16]byte{3, 1, 4, 1, 5, 9, 2, 6}
+	parse := func(t *testing.T, pkt []byte) *radius.Packet {
+		t.Helper()
+		p, err := radius.Parse(pkt, []byte(testSecret))
+		if err != nil {
+			t.Fatalf("radius.Parse: %v", err)
+		}
+		ma, err := rfc2869.MessageAuthenticator_Lookup(p)
+		if err != nil || !bytes.Equal(ma, layehMA(t, p)) || p.Attributes[0].Type != rfc2869.MessageAuthenticator_Type {
+			t.Errorf("Message-Authenticator %x (%v), want a valid one first", ma, err)
+		}
+		return p
+	}
+
+	t.Run("append", func(t *testing.T) {
+		// 13 + 1 + 6 bytes: the code crosses into the second block.
+		tpl, err := newCodeTemplate(user{"alice", "thirteen-char"}, ",", 6, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, code := range []string{"123456", "000042"} {
+			p := parse(t, s.buildCode(make([]byte, maxPacket), tpl, code, 5, &auth))
+			if got, want := rfc2865.UserPassword_GetString(p), "thirteen-char,"+code; got != want {
+				t.Errorf("User-Password decodes to %q, want %q", got, want)
+			}
+		}
+		if !bytes.Equal(tpl.plain[tpl.codeOff:tpl.codeOff+6], make([]byte, 6)) {
+			t.Error("buildCode wrote the code into the shared template")
+		}
+		if _, err := newCodeTemplate(user{"bob", strings.Repeat("p", 122)}, ",", 6, true); err == nil {
+			t.Error("a password with its code past 128 bytes was accepted")
+		}
+	})
+
+	t.Run("answer to a challenge", func(t *testing.T) {
+		state := []byte("opaque-state-of-the-server")
+		p := parse(t, s.buildAnswer(make([]byte, maxPacket), "carol", "654321", state, true, 6, &auth))
+		if got := rfc2865.UserName_GetString(p); got != "carol" {
+			t.Errorf("User-Name %q, want carol", got)
+		}
+		if got := rfc2865.UserPassword_GetString(p); got != "654321" {
+			t.Errorf("User-Password decodes to %q, want the code", got)
+		}
+		if got := rfc2865.State_Get(p); !bytes.Equal(got, state) {
+			t.Errorf("State %q, want %q", got, state)
+		}
+	})
+}
+
+func TestAttribute(t *testing.T) {
+	req := radius.New(radius.CodeAccessRequest, []byte(testSecret))
+	resp := req.Response(radius.CodeAccessChallenge)
+	rfc2865.ReplyMessage_SetString(resp, "Enter a passcode:")
+	rfc2865.State_Set(resp, []byte{1, 2, 3})
+	b, err := resp.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := attribute(b, attrState); !bytes.Equal(got, []byte{1, 2, 3}) {
+		t.Errorf("State got %v, want [1 2 3]", got)
+	}
+	if got := attribute(b, attrUserName); got != nil {
+		t.Errorf("User-Name got %v, want none", got)
+	}
+	if got := attribute(b[:headerLen+3], attrState); got != nil {
+		t.Errorf("truncated packet: got %v, want none", got)
+	}
+}

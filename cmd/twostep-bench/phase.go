@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// phase is a closed-loop run of workers that drive a server directly (a
+// directory, a store), timed and measured as the RADIUS load is.
+type phase struct {
+	Concurrency int
+	Warmup      time.Duration
+	Duration    time.Duration
+	ServerPID   int // the server driven, whose CPU is measured; 0: none
+}
+
+// run starts Concurrency workers, each running work(i, measureStart, end)
+// to the end of the phase, samples the CPU clocks when the measured phase
+// begins and after the last worker returns, and sums the workers'
+// tallies. The first error of a worker (while ctx lasts) is returned
+// instead of the figures, which would then mean nothing.
+func (p phase) run(ctx context.Context, work func(i int, measureStart, end time.Time) (tally, error)) (loadResult, error) {
+	start := time.Now()
+	measureStart := start.Add(p.Warmup)
+	end := measureStart.Add(p.Duration)
+	results := make([]tally, p.Concurrency)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for i := range p.Concurrency {
+		wg.Go(func() {
+			t, err := work(i, measureStart, end)
+			results[i] = t
+			if err != nil && ctx.Err() == nil {
+				failed.CompareAndSwap(nil, err)
+			}
+		})
+	}
+	timer := time.NewTimer(time.Until(measureStart))
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+		timer.Stop()
+	}
+	cpu0 := cpuTime()
+	sys0, sysErr := systemCPUBusy()
+	srv0, srvErr := serverCPU(p.ServerPID)
+	wg.Wait()
+	wallEnd := time.Now()
+	if wallEnd.After(end) {
+		wallEnd = end
+	}
+	srv1, srvErr1 := serverCPU(p.ServerPID)
+	sys1, sysErr1 := systemCPUBusy()
+	if err, _ := failed.Load().(error); err != nil {
+		return loadResult{}, err
+	}
+	var res loadResult
+	for i := range results {
+		res.add(&results[i])
+	}
+	res.Elapsed = max(wallEnd.Sub(measureStart), 0)
+	res.CPU = cpuTime() - cpu0
+	if p.ServerPID != 0 && srvErr == nil && srvErr1 == nil {
+		res.ServerCPU, res.ServerCPUOK = srv1-srv0, true
+	}
+	if sysErr == nil && sysErr1 == nil {
+		res.SystemCPU, res.SystemCPUOK = sys1-sys0, true
+	}
+	res.Interrupted = ctx.Err() != nil
+	return res, nil
+}
