@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime"
 	"strings"
 	"time"
 
@@ -144,33 +143,11 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("etcd %s: %w", strings.Join(cfg.Etcd.Endpoints, ","), err)
 	}
-	s := settings{
-		Label:           *label,
-		Server:          strings.Join(cfg.Etcd.Endpoints, ","),
-		Protocol:        "etcd " + cfg.Ops,
-		Concurrency:     cfg.Concurrency,
-		WarmupSeconds:   cfg.Warmup.Seconds(),
-		DurationSeconds: cfg.Duration.Seconds(),
-		TimeoutSeconds:  cfg.Timeout.Seconds(),
-		Users:           len(cfg.Users),
-		GOMAXPROCS:      runtime.GOMAXPROCS(0),
-		CPUs:            runtime.NumCPU(),
-		Generator:       version,
-	}
-	rep := newReport(s, res)
-	if x := rep.Results.Server; x != nil { // the server under load is the store
-		c := x.Cores
-		rep.Results.StoreCores = &c
-	}
-	if *asJSON {
-		err = rep.writeJSON(stdout)
-	} else {
-		err = rep.writeText(stdout)
-	}
-	if err != nil {
-		return err
-	}
-	return rep.verdict("accept")
+	return writePeerReport(stdout, *asJSON, peerRun{
+		label: *label, server: strings.Join(cfg.Etcd.Endpoints, ","), protocol: "etcd " + cfg.Ops,
+		concurrency: cfg.Concurrency, users: len(cfg.Users),
+		warmup: cfg.Warmup, duration: cfg.Duration, timeout: cfg.Timeout,
+	}, res, func(r *results, c *float64) { r.StoreCores = c })
 }
 
 // runEtcdLoad connects once and runs the workers.

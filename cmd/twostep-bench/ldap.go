@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -91,33 +90,11 @@ func runLDAP(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// The settings the RADIUS runs of the same table share (timeout 2 s,
 	// no retries) are those of the ldap run too, except that there is no
 	// Message-Authenticator: compare ignores it for ldap reports.
-	s := settings{
-		Label:           *label,
-		Server:          cfg.URL,
-		Protocol:        "ldap " + cfg.Mode,
-		Concurrency:     cfg.Concurrency,
-		WarmupSeconds:   cfg.Warmup.Seconds(),
-		DurationSeconds: cfg.Duration.Seconds(),
-		TimeoutSeconds:  cfg.Timeout.Seconds(),
-		Users:           len(cfg.Users),
-		GOMAXPROCS:      runtime.GOMAXPROCS(0),
-		CPUs:            runtime.NumCPU(),
-		Generator:       version,
-	}
-	rep := newReport(s, res)
-	if x := rep.Results.Server; x != nil { // the server under load is the directory
-		c := x.Cores
-		rep.Results.DirectoryCores = &c
-	}
-	if *asJSON {
-		err = rep.writeJSON(stdout)
-	} else {
-		err = rep.writeText(stdout)
-	}
-	if err != nil {
-		return err
-	}
-	return rep.verdict("accept")
+	return writePeerReport(stdout, *asJSON, peerRun{
+		label: *label, server: cfg.URL, protocol: "ldap " + cfg.Mode,
+		concurrency: cfg.Concurrency, users: len(cfg.Users),
+		warmup: cfg.Warmup, duration: cfg.Duration, timeout: cfg.Timeout,
+	}, res, func(r *results, c *float64) { r.DirectoryCores = c })
 }
 
 // check validates the flags and reads the users and the password.

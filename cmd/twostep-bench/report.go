@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -262,4 +263,46 @@ func (r report) verdict(expect string) error {
 		return fmt.Errorf("-expect %s: %d of %d measured logins got another outcome", expect, x.Logins-want, x.Logins)
 	}
 	return nil
+}
+
+// peerRun is a closed loop against a peer of twostepd itself (the
+// directory in `ldap`, the store in `etcd`): the ceiling that peer allows.
+type peerRun struct {
+	label, server, protocol string
+	concurrency, users      int
+	warmup, duration        time.Duration
+	timeout                 time.Duration
+}
+
+// writePeerReport prints a peer run's report, its server's CPU also as
+// the peer's column (set by peerCores), and says whether every request
+// was accepted.
+func writePeerReport(w io.Writer, asJSON bool, p peerRun, res loadResult, peerCores func(*results, *float64)) error {
+	rep := newReport(settings{
+		Label:           p.label,
+		Server:          p.server,
+		Protocol:        p.protocol,
+		Concurrency:     p.concurrency,
+		WarmupSeconds:   p.warmup.Seconds(),
+		DurationSeconds: p.duration.Seconds(),
+		TimeoutSeconds:  p.timeout.Seconds(),
+		Users:           p.users,
+		GOMAXPROCS:      runtime.GOMAXPROCS(0),
+		CPUs:            runtime.NumCPU(),
+		Generator:       version,
+	}, res)
+	if x := rep.Results.Server; x != nil { // the server under load is the peer
+		c := x.Cores
+		peerCores(&rep.Results, &c)
+	}
+	var err error
+	if asJSON {
+		err = rep.writeJSON(w)
+	} else {
+		err = rep.writeText(w)
+	}
+	if err != nil {
+		return err
+	}
+	return rep.verdict("accept")
 }
