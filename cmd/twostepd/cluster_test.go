@@ -33,6 +33,7 @@ type twoNodes struct {
 	a, b     *daemonProc
 	all      []*daemonProc
 	accounts *cluster.Accounts
+	keyPath  string
 }
 
 // clusterUser and clusterUsers more (carol0, carol1, …) share a password
@@ -50,6 +51,13 @@ func startTwoNodes(t *testing.T, failmodeB string) *twoNodes {
 
 // startNodes starts one twostepd per failmode, on 127.0.0.1, 127.0.0.2, …
 func startNodes(t *testing.T, failmodes ...string) *twoNodes {
+	t.Helper()
+	return startNodesWith(t, nil, failmodes...)
+}
+
+// startNodesWith is startNodes calling before with the etcd before any
+// node starts.
+func startNodesWith(t *testing.T, before func(*etcdtest.Server), failmodes ...string) *twoNodes {
 	t.Helper()
 	etcd := etcdtest.Start(t)
 	shared := t.TempDir()
@@ -89,22 +97,37 @@ passcodes:
 `, addr, testSecret, failmode, users, strings.Join(etcd.Endpoints(), ", "), keyPath), 0o600)
 		return startDaemonConfig(t, cfg)
 	}
+	if before != nil {
+		before(etcd)
+	}
 	n := &twoNodes{etcd: etcd}
 	for i, fm := range failmodes {
 		n.all = append(n.all, node(fmt.Sprintf("127.0.0.%d", i+1), fm))
 	}
-	n.a, n.b = n.all[0], n.all[1]
-	store, err := cluster.OpenEtcd(context.Background(), cluster.EtcdConfig{Endpoints: etcd.Endpoints()})
+	n.a = n.all[0]
+	if len(n.all) > 1 {
+		n.b = n.all[1]
+	}
+	n.keyPath = keyPath
+	if before == nil {
+		n.connect(t)
+	}
+	return n
+}
+
+// connect opens the test's own view of the records, as twostepctl would.
+func (n *twoNodes) connect(t *testing.T) {
+	t.Helper()
+	store, err := cluster.OpenEtcd(context.Background(), cluster.EtcdConfig{Endpoints: n.etcd.Endpoints()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	keys, err := cluster.LoadKeyring(keyPath)
+	keys, err := cluster.LoadKeyring(n.keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.accounts = cluster.NewAccounts(store, keys)
-	return n
 }
 
 // enroll gives clusterUser a fresh TOTP device and returns it.
@@ -342,4 +365,21 @@ func TestClusterBypassCodeUses(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestClusterStartsWhileStoreDown: a node restarted during an etcd outage
+// comes up, answers by its clients' failmode, and connects when etcd
+// returns.
+func TestClusterStartsWhileStoreDown(t *testing.T) {
+	n := startNodesWith(t, func(e *etcdtest.Server) { e.Stop() }, "safe")
+	if got := login(t, n.a.radius, clusterUser, clusterPassword, nil); got.code != radius.CodeAccessAccept {
+		t.Fatalf("failmode safe with etcd down since start: got %v %q, want Access-Accept", got.code, got.message)
+	}
+	n.etcd.Restart()
+	n.a.waitLog(t, "cluster store reachable: connected")
+	n.connect(t)
+	n.enroll(t, "phone")
+	if got := login(t, n.a.radius, clusterUser, clusterPassword, nil); got.code != radius.CodeAccessChallenge {
+		t.Errorf("after etcd returned: got %v %q, want Access-Challenge", got.code, got.message)
+	}
 }

@@ -165,7 +165,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	store, stopStore, err := d.openStore(ctx)
+	store, connectStore, stopStore, err := d.openStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -250,6 +250,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if d.ldap != nil {
 		wg.Go(func() { d.probeLDAP(watchCtx) })
 	}
+	wg.Go(func() { connectStore(watchCtx) })
 	wg.Go(func() { d.probeStore(watchCtx, store) })
 
 	d.ready.Store(true)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"twostep/cluster"
@@ -12,37 +14,112 @@ import (
 // outage and its end are logged once each.
 const storeProbeInterval = 5 * time.Second
 
+// pingStore is the store twostepd works with: the cluster.Store contract
+// and a cheap health check.
+type pingStore interface {
+	cluster.Store
+	Ping(ctx context.Context) error
+}
+
 // openStore starts the embedded etcd when configured, then connects to
-// the store. The returned stop closes both, the client first.
-func (d *daemon) openStore(ctx context.Context) (*cluster.Etcd, func(), error) {
+// the store. An external etcd that does not answer at start does not stop
+// the daemon: logins follow each client's failmode (safe clients keep
+// working) while connect, run by the caller, keeps trying. A refusal
+// (certificates, password) does stop it. stop closes what was opened.
+func (d *daemon) openStore(ctx context.Context) (store pingStore, connect func(context.Context), stop func(), err error) {
 	var emb *cluster.Embedded
 	if d.cfg.Cluster.UsesEmbedded() {
-		var err error
 		emb, err = cluster.StartEmbedded(ctx, d.cfg.Cluster.Embedded)
 		if err != nil {
-			return nil, nil, fmt.Errorf("embedded etcd: %w", err)
+			return nil, nil, nil, fmt.Errorf("embedded etcd: %w", err)
 		}
 		d.log.Info().Str("data_dir", d.cfg.Cluster.Embedded.DataDir).Strs("endpoints", emb.Endpoints()).Msg("embedded etcd started")
 	}
-	store, err := cluster.OpenEtcd(ctx, d.cfg.Cluster.Etcd)
-	if err != nil {
+	closeEmb := func() {
 		if emb != nil {
 			emb.Close()
 		}
-		return nil, nil, err
 	}
-	return store, func() {
-		store.Close()
-		if emb != nil {
-			emb.Close()
+	etcd, err := cluster.OpenEtcd(ctx, d.cfg.Cluster.Etcd)
+	switch {
+	case err == nil:
+		return etcd, func(context.Context) {}, func() { etcd.Close(); closeEmb() }, nil
+	case emb != nil || !errors.Is(err, cluster.ErrUnavailable):
+		closeEmb()
+		return nil, nil, nil, err
+	}
+	d.log.Error().Err(err).Msg("cluster store unreachable at start: serving anyway, second factors follow each client's failmode until it answers")
+	p := &pendingStore{}
+	connect = func(ctx context.Context) {
+		t := time.NewTicker(storeProbeInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			etcd, err := cluster.OpenEtcd(ctx, d.cfg.Cluster.Etcd)
+			if err != nil {
+				continue
+			}
+			if ctx.Err() != nil {
+				etcd.Close()
+				return
+			}
+			p.cur.Store(etcd)
+			d.log.Info().Msg("cluster store reachable: connected")
+			return
 		}
-	}, nil
+	}
+	stop = func() {
+		if e := p.cur.Load(); e != nil {
+			e.Close()
+		}
+	}
+	return p, connect, stop, nil
+}
+
+// pendingStore stands in for an external etcd not reached yet: every
+// call fails as unreachable until connect sets the connection.
+type pendingStore struct {
+	cur atomic.Pointer[cluster.Etcd]
+}
+
+var errNotConnected = fmt.Errorf("cluster: etcd not reached since start: %w", cluster.ErrUnavailable)
+
+func (p *pendingStore) Get(ctx context.Context, key string) (cluster.Entry, error) {
+	if e := p.cur.Load(); e != nil {
+		return e.Get(ctx, key)
+	}
+	return cluster.Entry{}, errNotConnected
+}
+
+func (p *pendingStore) List(ctx context.Context, prefix string) ([]cluster.Entry, error) {
+	if e := p.cur.Load(); e != nil {
+		return e.List(ctx, prefix)
+	}
+	return nil, errNotConnected
+}
+
+func (p *pendingStore) Commit(ctx context.Context, txn cluster.Txn) (int64, error) {
+	if e := p.cur.Load(); e != nil {
+		return e.Commit(ctx, txn)
+	}
+	return 0, errNotConnected
+}
+
+func (p *pendingStore) Ping(ctx context.Context) error {
+	if e := p.cur.Load(); e != nil {
+		return e.Ping(ctx)
+	}
+	return errNotConnected
 }
 
 // probeStore logs when the cluster store stops and starts answering.
 // Logins go on meanwhile, each following its client's fail mode; the node
 // stays ready, since another node would find the same store down.
-func (d *daemon) probeStore(ctx context.Context, store *cluster.Etcd) {
+func (d *daemon) probeStore(ctx context.Context, store pingStore) {
 	t := time.NewTicker(storeProbeInterval)
 	defer t.Stop()
 	up := true
