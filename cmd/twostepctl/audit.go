@@ -16,8 +16,9 @@ import (
 const auditUsage = `Usage: twostepctl audit [-since DURATION|TIME] [-user USER] [-json]
 
 List the help desk's audit trail, oldest first: who issued, used and
-revoked bypass codes and recovery passcodes, when, and for whom. Events
-come from twostepctl (the admin, as "twostepctl USER@HOST") and from every
+revoked bypass codes and recovery passcodes, who imported, assigned,
+unassigned, resynchronised or lost hardware tokens, and key rotations
+(keys.rekey), when, and for whom. Events come from twostepctl (the admin, as "twostepctl USER@HOST") and from every
 twostepd node (each use of a bypass code at a login). They are kept in the
 cluster's etcd for 90 days; ship twostepd's log for longer keeping. An
 event never holds a code.

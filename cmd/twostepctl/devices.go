@@ -32,12 +32,22 @@ func deviceInfo(d cluster.Device, used cluster.UsedStep) deviceJSON {
 	}
 }
 
-// params shows a TOTP device's settings: SHA1/6/30s.
+// params shows a device's settings: SHA1/6/30s for TOTP, SHA1/6 for HOTP,
+// with a hardware token's serial.
 func params(d cluster.Device) string {
-	if d.Type != cluster.TOTP {
+	var p string
+	switch d.Type {
+	case cluster.TOTP:
+		p = fmt.Sprintf("%s/%d/%s", d.Algorithm, d.Digits, d.Period)
+	case cluster.HOTP:
+		p = fmt.Sprintf("%s/%d", d.Algorithm, d.Digits)
+	default:
 		return "-"
 	}
-	return fmt.Sprintf("%s/%d/%s", d.Algorithm, d.Digits, d.Period)
+	if d.Serial != "" {
+		p += " (token " + d.Serial + ")"
+	}
+	return p
 }
 
 const devicesUsage = `Usage: twostepctl devices [-json] USER
