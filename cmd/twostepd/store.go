@@ -14,6 +14,9 @@ import (
 // outage and its end are logged once each.
 const storeProbeInterval = 5 * time.Second
 
+// embeddedDial bounds the first contact with the embedded etcd.
+const embeddedDial = 15 * time.Second
+
 // pingStore is the store twostepd works with: the cluster.Store contract
 // and a cheap health check.
 type pingStore interface {
@@ -40,7 +43,13 @@ func (d *daemon) openStore(ctx context.Context) (store pingStore, connect func(c
 			emb.Close()
 		}
 	}
-	etcd, err := cluster.OpenEtcd(ctx, d.cfg.Cluster.Etcd)
+	ecfg := d.cfg.Cluster.Etcd
+	if emb != nil && ecfg.DialTimeout < embeddedDial {
+		// Our own etcd has just said it is ready; a loaded machine may
+		// still take a few seconds to answer its first read.
+		ecfg.DialTimeout = embeddedDial
+	}
+	etcd, err := cluster.OpenEtcd(ctx, ecfg)
 	switch {
 	case err == nil:
 		return etcd, func(context.Context) {}, func() { etcd.Close(); closeEmb() }, nil
