@@ -627,7 +627,7 @@ func TestEtcdAuth(t *testing.T) {
 		}
 	}
 
-	cfg := cluster.EtcdConfig{Endpoints: srv.Endpoints(), Username: "twostepd", Password: "right-pw", DialTimeout: 2 * time.Second}
+	cfg := cluster.EtcdConfig{Endpoints: srv.Endpoints(), Username: "twostepd", Password: "right-pw", DialTimeout: 10 * time.Second} // etcd checks passwords with bcrypt: slow on a loaded machine
 	s, err := cluster.OpenEtcd(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
