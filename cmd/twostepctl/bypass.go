@@ -277,16 +277,11 @@ func (c *cli) bypassList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(ctx, *f.config)
+	s, user, acct, err := c.openAccount(ctx, *f.config, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	user := c.accountName(ctx, s, pos[0])
-	acct, err := s.load(ctx, user)
-	if err != nil {
-		return err
-	}
 	codes := slices.SortedFunc(slices.Values(acct.Bypass), func(a, b cluster.Bypass) int {
 		return a.Created.Compare(b.Created)
 	})

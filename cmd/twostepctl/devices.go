@@ -72,16 +72,11 @@ func (c *cli) devices(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(ctx, *f.config)
+	s, user, acct, err := c.openAccount(ctx, *f.config, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	user := c.accountName(ctx, s, pos[0])
-	acct, err := s.load(ctx, user)
-	if err != nil {
-		return err
-	}
 	if *asJSON {
 		out := make([]deviceJSON, 0, len(acct.Devices))
 		for _, d := range acct.Devices {
@@ -158,16 +153,11 @@ func (c *cli) deviceRename(ctx context.Context, args []string) error {
 	if err := checkDeviceName(newName); err != nil {
 		return err
 	}
-	s, err := c.open(ctx, *f.config)
+	s, user, acct, err := c.openAccount(ctx, *f.config, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	user := c.accountName(ctx, s, pos[0])
-	acct, err := s.load(ctx, user)
-	if err != nil {
-		return err
-	}
 	d, ok := findDevice(acct, ref)
 	if !ok {
 		return noDevice(user, ref)
@@ -215,16 +205,11 @@ func (c *cli) deviceRemove(ctx context.Context, args []string) error {
 		return err
 	}
 	ref := pos[1]
-	s, err := c.open(ctx, *f.config)
+	s, user, acct, err := c.openAccount(ctx, *f.config, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	user := c.accountName(ctx, s, pos[0])
-	acct, err := s.load(ctx, user)
-	if err != nil {
-		return err
-	}
 	d, ok := findDevice(acct, ref)
 	if !ok {
 		return noDevice(user, ref)

@@ -25,16 +25,11 @@ func (c *cli) unlock(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(ctx, *f.config)
+	s, user, acct, err := c.openAccount(ctx, *f.config, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	user := c.accountName(ctx, s, pos[0])
-	acct, err := s.load(ctx, user)
-	if err != nil {
-		return err
-	}
 	octx, cancel := op(ctx)
 	defer cancel()
 	cleared, err := s.accounts.Unlock(octx, user)

@@ -200,6 +200,23 @@ func (c *cli) accountName(ctx context.Context, s *session, name string) string {
 	return u.Name
 }
 
+// openAccount opens the session of config and reads the records of the
+// user named name (resolved as accountName does). The caller closes the
+// session.
+func (c *cli) openAccount(ctx context.Context, config, name string) (*session, string, *cluster.Account, error) {
+	s, err := c.open(ctx, config)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	user := c.accountName(ctx, s, name)
+	acct, err := s.load(ctx, user)
+	if err != nil {
+		s.Close()
+		return nil, "", nil, err
+	}
+	return s, user, acct, nil
+}
+
 // load reads the records of the account.
 func (s *session) load(ctx context.Context, user string) (*cluster.Account, error) {
 	octx, cancel := op(ctx)
