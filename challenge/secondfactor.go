@@ -71,27 +71,27 @@ const (
 
 // Reasons of the second factor.
 const (
-	ReasonBadPasscode      Reason = "bad_passcode"
-	ReasonPasscodeReplayed Reason = "passcode_replayed"
-	ReasonNotEnrolled      Reason = "not_enrolled"
-	ReasonUnenrolledGrace  Reason = "unenrolled_grace"
-	ReasonLockedOut        Reason = "locked_out"
-	ReasonChallengeExpired Reason = "challenge_expired"
-	ReasonBadState         Reason = "bad_state"
-	ReasonChallengeSent    Reason = "passcode_requested"
-	ReasonFailSafe         Reason = "failmode_safe"
-	ReasonFailSecure       Reason = "failmode_secure"
-	ReasonBypass           Reason = "bypass_code"
-	ReasonBypassExpired    Reason = "bypass_expired"
-	ReasonBypassUsedUp     Reason = "bypass_used_up"
+	ReasonBadPasscode       Reason = "bad_passcode"
+	ReasonPasscodeReplayed  Reason = "passcode_replayed"
+	ReasonNotEnrolled       Reason = "not_enrolled"
+	ReasonUnenrolledGrace   Reason = "unenrolled_grace"
+	ReasonLockedOut         Reason = "locked_out"
+	ReasonChallengeExpired  Reason = "challenge_expired"
+	ReasonBadState          Reason = "bad_state"
+	ReasonPasscodeRequested Reason = "passcode_requested"
+	ReasonFailSafe          Reason = "failmode_safe"
+	ReasonFailSecure        Reason = "failmode_secure"
+	ReasonBypass            Reason = "bypass_code"
+	ReasonBypassExpired     Reason = "bypass_expired"
+	ReasonBypassUsedUp      Reason = "bypass_used_up"
 )
 
 func (p Passcodes) withDefaults() Passcodes {
 	if p.HOTPWindow <= 0 {
-		p.HOTPWindow = 10
+		p.HOTPWindow = DefaultHOTPWindow
 	}
 	if p.ResyncWindow <= 0 {
-		p.ResyncWindow = 100
+		p.ResyncWindow = DefaultResyncWindow
 	}
 	if p.ChallengeTTL <= 0 {
 		p.ChallengeTTL = DefaultChallengeTTL
@@ -172,7 +172,7 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if err != nil {
 		return e.failMode(req, rule, err)
 	}
-	return withProblems(Decision{Outcome: Challenge, Reason: ReasonChallengeSent, Message: e.sf.cfg.Prompt, State: state}, acct), nil
+	return withProblems(Decision{Outcome: Challenge, Reason: ReasonPasscodeRequested, Message: e.sf.cfg.Prompt, State: state}, acct), nil
 }
 
 // verifyRounds bounds how often a code is checked again after another

@@ -171,7 +171,7 @@ func TestChallengeMode(t *testing.T) {
 	dev := w.enroll("phone")
 
 	first := w.login(Prompt, "pw", nil)
-	expect(t, first, Challenge, ReasonChallengeSent)
+	expect(t, first, Challenge, ReasonPasscodeRequested)
 	if len(first.State) != 16 || first.Message != DefaultPrompt {
 		t.Fatalf("got State of %d bytes and prompt %q, want 16 bytes and %q", len(first.State), first.Message, DefaultPrompt)
 	}
@@ -227,7 +227,7 @@ func TestAutoMode(t *testing.T) {
 	dev := w.enroll("phone")
 	expect(t, w.login(Auto, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
 	c := w.login(Auto, "pw", nil)
-	expect(t, c, Challenge, ReasonChallengeSent)
+	expect(t, c, Challenge, ReasonPasscodeRequested)
 	w.advance(30 * time.Second)
 	expect(t, w.login(Auto, w.code(dev, 0), c.State), Accept, ReasonOK)
 }
@@ -408,7 +408,7 @@ func TestBypassCodes(t *testing.T) {
 	t.Run("answering a challenge", func(t *testing.T) {
 		code := issue(0, time.Hour)
 		c := w.login(Prompt, "pw", nil)
-		expect(t, c, Challenge, ReasonChallengeSent)
+		expect(t, c, Challenge, ReasonPasscodeRequested)
 		expect(t, w.login(Prompt, code, c.State), Accept, ReasonBypass)
 	})
 	t.Run("expired", func(t *testing.T) {

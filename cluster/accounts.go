@@ -75,17 +75,16 @@ func UserKey(user string) string {
 func userPrefix(user string) string { return "users/" + UserKey(user) + "/" }
 
 // Keys of a user's records, relative to the store's prefix.
-func deviceKey(user, id string) string   { return userPrefix(user) + "devices/" + id }
-func usedKey(user, id string) string     { return userPrefix(user) + "used/" + id }
-func lockoutKey(user string) string      { return userPrefix(user) + "lockout" }
-func profileKey(user string) string      { return userPrefix(user) + "profile" }
-func deviceAAD(user, id string) []byte   { return []byte("device\x00" + UserKey(user) + "\x00" + id) }
-func devicePrefix(user string) string    { return userPrefix(user) + "devices/" }
-func usedPrefix(user string) string      { return userPrefix(user) + "used/" }
-func isUnder(key, prefix string) bool    { return strings.HasPrefix(key, prefix) }
-func lastPart(key string) string         { return key[strings.LastIndexByte(key, '/')+1:] }
-func newNonce() string                   { return randomHex(12) }
-func encodeRecord(v any) ([]byte, error) { return json.Marshal(v) }
+func deviceKey(user, id string) string { return userPrefix(user) + "devices/" + id }
+func usedKey(user, id string) string   { return userPrefix(user) + "used/" + id }
+func lockoutKey(user string) string    { return userPrefix(user) + "lockout" }
+func profileKey(user string) string    { return userPrefix(user) + "profile" }
+func deviceAAD(user, id string) []byte { return []byte("device\x00" + UserKey(user) + "\x00" + id) }
+func devicePrefix(user string) string  { return userPrefix(user) + "devices/" }
+func usedPrefix(user string) string    { return userPrefix(user) + "used/" }
+func isUnder(key, prefix string) bool  { return strings.HasPrefix(key, prefix) }
+func lastPart(key string) string       { return key[strings.LastIndexByte(key, '/')+1:] }
+func newNonce() string                 { return randomHex(12) }
 
 // randomHex returns n random bytes in hex. crypto/rand does not fail on
 // the systems Go supports.
@@ -152,7 +151,7 @@ func (a *Accounts) FirstSeen(ctx context.Context, acct *Account, now time.Time) 
 		return acct.Profile.FirstSeen, nil
 	}
 	p := Profile{FirstSeen: now.UTC(), Nonce: newNonce()}
-	b, err := encodeRecord(p)
+	b, err := json.Marshal(p)
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -49,7 +49,7 @@ type Event struct {
 func (a *Audit) Record(ctx context.Context, e Event) error {
 	e.Time = e.Time.UTC()
 	e.Nonce = newNonce()
-	v, err := encodeRecord(e)
+	v, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}

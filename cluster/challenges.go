@@ -85,7 +85,7 @@ func (c *Challenges) Create(ctx context.Context, p Pending) ([]byte, error) {
 	p.key, p.Nonce = challengeKey(state), newNonce()
 	p.Created, p.Expires = p.Created.UTC(), p.Expires.UTC()
 	p.KeyID, p.MAC = c.keys.MAC(challengePurpose, p.signed(state))
-	b, err := encodeRecord(p)
+	b, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func (c *Challenges) Retry(ctx context.Context, p *Pending) error {
 	next := *p
 	next.AttemptsLeft--
 	next.Nonce = newNonce()
-	b, err := encodeRecord(next)
+	b, err := json.Marshal(next)
 	if err != nil {
 		return err
 	}

@@ -124,7 +124,7 @@ func (a *Accounts) IssueBypass(ctx context.Context, user string, spec BypassSpec
 	if b.KeyID == "" {
 		return "", Bypass{}, errors.New("cluster: no seed key to hash the code with")
 	}
-	v, err := encodeRecord(b)
+	v, err := json.Marshal(b)
 	if err != nil {
 		return "", Bypass{}, err
 	}
@@ -199,7 +199,7 @@ func (a *Accounts) UseBypass(ctx context.Context, acct *Account, code string, no
 	next.Used++
 	next.LastUsed = now.UTC()
 	next.Nonce = newNonce()
-	v, err := encodeRecord(next)
+	v, err := json.Marshal(next)
 	if err != nil {
 		return cur, fmt.Errorf("cluster: use bypass code: %w", err)
 	}
@@ -245,7 +245,7 @@ func (a *Accounts) IssueRecovery(ctx context.Context, user string, ttl time.Dura
 	if r.KeyID == "" {
 		return "", Recovery{}, errors.New("cluster: no seed key to hash the code with")
 	}
-	v, err := encodeRecord(r)
+	v, err := json.Marshal(r)
 	if err != nil {
 		return "", Recovery{}, err
 	}

@@ -88,8 +88,6 @@ const MaxDevices = 32
 // Reply-Message.
 const maxDeviceName = 32
 
-func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
-
 // devicesVersion is bumped by every change to a user's set of devices, so
 // that two admins adding (or renaming) at once cannot both pass the
 // name and count checks: each compares the version it read.
@@ -107,7 +105,7 @@ func (a *Accounts) versionGuard(ctx context.Context, user string) (Compare, Op, 
 	case !errors.Is(err, ErrNotFound):
 		return Compare{}, Op{}, fmt.Errorf("cluster: devices of %q: %w", user, err)
 	}
-	v, err := encodeRecord(struct {
+	v, err := json.Marshal(struct {
 		Nonce string `json:"nonce"`
 	}{newNonce()})
 	if err != nil {
@@ -160,7 +158,7 @@ func (a *Accounts) sealDevice(user string, d Device) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: seal device %s: %w", d.ID, err)
 	}
-	return encodeRecord(deviceRecord{
+	return json.Marshal(deviceRecord{
 		ID: d.ID, Name: d.Name, Type: d.Type, Created: d.Created.UTC(),
 		Algorithm: d.Algorithm, Digits: d.Digits, Period: int(d.Period / time.Second),
 		Serial: d.Serial, Seed: seed,
@@ -272,7 +270,7 @@ func (a *Accounts) RenameDevice(ctx context.Context, user, ref, name string) err
 		guard = append(guard, Compare{Key: o.Key, ModRevision: o.ModRevision})
 	}
 	r.Name = name
-	b, err := encodeRecord(r)
+	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -307,7 +305,7 @@ func (a *Accounts) RemoveDevice(ctx context.Context, user, ref string) (Device, 
 			return Device{}, err
 		case tr.State == TokenAssigned && tr.DeviceID == r.ID:
 			tr.State, tr.User, tr.DeviceID, tr.Changed, tr.Nonce = TokenLost, "", "", time.Now().UTC(), newNonce()
-			tv, err := encodeRecord(tr)
+			tv, err := json.Marshal(tr)
 			if err != nil {
 				return Device{}, err
 			}
@@ -333,7 +331,7 @@ func (a *Accounts) UseStep(ctx context.Context, acct *Account, id string, step i
 			return ErrReplay
 		}
 		u := UsedStep{Step: step, At: now.UTC(), Nonce: newNonce()}
-		b, err := encodeRecord(u)
+		b, err := json.Marshal(u)
 		if err != nil {
 			return err
 		}
@@ -378,7 +376,7 @@ func (a *Accounts) Accept(ctx context.Context, acct *Account, dev Device, step i
 		return ErrReplay
 	}
 	u := UsedStep{Step: step, At: now.UTC(), Nonce: newNonce()}
-	b, err := encodeRecord(u)
+	b, err := json.Marshal(u)
 	if err != nil {
 		return fmt.Errorf("cluster: record step: %w", err)
 	}

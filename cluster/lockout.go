@@ -156,7 +156,7 @@ func (a *Accounts) readLockout(ctx context.Context, user string) (Lockout, error
 
 func (a *Accounts) writeLockout(ctx context.Context, user string, rev int64, l *Lockout) error {
 	l.Nonce = newNonce()
-	b, err := encodeRecord(l)
+	b, err := json.Marshal(l)
 	if err != nil {
 		return err
 	}

@@ -109,7 +109,7 @@ func (a *Accounts) ImportTokens(ctx context.Context, tokens []Token, now time.Ti
 		if err != nil {
 			return fmt.Errorf("cluster: import: seal token %q: %w", t.Serial, err)
 		}
-		v, err := encodeRecord(tokenRecord{
+		v, err := json.Marshal(tokenRecord{
 			Serial: t.Serial, Type: t.Type, Algorithm: t.Algorithm, Digits: t.Digits, Period: int(t.Period / time.Second),
 			Counter: t.Counter, Model: t.Model, Issuer: t.Issuer, State: TokenUnassigned,
 			Imported: now.UTC(), Changed: now.UTC(), Seed: seed, Nonce: newNonce(),
@@ -242,7 +242,7 @@ func (a *Accounts) AssignToken(ctx context.Context, serial, user, name string, n
 		if err := json.Unmarshal(e.Value, &dr); err != nil {
 			return Device{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
 		}
-		if equalFold(dr.Name, name) {
+		if strings.EqualFold(dr.Name, name) {
 			return Device{}, fmt.Errorf("%w: %q already has a device named %q", ErrDeviceName, user, dr.Name)
 		}
 		guard = append(guard, Compare{Key: e.Key, ModRevision: e.ModRevision})
@@ -261,7 +261,7 @@ func (a *Accounts) AssignToken(ctx context.Context, serial, user, name string, n
 	if r.Type == HOTP && r.Counter > 0 {
 		// The used step of an HOTP device is its last counter: a token
 		// starting at counter c has "used" c-1.
-		u, err := encodeRecord(UsedStep{Step: int64(r.Counter) - 1, At: now.UTC(), Nonce: newNonce()})
+		u, err := json.Marshal(UsedStep{Step: int64(r.Counter) - 1, At: now.UTC(), Nonce: newNonce()})
 		if err != nil {
 			return Device{}, err
 		}
@@ -269,7 +269,7 @@ func (a *Accounts) AssignToken(ctx context.Context, serial, user, name string, n
 	}
 	// The canonical name, not its key form: releaseToken builds the keys.
 	r.State, r.User, r.DeviceID, r.Changed, r.Nonce = TokenAssigned, strings.ToLower(user), d.ID, now.UTC(), newNonce()
-	tv, err := encodeRecord(r)
+	tv, err := json.Marshal(r)
 	if err != nil {
 		return Device{}, err
 	}
@@ -311,7 +311,7 @@ func (a *Accounts) releaseToken(ctx context.Context, serial string, to TokenStat
 		ops = append(ops, Delete(deviceKey(r.User, r.DeviceID)), Delete(usedKey(r.User, r.DeviceID)), vop)
 	}
 	r.State, r.User, r.DeviceID, r.Changed, r.Nonce = to, "", "", now.UTC(), newNonce()
-	tv, err := encodeRecord(r)
+	tv, err := json.Marshal(r)
 	if err != nil {
 		return Token{}, err
 	}

@@ -295,8 +295,8 @@ const (
 	DefaultRecoveryTTL = time.Hour
 	// DefaultHOTPWindow and DefaultResyncWindow are the look-ahead of
 	// HOTP tokens at login and at resynchronisation.
-	DefaultHOTPWindow   = 10
-	DefaultResyncWindow = 100
+	DefaultHOTPWindow   = challenge.DefaultHOTPWindow
+	DefaultResyncWindow = challenge.DefaultResyncWindow
 )
 
 // DefaultProfiles are the bypass profiles of the help-desk guides.
