@@ -701,12 +701,15 @@ func (c *cli) tokenRelease(ctx context.Context, args []string, to cluster.TokenS
 		fmt.Fprintf(c.stdout, "token %s is already %s; nothing changed\n", serial, to)
 		return nil
 	}
-	// The device's name, for the message: the inventory has only its id.
+	// The device's name, for the message (the inventory has only its id),
+	// and how many devices the user keeps once the transaction removed it.
 	var dev cluster.Device
+	left := -1
 	user := tokenUser(t)
 	if t.State == cluster.TokenAssigned {
 		if acct, err := s.load(ctx, user); err == nil {
 			dev, _ = acct.Device(t.DeviceID)
+			left = len(acct.Devices) - 1
 		}
 	}
 	release := s.accounts.UnassignToken
@@ -744,12 +747,6 @@ func (c *cli) tokenRelease(ctx context.Context, args []string, to cluster.TokenS
 		detail = fmt.Sprintf("token %s (%s), was lost", serial, before.Type)
 		user = ""
 	}
-	left := -1
-	if before.State == cluster.TokenAssigned {
-		if left, err = c.deviceGone(ctx, s, user, before); err != nil {
-			return errors.Join(err, c.record(ctx, s, action, user, detail+" (the device was left)"))
-		}
-	}
 	fmt.Fprintln(c.stdout, msg)
 	if left == 0 {
 		fmt.Fprintf(c.stdout, "%s has no device left: logins follow passcodes.unenrolled (default: refused); assign another token (twostepctl token assign SERIAL %s), enroll an app, or issue a bypass code\n", user, user)
@@ -758,27 +755,6 @@ func (c *cli) tokenRelease(ctx context.Context, args []string, to cluster.TokenS
 		return fmt.Errorf("the token is %s: %w", to, err)
 	}
 	return nil
-}
-
-// deviceGone makes sure that the device of a token taken from user is
-// gone, and returns how many devices user has left: the message says it
-// stopped working, so it is checked rather than assumed, and removed if
-// it is still there.
-func (c *cli) deviceGone(ctx context.Context, s *session, user string, before cluster.Token) (int, error) {
-	acct, err := s.load(ctx, user)
-	if err != nil {
-		return 0, fmt.Errorf("token %s is taken from %s, but whether its device %s is gone could not be checked; look with `twostepctl devices %s`: %w", before.Serial, user, before.DeviceID, user, err)
-	}
-	if _, still := acct.Device(before.DeviceID); !still {
-		return len(acct.Devices), nil
-	}
-	octx, cancel := op(ctx)
-	_, err = s.accounts.RemoveDevice(octx, user, before.DeviceID)
-	cancel()
-	if err != nil && !errors.Is(err, cluster.ErrNoDevice) {
-		return 0, fmt.Errorf("token %s is taken from %s, but its device %s is still there and STILL LOGS IN: remove it with `twostepctl device remove -yes %s %s`: %w", before.Serial, user, before.DeviceID, user, before.DeviceID, s.storeErr(err))
-	}
-	return len(acct.Devices) - 1, nil
 }
 
 const tokenResyncUsage = `Usage: twostepctl token resync SERIAL CODE1 CODE2
