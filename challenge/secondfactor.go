@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"twostep/cluster"
@@ -176,16 +177,24 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 }
 
 // verifyRounds bounds how often a code is checked again after another
-// node changed the user's records in between.
-const verifyRounds = 4
+// node changed the user's records in between. Every conflict means some
+// other login made progress, so the loop ends; the bound only guards a
+// context without a deadline. Under a burst of logins for one user (a
+// help-desk bypass code tried by many at once, a script guessing) dozens
+// of rounds are normal.
+const verifyRounds = 100
 
 // verify checks code for acct and records the outcome. When another node
 // changed the records meanwhile (cluster.ErrConflict), it loads them
 // again and decides again: a lock that landed wins, a step another node
-// took is a replay.
+// took is a replay. Past the first retries it waits a short random time,
+// so that contenders spread out instead of colliding again.
 func (e *Engine) verify(ctx context.Context, acct *cluster.Account, code string, now time.Time) (Decision, error) {
 	for round := range verifyRounds {
 		if round > 0 {
+			if err := conflictPause(ctx, round); err != nil {
+				return Decision{}, fmt.Errorf("challenge: records of %q kept changing while a code was checked: %w", acct.Name, err)
+			}
 			var err error
 			if acct, err = e.sf.accounts.Load(ctx, acct.Name); err != nil {
 				return Decision{}, err
@@ -204,6 +213,26 @@ func (e *Engine) verify(ctx context.Context, acct *cluster.Account, code string,
 		return withProblems(d, acct), nil
 	}
 	return Decision{}, fmt.Errorf("challenge: records of %q changed %d times while a code was checked: %w", acct.Name, verifyRounds, cluster.ErrConflict)
+}
+
+// conflictPause waits before conflict round n: not at all for the first
+// two, then a random time up to a bound that doubles to 20 ms.
+func conflictPause(ctx context.Context, n int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if n < 2 {
+		return nil
+	}
+	bound := min(time.Duration(1)<<min(n, 15)*time.Microsecond*50, 20*time.Millisecond)
+	t := time.NewTimer(rand.N(bound) + 1)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // withProblems adds the records Load skipped to d's log.

@@ -123,7 +123,12 @@ func (a *Accounts) Unlock(ctx context.Context, user string) (bool, error) {
 // Lock locks user now, until an admin unlocks (for an admin, or a user
 // reporting a fraudulent login).
 func (a *Accounts) Lock(ctx context.Context, user string, now time.Time) error {
-	for range 3 {
+	// Every conflict is another node's failure count landing; a lock must
+	// win over those, so it tries well past what contention needs.
+	for range 100 {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("cluster: lock %q: %w", user, err)
+		}
 		cur, err := a.readLockout(ctx, user)
 		if err != nil {
 			return err
