@@ -325,6 +325,12 @@ func (failingStore) Get(context.Context, string) (cluster.Entry, error) {
 func (failingStore) List(context.Context, string) ([]cluster.Entry, error) {
 	return nil, cluster.ErrUnavailable
 }
+func (failingStore) Watch(context.Context, string) <-chan cluster.WatchEvent {
+	ch := make(chan cluster.WatchEvent)
+	close(ch)
+	return ch
+}
+
 func (failingStore) Commit(context.Context, cluster.Txn) (int64, error) {
 	return 0, cluster.ErrUnavailable
 }

@@ -184,7 +184,8 @@ func (c EtcdConfig) tlsConfig() (*tls.Config, error) {
 type Etcd struct {
 	cfg    EtcdConfig
 	client *clientv3.Client
-	kv     clientv3.KV // every key under cfg.Prefix
+	kv     clientv3.KV      // every key under cfg.Prefix
+	watch  clientv3.Watcher // the same prefix
 
 	// leases are shared by the writes that ask for the same TTL within a
 	// short span, so that a challenge or an audit event costs no lease
@@ -283,7 +284,7 @@ func dialEtcd(ctx context.Context, cfg EtcdConfig, tc *tls.Config) (*Etcd, error
 	if err != nil {
 		return nil, err
 	}
-	e := &Etcd{cfg: cfg, client: client, kv: namespace.NewKV(client.KV, cfg.Prefix)}
+	e := &Etcd{cfg: cfg, client: client, kv: namespace.NewKV(client.KV, cfg.Prefix), watch: namespace.NewWatcher(client.Watcher, cfg.Prefix)}
 	if err := e.ping(ctx); err != nil {
 		client.Close()
 		return nil, err
@@ -447,6 +448,48 @@ func (e *Etcd) Commit(ctx context.Context, txn Txn) (int64, error) {
 		return 0, ErrConflict
 	}
 	return resp.Header.Revision, nil
+}
+
+// Watch reports the changes under prefix until ctx ends; see Store.Watch.
+// The etcd client resumes a watch across reconnections from the last
+// revision it saw, so a member going away loses no event; the channel
+// closes when the watch is canceled (compaction, no leader) or ctx ends.
+func (e *Etcd) Watch(ctx context.Context, prefix string) <-chan WatchEvent {
+	out := make(chan WatchEvent)
+	// RequireLeader: a member cut off from its cluster ends the watch
+	// instead of keeping it silently stale.
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	wch := e.watch.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	go func() {
+		defer close(out)
+		defer cancel()
+		for resp := range wch {
+			if resp.Err() != nil || resp.Canceled {
+				return
+			}
+			var evs []WatchEvent
+			if resp.Created {
+				evs = append(evs, WatchEvent{Created: true})
+			}
+			for _, ev := range resp.Events {
+				we := WatchEvent{Entry: Entry{Key: string(ev.Kv.Key), ModRevision: ev.Kv.ModRevision}}
+				if ev.Type == clientv3.EventTypeDelete {
+					we.Deleted = true
+				} else {
+					we.Entry.Value = ev.Kv.Value
+				}
+				evs = append(evs, we)
+			}
+			for _, we := range evs {
+				select {
+				case out <- we:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
 }
 
 // compares turns txn's conditions into etcd's.

@@ -22,6 +22,17 @@ type Memory struct {
 	// Commit that changes something advances it by exactly one.
 	rev  int64
 	data map[string]memoryEntry
+	// watchers receive every change, in order, through an unbounded
+	// queue each, so a Commit never waits for a slow reader.
+	watchers map[*memoryWatcher]struct{}
+}
+
+// memoryWatcher queues the events of one Watch for its pump goroutine.
+type memoryWatcher struct {
+	prefix string
+	mu     sync.Mutex
+	queue  []WatchEvent
+	wake   chan struct{} // one token: the queue has grown
 }
 
 // memoryEntry is one stored key; expires is zero when the key has no TTL.
@@ -43,7 +54,7 @@ func WithMemoryClock(now func() time.Time) MemoryOption {
 // NewMemory returns an empty Memory. Its revision starts at 1 like a fresh
 // etcd's, so the first write gets ModRevision 2.
 func NewMemory(opts ...MemoryOption) *Memory {
-	m := &Memory{now: time.Now, rev: 1, data: make(map[string]memoryEntry)}
+	m := &Memory{now: time.Now, rev: 1, data: make(map[string]memoryEntry), watchers: make(map[*memoryWatcher]struct{})}
 	for _, o := range opts {
 		o(m)
 	}
@@ -119,6 +130,7 @@ func (m *Memory) Commit(ctx context.Context, txn Txn) (int64, error) {
 			if _, ok := m.lookup(op.Key, now); ok {
 				delete(m.data, op.Key)
 				changed = true
+				m.publish(WatchEvent{Entry: Entry{Key: op.Key, ModRevision: next}, Deleted: true})
 			}
 			continue
 		}
@@ -128,11 +140,67 @@ func (m *Memory) Commit(ctx context.Context, txn Txn) (int64, error) {
 		}
 		m.data[op.Key] = e
 		changed = true
+		m.publish(WatchEvent{Entry: Entry{Key: op.Key, Value: bytes.Clone(op.Value), ModRevision: next}})
 	}
 	if changed {
 		m.rev = next
 	}
 	return m.rev, nil
+}
+
+// Watch reports the changes under prefix until ctx ends; see Store.Watch.
+func (m *Memory) Watch(ctx context.Context, prefix string) <-chan WatchEvent {
+	out := make(chan WatchEvent)
+	w := &memoryWatcher{prefix: prefix, wake: make(chan struct{}, 1)}
+	w.queue = append(w.queue, WatchEvent{Created: true})
+	w.wake <- struct{}{}
+	m.mu.Lock()
+	m.watchers[w] = struct{}{}
+	m.mu.Unlock()
+	go func() {
+		defer close(out)
+		defer func() {
+			m.mu.Lock()
+			delete(m.watchers, w)
+			m.mu.Unlock()
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.wake:
+			}
+			w.mu.Lock()
+			batch := w.queue
+			w.queue = nil
+			w.mu.Unlock()
+			for _, ev := range batch {
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// publish queues ev for every watcher whose prefix it matches. The caller
+// holds m.mu, so events queue in revision order.
+func (m *Memory) publish(ev WatchEvent) {
+	for w := range m.watchers {
+		if !strings.HasPrefix(ev.Entry.Key, w.prefix) {
+			continue
+		}
+		w.mu.Lock()
+		w.queue = append(w.queue, ev)
+		w.mu.Unlock()
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // lookup returns the live entry at key and drops it once its TTL has

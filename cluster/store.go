@@ -41,6 +41,26 @@ type Store interface {
 	// ErrUnavailable. A Commit that changes nothing leaves the revision
 	// as it was and returns it.
 	Commit(ctx context.Context, txn Txn) (int64, error)
+	// Watch reports the changes to keys under prefix (raw bytes, as in
+	// List) until ctx ends. Its first event has Created set: from then on
+	// every change is reported, in revision order, so a caller that also
+	// reads state reads it after Created and misses nothing. The channel
+	// closes when ctx ends or the watch is lost (the store compacted past
+	// it, the member lost its leader); the caller starts another and
+	// reads again. Keys that expire by TTL may be reported as deletes late
+	// or, by the memory twin, not at all: expiry that matters is in
+	// values.
+	Watch(ctx context.Context, prefix string) <-chan WatchEvent
+}
+
+// WatchEvent is one change seen by Watch.
+type WatchEvent struct {
+	// Created marks the first event: the watch is in place.
+	Created bool
+	// Entry is the key as written (for a delete: Key and ModRevision, the
+	// revision of the delete, with no Value).
+	Entry   Entry
+	Deleted bool
 }
 
 // Entry is one key as the store holds it.

@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) cluster.Store) {
 		{"InvalidTxn", testInvalidTxn},
 		{"TTL", testTTL},
 		{"CanceledContext", testCanceledContext},
+		{"Watch", testWatch},
+		{"WatchEndsWithContext", testWatchEndsWithContext},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -440,4 +442,70 @@ func testCanceledContext(t *testing.T, s cluster.Store) {
 	_, err = s.Commit(c, cluster.Txn{Then: []cluster.Op{cluster.Put("k", []byte("v"))}})
 	check("Commit", err)
 	wantAbsent(t, s, "k")
+}
+
+// nextEvent reads one event from ch or fails after 10 s.
+func nextEvent(t *testing.T, ch <-chan cluster.WatchEvent) cluster.WatchEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if !ok {
+			t.Fatal("watch channel closed early")
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no watch event within 10s")
+	}
+	panic("unreachable")
+}
+
+func testWatch(t *testing.T, s cluster.Store) {
+	c, cancel := context.WithCancel(ctx(t))
+	defer cancel()
+	mustCommit(t, s, cluster.Txn{Then: []cluster.Op{cluster.Put("w/before", []byte("old"))}})
+	ch := s.Watch(c, "w/")
+	if ev := nextEvent(t, ch); !ev.Created {
+		t.Fatalf("first event %+v, want Created", ev)
+	}
+	r1 := mustCommit(t, s, cluster.Txn{Then: []cluster.Op{cluster.Put("w/a", []byte("1"))}})
+	mustCommit(t, s, cluster.Txn{Then: []cluster.Op{cluster.Put("other", []byte("x"))}}) // outside the prefix
+	r2 := mustCommit(t, s, cluster.Txn{Then: []cluster.Op{cluster.Put("w/a", []byte("2")), cluster.Put("w/b", []byte("3"))}})
+	r3 := mustCommit(t, s, cluster.Txn{Then: []cluster.Op{cluster.Delete("w/before")}})
+	want := []struct {
+		key, value string
+		rev        int64
+		deleted    bool
+	}{{"w/a", "1", r1, false}, {"w/a", "2", r2, false}, {"w/b", "3", r2, false}, {"w/before", "", r3, true}}
+	for _, w := range want {
+		ev := nextEvent(t, ch)
+		if ev.Created || ev.Entry.Key != w.key || string(ev.Entry.Value) != w.value || ev.Entry.ModRevision != w.rev || ev.Deleted != w.deleted {
+			t.Fatalf("got event %+v (value %q), want %s=%q at %d deleted=%v", ev, ev.Entry.Value, w.key, w.value, w.rev, w.deleted)
+		}
+	}
+	// A compare that fails reports nothing.
+	if _, err := s.Commit(ctx(t), cluster.Txn{If: []cluster.Compare{{Key: "w/a", ModRevision: 1}}, Then: []cluster.Op{cluster.Put("w/a", []byte("no"))}}); !errors.Is(err, cluster.ErrConflict) {
+		t.Fatalf("stale compare: %v", err)
+	}
+	r4 := mustCommit(t, s, cluster.Txn{Then: []cluster.Op{cluster.Put("w/c", []byte("4"))}})
+	if ev := nextEvent(t, ch); ev.Entry.Key != "w/c" || ev.Entry.ModRevision != r4 {
+		t.Fatalf("got %+v after a failed compare, want w/c at %d", ev, r4)
+	}
+}
+
+func testWatchEndsWithContext(t *testing.T, s cluster.Store) {
+	c, cancel := context.WithCancel(ctx(t))
+	ch := s.Watch(c, "w/")
+	nextEvent(t, ch)
+	cancel()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("watch channel still open 10s after its context ended")
+		}
+	}
 }

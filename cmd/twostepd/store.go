@@ -118,6 +118,17 @@ func (p *pendingStore) Commit(ctx context.Context, txn cluster.Txn) (int64, erro
 	return 0, errNotConnected
 }
 
+// Watch before the connection ends at once, closed: the caller starts
+// another later, as after any lost watch.
+func (p *pendingStore) Watch(ctx context.Context, prefix string) <-chan cluster.WatchEvent {
+	if e := p.cur.Load(); e != nil {
+		return e.Watch(ctx, prefix)
+	}
+	ch := make(chan cluster.WatchEvent)
+	close(ch)
+	return ch
+}
+
 func (p *pendingStore) Ping(ctx context.Context) error {
 	if e := p.cur.Load(); e != nil {
 		return e.Ping(ctx)
