@@ -40,6 +40,8 @@ type Account struct {
 	// Bypass holds the user's bypass codes, usable or not (expired and
 	// spent ones stay a day, so the log can say why they failed).
 	Bypass []Bypass
+	// PushLog holds the user's recent pushes, for the push limit.
+	PushLog PushLog
 	// Problems are records Load skipped: a device that does not open
 	// (the key file lacks its key, the record was altered) or one beyond
 	// MaxDevices. The other devices still work; the log shows these.
@@ -133,6 +135,11 @@ func (a *Accounts) Load(ctx context.Context, user string) (*Account, error) {
 				return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
 			}
 			acct.Lockout.rev = e.ModRevision
+		case e.Key == pushLogKey(user):
+			if err := json.Unmarshal(e.Value, &acct.PushLog); err != nil {
+				return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+			}
+			acct.PushLog.rev = e.ModRevision
 		case e.Key == profileKey(user):
 			if err := json.Unmarshal(e.Value, &acct.Profile); err != nil {
 				return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)

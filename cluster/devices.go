@@ -19,7 +19,51 @@ type DeviceType string
 const (
 	// TOTP is an authenticator app or a TOTP hardware token (RFC 6238).
 	TOTP DeviceType = "totp"
+	// Push is a device that approves logins: a phone's web authenticator
+	// or the simulator. Its Secret holds a PushDevice.
+	PushApp DeviceType = "push"
 )
+
+// PushDevice is what a push device registers at enrollment: the key its
+// answers are signed with and where it is notified. It is stored sealed
+// like a seed: the endpoint may hold a token, and only a key that the
+// key file vouches for may approve.
+type PushDevice struct {
+	// PublicKey is the device's ECDSA P-256 key, an uncompressed point
+	// (65 bytes, what WebCrypto exports as "raw").
+	PublicKey []byte `json:"public_key"`
+	// Kind is "webpush" or "webhook"; Endpoint the push service or
+	// webhook URL.
+	Kind     string `json:"kind"`
+	Endpoint string `json:"endpoint"`
+	// P256DH and Auth are a Web Push subscription's keys.
+	P256DH []byte `json:"p256dh,omitempty"`
+	Auth   []byte `json:"auth,omitempty"`
+	// Secret keys a webhook's HMAC signature header.
+	Secret []byte `json:"secret,omitempty"`
+}
+
+// NewPushDevice returns the Device that registers p under name, for
+// AddDevice.
+func NewPushDevice(name string, p PushDevice, now time.Time) (Device, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return Device{}, err
+	}
+	return Device{Name: name, Type: PushApp, Created: now, Secret: b}, nil
+}
+
+// PushDevice returns what push device d registered.
+func (d Device) PushDevice() (PushDevice, error) {
+	var p PushDevice
+	if d.Type != PushApp {
+		return p, fmt.Errorf("cluster: device %q is not a push device", d.Name)
+	}
+	if err := json.Unmarshal(d.Secret, &p); err != nil {
+		return p, fmt.Errorf("cluster: push device %q: %w", d.Name, err)
+	}
+	return p, nil
+}
 
 // Device is one second-factor device of a user.
 type Device struct {

@@ -1,0 +1,520 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Pushes keeps push transactions: a login waiting for the user to tap
+// Approve on a device. The node that handles the Access-Request creates
+// one; any node's approval API records the device's answer; the waiting
+// node learns it through a watch (Wait). A retransmission that reaches
+// another node finds the same transaction through its join record, so a
+// login gets one push however many nodes see it.
+type Pushes struct {
+	store Store
+	keys  *Keyring
+
+	// The hub: one watch over push/ for the whole process, fanned out to
+	// the logins waiting here.
+	mu      sync.Mutex
+	waiters map[string]map[chan struct{}]struct{}
+	running bool
+	stop    context.CancelFunc
+}
+
+// NewPushes returns Pushes over store. keys signs each record, so that
+// somebody who can write to etcd but lacks the key file can neither plant
+// a push nor a join record.
+func NewPushes(store Store, keys *Keyring) *Pushes {
+	return &Pushes{store: store, keys: keys, waiters: make(map[string]map[chan struct{}]struct{})}
+}
+
+// PushState is where a push transaction stands.
+type PushState string
+
+// Push states. Every state but PushPending is final.
+const (
+	PushPending  PushState = "pending"
+	PushApproved PushState = "approved"
+	PushDenied   PushState = "denied"
+	// PushFraud is a deny marked "this wasn't me": the account is locked.
+	PushFraud PushState = "fraud"
+)
+
+// Final reports whether s ends the wait.
+func (s PushState) Final() bool { return s != PushPending }
+
+// Push is one push transaction.
+type Push struct {
+	// ID is random and URL-safe; knowing it is not enough to answer, the
+	// answer must carry the device's signature.
+	ID string `json:"id"`
+	// User is the User-Name as sent; Account the canonical name.
+	User    string `json:"user"`
+	Account string `json:"account"`
+	// Device is the id of the device that got the push; DeviceName its
+	// name, for logs and messages.
+	Device     string `json:"device"`
+	DeviceName string `json:"device_name"`
+	// Client is the RADIUS client entry, NASAddr the address that asked,
+	// NASID its NAS-Identifier and From the Calling-Station-Id: what the
+	// device shows so the user can tell their own login.
+	Client  string    `json:"client"`
+	NASAddr string    `json:"nas_addr"`
+	NASID   string    `json:"nas_id,omitempty"`
+	From    string    `json:"from,omitempty"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	// NumberKeyID and NumberMAC hold a keyed hash of the number shown in
+	// the Access-Challenge (verified push); empty when not verified.
+	NumberKeyID string `json:"number_kid,omitempty"`
+	NumberMAC   []byte `json:"number_mac,omitempty"`
+	// Data is the engine's own context (reply attributes to send).
+	Data json.RawMessage `json:"data,omitempty"`
+	// KeyID and MAC sign every field above.
+	KeyID string `json:"kid"`
+	MAC   []byte `json:"mac"`
+
+	// State and Answer change once, from pending to final.
+	State  PushState   `json:"state"`
+	Answer *PushAnswer `json:"answer,omitempty"`
+	// Notified is set once the notification left: a node taking the
+	// transaction over sends it when the first node died before.
+	Notified bool   `json:"notified,omitempty"`
+	Nonce    string `json:"nonce"`
+	rev      int64
+}
+
+// PushAnswer is a device's signed answer as the approval API received it.
+type PushAnswer struct {
+	// Decision is approved, denied or fraud.
+	Decision PushState `json:"decision"`
+	// Number is what the user typed into the app (verified push).
+	Number string `json:"number,omitempty"`
+	// At is the time the device signed, to the second.
+	At time.Time `json:"at"`
+	// Signature is the device's ECDSA P-256 signature (r||s) over
+	// PushSigned(ID, Decision, Number, At); the waiting node checks it
+	// again, so a write to etcd cannot approve.
+	Signature []byte `json:"signature"`
+	// Reason says why the API decided for the device ("number_mismatch");
+	// empty for the device's own decision.
+	Reason string `json:"reason,omitempty"`
+	// Node is the approval API node that recorded it.
+	Node string `json:"node,omitempty"`
+}
+
+// PushSigned is the message a device signs to answer push id: the
+// protocol's one definition, shared by the simulator and the web
+// authenticator.
+func PushSigned(id string, decision PushState, number string, at time.Time) []byte {
+	return fmt.Appendf(nil, "twostep-push-v1\n%s\n%s\n%s\n%d", id, decision, number, at.Unix())
+}
+
+// signed is what the record's MAC covers: everything that decides a login
+// but the answer (which carries its own signature).
+func (p *Push) signed() []byte {
+	b, _ := json.Marshal([]any{p.ID, p.User, p.Account, p.Device, p.DeviceName, p.Client, p.NASAddr, p.NASID, p.From,
+		p.Created.UnixNano(), p.Expires.UnixNano(), p.NumberKeyID, p.NumberMAC, p.Data})
+	return b
+}
+
+// Expired reports whether the push can no longer be answered at now.
+func (p *Push) Expired(now time.Time) bool { return !now.Before(p.Expires) }
+
+// Verified reports whether the push asks for the number shown at login.
+func (p *Push) Verified() bool { return len(p.NumberMAC) > 0 }
+
+// Errors of push transactions.
+var (
+	// ErrPushLimit: the user had as many pushes as the limit allows in
+	// its window (push bombing).
+	ErrPushLimit = errors.New("cluster: too many pushes")
+	// ErrPushAnswered: the push has its answer already; a second answer
+	// (a replay, another device tab) is refused.
+	ErrPushAnswered = errors.New("cluster: push already answered")
+	// ErrPushExpired: the push's time is over.
+	ErrPushExpired = errors.New("cluster: push expired")
+)
+
+// PushLimit bounds the pushes one user can be sent.
+type PushLimit struct {
+	// Count pushes per Window; 0 is no limit.
+	Count  int
+	Window time.Duration
+}
+
+// PushLog is the times of a user's recent pushes, for PushLimit.
+type PushLog struct {
+	Recent []time.Time `json:"recent"`
+	Nonce  string      `json:"nonce"`
+	rev    int64
+}
+
+// within returns the pushes of l inside window before now.
+func (l PushLog) within(window time.Duration, now time.Time) []time.Time {
+	var out []time.Time
+	for _, t := range l.Recent {
+		if now.Sub(t) < window {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+const (
+	pushPurpose   = "push record"
+	joinPurpose   = "push join"
+	numberPurpose = "push number"
+	pushIDLen     = 16 // random bytes of a push id
+)
+
+func pushKey(id string) string        { return "push/" + id }
+func pushJoinKey(join string) string  { return "push-join/" + join }
+func pushLogKey(user string) string   { return userPrefix(user) + "pushes" }
+func pushIDFromKey(key string) string { return strings.TrimPrefix(key, "push/") }
+
+// joinRecord finds the push of a retransmitted request. Secret is a keyed
+// hash of what the request carried (its password), so that only the same
+// request joins.
+type joinRecord struct {
+	Push   string `json:"push"`
+	KeyID  string `json:"kid"`
+	Secret []byte `json:"secret"`
+}
+
+// JoinKey names a request for joining: the same NAS address, Identifier,
+// Request Authenticator and User-Name is the same request, retransmitted,
+// on whichever node it lands. The key is hashed, so etcdctl shows no
+// authenticator.
+func JoinKey(nas string, identifier byte, authenticator [16]byte, user string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00", nas, identifier)
+	h.Write(authenticator[:])
+	h.Write([]byte(user))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// NewPushNumber returns a two-digit number, 10 to 99, for verified push.
+func NewPushNumber() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(90))
+	if err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return fmt.Sprint(10 + n.Int64())
+}
+
+// Start stores p as a new pending push for acct, with a join record under
+// join (when not empty) bound to secret, and counts it against limit. It
+// fills in p's id and signature. ErrPushLimit means the user already had
+// limit.Count pushes in the window; ErrConflict that acct's push log
+// changed since Load (the caller loads again).
+func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number string, join string, secret []byte, limit PushLimit, now time.Time) error {
+	recent := acct.PushLog.within(limit.Window, now)
+	if limit.Count > 0 && len(recent) >= limit.Count {
+		return fmt.Errorf("%w: %d in %v for %q", ErrPushLimit, len(recent), limit.Window, acct.Name)
+	}
+	id := make([]byte, pushIDLen)
+	_, _ = rand.Read(id)
+	p.ID = base64.RawURLEncoding.EncodeToString(id)
+	p.Account, p.State, p.Nonce = acct.Name, PushPending, newNonce()
+	p.Created, p.Expires = p.Created.UTC(), p.Expires.UTC()
+	if number != "" {
+		p.NumberKeyID, p.NumberMAC = ps.keys.MAC(numberPurpose, []byte(p.ID+"\x00"+number))
+	}
+	p.KeyID, p.MAC = ps.keys.MAC(pushPurpose, p.signed())
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	ttl := p.Expires.Sub(now) + leaseSlack
+	log := PushLog{Recent: append(recent, now.UTC()), Nonce: newNonce()}
+	lb, err := json.Marshal(log)
+	if err != nil {
+		return err
+	}
+	txn := Txn{
+		If: []Compare{{Key: pushKey(p.ID)}, {Key: pushLogKey(acct.Name), ModRevision: acct.PushLog.rev}},
+		Then: []Op{
+			{Key: pushKey(p.ID), Value: b, TTL: ttl},
+			// The log outlives the longest window worth counting.
+			{Key: pushLogKey(acct.Name), Value: lb, TTL: max(limit.Window, time.Hour)},
+		},
+	}
+	if join != "" {
+		kid, mac := ps.keys.MAC(joinPurpose, append([]byte(join+"\x00"+p.ID+"\x00"), secret...))
+		jb, err := json.Marshal(joinRecord{Push: p.ID, KeyID: kid, Secret: mac})
+		if err != nil {
+			return err
+		}
+		// A join record already there is an older push of the same
+		// request (the caller looked first): this one replaces it.
+		txn.Then = append(txn.Then, Op{Key: pushJoinKey(join), Value: jb, TTL: ttl})
+	}
+	rev, err := ps.store.Commit(ctx, txn)
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			return err
+		}
+		return fmt.Errorf("cluster: start push for %q: %w", acct.Name, err)
+	}
+	p.rev = rev
+	log.rev = rev
+	acct.PushLog = log
+	return nil
+}
+
+// Join returns the push that the request named join started on some
+// node, when secret matches what that request carried; ErrNotFound
+// otherwise.
+func (ps *Pushes) Join(ctx context.Context, join string, secret []byte) (*Push, error) {
+	e, err := ps.store.Get(ctx, pushJoinKey(join))
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("cluster: read push join: %w", err)
+	}
+	var j joinRecord
+	if err := json.Unmarshal(e.Value, &j); err != nil {
+		return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+	}
+	if !ps.keys.VerifyMAC(j.KeyID, joinPurpose, append([]byte(join+"\x00"+j.Push+"\x00"), secret...), j.Secret) {
+		// Another request in the same slot, or a planted record.
+		return nil, ErrNotFound
+	}
+	return ps.Get(ctx, j.Push)
+}
+
+// Get returns push id, or ErrNotFound (also for a record that fails its
+// signature: written by somebody without the key file).
+func (ps *Pushes) Get(ctx context.Context, id string) (*Push, error) {
+	if id == "" || strings.ContainsAny(id, "/\x00") {
+		return nil, ErrNotFound
+	}
+	e, err := ps.store.Get(ctx, pushKey(id))
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("cluster: read push: %w", err)
+	}
+	return ps.decode(e)
+}
+
+func (ps *Pushes) decode(e Entry) (*Push, error) {
+	p := &Push{}
+	if err := json.Unmarshal(e.Value, p); err != nil {
+		return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+	}
+	if p.ID != pushIDFromKey(e.Key) || !ps.keys.VerifyMAC(p.KeyID, pushPurpose, p.signed(), p.MAC) {
+		return nil, fmt.Errorf("%w: record %s fails its check (written by somebody without the seed key file?)", ErrNotFound, e.Key)
+	}
+	p.rev = e.ModRevision
+	return p, nil
+}
+
+// NumberMatches reports whether number is the one shown for p, in
+// constant time.
+func (ps *Pushes) NumberMatches(p *Push, number string) bool {
+	return p.Verified() && ps.keys.VerifyMAC(p.NumberKeyID, numberPurpose, []byte(p.ID+"\x00"+number), p.NumberMAC)
+}
+
+// Record stores a's answer to push id, once: ErrPushAnswered when it has
+// one already, ErrPushExpired when its time is over. The caller has
+// checked the device's signature. It returns the push as answered.
+func (ps *Pushes) Record(ctx context.Context, id string, a PushAnswer, now time.Time) (*Push, error) {
+	for range 100 {
+		p, err := ps.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case p.State.Final():
+			return p, ErrPushAnswered
+		case p.Expired(now):
+			return p, ErrPushExpired
+		}
+		next := *p
+		next.State, next.Answer, next.Nonce = a.Decision, &a, newNonce()
+		if err := ps.write(ctx, &next, now); errors.Is(err, ErrConflict) {
+			continue // Notified set meanwhile, or another answer: read again
+		} else if err != nil {
+			return nil, err
+		}
+		return &next, nil
+	}
+	return nil, fmt.Errorf("cluster: answer push: %w", ErrConflict)
+}
+
+// MarkNotified records that p's notification left.
+func (ps *Pushes) MarkNotified(ctx context.Context, p *Push, now time.Time) error {
+	next := *p
+	next.Notified, next.Nonce = true, newNonce()
+	if err := ps.write(ctx, &next, now); err != nil {
+		return err
+	}
+	*p = next
+	return nil
+}
+
+// write replaces p's record if it is still at p.rev.
+func (ps *Pushes) write(ctx context.Context, p *Push, now time.Time) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	ttl := max(p.Expires.Sub(now), 0) + leaseSlack
+	rev, err := ps.store.Commit(ctx, Txn{
+		If:   []Compare{{Key: pushKey(p.ID), ModRevision: p.rev}},
+		Then: []Op{{Key: pushKey(p.ID), Value: b, TTL: ttl}},
+	})
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			return err
+		}
+		return fmt.Errorf("cluster: update push: %w", err)
+	}
+	p.rev = rev
+	return nil
+}
+
+// Pending lists the pushes waiting for device of user, oldest first: what
+// a device that missed its notification asks for.
+func (ps *Pushes) Pending(ctx context.Context, user, device string, now time.Time) ([]*Push, error) {
+	entries, err := ps.store.List(ctx, "push/")
+	if err != nil {
+		return nil, fmt.Errorf("cluster: list pushes: %w", err)
+	}
+	var out []*Push
+	for _, e := range entries {
+		p, err := ps.decode(e)
+		if err != nil || p.State.Final() || p.Expired(now) || p.Account != strings.ToLower(user) || p.Device != device {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Wait returns push id once it is answered, or as it stands when ctx
+// ends (still pending: the caller decides what to answer the NAS). It
+// returns an error only when the push cannot be read at all. Waiting
+// costs no etcd call beyond the first read: one watch per process over
+// every push tells the waiters here.
+func (ps *Pushes) Wait(ctx context.Context, id string) (*Push, error) {
+	wake := make(chan struct{}, 1)
+	ps.addWaiter(id, wake)
+	defer ps.removeWaiter(id, wake)
+	var last *Push
+	for {
+		p, err := ps.Get(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound) && last != nil:
+			return last, nil // cleaned up after its time
+		case err != nil:
+			if last != nil && ctx.Err() != nil {
+				return last, nil
+			}
+			return nil, err
+		}
+		last = p
+		if p.State.Final() {
+			return p, nil
+		}
+		select {
+		case <-ctx.Done():
+			return last, nil
+		case <-wake:
+		case <-time.After(time.Until(p.Expires)):
+			return last, nil
+		}
+	}
+}
+
+// Close stops the watch behind Wait.
+func (ps *Pushes) Close() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.stop != nil {
+		ps.stop()
+	}
+	ps.running = false
+}
+
+func (ps *Pushes) addWaiter(id string, wake chan struct{}) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	set := ps.waiters[id]
+	if set == nil {
+		set = make(map[chan struct{}]struct{})
+		ps.waiters[id] = set
+	}
+	set[wake] = struct{}{}
+	if !ps.running {
+		ps.running = true
+		ctx, cancel := context.WithCancel(context.Background())
+		ps.stop = cancel
+		go ps.watch(ctx)
+	}
+}
+
+func (ps *Pushes) removeWaiter(id string, wake chan struct{}) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	delete(ps.waiters[id], wake)
+	if len(ps.waiters[id]) == 0 {
+		delete(ps.waiters, id)
+	}
+}
+
+// wakeLocked tells the waiters of id (or every waiter, for id "") to read
+// their push again. The caller holds ps.mu.
+func (ps *Pushes) wakeLocked(id string) {
+	for wid, set := range ps.waiters {
+		if id != "" && wid != id {
+			continue
+		}
+		for w := range set {
+			select {
+			case w <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// watch follows push/ and wakes the waiters of each push that changes.
+// When the watch is lost it starts another and wakes everybody, since
+// changes in between were missed; a store that is down is retried every
+// second.
+func (ps *Pushes) watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(ctx)
+		for ev := range ps.store.Watch(wctx, "push/") {
+			ps.mu.Lock()
+			if ev.Created {
+				ps.wakeLocked("")
+			} else {
+				ps.wakeLocked(pushIDFromKey(ev.Entry.Key))
+			}
+			ps.mu.Unlock()
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
