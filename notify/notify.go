@@ -1,0 +1,71 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kinds of Target.
+const (
+	KindWebPush = "webpush" // a Web Push subscription (a browser, the authenticator app)
+	KindWebhook = "webhook" // an HTTPS endpoint that takes the Message as JSON
+)
+
+// ErrGone is wrapped by the error of a delivery the push service refused
+// because the subscription no longer exists (404 or 410): the caller should
+// mark the device as unreachable rather than try again.
+var ErrGone = errors.New("subscription gone")
+
+// Message is what a device is told about a login waiting for its answer. It
+// carries no secret.
+type Message struct {
+	Tx      string    `json:"tx"`               // push transaction id (random, URL-safe)
+	User    string    `json:"user"`             // user name
+	Device  string    `json:"device"`           // device id
+	Service string    `json:"service"`          // RADIUS client name (the VPN/service)
+	NAS     string    `json:"nas,omitempty"`    // NAS-Identifier
+	From    string    `json:"from,omitempty"`   // Calling-Station-Id (user's source address)
+	Created time.Time `json:"created"`          // when the login asked for the push
+	Expires time.Time `json:"expires"`          // after this, an answer is refused
+	Number  bool      `json:"number"`           // verified push: the app asks for the number shown at login
+	Answer  []string  `json:"answer,omitempty"` // URLs of the approval API, any of them
+}
+
+// Target is where one device receives notifications.
+type Target struct {
+	Kind     string // KindWebPush or KindWebhook
+	Endpoint string // push service URL (webpush) or webhook URL; may hold a secret token: never in an error or log
+	P256DH   []byte // webpush: the subscription's public key (65-byte uncompressed P-256 point)
+	Auth     []byte // webpush: the subscription's 16-byte auth secret
+	Secret   []byte // webhook: HMAC-SHA256 key for the signature header (may be empty: no signature)
+}
+
+// Notifier delivers one message to one target.
+type Notifier interface {
+	Notify(ctx context.Context, t Target, m Message) error
+}
+
+// Dispatch is a Notifier that hands each target to the Notifier of its kind.
+type Dispatch struct {
+	WebPush Notifier // for KindWebPush targets; nil: they fail
+	Webhook Notifier // for KindWebhook targets; nil: they fail
+}
+
+// Notify delivers m to t through the Notifier of t.Kind.
+func (d Dispatch) Notify(ctx context.Context, t Target, m Message) error {
+	var n Notifier
+	switch t.Kind {
+	case KindWebPush:
+		n = d.WebPush
+	case KindWebhook:
+		n = d.Webhook
+	default:
+		return fmt.Errorf("notify: unknown target kind %q", t.Kind)
+	}
+	if n == nil {
+		return fmt.Errorf("notify: no notifier for %s targets", t.Kind)
+	}
+	return n.Notify(ctx, t, m)
+}
