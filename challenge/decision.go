@@ -68,6 +68,11 @@ type Request struct {
 	CallingStationID string
 	// Login is how the client carries the second factor.
 	Login ClientLogin
+	// Identifier and Authenticator are the packet's: with Source and User
+	// they name the request, so that a retransmission reaching another
+	// node joins the push this one started.
+	Identifier    byte
+	Authenticator [16]byte
 }
 
 // Decision is the answer to a Request.

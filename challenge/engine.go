@@ -22,6 +22,7 @@ type Engine struct {
 	dir    Directory
 	policy Policy
 	sf     *secondFactor  // nil: Require accepts the password alone
+	push   *pushFactor    // nil: no push approval
 	audit  *cluster.Audit // nil: bypass uses are only logged
 	actor  string         // who this node is, in audit events
 	now    func() time.Time
@@ -87,8 +88,22 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) (Decision, erro
 		return e.answer(ctx, req)
 	}
 	password, code, hasCode := req.Password, "", false
+	pushN := -1 // the device a push keyword asks for; -1: none
 	if e.sf != nil {
 		password, code, hasCode = req.Login.split(req.Password)
+	}
+	if e.sf != nil && e.push != nil && !hasCode {
+		if pw, n, ok := req.Login.splitPush(req.Password); ok {
+			password, pushN = pw, n
+		}
+		if pushN >= 0 || req.Login.Mode == Auto {
+			// A copy of this request may have started a push on another
+			// node (the NAS failed over): join it, with no second push
+			// and no second password check.
+			if d, ok, err := e.joinPush(ctx, req); ok {
+				return d, err
+			}
+		}
 	}
 	if password == "" {
 		// An empty password must never reach a directory: an LDAP bind
@@ -101,7 +116,7 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) (Decision, erro
 	}
 	switch res.Status {
 	case directory.OK:
-		return e.apply(ctx, req, res.User, code, hasCode)
+		return e.apply(ctx, req, res.User, code, hasCode, pushN)
 	case directory.Disabled:
 		return Decision{Outcome: Reject, Reason: ReasonDisabled, Message: msgDisabled}, nil
 	case directory.Locked:
@@ -120,7 +135,7 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) (Decision, erro
 }
 
 // apply decides for a user whose password was right.
-func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, code string, hasCode bool) (Decision, error) {
+func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, code string, hasCode bool, pushN int) (Decision, error) {
 	rule := e.policy.match(u.Groups)
 	switch {
 	case rule.Action == Deny:
@@ -134,5 +149,5 @@ func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, code
 	if name == "" {
 		name = req.User
 	}
-	return e.require(ctx, req, name, rule, code, hasCode)
+	return e.require(ctx, req, name, rule, code, hasCode, pushN)
 }

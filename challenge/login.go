@@ -1,6 +1,9 @@
 package challenge
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Mode is how a RADIUS client carries the second factor. VPN
 // concentrators differ: some show an Access-Challenge's prompt, some have
@@ -85,6 +88,14 @@ type ClientLogin struct {
 	// mode nothing would tell a password from a password and a code).
 	CodeLength int
 	FailMode   FailMode
+	// NASTimeout and NASRetries are what the client waits for an answer:
+	// each request NASTimeout, sent 1+NASRetries times. A push waits that
+	// long less a margin; default 5 s and 2.
+	NASTimeout time.Duration
+	NASRetries int
+	// VerifiedPush shows a number in an Access-Challenge that the user
+	// enters on the device (clients that show challenges only).
+	VerifiedPush bool
 }
 
 // Passcodes are digits only; their length bounds what a split accepts:

@@ -55,6 +55,9 @@ type GroupRule struct {
 	Action Action
 	// Reply is sent with an Accept, in order.
 	Reply []Attribute
+	// VerifiedPush asks these users' pushes for the number shown at
+	// login, whatever the client's setting.
+	VerifiedPush bool
 }
 
 // Policy maps directory groups to actions and reply attributes. The first

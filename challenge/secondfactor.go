@@ -1,6 +1,7 @@
 package challenge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -120,11 +121,13 @@ type secondFactor struct {
 // pendingData is what a challenge remembers of the first round.
 type pendingData struct {
 	Reply []Attribute `json:"reply,omitempty"`
+	// Push is set when the challenge waits on a push or offers a menu.
+	Push *pendingPush `json:"push,omitempty"`
 }
 
 // require decides for user, whose password was right and whose policy
 // rule asks for a second factor. code is the appended passcode, if any.
-func (e *Engine) require(ctx context.Context, req *Request, user string, rule GroupRule, code string, hasCode bool) (Decision, error) {
+func (e *Engine) require(ctx context.Context, req *Request, user string, rule GroupRule, code string, hasCode bool, pushN int) (Decision, error) {
 	now := e.now()
 	acct, err := e.sf.accounts.Load(ctx, user)
 	if err != nil {
@@ -155,6 +158,19 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 			d.Attributes = rule.Reply
 		}
 		return d, nil
+	}
+	if e.push != nil {
+		devs := pushDevices(acct)
+		switch {
+		case pushN >= 0:
+			d, err := e.startPush(ctx, req, acct, rule, pushN)
+			return withProblems(d, acct), err
+		case len(devs) > 0 && req.Login.Mode == Auto:
+			d, err := e.startPush(ctx, req, acct, rule, 0)
+			return withProblems(d, acct), err
+		case len(devs) > 0 && req.Login.Mode == Prompt:
+			return e.pushMenu(ctx, req, acct, rule, devs)
+		}
 	}
 	if req.Login.Mode == Append {
 		// No passcode where one was expected: the password alone is not a
@@ -460,14 +476,36 @@ func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
 	}
 	code := req.Password
 	var d Decision
-	if isPasscode(code) {
+	handled := false
+	if data.Push != nil && e.push != nil {
+		if d, handled, err = e.pushAnswerPending(ctx, req, p, data, acct); err != nil {
+			return Decision{}, err
+		}
+		if handled && d.Outcome == Challenge {
+			if !bytes.Equal(d.State, req.State) {
+				// A new State (the menu started a push): this one is done.
+				d.Err = errors.Join(d.Err, e.sf.challenges.Finish(ctx, p))
+			}
+			return d, nil
+		}
+	}
+	switch {
+	case handled:
+	case isPasscode(code):
 		if d, err = e.verify(ctx, acct, code, now); err != nil {
 			return e.storeDown(err)
 		}
-	} else {
+	default:
 		// Not a passcode at all (an empty box, a word): it spends an
 		// attempt but is not a guess, so lockout does not count it.
 		d = Decision{Outcome: Reject, Reason: ReasonBadPasscode}
+	}
+	if handled && d.Outcome == Reject && d.Reason != ReasonBadPasscode {
+		// The push was denied, timed out or went wrong: the login ends.
+		if !last {
+			d.Err = errors.Join(d.Err, e.sf.challenges.Finish(ctx, p))
+		}
+		return d, nil
 	}
 	if d.Outcome == Accept {
 		d.Attributes = data.Reply

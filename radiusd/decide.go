@@ -75,6 +75,8 @@ func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Pac
 		NASIdentifier:    rfc2865.NASIdentifier_GetString(p),
 		CallingStationID: rfc2865.CallingStationID_GetString(p),
 		Login:            c.Login,
+		Identifier:       p.Identifier,
+		Authenticator:    p.Authenticator,
 	}
 	if hidden, _ := userPassword(p); hidden != nil { // validated on the read loop
 		pw, err := decodePassword(hidden, c.Secret, p.Authenticator)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"sync"
 	"time"
 
 	"layeh.com/radius"
@@ -99,16 +100,21 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst net
 	l.handlers.Add(1)
 	go func() {
 		defer l.handlers.Done()
-		defer s.limit.release()
-		defer s.metrics.inFlight.Dec()
-		s.serveAccess(l, c, p, src, dst, k, e, start)
+		// A login waiting for a push gives its admission slot back while
+		// it waits: it costs a goroutine, not a worker.
+		release := sync.OnceFunc(func() {
+			s.limit.release()
+			s.metrics.inFlight.Dec()
+		})
+		defer release()
+		s.serveAccess(l, c, p, src, dst, k, e, start, release)
 	}()
 }
 
 // serveAccess decides one Access-Request read at start, answers it, caches
 // the answer, and writes the request's log line and metrics.
-func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, dst netip.Addr, k dedupKey, e *dedupEntry, start time.Time) {
-	ctx, cancel := context.WithTimeout(s.base, decideTimeout)
+func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, dst netip.Addr, k dedupKey, e *dedupEntry, start time.Time, release func()) {
+	ctx, cancel := context.WithTimeout(challenge.WithWaiting(s.base, release), decideTimeout)
 	defer cancel()
 	id := correlationID()
 	v := s.decide(ctx, id, c, p, src)

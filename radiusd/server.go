@@ -77,8 +77,9 @@ const (
 	maxDuplicateTTL     = 30 * time.Second
 	maxRejectDelay      = 10 * time.Second
 	// decideTimeout bounds one call of the Authenticator; no NAS waits
-	// longer than this for an answer.
-	decideTimeout = 30 * time.Second
+	// longer than this for an answer (a push waits what the client
+	// declares it waits, less a margin).
+	decideTimeout = 2 * time.Minute
 )
 
 // Server answers RADIUS authentication over UDP. Create it with NewServer;

@@ -1,0 +1,621 @@
+package challenge
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"twostep/cluster"
+	"twostep/notify"
+)
+
+// Notifier delivers a push notification to one device; notify.Dispatch
+// implements it (Web Push and webhooks).
+type Notifier interface {
+	Notify(ctx context.Context, t notify.Target, m notify.Message) error
+}
+
+// PushConfig configures push approval.
+type PushConfig struct {
+	// Timeout is how long a push can be answered; default 60 s.
+	Timeout time.Duration
+	// Limit bounds the pushes a user can be sent; the configuration's
+	// default is 3 in 5 minutes. The zero value does not limit.
+	Limit cluster.PushLimit
+	// AnswerURLs are the approval API's addresses, told to devices.
+	AnswerURLs []string
+	// Node names this node in the answers it records.
+	Node string
+	// Alert, when set, is told of every login reported as fraudulent.
+	Alert func(ctx context.Context, p *cluster.Push)
+}
+
+// Defaults of push approval.
+const (
+	DefaultPushTimeout = time.Minute
+	// DefaultNASTimeout and DefaultNASRetries are what a client entry
+	// that declares nothing is assumed to wait: 5 s, sent 3 times.
+	DefaultNASTimeout = 5 * time.Second
+	DefaultNASRetries = 2
+	// answerSkew is how far a device's clock may be from ours.
+	answerSkew = 2 * time.Minute
+)
+
+// Reasons of push approval.
+const (
+	ReasonPushApproved     Reason = "push_approved"
+	ReasonPushDenied       Reason = "push_denied"
+	ReasonPushFraud        Reason = "push_fraud"
+	ReasonPushTimeout      Reason = "push_timeout"
+	ReasonPushWaiting      Reason = "push_waiting"
+	ReasonPushMenu         Reason = "push_menu"
+	ReasonPushLimited      Reason = "push_limited"
+	ReasonPushUndelivered  Reason = "push_undelivered"
+	ReasonPushNoDevice     Reason = "push_no_device"
+	ReasonPushNeedsPrompt  Reason = "push_needs_challenge"
+	ReasonPushBadSignature Reason = "push_bad_signature"
+)
+
+// Messages of push approval.
+const (
+	msgPushWaiting   = "Approve the login on your phone, then press Enter."
+	msgPushDenied    = "The login was denied on your device."
+	msgPushFraud     = "You reported this login as fraudulent: your account is locked. Contact the help desk."
+	msgPushTimeout   = "No answer from your device in time. Log in again."
+	msgPushLimited   = "Too many push requests: wait a few minutes, or use a passcode."
+	msgPushGone      = "Your device can no longer be reached: use a passcode, or add the device again."
+	msgPushNoDevice  = "You have no device for push approval: use a passcode."
+	msgPushNoNumber  = "This service cannot show a verification number: use a passcode."
+	msgPushMismatch  = "The number entered on your device did not match. Log in again."
+	msgPushMenuIntro = "Choose: "
+)
+
+// pushFactor holds what push approval needs.
+type pushFactor struct {
+	cfg      PushConfig
+	pushes   *cluster.Pushes
+	notifier Notifier
+}
+
+// WithPush turns on push approval (it needs WithPasscodes: devices and
+// challenges live in the same cluster).
+func WithPush(cfg PushConfig, pushes *cluster.Pushes, notifier Notifier) Option {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultPushTimeout
+	}
+	return func(e *Engine) { e.push = &pushFactor{cfg: cfg, pushes: pushes, notifier: notifier} }
+}
+
+// waitingKey carries the RADIUS layer's hook in a request's context.
+type waitingKey struct{}
+
+// WithWaiting returns ctx carrying f, which the engine calls once before
+// it blocks waiting for a device: the RADIUS layer frees the request's
+// admission slot then, so thousands of logins can wait at once.
+func WithWaiting(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, waitingKey{}, f)
+}
+
+func waiting(ctx context.Context) {
+	if f, ok := ctx.Value(waitingKey{}).(func()); ok {
+		f()
+	}
+}
+
+// wait is how long a login may wait synchronously for a device: what the
+// NAS waits (its timeout times its tries) less a margin for the answer's
+// way back, at least a second.
+func (l ClientLogin) wait() time.Duration {
+	timeout, retries := l.NASTimeout, l.NASRetries
+	if timeout <= 0 {
+		timeout = DefaultNASTimeout
+	}
+	if retries < 0 {
+		retries = 0
+	}
+	total := timeout * time.Duration(retries+1)
+	margin := max(total/10, 500*time.Millisecond)
+	return max(total-margin, time.Second)
+}
+
+// pushDevices returns acct's push devices, oldest first.
+func pushDevices(acct *cluster.Account) []cluster.Device {
+	var out []cluster.Device
+	for _, d := range acct.Devices {
+		if d.Type == cluster.PushApp {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// pushKeyword reads "push" or "pushN" (N from 1 to 9) as the device
+// choice: 0 for the default device, N for the N-th push device.
+func pushKeyword(s string) (int, bool) {
+	s = strings.ToLower(s)
+	if s == "push" {
+		return 0, true
+	}
+	if len(s) == 5 && strings.HasPrefix(s, "push") && s[4] >= '1' && s[4] <= '9' {
+		return int(s[4] - '0'), true
+	}
+	return 0, false
+}
+
+// splitPush parts an appended push keyword from the password, in append
+// and auto mode: "secret,push" or "secret,push2".
+func (l ClientLogin) splitPush(password string) (pw string, n int, ok bool) {
+	if l.Mode == Prompt {
+		return password, 0, false
+	}
+	sep := l.Separator
+	if sep == "" {
+		sep = ","
+	}
+	i := strings.LastIndex(password, sep)
+	if i <= 0 {
+		return password, 0, false
+	}
+	n, ok = pushKeyword(password[i+len(sep):])
+	if !ok {
+		return password, 0, false
+	}
+	return password[:i], n, true
+}
+
+// joinKey names req for joining a push started by a copy of it.
+func joinKey(req *Request) string {
+	return cluster.JoinKey(req.Source.Addr().String(), req.Identifier, req.Authenticator, req.User)
+}
+
+// pushData is what a push carries for whichever node completes the login.
+type pushData struct {
+	Reply []Attribute `json:"reply,omitempty"`
+}
+
+// joinPush finds a push that a copy of req started (a retransmission,
+// perhaps after the NAS failed over from a node that died) and completes
+// the login on it, without a second push or a second password check.
+func (e *Engine) joinPush(ctx context.Context, req *Request) (Decision, bool, error) {
+	p, err := e.push.pushes.Join(ctx, joinKey(req), []byte(req.Password))
+	if err != nil {
+		// Not found is the usual case; a store that is down is found
+		// again, and answered, by the login itself.
+		return Decision{}, false, nil
+	}
+	acct, err := e.sf.accounts.Load(ctx, p.Account)
+	if err != nil {
+		return Decision{}, false, nil
+	}
+	var data pushData
+	_ = json.Unmarshal(p.Data, &data)
+	if !p.Notified && e.now().Sub(p.Created) > 2*time.Second {
+		// The node that started it died before the notification left.
+		if d, stop := e.notifyPush(ctx, req, acct, p); stop {
+			return d, true, nil
+		}
+	}
+	if p.Verified() {
+		d, err := e.verifiedChallenge(ctx, req, p, data.Reply)
+		return d, true, err
+	}
+	d, err := e.awaitPush(ctx, req, acct, p, data.Reply, req.Login.Mode != Append)
+	return d, true, err
+}
+
+// startPush sends a push to device n (0: the default) of acct and waits
+// for it, or answers the challenge of a verified push.
+func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Account, rule GroupRule, n int) (Decision, error) {
+	devs := pushDevices(acct)
+	if len(devs) == 0 || n > len(devs) {
+		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
+	}
+	dev := devs[0]
+	if n > 0 {
+		dev = devs[n-1]
+	}
+	verified := req.Login.VerifiedPush || rule.VerifiedPush
+	if verified && req.Login.Mode == Append {
+		return Decision{Outcome: Reject, Reason: ReasonPushNeedsPrompt, Message: msgPushNoNumber}, nil
+	}
+	number := ""
+	if verified {
+		number = cluster.NewPushNumber()
+	}
+	data, err := json.Marshal(pushData{Reply: rule.Reply})
+	if err != nil {
+		return Decision{}, fmt.Errorf("challenge: %w", err)
+	}
+	join := ""
+	if req.State == nil {
+		join = joinKey(req)
+	}
+	now := e.now()
+	var p *cluster.Push
+	for round := range verifyRounds {
+		if round > 0 {
+			if err := conflictPause(ctx, round); err != nil {
+				return e.failMode(req, rule, err)
+			}
+			if acct, err = e.sf.accounts.Load(ctx, acct.Name); err != nil {
+				return e.failMode(req, rule, err)
+			}
+		}
+		p = &cluster.Push{
+			User: req.User, Device: dev.ID, DeviceName: dev.Name,
+			Client: req.Client, NASAddr: req.Source.Addr().String(), NASID: req.NASIdentifier, From: req.CallingStationID,
+			Created: now, Expires: now.Add(e.push.cfg.Timeout), Data: data,
+		}
+		err = e.push.pushes.Start(ctx, acct, p, number, join, []byte(req.Password), e.push.cfg.Limit, now)
+		if !errors.Is(err, cluster.ErrConflict) {
+			break
+		}
+	}
+	switch {
+	case errors.Is(err, cluster.ErrPushLimit):
+		return Decision{Outcome: Reject, Reason: ReasonPushLimited, Message: msgPushLimited, Device: dev.Name}, nil
+	case err != nil:
+		return e.failMode(req, rule, err)
+	}
+	if d, stop := e.notifyPush(ctx, req, acct, p); stop {
+		if d.Reason == ReasonFailSafe {
+			d.Attributes = rule.Reply
+		}
+		return d, nil
+	}
+	if verified {
+		return e.verifiedChallenge(ctx, req, p, rule.Reply)
+	}
+	return e.awaitPush(ctx, req, acct, p, rule.Reply, req.Login.Mode != Append)
+}
+
+// notifyPush tells p's device. stop is true when the login ends here: the
+// device is gone, or the notifier failed and the client's fail mode
+// answers.
+func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push) (Decision, bool) {
+	dev, ok := acct.Device(p.Device)
+	if !ok {
+		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, true
+	}
+	pd, err := dev.PushDevice()
+	if err != nil {
+		return Decision{Outcome: Reject, Reason: ReasonPushUndelivered, Message: msgPushGone, Err: err, Device: dev.Name}, true
+	}
+	msg := notify.Message{
+		Tx: p.ID, User: p.User, Device: p.Device, Service: p.Client, NAS: p.NASID, From: p.From,
+		Created: p.Created, Expires: p.Expires, Number: p.Verified(), Answer: e.push.cfg.AnswerURLs,
+	}
+	target := notify.Target{Kind: pd.Kind, Endpoint: pd.Endpoint, P256DH: pd.P256DH, Auth: pd.Auth, Secret: pd.Secret}
+	nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := e.push.notifier.Notify(nctx, target, msg); err != nil {
+		if errors.Is(err, notify.ErrGone) {
+			return Decision{Outcome: Reject, Reason: ReasonPushUndelivered, Message: msgPushGone, Err: err, Device: dev.Name}, true
+		}
+		// The notifier is down: the client's fail mode decides, as for
+		// a store that cannot be reached.
+		if req.Login.FailMode == Safe {
+			return Decision{Outcome: Accept, Reason: ReasonFailSafe, Err: fmt.Errorf("challenge: push notification: %w", err), Device: dev.Name}, true
+		}
+		return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: fmt.Errorf("challenge: push notification: %w", err), Device: dev.Name}, true
+	}
+	// Best effort: a node taking over resends when this is not recorded.
+	_ = e.push.pushes.MarkNotified(ctx, p, e.now())
+	return Decision{}, false
+}
+
+// pendingPush is what a challenge remembers of a push or a push menu.
+type pendingPush struct {
+	Push string   `json:"push,omitempty"`
+	Menu []string `json:"menu,omitempty"` // device ids, in menu order
+}
+
+// verifiedChallenge answers the first round of a verified push: the
+// number to enter on the device, and a State to press Enter with.
+func (e *Engine) verifiedChallenge(ctx context.Context, req *Request, p *cluster.Push, reply []Attribute) (Decision, error) {
+	number, err := e.push.pushes.Number(p)
+	if err != nil {
+		return Decision{}, fmt.Errorf("challenge: %w", err)
+	}
+	msg := fmt.Sprintf("Enter %s on your phone (%s) and approve, then press Enter.", number, p.DeviceName)
+	return e.pushChallenge(ctx, req, p, reply, msg, ReasonPushWaiting)
+}
+
+// pushChallenge answers Access-Challenge with a State bound to push p.
+func (e *Engine) pushChallenge(ctx context.Context, req *Request, p *cluster.Push, reply []Attribute, msg string, reason Reason) (Decision, error) {
+	data, err := json.Marshal(pendingData{Reply: reply, Push: &pendingPush{Push: p.ID}})
+	if err != nil {
+		return Decision{}, fmt.Errorf("challenge: %w", err)
+	}
+	now := e.now()
+	state, err := e.sf.challenges.Create(ctx, cluster.Pending{
+		User: req.User, Account: p.Account, Client: req.Client, NAS: req.Source.Addr().String(),
+		Created: now, Expires: p.Expires, AttemptsLeft: e.sf.cfg.ChallengeAttempts, Data: data,
+	})
+	if err != nil {
+		return e.storeDown(err)
+	}
+	return Decision{Outcome: Challenge, Reason: reason, Message: msg, State: state, Device: p.DeviceName}, nil
+}
+
+// awaitPush waits for p's answer as long as the NAS waits, and decides.
+// When the NAS would give up first, a client that shows challenges gets
+// one ("approve, then press Enter"); the push stays answerable.
+func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push, reply []Attribute, canChallenge bool) (Decision, error) {
+	got, err := e.waitPush(ctx, req, p)
+	if err != nil {
+		return e.storeDown(err)
+	}
+	if !got.State.Final() && !got.Expired(e.now()) && canChallenge {
+		return e.pushChallenge(ctx, req, got, reply, msgPushWaiting, ReasonPushWaiting)
+	}
+	return e.pushOutcome(acct, got, reply), nil
+}
+
+// waitPush waits for p's answer as long as req's NAS waits.
+func (e *Engine) waitPush(ctx context.Context, req *Request, p *cluster.Push) (*cluster.Push, error) {
+	waiting(ctx)
+	wctx, cancel := context.WithTimeout(ctx, req.Login.wait())
+	defer cancel()
+	return e.push.pushes.Wait(wctx, p.ID)
+}
+
+// pushOutcome turns a push as it stands into a Decision. An approval
+// counts only with the device's signature, checked again here: a record
+// written to etcd without the device's key approves nothing.
+func (e *Engine) pushOutcome(acct *cluster.Account, p *cluster.Push, reply []Attribute) Decision {
+	d := Decision{Outcome: Reject, Device: p.DeviceName}
+	switch p.State {
+	case cluster.PushApproved:
+		dev, ok := acct.Device(p.Device)
+		if !ok {
+			d.Reason, d.Message = ReasonPushNoDevice, msgPushNoDevice
+			return d
+		}
+		if err := VerifyPushAnswer(dev, p, p.Answer); err != nil {
+			d.Reason, d.Message, d.Err = ReasonPushBadSignature, msgPushDenied, err
+			return d
+		}
+		d.Outcome, d.Reason, d.Attributes = Accept, ReasonPushApproved, reply
+	case cluster.PushFraud:
+		d.Reason, d.Message = ReasonPushFraud, msgPushFraud
+	case cluster.PushDenied:
+		d.Reason, d.Message = ReasonPushDenied, msgPushDenied
+		if p.Answer != nil && p.Answer.Reason == answerNumberMismatch {
+			d.Message = msgPushMismatch
+		}
+	default:
+		d.Reason, d.Message = ReasonPushTimeout, msgPushTimeout
+	}
+	return d
+}
+
+// answerNumberMismatch is the reason recorded for a device that sent the
+// wrong number.
+const answerNumberMismatch = "number_mismatch"
+
+// VerifyPushAnswer checks a's signature by dev's key over p's id and a's
+// fields.
+func VerifyPushAnswer(dev cluster.Device, p *cluster.Push, a *cluster.PushAnswer) error {
+	if a == nil {
+		return errors.New("challenge: push answer missing")
+	}
+	pd, err := dev.PushDevice()
+	if err != nil {
+		return err
+	}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pd.PublicKey)
+	if err != nil {
+		return fmt.Errorf("challenge: device %q: public key: %w", dev.Name, err)
+	}
+	if len(a.Signature) != 64 {
+		return fmt.Errorf("challenge: push answer for %s: signature of %d bytes, want 64 (r||s)", p.ID, len(a.Signature))
+	}
+	sum := sha256.Sum256(cluster.PushSigned(p.ID, a.Decision, a.Number, a.At))
+	r, s := new(big.Int).SetBytes(a.Signature[:32]), new(big.Int).SetBytes(a.Signature[32:])
+	if !ecdsa.Verify(pub, sum[:], r, s) {
+		return fmt.Errorf("challenge: push answer for %s: signature does not verify with device %q's key", p.ID, dev.Name)
+	}
+	return nil
+}
+
+// pushMenu answers the first round of a challenge client's login for a
+// user with push devices: a menu of them, or a passcode.
+func (e *Engine) pushMenu(ctx context.Context, req *Request, acct *cluster.Account, rule GroupRule, devs []cluster.Device) (Decision, error) {
+	var b strings.Builder
+	b.WriteString(msgPushMenuIntro)
+	ids := make([]string, len(devs))
+	for i, d := range devs {
+		ids[i] = d.ID
+		item := fmt.Sprintf("%d: push to %s, ", i+1, d.Name)
+		// Reply-Message holds 253 bytes: drop devices beyond it.
+		if b.Len()+len(item)+len("or type a passcode.") > 253 {
+			ids = ids[:i]
+			break
+		}
+		b.WriteString(item)
+	}
+	b.WriteString("or type a passcode.")
+	data, err := json.Marshal(pendingData{Reply: rule.Reply, Push: &pendingPush{Menu: ids}})
+	if err != nil {
+		return Decision{}, fmt.Errorf("challenge: %w", err)
+	}
+	now := e.now()
+	state, err := e.sf.challenges.Create(ctx, cluster.Pending{
+		User: req.User, Account: acct.Name, Client: req.Client, NAS: req.Source.Addr().String(),
+		Created: now, Expires: now.Add(e.sf.cfg.ChallengeTTL),
+		AttemptsLeft: e.sf.cfg.ChallengeAttempts, Data: data,
+	})
+	if err != nil {
+		return e.failMode(req, rule, err)
+	}
+	return withProblems(Decision{Outcome: Challenge, Reason: ReasonPushMenu, Message: b.String(), State: state}, acct), nil
+}
+
+// menuChoice reads an answer to the push menu: a device's number.
+func menuChoice(s string, n int) (int, bool) {
+	i, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || i < 1 || i > n {
+		return 0, false
+	}
+	return i, true
+}
+
+// pushAnswerPending decides an answer to a challenge bound to a push or
+// a push menu, after the round's attempt was spent. ok is false when the
+// answer is a passcode for the usual check.
+func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster.Pending, data pendingData, acct *cluster.Account) (Decision, bool, error) {
+	pp := data.Push
+	if isPasscode(req.Password) {
+		return Decision{}, false, nil
+	}
+	rule := GroupRule{Reply: data.Reply}
+	if len(pp.Menu) > 0 {
+		i, ok := menuChoice(req.Password, len(pp.Menu))
+		if !ok {
+			return Decision{Outcome: Reject, Reason: ReasonBadPasscode}, true, nil
+		}
+		// The menu's device, by its position among push devices now.
+		for n, d := range pushDevices(acct) {
+			if d.ID == pp.Menu[i-1] {
+				d, err := e.startPush(ctx, req, acct, rule, n+1)
+				return d, true, err
+			}
+		}
+		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, true, nil
+	}
+	push, err := e.push.pushes.Get(ctx, pp.Push)
+	if err != nil {
+		if errors.Is(err, cluster.ErrNotFound) {
+			return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout}, true, nil
+		}
+		d, err := e.storeDown(err)
+		return d, true, err
+	}
+	if push.Account != acct.Name {
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}, true, nil
+	}
+	got, err := e.waitPush(ctx, req, push)
+	if err != nil {
+		d, err := e.storeDown(err)
+		return d, true, err
+	}
+	if !got.State.Final() && !got.Expired(e.now()) && p.AttemptsLeft > 1 {
+		// Enter pressed before the approval: ask again, same State.
+		return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Message: msgPushWaiting, State: req.State, Device: got.DeviceName}, true, nil
+	}
+	return e.pushOutcome(acct, got, data.Reply), true, nil
+}
+
+// PushReply is a device's answer as the approval API received it.
+type PushReply struct {
+	Push      string
+	Device    string
+	Decision  cluster.PushState
+	Number    string
+	At        time.Time
+	Signature []byte
+}
+
+// Errors of AnswerPush; the approval API maps them to HTTP statuses.
+var (
+	// ErrAnswerRefused: the answer does not prove the device (unknown
+	// push or device, bad signature, clock too far off, bad decision).
+	ErrAnswerRefused = errors.New("push answer refused")
+	// ErrNumberMismatch: the number is wrong; the push is denied.
+	ErrNumberMismatch = errors.New("push answer: the number does not match")
+)
+
+// AnswerPush records a device's answer to a push, on whichever node the
+// device reached: it checks the device's signature, the time, and the
+// number of a verified push, then records the answer once
+// (cluster.ErrPushAnswered, cluster.ErrPushExpired otherwise). A fraud
+// report locks the account, writes an audit event and raises the alert.
+func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, error) {
+	if e.push == nil || e.sf == nil {
+		return nil, fmt.Errorf("%w: push approval is off", ErrAnswerRefused)
+	}
+	switch r.Decision {
+	case cluster.PushApproved, cluster.PushDenied, cluster.PushFraud:
+	default:
+		return nil, fmt.Errorf("%w: decision %q", ErrAnswerRefused, r.Decision)
+	}
+	now := e.now()
+	p, err := e.push.pushes.Get(ctx, r.Push)
+	if errors.Is(err, cluster.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no such push (answered long ago, or never sent)", ErrAnswerRefused)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.Device != p.Device {
+		return nil, fmt.Errorf("%w: the push went to another device", ErrAnswerRefused)
+	}
+	if d := now.Sub(r.At); d > answerSkew || d < -answerSkew {
+		return nil, fmt.Errorf("%w: the device's clock is %v off", ErrAnswerRefused, d.Round(time.Second))
+	}
+	acct, err := e.sf.accounts.Load(ctx, p.Account)
+	if err != nil {
+		return nil, err
+	}
+	dev, ok := acct.Device(p.Device)
+	if !ok {
+		return nil, fmt.Errorf("%w: the device was removed", ErrAnswerRefused)
+	}
+	a := cluster.PushAnswer{Decision: r.Decision, Number: r.Number, At: r.At.UTC().Truncate(time.Second), Signature: r.Signature, Node: e.push.cfg.Node}
+	if err := VerifyPushAnswer(dev, p, &a); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrAnswerRefused, err)
+	}
+	mismatch := p.Verified() && r.Decision == cluster.PushApproved && !e.push.pushes.NumberMatches(p, r.Number)
+	if mismatch {
+		// One guess per push: a wrong number denies the login.
+		a.Decision, a.Reason = cluster.PushDenied, answerNumberMismatch
+	}
+	got, err := e.push.pushes.Record(ctx, p.ID, a, now)
+	if err != nil {
+		return got, err
+	}
+	switch {
+	case mismatch:
+		e.auditPush(ctx, got, "push.number_mismatch", now)
+		return got, ErrNumberMismatch
+	case a.Decision == cluster.PushDenied:
+		e.auditPush(ctx, got, "push.deny", now)
+	case a.Decision == cluster.PushFraud:
+		if err := e.sf.accounts.Lock(ctx, p.Account, now); err != nil {
+			return got, fmt.Errorf("challenge: lock after a fraud report: %w", err)
+		}
+		e.auditPush(ctx, got, "push.fraud", now)
+		if e.push.cfg.Alert != nil {
+			e.push.cfg.Alert(ctx, got)
+		}
+	}
+	return got, nil
+}
+
+// auditPush records what a device said about a login.
+func (e *Engine) auditPush(ctx context.Context, p *cluster.Push, action string, now time.Time) {
+	if e.audit == nil {
+		return
+	}
+	detail := fmt.Sprintf("push %s to device %q for %s from %s (NAS %s)", p.ID, p.DeviceName, p.Client, orDash(p.From), p.NASAddr)
+	if action == "push.fraud" {
+		detail += "; account locked until an admin unlocks it"
+	}
+	_ = e.audit.Record(ctx, cluster.Event{Time: now, Action: action, Actor: e.actor, User: p.Account, Detail: detail})
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,453 @@
+package challenge
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"twostep/cluster"
+	"twostep/directory"
+	"twostep/notify"
+)
+
+// fakeNotifier hands notifications to the test's phone; err fails them.
+type fakeNotifier struct {
+	mu   sync.Mutex
+	err  error
+	sent []notify.Message
+	ch   chan notify.Message
+}
+
+func (f *fakeNotifier) Notify(_ context.Context, _ notify.Target, m notify.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.sent = append(f.sent, m)
+	f.ch <- m
+	return nil
+}
+
+func (f *fakeNotifier) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sent)
+}
+
+// pushWorld is one user, alice, with push devices, on one or more
+// engines (nodes) sharing a store.
+type pushWorld struct {
+	t        *testing.T
+	store    *cluster.Memory
+	keys     *cluster.Keyring
+	accounts *cluster.Accounts
+	dir      *fakeDirectory
+	notifier *fakeNotifier
+	nodes    []*Engine
+	devices  map[string]*ecdsa.PrivateKey // by device id
+	ids      []string                     // device ids, oldest first
+}
+
+func newPushWorld(t *testing.T, nodes int, limit cluster.PushLimit) *pushWorld {
+	t.Helper()
+	keyFile, _ := cluster.NewKeyFile(rand.Reader, time.Now())
+	keys, err := cluster.ParseKeyring(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &pushWorld{t: t, store: cluster.NewMemory(), keys: keys, devices: map[string]*ecdsa.PrivateKey{},
+		notifier: &fakeNotifier{ch: make(chan notify.Message, 100)}}
+	w.accounts = cluster.NewAccounts(w.store, keys)
+	w.dir = &fakeDirectory{res: directory.Result{Status: directory.OK, User: directory.User{Name: "alice"}}}
+	audit := cluster.NewAudit(w.store, 0)
+	for i := range nodes {
+		ps := cluster.NewPushes(w.store, keys)
+		t.Cleanup(ps.Close)
+		w.nodes = append(w.nodes, NewEngine(w.dir, Policy{Groups: []GroupRule{{Group: "vip", VerifiedPush: true}}},
+			WithPasscodes(Passcodes{Lockout: cluster.LockoutPolicy{Attempts: 10}}, w.accounts, cluster.NewChallenges(w.store, keys)),
+			WithPush(PushConfig{Limit: limit, Node: "node" + string(rune('1'+i))}, ps, w.notifier),
+			WithAudit(audit, "test")))
+	}
+	return w
+}
+
+func (w *pushWorld) addPhone(name string) string {
+	w.t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, _ := key.PublicKey.Bytes()
+	d, err := cluster.NewPushDevice(name, cluster.PushDevice{PublicKey: pub, Kind: "webhook", Endpoint: "https://example.net/hook"}, time.Now().Add(time.Duration(len(w.ids))*time.Second))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	d, err = w.accounts.AddDevice(context.Background(), "alice", d)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.devices[d.ID] = key
+	w.ids = append(w.ids, d.ID)
+	return d.ID
+}
+
+func sign(key *ecdsa.PrivateKey, id string, decision cluster.PushState, number string, at time.Time) []byte {
+	sum := sha256.Sum256(cluster.PushSigned(id, decision, number, at))
+	r, s, _ := ecdsa.Sign(rand.Reader, key, sum[:])
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return sig
+}
+
+// answer has the phone that got m answer it through node.
+func (w *pushWorld) answer(node int, m notify.Message, decision cluster.PushState, number string) error {
+	at := time.Now()
+	_, err := w.nodes[node].AnswerPush(context.Background(), PushReply{Push: m.Tx, Device: m.Device, Decision: decision,
+		Number: number, At: at, Signature: sign(w.devices[m.Device], m.Tx, decision, number, at)})
+	return err
+}
+
+// phone answers the next notification after delay, in the background.
+func (w *pushWorld) phone(delay time.Duration, decision cluster.PushState, number string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		select {
+		case m := <-w.notifier.ch:
+			time.Sleep(delay)
+			done <- w.answer(0, m, decision, number)
+		case <-time.After(10 * time.Second):
+			done <- errors.New("no notification within 10s")
+		}
+	}()
+	return done
+}
+
+var pushNAS = netip.MustParseAddrPort("192.0.2.20:41000")
+
+func (w *pushWorld) request(mode Mode, password string, state []byte) *Request {
+	// Every request is a new one (a random Request Authenticator), as a
+	// NAS sends them; a retransmission is a copy.
+	var auth [16]byte
+	_, _ = rand.Read(auth[:])
+	return &Request{User: "alice", Password: password, State: state, Client: "vpn", Source: pushNAS,
+		Identifier: 9, Authenticator: auth,
+		Login: ClientLogin{Mode: mode, NASTimeout: 2 * time.Second, NASRetries: 0}}
+}
+
+func (w *pushWorld) login(node int, req *Request) Decision {
+	w.t.Helper()
+	d, err := w.nodes[node].Authenticate(context.Background(), req)
+	if err != nil {
+		w.t.Fatalf("Authenticate: %v", err)
+	}
+	return d
+}
+
+func TestPushAppend(t *testing.T) {
+	w := newPushWorld(t, 1, cluster.PushLimit{})
+	w.addPhone("phone")
+	second := w.addPhone("tablet")
+
+	t.Run("approved", func(t *testing.T) {
+		done := w.phone(100*time.Millisecond, cluster.PushApproved, "")
+		d := w.login(0, w.request(Append, "pw,push", nil))
+		expect(t, d, Accept, ReasonPushApproved)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if d.Device != "phone" {
+			t.Errorf("device %q, want phone (the default)", d.Device)
+		}
+	})
+	t.Run("push2 goes to the second device", func(t *testing.T) {
+		var got notify.Message
+		done := make(chan struct{})
+		go func() {
+			got = <-w.notifier.ch
+			_ = w.answer(0, got, cluster.PushApproved, "")
+			close(done)
+		}()
+		expect(t, w.login(0, w.request(Append, "pw,push2", nil)), Accept, ReasonPushApproved)
+		<-done
+		if got.Device != second || got.Service != "vpn" || got.User != "alice" {
+			t.Errorf("notification %+v, want device %s", got, second)
+		}
+	})
+	t.Run("denied", func(t *testing.T) {
+		done := w.phone(0, cluster.PushDenied, "")
+		d := w.login(0, w.request(Append, "pw,push", nil))
+		expect(t, d, Reject, ReasonPushDenied)
+		if d.Message != msgPushDenied {
+			t.Errorf("message %q", d.Message)
+		}
+		<-done
+	})
+	t.Run("no answer in time", func(t *testing.T) {
+		start := time.Now()
+		expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonPushTimeout)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("waited %v for a NAS that waits 2s", took)
+		}
+		<-w.notifier.ch
+	})
+	t.Run("a device that does not exist", func(t *testing.T) {
+		expect(t, w.login(0, w.request(Append, "pw,push7", nil)), Reject, ReasonPushNoDevice)
+	})
+}
+
+func TestPushSignatures(t *testing.T) {
+	w := newPushWorld(t, 1, cluster.PushLimit{})
+	w.addPhone("phone")
+	ctx := context.Background()
+	result := make(chan Decision, 1)
+	go func() { result <- w.login(0, w.request(Append, "pw,push", nil)) }()
+	m := <-w.notifier.ch
+
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	at := time.Now()
+	tries := []struct {
+		name string
+		r    PushReply
+	}{
+		{"another key", PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at, Signature: sign(other, m.Tx, cluster.PushApproved, "", at)}},
+		{"signed for deny, sent as approve", PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], m.Tx, cluster.PushDenied, "", at)}},
+		{"signed for another push", PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], "other", cluster.PushApproved, "", at)}},
+		{"an old signature", PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at.Add(-time.Hour), Signature: sign(w.devices[m.Device], m.Tx, cluster.PushApproved, "", at.Add(-time.Hour))}},
+		{"no signature", PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at}},
+		{"another device id", PushReply{Push: m.Tx, Device: "nope", Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], m.Tx, cluster.PushApproved, "", at)}},
+		{"a made-up decision", PushReply{Push: m.Tx, Device: m.Device, Decision: "maybe", At: at, Signature: sign(w.devices[m.Device], m.Tx, "maybe", "", at)}},
+	}
+	for _, tc := range tries {
+		if _, err := w.nodes[0].AnswerPush(ctx, tc.r); !errors.Is(err, ErrAnswerRefused) {
+			t.Errorf("%s: got %v, want ErrAnswerRefused", tc.name, err)
+		}
+	}
+	good := PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], m.Tx, cluster.PushApproved, "", at)}
+	if _, err := w.nodes[0].AnswerPush(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, <-result, Accept, ReasonPushApproved)
+	if _, err := w.nodes[0].AnswerPush(ctx, good); !errors.Is(err, cluster.ErrPushAnswered) {
+		t.Errorf("the same answer again: %v, want ErrPushAnswered", err)
+	}
+
+	t.Run("an approval written to the store without the device's key", func(t *testing.T) {
+		result := make(chan Decision, 1)
+		go func() { result <- w.login(0, w.request(Append, "pw,push", nil)) }()
+		m := <-w.notifier.ch
+		// Somebody with the key file but not the device's key records
+		// an approval with a junk signature.
+		ps := cluster.NewPushes(w.store, w.keys)
+		defer ps.Close()
+		if _, err := ps.Record(ctx, m.Tx, cluster.PushAnswer{Decision: cluster.PushApproved, At: time.Now(), Signature: make([]byte, 64)}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, <-result, Reject, ReasonPushBadSignature)
+	})
+}
+
+func TestPushFraudLocks(t *testing.T) {
+	w := newPushWorld(t, 1, cluster.PushLimit{})
+	w.addPhone("phone")
+	done := w.phone(0, cluster.PushFraud, "")
+	expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonPushFraud)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	acct, _ := w.accounts.Load(context.Background(), "alice")
+	if !acct.Lockout.Locked(time.Now()) || !acct.Lockout.LockedUntil.IsZero() {
+		t.Fatalf("lockout %+v, want locked until an admin unlocks", acct.Lockout)
+	}
+	expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonLockedOut)
+	if w.notifier.count() != 1 {
+		t.Errorf("%d pushes, want 1: a locked user gets none", w.notifier.count())
+	}
+	events, _ := cluster.NewAudit(w.store, 0).List(context.Background(), time.Time{}, "alice")
+	found := false
+	for _, ev := range events {
+		found = found || ev.Action == "push.fraud"
+	}
+	if !found {
+		t.Errorf("no push.fraud audit event in %+v", events)
+	}
+}
+
+func TestPushLimit(t *testing.T) {
+	w := newPushWorld(t, 1, cluster.PushLimit{Count: 3, Window: 5 * time.Minute})
+	w.addPhone("phone")
+	for range 3 {
+		done := w.phone(0, cluster.PushDenied, "")
+		expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonPushDenied)
+		<-done
+	}
+	d := w.login(0, w.request(Append, "pw,push", nil))
+	expect(t, d, Reject, ReasonPushLimited)
+	if w.notifier.count() != 3 {
+		t.Errorf("%d pushes sent, want 3", w.notifier.count())
+	}
+}
+
+func TestPushChallengeFlows(t *testing.T) {
+	t.Run("auto: too slow for the NAS, then Enter", func(t *testing.T) {
+		w := newPushWorld(t, 1, cluster.PushLimit{})
+		w.addPhone("phone")
+		d := w.login(0, w.request(Auto, "pw", nil))
+		expect(t, d, Challenge, ReasonPushWaiting)
+		if d.Message != msgPushWaiting || len(d.State) == 0 {
+			t.Fatalf("got %+v", d)
+		}
+		m := <-w.notifier.ch
+		if err := w.answer(0, m, cluster.PushApproved, ""); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, w.login(0, w.request(Auto, "", d.State)), Accept, ReasonPushApproved)
+		if w.notifier.count() != 1 {
+			t.Errorf("%d pushes, want 1", w.notifier.count())
+		}
+	})
+	t.Run("challenge mode: a menu of devices", func(t *testing.T) {
+		w := newPushWorld(t, 1, cluster.PushLimit{})
+		w.addPhone("phone")
+		tablet := w.addPhone("tablet")
+		d := w.login(0, w.request(Prompt, "pw", nil))
+		expect(t, d, Challenge, ReasonPushMenu)
+		if d.Message != "Choose: 1: push to phone, 2: push to tablet, or type a passcode." {
+			t.Fatalf("menu %q", d.Message)
+		}
+		var got notify.Message
+		go func() {
+			got = <-w.notifier.ch
+			_ = w.answer(0, got, cluster.PushApproved, "")
+		}()
+		expect(t, w.login(0, w.request(Prompt, "2", d.State)), Accept, ReasonPushApproved)
+		if got.Device != tablet {
+			t.Errorf("push went to %s, want the tablet", got.Device)
+		}
+	})
+	t.Run("verified push: the number shown must be entered", func(t *testing.T) {
+		w := newPushWorld(t, 1, cluster.PushLimit{})
+		w.addPhone("phone")
+		req := w.request(Auto, "pw", nil)
+		req.Login.VerifiedPush = true
+		d := w.login(0, req)
+		expect(t, d, Challenge, ReasonPushWaiting)
+		var number string
+		if _, err := fmtSscanNumber(d.Message, &number); err != nil {
+			t.Fatalf("no number in %q", d.Message)
+		}
+		m := <-w.notifier.ch
+		if !m.Number {
+			t.Error("notification does not ask for the number")
+		}
+		wrong := "10"
+		if number == "10" {
+			wrong = "11"
+		}
+		if err := w.answer(0, m, cluster.PushApproved, wrong); !errors.Is(err, ErrNumberMismatch) {
+			t.Fatalf("wrong number: %v, want ErrNumberMismatch", err)
+		}
+		r := w.login(0, w.request(Auto, "", d.State))
+		expect(t, r, Reject, ReasonPushDenied)
+		if r.Message != msgPushMismatch {
+			t.Errorf("message %q", r.Message)
+		}
+
+		req = w.request(Auto, "pw", nil)
+		req.Login.VerifiedPush = true
+		d = w.login(0, req)
+		m = <-w.notifier.ch
+		if _, err := fmtSscanNumber(d.Message, &number); err != nil {
+			t.Fatalf("no number in %q", d.Message)
+		}
+		if err := w.answer(0, m, cluster.PushApproved, number); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, w.login(0, w.request(Auto, "", d.State)), Accept, ReasonPushApproved)
+	})
+	t.Run("verified push needs a client that shows challenges", func(t *testing.T) {
+		w := newPushWorld(t, 1, cluster.PushLimit{})
+		w.addPhone("phone")
+		req := w.request(Append, "pw,push", nil)
+		req.Login.VerifiedPush = true
+		expect(t, w.login(0, req), Reject, ReasonPushNeedsPrompt)
+	})
+}
+
+// fmtSscanNumber finds the two-digit number in a verified push prompt.
+func fmtSscanNumber(msg string, out *string) (int, error) {
+	for f := range strings.FieldsSeq(msg) {
+		if len(f) == 2 && f[0] >= '1' && f[0] <= '9' && f[1] >= '0' && f[1] <= '9' {
+			*out = f
+			return 1, nil
+		}
+	}
+	return 0, errors.New("no number")
+}
+
+func TestPushJoinAcrossNodes(t *testing.T) {
+	w := newPushWorld(t, 2, cluster.PushLimit{})
+	w.addPhone("phone")
+	req := w.request(Append, "pw,push", nil)
+	results := make(chan Decision, 2)
+	go func() { results <- w.login(0, req) }()
+	m := <-w.notifier.ch
+	// The NAS gives up on node 1 and sends the same request to node 2.
+	copyReq := *req
+	go func() { results <- w.login(1, &copyReq) }()
+	time.Sleep(100 * time.Millisecond)
+	if err := w.answer(1, m, cluster.PushApproved, ""); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		expect(t, <-results, Accept, ReasonPushApproved)
+	}
+	if n := w.notifier.count(); n != 1 {
+		t.Errorf("%d pushes for one login, want 1", n)
+	}
+	if n := w.dir.calls.Load(); n != 1 {
+		t.Errorf("%d password checks for one login, want 1", n)
+	}
+	t.Run("another password does not join", func(t *testing.T) {
+		other := *req
+		other.Password = "guess,push"
+		go func() { results <- w.login(1, &other) }()
+		m := <-w.notifier.ch // a push of its own: the directory decides that one
+		_ = w.answer(1, m, cluster.PushDenied, "")
+		expect(t, <-results, Reject, ReasonPushDenied)
+	})
+}
+
+func TestPushNotifierDown(t *testing.T) {
+	w := newPushWorld(t, 1, cluster.PushLimit{})
+	w.addPhone("phone")
+	w.notifier.err = errors.New("connection refused")
+	expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonFailSecure)
+	req := w.request(Append, "pw,push", nil)
+	req.Login.FailMode = Safe
+	expect(t, w.login(0, req), Accept, ReasonFailSafe)
+	w.notifier.err = notify.ErrGone
+	expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonPushUndelivered)
+}
+
+func TestClientWait(t *testing.T) {
+	for _, tc := range []struct {
+		l    ClientLogin
+		want time.Duration
+	}{
+		{ClientLogin{}, 4500 * time.Millisecond}, // 5s once, less the 500ms floor of the margin
+		{ClientLogin{NASTimeout: 5 * time.Second, NASRetries: 2}, 13500 * time.Millisecond},
+		{ClientLogin{NASTimeout: 30 * time.Second, NASRetries: 2}, 81 * time.Second},
+		{ClientLogin{NASTimeout: time.Second}, time.Second}, // never below a second
+	} {
+		if got := tc.l.wait(); got != tc.want {
+			t.Errorf("%+v: wait %v, want %v", tc.l, got, tc.want)
+		}
+	}
+}
