@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -76,10 +77,10 @@ type Push struct {
 	From    string    `json:"from,omitempty"`
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
-	// NumberKeyID and NumberMAC hold a keyed hash of the number shown in
-	// the Access-Challenge (verified push); empty when not verified.
-	NumberKeyID string `json:"number_kid,omitempty"`
-	NumberMAC   []byte `json:"number_mac,omitempty"`
+	// Number is the number shown in the Access-Challenge (verified push),
+	// sealed: a node that joins the login shows the same one. Empty when
+	// the push is not verified.
+	Number *Sealed `json:"number,omitempty"`
 	// Data is the engine's own context (reply attributes to send).
 	Data json.RawMessage `json:"data,omitempty"`
 	// KeyID and MAC sign every field above.
@@ -126,7 +127,7 @@ func PushSigned(id string, decision PushState, number string, at time.Time) []by
 // but the answer (which carries its own signature).
 func (p *Push) signed() []byte {
 	b, _ := json.Marshal([]any{p.ID, p.User, p.Account, p.Device, p.DeviceName, p.Client, p.NASAddr, p.NASID, p.From,
-		p.Created.UnixNano(), p.Expires.UnixNano(), p.NumberKeyID, p.NumberMAC, p.Data})
+		p.Created.UnixNano(), p.Expires.UnixNano(), p.Number, p.Data})
 	return b
 }
 
@@ -134,7 +135,7 @@ func (p *Push) signed() []byte {
 func (p *Push) Expired(now time.Time) bool { return !now.Before(p.Expires) }
 
 // Verified reports whether the push asks for the number shown at login.
-func (p *Push) Verified() bool { return len(p.NumberMAC) > 0 }
+func (p *Push) Verified() bool { return p.Number != nil }
 
 // Errors of push transactions.
 var (
@@ -174,10 +175,9 @@ func (l PushLog) within(window time.Duration, now time.Time) []time.Time {
 }
 
 const (
-	pushPurpose   = "push record"
-	joinPurpose   = "push join"
-	numberPurpose = "push number"
-	pushIDLen     = 16 // random bytes of a push id
+	pushPurpose = "push record"
+	joinPurpose = "push join"
+	pushIDLen   = 16 // random bytes of a push id
 )
 
 func pushKey(id string) string        { return "push/" + id }
@@ -231,7 +231,11 @@ func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number stri
 	p.Account, p.State, p.Nonce = acct.Name, PushPending, newNonce()
 	p.Created, p.Expires = p.Created.UTC(), p.Expires.UTC()
 	if number != "" {
-		p.NumberKeyID, p.NumberMAC = ps.keys.MAC(numberPurpose, []byte(p.ID+"\x00"+number))
+		sealed, err := ps.keys.Seal([]byte(number), numberAAD(p.ID))
+		if err != nil {
+			return fmt.Errorf("cluster: seal push number: %w", err)
+		}
+		p.Number = &sealed
 	}
 	p.KeyID, p.MAC = ps.keys.MAC(pushPurpose, p.signed())
 	b, err := json.Marshal(p)
@@ -325,11 +329,26 @@ func (ps *Pushes) decode(e Entry) (*Push, error) {
 	return p, nil
 }
 
+// Number returns the number shown for verified push p.
+func (ps *Pushes) Number(p *Push) (string, error) {
+	if p.Number == nil {
+		return "", fmt.Errorf("cluster: push %s is not verified", p.ID)
+	}
+	b, err := ps.keys.Open(*p.Number, numberAAD(p.ID))
+	if err != nil {
+		return "", fmt.Errorf("cluster: push %s: %w", p.ID, err)
+	}
+	return string(b), nil
+}
+
 // NumberMatches reports whether number is the one shown for p, in
 // constant time.
 func (ps *Pushes) NumberMatches(p *Push, number string) bool {
-	return p.Verified() && ps.keys.VerifyMAC(p.NumberKeyID, numberPurpose, []byte(p.ID+"\x00"+number), p.NumberMAC)
+	want, err := ps.Number(p)
+	return err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(number)) == 1
 }
+
+func numberAAD(id string) []byte { return []byte("push number\x00" + id) }
 
 // Record stores a's answer to push id, once: ErrPushAnswered when it has
 // one already, ErrPushExpired when its time is over. The caller has
@@ -409,7 +428,8 @@ func (ps *Pushes) Pending(ctx context.Context, user, device string, now time.Tim
 }
 
 // Wait returns push id once it is answered, or as it stands when ctx
-// ends (still pending: the caller decides what to answer the NAS). It
+// ends (still pending, perhaps expired: the caller checks and decides
+// what to answer the NAS). It
 // returns an error only when the push cannot be read at all. Waiting
 // costs no etcd call beyond the first read: one watch per process over
 // every push tells the waiters here.
@@ -437,8 +457,6 @@ func (ps *Pushes) Wait(ctx context.Context, id string) (*Push, error) {
 		case <-ctx.Done():
 			return last, nil
 		case <-wake:
-		case <-time.After(time.Until(p.Expires)):
-			return last, nil
 		}
 	}
 }

@@ -207,7 +207,22 @@ func (v *validator) passcodes(r rawPasscodes) challenge.Passcodes {
 
 // clientLogin reads how client p carries the second factor.
 func (v *validator) clientLogin(p string, rc rawClient) challenge.ClientLogin {
-	var l challenge.ClientLogin
+	l := challenge.ClientLogin{NASTimeout: challenge.DefaultNASTimeout, NASRetries: challenge.DefaultNASRetries, VerifiedPush: rc.VerifiedPush}
+	if rc.NASTimeout != 0 {
+		l.NASTimeout = rc.NASTimeout
+		if rc.NASTimeout < time.Second || rc.NASTimeout > 2*time.Minute {
+			v.add(p+".nas_timeout", "the NAS's RADIUS timeout, between 1s and 2m; got %v", rc.NASTimeout)
+		}
+	}
+	if rc.NASRetries != nil {
+		l.NASRetries = *rc.NASRetries
+		if l.NASRetries < 0 || l.NASRetries > 10 {
+			v.add(p+".nas_retries", "the NAS's retransmissions, 0 to 10; got %d", l.NASRetries)
+		}
+	}
+	if total := l.NASTimeout * time.Duration(l.NASRetries+1); total > 2*time.Minute {
+		v.add(p+".nas_timeout", "the NAS waits %v in all (timeout × tries); twostep answers within 2m", total)
+	}
 	if rc.Mode != "" {
 		m, ok := challenge.ParseMode(rc.Mode)
 		if !ok {
@@ -221,6 +236,9 @@ func (v *validator) clientLogin(p string, rc rawClient) challenge.ClientLogin {
 			v.add(p+".failmode", "must be secure (reject while the cluster is down; default) or safe (password alone); got %q", rc.FailMode)
 		}
 		l.FailMode = f
+	}
+	if l.VerifiedPush && l.Mode == challenge.Append {
+		v.add(p+".verified_push", "needs a client that shows challenges (mode auto or challenge): the number is shown in an Access-Challenge")
 	}
 	if l.Mode == challenge.Prompt && (rc.Separator != nil || rc.CodeLength != 0) {
 		v.add(p+".mode", "challenge mode never splits the password: separator and code_length go with append or auto")

@@ -50,12 +50,14 @@ type raw struct {
 	Passcodes rawPasscodes `yaml:"passcodes"`
 	Bypass    rawBypass    `yaml:"bypass"`
 	Recovery  rawRecovery  `yaml:"recovery"`
+	Push      rawPush      `yaml:"push"`
 	Policy    struct {
 		Default string `yaml:"default"`
 		Groups  []struct {
-			Group  string `yaml:"group"`
-			Action string `yaml:"action"`
-			Reply  []struct {
+			Group        string `yaml:"group"`
+			Action       string `yaml:"action"`
+			VerifiedPush bool   `yaml:"verified_push"`
+			Reply        []struct {
 				Name  string `yaml:"name"`
 				Value string `yaml:"value"`
 			} `yaml:"reply"`
@@ -96,18 +98,21 @@ type rawLDAP struct {
 }
 
 type rawClient struct {
-	Name                        string   `yaml:"name"`
-	Networks                    []string `yaml:"networks"`
-	Secret                      string   `yaml:"secret"`
-	SecretFile                  string   `yaml:"secret_file"`
-	SecretEnv                   string   `yaml:"secret_env"`
-	RequireMessageAuthenticator *bool    `yaml:"require_message_authenticator"`
-	ReplyAttributes             []string `yaml:"reply_attributes"`
-	OnError                     string   `yaml:"on_error"`
-	Mode                        string   `yaml:"mode"`
-	Separator                   *string  `yaml:"separator"`
-	CodeLength                  int      `yaml:"code_length"`
-	FailMode                    string   `yaml:"failmode"`
+	Name                        string        `yaml:"name"`
+	Networks                    []string      `yaml:"networks"`
+	Secret                      string        `yaml:"secret"`
+	SecretFile                  string        `yaml:"secret_file"`
+	SecretEnv                   string        `yaml:"secret_env"`
+	RequireMessageAuthenticator *bool         `yaml:"require_message_authenticator"`
+	ReplyAttributes             []string      `yaml:"reply_attributes"`
+	OnError                     string        `yaml:"on_error"`
+	Mode                        string        `yaml:"mode"`
+	Separator                   *string       `yaml:"separator"`
+	CodeLength                  int           `yaml:"code_length"`
+	FailMode                    string        `yaml:"failmode"`
+	NASTimeout                  time.Duration `yaml:"nas_timeout"`
+	NASRetries                  *int          `yaml:"nas_retries"`
+	VerifiedPush                bool          `yaml:"verified_push"`
 }
 
 // Load reads, validates and resolves the configuration at path. A file
@@ -181,6 +186,7 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	c.Cluster = v.cluster(r.Cluster, filepath.Dir(path), env)
 	c.Passcodes = v.passcodes(r.Passcodes)
 	c.HelpDesk = v.helpDesk(r.Bypass, r.Recovery)
+	c.Push = v.push(r.Push, filepath.Dir(path), env)
 	c.Metrics.Listen = DefaultMetrics
 	if r.Metrics.Listen != nil {
 		c.Metrics.Listen = *r.Metrics.Listen

@@ -32,7 +32,7 @@ func (v *validator) policy(r *raw, dict *radiusd.Dictionary) challenge.Policy {
 	}
 	for i, g := range r.Policy.Groups {
 		f := fmt.Sprintf("policy.groups[%d]", i)
-		rule := challenge.GroupRule{Group: g.Group}
+		rule := challenge.GroupRule{Group: g.Group, VerifiedPush: g.VerifiedPush}
 		if g.Group == "" {
 			v.add(f+".group", "a group name is needed")
 		}

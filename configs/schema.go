@@ -37,6 +37,9 @@ type Config struct {
 	// HelpDesk shapes the bypass codes and recovery passcodes twostepctl
 	// issues (sections bypass and recovery).
 	HelpDesk HelpDesk
+	// Push configures push approval and the approval API; off unless
+	// push.listen is set.
+	Push Push
 }
 
 // Cluster configures the shared state.

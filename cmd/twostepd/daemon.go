@@ -171,9 +171,19 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	defer stopStore()
 	host, _ := os.Hostname()
-	engine := challenge.NewEngine(d.dir, d.cfg.Policy,
+	opts := []challenge.Option{
 		challenge.WithPasscodes(d.cfg.Passcodes, cluster.NewAccounts(store, d.keys), cluster.NewChallenges(store, d.keys)),
-		challenge.WithAudit(cluster.NewAudit(store, 0), "twostepd "+host))
+		challenge.WithAudit(cluster.NewAudit(store, 0), "twostepd "+host),
+	}
+	pushOpt, pushes, err := d.pushOption(store, host)
+	if err != nil {
+		return err
+	}
+	if pushOpt != nil {
+		opts = append(opts, pushOpt)
+		defer pushes.Close()
+	}
+	engine := challenge.NewEngine(d.dir, d.cfg.Policy, opts...)
 	srv, err := radiusd.NewServer(radiusd.Options{
 		Authenticator: engine,
 		Dictionary:    dict,
@@ -215,9 +225,17 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		closeAll()
 		return err
 	}
+	api, err := d.startPushAPI(engine)
+	if err != nil {
+		closeAll()
+		if ops != nil {
+			ops.ln.Close()
+		}
+		return err
+	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, len(conns)+1)
+	errc := make(chan error, len(conns)+2)
 	logged := map[string]bool{}
 	for _, c := range conns {
 		wg.Go(func() {
@@ -237,6 +255,14 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 			}
 		})
 		d.log.Info().Str("addr", ops.addr()).Msg("metrics listening")
+	}
+	if api != nil {
+		wg.Go(func() {
+			if err := api.serve(); err != nil {
+				errc <- err
+			}
+		})
+		d.log.Info().Str("addr", api.addr()).Strs("urls", d.cfg.Push.URLs).Msg("push approval API listening")
 	}
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -279,6 +305,9 @@ loop:
 	}
 	if ops != nil {
 		ops.shutdown(sctx)
+	}
+	if api != nil {
+		api.shutdown(sctx)
 	}
 	stopWatch()
 	wg.Wait()

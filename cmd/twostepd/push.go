@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"twostep/challenge"
+	"twostep/cluster"
+	"twostep/notify"
+	"twostep/portal"
+)
+
+// pushOption returns the engine's push approval, or nil when push is off.
+func (d *daemon) pushOption(store cluster.Store, node string) (challenge.Option, *cluster.Pushes, error) {
+	pc := d.cfg.Push
+	if !pc.Enabled() {
+		return nil, nil, nil
+	}
+	dispatch := notify.Dispatch{Webhook: &notify.Webhook{AllowHTTP: pc.WebhookAllowHTTP}}
+	if pc.VAPIDKeyFile != "" {
+		b, err := os.ReadFile(pc.VAPIDKeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("push: VAPID key: %w (the file holds a base64url P-256 private key: see docs/operations.md, Push approval)", err)
+		}
+		key, err := notify.DecodeVAPIDPrivateKey(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("push: VAPID key %s: %w", pc.VAPIDKeyFile, err)
+		}
+		dispatch.WebPush = &notify.WebPush{VAPID: notify.VAPID{Private: key, Subject: pc.Subject}}
+	}
+	pushes := cluster.NewPushes(store, d.keys)
+	cfg := challenge.PushConfig{Timeout: pc.Timeout, Limit: pc.Limit, AnswerURLs: pc.URLs, Node: node}
+	if pc.AlertURL != "" {
+		alert := &notify.Webhook{AllowHTTP: pc.WebhookAllowHTTP}
+		target := notify.Target{Kind: notify.KindWebhook, Endpoint: pc.AlertURL, Secret: pc.AlertSecret}
+		cfg.Alert = func(ctx context.Context, p *cluster.Push) {
+			msg := notify.Message{Tx: p.ID, User: p.Account, Device: p.Device, Service: p.Client, NAS: p.NASID, From: p.From, Created: p.Created, Expires: p.Expires}
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := alert.Notify(actx, target, msg); err != nil {
+				d.log.Error().Err(err).Str("user", p.Account).Msg("fraud alert not delivered")
+			}
+		}
+	}
+	return challenge.WithPush(cfg, pushes, dispatch), pushes, nil
+}
+
+// pushAPI serves the approval API on push.listen.
+type pushAPI struct {
+	ln  net.Listener
+	srv *http.Server
+	tls bool
+}
+
+func (d *daemon) startPushAPI(engine *challenge.Engine) (*pushAPI, error) {
+	pc := d.cfg.Push
+	if !pc.Enabled() {
+		return nil, nil
+	}
+	srv := &http.Server{
+		Handler:           portal.NewPushAPI(engine, d.log),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+	if pc.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(pc.CertFile, pc.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("push: TLS: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", pc.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("push listen %s: %w", pc.Listen, err)
+	}
+	return &pushAPI{ln: ln, srv: srv, tls: pc.CertFile != ""}, nil
+}
+
+func (a *pushAPI) addr() string { return a.ln.Addr().String() }
+
+func (a *pushAPI) serve() error {
+	var err error
+	if a.tls {
+		err = a.srv.ServeTLS(a.ln, "", "")
+	} else {
+		err = a.srv.Serve(a.ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("push api: %w", err)
+	}
+	return nil
+}
+
+func (a *pushAPI) shutdown(ctx context.Context) { a.srv.Shutdown(ctx) }
