@@ -59,6 +59,13 @@ func startNodes(t *testing.T, failmodes ...string) *twoNodes {
 // node starts.
 func startNodesWith(t *testing.T, before func(*etcdtest.Server), failmodes ...string) *twoNodes {
 	t.Helper()
+	return startNodesExtra(t, before, nil, failmodes...)
+}
+
+// startNodesExtra is startNodesWith adding extra(i) to node i's
+// configuration.
+func startNodesExtra(t *testing.T, before func(*etcdtest.Server), extra func(i int) string, failmodes ...string) *twoNodes {
+	t.Helper()
 	etcd := etcdtest.Start(t)
 	shared := t.TempDir()
 	key, err := cluster.NewKeyFile(rand.Reader, time.Now())
@@ -78,13 +85,13 @@ func startNodesWith(t *testing.T, before func(*etcdtest.Server), failmodes ...st
 	}
 	os.WriteFile(users, list, 0o600)
 
-	node := func(addr, failmode string) *daemonProc {
+	node := func(addr, failmode, more string) *daemonProc {
 		dir := t.TempDir()
 		cfg := filepath.Join(dir, "twostep.yaml")
 		os.WriteFile(cfg, fmt.Appendf(nil, `log: {level: debug}
 radius: {listen: ["%s:0"], reject_delay: 0s}
 clients:
-  - {name: nas, networks: [127.0.0.0/8], secret: %s, failmode: %s}
+  - {name: nas, networks: [127.0.0.0/8], secret: %s, failmode: %s, nas_timeout: 1s, nas_retries: 3}
 directory: {backend: file, file: {path: %s}}
 metrics: {listen: "127.0.0.1:0"}
 cluster:
@@ -94,7 +101,7 @@ cluster:
   seed_keys: %s
 passcodes:
   lockout: {attempts: 4, duration: 15m}
-`, addr, testSecret, failmode, users, strings.Join(etcd.Endpoints(), ", "), keyPath), 0o600)
+%s`, addr, testSecret, failmode, users, strings.Join(etcd.Endpoints(), ", "), keyPath, more), 0o600)
 		return startDaemonConfig(t, cfg)
 	}
 	if before != nil {
@@ -102,7 +109,11 @@ passcodes:
 	}
 	n := &twoNodes{etcd: etcd}
 	for i, fm := range failmodes {
-		n.all = append(n.all, node(fmt.Sprintf("127.0.0.%d", i+1), fm))
+		more := ""
+		if extra != nil {
+			more = extra(i)
+		}
+		n.all = append(n.all, node(fmt.Sprintf("127.0.0.%d", i+1), fm, more))
 	}
 	n.a = n.all[0]
 	if len(n.all) > 1 {
