@@ -105,8 +105,10 @@ const deviceUsage = `Usage: twostepctl device COMMAND [FLAGS] USER DEVICE ...
 Change one of a user's second-factor devices, named by its id or its name
 (see ` + "`twostepctl devices USER`" + `):
 
-  rename  give a device a new name
-  remove  remove a device; it stops working on every node at once
+  rename    give a device a new name
+  remove    remove a device; it stops working on every node at once
+  simulate  a push device on the command line: simulate enroll USER
+            registers one, simulate serve answers its pushes
 
 Run ` + "`twostepctl device COMMAND -h`" + ` for a command's flags and examples.
 `
@@ -125,6 +127,8 @@ func (c *cli) device(ctx context.Context, args []string) error {
 		return c.deviceRename(ctx, args)
 	case "remove":
 		return c.deviceRemove(ctx, args)
+	case "simulate":
+		return c.simulate(ctx, args)
 	}
 	return fmt.Errorf("unknown device command %q; see `twostepctl device -h`", cmd)
 }

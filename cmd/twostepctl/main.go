@@ -3,7 +3,8 @@
 //   - the users of the file directory backend: user add, passwd, disable,
 //     enable, groups, delete, list;
 //   - users' second factor, kept in the cluster's etcd: enroll, devices,
-//     device rename, device remove, status, lock, unlock;
+//     device rename, device remove, device simulate (a push device that
+//     answers pushes), status, lock, unlock;
 //   - the help desk's codes and trail, in the same etcd: bypass issue,
 //     bypass list, bypass revoke, recovery issue (spent by enroll
 //     -recovery), audit;
@@ -58,6 +59,8 @@ The second factor (records in the cluster's etcd):
   devices          list a user's devices
   device rename    rename a device
   device remove    remove a device; it stops working on every node at once
+  device simulate  a push device on the command line: enroll one for a
+                   user, then serve: answer its pushes (approve, deny...)
   status           a user's directory entry, devices and lockout
   lock             lock a user's logins until unlock (a reported fraud)
   unlock           unlock a user locked out by wrong passcodes
