@@ -30,6 +30,9 @@
 // passcode with each login, never the same (user, device, step) twice.
 // "twostep-bench etcd" drives the etcd directly with the cluster
 // operations one login costs, for the ceiling the store allows.
+// "twostep-bench push" starts a twostepd of its own and holds thousands of
+// logins waiting for a push at once, for the memory they cost and the
+// time from an approval to its Access-Accept.
 package main
 
 import (
@@ -92,6 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runEnroll(ctx, args[1:], stdout, stderr)
 		case "etcd":
 			return runEtcd(ctx, args[1:], stdout, stderr)
+		case "push":
+			return runPush(ctx, args[1:], stdout, stderr)
 		}
 	}
 	opts, err := parseFlags(args, stderr)

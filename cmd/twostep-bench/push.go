@@ -1,0 +1,508 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"twostep/cluster"
+	"twostep/directory"
+	"twostep/notify"
+	"twostep/portal"
+	"twostep/radiusd"
+)
+
+// pushConfig is one "twostep-bench push" run.
+type pushConfig struct {
+	Twostepd    string
+	Endpoints   []string // external etcd; empty: twostepd's embedded one
+	Pending     int
+	Concurrency int // approvals posted at once
+	SendRate    int // Access-Requests per second while building up
+	Progress    io.Writer
+}
+
+// runPush is "twostep-bench push": it starts a twostepd of its own
+// (embedded etcd, users file, push approval on loopback), gives N users
+// a push device whose webhook is this program, sends N logins that each
+// wait for a push, measures the daemon's memory with all N pending, then
+// approves them all and measures the time from each approval to its
+// Access-Accept.
+func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("twostep-bench push", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := pushConfig{Progress: stderr}
+	fs.StringVar(&cfg.Twostepd, "twostepd", "bin/twostepd", "the twostepd `binary` to start")
+	fs.IntVar(&cfg.Pending, "pending", 5000, "logins waiting for a push at once")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "approvals posted at once")
+	fs.IntVar(&cfg.SendRate, "rate", 1000, "Access-Requests per second while the pending logins build up")
+	jsonOut := fs.Bool("json", false, "print the results as JSON")
+	endpoints := fs.String("endpoints", "", "comma-separated client `URLs` of an external etcd on loopback (default: twostepd's embedded etcd, whose memory then counts in twostepd's)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: twostep-bench push [-twostepd bin/twostepd] [-pending 5000] [flags]
+
+Starts twostepd on loopback with an embedded etcd and push approval, gives
+-pending users a push device whose webhook is this program, sends one
+"password,push" login per user and waits until every notification has
+arrived (all logins pending at once), reads twostepd's resident memory,
+then approves every push through the approval API with the device's
+signature and times each approval to its Access-Accept.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if cfg.Pending < 1 || cfg.Pending > 50000 || cfg.Concurrency < 1 || cfg.SendRate < 1 {
+		return usageError{"-pending must be 1 to 50000, -concurrency and -rate positive"}
+	}
+	if *endpoints != "" {
+		cfg.Endpoints = strings.Split(*endpoints, ",")
+	}
+	res, err := benchPush(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(stdout, "pending pushes:        %d (all notified after %.1fs)\n", res.Pending, res.BuildUpSeconds)
+	fmt.Fprintf(stdout, "twostepd RSS:          %.1f MB idle, %.1f MB with all pending, %.1f MB after\n", res.RSSIdleMB, res.RSSPendingMB, res.RSSAfterMB)
+	fmt.Fprintf(stdout, "Go runtime, pending:   %.0f goroutines, heap in use %.1f MB, stacks %.1f MB\n",
+		res.GoPending["go_goroutines"], res.GoPending["go_memstats_heap_inuse_bytes"]/(1<<20), res.GoPending["go_memstats_stack_inuse_bytes"]/(1<<20))
+	fmt.Fprintf(stdout, "approval -> Accept:    p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d accepted, %d other)\n", res.P50ms, res.P99ms, res.MaxMs, res.Accepted, res.Other)
+	fmt.Fprintf(stdout, "approval API answer:   p50 %.2f ms, p99 %.2f ms\n", res.APIP50ms, res.APIP99ms)
+	return nil
+}
+
+// pushResult is what a run measured.
+type pushResult struct {
+	Pending        int     `json:"pending"`
+	BuildUpSeconds float64 `json:"build_up_seconds"`
+	RSSIdleMB      float64 `json:"rss_idle_mb"`
+	RSSPendingMB   float64 `json:"rss_pending_mb"`
+	RSSAfterMB     float64 `json:"rss_after_mb"`
+	P50ms          float64 `json:"approval_to_accept_p50_ms"`
+	P99ms          float64 `json:"approval_to_accept_p99_ms"`
+	MaxMs          float64 `json:"approval_to_accept_max_ms"`
+	APIP50ms       float64 `json:"api_p50_ms"`
+	APIP99ms       float64 `json:"api_p99_ms"`
+	// GoPending is the Go runtime's own account with every login pending.
+	GoPending map[string]float64 `json:"go_runtime_pending"`
+	Accepted  int                `json:"accepted"`
+	Other          int     `json:"other"`
+}
+
+const pushBenchSecret = "push-bench-secret-0123456789"
+
+func benchPush(ctx context.Context, cfg pushConfig) (*pushResult, error) {
+	dir, err := os.MkdirTemp("", "twostep-bench-push-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	n := cfg.Pending
+
+	// The phone: one webhook receiver for every device.
+	hook, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	notes := make(chan notify.Message, n)
+	hsrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m notify.Message
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		notes <- m
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go hsrv.Serve(hook)
+	defer hsrv.Close()
+
+	// Users, keys, config.
+	fmt.Fprintf(cfg.Progress, "push: writing %d users\n", n)
+	hash, err := directory.HashPassword(directory.SSHA512, "bench-password")
+	if err != nil {
+		return nil, err
+	}
+	var users strings.Builder
+	users.WriteString("users:\n")
+	for i := range n {
+		fmt.Fprintf(&users, "  pu%d:\n    password: %q\n", i, hash)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "users.yaml"), []byte(users.String()), 0o600); err != nil {
+		return nil, err
+	}
+	keyFile, err := cluster.NewKeyFile(rand.Reader, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "seed.key"), keyFile, 0o600); err != nil {
+		return nil, err
+	}
+	keys, err := cluster.ParseKeyring(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(5)
+	if err != nil {
+		return nil, err
+	}
+	clientURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	clusterLine := fmt.Sprintf(`embedded: {data_dir: etcd, client_url: "%s", peer_url: "http://127.0.0.1:%d"}`, clientURL, ports[1])
+	etcdEndpoints := []string{clientURL}
+	if len(cfg.Endpoints) > 0 {
+		clusterLine = "endpoints: [" + strings.Join(cfg.Endpoints, ", ") + "]"
+		etcdEndpoints = cfg.Endpoints
+	}
+	apiURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+	radiusAddr := fmt.Sprintf("127.0.0.1:%d", ports[3])
+	conf := fmt.Sprintf(`log: {level: warn}
+radius: {listen: ["%s"], reject_delay: 0s}
+clients:
+  - {name: bench, networks: [127.0.0.1/32], secret: %s, mode: append, nas_timeout: 30s, nas_retries: 1}
+directory: {backend: file, file: {path: users.yaml}}
+metrics: {listen: "127.0.0.1:%d"}
+cluster:
+  %s
+  seed_keys: seed.key
+  prefix: /twostep-push-bench-%d/
+push:
+  listen: "127.0.0.1:%d"
+  limit: {count: 0}
+  timeout: 2m
+`, radiusAddr, pushBenchSecret, ports[4], clusterLine, time.Now().UnixNano(), ports[2])
+	cfgPath := filepath.Join(dir, "twostep.yaml")
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Progress, "push: starting %s\n", cfg.Twostepd)
+	cmd := exec.CommandContext(ctx, cfg.Twostepd, "-config", cfgPath)
+	stderrPipe, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+		}
+	}()
+	var logMu sync.Mutex
+	var logTail strings.Builder
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		sc := bufio.NewScanner(stderrPipe)
+		for sc.Scan() {
+			logMu.Lock()
+			if logTail.Len() < 8192 {
+				logTail.WriteString(sc.Text() + "\n")
+			}
+			logMu.Unlock()
+		}
+	}()
+	tail := func() string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logTail.String()
+	}
+	// Ready once the approval API accepts connections (it opens last).
+	for up := time.Now().Add(60 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(apiURL, "http://"), time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("twostepd exited at start:\n%s", tail())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(up) {
+			return nil, fmt.Errorf("twostepd not ready after 60s:\n%s", tail())
+		}
+	}
+	pid := cmd.Process.Pid
+
+	// Devices, one per user, through the cluster API.
+	prefix := regexpPrefix(conf)
+	store, err := cluster.OpenEtcd(ctx, cluster.EtcdConfig{Endpoints: etcdEndpoints, Prefix: prefix})
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	accounts := cluster.NewAccounts(store, keys)
+	devKeys := make([]portal.DeviceKey, n)
+	fmt.Fprintf(cfg.Progress, "push: enrolling %d push devices\n", n)
+	var wg sync.WaitGroup
+	var enrollErr atomic.Value
+	sem := make(chan struct{}, 32)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			devKeys[i] = portal.DeviceKey{Key: k}
+			d, _ := cluster.NewPushDevice("phone", cluster.PushDevice{PublicKey: devKeys[i].PublicKey(), Kind: notify.KindWebhook,
+				Endpoint: "http://" + hook.Addr().String() + "/hook", Secret: []byte("hook")}, time.Now())
+			if _, err := accounts.AddDevice(ctx, fmt.Sprintf("pu%d", i), d); err != nil {
+				enrollErr.Store(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := enrollErr.Load().(error); err != nil {
+		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	time.Sleep(2 * time.Second) // let the daemon settle before the idle reading
+	res := &pushResult{Pending: n}
+	res.RSSIdleMB = rssMB(pid)
+
+	// The logins: many NAS sockets, 200 requests in flight on each.
+	const perSocket = 200
+	type login struct {
+		idx      int
+		req      []byte
+		conn     *net.UDPConn
+		accepted chan radius.Code
+	}
+	logins := make([]*login, n)
+	byKey := map[[2]int]*login{} // (socket, identifier)
+	var conns []*net.UDPConn
+	raddr, _ := net.ResolveUDPAddr("udp", radiusAddr)
+	for i := range n {
+		if i%perSocket == 0 {
+			c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, raddr)
+			if err != nil {
+				return nil, err
+			}
+			c.SetReadBuffer(4 << 20)
+			conns = append(conns, c)
+			defer c.Close()
+		}
+		p := radius.New(radius.CodeAccessRequest, []byte(pushBenchSecret))
+		p.Identifier = byte(i % perSocket)
+		rfc2865.UserName_SetString(p, fmt.Sprintf("pu%d", i))
+		rfc2865.UserPassword_SetString(p, "bench-password,push")
+		b, err := radiusd.SignRequest(p)
+		if err != nil {
+			return nil, err
+		}
+		l := &login{idx: i, req: b, conn: conns[len(conns)-1], accepted: make(chan radius.Code, 1)}
+		logins[i] = l
+		byKey[[2]int{len(conns) - 1, i % perSocket}] = l
+	}
+	arrived := make([]time.Time, n)
+	for ci, c := range conns {
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				m, err := c.Read(buf)
+				if err != nil {
+					return
+				}
+				now := time.Now()
+				l := byKey[[2]int{ci, int(buf[1])}]
+				if l == nil || radiusd.VerifyResponse(buf[:m], l.req, []byte(pushBenchSecret)) != nil {
+					continue
+				}
+				arrived[l.idx] = now
+				select {
+				case l.accepted <- radius.Code(buf[0]):
+				default:
+				}
+			}
+		}()
+	}
+	fmt.Fprintf(cfg.Progress, "push: sending %d logins at %d/s\n", n, cfg.SendRate)
+	start := time.Now()
+	tick := time.NewTicker(time.Second / time.Duration(cfg.SendRate))
+	for _, l := range logins {
+		<-tick.C
+		l.conn.Write(l.req)
+	}
+	tick.Stop()
+	got := map[string]notify.Message{} // by user
+	deadline := time.After(60 * time.Second)
+	// Like a NAS, retransmit what has not been answered: a login the
+	// daemon shed under the burst (overload) gets in then.
+	resend := time.NewTicker(3 * time.Second)
+	defer resend.Stop()
+	for len(got) < n {
+		select {
+		case m := <-notes:
+			got[m.User] = m
+		case <-resend.C:
+			for i, l := range logins {
+				if _, ok := got[fmt.Sprintf("pu%d", i)]; !ok {
+					l.conn.Write(l.req)
+				}
+			}
+		case <-deadline:
+			return nil, fmt.Errorf("only %d of %d notifications within 60s; twostepd said:\n%s", len(got), n, tail())
+		}
+	}
+	res.BuildUpSeconds = time.Since(start).Seconds()
+	res.RSSPendingMB = rssMB(pid)
+	res.GoPending = goMemory(fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[4]))
+	fmt.Fprintf(cfg.Progress, "push: %d pending, RSS %.1f MB; approving\n", n, res.RSSPendingMB)
+
+	// Approve every push and time each to its Access-Accept.
+	approved := make([]time.Time, n)
+	apiTimes := make([]time.Duration, n)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}, Timeout: 30 * time.Second}
+	var failed atomic.Int32
+	sem = make(chan struct{}, cfg.Concurrency)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			m := got[fmt.Sprintf("pu%d", i)]
+			req, err := devKeys[i].Sign(m.Tx, m.Device, cluster.PushApproved, "", time.Now())
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			approved[i] = time.Now()
+			if _, _, err := portal.PostAnswer(ctx, client, apiURL, req); err != nil {
+				failed.Add(1)
+			}
+			apiTimes[i] = time.Since(approved[i])
+		})
+	}
+	wg.Wait()
+	var lat []time.Duration
+	for i, l := range logins {
+		select {
+		case code := <-l.accepted:
+			if code == radius.CodeAccessAccept {
+				res.Accepted++
+				lat = append(lat, arrived[i].Sub(approved[i]))
+			} else {
+				res.Other++
+			}
+		case <-time.After(10 * time.Second):
+			res.Other++
+		}
+	}
+	if f := failed.Load(); f > 0 {
+		return nil, fmt.Errorf("%d approvals failed", f)
+	}
+	res.RSSAfterMB = rssMB(pid)
+	res.P50ms, res.P99ms, res.MaxMs = pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1)
+	res.APIP50ms, res.APIP99ms = pct(apiTimes, 0.50), pct(apiTimes, 0.99)
+	return res, nil
+}
+
+// pct returns the q-quantile of ds in milliseconds.
+func pct(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := min(int(q*float64(len(s))), len(s)-1)
+	return float64(s[i].Microseconds()) / 1000
+}
+
+// rssMB reads VmRSS of pid in MB (0 when /proc cannot tell).
+func rssMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+// freePorts returns n TCP ports free on 127.0.0.1 a moment ago.
+func freePorts(n int) ([]int, error) {
+	var out []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
+
+// regexpPrefix reads the cluster prefix back from the config written.
+func regexpPrefix(conf string) string {
+	_, rest, _ := strings.Cut(conf, "prefix: ")
+	p, _, _ := strings.Cut(rest, "\n")
+	return p
+}
+
+// goMemory scrapes the Go runtime's goroutine count and memory from
+// twostepd's /metrics.
+func goMemory(url string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get(url)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		switch name {
+		case "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes":
+			if ok {
+				out[name], _ = strconv.ParseFloat(val, 64)
+			}
+		}
+	}
+	return out
+}
