@@ -118,7 +118,7 @@ type pushResult struct {
 	// GoPending is the Go runtime's own account with every login pending.
 	GoPending map[string]float64 `json:"go_runtime_pending"`
 	Accepted  int                `json:"accepted"`
-	Other          int     `json:"other"`
+	Other     int                `json:"other"`
 }
 
 const pushBenchSecret = "push-bench-secret-0123456789"
