@@ -94,20 +94,43 @@ func WithPush(cfg PushConfig, pushes *cluster.Pushes, notifier Notifier) Option 
 	return func(e *Engine) { e.push = &pushFactor{cfg: cfg, pushes: pushes, notifier: notifier} }
 }
 
-// waitingKey carries the RADIUS layer's hook in a request's context.
+// waitingKey carries the RADIUS layer's hooks in a request's context.
 type waitingKey struct{}
 
-// WithWaiting returns ctx carrying f, which the engine calls once before
-// it blocks waiting for a device: the RADIUS layer frees the request's
-// admission slot then, so thousands of logins can wait at once.
-func WithWaiting(ctx context.Context, f func()) context.Context {
-	return context.WithValue(ctx, waitingKey{}, f)
+// waitHooks is what the caller of Authenticate can do while a login
+// waits for a device.
+type waitHooks struct {
+	release func() // free the request's admission slot
+	async   bool   // take a Decision with Wait instead of blocking
+}
+
+// WithWaiting returns ctx saying that the caller takes decisions left
+// open (Decision.Wait), so a login waiting for a push holds no goroutine,
+// and carrying release, which the engine calls before it blocks in the
+// few waits that stay synchronous (the answer to a push challenge): the
+// RADIUS layer frees the request's admission slot then. Thousands of
+// logins can wait at once.
+func WithWaiting(ctx context.Context, release func()) context.Context {
+	return context.WithValue(ctx, waitingKey{}, waitHooks{release: release, async: true})
+}
+
+// blocking returns ctx with the release hook but no open decisions, for
+// callers that post-process the decision themselves.
+func blocking(ctx context.Context) context.Context {
+	h, _ := ctx.Value(waitingKey{}).(waitHooks)
+	h.async = false
+	return context.WithValue(ctx, waitingKey{}, h)
 }
 
 func waiting(ctx context.Context) {
-	if f, ok := ctx.Value(waitingKey{}).(func()); ok {
-		f()
+	if h, ok := ctx.Value(waitingKey{}).(waitHooks); ok && h.release != nil {
+		h.release()
 	}
+}
+
+func canWaitOpen(ctx context.Context) bool {
+	h, ok := ctx.Value(waitingKey{}).(waitHooks)
+	return ok && h.async
 }
 
 // wait is how long a login may wait synchronously for a device: what the
@@ -350,14 +373,26 @@ func (e *Engine) pushChallenge(ctx context.Context, req *Request, p *cluster.Pus
 // When the NAS would give up first, a client that shows challenges gets
 // one ("approve, then press Enter"); the push stays answerable.
 func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push, reply []Attribute, canChallenge bool) (Decision, error) {
-	got, err := e.waitPush(ctx, req, p)
-	if err != nil {
-		return e.storeDown(err)
+	decide := func(got *cluster.Push, err error) (Decision, error) {
+		switch {
+		case errors.Is(err, cluster.ErrNotFound):
+			return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout, Device: p.DeviceName}, nil
+		case err != nil:
+			return e.storeDown(err)
+		}
+		if !got.State.Final() && !got.Expired(e.now()) && canChallenge {
+			return e.pushChallenge(ctx, req, got, reply, msgPushWaiting, ReasonPushWaiting)
+		}
+		return e.pushOutcome(acct, got, reply), nil
 	}
-	if !got.State.Final() && !got.Expired(e.now()) && canChallenge {
-		return e.pushChallenge(ctx, req, got, reply, msgPushWaiting, ReasonPushWaiting)
+	if canWaitOpen(ctx) {
+		return Decision{Wait: &Wait{start: func(done func(Decision, error)) {
+			e.push.pushes.Await(ctx, p.ID, req.Login.wait(), func(got *cluster.Push, err error) {
+				done(decide(got, err))
+			})
+		}}}, nil
 	}
-	return e.pushOutcome(acct, got, reply), nil
+	return decide(e.waitPush(ctx, req, p))
 }
 
 // waitPush waits for p's answer as long as req's NAS waits.
@@ -486,7 +521,7 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster
 		// The menu's device, by its position among push devices now.
 		for n, d := range pushDevices(acct) {
 			if d.ID == pp.Menu[i-1] {
-				d, err := e.startPush(ctx, req, acct, rule, n+1)
+				d, err := e.startPush(blocking(ctx), req, acct, rule, n+1)
 				return d, true, err
 			}
 		}
@@ -579,7 +614,7 @@ func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, er
 		// One guess per push: a wrong number denies the login.
 		a.Decision, a.Reason = cluster.PushDenied, answerNumberMismatch
 	}
-	got, err := e.push.pushes.Record(ctx, p.ID, a, now)
+	got, err := e.push.pushes.Answer(ctx, p, a, now)
 	if err != nil {
 		return got, err
 	}

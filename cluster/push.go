@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,7 +30,7 @@ type Pushes struct {
 	// The hub: one watch over push/ for the whole process, fanned out to
 	// the logins waiting here.
 	mu      sync.Mutex
-	waiters map[string]map[chan struct{}]struct{}
+	waiters map[string]map[*pushWaiter]struct{}
 	running bool
 	stop    context.CancelFunc
 }
@@ -38,7 +39,7 @@ type Pushes struct {
 // somebody who can write to etcd but lacks the key file can neither plant
 // a push nor a join record.
 func NewPushes(store Store, keys *Keyring) *Pushes {
-	return &Pushes{store: store, keys: keys, waiters: make(map[string]map[chan struct{}]struct{})}
+	return &Pushes{store: store, keys: keys, waiters: make(map[string]map[*pushWaiter]struct{})}
 }
 
 // PushState is where a push transaction stands.
@@ -354,11 +355,16 @@ func numberAAD(id string) []byte { return []byte("push number\x00" + id) }
 // one already, ErrPushExpired when its time is over. The caller has
 // checked the device's signature. It returns the push as answered.
 func (ps *Pushes) Record(ctx context.Context, id string, a PushAnswer, now time.Time) (*Push, error) {
+	p, err := ps.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return ps.Answer(ctx, p, a, now)
+}
+
+// Answer is Record for a push the caller has just read.
+func (ps *Pushes) Answer(ctx context.Context, p *Push, a PushAnswer, now time.Time) (*Push, error) {
 	for range 100 {
-		p, err := ps.Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
 		switch {
 		case p.State.Final():
 			return p, ErrPushAnswered
@@ -367,12 +373,17 @@ func (ps *Pushes) Record(ctx context.Context, id string, a PushAnswer, now time.
 		}
 		next := *p
 		next.State, next.Answer, next.Nonce = a.Decision, &a, newNonce()
-		if err := ps.write(ctx, &next, now); errors.Is(err, ErrConflict) {
-			continue // Notified set meanwhile, or another answer: read again
-		} else if err != nil {
+		err := ps.write(ctx, &next, now)
+		if err == nil {
+			return &next, nil
+		}
+		if !errors.Is(err, ErrConflict) {
 			return nil, err
 		}
-		return &next, nil
+		// Notified set meanwhile, or another answer: read again.
+		if p, err = ps.Get(ctx, p.ID); err != nil {
+			return nil, err
+		}
 	}
 	return nil, fmt.Errorf("cluster: answer push: %w", ErrConflict)
 }
@@ -429,36 +440,104 @@ func (ps *Pushes) Pending(ctx context.Context, user, device string, now time.Tim
 
 // Wait returns push id once it is answered, or as it stands when ctx
 // ends (still pending, perhaps expired: the caller checks and decides
-// what to answer the NAS). It
-// returns an error only when the push cannot be read at all. Waiting
-// costs no etcd call beyond the first read: one watch per process over
-// every push tells the waiters here.
+// what to answer the NAS). It returns an error only when the push cannot
+// be read at all.
 func (ps *Pushes) Wait(ctx context.Context, id string) (*Push, error) {
-	wake := make(chan struct{}, 1)
-	ps.addWaiter(id, wake)
-	defer ps.removeWaiter(id, wake)
-	var last *Push
-	for {
-		p, err := ps.Get(ctx, id)
-		switch {
-		case errors.Is(err, ErrNotFound) && last != nil:
-			return last, nil // cleaned up after its time
-		case err != nil:
-			if last != nil && ctx.Err() != nil {
-				return last, nil
-			}
-			return nil, err
-		}
-		last = p
-		if p.State.Final() {
-			return p, nil
-		}
-		select {
-		case <-ctx.Done():
-			return last, nil
-		case <-wake:
-		}
+	type result struct {
+		p   *Push
+		err error
 	}
+	ch := make(chan result, 1)
+	ps.Await(ctx, id, 0, func(p *Push, err error) { ch <- result{p, err} })
+	r := <-ch
+	return r.p, r.err
+}
+
+// Await calls done once, on a goroutine of its own: with push id when it
+// is answered, or as it stands when ctx ends or after wait (when
+// positive). A login waiting this way costs no goroutine and no etcd call
+// while it waits: one watch per process over every push tells the
+// waiters, with the pushes' new values. done gets an error only when the
+// push cannot be read at all (ErrNotFound once it is cleaned up).
+func (ps *Pushes) Await(ctx context.Context, id string, wait time.Duration, done func(*Push, error)) {
+	w := &pushWaiter{id: id, done: done}
+	ps.addWaiter(w)
+	if wait > 0 {
+		w.timer = time.AfterFunc(wait, func() { ps.finish(w, true) })
+	}
+	w.stop = context.AfterFunc(ctx, func() { ps.finish(w, true) })
+	// The first read comes after the waiter is in place, so an answer
+	// recorded meanwhile is seen by one or the other.
+	go ps.check(w)
+}
+
+// pushWaiter is one login waiting for a push.
+type pushWaiter struct {
+	id    string
+	done  func(*Push, error)
+	timer *time.Timer
+	stop  func() bool
+	fired atomic.Bool
+	// last is the push as last read, for a wait that ends pending.
+	last atomic.Pointer[Push]
+}
+
+// check reads w's push and ends the wait when it is answered.
+func (ps *Pushes) check(w *pushWaiter) {
+	if w.fired.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p, err := ps.Get(ctx, w.id)
+	switch {
+	case err != nil:
+		if w.last.Load() != nil && !errors.Is(err, ErrNotFound) {
+			return // keep waiting on what was read; the timer ends it
+		}
+		ps.fire(w, nil, err)
+	case p.State.Final():
+		ps.fire(w, p, nil)
+	default:
+		w.last.Store(p)
+	}
+}
+
+// finish ends w's wait as its push stands: read once more when asked.
+func (ps *Pushes) finish(w *pushWaiter, read bool) {
+	if w.fired.Load() {
+		return
+	}
+	if read {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		p, err := ps.Get(ctx, w.id)
+		cancel()
+		if err == nil {
+			ps.fire(w, p, nil)
+			return
+		}
+		if last := w.last.Load(); last != nil {
+			ps.fire(w, last, nil)
+			return
+		}
+		ps.fire(w, nil, err)
+		return
+	}
+}
+
+// fire calls w's done once.
+func (ps *Pushes) fire(w *pushWaiter, p *Push, err error) {
+	if !w.fired.CompareAndSwap(false, true) {
+		return
+	}
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	if w.stop != nil {
+		w.stop()
+	}
+	ps.removeWaiter(w)
+	w.done(p, err)
 }
 
 // Close stops the watch behind Wait.
@@ -471,15 +550,15 @@ func (ps *Pushes) Close() {
 	ps.running = false
 }
 
-func (ps *Pushes) addWaiter(id string, wake chan struct{}) {
+func (ps *Pushes) addWaiter(w *pushWaiter) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	set := ps.waiters[id]
+	set := ps.waiters[w.id]
 	if set == nil {
-		set = make(map[chan struct{}]struct{})
-		ps.waiters[id] = set
+		set = make(map[*pushWaiter]struct{})
+		ps.waiters[w.id] = set
 	}
-	set[wake] = struct{}{}
+	set[w] = struct{}{}
 	if !ps.running {
 		ps.running = true
 		ctx, cancel := context.WithCancel(context.Background())
@@ -488,46 +567,61 @@ func (ps *Pushes) addWaiter(id string, wake chan struct{}) {
 	}
 }
 
-func (ps *Pushes) removeWaiter(id string, wake chan struct{}) {
+func (ps *Pushes) removeWaiter(w *pushWaiter) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	delete(ps.waiters[id], wake)
-	if len(ps.waiters[id]) == 0 {
-		delete(ps.waiters, id)
+	delete(ps.waiters[w.id], w)
+	if len(ps.waiters[w.id]) == 0 {
+		delete(ps.waiters, w.id)
 	}
 }
 
-// wakeLocked tells the waiters of id (or every waiter, for id "") to read
-// their push again. The caller holds ps.mu.
-func (ps *Pushes) wakeLocked(id string) {
+// waitersOf returns the waiters of id, or every waiter for id "".
+func (ps *Pushes) waitersOf(id string) []*pushWaiter {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var out []*pushWaiter
 	for wid, set := range ps.waiters {
 		if id != "" && wid != id {
 			continue
 		}
 		for w := range set {
-			select {
-			case w <- struct{}{}:
-			default:
-			}
+			out = append(out, w)
 		}
 	}
+	return out
 }
 
-// watch follows push/ and wakes the waiters of each push that changes.
-// When the watch is lost it starts another and wakes everybody, since
-// changes in between were missed; a store that is down is retried every
-// second.
+// watch follows push/ and ends the waits of each push answered, with the
+// value the watch carries (no read). When the watch is (re)established
+// every waiter reads its push again, since changes in between were
+// missed; a store that is down is retried every second.
 func (ps *Pushes) watch(ctx context.Context) {
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(ctx)
 		for ev := range ps.store.Watch(wctx, "push/") {
-			ps.mu.Lock()
-			if ev.Created {
-				ps.wakeLocked("")
-			} else {
-				ps.wakeLocked(pushIDFromKey(ev.Entry.Key))
+			switch {
+			case ev.Created:
+				for _, w := range ps.waitersOf("") {
+					go ps.check(w)
+				}
+			case ev.Deleted:
+				for _, w := range ps.waitersOf(pushIDFromKey(ev.Entry.Key)) {
+					go ps.check(w)
+				}
+			default:
+				ws := ps.waitersOf(pushIDFromKey(ev.Entry.Key))
+				if len(ws) == 0 {
+					continue
+				}
+				p, err := ps.decode(ev.Entry)
+				if err != nil || !p.State.Final() {
+					continue
+				}
+				for _, w := range ws {
+					go ps.fire(w, p, nil)
+				}
 			}
-			ps.mu.Unlock()
 		}
 		cancel()
 		select {

@@ -112,12 +112,39 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst net
 }
 
 // serveAccess decides one Access-Request read at start, answers it, caches
-// the answer, and writes the request's log line and metrics.
+// the answer, and writes the request's log line and metrics. A decision
+// left open (a login waiting for a push) is answered later by its
+// continuation: this goroutine ends and its admission slot is freed, so a
+// waiting login costs a little memory and nothing else.
 func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, dst netip.Addr, k dedupKey, e *dedupEntry, start time.Time, release func()) {
 	ctx, cancel := context.WithTimeout(challenge.WithWaiting(s.base, release), decideTimeout)
-	defer cancel()
 	id := correlationID()
 	v := s.decide(ctx, id, c, p, src)
+	if w := v.d.Wait; w != nil && v.err == nil {
+		release()
+		l.handlers.Add(1) // Shutdown waits for the answer
+		w.Then(func(d challenge.Decision, err error) {
+			defer l.handlers.Done()
+			defer cancel()
+			defer func() {
+				if r := recover(); r != nil {
+					s.respond(l, c, p, src, dst, k, e, start, id, verdict{user: v.user, method: v.method, d: errorDecision(), err: fmt.Errorf("radiusd: authenticator panicked: %v", r)})
+				}
+			}()
+			v.d = d
+			if err != nil {
+				v.d, v.err = errorDecision(), err
+			}
+			s.respond(l, c, p, src, dst, k, e, start, id, v)
+		})
+		return
+	}
+	defer cancel()
+	s.respond(l, c, p, src, dst, k, e, start, id, v)
+}
+
+// respond answers the request with its verdict v.
+func (s *Server) respond(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, dst netip.Addr, k dedupKey, e *dedupEntry, start time.Time, id string, v verdict) {
 	if v.err != nil && c.DropOnError {
 		// Silence lets the NAS fail over to a RADIUS server whose directory
 		// answers; the retransmission may try again here.

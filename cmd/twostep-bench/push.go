@@ -190,7 +190,7 @@ func benchPush(ctx context.Context, cfg pushConfig) (*pushResult, error) {
 	conf := fmt.Sprintf(`log: {level: warn}
 radius: {listen: ["%s"], reject_delay: 0s}
 clients:
-  - {name: bench, networks: [127.0.0.1/32], secret: %s, mode: append, nas_timeout: 30s, nas_retries: 1}
+  - {name: bench, networks: [127.0.0.1/32], secret: %s, mode: append, nas_timeout: 30s, nas_retries: 2}
 directory: {backend: file, file: {path: users.yaml}}
 metrics: {listen: "127.0.0.1:%d"}
 cluster:

@@ -286,13 +286,19 @@ func TestRadclient(t *testing.T) {
 	}
 }
 
-// exchange sends raw bytes and waits for one answer.
+// exchange sends raw bytes and waits 3 s for one answer.
 func exchange(t *testing.T, conn *net.UDPConn, pkt []byte) []byte {
+	t.Helper()
+	return exchangeWithin(t, conn, pkt, 3*time.Second)
+}
+
+// exchangeWithin sends raw bytes and waits d for one answer.
+func exchangeWithin(t *testing.T, conn *net.UDPConn, pkt []byte, d time.Duration) []byte {
 	t.Helper()
 	if _, err := conn.Write(pkt); err != nil {
 		t.Fatal(err)
 	}
-	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(d))
 	buf := make([]byte, 4096)
 	n, err := conn.Read(buf)
 	if err != nil {

@@ -23,7 +23,18 @@ func (d *daemon) pushOption(store cluster.Store, node string) (challenge.Option,
 	if !pc.Enabled() {
 		return nil, nil, nil
 	}
-	dispatch := notify.Dispatch{Webhook: &notify.Webhook{AllowHTTP: pc.WebhookAllowHTTP}}
+	// One client for every notification: connections to a push service
+	// or webhook host are reused and bounded, so a burst of logins does
+	// not open thousands of them.
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxConnsPerHost:     64,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 5 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}}
+	dispatch := notify.Dispatch{Webhook: &notify.Webhook{Client: client, AllowHTTP: pc.WebhookAllowHTTP}}
 	if pc.VAPIDKeyFile != "" {
 		b, err := os.ReadFile(pc.VAPIDKeyFile)
 		if err != nil {
@@ -33,12 +44,12 @@ func (d *daemon) pushOption(store cluster.Store, node string) (challenge.Option,
 		if err != nil {
 			return nil, nil, fmt.Errorf("push: VAPID key %s: %w", pc.VAPIDKeyFile, err)
 		}
-		dispatch.WebPush = &notify.WebPush{VAPID: notify.VAPID{Private: key, Subject: pc.Subject}}
+		dispatch.WebPush = &notify.WebPush{Client: client, VAPID: notify.VAPID{Private: key, Subject: pc.Subject}}
 	}
 	pushes := cluster.NewPushes(store, d.keys)
 	cfg := challenge.PushConfig{Timeout: pc.Timeout, Limit: pc.Limit, AnswerURLs: pc.URLs, Node: node}
 	if pc.AlertURL != "" {
-		alert := &notify.Webhook{AllowHTTP: pc.WebhookAllowHTTP}
+		alert := &notify.Webhook{Client: client, AllowHTTP: pc.WebhookAllowHTTP}
 		target := notify.Target{Kind: notify.KindWebhook, Endpoint: pc.AlertURL, Secret: pc.AlertSecret}
 		cfg.Alert = func(ctx context.Context, p *cluster.Push) {
 			msg := notify.Message{Tx: p.ID, User: p.Account, Device: p.Device, Service: p.Client, NAS: p.NASID, From: p.From, Created: p.Created, Expires: p.Expires}
