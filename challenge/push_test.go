@@ -451,3 +451,45 @@ func TestClientWait(t *testing.T) {
 		}
 	}
 }
+
+// TestPushOpenDecision is the RADIUS layer's way: a caller that takes
+// open decisions gets one at once, and its continuation the outcome.
+func TestPushOpenDecision(t *testing.T) {
+	w := newPushWorld(t, 1, cluster.PushLimit{})
+	w.addPhone("phone")
+	released := 0
+	ctx := WithWaiting(context.Background(), func() { released++ })
+	d, err := w.nodes[0].Authenticate(ctx, w.request(Append, "pw,push", nil))
+	if err != nil || d.Wait == nil {
+		t.Fatalf("got %+v, %v; want an open decision", d, err)
+	}
+	final := make(chan Decision, 1)
+	d.Wait.Then(func(d Decision, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		final <- d
+	})
+	m := <-w.notifier.ch
+	if err := w.answer(0, m, cluster.PushApproved, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-final:
+		expect(t, d, Accept, ReasonPushApproved)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no final decision")
+	}
+
+	t.Run("ends pending when the NAS stops waiting", func(t *testing.T) {
+		d, _ := w.nodes[0].Authenticate(ctx, w.request(Append, "pw,push", nil))
+		<-w.notifier.ch
+		start := time.Now()
+		final := make(chan Decision, 1)
+		d.Wait.Then(func(d Decision, _ error) { final <- d })
+		expect(t, <-final, Reject, ReasonPushTimeout)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("took %v for a NAS that waits 2s", took)
+		}
+	})
+}
