@@ -85,6 +85,7 @@ Hardware tokens (an inventory in the cluster's etcd; each change in the audit):
 Keys:
   keygen           create the seed key file that seals OTP seeds
   rekey            re-seal every seed with the key file's first key (rotation)
+  vapid-key        create the cluster's Web Push (VAPID) key for push approval
 
   help             show help: twostepctl help enroll
 
@@ -195,6 +196,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.token(ctx, args[1:])
 	case "keygen":
 		return c.keygen(args[1:])
+	case "vapid-key":
+		return c.vapidKey(args[1:])
 	case "rekey":
 		return c.rekey(ctx, args[1:])
 	}

@@ -38,7 +38,7 @@ func (d *daemon) pushOption(store cluster.Store, node string) (challenge.Option,
 	if pc.VAPIDKeyFile != "" {
 		b, err := os.ReadFile(pc.VAPIDKeyFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("push: VAPID key: %w (the file holds a base64url P-256 private key: see docs/operations.md, Push approval)", err)
+			return nil, nil, fmt.Errorf("push: VAPID key: %w (create it with `twostepctl vapid-key -out FILE`)", err)
 		}
 		key, err := notify.DecodeVAPIDPrivateKey(strings.TrimSpace(string(b)))
 		if err != nil {
