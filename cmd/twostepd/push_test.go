@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -254,4 +256,53 @@ func TestClusterPushAnswersRefused(t *testing.T) {
 		t.Fatalf("after a fraud report: %v %q, want a reject saying locked", a.code, a.message)
 	}
 	pc.noMoreNotifications(t, 300*time.Millisecond)
+}
+
+// TestClusterWebPush sends the push through a Web Push service that
+// checks the VAPID token and decrypts the RFC 8291 payload, as a
+// browser's push service and the browser do.
+func TestClusterWebPush(t *testing.T) {
+	svc := pushtest.NewService(t)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "push-service.pem")
+	if err := os.WriteFile(ca, svc.CertificatePEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SSL_CERT_FILE", ca) // the daemons trust the test's push service
+	vapid, _ := notify.GenerateVAPID()
+	enc, _ := notify.EncodeVAPIDPrivateKey(vapid)
+	vapidFile := filepath.Join(dir, "vapid.key")
+	if err := os.WriteFile(vapidFile, []byte(enc+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	n := startNodesExtra(t, nil, func(int) string {
+		return fmt.Sprintf("push:\n  listen: \"127.0.0.1:%d\"\n  webpush: {vapid_key_file: %s, subject: \"mailto:helpdesk@example.edu\"}\n", port, vapidFile)
+	}, "secure")
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key := portal.DeviceKey{Key: k}
+	sub := svc.Subscribe()
+	d, _ := cluster.NewPushDevice("browser", cluster.PushDevice{PublicKey: key.PublicKey(), Kind: notify.KindWebPush, Endpoint: sub.Endpoint, P256DH: sub.P256DH, Auth: sub.Auth}, time.Now())
+	if _, err := n.accounts.AddDevice(context.Background(), clusterUser, d); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan answer, 1)
+	go func() { done <- login(t, n.a.radius, clusterUser, clusterPassword+",push", nil) }()
+	var m notify.Message
+	select {
+	case m = <-svc.Messages():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no Web Push within 10s; the service refused: %v\n%s", svc.Rejected(), n.a.logText())
+	}
+	pushes := svc.Pushes()
+	if len(pushes) != 1 || pushes[0].Urgency != "high" || pushes[0].TTL <= 0 {
+		t.Errorf("push as the service saw it: %+v", pushes)
+	}
+	req, _ := key.Sign(m.Tx, m.Device, cluster.PushApproved, "", time.Now())
+	if _, status, err := portal.PostAnswer(context.Background(), http.DefaultClient, m.Answer[0], req); err != nil || status != http.StatusOK {
+		t.Fatalf("approve: %d %v", status, err)
+	}
+	if a := <-done; a.code != radius.CodeAccessAccept {
+		t.Fatalf("got %v %q, want Access-Accept", a.code, a.message)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +78,12 @@ func NewService(t testing.TB) *Service {
 // URL returns the service's origin, https://127.0.0.1:port: the audience a
 // VAPID token for it must name.
 func (s *Service) URL() string { return s.srv.URL }
+
+// CertificatePEM returns the service's TLS certificate, for a process
+// that must trust it (SSL_CERT_FILE).
+func (s *Service) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
 
 // Client returns an HTTP client that trusts the service's certificate.
 func (s *Service) Client() *http.Client { return s.srv.Client() }
