@@ -568,3 +568,76 @@ recovery: {ttl: 720h}
 		}
 	})
 }
+
+func TestPushSection(t *testing.T) {
+	t.Run("off by default, limits and NAS waits defaulted", func(t *testing.T) {
+		c, err := Parse("/etc/twostep/t.yaml", []byte(`
+clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+`), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Push.Enabled() {
+			t.Error("push on without push.listen")
+		}
+		if l := c.Clients[0].Login; l.NASTimeout != 5*time.Second || l.NASRetries != 2 || l.VerifiedPush {
+			t.Errorf("login: %+v", l)
+		}
+	})
+	t.Run("on", func(t *testing.T) {
+		c, err := Parse("/etc/twostep/t.yaml", []byte(`
+clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret, nas_timeout: 30s, nas_retries: 0, verified_push: true}]
+directory: {backend: file, file: {path: users.yaml}}
+push:
+  listen: "127.0.0.1:8443"
+  webpush: {vapid_key_file: vapid.key, subject: "mailto:x@example.edu"}
+policy: {groups: [{group: admins, verified_push: true}]}
+`), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := c.Push
+		if !p.Enabled() || p.URLs[0] != "http://127.0.0.1:8443" || p.Timeout != time.Minute || p.Limit.Count != 3 || p.Limit.Window != 5*time.Minute || p.VAPIDKeyFile != "/etc/twostep/vapid.key" {
+			t.Errorf("push: %+v", p)
+		}
+		if l := c.Clients[0].Login; l.NASTimeout != 30*time.Second || l.NASRetries != 0 || !l.VerifiedPush {
+			t.Errorf("login: %+v", l)
+		}
+		if !c.Policy.Groups[0].VerifiedPush {
+			t.Error("group verified_push not read")
+		}
+	})
+	t.Run("every problem with its line", func(t *testing.T) {
+		const src = `clients:
+  - name: nas
+    networks: [10.0.0.1]
+    secret: s3cret-s3cret-s3cret
+    mode: append
+    verified_push: true
+    nas_timeout: 500ms
+directory: {backend: file, file: {path: users.yaml}}
+push:
+  listen: "0.0.0.0:8443"
+  urls: ["ftp://x", "http://twostep.example.edu"]
+  timeout: 1s
+  limit: {count: 3, window: 1s}
+  webpush: {vapid_key_file: v.key, subject: admin}
+`
+		_, err := Parse("t.yaml", []byte(src), fakeEnv)
+		for _, want := range []string{
+			"t.yaml:6: clients[0].verified_push: needs a client that shows challenges",
+			"t.yaml:7: clients[0].nas_timeout: the NAS's RADIUS timeout, between 1s and 2m",
+			"t.yaml:10: push.listen: devices answer over the network: give push.tls",
+			"push.urls[0]: must be an https:// URL",
+			"push.urls[1]: devices answer over the network: use https://",
+			"t.yaml:12: push.timeout: must be between 10s and 10m",
+			"push.limit.window: must be between 1m and 24h",
+			"push.webpush.subject: push services want a contact",
+		} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("missing %q in:\n%v", want, err)
+			}
+		}
+	})
+}
