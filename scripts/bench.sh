@@ -35,7 +35,9 @@
 # (policy default exempt), so that they keep measuring the password path.
 #
 # Settings (environment):
-#   BENCH_SCENARIOS="file ldap 2fa"  which scenarios to run
+#   BENCH_SCENARIOS="file ldap 2fa push"  which scenarios to run
+#   BENCH_PUSH_PENDING=5000    push scenario: logins waiting for a push at once
+#   BENCH_PUSH_RATE=250        push scenario: approvals per second
 #   BENCH_USERS=1000           users generated and rotated through
 #   BENCH_CONCURRENCY="32 64"  simulated NASes, one request in flight each
 #   BENCH_DURATION=15s         measured phase per run, after BENCH_WARMUP=2s
@@ -72,7 +74,9 @@ rounds=${BENCH_ROUNDS:-1}
 fr_threads=${BENCH_FR_THREADS:-$(nproc)}
 ts_workers=${BENCH_TS_WORKERS:-256}
 servers=${BENCH_SERVERS:-freeradius twostepd}
-scenarios=${BENCH_SCENARIOS:-file ldap 2fa}
+scenarios=${BENCH_SCENARIOS:-file ldap 2fa push}
+push_pending=${BENCH_PUSH_PENDING:-5000}
+push_rate=${BENCH_PUSH_RATE:-250}
 users_2fa=${BENCH_2FA_USERS:-15000}
 devices_2fa=${BENCH_2FA_DEVICES:-3}
 ldap_concurrency=${BENCH_LDAP_CONCURRENCY:-32}
@@ -134,14 +138,15 @@ trap 'exit 129' HUP
 # --- tools ---------------------------------------------------------------
 for s in $scenarios; do
 	case $s in
-	file | ldap | 2fa) ;;
-	*) die "unknown scenario in BENCH_SCENARIOS: $s (want file, ldap, 2fa)" ;;
+	file | ldap | 2fa | push) ;;
+	*) die "unknown scenario in BENCH_SCENARIOS: $s (want file, ldap, 2fa, push)" ;;
 	esac
 done
-want_file=0 want_ldap=0 want_2fa=0
+want_file=0 want_ldap=0 want_2fa=0 want_push=0
 [[ " $scenarios " == *" file "* ]] && want_file=1
 [[ " $scenarios " == *" ldap "* ]] && want_ldap=1
 [[ " $scenarios " == *" 2fa "* ]] && want_2fa=1
+[[ " $scenarios " == *" push "* ]] && want_push=1
 
 # install PACKAGE...: apt-get as root, without starting the packages'
 # system daemons (slapd on :389, etcd on :2379): every server here is
@@ -177,7 +182,7 @@ if (( want_ldap || want_2fa )); then
 	[[ -e /usr/lib/ldap/pw-sha2.so ]] || missing+=(slapd) # pw-sha2: {SSHA512}
 	command -v ldapsearch >/dev/null || missing+=(ldap-utils)
 fi
-if (( want_2fa )); then
+if (( want_2fa || want_push )); then
 	command -v etcd >/dev/null || missing+=(etcd-server)
 fi
 if (( ${#missing[@]} )); then
@@ -831,6 +836,42 @@ if (( want_2fa )); then
 	else
 		status=1
 	fi
+fi
+if (( want_push )); then
+	# --- push: logins waiting for a push at once -------------------------
+	say "push scenario: $push_pending logins pending on one twostepd"
+	if (( ! etcd_pid )) || ! kill -0 "$etcd_pid" 2>/dev/null; then
+		start_etcd
+	fi
+	etcd_version=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p' | head -n 1)
+	jfield() { sed -n "s/^ *\"$2\": \([0-9.]*\),\{0,1\}$/\1/p" "$1" | head -n 1; }
+	rows=
+	for where in external embedded; do
+		args=(push -twostepd "$twostepd" -pending "$push_pending" -approve-rate "$push_rate" -json)
+		[[ $where == external ]] && args+=(-endpoints "$etcd_url")
+		"$bench" "${args[@]}" >"$tmp/push-$where.json" 2>"$tmp/push-$where.log" || die "push scenario ($where etcd) failed: see $tmp/push-$where.log"
+		f=$tmp/push-$where.json
+		rows+="| $where | $(jfield "$f" pending) | $(jfield "$f" build_up_seconds) | $(jfield "$f" rss_idle_mb) | **$(jfield "$f" rss_pending_mb)** | $(jfield "$f" rss_after_mb) | $(jfield "$f" approval_to_accept_p50_ms) | **$(jfield "$f" approval_to_accept_p99_ms)** | $(jfield "$f" approval_to_accept_max_ms) | $(jfield "$f" api_p50_ms) | $(jfield "$f" accepted) |"$'\n'
+	done
+	ext=$tmp/push-external.json
+	verdict="memory $(awk -v m="$(jfield "$ext" rss_pending_mb)" 'BEGIN { print (m < 150) ? "met" : "not met" }') ($(jfield "$ext" rss_pending_mb) MB), p99 $(awk -v p="$(jfield "$ext" approval_to_accept_p99_ms)" 'BEGIN { print (p < 50) ? "met" : "not met" }') ($(jfield "$ext" approval_to_accept_p99_ms) ms), with the external etcd"
+	table="### Push (push scenario)
+
+$push_pending logins each waiting for a push on one twostepd at once, then every push approved through the approval API with the device's signature: \`BENCH_SCENARIOS=push scripts/bench.sh\` (\`twostep-bench push\`), settings \`BENCH_PUSH_PENDING\`, \`BENCH_PUSH_RATE\`.
+
+- twostepd $ts_version, users file ({SSHA512}), one client in append mode (\`password,push\`, nas_timeout 30s, nas_retries 2), push limit off, log level warn, $go_version; every user has one push device whose webhook is twostep-bench (one HTTP server on loopback)
+- Logins sent at 1000/s, retransmitted every 3 s until their notification arrives (as a NAS does: the burst exceeds radius.workers and some are shed); *build-up* is the time until every notification has arrived
+- *external*: twostepd on Debian etcd-server $etcd_version (the same as the 2fa scenario; its memory is not twostepd's). *embedded*: twostepd's embedded etcd, whose memory is counted in twostepd's RSS
+- Approvals posted at $push_rate/s (each in its own goroutine: open loop), signed with each device's P-256 key; *approval → Accept* is from the moment the approval is posted to the Access-Accept's arrival at the NAS, *API* the approval API's answer time
+- $(machine_note)
+
+| etcd | pending | build-up s | RSS idle MB | RSS pending MB | RSS after MB | approval → Accept p50 ms | p99 ms | max ms | API p50 ms | accepted |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${rows%$'\n'}
+
+**Targets** (issue 6: 5,000 pending pushes on one node under 150 MB resident, approval to Access-Accept p99 under 50 ms): $verdict."
+	printf '\n%s\n\n' "$table"
+	write_section '<!-- bench:push:begin -->' '<!-- bench:push:end -->' "$table"
 fi
 if (( status )); then
 	die "some results were not written (see above)"

@@ -38,7 +38,8 @@ type pushConfig struct {
 	Twostepd    string
 	Endpoints   []string // external etcd; empty: twostepd's embedded one
 	Pending     int
-	Concurrency int // approvals posted at once
+	Concurrency int // approvals posted at once (without ApproveRate)
+	ApproveRate int // approvals per second, each on its own (open loop); 0: as fast as Concurrency allows
 	SendRate    int // Access-Requests per second while building up
 	Progress    io.Writer
 }
@@ -55,7 +56,8 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg := pushConfig{Progress: stderr}
 	fs.StringVar(&cfg.Twostepd, "twostepd", "bin/twostepd", "the twostepd `binary` to start")
 	fs.IntVar(&cfg.Pending, "pending", 5000, "logins waiting for a push at once")
-	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "approvals posted at once")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "approvals posted at once, when -approve-rate is 0")
+	fs.IntVar(&cfg.ApproveRate, "approve-rate", 250, "approvals posted per second, each on its own (as users tap Approve); 0: a burst, -concurrency at a time")
 	fs.IntVar(&cfg.SendRate, "rate", 1000, "Access-Requests per second while the pending logins build up")
 	jsonOut := fs.Bool("json", false, "print the results as JSON")
 	endpoints := fs.String("endpoints", "", "comma-separated client `URLs` of an external etcd on loopback (default: twostepd's embedded etcd, whose memory then counts in twostepd's)")
@@ -79,8 +81,8 @@ Flags:
 		}
 		return usageError{err.Error()}
 	}
-	if cfg.Pending < 1 || cfg.Pending > 50000 || cfg.Concurrency < 1 || cfg.SendRate < 1 {
-		return usageError{"-pending must be 1 to 50000, -concurrency and -rate positive"}
+	if cfg.Pending < 1 || cfg.Pending > 50000 || cfg.Concurrency < 1 || cfg.SendRate < 1 || cfg.ApproveRate < 0 {
+		return usageError{"-pending must be 1 to 50000, -concurrency and -rate positive, -approve-rate 0 or more"}
 	}
 	if *endpoints != "" {
 		cfg.Endpoints = strings.Split(*endpoints, ",")
@@ -390,8 +392,18 @@ push:
 	apiTimes := make([]time.Duration, n)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}, Timeout: 30 * time.Second}
 	var failed atomic.Int32
-	sem = make(chan struct{}, cfg.Concurrency)
+	width := cfg.Concurrency
+	var pace *time.Ticker
+	if cfg.ApproveRate > 0 {
+		width = n // open loop: the ticker paces
+		pace = time.NewTicker(time.Second / time.Duration(cfg.ApproveRate))
+		defer pace.Stop()
+	}
+	sem = make(chan struct{}, width)
 	for i := range n {
+		if pace != nil {
+			<-pace.C
+		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
