@@ -312,8 +312,8 @@ func (c *LDAPConfig) validate() ([]*ldapServer, *tls.Config, error) {
 type LDAP struct {
 	cfg    LDAPConfig
 	dial   *dialer
-	search *pool // bound as the service account
-	bind   *pool // rebound as each user in turn
+	search *pool[*ldap.Conn] // bound as the service account
+	bind   *pool[*bindConn]  // rebound as each user in turn
 	cache  *userCache
 	now    func() time.Time
 
@@ -361,7 +361,8 @@ func NewLDAP(cfg LDAPConfig, opts ...LDAPOption) (*LDAP, error) {
 
 // openSearch opens a search connection bound as the service account.
 func (l *LDAP) openSearch(ctx context.Context) (*ldap.Conn, error) {
-	c, err := l.openBind(ctx)
+	c, err := dial(ctx, l.dial, l.dial.ldapConn(l.cfg.OpTimeout))
+	l.healthy.Store(err == nil)
 	if err != nil || l.cfg.BindDN == "" {
 		return c, err
 	}
@@ -374,8 +375,8 @@ func (l *LDAP) openSearch(ctx context.Context) (*ldap.Conn, error) {
 }
 
 // openBind opens a connection for user binds.
-func (l *LDAP) openBind(ctx context.Context) (*ldap.Conn, error) {
-	c, err := l.dial.dial(ctx, l.cfg.OpTimeout)
+func (l *LDAP) openBind(ctx context.Context) (*bindConn, error) {
+	c, err := dial(ctx, l.dial, l.dial.bindConn(l.cfg.OpTimeout))
 	l.healthy.Store(err == nil)
 	return c, err
 }
@@ -541,13 +542,9 @@ func (l *LDAP) ad() bool { return l.cfg.Preset == PresetActiveDirectory }
 // checkPassword binds as dn with password on a bind connection.
 func (l *LDAP) checkPassword(ctx context.Context, dn, password string) (Status, error) {
 	var st Status
-	err := l.bind.do(ctx, func(c *ldap.Conn) error {
+	err := l.bind.do(ctx, func(c *bindConn) error {
 		return withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
-			res, err := c.SimpleBind(&ldap.SimpleBindRequest{
-				Username: dn,
-				Password: password,
-				Controls: []ldap.Control{ldap.NewControlBeheraPasswordPolicy()},
-			})
+			res, err := c.bind(dn, password, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
 			st, err = bindStatus(res, err)
 			return err
 		})

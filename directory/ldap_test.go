@@ -295,6 +295,42 @@ func TestLDAPKillRestart(t *testing.T) {
 	}
 }
 
+// TestLDAPRestartIdleBindConns checks that bind connections left idle
+// across a restart of the directory cost no login: a bind connection
+// cannot tell it is dead before it is used, so the pool retries such a
+// login on a fresh connection, never on another idle one.
+func TestLDAPRestartIdleBindConns(t *testing.T) {
+	checkLeaks(t)
+	srv := ldaptest.Start(t)
+	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) { c.CacheTTL = time.Minute })
+	ctx := context.Background()
+	const n = 4 // logins at once: as many idle bind connections
+	login := func() error {
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				got, err := l.Authenticate(ctx, "alice", ldaptest.Password("alice"))
+				if err == nil && got.Status != OK {
+					err = errors.New("status " + got.Status.String())
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	if err := login(); err != nil {
+		t.Fatalf("before restart: %v", err)
+	}
+	srv.Restart()
+	for i := range 3 {
+		if err := login(); err != nil {
+			t.Fatalf("round %d after restart: %v", i, err)
+		}
+	}
+}
+
 func TestLDAPFrozen(t *testing.T) {
 	checkLeaks(t)
 	srv := ldaptest.Start(t)

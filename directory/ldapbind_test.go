@@ -1,0 +1,94 @@
+package directory
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// bindResponse encodes a BindResponse with message ID id.
+func bindResponse(id int64, code int64, diag string) []byte {
+	env := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+	env.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, ""))
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationBindResponse, nil, "")
+	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, code, ""))
+	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", ""))
+	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, diag, ""))
+	env.AppendChild(op)
+	return env.Bytes()
+}
+
+// TestBindConn runs bindConn against a scripted server: it reads the
+// request, checks it, and answers with reply (nil: no answer).
+func TestBindConn(t *testing.T) {
+	checkLeaks(t)
+	tests := []struct {
+		name     string
+		password string
+		reply    []byte
+		wantCode uint16 // 0: success
+		wantErr  string
+		broken   bool // the connection must be closed afterwards
+	}{
+		{"success", "pw", bindResponse(1, 0, ""), 0, "", false},
+		{"invalid credentials", "pw", bindResponse(1, 49, "80090308: LdapErr: data 52e"), ldap.LDAPResultInvalidCredentials, "data 52e", false},
+		{"notice of disconnection", "pw", bindResponse(0, 52, "bye"), ldap.ErrorNetwork, "response to message 0", true},
+		{"another message", "pw", bindResponse(7, 0, ""), ldap.ErrorNetwork, "want 1", true},
+		{"not a sequence", "pw", []byte{0x04, 0x00}, ldap.ErrorNetwork, "want a SEQUENCE", true},
+		{"too long", "pw", []byte{0x30, 0x83, 0x10, 0x00, 0x00}, ldap.ErrorNetwork, "more than", true},
+		{"no answer", "pw", nil, ldap.ErrorNetwork, "timed out", true},
+		{"empty password", "", nil, ldap.ErrorEmptyPassword, "empty password", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, server := net.Pipe()
+			defer server.Close()
+			done := make(chan error, 1)
+			go func() {
+				done <- func() error {
+					if tt.password == "" {
+						return nil
+					}
+					p, err := ber.ReadPacket(bufio.NewReader(server))
+					if err != nil {
+						return err
+					}
+					if len(p.Children) != 3 || p.Children[1].Tag != ldap.ApplicationBindRequest {
+						return errors.New("not a bind request with controls")
+					}
+					if got := p.Children[1].Children[1].Value; got != "uid=alice" {
+						return errors.New("bind DN " + got.(string))
+					}
+					if tt.reply != nil {
+						_, err = server.Write(tt.reply)
+					}
+					return err
+				}()
+			}()
+			c := newBindConn(client)
+			defer c.Close()
+			c.SetTimeout(200 * time.Millisecond)
+			_, err := c.bind("uid=alice", tt.password, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
+			if serr := <-done; serr != nil {
+				t.Fatalf("server: %v", serr)
+			}
+			switch {
+			case tt.wantCode == 0 && err != nil:
+				t.Fatalf("got %v, want success", err)
+			case tt.wantCode != 0 && !ldap.IsErrorWithCode(err, tt.wantCode):
+				t.Fatalf("got %v, want LDAP code %d", err, tt.wantCode)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("got %v, want it to mention %q", err, tt.wantErr)
+			}
+			if got := c.IsClosing(); got != tt.broken {
+				t.Errorf("IsClosing: got %v, want %v", got, tt.broken)
+			}
+		})
+	}
+}
