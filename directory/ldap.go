@@ -316,6 +316,10 @@ type LDAP struct {
 	bind   *pool[*bindConn]  // rebound as each user in turn
 	cache  *userCache
 	now    func() time.Time
+	// bindControls go with every user bind, encoded once: the password
+	// policy request control, so that slapd's ppolicy tells locked and
+	// expired accounts.
+	bindControls []byte
 
 	healthy atomic.Bool
 	// searches counts user and group searches, so tests can see the cache
@@ -341,7 +345,11 @@ func NewLDAP(cfg LDAPConfig, opts ...LDAPOption) (*LDAP, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &LDAP{cfg: cfg, now: time.Now}
+	l := &LDAP{
+		cfg:          cfg,
+		now:          time.Now,
+		bindControls: encodeControls([]ldap.Control{ldap.NewControlBeheraPasswordPolicy()}),
+	}
 	for _, o := range opts {
 		o(l)
 	}
@@ -544,7 +552,7 @@ func (l *LDAP) checkPassword(ctx context.Context, dn, password string) (Status, 
 	var st Status
 	err := l.bind.do(ctx, func(c *bindConn) error {
 		return withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
-			res, err := c.bind(dn, password, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
+			res, err := c.bind(dn, password, l.bindControls)
 			st, err = bindStatus(res, err)
 			return err
 		})

@@ -68,19 +68,26 @@ func (c *bindConn) Close() error {
 // IsClosing reports whether Close was called or an operation failed.
 func (c *bindConn) IsClosing() bool { return c.closing.Load() }
 
-// bind performs a simple bind with controls and returns what go-ldap's
-// SimpleBind returns: the response controls, and an *ldap.Error for a
-// result other than success.
-func (c *bindConn) bind(dn, password string, controls []ldap.Control) (*ldap.SimpleBindResult, error) {
+// bind performs a simple bind with controls, encoded by encodeControls,
+// and returns what go-ldap's SimpleBind returns: the response controls,
+// and an *ldap.Error for a result other than success.
+func (c *bindConn) bind(dn, password string, controls []byte) (*ldap.SimpleBindResult, error) {
 	if password == "" {
 		// An empty password is an unauthenticated bind, which succeeds.
 		return nil, ldap.NewError(ldap.ErrorEmptyPassword, errors.New("ldap: empty password not allowed by the client"))
 	}
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationBindRequest, nil, "Bind Request")
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, ldapVersion, "Version"))
-	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, dn, "User Name"))
-	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, tagSimpleAuthentication, password, "Password"))
-	packet, err := c.roundTrip(op, controls)
+	if c.IsClosing() {
+		return nil, ldap.NewError(ldap.ErrorNetwork, errors.New("ldap: connection closed"))
+	}
+	c.msgID++
+	raw, err := c.roundTrip(encodeBind(c.msgID, dn, password, controls))
+	if err != nil {
+		return nil, err
+	}
+	if isBindSuccess(raw, c.msgID) {
+		return &ldap.SimpleBindResult{Controls: []ldap.Control{}}, nil
+	}
+	packet, err := c.decode(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -101,9 +108,20 @@ func (c *bindConn) bind(dn, password string, controls []ldap.Control) (*ldap.Sim
 // startTLS upgrades the connection (RFC 4511 §4.14) and checks the
 // server's certificate against conf; ctx bounds the handshake.
 func (c *bindConn) startTLS(ctx context.Context, conf *tls.Config) error {
+	if c.IsClosing() {
+		return ldap.NewError(ldap.ErrorNetwork, errors.New("ldap: connection closed"))
+	}
+	c.msgID++
+	envelope := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Request")
+	envelope.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, c.msgID, "MessageID"))
 	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationExtendedRequest, nil, "Start TLS")
 	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, tagExtendedRequestName, oidStartTLS, "TLS Extended Command"))
-	packet, err := c.roundTrip(op, nil)
+	envelope.AppendChild(op)
+	raw, err := c.roundTrip(envelope.Bytes())
+	if err != nil {
+		return err
+	}
+	packet, err := c.decode(raw)
 	if err != nil {
 		return err
 	}
@@ -125,24 +143,10 @@ func (c *bindConn) startTLS(ctx context.Context, conf *tls.Config) error {
 	return nil
 }
 
-// roundTrip sends op with controls under the next message ID and reads
-// the response to it, within the timeout. A connection error, a timeout
-// or a response that is not the answer closes the connection.
-func (c *bindConn) roundTrip(op *ber.Packet, controls []ldap.Control) (*ber.Packet, error) {
-	if c.IsClosing() {
-		return nil, ldap.NewError(ldap.ErrorNetwork, errors.New("ldap: connection closed"))
-	}
-	c.msgID++
-	envelope := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Request")
-	envelope.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, c.msgID, "MessageID"))
-	envelope.AppendChild(op)
-	if len(controls) > 0 {
-		ctls := ber.Encode(ber.ClassContext, ber.TypeConstructed, tagControls, nil, "Controls")
-		for _, ctl := range controls {
-			ctls.AppendChild(ctl.Encode())
-		}
-		envelope.AppendChild(ctls)
-	}
+// roundTrip sends the request req, which carries message ID c.msgID,
+// and reads the raw response, within the timeout. A connection error or
+// a timeout closes the connection.
+func (c *bindConn) roundTrip(req []byte) ([]byte, error) {
 	var deadline time.Time
 	if c.timeout > 0 {
 		deadline = time.Now().Add(c.timeout)
@@ -150,10 +154,20 @@ func (c *bindConn) roundTrip(op *ber.Packet, controls []ldap.Control) (*ber.Pack
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		return nil, c.fail(err)
 	}
-	if _, err := c.nc.Write(envelope.Bytes()); err != nil {
+	if _, err := c.nc.Write(req); err != nil {
 		return nil, c.fail(fmt.Errorf("unable to send request: %w", err))
 	}
-	packet, err := c.read()
+	raw, err := c.read()
+	if err != nil {
+		return nil, c.fail(err)
+	}
+	return raw, nil
+}
+
+// decode decodes a response read by roundTrip and checks that it answers
+// message c.msgID; anything else closes the connection.
+func (c *bindConn) decode(raw []byte) (*ber.Packet, error) {
+	packet, err := ber.DecodePacketErr(raw)
 	if err != nil {
 		return nil, c.fail(err)
 	}
@@ -180,7 +194,7 @@ func (c *bindConn) fail(err error) error {
 // read reads one LDAPMessage: its BER header (a SEQUENCE and its
 // definite length), then the whole message at once, which the BER
 // decoder would otherwise read a byte at a time.
-func (c *bindConn) read() (*ber.Packet, error) {
+func (c *bindConn) read() ([]byte, error) {
 	hdr, err := c.r.Peek(2)
 	if err != nil {
 		return nil, err
@@ -210,5 +224,108 @@ func (c *bindConn) read() (*ber.Packet, error) {
 	if _, err := io.ReadFull(c.r, buf); err != nil {
 		return nil, err
 	}
-	return ber.DecodePacketErr(buf)
+	return buf, nil
+}
+
+// The request and the commonest response of a bind are written and
+// recognised here byte by byte, not through asn1-ber's packet trees,
+// which cost more allocations than the rest of a login. BER below is
+// DER-shaped, as every LDAP implementation writes it (RFC 4511 §5.1).
+
+// encodeControls returns the encoded Controls element ([0] SEQUENCE OF
+// Control) of a request, or nil for none. The LDAP backend encodes its
+// bind controls once.
+func encodeControls(controls []ldap.Control) []byte {
+	if len(controls) == 0 {
+		return nil
+	}
+	p := ber.Encode(ber.ClassContext, ber.TypeConstructed, tagControls, nil, "Controls")
+	for _, ctl := range controls {
+		p.AppendChild(ctl.Encode())
+	}
+	return p.Bytes()
+}
+
+// encodeBind returns the LDAPMessage of a simple BindRequest (version 3)
+// with message ID id and the encoded controls.
+func encodeBind(id int64, dn, password string, controls []byte) []byte {
+	opLen := 3 + berTLVLen(len(dn)) + berTLVLen(len(password)) // version: 02 01 03
+	idLen := berIntLen(id)
+	msgLen := berTLVLen(idLen) + berTLVLen(opLen) + len(controls)
+	b := make([]byte, 0, berTLVLen(msgLen))
+	b = appendBERHeader(b, 0x30, msgLen) // SEQUENCE
+	b = appendBERHeader(b, 0x02, idLen)  // INTEGER messageID
+	for i := idLen - 1; i >= 0; i-- {
+		b = append(b, byte(id>>(8*i)))
+	}
+	b = appendBERHeader(b, 0x60, opLen) // [APPLICATION 0] BindRequest
+	b = append(b, 0x02, 0x01, ldapVersion)
+	b = appendBERHeader(b, 0x04, len(dn)) // LDAPDN
+	b = append(b, dn...)
+	b = appendBERHeader(b, 0x80, len(password)) // [0] simple
+	b = append(b, password...)
+	return append(b, controls...)
+}
+
+// isBindSuccess reports whether raw is exactly a BindResponse to message
+// id with resultCode success, empty matchedDN and diagnosticMessage, and
+// no controls or server SASL credentials: the answer to a right password
+// where no password policy has anything to say. Anything else is decoded
+// in full.
+func isBindSuccess(raw []byte, id int64) bool {
+	idLen := berIntLen(id)
+	want := 2 + 2 + idLen + 9 // SEQUENCE, messageID, then the 9 bytes below
+	if len(raw) != want || raw[0] != 0x30 || int(raw[1]) != want-2 ||
+		raw[2] != 0x02 || int(raw[3]) != idLen {
+		return false
+	}
+	for i := range idLen {
+		if raw[4+i] != byte(id>>(8*(idLen-1-i))) {
+			return false
+		}
+	}
+	rest := raw[4+idLen:]
+	// [APPLICATION 1] { ENUMERATED 0, OCTET STRING "", OCTET STRING "" }
+	return string(rest) == "\x61\x07\x0a\x01\x00\x04\x00\x04\x00"
+}
+
+// berIntLen is the length of the minimal two's complement encoding of a
+// positive id, as an INTEGER's contents.
+func berIntLen(id int64) int {
+	n := 1
+	for id >= 0x80 {
+		id >>= 8
+		n++
+	}
+	return n
+}
+
+// berTLVLen is the encoded length of an element whose contents are n
+// bytes long.
+func berTLVLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 2 + n
+	case n <= 0xff:
+		return 3 + n
+	case n <= 0xffff:
+		return 4 + n
+	default:
+		return 5 + n
+	}
+}
+
+// appendBERHeader appends an identifier octet and a definite length.
+func appendBERHeader(b []byte, tag byte, n int) []byte {
+	b = append(b, tag)
+	switch {
+	case n < 0x80:
+		return append(b, byte(n))
+	case n <= 0xff:
+		return append(b, 0x81, byte(n))
+	case n <= 0xffff:
+		return append(b, 0x82, byte(n>>8), byte(n))
+	default:
+		return append(b, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	}
 }

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"net"
 	"strings"
@@ -74,7 +75,7 @@ func TestBindConn(t *testing.T) {
 			c := newBindConn(client)
 			defer c.Close()
 			c.SetTimeout(200 * time.Millisecond)
-			_, err := c.bind("uid=alice", tt.password, []ldap.Control{ldap.NewControlBeheraPasswordPolicy()})
+			_, err := c.bind("uid=alice", tt.password, encodeControls([]ldap.Control{ldap.NewControlBeheraPasswordPolicy()}))
 			if serr := <-done; serr != nil {
 				t.Fatalf("server: %v", serr)
 			}
@@ -90,5 +91,49 @@ func TestBindConn(t *testing.T) {
 				t.Errorf("IsClosing: got %v, want %v", got, tt.broken)
 			}
 		})
+	}
+}
+
+// TestEncodeBind compares the hand-written BindRequest with asn1-ber's,
+// across the lengths where BER changes form.
+func TestEncodeBind(t *testing.T) {
+	controls := []ldap.Control{ldap.NewControlBeheraPasswordPolicy()}
+	for _, id := range []int64{1, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 1 << 31} {
+		for _, n := range []int{1, 0x7f, 0x80, 0xff, 0x100, 0x10000} {
+			for _, ctls := range [][]ldap.Control{nil, controls} {
+				dn, pw := strings.Repeat("d", n), strings.Repeat("p", min(n, 300))
+				env := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+				env.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, ""))
+				op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationBindRequest, nil, "")
+				op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 3, ""))
+				op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, dn, ""))
+				op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, pw, ""))
+				env.AppendChild(op)
+				if ctls != nil {
+					c := ber.Encode(ber.ClassContext, ber.TypeConstructed, 0, nil, "")
+					c.AppendChild(ctls[0].Encode())
+					env.AppendChild(c)
+				}
+				got, want := encodeBind(id, dn, pw, encodeControls(ctls)), env.Bytes()
+				if !bytes.Equal(got, want) {
+					t.Errorf("id %d, length %d, controls %v: got % x, want % x", id, n, ctls != nil, got[:min(len(got), 16)], want[:min(len(want), 16)])
+				}
+			}
+		}
+	}
+}
+
+// TestIsBindSuccess checks the short cut for a plain success against the
+// full decoding.
+func TestIsBindSuccess(t *testing.T) {
+	for _, id := range []int64{1, 0x7f, 0x80, 0x8000} {
+		if !isBindSuccess(bindResponse(id, 0, ""), id) {
+			t.Errorf("id %d: success not recognised", id)
+		}
+		for _, raw := range [][]byte{bindResponse(id+1, 0, ""), bindResponse(id, 49, ""), bindResponse(id, 0, "x")} {
+			if isBindSuccess(raw, id) {
+				t.Errorf("id %d: % x taken for success", id, raw)
+			}
+		}
 	}
 }
