@@ -36,6 +36,15 @@ type Client struct {
 	// challenge or auto mode, the separator, and the fail mode while the
 	// cluster store is down. The zero value is auto, ",", secure.
 	Login challenge.ClientLogin
+
+	macs *macPool // set by NewClientTable
+}
+
+// verifyMA checks the Message-Authenticator at off of a request from c.
+func (c *Client) verifyMA(pkt []byte, off int) bool {
+	m := c.mac()
+	defer c.putMAC(m)
+	return verifyMA(m, pkt, off, pkt[4:20])
 }
 
 // sends reports whether the client is sent the attribute name.
@@ -100,6 +109,7 @@ func NewClientTable(clients []Client) (*ClientTable, error) {
 			DropOnError:                      c.DropOnError,
 			Login:                            c.Login,
 		}
+		cc.macs = newMACPool(cc.Secret)
 		for _, p := range c.Networks {
 			np, err := normalizePrefix(p)
 			if err != nil {

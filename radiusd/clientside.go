@@ -55,7 +55,7 @@ func SignRequest(p *radius.Packet) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("radiusd: sign %v: %w", p.Code, err)
 	}
-	signMA(b, headerLen+2, b[4:20], p.Secret)
+	signMA(newMAC(p.Secret), b, headerLen+2, b[4:20])
 	return b, nil
 }
 
@@ -107,7 +107,7 @@ func VerifyResponse(resp, req, secret []byte) error {
 		return fmt.Errorf("%w: %w", ErrResponseNotAuthentic, err)
 	case off < 0:
 		return fmt.Errorf("%w: no Message-Authenticator", ErrResponseNotAuthentic)
-	case !verifyMA(pkt, off, req[4:20], secret):
+	case !verifyMA(newMAC(secret), pkt, off, req[4:20]):
 		return fmt.Errorf("%w: Message-Authenticator", ErrResponseNotAuthentic)
 	}
 	return nil

@@ -39,7 +39,7 @@ func TestSignRequest(t *testing.T) {
 		if err != nil || off != 22 {
 			t.Fatalf("got offset %d, %v; want 22", off, err)
 		}
-		if !verifyMA(b, off, b[4:20], testSecret) {
+		if !verifyMA(newMAC(testSecret), b, off, b[4:20]) {
 			t.Error("does not verify")
 		}
 		if len(p.Attributes) != 3 {
@@ -61,7 +61,7 @@ func TestSignRequest(t *testing.T) {
 func TestVerifyResponse(t *testing.T) {
 	p, _ := NewAccessRequest(testSecret, "alice", "pw")
 	req, _ := SignRequest(p)
-	good, err := encodeResponse(p, radius.CodeAccessAccept, nil, testSecret)
+	good, err := encodeResponse(p, radius.CodeAccessAccept, nil, &Client{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"errors"
+	"hash"
+	"sync"
 
 	"layeh.com/radius/rfc2869"
 )
@@ -47,9 +49,11 @@ func findMA(pkt []byte) (int, error) {
 // authenticator field and the Message-Authenticator value at off taken as
 // zeros, as RFC 3579 §3.2 defines. For a request auth is its own
 // authenticator; for a response it is the request's. pkt is not modified.
-func computeMA(pkt []byte, off int, auth, secret []byte) [16]byte {
+// m is an HMAC-MD5 keyed with the secret (newMAC or a Client's), which
+// computeMA resets first.
+func computeMA(m hash.Hash, pkt []byte, off int, auth []byte) [16]byte {
 	var zero, sum [16]byte
-	m := hmac.New(md5.New, secret)
+	m.Reset()
 	m.Write(pkt[:4])
 	m.Write(auth)
 	m.Write(pkt[headerLen:off])
@@ -60,13 +64,45 @@ func computeMA(pkt []byte, off int, auth, secret []byte) [16]byte {
 }
 
 // verifyMA checks the Message-Authenticator value at off in constant time.
-func verifyMA(pkt []byte, off int, auth, secret []byte) bool {
-	want := computeMA(pkt, off, auth, secret)
+func verifyMA(m hash.Hash, pkt []byte, off int, auth []byte) bool {
+	want := computeMA(m, pkt, off, auth)
 	return hmac.Equal(want[:], pkt[off:off+16])
 }
 
 // signMA writes the Message-Authenticator value at off.
-func signMA(pkt []byte, off int, auth, secret []byte) {
-	sum := computeMA(pkt, off, auth, secret)
+func signMA(m hash.Hash, pkt []byte, off int, auth []byte) {
+	sum := computeMA(m, pkt, off, auth)
 	copy(pkt[off:off+16], sum[:])
+}
+
+// newMAC returns an HMAC-MD5 keyed with secret.
+func newMAC(secret []byte) hash.Hash { return hmac.New(md5.New, secret) }
+
+// macPool lends HMAC-MD5 states keyed with one client's secret: keying
+// costs two MD5 blocks and a few allocations, which a Message-Authenticator
+// checked and one signed per request would otherwise pay each time.
+type macPool struct {
+	secret []byte
+	pool   sync.Pool
+}
+
+func newMACPool(secret []byte) *macPool {
+	mp := &macPool{secret: secret}
+	mp.pool.New = func() any { return newMAC(secret) }
+	return mp
+}
+
+// mac lends an HMAC keyed with c's secret; give it back with putMAC.
+func (c *Client) mac() hash.Hash {
+	if c.macs == nil { // a Client not built by NewClientTable
+		return newMAC(c.Secret)
+	}
+	return c.macs.pool.Get().(hash.Hash)
+}
+
+// putMAC gives back an HMAC lent by mac.
+func (c *Client) putMAC(m hash.Hash) {
+	if c.macs != nil {
+		c.macs.pool.Put(m)
+	}
 }

@@ -45,7 +45,7 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst net
 		// RFC 5997 §3: a Status-Server without it is always discarded.
 		s.drop(causeMissingMA, src, c.Name)
 		return
-	case off >= 0 && !verifyMA(pkt, off, pkt[4:20], c.Secret):
+	case off >= 0 && !c.verifyMA(pkt, off):
 		// Usually a wrong secret. Checked before the duplicate cache, so a
 		// forged packet can neither evict nor fetch a cached answer.
 		s.drop(causeBadMA, src, c.Name)
@@ -240,7 +240,7 @@ func (s *Server) encode(p *radius.Packet, code radius.Code, d challenge.Decision
 			attrs = append(attrs, avp)
 		}
 	}
-	return encodeResponse(p, code, attrs, c.Secret)
+	return encodeResponse(p, code, attrs, c)
 }
 
 // correlationID returns a short random id that ties a request's log line to

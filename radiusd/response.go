@@ -99,7 +99,7 @@ func responseAttrs(req *radius.Packet, code radius.Code, d challenge.Decision) (
 // prefix cannot reach it) and is computed over the answer with the request
 // authenticator in its authenticator field; only then is the Response
 // Authenticator computed over the whole, as RFC 3579 §3.2 orders.
-func encodeResponse(req *radius.Packet, code radius.Code, attrs radius.Attributes, secret []byte) ([]byte, error) {
+func encodeResponse(req *radius.Packet, code radius.Code, attrs radius.Attributes, c *Client) ([]byte, error) {
 	resp := &radius.Packet{
 		Code:          code,
 		Identifier:    req.Identifier,
@@ -113,10 +113,12 @@ func encodeResponse(req *radius.Packet, code radius.Code, attrs radius.Attribute
 		return nil, fmt.Errorf("radiusd: encode %v: %w", code, err)
 	}
 	const maOff = headerLen + 2 // value of the first attribute
-	signMA(b, maOff, req.Authenticator[:], secret)
+	m := c.mac()
+	signMA(m, b, maOff, req.Authenticator[:])
+	c.putMAC(m)
 	h := md5.New()
 	h.Write(b) // the request authenticator is still in b[4:20]
-	h.Write(secret)
+	h.Write(c.Secret)
 	h.Sum(b[4:4])
 	return b, nil
 }

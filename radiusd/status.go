@@ -19,7 +19,7 @@ func (s *Server) answerStatus(l *listener, c *Client, p *radius.Packet, src neti
 	for _, ps := range proxyStates(p) {
 		attrs.Add(rfc2865.ProxyState_Type, ps)
 	}
-	resp, err := encodeResponse(p, radius.CodeAccessAccept, attrs, c.Secret)
+	resp, err := encodeResponse(p, radius.CodeAccessAccept, attrs, c)
 	if err != nil {
 		s.drop(causeEncode, src, c.Name)
 		return
