@@ -205,6 +205,11 @@ func (s *Server) logRequest(id string, c *Client, src netip.AddrPort, v verdict,
 		// for a store that is down): an admin must see it every time.
 		ev = s.log.Warn().Err(v.d.Err)
 	}
+	if !ev.Enabled() {
+		// The level is off (info in production at level warn): do not
+		// format the NAS address for nothing.
+		return
+	}
 	if v.d.Device != "" {
 		ev = ev.Str("device", v.d.Device)
 	}
@@ -247,5 +252,12 @@ func (s *Server) encode(p *radius.Packet, code radius.Code, d challenge.Decision
 // the NAS's and the Authenticator's. It needs to be unlikely to repeat, not
 // unpredictable.
 func correlationID() string {
-	return fmt.Sprintf("%012x", rand.Uint64()>>16)
+	const digits = "0123456789abcdef"
+	var b [12]byte // 48 random bits, as %012x would print them
+	v := rand.Uint64()
+	for i := range b {
+		b[i] = digits[v&0xf]
+		v >>= 4
+	}
+	return string(b[:])
 }
