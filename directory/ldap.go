@@ -312,8 +312,8 @@ func (c *LDAPConfig) validate() ([]*ldapServer, *tls.Config, error) {
 type LDAP struct {
 	cfg    LDAPConfig
 	dial   *dialer
-	search *pool[*ldap.Conn] // bound as the service account
-	bind   *pool[*bindConn]  // rebound as each user in turn
+	search *pool // bound as the service account
+	bind   *pool // rebound as each user in turn
 	cache  *userCache
 	now    func() time.Time
 	// bindControls go with every user bind, encoded once: the password
@@ -368,13 +368,16 @@ func NewLDAP(cfg LDAPConfig, opts ...LDAPOption) (*LDAP, error) {
 }
 
 // openSearch opens a search connection bound as the service account.
-func (l *LDAP) openSearch(ctx context.Context) (*ldap.Conn, error) {
-	c, err := dial(ctx, l.dial, l.dial.ldapConn(l.cfg.OpTimeout))
+func (l *LDAP) openSearch(ctx context.Context) (*conn, error) {
+	c, err := dial(ctx, l.dial, l.dial.start(l.cfg.OpTimeout))
 	l.healthy.Store(err == nil)
 	if err != nil || l.cfg.BindDN == "" {
 		return c, err
 	}
-	err = withTimeout(ctx, c, l.cfg.OpTimeout, func() error { return c.Bind(l.cfg.BindDN, l.cfg.BindPassword) })
+	err = withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
+		_, err := c.bind(l.cfg.BindDN, l.cfg.BindPassword, nil)
+		return err
+	})
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("directory: bind as service account %q: %w", l.cfg.BindDN, err)
@@ -383,8 +386,8 @@ func (l *LDAP) openSearch(ctx context.Context) (*ldap.Conn, error) {
 }
 
 // openBind opens a connection for user binds.
-func (l *LDAP) openBind(ctx context.Context) (*bindConn, error) {
-	c, err := dial(ctx, l.dial, l.dial.bindConn(l.cfg.OpTimeout))
+func (l *LDAP) openBind(ctx context.Context) (*conn, error) {
+	c, err := dial(ctx, l.dial, l.dial.start(l.cfg.OpTimeout))
 	l.healthy.Store(err == nil)
 	return c, err
 }
@@ -403,9 +406,9 @@ func (l *LDAP) Healthy() bool { return l.healthy.Load() }
 // Ping checks that a directory server answers a search as the service
 // account (a read of the base entry).
 func (l *LDAP) Ping(ctx context.Context) error {
-	err := l.search.do(ctx, func(c *ldap.Conn) error {
+	err := l.search.do(ctx, func(c *conn) error {
 		return withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
-			_, err := c.Search(ldap.NewSearchRequest(l.cfg.BaseDN, ldap.ScopeBaseObject,
+			_, err := c.search(ldap.NewSearchRequest(l.cfg.BaseDN, ldap.ScopeBaseObject,
 				ldap.NeverDerefAliases, 1, 0, false, "(objectClass=*)", []string{"1.1"}, nil))
 			return err
 		})
@@ -484,7 +487,7 @@ func (l *LDAP) lookup(ctx context.Context, name string) (*ldapUser, error) {
 		return u, nil
 	}
 	var u *ldapUser
-	err := l.search.do(ctx, func(c *ldap.Conn) error {
+	err := l.search.do(ctx, func(c *conn) error {
 		var err error
 		u, err = l.findUser(ctx, c, name)
 		if err != nil || u == nil {
@@ -504,7 +507,7 @@ func (l *LDAP) lookup(ctx context.Context, name string) (*ldapUser, error) {
 }
 
 // findUser searches for the one entry matching name.
-func (l *LDAP) findUser(ctx context.Context, c *ldap.Conn, name string) (*ldapUser, error) {
+func (l *LDAP) findUser(ctx context.Context, c *conn, name string) (*ldapUser, error) {
 	attrs := []string{l.cfg.UserAttribute}
 	if l.cfg.MemberOfAttribute != "" {
 		attrs = append(attrs, l.cfg.MemberOfAttribute)
@@ -518,7 +521,7 @@ func (l *LDAP) findUser(ctx context.Context, c *ldap.Conn, name string) (*ldapUs
 	err := withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
 		l.searches.Add(1)
 		var err error
-		res, err = c.Search(req)
+		res, err = c.search(req)
 		return err
 	})
 	if res != nil && len(res.Entries) > 1 {
@@ -550,7 +553,7 @@ func (l *LDAP) ad() bool { return l.cfg.Preset == PresetActiveDirectory }
 // checkPassword binds as dn with password on a bind connection.
 func (l *LDAP) checkPassword(ctx context.Context, dn, password string) (Status, error) {
 	var st Status
-	err := l.bind.do(ctx, func(c *bindConn) error {
+	err := l.bind.do(ctx, func(c *conn) error {
 		return withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
 			res, err := c.bind(dn, password, l.bindControls)
 			st, err = bindStatus(res, err)

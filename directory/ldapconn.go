@@ -77,7 +77,7 @@ type dialer struct {
 // recently unless all did, and hands each connection to wrap (which
 // starts the LDAP session: StartTLS when configured). The dial and TLS
 // handshake are bounded by ctx and dialTimeout; wrap gets that context.
-func dial[C any](ctx context.Context, d *dialer, wrap func(ctx context.Context, nc net.Conn, s *ldapServer) (C, error)) (C, error) {
+func dial(ctx context.Context, d *dialer, wrap func(ctx context.Context, nc net.Conn, s *ldapServer) (*conn, error)) (*conn, error) {
 	now := d.now().UnixNano()
 	order := make([]*ldapServer, 0, len(d.servers))
 	var later []*ldapServer
@@ -102,50 +102,32 @@ func dial[C any](ctx context.Context, d *dialer, wrap func(ctx context.Context, 
 			break
 		}
 	}
-	var zero C
-	return zero, fmt.Errorf("directory: no LDAP server reachable: %w", errors.Join(errs...))
+	return nil, fmt.Errorf("directory: no LDAP server reachable: %w", errors.Join(errs...))
 }
 
-func dialOne[C any](ctx context.Context, d *dialer, s *ldapServer, wrap func(ctx context.Context, nc net.Conn, s *ldapServer) (C, error)) (C, error) {
-	var zero C
+func dialOne(ctx context.Context, d *dialer, s *ldapServer, wrap func(ctx context.Context, nc net.Conn, s *ldapServer) (*conn, error)) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.dialTimeout)
 	defer cancel()
 	var nd net.Dialer
 	nc, err := nd.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
-		return zero, err
+		return nil, err
 	}
 	if s.tls {
 		tc := tls.Client(nc, d.tlsFor(s))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
-			return zero, err
+			return nil, err
 		}
 		nc = tc
 	}
 	return wrap(ctx, nc, s)
 }
 
-// ldapConn starts a go-ldap session on nc, for the search pool.
-func (d *dialer) ldapConn(opTimeout time.Duration) func(ctx context.Context, nc net.Conn, s *ldapServer) (*ldap.Conn, error) {
-	return func(ctx context.Context, nc net.Conn, s *ldapServer) (*ldap.Conn, error) {
-		c := ldap.NewConn(nc, s.tls)
-		c.Start()
-		if d.startTLS && !s.tls {
-			err := withTimeout(ctx, c, opTimeout, func() error { return c.StartTLS(d.tlsFor(s)) })
-			if err != nil {
-				c.Close()
-				return nil, fmt.Errorf("StartTLS: %w", err)
-			}
-		}
-		return c, nil
-	}
-}
-
-// bindConn starts a bindConn session on nc, for the bind pool.
-func (d *dialer) bindConn(opTimeout time.Duration) func(ctx context.Context, nc net.Conn, s *ldapServer) (*bindConn, error) {
-	return func(ctx context.Context, nc net.Conn, s *ldapServer) (*bindConn, error) {
-		c := newBindConn(nc)
+// start starts an LDAP session on nc: StartTLS when configured.
+func (d *dialer) start(opTimeout time.Duration) func(ctx context.Context, nc net.Conn, s *ldapServer) (*conn, error) {
+	return func(ctx context.Context, nc net.Conn, s *ldapServer) (*conn, error) {
+		c := newConn(nc)
 		if d.startTLS && !s.tls {
 			err := withTimeout(ctx, c, opTimeout, func() error { return c.startTLS(ctx, d.tlsFor(s)) })
 			if err != nil {
@@ -172,17 +154,10 @@ func (d *dialer) tlsFor(s *ldapServer) *tls.Config {
 	return c
 }
 
-// timeoutConn is a connection whose operations withTimeout bounds:
-// *ldap.Conn and *bindConn.
-type timeoutConn interface {
-	SetTimeout(time.Duration)
-	Close() error
-}
-
 // withTimeout runs op on c with c's request timeout set to opTimeout or
 // to what is left of ctx, whichever is shorter, and closes c if ctx ends
 // first so op returns at once. A ctx that ended is reported as its cause.
-func withTimeout(ctx context.Context, c timeoutConn, opTimeout time.Duration, op func() error) error {
+func withTimeout(ctx context.Context, c *conn, opTimeout time.Duration, op func() error) error {
 	t := opTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
@@ -204,27 +179,20 @@ func withTimeout(ctx context.Context, c timeoutConn, opTimeout time.Duration, op
 // pool holds idle connections of one kind (search or bind) and limits how
 // many are in use at once. A connection that saw a network or protocol
 // error is closed, not returned.
-type pool[C poolConn] struct {
+type pool struct {
 	name string
 	sem  chan struct{}
 	// open prepares a new connection (dial, and bind as the service
 	// account for the search pool).
-	open func(ctx context.Context) (C, error)
+	open func(ctx context.Context) (*conn, error)
 
 	mu     sync.Mutex
-	idle   []C
+	idle   []*conn
 	closed bool
 }
 
-// poolConn is a pooled connection: *ldap.Conn (search) or *bindConn.
-type poolConn interface {
-	Close() error
-	// IsClosing reports a connection closed or broken, not to be used.
-	IsClosing() bool
-}
-
-func newPool[C poolConn](name string, size int, open func(ctx context.Context) (C, error)) *pool[C] {
-	return &pool[C]{name: name, sem: make(chan struct{}, size), open: open}
+func newPool(name string, size int, open func(ctx context.Context) (*conn, error)) *pool {
+	return &pool{name: name, sem: make(chan struct{}, size), open: open}
 }
 
 // errClosed is returned by a closed LDAP backend.
@@ -233,18 +201,17 @@ var errClosed = errors.New("directory: LDAP backend closed")
 // get returns a connection and whether it is fresh (just opened); with
 // fresh set it opens one rather than take an idle one. The caller must
 // call put.
-func (p *pool[C]) get(ctx context.Context, fresh bool) (C, bool, error) {
-	var zero C
+func (p *pool) get(ctx context.Context, fresh bool) (*conn, bool, error) {
 	select {
 	case p.sem <- struct{}{}:
 	case <-ctx.Done():
-		return zero, false, fmt.Errorf("directory: waiting for an LDAP %s connection: %w", p.name, context.Cause(ctx))
+		return nil, false, fmt.Errorf("directory: waiting for an LDAP %s connection: %w", p.name, context.Cause(ctx))
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		<-p.sem
-		return zero, false, errClosed
+		return nil, false, errClosed
 	}
 	for !fresh && len(p.idle) > 0 {
 		c := p.idle[len(p.idle)-1]
@@ -259,14 +226,14 @@ func (p *pool[C]) get(ctx context.Context, fresh bool) (C, bool, error) {
 	c, err := p.open(ctx)
 	if err != nil {
 		<-p.sem
-		return zero, false, err
+		return nil, false, err
 	}
 	return c, true, nil
 }
 
 // put gives c back. healthy is false when c saw an error that leaves its
 // state unknown (network, timeout, protocol), and c is then closed.
-func (p *pool[C]) put(c C, healthy bool) {
+func (p *pool) put(c *conn, healthy bool) {
 	defer func() { <-p.sem }()
 	if healthy && !c.IsClosing() {
 		p.mu.Lock()
@@ -282,7 +249,7 @@ func (p *pool[C]) put(c C, healthy bool) {
 
 // close closes the idle connections; connections in use are closed when
 // they are put back.
-func (p *pool[C]) close() {
+func (p *pool) close() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle, p.closed = nil, true
@@ -295,8 +262,8 @@ func (p *pool[C]) close() {
 // do runs op on a pooled connection. If op fails with a connection error
 // on a connection that sat idle (the server may have restarted since), it
 // is tried once more on a fresh connection: not on another idle one,
-// which a bind connection cannot tell dead before it is used.
-func (p *pool[C]) do(ctx context.Context, op func(c C) error) error {
+// which a connection cannot tell dead before it is used.
+func (p *pool) do(ctx context.Context, op func(c *conn) error) error {
 	for attempt := 0; ; attempt++ {
 		c, fresh, err := p.get(ctx, attempt > 0)
 		if err != nil {

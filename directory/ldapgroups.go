@@ -24,7 +24,7 @@ const nestedGroupFilter = "(|(&(objectClass=groupOfNames)(member=%s))" +
 // that list u, and, up to GroupDepth levels, the groups that list those.
 // Under the AD preset the directory resolves the nesting in one search.
 // Names are sorted and unique.
-func (l *LDAP) groups(ctx context.Context, c *ldap.Conn, u *ldapUser) ([]string, error) {
+func (l *LDAP) groups(ctx context.Context, c *conn, u *ldapUser) ([]string, error) {
 	names := map[string]bool{}
 	for _, dn := range u.memberOf {
 		if n := l.groupNameFromDN(dn); n != "" {
@@ -84,14 +84,14 @@ func (l *LDAP) groups(ctx context.Context, c *ldap.Conn, u *ldapUser) ([]string,
 }
 
 // searchGroups runs one group search under GroupBaseDN.
-func (l *LDAP) searchGroups(ctx context.Context, c *ldap.Conn, filter string) ([]*ldap.Entry, error) {
+func (l *LDAP) searchGroups(ctx context.Context, c *conn, filter string) ([]*ldap.Entry, error) {
 	req := ldap.NewSearchRequest(l.cfg.GroupBaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		0, 0, false, filter, []string{l.cfg.GroupNameAttribute}, nil)
 	var res *ldap.SearchResult
 	err := withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
 		l.searches.Add(1)
 		var err error
-		res, err = c.Search(req)
+		res, err = c.search(req)
 		return err
 	})
 	if err != nil {

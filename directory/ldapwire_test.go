@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,9 +26,9 @@ func bindResponse(id int64, code int64, diag string) []byte {
 	return env.Bytes()
 }
 
-// TestBindConn runs bindConn against a scripted server: it reads the
+// TestConnBind runs a bind against a scripted server: it reads the
 // request, checks it, and answers with reply (nil: no answer).
-func TestBindConn(t *testing.T) {
+func TestConnBind(t *testing.T) {
 	checkLeaks(t)
 	tests := []struct {
 		name     string
@@ -42,7 +43,7 @@ func TestBindConn(t *testing.T) {
 		{"notice of disconnection", "pw", bindResponse(0, 52, "bye"), ldap.ErrorNetwork, "response to message 0", true},
 		{"another message", "pw", bindResponse(7, 0, ""), ldap.ErrorNetwork, "want 1", true},
 		{"not a sequence", "pw", []byte{0x04, 0x00}, ldap.ErrorNetwork, "want a SEQUENCE", true},
-		{"too long", "pw", []byte{0x30, 0x83, 0x10, 0x00, 0x00}, ldap.ErrorNetwork, "more than", true},
+		{"too long", "pw", []byte{0x30, 0x84, 0x02, 0x00, 0x00, 0x00}, ldap.ErrorNetwork, "more than", true},
 		{"no answer", "pw", nil, ldap.ErrorNetwork, "timed out", true},
 		{"empty password", "", nil, ldap.ErrorEmptyPassword, "empty password", false},
 	}
@@ -72,7 +73,7 @@ func TestBindConn(t *testing.T) {
 					return err
 				}()
 			}()
-			c := newBindConn(client)
+			c := newConn(client)
 			defer c.Close()
 			c.SetTimeout(200 * time.Millisecond)
 			_, err := c.bind("uid=alice", tt.password, encodeControls([]ldap.Control{ldap.NewControlBeheraPasswordPolicy()}))
@@ -135,5 +136,90 @@ func TestIsBindSuccess(t *testing.T) {
 				t.Errorf("id %d: % x taken for success", id, raw)
 			}
 		}
+	}
+}
+
+// searchAnswer encodes the answers of a search to message id: one entry
+// uid=alice with memberOf values, a reference, then done with code.
+func searchAnswer(id int64, code int64) []byte {
+	msg := func(op *ber.Packet) []byte {
+		env := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+		env.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, ""))
+		env.AppendChild(op)
+		return env.Bytes()
+	}
+	entry := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationSearchResultEntry, nil, "")
+	entry.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "uid=alice,dc=x", ""))
+	attrs := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+	attr := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+	attr.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "memberOf", ""))
+	vals := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSet, nil, "")
+	vals.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "cn=a", ""))
+	vals.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "cn=b", ""))
+	attr.AppendChild(vals)
+	attrs.AppendChild(attr)
+	entry.AppendChild(attrs)
+	ref := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationSearchResultReference, nil, "")
+	ref.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "ldap://other/", ""))
+	done := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationSearchResultDone, nil, "")
+	done.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, code, ""))
+	done.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", ""))
+	done.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", ""))
+	return slices.Concat(msg(entry), msg(ref), msg(done))
+}
+
+// TestConnSearch runs a search against a scripted server: the entries and
+// referrals come back as go-ldap's Search returns them, with an error
+// result too (sizeLimitExceeded), and the connection stays usable.
+func TestConnSearch(t *testing.T) {
+	checkLeaks(t)
+	tests := []struct {
+		name     string
+		code     int64
+		wantCode uint16 // 0: success
+	}{
+		{"success", 0, 0},
+		{"size limit exceeded", ldap.LDAPResultSizeLimitExceeded, ldap.LDAPResultSizeLimitExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, server := net.Pipe()
+			defer server.Close()
+			done := make(chan error, 1)
+			go func() {
+				done <- func() error {
+					p, err := ber.ReadPacket(bufio.NewReader(server))
+					if err != nil {
+						return err
+					}
+					if p.Children[1].Tag != ldap.ApplicationSearchRequest {
+						return errors.New("not a search request")
+					}
+					_, err = server.Write(searchAnswer(1, tt.code))
+					return err
+				}()
+			}()
+			c := newConn(client)
+			defer c.Close()
+			c.SetTimeout(time.Second)
+			res, err := c.search(ldap.NewSearchRequest("dc=x", ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+				2, 0, false, "(uid=alice)", []string{"memberOf"}, nil))
+			if serr := <-done; serr != nil {
+				t.Fatalf("server: %v", serr)
+			}
+			if tt.wantCode == 0 && err != nil || tt.wantCode != 0 && !ldap.IsErrorWithCode(err, tt.wantCode) {
+				t.Fatalf("got %v, want code %d", err, tt.wantCode)
+			}
+			if len(res.Entries) != 1 || res.Entries[0].DN != "uid=alice,dc=x" ||
+				!slices.Equal(res.Entries[0].GetAttributeValues("memberOf"), []string{"cn=a", "cn=b"}) {
+				t.Errorf("got entries %+v", res.Entries)
+			}
+			if !slices.Equal(res.Referrals, []string{"ldap://other/"}) {
+				t.Errorf("got referrals %v, want ldap://other/", res.Referrals)
+			}
+			if c.IsClosing() {
+				t.Error("connection closed after a complete answer")
+			}
+		})
 	}
 }

@@ -16,16 +16,18 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// bindConn is a connection of the bind pool: it carries one operation at
-// a time (a user bind, or StartTLS when it opens), written and read on
-// the caller's goroutine. go-ldap's Conn suits the search pool, but for
-// a bind it costs a message-ID channel round trip, two hand-offs to its
-// dispatcher goroutine and one from its reader, a goroutine and a timer
-// for the request timeout and a context timer for the response: most of
-// the CPU a warm DN cache leaves to a login. Timeouts are socket
-// deadlines here, and any error but an LDAP result closes the connection,
-// as go-ldap's do once the pool sees them.
-type bindConn struct {
+// conn is a connection of either pool: it carries one operation at a
+// time (a search or a bind, and StartTLS when it opens), written and read
+// on the caller's goroutine. go-ldap's Conn serves concurrent operations,
+// which the pools never make: it routes each through its dispatcher
+// goroutine four times (message ID, request, response, finish), starts a
+// goroutine and a timer for the request timeout and a context timer for
+// each response, and decodes a byte at a time; with a warm DN cache that
+// was most of the CPU a login cost. Timeouts are socket deadlines here,
+// and any error but an LDAP result closes the connection, as the pools
+// did with go-ldap's. Requests and results are go-ldap's types, and
+// answers are read by go-ldap's GetLDAPError and DecodeControl.
+type conn struct {
 	// nc is written by startTLS under mu, which Close takes, since
 	// withTimeout may close the connection from another goroutine;
 	// operations read it without.
@@ -37,11 +39,11 @@ type bindConn struct {
 	closing atomic.Bool
 }
 
-// maxBindResponse bounds a response the bind pool reads: a bind result
-// with a diagnostic message and a few controls is well under a kilobyte.
-const maxBindResponse = 64 << 10
+// maxResponse bounds one LDAP message read, against a server that
+// announces a length nothing it could send would need.
+const maxResponse = 16 << 20
 
-// LDAP protocol numbers a bindConn uses (RFC 4511, RFC 4513 §3).
+// LDAP protocol numbers a conn uses (RFC 4511, RFC 4513 §3).
 const (
 	oidStartTLS             = "1.3.6.1.4.1.1466.20037"
 	ldapVersion             = 3
@@ -50,15 +52,15 @@ const (
 	tagControls             = 0
 )
 
-func newBindConn(nc net.Conn) *bindConn {
-	return &bindConn{nc: nc, r: bufio.NewReaderSize(nc, 1024)}
+func newConn(nc net.Conn) *conn {
+	return &conn{nc: nc, r: bufio.NewReaderSize(nc, 1024)}
 }
 
 // SetTimeout bounds each following operation, as ldap.Conn's does.
-func (c *bindConn) SetTimeout(d time.Duration) { c.timeout = d }
+func (c *conn) SetTimeout(d time.Duration) { c.timeout = d }
 
 // Close closes the connection; an operation in progress returns at once.
-func (c *bindConn) Close() error {
+func (c *conn) Close() error {
 	c.closing.Store(true)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -66,12 +68,12 @@ func (c *bindConn) Close() error {
 }
 
 // IsClosing reports whether Close was called or an operation failed.
-func (c *bindConn) IsClosing() bool { return c.closing.Load() }
+func (c *conn) IsClosing() bool { return c.closing.Load() }
 
 // bind performs a simple bind with controls, encoded by encodeControls,
 // and returns what go-ldap's SimpleBind returns: the response controls,
 // and an *ldap.Error for a result other than success.
-func (c *bindConn) bind(dn, password string, controls []byte) (*ldap.SimpleBindResult, error) {
+func (c *conn) bind(dn, password string, controls []byte) (*ldap.SimpleBindResult, error) {
 	if password == "" {
 		// An empty password is an unauthenticated bind, which succeeds.
 		return nil, ldap.NewError(ldap.ErrorEmptyPassword, errors.New("ldap: empty password not allowed by the client"))
@@ -107,7 +109,7 @@ func (c *bindConn) bind(dn, password string, controls []byte) (*ldap.SimpleBindR
 
 // startTLS upgrades the connection (RFC 4511 §4.14) and checks the
 // server's certificate against conf; ctx bounds the handshake.
-func (c *bindConn) startTLS(ctx context.Context, conf *tls.Config) error {
+func (c *conn) startTLS(ctx context.Context, conf *tls.Config) error {
 	if c.IsClosing() {
 		return ldap.NewError(ldap.ErrorNetwork, errors.New("ldap: connection closed"))
 	}
@@ -146,7 +148,7 @@ func (c *bindConn) startTLS(ctx context.Context, conf *tls.Config) error {
 // roundTrip sends the request req, which carries message ID c.msgID,
 // and reads the raw response, within the timeout. A connection error or
 // a timeout closes the connection.
-func (c *bindConn) roundTrip(req []byte) ([]byte, error) {
+func (c *conn) roundTrip(req []byte) ([]byte, error) {
 	var deadline time.Time
 	if c.timeout > 0 {
 		deadline = time.Now().Add(c.timeout)
@@ -164,9 +166,19 @@ func (c *bindConn) roundTrip(req []byte) ([]byte, error) {
 	return raw, nil
 }
 
+// readMore reads the next response of a request that has several (a
+// search), within the deadline roundTrip set.
+func (c *conn) readMore() ([]byte, error) {
+	raw, err := c.read()
+	if err != nil {
+		return nil, c.fail(err)
+	}
+	return raw, nil
+}
+
 // decode decodes a response read by roundTrip and checks that it answers
 // message c.msgID; anything else closes the connection.
-func (c *bindConn) decode(raw []byte) (*ber.Packet, error) {
+func (c *conn) decode(raw []byte) (*ber.Packet, error) {
 	packet, err := ber.DecodePacketErr(raw)
 	if err != nil {
 		return nil, c.fail(err)
@@ -183,7 +195,7 @@ func (c *bindConn) decode(raw []byte) (*ber.Packet, error) {
 
 // fail closes the connection and reports err as go-ldap reports
 // connection failures, timeouts included.
-func (c *bindConn) fail(err error) error {
+func (c *conn) fail(err error) error {
 	c.Close()
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		err = errors.New("ldap: connection timed out")
@@ -194,7 +206,7 @@ func (c *bindConn) fail(err error) error {
 // read reads one LDAPMessage: its BER header (a SEQUENCE and its
 // definite length), then the whole message at once, which the BER
 // decoder would otherwise read a byte at a time.
-func (c *bindConn) read() ([]byte, error) {
+func (c *conn) read() ([]byte, error) {
 	hdr, err := c.r.Peek(2)
 	if err != nil {
 		return nil, err
@@ -205,7 +217,7 @@ func (c *bindConn) read() ([]byte, error) {
 	n, hl := int(hdr[1]), 2
 	if n&0x80 != 0 {
 		k := n & 0x7f
-		if k == 0 || k > 3 {
+		if k == 0 || k > 4 {
 			return nil, fmt.Errorf("ldap: response length of %d octets", k)
 		}
 		if hdr, err = c.r.Peek(2 + k); err != nil {
@@ -217,8 +229,8 @@ func (c *bindConn) read() ([]byte, error) {
 		}
 		hl += k
 	}
-	if n > maxBindResponse {
-		return nil, fmt.Errorf("ldap: response of %d bytes, more than %d", n, maxBindResponse)
+	if n > maxResponse {
+		return nil, fmt.Errorf("ldap: response of %d bytes, more than %d", n, maxResponse)
 	}
 	buf := make([]byte, hl+n)
 	if _, err := io.ReadFull(c.r, buf); err != nil {
@@ -239,11 +251,16 @@ func encodeControls(controls []ldap.Control) []byte {
 	if len(controls) == 0 {
 		return nil
 	}
+	return controlsPacket(controls).Bytes()
+}
+
+// controlsPacket returns the Controls element of a request.
+func controlsPacket(controls []ldap.Control) *ber.Packet {
 	p := ber.Encode(ber.ClassContext, ber.TypeConstructed, tagControls, nil, "Controls")
 	for _, ctl := range controls {
 		p.AppendChild(ctl.Encode())
 	}
-	return p.Bytes()
+	return p
 }
 
 // encodeBind returns the LDAPMessage of a simple BindRequest (version 3)
