@@ -1,6 +1,9 @@
 package challenge
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
 // Outcome is what the RADIUS layer answers. The zero value is Reject, so a
 // Decision that was never filled in cannot let anybody in.
@@ -73,6 +76,9 @@ type Request struct {
 	// node joins the push this one started.
 	Identifier    byte
 	Authenticator [16]byte
+	// Arrived is when the request reached this node: a push waits what
+	// the NAS waits from then. Zero: when Authenticate was called.
+	Arrived time.Time
 }
 
 // Decision is the answer to a Request.

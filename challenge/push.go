@@ -209,30 +209,50 @@ type pushData struct {
 // the login on it, without a second push or a second password check.
 func (e *Engine) joinPush(ctx context.Context, req *Request) (Decision, bool, error) {
 	p, err := e.push.pushes.Join(ctx, joinKey(req), []byte(req.Password))
-	if err != nil {
+	switch {
+	case errors.Is(err, cluster.ErrJoinMismatch):
+		// The same packet identity with another password is no
+		// retransmission: a forged or replayed request.
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Err: err}, true, nil
+	case err != nil:
 		// Not found is the usual case; a store that is down is found
 		// again, and answered, by the login itself.
 		return Decision{}, false, nil
 	}
+	d, err := e.followPush(ctx, req, p)
+	return d, true, err
+}
+
+// followPush completes req on push p, which a copy of req started,
+// perhaps on a node that has died since.
+func (e *Engine) followPush(ctx context.Context, req *Request, p *cluster.Push) (Decision, error) {
 	acct, err := e.sf.accounts.Load(ctx, p.Account)
 	if err != nil {
-		return Decision{}, false, nil
+		return e.storeDown(err)
 	}
 	var data pushData
 	_ = json.Unmarshal(p.Data, &data)
-	if !p.Notified && e.now().Sub(p.Created) > 2*time.Second {
+	if !p.Notified && !p.State.Final() && e.now().Sub(p.Created) > resendAfter {
 		// The node that started it died before the notification left.
-		if d, stop := e.notifyPush(ctx, req, acct, p); stop {
-			return d, true, nil
+		// Of several nodes taking over, the one that marks it sends.
+		if e.push.pushes.ClaimNotify(ctx, p, e.now()) == nil {
+			if d, stop := e.notifyPush(ctx, req, acct, p, false); stop {
+				if d.Outcome == Accept {
+					d.Attributes = data.Reply
+				}
+				return d, nil
+			}
 		}
 	}
-	if p.Verified() {
-		d, err := e.verifiedChallenge(ctx, req, p, data.Reply)
-		return d, true, err
+	if p.Verified() && !p.State.Final() {
+		return e.verifiedChallenge(ctx, req, p, data.Reply)
 	}
-	d, err := e.awaitPush(ctx, req, acct, p, data.Reply, req.Login.Mode != Append)
-	return d, true, err
+	return e.awaitPush(ctx, req, acct, p, data.Reply, req.Login.Mode != Append)
 }
+
+// resendAfter is how old an unnotified push must be before a node taking
+// it over sends the notification: longer than a notification may take.
+const resendAfter = 7 * time.Second
 
 // startPush sends a push to device n (0: the default) of acct and waits
 // for it, or answers the challenge of a verified push.
@@ -257,10 +277,7 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 	if err != nil {
 		return Decision{}, fmt.Errorf("challenge: %w", err)
 	}
-	join := ""
-	if req.State == nil {
-		join = joinKey(req)
-	}
+	join := joinKey(req)
 	now := e.now()
 	var p *cluster.Push
 	for round := range verifyRounds {
@@ -281,6 +298,11 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 		if !errors.Is(err, cluster.ErrConflict) {
 			break
 		}
+		// A copy of this request (the NAS failed over while this node
+		// checked the password) may have started the push: follow it.
+		if d, joined, jerr := e.joinPush(ctx, req); joined {
+			return d, jerr
+		}
 	}
 	switch {
 	case errors.Is(err, cluster.ErrPushLimit):
@@ -288,8 +310,8 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 	case err != nil:
 		return e.failMode(req, rule, err)
 	}
-	if d, stop := e.notifyPush(ctx, req, acct, p); stop {
-		if d.Reason == ReasonFailSafe {
+	if d, stop := e.notifyPush(ctx, req, acct, p, true); stop {
+		if d.Outcome == Accept {
 			d.Attributes = rule.Reply
 		}
 		return d, nil
@@ -303,7 +325,7 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 // notifyPush tells p's device. stop is true when the login ends here: the
 // device is gone, or the notifier failed and the client's fail mode
 // answers.
-func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push) (Decision, bool) {
+func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push, mark bool) (Decision, bool) {
 	dev, ok := acct.Device(p.Device)
 	if !ok {
 		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, true
@@ -320,18 +342,23 @@ func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Acc
 	nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := e.push.notifier.Notify(nctx, target, msg); err != nil {
-		if errors.Is(err, notify.ErrGone) {
+		if errors.Is(err, notify.ErrGone) || errors.Is(err, notify.ErrRefused) {
+			// The device or its settings are at fault, not the service:
+			// no fail mode, whatever the client's.
 			return Decision{Outcome: Reject, Reason: ReasonPushUndelivered, Message: msgPushGone, Err: err, Device: dev.Name}, true
 		}
-		// The notifier is down: the client's fail mode decides, as for
-		// a store that cannot be reached.
+		// The push service or webhook is down: the client's fail mode
+		// decides, as for a store that cannot be reached.
 		if req.Login.FailMode == Safe {
 			return Decision{Outcome: Accept, Reason: ReasonFailSafe, Err: fmt.Errorf("challenge: push notification: %w", err), Device: dev.Name}, true
 		}
 		return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: fmt.Errorf("challenge: push notification: %w", err), Device: dev.Name}, true
 	}
-	// Best effort: a node taking over resends when this is not recorded.
-	_ = e.push.pushes.MarkNotified(ctx, p, e.now())
+	if mark {
+		// Best effort: a node taking over resends when this is not
+		// recorded.
+		_ = e.push.pushes.MarkNotified(ctx, p, e.now())
+	}
 	return Decision{}, false
 }
 
@@ -339,6 +366,8 @@ func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Acc
 type pendingPush struct {
 	Push string   `json:"push,omitempty"`
 	Menu []string `json:"menu,omitempty"` // device ids, in menu order
+	// Verified carries the group's verified push to the menu's answer.
+	Verified bool `json:"verified,omitempty"`
 }
 
 // verifiedChallenge answers the first round of a verified push: the
@@ -383,11 +412,23 @@ func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Acco
 		if !got.State.Final() && !got.Expired(e.now()) && canChallenge {
 			return e.pushChallenge(ctx, req, got, reply, msgPushWaiting, ReasonPushWaiting)
 		}
+		if got.State == cluster.PushApproved {
+			// Decide on the records as they are now: a lock or a device
+			// removal during the wait wins over the approval.
+			fresh, err := e.sf.accounts.Load(ctx, acct.Name)
+			if err != nil {
+				return e.storeDown(err)
+			}
+			if fresh.Lockout.Locked(e.now()) {
+				return lockedOut(fresh.Lockout), nil
+			}
+			acct = fresh
+		}
 		return e.pushOutcome(acct, got, reply), nil
 	}
 	if canWaitOpen(ctx) {
 		return Decision{Wait: &Wait{start: func(done func(Decision, error)) {
-			e.push.pushes.Await(ctx, p.ID, req.Login.wait(), func(got *cluster.Push, err error) {
+			e.push.pushes.Await(ctx, p.ID, e.waitFor(req, p), func(got *cluster.Push, err error) {
 				done(decide(got, err))
 			})
 		}}}, nil
@@ -395,10 +436,26 @@ func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Acco
 	return decide(e.waitPush(ctx, req, p))
 }
 
+// waitFor is how much longer req's NAS waits for its answer: from the
+// request's arrival, what the client declared less a margin, and never
+// past the push's expiry.
+func (e *Engine) waitFor(req *Request, p *cluster.Push) time.Duration {
+	now := e.now()
+	arrived := req.Arrived
+	if arrived.IsZero() || arrived.After(now) {
+		arrived = now
+	}
+	until := arrived.Add(req.Login.wait())
+	if p.Expires.Before(until) {
+		until = p.Expires
+	}
+	return max(until.Sub(now), time.Millisecond)
+}
+
 // waitPush waits for p's answer as long as req's NAS waits.
 func (e *Engine) waitPush(ctx context.Context, req *Request, p *cluster.Push) (*cluster.Push, error) {
 	waiting(ctx)
-	wctx, cancel := context.WithTimeout(ctx, req.Login.wait())
+	wctx, cancel := context.WithTimeout(ctx, e.waitFor(req, p))
 	defer cancel()
 	return e.push.pushes.Wait(wctx, p.ID)
 }
@@ -417,6 +474,13 @@ func (e *Engine) pushOutcome(acct *cluster.Account, p *cluster.Push, reply []Att
 		}
 		if err := VerifyPushAnswer(dev, p, p.Answer); err != nil {
 			d.Reason, d.Message, d.Err = ReasonPushBadSignature, msgPushDenied, err
+			return d
+		}
+		// The record's state is not signed by the device: only the
+		// device's own signed approval, with the right number for a
+		// verified push, approves.
+		if p.Answer.Decision != cluster.PushApproved || (p.Verified() && !e.push.pushes.NumberMatches(p, p.Answer.Number)) {
+			d.Reason, d.Message, d.Err = ReasonPushBadSignature, msgPushDenied, fmt.Errorf("challenge: push %s: state approved without the device's signed approval", p.ID)
 			return d
 		}
 		d.Outcome, d.Reason, d.Attributes = Accept, ReasonPushApproved, reply
@@ -479,7 +543,7 @@ func (e *Engine) pushMenu(ctx context.Context, req *Request, acct *cluster.Accou
 		b.WriteString(item)
 	}
 	b.WriteString("or type a passcode.")
-	data, err := json.Marshal(pendingData{Reply: rule.Reply, Push: &pendingPush{Menu: ids}})
+	data, err := json.Marshal(pendingData{Reply: rule.Reply, Push: &pendingPush{Menu: ids, Verified: rule.VerifiedPush}})
 	if err != nil {
 		return Decision{}, fmt.Errorf("challenge: %w", err)
 	}
@@ -512,7 +576,7 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster
 	if isPasscode(req.Password) {
 		return Decision{}, false, nil
 	}
-	rule := GroupRule{Reply: data.Reply}
+	rule := GroupRule{Reply: data.Reply, VerifiedPush: pp.Verified}
 	if len(pp.Menu) > 0 {
 		i, ok := menuChoice(req.Password, len(pp.Menu))
 		if !ok {
@@ -610,11 +674,20 @@ func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, er
 		return nil, fmt.Errorf("%w: %w", ErrAnswerRefused, err)
 	}
 	mismatch := p.Verified() && r.Decision == cluster.PushApproved && !e.push.pushes.NumberMatches(p, r.Number)
+	state := a.Decision
 	if mismatch {
-		// One guess per push: a wrong number denies the login.
-		a.Decision, a.Reason = cluster.PushDenied, answerNumberMismatch
+		// One guess per push: a wrong number denies the login. The
+		// device's signed answer is kept as it came; the verdict is the
+		// state and the reason.
+		state, a.Reason = cluster.PushDenied, answerNumberMismatch
 	}
-	got, err := e.push.pushes.Answer(ctx, p, a, now)
+	got, err := e.push.pushes.Answer(ctx, p, state, a, now)
+	if r.Decision == cluster.PushFraud && (errors.Is(err, cluster.ErrPushAnswered) || errors.Is(err, cluster.ErrPushExpired)) {
+		// "This wasn't me" after the login was decided or timed out
+		// still protects the account.
+		e.reportFraud(ctx, p, now)
+		return got, err
+	}
 	if err != nil {
 		return got, err
 	}
@@ -625,15 +698,27 @@ func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, er
 	case a.Decision == cluster.PushDenied:
 		e.auditPush(ctx, got, "push.deny", now)
 	case a.Decision == cluster.PushFraud:
-		if err := e.sf.accounts.Lock(ctx, p.Account, now); err != nil {
-			return got, fmt.Errorf("challenge: lock after a fraud report: %w", err)
-		}
-		e.auditPush(ctx, got, "push.fraud", now)
-		if e.push.cfg.Alert != nil {
-			e.push.cfg.Alert(ctx, got)
+		if err := e.reportFraud(ctx, got, now); err != nil {
+			return got, err
 		}
 	}
 	return got, nil
+}
+
+// reportFraud locks p's account, records the event and raises the alert.
+// It runs to its end even when the device hangs up: a fraud report must
+// not be lost with the HTTP request.
+func (e *Engine) reportFraud(ctx context.Context, p *cluster.Push, now time.Time) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := e.sf.accounts.Lock(ctx, p.Account, now); err != nil {
+		return fmt.Errorf("challenge: lock after a fraud report: %w", err)
+	}
+	e.auditPush(ctx, p, "push.fraud", now)
+	if e.push.cfg.Alert != nil {
+		e.push.cfg.Alert(ctx, p)
+	}
+	return nil
 }
 
 // auditPush records what a device said about a login.

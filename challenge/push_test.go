@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -414,13 +415,13 @@ func TestPushJoinAcrossNodes(t *testing.T) {
 	if n := w.dir.calls.Load(); n != 1 {
 		t.Errorf("%d password checks for one login, want 1", n)
 	}
-	t.Run("another password does not join", func(t *testing.T) {
+	t.Run("the same packet identity with another password does not join", func(t *testing.T) {
 		other := *req
 		other.Password = "guess,push"
-		go func() { results <- w.login(1, &other) }()
-		m := <-w.notifier.ch // a push of its own: the directory decides that one
-		_ = w.answer(1, m, cluster.PushDenied, "")
-		expect(t, <-results, Reject, ReasonPushDenied)
+		expect(t, w.login(1, &other), Reject, ReasonBadState)
+		if n := w.notifier.count(); n != 1 {
+			t.Errorf("%d pushes, want still 1", n)
+		}
 	})
 }
 
@@ -492,4 +493,122 @@ func TestPushOpenDecision(t *testing.T) {
 			t.Errorf("took %v for a NAS that waits 2s", took)
 		}
 	})
+}
+
+// TestPushStoreWritesCannotApprove: somebody who can write to etcd (and
+// even holds the key file) but not the device's key cannot turn a denied
+// or mismatched answer into an approval.
+func TestPushStoreWritesCannotApprove(t *testing.T) {
+	ctx := context.Background()
+	flip := func(t *testing.T, w *pushWorld, id string) {
+		e, err := w.store.Get(ctx, "push/"+id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := strings.Replace(string(e.Value), `"state":"denied"`, `"state":"approved"`, 1)
+		if _, err := w.store.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(e.Key, []byte(forged))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("a denied answer flipped to approved", func(t *testing.T) {
+		w := newPushWorld(t, 1, cluster.PushLimit{})
+		w.addPhone("phone")
+		d := w.login(0, w.request(Auto, "pw", nil)) // too slow for the NAS: a challenge
+		expect(t, d, Challenge, ReasonPushWaiting)
+		m := <-w.notifier.ch
+		if err := w.answer(0, m, cluster.PushDenied, ""); err != nil {
+			t.Fatal(err)
+		}
+		flip(t, w, m.Tx)
+		// The watch may still carry the denial (also a Reject); the
+		// flipped record itself is refused for its signature.
+		got := w.login(0, w.request(Auto, "", d.State))
+		if got.Outcome != Reject || (got.Reason != ReasonPushBadSignature && got.Reason != ReasonPushDenied) {
+			t.Fatalf("got %s/%s, want a reject", got.Outcome, got.Reason)
+		}
+	})
+	t.Run("a wrong number flipped to approved", func(t *testing.T) {
+		w := newPushWorld(t, 1, cluster.PushLimit{})
+		w.addPhone("phone")
+		req := w.request(Auto, "pw", nil)
+		req.Login.VerifiedPush = true
+		d := w.login(0, req)
+		m := <-w.notifier.ch
+		var number string
+		fmtSscanNumber(d.Message, &number)
+		wrong := "10"
+		if number == wrong {
+			wrong = "11"
+		}
+		if err := w.answer(0, m, cluster.PushApproved, wrong); !errors.Is(err, ErrNumberMismatch) {
+			t.Fatalf("wrong number: %v", err)
+		}
+		flip(t, w, m.Tx)
+		got := w.login(0, w.request(Auto, "", d.State))
+		if got.Outcome != Reject || (got.Reason != ReasonPushBadSignature && got.Reason != ReasonPushDenied) {
+			t.Fatalf("got %s/%s, want a reject", got.Outcome, got.Reason)
+		}
+	})
+	t.Run("a forged record read directly", func(t *testing.T) {
+		w := newPushWorld(t, 1, cluster.PushLimit{})
+		w.addPhone("phone")
+		d := w.login(0, w.request(Auto, "pw", nil))
+		m := <-w.notifier.ch
+		if err := w.answer(0, m, cluster.PushDenied, ""); err != nil {
+			t.Fatal(err)
+		}
+		flip(t, w, m.Tx)
+		acct, _ := w.accounts.Load(ctx, "alice")
+		p, err := cluster.NewPushes(w.store, w.keys).Get(ctx, m.Tx)
+		if err != nil || p.State != cluster.PushApproved {
+			t.Fatalf("flip: %+v %v", p, err)
+		}
+		_ = d
+		expect(t, w.nodes[0].pushOutcome(acct, p, nil), Reject, ReasonPushBadSignature)
+	})
+}
+
+func TestPushMenuKeepsGroupVerification(t *testing.T) {
+	w := newPushWorld(t, 1, cluster.PushLimit{})
+	w.dir.res.User.Groups = []string{"vip"} // policy: vip asks for the number
+	w.addPhone("phone")
+	d := w.login(0, w.request(Prompt, "pw", nil))
+	expect(t, d, Challenge, ReasonPushMenu)
+	d = w.login(0, w.request(Prompt, "1", d.State))
+	expect(t, d, Challenge, ReasonPushWaiting)
+	var number string
+	if _, err := fmtSscanNumber(d.Message, &number); err != nil {
+		t.Fatalf("the menu's push is not verified: %q", d.Message)
+	}
+	if m := <-w.notifier.ch; !m.Number {
+		t.Error("notification does not ask for the number")
+	}
+}
+
+func TestPushRefusedDeliveryIsNoFailMode(t *testing.T) {
+	w := newPushWorld(t, 1, cluster.PushLimit{})
+	w.addPhone("phone")
+	w.notifier.err = fmt.Errorf("status 400: %w", notify.ErrRefused)
+	req := w.request(Append, "pw,push", nil)
+	req.Login.FailMode = Safe
+	expect(t, w.login(0, req), Reject, ReasonPushUndelivered)
+}
+
+func TestPushLateFraudReportLocks(t *testing.T) {
+	w := newPushWorld(t, 1, cluster.PushLimit{})
+	w.addPhone("phone")
+	done := w.phone(0, cluster.PushApproved, "")
+	expect(t, w.login(0, w.request(Append, "pw,push", nil)), Accept, ReasonPushApproved)
+	<-done
+	// The user taps "this wasn't me" on the same push afterwards.
+	w.notifier.mu.Lock()
+	m := w.notifier.sent[0]
+	w.notifier.mu.Unlock()
+	if err := w.answer(0, m, cluster.PushFraud, ""); !errors.Is(err, cluster.ErrPushAnswered) {
+		t.Fatalf("late fraud report: %v, want ErrPushAnswered", err)
+	}
+	acct, _ := w.accounts.Load(context.Background(), "alice")
+	if !acct.Lockout.Locked(time.Now()) {
+		t.Fatal("a late fraud report did not lock the account")
+	}
 }

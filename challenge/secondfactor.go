@@ -251,8 +251,16 @@ func conflictPause(ctx context.Context, n int) error {
 	}
 }
 
-// withProblems adds the records Load skipped to d's log.
+// withProblems adds the records Load skipped to d's log (to the final
+// decision, when d is left open).
 func withProblems(d Decision, acct *cluster.Account) Decision {
+	if w := d.Wait; w != nil && len(acct.Problems) > 0 {
+		start := w.start
+		d.Wait = &Wait{start: func(done func(Decision, error)) {
+			start(func(fd Decision, err error) { done(withProblems(fd, acct), err) })
+		}}
+		return d
+	}
 	if len(acct.Problems) > 0 {
 		d.Err = errors.Join(append([]error{d.Err}, acct.Problems...)...)
 	}
@@ -452,9 +460,17 @@ func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
 	if err := json.Unmarshal(p.Data, &data); err != nil {
 		return Decision{}, fmt.Errorf("challenge: pending login: %w", err)
 	}
+	if data.Push != nil && e.push != nil {
+		// A retransmission of an answer that started a push on another
+		// node follows that push, without spending an attempt or sending
+		// a second push.
+		if d, ok, err := e.joinPush(ctx, req); ok {
+			return d, err
+		}
+	}
 	last := p.AttemptsLeft <= 1
 	if last {
-		err = e.sf.challenges.Finish(ctx, p)
+		err = e.sf.challenges.Take(ctx, p)
 	} else {
 		err = e.sf.challenges.Retry(ctx, p)
 	}

@@ -150,6 +150,20 @@ func (c *Challenges) Retry(ctx context.Context, p *Pending) error {
 	return nil
 }
 
+// Take removes p for its last attempt, unless another answer changed or
+// removed it since it was read: then ErrConflict, and that answer had the
+// attempt.
+func (c *Challenges) Take(ctx context.Context, p *Pending) error {
+	_, err := c.store.Commit(ctx, Txn{
+		If:   []Compare{{Key: p.key, ModRevision: p.rev}},
+		Then: []Op{Delete(p.key)},
+	})
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("cluster: take challenge: %w", err)
+	}
+	return err
+}
+
 // Finish removes p: it was answered, ran out of attempts or expired.
 // A State is single use: when another answer changed the record
 // meanwhile, Finish reads it again and still removes it.

@@ -148,6 +148,10 @@ var (
 	ErrPushAnswered = errors.New("cluster: push already answered")
 	// ErrPushExpired: the push's time is over.
 	ErrPushExpired = errors.New("cluster: push expired")
+	// ErrJoinMismatch: a push was started for a request with the same
+	// NAS, Identifier, Authenticator and user but another password: not
+	// a retransmission (a forged or replayed packet).
+	ErrJoinMismatch = errors.New("cluster: another request holds this join key")
 )
 
 // PushLimit bounds the pushes one user can be sent.
@@ -220,7 +224,8 @@ func NewPushNumber() string {
 // join (when not empty) bound to secret, and counts it against limit. It
 // fills in p's id and signature. ErrPushLimit means the user already had
 // limit.Count pushes in the window; ErrConflict that acct's push log
-// changed since Load (the caller loads again).
+// changed since Load (the caller loads again) or that a copy of the
+// request started a push already (the caller joins it).
 func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number string, join string, secret []byte, limit PushLimit, now time.Time) error {
 	recent := acct.PushLog.within(limit.Window, now)
 	if limit.Count > 0 && len(recent) >= limit.Count {
@@ -263,8 +268,10 @@ func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number stri
 		if err != nil {
 			return err
 		}
-		// A join record already there is an older push of the same
-		// request (the caller looked first): this one replaces it.
+		// A join record already there is the push a copy of this
+		// request started on another node meanwhile: ErrConflict, and
+		// the caller joins it.
+		txn.If = append(txn.If, Compare{Key: pushJoinKey(join)})
 		txn.Then = append(txn.Then, Op{Key: pushJoinKey(join), Value: jb, TTL: ttl})
 	}
 	rev, err := ps.store.Commit(ctx, txn)
@@ -281,8 +288,8 @@ func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number stri
 }
 
 // Join returns the push that the request named join started on some
-// node, when secret matches what that request carried; ErrNotFound
-// otherwise.
+// node, when secret matches what that request carried: ErrNotFound when
+// there is none, ErrJoinMismatch when the request had another secret.
 func (ps *Pushes) Join(ctx context.Context, join string, secret []byte) (*Push, error) {
 	e, err := ps.store.Get(ctx, pushJoinKey(join))
 	if err != nil {
@@ -297,7 +304,7 @@ func (ps *Pushes) Join(ctx context.Context, join string, secret []byte) (*Push, 
 	}
 	if !ps.keys.VerifyMAC(j.KeyID, joinPurpose, append([]byte(join+"\x00"+j.Push+"\x00"), secret...), j.Secret) {
 		// Another request in the same slot, or a planted record.
-		return nil, ErrNotFound
+		return nil, ErrJoinMismatch
 	}
 	return ps.Get(ctx, j.Push)
 }
@@ -359,11 +366,13 @@ func (ps *Pushes) Record(ctx context.Context, id string, a PushAnswer, now time.
 	if err != nil {
 		return nil, err
 	}
-	return ps.Answer(ctx, p, a, now)
+	return ps.Answer(ctx, p, a.Decision, a, now)
 }
 
-// Answer is Record for a push the caller has just read.
-func (ps *Pushes) Answer(ctx context.Context, p *Push, a PushAnswer, now time.Time) (*Push, error) {
+// Answer is Record for a push the caller has just read, with the state
+// the answer puts it in (the device's decision, or denied when the
+// number of a verified push does not match).
+func (ps *Pushes) Answer(ctx context.Context, p *Push, state PushState, a PushAnswer, now time.Time) (*Push, error) {
 	for range 100 {
 		switch {
 		case p.State.Final():
@@ -372,7 +381,7 @@ func (ps *Pushes) Answer(ctx context.Context, p *Push, a PushAnswer, now time.Ti
 			return p, ErrPushExpired
 		}
 		next := *p
-		next.State, next.Answer, next.Nonce = a.Decision, &a, newNonce()
+		next.State, next.Answer, next.Nonce = state, &a, newNonce()
 		err := ps.write(ctx, &next, now)
 		if err == nil {
 			return &next, nil
@@ -386,6 +395,13 @@ func (ps *Pushes) Answer(ctx context.Context, p *Push, a PushAnswer, now time.Ti
 		}
 	}
 	return nil, fmt.Errorf("cluster: answer push: %w", ErrConflict)
+}
+
+// ClaimNotify marks p notified before its notification is sent again by
+// a node taking it over: of several such nodes one wins (the others get
+// ErrConflict and send nothing).
+func (ps *Pushes) ClaimNotify(ctx context.Context, p *Push, now time.Time) error {
+	return ps.MarkNotified(ctx, p, now)
 }
 
 // MarkNotified records that p's notification left.
@@ -461,11 +477,15 @@ func (ps *Pushes) Wait(ctx context.Context, id string) (*Push, error) {
 // push cannot be read at all (ErrNotFound once it is cleaned up).
 func (ps *Pushes) Await(ctx context.Context, id string, wait time.Duration, done func(*Push, error)) {
 	w := &pushWaiter{id: id, done: done}
+	// fire takes w.mu after winning, so it sees the timer and the
+	// context hook, whichever of them (or the watch) ends the wait first.
+	w.mu.Lock()
 	ps.addWaiter(w)
 	if wait > 0 {
 		w.timer = time.AfterFunc(wait, func() { ps.finish(w, true) })
 	}
 	w.stop = context.AfterFunc(ctx, func() { ps.finish(w, true) })
+	w.mu.Unlock()
 	// The first read comes after the waiter is in place, so an answer
 	// recorded meanwhile is seen by one or the other.
 	go ps.check(w)
@@ -475,6 +495,7 @@ func (ps *Pushes) Await(ctx context.Context, id string, wait time.Duration, done
 type pushWaiter struct {
 	id    string
 	done  func(*Push, error)
+	mu    sync.Mutex // guards timer and stop while Await sets them
 	timer *time.Timer
 	stop  func() bool
 	fired atomic.Bool
@@ -491,11 +512,11 @@ func (ps *Pushes) check(w *pushWaiter) {
 	defer cancel()
 	p, err := ps.Get(ctx, w.id)
 	switch {
-	case err != nil:
-		if w.last.Load() != nil && !errors.Is(err, ErrNotFound) {
-			return // keep waiting on what was read; the timer ends it
-		}
+	case errors.Is(err, ErrNotFound):
 		ps.fire(w, nil, err)
+	case err != nil:
+		// The store did not answer: keep waiting; the watch, the timer
+		// or the context ends the wait, with a read of its own.
 	case p.State.Final():
 		ps.fire(w, p, nil)
 	default:
@@ -530,12 +551,14 @@ func (ps *Pushes) fire(w *pushWaiter, p *Push, err error) {
 	if !w.fired.CompareAndSwap(false, true) {
 		return
 	}
+	w.mu.Lock()
 	if w.timer != nil {
 		w.timer.Stop()
 	}
 	if w.stop != nil {
 		w.stop()
 	}
+	w.mu.Unlock()
 	ps.removeWaiter(w)
 	w.done(p, err)
 }
@@ -581,10 +604,13 @@ func (ps *Pushes) waitersOf(id string) []*pushWaiter {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var out []*pushWaiter
-	for wid, set := range ps.waiters {
-		if id != "" && wid != id {
-			continue
+	if id != "" {
+		for w := range ps.waiters[id] {
+			out = append(out, w)
 		}
+		return out
+	}
+	for _, set := range ps.waiters {
 		for w := range set {
 			out = append(out, w)
 		}
@@ -602,9 +628,18 @@ func (ps *Pushes) watch(ctx context.Context) {
 		for ev := range ps.store.Watch(wctx, "push/") {
 			switch {
 			case ev.Created:
-				for _, w := range ps.waitersOf("") {
-					go ps.check(w)
-				}
+				// Every waiter reads again, 16 at a time: after a leader
+				// change thousands may wait on this node.
+				go func(ws []*pushWaiter) {
+					sem := make(chan struct{}, 16)
+					for _, w := range ws {
+						sem <- struct{}{}
+						go func() {
+							defer func() { <-sem }()
+							ps.check(w)
+						}()
+					}
+				}(ps.waitersOf(""))
 			case ev.Deleted:
 				for _, w := range ps.waitersOf(pushIDFromKey(ev.Entry.Key)) {
 					go ps.check(w)

@@ -103,8 +103,12 @@ func TestPushRecords(t *testing.T) {
 		if err != nil || got.ID != p.ID {
 			t.Fatalf("Join: %+v, %v", got, err)
 		}
-		if _, err := ps.Join(ctx, join, []byte("other")); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Join with another password: %v, want ErrNotFound", err)
+		if _, err := ps.Join(ctx, join, []byte("other")); !errors.Is(err, ErrJoinMismatch) {
+			t.Fatalf("Join with another password: %v, want ErrJoinMismatch", err)
+		}
+		acct, _ := a.Load(ctx, "frank")
+		if err := ps.Start(ctx, acct, testPush("frank", t0), "", join, []byte("pw"), limit, t0); !errors.Is(err, ErrConflict) {
+			t.Fatalf("a second push for the same request: %v, want ErrConflict", err)
 		}
 		if _, err := ps.Join(ctx, JoinKey("192.0.2.1", 8, [16]byte{1, 2, 3}, "frank"), []byte("pw")); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Join of another identifier: %v, want ErrNotFound", err)

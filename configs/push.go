@@ -133,10 +133,16 @@ func (v *validator) push(r rawPush, dir string, env Env) Push {
 		}
 	}
 	if p.AlertURL != "" {
-		if u, err := url.Parse(p.AlertURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			v.add("push.alert.url", "must be an http(s) URL")
+		u, err := url.Parse(p.AlertURL)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			v.add("push.alert.url", "must be an https URL")
+		case u.Scheme == "http" && !loopbackHost(u.Host) && !p.WebhookAllowHTTP:
+			v.add("push.alert.url", "plain http beyond loopback: use https, or set push.webhook.allow_http")
 		}
-		p.AlertSecret = v.secret("push.alert", "secret", secretSource{r.Alert.Secret, r.Alert.SecretFile, r.Alert.SecretEnv}, false, dir, env)
+		// Alerts are signed: a receiver must be able to tell them from
+		// forgeries.
+		p.AlertSecret = v.secret("push.alert", "secret", secretSource{r.Alert.Secret, r.Alert.SecretFile, r.Alert.SecretEnv}, true, dir, env)
 	}
 	return p
 }

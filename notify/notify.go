@@ -18,6 +18,13 @@ const (
 // mark the device as unreachable rather than try again.
 var ErrGone = errors.New("subscription gone")
 
+// ErrRefused wraps every failure that retrying will not mend: the target
+// or message is unusable here (an unknown kind, a bad or plain-http
+// endpoint, no notifier for the kind) or the receiver answered 4xx. The
+// others (the receiver unreachable, timing out, answering 5xx) are the
+// service being down, which a caller may treat differently.
+var ErrRefused = errors.New("notification refused")
+
 // Message is what a device is told about a login waiting for its answer. It
 // carries no secret.
 type Message struct {
@@ -62,10 +69,10 @@ func (d Dispatch) Notify(ctx context.Context, t Target, m Message) error {
 	case KindWebhook:
 		n = d.Webhook
 	default:
-		return fmt.Errorf("notify: unknown target kind %q", t.Kind)
+		return fmt.Errorf("notify: unknown target kind %q: %w", t.Kind, ErrRefused)
 	}
 	if n == nil {
-		return fmt.Errorf("notify: no notifier for %s targets", t.Kind)
+		return fmt.Errorf("notify: no notifier for %s targets: %w", t.Kind, ErrRefused)
 	}
 	return n.Notify(ctx, t, m)
 }

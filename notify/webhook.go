@@ -37,7 +37,7 @@ type Webhook struct {
 func (w *Webhook) Notify(ctx context.Context, t Target, m Message) error {
 	e, err := parseEndpoint(t.Endpoint, w.AllowHTTP)
 	if err != nil {
-		return fmt.Errorf("notify: webhook: %w", err)
+		return fmt.Errorf("notify: webhook: %w: %w", err, ErrRefused)
 	}
 	body, err := json.Marshal(m)
 	if err != nil {
@@ -60,6 +60,9 @@ func (w *Webhook) Notify(ctx context.Context, t Target, m Message) error {
 		return fmt.Errorf("notify: webhook %s: %w", e.origin, err)
 	}
 	if status < 200 || status > 299 {
+		if status < 500 {
+			return fmt.Errorf("notify: webhook %s: status %d: %w", e.origin, status, ErrRefused)
+		}
 		return fmt.Errorf("notify: webhook %s: status %d", e.origin, status)
 	}
 	return nil

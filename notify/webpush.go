@@ -35,7 +35,7 @@ type WebPush struct {
 func (w *WebPush) Notify(ctx context.Context, t Target, m Message) error {
 	e, err := parseEndpoint(t.Endpoint, w.AllowHTTP)
 	if err != nil {
-		return fmt.Errorf("notify: webpush: %w", err)
+		return fmt.Errorf("notify: webpush: %w: %w", err, ErrRefused)
 	}
 	if err := w.notify(ctx, e, t, m); err != nil {
 		return fmt.Errorf("notify: webpush %s: %w", e.origin, err)
@@ -91,6 +91,8 @@ func (w *WebPush) notify(ctx context.Context, e endpoint, t Target, m Message) e
 		return err
 	case status == http.StatusNotFound || status == http.StatusGone:
 		return fmt.Errorf("status %d: %w", status, ErrGone)
+	case status >= 400 && status < 500:
+		return fmt.Errorf("status %d: %w", status, ErrRefused)
 	case status < 200 || status > 299:
 		return fmt.Errorf("status %d", status)
 	}

@@ -92,7 +92,9 @@ func answer(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logg
 	case errors.Is(err, challenge.ErrNumberMismatch):
 		status, resp.Error = http.StatusUnprocessableEntity, "the number does not match: the login is denied"
 	case errors.Is(err, challenge.ErrAnswerRefused):
-		status, resp.Error = http.StatusForbidden, err.Error()
+		// The detail goes to the log only: whoever holds a push id must
+		// not learn which check failed.
+		status, resp.Error = http.StatusForbidden, "the answer does not prove the device"
 	case errors.Is(err, cluster.ErrPushAnswered):
 		status, resp.Error = http.StatusConflict, "this login was answered already"
 	case errors.Is(err, cluster.ErrPushExpired):
@@ -106,7 +108,7 @@ func answer(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logg
 	if status >= 500 {
 		ev = log.Error().Err(err)
 	} else if err != nil {
-		ev = log.Warn().Str("error", resp.Error)
+		ev = log.Warn().Str("error", err.Error())
 	}
 	ev.Str("push", req.Push).Str("device", req.Device).Str("decision", req.Decision).
 		Str("remote", r.RemoteAddr).Int("status", status).Msg("push answer")

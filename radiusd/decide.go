@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
@@ -55,7 +56,7 @@ func errorDecision() challenge.Decision {
 // decide turns an Access-Request into a Decision. Only PAP (or a State
 // alone, answering a challenge with an empty box) reaches the
 // Authenticator.
-func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Packet, src netip.AddrPort) verdict {
+func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Packet, src netip.AddrPort, arrived time.Time) verdict {
 	v := verdict{user: rfc2865.UserName_GetString(p), method: authMethod(p)}
 	state := p.Get(rfc2865.State_Type)
 	switch {
@@ -77,6 +78,7 @@ func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Pac
 		Login:            c.Login,
 		Identifier:       p.Identifier,
 		Authenticator:    p.Authenticator,
+		Arrived:          arrived,
 	}
 	if hidden, _ := userPassword(p); hidden != nil { // validated on the read loop
 		pw, err := decodePassword(hidden, c.Secret, p.Authenticator)

@@ -119,7 +119,7 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst net
 func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, dst netip.Addr, k dedupKey, e *dedupEntry, start time.Time, release func()) {
 	ctx, cancel := context.WithTimeout(challenge.WithWaiting(s.base, release), decideTimeout)
 	id := correlationID()
-	v := s.decide(ctx, id, c, p, src)
+	v := s.decide(ctx, id, c, p, src, start)
 	if w := v.d.Wait; w != nil && v.err == nil {
 		release()
 		l.handlers.Add(1) // Shutdown waits for the answer
@@ -131,6 +131,13 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 					s.respond(l, c, p, src, dst, k, e, start, id, verdict{user: v.user, method: v.method, d: errorDecision(), err: fmt.Errorf("radiusd: authenticator panicked: %v", r)})
 				}
 			}()
+			if s.base.Err() != nil {
+				// The server is going away: no answer, so that the NAS
+				// retransmits to another node, which follows the push.
+				s.cache.forget(k, e)
+				s.drop(causeUnavailable, src, c.Name)
+				return
+			}
 			v.d = d
 			if err != nil {
 				v.d, v.err = errorDecision(), err

@@ -592,7 +592,10 @@ func TestOverload(t *testing.T) {
 			t.Errorf("no answer for identifier %d", req[1])
 		}
 	}
-	// A shed request left no trace in the cache: its retransmission is decided.
+	// A shed request left no trace in the cache: its retransmission is
+	// decided, once the workers have given their slots back (an answer
+	// leaves before its worker's slot is freed).
+	h.waitMetric(h.metrics.inFlight, 0)
 	h.send(c, shed)
 	h.answer(c, shed, testSecret)
 	if n := auth.count(); n != 9 {
