@@ -156,7 +156,9 @@ func (d *dialer) tlsFor(s *ldapServer) *tls.Config {
 
 // withTimeout runs op on c with c's request timeout set to opTimeout or
 // to what is left of ctx, whichever is shorter, and closes c if ctx ends
-// first so op returns at once. A ctx that ended is reported as its cause.
+// first so op returns at once. A ctx that ended is reported as its cause,
+// and c is closed then even if op returned first: the AfterFunc may not
+// have run yet, and c must not go back to a pool.
 func withTimeout(ctx context.Context, c *conn, opTimeout time.Duration, op func() error) error {
 	t := opTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -170,7 +172,8 @@ func withTimeout(ctx context.Context, c *conn, opTimeout time.Duration, op func(
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	err := op()
 	if !stop() {
-		// ctx ended while op ran; c is closed (or closing).
+		// ctx ended while op ran; the AfterFunc closes c, perhaps not yet.
+		c.Close()
 		return fmt.Errorf("%w (%w)", context.Cause(ctx), err)
 	}
 	return err
@@ -259,23 +262,34 @@ func (p *pool) close() {
 	}
 }
 
-// do runs op on a pooled connection. If op fails with a connection error
-// on a connection that sat idle (the server may have restarted since), it
-// is tried once more on a fresh connection: not on another idle one,
-// which a connection cannot tell dead before it is used.
+// do runs op on a pooled connection. If op finds a connection that sat
+// idle dead before the server could act (errStale: the server may have
+// restarted since), it is tried once more on a fresh connection: not on
+// another idle one, which a connection cannot tell dead before it is
+// used. No other failure is retried: after a timeout or a bad answer the
+// server may have acted on the request, and a bind counted twice against
+// a password policy, or a slow directory asked twice, is worse than one
+// failed login.
 func (p *pool) do(ctx context.Context, op func(c *conn) error) error {
 	for attempt := 0; ; attempt++ {
 		c, fresh, err := p.get(ctx, attempt > 0)
 		if err != nil {
 			return err
 		}
-		err = op(c)
-		broken := err != nil && !isLDAPResult(err)
-		p.put(c, !broken)
-		if !broken || fresh || attempt > 0 || ctx.Err() != nil {
+		err = p.run(c, op)
+		if !errors.Is(err, errStale) || fresh || attempt > 0 || ctx.Err() != nil {
 			return err
 		}
 	}
+}
+
+// run runs op on c, got from p, and puts c back, even if op panics.
+func (p *pool) run(c *conn, op func(c *conn) error) error {
+	healthy := false
+	defer func() { p.put(c, healthy) }()
+	err := op(c)
+	healthy = err == nil || isLDAPResult(err)
+	return err
 }
 
 // isLDAPResult reports whether err is an answer from the server (a result

@@ -13,13 +13,15 @@ const (
 	tagSearchResultEntry     = ldap.ApplicationSearchResultEntry
 	tagSearchResultDone      = ldap.ApplicationSearchResultDone
 	tagSearchResultReference = ldap.ApplicationSearchResultReference
+	tagIntermediateResponse  = ldap.ApplicationIntermediateResponse
 )
 
 // search runs req and returns what go-ldap's Conn.Search returns: the
 // entries, referrals and controls received, and an *ldap.Error for a
 // result other than success (with the entries received before it, as
-// for sizeLimitExceeded). A malformed answer closes the connection,
-// whose stream can no longer be trusted.
+// for sizeLimitExceeded). A malformed answer, or one that is not a
+// search's, closes the connection, whose stream can no longer be
+// trusted.
 func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 	if c.IsClosing() {
 		return nil, ldap.NewError(ldap.ErrorNetwork, errors.New("ldap: connection closed"))
@@ -28,7 +30,9 @@ func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.msgID++
+	if err := c.nextID(); err != nil {
+		return nil, err
+	}
 	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationSearchRequest, nil, "Search Request")
 	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, req.BaseDN, "Base DN"))
 	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, uint64(req.Scope), "Scope"))
@@ -51,15 +55,18 @@ func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 
 	res := &ldap.SearchResult{Entries: []*ldap.Entry{}, Referrals: []string{}, Controls: []ldap.Control{}}
 	raw, err := c.roundTrip(envelope.Bytes())
-	for {
+	for first := true; ; first = false {
 		if err != nil {
 			return res, err
 		}
-		packet, err := c.decode(raw)
+		packet, err := c.decode(raw, first)
 		if err != nil {
 			return res, err
 		}
 		op := packet.Children[1]
+		if op.ClassType != ber.ClassApplication {
+			return res, c.fail(fmt.Errorf("ldap: search answered with %s", opName(op)))
+		}
 		switch op.Tag {
 		case tagSearchResultEntry:
 			e, err := unpackEntry(op)
@@ -76,7 +83,13 @@ func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 				return res, c.fail(errors.New("ldap: malformed search result reference"))
 			}
 			res.Referrals = append(res.Referrals, ref)
+		case tagIntermediateResponse:
+			// Nothing this client asked for; skipped as go-ldap does.
 		case tagSearchResultDone:
+			if err := c.checkOp(packet, tagSearchResultDone); err != nil {
+				return res, err
+			}
+			c.finish()
 			if err := ldap.GetLDAPError(packet); err != nil {
 				return res, err
 			}
@@ -84,12 +97,14 @@ func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 				for _, child := range packet.Children[2].Children {
 					ctl, err := ldap.DecodeControl(child)
 					if err != nil {
-						return res, fmt.Errorf("failed to decode child control: %w", err)
+						return res, c.fail(fmt.Errorf("failed to decode child control: %w", err))
 					}
 					res.Controls = append(res.Controls, ctl)
 				}
 			}
 			return res, nil
+		default:
+			return res, c.fail(fmt.Errorf("ldap: search answered with %s", opName(op)))
 		}
 		raw, err = c.readMore()
 	}

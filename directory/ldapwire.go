@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -27,6 +29,11 @@ import (
 // and any error but an LDAP result closes the connection, as the pools
 // did with go-ldap's. Requests and results are go-ldap's types, and
 // answers are read by go-ldap's GetLDAPError and DecodeControl.
+//
+// A connection found dead before the server could act on a request is
+// reported with errStale, on which the pools retry; any other failure
+// may come after the server acted (a bind counted against a password
+// policy), and is not retried.
 type conn struct {
 	// nc is written by startTLS under mu, which Close takes, since
 	// withTimeout may close the connection from another goroutine;
@@ -42,6 +49,22 @@ type conn struct {
 // maxResponse bounds one LDAP message read, against a server that
 // announces a length nothing it could send would need.
 const maxResponse = 16 << 20
+
+// maxBindField bounds a bind's DN and password: no directory has names
+// or passwords that long, and refusing them keeps a request's length
+// within what a conn encodes.
+const maxBindField = 64 << 10
+
+// errStale reports a connection that was dead before the server could
+// act on the request: the request could not be written, the connection
+// was closed or reset before a byte of the answer, or the server sent a
+// Notice of Disconnection in its place. Such a request is safe to send
+// again on another connection; after any other failure (a timeout, a
+// malformed or partial answer) the server may have acted on it.
+var errStale = errors.New("ldap: connection closed before the server answered")
+
+// stale marks err as errStale.
+func stale(err error) error { return fmt.Errorf("%w: %w", errStale, err) }
 
 // LDAP protocol numbers a conn uses (RFC 4511, RFC 4513 §3).
 const (
@@ -72,27 +95,39 @@ func (c *conn) IsClosing() bool { return c.closing.Load() }
 
 // bind performs a simple bind with controls, encoded by encodeControls,
 // and returns what go-ldap's SimpleBind returns: the response controls,
-// and an *ldap.Error for a result other than success.
+// and an *ldap.Error for a result other than success. It refuses an
+// empty DN, and a DN or password over maxBindField, without sending.
 func (c *conn) bind(dn, password string, controls []byte) (*ldap.SimpleBindResult, error) {
 	if password == "" {
 		// An empty password is an unauthenticated bind, which succeeds.
 		return nil, ldap.NewError(ldap.ErrorEmptyPassword, errors.New("ldap: empty password not allowed by the client"))
 	}
-	if c.IsClosing() {
-		return nil, ldap.NewError(ldap.ErrorNetwork, errors.New("ldap: connection closed"))
+	if dn == "" {
+		// Some servers take an empty name with a password as anonymous.
+		return nil, errors.New("ldap: empty bind DN")
 	}
-	c.msgID++
+	if len(dn) > maxBindField || len(password) > maxBindField {
+		return nil, fmt.Errorf("ldap: bind DN of %d bytes or password of %d, more than %d", len(dn), len(password), maxBindField)
+	}
+	if err := c.nextID(); err != nil {
+		return nil, err
+	}
 	raw, err := c.roundTrip(encodeBind(c.msgID, dn, password, controls))
 	if err != nil {
 		return nil, err
 	}
 	if isBindSuccess(raw, c.msgID) {
+		c.finish()
 		return &ldap.SimpleBindResult{Controls: []ldap.Control{}}, nil
 	}
-	packet, err := c.decode(raw)
+	packet, err := c.decode(raw, true)
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkOp(packet, ldap.ApplicationBindResponse); err != nil {
+		return nil, err
+	}
+	c.finish()
 	res := &ldap.SimpleBindResult{Controls: []ldap.Control{}}
 	if len(packet.Children) > 2 {
 		for _, child := range packet.Children[2].Children {
@@ -110,10 +145,9 @@ func (c *conn) bind(dn, password string, controls []byte) (*ldap.SimpleBindResul
 // startTLS upgrades the connection (RFC 4511 §4.14) and checks the
 // server's certificate against conf; ctx bounds the handshake.
 func (c *conn) startTLS(ctx context.Context, conf *tls.Config) error {
-	if c.IsClosing() {
-		return ldap.NewError(ldap.ErrorNetwork, errors.New("ldap: connection closed"))
+	if err := c.nextID(); err != nil {
+		return err
 	}
-	c.msgID++
 	envelope := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Request")
 	envelope.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, c.msgID, "MessageID"))
 	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationExtendedRequest, nil, "Start TLS")
@@ -123,14 +157,19 @@ func (c *conn) startTLS(ctx context.Context, conf *tls.Config) error {
 	if err != nil {
 		return err
 	}
-	packet, err := c.decode(raw)
+	packet, err := c.decode(raw, true)
 	if err != nil {
+		return err
+	}
+	if err := c.checkOp(packet, ldap.ApplicationExtendedResponse); err != nil {
 		return err
 	}
 	if err := ldap.GetLDAPError(packet); err != nil {
 		return err
 	}
 	if c.r.Buffered() > 0 {
+		// TLS must start right after the response: bytes already read
+		// would be taken as plaintext the server sent.
 		c.Close()
 		return ldap.NewError(ldap.ErrorUnexpectedResponse, errors.New("ldap: data after the StartTLS response"))
 	}
@@ -145,9 +184,33 @@ func (c *conn) startTLS(ctx context.Context, conf *tls.Config) error {
 	return nil
 }
 
+// nextID takes the message ID of the next request. Message IDs are
+// positive 32-bit integers (RFC 4511 §4.1.1): when they run out the
+// connection is closed, reported as errStale since nothing was sent.
+func (c *conn) nextID() error {
+	if c.IsClosing() {
+		return ldap.NewError(ldap.ErrorNetwork, errors.New("ldap: connection closed"))
+	}
+	if c.msgID >= math.MaxInt32 {
+		return c.fail(stale(errors.New("ldap: message IDs used up")))
+	}
+	c.msgID++
+	return nil
+}
+
+// finish ends an operation after its final response: one operation at a
+// time leaves nothing else to read, so bytes already buffered are an
+// answer to nothing, and the connection is closed rather than reused.
+func (c *conn) finish() {
+	if c.r.Buffered() > 0 {
+		c.Close()
+	}
+}
+
 // roundTrip sends the request req, which carries message ID c.msgID,
 // and reads the raw response, within the timeout. A connection error or
-// a timeout closes the connection.
+// a timeout closes the connection; a failed write, or a connection
+// closed or reset before a byte of the answer, is errStale.
 func (c *conn) roundTrip(req []byte) ([]byte, error) {
 	var deadline time.Time
 	if c.timeout > 0 {
@@ -157,10 +220,18 @@ func (c *conn) roundTrip(req []byte) ([]byte, error) {
 		return nil, c.fail(err)
 	}
 	if _, err := c.nc.Write(req); err != nil {
-		return nil, c.fail(fmt.Errorf("unable to send request: %w", err))
+		err = fmt.Errorf("unable to send request: %w", err)
+		if !isTimeout(err) && !c.IsClosing() {
+			err = stale(err)
+		}
+		return nil, c.fail(err)
 	}
 	raw, err := c.read()
 	if err != nil {
+		if c.r.Buffered() == 0 && !c.IsClosing() &&
+			(err == io.EOF || errors.Is(err, syscall.ECONNRESET)) {
+			err = stale(err)
+		}
 		return nil, c.fail(err)
 	}
 	return raw, nil
@@ -177,8 +248,10 @@ func (c *conn) readMore() ([]byte, error) {
 }
 
 // decode decodes a response read by roundTrip and checks that it answers
-// message c.msgID; anything else closes the connection.
-func (c *conn) decode(raw []byte) (*ber.Packet, error) {
+// message c.msgID; anything else closes the connection. first is set
+// for the first response to the request, which a Notice of
+// Disconnection replaces when the server hung up before acting on it.
+func (c *conn) decode(raw []byte, first bool) (*ber.Packet, error) {
 	packet, err := ber.DecodePacketErr(raw)
 	if err != nil {
 		return nil, c.fail(err)
@@ -188,19 +261,53 @@ func (c *conn) decode(raw []byte) (*ber.Packet, error) {
 	}
 	if id, ok := packet.Children[0].Value.(int64); !ok || id != c.msgID {
 		// A Notice of Disconnection (message ID 0) or a stray answer.
-		return nil, c.fail(fmt.Errorf("ldap: response to message %v, want %d", packet.Children[0].Value, c.msgID))
+		err := fmt.Errorf("ldap: response to message %v, want %d", packet.Children[0].Value, c.msgID)
+		if ok && id == 0 && first {
+			err = stale(err)
+		}
+		return nil, c.fail(err)
 	}
 	return packet, nil
+}
+
+// checkOp checks that packet's protocol operation is an LDAPResult of
+// the application tag want (a BindResponse, say); anything else closes
+// the connection.
+func (c *conn) checkOp(packet *ber.Packet, want ber.Tag) error {
+	op := packet.Children[1]
+	if op.ClassType != ber.ClassApplication || op.TagType != ber.TypeConstructed || op.Tag != want {
+		return c.fail(fmt.Errorf("ldap: answered with %s, want %s", opName(op), ldap.ApplicationMap[uint8(want)]))
+	}
+	if len(op.Children) < 3 {
+		return c.fail(fmt.Errorf("ldap: malformed %s", ldap.ApplicationMap[uint8(want)]))
+	}
+	return nil
+}
+
+// opName names a protocol operation for errors.
+func opName(op *ber.Packet) string {
+	if op.ClassType == ber.ClassApplication {
+		if name, ok := ldap.ApplicationMap[uint8(op.Tag)]; ok {
+			return name
+		}
+	}
+	return fmt.Sprintf("class %#x tag %d", op.ClassType, op.Tag)
 }
 
 // fail closes the connection and reports err as go-ldap reports
 // connection failures, timeouts included.
 func (c *conn) fail(err error) error {
 	c.Close()
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	if isTimeout(err) {
 		err = errors.New("ldap: connection timed out")
 	}
 	return ldap.NewError(ldap.ErrorNetwork, err)
+}
+
+// isTimeout reports whether err is a deadline's.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // read reads one LDAPMessage: its BER header (a SEQUENCE and its
@@ -214,9 +321,10 @@ func (c *conn) read() ([]byte, error) {
 	if hdr[0] != 0x30 {
 		return nil, fmt.Errorf("ldap: response starts with tag %#x, want a SEQUENCE", hdr[0])
 	}
-	n, hl := int(hdr[1]), 2
+	// Counted in uint64: four length octets overflow a 32-bit int.
+	n, hl := uint64(hdr[1]), 2
 	if n&0x80 != 0 {
-		k := n & 0x7f
+		k := int(n & 0x7f)
 		if k == 0 || k > 4 {
 			return nil, fmt.Errorf("ldap: response length of %d octets", k)
 		}
@@ -225,14 +333,14 @@ func (c *conn) read() ([]byte, error) {
 		}
 		n = 0
 		for _, b := range hdr[2:] {
-			n = n<<8 | int(b)
+			n = n<<8 | uint64(b)
 		}
 		hl += k
 	}
 	if n > maxResponse {
 		return nil, fmt.Errorf("ldap: response of %d bytes, more than %d", n, maxResponse)
 	}
-	buf := make([]byte, hl+n)
+	buf := make([]byte, hl+int(n))
 	if _, err := io.ReadFull(c.r, buf); err != nil {
 		return nil, err
 	}
@@ -327,8 +435,10 @@ func berTLVLen(n int) int {
 		return 3 + n
 	case n <= 0xffff:
 		return 4 + n
-	default:
+	case n <= 0xffffff:
 		return 5 + n
+	default:
+		return 6 + n
 	}
 }
 
@@ -342,7 +452,9 @@ func appendBERHeader(b []byte, tag byte, n int) []byte {
 		return append(b, 0x81, byte(n))
 	case n <= 0xffff:
 		return append(b, 0x82, byte(n>>8), byte(n))
-	default:
+	case n <= 0xffffff:
 		return append(b, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	default:
+		return append(b, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
 }

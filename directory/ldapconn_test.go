@@ -1,0 +1,205 @@
+package directory
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// TestPoolRetry binds through a pool whose one idle connection meets a
+// scripted server, on 127.0.0.1 for resets to be real: the bind is tried
+// again on a fresh connection only when the idle one was dead before the
+// server could act, never after a timeout or a bad or partial answer,
+// which may come after the server counted the bind.
+func TestPoolRetry(t *testing.T) {
+	checkLeaks(t)
+	tests := []struct {
+		name  string
+		msgID int64 // of the idle connection's last request
+		// idle is what the idle connection's server does with the bind
+		// request it read (nil: nothing, none is sent).
+		idle      func(nc net.Conn)
+		wantErr   string // "": the bind succeeds
+		wantFresh int64  // connections opened
+	}{
+		{name: "closed", idle: func(nc net.Conn) { nc.Close() }, wantFresh: 1},
+		{name: "reset", idle: func(nc net.Conn) {
+			nc.(*net.TCPConn).SetLinger(0)
+			nc.Close()
+		}, wantFresh: 1},
+		{name: "notice of disconnection", idle: func(nc net.Conn) {
+			nc.Write(noticeOfDisconnection())
+			nc.Close()
+		}, wantFresh: 1},
+		{name: "message IDs used up", msgID: math.MaxInt32, wantFresh: 1},
+		{name: "invalid credentials", idle: func(nc net.Conn) {
+			nc.Write(bindResponse(1, ldap.LDAPResultInvalidCredentials, ""))
+			io.Copy(io.Discard, nc)
+		}, wantErr: "Invalid Credentials"},
+		{name: "timeout", idle: func(nc net.Conn) { io.Copy(io.Discard, nc) }, wantErr: "timed out"},
+		{name: "malformed", idle: func(nc net.Conn) {
+			nc.Write([]byte{0x04, 0x00})
+			io.Copy(io.Discard, nc)
+		}, wantErr: "want a SEQUENCE"},
+		{name: "partial answer", idle: func(nc net.Conn) {
+			nc.Write(bindResponse(1, 0, "")[:5])
+			nc.Close()
+		}, wantErr: "unexpected EOF"},
+		{name: "another operation", idle: func(nc net.Conn) {
+			nc.Write(ldapMessage(1, resultOp(ldap.ApplicationSearchResultDone, 0, "")))
+			io.Copy(io.Discard, nc)
+		}, wantErr: "want Bind Response"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer ln.Close()
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					nc, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					wg.Go(func() {
+						defer nc.Close()
+						r := bufio.NewReader(nc)
+						if i == 0 && tt.idle == nil {
+							io.Copy(io.Discard, r)
+							return
+						}
+						for {
+							p, err := ber.ReadPacket(r)
+							if err != nil {
+								return
+							}
+							if i == 0 {
+								tt.idle(nc)
+								return
+							}
+							id, _ := p.Children[0].Value.(int64)
+							nc.Write(bindResponse(id, 0, ""))
+						}
+					})
+				}
+			})
+			connect := func() (*conn, error) {
+				nc, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					return nil, err
+				}
+				return newConn(nc), nil
+			}
+			var opened atomic.Int64
+			p := newPool("bind", 1, func(context.Context) (*conn, error) {
+				opened.Add(1)
+				return connect()
+			})
+			defer p.close()
+			idle, err := connect()
+			if err != nil {
+				t.Fatal(err)
+			}
+			idle.msgID = tt.msgID
+			p.idle = append(p.idle, idle)
+
+			ctx := context.Background()
+			err = p.do(ctx, func(c *conn) error {
+				return withTimeout(ctx, c, 300*time.Millisecond, func() error {
+					_, err := c.bind("uid=alice", "pw", nil)
+					return err
+				})
+			})
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("got %v, want success", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("got %v, want it to mention %q", err, tt.wantErr)
+			}
+			if got := opened.Load(); got != tt.wantFresh {
+				t.Errorf("connections opened: got %d, want %d", got, tt.wantFresh)
+			}
+			wantIdle := tt.wantErr == "" || tt.name == "invalid credentials"
+			if got := len(p.idle) == 1 && !p.idle[0].IsClosing(); got != wantIdle {
+				t.Errorf("a connection idle afterwards: got %v, want %v", got, wantIdle)
+			}
+			if len(p.sem) != 0 {
+				t.Errorf("got %d slots in use, want 0", len(p.sem))
+			}
+		})
+	}
+}
+
+// TestPoolPanic checks that an operation that panics gives back its slot
+// and closes its connection.
+func TestPoolPanic(t *testing.T) {
+	checkLeaks(t)
+	client, server := net.Pipe()
+	defer server.Close()
+	c := newConn(client)
+	p := newPool("search", 1, func(context.Context) (*conn, error) { return nil, errors.New("no dialing here") })
+	defer p.close()
+	p.idle = append(p.idle, c)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("no panic")
+			}
+		}()
+		p.do(context.Background(), func(*conn) error { panic("boom") })
+	}()
+	if len(p.sem) != 0 {
+		t.Errorf("got %d slots in use, want 0", len(p.sem))
+	}
+	if !c.IsClosing() || len(p.idle) != 0 {
+		t.Errorf("connection kept after a panic (closing %v, %d idle)", c.IsClosing(), len(p.idle))
+	}
+}
+
+// TestWithTimeoutEnded ends the context while an operation returns an
+// LDAP result: the connection is closed by the time withTimeout returns,
+// whether or not its AfterFunc has run, and not given back to the pool.
+func TestWithTimeoutEnded(t *testing.T) {
+	checkLeaks(t)
+	client, server := net.Pipe()
+	defer server.Close()
+	c := newConn(client)
+	p := newPool("bind", 1, func(context.Context) (*conn, error) { return nil, errors.New("no dialing here") })
+	defer p.close()
+	p.idle = append(p.idle, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var closedOnReturn bool
+	err := p.do(ctx, func(c *conn) error {
+		err := withTimeout(ctx, c, time.Second, func() error {
+			cancel()
+			return ldap.NewError(ldap.LDAPResultInvalidCredentials, errors.New("wrong password"))
+		})
+		closedOnReturn = c.IsClosing()
+		return err
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
+	if !closedOnReturn {
+		t.Error("connection open when withTimeout returned")
+	}
+	if len(p.idle) != 0 {
+		t.Errorf("got %d idle connections, want 0", len(p.idle))
+	}
+}
