@@ -845,16 +845,18 @@ if (( want_push )); then
 	fi
 	etcd_version=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p' | head -n 1)
 	jfield() { sed -n "s/^ *\"$2\": \([0-9.]*\),\{0,1\}$/\1/p" "$1" | head -n 1; }
+	# jnum FILE KEY DIGITS: a field rounded for the table
+	jnum() { awk -v v="$(jfield "$1" "$2")" -v d="$3" 'BEGIN { printf "%.*f", d, v }'; }
 	rows=
 	for where in external embedded; do
 		args=(push -twostepd "$twostepd" -pending "$push_pending" -approve-rate "$push_rate" -json)
 		[[ $where == external ]] && args+=(-endpoints "$etcd_url")
 		"$bench" "${args[@]}" >"$tmp/push-$where.json" 2>"$tmp/push-$where.log" || die "push scenario ($where etcd) failed: see $tmp/push-$where.log"
 		f=$tmp/push-$where.json
-		rows+="| $where | $(jfield "$f" pending) | $(jfield "$f" build_up_seconds) | $(jfield "$f" rss_idle_mb) | **$(jfield "$f" rss_pending_mb)** | $(jfield "$f" rss_after_mb) | $(jfield "$f" approval_to_accept_p50_ms) | **$(jfield "$f" approval_to_accept_p99_ms)** | $(jfield "$f" approval_to_accept_max_ms) | $(jfield "$f" api_p50_ms) | $(jfield "$f" accepted) |"$'\n'
+		rows+="| $where | $(jfield "$f" pending) | $(jnum "$f" build_up_seconds 1) | $(jnum "$f" rss_idle_mb 1) | **$(jnum "$f" rss_pending_mb 1)** | $(jnum "$f" rss_after_mb 1) | $(jnum "$f" approval_to_accept_p50_ms 2) | **$(jnum "$f" approval_to_accept_p99_ms 2)** | $(jnum "$f" approval_to_accept_max_ms 2) | $(jnum "$f" api_p50_ms 2) | $(jfield "$f" accepted) |"$'\n'
 	done
 	ext=$tmp/push-external.json
-	verdict="memory $(awk -v m="$(jfield "$ext" rss_pending_mb)" 'BEGIN { print (m < 150) ? "met" : "not met" }') ($(jfield "$ext" rss_pending_mb) MB), p99 $(awk -v p="$(jfield "$ext" approval_to_accept_p99_ms)" 'BEGIN { print (p < 50) ? "met" : "not met" }') ($(jfield "$ext" approval_to_accept_p99_ms) ms), with the external etcd"
+	verdict="memory $(awk -v m="$(jfield "$ext" rss_pending_mb)" 'BEGIN { print (m < 150) ? "met" : "not met" }') ($(jnum "$ext" rss_pending_mb 1) MB), p99 $(awk -v p="$(jfield "$ext" approval_to_accept_p99_ms)" 'BEGIN { print (p < 50) ? "met" : "not met" }') ($(jnum "$ext" approval_to_accept_p99_ms 1) ms), with the external etcd; with the embedded etcd inside twostepd, $(jnum "$tmp/push-embedded.json" rss_pending_mb 1) MB and $(jnum "$tmp/push-embedded.json" approval_to_accept_p99_ms 1) ms"
 	table="### Push (push scenario)
 
 $push_pending logins each waiting for a push on one twostepd at once, then every push approved through the approval API with the device's signature: \`BENCH_SCENARIOS=push scripts/bench.sh\` (\`twostep-bench push\`), settings \`BENCH_PUSH_PENDING\`, \`BENCH_PUSH_RATE\`.
