@@ -120,19 +120,11 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 		}
 	}
 
-	s, err := c.open(ctx, *f.config)
+	s, user, acct, err := c.openEnrollable(ctx, *f.config, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	user, err := s.mustExist(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	acct, err := s.load(ctx, user)
-	if err != nil {
-		return err
-	}
 	devName, err := pickDeviceName(acct, user, *name)
 	if err != nil {
 		return err

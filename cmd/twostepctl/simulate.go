@@ -133,19 +133,11 @@ func (c *cli) simulateEnroll(ctx context.Context, args []string) error {
 		}
 	}
 
-	s, err := c.open(ctx, *f.config)
+	s, user, acct, err := c.openEnrollable(ctx, *f.config, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	user, err := s.mustExist(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	acct, err := s.load(ctx, user)
-	if err != nil {
-		return err
-	}
 	devName, err := simDeviceName(acct, user, *name)
 	if err != nil {
 		return err

@@ -217,6 +217,24 @@ func (c *cli) openAccount(ctx context.Context, config, name string) (*session, s
 	return s, user, acct, nil
 }
 
+// openEnrollable is openAccount for commands that add a device: the user
+// must exist in the directory (a device for a typo would never log in).
+func (c *cli) openEnrollable(ctx context.Context, config, name string) (*session, string, *cluster.Account, error) {
+	s, err := c.open(ctx, config)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	user, err := s.mustExist(ctx, name)
+	if err == nil {
+		var acct *cluster.Account
+		if acct, err = s.load(ctx, user); err == nil {
+			return s, user, acct, nil
+		}
+	}
+	s.Close()
+	return nil, "", nil, err
+}
+
 // load reads the records of the account.
 func (s *session) load(ctx context.Context, user string) (*cluster.Account, error) {
 	octx, cancel := op(ctx)
