@@ -33,23 +33,11 @@ Run ` + "`twostepctl bypass COMMAND -h`" + ` for a command's flags and examples.
 `
 
 func (c *cli) bypass(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fmt.Fprint(c.stdout, bypassUsage)
-		if len(args) == 0 {
-			return errors.New("no bypass command given; see `twostepctl bypass -h`")
-		}
-		return errHelp
-	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "issue":
-		return c.bypassIssue(ctx, args)
-	case "list":
-		return c.bypassList(ctx, args)
-	case "revoke":
-		return c.bypassRevoke(ctx, args)
-	}
-	return fmt.Errorf("unknown bypass command %q; see `twostepctl bypass -h`", cmd)
+	return c.group(ctx, "bypass", bypassUsage, args, map[string]subcommand{
+		"issue":  c.bypassIssue,
+		"list":   c.bypassList,
+		"revoke": c.bypassRevoke,
+	})
 }
 
 const bypassIssueUsage = `Usage: twostepctl bypass issue [-profile short|long|NAME] [-uses N -ttl DURATION] [-json] USER

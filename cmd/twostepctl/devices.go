@@ -114,23 +114,11 @@ Run ` + "`twostepctl device COMMAND -h`" + ` for a command's flags and examples.
 `
 
 func (c *cli) device(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fmt.Fprint(c.stdout, deviceUsage)
-		if len(args) == 0 {
-			return errors.New("no device command given; see `twostepctl device -h`")
-		}
-		return errHelp
-	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "rename":
-		return c.deviceRename(ctx, args)
-	case "remove":
-		return c.deviceRemove(ctx, args)
-	case "simulate":
-		return c.simulate(ctx, args)
-	}
-	return fmt.Errorf("unknown device command %q; see `twostepctl device -h`", cmd)
+	return c.group(ctx, "device", deviceUsage, args, map[string]subcommand{
+		"rename":   c.deviceRename,
+		"remove":   c.deviceRemove,
+		"simulate": c.simulate,
+	})
 }
 
 const renameUsage = `Usage: twostepctl device rename USER DEVICE NEWNAME

@@ -23,8 +23,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -219,4 +222,31 @@ func (c *cli) help(ctx context.Context, args []string) error {
 		return nil
 	}
 	return c.run(ctx, append(args, "-h"))
+}
+
+// subcommand runs one command of a group (the "issue" of "twostepctl
+// bypass issue") with the arguments after its name.
+type subcommand func(ctx context.Context, args []string) error
+
+// group runs the command args[0] of the group named name ("bypass",
+// "device simulate"), printing usage for -h or no command at all.
+func (c *cli) group(ctx context.Context, name, usage string, args []string, cmds map[string]subcommand) error {
+	word := name[strings.LastIndexByte(name, ' ')+1:]
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fmt.Fprint(c.stdout, usage)
+		if len(args) == 0 {
+			return fmt.Errorf("no %s command given; see `twostepctl %s -h`", word, name)
+		}
+		return errHelp
+	}
+	run, ok := cmds[args[0]]
+	if !ok {
+		names := slices.Sorted(maps.Keys(cmds))
+		want := names[len(names)-1]
+		if len(names) > 1 {
+			want = strings.Join(names[:len(names)-1], ", ") + " or " + want
+		}
+		return fmt.Errorf("unknown %s command %q: want %s; see `twostepctl %s -h`", word, args[0], want, name)
+	}
+	return run(ctx, args[1:])
 }

@@ -22,19 +22,9 @@ Run ` + "`twostepctl recovery COMMAND -h`" + ` for a command's flags and example
 `
 
 func (c *cli) recovery(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fmt.Fprint(c.stdout, recoveryUsage)
-		if len(args) == 0 {
-			return errors.New("no recovery command given; see `twostepctl recovery -h`")
-		}
-		return errHelp
-	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "issue":
-		return c.recoveryIssue(ctx, args)
-	}
-	return fmt.Errorf("unknown recovery command %q; see `twostepctl recovery -h`", cmd)
+	return c.group(ctx, "recovery", recoveryUsage, args, map[string]subcommand{
+		"issue": c.recoveryIssue,
+	})
 }
 
 const recoveryIssueUsage = `Usage: twostepctl recovery issue [-ttl DURATION] [-json] USER

@@ -86,21 +86,10 @@ type simState struct {
 func simStatePath(key string) string { return key + ".json" }
 
 func (c *cli) simulate(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fmt.Fprint(c.stdout, simulateUsage)
-		if len(args) == 0 {
-			return errors.New("no simulate command given; see `twostepctl device simulate -h`")
-		}
-		return errHelp
-	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "enroll":
-		return c.simulateEnroll(ctx, args)
-	case "serve":
-		return c.simulateServe(ctx, args)
-	}
-	return fmt.Errorf("unknown simulate command %q: want enroll or serve; see `twostepctl device simulate -h`", cmd)
+	return c.group(ctx, "device simulate", simulateUsage, args, map[string]subcommand{
+		"enroll": c.simulateEnroll,
+		"serve":  c.simulateServe,
+	})
 }
 
 func (c *cli) simulateEnroll(ctx context.Context, args []string) error {

@@ -45,29 +45,16 @@ Run ` + "`twostepctl token COMMAND -h`" + ` for a command's flags and examples.
 `
 
 func (c *cli) token(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fmt.Fprint(c.stdout, tokenUsage)
-		if len(args) == 0 {
-			return errors.New("no token command given; see `twostepctl token -h`")
-		}
-		return errHelp
-	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "import":
-		return c.tokenImport(ctx, args)
-	case "list":
-		return c.tokenList(ctx, args)
-	case "assign":
-		return c.tokenAssign(ctx, args)
-	case "unassign":
-		return c.tokenRelease(ctx, args, cluster.TokenUnassigned)
-	case "lost":
-		return c.tokenRelease(ctx, args, cluster.TokenLost)
-	case "resync":
-		return c.tokenResync(ctx, args)
-	}
-	return fmt.Errorf("unknown token command %q; see `twostepctl token -h`", cmd)
+	return c.group(ctx, "token", tokenUsage, args, map[string]subcommand{
+		"import": c.tokenImport,
+		"list":   c.tokenList,
+		"assign": c.tokenAssign,
+		"unassign": func(ctx context.Context, args []string) error {
+			return c.tokenRelease(ctx, args, cluster.TokenUnassigned)
+		},
+		"lost":   func(ctx context.Context, args []string) error { return c.tokenRelease(ctx, args, cluster.TokenLost) },
+		"resync": c.tokenResync,
+	})
 }
 
 const tokenImportUsage = `Usage: twostepctl token import [-psk-file FILE | -psk-hex HEX] FILE

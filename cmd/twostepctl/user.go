@@ -35,31 +35,15 @@ Run ` + "`twostepctl user COMMAND -h`" + ` for a command's flags and examples.
 const reloadHint = "A running twostepd picks the change up within a few seconds (it watches the users file), or at once on SIGHUP."
 
 func (c *cli) user(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fmt.Fprint(c.stdout, userUsage)
-		if len(args) == 0 {
-			return errors.New("no user command given; see `twostepctl user -h`")
-		}
-		return errHelp
-	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "add":
-		return c.userAdd(ctx, args)
-	case "passwd":
-		return c.userPasswd(ctx, args)
-	case "disable":
-		return c.userDisable(args, true)
-	case "enable":
-		return c.userDisable(args, false)
-	case "groups":
-		return c.userGroups(args)
-	case "delete":
-		return c.userDelete(args)
-	case "list":
-		return c.userList(args)
-	}
-	return fmt.Errorf("unknown user command %q; see `twostepctl user -h`", cmd)
+	return c.group(ctx, "user", userUsage, args, map[string]subcommand{
+		"add":     c.userAdd,
+		"passwd":  c.userPasswd,
+		"disable": func(_ context.Context, args []string) error { return c.userDisable(args, true) },
+		"enable":  func(_ context.Context, args []string) error { return c.userDisable(args, false) },
+		"groups":  func(_ context.Context, args []string) error { return c.userGroups(args) },
+		"delete":  func(_ context.Context, args []string) error { return c.userDelete(args) },
+		"list":    func(_ context.Context, args []string) error { return c.userList(args) },
+	})
 }
 
 // userFlags are the flags every user command has.
