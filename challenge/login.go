@@ -98,6 +98,14 @@ type ClientLogin struct {
 	VerifiedPush bool
 }
 
+// separator is Separator or its default ",".
+func (l ClientLogin) separator() string {
+	if l.Separator == "" {
+		return ","
+	}
+	return l.Separator
+}
+
 // Passcodes are digits only; their length bounds what a split accepts:
 // 6 and 8 digit TOTP codes, longer bypass and recovery codes.
 const (
@@ -117,10 +125,7 @@ func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 		}
 		pw, code = password[:len(password)-l.CodeLength], password[len(password)-l.CodeLength:]
 	default:
-		sep := l.Separator
-		if sep == "" {
-			sep = ","
-		}
+		sep := l.separator()
 		i := strings.LastIndex(password, sep)
 		if i < 0 {
 			return password, "", false

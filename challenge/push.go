@@ -179,10 +179,7 @@ func (l ClientLogin) splitPush(password string) (pw string, n int, ok bool) {
 	if l.Mode == Prompt {
 		return password, 0, false
 	}
-	sep := l.Separator
-	if sep == "" {
-		sep = ","
-	}
+	sep := l.separator()
 	i := strings.LastIndex(password, sep)
 	if i <= 0 {
 		return password, 0, false
@@ -235,7 +232,7 @@ func (e *Engine) followPush(ctx context.Context, req *Request, p *cluster.Push) 
 	if !p.Notified && !p.State.Final() && e.now().Sub(p.Created) > resendAfter {
 		// The node that started it died before the notification left.
 		// Of several nodes taking over, the one that marks it sends.
-		if e.push.pushes.ClaimNotify(ctx, p, e.now()) == nil {
+		if e.push.pushes.MarkNotified(ctx, p, e.now()) == nil {
 			if d, stop := e.notifyPush(ctx, req, acct, p, false); stop {
 				if d.Outcome == Accept {
 					d.Attributes = data.Reply

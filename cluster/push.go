@@ -397,14 +397,10 @@ func (ps *Pushes) Answer(ctx context.Context, p *Push, state PushState, a PushAn
 	return nil, fmt.Errorf("cluster: answer push: %w", ErrConflict)
 }
 
-// ClaimNotify marks p notified before its notification is sent again by
-// a node taking it over: of several such nodes one wins (the others get
-// ErrConflict and send nothing).
-func (ps *Pushes) ClaimNotify(ctx context.Context, p *Push, now time.Time) error {
-	return ps.MarkNotified(ctx, p, now)
-}
-
-// MarkNotified records that p's notification left.
+// MarkNotified records that p's notification left. It compares p's
+// revision, so of several nodes taking a push over to send its
+// notification again, the one whose mark lands sends (the others get
+// ErrConflict).
 func (ps *Pushes) MarkNotified(ctx context.Context, p *Push, now time.Time) error {
 	next := *p
 	next.Notified, next.Nonce = true, newNonce()
@@ -436,24 +432,6 @@ func (ps *Pushes) write(ctx context.Context, p *Push, now time.Time) error {
 	return nil
 }
 
-// Pending lists the pushes waiting for device of user, oldest first: what
-// a device that missed its notification asks for.
-func (ps *Pushes) Pending(ctx context.Context, user, device string, now time.Time) ([]*Push, error) {
-	entries, err := ps.store.List(ctx, "push/")
-	if err != nil {
-		return nil, fmt.Errorf("cluster: list pushes: %w", err)
-	}
-	var out []*Push
-	for _, e := range entries {
-		p, err := ps.decode(e)
-		if err != nil || p.State.Final() || p.Expired(now) || p.Account != strings.ToLower(user) || p.Device != device {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
 // Wait returns push id once it is answered, or as it stands when ctx
 // ends (still pending, perhaps expired: the caller checks and decides
 // what to answer the NAS). It returns an error only when the push cannot
@@ -482,9 +460,9 @@ func (ps *Pushes) Await(ctx context.Context, id string, wait time.Duration, done
 	w.mu.Lock()
 	ps.addWaiter(w)
 	if wait > 0 {
-		w.timer = time.AfterFunc(wait, func() { ps.finish(w, true) })
+		w.timer = time.AfterFunc(wait, func() { ps.finish(w) })
 	}
-	w.stop = context.AfterFunc(ctx, func() { ps.finish(w, true) })
+	w.stop = context.AfterFunc(ctx, func() { ps.finish(w) })
 	w.mu.Unlock()
 	// The first read comes after the waiter is in place, so an answer
 	// recorded meanwhile is seen by one or the other.
@@ -524,26 +502,21 @@ func (ps *Pushes) check(w *pushWaiter) {
 	}
 }
 
-// finish ends w's wait as its push stands: read once more when asked.
-func (ps *Pushes) finish(w *pushWaiter, read bool) {
+// finish ends w's wait as its push stands, read once more (or as last
+// read, when the store does not answer).
+func (ps *Pushes) finish(w *pushWaiter) {
 	if w.fired.Load() {
 		return
 	}
-	if read {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		p, err := ps.Get(ctx, w.id)
-		cancel()
-		if err == nil {
-			ps.fire(w, p, nil)
-			return
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	p, err := ps.Get(ctx, w.id)
+	cancel()
+	if err != nil {
 		if last := w.last.Load(); last != nil {
-			ps.fire(w, last, nil)
-			return
+			p, err = last, nil
 		}
-		ps.fire(w, nil, err)
-		return
 	}
+	ps.fire(w, p, err)
 }
 
 // fire calls w's done once.

@@ -189,6 +189,9 @@ func benchPush(ctx context.Context, cfg pushConfig) (*pushResult, error) {
 	}
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
 	radiusAddr := fmt.Sprintf("127.0.0.1:%d", ports[3])
+	// A prefix of this run's own, so that runs on one external etcd do
+	// not meet.
+	prefix := fmt.Sprintf("/twostep-push-bench-%d/", time.Now().UnixNano())
 	conf := fmt.Sprintf(`log: {level: warn}
 radius: {listen: ["%s"], reject_delay: 0s}
 clients:
@@ -198,12 +201,12 @@ metrics: {listen: "127.0.0.1:%d"}
 cluster:
   %s
   seed_keys: seed.key
-  prefix: /twostep-push-bench-%d/
+  prefix: %s
 push:
   listen: "127.0.0.1:%d"
   limit: {count: 0}
   timeout: 2m
-`, radiusAddr, pushBenchSecret, ports[4], clusterLine, time.Now().UnixNano(), ports[2])
+`, radiusAddr, pushBenchSecret, ports[4], clusterLine, prefix, ports[2])
 	cfgPath := filepath.Join(dir, "twostep.yaml")
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		return nil, err
@@ -265,7 +268,6 @@ push:
 	pid := cmd.Process.Pid
 
 	// Devices, one per user, through the cluster API.
-	prefix := regexpPrefix(conf)
 	store, err := cluster.OpenEtcd(ctx, cluster.EtcdConfig{Endpoints: etcdEndpoints, Prefix: prefix})
 	if err != nil {
 		return nil, err
@@ -488,13 +490,6 @@ func freePorts(n int) ([]int, error) {
 		out = append(out, l.Addr().(*net.TCPAddr).Port)
 	}
 	return out, nil
-}
-
-// regexpPrefix reads the cluster prefix back from the config written.
-func regexpPrefix(conf string) string {
-	_, rest, _ := strings.Cut(conf, "prefix: ")
-	p, _, _ := strings.Cut(rest, "\n")
-	return p
 }
 
 // goMemory scrapes the Go runtime's goroutine count and memory from
