@@ -43,15 +43,12 @@ type Push struct {
 // decodes the notify.Message and answers 201. A request it refuses gets
 // 400, 401 or 413, and its reason is kept for Rejected.
 type Service struct {
-	srv    *httptest.Server
-	msgs   chan notify.Message
-	quit   chan struct{}
-	faults faults
+	receiver
+	srv *httptest.Server
 
-	mu       sync.Mutex
-	subs     map[string]*subscription // by endpoint path
-	pushes   []Push
-	rejected []string
+	mu     sync.Mutex
+	subs   map[string]*subscription // by endpoint path
+	pushes []Push
 }
 
 type subscription struct {
@@ -63,9 +60,8 @@ type subscription struct {
 // NewService starts a push service, closed when t's test ends.
 func NewService(t testing.TB) *Service {
 	s := &Service{
-		msgs: make(chan notify.Message, 64),
-		quit: make(chan struct{}),
-		subs: make(map[string]*subscription),
+		receiver: newReceiver(),
+		subs:     make(map[string]*subscription),
 	}
 	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
 	t.Cleanup(func() {
@@ -112,22 +108,11 @@ func (s *Service) Subscribe() notify.Target {
 	}
 }
 
-// Messages returns the channel on which the service hands over each message
-// it accepts. It holds 64; past that a push waits for the test to read.
-func (s *Service) Messages() <-chan notify.Message { return s.msgs }
-
 // Pushes returns every push the service accepted so far, in order.
 func (s *Service) Pushes() []Push {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Push(nil), s.pushes...)
-}
-
-// Rejected returns why the service refused requests so far, in order.
-func (s *Service) Rejected() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.rejected...)
 }
 
 // Gone makes the service answer 410 Gone to pushes to t from now on, as a
@@ -142,28 +127,8 @@ func (s *Service) Gone(t notify.Target) {
 	}
 }
 
-// Fail makes the service answer the next n requests with status, before
-// any check.
-func (s *Service) Fail(status, n int) { s.faults.fail(status, n) }
-
-// Delay makes the service wait d before answering each request, or until
-// the request is canceled.
-func (s *Service) Delay(d time.Duration) { s.faults.setDelay(d) }
-
-func (s *Service) reject(w http.ResponseWriter, status int, format string, args ...any) {
-	reason := fmt.Sprintf(format, args...)
-	s.mu.Lock()
-	s.rejected = append(s.rejected, reason)
-	s.mu.Unlock()
-	http.Error(w, reason, status)
-}
-
 func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
-	switch status := s.faults.apply(r.Context(), s.quit); {
-	case status < 0:
-		return
-	case status > 0:
-		http.Error(w, "failing as told", status)
+	if !s.admit(w, r) {
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -230,11 +195,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 		Expires:  time.Unix(claims.Exp, 0),
 	})
 	s.mu.Unlock()
-	select {
-	case s.msgs <- m:
-	case <-r.Context().Done():
-		return
-	case <-s.quit:
+	if !s.deliver(r, m) {
 		return
 	}
 	w.Header().Set("Location", s.srv.URL+"/message/"+strconv.Itoa(n))

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,15 +27,10 @@ const maxSkew = 5 * time.Minute
 // and the signature matches its secret (or, with no secret, is absent). It
 // answers 204, or 400, 401 or 404 with the reason kept for Rejected.
 type Webhook struct {
+	receiver
 	srv    *httptest.Server
 	secret []byte
 	path   string
-	msgs   chan notify.Message
-	quit   chan struct{}
-	faults faults
-
-	mu       sync.Mutex
-	rejected []string
 }
 
 // NewWebhook starts a receiver checking signatures with secret (nil or
@@ -45,10 +39,9 @@ func NewWebhook(t testing.TB, secret []byte) *Webhook {
 	token := make([]byte, 16)
 	rand.Read(token)
 	w := &Webhook{
-		secret: append([]byte(nil), secret...),
-		path:   "/hook/" + base64.RawURLEncoding.EncodeToString(token),
-		msgs:   make(chan notify.Message, 64),
-		quit:   make(chan struct{}),
+		secret:   append([]byte(nil), secret...),
+		path:     "/hook/" + base64.RawURLEncoding.EncodeToString(token),
+		receiver: newReceiver(),
 	}
 	w.srv = httptest.NewServer(http.HandlerFunc(w.serve))
 	t.Cleanup(func() {
@@ -68,39 +61,8 @@ func (w *Webhook) Target() notify.Target {
 	}
 }
 
-// Messages returns the channel on which the receiver hands over each
-// message it accepts. It holds 64; past that a delivery waits for the test.
-func (w *Webhook) Messages() <-chan notify.Message { return w.msgs }
-
-// Rejected returns why the receiver refused requests so far, in order.
-func (w *Webhook) Rejected() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.rejected...)
-}
-
-// Fail makes the receiver answer the next n requests with status, before
-// any check.
-func (w *Webhook) Fail(status, n int) { w.faults.fail(status, n) }
-
-// Delay makes the receiver wait d before answering each request, or until
-// the request is canceled.
-func (w *Webhook) Delay(d time.Duration) { w.faults.setDelay(d) }
-
-func (w *Webhook) reject(rw http.ResponseWriter, status int, format string, args ...any) {
-	reason := fmt.Sprintf(format, args...)
-	w.mu.Lock()
-	w.rejected = append(w.rejected, reason)
-	w.mu.Unlock()
-	http.Error(rw, reason, status)
-}
-
 func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request) {
-	switch status := w.faults.apply(r.Context(), w.quit); {
-	case status < 0:
-		return
-	case status > 0:
-		http.Error(rw, "failing as told", status)
+	if !w.admit(rw, r) {
 		return
 	}
 	if r.URL.Path != w.path {
@@ -149,11 +111,7 @@ func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request) {
 		w.reject(rw, http.StatusBadRequest, "message: %v", err)
 		return
 	}
-	select {
-	case w.msgs <- m:
-	case <-r.Context().Done():
-		return
-	case <-w.quit:
+	if !w.deliver(r, m) {
 		return
 	}
 	rw.WriteHeader(http.StatusNoContent)
