@@ -552,7 +552,7 @@ func TestPushStoreWritesCannotApprove(t *testing.T) {
 	t.Run("a forged record read directly", func(t *testing.T) {
 		w := newPushWorld(t, 1, cluster.PushLimit{})
 		w.addPhone("phone")
-		d := w.login(0, w.request(Auto, "pw", nil))
+		w.login(0, w.request(Auto, "pw", nil))
 		m := <-w.notifier.ch
 		if err := w.answer(0, m, cluster.PushDenied, ""); err != nil {
 			t.Fatal(err)
@@ -563,7 +563,6 @@ func TestPushStoreWritesCannotApprove(t *testing.T) {
 		if err != nil || p.State != cluster.PushApproved {
 			t.Fatalf("flip: %+v %v", p, err)
 		}
-		_ = d
 		expect(t, w.nodes[0].pushOutcome(acct, p, nil), Reject, ReasonPushBadSignature)
 	})
 }
