@@ -149,11 +149,17 @@ func (l ClientLogin) wait() time.Duration {
 	return max(total-margin, time.Second)
 }
 
-// pushDevices returns acct's push devices, oldest first.
+// pushDevices returns acct's push devices: the user's default first (the
+// one automatic pushes go to), then the others oldest first.
 func pushDevices(acct *cluster.Account) []cluster.Device {
 	var out []cluster.Device
 	for _, d := range acct.Devices {
-		if d.Type == cluster.PushApp {
+		if d.Type != cluster.PushApp {
+			continue
+		}
+		if d.ID == acct.Profile.DefaultPush {
+			out = append([]cluster.Device{d}, out...)
+		} else {
 			out = append(out, d)
 		}
 	}

@@ -63,7 +63,10 @@ type Profile struct {
 	// FirstSeen is when a login of the user first reached the cluster;
 	// the grace period for users without a device counts from it.
 	FirstSeen time.Time `json:"first_seen"`
-	Nonce     string    `json:"nonce"`
+	// DefaultPush is the id of the device that automatic pushes go to;
+	// empty or gone: the oldest push device.
+	DefaultPush string `json:"default_push,omitempty"`
+	Nonce       string `json:"nonce"`
 	rev       int64
 }
 
@@ -149,6 +152,37 @@ func (a *Accounts) Load(ctx context.Context, user string) (*Account, error) {
 	}
 	sortDevices(acct.Devices)
 	return acct, nil
+}
+
+// SetDefaultPush makes device the one automatic pushes go to. ErrConflict
+// means acct's profile changed since Load (the caller loads again).
+func (a *Accounts) SetDefaultPush(ctx context.Context, acct *Account, device string, now time.Time) error {
+	d, ok := acct.Device(device)
+	if !ok || d.Type != PushApp {
+		return fmt.Errorf("%w: %q has no push device %q", ErrNoDevice, acct.Name, device)
+	}
+	p := acct.Profile
+	if p.FirstSeen.IsZero() {
+		p.FirstSeen = now.UTC()
+	}
+	p.DefaultPush, p.Nonce = device, newNonce()
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	rev, err := a.store.Commit(ctx, Txn{
+		If:   []Compare{{Key: profileKey(acct.Name), ModRevision: acct.Profile.rev}},
+		Then: []Op{Put(profileKey(acct.Name), b)},
+	})
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			return err
+		}
+		return fmt.Errorf("cluster: set default push device of %q: %w", acct.Name, err)
+	}
+	p.rev = rev
+	acct.Profile = p
+	return nil
 }
 
 // FirstSeen returns when user was first seen, recording now when the user

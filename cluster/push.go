@@ -164,8 +164,18 @@ type PushLimit struct {
 // PushLog is the times of a user's recent pushes, for PushLimit.
 type PushLog struct {
 	Recent []time.Time `json:"recent"`
-	Nonce  string      `json:"nonce"`
-	rev    int64
+	// Open lists the pushes that may still be pending, so that a device
+	// can ask which logins wait for it (Pushes.Open).
+	Open  []PushRef `json:"open,omitempty"`
+	Nonce string    `json:"nonce"`
+	rev   int64
+}
+
+// PushRef names one push of a user's log.
+type PushRef struct {
+	ID      string    `json:"id"`
+	Device  string    `json:"device"`
+	Expires time.Time `json:"expires"`
 }
 
 // within returns the pushes of l inside window before now.
@@ -250,6 +260,12 @@ func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number stri
 	}
 	ttl := p.Expires.Sub(now) + leaseSlack
 	log := PushLog{Recent: append(recent, now.UTC()), Nonce: newNonce()}
+	for _, r := range acct.PushLog.Open {
+		if now.Before(r.Expires) {
+			log.Open = append(log.Open, r)
+		}
+	}
+	log.Open = append(log.Open, PushRef{ID: p.ID, Device: p.Device, Expires: p.Expires})
 	lb, err := json.Marshal(log)
 	if err != nil {
 		return err
@@ -259,7 +275,7 @@ func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number stri
 		Then: []Op{
 			{Key: pushKey(p.ID), Value: b, TTL: ttl},
 			// The log outlives the longest window worth counting.
-			{Key: pushLogKey(acct.Name), Value: lb, TTL: max(limit.Window, time.Hour)},
+			{Key: pushLogKey(acct.Name), Value: lb, TTL: max(limit.Window, ttl, time.Hour)},
 		},
 	}
 	if join != "" {
@@ -285,6 +301,36 @@ func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number stri
 	log.rev = rev
 	acct.PushLog = log
 	return nil
+}
+
+// Open returns acct's pushes still pending at now for device, oldest
+// first: what the device's app shows when it is opened, whether or not
+// its notification arrived.
+func (ps *Pushes) Open(ctx context.Context, acct *Account, device string, now time.Time) ([]*Push, error) {
+	var out []*Push
+	for _, r := range acct.PushLog.Open {
+		if r.Device != device || !now.Before(r.Expires) {
+			continue
+		}
+		p, err := ps.Get(ctx, r.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.State == PushPending && !p.Expired(now) && p.Account == acct.Name {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// PendingSigned is what a device signs to list its pending pushes
+// (Pushes.Open): the user and device it speaks for, and the time, so
+// that a captured request soon stops working.
+func PendingSigned(user, device string, at time.Time) []byte {
+	return fmt.Appendf(nil, "twostep-pending-v1\n%s\n%s\n%d", user, device, at.Unix())
 }
 
 // Join returns the push that the request named join started on some
