@@ -67,7 +67,7 @@ type Profile struct {
 	// empty or gone: the oldest push device.
 	DefaultPush string `json:"default_push,omitempty"`
 	Nonce       string `json:"nonce"`
-	rev       int64
+	rev         int64
 }
 
 // UserKey is the name records of user are kept under: lower case, since
