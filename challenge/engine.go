@@ -114,23 +114,31 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) (Decision, erro
 	if err != nil {
 		return Decision{}, fmt.Errorf("challenge: directory: %w", err)
 	}
-	switch res.Status {
-	case directory.OK:
+	if res.Status == directory.OK {
 		return e.apply(ctx, req, res.User, code, hasCode, pushN)
+	}
+	return firstFactorRefused(res.Status), nil
+}
+
+// firstFactorRefused is the answer to a directory status other than OK.
+// The messages of the states a directory reports after a right password
+// say what to do; a wrong password or an unknown user says nothing.
+func firstFactorRefused(s directory.Status) Decision {
+	switch s {
 	case directory.Disabled:
-		return Decision{Outcome: Reject, Reason: ReasonDisabled, Message: msgDisabled}, nil
+		return Decision{Outcome: Reject, Reason: ReasonDisabled, Message: msgDisabled}
 	case directory.Locked:
-		return Decision{Outcome: Reject, Reason: ReasonLocked, Message: msgLocked}, nil
+		return Decision{Outcome: Reject, Reason: ReasonLocked, Message: msgLocked}
 	case directory.PasswordExpired:
-		return Decision{Outcome: Reject, Reason: ReasonPasswordExpired, Message: msgPasswordExpired}, nil
+		return Decision{Outcome: Reject, Reason: ReasonPasswordExpired, Message: msgPasswordExpired}
 	case directory.AccountExpired:
-		return Decision{Outcome: Reject, Reason: ReasonAccountExpired, Message: msgAccountExpired}, nil
+		return Decision{Outcome: Reject, Reason: ReasonAccountExpired, Message: msgAccountExpired}
 	case directory.LogonDenied:
-		return Decision{Outcome: Reject, Reason: ReasonLogonDenied, Message: msgLogonDenied}, nil
+		return Decision{Outcome: Reject, Reason: ReasonLogonDenied, Message: msgLogonDenied}
 	case directory.UnknownUser:
-		return Decision{Outcome: Reject, Reason: ReasonUnknownUser}, nil
+		return Decision{Outcome: Reject, Reason: ReasonUnknownUser}
 	default:
-		return Decision{Outcome: Reject, Reason: ReasonBadPassword}, nil
+		return Decision{Outcome: Reject, Reason: ReasonBadPassword}
 	}
 }
 

@@ -2,13 +2,9 @@ package challenge
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -510,21 +506,8 @@ func VerifyPushAnswer(dev cluster.Device, p *cluster.Push, a *cluster.PushAnswer
 	if a == nil {
 		return errors.New("challenge: push answer missing")
 	}
-	pd, err := dev.PushDevice()
-	if err != nil {
-		return err
-	}
-	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pd.PublicKey)
-	if err != nil {
-		return fmt.Errorf("challenge: device %q: public key: %w", dev.Name, err)
-	}
-	if len(a.Signature) != 64 {
-		return fmt.Errorf("challenge: push answer for %s: signature of %d bytes, want 64 (r||s)", p.ID, len(a.Signature))
-	}
-	sum := sha256.Sum256(cluster.PushSigned(p.ID, a.Decision, a.Number, a.At))
-	r, s := new(big.Int).SetBytes(a.Signature[:32]), new(big.Int).SetBytes(a.Signature[32:])
-	if !ecdsa.Verify(pub, sum[:], r, s) {
-		return fmt.Errorf("challenge: push answer for %s: signature does not verify with device %q's key", p.ID, dev.Name)
+	if err := verifyDeviceSignature(dev, cluster.PushSigned(p.ID, a.Decision, a.Number, a.At), a.Signature); err != nil {
+		return fmt.Errorf("challenge: push answer for %s: %w", p.ID, err)
 	}
 	return nil
 }

@@ -1,0 +1,319 @@
+package challenge
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+	"unicode/utf8"
+
+	"twostep/cluster"
+	"twostep/directory"
+)
+
+// The self-service portal asks the engine the questions a NAS asks, one
+// at a time: the password, then a passcode, a push or a recovery
+// passcode. The same lockout, replay and push rules apply, so that the
+// portal is no easier a way in than the VPN.
+
+// PortalService is the service name a push started by the portal shows
+// on the device.
+const PortalService = "My Settings & Devices"
+
+// Messages of the portal's sign-in.
+const (
+	msgRecoveryWrong   = "Wrong recovery passcode."
+	msgRecoveryExpired = "This recovery passcode has expired. Ask the help desk for a new one."
+)
+
+// ReasonRecovery is the reason of a sign-in by recovery passcode.
+const ReasonRecovery Reason = "recovery_passcode"
+
+// PortalUser is a user whose password the portal checked.
+type PortalUser struct {
+	// Name is the canonical account name the user's records are kept
+	// under.
+	Name string
+	// MayEnroll is true for a user without devices whom the policy lets
+	// in with the password alone (the enrollment grace): they may add a
+	// first device without a second factor.
+	MayEnroll bool
+}
+
+// portalRequest stands for the portal where the flows expect a NAS's
+// request: the portal always fails secure.
+func portalRequest(user string) *Request {
+	return &Request{User: user, Client: PortalService, Login: ClientLogin{Mode: Prompt, FailMode: Secure}}
+}
+
+// PortalPassword checks user's password and whether the account may sign
+// in now. Accept means a second factor is due next (or, with MayEnroll, a
+// first device may be added).
+func (e *Engine) PortalPassword(ctx context.Context, user, password string) (PortalUser, Decision, error) {
+	if user == "" || len(user) > maxUsername || !utf8.ValidString(user) {
+		return PortalUser{}, Decision{Outcome: Reject, Reason: ReasonBadUsername}, nil
+	}
+	if password == "" {
+		return PortalUser{}, Decision{Outcome: Reject, Reason: ReasonEmptyPassword}, nil
+	}
+	if e.sf == nil {
+		return PortalUser{}, Decision{}, errors.New("challenge: the portal needs the second factor (cluster) configured")
+	}
+	res, err := e.dir.Authenticate(ctx, user, password)
+	if err != nil {
+		return PortalUser{}, Decision{}, fmt.Errorf("challenge: directory: %w", err)
+	}
+	if res.Status != directory.OK {
+		return PortalUser{}, firstFactorRefused(res.Status), nil
+	}
+	rule := e.policy.match(res.User.Groups)
+	if rule.Action == Deny {
+		return PortalUser{}, Decision{Outcome: Reject, Reason: ReasonDeniedByPolicy, Message: msgDenied}, nil
+	}
+	name := res.User.Name
+	if name == "" {
+		name = user
+	}
+	now := e.now()
+	acct, err := e.sf.accounts.Load(ctx, name)
+	if err != nil {
+		d, err := e.failMode(portalRequest(user), rule, err)
+		return PortalUser{}, d, err
+	}
+	pu := PortalUser{Name: acct.Name}
+	if acct.Lockout.Locked(now) {
+		return pu, lockedOut(acct.Lockout), nil
+	}
+	if len(acct.Devices) == 0 {
+		d, err := e.unenrolled(ctx, portalRequest(user), acct, rule, now)
+		if err != nil {
+			return pu, Decision{}, err
+		}
+		pu.MayEnroll = d.Outcome == Accept
+	}
+	return pu, Decision{Outcome: Accept, Reason: ReasonOK}, nil
+}
+
+// PortalPasscode checks a passcode (an authenticator app's, a hardware
+// token's or a bypass code) of the account name, as a login does: once
+// cluster-wide, counted toward lockout when wrong.
+func (e *Engine) PortalPasscode(ctx context.Context, name, code string) (Decision, error) {
+	if e.sf == nil {
+		return Decision{}, errors.New("challenge: no second factor configured")
+	}
+	now := e.now()
+	acct, err := e.sf.accounts.Load(ctx, name)
+	if err != nil {
+		return e.failMode(portalRequest(name), GroupRule{}, err)
+	}
+	if acct.Lockout.Locked(now) {
+		return lockedOut(acct.Lockout), nil
+	}
+	if !isPasscode(code) {
+		return e.fail(ctx, acct, code, now)
+	}
+	d, err := e.verify(ctx, acct, code, now)
+	if err != nil {
+		return e.failMode(portalRequest(name), GroupRule{}, err)
+	}
+	return d, nil
+}
+
+// PortalRecovery spends the account's recovery passcode code, issued by
+// the help desk for a user who lost every device. A wrong code counts
+// toward lockout.
+func (e *Engine) PortalRecovery(ctx context.Context, name, code string) (Decision, error) {
+	if e.sf == nil {
+		return Decision{}, errors.New("challenge: no second factor configured")
+	}
+	now := e.now()
+	acct, err := e.sf.accounts.Load(ctx, name)
+	if err != nil {
+		return e.failMode(portalRequest(name), GroupRule{}, err)
+	}
+	if acct.Lockout.Locked(now) {
+		return lockedOut(acct.Lockout), nil
+	}
+	_, err = e.sf.accounts.UseRecovery(ctx, acct.Name, code, now)
+	switch {
+	case err == nil:
+		_ = e.Audit(ctx, acct.Name, "recovery.use", "signed in to the portal with it")
+		return Decision{Outcome: Accept, Reason: ReasonRecovery}, nil
+	case errors.Is(err, cluster.ErrCodeExpired):
+		return Decision{Outcome: Reject, Reason: ReasonBypassExpired, Message: msgRecoveryExpired}, nil
+	case errors.Is(err, cluster.ErrNoCode):
+		d, err := e.fail(ctx, acct, code, now)
+		if d.Reason == ReasonBadPasscode {
+			d.Message = msgRecoveryWrong
+		}
+		return d, err
+	default:
+		return e.failMode(portalRequest(name), GroupRule{}, err)
+	}
+}
+
+// PortalPush is a push the portal started; the page shows Number.
+type PortalPush struct {
+	ID     string
+	Number string
+	Device string // the device's name
+}
+
+// PortalPush sends a verified push to the account's push device (its id;
+// empty: the default one), from the browser at from. Outcome Challenge
+// means it was sent: the page shows the number and asks
+// PortalPushResult. The push limit applies as for logins.
+func (e *Engine) PortalPush(ctx context.Context, name, device, from string) (PortalPush, Decision, error) {
+	if e.sf == nil || e.push == nil {
+		return PortalPush{}, Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
+	}
+	req := portalRequest(name)
+	req.CallingStationID = from
+	now := e.now()
+	number := cluster.NewPushNumber()
+	var p *cluster.Push
+	var acct *cluster.Account
+	var err error
+	for round := range verifyRounds {
+		if err = conflictPause(ctx, round); err != nil {
+			break
+		}
+		if acct, err = e.sf.accounts.Load(ctx, name); err != nil {
+			break
+		}
+		if acct.Lockout.Locked(now) {
+			return PortalPush{}, lockedOut(acct.Lockout), nil
+		}
+		devs := pushDevices(acct)
+		if len(devs) == 0 {
+			return PortalPush{}, Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
+		}
+		dev := devs[0]
+		if device != "" {
+			var ok bool
+			if dev, ok = acct.Device(device); !ok || dev.Type != cluster.PushApp {
+				return PortalPush{}, Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
+			}
+		}
+		p = &cluster.Push{
+			User: name, Device: dev.ID, DeviceName: dev.Name, Client: PortalService,
+			NASAddr: e.push.cfg.Node, From: from, Created: now, Expires: now.Add(e.push.cfg.Timeout),
+		}
+		err = e.push.pushes.Start(ctx, acct, p, number, "", nil, e.push.cfg.Limit, now)
+		if !errors.Is(err, cluster.ErrConflict) {
+			break
+		}
+	}
+	switch {
+	case errors.Is(err, cluster.ErrPushLimit):
+		return PortalPush{}, Decision{Outcome: Reject, Reason: ReasonPushLimited, Message: msgPushLimited}, nil
+	case err != nil:
+		d, err := e.failMode(req, GroupRule{}, err)
+		return PortalPush{}, d, err
+	}
+	if d, stop := e.notifyPush(ctx, req, acct, p, true); stop {
+		if d.Outcome == Accept { // the fail mode is secure: never, but be sure
+			d = Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: d.Err}
+		}
+		return PortalPush{}, d, nil
+	}
+	return PortalPush{ID: p.ID, Number: number, Device: p.DeviceName},
+		Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
+}
+
+// PortalPushResult tells how the push id that the portal started for the
+// account name ended: Outcome Challenge while it waits, Accept for the
+// device's signed approval with the right number, Reject otherwise.
+func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decision, error) {
+	if e.sf == nil || e.push == nil {
+		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
+	}
+	p, err := e.push.pushes.Get(ctx, id)
+	if errors.Is(err, cluster.ErrNotFound) {
+		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout}, nil
+	}
+	if err != nil {
+		return e.failMode(portalRequest(name), GroupRule{}, err)
+	}
+	if p.Account != name || p.Client != PortalService {
+		return Decision{Outcome: Reject, Reason: ReasonPushBadSignature, Message: msgPushDenied,
+			Err: fmt.Errorf("challenge: push %s is not a portal push of %q", id, name)}, nil
+	}
+	if p.State == cluster.PushPending && !p.Expired(e.now()) {
+		return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
+	}
+	acct, err := e.sf.accounts.Load(ctx, name)
+	if err != nil {
+		return e.failMode(portalRequest(name), GroupRule{}, err)
+	}
+	if acct.Lockout.Locked(e.now()) {
+		return lockedOut(acct.Lockout), nil
+	}
+	return e.pushOutcome(acct, p, nil), nil
+}
+
+// DevicePushes returns the pushes waiting for a device's answer, for the
+// device's app to show. The request must carry the device's signature
+// over cluster.PendingSigned(user, device, at), with at within the clock
+// skew allowed to answers; ErrAnswerRefused otherwise.
+func (e *Engine) DevicePushes(ctx context.Context, user, device string, at time.Time, sig []byte) ([]*cluster.Push, error) {
+	if e.push == nil || e.sf == nil {
+		return nil, fmt.Errorf("%w: push approval is off", ErrAnswerRefused)
+	}
+	now := e.now()
+	if d := now.Sub(at); d > answerSkew || d < -answerSkew {
+		return nil, fmt.Errorf("%w: the device's clock is %v off", ErrAnswerRefused, d.Round(time.Second))
+	}
+	if user == "" || len(user) > maxUsername || !utf8.ValidString(user) {
+		return nil, fmt.Errorf("%w: bad user name", ErrAnswerRefused)
+	}
+	acct, err := e.sf.accounts.Load(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	dev, ok := acct.Device(device)
+	if !ok || dev.Type != cluster.PushApp {
+		return nil, fmt.Errorf("%w: no such push device", ErrAnswerRefused)
+	}
+	if err := verifyDeviceSignature(dev, cluster.PendingSigned(user, device, at), sig); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrAnswerRefused, err)
+	}
+	return e.push.pushes.Open(ctx, acct, device, now)
+}
+
+// verifyDeviceSignature checks sig (r||s) by push device dev's key over
+// msg.
+func verifyDeviceSignature(dev cluster.Device, msg, sig []byte) error {
+	pd, err := dev.PushDevice()
+	if err != nil {
+		return err
+	}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pd.PublicKey)
+	if err != nil {
+		return fmt.Errorf("challenge: device %q: public key: %w", dev.Name, err)
+	}
+	if len(sig) != 64 {
+		return fmt.Errorf("challenge: signature of %d bytes, want 64 (r||s)", len(sig))
+	}
+	sum := sha256.Sum256(msg)
+	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+	if !ecdsa.Verify(pub, sum[:], r, s) {
+		return fmt.Errorf("challenge: signature does not verify with device %q's key", dev.Name)
+	}
+	return nil
+}
+
+// Audit records what a user did to their own account (a device added or
+// removed in the portal) in the audit trail, as this node; without an
+// audit trail it does nothing. A failed write does not undo the action:
+// it is returned for the caller's log.
+func (e *Engine) Audit(ctx context.Context, user, action, detail string) error {
+	if e.audit == nil {
+		return nil
+	}
+	return e.audit.Record(context.WithoutCancel(ctx), cluster.Event{Time: e.now(), Action: action, Actor: e.actor, User: user, Detail: detail})
+}

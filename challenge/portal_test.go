@@ -1,0 +1,145 @@
+package challenge
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"testing"
+	"time"
+
+	"twostep/cluster"
+	"twostep/directory"
+	"twostep/notify"
+)
+
+func signPending(key *ecdsa.PrivateKey, user, device string, at time.Time) []byte {
+	sum := sha256.Sum256(cluster.PendingSigned(user, device, at))
+	r, s, _ := ecdsa.Sign(rand.Reader, key, sum[:])
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return sig
+}
+
+func TestPortalSignIn(t *testing.T) {
+	ctx := context.Background()
+	w := newPushWorld(t, 1, cluster.PushLimit{Count: 10, Window: 5 * time.Minute})
+	e := w.nodes[0]
+
+	t.Run("password", func(t *testing.T) {
+		u, d, err := e.PortalPassword(ctx, "alice", "pw")
+		if err != nil || d.Outcome != Accept || u.Name != "alice" || u.MayEnroll {
+			t.Fatalf("got %+v %+v %v, want accept without enrollment (deny unenrolled is the default)", u, d, err)
+		}
+		w.dir.res = directory.Result{Status: directory.BadPassword}
+		_, d, _ = e.PortalPassword(ctx, "alice", "wrong")
+		expect(t, d, Reject, ReasonBadPassword)
+		w.dir.res = directory.Result{Status: directory.OK, User: directory.User{Name: "alice"}}
+		_, d, _ = e.PortalPassword(ctx, "alice", "")
+		expect(t, d, Reject, ReasonEmptyPassword)
+	})
+
+	t.Run("recovery passcode once, wrong ones count", func(t *testing.T) {
+		code, _, err := w.accounts.IssueRecovery(ctx, "alice", time.Hour, 9, "help desk", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := e.PortalRecovery(ctx, "alice", "000000000")
+		if err != nil || d.Outcome != Reject || d.Message != msgRecoveryWrong {
+			t.Fatalf("wrong code: %+v %v", d, err)
+		}
+		d, _ = e.PortalRecovery(ctx, "alice", code)
+		expect(t, d, Accept, ReasonRecovery)
+		d, _ = e.PortalRecovery(ctx, "alice", code)
+		expect(t, d, Reject, ReasonBadPasscode)
+		acct, _ := w.accounts.Load(ctx, "alice")
+		if acct.Lockout.Failures != 2 {
+			t.Fatalf("failures %d, want 2 (the wrong code and the spent one)", acct.Lockout.Failures)
+		}
+		if _, err := w.accounts.Unlock(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	phone := w.addPhone("phone")
+	tablet := w.addPhone("tablet")
+
+	t.Run("push to the default device, approved with the number", func(t *testing.T) {
+		acct, _ := w.accounts.Load(ctx, "alice")
+		if err := w.accounts.SetDefaultPush(ctx, acct, tablet, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		pp, d, err := e.PortalPush(ctx, "alice", "", "198.51.100.7")
+		if err != nil || d.Outcome != Challenge || pp.Device != "tablet" || len(pp.Number) != 2 {
+			t.Fatalf("PortalPush: %+v %+v %v", pp, d, err)
+		}
+		m := <-w.notifier.ch
+		if m.Service != PortalService || m.From != "198.51.100.7" || !m.Number || m.Device != tablet {
+			t.Fatalf("message %+v", m)
+		}
+		if d, _ := e.PortalPushResult(ctx, "alice", pp.ID); d.Outcome != Challenge {
+			t.Fatalf("before the answer: %+v, want waiting", d)
+		}
+		// The device lists it while it waits.
+		at := time.Now()
+		open, err := e.DevicePushes(ctx, "alice", tablet, at, signPending(w.devices[tablet], "alice", tablet, at))
+		if err != nil || len(open) != 1 || open[0].ID != pp.ID {
+			t.Fatalf("DevicePushes: %d, %v", len(open), err)
+		}
+		if err := w.answer(0, m, cluster.PushApproved, pp.Number); err != nil {
+			t.Fatal(err)
+		}
+		d, err = e.PortalPushResult(ctx, "alice", pp.ID)
+		expect(t, d, Accept, ReasonPushApproved)
+		// Another user's session cannot use it.
+		d, _ = e.PortalPushResult(ctx, "bob", pp.ID)
+		expect(t, d, Reject, ReasonPushBadSignature)
+	})
+
+	t.Run("a device lists only with its own fresh signature", func(t *testing.T) {
+		at := time.Now()
+		cases := []struct {
+			name   string
+			device string
+			at     time.Time
+			sig    []byte
+		}{
+			{"another device's key", phone, at, signPending(w.devices[tablet], "alice", phone, at)},
+			{"old request", phone, at.Add(-time.Hour), signPending(w.devices[phone], "alice", phone, at.Add(-time.Hour))},
+			{"unknown device", "nope", at, signPending(w.devices[phone], "alice", "nope", at)},
+			{"no signature", phone, at, nil},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				if _, err := e.DevicePushes(ctx, "alice", c.device, c.at, c.sig); !errors.Is(err, ErrAnswerRefused) {
+					t.Fatalf("got %v, want ErrAnswerRefused", err)
+				}
+			})
+		}
+	})
+
+	t.Run("passcode", func(t *testing.T) {
+		code, _, err := w.accounts.IssueBypass(ctx, "alice", cluster.BypassSpec{MaxUses: 1, TTL: time.Hour, Digits: 9}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := e.PortalPasscode(ctx, "alice", code)
+		expect(t, d, Accept, ReasonBypass)
+		d, _ = e.PortalPasscode(ctx, "alice", "not a code")
+		expect(t, d, Reject, ReasonBadPasscode)
+	})
+
+	t.Run("the notifier refusing ends the push", func(t *testing.T) {
+		w.notifier.mu.Lock()
+		w.notifier.err = notify.ErrGone
+		w.notifier.mu.Unlock()
+		defer func() { w.notifier.mu.Lock(); w.notifier.err = nil; w.notifier.mu.Unlock() }()
+		_, d, err := e.PortalPush(ctx, "alice", phone, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, d, Reject, ReasonPushUndelivered)
+	})
+}
