@@ -62,6 +62,9 @@ type Session struct {
 	// the page shows it).
 	Push   string `json:"push,omitempty"`
 	Number string `json:"number,omitempty"`
+	// Enroll is the secret of an authenticator app being added, sealed,
+	// until the user confirms it with a first code.
+	Enroll *Sealed `json:"enroll,omitempty"`
 	// Attempts left for a second factor at this stage.
 	Attempts int `json:"attempts"`
 	// Pending is an action waiting for a second factor to confirm it
@@ -163,6 +166,7 @@ func (ss *Sessions) Rotate(ctx context.Context, s *Session) (string, error) {
 	_, _ = rand.Read(csrf)
 	next := *s
 	next.key, next.CSRF, next.Nonce = sessionKey(token), base64.RawURLEncoding.EncodeToString(csrf), newNonce()
+	next.Enroll = nil // sealed to the old key
 	next.KeyID, next.MAC = ss.keys.MAC(sessionPurpose, next.signed())
 	b, err := json.Marshal(&next)
 	if err != nil {
@@ -178,6 +182,25 @@ func (ss *Sessions) Rotate(ctx context.Context, s *Session) (string, error) {
 	next.rev = rv
 	*s = next
 	return token, nil
+}
+
+// SealEnroll keeps secret in s (not yet written: Update does) for the
+// device being added, sealed under the key file and bound to s.
+func (ss *Sessions) SealEnroll(s *Session, secret []byte) error {
+	sealed, err := ss.keys.Seal(secret, []byte("session enroll\x00"+s.key))
+	if err != nil {
+		return fmt.Errorf("cluster: seal enrollment: %w", err)
+	}
+	s.Enroll = &sealed
+	return nil
+}
+
+// OpenEnroll returns the secret SealEnroll kept in s, or ErrNotFound.
+func (ss *Sessions) OpenEnroll(s *Session) ([]byte, error) {
+	if s.Enroll == nil {
+		return nil, ErrNotFound
+	}
+	return ss.keys.Open(*s.Enroll, []byte("session enroll\x00"+s.key))
 }
 
 // Delete ends s (sign out).

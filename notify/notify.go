@@ -11,6 +11,10 @@ import (
 const (
 	KindWebPush = "webpush" // a Web Push subscription (a browser, the authenticator app)
 	KindWebhook = "webhook" // an HTTPS endpoint that takes the Message as JSON
+	// KindApp is a web authenticator without a push subscription (its
+	// browser offers none): nothing is sent, and the app shows the
+	// waiting logins when it is opened.
+	KindApp = "app"
 )
 
 // ErrGone is wrapped by the error of a delivery the push service refused
@@ -68,6 +72,8 @@ func (d Dispatch) Notify(ctx context.Context, t Target, m Message) error {
 		n = d.WebPush
 	case KindWebhook:
 		n = d.Webhook
+	case KindApp:
+		return nil
 	default:
 		return fmt.Errorf("notify: unknown target kind %q: %w", t.Kind, ErrRefused)
 	}

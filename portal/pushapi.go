@@ -14,13 +14,18 @@ import (
 	"twostep/cluster"
 )
 
-// Answerer records a device's answer; challenge.Engine implements it.
+// Answerer records a device's answer and lists the pushes waiting for a
+// device; challenge.Engine implements it.
 type Answerer interface {
 	AnswerPush(ctx context.Context, r challenge.PushReply) (*cluster.Push, error)
+	DevicePushes(ctx context.Context, user, device string, at time.Time, sig []byte) ([]*cluster.Push, error)
 }
 
 // AnswerPath is where devices post their answers.
 const AnswerPath = "/api/push/v1/answer"
+
+// PendingPath is where a device asks which logins wait for its answer.
+const PendingPath = "/api/push/v1/pending"
 
 // maxAnswerBody bounds an answer's JSON: a few hundred bytes are enough.
 const maxAnswerBody = 4 << 10
@@ -44,13 +49,81 @@ type AnswerResponse struct {
 	Error string `json:"error,omitempty"`
 }
 
+// PendingRequest is the JSON a device posts to PendingPath. Signature is
+// the base64url (no padding) of the ECDSA P-256 signature r||s over
+// cluster.PendingSigned(User, Device, At).
+type PendingRequest struct {
+	User      string `json:"user"`
+	Device    string `json:"device"`
+	At        int64  `json:"at"`
+	Signature string `json:"signature"`
+}
+
+// PendingPush is one login waiting for the device, with what the device
+// shows so that its user can tell their own login.
+type PendingPush struct {
+	ID      string    `json:"id"`
+	User    string    `json:"user"`
+	Service string    `json:"service"`
+	NAS     string    `json:"nas,omitempty"`
+	From    string    `json:"from,omitempty"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	Number  bool      `json:"number"`
+}
+
+// PendingResponse answers PendingRequest.
+type PendingResponse struct {
+	Pushes []PendingPush `json:"pushes"`
+	Error  string        `json:"error,omitempty"`
+}
+
 // NewPushAPI returns the handler of the push approval API.
 func NewPushAPI(a Answerer, log zerolog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+AnswerPath, func(w http.ResponseWriter, r *http.Request) {
 		answer(w, r, a, log)
 	})
+	mux.HandleFunc("POST "+PendingPath, func(w http.ResponseWriter, r *http.Request) {
+		pending(w, r, a, log)
+	})
 	return securityHeaders(mux)
+}
+
+func pending(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logger) {
+	var req PendingRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAnswerBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		replyJSON(w, http.StatusBadRequest, PendingResponse{Error: "the body is not a request: " + errorText(err)})
+		return
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(req.Signature)
+	if err != nil {
+		replyJSON(w, http.StatusBadRequest, PendingResponse{Error: "signature: not base64url without padding"})
+		return
+	}
+	ps, err := a.DevicePushes(r.Context(), req.User, req.Device, time.Unix(req.At, 0), sig)
+	switch {
+	case err == nil:
+	case errors.Is(err, challenge.ErrAnswerRefused):
+		log.Warn().Str("error", err.Error()).Str("device", req.Device).Str("remote", r.RemoteAddr).Msg("push list refused")
+		replyJSON(w, http.StatusForbidden, PendingResponse{Error: "the request does not prove the device (was it removed?)"})
+		return
+	case errors.Is(err, cluster.ErrUnavailable):
+		replyJSON(w, http.StatusServiceUnavailable, PendingResponse{Error: "the service is unavailable; try again"})
+		return
+	default:
+		log.Error().Err(err).Str("device", req.Device).Msg("push list")
+		replyJSON(w, http.StatusInternalServerError, PendingResponse{Error: "internal error"})
+		return
+	}
+	out := PendingResponse{Pushes: []PendingPush{}}
+	for _, p := range ps {
+		out.Pushes = append(out.Pushes, PendingPush{ID: p.ID, User: p.User, Service: p.Client, NAS: p.NASID,
+			From: p.From, Created: p.Created, Expires: p.Expires, Number: p.Verified()})
+	}
+	replyJSON(w, http.StatusOK, out)
 }
 
 // securityHeaders marks every answer as uncacheable JSON that no page may
@@ -124,7 +197,9 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-func reply(w http.ResponseWriter, status int, resp AnswerResponse) {
+func reply(w http.ResponseWriter, status int, resp AnswerResponse) { replyJSON(w, status, resp) }
+
+func replyJSON(w http.ResponseWriter, status int, resp any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(resp)

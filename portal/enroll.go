@@ -1,0 +1,386 @@
+package portal
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/skip2/go-qrcode"
+
+	"twostep/challenge"
+	"twostep/cluster"
+	"twostep/notify"
+)
+
+// "Add a new device": an authenticator app (QR code, confirmed by its
+// first code), this phone as a web authenticator (a WebCrypto key and a
+// Web Push subscription), or a hardware token from the inventory by its
+// serial (when the admin allows it).
+
+func (p *Portal) enrollRoutes(mux *http.ServeMux) {
+	may := []cluster.SessionStage{cluster.StageSignedIn, cluster.StageEnroll}
+	mux.HandleFunc("GET /devices/add", p.withSession(p.addPage, may...))
+	mux.HandleFunc("GET /devices/add/totp", p.withSession(p.addTOTPPage, may...))
+	mux.HandleFunc("POST /devices/add/totp", p.withSession(p.addTOTP, may...))
+	mux.HandleFunc("GET /devices/add/app", p.withSession(p.addAppPage, may...))
+	mux.HandleFunc("POST /devices/add/app", p.withSession(p.addApp, may...))
+	mux.HandleFunc("GET /devices/add/token", p.withSession(p.addTokenPage, may...))
+	mux.HandleFunc("POST /devices/add/token", p.withSession(p.addToken, may...))
+}
+
+// addData is the choice of device kinds.
+type addData struct {
+	Tokens bool
+	First  bool // the session may add a device and nothing else
+}
+
+func (p *Portal) addPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	v := &view{Title: "Add a new device", User: s.User, CSRF: s.CSRF, Data: addData{Tokens: p.cfg.SelfAssignTokens, First: s.Stage == cluster.StageEnroll}}
+	p.pages.render(w, http.StatusOK, "add.html", v)
+}
+
+// totpData is the authenticator app page's: the QR code and the key
+// are the secret, shown on this page only.
+type totpData struct {
+	QR     template.URL // data: URI of the PNG
+	Key    string       // base32, in groups of four
+	Issuer string
+	Name   string
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newTOTP is what the portal enrolls: what every authenticator app
+// honours.
+func newTOTP(secret []byte) challenge.TOTP {
+	return challenge.TOTP{Secret: secret, Algorithm: challenge.SHA1, Digits: 6, Period: 30 * time.Second}
+}
+
+// confirmWindow accepts the code shown a step before or after ours, for
+// a phone whose clock is a little off.
+var confirmWindow = challenge.Window{Back: 1, Ahead: 1}
+
+func (p *Portal) addTOTPPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	// A new secret each time the page is shown: reloading it forgets
+	// the one before.
+	secret, err := challenge.NewTOTPSecret(rand.Reader, challenge.SHA1)
+	if err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	if err := p.sessions.SealEnroll(s, secret); err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	if err := p.sessions.Update(r.Context(), s); err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	p.renderTOTP(w, r, s, secret, http.StatusOK, "", "")
+}
+
+func (p *Portal) renderTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Session, secret []byte, status int, name, msg string) {
+	png, err := qrcode.Encode(newTOTP(secret).URI(p.cfg.Issuer, s.User), qrcode.Medium, 256)
+	if err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	if name == "" {
+		name = p.suggestName(r, s, "Authenticator app")
+	}
+	d := totpData{
+		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
+		Key:    groups(b32.EncodeToString(secret), 4),
+		Issuer: p.cfg.Issuer, Name: name,
+	}
+	p.pages.render(w, status, "add-totp.html", &view{Title: "Add an authenticator app", User: s.User, CSRF: s.CSRF, Error: msg, Data: d})
+}
+
+// suggestName offers base, or "base 2", … when the user has it already.
+func (p *Portal) suggestName(r *http.Request, s *cluster.Session, base string) string {
+	acct, err := p.accounts.Load(r.Context(), s.User)
+	if err != nil {
+		return base
+	}
+	name := base
+	for i := 2; ; i++ {
+		taken := false
+		for _, d := range acct.Devices {
+			taken = taken || strings.EqualFold(d.Name, name)
+		}
+		if !taken {
+			return name
+		}
+		name = fmt.Sprintf("%s %d", base, i)
+	}
+}
+
+func groups(s string, n int) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && i%n == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	secret, err := p.sessions.OpenEnroll(s)
+	if err != nil {
+		// Reloaded elsewhere, or the session moved on: start again.
+		http.Redirect(w, r, "/devices/add/totp", http.StatusSeeOther)
+		return
+	}
+	name, nerr := deviceName(r.PostFormValue("name"))
+	if nerr != nil {
+		p.renderTOTP(w, r, s, secret, http.StatusBadRequest, r.PostFormValue("name"), nerr.Error())
+		return
+	}
+	if !p.limits.allow("addr "+remoteIP(r), "user "+s.User) {
+		p.renderTOTP(w, r, s, secret, http.StatusTooManyRequests, name, msgTooMany)
+		return
+	}
+	now := p.cfg.Now()
+	t := newTOTP(secret)
+	step, ok := t.Check(typed(r.PostFormValue("code")), now, -1, confirmWindow)
+	if !ok {
+		p.renderTOTP(w, r, s, secret, http.StatusUnprocessableEntity, name,
+			"That code is not the one your app shows for this key. Check that the app added the new entry, then type its current code.")
+		return
+	}
+	dev, err := p.accounts.AddDevice(r.Context(), s.User, cluster.Device{
+		Name: name, Type: cluster.TOTP, Created: now,
+		Algorithm: string(t.Algorithm), Digits: t.Digits, Period: t.Period, Secret: secret,
+	})
+	if msg := addError(err); msg != "" {
+		p.renderTOTP(w, r, s, secret, http.StatusConflict, name, msg)
+		return
+	}
+	if err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	// The confirming code is spent: it cannot log in as well.
+	if acct, err := p.accounts.Load(r.Context(), s.User); err == nil {
+		_ = p.accounts.UseStep(r.Context(), acct, dev.ID, step, now)
+	}
+	s.Enroll = nil
+	p.added(w, r, s, dev, "authenticator app")
+}
+
+// addError turns the refusals of adding a device into words, or "" for
+// other errors.
+func addError(err error) string {
+	switch {
+	case errors.Is(err, cluster.ErrDeviceName):
+		return "You have a device with that name already: choose another."
+	case errors.Is(err, cluster.ErrDeviceLimit):
+		return "You have as many devices as allowed: remove one first."
+	case errors.Is(err, cluster.ErrDuplicateSeed):
+		return "This device is enrolled already."
+	case errors.Is(err, cluster.ErrConflict):
+		return "Your devices changed meanwhile: try again."
+	}
+	return ""
+}
+
+// added finishes an enrollment: audit, log, and for a session that could
+// only enroll, the full settings from now on.
+func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Session, dev cluster.Device, kind string) {
+	if err := p.engine.Audit(r.Context(), s.User, "device.add", fmt.Sprintf("%s %q (%s) added in the portal from %s", kind, dev.Name, dev.ID, remoteIP(r))); err != nil {
+		p.log.Warn().Err(err).Msg("portal: audit")
+	}
+	p.log.Info().Str("user", s.User).Str("device", dev.ID).Str("kind", kind).Str("remote", remoteIP(r)).Msg("portal: device added")
+	if s.Stage == cluster.StageEnroll {
+		s.Stage = cluster.StageSignedIn
+		token, err := p.sessions.Rotate(r.Context(), s)
+		if err != nil {
+			p.unavailable(w, r, err)
+			return
+		}
+		p.setCookie(w, token, s)
+	} else if err := p.sessions.Update(r.Context(), s); err != nil && !errors.Is(err, cluster.ErrConflict) {
+		p.unavailable(w, r, err)
+		return
+	}
+	if r.Header.Get("Content-Type") == "application/json" {
+		replyJSON(w, http.StatusOK, appEnrolled{User: s.User, Device: dev.ID, Name: dev.Name})
+		return
+	}
+	http.Redirect(w, r, "/devices?done=added", http.StatusSeeOther)
+}
+
+func (p *Portal) addAppPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	p.pages.render(w, http.StatusOK, "add-app.html", &view{Title: "Add this phone as an authenticator", User: s.User, CSRF: s.CSRF,
+		Page: "enroll-app", Script: true, VAPID: p.cfg.VAPIDPublicKey, Data: p.suggestName(r, s, "This phone")})
+}
+
+// appEnrollment is what the web authenticator posts to enroll: its key
+// and, when the browser gave one, its Web Push subscription.
+type appEnrollment struct {
+	Name         string           `json:"name"`
+	PublicKey    string           `json:"public_key"` // base64url of the 65-byte point
+	Subscription *appSubscription `json:"subscription"`
+}
+
+type appSubscription struct {
+	Endpoint string `json:"endpoint"`
+	Keys     struct {
+		P256DH string `json:"p256dh"`
+		Auth   string `json:"auth"`
+	} `json:"keys"`
+}
+
+type appEnrolled struct {
+	User   string `json:"user"`
+	Device string `json:"device"`
+	Name   string `json:"name"`
+	Error  string `json:"error,omitempty"`
+}
+
+func (p *Portal) addApp(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	var req appEnrollment
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10))
+	if err := dec.Decode(&req); err != nil {
+		replyJSON(w, http.StatusBadRequest, appEnrolled{Error: "The request is not an enrollment: " + errorText(err)})
+		return
+	}
+	pd, name, err := pushDeviceOf(req)
+	if err != nil {
+		replyJSON(w, http.StatusBadRequest, appEnrolled{Error: err.Error()})
+		return
+	}
+	dev, err := cluster.NewPushDevice(name, pd, p.cfg.Now())
+	if err == nil {
+		dev, err = p.accounts.AddDevice(r.Context(), s.User, dev)
+	}
+	if msg := addError(err); msg != "" {
+		replyJSON(w, http.StatusConflict, appEnrolled{Error: msg})
+		return
+	}
+	if err != nil {
+		p.log.Error().Err(err).Msg("portal: add web authenticator")
+		replyJSON(w, http.StatusServiceUnavailable, appEnrolled{Error: "The service is unavailable. Try again in a few minutes."})
+		return
+	}
+	p.added(w, r, s, dev, "web authenticator")
+}
+
+// pushDeviceOf checks an enrollment: a P-256 key, and a subscription at
+// an https push service with keys of the right sizes.
+func pushDeviceOf(req appEnrollment) (cluster.PushDevice, string, error) {
+	name, err := deviceName(req.Name)
+	if err != nil {
+		return cluster.PushDevice{}, "", err
+	}
+	key, err := base64.RawURLEncoding.DecodeString(req.PublicKey)
+	if err == nil {
+		_, err = ecdsa.ParseUncompressedPublicKey(elliptic.P256(), key)
+	}
+	if err != nil {
+		return cluster.PushDevice{}, "", errors.New("The device's key is not a P-256 public key.")
+	}
+	pd := cluster.PushDevice{PublicKey: key, Kind: notify.KindApp}
+	if sub := req.Subscription; sub != nil {
+		u, err := url.Parse(sub.Endpoint)
+		if err != nil || u.Scheme != "https" || u.Host == "" || len(sub.Endpoint) > 1024 {
+			return cluster.PushDevice{}, "", errors.New("The browser's push subscription has no https endpoint.")
+		}
+		dh, err1 := base64.RawURLEncoding.DecodeString(strings.TrimRight(sub.Keys.P256DH, "="))
+		auth, err2 := base64.RawURLEncoding.DecodeString(strings.TrimRight(sub.Keys.Auth, "="))
+		if err1 != nil || err2 != nil || len(dh) != 65 || len(auth) != 16 {
+			return cluster.PushDevice{}, "", errors.New("The browser's push subscription keys are malformed.")
+		}
+		pd.Kind, pd.Endpoint, pd.P256DH, pd.Auth = notify.KindWebPush, sub.Endpoint, dh, auth
+	}
+	return pd, name, nil
+}
+
+func (p *Portal) addTokenPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if !p.cfg.SelfAssignTokens {
+		p.pages.error(w, http.StatusNotFound, "Hardware tokens are handed out by the help desk: ask them to assign one to you.")
+		return
+	}
+	p.pages.render(w, http.StatusOK, "add-token.html", &view{Title: "Add a hardware token", User: s.User, CSRF: s.CSRF,
+		Data: p.suggestName(r, s, "Token")})
+}
+
+// addToken assigns an inventory token to the user, who proves holding it
+// with a code it shows; a wrong code gives the token back at once.
+func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if !p.cfg.SelfAssignTokens {
+		p.pages.error(w, http.StatusNotFound, "Hardware tokens are handed out by the help desk: ask them to assign one to you.")
+		return
+	}
+	render := func(status int, msg string) {
+		p.pages.render(w, status, "add-token.html", &view{Title: "Add a hardware token", User: s.User, CSRF: s.CSRF,
+			Error: msg, Data: r.PostFormValue("name")})
+	}
+	if !p.limits.allow("addr "+remoteIP(r), "user "+s.User) {
+		render(http.StatusTooManyRequests, msgTooMany)
+		return
+	}
+	name, err := deviceName(r.PostFormValue("name"))
+	if err != nil {
+		render(http.StatusBadRequest, err.Error())
+		return
+	}
+	serial, code := strings.TrimSpace(r.PostFormValue("serial")), typed(r.PostFormValue("code"))
+	now := p.cfg.Now()
+	dev, err := p.accounts.AssignToken(r.Context(), serial, s.User, name, now)
+	switch {
+	case errors.Is(err, cluster.ErrNoToken), errors.Is(err, cluster.ErrTokenState):
+		// One answer for both: the inventory is nobody's business.
+		render(http.StatusUnprocessableEntity, "No token with that serial number is available. Check the number on the back of the token.")
+		return
+	case addError(err) != "":
+		render(http.StatusConflict, addError(err))
+		return
+	case err != nil:
+		p.unavailable(w, r, err)
+		return
+	}
+	acct, err := p.accounts.Load(r.Context(), s.User)
+	if err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	step, ok := tokenCode(dev, acct, code, now)
+	if !ok {
+		if _, err := p.accounts.UnassignToken(r.Context(), serial, now); err != nil {
+			p.log.Error().Err(err).Str("serial", serial).Msg("portal: give back a token after a wrong code")
+		}
+		render(http.StatusUnprocessableEntity, "That code is not one this token shows. Press the button and type the new code.")
+		return
+	}
+	_ = p.accounts.UseStep(r.Context(), acct, dev.ID, step, now)
+	p.added(w, r, s, dev, "hardware token "+serial)
+}
+
+// tokenCode checks code against the token dev just assigned and returns
+// the step or counter to record as used.
+func tokenCode(dev cluster.Device, acct *cluster.Account, code string, now time.Time) (int64, bool) {
+	if dev.Type == cluster.HOTP {
+		last := int64(-1)
+		if u, ok := acct.Used[dev.ID]; ok {
+			last = u.Step
+		}
+		next, ok := challenge.HOTP{Secret: dev.Secret, Algorithm: challenge.Algorithm(dev.Algorithm), Digits: dev.Digits}.
+			Check(code, uint64(last+1), challenge.DefaultHOTPWindow)
+		return int64(next) - 1, ok
+	}
+	t := challenge.TOTP{Secret: dev.Secret, Algorithm: challenge.Algorithm(dev.Algorithm), Digits: dev.Digits, Period: dev.Period}
+	return t.Check(code, now, -1, confirmWindow)
+}

@@ -1,0 +1,149 @@
+package portal
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"twostep/challenge"
+	"twostep/cluster"
+)
+
+//go:embed assets templates
+var files embed.FS
+
+// Config is the self-service portal's behaviour. The zero value is
+// usable: each default is in its field's comment.
+type Config struct {
+	// Issuer names the service in authenticator apps (the otpauth
+	// issuer); default "twostep".
+	Issuer string
+	// SessionTTL bounds a sign-in's whole life; default 8 hours.
+	SessionTTL time.Duration
+	// Idle ends a session after this long without a request; default 15
+	// minutes.
+	Idle time.Duration
+	// Attempts is how many wrong second factors one sign-in takes before
+	// the user must start again; default 5 (the account's lockout counts
+	// them too).
+	Attempts int
+	// SignInsPerMinute bounds password and code attempts per source
+	// address and per user name, on this node; default 10.
+	SignInsPerMinute int
+	// SelfAssignTokens lets users take a hardware token from the
+	// inventory by its serial and a code from it; default false (the
+	// help desk assigns tokens).
+	SelfAssignTokens bool
+	// VAPIDPublicKey is the Web Push key (base64url of the point) the
+	// web authenticator subscribes with; empty: no notifications, the
+	// app shows waiting logins when it is opened.
+	VAPIDPublicKey string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.Issuer == "" {
+		c.Issuer = "twostep"
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 8 * time.Hour
+	}
+	if c.Idle <= 0 {
+		c.Idle = 15 * time.Minute
+	}
+	if c.Attempts <= 0 {
+		c.Attempts = 5
+	}
+	if c.SignInsPerMinute <= 0 {
+		c.SignInsPerMinute = 10
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Portal serves the self-service pages ("My Settings & Devices"), the
+// web authenticator and the push approval API on one origin.
+type Portal struct {
+	cfg      Config
+	engine   *challenge.Engine
+	accounts *cluster.Accounts
+	sessions *cluster.Sessions
+	log      zerolog.Logger
+	pages    *pages
+	limits   *limiter
+}
+
+// New returns the portal. engine decides sign-ins as it decides logins;
+// accounts keeps the devices; sessions keeps sign-ins in the cluster, so
+// that any node serves the next request.
+func New(cfg Config, engine *challenge.Engine, accounts *cluster.Accounts, sessions *cluster.Sessions, log zerolog.Logger) (*Portal, error) {
+	cfg = cfg.withDefaults()
+	pg, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	return &Portal{cfg: cfg, engine: engine, accounts: accounts, sessions: sessions, log: log,
+		pages: pg, limits: newLimiter(cfg.SignInsPerMinute, time.Minute, cfg.Now)}, nil
+}
+
+// contentSecurityPolicy allows the portal's own scripts, styles and
+// workers and nothing else: no inline script, no other origin, no
+// framing.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; worker-src 'self'; manifest-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// Handler returns every route of the portal.
+func (p *Portal) Handler() http.Handler {
+	mux := http.NewServeMux()
+	assets, _ := fs.Sub(files, "assets")
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets)))
+	mux.HandleFunc("GET /app/sw.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Service-Worker-Allowed", "/app/")
+		http.ServeFileFS(w, r, assets, "sw.js")
+	})
+	mux.HandleFunc("GET /app/{$}", p.authenticatorPage)
+	mux.HandleFunc("GET /{$}", p.home)
+	p.signInRoutes(mux)
+	p.deviceRoutes(mux)
+	mux.Handle("POST "+AnswerPath, p.pushAPI())
+	mux.Handle("POST "+PendingPath, p.pushAPI())
+	// Go's cross-origin protection refuses a POST that a browser marks
+	// as coming from another site (Sec-Fetch-Site, Origin); the session's
+	// CSRF token is the second check.
+	return pageHeaders(http.NewCrossOriginProtection().Handler(mux))
+}
+
+// pageHeaders sets what every answer of the portal carries.
+func pageHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", contentSecurityPolicy)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Strict-Transport-Security", "max-age=31536000")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if len(r.URL.Path) < 8 || r.URL.Path[:8] != "/assets/" {
+			hd.Set("Cache-Control", "no-store")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (p *Portal) home(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/devices", http.StatusSeeOther)
+}
+
+func (p *Portal) authenticatorPage(w http.ResponseWriter, r *http.Request) {
+	p.pages.render(w, http.StatusOK, "app.html", nil)
+}
+
+// pushAPI serves the approval API on the portal's origin too, so that
+// the web authenticator talks to the origin it was installed from.
+func (p *Portal) pushAPI() http.Handler { return NewPushAPI(p.engine, p.log) }

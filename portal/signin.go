@@ -1,0 +1,293 @@
+package portal
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+
+	"twostep/challenge"
+	"twostep/cluster"
+)
+
+// Sign-in is two steps, as for the VPN: the directory password, then a
+// second factor ("Send me a Push", "Enter a Passcode"), or a recovery
+// passcode from the help desk for a user who lost every device. Each
+// step's session lives in the cluster; the token is replaced when the
+// stage rises.
+
+func (p *Portal) signInRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /signin", p.signInPage)
+	mux.HandleFunc("POST /signin", p.signIn)
+	factor := []cluster.SessionStage{cluster.StagePassword, cluster.StageSignedIn}
+	mux.HandleFunc("GET /signin/factor", p.withSession(p.factorPage, factor...))
+	mux.HandleFunc("POST /signin/passcode", p.withSession(p.passcode, factor...))
+	mux.HandleFunc("POST /signin/push", p.withSession(p.sendPush, factor...))
+	mux.HandleFunc("GET /signin/push", p.withSession(p.pushPage, factor...))
+	mux.HandleFunc("POST /signin/recovery", p.withSession(p.recovery, cluster.StagePassword))
+	mux.HandleFunc("POST /signin/cancel", p.withSession(p.cancel, cluster.StageSignedIn))
+	mux.HandleFunc("POST /signout", p.withSession(p.signOut, cluster.StagePassword, cluster.StageEnroll, cluster.StageSignedIn))
+}
+
+// remoteIP is the browser's address, for rate limits, logs and the push
+// the device shows.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+const msgTooMany = "Too many attempts. Wait a minute, then try again."
+
+func (p *Portal) signInPage(w http.ResponseWriter, r *http.Request) {
+	if s, err := p.session(r); err == nil && s != nil && s.Stage == cluster.StageSignedIn {
+		http.Redirect(w, r, "/devices", http.StatusSeeOther)
+		return
+	}
+	v := &view{Title: "Sign in"}
+	if r.URL.Query().Get("done") == "signedout" {
+		v.Notice = "You are signed out."
+	}
+	p.pages.render(w, http.StatusOK, "signin.html", v)
+}
+
+func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
+	user := strings.TrimSpace(r.PostFormValue("username"))
+	password := r.PostFormValue("password")
+	v := &view{Title: "Sign in", Data: user}
+	if !p.limits.allow("addr "+remoteIP(r), "user "+strings.ToLower(user)) {
+		v.Error = msgTooMany
+		p.pages.render(w, http.StatusTooManyRequests, "signin.html", v)
+		return
+	}
+	pu, d, err := p.engine.PortalPassword(r.Context(), user, password)
+	if err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	p.log.Info().Str("user", user).Str("remote", remoteIP(r)).Str("outcome", d.Outcome.String()).
+		Str("reason", string(d.Reason)).Msg("portal sign-in: password")
+	if d.Outcome != challenge.Accept {
+		v.Error = d.Message
+		if v.Error == "" {
+			v.Error = "Wrong user name or password."
+		}
+		p.pages.render(w, http.StatusUnauthorized, "signin.html", v)
+		return
+	}
+	now := p.cfg.Now()
+	s := &cluster.Session{User: pu.Name, Stage: cluster.StagePassword, Created: now,
+		Expires: now.Add(p.cfg.SessionTTL), Idle: p.cfg.Idle, Attempts: p.cfg.Attempts}
+	next := "/signin/factor"
+	if pu.MayEnroll {
+		// No device yet, and the policy lets such users in with the
+		// password: they may add their first device.
+		s.Stage, next = cluster.StageEnroll, "/devices/add"
+	}
+	token, err := p.sessions.Create(r.Context(), s)
+	if err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	p.setCookie(w, token, s)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// factorView is what the second-factor page offers.
+type factorView struct {
+	Push     []deviceView // push devices: "Send me a Push"
+	Passcode bool         // a device that shows codes, or bypass codes
+	Recovery bool         // the recovery passcode form (sign-in only)
+	Confirm  string       // the action a second factor confirms, in words
+}
+
+func (p *Portal) factorPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	p.renderFactor(w, r, s, http.StatusOK, "")
+}
+
+func (p *Portal) renderFactor(w http.ResponseWriter, r *http.Request, s *cluster.Session, status int, msg string) {
+	if s.Stage == cluster.StageSignedIn && s.Pending == nil {
+		http.Redirect(w, r, "/devices", http.StatusSeeOther)
+		return
+	}
+	acct, err := p.accounts.Load(r.Context(), s.User)
+	if err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	fv := factorView{Recovery: s.Stage == cluster.StagePassword, Passcode: len(acct.Bypass) > 0}
+	for _, d := range acct.Devices {
+		if d.Type == cluster.PushApp {
+			fv.Push = append(fv.Push, viewOf(d, acct))
+		} else {
+			fv.Passcode = true
+		}
+	}
+	title := "Choose how to confirm it's you"
+	if s.Pending != nil {
+		title = "Confirm it's you"
+		fv.Confirm = p.describePending(acct, s.Pending)
+	}
+	p.pages.render(w, status, "factor.html", &view{Title: title, User: userIfSignedIn(s), CSRF: s.CSRF, Error: msg, Data: fv})
+}
+
+func userIfSignedIn(s *cluster.Session) string {
+	if s.Stage == cluster.StagePassword {
+		return ""
+	}
+	return s.User
+}
+
+// typed returns a code as typed, without the spaces and dashes people
+// put between groups of digits.
+func typed(code string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, code)
+}
+
+func (p *Portal) passcode(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if !p.limits.allow("addr "+remoteIP(r), "user "+s.User) {
+		p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)
+		return
+	}
+	d, err := p.engine.PortalPasscode(r.Context(), s.User, typed(r.PostFormValue("code")))
+	p.factorResult(w, r, s, d, err, "passcode")
+}
+
+func (p *Portal) recovery(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if !p.limits.allow("addr "+remoteIP(r), "user "+s.User) {
+		p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)
+		return
+	}
+	d, err := p.engine.PortalRecovery(r.Context(), s.User, typed(r.PostFormValue("code")))
+	p.factorResult(w, r, s, d, err, "recovery")
+}
+
+// factorResult goes on after a second factor was checked: to the
+// settings (or the confirmed action) when it was right, back to the
+// choice with the reason when it was not, and to a new sign-in when the
+// attempts are spent.
+func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster.Session, d challenge.Decision, err error, kind string) {
+	if err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	ev := p.log.Info()
+	if d.Err != nil {
+		ev = p.log.Warn().AnErr("problem", d.Err)
+	}
+	ev.Str("user", s.User).Str("remote", remoteIP(r)).Str("factor", kind).Str("outcome", d.Outcome.String()).
+		Str("reason", string(d.Reason)).Msg("portal sign-in: second factor")
+	switch d.Outcome {
+	case challenge.Accept:
+		p.factorDone(w, r, s, d.Reason == challenge.ReasonRecovery)
+	case challenge.Challenge:
+		http.Redirect(w, r, "/signin/push", http.StatusSeeOther)
+	default:
+		msg := d.Message
+		if msg == "" {
+			msg = "Wrong passcode."
+		}
+		s.Attempts--
+		s.Push, s.Number = "", ""
+		if s.Attempts <= 0 || d.Reason == challenge.ReasonLockedOut || d.Reason == challenge.ReasonPushFraud {
+			_ = p.sessions.Delete(r.Context(), s)
+			clearCookie(w)
+			p.pages.render(w, http.StatusUnauthorized, "signin.html", &view{Title: "Sign in", Error: msg + " Sign in again."})
+			return
+		}
+		if err := p.sessions.Update(r.Context(), s); err != nil {
+			p.unavailable(w, r, err)
+			return
+		}
+		p.renderFactor(w, r, s, http.StatusUnauthorized, msg)
+	}
+}
+
+// factorDone raises the session's stage (under a new token) or carries
+// out the action the factor confirmed.
+func (p *Portal) factorDone(w http.ResponseWriter, r *http.Request, s *cluster.Session, recovery bool) {
+	s.Push, s.Number, s.Attempts = "", "", p.cfg.Attempts
+	if s.Pending != nil && s.Stage == cluster.StageSignedIn {
+		a := s.Pending
+		s.Pending = nil
+		if err := p.sessions.Update(r.Context(), s); err != nil {
+			p.unavailable(w, r, err)
+			return
+		}
+		p.confirmed(w, r, s, a)
+		return
+	}
+	s.Stage, s.Pending = cluster.StageSignedIn, nil
+	next := "/devices"
+	if recovery {
+		s.Stage, next = cluster.StageEnroll, "/devices/add"
+	}
+	token, err := p.sessions.Rotate(r.Context(), s)
+	if err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	p.setCookie(w, token, s)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (p *Portal) sendPush(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if !p.limits.allow("addr "+remoteIP(r), "user "+s.User) {
+		p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)
+		return
+	}
+	pp, d, err := p.engine.PortalPush(r.Context(), s.User, r.PostFormValue("device"), remoteIP(r))
+	if err == nil && d.Outcome == challenge.Challenge {
+		s.Push, s.Number = pp.ID, pp.Number
+		if err := p.sessions.Update(r.Context(), s); err != nil {
+			p.unavailable(w, r, err)
+			return
+		}
+	}
+	p.factorResult(w, r, s, d, err, "push")
+}
+
+// pushView is the page that waits for the device.
+type pushView struct {
+	Number string
+	Device string
+}
+
+func (p *Portal) pushPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if s.Push == "" {
+		http.Redirect(w, r, "/signin/factor", http.StatusSeeOther)
+		return
+	}
+	d, err := p.engine.PortalPushResult(r.Context(), s.User, s.Push)
+	if err == nil && d.Outcome == challenge.Challenge {
+		p.pages.render(w, http.StatusOK, "push.html", &view{Title: "Check your device", User: userIfSignedIn(s), CSRF: s.CSRF,
+			Refresh: 2, Data: pushView{Number: s.Number, Device: d.Device}})
+		return
+	}
+	p.factorResult(w, r, s, d, err, "push")
+}
+
+func (p *Portal) cancel(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	s.Pending, s.Push, s.Number = nil, "", ""
+	if err := p.sessions.Update(r.Context(), s); err != nil && !errors.Is(err, cluster.ErrConflict) {
+		p.unavailable(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/devices", http.StatusSeeOther)
+}
+
+func (p *Portal) signOut(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if err := p.sessions.Delete(r.Context(), s); err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	clearCookie(w)
+	http.Redirect(w, r, "/signin?done=signedout", http.StatusSeeOther)
+}
