@@ -641,3 +641,45 @@ push:
 		}
 	})
 }
+
+func TestPortalSection(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		c, err := Parse("/etc/twostep/t.yaml", []byte(`
+clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+portal:
+  listen: "0.0.0.0:443"
+  tls: {cert_file: portal.crt, key_file: portal.key}
+`), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := c.Portal
+		if !p.Enabled() || p.CertFile != "/etc/twostep/portal.crt" || p.SessionTTL != 8*time.Hour || p.Idle != 15*time.Minute ||
+			p.Attempts != 5 || p.SignInsPerMinute != 10 || p.SelfAssignTokens || p.SelfSigned {
+			t.Errorf("portal: %+v", p)
+		}
+	})
+	t.Run("every problem with its line", func(t *testing.T) {
+		const src = `clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+portal:
+  listen: "0.0.0.0:443"
+  session: {ttl: 1m, idle: 1s}
+  attempts: 50
+  sign_ins_per_minute: -1
+`
+		_, err := Parse("t.yaml", []byte(src), fakeEnv)
+		for _, want := range []string{
+			"portal.tls: the portal is served over HTTPS only",
+			"portal.session.ttl: must be between 5m and 168h",
+			"portal.session.idle: must be between 1m",
+			"portal.attempts: must be between 1 and 20",
+			"portal.sign_ins_per_minute: must be between 1 and 10000",
+		} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("missing %q in:\n%v", want, err)
+			}
+		}
+	})
+}

@@ -51,6 +51,7 @@ type raw struct {
 	Bypass    rawBypass    `yaml:"bypass"`
 	Recovery  rawRecovery  `yaml:"recovery"`
 	Push      rawPush      `yaml:"push"`
+	Portal    rawPortal    `yaml:"portal"`
 	Policy    struct {
 		Default string `yaml:"default"`
 		Groups  []struct {
@@ -187,6 +188,7 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	c.Passcodes = v.passcodes(r.Passcodes)
 	c.HelpDesk = v.helpDesk(r.Bypass, r.Recovery)
 	c.Push = v.push(r.Push, filepath.Dir(path), env)
+	c.Portal = v.portal(r.Portal, filepath.Dir(path))
 	c.Metrics.Listen = DefaultMetrics
 	if r.Metrics.Listen != nil {
 		c.Metrics.Listen = *r.Metrics.Listen

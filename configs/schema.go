@@ -40,6 +40,9 @@ type Config struct {
 	// Push configures push approval and the approval API; off unless
 	// push.listen is set.
 	Push Push
+	// Portal configures the self-service portal; off unless
+	// portal.listen is set.
+	Portal Portal
 }
 
 // Cluster configures the shared state.

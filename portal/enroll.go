@@ -40,12 +40,13 @@ func (p *Portal) enrollRoutes(mux *http.ServeMux) {
 
 // addData is the choice of device kinds.
 type addData struct {
+	App    bool
 	Tokens bool
 	First  bool // the session may add a device and nothing else
 }
 
 func (p *Portal) addPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	v := &view{Title: "Add a new device", User: s.User, CSRF: s.CSRF, Data: addData{Tokens: p.cfg.SelfAssignTokens, First: s.Stage == cluster.StageEnroll}}
+	v := &view{Title: "Add a new device", User: s.User, CSRF: s.CSRF, Data: addData{App: p.cfg.WebAuthenticator, Tokens: p.cfg.SelfAssignTokens, First: s.Stage == cluster.StageEnroll}}
 	p.pages.render(w, http.StatusOK, "add.html", v)
 }
 

@@ -37,6 +37,9 @@ type Config struct {
 	// inventory by its serial and a code from it; default false (the
 	// help desk assigns tokens).
 	SelfAssignTokens bool
+	// WebAuthenticator offers "This phone" (the web authenticator) under
+	// Add a new device; it needs push approval on.
+	WebAuthenticator bool
 	// VAPIDPublicKey is the Web Push key (base64url of the point) the
 	// web authenticator subscribes with; empty: no notifications, the
 	// app shows waiting logins when it is opened.

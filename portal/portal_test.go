@@ -159,7 +159,7 @@ func (b *browser) bypass() string {
 var keyRE = regexp.MustCompile(`id="totp-key">([^<]+)<`)
 
 func TestPortalFlows(t *testing.T) {
-	w := newWorld(t, portal.Config{SignInsPerMinute: 1000})
+	w := newWorld(t, portal.Config{SignInsPerMinute: 1000, WebAuthenticator: true, SelfAssignTokens: true})
 	b := w.browser()
 
 	t.Run("signed out pages send to sign-in", func(t *testing.T) {

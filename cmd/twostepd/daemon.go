@@ -122,6 +122,9 @@ func (d *daemon) summary(w io.Writer) error {
 	if c.Metrics.Listen != "" {
 		fmt.Fprintf(w, "  metrics: http://%s/metrics\n", c.Metrics.Listen)
 	}
+	if c.Portal.Enabled() {
+		fmt.Fprintf(w, "  portal: https://%s/\n", c.Portal.Listen)
+	}
 	for _, warning := range d.warnings() {
 		fmt.Fprintf(w, "  warning: %s\n", warning)
 	}
@@ -149,6 +152,9 @@ func (d *daemon) warnings() []string {
 	}
 	if pc.Lockout.Attempts == 0 {
 		w = append(w, "passcodes.lockout is off: nothing stops online guessing of passcodes")
+	}
+	if d.cfg.Portal.SelfSigned {
+		w = append(w, "portal.tls: self-signed certificate: browsers warn, and phones do not install the web authenticator; give cert_file and key_file")
 	}
 	if d.cfg.Cluster.UsesEmbedded() {
 		w = append(w, "cluster: embedded single-member etcd; this node is the whole cluster (see docs/operations.md to run an etcd cluster)")
@@ -233,9 +239,20 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		}
 		return err
 	}
+	web, err := d.startPortal(engine, store)
+	if err != nil {
+		closeAll()
+		if ops != nil {
+			ops.ln.Close()
+		}
+		if api != nil {
+			api.ln.Close()
+		}
+		return err
+	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, len(conns)+2)
+	errc := make(chan error, len(conns)+3)
 	logged := map[string]bool{}
 	for _, c := range conns {
 		wg.Go(func() {
@@ -263,6 +280,14 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 			}
 		})
 		d.log.Info().Str("addr", api.addr()).Strs("urls", d.cfg.Push.URLs).Msg("push approval API listening")
+	}
+	if web != nil {
+		wg.Go(func() {
+			if err := web.serve(); err != nil {
+				errc <- err
+			}
+		})
+		d.log.Info().Str("addr", web.addr()).Msg("portal listening: https://" + web.addr() + "/")
 	}
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -305,6 +330,9 @@ loop:
 	}
 	if ops != nil {
 		ops.shutdown(sctx)
+	}
+	if web != nil {
+		web.shutdown(sctx)
 	}
 	if api != nil {
 		api.shutdown(sctx)

@@ -63,43 +63,54 @@ func (d *daemon) pushOption(store cluster.Store, node string) (challenge.Option,
 	return challenge.WithPush(cfg, pushes, dispatch), pushes, nil
 }
 
-// pushAPI serves the approval API on push.listen.
-type pushAPI struct {
-	ln  net.Listener
-	srv *http.Server
-	tls bool
+// webServer is an HTTP(S) listener of the daemon: the push approval API
+// or the portal.
+type webServer struct {
+	name string
+	ln   net.Listener
+	srv  *http.Server
+	tls  bool
 }
 
-func (d *daemon) startPushAPI(engine *challenge.Engine) (*pushAPI, error) {
-	pc := d.cfg.Push
-	if !pc.Enabled() {
-		return nil, nil
-	}
+// newWebServer binds listen for h; tlsConfig nil serves plain HTTP.
+func newWebServer(name, listen string, h http.Handler, tlsConfig *tls.Config) (*webServer, error) {
 	srv := &http.Server{
-		Handler:           portal.NewPushAPI(engine, d.log),
+		Handler:           h,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("%s listen %s: %w", name, listen, err)
+	}
+	return &webServer{name: name, ln: ln, srv: srv, tls: tlsConfig != nil}, nil
+}
+
+// startPushAPI binds the approval API on push.listen; nil when push is
+// off.
+func (d *daemon) startPushAPI(engine *challenge.Engine) (*webServer, error) {
+	pc := d.cfg.Push
+	if !pc.Enabled() {
+		return nil, nil
+	}
+	var tc *tls.Config
 	if pc.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(pc.CertFile, pc.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("push: TLS: %w", err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	ln, err := net.Listen("tcp", pc.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("push listen %s: %w", pc.Listen, err)
-	}
-	return &pushAPI{ln: ln, srv: srv, tls: pc.CertFile != ""}, nil
+	return newWebServer("push api", pc.Listen, portal.NewPushAPI(engine, d.log), tc)
 }
 
-func (a *pushAPI) addr() string { return a.ln.Addr().String() }
+func (a *webServer) addr() string { return a.ln.Addr().String() }
 
-func (a *pushAPI) serve() error {
+func (a *webServer) serve() error {
 	var err error
 	if a.tls {
 		err = a.srv.ServeTLS(a.ln, "", "")
@@ -107,9 +118,9 @@ func (a *pushAPI) serve() error {
 		err = a.srv.Serve(a.ln)
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("push api: %w", err)
+		return fmt.Errorf("%s: %w", a.name, err)
 	}
 	return nil
 }
 
-func (a *pushAPI) shutdown(ctx context.Context) { a.srv.Shutdown(ctx) }
+func (a *webServer) shutdown(ctx context.Context) { a.srv.Shutdown(ctx) }

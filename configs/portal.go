@@ -1,0 +1,101 @@
+package configs
+
+import (
+	"time"
+)
+
+// Portal configures the self-service portal ("My Settings & Devices")
+// and the web authenticator, served over HTTPS by every node. It is off
+// while Listen is empty.
+type Portal struct {
+	// Listen is the portal's address on this node.
+	Listen string
+	// CertFile and KeyFile serve TLS. SelfSigned instead makes a
+	// certificate at each start, for the demo only: browsers warn, and
+	// phones will not install the web authenticator from it.
+	CertFile, KeyFile string
+	SelfSigned        bool
+	// SessionTTL bounds a sign-in (default 8h), Idle ends one unused
+	// (default 15m).
+	SessionTTL, Idle time.Duration
+	// Attempts is the wrong second factors one sign-in takes (default 5).
+	Attempts int
+	// SignInsPerMinute bounds sign-in attempts per address and per user
+	// on each node (default 10).
+	SignInsPerMinute int
+	// SelfAssignTokens lets users add an inventory hardware token by its
+	// serial and a code (default false: the help desk assigns tokens).
+	SelfAssignTokens bool
+}
+
+// Enabled reports whether the portal is on.
+func (p Portal) Enabled() bool { return p.Listen != "" }
+
+type rawPortal struct {
+	Listen string `yaml:"listen"`
+	TLS    struct {
+		CertFile   string `yaml:"cert_file"`
+		KeyFile    string `yaml:"key_file"`
+		SelfSigned bool   `yaml:"self_signed"`
+	} `yaml:"tls"`
+	Session struct {
+		TTL  time.Duration `yaml:"ttl"`
+		Idle time.Duration `yaml:"idle"`
+	} `yaml:"session"`
+	Attempts         int `yaml:"attempts"`
+	SignInsPerMinute int `yaml:"sign_ins_per_minute"`
+	Tokens           struct {
+		SelfAssign bool `yaml:"self_assign"`
+	} `yaml:"tokens"`
+}
+
+// Defaults of the portal.
+const (
+	DefaultSessionTTL       = 8 * time.Hour
+	DefaultSessionIdle      = 15 * time.Minute
+	DefaultPortalAttempts   = 5
+	DefaultSignInsPerMinute = 10
+)
+
+func (v *validator) portal(r rawPortal, dir string) Portal {
+	p := Portal{Listen: r.Listen, SessionTTL: r.Session.TTL, Idle: r.Session.Idle, Attempts: r.Attempts,
+		SignInsPerMinute: r.SignInsPerMinute, SelfAssignTokens: r.Tokens.SelfAssign, SelfSigned: r.TLS.SelfSigned}
+	if p.Listen == "" {
+		return p
+	}
+	v.hostPort("portal.listen", p.Listen)
+	switch {
+	case r.TLS.SelfSigned && (r.TLS.CertFile != "" || r.TLS.KeyFile != ""):
+		v.add("portal.tls", "give cert_file and key_file, or self_signed, not both")
+	case r.TLS.SelfSigned:
+	case r.TLS.CertFile == "" || r.TLS.KeyFile == "":
+		v.add("portal.tls", "the portal is served over HTTPS only: give cert_file and key_file (self_signed: true is for a demo)")
+	default:
+		p.CertFile, p.KeyFile = absPath(dir, r.TLS.CertFile), absPath(dir, r.TLS.KeyFile)
+	}
+	switch {
+	case p.SessionTTL == 0:
+		p.SessionTTL = DefaultSessionTTL
+	case p.SessionTTL < 5*time.Minute || p.SessionTTL > 7*24*time.Hour:
+		v.add("portal.session.ttl", "must be between 5m and 168h; got %v", p.SessionTTL)
+	}
+	switch {
+	case p.Idle == 0:
+		p.Idle = min(DefaultSessionIdle, p.SessionTTL)
+	case p.Idle < time.Minute || p.Idle > p.SessionTTL:
+		v.add("portal.session.idle", "must be between 1m and the session's ttl (%v); got %v", p.SessionTTL, p.Idle)
+	}
+	switch {
+	case p.Attempts == 0:
+		p.Attempts = DefaultPortalAttempts
+	case p.Attempts < 1 || p.Attempts > 20:
+		v.add("portal.attempts", "must be between 1 and 20; got %d", p.Attempts)
+	}
+	switch {
+	case p.SignInsPerMinute == 0:
+		p.SignInsPerMinute = DefaultSignInsPerMinute
+	case p.SignInsPerMinute < 1 || p.SignInsPerMinute > 10000:
+		v.add("portal.sign_ins_per_minute", "must be between 1 and 10000; got %d", p.SignInsPerMinute)
+	}
+	return p
+}
