@@ -75,10 +75,10 @@ func newWorld(t *testing.T, cfg portal.Config) *world {
 	return w
 }
 
-// browser is a cookie jar that may talk to either node (they share the
+// visitor is a cookie jar that may talk to either node (they share the
 // host 127.0.0.1, so the cookie goes to both, as behind a load
 // balancer).
-type browser struct {
+type visitor struct {
 	t      *testing.T
 	w      *world
 	client *http.Client
@@ -86,17 +86,17 @@ type browser struct {
 	last   string // the last page's body
 }
 
-func (w *world) browser() *browser {
+func (w *world) browser() *visitor {
 	jar, _ := cookiejar.New(nil)
 	c := w.nodes[0].Client()
 	c.Jar = jar
 	c.CheckRedirect = nil
-	return &browser{t: w.t, w: w, client: c}
+	return &visitor{t: w.t, w: w, client: c}
 }
 
-func (b *browser) url(path string) string { return b.w.nodes[b.node].URL + path }
+func (b *visitor) url(path string) string { return b.w.nodes[b.node].URL + path }
 
-func (b *browser) get(path string) (int, string) {
+func (b *visitor) get(path string) (int, string) {
 	b.t.Helper()
 	resp, err := b.client.Get(b.url(path))
 	if err != nil {
@@ -105,7 +105,7 @@ func (b *browser) get(path string) (int, string) {
 	return b.read(resp)
 }
 
-func (b *browser) post(path string, form url.Values) (int, string) {
+func (b *visitor) post(path string, form url.Values) (int, string) {
 	b.t.Helper()
 	if form.Get("csrf") == "" {
 		form.Set("csrf", b.csrf())
@@ -121,7 +121,7 @@ func (b *browser) post(path string, form url.Values) (int, string) {
 	return b.read(resp)
 }
 
-func (b *browser) read(resp *http.Response) (int, string) {
+func (b *visitor) read(resp *http.Response) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	b.last = string(body)
@@ -131,7 +131,7 @@ func (b *browser) read(resp *http.Response) (int, string) {
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // csrf is the token of the last page's forms.
-func (b *browser) csrf() string {
+func (b *visitor) csrf() string {
 	m := csrfRE.FindStringSubmatch(b.last)
 	if m == nil {
 		return "none"
@@ -139,7 +139,7 @@ func (b *browser) csrf() string {
 	return m[1]
 }
 
-func (b *browser) signIn() {
+func (b *visitor) signIn() {
 	b.t.Helper()
 	b.get("/signin")
 	if code, body := b.post("/signin", url.Values{"username": {"alice"}, "password": {"pw"}}); code != 200 || !strings.Contains(body, "confirm it&#39;s you") {
@@ -147,7 +147,7 @@ func (b *browser) signIn() {
 	}
 }
 
-func (b *browser) bypass() string {
+func (b *visitor) bypass() string {
 	b.t.Helper()
 	code, _, err := b.w.accounts.IssueBypass(context.Background(), "alice", cluster.BypassSpec{MaxUses: 1, TTL: time.Hour, Digits: 9}, time.Now())
 	if err != nil {
