@@ -1,6 +1,9 @@
 package configs
 
 import (
+	"net"
+	"net/url"
+	"os"
 	"time"
 )
 
@@ -10,6 +13,10 @@ import (
 type Portal struct {
 	// Listen is the portal's address on this node.
 	Listen string
+	// URL is the address users open (what activation links point to);
+	// default https:// and Listen, with this host's name for an
+	// unspecified address.
+	URL string
 	// CertFile and KeyFile serve TLS. SelfSigned instead makes a
 	// certificate at each start, for the demo only: browsers warn, and
 	// phones will not install the web authenticator from it.
@@ -33,6 +40,7 @@ func (p Portal) Enabled() bool { return p.Listen != "" }
 
 type rawPortal struct {
 	Listen string `yaml:"listen"`
+	URL    string `yaml:"url"`
 	TLS    struct {
 		CertFile   string `yaml:"cert_file"`
 		KeyFile    string `yaml:"key_file"`
@@ -64,6 +72,19 @@ func (v *validator) portal(r rawPortal, dir string) Portal {
 		return p
 	}
 	v.hostPort("portal.listen", p.Listen)
+	p.URL = r.URL
+	if p.URL == "" {
+		host, port, _ := net.SplitHostPort(p.Listen)
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host, _ = os.Hostname()
+		}
+		p.URL = "https://" + net.JoinHostPort(host, port)
+		if port == "443" {
+			p.URL = "https://" + host
+		}
+	} else if u, err := url.Parse(p.URL); err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.User != nil || (u.Path != "" && u.Path != "/") {
+		v.add("portal.url", "must be the https:// address users open, without a path; got %q", p.URL)
+	}
 	switch {
 	case r.TLS.SelfSigned && (r.TLS.CertFile != "" || r.TLS.KeyFile != ""):
 		v.add("portal.tls", "give cert_file and key_file, or self_signed, not both")

@@ -46,7 +46,7 @@ func (p *Portal) signInPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 		return
 	}
-	v := &view{Title: "Sign in"}
+	v := &view{Title: "Sign in", Page: "signin"}
 	if r.URL.Query().Get("done") == "signedout" {
 		v.Notice = "You are signed out."
 	}
@@ -56,7 +56,7 @@ func (p *Portal) signInPage(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	user := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
-	v := &view{Title: "Sign in", Data: user}
+	v := &view{Title: "Sign in", Page: "signin", Data: user}
 	if !p.limits.allow("addr "+remoteIP(r), "user "+strings.ToLower(user)) {
 		v.Error = msgTooMany
 		p.pages.render(w, http.StatusTooManyRequests, "signin.html", v)
@@ -130,7 +130,7 @@ func (p *Portal) renderFactor(w http.ResponseWriter, r *http.Request, s *cluster
 		title = "Confirm it's you"
 		fv.Confirm = p.describePending(acct, s.Pending)
 	}
-	p.pages.render(w, status, "factor.html", &view{Title: title, User: userIfSignedIn(s), CSRF: s.CSRF, Error: msg, Data: fv})
+	p.pages.render(w, status, "factor.html", &view{Title: title, Page: "factor", User: userIfSignedIn(s), CSRF: s.CSRF, Error: msg, Data: fv})
 }
 
 func userIfSignedIn(s *cluster.Session) string {
@@ -199,7 +199,7 @@ func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster
 		if s.Attempts <= 0 || d.Reason == challenge.ReasonLockedOut || d.Reason == challenge.ReasonPushFraud {
 			_ = p.sessions.Delete(r.Context(), s)
 			clearCookie(w)
-			p.pages.render(w, http.StatusUnauthorized, "signin.html", &view{Title: "Sign in", Error: msg + " Sign in again."})
+			p.pages.render(w, http.StatusUnauthorized, "signin.html", &view{Title: "Sign in", Page: "signin", Error: msg + " Sign in again."})
 			return
 		}
 		if err := p.sessions.Update(r.Context(), s); err != nil {

@@ -328,7 +328,7 @@ func TestRecoveryEnroll(t *testing.T) {
 	start := time.Now()
 	out, code := h.issueText(t, "recovery", "issue", "alice")
 	contains(t, out, "recovery passcode for alice (id ", "single use, until "+timeText(start.Add(time.Hour))[:11],
-		"alice enrolls a new device with it: twostepctl enroll -recovery CODE alice, or in the portal when it arrives",
+		"An admin can also enroll a device with it: twostepctl enroll -recovery CODE alice.",
 		"It never logs in by itself", "shown only this once")
 
 	wrong := "000000000"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"twostep/cluster"
@@ -35,8 +36,14 @@ read over the phone. It works once, until -ttl is over (default: the
 configuration's recovery.ttl, 1h), and replaces any earlier recovery
 passcode of USER. It is stored only as a keyed hash, and it never logs in
 by itself: the user enrolls a new device with it, with
-` + "`twostepctl enroll -recovery CODE USER`" + ` (or in the portal, when it
-arrives). For logins until then, issue a bypass code.
+the portal (sign in with the password, then "Use a recovery passcode"), or
+` + "`twostepctl enroll -recovery CODE USER`" + `. For logins until then, issue a
+bypass code.
+
+When the portal is configured, a one-time activation link is printed too:
+the portal's sign-in page with the passcode in the link's fragment, which
+browsers never send to a server; the page fills the passcode in after the
+password.
 
 -json prints one JSON object, {user, code, recovery: {id, created,
 expires, issued_by}}, which holds the passcode: keep that output secret.
@@ -66,6 +73,7 @@ type recoveryJSON struct {
 type recoveryIssued struct {
 	User     string       `json:"user"`
 	Code     string       `json:"code"`
+	Link     string       `json:"link,omitempty"`
 	Recovery recoveryJSON `json:"recovery"`
 }
 
@@ -102,14 +110,25 @@ func (c *cli) recoveryIssue(ctx context.Context, args []string) error {
 		}
 		return fmt.Errorf("no passcode issued: %w", s.storeErr(err))
 	}
+	link := ""
+	if s.cfg.Portal.Enabled() {
+		// The code rides in the fragment, which browsers never send: no
+		// server or proxy log sees it; the sign-in page's script carries
+		// it to the recovery form.
+		link = strings.TrimSuffix(s.cfg.Portal.URL, "/") + "/signin#recovery=" + code
+	}
 	if *asJSON {
-		err = writeJSON(c.stdout, recoveryIssued{User: user, Code: code, Recovery: recoveryJSON{
+		err = writeJSON(c.stdout, recoveryIssued{User: user, Code: code, Link: link, Recovery: recoveryJSON{
 			ID: r.ID, Created: r.Created.UTC(), Expires: r.Expires.UTC(), IssuedBy: r.IssuedBy,
 		}})
 	} else {
 		w := c.stdout
 		fmt.Fprintf(w, "recovery passcode for %s (id %s), single use, until %s:\n\n    %s\n\n", user, r.ID, timeText(r.Expires), groupCode(code))
-		fmt.Fprintf(w, "%s enrolls a new device with it: twostepctl enroll -recovery CODE %s, or in the portal when it arrives.\n", user, user)
+		if link != "" {
+			fmt.Fprintf(w, "%s signs in to the portal with the password, then this passcode, and adds a new device.\n", user)
+			fmt.Fprintf(w, "Or send this one-time activation link (it holds the passcode):\n\n    %s\n\n", link)
+		}
+		fmt.Fprintf(w, "An admin can also enroll a device with it: twostepctl enroll -recovery CODE %s.\n", user)
 		fmt.Fprintf(w, "It never logs in by itself; any earlier recovery passcode of %s no longer works.\n", user)
 		fmt.Fprintf(w, "It is shown only this once: give it to %s alone.\n", user)
 	}
