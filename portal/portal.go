@@ -110,6 +110,9 @@ func (p *Portal) Handler() http.Handler {
 		w.Header().Set("Service-Worker-Allowed", "/app/")
 		http.ServeFileFS(w, r, assets, "sw.js")
 	})
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, assets, "icon-192.png")
+	})
 	mux.HandleFunc("GET /app/{$}", p.authenticatorPage)
 	mux.HandleFunc("GET /{$}", p.home)
 	p.signInRoutes(mux)

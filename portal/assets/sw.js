@@ -1,0 +1,54 @@
+// twostep authenticator's service worker (served at /app/sw.js, scope
+// /app/). It only turns Web Push messages into notifications and wakes
+// the open authenticator; it caches nothing, so the app never shows a
+// stale login list.
+"use strict";
+
+self.addEventListener("install", () => self.skipWaiting());
+
+self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+
+// A push carries the notify.Message JSON: tx, user, device, service, nas,
+// from, created, expires, number, answer. It holds no secret; the app
+// fetches the full, signed list itself.
+self.addEventListener("push", (event) => {
+  let msg = {};
+  try {
+    msg = event.data ? event.data.json() : {};
+  } catch (e) {
+    msg = {};
+  }
+  const service = msg.service || "a service";
+  const body = (msg.user || "") + (msg.from ? " from " + msg.from : "");
+  event.waitUntil(
+    (async () => {
+      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+      for (const client of windows) client.postMessage({ type: "push", tx: msg.tx });
+      // userVisibleOnly subscriptions must show a notification for every
+      // push, even when the app is open.
+      await self.registration.showNotification("Login request: " + service, {
+        body,
+        tag: msg.tx || "twostep-login",
+        data: { tx: msg.tx },
+        requireInteraction: true,
+        icon: "/assets/icon-192.png",
+      });
+    })(),
+  );
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  event.waitUntil(
+    (async () => {
+      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+      for (const client of windows) {
+        if (new URL(client.url).pathname.startsWith("/app/") && "focus" in client) {
+          client.postMessage({ type: "push", tx: event.notification.data && event.notification.data.tx });
+          return client.focus();
+        }
+      }
+      return self.clients.openWindow("/app/");
+    })(),
+  );
+});
