@@ -5,7 +5,7 @@ BINARIES := twostepd twostepctl twostep-bench
 FUZZTIME ?= 60s
 GO       ?= go
 
-.PHONY: help build run test fuzz bench lint peers clean
+.PHONY: help build run test fuzz bench lint peers screenshots clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,10 @@ fuzz: ## run every fuzz target for FUZZTIME (default 60s) each
 
 bench: build ## benchmark twostepd beside FreeRADIUS; writes docs/BENCHMARKS.md
 	scripts/bench.sh
+
+screenshots: peers ## run the portal's browser test and keep its pages in docs/screenshots/
+	@mkdir -p docs/screenshots
+	TWOSTEP_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestPortalInBrowser ./cmd/twostepd
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

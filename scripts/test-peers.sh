@@ -10,6 +10,7 @@ declare -A peers=(
   [slapd]=slapd
   [ldapsearch]=ldap-utils
   [oathtool]=oathtool
+  [chromium]=chromium
 )
 
 missing=()
