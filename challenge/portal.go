@@ -98,25 +98,36 @@ func (e *Engine) PortalPassword(ctx context.Context, user, password string) (Por
 	return pu, Decision{Outcome: Accept, Reason: ReasonOK}, nil
 }
 
-// PortalPasscode checks a passcode (an authenticator app's, a hardware
-// token's or a bypass code) of the account name, as a login does: once
-// cluster-wide, counted toward lockout when wrong.
-func (e *Engine) PortalPasscode(ctx context.Context, name, code string) (Decision, error) {
+// portalAccount loads the account name for a second factor; ok is false
+// when the answer is already d (locked, the store down) or err.
+func (e *Engine) portalAccount(ctx context.Context, name string) (*cluster.Account, time.Time, Decision, bool, error) {
 	if e.sf == nil {
-		return Decision{}, errors.New("challenge: no second factor configured")
+		return nil, time.Time{}, Decision{}, false, errors.New("challenge: no second factor configured")
 	}
 	now := e.now()
 	acct, err := e.sf.accounts.Load(ctx, name)
 	if err != nil {
-		return e.failMode(portalRequest(name), GroupRule{}, err)
+		d, err := e.failMode(portalRequest(name), GroupRule{}, err)
+		return nil, now, d, false, err
 	}
 	if acct.Lockout.Locked(now) {
-		return lockedOut(acct.Lockout), nil
+		return acct, now, lockedOut(acct.Lockout), false, nil
+	}
+	return acct, now, Decision{}, true, nil
+}
+
+// PortalPasscode checks a passcode (an authenticator app's, a hardware
+// token's or a bypass code) of the account name, as a login does: once
+// cluster-wide, counted toward lockout when wrong.
+func (e *Engine) PortalPasscode(ctx context.Context, name, code string) (Decision, error) {
+	acct, now, d, ok, err := e.portalAccount(ctx, name)
+	if !ok {
+		return d, err
 	}
 	if !isPasscode(code) {
 		return e.fail(ctx, acct, code, now)
 	}
-	d, err := e.verify(ctx, acct, code, now)
+	d, err = e.verify(ctx, acct, code, now)
 	if err != nil {
 		return e.failMode(portalRequest(name), GroupRule{}, err)
 	}
@@ -127,16 +138,9 @@ func (e *Engine) PortalPasscode(ctx context.Context, name, code string) (Decisio
 // the help desk for a user who lost every device. A wrong code counts
 // toward lockout.
 func (e *Engine) PortalRecovery(ctx context.Context, name, code string) (Decision, error) {
-	if e.sf == nil {
-		return Decision{}, errors.New("challenge: no second factor configured")
-	}
-	now := e.now()
-	acct, err := e.sf.accounts.Load(ctx, name)
-	if err != nil {
-		return e.failMode(portalRequest(name), GroupRule{}, err)
-	}
-	if acct.Lockout.Locked(now) {
-		return lockedOut(acct.Lockout), nil
+	acct, now, d, ok, err := e.portalAccount(ctx, name)
+	if !ok {
+		return d, err
 	}
 	_, err = e.sf.accounts.UseRecovery(ctx, acct.Name, code, now)
 	switch {

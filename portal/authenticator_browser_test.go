@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"twostep/cluster"
+	"twostep/portal"
 	"twostep/portal/browsertest"
 )
 
@@ -91,16 +92,9 @@ type fakeEnrollment struct {
 	} `json:"subscription"`
 }
 
-type fakePending struct {
-	ID      string    `json:"id"`
-	User    string    `json:"user"`
-	Service string    `json:"service"`
-	NAS     string    `json:"nas,omitempty"`
-	From    string    `json:"from,omitempty"`
-	Created time.Time `json:"created"`
-	Expires time.Time `json:"expires"`
-	Number  bool      `json:"number"`
-}
+// fakePending is what the real API answers: the JS is tested against the
+// JSON the portal sends.
+type fakePending = portal.PendingPush
 
 type fakeAnswer struct {
 	Push      string `json:"push"`

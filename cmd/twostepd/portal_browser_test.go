@@ -25,7 +25,6 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/notify"
-	"twostep/notify/pushtest"
 	"twostep/portal/browsertest"
 )
 
@@ -42,20 +41,8 @@ import (
 // With TWOSTEP_SCREENSHOTS=DIR the main pages are saved there as PNGs
 // (make screenshots writes docs/screenshots/).
 func TestPortalInBrowser(t *testing.T) {
-	svc := pushtest.NewService(t)
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "push-service.pem")
-	if err := os.WriteFile(ca, svc.CertificatePEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SSL_CERT_FILE", ca) // the daemons trust the test's push service
-	vapid, _ := notify.GenerateVAPID()
-	enc, _ := notify.EncodeVAPIDPrivateKey(vapid)
-	vapidFile := filepath.Join(dir, "vapid.key")
-	if err := os.WriteFile(vapidFile, []byte(enc+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, certFile, keyFile := portalCertificate(t, dir)
+	svc, vapidFile := webPushService(t)
+	cert, certFile, keyFile := portalCertificate(t, t.TempDir())
 	pushPorts, portalPorts := []int{freePort(t), freePort(t)}, []int{freePort(t), freePort(t)}
 	n := startNodesExtra(t, nil, func(i int) string {
 		return fmt.Sprintf(`push:

@@ -261,8 +261,11 @@ func TestClusterPushAnswersRefused(t *testing.T) {
 // TestClusterWebPush sends the push through a Web Push service that
 // checks the VAPID token and decrypts the RFC 8291 payload, as a
 // browser's push service and the browser do.
-func TestClusterWebPush(t *testing.T) {
-	svc := pushtest.NewService(t)
+// webPushService starts the test's Web Push service, makes the daemons
+// started after it trust it, and writes a VAPID key file for them.
+func webPushService(t *testing.T) (svc *pushtest.Service, vapidFile string) {
+	t.Helper()
+	svc = pushtest.NewService(t)
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "push-service.pem")
 	if err := os.WriteFile(ca, svc.CertificatePEM(), 0o600); err != nil {
@@ -271,10 +274,15 @@ func TestClusterWebPush(t *testing.T) {
 	t.Setenv("SSL_CERT_FILE", ca) // the daemons trust the test's push service
 	vapid, _ := notify.GenerateVAPID()
 	enc, _ := notify.EncodeVAPIDPrivateKey(vapid)
-	vapidFile := filepath.Join(dir, "vapid.key")
+	vapidFile = filepath.Join(dir, "vapid.key")
 	if err := os.WriteFile(vapidFile, []byte(enc+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return svc, vapidFile
+}
+
+func TestClusterWebPush(t *testing.T) {
+	svc, vapidFile := webPushService(t)
 	port := freePort(t)
 	n := startNodesExtra(t, nil, func(int) string {
 		return fmt.Sprintf("push:\n  listen: \"127.0.0.1:%d\"\n  webpush: {vapid_key_file: %s, subject: \"mailto:helpdesk@example.edu\"}\n", port, vapidFile)

@@ -22,10 +22,9 @@ self.addEventListener("push", (event) => {
   const body = (msg.user || "") + (msg.from ? " from " + msg.from : "");
   event.waitUntil(
     (async () => {
-      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-      for (const client of windows) client.postMessage({ type: "push", tx: msg.tx });
       // userVisibleOnly subscriptions must show a notification for every
-      // push, even when the app is open.
+      // push, even when the app is open. It is shown before the open app
+      // is woken, so that whatever the app then does finds it there.
       await self.registration.showNotification("Login request: " + service, {
         body,
         tag: msg.tx || "twostep-login",
@@ -33,6 +32,8 @@ self.addEventListener("push", (event) => {
         requireInteraction: true,
         icon: "/assets/icon-192.png",
       });
+      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+      for (const client of windows) client.postMessage({ type: "push", tx: msg.tx });
     })(),
   );
 });
