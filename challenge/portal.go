@@ -134,6 +134,17 @@ func (e *Engine) PortalPasscode(ctx context.Context, name, code string) (Decisio
 	return d, nil
 }
 
+// PortalFailure counts a wrong code that the portal checked itself (a
+// hardware token's, when a user takes one from the inventory) toward the
+// account's lockout.
+func (e *Engine) PortalFailure(ctx context.Context, name, code string) (Decision, error) {
+	acct, now, d, ok, err := e.portalAccount(ctx, name)
+	if !ok {
+		return d, err
+	}
+	return e.fail(ctx, acct, code, now)
+}
+
 // PortalRecovery spends the account's recovery passcode code, issued by
 // the help desk for a user who lost every device. A wrong code counts
 // toward lockout.
@@ -168,10 +179,12 @@ type PortalPush struct {
 }
 
 // PortalPush sends a verified push to the account's push device (its id;
-// empty: the default one), from the browser at from. Outcome Challenge
+// empty: the default one), from the browser at from, for purpose (what
+// the device shows the user is approving: "Sign in", "Remove the device
+// …"). Outcome Challenge
 // means it was sent: the page shows the number and asks
 // PortalPushResult. The push limit applies as for logins.
-func (e *Engine) PortalPush(ctx context.Context, name, device, from string) (PortalPush, Decision, error) {
+func (e *Engine) PortalPush(ctx context.Context, name, device, from, purpose string) (PortalPush, Decision, error) {
 	if e.sf == nil || e.push == nil {
 		return PortalPush{}, Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
 	}
@@ -204,7 +217,7 @@ func (e *Engine) PortalPush(ctx context.Context, name, device, from string) (Por
 			}
 		}
 		p = &cluster.Push{
-			User: name, Device: dev.ID, DeviceName: dev.Name, Client: PortalService,
+			User: name, Device: dev.ID, DeviceName: dev.Name, Client: PortalService, NASID: purpose,
 			NASAddr: e.push.cfg.Node, From: from, Created: now, Expires: now.Add(e.push.cfg.Timeout),
 		}
 		err = e.push.pushes.Start(ctx, acct, p, number, "", nil, e.push.cfg.Limit, now)

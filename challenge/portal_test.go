@@ -71,12 +71,12 @@ func TestPortalSignIn(t *testing.T) {
 		if err := w.accounts.SetDefaultPush(ctx, acct, tablet, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		pp, d, err := e.PortalPush(ctx, "alice", "", "198.51.100.7")
+		pp, d, err := e.PortalPush(ctx, "alice", "", "198.51.100.7", "Sign in")
 		if err != nil || d.Outcome != Challenge || pp.Device != "tablet" || len(pp.Number) != 2 {
 			t.Fatalf("PortalPush: %+v %+v %v", pp, d, err)
 		}
 		m := <-w.notifier.ch
-		if m.Service != PortalService || m.From != "198.51.100.7" || !m.Number || m.Device != tablet {
+		if m.Service != PortalService || m.NAS != "Sign in" || m.From != "198.51.100.7" || !m.Number || m.Device != tablet {
 			t.Fatalf("message %+v", m)
 		}
 		if d, _ := e.PortalPushResult(ctx, "alice", pp.ID); d.Outcome != Challenge {
@@ -95,6 +95,27 @@ func TestPortalSignIn(t *testing.T) {
 		expect(t, d, Accept, ReasonPushApproved)
 		// Another user's session cannot use it.
 		d, _ = e.PortalPushResult(ctx, "bob", pp.ID)
+		expect(t, d, Reject, ReasonPushBadSignature)
+	})
+
+	t.Run("a RADIUS login's push is no portal push", func(t *testing.T) {
+		done := w.phone(0, cluster.PushApproved, "")
+		d := w.login(0, w.request(Append, "pw,push", nil))
+		expect(t, d, Accept, ReasonPushApproved)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		acct, _ := w.accounts.Load(ctx, "alice")
+		var radiusPush string
+		for _, r := range acct.PushLog.Open {
+			if p, err := w.nodes[0].push.pushes.Get(ctx, r.ID); err == nil && p.Client != PortalService {
+				radiusPush = p.ID
+			}
+		}
+		if radiusPush == "" {
+			t.Fatal("no RADIUS push in the log")
+		}
+		d, _ = e.PortalPushResult(ctx, "alice", radiusPush)
 		expect(t, d, Reject, ReasonPushBadSignature)
 	})
 
@@ -136,7 +157,7 @@ func TestPortalSignIn(t *testing.T) {
 		w.notifier.err = notify.ErrGone
 		w.notifier.mu.Unlock()
 		defer func() { w.notifier.mu.Lock(); w.notifier.err = nil; w.notifier.mu.Unlock() }()
-		_, d, err := e.PortalPush(ctx, "alice", phone, "")
+		_, d, err := e.PortalPush(ctx, "alice", phone, "", "Sign in")
 		if err != nil {
 			t.Fatal(err)
 		}

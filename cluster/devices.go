@@ -223,6 +223,20 @@ func sortDevices(ds []Device) {
 // revisions of the devices read, so two admins adding at once cannot both
 // take one name.
 func (a *Accounts) AddDevice(ctx context.Context, user string, d Device) (Device, error) {
+	return a.addDevice(ctx, user, d, false)
+}
+
+// ErrHasDevices: AddFirstDevice found the user with a device already.
+var ErrHasDevices = errors.New("cluster: the user has a device already")
+
+// AddFirstDevice adds d only while user has no device, in one
+// transaction (ErrHasDevices otherwise): what an enrollment that the
+// password alone allowed may do.
+func (a *Accounts) AddFirstDevice(ctx context.Context, user string, d Device) (Device, error) {
+	return a.addDevice(ctx, user, d, true)
+}
+
+func (a *Accounts) addDevice(ctx context.Context, user string, d Device, first bool) (Device, error) {
 	if err := checkDeviceName(d.Name); err != nil {
 		return Device{}, err
 	}
@@ -241,6 +255,9 @@ func (a *Accounts) AddDevice(ctx context.Context, user string, d Device) (Device
 	}
 	if len(entries) >= MaxDevices {
 		return Device{}, fmt.Errorf("%w: %q has %d; remove one first", ErrDeviceLimit, user, len(entries))
+	}
+	if first && len(entries) > 0 {
+		return Device{}, fmt.Errorf("%w: %q has %d", ErrHasDevices, user, len(entries))
 	}
 	if name, dup := a.sameSeed(user, entries, d.Secret); dup {
 		return Device{}, fmt.Errorf("%w: %q already has this seed as device %q", ErrDuplicateSeed, user, name)

@@ -67,11 +67,19 @@ type Session struct {
 	Enroll *Sealed `json:"enroll,omitempty"`
 	// Attempts left for a second factor at this stage.
 	Attempts int `json:"attempts"`
+	// Grace marks an enroll-only session that the password alone opened
+	// (a user without devices, in the enrollment grace): it may add the
+	// account's first device only.
+	Grace bool `json:"grace,omitempty"`
+	// Factor is when the session's last second factor was checked;
+	// adding a device wants a recent one.
+	Factor time.Time `json:"factor,omitzero"`
 	// Pending is an action waiting for a second factor to confirm it
 	// (e.g. removing a device).
 	Pending *SessionAction `json:"pending,omitempty"`
-	// KeyID and MAC sign User, Stage, Created, Expires and Pending: a
-	// write to etcd without the key file cannot sign anybody in.
+	// KeyID and MAC sign every field above: a write to etcd without the
+	// key file cannot sign anybody in, reset the attempts or stretch the
+	// idle time.
 	KeyID string `json:"kid"`
 	MAC   []byte `json:"mac"`
 	Nonce string `json:"nonce"`
@@ -86,7 +94,8 @@ type SessionAction struct {
 }
 
 func (s *Session) signed() []byte {
-	b, _ := json.Marshal([]any{s.key, s.User, s.Stage, s.Created.UnixNano(), s.Expires.UnixNano(), s.Idle, s.Pending})
+	b, _ := json.Marshal([]any{s.key, s.User, s.Stage, s.Created.UnixNano(), s.Expires.UnixNano(), s.Seen.UnixNano(), s.Idle,
+		s.CSRF, s.Push, s.Number, s.Attempts, s.Pending, s.Enroll, s.Grace, s.Factor.UnixNano()})
 	return b
 }
 

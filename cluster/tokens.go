@@ -207,6 +207,19 @@ func (a *Accounts) readToken(ctx context.Context, serial string) (tokenRecord, E
 // AssignToken makes the unassigned token serial a device of user named
 // name, in one transaction with the inventory record.
 func (a *Accounts) AssignToken(ctx context.Context, serial, user, name string, now time.Time) (Device, error) {
+	return a.AssignTokenIf(ctx, serial, user, name, now, nil)
+}
+
+// ErrTokenCheck: the check of AssignTokenIf refused the token.
+var ErrTokenCheck = errors.New("cluster: the token's check failed")
+
+// AssignTokenIf assigns as AssignToken does, but only when check (given
+// the device about to be stored, seed included) accepts it: a user
+// proves holding the token with a code before it becomes theirs, and a
+// wrong code assigns nothing (ErrTokenCheck). check gets the first HOTP
+// counter the token will show and returns the step or counter to record
+// as used with the assignment.
+func (a *Accounts) AssignTokenIf(ctx context.Context, serial, user, name string, now time.Time, check func(d Device, next uint64) (used int64, ok bool)) (Device, error) {
 	if err := checkDeviceName(name); err != nil {
 		return Device{}, err
 	}
@@ -258,7 +271,17 @@ func (a *Accounts) AssignToken(ctx context.Context, serial, user, name string, n
 	}
 	ops := []Op{Put(deviceKey(user, d.ID), dv), vop}
 	guard = append(guard, Compare{Key: deviceKey(user, d.ID), ModRevision: 0})
-	if r.Type == HOTP && r.Counter > 0 {
+	if check != nil {
+		used, ok := check(d, r.Counter)
+		if !ok {
+			return Device{}, fmt.Errorf("%w: token %q", ErrTokenCheck, serial)
+		}
+		u, err := json.Marshal(UsedStep{Step: used, At: now.UTC(), Nonce: newNonce()})
+		if err != nil {
+			return Device{}, err
+		}
+		ops = append(ops, Put(usedKey(user, d.ID), u))
+	} else if r.Type == HOTP && r.Counter > 0 {
 		// The used step of an HOTP device is its last counter: a token
 		// starting at counter c has "used" c-1.
 		u, err := json.Marshal(UsedStep{Step: int64(r.Counter) - 1, At: now.UTC(), Nonce: newNonce()})

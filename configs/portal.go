@@ -1,9 +1,11 @@
 package configs
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -33,6 +35,9 @@ type Portal struct {
 	// SelfAssignTokens lets users add an inventory hardware token by its
 	// serial and a code (default false: the help desk assigns tokens).
 	SelfAssignTokens bool
+	// PushServices are the Web Push service hosts a web authenticator may
+	// subscribe through; default the browsers' (portal.DefaultPushServices).
+	PushServices []string
 }
 
 // Enabled reports whether the portal is on.
@@ -55,6 +60,7 @@ type rawPortal struct {
 	Tokens           struct {
 		SelfAssign bool `yaml:"self_assign"`
 	} `yaml:"tokens"`
+	PushServices []string `yaml:"push_services"`
 }
 
 // Defaults of the portal.
@@ -67,7 +73,8 @@ const (
 
 func (v *validator) portal(r rawPortal, dir string) Portal {
 	p := Portal{Listen: r.Listen, SessionTTL: r.Session.TTL, Idle: r.Session.Idle, Attempts: r.Attempts,
-		SignInsPerMinute: r.SignInsPerMinute, SelfAssignTokens: r.Tokens.SelfAssign, SelfSigned: r.TLS.SelfSigned}
+		SignInsPerMinute: r.SignInsPerMinute, SelfAssignTokens: r.Tokens.SelfAssign, SelfSigned: r.TLS.SelfSigned,
+		PushServices: r.PushServices}
 	if p.Listen == "" {
 		return p
 	}
@@ -117,6 +124,11 @@ func (v *validator) portal(r rawPortal, dir string) Portal {
 		p.SignInsPerMinute = DefaultSignInsPerMinute
 	case p.SignInsPerMinute < 1 || p.SignInsPerMinute > 10000:
 		v.add("portal.sign_ins_per_minute", "must be between 1 and 10000; got %d", p.SignInsPerMinute)
+	}
+	for i, h := range p.PushServices {
+		if h == "" || strings.ContainsAny(h, "/:* ") {
+			v.add(fmt.Sprintf("portal.push_services[%d]", i), "a host name (its subdomains count too), like fcm.googleapis.com; got %q", h)
+		}
 	}
 	return p
 }

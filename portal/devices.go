@@ -160,6 +160,9 @@ func (p *Portal) remove(w http.ResponseWriter, r *http.Request, s *cluster.Sessi
 
 // describePending says in words what a second factor confirms.
 func (p *Portal) describePending(acct *cluster.Account, a *cluster.SessionAction) string {
+	if a.Kind == "add" {
+		return "Add a new device. Confirm with one of your devices or a bypass code first."
+	}
 	name := "a device that is gone"
 	if d, ok := acct.Device(a.Device); ok {
 		name = fmt.Sprintf("“%s”", d.Name)
@@ -167,9 +170,28 @@ func (p *Portal) describePending(acct *cluster.Account, a *cluster.SessionAction
 	return "Remove the device " + name + ". Confirm with another device, a passcode or a bypass code; the device you remove may confirm too."
 }
 
+// pendingPurpose is what a confirming push shows on the device.
+func (p *Portal) pendingPurpose(r *http.Request, s *cluster.Session) string {
+	if s.Pending.Kind == "add" {
+		return "Add a new device"
+	}
+	name := "a device"
+	if acct, err := p.accounts.Load(r.Context(), s.User); err == nil {
+		if d, ok := acct.Device(s.Pending.Device); ok {
+			name = fmt.Sprintf("“%s”", d.Name)
+		}
+	}
+	return "Remove the device " + name
+}
+
 // confirmed carries out an action its second factor confirmed.
 func (p *Portal) confirmed(w http.ResponseWriter, r *http.Request, s *cluster.Session, a *cluster.SessionAction) {
-	if a.Kind != "remove" {
+	switch a.Kind {
+	case "add":
+		http.Redirect(w, r, "/devices/add", http.StatusSeeOther)
+		return
+	case "remove":
+	default:
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 		return
 	}

@@ -45,7 +45,45 @@ type addData struct {
 	First  bool // the session may add a device and nothing else
 }
 
+// A signed-in session adds a device only within these of its last second
+// factor (a page shown, a form sent): whoever sits down at a browser left
+// signed in must not slip in a device of their own.
+const (
+	recentFactor     = 10 * time.Minute
+	recentFactorPost = 20 * time.Minute
+)
+
+// mayAdd reports whether s may add a device now. When its last second
+// factor is too old, a page asks for one first (and false is returned).
+func (p *Portal) mayAdd(w http.ResponseWriter, r *http.Request, s *cluster.Session) bool {
+	if s.Stage != cluster.StageSignedIn {
+		return true // enroll-only: the recovery passcode or the grace decided
+	}
+	age := p.cfg.Now().Sub(s.Factor)
+	if r.Method == http.MethodGet && age <= recentFactor || r.Method != http.MethodGet && age <= recentFactorPost {
+		return true
+	}
+	if r.Method != http.MethodGet {
+		if r.Header.Get("Content-Type") == "application/json" {
+			replyJSON(w, http.StatusForbidden, appEnrolled{Error: "Confirm it's you again: reload the page."})
+		} else {
+			p.pages.error(w, http.StatusForbidden, "Confirm it's you again: go back to Add a new device.")
+		}
+		return false
+	}
+	s.Pending, s.Push, s.Number = &cluster.SessionAction{Kind: "add"}, "", ""
+	if err := p.sessions.Update(r.Context(), s); err != nil {
+		p.unavailable(w, r, err)
+		return false
+	}
+	http.Redirect(w, r, "/signin/factor", http.StatusSeeOther)
+	return false
+}
+
 func (p *Portal) addPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if !p.mayAdd(w, r, s) {
+		return
+	}
 	v := &view{Title: "Add a new device", User: s.User, CSRF: s.CSRF, Data: addData{App: p.cfg.WebAuthenticator, Tokens: p.cfg.SelfAssignTokens, First: s.Stage == cluster.StageEnroll}}
 	p.pages.render(w, http.StatusOK, "add.html", v)
 }
@@ -72,6 +110,9 @@ func newTOTP(secret []byte) challenge.TOTP {
 var confirmWindow = challenge.Window{Back: 1, Ahead: 1}
 
 func (p *Portal) addTOTPPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if !p.mayAdd(w, r, s) {
+		return
+	}
 	// A new secret each time the page is shown: reloading it forgets
 	// the one before.
 	secret, err := challenge.NewTOTPSecret(rand.Reader, challenge.SHA1)
@@ -138,6 +179,9 @@ func groups(s string, n int) string {
 }
 
 func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if !p.mayAdd(w, r, s) {
+		return
+	}
 	secret, err := p.sessions.OpenEnroll(s)
 	if err != nil {
 		// Reloaded elsewhere, or the session moved on: start again.
@@ -161,7 +205,7 @@ func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Sess
 			"That code is not the one your app shows for this key. Check that the app added the new entry, then type its current code.")
 		return
 	}
-	dev, err := p.accounts.AddDevice(r.Context(), s.User, cluster.Device{
+	dev, err := p.addDevice(r, s, cluster.Device{
 		Name: name, Type: cluster.TOTP, Created: now,
 		Algorithm: string(t.Algorithm), Digits: t.Digits, Period: t.Period, Secret: secret,
 	})
@@ -181,10 +225,22 @@ func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Sess
 	p.added(w, r, s, dev, "authenticator app")
 }
 
+// addDevice stores d for s's user. A session that the password alone
+// opened (the enrollment grace) adds the first device only, in one
+// transaction: once the user has a device, the password is not enough.
+func (p *Portal) addDevice(r *http.Request, s *cluster.Session, d cluster.Device) (cluster.Device, error) {
+	if s.Grace {
+		return p.accounts.AddFirstDevice(r.Context(), s.User, d)
+	}
+	return p.accounts.AddDevice(r.Context(), s.User, d)
+}
+
 // addError turns the refusals of adding a device into words, or "" for
 // other errors.
 func addError(err error) string {
 	switch {
+	case errors.Is(err, cluster.ErrHasDevices):
+		return "Your account has a device already: sign in again, and confirm with it."
 	case errors.Is(err, cluster.ErrDeviceName):
 		return "You have a device with that name already: choose another."
 	case errors.Is(err, cluster.ErrDeviceLimit):
@@ -204,14 +260,28 @@ func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Sessio
 		p.log.Warn().Err(err).Msg("portal: audit")
 	}
 	p.log.Info().Str("user", s.User).Str("device", dev.ID).Str("kind", kind).Str("remote", remoteIP(r)).Msg("portal: device added")
+	if s.Grace {
+		// The password alone opened this session: it ends with the first
+		// device, and the next sign-in confirms with that device.
+		_ = p.sessions.Delete(r.Context(), s)
+		clearCookie(w)
+		if r.Header.Get("Content-Type") == "application/json" {
+			replyJSON(w, http.StatusOK, appEnrolled{User: s.User, Device: dev.ID, Name: dev.Name})
+			return
+		}
+		http.Redirect(w, r, "/signin?done=first", http.StatusSeeOther)
+		return
+	}
 	if s.Stage == cluster.StageEnroll {
-		s.Stage = cluster.StageSignedIn
+		// A recovery passcode opened it: the help desk vouched for the
+		// user, who now has a device of their own.
+		s.Stage, s.Factor = cluster.StageSignedIn, p.cfg.Now().UTC()
 		token, err := p.sessions.Rotate(r.Context(), s)
 		if err != nil {
 			p.unavailable(w, r, err)
 			return
 		}
-		p.setCookie(w, token, s)
+		p.setCookie(w, token)
 	} else if err := p.sessions.Update(r.Context(), s); err != nil && !errors.Is(err, cluster.ErrConflict) {
 		p.unavailable(w, r, err)
 		return
@@ -224,6 +294,9 @@ func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Sessio
 }
 
 func (p *Portal) addAppPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if !p.mayAdd(w, r, s) {
+		return
+	}
 	p.pages.render(w, http.StatusOK, "add-app.html", &view{Title: "Add this phone as an authenticator", User: s.User, CSRF: s.CSRF,
 		Page: "enroll-app", Script: true, VAPID: p.cfg.VAPIDPublicKey, Data: p.suggestName(r, s, "This phone")})
 }
@@ -252,20 +325,23 @@ type appEnrolled struct {
 }
 
 func (p *Portal) addApp(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+	if !p.mayAdd(w, r, s) {
+		return
+	}
 	var req appEnrollment
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10))
 	if err := dec.Decode(&req); err != nil {
 		replyJSON(w, http.StatusBadRequest, appEnrolled{Error: "The request is not an enrollment: " + errorText(err)})
 		return
 	}
-	pd, name, err := pushDeviceOf(req)
+	pd, name, err := pushDeviceOf(req, p.cfg.PushServices)
 	if err != nil {
 		replyJSON(w, http.StatusBadRequest, appEnrolled{Error: err.Error()})
 		return
 	}
 	dev, err := cluster.NewPushDevice(name, pd, p.cfg.Now())
 	if err == nil {
-		dev, err = p.accounts.AddDevice(r.Context(), s.User, dev)
+		dev, err = p.addDevice(r, s, dev)
 	}
 	if msg := addError(err); msg != "" {
 		replyJSON(w, http.StatusConflict, appEnrolled{Error: msg})
@@ -281,7 +357,7 @@ func (p *Portal) addApp(w http.ResponseWriter, r *http.Request, s *cluster.Sessi
 
 // pushDeviceOf checks an enrollment: a P-256 key, and a subscription at
 // an https push service with keys of the right sizes.
-func pushDeviceOf(req appEnrollment) (cluster.PushDevice, string, error) {
+func pushDeviceOf(req appEnrollment, services []string) (cluster.PushDevice, string, error) {
 	name, err := deviceName(req.Name)
 	if err != nil {
 		return cluster.PushDevice{}, "", err
@@ -298,6 +374,11 @@ func pushDeviceOf(req appEnrollment) (cluster.PushDevice, string, error) {
 		u, err := url.Parse(sub.Endpoint)
 		if err != nil || u.Scheme != "https" || u.Host == "" || len(sub.Endpoint) > 1024 {
 			return cluster.PushDevice{}, "", errors.New("The browser's push subscription has no https endpoint.")
+		}
+		if !knownPushService(u.Hostname(), services) {
+			// Every push would make the nodes post to this address: only
+			// the browsers' push services are taken.
+			return cluster.PushDevice{}, "", fmt.Errorf("This browser's push service (%s) is not one this portal allows; ask the help desk.", u.Hostname())
 		}
 		dh, err1 := base64.RawURLEncoding.DecodeString(strings.TrimRight(sub.Keys.P256DH, "="))
 		auth, err2 := base64.RawURLEncoding.DecodeString(strings.TrimRight(sub.Keys.Auth, "="))
@@ -319,17 +400,22 @@ func (p *Portal) addTokenPage(w http.ResponseWriter, r *http.Request, s *cluster
 }
 
 // addToken assigns an inventory token to the user, who proves holding it
-// with a code it shows; a wrong code gives the token back at once.
+// with a code it shows: the code is checked before anything is stored,
+// a wrong one counts toward the lockout, and an unknown serial gets the
+// same answer as a wrong code (the inventory is nobody's business).
 func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
 	if !p.cfg.SelfAssignTokens {
 		p.pages.error(w, http.StatusNotFound, "Hardware tokens are handed out by the help desk: ask them to assign one to you.")
+		return
+	}
+	if !p.mayAdd(w, r, s) {
 		return
 	}
 	render := func(status int, msg string) {
 		p.pages.render(w, status, "add-token.html", &view{Title: "Add a hardware token", User: s.User, CSRF: s.CSRF,
 			Error: msg, Data: r.PostFormValue("name")})
 	}
-	if !p.limits.allow("addr "+remoteIP(r), "user "+s.User) {
+	if !p.allowSignIn(r, s.User) {
 		render(http.StatusTooManyRequests, msgTooMany)
 		return
 	}
@@ -338,13 +424,36 @@ func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 		render(http.StatusBadRequest, err.Error())
 		return
 	}
+	if s.Grace {
+		// The token path has no first-device transaction: check, and
+		// let the rare race go to the help desk's audit.
+		acct, err := p.accounts.Load(r.Context(), s.User)
+		if err != nil {
+			p.unavailable(w, r, err)
+			return
+		}
+		if len(acct.Devices) > 0 {
+			render(http.StatusConflict, addError(cluster.ErrHasDevices))
+			return
+		}
+	}
 	serial, code := strings.TrimSpace(r.PostFormValue("serial")), typed(r.PostFormValue("code"))
 	now := p.cfg.Now()
-	dev, err := p.accounts.AssignToken(r.Context(), serial, s.User, name, now)
+	dev, err := p.accounts.AssignTokenIf(r.Context(), serial, s.User, name, now, func(d cluster.Device, next uint64) (int64, bool) {
+		return tokenCode(d, code, next, now)
+	})
 	switch {
-	case errors.Is(err, cluster.ErrNoToken), errors.Is(err, cluster.ErrTokenState):
-		// One answer for both: the inventory is nobody's business.
-		render(http.StatusUnprocessableEntity, "No token with that serial number is available. Check the number on the back of the token.")
+	case errors.Is(err, cluster.ErrNoToken), errors.Is(err, cluster.ErrTokenState), errors.Is(err, cluster.ErrTokenCheck):
+		d, ferr := p.engine.PortalFailure(r.Context(), s.User, code)
+		if ferr != nil {
+			p.unavailable(w, r, ferr)
+			return
+		}
+		msg := "That serial number and code do not match a token you can take. Check the number on the back, press the button and type the new code."
+		if d.Reason == challenge.ReasonLockedOut {
+			msg = d.Message
+		}
+		render(http.StatusUnprocessableEntity, msg)
 		return
 	case addError(err) != "":
 		render(http.StatusConflict, addError(err))
@@ -353,35 +462,36 @@ func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 		p.unavailable(w, r, err)
 		return
 	}
-	acct, err := p.accounts.Load(r.Context(), s.User)
-	if err != nil {
-		p.unavailable(w, r, err)
-		return
-	}
-	step, ok := tokenCode(dev, acct, code, now)
-	if !ok {
-		if _, err := p.accounts.UnassignToken(r.Context(), serial, now); err != nil {
-			p.log.Error().Err(err).Str("serial", serial).Msg("portal: give back a token after a wrong code")
-		}
-		render(http.StatusUnprocessableEntity, "That code is not one this token shows. Press the button and type the new code.")
-		return
-	}
-	_ = p.accounts.UseStep(r.Context(), acct, dev.ID, step, now)
 	p.added(w, r, s, dev, "hardware token "+serial)
 }
 
-// tokenCode checks code against the token dev just assigned and returns
-// the step or counter to record as used.
-func tokenCode(dev cluster.Device, acct *cluster.Account, code string, now time.Time) (int64, bool) {
-	if dev.Type == cluster.HOTP {
-		last := int64(-1)
-		if u, ok := acct.Used[dev.ID]; ok {
-			last = u.Step
-		}
-		next, ok := challenge.HOTP{Secret: dev.Secret, Algorithm: challenge.Algorithm(dev.Algorithm), Digits: dev.Digits}.
-			Check(code, uint64(last+1), challenge.DefaultHOTPWindow)
-		return int64(next) - 1, ok
+// tokenCode checks code against the token d about to be assigned (an
+// HOTP token's next counter is next) and returns the step or counter to
+// record as used.
+func tokenCode(d cluster.Device, code string, next uint64, now time.Time) (int64, bool) {
+	if d.Type == cluster.HOTP {
+		n, ok := challenge.HOTP{Secret: d.Secret, Algorithm: challenge.Algorithm(d.Algorithm), Digits: d.Digits}.
+			Check(code, next, challenge.DefaultHOTPWindow)
+		return int64(n) - 1, ok
 	}
-	t := challenge.TOTP{Secret: dev.Secret, Algorithm: challenge.Algorithm(dev.Algorithm), Digits: dev.Digits, Period: dev.Period}
+	t := challenge.TOTP{Secret: d.Secret, Algorithm: challenge.Algorithm(d.Algorithm), Digits: d.Digits, Period: d.Period}
 	return t.Check(code, now, -1, confirmWindow)
+}
+
+// DefaultPushServices are the Web Push services of the browsers: Chrome
+// and Edge's, Firefox's, Safari's and Windows'.
+var DefaultPushServices = []string{
+	"fcm.googleapis.com", "android.googleapis.com", "updates.push.services.mozilla.com",
+	"push.apple.com", "notify.windows.com",
+}
+
+// knownPushService reports whether host is one of services or below one.
+func knownPushService(host string, services []string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, s := range services {
+		if host == s || strings.HasSuffix(host, "."+s) {
+			return true
+		}
+	}
+	return false
 }

@@ -44,6 +44,10 @@ type Config struct {
 	// web authenticator subscribes with; empty: no notifications, the
 	// app shows waiting logins when it is opened.
 	VAPIDPublicKey string
+	// PushServices are the hosts (and their subdomains) a web
+	// authenticator's push subscription may point to; default
+	// DefaultPushServices.
+	PushServices []string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -66,6 +70,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if len(c.PushServices) == 0 {
+		c.PushServices = DefaultPushServices
 	}
 	return c
 }
@@ -122,7 +129,7 @@ func (p *Portal) Handler() http.Handler {
 	// Go's cross-origin protection refuses a POST that a browser marks
 	// as coming from another site (Sec-Fetch-Site, Origin); the session's
 	// CSRF token is the second check.
-	return pageHeaders(http.NewCrossOriginProtection().Handler(mux))
+	return pageHeaders(limitBodies(http.NewCrossOriginProtection().Handler(mux)))
 }
 
 // pageHeaders sets what every answer of the portal carries.

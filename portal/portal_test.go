@@ -2,8 +2,12 @@ package portal_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/base64"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -12,6 +16,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,9 +51,14 @@ type world struct {
 	t        *testing.T
 	accounts *cluster.Accounts
 	nodes    []*httptest.Server
+	clock    atomic.Int64 // the portal's clock, as an offset from now
 }
 
 func newWorld(t *testing.T, cfg portal.Config) *world {
+	return newWorldWith(t, cfg, challenge.Passcodes{Lockout: cluster.LockoutPolicy{Attempts: 10}})
+}
+
+func newWorldWith(t *testing.T, cfg portal.Config, pc challenge.Passcodes) *world {
 	t.Helper()
 	keyFile, _ := cluster.NewKeyFile(rand.Reader, time.Now())
 	keys, err := cluster.ParseKeyring(keyFile)
@@ -57,11 +67,12 @@ func newWorld(t *testing.T, cfg portal.Config) *world {
 	}
 	store := cluster.NewMemory()
 	w := &world{t: t, accounts: cluster.NewAccounts(store, keys)}
+	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(w.clock.Load())) }
 	for range 2 {
 		ps := cluster.NewPushes(store, keys)
 		t.Cleanup(ps.Close)
 		engine := challenge.NewEngine(fakeDirectory{}, challenge.Policy{},
-			challenge.WithPasscodes(challenge.Passcodes{}, w.accounts, cluster.NewChallenges(store, keys)),
+			challenge.WithPasscodes(pc, w.accounts, cluster.NewChallenges(store, keys)),
 			challenge.WithPush(challenge.PushConfig{Timeout: time.Minute}, ps, nopNotifier{}),
 			challenge.WithAudit(cluster.NewAudit(store, 0), "test"))
 		p, err := portal.New(cfg, engine, w.accounts, cluster.NewSessions(store, keys), zerolog.Nop())
@@ -88,9 +99,9 @@ type visitor struct {
 
 func (w *world) browser() *visitor {
 	jar, _ := cookiejar.New(nil)
-	c := w.nodes[0].Client()
-	c.Jar = jar
-	c.CheckRedirect = nil
+	// A client of its own: the server's Client is shared, and so would
+	// be its cookie jar.
+	c := &http.Client{Transport: w.nodes[0].Client().Transport, Jar: jar}
 	return &visitor{t: w.t, w: w, client: c}
 }
 
@@ -128,7 +139,19 @@ func (b *visitor) read(resp *http.Response) (int, string) {
 	return resp.StatusCode, b.last
 }
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var (
+	csrfRE     = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	csrfAttrRE = regexp.MustCompile(`data-csrf="([^"]+)"`)
+)
+
+// csrfAttr is the token the last page gave its script.
+func (b *visitor) csrfAttr() string {
+	m := csrfAttrRE.FindStringSubmatch(b.last)
+	if m == nil {
+		b.t.Fatalf("no data-csrf on the page:\n%s", b.last)
+	}
+	return m[1]
+}
 
 // csrf is the token of the last page's forms.
 func (b *visitor) csrf() string {
@@ -187,9 +210,15 @@ func TestPortalFlows(t *testing.T) {
 		if code, body := b.post("/signin/recovery", url.Values{"code": {rc[:3] + " " + rc[3:]}}); code != 200 || !strings.Contains(body, "Add a new device") {
 			t.Fatalf("recovery: %d:\n%s", code, body)
 		}
-		// An enroll-only session cannot reach the settings.
-		if _, body := b.get("/devices"); !strings.Contains(body, "Add a new device") {
+		// An enroll-only session cannot reach the settings, nor change
+		// anything but adding a device.
+		if _, body := b.get("/devices"); !strings.Contains(body, `id="add-totp"`) || strings.Contains(body, `data-action="remove"`) {
 			t.Fatal("an enroll-only session reached the settings")
+		}
+		for _, path := range []string{"/devices/rename", "/devices/remove", "/devices/default"} {
+			if code, _ := b.post(path, url.Values{"csrf": {csrfOf(b)}, "device": {"x"}, "name": {"y"}}); code != http.StatusForbidden {
+				t.Errorf("enroll-only POST %s: %d, want 403", path, code)
+			}
 		}
 		// The next request lands on the other node: sessions are shared.
 		b.node = 1
@@ -280,11 +309,15 @@ func TestPortalFlows(t *testing.T) {
 		c.signIn()
 		var code int
 		var body string
-		for range 5 {
-			code, body = c.post("/signin/passcode", url.Values{"code": {"123456"}})
+		for i := range 5 {
+			code, body = c.post("/signin/passcode", url.Values{"code": {fmt.Sprintf("12345%d", i)}})
 		}
 		if code != http.StatusUnauthorized || !strings.Contains(body, "Sign in again") {
 			t.Fatalf("after 5 wrong codes: %d:\n%s", code, body)
+		}
+		acct, _ := w.accounts.Load(context.Background(), "alice")
+		if acct.Lockout.Failures != 5 {
+			t.Errorf("lockout failures %d, want 5", acct.Lockout.Failures)
 		}
 		if _, err := w.accounts.Unlock(context.Background(), "alice"); err != nil {
 			t.Fatal(err)
@@ -305,12 +338,186 @@ func TestPortalFlows(t *testing.T) {
 				t.Errorf("%s: %q, want it to hold %q", h, got, want)
 			}
 		}
-		for _, c := range b.client.Jar.Cookies(resp.Request.URL) {
-			if c.Name != "__Host-twostep" {
-				t.Errorf("cookie %q", c.Name)
+	})
+	t.Run("the session cookie", func(t *testing.T) {
+		c := w.browser()
+		c.get("/signin")
+		form := url.Values{"username": {"alice"}, "password": {"pw"}}
+		req, _ := http.NewRequest(http.MethodPost, c.url("/signin"), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		c.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := c.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		set := resp.Header.Get("Set-Cookie")
+		for _, want := range []string{"__Host-twostep=", "Path=/", "Secure", "HttpOnly", "SameSite=Strict"} {
+			if !strings.Contains(set, want) {
+				t.Errorf("Set-Cookie %q lacks %q", set, want)
 			}
 		}
+		if strings.Contains(set, "Expires") || strings.Contains(set, "Max-Age") {
+			t.Errorf("Set-Cookie %q outlives the browser", set)
+		}
 	})
+	t.Run("a locked account's session ends", func(t *testing.T) {
+		b.get("/devices")
+		if err := w.accounts.Lock(context.Background(), "alice", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		code, body := b.get("/devices")
+		if code != http.StatusForbidden || !strings.Contains(body, "locked") {
+			t.Fatalf("after the lock: %d:\n%s", code, body)
+		}
+		if _, err := w.accounts.Unlock(context.Background(), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if _, body := b.get("/devices"); !strings.Contains(body, `id="password"`) {
+			t.Fatal("the session came back after the unlock")
+		}
+	})
+}
+
+func csrfOf(b *visitor) string { return b.csrf() }
+
+// signedIn is a visitor signed in with a bypass code.
+func (w *world) signedIn() *visitor {
+	b := w.browser()
+	b.signIn()
+	if code, body := b.post("/signin/passcode", url.Values{"code": {b.bypass()}}); code != 200 || !strings.Contains(body, "My Settings") {
+		w.t.Fatalf("sign-in: %d:\n%s", code, body)
+	}
+	return b
+}
+
+func TestAddingNeedsARecentFactor(t *testing.T) {
+	w := newWorld(t, portal.Config{SignInsPerMinute: 1000, WebAuthenticator: true})
+	b := w.signedIn()
+	if _, body := b.get("/devices/add"); !strings.Contains(body, `id="add-totp"`) {
+		t.Fatal("a fresh sign-in cannot add a device")
+	}
+	w.clock.Store(int64(11 * time.Minute))
+	code, body := b.get("/devices/add")
+	if code != 200 || !strings.Contains(body, `id="confirm"`) || !strings.Contains(body, "Add a new device") {
+		t.Fatalf("11 minutes later: %d, want the confirmation:\n%s", code, body)
+	}
+	if code, body = b.post("/signin/passcode", url.Values{"code": {b.bypass()}}); code != 200 || !strings.Contains(body, `id="add-totp"`) {
+		t.Fatalf("after confirming: %d:\n%s", code, body)
+	}
+}
+
+func TestGraceEnrollment(t *testing.T) {
+	w := newWorldWith(t, portal.Config{SignInsPerMinute: 1000, WebAuthenticator: true},
+		challenge.Passcodes{Unenrolled: challenge.Unenrolled{Allow: true, Grace: 24 * time.Hour}})
+	attacker, user := w.browser(), w.browser()
+	for _, v := range []*visitor{attacker, user} {
+		v.get("/signin")
+		if code, body := v.post("/signin", url.Values{"username": {"alice"}, "password": {"pw"}}); code != 200 || !strings.Contains(body, `id="add-totp"`) {
+			t.Fatalf("grace sign-in: %d, want Add a new device:\n%s", code, body)
+		}
+	}
+	addTOTP := func(v *visitor) (int, string) {
+		_, body := v.get("/devices/add/totp")
+		m := keyRE.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no key on the page:\n%s", body)
+		}
+		secret, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
+		totp := challenge.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
+		return v.post("/devices/add/totp", url.Values{"name": {"phone"}, "code": {totp.Code(totp.Step(time.Now()))}})
+	}
+	// The user adds the first device: the session ends with it.
+	if code, body := addTOTP(user); code != 200 || !strings.Contains(body, "Sign in again and confirm with it") {
+		t.Fatalf("first device: %d:\n%s", code, body)
+	}
+	if _, body := user.get("/devices/add"); !strings.Contains(body, `id="password"`) {
+		t.Fatal("the grace session outlived the first device")
+	}
+	// The session the password alone opened earlier adds nothing now.
+	if code, body := addTOTP(attacker); code != http.StatusConflict || !strings.Contains(body, "has a device already") {
+		t.Fatalf("a second device through an old grace session: %d:\n%s", code, body)
+	}
+	if acct, _ := w.accounts.Load(context.Background(), "alice"); len(acct.Devices) != 1 {
+		t.Fatalf("%d devices, want 1", len(acct.Devices))
+	}
+}
+
+func TestAppEnrollmentChecks(t *testing.T) {
+	w := newWorld(t, portal.Config{SignInsPerMinute: 1000, WebAuthenticator: true})
+	b := w.signedIn()
+	b.get("/devices/add/app")
+	csrf := b.csrfAttr()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, _ := key.PublicKey.Bytes()
+	enroll := func(csrf, endpoint string) int {
+		body := fmt.Sprintf(`{"name":"phone","public_key":%q,"subscription":{"endpoint":%q,"keys":{"p256dh":%q,"auth":%q}}}`,
+			base64.RawURLEncoding.EncodeToString(pub), endpoint, base64.RawURLEncoding.EncodeToString(pub), base64.RawURLEncoding.EncodeToString(make([]byte, 16)))
+		req, _ := http.NewRequest(http.MethodPost, b.url("/devices/add/app"), strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-CSRF-Token", csrf)
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := enroll("forged", "https://fcm.googleapis.com/fcm/send/x"); code != http.StatusForbidden {
+		t.Errorf("without the CSRF token: %d, want 403", code)
+	}
+	if code := enroll(csrf, "https://10.0.0.5:8443/anything"); code != http.StatusBadRequest {
+		t.Errorf("a push endpoint on a private address: %d, want 400", code)
+	}
+	if code := enroll(csrf, "https://fcm.googleapis.com/fcm/send/x"); code != http.StatusOK {
+		t.Errorf("a browser's push service: %d, want 200", code)
+	}
+	// A multipart body is refused before it is read.
+	req, _ := http.NewRequest(http.MethodPost, b.url("/signin"), strings.NewReader("--x--"))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("multipart sign-in: %d, want 415", resp.StatusCode)
+	}
+}
+
+func TestTokenSelfAssignment(t *testing.T) {
+	w := newWorld(t, portal.Config{SignInsPerMinute: 1000, SelfAssignTokens: true})
+	secret := make([]byte, 20)
+	rand.Read(secret)
+	if err := w.accounts.ImportTokens(context.Background(), []cluster.Token{{Serial: "TK-1", Type: cluster.TOTP, Algorithm: "SHA1",
+		Digits: 6, Period: 30 * time.Second, Secret: secret}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	totp := challenge.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
+	b := w.signedIn()
+	b.get("/devices/add/token")
+	wrong := "000000"
+	if totp.Code(totp.Step(time.Now())) == wrong {
+		wrong = "111111"
+	}
+	_, unknown := b.post("/devices/add/token", url.Values{"serial": {"NOPE"}, "name": {"token"}, "code": {"222222"}})
+	code, bad := b.post("/devices/add/token", url.Values{"serial": {"TK-1"}, "name": {"token"}, "code": {wrong}})
+	if code != http.StatusUnprocessableEntity {
+		t.Fatalf("wrong code: %d, want 422", code)
+	}
+	if msg := regexp.MustCompile(`id="error">([^<]+)<`); msg.FindString(unknown) != msg.FindString(bad) {
+		t.Errorf("an unknown serial and a wrong code answer differently:\n%s\n%s", msg.FindString(unknown), msg.FindString(bad))
+	}
+	acct, _ := w.accounts.Load(context.Background(), "alice")
+	if acct.Lockout.Failures != 2 || len(acct.Devices) != 0 {
+		t.Fatalf("after two wrong tries: %d failures, %d devices; want 2 and 0", acct.Lockout.Failures, len(acct.Devices))
+	}
+	if tok, _ := w.accounts.Token(context.Background(), "TK-1"); tok.State != cluster.TokenUnassigned {
+		t.Fatalf("token state %s after a wrong code, want unassigned", tok.State)
+	}
+	if code, body := b.post("/devices/add/token", url.Values{"serial": {"TK-1"}, "name": {"token"}, "code": {totp.Code(totp.Step(time.Now()))}}); code != 200 || !strings.Contains(body, "Your new device is ready") {
+		t.Fatalf("right code: %d:\n%s", code, body)
+	}
 }
 
 func TestSignInRateLimit(t *testing.T) {

@@ -3,7 +3,9 @@ package portal
 import (
 	"crypto/subtle"
 	"errors"
+	"mime"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,11 +17,13 @@ import (
 // can plant or read it.
 const cookieName = "__Host-twostep"
 
-// setCookie hands the browser its session token.
-func (p *Portal) setCookie(w http.ResponseWriter, token string, s *cluster.Session) {
+// setCookie hands the browser its session token. The cookie has no
+// expiry of its own: it ends with the browser (a shared PC forgets it),
+// and the session's own expiry is in the cluster.
+func (p *Portal) setCookie(w http.ResponseWriter, token string) {
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: token, Path: "/", Secure: true, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Expires: s.Expires,
+		SameSite: http.SameSiteStrictMode,
 	})
 }
 
@@ -30,7 +34,7 @@ func clearCookie(w http.ResponseWriter) {
 
 // session returns the browser's valid session, or nil. A store failure
 // is an error for the caller to show; a missing, forged or expired
-// session is nil.
+// session is nil (a forged one is logged).
 func (p *Portal) session(r *http.Request) (*cluster.Session, error) {
 	c, err := r.Cookie(cookieName)
 	if err != nil {
@@ -38,6 +42,10 @@ func (p *Portal) session(r *http.Request) (*cluster.Session, error) {
 	}
 	s, err := p.sessions.Get(r.Context(), c.Value)
 	if errors.Is(err, cluster.ErrSessionGone) {
+		if err != cluster.ErrSessionGone {
+			// A record that fails its check: somebody wrote to etcd.
+			p.log.Warn().Str("error", err.Error()).Str("remote", remoteIP(r)).Msg("portal: session record refused")
+		}
 		return nil, nil
 	}
 	if err != nil {
@@ -47,9 +55,10 @@ func (p *Portal) session(r *http.Request) (*cluster.Session, error) {
 	if !s.Valid(now) {
 		return nil, nil
 	}
-	if now.Sub(s.Seen) > time.Minute {
-		// The idle clock moves at most once a minute: a write per page
-		// view would cost the cluster more than it buys.
+	// The idle clock moves at most once a minute (a quarter of a short
+	// idle time): a write per page view would cost the cluster more than
+	// it buys, and a session in use must not end.
+	if now.Sub(s.Seen) > min(time.Minute, s.Idle/4) {
 		s.Seen = now.UTC()
 		if err := p.sessions.Update(r.Context(), s); err != nil && !errors.Is(err, cluster.ErrConflict) {
 			return nil, err
@@ -70,7 +79,9 @@ func checkCSRF(r *http.Request, s *cluster.Session) bool {
 
 // withSession runs h for a browser whose session has reached one of
 // stages; others go to the sign-in page. For a POST the CSRF token must
-// match.
+// match. A signed-in or enroll-only session of a locked account ends:
+// "This wasn't me" and the help desk's lock stop a session that a stolen
+// password and one approval opened.
 func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *cluster.Session), stages ...cluster.SessionStage) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s, err := p.session(r)
@@ -98,58 +109,101 @@ func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *cluster
 			p.pages.error(w, http.StatusForbidden, "This form has expired. Go back, reload the page and try again.")
 			return
 		}
+		if s.Stage != cluster.StagePassword {
+			acct, err := p.accounts.Load(r.Context(), s.User)
+			if err != nil {
+				p.unavailable(w, r, err)
+				return
+			}
+			if acct.Lockout.Locked(p.cfg.Now()) {
+				_ = p.sessions.Delete(r.Context(), s)
+				clearCookie(w)
+				p.log.Info().Str("user", s.User).Str("remote", remoteIP(r)).Msg("portal: session of a locked account ended")
+				p.pages.render(w, http.StatusForbidden, "signin.html", &view{Title: "Sign in", Page: "signin",
+					Error: "Your account is locked. Contact the help desk."})
+				return
+			}
+		}
 		h(w, r, s)
 	}
 }
 
-// unavailable answers a request the cluster could not serve.
+// unavailable answers a request the cluster could not serve; a session
+// changed by another request meanwhile gets its own answer.
 func (p *Portal) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, cluster.ErrConflict) {
+		p.pages.error(w, http.StatusConflict, "This page changed in another tab or window. Reload it, then try again.")
+		return
+	}
 	p.log.Error().Err(err).Str("path", r.URL.Path).Msg("portal")
 	p.pages.error(w, http.StatusServiceUnavailable, "The service is unavailable. Try again in a few minutes.")
 }
 
-// limiter counts attempts per key (a source address, a user name) in a
-// fixed window, on this node: it slows a guesser down cheaply, while the
-// cluster-wide lockout stops one.
+// maxForm bounds a page's form: names, codes and tokens fit in far less.
+const maxForm = 16 << 10
+
+// limitBodies caps what a POST may send and refuses the kinds of body no
+// page sends (a multipart upload would be parsed into memory and disk).
+func limitBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && !strings.HasPrefix(r.URL.Path, "/api/") {
+			ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if ct != "application/x-www-form-urlencoded" && ct != "application/json" {
+				http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// limiter counts attempts per key (a source address; a user name from
+// one address) in a fixed window, on this node: it slows a guesser down
+// cheaply, while the cluster-wide lockout stops one.
 type limiter struct {
 	mu     sync.Mutex
 	max    int
 	window time.Duration
 	now    func() time.Time
-	counts map[string]*window
+	start  time.Time
+	counts map[string]int
 }
 
-type window struct {
-	start time.Time
-	n     int
-}
+// maxLimiterKeys bounds the limiter's memory: past it, new keys are
+// refused until the window ends (a flood of made-up names).
+const maxLimiterKeys = 100000
 
 func newLimiter(max int, per time.Duration, now func() time.Time) *limiter {
-	return &limiter{max: max, window: per, now: now, counts: map[string]*window{}}
+	return &limiter{max: max, window: per, now: now, counts: map[string]int{}}
 }
 
-// allow counts one attempt for each key and reports whether all are
-// within the limit.
+// allow counts one attempt for each key in order and reports whether all
+// were within the limit; it stops at the first refusal, so that a
+// refused address does not use up the next key's budget.
 func (l *limiter) allow(keys ...string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.counts) > 10000 {
-		for k, w := range l.counts {
-			if now.Sub(w.start) >= l.window {
-				delete(l.counts, k)
-			}
-		}
+	if now := l.now(); now.Sub(l.start) >= l.window {
+		l.start, l.counts = now, map[string]int{}
 	}
-	ok := true
 	for _, k := range keys {
-		w := l.counts[k]
-		if w == nil || now.Sub(w.start) >= l.window {
-			w = &window{start: now}
-			l.counts[k] = w
+		n, seen := l.counts[k]
+		if !seen && len(l.counts) >= maxLimiterKeys {
+			return false
 		}
-		w.n++
-		ok = ok && w.n <= l.max
+		if n >= l.max {
+			return false
+		}
+		l.counts[k] = n + 1
 	}
-	return ok
+	return true
+}
+
+// allowSignIn is the limit of one sign-in attempt: per address, and per
+// user name from that address (a user elsewhere is not locked out of the
+// portal by somebody naming them; the cluster lockout counts codes).
+func (p *Portal) allowSignIn(r *http.Request, user string) bool {
+	ip := remoteIP(r)
+	return p.limits.allow("addr "+ip, "user "+strings.ToLower(user)+" "+ip)
 }

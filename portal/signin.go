@@ -41,14 +41,23 @@ func remoteIP(r *http.Request) string {
 
 const msgTooMany = "Too many attempts. Wait a minute, then try again."
 
+// portalMessages replace the words a NAS shows ("Log in again") where
+// the portal says it better.
+var portalMessages = map[challenge.Reason]string{
+	challenge.ReasonPushTimeout: "No answer from your device in time. Send another push, or enter a passcode.",
+}
+
 func (p *Portal) signInPage(w http.ResponseWriter, r *http.Request) {
 	if s, err := p.session(r); err == nil && s != nil && s.Stage == cluster.StageSignedIn {
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 		return
 	}
 	v := &view{Title: "Sign in", Page: "signin"}
-	if r.URL.Query().Get("done") == "signedout" {
+	switch r.URL.Query().Get("done") {
+	case "signedout":
 		v.Notice = "You are signed out."
+	case "first":
+		v.Notice = "Your device is ready. Sign in again and confirm with it to manage your devices."
 	}
 	p.pages.render(w, http.StatusOK, "signin.html", v)
 }
@@ -57,7 +66,7 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	user := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
 	v := &view{Title: "Sign in", Page: "signin", Data: user}
-	if !p.limits.allow("addr "+remoteIP(r), "user "+strings.ToLower(user)) {
+	if !p.allowSignIn(r, user) {
 		v.Error = msgTooMany
 		p.pages.render(w, http.StatusTooManyRequests, "signin.html", v)
 		return
@@ -83,15 +92,15 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	next := "/signin/factor"
 	if pu.MayEnroll {
 		// No device yet, and the policy lets such users in with the
-		// password: they may add their first device.
-		s.Stage, next = cluster.StageEnroll, "/devices/add"
+		// password: they may add their first device, and only that.
+		s.Stage, s.Grace, next = cluster.StageEnroll, true, "/devices/add"
 	}
 	token, err := p.sessions.Create(r.Context(), s)
 	if err != nil {
 		p.unavailable(w, r, err)
 		return
 	}
-	p.setCookie(w, token, s)
+	p.setCookie(w, token)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -117,7 +126,10 @@ func (p *Portal) renderFactor(w http.ResponseWriter, r *http.Request, s *cluster
 		p.unavailable(w, r, err)
 		return
 	}
-	fv := factorView{Recovery: s.Stage == cluster.StagePassword, Passcode: len(acct.Bypass) > 0}
+	fv := factorView{Recovery: s.Stage == cluster.StagePassword}
+	for _, b := range acct.Bypass {
+		fv.Passcode = fv.Passcode || b.Usable(p.cfg.Now())
+	}
 	for _, d := range acct.Devices {
 		if d.Type == cluster.PushApp {
 			fv.Push = append(fv.Push, viewOf(d, acct))
@@ -152,7 +164,7 @@ func typed(code string) string {
 }
 
 func (p *Portal) passcode(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	if !p.limits.allow("addr "+remoteIP(r), "user "+s.User) {
+	if !p.allowSignIn(r, s.User) {
 		p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)
 		return
 	}
@@ -161,7 +173,7 @@ func (p *Portal) passcode(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 }
 
 func (p *Portal) recovery(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	if !p.limits.allow("addr "+remoteIP(r), "user "+s.User) {
+	if !p.allowSignIn(r, s.User) {
 		p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)
 		return
 	}
@@ -191,6 +203,10 @@ func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster
 		http.Redirect(w, r, "/signin/push", http.StatusSeeOther)
 	default:
 		msg := d.Message
+		if m, ok := portalMessages[d.Reason]; ok {
+			msg = m
+		}
+		msg = strings.Replace(msg, "Log in again.", "Try again.", 1)
 		if msg == "" {
 			msg = "Wrong passcode."
 		}
@@ -213,7 +229,7 @@ func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster
 // factorDone raises the session's stage (under a new token) or carries
 // out the action the factor confirmed.
 func (p *Portal) factorDone(w http.ResponseWriter, r *http.Request, s *cluster.Session, recovery bool) {
-	s.Push, s.Number, s.Attempts = "", "", p.cfg.Attempts
+	s.Push, s.Number, s.Attempts, s.Factor = "", "", p.cfg.Attempts, p.cfg.Now().UTC()
 	if s.Pending != nil && s.Stage == cluster.StageSignedIn {
 		a := s.Pending
 		s.Pending = nil
@@ -234,16 +250,20 @@ func (p *Portal) factorDone(w http.ResponseWriter, r *http.Request, s *cluster.S
 		p.unavailable(w, r, err)
 		return
 	}
-	p.setCookie(w, token, s)
+	p.setCookie(w, token)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (p *Portal) sendPush(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	if !p.limits.allow("addr "+remoteIP(r), "user "+s.User) {
+	if !p.allowSignIn(r, s.User) {
 		p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)
 		return
 	}
-	pp, d, err := p.engine.PortalPush(r.Context(), s.User, r.PostFormValue("device"), remoteIP(r))
+	purpose := "Sign in"
+	if s.Pending != nil {
+		purpose = p.pendingPurpose(r, s)
+	}
+	pp, d, err := p.engine.PortalPush(r.Context(), s.User, r.PostFormValue("device"), remoteIP(r), purpose)
 	if err == nil && d.Outcome == challenge.Challenge {
 		s.Push, s.Number = pp.ID, pp.Number
 		if err := p.sessions.Update(r.Context(), s); err != nil {
@@ -274,11 +294,24 @@ func (p *Portal) pushPage(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 	p.factorResult(w, r, s, d, err, "push")
 }
 
+// cancel drops the action waiting for a second factor. A push for it
+// that is approved later confirms nothing: the action is gone.
 func (p *Portal) cancel(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	s.Pending, s.Push, s.Number = nil, "", ""
-	if err := p.sessions.Update(r.Context(), s); err != nil && !errors.Is(err, cluster.ErrConflict) {
-		p.unavailable(w, r, err)
-		return
+	for range 5 {
+		s.Pending, s.Push, s.Number = nil, "", ""
+		err := p.sessions.Update(r.Context(), s)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, cluster.ErrConflict) {
+			p.unavailable(w, r, err)
+			return
+		}
+		// Another request of this browser wrote first: read it again.
+		if s, err = p.session(r); err != nil || s == nil {
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			return
+		}
 	}
 	http.Redirect(w, r, "/devices", http.StatusSeeOther)
 }

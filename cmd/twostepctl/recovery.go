@@ -43,7 +43,10 @@ bypass code.
 When the portal is configured, a one-time activation link is printed too:
 the portal's sign-in page with the passcode in the link's fragment, which
 browsers never send to a server; the page fills the passcode in after the
-password.
+password. Mail systems that rewrite links (Safe Links, URL defence) may
+keep the whole link, fragment included: send it by a channel that does
+not, or read the passcode out instead. The passcode alone, without the
+password, opens nothing.
 
 -json prints one JSON object, {user, code, recovery: {id, created,
 expires, issued_by}}, which holds the passcode: keep that output secret.

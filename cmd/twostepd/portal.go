@@ -53,6 +53,7 @@ func (d *daemon) startPortal(engine *challenge.Engine, store cluster.Store) (*we
 		Attempts:         pc.Attempts,
 		SignInsPerMinute: pc.SignInsPerMinute,
 		SelfAssignTokens: pc.SelfAssignTokens,
+		PushServices:     pc.PushServices,
 		WebAuthenticator: d.cfg.Push.Enabled(),
 		VAPIDPublicKey:   vapid,
 	}, engine, cluster.NewAccounts(store, d.keys), cluster.NewSessions(store, d.keys), d.log)

@@ -52,6 +52,7 @@ portal:
   listen: "127.0.0.%[1]d:%[4]d"
   tls: {cert_file: %[5]s, key_file: %[6]s}
   sign_ins_per_minute: 100
+  push_services: ["127.0.0.1"]   # the test's Web Push service
 `, i+1, pushPorts[i], vapidFile, portalPorts[i], certFile, keyFile)
 	}, "secure", "secure")
 	origin := fmt.Sprintf("https://127.0.0.1:%d", portalPorts[0])
