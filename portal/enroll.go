@@ -4,8 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base32"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,6 +96,7 @@ func (p *Portal) addPage(w http.ResponseWriter, r *http.Request, s *cluster.Sess
 type totpData struct {
 	QR     template.URL // data: URI of the PNG
 	Key    string       // base32, in groups of four
+	Shown  string       // names the secret this page shows (not the secret)
 	Issuer string
 	Name   string
 }
@@ -143,6 +147,7 @@ func (p *Portal) renderTOTP(w http.ResponseWriter, r *http.Request, s *cluster.S
 	d := totpData{
 		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
 		Key:    groups(b32.EncodeToString(secret), 4),
+		Shown:  secretName(secret),
 		Issuer: p.cfg.Issuer, Name: name,
 	}
 	p.pages.render(w, status, "add-totp.html", &view{Title: "Add an authenticator app", User: s.User, CSRF: s.CSRF, Error: msg, Data: d})
@@ -165,6 +170,13 @@ func (p *Portal) suggestName(r *http.Request, s *cluster.Session, base string) s
 		}
 		name = fmt.Sprintf("%s %d", base, i)
 	}
+}
+
+// secretName tells the secrets shown apart without showing them: a
+// keyed page must send back the name of the secret it showed.
+func secretName(secret []byte) string {
+	sum := sha256.Sum256(append([]byte("twostep enroll page\x00"), secret...))
+	return hex.EncodeToString(sum[:8])
 }
 
 func groups(s string, n int) string {
@@ -191,6 +203,13 @@ func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Sess
 	name, nerr := deviceName(r.PostFormValue("name"))
 	if nerr != nil {
 		p.renderTOTP(w, r, s, secret, http.StatusBadRequest, r.PostFormValue("name"), nerr.Error())
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("shown")), []byte(secretName(secret))) != 1 {
+		// The page was shown again meanwhile (another tab, a reload): the
+		// code the user typed belongs to a QR code that is gone.
+		p.renderTOTP(w, r, s, secret, http.StatusConflict, name,
+			"This page was opened again in another tab or window, with a new QR code. Scan this one, or remove the entry you added from the app.")
 		return
 	}
 	if !p.limits.allow("addr "+remoteIP(r), "user "+s.User) {

@@ -179,7 +179,19 @@ func (b *visitor) bypass() string {
 	return code
 }
 
-var keyRE = regexp.MustCompile(`id="totp-key">([^<]+)<`)
+var (
+	keyRE   = regexp.MustCompile(`id="totp-key">([^<]+)<`)
+	shownRE = regexp.MustCompile(`name="shown" value="([^"]+)"`)
+)
+
+// shown is the name of the secret the last page showed.
+func (b *visitor) shown() string {
+	m := shownRE.FindStringSubmatch(b.last)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
 
 func TestPortalFlows(t *testing.T) {
 	w := newWorld(t, portal.Config{SignInsPerMinute: 1000, WebAuthenticator: true, SelfAssignTokens: true})
@@ -236,11 +248,22 @@ func TestPortalFlows(t *testing.T) {
 		if totp.Code(totp.Step(time.Now())) == wrong {
 			wrong = "111111"
 		}
-		if code, _ := b.post("/devices/add/totp", url.Values{"name": {"phone"}, "code": {wrong}}); code != http.StatusUnprocessableEntity {
+		shown := b.shown()
+		if code, _ := b.post("/devices/add/totp", url.Values{"name": {"phone"}, "shown": {shown}, "code": {wrong}}); code != http.StatusUnprocessableEntity {
 			t.Fatalf("wrong first code: %d, want 422", code)
 		}
 		b.node = 0
-		code, body = b.post("/devices/add/totp", url.Values{"name": {"phone"}, "code": {totp.Code(totp.Step(time.Now()))}})
+		// A page shown again elsewhere makes this one's code stale.
+		other := w.browser()
+		other.client.Jar = b.client.Jar
+		other.get("/devices/add/totp")
+		if code, body := b.post("/devices/add/totp", url.Values{"name": {"phone"}, "shown": {shown}, "code": {totp.Code(totp.Step(time.Now()))}}); code != http.StatusConflict || !strings.Contains(body, "another tab") {
+			t.Fatalf("a code from a replaced page: %d, want 409", code)
+		}
+		m = keyRE.FindStringSubmatch(b.last)
+		secret, _ = base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
+		totp = challenge.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
+		code, body = b.post("/devices/add/totp", url.Values{"name": {"phone"}, "shown": {b.shown()}, "code": {totp.Code(totp.Step(time.Now()))}})
 		if code != 200 || !strings.Contains(body, "My Settings &amp; Devices") || !strings.Contains(body, "Your new device is ready") {
 			t.Fatalf("confirm: %d:\n%s", code, body)
 		}
@@ -425,7 +448,7 @@ func TestGraceEnrollment(t *testing.T) {
 		}
 		secret, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
 		totp := challenge.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
-		return v.post("/devices/add/totp", url.Values{"name": {"phone"}, "code": {totp.Code(totp.Step(time.Now()))}})
+		return v.post("/devices/add/totp", url.Values{"name": {"phone"}, "shown": {v.shown()}, "code": {totp.Code(totp.Step(time.Now()))}})
 	}
 	// The user adds the first device: the session ends with it.
 	if code, body := addTOTP(user); code != 200 || !strings.Contains(body, "Sign in again and confirm with it") {
