@@ -76,7 +76,7 @@ func (p *Portal) devicesPage(w http.ResponseWriter, r *http.Request, s *cluster.
 }
 
 func (p *Portal) renderDevices(w http.ResponseWriter, r *http.Request, s *cluster.Session, status int, msg string) {
-	acct, err := p.accounts.Load(r.Context(), s.User)
+	acct, err := p.account(r, s)
 	if err != nil {
 		p.unavailable(w, r, err)
 		return

@@ -155,7 +155,7 @@ func (p *Portal) renderTOTP(w http.ResponseWriter, r *http.Request, s *cluster.S
 
 // suggestName offers base, or "base 2", … when the user has it already.
 func (p *Portal) suggestName(r *http.Request, s *cluster.Session, base string) string {
-	acct, err := p.accounts.Load(r.Context(), s.User)
+	acct, err := p.account(r, s)
 	if err != nil {
 		return base
 	}

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"mime"
@@ -115,6 +116,9 @@ func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *cluster
 				p.unavailable(w, r, err)
 				return
 			}
+			// The handler reads the account as loaded here: one read per
+			// page, not two.
+			r = r.WithContext(context.WithValue(r.Context(), accountKey{}, acct))
 			if acct.Lockout.Locked(p.cfg.Now()) {
 				_ = p.sessions.Delete(r.Context(), s)
 				clearCookie(w)
@@ -126,6 +130,19 @@ func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *cluster
 		}
 		h(w, r, s)
 	}
+}
+
+// accountKey holds, in a request's context, the account withSession
+// loaded.
+type accountKey struct{}
+
+// account returns s's account: as withSession loaded it for this
+// request, or read now.
+func (p *Portal) account(r *http.Request, s *cluster.Session) (*cluster.Account, error) {
+	if acct, ok := r.Context().Value(accountKey{}).(*cluster.Account); ok && acct.Name == strings.ToLower(s.User) {
+		return acct, nil
+	}
+	return p.accounts.Load(r.Context(), s.User)
 }
 
 // unavailable answers a request the cluster could not serve; a session

@@ -38,6 +38,7 @@
 #   BENCH_SCENARIOS="file ldap 2fa push"  which scenarios to run
 #   BENCH_PUSH_PENDING=5000    push scenario: logins waiting for a push at once
 #   BENCH_PUSH_RATE=250        push scenario: approvals per second
+#   BENCH_PORTAL_USERS=2000    portal scenario: users signing in
 #   BENCH_USERS=1000           users generated and rotated through
 #   BENCH_CONCURRENCY="32 64"  simulated NASes, one request in flight each
 #   BENCH_DURATION=15s         measured phase per run, after BENCH_WARMUP=2s
@@ -74,7 +75,8 @@ rounds=${BENCH_ROUNDS:-1}
 fr_threads=${BENCH_FR_THREADS:-$(nproc)}
 ts_workers=${BENCH_TS_WORKERS:-256}
 servers=${BENCH_SERVERS:-freeradius twostepd}
-scenarios=${BENCH_SCENARIOS:-file ldap 2fa push}
+scenarios=${BENCH_SCENARIOS:-file ldap 2fa push portal}
+portal_users=${BENCH_PORTAL_USERS:-2000}
 push_pending=${BENCH_PUSH_PENDING:-5000}
 push_rate=${BENCH_PUSH_RATE:-250}
 users_2fa=${BENCH_2FA_USERS:-15000}
@@ -138,15 +140,16 @@ trap 'exit 129' HUP
 # --- tools ---------------------------------------------------------------
 for s in $scenarios; do
 	case $s in
-	file | ldap | 2fa | push) ;;
-	*) die "unknown scenario in BENCH_SCENARIOS: $s (want file, ldap, 2fa, push)" ;;
+	file | ldap | 2fa | push | portal) ;;
+	*) die "unknown scenario in BENCH_SCENARIOS: $s (want file, ldap, 2fa, push, portal)" ;;
 	esac
 done
-want_file=0 want_ldap=0 want_2fa=0 want_push=0
+want_file=0 want_ldap=0 want_2fa=0 want_push=0 want_portal=0
 [[ " $scenarios " == *" file "* ]] && want_file=1
 [[ " $scenarios " == *" ldap "* ]] && want_ldap=1
 [[ " $scenarios " == *" 2fa "* ]] && want_2fa=1
 [[ " $scenarios " == *" push "* ]] && want_push=1
+[[ " $scenarios " == *" portal "* ]] && want_portal=1
 
 # install PACKAGE...: apt-get as root, without starting the packages'
 # system daemons (slapd on :389, etcd on :2379): every server here is
@@ -182,7 +185,7 @@ if (( want_ldap || want_2fa )); then
 	[[ -e /usr/lib/ldap/pw-sha2.so ]] || missing+=(slapd) # pw-sha2: {SSHA512}
 	command -v ldapsearch >/dev/null || missing+=(ldap-utils)
 fi
-if (( want_2fa || want_push )); then
+if (( want_2fa || want_push || want_portal )); then
 	command -v etcd >/dev/null || missing+=(etcd-server)
 fi
 if (( ${#missing[@]} )); then
@@ -874,6 +877,37 @@ ${rows%$'\n'}
 **Targets** (issue 6: 5,000 pending pushes on one node under 150 MB resident, approval to Access-Accept p99 under 50 ms): $verdict."
 	printf '\n%s\n\n' "$table"
 	write_section '<!-- bench:push:begin -->' '<!-- bench:push:end -->' "$table"
+fi
+if (( want_portal )); then
+	# --- portal: sign-ins and page views over HTTPS ----------------------
+	say "portal scenario: $portal_users users signing in"
+	if (( ! etcd_pid )) || ! kill -0 "$etcd_pid" 2>/dev/null; then
+		start_etcd
+	fi
+	etcd_version=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p' | head -n 1)
+	jfield() { sed -n "s/^ *\"$2\": \([0-9.]*\),\{0,1\}$/\1/p" "$1" | head -n 1; }
+	jnum() { awk -v v="$(jfield "$1" "$2")" -v d="$3" 'BEGIN { printf "%.*f", d, v }'; }
+	f=$tmp/portal.json
+	"$bench" portal -twostepd "$twostepd" -users "$portal_users" -endpoints "$etcd_url" -json >"$f" 2>"$tmp/portal.log" || die "portal scenario failed: see $tmp/portal.log"
+	ratio() { awk -v a="$(jfield "$f" "$1")" -v b="$(jfield "$f" "$2")" 'BEGIN { printf "%.2f×", a / b }'; }
+	table="### Self-service portal (portal scenario)
+
+The portal's two paths over HTTPS against one twostepd, then the same cluster operations sent to etcd directly by the generator: \`BENCH_SCENARIOS=portal scripts/bench.sh\` (\`twostep-bench portal\`), setting \`BENCH_PORTAL_USERS\`.
+
+- twostepd $ts_version with the portal (TLS 1.3, a self-signed P-256 certificate), users file ({SSHA512}), Debian etcd-server $etcd_version (the same as the 2fa scenario), log level warn, $go_version
+- $(jfield "$f" concurrency) browsers at once (closed loop), each from its own loopback address with keep-alive connections; $(jfield "$f" duration_seconds) s measured per path after a 2 s warm-up
+- *sign-in*: POST /signin (password), GET /signin/factor, POST /signin/passcode (an unlimited bypass code), GET /devices: four pages, a new cookie jar each time. *page view*: GET /devices (My Settings & Devices) with a signed-in session
+- *store ceiling*: the cluster operations of the same path from the generator, no HTTP: a sign-in is 4 account reads, 3 session reads, a session create, the bypass code's use and the session's rotation; a page view is a session read and an account read
+- $(machine_note)
+
+| path | twostepd /s | p50 ms | p99 ms | store ceiling /s | of the ceiling | twostepd CPU per op |
+|---|---:|---:|---:|---:|---:|---:|
+| sign-in (4 pages) | **$(jnum "$f" sign_ins_per_sec 0)** | $(jnum "$f" sign_in_p50_ms 1) | $(jnum "$f" sign_in_p99_ms 1) | $(jnum "$f" ceiling_sign_ins_per_sec 0) | $(ratio sign_ins_per_sec ceiling_sign_ins_per_sec) | $(jnum "$f" twostepd_cpu_per_sign_in_us 0) µs |
+| page view | **$(jnum "$f" pages_per_sec 0)** | $(jnum "$f" page_p50_ms 1) | $(jnum "$f" page_p99_ms 1) | $(jnum "$f" ceiling_pages_per_sec 0) | $(ratio pages_per_sec ceiling_pages_per_sec) | $(jnum "$f" twostepd_cpu_per_page_us 0) µs |
+
+No target was set for the portal (issue 7); the figures say what a node serves while its RADIUS work goes on."
+	printf '\n%s\n\n' "$table"
+	write_section '<!-- bench:portal:begin -->' '<!-- bench:portal:end -->' "$table"
 fi
 if (( status )); then
 	die "some results were not written (see above)"

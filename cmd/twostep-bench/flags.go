@@ -65,6 +65,8 @@ const usageHead = `Usage: twostep-bench -secret S (-users FILE | -user U -passwo
        twostep-bench ldap -url ldap://127.0.0.1:PORT -base-dn DN -users FILE [-mode search+bind|bind]
        twostep-bench enroll -endpoints http://127.0.0.1:PORT -seed-keys FILE -users FILE -devices N -out FILE
        twostep-bench etcd -endpoints http://127.0.0.1:PORT -prefix /COPY/ -seed-keys FILE -users FILE [-ops append|challenge]
+       twostep-bench push [-twostepd bin/twostepd] [-pending 5000] [-approve-rate 250]
+       twostep-bench portal [-twostepd bin/twostepd] [-users 2000] [-concurrency 32]
 
 Loads a RADIUS server with PAP Access-Requests from -concurrency simulated
 NASes, each with its own UDP socket and one request in flight, and prints

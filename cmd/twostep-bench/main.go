@@ -32,7 +32,10 @@
 // operations one login costs, for the ceiling the store allows.
 // "twostep-bench push" starts a twostepd of its own and holds thousands of
 // logins waiting for a push at once, for the memory they cost and the
-// time from an approval to its Access-Accept.
+// time from an approval to its Access-Accept. "twostep-bench portal" starts
+// a twostepd of its own with the self-service portal and measures sign-ins
+// and page views over HTTPS beside the same cluster operations sent to etcd
+// directly.
 package main
 
 import (
@@ -97,6 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runEtcd(ctx, args[1:], stdout, stderr)
 		case "push":
 			return runPush(ctx, args[1:], stdout, stderr)
+		case "portal":
+			return runPortal(ctx, args[1:], stdout, stderr)
 		}
 	}
 	opts, err := parseFlags(args, stderr)

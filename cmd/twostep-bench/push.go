@@ -14,8 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +25,6 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"twostep/cluster"
-	"twostep/directory"
 	"twostep/notify"
 	"twostep/portal"
 	"twostep/radiusd"
@@ -126,11 +123,6 @@ type pushResult struct {
 const pushBenchSecret = "push-bench-secret-0123456789"
 
 func benchPush(ctx context.Context, cfg pushConfig) (*pushResult, error) {
-	dir, err := os.MkdirTemp("", "twostep-bench-push-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
 	n := cfg.Pending
 
 	// The phone: one webhook receiver for every device.
@@ -151,129 +143,36 @@ func benchPush(ctx context.Context, cfg pushConfig) (*pushResult, error) {
 	go hsrv.Serve(hook)
 	defer hsrv.Close()
 
-	// Users, keys, config.
-	fmt.Fprintf(cfg.Progress, "push: writing %d users\n", n)
-	hash, err := directory.HashPassword(directory.SSHA512, "bench-password")
-	if err != nil {
-		return nil, err
-	}
-	var users strings.Builder
-	users.WriteString("users:\n")
-	for i := range n {
-		fmt.Fprintf(&users, "  pu%d:\n    password: %q\n", i, hash)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "users.yaml"), []byte(users.String()), 0o600); err != nil {
-		return nil, err
-	}
-	keyFile, err := cluster.NewKeyFile(rand.Reader, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "seed.key"), keyFile, 0o600); err != nil {
-		return nil, err
-	}
-	keys, err := cluster.ParseKeyring(keyFile)
-	if err != nil {
-		return nil, err
-	}
-	ports, err := freePorts(5)
-	if err != nil {
-		return nil, err
-	}
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	clusterLine := fmt.Sprintf(`embedded: {data_dir: etcd, client_url: "%s", peer_url: "http://127.0.0.1:%d"}`, clientURL, ports[1])
-	etcdEndpoints := []string{clientURL}
-	if len(cfg.Endpoints) > 0 {
-		clusterLine = "endpoints: [" + strings.Join(cfg.Endpoints, ", ") + "]"
-		etcdEndpoints = cfg.Endpoints
-	}
-	apiURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
-	radiusAddr := fmt.Sprintf("127.0.0.1:%d", ports[3])
-	// A prefix of this run's own, so that runs on one external etcd do
-	// not meet.
-	prefix := fmt.Sprintf("/twostep-push-bench-%d/", time.Now().UnixNano())
-	conf := fmt.Sprintf(`log: {level: warn}
-radius: {listen: ["%s"], reject_delay: 0s}
+	// ports: the approval API, RADIUS, metrics.
+	d, err := startOwnDaemon(ctx, ownSpec{
+		Name: "push", Binary: cfg.Twostepd, Endpoints: cfg.Endpoints, Users: n, Prefix: "pu", Ports: 3, Ready: 0,
+		Progress: cfg.Progress,
+		Config: func(ports []int, clusterLines string) string {
+			return fmt.Sprintf(`log: {level: warn}
+radius: {listen: ["127.0.0.1:%d"], reject_delay: 0s}
 clients:
   - {name: bench, networks: [127.0.0.1/32], secret: %s, mode: append, nas_timeout: 30s, nas_retries: 2}
-directory: {backend: file, file: {path: users.yaml}}
 metrics: {listen: "127.0.0.1:%d"}
 cluster:
-  %s
-  seed_keys: seed.key
-  prefix: %s
+%s
 push:
   listen: "127.0.0.1:%d"
   limit: {count: 0}
   timeout: 2m
-`, radiusAddr, pushBenchSecret, ports[4], clusterLine, prefix, ports[2])
-	cfgPath := filepath.Join(dir, "twostep.yaml")
-	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(cfg.Progress, "push: starting %s\n", cfg.Twostepd)
-	cmd := exec.CommandContext(ctx, cfg.Twostepd, "-config", cfgPath)
-	stderrPipe, err := cmd.StderrPipe()
+`, ports[1], pushBenchSecret, ports[2], clusterLines, ports[0])
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
-	}()
-	var logMu sync.Mutex
-	var logTail strings.Builder
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		sc := bufio.NewScanner(stderrPipe)
-		for sc.Scan() {
-			logMu.Lock()
-			if logTail.Len() < 8192 {
-				logTail.WriteString(sc.Text() + "\n")
-			}
-			logMu.Unlock()
-		}
-	}()
-	tail := func() string {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logTail.String()
-	}
-	// Ready once the approval API accepts connections (it opens last).
-	for up := time.Now().Add(60 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", strings.TrimPrefix(apiURL, "http://"), time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("twostepd exited at start:\n%s", tail())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(up) {
-			return nil, fmt.Errorf("twostepd not ready after 60s:\n%s", tail())
-		}
-	}
-	pid := cmd.Process.Pid
+	defer d.close()
+	apiURL := fmt.Sprintf("http://127.0.0.1:%d", d.ports[0])
+	radiusAddr := fmt.Sprintf("127.0.0.1:%d", d.ports[1])
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", d.ports[2])
+	pid, tail := d.pid(), d.tail
 
 	// Devices, one per user, through the cluster API.
-	store, err := cluster.OpenEtcd(ctx, cluster.EtcdConfig{Endpoints: etcdEndpoints, Prefix: prefix})
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
-	accounts := cluster.NewAccounts(store, keys)
+	accounts := cluster.NewAccounts(d.store, d.keys)
 	devKeys := make([]portal.DeviceKey, n)
 	fmt.Fprintf(cfg.Progress, "push: enrolling %d push devices\n", n)
 	var wg sync.WaitGroup
@@ -386,7 +285,7 @@ push:
 	}
 	res.BuildUpSeconds = time.Since(start).Seconds()
 	res.RSSPendingMB = rssMB(pid)
-	res.GoPending = goMemory(fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[4]))
+	res.GoPending = goMemory(metricsURL)
 	fmt.Fprintf(cfg.Progress, "push: %d pending, RSS %.1f MB; approving\n", n, res.RSSPendingMB)
 
 	// Approve every push and time each to its Access-Accept.
