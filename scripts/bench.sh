@@ -634,6 +634,11 @@ run_all() {
 
 # write_section BEGIN END TABLE: TABLE between the BEGIN and END marker
 # lines of $out (appended with its markers when they are missing).
+# jfield FILE KEY: a number field of a scenario's -json output.
+jfield() { sed -n "s/^ *\"$2\": \([0-9.]*\),\{0,1\}$/\1/p" "$1" | head -n 1; }
+# jnum FILE KEY DIGITS: a field rounded for the table
+jnum() { awk -v v="$(jfield "$1" "$2")" -v d="$3" 'BEGIN { printf "%.*f", d, v }'; }
+
 write_section() {
 	local begin=$1 end=$2 table=$3
 	[[ $out == - ]] && return
@@ -847,9 +852,6 @@ if (( want_push )); then
 		start_etcd
 	fi
 	etcd_version=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p' | head -n 1)
-	jfield() { sed -n "s/^ *\"$2\": \([0-9.]*\),\{0,1\}$/\1/p" "$1" | head -n 1; }
-	# jnum FILE KEY DIGITS: a field rounded for the table
-	jnum() { awk -v v="$(jfield "$1" "$2")" -v d="$3" 'BEGIN { printf "%.*f", d, v }'; }
 	rows=
 	for where in external embedded; do
 		args=(push -twostepd "$twostepd" -pending "$push_pending" -approve-rate "$push_rate" -json)
@@ -885,8 +887,6 @@ if (( want_portal )); then
 		start_etcd
 	fi
 	etcd_version=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p' | head -n 1)
-	jfield() { sed -n "s/^ *\"$2\": \([0-9.]*\),\{0,1\}$/\1/p" "$1" | head -n 1; }
-	jnum() { awk -v v="$(jfield "$1" "$2")" -v d="$3" 'BEGIN { printf "%.*f", d, v }'; }
 	f=$tmp/portal.json
 	"$bench" portal -twostepd "$twostepd" -users "$portal_users" -endpoints "$etcd_url" -json >"$f" 2>"$tmp/portal.log" || die "portal scenario failed: see $tmp/portal.log"
 	ratio() { awk -v a="$(jfield "$f" "$1")" -v b="$(jfield "$f" "$2")" 'BEGIN { printf "%.2f×", a / b }'; }

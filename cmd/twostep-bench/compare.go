@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,11 +30,8 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "Usage: twostep-bench compare [-ratio a/b]... [-setting text]... REPORT.json...")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseSubFlags(fs, args); err != nil {
+		return err
 	}
 	if len(ratioFlags) == 0 {
 		ratioFlags = listFlag{"twostepd/freeradius"}

@@ -27,6 +27,18 @@ const (
 // usageError is a bad command line; main exits 2 for it.
 type usageError struct{ msg string }
 
+// parseSubFlags parses a (sub)command's flags: -h gives flag.ErrHelp,
+// any other problem a usageError.
+func parseSubFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
 func (e usageError) Error() string { return e.msg }
 
 // options are the parsed flags, before validation.
@@ -125,11 +137,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.separator, "separator", ",", "what parts password and passcode with -login append (the server client's separator)")
 	fs.StringVar(&o.pairState, "pair-state", "", "`file` remembering which (user, device) pairs the current TOTP step has used, so that runs one after the other never send a code twice")
 	fs.StringVar(&o.source, "source", "", "loopback `address` to send from, to be another NAS to the server (e.g. 127.0.0.2; default: the kernel's choice)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err.Error()}
+	if err := parseSubFlags(fs, args); err != nil {
+		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Sprintf("unexpected arguments: %q", fs.Args())}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -67,11 +66,8 @@ func runLDAP(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "Usage: twostep-bench ldap -url ldap://127.0.0.1:PORT -base-dn DN -users FILE [-mode search+bind|bind] [flags]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseSubFlags(fs, args); err != nil {
+		return err
 	}
 	if err := cfg.check(*usersFile, *pwFile); err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -67,11 +66,8 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseSubFlags(fs, args); err != nil {
+		return err
 	}
 	if cfg.Users < 1 || cfg.Concurrency < 1 || cfg.Concurrency > 250 || cfg.Duration <= 0 || cfg.Warmup < 0 {
 		return usageError{"-users positive, -concurrency 1 to 250, -duration positive, -warmup 0 or more"}

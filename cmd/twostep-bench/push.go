@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -72,11 +71,8 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseSubFlags(fs, args); err != nil {
+		return err
 	}
 	if cfg.Pending < 1 || cfg.Pending > 50000 || cfg.Concurrency < 1 || cfg.SendRate < 1 || cfg.ApproveRate < 0 {
 		return usageError{"-pending must be 1 to 50000, -concurrency and -rate positive, -approve-rate 0 or more"}

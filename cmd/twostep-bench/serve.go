@@ -28,11 +28,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	lifetime := fs.Duration("for", 10*time.Minute, fmt.Sprintf("stop after this long (at most %s)", maxDuration))
 	readers := fs.Int("readers", runtime.GOMAXPROCS(0), "goroutines reading the socket")
 	requireMA := fs.Bool("message-authenticator", true, "drop requests without a valid Message-Authenticator")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseSubFlags(fs, args); err != nil {
+		return err
 	}
 	addr, err := net.ResolveUDPAddr("udp", *listen)
 	switch {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,11 +39,8 @@ func runUsers(args []string, stdout, stderr io.Writer) error {
 	prefix := fs.String("prefix", "user", "user names are `prefix` and a number")
 	group := fs.String("group", "vpn-users", "`group` given to every user in "+usersForTwostep)
 	ldapBase := fs.String("ldap-base", "ou=people,dc=bench,dc=example", "`DN` under which the entries of "+usersForLDAP+" sit (uid=NAME,DN)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseSubFlags(fs, args); err != nil {
+		return err
 	}
 	switch {
 	case *dir == "":
