@@ -22,6 +22,26 @@ type deviceJSON struct {
 	Created       time.Time `json:"created"`
 	// LastUsed is when the device last logged in (omitted: never).
 	LastUsed time.Time `json:"last_used,omitzero"`
+	// DefaultPush marks the push device automatic pushes go to.
+	DefaultPush bool `json:"default_push,omitempty"`
+}
+
+// defaultPush is the id of the push device automatic pushes go to: the
+// one the user chose in the portal, else the oldest.
+func defaultPush(acct *cluster.Account) string {
+	first := ""
+	for _, d := range acct.Devices {
+		if d.Type != cluster.PushApp {
+			continue
+		}
+		if d.ID == acct.Profile.DefaultPush {
+			return d.ID
+		}
+		if first == "" {
+			first = d.ID
+		}
+	}
+	return first
 }
 
 func deviceInfo(d cluster.Device, used cluster.UsedStep) deviceJSON {
@@ -41,6 +61,11 @@ func params(d cluster.Device) string {
 		p = fmt.Sprintf("%s/%d/%s", d.Algorithm, d.Digits, d.Period)
 	case cluster.HOTP:
 		p = fmt.Sprintf("%s/%d", d.Algorithm, d.Digits)
+	case cluster.PushApp:
+		if pd, err := d.PushDevice(); err == nil {
+			return pd.Kind
+		}
+		return "-"
 	default:
 		return "-"
 	}
@@ -53,8 +78,10 @@ func params(d cluster.Device) string {
 const devicesUsage = `Usage: twostepctl devices [-json] USER
 
 List USER's second-factor devices: id, name, type, settings
-(algorithm/digits/period), when it was added and when a code of it was
-last accepted (the code typed to confirm the enrollment counts). Secrets
+(algorithm/digits/period; for a push device how it is notified, and
+which one gets automatic pushes, as the user chose in the portal), when
+it was added and when a code of it was last accepted (the code typed to
+confirm the enrollment counts). Secrets
 are never shown. A device is named by its id or its name in
 ` + "`device rename`" + ` and ` + "`device remove`" + `.
 
@@ -67,7 +94,7 @@ Flags:
 
 func (c *cli) devices(ctx context.Context, args []string) error {
 	f := c.storeFlags("devices", devicesUsage)
-	asJSON := f.fs.Bool("json", false, "print a JSON array: id, name, type, algorithm, digits, period_seconds, created, last_used")
+	asJSON := f.fs.Bool("json", false, "print a JSON array: id, name, type, algorithm, digits, period_seconds, created, last_used, default_push")
 	pos, err := c.parseArgs(f, args, "USER")
 	if err != nil {
 		return err
@@ -80,7 +107,9 @@ func (c *cli) devices(ctx context.Context, args []string) error {
 	if *asJSON {
 		out := make([]deviceJSON, 0, len(acct.Devices))
 		for _, d := range acct.Devices {
-			out = append(out, deviceInfo(d, acct.Used[d.ID]))
+			j := deviceInfo(d, acct.Used[d.ID])
+			j.DefaultPush = d.ID == defaultPush(acct)
+			out = append(out, j)
 		}
 		return writeJSON(c.stdout, out)
 	}
@@ -95,7 +124,11 @@ func (c *cli) devices(ctx context.Context, args []string) error {
 		if u, ok := acct.Used[d.ID]; ok && !u.At.IsZero() {
 			last = timeText(u.At)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Name, d.Type, params(d), timeText(d.Created), last)
+		p := params(d)
+		if d.ID == defaultPush(acct) {
+			p += " (automatic pushes)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Name, d.Type, p, timeText(d.Created), last)
 	}
 	return tw.Flush()
 }

@@ -222,6 +222,13 @@ func TestSimulate(t *testing.T) {
 		t.Errorf("audit shows no device.enroll of %s:\n%s", id, events)
 	}
 
+	t.Run("devices shows the push device and its automatic pushes", func(t *testing.T) {
+		list := mustCtl(t, "", "devices", "-config", tc.config, "alice")
+		if !strings.Contains(list, "simulator") || !strings.Contains(list, "webhook (automatic pushes)") {
+			t.Errorf("devices:\n%s", list)
+		}
+	})
+
 	t.Run("enroll refuses to overwrite", func(t *testing.T) {
 		_, _, err := ctl(t, "", "device", "simulate", "enroll", "-config", tc.config, "-key", keyPath, "-listen", addr, "alice")
 		if err == nil || !strings.Contains(err.Error(), "never overwrites") {
