@@ -130,7 +130,10 @@ portal:
 			t.Fatalf("QR code %q: account %q, %v", uri, account, err)
 		}
 		// The code of the step before confirms (the page allows one step
-		// of drift), so that the current one is left for the login.
+		// of drift), so that the current one is left for the login. Not
+		// near a step's end: typing on a loaded machine may take seconds,
+		// and two steps later that code is too old.
+		awayFromStepEnd(totp, 10*time.Second)
 		b.Run(t,
 			chromedp.SetValue(chromedp.ID("device-name"), "work phone"),
 			chromedp.SendKeys(chromedp.ID("code"), totp.Code(totp.Step(time.Now())-1)),
@@ -277,6 +280,16 @@ portal:
 
 	if errs := b.ConsoleErrors(); len(errs) > 0 {
 		t.Errorf("the pages logged errors (a CSP violation, a failed script): %v", errs)
+	}
+}
+
+// awayFromStepEnd waits, when fewer than margin are left of the current
+// TOTP step, for the next one to begin.
+func awayFromStepEnd(t challenge.TOTP, margin time.Duration) {
+	now := time.Now()
+	next := time.Unix((t.Step(now)+1)*int64(t.Period/time.Second), 0)
+	if left := next.Sub(now); left < margin {
+		time.Sleep(left + 100*time.Millisecond)
 	}
 }
 
