@@ -650,13 +650,15 @@ directory: {backend: file, file: {path: users.yaml}}
 portal:
   listen: "0.0.0.0:443"
   tls: {cert_file: portal.crt, key_file: portal.key}
+  trusted_proxies: ["192.0.2.10", "10.1.0.0/16"]
 `), fakeEnv)
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := c.Portal
 		if !p.Enabled() || p.CertFile != "/etc/twostep/portal.crt" || p.SessionTTL != 8*time.Hour || p.Idle != 15*time.Minute ||
-			p.Attempts != 5 || p.SignInsPerMinute != 10 || p.SelfAssignTokens || p.SelfSigned {
+			p.Attempts != 5 || p.SignInsPerMinute != 10 || p.SelfAssignTokens || p.SelfSigned ||
+			len(p.TrustedProxies) != 2 || p.TrustedProxies[0].String() != "192.0.2.10/32" || !strings.HasPrefix(p.URL, "https://") {
 			t.Errorf("portal: %+v", p)
 		}
 	})
@@ -668,6 +670,7 @@ portal:
   session: {ttl: 1m, idle: 1s}
   attempts: 50
   sign_ins_per_minute: -1
+  trusted_proxies: ["10.0.0.0/8", "proxy.example.edu"]
 `
 		_, err := Parse("t.yaml", []byte(src), fakeEnv)
 		for _, want := range []string{
@@ -676,6 +679,7 @@ portal:
 			"portal.session.idle: must be between 1m",
 			"portal.attempts: must be between 1 and 20",
 			"portal.sign_ins_per_minute: must be between 1 and 10000",
+			"portal.trusted_proxies[1]: an address or CIDR prefix",
 		} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("missing %q in:\n%v", want, err)

@@ -3,6 +3,7 @@ package configs
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -38,6 +39,9 @@ type Portal struct {
 	// PushServices are the Web Push service hosts a web authenticator may
 	// subscribe through; default the browsers' (portal.DefaultPushServices).
 	PushServices []string
+	// TrustedProxies are reverse proxies whose X-Forwarded-For names the
+	// browser; default none.
+	TrustedProxies []netip.Prefix
 }
 
 // Enabled reports whether the portal is on.
@@ -60,7 +64,8 @@ type rawPortal struct {
 	Tokens           struct {
 		SelfAssign bool `yaml:"self_assign"`
 	} `yaml:"tokens"`
-	PushServices []string `yaml:"push_services"`
+	PushServices   []string `yaml:"push_services"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Defaults of the portal.
@@ -124,6 +129,18 @@ func (v *validator) portal(r rawPortal, dir string) Portal {
 		p.SignInsPerMinute = DefaultSignInsPerMinute
 	case p.SignInsPerMinute < 1 || p.SignInsPerMinute > 10000:
 		v.add("portal.sign_ins_per_minute", "must be between 1 and 10000; got %d", p.SignInsPerMinute)
+	}
+	for i, t := range r.TrustedProxies {
+		pfx, err := netip.ParsePrefix(t)
+		if err != nil {
+			a, aerr := netip.ParseAddr(t)
+			if aerr != nil {
+				v.add(fmt.Sprintf("portal.trusted_proxies[%d]", i), "an address or CIDR prefix of a reverse proxy; got %q", t)
+				continue
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		p.TrustedProxies = append(p.TrustedProxies, pfx.Masked())
 	}
 	for i, h := range p.PushServices {
 		if h == "" || strings.ContainsAny(h, "/:* ") {

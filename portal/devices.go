@@ -204,10 +204,10 @@ func (p *Portal) confirmed(w http.ResponseWriter, r *http.Request, s *cluster.Se
 		p.unavailable(w, r, err)
 		return
 	}
-	if err := p.engine.Audit(r.Context(), s.User, "device.remove", fmt.Sprintf("device %q (%s) removed in the portal from %s", d.Name, d.ID, remoteIP(r))); err != nil {
+	if err := p.engine.Audit(r.Context(), s.User, "device.remove", fmt.Sprintf("device %q (%s) removed in the portal from %s", d.Name, d.ID, p.remoteIP(r))); err != nil {
 		p.log.Warn().Err(err).Msg("portal: audit")
 	}
-	p.log.Info().Str("user", s.User).Str("device", d.ID).Str("remote", remoteIP(r)).Msg("portal: device removed")
+	p.log.Info().Str("user", s.User).Str("device", d.ID).Str("remote", p.remoteIP(r)).Msg("portal: device removed")
 	http.Redirect(w, r, "/devices?done=removed", http.StatusSeeOther)
 }
 

@@ -212,7 +212,7 @@ func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Sess
 			"This page was opened again in another tab or window, with a new QR code. Scan this one, or remove the entry you added from the app.")
 		return
 	}
-	if !p.limits.allow("addr "+remoteIP(r), "user "+s.User) {
+	if !p.limits.allow("addr "+p.remoteIP(r), "user "+s.User) {
 		p.renderTOTP(w, r, s, secret, http.StatusTooManyRequests, name, msgTooMany)
 		return
 	}
@@ -275,10 +275,10 @@ func addError(err error) string {
 // added finishes an enrollment: audit, log, and for a session that could
 // only enroll, the full settings from now on.
 func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Session, dev cluster.Device, kind string) {
-	if err := p.engine.Audit(r.Context(), s.User, "device.add", fmt.Sprintf("%s %q (%s) added in the portal from %s", kind, dev.Name, dev.ID, remoteIP(r))); err != nil {
+	if err := p.engine.Audit(r.Context(), s.User, "device.add", fmt.Sprintf("%s %q (%s) added in the portal from %s", kind, dev.Name, dev.ID, p.remoteIP(r))); err != nil {
 		p.log.Warn().Err(err).Msg("portal: audit")
 	}
-	p.log.Info().Str("user", s.User).Str("device", dev.ID).Str("kind", kind).Str("remote", remoteIP(r)).Msg("portal: device added")
+	p.log.Info().Str("user", s.User).Str("device", dev.ID).Str("kind", kind).Str("remote", p.remoteIP(r)).Msg("portal: device added")
 	if s.Grace {
 		// The password alone opened this session: it ends with the first
 		// device, and the next sign-in confirms with that device.

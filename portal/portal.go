@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -44,6 +45,10 @@ type Config struct {
 	// web authenticator subscribes with; empty: no notifications, the
 	// app shows waiting logins when it is opened.
 	VAPIDPublicKey string
+	// TrustedProxies are the reverse proxies in front of the portal whose
+	// X-Forwarded-For names the browser; none by default (the
+	// connection's address counts).
+	TrustedProxies []netip.Prefix
 	// PushServices are the hosts (and their subdomains) a web
 	// authenticator's push subscription may point to; default
 	// DefaultPushServices.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -553,4 +554,43 @@ func TestSignInRateLimit(t *testing.T) {
 	if code != http.StatusTooManyRequests {
 		t.Fatalf("11th attempt in a minute: %d, want 429", code)
 	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	signIn := func(t *testing.T, w *world, forwarded string) int {
+		b := w.browser()
+		form := url.Values{"username": {"alice"}, "password": {"nope"}}
+		req, _ := http.NewRequest(http.MethodPost, b.url("/signin"), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", forwarded)
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	t.Run("behind a trusted proxy, each browser has its own limit", func(t *testing.T) {
+		w := newWorld(t, portal.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+		for range 10 {
+			signIn(t, w, "203.0.113.9, 198.51.100.1")
+		}
+		if code := signIn(t, w, "203.0.113.9, 198.51.100.1"); code != http.StatusTooManyRequests {
+			t.Errorf("11th from 198.51.100.1: %d, want 429", code)
+		}
+		// The browser may write the first hops itself: only the last
+		// untrusted one counts.
+		if code := signIn(t, w, "203.0.113.10, 198.51.100.2"); code != http.StatusUnauthorized {
+			t.Errorf("first from 198.51.100.2: %d, want 401 (wrong password, not limited)", code)
+		}
+	})
+	t.Run("an untrusted peer's header is ignored", func(t *testing.T) {
+		w := newWorld(t, portal.Config{})
+		for i := range 10 {
+			signIn(t, w, fmt.Sprintf("198.51.100.%d", i))
+		}
+		if code := signIn(t, w, "198.51.100.99"); code != http.StatusTooManyRequests {
+			t.Errorf("11th from 127.0.0.1 with a made-up header: %d, want 429", code)
+		}
+	})
 }

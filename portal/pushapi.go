@@ -80,17 +80,24 @@ type PendingResponse struct {
 
 // NewPushAPI returns the handler of the push approval API.
 func NewPushAPI(a Answerer, log zerolog.Logger) http.Handler {
+	// An authenticator polls every 3 s while open; a device asking more
+	// than once a second is broken or somebody else's.
+	polls := newLimiter(pendingPerMinute, time.Minute, time.Now)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+AnswerPath, func(w http.ResponseWriter, r *http.Request) {
 		answer(w, r, a, log)
 	})
 	mux.HandleFunc("POST "+PendingPath, func(w http.ResponseWriter, r *http.Request) {
-		pending(w, r, a, log)
+		pending(w, r, a, log, polls)
 	})
 	return securityHeaders(mux)
 }
 
-func pending(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logger) {
+// pendingPerMinute bounds a device's pending-push requests (per device,
+// not per address: a campus NAT holds thousands of phones).
+const pendingPerMinute = 60
+
+func pending(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logger, polls *limiter) {
 	var req PendingRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAnswerBody))
 	dec.DisallowUnknownFields()
@@ -101,6 +108,10 @@ func pending(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Log
 	sig, err := base64.RawURLEncoding.DecodeString(req.Signature)
 	if err != nil {
 		replyJSON(w, http.StatusBadRequest, PendingResponse{Error: "signature: not base64url without padding"})
+		return
+	}
+	if !polls.allow("device " + req.User + "\x00" + req.Device) {
+		replyJSON(w, http.StatusTooManyRequests, PendingResponse{Error: "too many requests: wait a minute"})
 		return
 	}
 	ps, err := a.DevicePushes(r.Context(), req.User, req.Device, time.Unix(req.At, 0), sig)

@@ -45,7 +45,7 @@ func (p *Portal) session(r *http.Request) (*cluster.Session, error) {
 	if errors.Is(err, cluster.ErrSessionGone) {
 		if err != cluster.ErrSessionGone {
 			// A record that fails its check: somebody wrote to etcd.
-			p.log.Warn().Str("error", err.Error()).Str("remote", remoteIP(r)).Msg("portal: session record refused")
+			p.log.Warn().Str("error", err.Error()).Str("remote", p.remoteIP(r)).Msg("portal: session record refused")
 		}
 		return nil, nil
 	}
@@ -122,7 +122,7 @@ func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *cluster
 			if acct.Lockout.Locked(p.cfg.Now()) {
 				_ = p.sessions.Delete(r.Context(), s)
 				clearCookie(w)
-				p.log.Info().Str("user", s.User).Str("remote", remoteIP(r)).Msg("portal: session of a locked account ended")
+				p.log.Info().Str("user", s.User).Str("remote", p.remoteIP(r)).Msg("portal: session of a locked account ended")
 				p.pages.render(w, http.StatusForbidden, "signin.html", &view{Title: "Sign in", Page: "signin",
 					Error: "Your account is locked. Contact the help desk."})
 				return
@@ -221,6 +221,6 @@ func (l *limiter) allow(keys ...string) bool {
 // user name from that address (a user elsewhere is not locked out of the
 // portal by somebody naming them; the cluster lockout counts codes).
 func (p *Portal) allowSignIn(r *http.Request, user string) bool {
-	ip := remoteIP(r)
+	ip := p.remoteIP(r)
 	return p.limits.allow("addr "+ip, "user "+strings.ToLower(user)+" "+ip)
 }

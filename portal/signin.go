@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"twostep/challenge"
@@ -30,13 +31,44 @@ func (p *Portal) signInRoutes(mux *http.ServeMux) {
 }
 
 // remoteIP is the browser's address, for rate limits, logs and the push
-// the device shows.
-func remoteIP(r *http.Request) string {
+// the device shows: the connection's, or, from a trusted proxy, the last
+// address in X-Forwarded-For that is not a trusted proxy's (the ones
+// before it could be written by the browser itself).
+func (p *Portal) remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if !p.trusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		a, err := netip.ParseAddr(hop)
+		if err != nil {
+			break // a malformed hop: nothing before it can be believed
+		}
+		if !p.trusted(hop) {
+			return a.Unmap().String()
+		}
 	}
 	return host
+}
+
+// trusted reports whether ip is one of the configured proxies'.
+func (p *Portal) trusted(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, pfx := range p.cfg.TrustedProxies {
+		if pfx.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 const msgTooMany = "Too many attempts. Wait a minute, then try again."
@@ -76,7 +108,7 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 		p.unavailable(w, r, err)
 		return
 	}
-	p.log.Info().Str("user", user).Str("remote", remoteIP(r)).Str("outcome", d.Outcome.String()).
+	p.log.Info().Str("user", user).Str("remote", p.remoteIP(r)).Str("outcome", d.Outcome.String()).
 		Str("reason", string(d.Reason)).Msg("portal sign-in: password")
 	if d.Outcome != challenge.Accept {
 		v.Error = d.Message
@@ -194,7 +226,7 @@ func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster
 	if d.Err != nil {
 		ev = p.log.Warn().AnErr("problem", d.Err)
 	}
-	ev.Str("user", s.User).Str("remote", remoteIP(r)).Str("factor", kind).Str("outcome", d.Outcome.String()).
+	ev.Str("user", s.User).Str("remote", p.remoteIP(r)).Str("factor", kind).Str("outcome", d.Outcome.String()).
 		Str("reason", string(d.Reason)).Msg("portal sign-in: second factor")
 	switch d.Outcome {
 	case challenge.Accept:
@@ -263,7 +295,7 @@ func (p *Portal) sendPush(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 	if s.Pending != nil {
 		purpose = p.pendingPurpose(r, s)
 	}
-	pp, d, err := p.engine.PortalPush(r.Context(), s.User, r.PostFormValue("device"), remoteIP(r), purpose)
+	pp, d, err := p.engine.PortalPush(r.Context(), s.User, r.PostFormValue("device"), p.remoteIP(r), purpose)
 	if err == nil && d.Outcome == challenge.Challenge {
 		s.Push, s.Number = pp.ID, pp.Number
 		if err := p.sessions.Update(r.Context(), s); err != nil {

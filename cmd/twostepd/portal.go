@@ -54,6 +54,7 @@ func (d *daemon) startPortal(engine *challenge.Engine, store cluster.Store) (*we
 		SignInsPerMinute: pc.SignInsPerMinute,
 		SelfAssignTokens: pc.SelfAssignTokens,
 		PushServices:     pc.PushServices,
+		TrustedProxies:   pc.TrustedProxies,
 		WebAuthenticator: d.cfg.Push.Enabled(),
 		VAPIDPublicKey:   vapid,
 	}, engine, cluster.NewAccounts(store, d.keys), cluster.NewSessions(store, d.keys), d.log)
