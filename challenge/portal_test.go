@@ -93,6 +93,9 @@ func TestPortalSignIn(t *testing.T) {
 		}
 		d, err = e.PortalPushResult(ctx, "alice", pp.ID)
 		expect(t, d, Accept, ReasonPushApproved)
+		if acct, _ := w.accounts.Load(ctx, "alice"); acct.Used[tablet].At.IsZero() {
+			t.Error("an approval did not record the device's last use")
+		}
 		// Another user's session cannot use it.
 		d, _ = e.PortalPushResult(ctx, "bob", pp.ID)
 		expect(t, d, Reject, ReasonPushBadSignature)

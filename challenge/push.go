@@ -681,6 +681,9 @@ func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, er
 	case mismatch:
 		e.auditPush(ctx, got, "push.number_mismatch", now)
 		return got, ErrNumberMismatch
+	case a.Decision == cluster.PushApproved:
+		// For "last used" in the portal; a failed write loses only that.
+		_ = e.sf.accounts.Touch(ctx, p.Account, p.Device, now)
 	case a.Decision == cluster.PushDenied:
 		e.auditPush(ctx, got, "push.deny", now)
 	case a.Decision == cluster.PushFraud:

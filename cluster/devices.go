@@ -380,6 +380,20 @@ func (a *Accounts) RemoveDevice(ctx context.Context, user, ref string) (Device, 
 	return Device{ID: r.ID, Name: r.Name, Type: r.Type, Created: r.Created, Serial: r.Serial}, nil
 }
 
+// Touch records that push device id of user was just used (an approved
+// push), for "last used". It is best effort and compares nothing: the
+// record decides no login.
+func (a *Accounts) Touch(ctx context.Context, user, id string, now time.Time) error {
+	b, err := json.Marshal(UsedStep{At: now.UTC(), Nonce: newNonce()})
+	if err != nil {
+		return err
+	}
+	if _, err := a.store.Commit(ctx, Txn{Then: []Op{Put(usedKey(user, id), b)}}); err != nil {
+		return fmt.Errorf("cluster: record use of %q's device: %w", user, err)
+	}
+	return nil
+}
+
 // UseStep records that device id of acct accepted step. It succeeds once
 // per step across the cluster: the write compares the revision read by
 // Load, and when another node wrote in between, the fresh record decides.
