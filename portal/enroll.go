@@ -103,6 +103,10 @@ type totpData struct {
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
+// qrModulePixels is the QR code's pixels per module: about 300 pixels
+// for an otpauth URI, shown at 16rem.
+const qrModulePixels = 6
+
 // newTOTP is what the portal enrolls: what every authenticator app
 // honours.
 func newTOTP(secret []byte) challenge.TOTP {
@@ -136,7 +140,14 @@ func (p *Portal) addTOTPPage(w http.ResponseWriter, r *http.Request, s *cluster.
 }
 
 func (p *Portal) renderTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Session, secret []byte, status int, name, msg string) {
-	png, err := qrcode.Encode(newTOTP(secret).URI(p.cfg.Issuer, s.User), qrcode.Medium, 256)
+	qr, err := qrcode.New(newTOTP(secret).URI(p.cfg.Issuer, s.User), qrcode.Medium)
+	if err != nil {
+		p.unavailable(w, r, err)
+		return
+	}
+	// Whole pixels per module: a scaled-down code blurs its edges, and
+	// phones (and decoders) misread it.
+	png, err := qr.PNG(-qrModulePixels)
 	if err != nil {
 		p.unavailable(w, r, err)
 		return

@@ -28,6 +28,7 @@ import (
 	"twostep/directory"
 	"twostep/notify"
 	"twostep/portal"
+	"twostep/portal/browsertest"
 )
 
 // fakeDirectory knows one user, alice, with password "pw".
@@ -594,3 +595,35 @@ func TestTrustedProxies(t *testing.T) {
 		}
 	})
 }
+
+// TestEnrollmentQRCodes reads the QR code of many enrollment pages as a
+// phone would: each must hold the otpauth URI of the key shown beside it.
+func TestEnrollmentQRCodes(t *testing.T) {
+	w := newWorld(t, portal.Config{SignInsPerMinute: 1000})
+	b := w.signedIn()
+	qrRE := regexp.MustCompile(`src="data:image/png;base64,([^"]+)"`)
+	for i := range 40 {
+		_, body := b.get("/devices/add/totp")
+		m, k := qrRE.FindStringSubmatch(body), keyRE.FindStringSubmatch(body)
+		if m == nil || k == nil {
+			t.Fatalf("page %d has no QR code or key", i)
+		}
+		png, err := base64.StdEncoding.DecodeString(html.UnescapeString(m[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		uri, err := browsertest.DecodeQR(png)
+		if err != nil {
+			t.Fatalf("page %d: %v", i, err)
+		}
+		totp, _, account, err := challenge.ParseTOTPURI(uri)
+		if err != nil || account != "alice" {
+			t.Fatalf("page %d: %q: %v", i, uri, err)
+		}
+		if got, want := b32.EncodeToString(totp.Secret), strings.ReplaceAll(k[1], " ", ""); got != want {
+			t.Fatalf("page %d: the QR code holds key %s, the page shows %s", i, got, want)
+		}
+	}
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)

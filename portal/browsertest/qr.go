@@ -28,7 +28,13 @@ func DecodeQR(png []byte) (string, error) {
 	}
 	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
 	if err != nil {
-		return "", fmt.Errorf("browsertest: no QR code found: %w", err)
+		// A generated code alone on its image (what a page serves, not a
+		// screenshot) reads reliably as a "pure" barcode, where the
+		// finder-pattern search can miss.
+		var perr error
+		if res, perr = qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true}); perr != nil {
+			return "", fmt.Errorf("browsertest: no QR code found: %w", err)
+		}
 	}
 	return res.GetText(), nil
 }
