@@ -26,8 +26,11 @@ const PortalService = "My Settings & Devices"
 
 // Messages of the portal's sign-in.
 const (
-	msgRecoveryWrong   = "Wrong recovery passcode."
-	msgRecoveryExpired = "This recovery passcode has expired. Ask the help desk for a new one."
+	msgRecoveryWrong = "Wrong recovery passcode."
+	// A portal page asks again itself: no "log in again".
+	msgPortalPushTimeout  = "No answer from your device in time. Send another push, or enter a passcode."
+	msgPortalPushMismatch = "The number entered on your device did not match. Try again."
+	msgRecoveryExpired    = "This recovery passcode has expired. Ask the help desk for a new one."
 )
 
 // ReasonRecovery is the reason of a sign-in by recovery passcode.
@@ -251,7 +254,7 @@ func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decisio
 	}
 	p, err := e.push.pushes.Get(ctx, id)
 	if errors.Is(err, cluster.ErrNotFound) {
-		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout}, nil
+		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPortalPushTimeout}, nil
 	}
 	if err != nil {
 		return e.failMode(portalRequest(name), GroupRule{}, err)
@@ -270,7 +273,14 @@ func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decisio
 	if acct.Lockout.Locked(e.now()) {
 		return lockedOut(acct.Lockout), nil
 	}
-	return e.pushOutcome(acct, p, nil), nil
+	d := e.pushOutcome(acct, p, nil)
+	switch {
+	case d.Reason == ReasonPushTimeout:
+		d.Message = msgPortalPushTimeout
+	case d.Message == msgPushMismatch:
+		d.Message = msgPortalPushMismatch
+	}
+	return d, nil
 }
 
 // DevicePushes returns the pushes waiting for a device's answer, for the

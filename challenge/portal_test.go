@@ -122,6 +122,13 @@ func TestPortalSignIn(t *testing.T) {
 		expect(t, d, Reject, ReasonPushBadSignature)
 	})
 
+	t.Run("a push gone from the store timed out, in the portal's words", func(t *testing.T) {
+		d, err := e.PortalPushResult(ctx, "alice", "no-such-push")
+		if err != nil || d.Reason != ReasonPushTimeout || d.Message != msgPortalPushTimeout {
+			t.Fatalf("got %+v %v", d, err)
+		}
+	})
+
 	t.Run("a device lists only with its own fresh signature", func(t *testing.T) {
 		at := time.Now()
 		cases := []struct {

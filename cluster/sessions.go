@@ -113,6 +113,13 @@ func sessionKey(token string) string {
 	return "sessions/" + hex.EncodeToString(sum[:])
 }
 
+// newToken returns n random bytes, base64url: a cookie or CSRF token.
+func newToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
 // ErrSessionGone: no valid session has this token (never was, expired,
 // signed out, or its record fails its check).
 var ErrSessionGone = errors.New("cluster: no such session")
@@ -120,12 +127,8 @@ var ErrSessionGone = errors.New("cluster: no such session")
 // Create stores s and returns the token (the cookie's value) that finds
 // it. It fills in the CSRF token.
 func (ss *Sessions) Create(ctx context.Context, s *Session) (string, error) {
-	tok := make([]byte, sessionTokenLen)
-	_, _ = rand.Read(tok)
-	token := base64.RawURLEncoding.EncodeToString(tok)
-	csrf := make([]byte, 32)
-	_, _ = rand.Read(csrf)
-	s.key, s.CSRF = sessionKey(token), base64.RawURLEncoding.EncodeToString(csrf)
+	token := newToken(sessionTokenLen)
+	s.key, s.CSRF = sessionKey(token), newToken(32)
 	s.Created, s.Expires, s.Seen = s.Created.UTC(), s.Expires.UTC(), s.Created.UTC()
 	if err := ss.write(ctx, s, 0); err != nil {
 		return "", err
@@ -168,13 +171,9 @@ func (ss *Sessions) Update(ctx context.Context, s *Session) error {
 // and returns the new token. The CSRF token changes too.
 func (ss *Sessions) Rotate(ctx context.Context, s *Session) (string, error) {
 	old, rev := s.key, s.rev
-	tok := make([]byte, sessionTokenLen)
-	_, _ = rand.Read(tok)
-	token := base64.RawURLEncoding.EncodeToString(tok)
-	csrf := make([]byte, 32)
-	_, _ = rand.Read(csrf)
+	token := newToken(sessionTokenLen)
 	next := *s
-	next.key, next.CSRF, next.Nonce = sessionKey(token), base64.RawURLEncoding.EncodeToString(csrf), newNonce()
+	next.key, next.CSRF, next.Nonce = sessionKey(token), newToken(32), newNonce()
 	next.Enroll = nil // sealed to the old key
 	next.KeyID, next.MAC = ss.keys.MAC(sessionPurpose, next.signed())
 	b, err := json.Marshal(&next)

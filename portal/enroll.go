@@ -67,7 +67,7 @@ func (p *Portal) mayAdd(w http.ResponseWriter, r *http.Request, s *cluster.Sessi
 		return true
 	}
 	if r.Method != http.MethodGet {
-		if r.Header.Get("Content-Type") == "application/json" {
+		if wantsJSON(r) {
 			replyJSON(w, http.StatusForbidden, appEnrolled{Error: "Confirm it's you again: reload the page."})
 		} else {
 			p.pages.error(w, http.StatusForbidden, "Confirm it's you again: go back to Add a new device.")
@@ -265,6 +265,10 @@ func (p *Portal) addDevice(r *http.Request, s *cluster.Session, d cluster.Device
 	return p.accounts.AddDevice(r.Context(), s.User, d)
 }
 
+// wantsJSON tells the web authenticator's enrollment (a JSON call) from
+// a page's form.
+func wantsJSON(r *http.Request) bool { return r.Header.Get("Content-Type") == "application/json" }
+
 // addError turns the refusals of adding a device into words, or "" for
 // other errors.
 func addError(err error) string {
@@ -295,7 +299,7 @@ func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Sessio
 		// device, and the next sign-in confirms with that device.
 		_ = p.sessions.Delete(r.Context(), s)
 		clearCookie(w)
-		if r.Header.Get("Content-Type") == "application/json" {
+		if wantsJSON(r) {
 			replyJSON(w, http.StatusOK, appEnrolled{User: s.User, Device: dev.ID, Name: dev.Name})
 			return
 		}
@@ -316,7 +320,7 @@ func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Sessio
 		p.unavailable(w, r, err)
 		return
 	}
-	if r.Header.Get("Content-Type") == "application/json" {
+	if wantsJSON(r) {
 		replyJSON(w, http.StatusOK, appEnrolled{User: s.User, Device: dev.ID, Name: dev.Name})
 		return
 	}

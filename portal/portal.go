@@ -129,8 +129,11 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", p.home)
 	p.signInRoutes(mux)
 	p.deviceRoutes(mux)
-	mux.Handle("POST "+AnswerPath, p.pushAPI())
-	mux.Handle("POST "+PendingPath, p.pushAPI())
+	// The approval API on the portal's origin too, so that the web
+	// authenticator talks to the origin it was installed from.
+	api := NewPushAPI(p.engine, p.log)
+	mux.Handle("POST "+AnswerPath, api)
+	mux.Handle("POST "+PendingPath, api)
 	// Go's cross-origin protection refuses a POST that a browser marks
 	// as coming from another site (Sec-Fetch-Site, Origin); the session's
 	// CSRF token is the second check.
@@ -161,7 +164,3 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) authenticatorPage(w http.ResponseWriter, r *http.Request) {
 	p.pages.render(w, http.StatusOK, "app.html", nil)
 }
-
-// pushAPI serves the approval API on the portal's origin too, so that
-// the web authenticator talks to the origin it was installed from.
-func (p *Portal) pushAPI() http.Handler { return NewPushAPI(p.engine, p.log) }

@@ -230,7 +230,7 @@ func TestPortalFlows(t *testing.T) {
 			t.Fatal("an enroll-only session reached the settings")
 		}
 		for _, path := range []string{"/devices/rename", "/devices/remove", "/devices/default"} {
-			if code, _ := b.post(path, url.Values{"csrf": {csrfOf(b)}, "device": {"x"}, "name": {"y"}}); code != http.StatusForbidden {
+			if code, _ := b.post(path, url.Values{"csrf": {b.csrf()}, "device": {"x"}, "name": {"y"}}); code != http.StatusForbidden {
 				t.Errorf("enroll-only POST %s: %d, want 403", path, code)
 			}
 		}
@@ -403,8 +403,6 @@ func TestPortalFlows(t *testing.T) {
 		}
 	})
 }
-
-func csrfOf(b *visitor) string { return b.csrf() }
 
 // signedIn is a visitor signed in with a bypass code.
 func (w *world) signedIn() *visitor {

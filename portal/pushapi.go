@@ -99,15 +99,9 @@ const pendingPerMinute = 60
 
 func pending(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logger, polls *limiter) {
 	var req PendingRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAnswerBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		replyJSON(w, http.StatusBadRequest, PendingResponse{Error: "the body is not a request: " + errorText(err)})
-		return
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(req.Signature)
-	if err != nil {
-		replyJSON(w, http.StatusBadRequest, PendingResponse{Error: "signature: not base64url without padding"})
+	sig, problem := readSigned(w, r, &req, &req.Signature)
+	if problem != "" {
+		replyJSON(w, http.StatusBadRequest, PendingResponse{Error: problem})
 		return
 	}
 	if !polls.allow("device " + req.User + "\x00" + req.Device) {
@@ -152,15 +146,9 @@ func securityHeaders(h http.Handler) http.Handler {
 
 func answer(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logger) {
 	var req AnswerRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAnswerBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		reply(w, http.StatusBadRequest, AnswerResponse{Error: "the body is not an answer: " + errorText(err)})
-		return
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(req.Signature)
-	if err != nil {
-		reply(w, http.StatusBadRequest, AnswerResponse{Error: "signature: not base64url without padding"})
+	sig, problem := readSigned(w, r, &req, &req.Signature)
+	if problem != "" {
+		reply(w, http.StatusBadRequest, AnswerResponse{Error: problem})
 		return
 	}
 	p, err := a.AnswerPush(r.Context(), challenge.PushReply{
@@ -197,6 +185,22 @@ func answer(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logg
 	ev.Str("push", req.Push).Str("device", req.Device).Str("decision", req.Decision).
 		Str("remote", r.RemoteAddr).Int("status", status).Msg("push answer")
 	reply(w, status, resp)
+}
+
+// readSigned decodes a device's JSON request into req (nothing unknown,
+// at most maxAnswerBody) and its base64url signature field; problem says
+// what is wrong, for the device.
+func readSigned(w http.ResponseWriter, r *http.Request, req any, signature *string) (sig []byte, problem string) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAnswerBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return nil, "the body is not a request: " + errorText(err)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(*signature)
+	if err != nil {
+		return nil, "signature: not base64url without padding"
+	}
+	return sig, ""
 }
 
 // errorText shortens a JSON decoding error to what the sender needs.

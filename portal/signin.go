@@ -73,12 +73,6 @@ func (p *Portal) trusted(ip string) bool {
 
 const msgTooMany = "Too many attempts. Wait a minute, then try again."
 
-// portalMessages replace the words a NAS shows ("Log in again") where
-// the portal says it better.
-var portalMessages = map[challenge.Reason]string{
-	challenge.ReasonPushTimeout: "No answer from your device in time. Send another push, or enter a passcode.",
-}
-
 func (p *Portal) signInPage(w http.ResponseWriter, r *http.Request) {
 	if s, err := p.session(r); err == nil && s != nil && s.Stage == cluster.StageSignedIn {
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
@@ -195,9 +189,18 @@ func typed(code string) string {
 	}, code)
 }
 
+// throttled answers 429 on the factor page when this attempt is over the
+// sign-in limit.
+func (p *Portal) throttled(w http.ResponseWriter, r *http.Request, s *cluster.Session) bool {
+	if p.allowSignIn(r, s.User) {
+		return false
+	}
+	p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)
+	return true
+}
+
 func (p *Portal) passcode(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	if !p.allowSignIn(r, s.User) {
-		p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)
+	if p.throttled(w, r, s) {
 		return
 	}
 	d, err := p.engine.PortalPasscode(r.Context(), s.User, typed(r.PostFormValue("code")))
@@ -205,8 +208,7 @@ func (p *Portal) passcode(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 }
 
 func (p *Portal) recovery(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	if !p.allowSignIn(r, s.User) {
-		p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)
+	if p.throttled(w, r, s) {
 		return
 	}
 	d, err := p.engine.PortalRecovery(r.Context(), s.User, typed(r.PostFormValue("code")))
@@ -235,10 +237,6 @@ func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster
 		http.Redirect(w, r, "/signin/push", http.StatusSeeOther)
 	default:
 		msg := d.Message
-		if m, ok := portalMessages[d.Reason]; ok {
-			msg = m
-		}
-		msg = strings.Replace(msg, "Log in again.", "Try again.", 1)
 		if msg == "" {
 			msg = "Wrong passcode."
 		}
@@ -287,8 +285,7 @@ func (p *Portal) factorDone(w http.ResponseWriter, r *http.Request, s *cluster.S
 }
 
 func (p *Portal) sendPush(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	if !p.allowSignIn(r, s.User) {
-		p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)
+	if p.throttled(w, r, s) {
 		return
 	}
 	purpose := "Sign in"

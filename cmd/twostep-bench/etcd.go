@@ -94,25 +94,8 @@ Flags:
 	if cfg.Ops != etcdOpsAppend && cfg.Ops != etcdOpsChallenge {
 		bad("-ops %q: want %s or %s", cfg.Ops, etcdOpsAppend, etcdOpsChallenge)
 	}
-	if cfg.Concurrency < 1 || cfg.Concurrency > maxConcurrency {
-		bad("-concurrency %d: want 1 to %d", cfg.Concurrency, maxConcurrency)
-	}
-	if cfg.Duration <= 0 || cfg.Duration > maxDuration {
-		bad("-duration %v: want more than 0, at most %v", cfg.Duration, maxDuration)
-	}
-	if cfg.Warmup < 0 || cfg.Warmup > maxWarmup {
-		bad("-warmup %v: want 0 to %v", cfg.Warmup, maxWarmup)
-	}
-	if cfg.Timeout <= 0 || cfg.Timeout > maxTimeout {
-		bad("-timeout %v: want more than 0, at most %v", cfg.Timeout, maxTimeout)
-	}
-	if cfg.ServerPID < 0 {
-		bad("-server-pid %d: want a process id", cfg.ServerPID)
-	} else if cfg.ServerPID > 0 {
-		if _, err := processCPUTime(cfg.ServerPID); err != nil {
-			bad("-server-pid %d: %v", cfg.ServerPID, err)
-		}
-	}
+	checkRun(bad, cfg.Concurrency, cfg.Duration, cfg.Warmup, cfg.Timeout)
+	checkPID(bad, "-server-pid", cfg.ServerPID)
 	if *seedKeys == "" {
 		bad("-seed-keys is required")
 	} else if k, err := cluster.LoadKeyring(*seedKeys); err != nil {

@@ -27,6 +27,35 @@ const (
 // usageError is a bad command line; main exits 2 for it.
 type usageError struct{ msg string }
 
+// checkRun checks the settings every closed-loop run shares, telling bad
+// of each one out of bounds.
+func checkRun(bad func(string, ...any), concurrency int, duration, warmup, timeout time.Duration) {
+	if concurrency < 1 || concurrency > maxConcurrency {
+		bad("-concurrency %d: want 1 to %d", concurrency, maxConcurrency)
+	}
+	if duration <= 0 || duration > maxDuration {
+		bad("-duration %s: want more than 0 and at most %s", duration, maxDuration)
+	}
+	if warmup < 0 || warmup > maxWarmup {
+		bad("-warmup %s: want 0 to %s", warmup, maxWarmup)
+	}
+	if timeout <= 0 || timeout > maxTimeout {
+		bad("-timeout %s: want more than 0 and at most %s", timeout, maxTimeout)
+	}
+}
+
+// checkPID checks a -server-pid or -store-pid flag: 0 (none) or a
+// process whose CPU time can be read.
+func checkPID(bad func(string, ...any), flag string, pid int) {
+	if pid < 0 {
+		bad("%s %d: want a process id", flag, pid)
+	} else if pid > 0 {
+		if _, err := processCPUTime(pid); err != nil {
+			bad("%s %d: %v", flag, pid, err)
+		}
+	}
+}
+
 // parseSubFlags parses a (sub)command's flags: -h gives flag.ErrHelp,
 // any other problem a usageError.
 func parseSubFlags(fs *flag.FlagSet, args []string) error {
@@ -169,39 +198,16 @@ func (o *options) loadConfig() (loadConfig, settings, error) {
 	if o.secret == "" {
 		bad("-secret is required")
 	}
-	if o.concurrency < 1 || o.concurrency > maxConcurrency {
-		bad("-concurrency %d: want 1 to %d", o.concurrency, maxConcurrency)
-	}
 	duration := o.duration
 	if o.requests > 0 && !o.durationSet {
 		duration = requestsCapDefault
 	}
-	if duration <= 0 || duration > maxDuration {
-		bad("-duration %s: want more than 0 and at most %s", o.duration, maxDuration)
-	}
-	if o.warmup < 0 || o.warmup > maxWarmup {
-		bad("-warmup %s: want 0 to %s", o.warmup, maxWarmup)
-	}
-	if o.timeout <= 0 || o.timeout > maxTimeout {
-		bad("-timeout %s: want more than 0 and at most %s", o.timeout, maxTimeout)
-	}
+	checkRun(bad, o.concurrency, duration, o.warmup, o.timeout)
 	if o.retries < 0 || o.retries > maxRetries {
 		bad("-retries %d: want 0 to %d", o.retries, maxRetries)
 	}
-	if o.serverPID < 0 {
-		bad("-server-pid %d: want a process id", o.serverPID)
-	} else if o.serverPID > 0 {
-		if _, err := processCPUTime(o.serverPID); err != nil {
-			bad("-server-pid %d: %v", o.serverPID, err)
-		}
-	}
-	if o.storePID < 0 {
-		bad("-store-pid %d: want a process id", o.storePID)
-	} else if o.storePID > 0 {
-		if _, err := processCPUTime(o.storePID); err != nil {
-			bad("-store-pid %d: %v", o.storePID, err)
-		}
-	}
+	checkPID(bad, "-server-pid", o.serverPID)
+	checkPID(bad, "-store-pid", o.storePID)
 	var source *net.UDPAddr
 	if o.source != "" {
 		ip := net.ParseIP(o.source)

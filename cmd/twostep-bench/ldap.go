@@ -113,25 +113,8 @@ func (cfg *ldapLoadConfig) check(usersFile, pwFile string) error {
 	if cfg.Mode != ldapModeSearchBind && cfg.Mode != ldapModeBind {
 		bad("-mode %q: want %s or %s", cfg.Mode, ldapModeSearchBind, ldapModeBind)
 	}
-	if cfg.Concurrency < 1 || cfg.Concurrency > maxConcurrency {
-		bad("-concurrency %d: want 1 to %d", cfg.Concurrency, maxConcurrency)
-	}
-	if cfg.Duration <= 0 || cfg.Duration > maxDuration {
-		bad("-duration %v: want more than 0, at most %v", cfg.Duration, maxDuration)
-	}
-	if cfg.Warmup < 0 || cfg.Warmup > maxWarmup {
-		bad("-warmup %v: want 0 to %v", cfg.Warmup, maxWarmup)
-	}
-	if cfg.Timeout <= 0 || cfg.Timeout > maxTimeout {
-		bad("-timeout %v: want more than 0, at most %v", cfg.Timeout, maxTimeout)
-	}
-	if cfg.ServerPID < 0 {
-		bad("-server-pid %d: want a process id", cfg.ServerPID)
-	} else if cfg.ServerPID > 0 {
-		if _, err := processCPUTime(cfg.ServerPID); err != nil {
-			bad("-server-pid %d: %v", cfg.ServerPID, err)
-		}
-	}
+	checkRun(bad, cfg.Concurrency, cfg.Duration, cfg.Warmup, cfg.Timeout)
+	checkPID(bad, "-server-pid", cfg.ServerPID)
 	if (cfg.BindDN == "") != (pwFile == "") {
 		bad("-bind-dn and -bind-password-file go together")
 	} else if pwFile != "" {

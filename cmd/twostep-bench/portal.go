@@ -69,8 +69,8 @@ Flags:
 	if err := parseSubFlags(fs, args); err != nil {
 		return err
 	}
-	if cfg.Users < 1 || cfg.Concurrency < 1 || cfg.Concurrency > 250 || cfg.Duration <= 0 || cfg.Warmup < 0 {
-		return usageError{"-users positive, -concurrency 1 to 250, -duration positive, -warmup 0 or more"}
+	if cfg.Concurrency < 1 || cfg.Concurrency > 250 || cfg.Users < cfg.Concurrency || cfg.Duration <= 0 || cfg.Warmup < 0 {
+		return usageError{"-concurrency 1 to 250, -users at least -concurrency (no two browsers share a user), -duration positive, -warmup 0 or more"}
 	}
 	if *endpoints != "" {
 		cfg.Endpoints = strings.Split(*endpoints, ",")
@@ -105,7 +105,6 @@ type portalResult struct {
 	CeilingPagesPerSec   float64 `json:"ceiling_pages_per_sec"`
 	CPUPerSignInUs       float64 `json:"twostepd_cpu_per_sign_in_us"`
 	CPUPerPageUs         float64 `json:"twostepd_cpu_per_page_us"`
-	Failures             int64   `json:"failures"`
 }
 
 var benchCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -160,7 +159,6 @@ portal:
 	}
 
 	res := &portalResult{Users: cfg.Users, Concurrency: cfg.Concurrency, DurationSeconds: cfg.Duration.Seconds()}
-	var failures atomic.Int64
 	browsers := make([]*benchBrowser, cfg.Concurrency)
 	for i := range browsers {
 		browsers[i] = newBenchBrowser(base, i)
@@ -170,104 +168,89 @@ portal:
 			b.client.CloseIdleConnections()
 		}
 	}()
+	ph := phase{Concurrency: cfg.Concurrency, Warmup: cfg.Warmup, Duration: cfg.Duration, ServerPID: d.pid()}
+	// Worker w takes users w, w+C, w+2C, ...: no two share one.
+	user := func(w, round int) int { return (w + round*cfg.Concurrency) % cfg.Users }
 
 	// Sign-ins: each a new browser session (a new cookie jar).
 	fmt.Fprintf(cfg.Progress, "portal: sign-ins, %d browsers, %v\n", cfg.Concurrency, cfg.Duration)
-	var next atomic.Int64
-	cpu0 := serverCPUOrZero(d.pid())
-	n, lat := closedLoop(ctx, cfg, func(w int) error {
-		i := int(next.Add(1)) % cfg.Users
+	r, err := ph.run(ctx, opWorker(ctx, func(w, round int) error {
+		i := user(w, round)
 		return browsers[w].signIn(fmt.Sprintf("wu%d", i), codes[i])
-	}, &failures)
-	res.SignInsPerSec, res.SignInP50ms, res.SignInP99ms = float64(n)/cfg.Duration.Seconds(), pct(lat, 0.5), pct(lat, 0.99)
-	if cpu := serverCPUOrZero(d.pid()) - cpu0; n > 0 && cpu > 0 {
-		res.CPUPerSignInUs = float64(cpu.Microseconds()) / float64(n+warmupShare(n, cfg))
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("sign-in: %w; twostepd said:\n%s", err, d.tail())
 	}
+	res.SignInsPerSec, res.SignInP50ms, res.SignInP99ms, res.CPUPerSignInUs = opFigures(r)
 
 	// Page views: each browser keeps its last signed-in session.
 	fmt.Fprintf(cfg.Progress, "portal: page views\n")
-	cpu0 = serverCPUOrZero(d.pid())
-	n, lat = closedLoop(ctx, cfg, func(w int) error { return browsers[w].page() }, &failures)
-	res.PagesPerSec, res.PageP50ms, res.PageP99ms = float64(n)/cfg.Duration.Seconds(), pct(lat, 0.5), pct(lat, 0.99)
-	if cpu := serverCPUOrZero(d.pid()) - cpu0; n > 0 && cpu > 0 {
-		res.CPUPerPageUs = float64(cpu.Microseconds()) / float64(n+warmupShare(n, cfg))
+	if r, err = ph.run(ctx, opWorker(ctx, func(w, _ int) error { return browsers[w].page() })); err != nil {
+		return nil, fmt.Errorf("page view: %w; twostepd said:\n%s", err, d.tail())
 	}
+	res.PagesPerSec, res.PageP50ms, res.PageP99ms, res.CPUPerPageUs = opFigures(r)
 
 	// The ceiling: the same cluster operations, from this program.
 	fmt.Fprintf(cfg.Progress, "portal: the store's ceiling\n")
-	n, _ = closedLoop(ctx, cfg, func(int) error {
-		i := int(next.Add(1)) % cfg.Users
+	ph.ServerPID = 0
+	if r, err = ph.run(ctx, opWorker(ctx, func(w, round int) error {
+		i := user(w, round)
 		return storeSignIn(ctx, accounts, sessions, fmt.Sprintf("wu%d", i), codes[i])
-	}, &failures)
-	res.CeilingSignInsPerSec = float64(n) / cfg.Duration.Seconds()
+	})); err != nil {
+		return nil, fmt.Errorf("store sign-in: %w", err)
+	}
+	res.CeilingSignInsPerSec, _, _, _ = opFigures(r)
 	tokens := make([]string, cfg.Concurrency)
 	for w := range tokens {
 		now := time.Now()
-		s := &cluster.Session{User: fmt.Sprintf("wu%d", w%cfg.Users), Stage: cluster.StageSignedIn, Created: now, Expires: now.Add(time.Hour), Idle: time.Hour}
+		s := &cluster.Session{User: fmt.Sprintf("wu%d", user(w, 0)), Stage: cluster.StageSignedIn, Created: now, Expires: now.Add(time.Hour), Idle: time.Hour}
 		if tokens[w], err = sessions.Create(ctx, s); err != nil {
 			return nil, err
 		}
 	}
-	n, _ = closedLoop(ctx, cfg, func(w int) error { return storePage(ctx, accounts, sessions, tokens[w]) }, &failures)
-	res.CeilingPagesPerSec = float64(n) / cfg.Duration.Seconds()
-	res.Failures = failures.Load()
-	if res.Failures > 0 {
-		return res, fmt.Errorf("%d operations failed; twostepd said:\n%s", res.Failures, d.tail())
+	if r, err = ph.run(ctx, opWorker(ctx, func(w, _ int) error { return storePage(ctx, accounts, sessions, tokens[w]) })); err != nil {
+		return nil, fmt.Errorf("store page view: %w", err)
 	}
+	res.CeilingPagesPerSec, _, _, _ = opFigures(r)
 	return res, nil
 }
 
-// warmupShare estimates the operations of the warm-up, whose CPU the
-// reading includes.
-func warmupShare(n int, cfg portalConfig) int {
-	return int(float64(n) * cfg.Warmup.Seconds() / cfg.Duration.Seconds())
-}
-
-func serverCPUOrZero(pid int) time.Duration {
-	d, err := serverCPU(pid)
-	if err != nil {
-		return 0
-	}
-	return d
-}
-
-// closedLoop runs op on cfg.Concurrency workers for the warm-up and the
-// measured time and returns the operations completed while measuring
-// and their latencies.
-func closedLoop(ctx context.Context, cfg portalConfig, op func(worker int) error, failures *atomic.Int64) (int, []time.Duration) {
-	start := time.Now()
-	measure, end := start.Add(cfg.Warmup), start.Add(cfg.Warmup+cfg.Duration)
-	var mu sync.Mutex
-	var all []time.Duration
-	var wg sync.WaitGroup
-	for w := range cfg.Concurrency {
-		wg.Go(func() {
-			var mine []time.Duration
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				if !t0.Before(end) {
-					break
-				}
-				err := op(w)
-				t1 := time.Now()
-				if err != nil {
-					failures.Add(1)
-					if failures.Load() > 100 {
-						return
-					}
-					continue
-				}
-				if !t0.Before(measure) && !t1.After(end) {
-					mine = append(mine, t1.Sub(t0))
-				}
+// opWorker makes a phase worker that runs op back to back until the
+// phase ends, timing what finishes in the measured part. The first
+// failure ends the run: the figures would mean nothing.
+func opWorker(ctx context.Context, op func(worker, round int) error) func(int, time.Time, time.Time) (tally, error) {
+	return func(w int, measureStart, end time.Time) (tally, error) {
+		var t tally
+		for round := 0; ctx.Err() == nil; round++ {
+			t0 := time.Now()
+			if !t0.Before(end) {
+				break
 			}
-			mu.Lock()
-			all = append(all, mine...)
-			mu.Unlock()
-		})
+			if err := op(w, round); err != nil {
+				return t, err
+			}
+			if t1 := time.Now(); !t0.Before(measureStart) && !t1.After(end) {
+				t.Logins++
+				t.latency.record(t1.Sub(t0))
+			}
+		}
+		return t, nil
 	}
-	wg.Wait()
-	return len(all), all
+}
+
+// opFigures are a phase's operations per second, p50 and p99 in ms, and
+// the server's CPU per operation in µs (0 when not measured).
+func opFigures(r loadResult) (perSec, p50, p99, cpuUs float64) {
+	if r.Elapsed <= 0 || r.Logins == 0 {
+		return 0, 0, 0, 0
+	}
+	perSec = float64(r.Logins) / r.Elapsed.Seconds()
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	p50, p99 = ms(r.latency.quantile(0.5)), ms(r.latency.quantile(0.99))
+	if r.ServerCPUOK {
+		cpuUs = float64(r.ServerCPU.Microseconds()) / float64(r.Logins)
+	}
+	return perSec, p50, p99, cpuUs
 }
 
 // benchBrowser is one simulated browser: its own loopback source address

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io"
@@ -36,7 +37,8 @@ type daemon struct {
 	file    *directory.File     // set with the file backend
 	ldap    *directory.LDAP     // set with the ldap backend
 	clients *radiusd.ClientTable
-	keys    *cluster.Keyring // seals OTP seeds in the store
+	keys    *cluster.Keyring  // seals OTP seeds in the store
+	vapid   *ecdsa.PrivateKey // the Web Push key, once pushOption read it; nil: Web Push off
 	reg     *prometheus.Registry
 	ready   atomic.Bool
 }

@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"os"
-	"strings"
 	"time"
 
 	"twostep/challenge"
@@ -68,19 +66,10 @@ func (d *daemon) startPortal(engine *challenge.Engine, store cluster.Store) (*we
 // vapidPublicKey is the Web Push key the web authenticator subscribes
 // with, or "" when Web Push is off.
 func (d *daemon) vapidPublicKey() (string, error) {
-	pc := d.cfg.Push
-	if !pc.Enabled() || pc.VAPIDKeyFile == "" {
+	if d.vapid == nil {
 		return "", nil
 	}
-	b, err := os.ReadFile(pc.VAPIDKeyFile)
-	if err != nil {
-		return "", fmt.Errorf("push: VAPID key: %w (create it with `twostepctl vapid-key -out FILE`)", err)
-	}
-	key, err := notify.DecodeVAPIDPrivateKey(strings.TrimSpace(string(b)))
-	if err != nil {
-		return "", fmt.Errorf("push: VAPID key %s: %w", pc.VAPIDKeyFile, err)
-	}
-	return notify.EncodeVAPIDPublicKey(&key.PublicKey)
+	return notify.EncodeVAPIDPublicKey(&d.vapid.PublicKey)
 }
 
 // selfSigned makes a certificate for the demo portal: the listen

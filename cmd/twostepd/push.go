@@ -45,6 +45,7 @@ func (d *daemon) pushOption(store cluster.Store, node string) (challenge.Option,
 			return nil, nil, fmt.Errorf("push: VAPID key %s: %w", pc.VAPIDKeyFile, err)
 		}
 		dispatch.WebPush = &notify.WebPush{Client: client, VAPID: notify.VAPID{Private: key, Subject: pc.Subject}}
+		d.vapid = key // the portal gives its public half to web authenticators
 	}
 	pushes := cluster.NewPushes(store, d.keys)
 	cfg := challenge.PushConfig{Timeout: pc.Timeout, Limit: pc.Limit, AnswerURLs: pc.URLs, Node: node}
