@@ -22,9 +22,7 @@ run: build ## start twostepd on the demo config (127.0.0.1:1812, secret testing1
 peers: ## install the test peers (radclient, ...) when missing
 	@scripts/test-peers.sh
 
-test: peers ## run every test (installs missing test peers as root), vet, and a short fuzz pass
-	$(GO) vet ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+test: peers lint ## run every test (installs missing test peers as root), the linters, and a short fuzz pass
 	$(GO) test -race -count=1 -timeout 10m ./...
 	FUZZTIME=5s scripts/fuzz.sh
 
@@ -38,9 +36,10 @@ screenshots: peers ## run the portal's browser test and keep its pages in docs/s
 	@mkdir -p docs/screenshots
 	TWOSTEP_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestPortalInBrowser ./cmd/twostepd
 
-lint: ## gofmt and go vet
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+lint: ## gofmt, go vet and staticcheck (a Go tool dependency: go.mod pins its version)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 clean: ## remove build output
 	rm -rf bin

@@ -91,7 +91,9 @@ func TestPortalSignIn(t *testing.T) {
 		if err := w.answer(0, m, cluster.PushApproved, pp.Number); err != nil {
 			t.Fatal(err)
 		}
-		d, err = e.PortalPushResult(ctx, "alice", pp.ID)
+		if d, err = e.PortalPushResult(ctx, "alice", pp.ID); err != nil {
+			t.Fatal(err)
+		}
 		expect(t, d, Accept, ReasonPushApproved)
 		if acct, _ := w.accounts.Load(ctx, "alice"); acct.Used[tablet].At.IsZero() {
 			t.Error("an approval did not record the device's last use")

@@ -356,7 +356,7 @@ func TestLDAPSection(t *testing.T) {
 func TestPolicyAndReplies(t *testing.T) {
 	const head = "directory: {backend: file, file: {path: /u.yaml}}\n"
 	t.Run("resolved", func(t *testing.T) {
-		c, err := Parse("/etc/twostep/t.yaml", []byte(head+`radius:
+		_, err := Parse("/etc/twostep/t.yaml", []byte(head+`radius:
   dictionaries: [dictionary.aruba]
 clients:
   - {name: fw, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret, reply_attributes: [Fortinet-Group-Name], on_error: drop}
@@ -378,7 +378,7 @@ policy:
 		if !strings.Contains(err.Error(), "t.yaml:3: radius.dictionaries:") {
 			t.Errorf("got %v, want the dictionary problem at line 3", err)
 		}
-		c, err = Parse("/etc/twostep/t.yaml", []byte(head+`clients:
+		c, err := Parse("/etc/twostep/t.yaml", []byte(head+`clients:
   - {name: fw, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret, reply_attributes: [Fortinet-Group-Name], on_error: drop}
   - {name: sw, networks: [10.0.0.2], secret: s3cret-s3cret-s3cret, reply_attributes: []}
   - {name: any, networks: [10.0.0.3], secret: s3cret-s3cret-s3cret}

@@ -55,10 +55,10 @@ func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 
 	res := &ldap.SearchResult{Entries: []*ldap.Entry{}, Referrals: []string{}, Controls: []ldap.Control{}}
 	raw, err := c.roundTrip(envelope.Bytes())
+	if err != nil {
+		return res, err
+	}
 	for first := true; ; first = false {
-		if err != nil {
-			return res, err
-		}
 		packet, err := c.decode(raw, first)
 		if err != nil {
 			return res, err
@@ -106,7 +106,11 @@ func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 		default:
 			return res, c.fail(fmt.Errorf("ldap: search answered with %s", opName(op)))
 		}
-		raw, err = c.readMore()
+		// A read that fails mid-search (a timeout, a reset) is the
+		// answer: the connection is closed and the error says why.
+		if raw, err = c.readMore(); err != nil {
+			return res, err
+		}
 	}
 }
 

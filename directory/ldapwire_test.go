@@ -388,6 +388,7 @@ func TestConnSearchBroken(t *testing.T) {
 		refused     bool  // the client must send nothing
 		reply       []byte
 		hangUp      bool
+		stall       bool   // the server answers part, then says nothing more
 		wantErr     string // "": success
 		wantEntries int
 		broken      bool // the connection must be closed afterwards
@@ -401,6 +402,8 @@ func TestConnSearchBroken(t *testing.T) {
 			wantErr: "response to message 0", wantEntries: 1, broken: true},
 		{name: "hung up mid-search", reply: ldapMessage(1, searchEntry()), hangUp: true,
 			wantErr: "EOF", wantEntries: 1, broken: true},
+		{name: "stalled mid-search", reply: ldapMessage(1, searchEntry()), stall: true,
+			wantErr: "timed out", wantEntries: 1, broken: true},
 		{name: "bind response", reply: bindResponse(1, 0, ""),
 			wantErr: "search answered with Bind Response", broken: true},
 		{name: "extended response", reply: slices.Concat(ldapMessage(1, searchEntry()), ldapMessage(1, resultOp(ldap.ApplicationExtendedResponse, 0, ""))),
@@ -442,6 +445,12 @@ func TestConnSearchBroken(t *testing.T) {
 			defer c.Close()
 			c.msgID = tt.msgID
 			c.SetTimeout(time.Second)
+			if tt.stall {
+				c.SetTimeout(200 * time.Millisecond)
+			}
+			if tt.stall {
+				c.SetTimeout(200 * time.Millisecond)
+			}
 			res, err := c.search(ldap.NewSearchRequest("dc=x", ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 				2, 0, false, "(uid=alice)", []string{"memberOf"}, nil))
 			if serr := <-served; serr != nil {

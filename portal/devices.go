@@ -105,12 +105,18 @@ func (p *Portal) renderDevices(w http.ResponseWriter, r *http.Request, s *cluste
 // maxDeviceName is cluster's bound on a device name.
 const maxDeviceName = 32
 
+// userError is an error whose text is written for the user and shown on
+// the page as it is: a sentence that says what to do.
+type userError string
+
+func (e userError) Error() string { return string(e) }
+
 // deviceName checks a name a user typed; the message says what to do.
 func deviceName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > maxDeviceName || !utf8.ValidString(name) ||
 		strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "", fmt.Errorf("Give the device a name of 1 to %d characters.", maxDeviceName)
+		return "", userError(fmt.Sprintf("Give the device a name of 1 to %d characters.", maxDeviceName))
 	}
 	return name, nil
 }

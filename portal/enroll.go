@@ -401,23 +401,23 @@ func pushDeviceOf(req appEnrollment, services []string) (cluster.PushDevice, str
 		_, err = ecdsa.ParseUncompressedPublicKey(elliptic.P256(), key)
 	}
 	if err != nil {
-		return cluster.PushDevice{}, "", errors.New("The device's key is not a P-256 public key.")
+		return cluster.PushDevice{}, "", userError("The device's key is not a P-256 public key.")
 	}
 	pd := cluster.PushDevice{PublicKey: key, Kind: notify.KindApp}
 	if sub := req.Subscription; sub != nil {
 		u, err := url.Parse(sub.Endpoint)
 		if err != nil || u.Scheme != "https" || u.Host == "" || len(sub.Endpoint) > 1024 {
-			return cluster.PushDevice{}, "", errors.New("The browser's push subscription has no https endpoint.")
+			return cluster.PushDevice{}, "", userError("The browser's push subscription has no https endpoint.")
 		}
 		if !knownPushService(u.Hostname(), services) {
 			// Every push would make the nodes post to this address: only
 			// the browsers' push services are taken.
-			return cluster.PushDevice{}, "", fmt.Errorf("This browser's push service (%s) is not one this portal allows; ask the help desk.", u.Hostname())
+			return cluster.PushDevice{}, "", userError(fmt.Sprintf("This browser's push service (%s) is not one this portal allows; ask the help desk.", u.Hostname()))
 		}
 		dh, err1 := base64.RawURLEncoding.DecodeString(strings.TrimRight(sub.Keys.P256DH, "="))
 		auth, err2 := base64.RawURLEncoding.DecodeString(strings.TrimRight(sub.Keys.Auth, "="))
 		if err1 != nil || err2 != nil || len(dh) != 65 || len(auth) != 16 {
-			return cluster.PushDevice{}, "", errors.New("The browser's push subscription keys are malformed.")
+			return cluster.PushDevice{}, "", userError("The browser's push subscription keys are malformed.")
 		}
 		pd.Kind, pd.Endpoint, pd.P256DH, pd.Auth = notify.KindWebPush, sub.Endpoint, dh, auth
 	}

@@ -173,7 +173,7 @@ func readDevices(path string, users []user) ([][]challenge.TOTP, error) {
 		}
 		name, uri, ok := strings.Cut(line, " ")
 		if !ok || name == "" {
-			return nil, fmt.Errorf("%s:%d: want USER otpauth://totp/...", path, n)
+			return nil, fmt.Errorf("%s:%d: want USER otpauth://totp/LABEL?secret=SEED", path, n)
 		}
 		t, _, _, err := challenge.ParseTOTPURI(strings.TrimSpace(uri))
 		if err != nil {

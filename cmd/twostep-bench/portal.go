@@ -349,7 +349,7 @@ func storeSignIn(ctx context.Context, accounts *cluster.Accounts, sessions *clus
 	if err != nil {
 		return err
 	}
-	if s, err = sessions.Get(ctx, token); err != nil {
+	if _, err = sessions.Get(ctx, token); err != nil {
 		return err
 	}
 	if _, err := accounts.Load(ctx, user); err != nil {

@@ -36,9 +36,6 @@ Examples:
 Flags:
 `
 
-// defaultAuditSince is how far back `audit` looks without -since.
-const defaultAuditSince = 7 * 24 * time.Hour
-
 // auditJSON is an event as `audit -json` prints it.
 type auditJSON struct {
 	Time   time.Time `json:"time"`

@@ -230,7 +230,7 @@ type vapidClaims struct {
 func checkVAPID(header, origin string, now time.Time) (vapidClaims, string, error) {
 	scheme, params, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "vapid") {
-		return vapidClaims{}, "", errors.New(`Authorization is not of the "vapid" scheme`)
+		return vapidClaims{}, "", errors.New(`authorization is not of the "vapid" scheme`)
 	}
 	var token, k string
 	for p := range strings.SplitSeq(params, ",") {
@@ -288,7 +288,7 @@ func checkVAPID(header, origin string, now time.Time) (vapidClaims, string, erro
 	case exp.After(now.Add(24 * time.Hour)):
 		return vapidClaims{}, "", fmt.Errorf("exp %v is more than 24 hours away", exp)
 	case !strings.HasPrefix(c.Sub, "mailto:") && !strings.HasPrefix(c.Sub, "https:"):
-		return vapidClaims{}, "", fmt.Errorf("sub %q is neither mailto: nor https:", c.Sub)
+		return vapidClaims{}, "", fmt.Errorf("sub %q has neither the mailto: nor the https: scheme", c.Sub)
 	}
 	return c, k, nil
 }
