@@ -156,11 +156,20 @@ func (e *Engine) PortalRecovery(ctx context.Context, name, code string) (Decisio
 	if !ok {
 		return d, err
 	}
-	_, err = e.sf.accounts.UseRecovery(ctx, acct.Name, code, now)
+	locked := false
+	acct, err = e.retryOn(ctx, acct, name, "check a recovery passcode", func(ctx context.Context, acct *cluster.Account) error {
+		if locked = acct.Lockout.Locked(now); locked {
+			return nil
+		}
+		_, err := e.sf.accounts.UseRecovery(ctx, acct, code, now)
+		return err
+	})
 	switch {
+	case locked:
+		return lockedOut(acct.Lockout), nil
 	case err == nil:
 		_ = e.Audit(ctx, acct.Name, "recovery.use", "signed in to the portal with it")
-		return Decision{Outcome: Accept, Reason: ReasonRecovery}, nil
+		return withProblems(Decision{Outcome: Accept, Reason: ReasonRecovery}, acct), nil
 	case errors.Is(err, cluster.ErrCodeExpired):
 		return Decision{Outcome: Reject, Reason: ReasonBypassExpired, Message: msgRecoveryExpired}, nil
 	case errors.Is(err, cluster.ErrNoCode):
@@ -168,7 +177,7 @@ func (e *Engine) PortalRecovery(ctx context.Context, name, code string) (Decisio
 		if d.Reason == ReasonBadPasscode {
 			d.Message = msgRecoveryWrong
 		}
-		return d, err
+		return withProblems(d, acct), err
 	default:
 		return e.failMode(portalRequest(name), GroupRule{}, err)
 	}
@@ -196,37 +205,34 @@ func (e *Engine) PortalPush(ctx context.Context, name, device, from, purpose str
 	now := e.now()
 	number := cluster.NewPushNumber()
 	var p *cluster.Push
-	var acct *cluster.Account
-	var err error
-	for round := range verifyRounds {
-		if err = conflictPause(ctx, round); err != nil {
-			break
-		}
-		if acct, err = e.sf.accounts.Load(ctx, name); err != nil {
-			break
-		}
+	var refused *Decision
+	acct, err := e.retryOn(ctx, nil, name, "start a push", func(ctx context.Context, acct *cluster.Account) error {
 		if acct.Lockout.Locked(now) {
-			return PortalPush{}, lockedOut(acct.Lockout), nil
+			refused = &Decision{}
+			*refused = lockedOut(acct.Lockout)
+			return nil
 		}
 		devs := pushDevices(acct)
 		if len(devs) == 0 {
-			return PortalPush{}, Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
+			refused = &Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}
+			return nil
 		}
 		dev := devs[0]
 		if device != "" {
 			var ok bool
 			if dev, ok = acct.Device(device); !ok || dev.Type != cluster.PushApp {
-				return PortalPush{}, Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
+				refused = &Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}
+				return nil
 			}
 		}
 		p = &cluster.Push{
 			User: name, Device: dev.ID, DeviceName: dev.Name, Client: PortalService, NASID: purpose,
 			NASAddr: e.push.cfg.Node, From: from, Created: now, Expires: now.Add(e.push.cfg.Timeout),
 		}
-		err = e.push.pushes.Start(ctx, acct, p, number, "", nil, e.push.cfg.Limit, now)
-		if !errors.Is(err, cluster.ErrConflict) {
-			break
-		}
+		return e.push.pushes.Start(ctx, acct, p, number, "", nil, e.push.cfg.Limit, now)
+	})
+	if refused != nil {
+		return PortalPush{}, *refused, nil
 	}
 	switch {
 	case errors.Is(err, cluster.ErrPushLimit):

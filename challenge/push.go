@@ -32,6 +32,10 @@ type PushConfig struct {
 	Node string
 	// Alert, when set, is told of every login reported as fraudulent.
 	Alert func(ctx context.Context, p *cluster.Push)
+	// ResendAfter is how old a push whose record says its notification
+	// never left must be before a node taking the login over sends it:
+	// longer than a notification may take. Default 7 s.
+	ResendAfter time.Duration
 }
 
 // Defaults of push approval.
@@ -86,6 +90,9 @@ type pushFactor struct {
 func WithPush(cfg PushConfig, pushes *cluster.Pushes, notifier Notifier) Option {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultPushTimeout
+	}
+	if cfg.ResendAfter <= 0 {
+		cfg.ResendAfter = DefaultResendAfter
 	}
 	return func(e *Engine) { e.push = &pushFactor{cfg: cfg, pushes: pushes, notifier: notifier} }
 }
@@ -231,7 +238,7 @@ func (e *Engine) followPush(ctx context.Context, req *Request, p *cluster.Push) 
 	}
 	var data pushData
 	_ = json.Unmarshal(p.Data, &data)
-	if !p.Notified && !p.State.Final() && e.now().Sub(p.Created) > resendAfter {
+	if !p.Notified && !p.State.Final() && e.now().Sub(p.Created) > e.push.cfg.ResendAfter {
 		// The node that started it died before the notification left.
 		// Of several nodes taking over, the one that marks it sends.
 		if e.push.pushes.MarkNotified(ctx, p, e.now()) == nil {
@@ -249,9 +256,8 @@ func (e *Engine) followPush(ctx context.Context, req *Request, p *cluster.Push) 
 	return e.awaitPush(ctx, req, acct, p, data.Reply, req.Login.Mode != Append)
 }
 
-// resendAfter is how old an unnotified push must be before a node taking
-// it over sends the notification: longer than a notification may take.
-const resendAfter = 7 * time.Second
+// DefaultResendAfter is PushConfig.ResendAfter's default.
+const DefaultResendAfter = 7 * time.Second
 
 // startPush sends a push to device n (0: the default) of acct and waits
 // for it, or answers the challenge of a verified push.
@@ -279,29 +285,27 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 	join := joinKey(req)
 	now := e.now()
 	var p *cluster.Push
-	for round := range verifyRounds {
-		if round > 0 {
-			if err := conflictPause(ctx, round); err != nil {
-				return e.failMode(req, rule, err)
-			}
-			if acct, err = e.sf.accounts.Load(ctx, acct.Name); err != nil {
-				return e.failMode(req, rule, err)
-			}
-		}
+	var joined *Decision
+	var joinErr error
+	acct, err = e.retryOn(ctx, acct, acct.Name, "start a push", func(ctx context.Context, acct *cluster.Account) error {
 		p = &cluster.Push{
 			User: req.User, Device: dev.ID, DeviceName: dev.Name,
 			Client: req.Client, NASAddr: req.Source.Addr().String(), NASID: req.NASIdentifier, From: req.CallingStationID,
 			Created: now, Expires: now.Add(e.push.cfg.Timeout), Data: data,
 		}
-		err = e.push.pushes.Start(ctx, acct, p, number, join, []byte(req.Password), e.push.cfg.Limit, now)
-		if !errors.Is(err, cluster.ErrConflict) {
-			break
+		err := e.push.pushes.Start(ctx, acct, p, number, join, []byte(req.Password), e.push.cfg.Limit, now)
+		if errors.Is(err, cluster.ErrConflict) {
+			// A copy of this request (the NAS failed over while this node
+			// checked the password) may have started the push: follow it.
+			if d, ok, jerr := e.joinPush(ctx, req); ok {
+				joined, joinErr = &d, jerr
+				return nil
+			}
 		}
-		// A copy of this request (the NAS failed over while this node
-		// checked the password) may have started the push: follow it.
-		if d, joined, jerr := e.joinPush(ctx, req); joined {
-			return d, jerr
-		}
+		return err
+	})
+	if joined != nil {
+		return *joined, joinErr
 	}
 	switch {
 	case errors.Is(err, cluster.ErrPushLimit):
@@ -427,12 +431,17 @@ func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Acco
 	}
 	if canWaitOpen(ctx) {
 		return Decision{Wait: &Wait{start: func(done func(Decision, error)) {
-			e.push.pushes.Await(ctx, p.ID, e.waitFor(req, p), func(got *cluster.Push, err error) {
-				done(decide(got, err))
+			e.await(ctx, req, acct, p, func(got *cluster.Push, err, resendErr error) {
+				d, err := decide(got, err)
+				d.Err = errors.Join(d.Err, resendErr)
+				done(d, err)
 			})
 		}}}, nil
 	}
-	return decide(e.waitPush(ctx, req, p))
+	got, err, resendErr := e.waitPush(ctx, req, acct, p)
+	d, err := decide(got, err)
+	d.Err = errors.Join(d.Err, resendErr)
+	return d, err
 }
 
 // waitFor is how much longer req's NAS waits for its answer: from the
@@ -451,12 +460,69 @@ func (e *Engine) waitFor(req *Request, p *cluster.Push) time.Duration {
 	return max(until.Sub(now), time.Millisecond)
 }
 
-// waitPush waits for p's answer as long as req's NAS waits.
-func (e *Engine) waitPush(ctx context.Context, req *Request, p *cluster.Push) (*cluster.Push, error) {
+// waitPush waits for p's answer as long as req's NAS waits, holding the
+// goroutine (await's synchronous form).
+func (e *Engine) waitPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push) (got *cluster.Push, err, resendErr error) {
 	waiting(ctx)
-	wctx, cancel := context.WithTimeout(ctx, e.waitFor(req, p))
-	defer cancel()
-	return e.push.pushes.Wait(wctx, p.ID)
+	type result struct {
+		p              *cluster.Push
+		err, resendErr error
+	}
+	ch := make(chan result, 1)
+	e.await(ctx, req, acct, p, func(p *cluster.Push, err, resendErr error) { ch <- result{p, err, resendErr} })
+	r := <-ch
+	return r.p, r.err, r.resendErr
+}
+
+// await waits for p's answer as long as req's NAS waits and calls done
+// once, on a goroutine of its own, as cluster.Pushes.Await does (no
+// goroutine and no etcd call while it waits). It also makes sure that
+// the notification left: the node that starts a push records that it
+// sent it (Push.Notified); when the record still says otherwise
+// ResendAfter after the push was created (that node died first), this
+// node sends it, unless another node taking the login over marked it
+// first. The record is checked when that time comes, whenever the copy
+// of the request arrived. resendErr says why a notification sent here
+// failed, for the log.
+func (e *Engine) await(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push, done func(got *cluster.Push, err, resendErr error)) {
+	end := e.now().Add(e.waitFor(req, p))
+	var resendErr error
+	var round func(p *cluster.Push)
+	round = func(p *cluster.Push) {
+		now := e.now()
+		wait := end.Sub(now)
+		resendAt := p.Created.Add(e.push.cfg.ResendAfter)
+		watch := !p.Notified && resendAt.Before(end)
+		if watch {
+			wait = min(wait, resendAt.Sub(now))
+		}
+		e.push.pushes.Await(ctx, p.ID, max(wait, time.Millisecond), func(got *cluster.Push, err error) {
+			if !watch || err != nil || got.State.Final() || got.Expired(e.now()) || ctx.Err() != nil || !e.now().Before(end) {
+				done(got, err, resendErr)
+				return
+			}
+			if !got.Notified {
+				resendErr = e.resend(ctx, req, acct, got)
+			}
+			next := *got
+			next.Notified = true // checked: wait out the rest
+			round(&next)
+		})
+	}
+	round(p)
+}
+
+// resend sends p's notification for a node that died before it did, if
+// this node's mark that it is sent lands first (of several nodes taking
+// the login over, one sends). It returns why the notification failed.
+func (e *Engine) resend(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push) error {
+	if err := e.push.pushes.MarkNotified(ctx, p, e.now()); err != nil {
+		return nil // another node sent it, or will answer the login
+	}
+	if d, stop := e.notifyPush(ctx, req, acct, p, false); stop {
+		return fmt.Errorf("challenge: resend push %s: %s: %w", p.ID, d.Reason, d.Err)
+	}
+	return nil
 }
 
 // pushOutcome turns a push as it stands into a Decision. An approval
@@ -588,16 +654,18 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster
 	if push.Account != acct.Name {
 		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}, true, nil
 	}
-	got, err := e.waitPush(ctx, req, push)
+	got, err, resendErr := e.waitPush(ctx, req, acct, push)
 	if err != nil {
 		d, err := e.storeDown(err)
 		return d, true, err
 	}
 	if !got.State.Final() && !got.Expired(e.now()) && p.AttemptsLeft > 1 {
 		// Enter pressed before the approval: ask again, same State.
-		return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Message: msgPushWaiting, State: req.State, Device: got.DeviceName}, true, nil
+		return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Message: msgPushWaiting, State: req.State, Device: got.DeviceName, Err: resendErr}, true, nil
 	}
-	return e.pushOutcome(acct, got, data.Reply), true, nil
+	d := e.pushOutcome(acct, got, data.Reply)
+	d.Err = errors.Join(d.Err, resendErr)
+	return d, true, nil
 }
 
 // PushReply is a device's answer as the approval API received it.

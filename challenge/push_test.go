@@ -60,6 +60,13 @@ type pushWorld struct {
 
 func newPushWorld(t *testing.T, nodes int, limit cluster.PushLimit) *pushWorld {
 	t.Helper()
+	return newPushWorldConfig(t, nodes, PushConfig{Limit: limit})
+}
+
+// newPushWorldConfig is newPushWorld with cfg for every node (its Node
+// set per node).
+func newPushWorldConfig(t *testing.T, nodes int, cfg PushConfig) *pushWorld {
+	t.Helper()
 	keyFile, _ := cluster.NewKeyFile(rand.Reader, time.Now())
 	keys, err := cluster.ParseKeyring(keyFile)
 	if err != nil {
@@ -73,9 +80,11 @@ func newPushWorld(t *testing.T, nodes int, limit cluster.PushLimit) *pushWorld {
 	for i := range nodes {
 		ps := cluster.NewPushes(w.store, keys)
 		t.Cleanup(ps.Close)
+		nc := cfg
+		nc.Node = "node" + string(rune('1'+i))
 		w.nodes = append(w.nodes, NewEngine(w.dir, Policy{Groups: []GroupRule{{Group: "vip", VerifiedPush: true}}},
 			WithPasscodes(Passcodes{Lockout: cluster.LockoutPolicy{Attempts: 10}}, w.accounts, cluster.NewChallenges(w.store, keys)),
-			WithPush(PushConfig{Limit: limit, Node: "node" + string(rune('1'+i))}, ps, w.notifier),
+			WithPush(nc, ps, w.notifier),
 			WithAudit(audit, "test")))
 	}
 	return w
@@ -423,6 +432,62 @@ func TestPushJoinAcrossNodes(t *testing.T) {
 			t.Errorf("%d pushes, want still 1", n)
 		}
 	})
+}
+
+// TestPushCopyJoinsAtTheLimit: the copy of a request whose push was the
+// last the limit allows (the NAS failed over while the user looked at
+// the phone) joins that push instead of being refused as push_limited.
+func TestPushCopyJoinsAtTheLimit(t *testing.T) {
+	w := newPushWorld(t, 2, cluster.PushLimit{Count: 1, Window: 5 * time.Minute})
+	w.addPhone("phone")
+	req := w.request(Append, "pw,push", nil)
+	results := make(chan Decision, 2)
+	go func() { results <- w.login(0, req) }()
+	m := <-w.notifier.ch
+	copyReq := *req
+	go func() { results <- w.login(1, &copyReq) }()
+	time.Sleep(100 * time.Millisecond)
+	if err := w.answer(1, m, cluster.PushApproved, ""); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		expect(t, <-results, Accept, ReasonPushApproved)
+	}
+	// A new login is over the limit.
+	expect(t, w.login(1, w.request(Append, "pw,push", nil)), Reject, ReasonPushLimited)
+}
+
+// TestPushResentWhileTheCopyWaits: the node that started a push died
+// before its notification left, and the NAS's copy of the request
+// reached another node at once. That node sends the notification once
+// the push is ResendAfter old, checking the push's record then, while
+// the login waits, and the login completes.
+func TestPushResentWhileTheCopyWaits(t *testing.T) {
+	w := newPushWorldConfig(t, 1, PushConfig{ResendAfter: 300 * time.Millisecond})
+	id := w.addPhone("phone")
+	ctx := context.Background()
+	req := w.request(Append, "pw,push", nil)
+	// What the dead node did: the push and its join record, nothing sent.
+	acct, err := w.accounts.Load(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	dead := cluster.NewPushes(w.store, w.keys)
+	p := &cluster.Push{User: "alice", Device: id, DeviceName: "phone", Client: "vpn", NASAddr: pushNAS.Addr().String(),
+		Created: now, Expires: now.Add(time.Minute), Data: []byte(`{}`)}
+	if err := dead.Start(ctx, acct, p, "", joinKey(req), []byte(req.Password), cluster.PushLimit{}, now); err != nil {
+		t.Fatal(err)
+	}
+	done := w.phone(0, cluster.PushApproved, "")
+	copyReq := *req
+	expect(t, w.login(0, &copyReq), Accept, ReasonPushApproved)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := w.notifier.count(); n != 1 {
+		t.Errorf("%d notifications, want 1", n)
+	}
 }
 
 func TestPushNotifierDown(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"twostep/cluster"
@@ -152,7 +151,10 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if hasCode {
 		d, err := e.verify(ctx, acct, code, now)
 		if err != nil {
-			return e.failMode(req, rule, err)
+			// Once a code is being checked the fail mode is over: a wrong
+			// code must never pass because the store slowed down under a
+			// burst of guesses. The RADIUS layer answers a plain Reject.
+			return Decision{}, fmt.Errorf("challenge: %w", err)
 		}
 		if d.Outcome == Accept {
 			d.Attributes = rule.Reply
@@ -192,63 +194,47 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	return withProblems(Decision{Outcome: Challenge, Reason: ReasonPasscodeRequested, Message: e.sf.cfg.Prompt, State: state}, acct), nil
 }
 
-// verifyRounds bounds how often a code is checked again after another
-// node changed the user's records in between. Every conflict means some
-// other login made progress, so the loop ends; the bound only guards a
-// context without a deadline. Under a burst of logins for one user (a
-// help-desk bypass code tried by many at once, a script guessing) dozens
-// of rounds are normal.
-const verifyRounds = 100
-
 // verify checks code for acct and records the outcome. When another node
-// changed the records meanwhile (cluster.ErrConflict), it loads them
+// changed the records meanwhile (cluster.ErrConflict) it loads them
 // again and decides again: a lock that landed wins, a step another node
-// took is a replay. Past the first retries it waits a short random time,
-// so that contenders spread out instead of colliding again.
+// took is a replay.
 func (e *Engine) verify(ctx context.Context, acct *cluster.Account, code string, now time.Time) (Decision, error) {
-	for round := range verifyRounds {
-		if round > 0 {
-			if err := conflictPause(ctx, round); err != nil {
-				return Decision{}, fmt.Errorf("challenge: records of %q kept changing while a code was checked: %w", acct.Name, err)
-			}
-			var err error
-			if acct, err = e.sf.accounts.Load(ctx, acct.Name); err != nil {
-				return Decision{}, err
-			}
-			if acct.Lockout.Locked(now) {
-				return lockedOut(acct.Lockout), nil
-			}
+	var d Decision
+	acct, err := e.retryOn(ctx, acct, acct.Name, "check a passcode", func(ctx context.Context, acct *cluster.Account) error {
+		if acct.Lockout.Locked(now) {
+			d = lockedOut(acct.Lockout)
+			return nil
 		}
-		d, err := e.checkCode(ctx, acct, code, now)
-		if errors.Is(err, cluster.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return Decision{}, err
-		}
-		return withProblems(d, acct), nil
+		var err error
+		d, err = e.checkCode(ctx, acct, code, now)
+		return err
+	})
+	if err != nil {
+		return Decision{}, err
 	}
-	return Decision{}, fmt.Errorf("challenge: records of %q changed %d times while a code was checked: %w", acct.Name, verifyRounds, cluster.ErrConflict)
+	return withProblems(d, acct), nil
 }
 
-// conflictPause waits before conflict round n: not at all for the first
-// two, then a random time up to a bound that doubles to 20 ms.
-func conflictPause(ctx context.Context, n int) error {
-	if err := ctx.Err(); err != nil {
+// retryOn runs decide on the account name, as acct holds it (nil: loaded
+// first), and whenever decide returns cluster.ErrConflict loads the
+// account again and runs decide again, through cluster.Retry, until ctx
+// ends. It returns the account decide last saw.
+func (e *Engine) retryOn(ctx context.Context, acct *cluster.Account, name, what string, decide func(context.Context, *cluster.Account) error) (*cluster.Account, error) {
+	err := cluster.Retry(ctx, fmt.Sprintf("%s of %q", what, name), func(ctx context.Context) error {
+		if acct == nil {
+			a, err := e.sf.accounts.Load(ctx, name)
+			if err != nil {
+				return err
+			}
+			acct = a
+		}
+		err := decide(ctx, acct)
+		if errors.Is(err, cluster.ErrConflict) {
+			acct = nil // read again
+		}
 		return err
-	}
-	if n < 2 {
-		return nil
-	}
-	bound := min(time.Duration(1)<<min(n, 15)*time.Microsecond*50, 20*time.Millisecond)
-	t := time.NewTimer(rand.N(bound) + 1)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	})
+	return acct, err
 }
 
 // withProblems adds the records Load skipped to d's log (to the final
@@ -296,6 +282,7 @@ func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code stri
 			h := HOTP{Secret: dev.Secret, Algorithm: Algorithm(dev.Algorithm), Digits: dev.Digits}
 			next, ok := h.Check(code, uint64(last+1), e.sf.cfg.HOTPWindow)
 			if !ok {
+				replayed = replayed || hotpReplay(h, code, last, e.sf.cfg.HOTPWindow)
 				continue
 			}
 			step = int64(next) - 1
@@ -325,6 +312,18 @@ func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code stri
 		return Decision{Outcome: Reject, Reason: ReasonPasscodeReplayed}, nil
 	}
 	return e.fail(ctx, acct, code, now)
+}
+
+// hotpReplay reports whether code is one of the window codes an HOTP
+// token showed up to last, its last accepted counter: a code already
+// taken, not a guess (as a TOTP code of a used step).
+func hotpReplay(h HOTP, code string, last int64, window int) bool {
+	if last < 0 {
+		return false
+	}
+	first := max(last+1-int64(window), 0)
+	_, ok := h.Check(code, uint64(first), int(last-first+1))
+	return ok
 }
 
 // useBypass tries code as one of acct's bypass codes. done is false when
@@ -367,13 +366,24 @@ func anyUsable(codes []cluster.Bypass, now time.Time) bool {
 	return false
 }
 
+// ErrUncounted: a wrong second factor whose failure could not be
+// recorded toward lockout in time (the records kept changing under a
+// burst of guesses until the request's deadline, or the store stopped
+// answering). Such a code is never answered as merely wrong: the request
+// ends in an error, which the RADIUS layer answers with a plain Reject
+// (no "try again") and counts as an error, and the client's fail mode
+// does not apply.
+var ErrUncounted = errors.New("challenge: a wrong second factor could not be counted toward lockout")
+
 // fail counts a wrong second factor and says whether it locked the user.
-// The code was checked and is wrong: whatever happens to the count, the
-// answer is a Reject (a failed write goes to the log).
+// The answer waits for the count, so that between two unlocks at most
+// the lockout's attempts of wrong codes are answered, at any concurrency.
 func (e *Engine) fail(ctx context.Context, acct *cluster.Account, code string, now time.Time) (Decision, error) {
 	l, err := e.sf.accounts.Fail(ctx, acct, code, e.sf.cfg.Lockout, now)
 	if err != nil {
-		return Decision{Outcome: Reject, Reason: ReasonBadPasscode, Err: err}, nil
+		// %v, not %w: the store's ErrUnavailable must not reach a fail
+		// mode that would let this wrong code in.
+		return Decision{}, fmt.Errorf("%w: %v", ErrUncounted, err)
 	}
 	if l.Locked(now) {
 		return lockedOut(l), nil
@@ -436,10 +446,11 @@ func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
 	}
 	now := e.now()
 	p, err := e.sf.challenges.Get(ctx, req.State)
-	if errors.Is(err, cluster.ErrNotFound) {
-		if err != cluster.ErrNotFound {
-			timedOut.Err = err // a record that fails its check
-		}
+	switch {
+	case errors.Is(err, cluster.ErrNotFound):
+		return timedOut, nil
+	case errors.Is(err, cluster.ErrTampered):
+		timedOut.Err = err // for the log, at error level
 		return timedOut, nil
 	}
 	if err != nil {

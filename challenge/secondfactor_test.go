@@ -476,10 +476,14 @@ func TestHardwareTokens(t *testing.T) {
 	}
 	h := HOTP{Secret: secret, Digits: 6}
 	expect(t, w.login(Append, "pw,"+h.Code(0), nil), Accept, ReasonOK)
-	expect(t, w.login(Append, "pw,"+h.Code(0), nil), Reject, ReasonBadPasscode)  // counter spent
-	expect(t, w.login(Append, "pw,"+h.Code(5), nil), Accept, ReasonOK)           // button pressed a few times
-	expect(t, w.login(Append, "pw,"+h.Code(3), nil), Reject, ReasonBadPasscode)  // behind the counter
-	expect(t, w.login(Append, "pw,"+h.Code(20), nil), Reject, ReasonBadPasscode) // beyond the look-ahead of 10
+	expect(t, w.login(Append, "pw,"+h.Code(0), nil), Reject, ReasonPasscodeReplayed) // counter spent
+	expect(t, w.login(Append, "pw,"+h.Code(5), nil), Accept, ReasonOK)               // button pressed a few times
+	expect(t, w.login(Append, "pw,"+h.Code(3), nil), Reject, ReasonPasscodeReplayed) // skipped, behind the counter
+	expect(t, w.login(Append, "pw,"+h.Code(20), nil), Reject, ReasonBadPasscode)     // beyond the look-ahead of 10
+	// Replays are not guesses: none of them counted toward lockout.
+	if acct, _ := w.accounts.Load(ctx, "alice"); acct.Lockout.Failures != 1 {
+		t.Errorf("failures %d, want 1 (only the code beyond the look-ahead)", acct.Lockout.Failures)
+	}
 	t.Run("a lost token stops at once", func(t *testing.T) {
 		if _, err := w.accounts.MarkTokenLost(ctx, "HOTP1", w.now()); err != nil {
 			t.Fatal(err)
@@ -501,11 +505,11 @@ func TestOnlyUnreachabilityIsAFailMode(t *testing.T) {
 	w.enroll("phone")
 	w.login(Append, "pw,000001", nil) // the user's first login is recorded
 	safe := ClientLogin{Mode: Append, FailMode: Safe}
-	t.Run("a wrong code is a reject even when its failure cannot be counted", func(t *testing.T) {
+	t.Run("a wrong code whose failure cannot be counted is an error, never a fail mode", func(t *testing.T) {
 		w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), cluster.NewAccounts(brokenStore{w.store}, w.keys), cluster.NewChallenges(w.store, w.keys)), WithClock(w.now))
 		d, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw,000000", Client: "vpn", Source: nas, Login: safe})
-		if err != nil || d.Outcome != Reject || d.Err == nil {
-			t.Errorf("got %+v, %v; want a reject with the write error for the log", d, err)
+		if !errors.Is(err, ErrUncounted) || d.Outcome != Reject {
+			t.Errorf("got %+v, %v; want an error wrapping ErrUncounted (the RADIUS layer's plain Reject)", d, err)
 		}
 	})
 	t.Run("a seed that does not open is an error, not a fail mode", func(t *testing.T) {

@@ -40,11 +40,15 @@ type Account struct {
 	// Bypass holds the user's bypass codes, usable or not (expired and
 	// spent ones stay a day, so the log can say why they failed).
 	Bypass []Bypass
+	// Recovery holds the user's recovery passcode (one at most, unless
+	// two admins issued at once).
+	Recovery []Recovery
 	// PushLog holds the user's recent pushes, for the push limit.
 	PushLog PushLog
 	// Problems are records Load skipped: a device that does not open
-	// (the key file lacks its key, the record was altered) or one beyond
-	// MaxDevices. The other devices still work; the log shows these.
+	// (the key file lacks its key), a record that fails its integrity
+	// check (ErrTampered), a device beyond MaxDevices. The other records
+	// still work; the log shows these.
 	Problems []error
 }
 
@@ -84,7 +88,6 @@ func deviceKey(user, id string) string { return userPrefix(user) + "devices/" + 
 func usedKey(user, id string) string   { return userPrefix(user) + "used/" + id }
 func lockoutKey(user string) string    { return userPrefix(user) + "lockout" }
 func profileKey(user string) string    { return userPrefix(user) + "profile" }
-func deviceAAD(user, id string) []byte { return []byte("device\x00" + UserKey(user) + "\x00" + id) }
 func devicePrefix(user string) string  { return userPrefix(user) + "devices/" }
 func usedPrefix(user string) string    { return userPrefix(user) + "used/" }
 func isUnder(key, prefix string) bool  { return strings.HasPrefix(key, prefix) }
@@ -127,12 +130,19 @@ func (a *Accounts) Load(ctx context.Context, user string) (*Account, error) {
 			u.rev = e.ModRevision
 			acct.Used[lastPart(e.Key)] = u
 		case isUnder(e.Key, bypassPrefix(user)):
-			var b Bypass
-			if err := json.Unmarshal(e.Value, &b); err != nil {
-				return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+			b, err := a.openBypass(e)
+			if err != nil {
+				acct.Problems = append(acct.Problems, err)
+				continue
 			}
-			b.rev = e.ModRevision
 			acct.Bypass = append(acct.Bypass, b)
+		case isUnder(e.Key, recoveryPrefix(user)):
+			r, err := a.openRecovery(e)
+			if err != nil {
+				acct.Problems = append(acct.Problems, err)
+				continue
+			}
+			acct.Recovery = append(acct.Recovery, r)
 		case e.Key == lockoutKey(user):
 			if err := json.Unmarshal(e.Value, &acct.Lockout); err != nil {
 				return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)

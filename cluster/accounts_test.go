@@ -110,7 +110,7 @@ func TestDevices(t *testing.T) {
 		if dev, ok := acct.Device(tab.ID); !ok || dev.Name != "old tablet" || string(dev.Secret) != "seed of device tablet" {
 			t.Errorf("after rename: %+v", dev)
 		}
-		if err := a.UseStep(ctx, acct, tab.ID, 5, t0); err != nil {
+		if err := a.UseStep(ctx, acct.Name, tab.ID, 5, t0); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := a.RemoveDevice(ctx, "alice", "old tablet"); err != nil {
@@ -179,7 +179,7 @@ func TestUseStepOnceAcrossRacers(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, acct := range accts {
 		wg.Go(func() {
-			switch err := a.UseStep(ctx, acct, d.ID, 100, t0); {
+			switch err := a.UseStep(ctx, acct.Name, d.ID, 100, t0); {
 			case err == nil:
 				ok.Add(1)
 			case !errors.Is(err, ErrReplay):
@@ -192,10 +192,10 @@ func TestUseStepOnceAcrossRacers(t *testing.T) {
 		t.Fatalf("got %d successes, want 1", ok.Load())
 	}
 	acct, _ := a.Load(ctx, "alice")
-	if err := a.UseStep(ctx, acct, d.ID, 99, t0); !errors.Is(err, ErrReplay) {
+	if err := a.UseStep(ctx, acct.Name, d.ID, 99, t0); !errors.Is(err, ErrReplay) {
 		t.Errorf("an earlier step after a later one: got %v, want ErrReplay", err)
 	}
-	if err := a.UseStep(ctx, acct, d.ID, 101, t0); err != nil {
+	if err := a.UseStep(ctx, acct.Name, d.ID, 101, t0); err != nil {
 		t.Errorf("a later step: %v", err)
 	}
 }

@@ -47,7 +47,8 @@ type Pending struct {
 	AttemptsLeft int `json:"attempts_left"`
 	// Data is the engine's own context (reply attributes to send).
 	Data json.RawMessage `json:"data,omitempty"`
-	// KeyID and MAC sign every field above but AttemptsLeft.
+	// KeyID and MAC sign every field above, AttemptsLeft included (each
+	// wrong answer signs the record again).
 	KeyID string `json:"kid"`
 	MAC   []byte `json:"mac"`
 	Nonce string `json:"nonce"`
@@ -55,10 +56,11 @@ type Pending struct {
 	rev   int64
 }
 
-// signed is what the MAC covers: everything that decides a login.
-func (p *Pending) signed(state []byte) []byte {
-	b, _ := json.Marshal([]any{challengeKey(state), p.User, p.Account, p.Client, p.NAS,
-		p.Created.UnixNano(), p.Expires.UnixNano(), p.Data})
+// signed is what the MAC covers: everything that decides a login, and
+// the record's key (the hash of its State).
+func (p *Pending) signed() []byte {
+	b, _ := json.Marshal([]any{p.key, p.User, p.Account, p.Client, p.NAS,
+		p.Created.UnixNano(), p.Expires.UnixNano(), p.AttemptsLeft, p.Data, p.Nonce})
 	return b
 }
 
@@ -84,7 +86,7 @@ func (c *Challenges) Create(ctx context.Context, p Pending) ([]byte, error) {
 	_, _ = rand.Read(state)
 	p.key, p.Nonce = challengeKey(state), newNonce()
 	p.Created, p.Expires = p.Created.UTC(), p.Expires.UTC()
-	p.KeyID, p.MAC = c.keys.MAC(challengePurpose, p.signed(state))
+	p.KeyID, p.MAC = c.keys.MAC(challengePurpose, p.signed())
 	b, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
@@ -100,8 +102,9 @@ func (c *Challenges) Create(ctx context.Context, p Pending) ([]byte, error) {
 	return state, nil
 }
 
-// Get returns the login waiting on state, or ErrNotFound. The caller
-// checks Expired and the binding.
+// Get returns the login waiting on state, ErrNotFound, or ErrTampered
+// for a record that fails its check. The caller checks Expired and the
+// binding.
 func (c *Challenges) Get(ctx context.Context, state []byte) (*Pending, error) {
 	if len(state) != stateLen {
 		return nil, ErrNotFound
@@ -113,14 +116,14 @@ func (c *Challenges) Get(ctx context.Context, state []byte) (*Pending, error) {
 		}
 		return nil, fmt.Errorf("cluster: read challenge: %w", err)
 	}
-	p := &Pending{}
+	p := &Pending{key: e.Key}
 	if err := json.Unmarshal(e.Value, p); err != nil {
-		return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+		return nil, c.keys.tampered(KindChallenge, e.Key, err)
 	}
-	if !c.keys.VerifyMAC(p.KeyID, challengePurpose, p.signed(state), p.MAC) {
-		return nil, fmt.Errorf("%w: record %s fails its check (written by somebody without the seed key file?)", ErrNotFound, e.Key)
+	if err := c.keys.verifyRecord(KindChallenge, e.Key, challengePurpose, p.KeyID, p.signed(), p.MAC); err != nil {
+		return nil, err
 	}
-	p.key, p.rev = e.Key, e.ModRevision
+	p.rev = e.ModRevision
 	return p, nil
 }
 
@@ -130,6 +133,7 @@ func (c *Challenges) Retry(ctx context.Context, p *Pending) error {
 	next := *p
 	next.AttemptsLeft--
 	next.Nonce = newNonce()
+	next.KeyID, next.MAC = c.keys.MAC(challengePurpose, next.signed())
 	b, err := json.Marshal(next)
 	if err != nil {
 		return err
@@ -168,26 +172,21 @@ func (c *Challenges) Take(ctx context.Context, p *Pending) error {
 // A State is single use: when another answer changed the record
 // meanwhile, Finish reads it again and still removes it.
 func (c *Challenges) Finish(ctx context.Context, p *Pending) error {
-	rev := p.rev
-	for range 5 {
-		_, err := c.store.Commit(ctx, Txn{
-			If:   []Compare{{Key: p.key, ModRevision: rev}},
-			Then: []Op{Delete(p.key)},
-		})
-		if !errors.Is(err, ErrConflict) {
-			if err != nil {
-				return fmt.Errorf("cluster: finish challenge: %w", err)
+	read := false
+	_, err := Update(ctx, c.store, "finish challenge", func(ctx context.Context) (Txn, error) {
+		rev := p.rev
+		if read {
+			e, err := c.store.Get(ctx, p.key)
+			if errors.Is(err, ErrNotFound) {
+				return Txn{}, nil // finished by another answer
 			}
-			return nil
+			if err != nil {
+				return Txn{}, fmt.Errorf("cluster: finish challenge: %w", err)
+			}
+			rev = e.ModRevision
 		}
-		e, err := c.store.Get(ctx, p.key)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("cluster: finish challenge: %w", err)
-		}
-		rev = e.ModRevision
-	}
-	return fmt.Errorf("cluster: finish challenge: %w", ErrConflict)
+		read = true
+		return Txn{If: []Compare{{Key: p.key, ModRevision: rev}}, Then: []Op{Delete(p.key)}}, nil
+	})
+	return err
 }

@@ -14,7 +14,10 @@ import (
 // or for a few days) and recovery passcodes (proof of identity to add a
 // new device). The codes themselves are shown once and stored only as
 // keyed hashes (HMAC-SHA256 under the seed key file), so a copy of etcd
-// reveals none.
+// reveals none. Each record also carries a MAC over every field that
+// decides (its place, id, profile, times, uses, limit, the code's hash
+// and the nonce), made again at each use: a record edited without the key
+// file (a spent code given new uses, a later expiry) is ErrTampered.
 
 // Bypass is one bypass code of a user, as stored.
 type Bypass struct {
@@ -32,10 +35,21 @@ type Bypass struct {
 	LastUsed time.Time `json:"last_used,omitzero"`
 	// IssuedBy names the admin (or tool) that issued it, for the audit.
 	IssuedBy string `json:"issued_by"`
-	KeyID    string `json:"kid"`
-	MAC      []byte `json:"mac"`
-	Nonce    string `json:"nonce"`
-	rev      int64
+	// CodeKeyID and CodeMAC are the code's keyed hash.
+	CodeKeyID string `json:"code_kid"`
+	CodeMAC   []byte `json:"code_mac"`
+	Nonce     string `json:"nonce"`
+	// KeyID and MAC sign every field above, with the record's key.
+	KeyID string `json:"kid"`
+	MAC   []byte `json:"mac"`
+	rev   int64
+}
+
+// signed is what b's MAC covers, b being stored at key.
+func (b *Bypass) signed(key string) []byte {
+	m, _ := json.Marshal([]any{key, b.ID, b.Profile, b.Created.UnixNano(), b.Expires.UnixNano(), b.MaxUses, b.Used,
+		b.LastUsed.UnixNano(), b.IssuedBy, b.CodeKeyID, b.CodeMAC, b.Nonce})
+	return m
 }
 
 // Usable reports whether the code may still log in at now.
@@ -49,10 +63,20 @@ type Recovery struct {
 	Created  time.Time `json:"created"`
 	Expires  time.Time `json:"expires"`
 	IssuedBy string    `json:"issued_by"`
-	KeyID    string    `json:"kid"`
-	MAC      []byte    `json:"mac"`
-	Nonce    string    `json:"nonce"`
-	rev      int64
+	// CodeKeyID and CodeMAC are the code's keyed hash.
+	CodeKeyID string `json:"code_kid"`
+	CodeMAC   []byte `json:"code_mac"`
+	Nonce     string `json:"nonce"`
+	// KeyID and MAC sign every field above, with the record's key.
+	KeyID string `json:"kid"`
+	MAC   []byte `json:"mac"`
+	rev   int64
+}
+
+// signed is what r's MAC covers, r being stored at key.
+func (r *Recovery) signed(key string) []byte {
+	m, _ := json.Marshal([]any{key, r.ID, r.Created.UnixNano(), r.Expires.UnixNano(), r.IssuedBy, r.CodeKeyID, r.CodeMAC, r.Nonce})
+	return m
 }
 
 // Errors of code checks.
@@ -65,10 +89,12 @@ var (
 	ErrCodeUsedUp = errors.New("cluster: code used up")
 )
 
-// Purposes of the keyed hashes, one per kind of code.
+// Purposes of the keyed hashes, one per kind of code, and of the
+// records' MACs.
 const (
-	bypassPurpose   = "bypass code"
-	recoveryPurpose = "recovery passcode"
+	bypassPurpose     = "bypass code"
+	recoveryPurpose   = "recovery passcode"
+	codeRecordPurpose = "code record"
 )
 
 // recordSlack keeps a spent or expired code a day past its expiry, so the
@@ -120,15 +146,16 @@ func (a *Accounts) IssueBypass(ctx context.Context, user string, spec BypassSpec
 		ID: randomHex(8), Profile: spec.Profile, Created: now.UTC(), Expires: now.Add(spec.TTL).UTC(),
 		MaxUses: spec.MaxUses, IssuedBy: spec.IssuedBy, Nonce: newNonce(),
 	}
-	b.KeyID, b.MAC = a.keys.MAC(bypassPurpose, codeMessage(user, code))
-	if b.KeyID == "" {
+	b.CodeKeyID, b.CodeMAC = a.keys.MAC(bypassPurpose, codeMessage(user, code))
+	if b.CodeKeyID == "" {
 		return "", Bypass{}, errors.New("cluster: no seed key to hash the code with")
 	}
+	key := bypassKey(user, b.ID)
+	b.KeyID, b.MAC = a.keys.MAC(codeRecordPurpose, b.signed(key))
 	v, err := json.Marshal(b)
 	if err != nil {
 		return "", Bypass{}, err
 	}
-	key := bypassKey(user, b.ID)
 	if _, err := a.store.Commit(ctx, Txn{
 		If:   []Compare{{Key: key, ModRevision: 0}},
 		Then: []Op{{Key: key, Value: v, TTL: spec.TTL + recordSlack}},
@@ -141,34 +168,64 @@ func (a *Accounts) IssueBypass(ctx context.Context, user string, spec BypassSpec
 // RevokeBypass deletes user's bypass code id, or all of them when id is
 // empty, and returns those removed.
 func (a *Accounts) RevokeBypass(ctx context.Context, user, id string) ([]Bypass, error) {
-	entries, err := a.store.List(ctx, bypassPrefix(user))
-	if err != nil {
-		return nil, fmt.Errorf("cluster: bypass codes of %q: %w", user, err)
-	}
 	var gone []Bypass
-	var txn Txn
-	for _, e := range entries {
-		var b Bypass
-		if err := json.Unmarshal(e.Value, &b); err != nil {
-			return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+	_, err := Update(ctx, a.store, fmt.Sprintf("revoke bypass codes of %q", user), func(ctx context.Context) (Txn, error) {
+		entries, err := a.store.List(ctx, bypassPrefix(user))
+		if err != nil {
+			return Txn{}, fmt.Errorf("cluster: bypass codes of %q: %w", user, err)
 		}
-		if id != "" && b.ID != id {
-			continue
+		gone = nil
+		var txn Txn
+		for _, e := range entries {
+			// A record that fails its check is revoked all the same.
+			var b Bypass
+			if err := json.Unmarshal(e.Value, &b); err != nil {
+				return Txn{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+			}
+			if id != "" && b.ID != id {
+				continue
+			}
+			gone = append(gone, b)
+			txn.If = append(txn.If, Compare{Key: e.Key, ModRevision: e.ModRevision})
+			txn.Then = append(txn.Then, Delete(e.Key))
 		}
-		gone = append(gone, b)
-		txn.If = append(txn.If, Compare{Key: e.Key, ModRevision: e.ModRevision})
-		txn.Then = append(txn.Then, Delete(e.Key))
-	}
-	if id != "" && len(gone) == 0 {
-		return nil, fmt.Errorf("%w: %q has no bypass code %q", ErrNoCode, user, id)
-	}
-	if len(gone) == 0 {
-		return nil, nil
-	}
-	if _, err := a.store.Commit(ctx, txn); err != nil {
-		return nil, fmt.Errorf("cluster: revoke bypass codes of %q: %w", user, err)
+		if id != "" && len(gone) == 0 {
+			return Txn{}, fmt.Errorf("%w: %q has no bypass code %q", ErrNoCode, user, id)
+		}
+		return txn, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return gone, nil
+}
+
+// openBypass reads the bypass code record e: ErrTampered when its MAC
+// does not hold.
+func (a *Accounts) openBypass(e Entry) (Bypass, error) {
+	var b Bypass
+	if err := json.Unmarshal(e.Value, &b); err != nil {
+		return Bypass{}, a.keys.tampered(KindBypass, e.Key, err)
+	}
+	if err := a.keys.verifyRecord(KindBypass, e.Key, codeRecordPurpose, b.KeyID, b.signed(e.Key), b.MAC); err != nil {
+		return Bypass{}, err
+	}
+	b.rev = e.ModRevision
+	return b, nil
+}
+
+// openRecovery reads the recovery passcode record e: ErrTampered when
+// its MAC does not hold.
+func (a *Accounts) openRecovery(e Entry) (Recovery, error) {
+	var r Recovery
+	if err := json.Unmarshal(e.Value, &r); err != nil {
+		return Recovery{}, a.keys.tampered(KindRecovery, e.Key, err)
+	}
+	if err := a.keys.verifyRecord(KindRecovery, e.Key, codeRecordPurpose, r.KeyID, r.signed(e.Key), r.MAC); err != nil {
+		return Recovery{}, err
+	}
+	r.rev = e.ModRevision
+	return r, nil
 }
 
 // UseBypass spends one use of the bypass code of acct that matches code.
@@ -181,7 +238,7 @@ func (a *Accounts) UseBypass(ctx context.Context, acct *Account, code string, no
 	for j, b := range acct.Bypass {
 		// Every record is checked, so the time taken does not tell which
 		// matched.
-		if a.keys.VerifyMAC(b.KeyID, bypassPurpose, codeMessage(acct.Name, code), b.MAC) && i < 0 {
+		if a.keys.VerifyMAC(b.CodeKeyID, bypassPurpose, codeMessage(acct.Name, code), b.CodeMAC) && i < 0 {
 			i = j
 		}
 	}
@@ -195,16 +252,17 @@ func (a *Accounts) UseBypass(ctx context.Context, acct *Account, code string, no
 	case cur.MaxUses > 0 && cur.Used >= cur.MaxUses:
 		return cur, ErrCodeUsedUp
 	}
+	key := bypassKey(acct.Name, cur.ID)
 	next := cur
 	next.Used++
 	next.LastUsed = now.UTC()
 	next.Nonce = newNonce()
+	next.KeyID, next.MAC = a.keys.MAC(codeRecordPurpose, next.signed(key))
 	v, err := json.Marshal(next)
 	if err != nil {
 		return cur, fmt.Errorf("cluster: use bypass code: %w", err)
 	}
 	ttl := cur.Expires.Sub(now) + recordSlack
-	key := bypassKey(acct.Name, cur.ID)
 	// Like Accept: the use and the lockout reset in one transaction that
 	// compares both, so a lock that landed meanwhile wins.
 	txn := Txn{
@@ -241,47 +299,49 @@ func (a *Accounts) IssueRecovery(ctx context.Context, user string, ttl time.Dura
 		return "", Recovery{}, err
 	}
 	r := Recovery{ID: randomHex(8), Created: now.UTC(), Expires: now.Add(ttl).UTC(), IssuedBy: by, Nonce: newNonce()}
-	r.KeyID, r.MAC = a.keys.MAC(recoveryPurpose, codeMessage(user, code))
-	if r.KeyID == "" {
+	r.CodeKeyID, r.CodeMAC = a.keys.MAC(recoveryPurpose, codeMessage(user, code))
+	if r.CodeKeyID == "" {
 		return "", Recovery{}, errors.New("cluster: no seed key to hash the code with")
 	}
+	key := recoveryKey(user, r.ID)
+	r.KeyID, r.MAC = a.keys.MAC(codeRecordPurpose, r.signed(key))
 	v, err := json.Marshal(r)
 	if err != nil {
 		return "", Recovery{}, err
 	}
-	old, err := a.store.List(ctx, recoveryPrefix(user))
+	_, err = Update(ctx, a.store, fmt.Sprintf("issue a recovery passcode for %q", user), func(ctx context.Context) (Txn, error) {
+		old, err := a.store.List(ctx, recoveryPrefix(user))
+		if err != nil {
+			return Txn{}, fmt.Errorf("cluster: recovery passcodes of %q: %w", user, err)
+		}
+		txn := Txn{If: []Compare{{Key: key, ModRevision: 0}}}
+		for _, e := range old {
+			txn.If = append(txn.If, Compare{Key: e.Key, ModRevision: e.ModRevision})
+			txn.Then = append(txn.Then, Delete(e.Key))
+		}
+		txn.Then = append(txn.Then, Op{Key: key, Value: v, TTL: ttl + recordSlack})
+		return txn, nil
+	})
 	if err != nil {
-		return "", Recovery{}, fmt.Errorf("cluster: recovery passcodes of %q: %w", user, err)
-	}
-	key := recoveryKey(user, r.ID)
-	txn := Txn{If: []Compare{{Key: key, ModRevision: 0}}}
-	for _, e := range old {
-		txn.If = append(txn.If, Compare{Key: e.Key, ModRevision: e.ModRevision})
-		txn.Then = append(txn.Then, Delete(e.Key))
-	}
-	txn.Then = append(txn.Then, Op{Key: key, Value: v, TTL: ttl + recordSlack})
-	if _, err := a.store.Commit(ctx, txn); err != nil {
-		return "", Recovery{}, fmt.Errorf("cluster: issue recovery passcode for %q: %w", user, err)
+		return "", Recovery{}, err
 	}
 	return code, r, nil
 }
 
-// UseRecovery spends user's recovery passcode code: it succeeds once,
-// cluster-wide. ErrNoCode and ErrCodeExpired say why it did not.
-func (a *Accounts) UseRecovery(ctx context.Context, user, code string, now time.Time) (Recovery, error) {
-	entries, err := a.store.List(ctx, recoveryPrefix(user))
-	if err != nil {
-		return Recovery{}, fmt.Errorf("cluster: recovery passcodes of %q: %w", user, err)
-	}
+// UseRecovery spends acct's recovery passcode code: it succeeds once,
+// cluster-wide, and clears acct's failed attempts, in one transaction
+// that compares the passcode's record and the lockout as Load read them
+// (a lock that landed meanwhile wins). ErrNoCode and ErrCodeExpired say
+// why it did not; ErrConflict asks the caller to load the account again
+// and decide again (with Retry).
+func (a *Accounts) UseRecovery(ctx context.Context, acct *Account, code string, now time.Time) (Recovery, error) {
 	var match *Recovery
-	for _, e := range entries {
-		var r Recovery
-		if err := json.Unmarshal(e.Value, &r); err != nil {
-			return Recovery{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
-		}
-		r.rev = e.ModRevision
-		if a.keys.VerifyMAC(r.KeyID, recoveryPurpose, codeMessage(user, code), r.MAC) && match == nil {
-			match = &r
+	for i := range acct.Recovery {
+		// Every record is checked, so the time taken does not tell which
+		// matched.
+		r := &acct.Recovery[i]
+		if a.keys.VerifyMAC(r.CodeKeyID, recoveryPurpose, codeMessage(acct.Name, code), r.CodeMAC) && match == nil {
+			match = r
 		}
 	}
 	if match == nil {
@@ -290,16 +350,23 @@ func (a *Accounts) UseRecovery(ctx context.Context, user, code string, now time.
 	if !now.Before(match.Expires) {
 		return *match, ErrCodeExpired
 	}
-	key := recoveryKey(user, match.ID)
-	_, err = a.store.Commit(ctx, Txn{
-		If:   []Compare{{Key: key, ModRevision: match.rev}},
+	key := recoveryKey(acct.Name, match.ID)
+	txn := Txn{
+		If: []Compare{
+			{Key: key, ModRevision: match.rev},
+			{Key: lockoutKey(acct.Name), ModRevision: acct.Lockout.rev},
+		},
 		Then: []Op{Delete(key)},
-	})
-	switch {
-	case errors.Is(err, ErrConflict):
-		return *match, ErrNoCode // spent by another node a moment ago
-	case err != nil:
-		return *match, fmt.Errorf("cluster: use recovery passcode of %q: %w", user, err)
 	}
+	if acct.Lockout.rev != 0 {
+		txn.Then = append(txn.Then, Delete(lockoutKey(acct.Name)))
+	}
+	if _, err := a.store.Commit(ctx, txn); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return *match, err
+		}
+		return *match, fmt.Errorf("cluster: use recovery passcode of %q: %w", acct.Name, err)
+	}
+	acct.Lockout = Lockout{}
 	return *match, nil
 }

@@ -83,7 +83,11 @@ type Device struct {
 	Secret []byte
 	// Serial is the hardware token's serial, for a token of the inventory.
 	Serial string
-	rev    int64
+	// Spent, when positive, is a TOTP step that AddDevice records as used
+	// with the new device: the code that confirmed the enrollment, which
+	// must not log in as well.
+	Spent int64
+	rev   int64
 }
 
 // deviceRecord is a Device as stored: JSON an admin can read with etcdctl,
@@ -166,7 +170,7 @@ func (a *Accounts) sameSeed(user string, entries []Entry, secret []byte) (string
 		if json.Unmarshal(e.Value, &r) != nil {
 			continue
 		}
-		if s, err := a.keys.Open(r.Seed, deviceAAD(user, r.ID)); err == nil && subtle.ConstantTimeCompare(s, secret) == 1 {
+		if s, err := a.keys.Open(r.Seed, r.aad(UserKey(user))); err == nil && subtle.ConstantTimeCompare(s, secret) == 1 {
 			return r.Name, true
 		}
 	}
@@ -181,14 +185,27 @@ func checkDeviceName(name string) error {
 	return nil
 }
 
+// aad is what the device's seed is sealed with: its place (the user's
+// key form and the id) and every field that decides how its codes are
+// checked, so that a record moved to another user, or whose type,
+// algorithm, digits, period or serial was edited, no longer opens. The
+// name and creation time only label the device and may change (rename).
+func (r deviceRecord) aad(userKey string) []byte {
+	return fmt.Appendf(nil, "device\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%s",
+		userKey, r.ID, r.Type, r.Algorithm, r.Digits, r.Period, r.Serial)
+}
+
 func (a *Accounts) openDevice(user string, e Entry) (Device, error) {
 	var r deviceRecord
 	if err := json.Unmarshal(e.Value, &r); err != nil {
-		return Device{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+		return Device{}, a.keys.tampered(KindDevice, e.Key, err)
 	}
-	secret, err := a.keys.Open(r.Seed, deviceAAD(user, r.ID))
+	if r.ID != lastPart(e.Key) {
+		return Device{}, a.keys.tampered(KindDevice, e.Key, fmt.Errorf("it names device %q", r.ID))
+	}
+	secret, err := a.keys.openSealed(KindDevice, e.Key, r.Seed, r.aad(UserKey(user)))
 	if err != nil {
-		return Device{}, fmt.Errorf("cluster: device %s of %q: %w", r.ID, user, err)
+		return Device{}, err
 	}
 	return Device{
 		ID: r.ID, Name: r.Name, Type: r.Type, Created: r.Created,
@@ -198,15 +215,17 @@ func (a *Accounts) openDevice(user string, e Entry) (Device, error) {
 }
 
 func (a *Accounts) sealDevice(user string, d Device) ([]byte, error) {
-	seed, err := a.keys.Seal(d.Secret, deviceAAD(user, d.ID))
+	r := deviceRecord{
+		ID: d.ID, Name: d.Name, Type: d.Type, Created: d.Created.UTC(),
+		Algorithm: d.Algorithm, Digits: d.Digits, Period: int(d.Period / time.Second),
+		Serial: d.Serial,
+	}
+	seed, err := a.keys.Seal(d.Secret, r.aad(UserKey(user)))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: seal device %s: %w", d.ID, err)
 	}
-	return json.Marshal(deviceRecord{
-		ID: d.ID, Name: d.Name, Type: d.Type, Created: d.Created.UTC(),
-		Algorithm: d.Algorithm, Digits: d.Digits, Period: int(d.Period / time.Second),
-		Serial: d.Serial, Seed: seed,
-	})
+	r.Seed = seed
+	return json.Marshal(r)
 }
 
 func sortDevices(ds []Device) {
@@ -243,36 +262,6 @@ func (a *Accounts) addDevice(ctx context.Context, user string, d Device, first b
 	if len(d.Secret) == 0 {
 		return Device{}, errors.New("cluster: device without a secret")
 	}
-	// The version is read before the devices: a change that lands between
-	// the two reads fails this write's compare.
-	vc, vop, err := a.versionGuard(ctx, user)
-	if err != nil {
-		return Device{}, err
-	}
-	entries, err := a.store.List(ctx, devicePrefix(user))
-	if err != nil {
-		return Device{}, fmt.Errorf("cluster: devices of %q: %w", user, err)
-	}
-	if len(entries) >= MaxDevices {
-		return Device{}, fmt.Errorf("%w: %q has %d; remove one first", ErrDeviceLimit, user, len(entries))
-	}
-	if first && len(entries) > 0 {
-		return Device{}, fmt.Errorf("%w: %q has %d", ErrHasDevices, user, len(entries))
-	}
-	if name, dup := a.sameSeed(user, entries, d.Secret); dup {
-		return Device{}, fmt.Errorf("%w: %q already has this seed as device %q", ErrDuplicateSeed, user, name)
-	}
-	guard := []Compare{vc}
-	for _, e := range entries {
-		var r deviceRecord
-		if err := json.Unmarshal(e.Value, &r); err != nil {
-			return Device{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
-		}
-		if strings.EqualFold(r.Name, d.Name) {
-			return Device{}, fmt.Errorf("%w: %q already has a device named %q", ErrDeviceName, user, r.Name)
-		}
-		guard = append(guard, Compare{Key: e.Key, ModRevision: e.ModRevision})
-	}
 	d.ID = randomHex(8)
 	if d.Created.IsZero() {
 		d.Created = time.Now()
@@ -283,11 +272,70 @@ func (a *Accounts) addDevice(ctx context.Context, user string, d Device, first b
 		return Device{}, err
 	}
 	key := deviceKey(user, d.ID)
-	guard = append(guard, Compare{Key: key, ModRevision: 0})
-	if _, err := a.store.Commit(ctx, Txn{If: guard, Then: []Op{Put(key, b), vop}}); err != nil {
-		return Device{}, fmt.Errorf("cluster: add device for %q: %w", user, err)
+	_, err = Update(ctx, a.store, fmt.Sprintf("add device for %q", user), func(ctx context.Context) (Txn, error) {
+		guard, vop, err := a.deviceSetGuard(ctx, user, d.Name, "", d.Secret, first)
+		if err != nil {
+			return Txn{}, err
+		}
+		guard = append(guard, Compare{Key: key, ModRevision: 0})
+		ops := []Op{Put(key, b), vop}
+		if d.Spent > 0 {
+			u, err := json.Marshal(UsedStep{Step: d.Spent, At: d.Created, Nonce: newNonce()})
+			if err != nil {
+				return Txn{}, err
+			}
+			ops = append(ops, Put(usedKey(user, d.ID), u))
+		}
+		return Txn{If: guard, Then: ops}, nil
+	})
+	if err != nil {
+		return Device{}, err
 	}
 	return d, nil
+}
+
+// deviceSetGuard reads user's devices for a change that adds a device
+// named name with secret (secret nil: a rename of device except) and
+// checks it: none yet when first is set (ErrHasDevices), the count, the
+// seed (one seed enrolled twice would let each code in once per copy)
+// and the name (unique without case). It
+// returns the compares that pin what it read, the version first and
+// then one per device, and the op that bumps the version, so that two
+// admins changing devices at once cannot both pass the checks.
+func (a *Accounts) deviceSetGuard(ctx context.Context, user, name, except string, secret []byte, first bool) ([]Compare, Op, error) {
+	// The version is read before the devices: a change that lands between
+	// the two reads fails the write's compare.
+	vc, vop, err := a.versionGuard(ctx, user)
+	if err != nil {
+		return nil, Op{}, err
+	}
+	entries, err := a.store.List(ctx, devicePrefix(user))
+	if err != nil {
+		return nil, Op{}, fmt.Errorf("cluster: devices of %q: %w", user, err)
+	}
+	if first && len(entries) > 0 {
+		return nil, Op{}, fmt.Errorf("%w: %q has %d", ErrHasDevices, user, len(entries))
+	}
+	if secret != nil {
+		if len(entries) >= MaxDevices {
+			return nil, Op{}, fmt.Errorf("%w: %q has %d; remove one first", ErrDeviceLimit, user, len(entries))
+		}
+		if other, dup := a.sameSeed(user, entries, secret); dup {
+			return nil, Op{}, fmt.Errorf("%w: %q already has this seed as device %q", ErrDuplicateSeed, user, other)
+		}
+	}
+	guard := []Compare{vc}
+	for _, e := range entries {
+		var r deviceRecord
+		if err := json.Unmarshal(e.Value, &r); err != nil {
+			return nil, Op{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+		}
+		if r.ID != except && strings.EqualFold(r.Name, name) {
+			return nil, Op{}, fmt.Errorf("%w: %q already has a device named %q", ErrDeviceName, user, r.Name)
+		}
+		guard = append(guard, Compare{Key: e.Key, ModRevision: e.ModRevision})
+	}
+	return guard, vop, nil
 }
 
 // findDevice resolves ref (an id or a name, without case) among user's
@@ -314,31 +362,26 @@ func (a *Accounts) RenameDevice(ctx context.Context, user, ref, name string) err
 	if err := checkDeviceName(name); err != nil {
 		return err
 	}
-	vc, vop, err := a.versionGuard(ctx, user)
-	if err != nil {
-		return err
-	}
-	e, r, all, err := a.findDevice(ctx, user, ref)
-	if err != nil {
-		return err
-	}
-	guard := []Compare{vc}
-	for _, o := range all {
-		var or deviceRecord
-		if json.Unmarshal(o.Value, &or) == nil && or.ID != r.ID && strings.EqualFold(or.Name, name) {
-			return fmt.Errorf("%w: %q already has a device named %q", ErrDeviceName, user, or.Name)
+	_, err := Update(ctx, a.store, fmt.Sprintf("rename device of %q", user), func(ctx context.Context) (Txn, error) {
+		e, r, _, err := a.findDevice(ctx, user, ref)
+		if err != nil {
+			return Txn{}, err
 		}
-		guard = append(guard, Compare{Key: o.Key, ModRevision: o.ModRevision})
-	}
-	r.Name = name
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if _, err := a.store.Commit(ctx, Txn{If: guard, Then: []Op{Put(e.Key, b), vop}}); err != nil {
-		return fmt.Errorf("cluster: rename device of %q: %w", user, err)
-	}
-	return nil
+		guard, vop, err := a.deviceSetGuard(ctx, user, name, r.ID, nil, false)
+		if err != nil {
+			return Txn{}, err
+		}
+		r.Name = name
+		b, err := json.Marshal(r)
+		if err != nil {
+			return Txn{}, err
+		}
+		// The device's own compare is among guard's, unless it was
+		// removed between the two reads: then the write must fail.
+		guard = append(guard, Compare{Key: e.Key, ModRevision: e.ModRevision})
+		return Txn{If: guard, Then: []Op{Put(e.Key, b), vop}}, nil
+	})
+	return err
 }
 
 // RemoveDevice deletes user's device ref (id or name) with its used-step
@@ -346,38 +389,44 @@ func (a *Accounts) RenameDevice(ctx context.Context, user, ref, name string) err
 // device takes its token out of use too (marked lost in the inventory;
 // `twostepctl token unassign` returns a token handed back).
 func (a *Accounts) RemoveDevice(ctx context.Context, user, ref string) (Device, error) {
-	e, r, _, err := a.findDevice(ctx, user, ref)
-	if err != nil {
-		return Device{}, err
-	}
-	_, vop, err := a.versionGuard(ctx, user)
-	if err != nil {
-		return Device{}, err
-	}
-	txn := Txn{
-		If:   []Compare{{Key: e.Key, ModRevision: e.ModRevision}},
-		Then: []Op{Delete(e.Key), Delete(usedKey(user, r.ID)), vop},
-	}
-	if r.Serial != "" {
+	var gone deviceRecord
+	_, err := Update(ctx, a.store, fmt.Sprintf("remove device of %q", user), func(ctx context.Context) (Txn, error) {
+		e, r, _, err := a.findDevice(ctx, user, ref)
+		if err != nil {
+			return Txn{}, err
+		}
+		_, vop, err := a.versionGuard(ctx, user)
+		if err != nil {
+			return Txn{}, err
+		}
+		gone = r
+		txn := Txn{
+			If:   []Compare{{Key: e.Key, ModRevision: e.ModRevision}},
+			Then: []Op{Delete(e.Key), Delete(usedKey(user, r.ID)), vop},
+		}
+		if r.Serial == "" {
+			return txn, nil
+		}
 		tr, te, err := a.readToken(ctx, r.Serial)
 		switch {
 		case errors.Is(err, ErrNoToken):
 		case err != nil:
-			return Device{}, err
+			return Txn{}, err
 		case tr.State == TokenAssigned && tr.DeviceID == r.ID:
 			tr.State, tr.User, tr.DeviceID, tr.Changed, tr.Nonce = TokenLost, "", "", time.Now().UTC(), newNonce()
 			tv, err := json.Marshal(tr)
 			if err != nil {
-				return Device{}, err
+				return Txn{}, err
 			}
 			txn.If = append(txn.If, Compare{Key: te.Key, ModRevision: te.ModRevision})
 			txn.Then = append(txn.Then, Put(te.Key, tv))
 		}
+		return txn, nil
+	})
+	if err != nil {
+		return Device{}, err
 	}
-	if _, err := a.store.Commit(ctx, txn); err != nil {
-		return Device{}, fmt.Errorf("cluster: remove device of %q: %w", user, err)
-	}
-	return Device{ID: r.ID, Name: r.Name, Type: r.Type, Created: r.Created, Serial: r.Serial}, nil
+	return Device{ID: gone.ID, Name: gone.Name, Type: gone.Type, Created: gone.Created, Serial: gone.Serial}, nil
 }
 
 // Touch records that push device id of user was just used (an approved
@@ -394,48 +443,36 @@ func (a *Accounts) Touch(ctx context.Context, user, id string, now time.Time) er
 	return nil
 }
 
-// UseStep records that device id of acct accepted step. It succeeds once
-// per step across the cluster: the write compares the revision read by
-// Load, and when another node wrote in between, the fresh record decides.
-// ErrReplay means the step (or a later one) was already accepted.
-func (a *Accounts) UseStep(ctx context.Context, acct *Account, id string, step int64, now time.Time) error {
-	key := usedKey(acct.Name, id)
-	cur := acct.Used[id]
-	for range 3 {
-		if cur.rev != 0 && step <= cur.Step {
-			return ErrReplay
-		}
-		u := UsedStep{Step: step, At: now.UTC(), Nonce: newNonce()}
-		b, err := json.Marshal(u)
-		if err != nil {
-			return err
-		}
-		rev, err := a.store.Commit(ctx, Txn{
-			If:   []Compare{{Key: key, ModRevision: cur.rev}},
-			Then: []Op{Put(key, b)},
-		})
-		if err == nil {
-			u.rev = rev
-			acct.Used[id] = u
-			return nil
-		}
-		if !errors.Is(err, ErrConflict) {
-			return fmt.Errorf("cluster: record step of %q: %w", acct.Name, err)
-		}
+// UseStep records that device id of user has used step (a TOTP step, or
+// an HOTP token's last counter after a resync): codes of that step and
+// before are replays from then on. ErrReplay means the device had used
+// step, or a later one, already (a login meanwhile).
+func (a *Accounts) UseStep(ctx context.Context, user, id string, step int64, now time.Time) error {
+	key := usedKey(user, id)
+	_, err := Update(ctx, a.store, fmt.Sprintf("record a used step of %q", user), func(ctx context.Context) (Txn, error) {
+		rev := int64(0)
 		e, err := a.store.Get(ctx, key)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			cur = UsedStep{}
 		case err != nil:
-			return fmt.Errorf("cluster: record step of %q: %w", acct.Name, err)
+			return Txn{}, fmt.Errorf("cluster: used step of %q: %w", user, err)
 		default:
-			if err := json.Unmarshal(e.Value, &cur); err != nil {
-				return fmt.Errorf("cluster: record %s: %w", key, err)
+			var u UsedStep
+			if err := json.Unmarshal(e.Value, &u); err != nil {
+				return Txn{}, fmt.Errorf("cluster: record %s: %w", key, err)
 			}
-			cur.rev = e.ModRevision
+			if step <= u.Step {
+				return Txn{}, ErrReplay
+			}
+			rev = e.ModRevision
 		}
-	}
-	return fmt.Errorf("cluster: record step of %q: %w", acct.Name, ErrConflict)
+		b, err := json.Marshal(UsedStep{Step: step, At: now.UTC(), Nonce: newNonce()})
+		if err != nil {
+			return Txn{}, err
+		}
+		return Txn{If: []Compare{{Key: key, ModRevision: rev}}, Then: []Op{Put(key, b)}}, nil
+	})
+	return err
 }
 
 // Accept records that dev of acct accepted step and clears acct's failed

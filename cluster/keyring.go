@@ -40,10 +40,14 @@ const (
 
 // Keyring holds the keys that seal seeds; the first key of the file seals,
 // every key opens. Keys live in a file outside etcd, so a copy of etcd's
-// data alone reveals no seed. A Keyring never changes after it is built
-// and is safe for concurrent use.
+// data alone reveals no seed. Its keys never change after it is built
+// (only the count of tampered records it saw grows), and it is safe for
+// concurrent use.
 type Keyring struct {
 	keys []ringKey // file order: keys[0] is active
+	// tamper counts the records that failed their check with these keys
+	// (integrity.go): the one thing about a Keyring that changes.
+	tamper tamperCount
 }
 
 // ringKey is one line of the key file, with its cipher built once.

@@ -55,24 +55,33 @@ const lockoutPurpose = "lockout failure"
 const SameCodeWindow = 45 * time.Second
 
 // Fail counts one failed second factor with code for acct and returns the
-// lockout after it. A code equal to the last failure counts once. An
-// expired lock starts a fresh count.
+// lockout after it. It reads the lockout afresh and writes the count with
+// a compare on what it read, again and again while other failures land,
+// so that no failure is lost however many arrive at once; only ctx ends
+// it (ErrContended, or ErrUnavailable when the store does not answer),
+// and then the caller must not answer the code as merely wrong. A code
+// equal to the last failure counts once. An expired lock starts a fresh
+// count.
 func (a *Accounts) Fail(ctx context.Context, acct *Account, code string, p LockoutPolicy, now time.Time) (Lockout, error) {
 	if p.Attempts <= 0 {
 		return acct.Lockout, nil
 	}
-	cur := acct.Lockout
-	for range 3 {
-		next := cur
+	var next Lockout
+	rev, err := Update(ctx, a.store, fmt.Sprintf("count a failure of %q", acct.Name), func(ctx context.Context) (Txn, error) {
+		cur, err := a.readLockout(ctx, acct.Name)
+		if err != nil {
+			return Txn{}, err
+		}
+		next = cur
 		if !next.LockedAt.IsZero() && !next.Locked(now) {
-			next = Lockout{} // an expired lock: count afresh
+			next = Lockout{rev: cur.rev} // an expired lock: count afresh
 		}
 		if next.Locked(now) {
-			return next, nil
+			return Txn{}, nil
 		}
 		if code != "" && next.LastFailure != nil && now.Sub(next.LastFailureAt) < SameCodeWindow &&
 			a.keys.VerifyMAC(next.LastKeyID, lockoutPurpose, []byte(code), next.LastFailure) {
-			return next, nil // the same wrong code again
+			return Txn{}, nil // the same wrong code again
 		}
 		next.Failures++
 		next.LastFailureAt = now.UTC()
@@ -85,62 +94,50 @@ func (a *Accounts) Fail(ctx context.Context, acct *Account, code string, p Locko
 				next.LockedUntil = now.Add(p.Duration).UTC()
 			}
 		}
-		err := a.writeLockout(ctx, acct.Name, cur.rev, &next)
-		if err == nil {
-			acct.Lockout = next
-			return next, nil
-		}
-		if !errors.Is(err, ErrConflict) {
-			return cur, err
-		}
-		if cur, err = a.readLockout(ctx, acct.Name); err != nil {
-			return cur, err
-		}
+		return a.lockoutTxn(acct.Name, &next)
+	})
+	if err != nil {
+		return Lockout{}, err
 	}
-	return cur, fmt.Errorf("cluster: lockout of %q: %w", acct.Name, ErrConflict)
+	if rev != 0 {
+		next.rev = rev
+	}
+	acct.Lockout = next
+	return next, nil
 }
 
 // Unlock clears user's lockout, as an admin does; it reports whether
 // there was anything to clear.
 func (a *Accounts) Unlock(ctx context.Context, user string) (bool, error) {
-	e, err := a.store.Get(ctx, lockoutKey(user))
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("cluster: unlock %q: %w", user, err)
-	}
-	_, err = a.store.Commit(ctx, Txn{
-		If:   []Compare{{Key: e.Key, ModRevision: e.ModRevision}},
-		Then: []Op{Delete(e.Key)},
+	found := false
+	_, err := Update(ctx, a.store, fmt.Sprintf("unlock %q", user), func(ctx context.Context) (Txn, error) {
+		e, err := a.store.Get(ctx, lockoutKey(user))
+		found = err == nil
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return Txn{}, nil
+		case err != nil:
+			return Txn{}, fmt.Errorf("cluster: unlock %q: %w", user, err)
+		}
+		return Txn{If: []Compare{{Key: e.Key, ModRevision: e.ModRevision}}, Then: []Op{Delete(e.Key)}}, nil
 	})
-	if err != nil {
-		return false, fmt.Errorf("cluster: unlock %q: %w", user, err)
-	}
-	return true, nil
+	return found && err == nil, err
 }
 
 // Lock locks user now, until an admin unlocks (for an admin, or a user
-// reporting a fraudulent login).
+// reporting a fraudulent login). Failures counted meanwhile conflict
+// with it; it reads again and wins.
 func (a *Accounts) Lock(ctx context.Context, user string, now time.Time) error {
-	// Every conflict is another node's failure count landing; a lock must
-	// win over those, so it tries well past what contention needs.
-	for range 100 {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("cluster: lock %q: %w", user, err)
-		}
+	_, err := Update(ctx, a.store, fmt.Sprintf("lock %q", user), func(ctx context.Context) (Txn, error) {
 		cur, err := a.readLockout(ctx, user)
 		if err != nil {
-			return err
+			return Txn{}, err
 		}
 		next := cur
 		next.LockedAt, next.LockedUntil = now.UTC(), time.Time{}
-		err = a.writeLockout(ctx, user, cur.rev, &next)
-		if !errors.Is(err, ErrConflict) {
-			return err
-		}
-	}
-	return fmt.Errorf("cluster: lock %q: %w", user, ErrConflict)
+		return a.lockoutTxn(user, &next)
+	})
+	return err
 }
 
 func (a *Accounts) readLockout(ctx context.Context, user string) (Lockout, error) {
@@ -159,22 +156,15 @@ func (a *Accounts) readLockout(ctx context.Context, user string) (Lockout, error
 	return l, nil
 }
 
-func (a *Accounts) writeLockout(ctx context.Context, user string, rev int64, l *Lockout) error {
+// lockoutTxn writes l in place of the record read at l.rev.
+func (a *Accounts) lockoutTxn(user string, l *Lockout) (Txn, error) {
 	l.Nonce = newNonce()
 	b, err := json.Marshal(l)
 	if err != nil {
-		return err
+		return Txn{}, err
 	}
-	newRev, err := a.store.Commit(ctx, Txn{
-		If:   []Compare{{Key: lockoutKey(user), ModRevision: rev}},
+	return Txn{
+		If:   []Compare{{Key: lockoutKey(user), ModRevision: l.rev}},
 		Then: []Op{Put(lockoutKey(user), b)},
-	})
-	if err != nil {
-		if errors.Is(err, ErrConflict) {
-			return err
-		}
-		return fmt.Errorf("cluster: lockout of %q: %w", user, err)
-	}
-	l.rev = newRev
-	return nil
+	}, nil
 }

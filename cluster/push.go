@@ -233,12 +233,25 @@ func NewPushNumber() string {
 // Start stores p as a new pending push for acct, with a join record under
 // join (when not empty) bound to secret, and counts it against limit. It
 // fills in p's id and signature. ErrPushLimit means the user already had
-// limit.Count pushes in the window; ErrConflict that acct's push log
-// changed since Load (the caller loads again) or that a copy of the
-// request started a push already (the caller joins it).
+// limit.Count pushes in the window (and no copy of the request started
+// one); ErrConflict that acct's push log changed since Load (the caller
+// loads again) or that a copy of the request started a push already (the
+// caller joins it).
 func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number string, join string, secret []byte, limit PushLimit, now time.Time) error {
 	recent := acct.PushLog.within(limit.Window, now)
 	if limit.Count > 0 && len(recent) >= limit.Count {
+		// A copy of the request that started the last push (a NAS
+		// failing over) is not a new push: it joins that one, whatever
+		// the limit.
+		if join != "" {
+			_, err := ps.store.Get(ctx, pushJoinKey(join))
+			switch {
+			case err == nil:
+				return fmt.Errorf("%w: a copy of this request started a push already", ErrConflict)
+			case !errors.Is(err, ErrNotFound):
+				return fmt.Errorf("cluster: read push join: %w", err)
+			}
+		}
 		return fmt.Errorf("%w: %d in %v for %q", ErrPushLimit, len(recent), limit.Window, acct.Name)
 	}
 	id := make([]byte, pushIDLen)
@@ -355,8 +368,8 @@ func (ps *Pushes) Join(ctx context.Context, join string, secret []byte) (*Push, 
 	return ps.Get(ctx, j.Push)
 }
 
-// Get returns push id, or ErrNotFound (also for a record that fails its
-// signature: written by somebody without the key file).
+// Get returns push id, ErrNotFound, or ErrTampered for a record that
+// fails its signature (written by somebody without the key file).
 func (ps *Pushes) Get(ctx context.Context, id string) (*Push, error) {
 	if id == "" || strings.ContainsAny(id, "/\x00") {
 		return nil, ErrNotFound
@@ -374,10 +387,13 @@ func (ps *Pushes) Get(ctx context.Context, id string) (*Push, error) {
 func (ps *Pushes) decode(e Entry) (*Push, error) {
 	p := &Push{}
 	if err := json.Unmarshal(e.Value, p); err != nil {
-		return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+		return nil, ps.keys.tampered(KindPush, e.Key, err)
 	}
-	if p.ID != pushIDFromKey(e.Key) || !ps.keys.VerifyMAC(p.KeyID, pushPurpose, p.signed(), p.MAC) {
-		return nil, fmt.Errorf("%w: record %s fails its check (written by somebody without the seed key file?)", ErrNotFound, e.Key)
+	if p.ID != pushIDFromKey(e.Key) {
+		return nil, ps.keys.tampered(KindPush, e.Key, fmt.Errorf("it names push %q", p.ID))
+	}
+	if err := ps.keys.verifyRecord(KindPush, e.Key, pushPurpose, p.KeyID, p.signed(), p.MAC); err != nil {
+		return nil, err
 	}
 	p.rev = e.ModRevision
 	return p, nil
@@ -419,28 +435,38 @@ func (ps *Pushes) Record(ctx context.Context, id string, a PushAnswer, now time.
 // the answer puts it in (the device's decision, or denied when the
 // number of a verified push does not match).
 func (ps *Pushes) Answer(ctx context.Context, p *Push, state PushState, a PushAnswer, now time.Time) (*Push, error) {
-	for range 100 {
+	var out *Push
+	read := false
+	err := Retry(ctx, "answer push "+p.ID, func(ctx context.Context) error {
+		if read {
+			// Notified set meanwhile, or another answer: read again.
+			got, err := ps.Get(ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			p = got
+		}
+		read = true
 		switch {
 		case p.State.Final():
-			return p, ErrPushAnswered
+			out = p
+			return ErrPushAnswered
 		case p.Expired(now):
-			return p, ErrPushExpired
+			out = p
+			return ErrPushExpired
 		}
 		next := *p
 		next.State, next.Answer, next.Nonce = state, &a, newNonce()
-		err := ps.write(ctx, &next, now)
-		if err == nil {
-			return &next, nil
+		if err := ps.write(ctx, &next, now); err != nil {
+			return err
 		}
-		if !errors.Is(err, ErrConflict) {
-			return nil, err
-		}
-		// Notified set meanwhile, or another answer: read again.
-		if p, err = ps.Get(ctx, p.ID); err != nil {
-			return nil, err
-		}
+		out = &next
+		return nil
+	})
+	if err != nil && out == nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("cluster: answer push: %w", ErrConflict)
+	return out, err
 }
 
 // MarkNotified records that p's notification left. It compares p's
@@ -536,7 +562,7 @@ func (ps *Pushes) check(w *pushWaiter) {
 	defer cancel()
 	p, err := ps.Get(ctx, w.id)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrTampered):
 		ps.fire(w, nil, err)
 	case err != nil:
 		// The store did not answer: keep waiting; the watch, the timer
@@ -669,11 +695,17 @@ func (ps *Pushes) watch(ctx context.Context) {
 					continue
 				}
 				p, err := ps.decode(ev.Entry)
-				if err != nil || !p.State.Final() {
-					continue
-				}
-				for _, w := range ws {
-					go ps.fire(w, p, nil)
+				switch {
+				case errors.Is(err, ErrTampered):
+					// A login waits on a record edited without the key
+					// file: it ends now, refused.
+					for _, w := range ws {
+						go ps.fire(w, nil, err)
+					}
+				case err == nil && p.State.Final():
+					for _, w := range ws {
+						go ps.fire(w, p, nil)
+					}
 				}
 			}
 		}

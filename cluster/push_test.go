@@ -80,6 +80,33 @@ func TestPushRecords(t *testing.T) {
 			t.Fatalf("another user: %v", err)
 		}
 	})
+	t.Run("a copy of the request of the last push joins it at the limit", func(t *testing.T) {
+		// Two nodes read zoe's log while it had room for one more push;
+		// the first started it, the second's copy then finds the limit
+		// reached and the join record there.
+		for i := range 2 {
+			if _, err := start(t, "zoe", "", nil, "", t0.Add(time.Duration(i)*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stale, _ := a.Load(ctx, "zoe")
+		if _, err := start(t, "zoe", "join-zoe", []byte("pw"), "", t0.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		p := testPush("zoe", t0.Add(2*time.Minute))
+		err := ps.Start(ctx, stale, p, "", "join-zoe", []byte("pw"), limit, t0.Add(2*time.Minute))
+		if !errors.Is(err, ErrConflict) {
+			t.Fatalf("the copy, on its stale read: %v, want ErrConflict", err)
+		}
+		fresh, _ := a.Load(ctx, "zoe")
+		err = ps.Start(ctx, fresh, p, "", "join-zoe", []byte("pw"), limit, t0.Add(2*time.Minute))
+		if !errors.Is(err, ErrConflict) || errors.Is(err, ErrPushLimit) {
+			t.Fatalf("the copy, read again: %v, want ErrConflict (join), not ErrPushLimit", err)
+		}
+		if _, err := start(t, "zoe", "another-request", []byte("pw"), "", t0.Add(3*time.Minute)); !errors.Is(err, ErrPushLimit) {
+			t.Fatalf("a new request: %v, want ErrPushLimit", err)
+		}
+	})
 	t.Run("stale account conflicts", func(t *testing.T) {
 		acct, _ := a.Load(ctx, "erin")
 		if err := ps.Start(ctx, acct, testPush("erin", t0), "", "", nil, limit, t0); err != nil {
@@ -111,7 +138,7 @@ func TestPushRecords(t *testing.T) {
 			t.Fatalf("a second push for the same request: %v, want ErrConflict", err)
 		}
 		if _, err := ps.Join(ctx, JoinKey("192.0.2.1", 8, [16]byte{1, 2, 3}, "frank"), []byte("pw")); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Join of another identifier: %v, want ErrNotFound", err)
+			t.Fatalf("Join of another identifier: %v, want ErrTampered", err)
 		}
 	})
 	t.Run("verified number", func(t *testing.T) {
@@ -137,8 +164,8 @@ func TestPushRecords(t *testing.T) {
 		if _, err := m.Commit(ctx, Txn{Then: []Op{Put(e.Key, forged)}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ps.Get(ctx, p.ID); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Get of a forged record: %v, want ErrNotFound", err)
+		if _, err := ps.Get(ctx, p.ID); !errors.Is(err, ErrTampered) || errors.Is(err, ErrNotFound) {
+			t.Fatalf("Get of a forged record: %v, want ErrTampered", err)
 		}
 	})
 }
@@ -194,7 +221,7 @@ func TestPushWait(t *testing.T) {
 	})
 	t.Run("an unknown push is an error", func(t *testing.T) {
 		if _, err := node1.Wait(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("got %v, want ErrNotFound", err)
+			t.Fatalf("got %v, want ErrTampered", err)
 		}
 	})
 }

@@ -120,8 +120,8 @@ func newToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// ErrSessionGone: no valid session has this token (never was, expired,
-// signed out, or its record fails its check).
+// ErrSessionGone: no session has this token (never was, expired, signed
+// out).
 var ErrSessionGone = errors.New("cluster: no such session")
 
 // Create stores s and returns the token (the cookie's value) that finds
@@ -136,8 +136,9 @@ func (ss *Sessions) Create(ctx context.Context, s *Session) (string, error) {
 	return token, nil
 }
 
-// Get returns the session of token, or ErrSessionGone. It does not check
-// Valid: the caller does, with its clock.
+// Get returns the session of token, ErrSessionGone, or ErrTampered for
+// a record that fails its check (the caller treats it as gone, and logs
+// it). It does not check Valid: the caller does, with its clock.
 func (ss *Sessions) Get(ctx context.Context, token string) (*Session, error) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(sessionTokenLen) {
 		return nil, ErrSessionGone
@@ -151,11 +152,11 @@ func (ss *Sessions) Get(ctx context.Context, token string) (*Session, error) {
 	}
 	s := &Session{}
 	if err := json.Unmarshal(e.Value, s); err != nil {
-		return nil, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+		return nil, ss.keys.tampered(KindSession, e.Key, err)
 	}
 	s.key, s.rev = e.Key, e.ModRevision
-	if !ss.keys.VerifyMAC(s.KeyID, sessionPurpose, s.signed(), s.MAC) {
-		return nil, fmt.Errorf("%w: record %s fails its check (written by somebody without the seed key file?)", ErrSessionGone, e.Key)
+	if err := ss.keys.verifyRecord(KindSession, e.Key, sessionPurpose, s.KeyID, s.signed(), s.MAC); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -77,8 +77,8 @@ func TestSessions(t *testing.T) {
 		if _, err := m.Commit(ctx, Txn{Then: []Op{Put(e.Key, b)}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ss.Get(ctx, tok); !errors.Is(err, ErrSessionGone) {
-			t.Fatalf("forged stage: %v, want ErrSessionGone", err)
+		if _, err := ss.Get(ctx, tok); !errors.Is(err, ErrTampered) || errors.Is(err, ErrSessionGone) {
+			t.Fatalf("forged stage: %v, want ErrTampered", err)
 		}
 	})
 	t.Run("unknown and malformed tokens", func(t *testing.T) {

@@ -78,7 +78,15 @@ var (
 )
 
 func tokenKey(serial string) string { return "tokens/" + url.PathEscape(serial) }
-func tokenAAD(serial string) []byte { return []byte("token\x00" + serial) }
+
+// aad is what the token's seed is sealed with: its serial and every
+// field that decides how its codes are checked (type, algorithm, digits,
+// period, first counter), so that an edited record no longer opens. The
+// state, owner and times may change without touching the seed.
+func (r tokenRecord) aad() []byte {
+	return fmt.Appendf(nil, "token\x00%s\x00%s\x00%s\x00%d\x00%d\x00%d",
+		r.Serial, r.Type, r.Algorithm, r.Digits, r.Period, r.Counter)
+}
 func (r tokenRecord) public() Token {
 	return Token{
 		Serial: r.Serial, Type: r.Type, Algorithm: r.Algorithm, Digits: r.Digits,
@@ -105,15 +113,17 @@ func (a *Accounts) ImportTokens(ctx context.Context, tokens []Token, now time.Ti
 		if t.Type != TOTP && t.Type != HOTP {
 			return fmt.Errorf("cluster: import: token %q: type %q", t.Serial, t.Type)
 		}
-		seed, err := a.keys.Seal(t.Secret, tokenAAD(t.Serial))
+		r := tokenRecord{
+			Serial: t.Serial, Type: t.Type, Algorithm: t.Algorithm, Digits: t.Digits, Period: int(t.Period / time.Second),
+			Counter: t.Counter, Model: t.Model, Issuer: t.Issuer, State: TokenUnassigned,
+			Imported: now.UTC(), Changed: now.UTC(), Nonce: newNonce(),
+		}
+		seed, err := a.keys.Seal(t.Secret, r.aad())
 		if err != nil {
 			return fmt.Errorf("cluster: import: seal token %q: %w", t.Serial, err)
 		}
-		v, err := json.Marshal(tokenRecord{
-			Serial: t.Serial, Type: t.Type, Algorithm: t.Algorithm, Digits: t.Digits, Period: int(t.Period / time.Second),
-			Counter: t.Counter, Model: t.Model, Issuer: t.Issuer, State: TokenUnassigned,
-			Imported: now.UTC(), Changed: now.UTC(), Seed: seed, Nonce: newNonce(),
-		})
+		r.Seed = seed
+		v, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}
@@ -223,82 +233,64 @@ func (a *Accounts) AssignTokenIf(ctx context.Context, serial, user, name string,
 	if err := checkDeviceName(name); err != nil {
 		return Device{}, err
 	}
-	r, te, err := a.readToken(ctx, serial)
-	if err != nil {
-		return Device{}, err
-	}
-	if r.State != TokenUnassigned {
-		return Device{}, fmt.Errorf("%w: token %q is %s%s; only unassigned tokens can be assigned", ErrTokenState, serial, r.State, ownerNote(r))
-	}
-	secret, err := a.keys.Open(r.Seed, tokenAAD(serial))
-	if err != nil {
-		return Device{}, fmt.Errorf("cluster: token %q: %w", serial, err)
-	}
-	// The version before the devices, as AddDevice reads them.
-	vc, vop, err := a.versionGuard(ctx, user)
-	if err != nil {
-		return Device{}, err
-	}
-	entries, err := a.store.List(ctx, devicePrefix(user))
-	if err != nil {
-		return Device{}, fmt.Errorf("cluster: devices of %q: %w", user, err)
-	}
-	if len(entries) >= MaxDevices {
-		return Device{}, fmt.Errorf("%w: %q has %d; remove one first", ErrDeviceLimit, user, len(entries))
-	}
-	if other, dup := a.sameSeed(user, entries, secret); dup {
-		return Device{}, fmt.Errorf("%w: %q already has this seed as device %q", ErrDuplicateSeed, user, other)
-	}
-	guard := []Compare{{Key: te.Key, ModRevision: te.ModRevision}, vc}
-	for _, e := range entries {
-		var dr deviceRecord
-		if err := json.Unmarshal(e.Value, &dr); err != nil {
-			return Device{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
-		}
-		if strings.EqualFold(dr.Name, name) {
-			return Device{}, fmt.Errorf("%w: %q already has a device named %q", ErrDeviceName, user, dr.Name)
-		}
-		guard = append(guard, Compare{Key: e.Key, ModRevision: e.ModRevision})
-	}
-	d := Device{
-		ID: randomHex(8), Name: name, Type: r.Type, Created: now.UTC().Truncate(time.Second),
-		Algorithm: r.Algorithm, Digits: r.Digits, Period: time.Duration(r.Period) * time.Second,
-		Secret: secret, Serial: serial,
-	}
-	dv, err := a.sealDevice(user, d)
-	if err != nil {
-		return Device{}, err
-	}
-	ops := []Op{Put(deviceKey(user, d.ID), dv), vop}
-	guard = append(guard, Compare{Key: deviceKey(user, d.ID), ModRevision: 0})
-	if check != nil {
-		used, ok := check(d, r.Counter)
-		if !ok {
-			return Device{}, fmt.Errorf("%w: token %q", ErrTokenCheck, serial)
-		}
-		u, err := json.Marshal(UsedStep{Step: used, At: now.UTC(), Nonce: newNonce()})
+	id := randomHex(8)
+	var d Device
+	_, err := Update(ctx, a.store, fmt.Sprintf("assign token %q to %q", serial, user), func(ctx context.Context) (Txn, error) {
+		r, te, err := a.readToken(ctx, serial)
 		if err != nil {
-			return Device{}, err
+			return Txn{}, err
 		}
-		ops = append(ops, Put(usedKey(user, d.ID), u))
-	} else if r.Type == HOTP && r.Counter > 0 {
-		// The used step of an HOTP device is its last counter: a token
-		// starting at counter c has "used" c-1.
-		u, err := json.Marshal(UsedStep{Step: int64(r.Counter) - 1, At: now.UTC(), Nonce: newNonce()})
+		if r.State != TokenUnassigned {
+			return Txn{}, fmt.Errorf("%w: token %q is %s%s; only unassigned tokens can be assigned", ErrTokenState, serial, r.State, ownerNote(r))
+		}
+		secret, err := a.keys.openSealed(KindToken, te.Key, r.Seed, r.aad())
 		if err != nil {
-			return Device{}, err
+			return Txn{}, err
 		}
-		ops = append(ops, Put(usedKey(user, d.ID), u))
-	}
-	// The canonical name, not its key form: releaseToken builds the keys.
-	r.State, r.User, r.DeviceID, r.Changed, r.Nonce = TokenAssigned, strings.ToLower(user), d.ID, now.UTC(), newNonce()
-	tv, err := json.Marshal(r)
+		guard, vop, err := a.deviceSetGuard(ctx, user, name, "", secret, false)
+		if err != nil {
+			return Txn{}, err
+		}
+		d = Device{
+			ID: id, Name: name, Type: r.Type, Created: now.UTC().Truncate(time.Second),
+			Algorithm: r.Algorithm, Digits: r.Digits, Period: time.Duration(r.Period) * time.Second,
+			Secret: secret, Serial: serial,
+		}
+		dv, err := a.sealDevice(user, d)
+		if err != nil {
+			return Txn{}, err
+		}
+		ops := []Op{Put(deviceKey(user, d.ID), dv), vop}
+		guard = append(guard, Compare{Key: te.Key, ModRevision: te.ModRevision}, Compare{Key: deviceKey(user, d.ID), ModRevision: 0})
+		if check != nil {
+			used, ok := check(d, r.Counter)
+			if !ok {
+				return Txn{}, fmt.Errorf("%w: token %q", ErrTokenCheck, serial)
+			}
+			u, err := json.Marshal(UsedStep{Step: used, At: now.UTC(), Nonce: newNonce()})
+			if err != nil {
+				return Txn{}, err
+			}
+			ops = append(ops, Put(usedKey(user, d.ID), u))
+		} else if r.Type == HOTP && r.Counter > 0 {
+			// The used step of an HOTP device is its last counter: a token
+			// starting at counter c has "used" c-1.
+			u, err := json.Marshal(UsedStep{Step: int64(r.Counter) - 1, At: now.UTC(), Nonce: newNonce()})
+			if err != nil {
+				return Txn{}, err
+			}
+			ops = append(ops, Put(usedKey(user, d.ID), u))
+		}
+		// The canonical name, not its key form: releaseToken builds the keys.
+		r.State, r.User, r.DeviceID, r.Changed, r.Nonce = TokenAssigned, strings.ToLower(user), d.ID, now.UTC(), newNonce()
+		tv, err := json.Marshal(r)
+		if err != nil {
+			return Txn{}, err
+		}
+		return Txn{If: guard, Then: append(ops, Put(te.Key, tv))}, nil
+	})
 	if err != nil {
 		return Device{}, err
-	}
-	ops = append(ops, Put(te.Key, tv))
-	if _, err := a.store.Commit(ctx, Txn{If: guard, Then: ops}); err != nil {
-		return Device{}, fmt.Errorf("cluster: assign token %q to %q: %w", serial, user, err)
 	}
 	return d, nil
 }
@@ -317,32 +309,32 @@ func (a *Accounts) MarkTokenLost(ctx context.Context, serial string, now time.Ti
 }
 
 func (a *Accounts) releaseToken(ctx context.Context, serial string, to TokenState, now time.Time) (Token, error) {
-	r, te, err := a.readToken(ctx, serial)
-	if err != nil {
-		return Token{}, err
-	}
-	if r.State == to {
-		return r.public(), fmt.Errorf("%w: token %q is already %s", ErrTokenState, serial, to)
-	}
-	before := r.public()
-	ops := []Op{}
-	if r.State == TokenAssigned {
-		_, vop, err := a.versionGuard(ctx, r.User)
+	var before Token
+	_, err := Update(ctx, a.store, fmt.Sprintf("token %q", serial), func(ctx context.Context) (Txn, error) {
+		r, te, err := a.readToken(ctx, serial)
 		if err != nil {
-			return Token{}, err
+			return Txn{}, err
 		}
-		ops = append(ops, Delete(deviceKey(r.User, r.DeviceID)), Delete(usedKey(r.User, r.DeviceID)), vop)
-	}
-	r.State, r.User, r.DeviceID, r.Changed, r.Nonce = to, "", "", now.UTC(), newNonce()
-	tv, err := json.Marshal(r)
-	if err != nil {
-		return Token{}, err
-	}
-	ops = append(ops, Put(te.Key, tv))
-	if _, err := a.store.Commit(ctx, Txn{If: []Compare{{Key: te.Key, ModRevision: te.ModRevision}}, Then: ops}); err != nil {
-		return Token{}, fmt.Errorf("cluster: token %q: %w", serial, err)
-	}
-	return before, nil
+		before = r.public()
+		if r.State == to {
+			return Txn{}, fmt.Errorf("%w: token %q is already %s", ErrTokenState, serial, to)
+		}
+		ops := []Op{}
+		if r.State == TokenAssigned {
+			_, vop, err := a.versionGuard(ctx, r.User)
+			if err != nil {
+				return Txn{}, err
+			}
+			ops = append(ops, Delete(deviceKey(r.User, r.DeviceID)), Delete(usedKey(r.User, r.DeviceID)), vop)
+		}
+		r.State, r.User, r.DeviceID, r.Changed, r.Nonce = to, "", "", now.UTC(), newNonce()
+		tv, err := json.Marshal(r)
+		if err != nil {
+			return Txn{}, err
+		}
+		return Txn{If: []Compare{{Key: te.Key, ModRevision: te.ModRevision}}, Then: append(ops, Put(te.Key, tv))}, nil
+	})
+	return before, err
 }
 
 func ownerNote(r tokenRecord) string {

@@ -235,9 +235,11 @@ func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Sess
 			"That code is not the one your app shows for this key. Check that the app added the new entry, then type its current code.")
 		return
 	}
+	// The confirming code is spent with the device: it cannot log in as
+	// well.
 	dev, err := p.addDevice(r, s, cluster.Device{
 		Name: name, Type: cluster.TOTP, Created: now,
-		Algorithm: string(t.Algorithm), Digits: t.Digits, Period: t.Period, Secret: secret,
+		Algorithm: string(t.Algorithm), Digits: t.Digits, Period: t.Period, Secret: secret, Spent: step,
 	})
 	if msg := addError(err); msg != "" {
 		p.renderTOTP(w, r, s, secret, http.StatusConflict, name, msg)
@@ -246,10 +248,6 @@ func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Sess
 	if err != nil {
 		p.unavailable(w, r, err)
 		return
-	}
-	// The confirming code is spent: it cannot log in as well.
-	if acct, err := p.accounts.Load(r.Context(), s.User); err == nil {
-		_ = p.accounts.UseStep(r.Context(), acct, dev.ID, step, now)
 	}
 	s.Enroll = nil
 	p.added(w, r, s, dev, "authenticator app")

@@ -2,6 +2,7 @@ package radiusd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"layeh.com/radius/rfc2869"
 
 	"twostep/challenge"
+	"twostep/cluster"
 )
 
 // handlePacket runs on the read loop. Everything cheap and bounded happens
@@ -207,6 +209,10 @@ func (s *Server) logRequest(id string, c *Client, src netip.AddrPort, v verdict,
 	switch {
 	case v.err != nil:
 		ev = s.log.Error().Err(v.err)
+	case errors.Is(v.d.Err, cluster.ErrTampered):
+		// A record edited in etcd without the key file: the user was
+		// refused as if it were not there; the admin must look now.
+		ev = s.log.Error().Err(v.d.Err)
 	case v.d.Err != nil:
 		// The decision absorbed a failure (the client's fail mode answered
 		// for a store that is down): an admin must see it every time.

@@ -257,7 +257,7 @@ func TestEnrollInteractive(t *testing.T) {
 		t.Errorf("used step: got %+v, want the confirmation's step %d", acct.Used[d.ID], step)
 	}
 	confirmed := acct.Used[d.ID].Step
-	if err := tc.accounts.UseStep(context.Background(), acct, d.ID, confirmed, time.Now()); !errors.Is(err, cluster.ErrReplay) {
+	if err := tc.accounts.UseStep(context.Background(), "alice", d.ID, confirmed, time.Now()); !errors.Is(err, cluster.ErrReplay) {
 		t.Errorf("login with the confirmation code: got %v, want ErrReplay", err)
 	}
 

@@ -172,7 +172,7 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 		c.showEnrollment(show, t, qr, uri, user, devName, *png)
 	}
 
-	step := int64(-1)
+	step := int64(0) // Spent: none
 	if *confirm {
 		if step, err = c.confirmCode(ctx, t, user); err != nil {
 			return err
@@ -181,9 +181,11 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 
 	now := c.now()
 	octx, cancel := op(ctx)
+	// The confirmation code is spent with the device, so that the code
+	// the admin saw cannot log in.
 	dev, err := s.accounts.AddDevice(octx, user, cluster.Device{
 		Name: devName, Type: cluster.TOTP, Created: now,
-		Algorithm: string(t.Algorithm), Digits: t.Digits, Period: t.Period, Secret: t.Secret,
+		Algorithm: string(t.Algorithm), Digits: t.Digits, Period: t.Period, Secret: t.Secret, Spent: step,
 	})
 	cancel()
 	if err != nil {
@@ -194,16 +196,12 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 	}
 	stored = true
 
-	useErr := auditErr
-	if *confirm {
-		useErr = errors.Join(auditErr, c.useConfirmation(ctx, s, user, dev.ID, step))
-	}
 	if *asJSON {
 		out := enrolled{User: user, Device: deviceInfo(dev, cluster.UsedStep{}), URI: uri, Confirmed: *confirm}
 		if err := writeJSON(c.stdout, out); err != nil {
 			return err
 		}
-		return useErr
+		return auditErr
 	}
 	if *confirm {
 		fmt.Fprintf(c.stdout, "enrolled device %q (id %s) for %s; the code just typed is used up, so the first login needs the next one.\n", dev.Name, dev.ID, user)
@@ -216,7 +214,7 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 	if n := len(acct.Devices) + 1; n > 1 {
 		fmt.Fprintf(c.stdout, "%s has %d devices; list them with `twostepctl devices %s`.\n", user, n, user)
 	}
-	return useErr
+	return auditErr
 }
 
 // checkTOTPFlags checks -algorithm, -digits and -period, naming the flag
@@ -337,21 +335,6 @@ func (c *cli) confirmCode(ctx context.Context, t challenge.TOTP, user string) (i
 		}
 	}
 	return 0, fmt.Errorf("%d wrong codes; nothing stored. Check that the phone sets its clock automatically, delete the new entry from the app, and run `twostepctl enroll %s` again", confirmTries, user)
-}
-
-// useConfirmation records the confirmation code's step as used, so that
-// the code the admin saw cannot log in.
-func (c *cli) useConfirmation(ctx context.Context, s *session, user, id string, step int64) error {
-	acct, err := s.load(ctx, user)
-	if err == nil {
-		octx, cancel := op(ctx)
-		err = s.accounts.UseStep(octx, acct, id, step, c.now())
-		cancel()
-	}
-	if err != nil && !errors.Is(err, cluster.ErrReplay) {
-		return fmt.Errorf("the device is stored, but its confirmation code could not be marked used, so it may log in once within a minute: %w", s.storeErr(err))
-	}
-	return nil
 }
 
 // writeJSON prints v indented, as `user list -json` does.

@@ -148,7 +148,15 @@ func (c *cli) recoveryIssue(ctx context.Context, args []string) error {
 // the code.
 func (c *cli) useRecovery(ctx context.Context, s *session, user, code string) (auditErr, err error) {
 	octx, cancel := op(ctx)
-	r, err := s.accounts.UseRecovery(octx, user, code, c.now())
+	var r cluster.Recovery
+	err = cluster.Retry(octx, "use a recovery passcode of "+user, func(ctx context.Context) error {
+		acct, err := s.accounts.Load(ctx, user)
+		if err != nil {
+			return err
+		}
+		r, err = s.accounts.UseRecovery(ctx, acct, code, c.now())
+		return err
+	})
 	cancel()
 	switch {
 	case errors.Is(err, cluster.ErrNoCode):

@@ -199,7 +199,9 @@ func (c *cli) simulateEnroll(ctx context.Context, args []string) error {
 	fmt.Fprintln(c.stdout, dev.ID)
 	fmt.Fprintf(c.stderr, "enrolled simulated push device %q (id %s) for %s: webhook %s; key in %s, its settings in %s.\nAnswer pushes with: twostepctl device simulate serve -key %s\n",
 		dev.Name, dev.ID, user, ep, *keyPath, statePath, *keyPath)
-	detail := fmt.Sprintf("simulated push device %s %q, webhook %s", dev.ID, dev.Name, ep)
+	// The trail names the webhook's scheme and host only: its path may
+	// be a secret (an ntfy topic, a token), sealed in the device record.
+	detail := fmt.Sprintf("simulated push device %s %q, webhook %s", dev.ID, dev.Name, urlOrigin(ep))
 	if err := c.record(ctx, s, "device.enroll", user, detail); err != nil {
 		return fmt.Errorf("the device is enrolled: %w", err)
 	}
@@ -300,4 +302,14 @@ func parseDeviceKey(b []byte) (*ecdsa.PrivateKey, error) {
 		return nil, fmt.Errorf("curve %s, want P-256", key.Curve.Params().Name)
 	}
 	return key, nil
+}
+
+// urlOrigin is the scheme and host of the URL u, without its path, query
+// or credentials: what a log or an audit event may show of an endpoint.
+func urlOrigin(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return "(an unreadable URL)"
+	}
+	return p.Scheme + "://" + p.Host
 }

@@ -222,6 +222,15 @@ func TestSimulate(t *testing.T) {
 		t.Errorf("audit shows no device.enroll of %s:\n%s", id, events)
 	}
 
+	t.Run("the audit trail shows a webhook's host, not its secret path", func(t *testing.T) {
+		out := mustCtl(t, "", "device", "simulate", "enroll", "-config", tc.config, "-name", "ntfy", "-key", filepath.Join(t.TempDir(), "ntfy.key"),
+			"-listen", freeAddr(t), "-endpoint", "https://ntfy.example/secret-topic", "bob")
+		events := mustCtl(t, "", "audit", "-config", tc.config, "-user", "bob", "-json")
+		if !strings.Contains(events, "https://ntfy.example") || strings.Contains(events, "secret-topic") {
+			t.Errorf("audit after enrolling %s:\n%s\nwant the webhook's scheme and host, not its path", out, events)
+		}
+	})
+
 	t.Run("devices shows the push device and its automatic pushes", func(t *testing.T) {
 		list := mustCtl(t, "", "devices", "-config", tc.config, "alice")
 		if !strings.Contains(list, "simulator") || !strings.Contains(list, "webhook (automatic pushes)") {

@@ -822,7 +822,7 @@ func (c *cli) tokenResync(ctx context.Context, args []string) error {
 		return err
 	}
 	octx, cancel := op(ctx)
-	err = s.accounts.UseStep(octx, acct, dev.ID, int64(newNext-1), c.now())
+	err = s.accounts.UseStep(octx, user, dev.ID, int64(newNext-1), c.now())
 	cancel()
 	switch {
 	case errors.Is(err, cluster.ErrReplay):

@@ -33,6 +33,7 @@ type twoNodes struct {
 	a, b     *daemonProc
 	all      []*daemonProc
 	accounts *cluster.Accounts
+	store    cluster.Store // the test's own view, as etcdctl has
 	keyPath  string
 }
 
@@ -63,7 +64,8 @@ func startNodesWith(t *testing.T, before func(*etcdtest.Server), failmodes ...st
 }
 
 // startNodesExtra is startNodesWith adding extra(i) to node i's
-// configuration.
+// configuration; an extra that has a passcodes section replaces the
+// default one (lockout after 4 failures).
 func startNodesExtra(t *testing.T, before func(*etcdtest.Server), extra func(i int) string, failmodes ...string) *twoNodes {
 	t.Helper()
 	etcd := etcdtest.Start(t)
@@ -99,9 +101,7 @@ cluster:
   request_timeout: 1s
   dial_timeout: 1s
   seed_keys: %s
-passcodes:
-  lockout: {attempts: 4, duration: 15m}
-%s`, addr, testSecret, failmode, users, strings.Join(etcd.Endpoints(), ", "), keyPath, more), 0o600)
+%s`, addr, testSecret, failmode, users, strings.Join(etcd.Endpoints(), ", "), keyPath, withPasscodes(more)), 0o600)
 		return startDaemonConfig(t, cfg)
 	}
 	if before != nil {
@@ -126,6 +126,15 @@ passcodes:
 	return n
 }
 
+// withPasscodes is the end of a node's configuration: more, and the
+// default passcodes section unless more has its own.
+func withPasscodes(more string) string {
+	if strings.HasPrefix(more, "passcodes:") || strings.Contains(more, "\npasscodes:") {
+		return more
+	}
+	return fmt.Sprintf("passcodes:\n  lockout: {attempts: %d, duration: 15m}\n%s", lockoutAttempts, more)
+}
+
 // connect opens the test's own view of the records, as twostepctl would.
 func (n *twoNodes) connect(t *testing.T) {
 	t.Helper()
@@ -139,6 +148,7 @@ func (n *twoNodes) connect(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.accounts = cluster.NewAccounts(store, keys)
+	n.store = store
 }
 
 // enroll gives clusterUser a fresh TOTP device and returns it.

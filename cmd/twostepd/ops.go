@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"twostep/cluster"
 )
 
 // opsServer serves /metrics, /healthz (the process answers) and /readyz
@@ -54,4 +56,27 @@ func (o *opsServer) serve() error {
 
 func (o *opsServer) shutdown(ctx context.Context) {
 	o.srv.Shutdown(ctx)
+}
+
+// tamperedRecords exposes the keyring's count of cluster records that
+// failed their integrity check (edited in etcd without the key file), by
+// kind: any value above zero wants an admin's look at who writes to etcd.
+type tamperedRecords struct {
+	keys *cluster.Keyring
+	desc *prometheus.Desc
+}
+
+func newTamperedRecords(keys *cluster.Keyring) tamperedRecords {
+	return tamperedRecords{keys: keys, desc: prometheus.NewDesc("twostep_cluster_records_tampered_total",
+		"Cluster records refused because they fail their integrity check (edited without the seed key file), by kind.",
+		[]string{"kind"}, nil)}
+}
+
+func (t tamperedRecords) Describe(ch chan<- *prometheus.Desc) { ch <- t.desc }
+
+func (t tamperedRecords) Collect(ch chan<- prometheus.Metric) {
+	counts := t.keys.TamperedCounts()
+	for _, kind := range cluster.RecordKinds {
+		ch <- prometheus.MustNewConstMetric(t.desc, prometheus.CounterValue, float64(counts[kind]), string(kind))
+	}
 }

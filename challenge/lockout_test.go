@@ -1,0 +1,111 @@
+package challenge
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"twostep/cluster"
+)
+
+// TestLockoutHoldsUnderBursts sends 150 distinct wrong codes of one user
+// at once, in each mode a guesser can use, with the right code among
+// them: at most the lockout's attempts of them are answered as wrong (the
+// others see the lock), the account ends locked, and the right code
+// after the burst is refused.
+func TestLockoutHoldsUnderBursts(t *testing.T) {
+	const attempts, burst = 10, 150
+	cfg := defaultPasscodes()
+	cfg.Lockout = cluster.LockoutPolicy{Attempts: attempts, Duration: time.Hour}
+	modes := map[string]func(w *sfWorld, code string) (Decision, error){
+		"append": func(w *sfWorld, code string) (Decision, error) {
+			return w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw," + code, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Append}})
+		},
+		"challenge answer": func(w *sfWorld, code string) (Decision, error) {
+			first, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt}})
+			if err != nil || first.Outcome != Challenge {
+				return first, err
+			}
+			return w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: code, State: first.State, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt}})
+		},
+		"portal passcode": func(w *sfWorld, code string) (Decision, error) {
+			return w.engine.PortalPasscode(context.Background(), "alice", code)
+		},
+		"portal recovery": func(w *sfWorld, code string) (Decision, error) {
+			return w.engine.PortalRecovery(context.Background(), "alice", code+"000")
+		},
+	}
+	for name, try := range modes {
+		t.Run(name, func(t *testing.T) {
+			w := newSFWorld(t, cfg, Policy{}, slowStore{cluster.NewMemory()})
+			dev := w.enroll("phone")
+			good := w.code(dev, 0)
+			if name == "portal recovery" {
+				if _, _, err := w.accounts.IssueRecovery(context.Background(), "alice", time.Hour, 9, "desk", w.now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var mu sync.Mutex
+			count := map[Reason]int{}
+			var wg sync.WaitGroup
+			for i := range burst {
+				code := fmt.Sprintf("%06d", 100000+i*13)
+				if code == good || code == w.code(dev, -1) {
+					continue
+				}
+				wg.Go(func() {
+					d, err := try(w, code)
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						count["error"]++ // answered as a plain Reject, never "wrong"
+						return
+					}
+					if d.Outcome == Accept {
+						t.Errorf("a wrong code was accepted: %+v", d)
+					}
+					count[d.Reason]++
+				})
+			}
+			wg.Wait()
+			if wrong := count[ReasonBadPasscode]; wrong > attempts || wrong == 0 {
+				t.Errorf("%d wrong codes were answered as wrong (%v), want 1 to %d", wrong, count, attempts)
+			}
+			acct, err := w.accounts.Load(context.Background(), "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !acct.Lockout.Locked(w.now()) || acct.Lockout.Failures != attempts {
+				t.Errorf("lockout %+v after the burst (%v), want locked at %d failures", acct.Lockout, count, attempts)
+			}
+			d, err := modes["append"](w, good)
+			if err != nil || d.Reason != ReasonLockedOut {
+				t.Errorf("the right code after the burst: %+v %v, want locked_out", d, err)
+			}
+		})
+	}
+}
+
+// slowStore is the memory store with a network's round trip on every
+// call, as etcd has: the windows between a read and its compare-and-swap
+// are as wide as in a cluster.
+type slowStore struct{ cluster.Store }
+
+const roundTrip = 300 * time.Microsecond
+
+func (s slowStore) Get(ctx context.Context, key string) (cluster.Entry, error) {
+	time.Sleep(roundTrip)
+	return s.Store.Get(ctx, key)
+}
+
+func (s slowStore) List(ctx context.Context, prefix string) ([]cluster.Entry, error) {
+	time.Sleep(roundTrip)
+	return s.Store.List(ctx, prefix)
+}
+
+func (s slowStore) Commit(ctx context.Context, txn cluster.Txn) (int64, error) {
+	time.Sleep(roundTrip)
+	return s.Store.Commit(ctx, txn)
+}
