@@ -2,16 +2,10 @@ package cluster_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -260,7 +254,7 @@ func TestEtcdUnavailable(t *testing.T) {
 func TestEtcdTLS(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()
-	pki := newPKI(t, dir)
+	pki := etcdtest.NewPKI(t, dir)
 	port := func() string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -273,9 +267,9 @@ func TestEtcdTLS(t *testing.T) {
 		DataDir:      filepath.Join(dir, "etcd"),
 		ClientURL:    "https://" + port(),
 		PeerURL:      "http://" + port(),
-		CertFile:     pki.serverCert,
-		KeyFile:      pki.serverKey,
-		ClientCAFile: pki.caCert,
+		CertFile:     pki.ServerCert,
+		KeyFile:      pki.ServerKey,
+		ClientCAFile: pki.CACert,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +278,7 @@ func TestEtcdTLS(t *testing.T) {
 
 	t.Run("client certificate", func(t *testing.T) {
 		s, err := cluster.OpenEtcd(t.Context(), cluster.EtcdConfig{
-			Endpoints: emb.Endpoints(), CAFile: pki.caCert, CertFile: pki.clientCert, KeyFile: pki.clientKey,
+			Endpoints: emb.Endpoints(), CAFile: pki.CACert, CertFile: pki.ClientCert, KeyFile: pki.ClientKey,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -302,8 +296,8 @@ func TestEtcdTLS(t *testing.T) {
 		cfg  cluster.EtcdConfig
 		want string
 	}{
-		{"no client certificate", cluster.EtcdConfig{CAFile: pki.caCert}, "certificate"},
-		{"unknown CA", cluster.EtcdConfig{CAFile: pki.clientCert, CertFile: pki.clientCert, KeyFile: pki.clientKey}, "x509"},
+		{"no client certificate", cluster.EtcdConfig{CAFile: pki.CACert}, "certificate"},
+		{"unknown CA", cluster.EtcdConfig{CAFile: pki.ClientCert, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}, "x509"},
 		{"missing CA file", cluster.EtcdConfig{CAFile: filepath.Join(dir, "nope.pem")}, "ca_file"},
 	}
 	for _, tt := range failures {
@@ -322,83 +316,6 @@ func TestEtcdTLS(t *testing.T) {
 			}
 		})
 	}
-}
-
-// pki is a CA with a server and a client certificate, as PEM files.
-type pki struct {
-	caCert, serverCert, serverKey, clientCert, clientKey string
-}
-
-func newPKI(t *testing.T, dir string) pki {
-	t.Helper()
-	now := time.Now()
-	caKey := newKey(t)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "twostep test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, name string) (string, string) {
-		key := newKey(t)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: cn},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-			DNSNames:     []string{"localhost"},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return writePEM(t, dir, name+".pem", "CERTIFICATE", der), writeKey(t, dir, name+"-key.pem", key)
-	}
-	p := pki{caCert: writePEM(t, dir, "ca.pem", "CERTIFICATE", caDER)}
-	p.serverCert, p.serverKey = issue(2, "etcd", x509.ExtKeyUsageServerAuth, "server")
-	p.clientCert, p.clientKey = issue(3, "twostepd", x509.ExtKeyUsageClientAuth, "client")
-	return p
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func writeKey(t *testing.T, dir, name string, k *ecdsa.PrivateKey) string {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writePEM(t, dir, name, "PRIVATE KEY", der)
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestEmbeddedConfigValidate(t *testing.T) {
