@@ -25,6 +25,9 @@ type PKI struct {
 	// ClientCert, ClientKey are twostepd's client certificate (client
 	// use only).
 	ClientCert, ClientKey string
+	// PeerCert, PeerKey are a member's peer certificate: a member serves
+	// its peers and dials them, so both uses.
+	PeerCert, PeerKey string
 }
 
 // NewPKI writes a fresh PKI into dir; it fails the test on any error.
@@ -70,6 +73,7 @@ func NewPKI(t testing.TB, dir string) PKI {
 	p := PKI{CACert: writePEM(t, dir, "ca.pem", "CERTIFICATE", caDER)}
 	p.ServerCert, p.ServerKey = issue(2, "etcd", "server", x509.ExtKeyUsageServerAuth)
 	p.ClientCert, p.ClientKey = issue(3, "twostepd", "client", x509.ExtKeyUsageClientAuth)
+	p.PeerCert, p.PeerKey = issue(4, "etcd peer", "peer", x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
 	return p
 }
 
