@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -24,17 +26,24 @@ const (
 )
 
 // EmbeddedConfig configures the single-member etcd that twostepd runs
-// in-process when no external cluster is configured.
+// in-process when no external cluster is configured. Whoever reaches its
+// client URL can read and write every record (delete lockouts, remove
+// devices), and whoever reaches its peer URL can speak to it as a
+// member: a URL off loopback needs https:// and certificate
+// authentication of the other side (Validate).
 type EmbeddedConfig struct {
 	// DataDir holds etcd's write-ahead log and database. Required; etcd
 	// wants it mode 0700 and creates it so.
 	DataDir string
 	// ClientURL is where clients (this daemon, etcdctl, twostepctl)
 	// connect. Default "http://127.0.0.1:2379"; https:// needs CertFile
-	// and KeyFile.
+	// and KeyFile; a host other than loopback needs https:// and
+	// ClientCAFile.
 	ClientURL string
 	// PeerURL is the raft peer URL; nobody connects to it while the
-	// member is alone, but etcd needs one. Default "http://127.0.0.1:2380".
+	// member is alone, but etcd needs one. Default "http://127.0.0.1:2380";
+	// https:// needs PeerCertFile and PeerKeyFile; a host other than
+	// loopback needs https:// and PeerCAFile.
 	PeerURL string
 	// Name is the member name recorded in the data directory. Default
 	// "twostep".
@@ -46,6 +55,15 @@ type EmbeddedConfig struct {
 	// ClientCAFile, when set, makes etcd demand client certificates
 	// signed by this PEM CA (etcd's --client-cert-auth). Default none.
 	ClientCAFile string
+	// PeerCertFile and PeerKeyFile are the PEM certificate and key for an
+	// https:// PeerURL (etcd's --peer-cert-file, --peer-key-file); etcd
+	// also presents them when it connects to peers. Default none.
+	PeerCertFile string
+	PeerKeyFile  string
+	// PeerCAFile, when set, makes etcd demand peer certificates signed by
+	// this PEM CA (etcd's --peer-client-cert-auth with
+	// --peer-trusted-ca-file). Default none.
+	PeerCAFile string
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -62,39 +80,125 @@ func (c EmbeddedConfig) withDefaults() EmbeddedConfig {
 	return c
 }
 
-// Validate reports every problem of c in one error.
+// EmbeddedProblem is one thing wrong in an EmbeddedConfig.
+type EmbeddedProblem struct {
+	// Key names the setting at fault as configuration files spell it:
+	// "data_dir", "client_url", "peer_ca_file".
+	Key string
+	// Message says what is wrong and, where it can, what to do.
+	Message string
+}
+
+// EmbeddedConfigError lists every problem of an EmbeddedConfig, each
+// under its key, so that a loader can point at the line of each.
+type EmbeddedConfigError struct {
+	Problems []EmbeddedProblem
+}
+
+// Error lists the problems as "key: message", separated by semicolons.
+func (e *EmbeddedConfigError) Error() string {
+	s := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		s[i] = p.Key + ": " + p.Message
+	}
+	return "embedded etcd: " + strings.Join(s, "; ")
+}
+
+// Validate reports every problem of c in one *EmbeddedConfigError. It
+// reads no files; etcd does at start.
 func (c EmbeddedConfig) Validate() error {
 	c = c.withDefaults()
-	var problems []string
-	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	var e EmbeddedConfigError
+	add := func(key, format string, args ...any) {
+		e.Problems = append(e.Problems, EmbeddedProblem{Key: key, Message: fmt.Sprintf(format, args...)})
+	}
 	if c.DataDir == "" {
-		add("data_dir: required")
+		add("data_dir", "required")
 	}
-	cu, err := parseListenURL(c.ClientURL)
-	if err != nil {
-		add("client_url: %v", err)
-	}
-	if _, err := parseListenURL(c.PeerURL); err != nil {
-		add("peer_url: %v", err)
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		add("cert_file, key_file: give both or neither")
-	}
-	if cu != nil {
-		switch tls := c.CertFile != ""; {
-		case cu.Scheme == "https" && !tls:
-			add("client_url: https:// needs cert_file and key_file")
-		case cu.Scheme == "http" && tls:
-			add("client_url: %q is http:// but cert_file is set; use https://", c.ClientURL)
+	// Clients can do anything to the records; peers can speak to etcd as
+	// members. Off loopback both must prove who they are.
+	listeners := []struct {
+		urlKey, certKey, keyKey, caKey string
+		url, cert, key, ca             string
+		who, risk                      string
+	}{{
+		urlKey: "client_url", certKey: "cert_file", keyKey: "key_file", caKey: "client_ca_file",
+		url: c.ClientURL, cert: c.CertFile, key: c.KeyFile, ca: c.ClientCAFile,
+		who: "client", risk: "edit the cluster's records",
+	}, {
+		urlKey: "peer_url", certKey: "peer_cert_file", keyKey: "peer_key_file", caKey: "peer_ca_file",
+		url: c.PeerURL, cert: c.PeerCertFile, key: c.PeerKeyFile, ca: c.PeerCAFile,
+		who: "peer", risk: "speak to etcd as a cluster member",
+	}}
+	for _, l := range listeners {
+		u, err := parseListenURL(l.url)
+		if err != nil {
+			add(l.urlKey, "%v", err)
+		}
+		switch {
+		case l.cert != "" && l.key == "":
+			add(l.certKey, "give %s too, or neither", l.keyKey)
+		case l.cert == "" && l.key != "":
+			add(l.keyKey, "give %s too, or neither", l.certKey)
+		}
+		tlsFile := l.certKey
+		if l.cert == "" {
+			tlsFile = l.keyKey
+		}
+		tls := l.cert != "" || l.key != ""
+		if l.ca != "" && !tls {
+			add(l.caKey, "%s certificates need TLS: give %s and %s", l.who, l.certKey, l.keyKey)
+		}
+		if u == nil {
+			continue
+		}
+		switch {
+		case u.Scheme == "https" && !tls:
+			add(l.urlKey, "https:// needs %s and %s", l.certKey, l.keyKey)
+		case u.Scheme == "http" && tls:
+			add(l.urlKey, "%q is http:// but %s is set; use https://", l.url, tlsFile)
+		}
+		if loopback(u) {
+			continue
+		}
+		switch {
+		case u.Scheme == "http":
+			add(l.urlKey, "%q listens off loopback without TLS and %s certificates: anyone on the network could %s; use https:// with %s, %s and %s, or a loopback address",
+				l.url, l.who, l.risk, l.certKey, l.keyKey, l.caKey)
+		case l.ca == "":
+			add(l.urlKey, "%q listens off loopback without %s certificates: anyone on the network could %s; give %s (the CA of the %ss' certificates), or use a loopback address",
+				l.url, l.who, l.risk, l.caKey, l.who)
 		}
 	}
-	if c.ClientCAFile != "" && c.CertFile == "" {
-		add("client_ca_file: client certificates need TLS: give cert_file and key_file")
+	// etcd advertises ClientURL and twostepd connects to it: over TLS its
+	// host is what the certificate is checked for, and 0.0.0.0 or :: is
+	// no name a certificate holds (the client refuses it at start).
+	if u, err := parseListenURL(c.ClientURL); err == nil && u.Scheme == "https" && everyAddress(u) {
+		add("client_url", "%q: clients, twostepd too, connect to this URL and check cert_file for its host, and no certificate names every address: give this host's address or a name in cert_file", c.ClientURL)
 	}
-	if len(problems) == 0 {
+	if len(e.Problems) == 0 {
 		return nil
 	}
-	return fmt.Errorf("embedded etcd: %s", strings.Join(problems, "; "))
+	return &e
+}
+
+// everyAddress reports whether u's host is empty, 0.0.0.0 or ::, which
+// etcd listens on as every address of the host.
+func everyAddress(u *url.URL) bool {
+	a, err := netip.ParseAddr(u.Hostname())
+	return u.Hostname() == "" || (err == nil && a.IsUnspecified())
+}
+
+// loopback reports whether only this host can connect to u: its host is
+// a loopback address or "localhost". An empty host, 0.0.0.0 and ::
+// listen on every address.
+func loopback(u *url.URL) bool {
+	h := u.Hostname()
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
 }
 
 // parseListenURL accepts scheme://host:port with an http or https scheme
@@ -103,7 +207,11 @@ func (c EmbeddedConfig) Validate() error {
 func parseListenURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, err
+		// url.Parse's error repeats the URL, which may hold a password.
+		return nil, errors.New("not a URL (want scheme://host:port)")
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%q: a listen URL takes no credentials", u.Redacted())
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("%q: scheme must be http or https", s)
@@ -168,6 +276,14 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 			KeyFile:        cfg.KeyFile,
 			TrustedCAFile:  cfg.ClientCAFile,
 			ClientCertAuth: cfg.ClientCAFile != "",
+		}
+	}
+	if cfg.PeerCertFile != "" {
+		ec.PeerTLSInfo = transport.TLSInfo{
+			CertFile:       cfg.PeerCertFile,
+			KeyFile:        cfg.PeerKeyFile,
+			TrustedCAFile:  cfg.PeerCAFile,
+			ClientCertAuth: cfg.PeerCAFile != "",
 		}
 	}
 

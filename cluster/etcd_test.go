@@ -2,19 +2,17 @@ package cluster_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -260,7 +258,7 @@ func TestEtcdUnavailable(t *testing.T) {
 func TestEtcdTLS(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()
-	pki := newPKI(t, dir)
+	pki := etcdtest.NewPKI(t, dir)
 	port := func() string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -269,13 +267,17 @@ func TestEtcdTLS(t *testing.T) {
 		defer l.Close()
 		return l.Addr().String()
 	}
+	peerURL := "https://" + port()
 	emb, err := cluster.StartEmbedded(t.Context(), cluster.EmbeddedConfig{
 		DataDir:      filepath.Join(dir, "etcd"),
 		ClientURL:    "https://" + port(),
-		PeerURL:      "http://" + port(),
-		CertFile:     pki.serverCert,
-		KeyFile:      pki.serverKey,
-		ClientCAFile: pki.caCert,
+		PeerURL:      peerURL,
+		CertFile:     pki.ServerCert,
+		KeyFile:      pki.ServerKey,
+		ClientCAFile: pki.CACert,
+		PeerCertFile: pki.PeerCert,
+		PeerKeyFile:  pki.PeerKey,
+		PeerCAFile:   pki.CACert,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +286,7 @@ func TestEtcdTLS(t *testing.T) {
 
 	t.Run("client certificate", func(t *testing.T) {
 		s, err := cluster.OpenEtcd(t.Context(), cluster.EtcdConfig{
-			Endpoints: emb.Endpoints(), CAFile: pki.caCert, CertFile: pki.clientCert, KeyFile: pki.clientKey,
+			Endpoints: emb.Endpoints(), CAFile: pki.CACert, CertFile: pki.ClientCert, KeyFile: pki.ClientKey,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -302,8 +304,8 @@ func TestEtcdTLS(t *testing.T) {
 		cfg  cluster.EtcdConfig
 		want string
 	}{
-		{"no client certificate", cluster.EtcdConfig{CAFile: pki.caCert}, "certificate"},
-		{"unknown CA", cluster.EtcdConfig{CAFile: pki.clientCert, CertFile: pki.clientCert, KeyFile: pki.clientKey}, "x509"},
+		{"no client certificate", cluster.EtcdConfig{CAFile: pki.CACert}, "certificate"},
+		{"unknown CA", cluster.EtcdConfig{CAFile: pki.ClientCert, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}, "x509"},
 		{"missing CA file", cluster.EtcdConfig{CAFile: filepath.Join(dir, "nope.pem")}, "ca_file"},
 	}
 	for _, tt := range failures {
@@ -322,120 +324,115 @@ func TestEtcdTLS(t *testing.T) {
 			}
 		})
 	}
-}
 
-// pki is a CA with a server and a client certificate, as PEM files.
-type pki struct {
-	caCert, serverCert, serverKey, clientCert, clientKey string
-}
-
-func newPKI(t *testing.T, dir string) pki {
-	t.Helper()
-	now := time.Now()
-	caKey := newKey(t)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "twostep test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
+	// The peer listener demands a certificate of the cluster's CA too
+	// (etcd's --peer-client-cert-auth).
+	peers := []struct {
+		name       string
+		cert, key  string
+		wantRefuse bool
+	}{
+		{"peer certificate", pki.PeerCert, pki.PeerKey, false},
+		{"no peer certificate", "", "", true},
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range peers {
+		t.Run(tt.name, func(t *testing.T) {
+			roots := x509.NewCertPool()
+			b, err := os.ReadFile(pki.CACert)
+			if err != nil || !roots.AppendCertsFromPEM(b) {
+				t.Fatalf("read CA: %v", err)
+			}
+			tc := &tls.Config{RootCAs: roots}
+			if tt.cert != "" {
+				c, err := tls.LoadX509KeyPair(tt.cert, tt.key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.Certificates = []tls.Certificate{c}
+			}
+			tr := &http.Transport{TLSClientConfig: tc}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(peerURL + "/version")
+			if err == nil {
+				resp.Body.Close()
+			}
+			switch {
+			case tt.wantRefuse && err == nil:
+				t.Fatalf("GET %s/version without a certificate: %s, want refused", peerURL, resp.Status)
+			case tt.wantRefuse:
+				t.Logf("error: %v", err)
+			case err != nil || resp.StatusCode != http.StatusOK:
+				t.Fatalf("GET %s/version: %v, %v; want 200 OK", peerURL, resp, err)
+			}
+		})
 	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, name string) (string, string) {
-		key := newKey(t)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: cn},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-			DNSNames:     []string{"localhost"},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return writePEM(t, dir, name+".pem", "CERTIFICATE", der), writeKey(t, dir, name+"-key.pem", key)
-	}
-	p := pki{caCert: writePEM(t, dir, "ca.pem", "CERTIFICATE", caDER)}
-	p.serverCert, p.serverKey = issue(2, "etcd", x509.ExtKeyUsageServerAuth, "server")
-	p.clientCert, p.clientKey = issue(3, "twostepd", x509.ExtKeyUsageClientAuth, "client")
-	return p
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func writeKey(t *testing.T, dir, name string, k *ecdsa.PrivateKey) string {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writePEM(t, dir, name, "PRIVATE KEY", der)
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestEmbeddedConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  cluster.EmbeddedConfig
-		want []string
+		want []string // "key: message" of every problem, in order
 	}{
 		{"defaults", cluster.EmbeddedConfig{DataDir: "/var/lib/twostep/etcd"}, nil},
 		{"many problems", cluster.EmbeddedConfig{
 			ClientURL: "https://127.0.0.1:0", PeerURL: "127.0.0.1:2380", KeyFile: "k.pem", ClientCAFile: "ca.pem",
 		}, []string{
 			"data_dir: required",
-			"client_url: \"https://127.0.0.1:0\": want scheme://host:port with a fixed port",
-			"peer_url:",
-			"cert_file, key_file: give both",
-			"client_ca_file:",
+			`client_url: "https://127.0.0.1:0": want scheme://host:port with a fixed port`,
+			"key_file: give cert_file too, or neither",
+			"peer_url: not a URL (want scheme://host:port)",
 		}},
-		{"https without certificate", cluster.EmbeddedConfig{DataDir: "d", ClientURL: "https://127.0.0.1:2379"}, []string{"https:// needs cert_file"}},
-		{"certificate on http", cluster.EmbeddedConfig{DataDir: "d", CertFile: "c", KeyFile: "k"}, []string{"is http:// but cert_file"}},
+		{"https without certificate", cluster.EmbeddedConfig{DataDir: "d", ClientURL: "https://127.0.0.1:2379"}, []string{
+			"client_url: https:// needs cert_file and key_file",
+		}},
+		{"certificate on http", cluster.EmbeddedConfig{DataDir: "d", CertFile: "c", KeyFile: "k"}, []string{
+			`client_url: "http://127.0.0.1:2379" is http:// but cert_file is set; use https://`,
+		}},
+		{"client CA without TLS", cluster.EmbeddedConfig{DataDir: "d", ClientCAFile: "ca.pem"}, []string{
+			"client_ca_file: client certificates need TLS: give cert_file and key_file",
+		}},
+		{"credentials in a URL", cluster.EmbeddedConfig{DataDir: "d", ClientURL: "http://root:hunter2@127.0.0.1:2379"}, []string{
+			`client_url: "http://root:xxxxx@127.0.0.1:2379": a listen URL takes no credentials`,
+		}},
+		{"peer TLS on loopback", cluster.EmbeddedConfig{
+			DataDir: "d", PeerURL: "https://127.0.0.1:2380", PeerCertFile: "p.pem", PeerKeyFile: "pk.pem", PeerCAFile: "ca.pem",
+		}, nil},
+		{"peer problems", cluster.EmbeddedConfig{DataDir: "d", PeerURL: "https://127.0.0.1:2380", PeerCertFile: "p.pem"}, []string{
+			"peer_cert_file: give peer_key_file too, or neither",
+		}},
+		{"every address, both listeners", cluster.EmbeddedConfig{
+			DataDir: "d", ClientURL: "http://0.0.0.0:2379", PeerURL: "http://[::]:2380",
+		}, []string{
+			`client_url: "http://0.0.0.0:2379" listens off loopback without TLS and client certificates: anyone on the network could edit the cluster's records; use https:// with cert_file, key_file and client_ca_file, or a loopback address`,
+			`peer_url: "http://[::]:2380" listens off loopback without TLS and peer certificates: anyone on the network could speak to etcd as a cluster member; use https:// with peer_cert_file, peer_key_file and peer_ca_file, or a loopback address`,
+		}},
+		{"https on every address", cluster.EmbeddedConfig{
+			DataDir: "d", ClientURL: "https://0.0.0.0:2379", CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem",
+		}, []string{
+			`client_url: "https://0.0.0.0:2379": clients, twostepd too, connect to this URL and check cert_file for its host, and no certificate names every address: give this host's address or a name in cert_file`,
+		}},
+		{"TLS and certificate authentication off loopback", cluster.EmbeddedConfig{
+			DataDir:   "d",
+			ClientURL: "https://192.0.2.1:2379", CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem",
+			PeerURL: "https://192.0.2.1:2380", PeerCertFile: "p.pem", PeerKeyFile: "pk.pem", PeerCAFile: "pca.pem",
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("got %v, want valid", err)
-				}
-				return
+			var ce *cluster.EmbeddedConfigError
+			if err != nil && !errors.As(err, &ce) {
+				t.Fatalf("got %T %v, want a *cluster.EmbeddedConfigError", err, err)
 			}
-			if err == nil {
-				t.Fatalf("got valid, want %q", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
+			var got []string
+			if ce != nil {
+				for _, p := range ce.Problems {
+					got = append(got, p.Key+": "+p.Message)
 				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got problems\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"errors"
 	"regexp"
 	"time"
 
@@ -9,12 +10,8 @@ import (
 )
 
 type rawCluster struct {
-	Endpoints []string `yaml:"endpoints"`
-	Embedded  struct {
-		DataDir   string `yaml:"data_dir"`
-		ClientURL string `yaml:"client_url"`
-		PeerURL   string `yaml:"peer_url"`
-	} `yaml:"embedded"`
+	Endpoints      []string      `yaml:"endpoints"`
+	Embedded       rawEmbedded   `yaml:"embedded"`
 	Prefix         string        `yaml:"prefix"`
 	CAFile         string        `yaml:"ca_file"`
 	CertFile       string        `yaml:"cert_file"`
@@ -28,6 +25,18 @@ type rawCluster struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	SeedKeys       string        `yaml:"seed_keys"`
 	Issuer         string        `yaml:"issuer"`
+}
+
+type rawEmbedded struct {
+	DataDir      string `yaml:"data_dir"`
+	ClientURL    string `yaml:"client_url"`
+	PeerURL      string `yaml:"peer_url"`
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+	PeerCertFile string `yaml:"peer_cert_file"`
+	PeerKeyFile  string `yaml:"peer_key_file"`
+	PeerCAFile   string `yaml:"peer_ca_file"`
 }
 
 type rawBypass struct {
@@ -88,22 +97,40 @@ func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
 		ServerName: r.ServerName, Username: r.Username,
 		DialTimeout: r.DialTimeout, RequestTimeout: r.RequestTimeout,
 	}
-	embeddedGiven := r.Embedded.DataDir != "" || r.Embedded.ClientURL != "" || r.Embedded.PeerURL != ""
 	if len(r.Endpoints) > 0 {
-		if embeddedGiven {
+		if r.Embedded != (rawEmbedded{}) {
 			v.add("cluster.embedded", "give either endpoints (an external etcd) or embedded, not both")
 		}
 	} else {
+		re := r.Embedded
 		c.Embedded = cluster.EmbeddedConfig{
-			DataDir:   absPath(dir, r.Embedded.DataDir),
-			ClientURL: r.Embedded.ClientURL,
-			PeerURL:   r.Embedded.PeerURL,
+			DataDir:      absPath(dir, re.DataDir),
+			ClientURL:    re.ClientURL,
+			PeerURL:      re.PeerURL,
+			CertFile:     absPath(dir, re.CertFile),
+			KeyFile:      absPath(dir, re.KeyFile),
+			ClientCAFile: absPath(dir, re.ClientCAFile),
+			PeerCertFile: absPath(dir, re.PeerCertFile),
+			PeerKeyFile:  absPath(dir, re.PeerKeyFile),
+			PeerCAFile:   absPath(dir, re.PeerCAFile),
 		}
 		if c.Embedded.DataDir == "" {
 			c.Embedded.DataDir = DefaultEtcdData
 		}
 		if c.Embedded.ClientURL == "" {
 			c.Embedded.ClientURL = cluster.DefaultClientURL
+		}
+		var ee *cluster.EmbeddedConfigError
+		if err := c.Embedded.Validate(); errors.As(err, &ee) {
+			for _, p := range ee.Problems {
+				v.add("cluster.embedded."+p.Key, "%s", p.Message)
+			}
+		}
+		// twostepd and twostepctl reach the embedded etcd as any other,
+		// with the cluster section's TLS files: without a certificate
+		// their own etcd would refuse them at start.
+		if c.Embedded.ClientCAFile != "" && e.CertFile == "" && e.KeyFile == "" {
+			v.add("cluster.embedded.client_ca_file", "the embedded etcd will demand a client certificate from twostepd and twostepctl too: give cluster.cert_file and cluster.key_file, signed by this CA")
 		}
 		e.Endpoints = []string{c.Embedded.ClientURL}
 	}

@@ -569,6 +569,185 @@ recovery: {ttl: 720h}
 	})
 }
 
+// TestEmbeddedEtcdListeners: the embedded etcd's client and peer URLs
+// stay on loopback unless TLS and certificate authentication of the other
+// side guard them; whoever reaches the client URL can edit every record.
+func TestEmbeddedEtcdListeners(t *testing.T) {
+	const (
+		// Each listener's TLS, as lines of cluster.embedded.
+		serverTLS = "\n    cert_file: etcd.pem\n    key_file: etcd-key.pem"
+		clientCA  = "\n    client_ca_file: clients-ca.pem"
+		peerTLS   = "\n    peer_cert_file: peer.pem\n    peer_key_file: peer-key.pem"
+		peerCA    = "\n    peer_ca_file: peers-ca.pem"
+		// twostepd's own client certificate, which an etcd demanding
+		// client certificates wants from it too.
+		clientCert = "\n  cert_file: twostepd.pem\n  key_file: twostepd-key.pem\n  ca_file: ca.pem"
+	)
+	offClient := func(u string) string {
+		return fmt.Sprintf("t.yaml:5: cluster.embedded.client_url: %q listens off loopback without TLS and client certificates: anyone on the network could edit the cluster's records; use https:// with cert_file, key_file and client_ca_file, or a loopback address", u)
+	}
+	offPeer := func(u string) string {
+		return fmt.Sprintf("t.yaml:5: cluster.embedded.peer_url: %q listens off loopback without TLS and peer certificates: anyone on the network could speak to etcd as a cluster member; use https:// with peer_cert_file, peer_key_file and peer_ca_file, or a loopback address", u)
+	}
+	tests := []struct {
+		name string
+		// embedded is cluster.embedded's body; its first line is line 5.
+		embedded string
+		// cluster is more of the cluster section, after embedded.
+		cluster string
+		want    []string // nil: accepted
+	}{
+		{"client on 0.0.0.0", "client_url: http://0.0.0.0:2379", "", []string{offClient("http://0.0.0.0:2379")}},
+		{"client on ::", "client_url: http://[::]:2379", "", []string{offClient("http://[::]:2379")}},
+		{"client on every address", "client_url: http://:2379", "", []string{offClient("http://:2379")}},
+		{"client on a LAN address", "client_url: http://192.168.1.10:2379", "", []string{offClient("http://192.168.1.10:2379")}},
+		{"client on a host name", "client_url: http://etcd1.example.edu:2379", "", []string{offClient("http://etcd1.example.edu:2379")}},
+		{"client on localhost", "client_url: http://localhost:2379", "", nil},
+		{"client on 127.0.0.1", "client_url: http://127.0.0.1:2379", "", nil},
+		{"client on 127.0.0.2", "client_url: http://127.0.0.2:2379", "", nil},
+		{"client on [::1]", "client_url: http://[::1]:2379", "", nil},
+		{"client https without client certificates", "client_url: https://192.168.1.10:2379" + serverTLS, "", []string{
+			`t.yaml:5: cluster.embedded.client_url: "https://192.168.1.10:2379" listens off loopback without client certificates: anyone on the network could edit the cluster's records; give client_ca_file (the CA of the clients' certificates), or use a loopback address`,
+		}},
+		{"client https with client certificates", "client_url: https://192.168.1.10:2379" + serverTLS + clientCA, clientCert, nil},
+		{"client https with a host name", "client_url: https://etcd1.example.edu:2379" + serverTLS + clientCA, clientCert, nil},
+		{"client https on 0.0.0.0", "client_url: https://0.0.0.0:2379" + serverTLS + clientCA, clientCert, []string{
+			`t.yaml:5: cluster.embedded.client_url: "https://0.0.0.0:2379": clients, twostepd too, connect to this URL and check cert_file for its host, and no certificate names every address: give this host's address or a name in cert_file`,
+		}},
+		{"client https on ::", "client_url: https://[::]:2379" + serverTLS + clientCA, clientCert, []string{
+			`t.yaml:5: cluster.embedded.client_url: "https://[::]:2379": clients, twostepd too, connect to this URL`,
+		}},
+		{"client https on loopback without client certificates", "client_url: https://127.0.0.1:2379" + serverTLS, "", nil},
+		{"client https without a certificate", "client_url: https://192.168.1.10:2379" + clientCA, clientCert, []string{
+			"t.yaml:5: cluster.embedded.client_url: https:// needs cert_file and key_file",
+			"t.yaml:6: cluster.embedded.client_ca_file: client certificates need TLS: give cert_file and key_file",
+		}},
+		{"client http with a certificate off loopback", "client_url: http://0.0.0.0:2379" + serverTLS, "", []string{
+			`t.yaml:5: cluster.embedded.client_url: "http://0.0.0.0:2379" is http:// but cert_file is set; use https://`,
+			offClient("http://0.0.0.0:2379"),
+		}},
+		{"client certificates demanded of twostepd", "client_url: https://127.0.0.1:2379" + serverTLS + clientCA, "", []string{
+			"t.yaml:8: cluster.embedded.client_ca_file: the embedded etcd will demand a client certificate from twostepd and twostepctl too: give cluster.cert_file and cluster.key_file, signed by this CA",
+		}},
+		{"cert_file without key_file", "client_url: https://127.0.0.1:2379\n    cert_file: etcd.pem", "", []string{
+			"t.yaml:6: cluster.embedded.cert_file: give key_file too, or neither",
+		}},
+
+		{"peer on 0.0.0.0", "peer_url: http://0.0.0.0:2380", "", []string{offPeer("http://0.0.0.0:2380")}},
+		{"peer on ::", "peer_url: http://[::]:2380", "", []string{offPeer("http://[::]:2380")}},
+		{"peer on a LAN address", "peer_url: http://10.0.0.5:2380", "", []string{offPeer("http://10.0.0.5:2380")}},
+		{"peer on a host name", "peer_url: http://etcd1.example.edu:2380", "", []string{offPeer("http://etcd1.example.edu:2380")}},
+		{"peer on localhost", "peer_url: http://localhost:2380", "", nil},
+		{"peer on 127.0.0.1", "peer_url: http://127.0.0.1:2380", "", nil},
+		{"peer on [::1]", "peer_url: http://[::1]:2380", "", nil},
+		{"peer https without peer certificates", "peer_url: https://10.0.0.5:2380" + peerTLS, "", []string{
+			`t.yaml:5: cluster.embedded.peer_url: "https://10.0.0.5:2380" listens off loopback without peer certificates: anyone on the network could speak to etcd as a cluster member; give peer_ca_file (the CA of the peers' certificates), or use a loopback address`,
+		}},
+		{"peer https with peer certificates", "peer_url: https://10.0.0.5:2380" + peerTLS + peerCA, "", nil},
+		{"peer https on loopback without peer certificates", "peer_url: https://127.0.0.1:2380" + peerTLS, "", nil},
+		{"peer https without a certificate", "peer_url: https://10.0.0.5:2380" + peerCA, "", []string{
+			"t.yaml:5: cluster.embedded.peer_url: https:// needs peer_cert_file and peer_key_file",
+			"t.yaml:6: cluster.embedded.peer_ca_file: peer certificates need TLS: give peer_cert_file and peer_key_file",
+		}},
+		{"peer http with a certificate", "peer_url: http://127.0.0.1:2380" + peerTLS, "", []string{
+			`t.yaml:5: cluster.embedded.peer_url: "http://127.0.0.1:2380" is http:// but peer_cert_file is set; use https://`,
+		}},
+		{"peer_key_file without peer_cert_file", "peer_url: https://127.0.0.1:2380\n    peer_key_file: peer-key.pem", "", []string{
+			"t.yaml:6: cluster.embedded.peer_key_file: give peer_cert_file too, or neither",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]\n" +
+				"directory: {backend: file, file: {path: users.yaml}}\n" +
+				"cluster:\n  embedded:\n    " + tt.embedded + tt.cluster + "\n"
+			_, err := Parse("t.yaml", []byte(src), fakeEnv)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("got %v, want accepted", err)
+				}
+				return
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v, want *configs.Error", err)
+			}
+			if got, want := len(ce.Problems), len(tt.want); got != want {
+				t.Errorf("got %d problems, want %d:\n%v", got, want, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+		})
+	}
+
+	t.Run("resolved", func(t *testing.T) {
+		c, err := Parse("/etc/twostep/t.yaml", []byte(`
+clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+cluster:
+  embedded:
+    client_url: https://192.0.2.1:2379
+    peer_url: https://192.0.2.1:2380
+    cert_file: etcd.pem
+    key_file: etcd-key.pem
+    client_ca_file: clients-ca.pem
+    peer_cert_file: peer.pem
+    peer_key_file: peer-key.pem
+    peer_ca_file: peers-ca.pem
+  cert_file: twostepd.pem
+  key_file: twostepd-key.pem
+  ca_file: ca.pem
+`), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checks := []struct {
+			name      string
+			got, want any
+		}{
+			{"cert_file", c.Cluster.Embedded.CertFile, "/etc/twostep/etcd.pem"},
+			{"key_file", c.Cluster.Embedded.KeyFile, "/etc/twostep/etcd-key.pem"},
+			{"client_ca_file", c.Cluster.Embedded.ClientCAFile, "/etc/twostep/clients-ca.pem"},
+			{"peer_cert_file", c.Cluster.Embedded.PeerCertFile, "/etc/twostep/peer.pem"},
+			{"peer_key_file", c.Cluster.Embedded.PeerKeyFile, "/etc/twostep/peer-key.pem"},
+			{"peer_ca_file", c.Cluster.Embedded.PeerCAFile, "/etc/twostep/peers-ca.pem"},
+			{"twostepd's endpoint", c.Cluster.Etcd.Endpoints[0], "https://192.0.2.1:2379"},
+			{"twostepd's certificate", c.Cluster.Etcd.CertFile, "/etc/twostep/twostepd.pem"},
+		}
+		for _, ch := range checks {
+			if ch.got != ch.want {
+				t.Errorf("%s: got %v, want %v", ch.name, ch.got, ch.want)
+			}
+		}
+	})
+
+	t.Run("with the file's other problems", func(t *testing.T) {
+		const src = `radius: {workers: -1}
+clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+cluster:
+  embedded:
+    client_url: http://0.0.0.0:2379
+    peer_url: http://0.0.0.0:2380
+passcodes: {window_back: 11}
+`
+		_, err := Parse("t.yaml", []byte(src), fakeEnv)
+		for _, want := range []string{
+			"t.yaml:1: radius.workers",
+			`t.yaml:6: cluster.embedded.client_url: "http://0.0.0.0:2379" listens off loopback`,
+			`t.yaml:7: cluster.embedded.peer_url: "http://0.0.0.0:2380" listens off loopback`,
+			"t.yaml:8: passcodes.window_back",
+		} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("missing %q in:\n%v", want, err)
+			}
+		}
+	})
+}
+
 func TestPushSection(t *testing.T) {
 	t.Run("off by default, limits and NAS waits defaulted", func(t *testing.T) {
 		c, err := Parse("/etc/twostep/t.yaml", []byte(`

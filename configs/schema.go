@@ -50,8 +50,9 @@ type Cluster struct {
 	// Embedded runs a single-member etcd inside twostepd; it is used when
 	// Etcd.Endpoints is empty (the default).
 	Embedded cluster.EmbeddedConfig
-	// Etcd reaches the store: the embedded server's client URL, or the
-	// external cluster's endpoints with TLS and credentials.
+	// Etcd reaches the store: the embedded server's client URL or the
+	// external cluster's endpoints, with the section's TLS files and
+	// credentials either way.
 	Etcd cluster.EtcdConfig
 	// SeedKeys is the key file sealing OTP seeds (AES-256-GCM), kept
 	// outside etcd; default /etc/twostep/seed.key. Create it with

@@ -23,6 +23,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"twostep/cluster"
+	"twostep/cluster/etcdtest"
 	"twostep/radiusd"
 )
 
@@ -513,5 +514,55 @@ metrics: {listen: "127.0.0.1:0"}
 		if got := exchange(t, conn, accessRequest(t, testSecret, "demo-user", "demo-password")); got == nil || got[0] != byte(radius.CodeAccessAccept) {
 			t.Errorf("%s: got %x, want Access-Accept\n%s", addr, got, d.logText())
 		}
+	}
+}
+
+// TestEmbeddedEtcdClientCertificates: an embedded etcd that demands
+// client and peer certificates serves twostepd, which reaches it with the
+// client certificate of the cluster section.
+func TestEmbeddedEtcdClientCertificates(t *testing.T) {
+	dir := t.TempDir()
+	pki := etcdtest.NewPKI(t, dir)
+	os.WriteFile(filepath.Join(dir, "users.yaml"), demoUsers(t), 0o600)
+	key, err := cluster.NewKeyFile(rand.Reader, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "seed.key"), key, 0o600)
+	clientURL := fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
+	cfg := filepath.Join(dir, "twostep.yaml")
+	os.WriteFile(cfg, fmt.Appendf(nil, `log: {level: debug}
+radius: {listen: ["127.0.0.1:0"]}
+clients: [{name: loopback, networks: [127.0.0.1], secret: %s}]
+directory: {backend: file, file: {path: users.yaml}}
+metrics: {listen: "127.0.0.1:0"}
+cluster:
+  embedded:
+    data_dir: etcd
+    client_url: %s
+    peer_url: https://127.0.0.1:%d
+    cert_file: %s
+    key_file: %s
+    client_ca_file: %s
+    peer_cert_file: %s
+    peer_key_file: %s
+    peer_ca_file: %s
+  ca_file: %s
+  cert_file: %s
+  key_file: %s
+  seed_keys: seed.key
+passcodes: {unenrolled: {action: allow}}
+`, testSecret, clientURL, freePort(t),
+		pki.ServerCert, pki.ServerKey, pki.CACert, pki.PeerCert, pki.PeerKey, pki.CACert,
+		pki.CACert, pki.ClientCert, pki.ClientKey), 0o600)
+	d := startDaemonConfig(t, cfg)
+	if !strings.Contains(d.logText(), clientURL) {
+		t.Errorf("the log does not name the embedded etcd at %s:\n%s", clientURL, d.logText())
+	}
+	// Letting in a user without a device takes a read of etcd; with the
+	// default failmode (secure) an unreachable store would reject.
+	conn := dial(t, d.radius)
+	if got := exchange(t, conn, accessRequest(t, testSecret, "demo-user", "demo-password")); got == nil || got[0] != byte(radius.CodeAccessAccept) {
+		t.Errorf("got %x, want Access-Accept\n%s", got, d.logText())
 	}
 }
