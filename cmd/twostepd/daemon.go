@@ -388,21 +388,21 @@ func (d *daemon) isReady() bool {
 
 // probeLDAP pings the directory every health interval so that /readyz and
 // Status-Server turn unready while no server answers (the NAS then fails
-// over) and ready again when one does.
+// over) and ready again when one does. Ping bounds itself by op_timeout,
+// so a server that hangs makes the node unready within health_interval +
+// op_timeout; logins that meet a failure make it so sooner.
 func (d *daemon) probeLDAP(ctx context.Context) {
 	every := d.cfg.Directory.HealthInterval
 	t := time.NewTicker(every)
 	defer t.Stop()
 	up := true
 	for {
-		pctx, cancel := context.WithTimeout(ctx, every)
-		err := d.ldap.Ping(pctx)
-		cancel()
+		err := d.ldap.Ping(ctx)
 		switch {
 		case err != nil && up && ctx.Err() == nil:
-			d.log.Error().Err(err).Msg("directory unreachable: not ready until it answers")
+			d.log.Error().Err(err).Msg("directory not answering: not ready until it does")
 		case err == nil && !up:
-			d.log.Info().Msg("directory reachable again: ready")
+			d.log.Info().Msg("directory answering again: ready")
 		}
 		up = err == nil
 		select {
