@@ -100,9 +100,9 @@ type LDAPConfig struct {
 	// DialTimeout bounds connecting to one server (TCP and TLS). Default
 	// 3s.
 	DialTimeout time.Duration
-	// OpTimeout bounds each LDAP operation (bind, search), and Ping's
-	// whole exchange. Default 5s. The request context's deadline shortens
-	// it.
+	// OpTimeout bounds each LDAP operation (bind, search), a request's
+	// wait for a pooled connection, and Ping's whole exchange. Default 5s.
+	// The request context's deadline shortens it.
 	OpTimeout time.Duration
 	// SearchPoolSize and BindPoolSize are the most connections of each
 	// kind in use at once, and kept idle. Default 8 each.
@@ -365,8 +365,8 @@ func NewLDAP(cfg LDAPConfig, opts ...LDAPOption) (*LDAP, error) {
 		dialTimeout: cfg.DialTimeout,
 		now:         l.now,
 	}
-	l.search = newPool("search", cfg.SearchPoolSize, l.openSearch)
-	l.bind = newPool("bind", cfg.BindPoolSize, l.openBind)
+	l.search = newPool("search", cfg.SearchPoolSize, cfg.OpTimeout, l.openSearch)
+	l.bind = newPool("bind", cfg.BindPoolSize, cfg.OpTimeout, l.openBind)
 	l.cache = newUserCache(cfg.CacheTTL, cfg.CacheSize, l.now)
 	return l, nil
 }
@@ -415,7 +415,8 @@ func (l *LDAP) Close() error {
 
 // Healthy reports whether the last Ping succeeded and no login since met
 // a failure of the directory's own (no server reachable, a connection
-// that broke or timed out, a refused service account). It is false until the first Ping succeeds:
+// that broke or timed out, no pooled connection free within OpTimeout, a
+// refused service account). It is false until the first Ping succeeds:
 // only a completed exchange with a server says it answers.
 func (l *LDAP) Healthy() bool { return l.healthy.Load() }
 

@@ -753,3 +753,47 @@ func TestLDAPHealthServiceAccount(t *testing.T) {
 		})
 	}
 }
+
+// TestLDAPQueueGivesUp freezes slapd under more logins than search
+// connections: the logins queued behind the hung ones give up after
+// OpTimeout with the pool's error, not at their own deadline a minute
+// away, and the directory is no longer healthy.
+func TestLDAPQueueGivesUp(t *testing.T) {
+	checkLeaks(t)
+	srv := ldaptest.Start(t)
+	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) {
+		c.OpTimeout = 500 * time.Millisecond
+		c.SearchPoolSize = 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.Ping(ctx); err != nil || !l.Healthy() {
+		t.Fatalf("Ping: got %v, healthy %v", err, l.Healthy())
+	}
+	srv.Freeze()
+	defer srv.Thaw()
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, errs[i] = l.Authenticate(ctx, "alice", ldaptest.Password("alice")) })
+	}
+	wg.Wait()
+	queued := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			t.Errorf("login %d succeeded against a frozen slapd", i)
+		case errors.Is(err, context.DeadlineExceeded):
+			t.Errorf("login %d waited for its own deadline: %v", i, err)
+		case errors.Is(err, errPoolWait):
+			queued++
+		}
+	}
+	if queued == 0 {
+		t.Errorf("no login gave up waiting for a connection: %v", errors.Join(errs...))
+	}
+	if l.Healthy() {
+		t.Error("Healthy after logins that timed out")
+	}
+}
