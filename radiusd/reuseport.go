@@ -80,11 +80,12 @@ func ListenGroup(ctx context.Context, addr string, n int) (*Group, error) {
 // process knows that port yet.
 func listenGroup(ctx context.Context, network string, ua *net.UDPAddr, n int) (*Group, error) {
 	g := &Group{}
-	var err error
 	if ua.Port != 0 {
-		if g.lock, err = lockPort(network, ua); err != nil {
+		lock, err := lockPort(network, ua)
+		if err != nil {
 			return nil, err
 		}
+		g.lock = lock
 	}
 	lc := net.ListenConfig{Control: setReusePort}
 	for len(g.Conns) < n {
@@ -96,10 +97,12 @@ func listenGroup(ctx context.Context, network string, ua *net.UDPAddr, n int) (*
 		g.Conns = append(g.Conns, c)
 		if ua.Port == 0 {
 			ua = &net.UDPAddr{IP: ua.IP, Port: c.LocalAddr().(*net.UDPAddr).Port, Zone: ua.Zone}
-			if g.lock, err = lockPort(network, ua); err != nil {
+			lock, err := lockPort(network, ua)
+			if err != nil {
 				g.Close()
 				return nil, err
 			}
+			g.lock = lock
 		}
 	}
 	return g, nil
