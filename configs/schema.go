@@ -103,8 +103,9 @@ type Directory struct {
 	// LDAP configures the ldap backend (OpenLDAP, Active Directory); its
 	// defaults are written in directory.LDAPConfig.
 	LDAP directory.LDAPConfig
-	// HealthInterval is how often the ldap backend is probed; while no
-	// server answers, /readyz and Status-Server say not ready. Default 5s.
+	// HealthInterval is how often the ldap backend is probed (a bind as
+	// the service account and a search, within op_timeout); while the
+	// probe fails, /readyz and Status-Server say not ready. Default 5s.
 	HealthInterval time.Duration
 }
 

@@ -100,8 +100,9 @@ type LDAPConfig struct {
 	// DialTimeout bounds connecting to one server (TCP and TLS). Default
 	// 3s.
 	DialTimeout time.Duration
-	// OpTimeout bounds each LDAP operation (bind, search). Default 5s. The
-	// request context's deadline shortens it.
+	// OpTimeout bounds each LDAP operation (bind, search), a request's
+	// wait for a pooled connection, and Ping's whole exchange. Default 5s.
+	// The request context's deadline shortens it.
 	OpTimeout time.Duration
 	// SearchPoolSize and BindPoolSize are the most connections of each
 	// kind in use at once, and kept idle. Default 8 each.
@@ -321,6 +322,9 @@ type LDAP struct {
 	// expired accounts.
 	bindControls []byte
 
+	// healthy is what Healthy reports: set true only by a Ping that
+	// completed, set false by a failed Ping and by a login that met a
+	// failure of the directory's own (noteFailure).
 	healthy atomic.Bool
 	// searches counts user and group searches, so tests can see the cache
 	// at work.
@@ -338,7 +342,8 @@ func WithLDAPClock(now func() time.Time) LDAPOption {
 
 // NewLDAP checks cfg and returns the backend. It does not connect:
 // connections are opened when first needed, so a directory that is down
-// at start does not stop the daemon. Call Ping to check it.
+// at start does not stop the daemon. Call Ping to check it; Healthy is
+// false until a Ping succeeds.
 func NewLDAP(cfg LDAPConfig, opts ...LDAPOption) (*LDAP, error) {
 	cfg = cfg.withDefaults()
 	servers, tlsConf, err := cfg.validate()
@@ -360,36 +365,45 @@ func NewLDAP(cfg LDAPConfig, opts ...LDAPOption) (*LDAP, error) {
 		dialTimeout: cfg.DialTimeout,
 		now:         l.now,
 	}
-	l.search = newPool("search", cfg.SearchPoolSize, l.openSearch)
-	l.bind = newPool("bind", cfg.BindPoolSize, l.openBind)
+	l.search = newPool("search", cfg.SearchPoolSize, cfg.OpTimeout, l.openSearch)
+	l.bind = newPool("bind", cfg.BindPoolSize, cfg.OpTimeout, l.openBind)
 	l.cache = newUserCache(cfg.CacheTTL, cfg.CacheSize, l.now)
-	l.healthy.Store(true)
 	return l, nil
 }
 
-// openSearch opens a search connection bound as the service account.
+// openSearch opens a search connection bound as the service account. A
+// dial that succeeds says nothing of health: a server stopped with
+// SIGSTOP, or one that refuses the service account, still accepts TCP.
 func (l *LDAP) openSearch(ctx context.Context) (*conn, error) {
 	c, err := dial(ctx, l.dial, l.dial.start(l.cfg.OpTimeout))
-	l.healthy.Store(err == nil)
 	if err != nil || l.cfg.BindDN == "" {
 		return c, err
 	}
-	err = withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
-		_, err := c.bind(l.cfg.BindDN, l.cfg.BindPassword, nil)
-		return err
-	})
+	err = withTimeout(ctx, c, l.cfg.OpTimeout, func() error { return l.bindService(c) })
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("directory: bind as service account %q: %w", l.cfg.BindDN, err)
+		return nil, err
 	}
 	return c, nil
 }
 
+// errServiceBind marks a failed bind as the service account: a wrong
+// password or a locked account is an answer from the server, but one that
+// stops every login.
+var errServiceBind = errors.New("directory: bind as service account")
+
+// bindService binds c as the service account. After a failure c is
+// anonymous, and its caller must close it rather than pool it.
+func (l *LDAP) bindService(c *conn) error {
+	if _, err := c.bind(l.cfg.BindDN, l.cfg.BindPassword, nil); err != nil {
+		return fmt.Errorf("%w %q: %w", errServiceBind, l.cfg.BindDN, err)
+	}
+	return nil
+}
+
 // openBind opens a connection for user binds.
 func (l *LDAP) openBind(ctx context.Context) (*conn, error) {
-	c, err := dial(ctx, l.dial, l.dial.start(l.cfg.OpTimeout))
-	l.healthy.Store(err == nil)
-	return c, err
+	return dial(ctx, l.dial, l.dial.start(l.cfg.OpTimeout))
 }
 
 // Close closes idle connections; later calls of Authenticate fail.
@@ -399,26 +413,68 @@ func (l *LDAP) Close() error {
 	return nil
 }
 
-// Healthy reports whether the last attempt to reach a directory server
-// succeeded (true before any attempt). Ping refreshes it.
+// Healthy reports whether the last Ping succeeded and no login since met
+// a failure of the directory's own (no server reachable, a connection
+// that broke or timed out, no pooled connection free within OpTimeout, a
+// refused service account). It is false until the first Ping succeeds:
+// only a completed exchange with a server says it answers.
 func (l *LDAP) Healthy() bool { return l.healthy.Load() }
 
-// Ping checks that a directory server answers a search as the service
-// account (a read of the base entry).
+// Ping checks that a directory server completes an exchange as the
+// service account, within OpTimeout all told: a bind (unless the search
+// is anonymous) and a read of the base entry, on a pooled search
+// connection. The bind is made on every Ping, on idle connections too,
+// so that a service password changed in the directory shows at once,
+// not only when a connection is next opened. Ping sets Healthy.
 func (l *LDAP) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.OpTimeout)
+	defer cancel()
 	err := l.search.do(ctx, func(c *conn) error {
 		return withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
+			if l.cfg.BindDN != "" {
+				if err := l.bindService(c); err != nil {
+					c.Close()
+					return err
+				}
+			}
 			_, err := c.search(ldap.NewSearchRequest(l.cfg.BaseDN, ldap.ScopeBaseObject,
 				ldap.NeverDerefAliases, 1, 0, false, "(objectClass=*)", []string{"1.1"}, nil))
 			return err
 		})
 	})
+	l.healthy.Store(err == nil)
 	if err != nil {
-		l.healthy.Store(false)
 		return fmt.Errorf("directory: ping: %w", err)
 	}
-	l.healthy.Store(true)
 	return nil
+}
+
+// noteFailure marks the directory unhealthy after a login failed for a
+// reason of the directory's own. An answer to the login's request (a
+// result code, two entries for one name) leaves Healthy alone, and so
+// does a failure after the caller's own deadline or cancellation, which
+// may have been spent elsewhere: the next Ping judges those.
+func (l *LDAP) noteFailure(ctx context.Context, err error) {
+	switch {
+	case ended(ctx):
+	case errors.Is(err, errServiceBind):
+		// An answer, but one that stops every login.
+		l.healthy.Store(false)
+	case errors.Is(err, ErrAmbiguousUser), errors.Is(err, errClosed), isLDAPResult(err):
+	default:
+		l.healthy.Store(false)
+	}
+}
+
+// ended reports whether ctx is over, by its deadline too: withTimeout
+// shortens a connection's timeout to ctx's deadline, and that timeout can
+// fire before ctx's own timer has run.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // ErrAmbiguousUser is returned when more than one entry matches a
@@ -446,6 +502,7 @@ func (l *LDAP) Authenticate(ctx context.Context, username, password string) (Res
 	}
 	u, err := l.lookup(ctx, name)
 	if err != nil {
+		l.noteFailure(ctx, err)
 		return Result{}, err
 	}
 	if u == nil {
@@ -453,6 +510,7 @@ func (l *LDAP) Authenticate(ctx context.Context, username, password string) (Res
 	}
 	st, err := l.checkPassword(ctx, u.dn, password)
 	if err != nil {
+		l.noteFailure(ctx, err)
 		return Result{}, err
 	}
 	if st == OK && l.ad() {

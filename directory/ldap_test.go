@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
 	"go.uber.org/goleak"
 
 	"twostep/directory/ldaptest"
@@ -617,5 +618,182 @@ func TestLDAPActiveDirectoryState(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLDAPHealthFrozen freezes slapd (SIGSTOP) under login traffic while
+// Ping runs every health interval, as the daemon's health loop does.
+// Healthy turns false within the interval and OpTimeout, and stays false
+// while logins keep opening connections, which the kernel still accepts
+// for the frozen server; it turns true again after SIGCONT.
+func TestLDAPHealthFrozen(t *testing.T) {
+	checkLeaks(t)
+	srv := ldaptest.Start(t)
+	const (
+		opTimeout = 300 * time.Millisecond
+		interval  = 100 * time.Millisecond
+		// slack for a loaded machine, on top of interval + opTimeout.
+		slack = time.Second
+	)
+	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) { c.OpTimeout = opTimeout })
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop()
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			l.Ping(ctx)
+			select {
+			case <-ctx.Done():
+			case <-time.After(interval):
+			}
+		}
+	})
+	for range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				l.Authenticate(ctx, "alice", ldaptest.Password("alice"))
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	waitHealthy := func(want bool, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for l.Healthy() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("Healthy not %v after %v", want, within)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitHealthy(true, 5*time.Second)
+
+	srv.Freeze()
+	thawed := false
+	defer func() {
+		if !thawed {
+			srv.Thaw()
+		}
+	}()
+	waitHealthy(false, interval+opTimeout+slack)
+	for end := time.Now().Add(5 * (interval + opTimeout)); time.Now().Before(end); {
+		if l.Healthy() {
+			t.Fatal("Healthy again while slapd is frozen")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+
+	srv.Thaw()
+	thawed = true
+	waitHealthy(true, 5*time.Second)
+}
+
+// setPassword changes the password of dn in srv's directory, as its
+// administrator.
+func setPassword(t *testing.T, srv *ldaptest.Server, dn, password string) {
+	t.Helper()
+	c, err := ldap.DialURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Bind(ldaptest.AdminDN, ldaptest.AdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	req := ldap.NewModifyRequest(dn, nil)
+	req.Replace("userPassword", []string{password})
+	if err := c.Modify(req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLDAPHealthServiceAccount refuses the service account's password, as
+// configured or after a change in the directory: Ping fails and Healthy
+// is false, and stays false through logins, though every dial succeeds.
+func TestLDAPHealthServiceAccount(t *testing.T) {
+	checkLeaks(t)
+	tests := []struct {
+		name     string
+		password string // configured
+		change   bool   // changed by the directory's admin after a healthy start
+	}{
+		{"wrong password configured", "not-the-secret", false},
+		{"password changed in the directory", ldaptest.ServicePassword, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := ldaptest.Start(t)
+			l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) { c.BindPassword = tt.password })
+			ctx := context.Background()
+			if tt.change {
+				// Idle connections bound before the change stay bound.
+				if got, err := l.Authenticate(ctx, "alice", ldaptest.Password("alice")); err != nil || got.Status != OK {
+					t.Fatalf("before the change: got %v, %v", got.Status, err)
+				}
+				if err := l.Ping(ctx); err != nil || !l.Healthy() {
+					t.Fatalf("Ping before the change: got %v, healthy %v", err, l.Healthy())
+				}
+				setPassword(t, srv, ldaptest.ServiceDN, "changed-secret")
+			}
+			if err := l.Ping(ctx); !errors.Is(err, errServiceBind) {
+				t.Errorf("Ping: got %v, want %v", err, errServiceBind)
+			}
+			if l.Healthy() {
+				t.Error("Healthy after a failed Ping")
+			}
+			for i := range 3 {
+				if _, err := l.Authenticate(ctx, "alice", ldaptest.Password("alice")); !errors.Is(err, errServiceBind) {
+					t.Errorf("login %d: got %v, want %v", i, err, errServiceBind)
+				}
+				if l.Healthy() {
+					t.Fatalf("Healthy after login %d", i)
+				}
+			}
+		})
+	}
+}
+
+// TestLDAPQueueGivesUp freezes slapd under more logins than search
+// connections: the logins queued behind the hung ones give up after
+// OpTimeout with the pool's error, not at their own deadline a minute
+// away, and the directory is no longer healthy.
+func TestLDAPQueueGivesUp(t *testing.T) {
+	checkLeaks(t)
+	srv := ldaptest.Start(t)
+	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) {
+		c.OpTimeout = 500 * time.Millisecond
+		c.SearchPoolSize = 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.Ping(ctx); err != nil || !l.Healthy() {
+		t.Fatalf("Ping: got %v, healthy %v", err, l.Healthy())
+	}
+	srv.Freeze()
+	defer srv.Thaw()
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, errs[i] = l.Authenticate(ctx, "alice", ldaptest.Password("alice")) })
+	}
+	wg.Wait()
+	queued := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			t.Errorf("login %d succeeded against a frozen slapd", i)
+		case errors.Is(err, context.DeadlineExceeded):
+			t.Errorf("login %d waited for its own deadline: %v", i, err)
+		case errors.Is(err, errPoolWait):
+			queued++
+		}
+	}
+	if queued == 0 {
+		t.Errorf("no login gave up waiting for a connection: %v", errors.Join(errs...))
+	}
+	if l.Healthy() {
+		t.Error("Healthy after logins that timed out")
 	}
 }

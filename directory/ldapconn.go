@@ -185,6 +185,11 @@ func withTimeout(ctx context.Context, c *conn, opTimeout time.Duration, op func(
 type pool struct {
 	name string
 	sem  chan struct{}
+	// wait bounds how long get waits for a connection to come free
+	// (OpTimeout): a request's own deadline is the NAS's whole patience,
+	// and a login still queued after one operation's time is better
+	// refused than answered after the NAS gave up.
+	wait time.Duration
 	// open prepares a new connection (dial, and bind as the service
 	// account for the search pool).
 	open func(ctx context.Context) (*conn, error)
@@ -194,21 +199,29 @@ type pool struct {
 	closed bool
 }
 
-func newPool(name string, size int, open func(ctx context.Context) (*conn, error)) *pool {
-	return &pool{name: name, sem: make(chan struct{}, size), open: open}
+func newPool(name string, size int, wait time.Duration, open func(ctx context.Context) (*conn, error)) *pool {
+	return &pool{name: name, sem: make(chan struct{}, size), wait: wait, open: open}
 }
 
 // errClosed is returned by a closed LDAP backend.
 var errClosed = errors.New("directory: LDAP backend closed")
 
+// errPoolWait is returned by a request that waited the operation timeout
+// for a pooled connection: every connection is busy, most likely with a
+// directory that does not answer.
+var errPoolWait = errors.New("no connection came free within the operation timeout")
+
 // get returns a connection and whether it is fresh (just opened); with
 // fresh set it opens one rather than take an idle one. The caller must
-// call put.
+// call put. Waiting for a free connection ends with ctx or after p.wait,
+// whichever comes first.
 func (p *pool) get(ctx context.Context, fresh bool) (*conn, bool, error) {
 	select {
 	case p.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, false, fmt.Errorf("directory: waiting for an LDAP %s connection: %w", p.name, context.Cause(ctx))
+	default:
+		if err := p.queue(ctx); err != nil {
+			return nil, false, err
+		}
 	}
 	p.mu.Lock()
 	if p.closed {
@@ -232,6 +245,18 @@ func (p *pool) get(ctx context.Context, fresh bool) (*conn, bool, error) {
 		return nil, false, err
 	}
 	return c, true, nil
+}
+
+// queue waits for a free slot, at most p.wait.
+func (p *pool) queue(ctx context.Context) error {
+	wctx, cancel := context.WithTimeoutCause(ctx, p.wait, errPoolWait)
+	defer cancel()
+	select {
+	case p.sem <- struct{}{}:
+		return nil
+	case <-wctx.Done():
+		return fmt.Errorf("directory: waiting for an LDAP %s connection: %w", p.name, context.Cause(wctx))
+	}
 }
 
 // put gives c back. healthy is false when c saw an error that leaves its

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -106,7 +107,7 @@ func TestPoolRetry(t *testing.T) {
 				return newConn(nc), nil
 			}
 			var opened atomic.Int64
-			p := newPool("bind", 1, func(context.Context) (*conn, error) {
+			p := newPool("bind", 1, time.Minute, func(context.Context) (*conn, error) {
 				opened.Add(1)
 				return connect()
 			})
@@ -152,7 +153,7 @@ func TestPoolPanic(t *testing.T) {
 	client, server := net.Pipe()
 	defer server.Close()
 	c := newConn(client)
-	p := newPool("search", 1, func(context.Context) (*conn, error) { return nil, errors.New("no dialing here") })
+	p := newPool("search", 1, time.Minute, func(context.Context) (*conn, error) { return nil, errors.New("no dialing here") })
 	defer p.close()
 	p.idle = append(p.idle, c)
 	func() {
@@ -179,7 +180,7 @@ func TestWithTimeoutEnded(t *testing.T) {
 	client, server := net.Pipe()
 	defer server.Close()
 	c := newConn(client)
-	p := newPool("bind", 1, func(context.Context) (*conn, error) { return nil, errors.New("no dialing here") })
+	p := newPool("bind", 1, time.Minute, func(context.Context) (*conn, error) { return nil, errors.New("no dialing here") })
 	defer p.close()
 	p.idle = append(p.idle, c)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -201,5 +202,60 @@ func TestWithTimeoutEnded(t *testing.T) {
 	}
 	if len(p.idle) != 0 {
 		t.Errorf("got %d idle connections, want 0", len(p.idle))
+	}
+}
+
+// TestPoolWait queues for the one connection of a pool: the wait ends at
+// the pool's own bound (OpTimeout) even when the caller's deadline is far
+// off, at the caller's deadline when that comes first, and with the
+// connection when it is given back in time. synctest's clock makes the
+// times exact.
+func TestPoolWait(t *testing.T) {
+	const wait = time.Second
+	tests := []struct {
+		name     string
+		deadline time.Duration // of the caller's context
+		freeAt   time.Duration // when the busy connection is given back; 0: never
+		want     error         // nil: a connection
+		wantWait time.Duration
+	}{
+		{"gives up at the pool's bound", time.Hour, 0, errPoolWait, wait},
+		{"caller's deadline first", wait / 2, 0, context.DeadlineExceeded, wait / 2},
+		{"connection given back in time", time.Hour, wait / 4, nil, wait / 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				client, server := net.Pipe()
+				defer server.Close()
+				p := newPool("search", 1, wait, func(context.Context) (*conn, error) { return newConn(client), nil })
+				defer p.close()
+				busy, _, err := p.get(context.Background(), false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.freeAt > 0 {
+					time.AfterFunc(tt.freeAt, func() { p.put(busy, true) })
+				} else {
+					defer p.put(busy, false)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+				defer cancel()
+				start := time.Now()
+				c, _, err := p.get(ctx, false)
+				waited := time.Since(start)
+				if tt.want == nil {
+					if err != nil {
+						t.Fatalf("got %v, want the connection", err)
+					}
+					p.put(c, true)
+				} else if !errors.Is(err, tt.want) {
+					t.Fatalf("got %v, want %v", err, tt.want)
+				}
+				if waited != tt.wantWait {
+					t.Errorf("waited %v, want %v", waited, tt.wantWait)
+				}
+			})
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,10 +19,12 @@ func TestListenGroup(t *testing.T) {
 	}
 	auth := newFakeAuth(acceptAlice)
 	h := newHarness(t, auth, nil)
-	conns, err := ListenGroup(context.Background(), "127.0.0.1:0", 3)
+	g, err := ListenGroup(context.Background(), "127.0.0.1:0", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { g.Close() }) // after the server stopped serving the sockets
+	conns := g.Conns
 	if len(conns) != 3 {
 		t.Fatalf("got %d sockets, want 3", len(conns))
 	}
@@ -56,5 +59,60 @@ func TestListenGroup(t *testing.T) {
 	}
 	if got := auth.count(); got != nases {
 		t.Errorf("Authenticator calls: got %d, want %d (retransmissions answered from the cache)", got, nases)
+	}
+}
+
+// TestListenGroupTaken opens a group on a free port, then another on the
+// same port as a second twostepd would: it is refused where the two would
+// share traffic (the same address; a wildcard and an address under it),
+// also with a single socket, and opens once the first group is closed.
+// Another address on the same port is not shared, and opens at once.
+func TestListenGroupTaken(t *testing.T) {
+	if !reusePortSupported {
+		t.Skip("no SO_REUSEPORT on this system")
+	}
+	tests := []struct {
+		name          string
+		first, second string // hosts
+		n             int    // sockets in the second group
+		wantErr       bool
+	}{
+		{"same address", "127.0.0.1", "127.0.0.1", 2, true},
+		{"same address, one socket", "127.0.0.1", "127.0.0.1", 1, true},
+		{"wildcard over the address", "127.0.0.1", "0.0.0.0", 2, true},
+		{"address under the wildcard", "0.0.0.0", "127.0.0.1", 2, true},
+		{"another address", "127.0.0.1", "127.0.0.2", 2, false},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first, err := ListenGroup(ctx, net.JoinHostPort(tt.first, "0"), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer first.Close()
+			port := strconv.Itoa(first.Conns[0].LocalAddr().(*net.UDPAddr).Port)
+			addr := net.JoinHostPort(tt.second, port)
+			second, err := ListenGroup(ctx, addr, tt.n)
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatalf("got %v, want a group", err)
+				}
+				second.Close()
+				return
+			}
+			if !errors.Is(err, ErrAddrInUse) {
+				if err == nil {
+					second.Close()
+				}
+				t.Fatalf("got %v, want %v", err, ErrAddrInUse)
+			}
+			first.Close()
+			again, err := ListenGroup(ctx, addr, tt.n)
+			if err != nil {
+				t.Fatalf("after the first group closed: %v", err)
+			}
+			again.Close()
+		})
 	}
 }

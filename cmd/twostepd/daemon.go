@@ -212,31 +212,33 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	}
 
 	// Bind everything before serving anything, so a taken port fails the
-	// start instead of leaving half a daemon.
+	// start instead of leaving half a daemon. The RADIUS groups are closed
+	// when serve returns: Serve closes each socket, this gives up the
+	// groups' locks (and closes the sockets when the start fails).
+	var groups []*radiusd.Group
 	var conns []net.PacketConn
-	closeAll := func() {
-		for _, c := range conns {
-			c.Close()
+	defer func() {
+		for _, g := range groups {
+			g.Close()
 		}
-	}
+	}()
 	for _, addr := range d.cfg.RADIUS.Listen {
 		// One socket per core on each address (SO_REUSEPORT), so reading
-		// is not held to one core.
+		// is not held to one core; a second twostepd on the address is
+		// refused (radiusd.ErrAddrInUse).
 		group, err := radiusd.ListenGroup(ctx, addr, runtime.GOMAXPROCS(0))
 		if err != nil {
-			closeAll()
 			return fmt.Errorf("radius listen %s: %w", addr, err)
 		}
-		conns = append(conns, group...)
+		groups = append(groups, group)
+		conns = append(conns, group.Conns...)
 	}
 	ops, err := startOps(d.cfg.Metrics.Listen, d.reg, d.isReady)
 	if err != nil {
-		closeAll()
 		return err
 	}
 	api, err := d.startPushAPI(engine)
 	if err != nil {
-		closeAll()
 		if ops != nil {
 			ops.ln.Close()
 		}
@@ -244,7 +246,6 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	web, err := d.startPortal(engine, store)
 	if err != nil {
-		closeAll()
 		if ops != nil {
 			ops.ln.Close()
 		}
@@ -389,21 +390,21 @@ func (d *daemon) isReady() bool {
 
 // probeLDAP pings the directory every health interval so that /readyz and
 // Status-Server turn unready while no server answers (the NAS then fails
-// over) and ready again when one does.
+// over) and ready again when one does. Ping bounds itself by op_timeout,
+// so a server that hangs makes the node unready within health_interval +
+// op_timeout; logins that meet a failure make it so sooner.
 func (d *daemon) probeLDAP(ctx context.Context) {
 	every := d.cfg.Directory.HealthInterval
 	t := time.NewTicker(every)
 	defer t.Stop()
 	up := true
 	for {
-		pctx, cancel := context.WithTimeout(ctx, every)
-		err := d.ldap.Ping(pctx)
-		cancel()
+		err := d.ldap.Ping(ctx)
 		switch {
 		case err != nil && up && ctx.Err() == nil:
-			d.log.Error().Err(err).Msg("directory unreachable: not ready until it answers")
+			d.log.Error().Err(err).Msg("directory not answering: not ready until it does")
 		case err == nil && !up:
-			d.log.Info().Msg("directory reachable again: ready")
+			d.log.Info().Msg("directory answering again: ready")
 		}
 		up = err == nil
 		select {

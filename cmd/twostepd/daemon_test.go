@@ -566,3 +566,45 @@ passcodes: {unenrolled: {action: allow}}
 		t.Errorf("got %x, want Access-Accept\n%s", got, d.logText())
 	}
 }
+
+// TestRADIUSAddressTaken starts a second twostepd on the RADIUS address of
+// a running one: SO_REUSEPORT would let it join the port and take part of
+// the NAS traffic, so it must fail its start, saying why, while the first
+// keeps answering. Once the first has stopped, the second starts.
+func TestRADIUSAddressTaken(t *testing.T) {
+	first := startDaemon(t, defaultClients())
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "users.yaml"), demoUsers(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, defaultClients())
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte(`listen: ["127.0.0.1:0"]`), fmt.Appendf(nil, "listen: [%q]", first.radius), 1)
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, daemonBin, "-config", cfg).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("a second twostepd on %s ran for 30s:\n%s", first.radius, out)
+	}
+	want := "radius listen " + first.radius + ": radiusd: the address is in use by another process"
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("second twostepd on %s: got %v, want an exit saying %q:\n%s", first.radius, err, want, out)
+	}
+	conn := dial(t, first.radius)
+	if got := exchange(t, conn, accessRequest(t, testSecret, "demo-user", "demo-password")); got == nil || got[0] != byte(radius.CodeAccessAccept) {
+		t.Errorf("the first twostepd after the second failed: got %x, want Access-Accept", got)
+	}
+
+	first.stop(t)
+	second := startDaemonConfig(t, cfg)
+	if second.radius != first.radius {
+		t.Errorf("second twostepd on %s, want %s", second.radius, first.radius)
+	}
+}

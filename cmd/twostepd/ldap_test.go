@@ -1,22 +1,28 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
 	"twostep/directory/ldaptest"
+	"twostep/radiusd"
 )
 
-// TestLDAPDirectory runs the daemon against a real slapd: passwords are
-// checked there, and while slapd is down the node says it is not ready
-// (no Status-Server answer, /readyz 503) so NASes fail over.
-func TestLDAPDirectory(t *testing.T) {
-	slapd := ldaptest.Start(t)
+// startLDAPDaemon starts twostepd against slapd, probing it every 200ms
+// with an op_timeout of 1s, with a group policy.
+func startLDAPDaemon(t *testing.T, slapd *ldaptest.Server) *daemonProc {
+	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "ldap-password"), []byte(slapd.ServicePassword+"\n"), 0o600)
 	cfg := fmt.Sprintf(`log: {level: debug}
@@ -48,7 +54,25 @@ policy:
 %s`, testSecret, slapd.URL(), slapd.ServiceDN, slapd.BaseDN, clusterYAML(t, dir))
 	path := filepath.Join(dir, "twostep.yaml")
 	os.WriteFile(path, []byte(cfg), 0o600)
-	d := startDaemonConfig(t, path)
+	return startDaemonConfig(t, path)
+}
+
+// readyz returns the status code of d's /readyz, 0 if it cannot be read.
+func (d *daemonProc) readyz() int {
+	resp, err := http.Get("http://" + d.metrics + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestLDAPDirectory runs the daemon against a real slapd: passwords are
+// checked there, and while slapd is down the node says it is not ready
+// (no Status-Server answer, /readyz 503) so NASes fail over.
+func TestLDAPDirectory(t *testing.T) {
+	slapd := ldaptest.Start(t)
+	d := startLDAPDaemon(t, slapd)
 
 	auth := func(user, pw string) string {
 		out, _ := radclient(t, d.radius, "auth", testSecret,
@@ -58,14 +82,6 @@ policy:
 	status := func() string {
 		out, _ := radclient(t, d.radius, "status", testSecret, "Message-Authenticator = 0x00\n")
 		return out
-	}
-	readyz := func() int {
-		resp, err := http.Get("http://" + d.metrics + "/readyz")
-		if err != nil {
-			return 0
-		}
-		resp.Body.Close()
-		return resp.StatusCode
 	}
 
 	if out := auth("alice", ldaptest.Password("alice")); !strings.Contains(out, "Received Access-Accept") {
@@ -93,7 +109,7 @@ policy:
 	}
 
 	slapd.Kill()
-	waitFor(t, "readyz 503 while slapd is down", func() bool { return readyz() == http.StatusServiceUnavailable })
+	waitFor(t, "readyz 503 while slapd is down", func() bool { return d.readyz() == http.StatusServiceUnavailable })
 	if out := status(); !strings.Contains(out, "No reply") {
 		t.Errorf("Status-Server answered while the directory is down:\n%s", out)
 	}
@@ -102,7 +118,7 @@ policy:
 	}
 
 	slapd.Restart()
-	waitFor(t, "readyz 200 after slapd returns", func() bool { return readyz() == http.StatusOK })
+	waitFor(t, "readyz 200 after slapd returns", func() bool { return d.readyz() == http.StatusOK })
 	if out := status(); !strings.Contains(out, "Received Access-Accept") {
 		t.Errorf("Status-Server after recovery:\n%s", out)
 	}
@@ -122,5 +138,73 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestLDAPDirectoryFrozen freezes slapd (SIGSTOP) while logins arrive: the
+// kernel still accepts connections to the frozen slapd, but the node
+// turns unready (/readyz 503, no Status-Server answer) and stays so until
+// slapd resumes (SIGCONT).
+func TestLDAPDirectoryFrozen(t *testing.T) {
+	slapd := ldaptest.Start(t)
+	d := startLDAPDaemon(t, slapd)
+	waitFor(t, "readyz 200", func() bool { return d.readyz() == http.StatusOK })
+
+	slapd.Freeze()
+	thawed := false
+	defer func() {
+		if !thawed {
+			slapd.Thaw()
+		}
+	}()
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop()
+	for range 2 {
+		wg.Go(func() { loginLoop(ctx, d.radius) })
+	}
+	// health_interval 200ms + op_timeout 1s, and slack for a busy machine.
+	deadline := time.Now().Add(3 * time.Second)
+	for d.readyz() != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("readyz not 503 3s after slapd froze")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		if code := d.readyz(); code != http.StatusServiceUnavailable {
+			t.Fatalf("readyz %d while slapd is frozen", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out, _ := radclient(t, d.radius, "status", testSecret, "Message-Authenticator = 0x00\n"); !strings.Contains(out, "No reply") {
+		t.Errorf("Status-Server answered while slapd is frozen:\n%s", out)
+	}
+
+	slapd.Thaw()
+	thawed = true
+	waitFor(t, "readyz 200 after slapd resumes", func() bool { return d.readyz() == http.StatusOK })
+}
+
+// loginLoop sends alice's logins to addr, one at a time, until ctx ends.
+func loginLoop(ctx context.Context, addr string) {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	buf := make([]byte, 4096)
+	for ctx.Err() == nil {
+		p := radius.New(radius.CodeAccessRequest, []byte(testSecret))
+		rfc2865.UserName_SetString(p, "alice")
+		rfc2865.UserPassword_SetString(p, ldaptest.Password("alice"))
+		b, err := radiusd.SignRequest(p)
+		if err != nil {
+			return
+		}
+		c.Write(b)
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		c.Read(buf)
 	}
 }
