@@ -657,9 +657,43 @@ portal:
 		}
 		p := c.Portal
 		if !p.Enabled() || p.CertFile != "/etc/twostep/portal.crt" || p.SessionTTL != 8*time.Hour || p.Idle != 15*time.Minute ||
-			p.Attempts != 5 || p.SignInsPerMinute != 10 || p.SelfAssignTokens || p.SelfSigned ||
+			p.Attempts != 5 || p.SignInsPerMinute != 10 || p.AddressSignInsPerMinute != 100 || p.SelfAssignTokens || p.SelfSigned ||
 			len(p.TrustedProxies) != 2 || p.TrustedProxies[0].String() != "192.0.2.10/32" || !strings.HasPrefix(p.URL, "https://") {
 			t.Errorf("portal: %+v", p)
+		}
+	})
+	t.Run("the address ceiling", func(t *testing.T) {
+		tests := []struct {
+			name, lines string
+			want        int
+			wantErr     string
+		}{
+			{"follows sign_ins_per_minute", "sign_ins_per_minute: 30", 300, ""},
+			{"set", "sign_ins_per_minute: 30\n  address_sign_ins_per_minute: 1000", 1000, ""},
+			{"below the per-user limit", "sign_ins_per_minute: 30\n  address_sign_ins_per_minute: 20", 0,
+				"portal.address_sign_ins_per_minute: must be between sign_ins_per_minute (30) and 1000000; got 20"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c, err := Parse("t.yaml", []byte(`clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+portal:
+  listen: "0.0.0.0:443"
+  tls: {self_signed: true}
+  `+tt.lines+"\n"), fakeEnv)
+				if tt.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+						t.Fatalf("got %v, want %q", err, tt.wantErr)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := c.Portal.AddressSignInsPerMinute; got != tt.want {
+					t.Errorf("got %d, want %d", got, tt.want)
+				}
+			})
 		}
 	})
 	t.Run("every problem with its line", func(t *testing.T) {
@@ -670,6 +704,7 @@ portal:
   session: {ttl: 1m, idle: 1s}
   attempts: 50
   sign_ins_per_minute: -1
+  address_sign_ins_per_minute: 2000000
   trusted_proxies: ["10.0.0.0/8", "proxy.example.edu"]
 `
 		_, err := Parse("t.yaml", []byte(src), fakeEnv)
@@ -679,6 +714,7 @@ portal:
 			"portal.session.idle: must be between 1m",
 			"portal.attempts: must be between 1 and 20",
 			"portal.sign_ins_per_minute: must be between 1 and 10000",
+			"portal.address_sign_ins_per_minute: must be between sign_ins_per_minute",
 			"portal.trusted_proxies[1]: an address or CIDR prefix",
 		} {
 			if err == nil || !strings.Contains(err.Error(), want) {

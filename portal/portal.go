@@ -31,9 +31,14 @@ type Config struct {
 	// the user must start again; default 5 (the account's lockout counts
 	// them too).
 	Attempts int
-	// SignInsPerMinute bounds password and code attempts per source
-	// address and per user name, on this node; default 10.
+	// SignInsPerMinute bounds, on this node, the sign-in steps (password
+	// and codes) of one user name from one address, and the passwords
+	// that did not sign in of one user name from anywhere; default 10.
 	SignInsPerMinute int
+	// AddressSignInsPerMinute bounds the sign-in steps of one address
+	// whatever the names, on this node: the ceiling of a NAT; default 10
+	// × SignInsPerMinute.
+	AddressSignInsPerMinute int
 	// SelfAssignTokens lets users take a hardware token from the
 	// inventory by its serial and a code from it; default false (the
 	// help desk assigns tokens).
@@ -53,6 +58,11 @@ type Config struct {
 	// authenticator's push subscription may point to; default
 	// DefaultPushServices.
 	PushServices []string
+	// Metrics counts the refusals of the rate limits; nil counts nothing.
+	Metrics *Metrics
+	// Logs lets through the log lines outsiders can cause, at most one a
+	// second per cause; default a LogLimiter of the portal's own.
+	Logs *LogLimiter
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -73,8 +83,14 @@ func (c Config) withDefaults() Config {
 	if c.SignInsPerMinute <= 0 {
 		c.SignInsPerMinute = 10
 	}
+	if c.AddressSignInsPerMinute <= 0 {
+		c.AddressSignInsPerMinute = 10 * c.SignInsPerMinute
+	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Logs == nil {
+		c.Logs = NewLogLimiter(c.Now)
 	}
 	if len(c.PushServices) == 0 {
 		c.PushServices = DefaultPushServices
@@ -92,6 +108,7 @@ type Portal struct {
 	log      zerolog.Logger
 	pages    *pages
 	limits   *limiter
+	logs     *LogLimiter
 }
 
 // New returns the portal. engine decides sign-ins as it decides logins;
@@ -104,7 +121,7 @@ func New(cfg Config, engine *challenge.Engine, accounts *cluster.Accounts, sessi
 		return nil, err
 	}
 	return &Portal{cfg: cfg, engine: engine, accounts: accounts, sessions: sessions, log: log,
-		pages: pg, limits: newLimiter(cfg.SignInsPerMinute, time.Minute, cfg.Now)}, nil
+		pages: pg, limits: newLimiter(time.Minute, cfg.Now), logs: cfg.Logs}, nil
 }
 
 // contentSecurityPolicy allows the portal's own scripts, styles and

@@ -82,7 +82,7 @@ type PendingResponse struct {
 func NewPushAPI(a Answerer, log zerolog.Logger) http.Handler {
 	// An authenticator polls every 3 s while open; a device asking more
 	// than once a second is broken or somebody else's.
-	polls := newLimiter(pendingPerMinute, time.Minute, time.Now)
+	polls := newLimiter(time.Minute, time.Now)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+AnswerPath, func(w http.ResponseWriter, r *http.Request) {
 		answer(w, r, a, log)
@@ -104,7 +104,7 @@ func pending(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Log
 		replyJSON(w, http.StatusBadRequest, PendingResponse{Error: problem})
 		return
 	}
-	if !polls.allow("device " + req.User + "\x00" + req.Device) {
+	if refused, _ := polls.allow(limit{limitDevice, "device " + req.User + "\x00" + req.Device, pendingPerMinute}); refused != "" {
 		replyJSON(w, http.StatusTooManyRequests, PendingResponse{Error: "too many requests: wait a minute"})
 		return
 	}

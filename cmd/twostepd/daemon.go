@@ -23,6 +23,7 @@ import (
 	"twostep/cluster"
 	"twostep/configs"
 	"twostep/directory"
+	"twostep/portal"
 	"twostep/radiusd"
 )
 
@@ -41,6 +42,11 @@ type daemon struct {
 	vapid   *ecdsa.PrivateKey // the Web Push key, once pushOption read it; nil: Web Push off
 	reg     *prometheus.Registry
 	ready   atomic.Bool
+	// Set by serve for the portal: the log lines outsiders can cause go
+	// through lines (one a second per cause, for the whole process); web
+	// counts the rate limits' refusals.
+	lines *portal.LogLimiter
+	web   *portal.Metrics
 }
 
 // assemble loads the configuration and builds every part without opening a
@@ -125,7 +131,8 @@ func (d *daemon) summary(w io.Writer) error {
 		fmt.Fprintf(w, "  metrics: http://%s/metrics\n", c.Metrics.Listen)
 	}
 	if c.Portal.Enabled() {
-		fmt.Fprintf(w, "  portal: https://%s/\n", c.Portal.Listen)
+		fmt.Fprintf(w, "  portal: https://%s/, per minute on each node: %d sign-in steps per user and address, %d wrong passwords per user, %d steps per address\n",
+			c.Portal.Listen, c.Portal.SignInsPerMinute, c.Portal.SignInsPerMinute, c.Portal.AddressSignInsPerMinute)
 	}
 	for _, warning := range d.warnings() {
 		fmt.Fprintf(w, "  warning: %s\n", warning)
@@ -169,6 +176,7 @@ func (d *daemon) warnings() []string {
 func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.lines, d.web = portal.NewLogLimiter(time.Now), portal.NewMetrics(d.reg)
 	dict, err := radiusd.NewDictionary(d.cfg.RADIUS.Dictionaries...)
 	if err != nil {
 		return err

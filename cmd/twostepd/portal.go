@@ -45,16 +45,19 @@ func (d *daemon) startPortal(engine *challenge.Engine, store cluster.Store) (*we
 		return nil, err
 	}
 	p, err := portal.New(portal.Config{
-		Issuer:           d.cfg.Cluster.Issuer,
-		SessionTTL:       pc.SessionTTL,
-		Idle:             pc.Idle,
-		Attempts:         pc.Attempts,
-		SignInsPerMinute: pc.SignInsPerMinute,
-		SelfAssignTokens: pc.SelfAssignTokens,
-		PushServices:     pc.PushServices,
-		TrustedProxies:   pc.TrustedProxies,
-		WebAuthenticator: d.cfg.Push.Enabled(),
-		VAPIDPublicKey:   vapid,
+		Issuer:                  d.cfg.Cluster.Issuer,
+		SessionTTL:              pc.SessionTTL,
+		Idle:                    pc.Idle,
+		Attempts:                pc.Attempts,
+		SignInsPerMinute:        pc.SignInsPerMinute,
+		AddressSignInsPerMinute: pc.AddressSignInsPerMinute,
+		Metrics:                 d.web,
+		Logs:                    d.lines,
+		SelfAssignTokens:        pc.SelfAssignTokens,
+		PushServices:            pc.PushServices,
+		TrustedProxies:          pc.TrustedProxies,
+		WebAuthenticator:        d.cfg.Push.Enabled(),
+		VAPIDPublicKey:          vapid,
 	}, engine, cluster.NewAccounts(store, d.keys), cluster.NewSessions(store, d.keys), d.log)
 	if err != nil {
 		return nil, err
