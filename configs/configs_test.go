@@ -598,7 +598,8 @@ policy: {groups: [{group: admins, verified_push: true}]}
 			t.Fatal(err)
 		}
 		p := c.Push
-		if !p.Enabled() || p.URLs[0] != "http://127.0.0.1:8443" || p.Timeout != time.Minute || p.Limit.Count != 3 || p.Limit.Window != 5*time.Minute || p.VAPIDKeyFile != "/etc/twostep/vapid.key" {
+		if !p.Enabled() || p.URLs[0] != "http://127.0.0.1:8443" || p.Timeout != time.Minute || p.Limit.Count != 3 || p.Limit.Window != 5*time.Minute ||
+			p.VAPIDKeyFile != "/etc/twostep/vapid.key" || p.AnswersPerMinute != 600 {
 			t.Errorf("push: %+v", p)
 		}
 		if l := c.Clients[0].Login; l.NASTimeout != 30*time.Second || l.NASRetries != 0 || !l.VerifiedPush {
@@ -623,6 +624,7 @@ push:
   timeout: 1s
   limit: {count: 3, window: 1s}
   webpush: {vapid_key_file: v.key, subject: admin}
+  answers_per_minute: -5
 `
 		_, err := Parse("t.yaml", []byte(src), fakeEnv)
 		for _, want := range []string{
@@ -634,6 +636,7 @@ push:
 			"t.yaml:12: push.timeout: must be between 10s and 10m",
 			"push.limit.window: must be between 1m and 24h",
 			"push.webpush.subject: push services want a contact",
+			"push.answers_per_minute: must be between 1 and 1000000",
 		} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("missing %q in:\n%v", want, err)

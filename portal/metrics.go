@@ -17,7 +17,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "twostep_portal_throttled_total",
-			Help: "Requests refused with 429 by a rate limit of this node, by endpoint (signin) and limit (user, address_user, address, capacity).",
+			Help: "Requests refused with 429 by a rate limit of this node, by endpoint (signin, answer, pending) and limit (user, address_user, address, device, capacity).",
 		}, []string{"endpoint", "limit"}),
 	}
 	if reg != nil {
@@ -28,7 +28,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Values of the endpoint label.
 const (
-	endpointSignIn = "signin"
+	endpointSignIn  = "signin"
+	endpointAnswer  = "answer"
+	endpointPending = "pending"
 )
 
 // throttle counts a refusal; a nil Metrics counts nothing.

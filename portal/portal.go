@@ -39,6 +39,10 @@ type Config struct {
 	// whatever the names, on this node: the ceiling of a NAT; default 10
 	// × SignInsPerMinute.
 	AddressSignInsPerMinute int
+	// AnswersPerMinute bounds the push answers one address may post to
+	// the approval API on the portal's origin; default
+	// DefaultAnswersPerMinute.
+	AnswersPerMinute int
 	// SelfAssignTokens lets users take a hardware token from the
 	// inventory by its serial and a code from it; default false (the
 	// help desk assigns tokens).
@@ -148,7 +152,8 @@ func (p *Portal) Handler() http.Handler {
 	p.deviceRoutes(mux)
 	// The approval API on the portal's origin too, so that the web
 	// authenticator talks to the origin it was installed from.
-	api := NewPushAPI(p.engine, p.log)
+	api := NewPushAPI(p.engine, APIConfig{AnswersPerMinute: p.cfg.AnswersPerMinute, TrustedProxies: p.cfg.TrustedProxies,
+		Metrics: p.cfg.Metrics, Logs: p.logs, Now: p.cfg.Now}, p.log)
 	mux.Handle("POST "+AnswerPath, api)
 	mux.Handle("POST "+PendingPath, api)
 	// Go's cross-origin protection refuses a POST that a browser marks

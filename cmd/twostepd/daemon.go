@@ -42,9 +42,9 @@ type daemon struct {
 	vapid   *ecdsa.PrivateKey // the Web Push key, once pushOption read it; nil: Web Push off
 	reg     *prometheus.Registry
 	ready   atomic.Bool
-	// Set by serve for the portal: the log lines outsiders can cause go
-	// through lines (one a second per cause, for the whole process); web
-	// counts the rate limits' refusals.
+	// Set by serve for the portal and the push API: the log lines
+	// outsiders can cause go through lines (one a second per cause, for
+	// the whole process); web counts the rate limits' refusals.
 	lines *portal.LogLimiter
 	web   *portal.Metrics
 }
@@ -133,6 +133,9 @@ func (d *daemon) summary(w io.Writer) error {
 	if c.Portal.Enabled() {
 		fmt.Fprintf(w, "  portal: https://%s/, per minute on each node: %d sign-in steps per user and address, %d wrong passwords per user, %d steps per address\n",
 			c.Portal.Listen, c.Portal.SignInsPerMinute, c.Portal.SignInsPerMinute, c.Portal.AddressSignInsPerMinute)
+	}
+	if c.Push.Enabled() {
+		fmt.Fprintf(w, "  push: approval API on %s, %d answers per minute per address\n", c.Push.Listen, c.Push.AnswersPerMinute)
 	}
 	for _, warning := range d.warnings() {
 		fmt.Fprintf(w, "  warning: %s\n", warning)

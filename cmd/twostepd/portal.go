@@ -51,6 +51,7 @@ func (d *daemon) startPortal(engine *challenge.Engine, store cluster.Store) (*we
 		Attempts:                pc.Attempts,
 		SignInsPerMinute:        pc.SignInsPerMinute,
 		AddressSignInsPerMinute: pc.AddressSignInsPerMinute,
+		AnswersPerMinute:        d.cfg.Push.AnswersPerMinute,
 		Metrics:                 d.web,
 		Logs:                    d.lines,
 		SelfAssignTokens:        pc.SelfAssignTokens,

@@ -106,7 +106,8 @@ func (d *daemon) startPushAPI(engine *challenge.Engine) (*webServer, error) {
 		}
 		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	return newWebServer("push api", pc.Listen, portal.NewPushAPI(engine, d.log), tc)
+	api := portal.NewPushAPI(engine, portal.APIConfig{AnswersPerMinute: pc.AnswersPerMinute, Metrics: d.web, Logs: d.lines}, d.log)
+	return newWebServer("push api", pc.Listen, api, tc)
 }
 
 func (a *webServer) addr() string { return a.ln.Addr().String() }
