@@ -42,11 +42,13 @@ type daemon struct {
 	vapid   *ecdsa.PrivateKey // the Web Push key, once pushOption read it; nil: Web Push off
 	reg     *prometheus.Registry
 	ready   atomic.Bool
-	// Set by serve for the portal and the push API: the log lines
-	// outsiders can cause go through lines (one a second per cause, for
-	// the whole process); web counts the rate limits' refusals.
-	lines *portal.LogLimiter
-	web   *portal.Metrics
+	// Set by serve for the HTTP servers: the log lines outsiders can
+	// cause go through lines (one a second per cause, for the whole
+	// process); web counts the portal's and push API's refusals,
+	// serverErrors the servers' own errors.
+	lines        *portal.LogLimiter
+	web          *portal.Metrics
+	serverErrors *prometheus.CounterVec
 }
 
 // assemble loads the configuration and builds every part without opening a
@@ -179,7 +181,7 @@ func (d *daemon) warnings() []string {
 func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d.lines, d.web = portal.NewLogLimiter(time.Now), portal.NewMetrics(d.reg)
+	d.lines, d.web, d.serverErrors = portal.NewLogLimiter(time.Now), portal.NewMetrics(d.reg), newServerErrors(d.reg)
 	dict, err := radiusd.NewDictionary(d.cfg.RADIUS.Dictionaries...)
 	if err != nil {
 		return err
@@ -239,7 +241,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		}
 		conns = append(conns, group...)
 	}
-	ops, err := startOps(d.cfg.Metrics.Listen, d.reg, d.isReady)
+	ops, err := startOps(d.cfg.Metrics.Listen, d.reg, d.isReady, d.serverLog("metrics"))
 	if err != nil {
 		closeAll()
 		return err

@@ -64,7 +64,7 @@ func (d *daemon) startPortal(engine *challenge.Engine, store cluster.Store) (*we
 		return nil, err
 	}
 	return newWebServer("portal", pc.Listen, p.Handler(),
-		&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, d.serverLog("portal"))
 }
 
 // vapidPublicKey is the Web Push key the web authenticator subscribes
