@@ -777,7 +777,8 @@ policy: {groups: [{group: admins, verified_push: true}]}
 			t.Fatal(err)
 		}
 		p := c.Push
-		if !p.Enabled() || p.URLs[0] != "http://127.0.0.1:8443" || p.Timeout != time.Minute || p.Limit.Count != 3 || p.Limit.Window != 5*time.Minute || p.VAPIDKeyFile != "/etc/twostep/vapid.key" {
+		if !p.Enabled() || p.URLs[0] != "http://127.0.0.1:8443" || p.Timeout != time.Minute || p.Limit.Count != 3 || p.Limit.Window != 5*time.Minute ||
+			p.VAPIDKeyFile != "/etc/twostep/vapid.key" || p.AnswersPerMinute != 600 {
 			t.Errorf("push: %+v", p)
 		}
 		if l := c.Clients[0].Login; l.NASTimeout != 30*time.Second || l.NASRetries != 0 || !l.VerifiedPush {
@@ -802,6 +803,7 @@ push:
   timeout: 1s
   limit: {count: 3, window: 1s}
   webpush: {vapid_key_file: v.key, subject: admin}
+  answers_per_minute: -5
 `
 		_, err := Parse("t.yaml", []byte(src), fakeEnv)
 		for _, want := range []string{
@@ -813,6 +815,7 @@ push:
 			"t.yaml:12: push.timeout: must be between 10s and 10m",
 			"push.limit.window: must be between 1m and 24h",
 			"push.webpush.subject: push services want a contact",
+			"push.answers_per_minute: must be between 1 and 1000000",
 		} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("missing %q in:\n%v", want, err)
@@ -836,9 +839,43 @@ portal:
 		}
 		p := c.Portal
 		if !p.Enabled() || p.CertFile != "/etc/twostep/portal.crt" || p.SessionTTL != 8*time.Hour || p.Idle != 15*time.Minute ||
-			p.Attempts != 5 || p.SignInsPerMinute != 10 || p.SelfAssignTokens || p.SelfSigned ||
+			p.Attempts != 5 || p.SignInsPerMinute != 10 || p.AddressSignInsPerMinute != 100 || p.SelfAssignTokens || p.SelfSigned ||
 			len(p.TrustedProxies) != 2 || p.TrustedProxies[0].String() != "192.0.2.10/32" || !strings.HasPrefix(p.URL, "https://") {
 			t.Errorf("portal: %+v", p)
+		}
+	})
+	t.Run("the address ceiling", func(t *testing.T) {
+		tests := []struct {
+			name, lines string
+			want        int
+			wantErr     string
+		}{
+			{"follows sign_ins_per_minute", "sign_ins_per_minute: 30", 300, ""},
+			{"set", "sign_ins_per_minute: 30\n  address_sign_ins_per_minute: 1000", 1000, ""},
+			{"below the per-user limit", "sign_ins_per_minute: 30\n  address_sign_ins_per_minute: 20", 0,
+				"portal.address_sign_ins_per_minute: must be between sign_ins_per_minute (30) and 1000000; got 20"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c, err := Parse("t.yaml", []byte(`clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+portal:
+  listen: "0.0.0.0:443"
+  tls: {self_signed: true}
+  `+tt.lines+"\n"), fakeEnv)
+				if tt.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+						t.Fatalf("got %v, want %q", err, tt.wantErr)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := c.Portal.AddressSignInsPerMinute; got != tt.want {
+					t.Errorf("got %d, want %d", got, tt.want)
+				}
+			})
 		}
 	})
 	t.Run("every problem with its line", func(t *testing.T) {
@@ -849,6 +886,7 @@ portal:
   session: {ttl: 1m, idle: 1s}
   attempts: 50
   sign_ins_per_minute: -1
+  address_sign_ins_per_minute: 2000000
   trusted_proxies: ["10.0.0.0/8", "proxy.example.edu"]
 `
 		_, err := Parse("t.yaml", []byte(src), fakeEnv)
@@ -858,6 +896,7 @@ portal:
 			"portal.session.idle: must be between 1m",
 			"portal.attempts: must be between 1 and 20",
 			"portal.sign_ins_per_minute: must be between 1 and 10000",
+			"portal.address_sign_ins_per_minute: must be between sign_ins_per_minute",
 			"portal.trusted_proxies[1]: an address or CIDR prefix",
 		} {
 			if err == nil || !strings.Contains(err.Error(), want) {

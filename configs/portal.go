@@ -30,9 +30,14 @@ type Portal struct {
 	SessionTTL, Idle time.Duration
 	// Attempts is the wrong second factors one sign-in takes (default 5).
 	Attempts int
-	// SignInsPerMinute bounds sign-in attempts per address and per user
-	// on each node (default 10).
+	// SignInsPerMinute bounds, on each node and per minute, the sign-in
+	// steps of one user name from one address, and the passwords that did
+	// not sign in of one user name from anywhere (default 10).
 	SignInsPerMinute int
+	// AddressSignInsPerMinute bounds the sign-in steps of one address
+	// whatever the names, on each node: the ceiling of a NAT (default 10 ×
+	// SignInsPerMinute).
+	AddressSignInsPerMinute int
 	// SelfAssignTokens lets users add an inventory hardware token by its
 	// serial and a code (default false: the help desk assigns tokens).
 	SelfAssignTokens bool
@@ -59,9 +64,10 @@ type rawPortal struct {
 		TTL  time.Duration `yaml:"ttl"`
 		Idle time.Duration `yaml:"idle"`
 	} `yaml:"session"`
-	Attempts         int `yaml:"attempts"`
-	SignInsPerMinute int `yaml:"sign_ins_per_minute"`
-	Tokens           struct {
+	Attempts                int `yaml:"attempts"`
+	SignInsPerMinute        int `yaml:"sign_ins_per_minute"`
+	AddressSignInsPerMinute int `yaml:"address_sign_ins_per_minute"`
+	Tokens                  struct {
 		SelfAssign bool `yaml:"self_assign"`
 	} `yaml:"tokens"`
 	PushServices   []string `yaml:"push_services"`
@@ -74,12 +80,15 @@ const (
 	DefaultSessionIdle      = 15 * time.Minute
 	DefaultPortalAttempts   = 5
 	DefaultSignInsPerMinute = 10
+	// The default of address_sign_ins_per_minute is this many times
+	// sign_ins_per_minute.
+	DefaultAddressSignInsFactor = 10
 )
 
 func (v *validator) portal(r rawPortal, dir string) Portal {
 	p := Portal{Listen: r.Listen, SessionTTL: r.Session.TTL, Idle: r.Session.Idle, Attempts: r.Attempts,
-		SignInsPerMinute: r.SignInsPerMinute, SelfAssignTokens: r.Tokens.SelfAssign, SelfSigned: r.TLS.SelfSigned,
-		PushServices: r.PushServices}
+		SignInsPerMinute: r.SignInsPerMinute, AddressSignInsPerMinute: r.AddressSignInsPerMinute,
+		SelfAssignTokens: r.Tokens.SelfAssign, SelfSigned: r.TLS.SelfSigned, PushServices: r.PushServices}
 	if p.Listen == "" {
 		return p
 	}
@@ -129,6 +138,12 @@ func (v *validator) portal(r rawPortal, dir string) Portal {
 		p.SignInsPerMinute = DefaultSignInsPerMinute
 	case p.SignInsPerMinute < 1 || p.SignInsPerMinute > 10000:
 		v.add("portal.sign_ins_per_minute", "must be between 1 and 10000; got %d", p.SignInsPerMinute)
+	}
+	switch {
+	case p.AddressSignInsPerMinute == 0:
+		p.AddressSignInsPerMinute = DefaultAddressSignInsFactor * p.SignInsPerMinute
+	case p.AddressSignInsPerMinute < max(1, p.SignInsPerMinute) || p.AddressSignInsPerMinute > 1000000:
+		v.add("portal.address_sign_ins_per_minute", "must be between sign_ins_per_minute (%d) and 1000000; got %d", p.SignInsPerMinute, p.AddressSignInsPerMinute)
 	}
 	for i, t := range r.TrustedProxies {
 		pfx, err := netip.ParsePrefix(t)

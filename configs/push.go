@@ -26,6 +26,9 @@ type Push struct {
 	// Timeout, Limit: see challenge.PushConfig.
 	Timeout time.Duration
 	Limit   cluster.PushLimit
+	// AnswersPerMinute bounds the answers one address may post to this
+	// node's approval API, here and on the portal (default 600).
+	AnswersPerMinute int
 	// VAPIDKeyFile holds the Web Push (VAPID) private key, the same file
 	// on every node; empty turns Web Push off (webhooks only). Subject is
 	// the contact push services may write to (mailto: or https:).
@@ -49,9 +52,10 @@ type rawPush struct {
 		CertFile string `yaml:"cert_file"`
 		KeyFile  string `yaml:"key_file"`
 	} `yaml:"tls"`
-	URLs    []string      `yaml:"urls"`
-	Timeout time.Duration `yaml:"timeout"`
-	Limit   *struct {
+	URLs             []string      `yaml:"urls"`
+	Timeout          time.Duration `yaml:"timeout"`
+	AnswersPerMinute int           `yaml:"answers_per_minute"`
+	Limit            *struct {
 		Count  int           `yaml:"count"`
 		Window time.Duration `yaml:"window"`
 	} `yaml:"limit"`
@@ -72,12 +76,13 @@ type rawPush struct {
 
 // Defaults of push approval.
 const (
-	DefaultPushLimitCount  = 3
-	DefaultPushLimitWindow = 5 * time.Minute
+	DefaultPushLimitCount   = 3
+	DefaultPushLimitWindow  = 5 * time.Minute
+	DefaultAnswersPerMinute = 600
 )
 
 func (v *validator) push(r rawPush, dir string, env Env) Push {
-	p := Push{Listen: r.Listen, Timeout: r.Timeout, URLs: r.URLs,
+	p := Push{Listen: r.Listen, Timeout: r.Timeout, URLs: r.URLs, AnswersPerMinute: r.AnswersPerMinute,
 		Limit:            cluster.PushLimit{Count: DefaultPushLimitCount, Window: DefaultPushLimitWindow},
 		VAPIDKeyFile:     r.WebPush.VAPIDKeyFile,
 		Subject:          r.WebPush.Subject,
@@ -116,6 +121,12 @@ func (v *validator) push(r rawPush, dir string, env Env) Push {
 		p.Timeout = challenge.DefaultPushTimeout
 	case p.Timeout < 10*time.Second || p.Timeout > 10*time.Minute:
 		v.add("push.timeout", "must be between 10s and 10m; got %v", p.Timeout)
+	}
+	switch {
+	case p.AnswersPerMinute == 0:
+		p.AnswersPerMinute = DefaultAnswersPerMinute
+	case p.AnswersPerMinute < 1 || p.AnswersPerMinute > 1000000:
+		v.add("push.answers_per_minute", "must be between 1 and 1000000; got %d", p.AnswersPerMinute)
 	}
 	if r.Limit != nil {
 		p.Limit = cluster.PushLimit{Count: r.Limit.Count, Window: r.Limit.Window}

@@ -223,7 +223,7 @@ func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Sess
 			"This page was opened again in another tab or window, with a new QR code. Scan this one, or remove the entry you added from the app.")
 		return
 	}
-	if !p.limits.allow("addr "+p.remoteIP(r), "user "+s.User) {
+	if !p.allowSignIn(w, r, s.User, false) {
 		p.renderTOTP(w, r, s, secret, http.StatusTooManyRequests, name, msgTooMany)
 		return
 	}
@@ -447,7 +447,7 @@ func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 		p.pages.render(w, status, "add-token.html", &view{Title: "Add a hardware token", User: s.User, CSRF: s.CSRF,
 			Error: msg, Data: r.PostFormValue("name")})
 	}
-	if !p.allowSignIn(r, s.User) {
+	if !p.allowSignIn(w, r, s.User, false) {
 		render(http.StatusTooManyRequests, msgTooMany)
 		return
 	}

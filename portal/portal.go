@@ -31,9 +31,18 @@ type Config struct {
 	// the user must start again; default 5 (the account's lockout counts
 	// them too).
 	Attempts int
-	// SignInsPerMinute bounds password and code attempts per source
-	// address and per user name, on this node; default 10.
+	// SignInsPerMinute bounds, on this node, the sign-in steps (password
+	// and codes) of one user name from one address, and the passwords
+	// that did not sign in of one user name from anywhere; default 10.
 	SignInsPerMinute int
+	// AddressSignInsPerMinute bounds the sign-in steps of one address
+	// whatever the names, on this node: the ceiling of a NAT; default 10
+	// × SignInsPerMinute.
+	AddressSignInsPerMinute int
+	// AnswersPerMinute bounds the push answers one address may post to
+	// the approval API on the portal's origin; default
+	// DefaultAnswersPerMinute.
+	AnswersPerMinute int
 	// SelfAssignTokens lets users take a hardware token from the
 	// inventory by its serial and a code from it; default false (the
 	// help desk assigns tokens).
@@ -53,6 +62,11 @@ type Config struct {
 	// authenticator's push subscription may point to; default
 	// DefaultPushServices.
 	PushServices []string
+	// Metrics counts the refusals of the rate limits; nil counts nothing.
+	Metrics *Metrics
+	// Logs lets through the log lines outsiders can cause, at most one a
+	// second per cause; default a LogLimiter of the portal's own.
+	Logs *LogLimiter
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -73,8 +87,14 @@ func (c Config) withDefaults() Config {
 	if c.SignInsPerMinute <= 0 {
 		c.SignInsPerMinute = 10
 	}
+	if c.AddressSignInsPerMinute <= 0 {
+		c.AddressSignInsPerMinute = 10 * c.SignInsPerMinute
+	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Logs == nil {
+		c.Logs = NewLogLimiter(c.Now)
 	}
 	if len(c.PushServices) == 0 {
 		c.PushServices = DefaultPushServices
@@ -92,6 +112,7 @@ type Portal struct {
 	log      zerolog.Logger
 	pages    *pages
 	limits   *limiter
+	logs     *LogLimiter
 }
 
 // New returns the portal. engine decides sign-ins as it decides logins;
@@ -104,7 +125,7 @@ func New(cfg Config, engine *challenge.Engine, accounts *cluster.Accounts, sessi
 		return nil, err
 	}
 	return &Portal{cfg: cfg, engine: engine, accounts: accounts, sessions: sessions, log: log,
-		pages: pg, limits: newLimiter(cfg.SignInsPerMinute, time.Minute, cfg.Now)}, nil
+		pages: pg, limits: newLimiter(time.Minute, cfg.Now), logs: cfg.Logs}, nil
 }
 
 // contentSecurityPolicy allows the portal's own scripts, styles and
@@ -131,7 +152,8 @@ func (p *Portal) Handler() http.Handler {
 	p.deviceRoutes(mux)
 	// The approval API on the portal's origin too, so that the web
 	// authenticator talks to the origin it was installed from.
-	api := NewPushAPI(p.engine, p.log)
+	api := NewPushAPI(p.engine, APIConfig{AnswersPerMinute: p.cfg.AnswersPerMinute, TrustedProxies: p.cfg.TrustedProxies,
+		Metrics: p.cfg.Metrics, Logs: p.logs, Now: p.cfg.Now}, p.log)
 	mux.Handle("POST "+AnswerPath, api)
 	mux.Handle("POST "+PendingPath, api)
 	// Go's cross-origin protection refuses a POST that a browser marks

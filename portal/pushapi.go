@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -78,48 +79,96 @@ type PendingResponse struct {
 	Error  string        `json:"error,omitempty"`
 }
 
+// DefaultAnswersPerMinute is the default budget of push answers per
+// address and node: ten a second, far above what the phones behind one
+// NAT answer, far below a flood of made-up answers.
+const DefaultAnswersPerMinute = 600
+
+// APIConfig is the push approval API's behaviour. The zero value is
+// usable: each default is in its field's comment.
+type APIConfig struct {
+	// AnswersPerMinute bounds the answers posted from one address (an
+	// IPv6 /64) in a minute, on this node; default
+	// DefaultAnswersPerMinute. Behind a load balancer that hides the
+	// devices' addresses, every answer shares one budget.
+	AnswersPerMinute int
+	// TrustedProxies are reverse proxies whose X-Forwarded-For names the
+	// device; none by default (the connection's address counts).
+	TrustedProxies []netip.Prefix
+	// Metrics counts the refusals of the rate limits; nil counts nothing.
+	Metrics *Metrics
+	// Logs lets through the log lines outsiders can cause, at most one a
+	// second per cause; default a LogLimiter of the API's own.
+	Logs *LogLimiter
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// pushAPI serves the approval API.
+type pushAPI struct {
+	cfg     APIConfig
+	a       Answerer
+	log     zerolog.Logger
+	answers *limiter // per address
+	polls   *limiter // per device
+}
+
 // NewPushAPI returns the handler of the push approval API.
-func NewPushAPI(a Answerer, log zerolog.Logger) http.Handler {
-	// An authenticator polls every 3 s while open; a device asking more
-	// than once a second is broken or somebody else's.
-	polls := newLimiter(pendingPerMinute, time.Minute, time.Now)
+func NewPushAPI(a Answerer, cfg APIConfig, log zerolog.Logger) http.Handler {
+	if cfg.AnswersPerMinute <= 0 {
+		cfg.AnswersPerMinute = DefaultAnswersPerMinute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logs == nil {
+		cfg.Logs = NewLogLimiter(cfg.Now)
+	}
+	api := &pushAPI{cfg: cfg, a: a, log: log,
+		answers: newLimiter(time.Minute, cfg.Now), polls: newLimiter(time.Minute, cfg.Now)}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+AnswerPath, func(w http.ResponseWriter, r *http.Request) {
-		answer(w, r, a, log)
-	})
-	mux.HandleFunc("POST "+PendingPath, func(w http.ResponseWriter, r *http.Request) {
-		pending(w, r, a, log, polls)
-	})
+	mux.HandleFunc("POST "+AnswerPath, api.answer)
+	mux.HandleFunc("POST "+PendingPath, api.pending)
 	return securityHeaders(mux)
 }
 
 // pendingPerMinute bounds a device's pending-push requests (per device,
-// not per address: a campus NAT holds thousands of phones).
+// not per address: a campus NAT holds thousands of phones). An
+// authenticator polls every 3 s while open; a device asking more than
+// once a second is broken or somebody else's.
 const pendingPerMinute = 60
 
-func pending(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logger, polls *limiter) {
+// maxDeviceKey bounds a device id in a limiter's key: ids are 16 hex
+// digits, anything longer is made up.
+const maxDeviceKey = 64
+
+func (api *pushAPI) pending(w http.ResponseWriter, r *http.Request) {
 	var req PendingRequest
 	sig, problem := readSigned(w, r, &req, &req.Signature)
 	if problem != "" {
 		replyJSON(w, http.StatusBadRequest, PendingResponse{Error: problem})
 		return
 	}
-	if !polls.allow("device " + req.User + "\x00" + req.Device) {
+	ip := clientIP(r, api.cfg.TrustedProxies)
+	key := "d " + userKey(req.User) + "\x00" + req.Device[:min(len(req.Device), maxDeviceKey)]
+	if refused, wait := api.polls.allow(limit{limitDevice, key, pendingPerMinute}); refused != "" {
+		api.throttled(w, endpointPending, refused, ip, wait)
 		replyJSON(w, http.StatusTooManyRequests, PendingResponse{Error: "too many requests: wait a minute"})
 		return
 	}
-	ps, err := a.DevicePushes(r.Context(), req.User, req.Device, time.Unix(req.At, 0), sig)
+	ps, err := api.a.DevicePushes(r.Context(), req.User, req.Device, time.Unix(req.At, 0), sig)
 	switch {
 	case err == nil:
 	case errors.Is(err, challenge.ErrAnswerRefused):
-		log.Warn().Str("error", err.Error()).Str("device", req.Device).Str("remote", r.RemoteAddr).Msg("push list refused")
+		api.cfg.Logs.Event(&api.log, zerolog.WarnLevel, "pending_refused").Str("error", err.Error()).
+			Str("device", req.Device).Str("remote", ip).Msg("push list refused")
 		replyJSON(w, http.StatusForbidden, PendingResponse{Error: "the request does not prove the device (was it removed?)"})
 		return
 	case errors.Is(err, cluster.ErrUnavailable):
 		replyJSON(w, http.StatusServiceUnavailable, PendingResponse{Error: "the service is unavailable; try again"})
 		return
 	default:
-		log.Error().Err(err).Str("device", req.Device).Msg("push list")
+		api.cfg.Logs.Event(&api.log, zerolog.ErrorLevel, "pending_error").Err(err).Str("device", req.Device).Msg("push list")
 		replyJSON(w, http.StatusInternalServerError, PendingResponse{Error: "internal error"})
 		return
 	}
@@ -129,6 +178,15 @@ func pending(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Log
 			From: p.From, Created: p.Created, Expires: p.Expires, Number: p.Verified()})
 	}
 	replyJSON(w, http.StatusOK, out)
+}
+
+// throttled sets Retry-After, and counts and logs (at most a line a
+// second) a request a limit refused; the caller answers 429.
+func (api *pushAPI) throttled(w http.ResponseWriter, endpoint, refused, ip string, wait time.Duration) {
+	secs := retryAfter(w, wait)
+	api.cfg.Metrics.throttle(endpoint, refused)
+	api.cfg.Logs.Event(&api.log, zerolog.WarnLevel, endpoint+"_throttled").Str("limit", refused).
+		Str("remote", ip).Int("retry_after", secs).Msg("push API requests refused (429)")
 }
 
 // securityHeaders marks every answer as uncacheable JSON that no page may
@@ -144,14 +202,22 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-func answer(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logger) {
+func (api *pushAPI) answer(w http.ResponseWriter, r *http.Request) {
+	// The budget is counted before the body is read: a flood of made-up
+	// answers costs neither an etcd read nor a signature check.
+	ip := clientIP(r, api.cfg.TrustedProxies)
+	if refused, wait := api.answers.allow(limit{limitAddress, "a " + addressKey(ip), api.cfg.AnswersPerMinute}); refused != "" {
+		api.throttled(w, endpointAnswer, refused, ip, wait)
+		reply(w, http.StatusTooManyRequests, AnswerResponse{Error: "too many answers from this address: wait a minute"})
+		return
+	}
 	var req AnswerRequest
 	sig, problem := readSigned(w, r, &req, &req.Signature)
 	if problem != "" {
 		reply(w, http.StatusBadRequest, AnswerResponse{Error: problem})
 		return
 	}
-	p, err := a.AnswerPush(r.Context(), challenge.PushReply{
+	p, err := api.a.AnswerPush(r.Context(), challenge.PushReply{
 		Push: req.Push, Device: req.Device, Decision: cluster.PushState(req.Decision),
 		Number: req.Number, At: time.Unix(req.At, 0), Signature: sig,
 	})
@@ -159,6 +225,7 @@ func answer(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logg
 	if p != nil {
 		resp.State = string(p.State)
 	}
+	level, cause := zerolog.WarnLevel, ""
 	switch {
 	case err == nil:
 	case errors.Is(err, challenge.ErrNumberMismatch):
@@ -166,24 +233,30 @@ func answer(w http.ResponseWriter, r *http.Request, a Answerer, log zerolog.Logg
 	case errors.Is(err, challenge.ErrAnswerRefused):
 		// The detail goes to the log only: whoever holds a push id must
 		// not learn which check failed.
-		status, resp.Error = http.StatusForbidden, "the answer does not prove the device"
+		status, resp.Error, cause = http.StatusForbidden, "the answer does not prove the device", "answer_refused"
 	case errors.Is(err, cluster.ErrPushAnswered):
-		status, resp.Error = http.StatusConflict, "this login was answered already"
+		status, resp.Error, cause = http.StatusConflict, "this login was answered already", "answer_repeated"
 	case errors.Is(err, cluster.ErrPushExpired):
-		status, resp.Error = http.StatusGone, "this login timed out"
+		status, resp.Error, cause = http.StatusGone, "this login timed out", "answer_expired"
 	case errors.Is(err, cluster.ErrUnavailable):
-		status, resp.Error = http.StatusServiceUnavailable, "the service is unavailable; try again"
+		status, resp.Error, level, cause = http.StatusServiceUnavailable, "the service is unavailable; try again", zerolog.ErrorLevel, "unavailable"
 	default:
-		status, resp.Error = http.StatusInternalServerError, "internal error"
+		status, resp.Error, level, cause = http.StatusInternalServerError, "internal error", zerolog.ErrorLevel, "answer_error"
 	}
-	ev := log.Info()
-	if status >= 500 {
-		ev = log.Error().Err(err)
-	} else if err != nil {
-		ev = log.Warn().Str("error", err.Error())
+	// An answer the device signed is logged every time (one per push);
+	// one anybody can send (made up, replayed, late) at most once a
+	// second per cause.
+	var ev *zerolog.Event
+	switch {
+	case cause != "":
+		ev = api.cfg.Logs.Event(&api.log, level, cause).Str("error", err.Error())
+	case err != nil:
+		ev = api.log.Warn().Str("error", err.Error())
+	default:
+		ev = api.log.Info()
 	}
 	ev.Str("push", req.Push).Str("device", req.Device).Str("decision", req.Decision).
-		Str("remote", r.RemoteAddr).Int("status", status).Msg("push answer")
+		Str("remote", ip).Int("status", status).Msg("push answer")
 	reply(w, status, resp)
 }
 

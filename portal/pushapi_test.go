@@ -2,12 +2,15 @@ package portal_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
@@ -15,11 +18,15 @@ import (
 	"twostep/portal"
 )
 
-// countingAnswerer lists no push and counts the lists asked for.
-type countingAnswerer struct{ lists int }
+// countingAnswerer refuses every answer, lists no push, and counts both.
+type countingAnswerer struct {
+	lists   int
+	answers atomic.Int64
+}
 
 func (c *countingAnswerer) AnswerPush(context.Context, challenge.PushReply) (*cluster.Push, error) {
-	return nil, challenge.ErrAnswerRefused
+	c.answers.Add(1)
+	return nil, fmt.Errorf("%w: no such push", challenge.ErrAnswerRefused)
 }
 
 func (c *countingAnswerer) DevicePushes(context.Context, string, string, time.Time, []byte) ([]*cluster.Push, error) {
@@ -29,8 +36,9 @@ func (c *countingAnswerer) DevicePushes(context.Context, string, string, time.Ti
 
 func TestPendingIsRateLimitedPerDevice(t *testing.T) {
 	a := &countingAnswerer{}
-	srv := httptest.NewServer(portal.NewPushAPI(a, zerolog.Nop()))
+	srv := httptest.NewServer(portal.NewPushAPI(a, portal.APIConfig{}, zerolog.Nop()))
 	defer srv.Close()
+	var retry string
 	ask := func(device string) int {
 		body := `{"user":"alice","device":"` + device + `","at":1,"signature":"AAAA"}`
 		resp, err := http.Post(srv.URL+portal.PendingPath, "application/json", strings.NewReader(body))
@@ -38,6 +46,7 @@ func TestPendingIsRateLimitedPerDevice(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
+		retry = resp.Header.Get("Retry-After")
 		return resp.StatusCode
 	}
 	for i := range 60 {
@@ -45,13 +54,71 @@ func TestPendingIsRateLimitedPerDevice(t *testing.T) {
 			t.Fatalf("request %d: %d, want 200", i+1, code)
 		}
 	}
-	if code := ask("d1"); code != http.StatusTooManyRequests {
-		t.Fatalf("61st request in a minute: %d, want 429", code)
+	if code := ask("d1"); code != http.StatusTooManyRequests || retry == "" {
+		t.Fatalf("61st request in a minute: %d, Retry-After %q, want 429 with Retry-After", code, retry)
 	}
 	if code := ask("d2"); code != http.StatusOK {
 		t.Fatalf("another device: %d, want 200 (the limit is per device)", code)
 	}
 	if a.lists != 61 {
 		t.Fatalf("%d lists reached the engine, want 61", a.lists)
+	}
+}
+
+func TestAnswersAreRateLimitedPerAddress(t *testing.T) {
+	clock := newFakeClock()
+	reg := prometheus.NewRegistry()
+	var logs syncBuffer
+	a := &countingAnswerer{}
+	srv := httptest.NewServer(portal.NewPushAPI(a, portal.APIConfig{TrustedProxies: loopbackProxy,
+		Metrics: portal.NewMetrics(reg), Now: clock.Now}, zerolog.New(&logs)))
+	defer srv.Close()
+	post := func(from string) (int, string) {
+		t.Helper()
+		body := `{"push":"made-up","device":"d1","decision":"approved","at":1,"signature":"AAAA"}`
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+portal.AnswerPath, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	// A flood of made-up answers from one address.
+	for i := range portal.DefaultAnswersPerMinute {
+		if code, _ := post("198.51.100.1"); code != http.StatusForbidden {
+			t.Fatalf("answer %d: got %d, want 403", i+1, code)
+		}
+	}
+	for i := range 100 {
+		if code, retry := post("198.51.100.1"); code != http.StatusTooManyRequests || retry != "60" {
+			t.Fatalf("answer %d: got %d, Retry-After %q, want 429, 60", portal.DefaultAnswersPerMinute+i+1, code, retry)
+		}
+	}
+	if code, _ := post("198.51.100.2"); code != http.StatusForbidden {
+		t.Errorf("another address: got %d, want 403 (the limit is per address)", code)
+	}
+	if got, want := a.answers.Load(), int64(portal.DefaultAnswersPerMinute+1); got != want {
+		t.Errorf("%d answers reached the engine, want %d", got, want)
+	}
+	lines := logs.String()
+	for cause, want := range map[string]int{"answer_refused": 1, "answer_throttled": 1} {
+		if n := strings.Count(lines, `"cause":"`+cause+`"`); n != want {
+			t.Errorf("got %d %s lines in one second, want %d:\n%s", n, cause, want, lines)
+		}
+	}
+	clock.Advance(time.Second)
+	post("198.51.100.1")
+	if lines := logs.String(); !strings.Contains(lines, `"cause":"answer_throttled","suppressed":99`) {
+		t.Errorf("the next second's line does not count the 99 held back:\n%s", lines)
+	}
+	clock.Advance(time.Minute)
+	if code, _ := post("198.51.100.1"); code != http.StatusForbidden {
+		t.Errorf("a minute later: got %d, want 403", code)
+	}
+	if got := throttled(t, reg, "answer", "address"); got != 101 {
+		t.Errorf("refusals counted: got %v, want 101", got)
 	}
 }

@@ -7,8 +7,9 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"twostep/cluster"
 )
@@ -44,8 +45,10 @@ func (p *Portal) session(r *http.Request) (*cluster.Session, error) {
 	s, err := p.sessions.Get(r.Context(), c.Value)
 	if errors.Is(err, cluster.ErrSessionGone) {
 		if err != cluster.ErrSessionGone {
-			// A record that fails its check: somebody wrote to etcd.
-			p.log.Warn().Str("error", err.Error()).Str("remote", p.remoteIP(r)).Msg("portal: session record refused")
+			// A record that fails its check: somebody wrote to etcd. Its
+			// cookie can be sent again and again: a line a second.
+			p.logs.Event(&p.log, zerolog.WarnLevel, "session_refused").Str("error", err.Error()).
+				Str("remote", p.remoteIP(r)).Msg("portal: session record refused")
 		}
 		return nil, nil
 	}
@@ -152,7 +155,9 @@ func (p *Portal) unavailable(w http.ResponseWriter, r *http.Request, err error) 
 		p.pages.error(w, http.StatusConflict, "This page changed in another tab or window. Reload it, then try again.")
 		return
 	}
-	p.log.Error().Err(err).Str("path", r.URL.Path).Msg("portal")
+	// Every request fails alike while the cluster is down, signed in or
+	// not: a line a second says so.
+	p.logs.Event(&p.log, zerolog.ErrorLevel, "unavailable").Err(err).Str("path", r.URL.Path).Msg("portal")
 	p.pages.error(w, http.StatusServiceUnavailable, "The service is unavailable. Try again in a few minutes.")
 }
 
@@ -173,54 +178,4 @@ func limitBodies(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// limiter counts attempts per key (a source address; a user name from
-// one address) in a fixed window, on this node: it slows a guesser down
-// cheaply, while the cluster-wide lockout stops one.
-type limiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	now    func() time.Time
-	start  time.Time
-	counts map[string]int
-}
-
-// maxLimiterKeys bounds the limiter's memory: past it, new keys are
-// refused until the window ends (a flood of made-up names).
-const maxLimiterKeys = 100000
-
-func newLimiter(max int, per time.Duration, now func() time.Time) *limiter {
-	return &limiter{max: max, window: per, now: now, counts: map[string]int{}}
-}
-
-// allow counts one attempt for each key in order and reports whether all
-// were within the limit; it stops at the first refusal, so that a
-// refused address does not use up the next key's budget.
-func (l *limiter) allow(keys ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now := l.now(); now.Sub(l.start) >= l.window {
-		l.start, l.counts = now, map[string]int{}
-	}
-	for _, k := range keys {
-		n, seen := l.counts[k]
-		if !seen && len(l.counts) >= maxLimiterKeys {
-			return false
-		}
-		if n >= l.max {
-			return false
-		}
-		l.counts[k] = n + 1
-	}
-	return true
-}
-
-// allowSignIn is the limit of one sign-in attempt: per address, and per
-// user name from that address (a user elsewhere is not locked out of the
-// portal by somebody naming them; the cluster lockout counts codes).
-func (p *Portal) allowSignIn(r *http.Request, user string) bool {
-	ip := p.remoteIP(r)
-	return p.limits.allow("addr "+ip, "user "+strings.ToLower(user)+" "+ip)
 }

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/rs/zerolog"
+
 	"twostep/challenge"
 	"twostep/cluster"
 )
@@ -31,15 +33,19 @@ func (p *Portal) signInRoutes(mux *http.ServeMux) {
 }
 
 // remoteIP is the browser's address, for rate limits, logs and the push
-// the device shows: the connection's, or, from a trusted proxy, the last
-// address in X-Forwarded-For that is not a trusted proxy's (the ones
-// before it could be written by the browser itself).
-func (p *Portal) remoteIP(r *http.Request) string {
+// the device shows (see clientIP).
+func (p *Portal) remoteIP(r *http.Request) string { return clientIP(r, p.cfg.TrustedProxies) }
+
+// clientIP is the address of r's sender: the connection's, or, from a
+// trusted proxy, the last address in X-Forwarded-For that is not a
+// trusted proxy's (the ones before it could be written by the browser
+// itself).
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	if !p.trusted(host) {
+	if !isTrusted(host, trusted) {
 		return host
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -49,21 +55,21 @@ func (p *Portal) remoteIP(r *http.Request) string {
 		if err != nil {
 			break // a malformed hop: nothing before it can be believed
 		}
-		if !p.trusted(hop) {
+		if !isTrusted(hop, trusted) {
 			return a.Unmap().String()
 		}
 	}
 	return host
 }
 
-// trusted reports whether ip is one of the configured proxies'.
-func (p *Portal) trusted(ip string) bool {
+// isTrusted reports whether ip is one of the trusted proxies'.
+func isTrusted(ip string, trusted []netip.Prefix) bool {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return false
 	}
 	a = a.Unmap()
-	for _, pfx := range p.cfg.TrustedProxies {
+	for _, pfx := range trusted {
 		if pfx.Contains(a) {
 			return true
 		}
@@ -92,7 +98,7 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	user := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
 	v := &view{Title: "Sign in", Page: "signin", Data: user}
-	if !p.allowSignIn(r, user) {
+	if !p.allowSignIn(w, r, user, true) {
 		v.Error = msgTooMany
 		p.pages.render(w, http.StatusTooManyRequests, "signin.html", v)
 		return
@@ -102,7 +108,17 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 		p.unavailable(w, r, err)
 		return
 	}
-	p.log.Info().Str("user", user).Str("remote", p.remoteIP(r)).Str("outcome", d.Outcome.String()).
+	// Anybody can send wrong passwords: their lines go out at most once a
+	// second (with the count held back); a right one is always logged.
+	var ev *zerolog.Event
+	if d.Outcome == challenge.Accept {
+		// The per-user limit counts the passwords that did not sign in.
+		p.limits.refund(userLimitKey(user))
+		ev = p.log.Info()
+	} else {
+		ev = p.logs.Event(&p.log, zerolog.InfoLevel, "signin_rejected")
+	}
+	ev.Str("user", user).Str("remote", p.remoteIP(r)).Str("outcome", d.Outcome.String()).
 		Str("reason", string(d.Reason)).Msg("portal sign-in: password")
 	if d.Outcome != challenge.Accept {
 		v.Error = d.Message
@@ -192,7 +208,7 @@ func typed(code string) string {
 // throttled answers 429 on the factor page when this attempt is over the
 // sign-in limit.
 func (p *Portal) throttled(w http.ResponseWriter, r *http.Request, s *cluster.Session) bool {
-	if p.allowSignIn(r, s.User) {
+	if p.allowSignIn(w, r, s.User, false) {
 		return false
 	}
 	p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)

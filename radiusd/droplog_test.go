@@ -11,19 +11,23 @@ func TestDropLogRate(t *testing.T) {
 	var d dropLog
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	steps := []struct {
-		cause string
-		at    time.Duration
-		want  bool
+		cause          string
+		at             time.Duration
+		want           bool
+		wantSuppressed int
 	}{
-		{"a", 0, true},
-		{"a", 500 * time.Millisecond, false},
-		{"b", 500 * time.Millisecond, true}, // per cause
-		{"a", time.Second, true},
-		{"a", time.Second + time.Millisecond, false},
+		{"a", 0, true, 0},
+		{"a", 500 * time.Millisecond, false, 0},
+		{"a", 600 * time.Millisecond, false, 0},
+		{"b", 500 * time.Millisecond, true, 0}, // per cause
+		{"a", time.Second, true, 2},            // the two held back
+		{"a", time.Second + time.Millisecond, false, 0},
+		{"a", 3 * time.Second, true, 1},
 	}
 	for _, st := range steps {
-		if got := d.allow(st.cause, t0.Add(st.at)); got != st.want {
-			t.Errorf("%s at %v: got %v, want %v", st.cause, st.at, got, st.want)
+		n, got := d.allow(st.cause, t0.Add(st.at))
+		if got != st.want || n != st.wantSuppressed {
+			t.Errorf("%s at %v: got %v, %d suppressed, want %v, %d", st.cause, st.at, got, n, st.want, st.wantSuppressed)
 		}
 	}
 }
@@ -40,8 +44,13 @@ func TestDropLogLevels(t *testing.T) {
 	if n := strings.Count(logs, `"cause":"unknown_client"`); n != 1 {
 		t.Errorf("got %d unknown_client lines for 100 drops in one second, want 1", n)
 	}
-	if !strings.Contains(logs, `{"level":"debug","cause":"unknown_client"`) {
+	if !strings.Contains(logs, `{"level":"debug","cause":"unknown_client","suppressed":0`) {
 		t.Errorf("unknown client not logged at debug: %s", logs)
+	}
+	clock.Advance(time.Second)
+	h.srv.drop(causeUnknownClient, src, "")
+	if logs := h.logs.String(); !strings.Contains(logs, `"cause":"unknown_client","suppressed":99`) {
+		t.Errorf("the next second's line does not count the 99 held back: %s", logs)
 	}
 	if !strings.Contains(logs, `{"level":"warn","cause":"bad_message_authenticator"`) {
 		t.Errorf("bad Message-Authenticator not logged at warn: %s", logs)

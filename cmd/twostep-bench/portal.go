@@ -126,6 +126,7 @@ portal:
   listen: "127.0.0.1:%d"
   tls: {self_signed: true}
   sign_ins_per_minute: 10000
+  address_sign_ins_per_minute: 1000000   # every bench browser shares 127.0.0.1
 `, ports[1], clusterLines, ports[0])
 		},
 	})

@@ -103,7 +103,7 @@ func newApprovalWorld(t *testing.T, tc *testCluster) *approvalWorld {
 		challenge.WithPasscodes(challenge.Passcodes{}, w.accounts, cluster.NewChallenges(store, keys)),
 		challenge.WithPush(challenge.PushConfig{AnswerURLs: []string{"http://" + w.api.Listener.Addr().String()}, Node: "test"}, w.pushes, w.notifier),
 		challenge.WithAudit(cluster.NewAudit(store, 0), "test"))
-	w.api.Config.Handler = portal.NewPushAPI(w.engine, zerolog.Nop())
+	w.api.Config.Handler = portal.NewPushAPI(w.engine, portal.APIConfig{}, zerolog.Nop())
 	w.api.Start()
 	t.Cleanup(w.api.Close)
 	return w

@@ -23,6 +23,7 @@ import (
 	"twostep/cluster"
 	"twostep/configs"
 	"twostep/directory"
+	"twostep/portal"
 	"twostep/radiusd"
 )
 
@@ -41,6 +42,13 @@ type daemon struct {
 	vapid   *ecdsa.PrivateKey // the Web Push key, once pushOption read it; nil: Web Push off
 	reg     *prometheus.Registry
 	ready   atomic.Bool
+	// Set by serve for the HTTP servers: the log lines outsiders can
+	// cause go through lines (one a second per cause, for the whole
+	// process); web counts the portal's and push API's refusals,
+	// serverErrors the servers' own errors.
+	lines        *portal.LogLimiter
+	web          *portal.Metrics
+	serverErrors *prometheus.CounterVec
 }
 
 // assemble loads the configuration and builds every part without opening a
@@ -125,7 +133,11 @@ func (d *daemon) summary(w io.Writer) error {
 		fmt.Fprintf(w, "  metrics: http://%s/metrics\n", c.Metrics.Listen)
 	}
 	if c.Portal.Enabled() {
-		fmt.Fprintf(w, "  portal: https://%s/\n", c.Portal.Listen)
+		fmt.Fprintf(w, "  portal: https://%s/, per minute on each node: %d sign-in steps per user and address, %d wrong passwords per user, %d steps per address\n",
+			c.Portal.Listen, c.Portal.SignInsPerMinute, c.Portal.SignInsPerMinute, c.Portal.AddressSignInsPerMinute)
+	}
+	if c.Push.Enabled() {
+		fmt.Fprintf(w, "  push: approval API on %s, %d answers per minute per address\n", c.Push.Listen, c.Push.AnswersPerMinute)
 	}
 	for _, warning := range d.warnings() {
 		fmt.Fprintf(w, "  warning: %s\n", warning)
@@ -170,6 +182,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newTamperedRecords(d.keys))
+	d.lines, d.web, d.serverErrors = portal.NewLogLimiter(time.Now), portal.NewMetrics(d.reg), newServerErrors(d.reg)
 	dict, err := radiusd.NewDictionary(d.cfg.RADIUS.Dictionaries...)
 	if err != nil {
 		return err
@@ -233,7 +246,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		groups = append(groups, group)
 		conns = append(conns, group.Conns...)
 	}
-	ops, err := startOps(d.cfg.Metrics.Listen, d.reg, d.isReady)
+	ops, err := startOps(d.cfg.Metrics.Listen, d.reg, d.isReady, d.serverLog("metrics"))
 	if err != nil {
 		return err
 	}

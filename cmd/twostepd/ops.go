@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"time"
@@ -22,7 +23,8 @@ type opsServer struct {
 }
 
 // startOps binds addr; an empty addr means no listener (nil, nil).
-func startOps(addr string, reg *prometheus.Registry, ready func() bool) (*opsServer, error) {
+// errorLog takes net/http's complaints (see newServerLog).
+func startOps(addr string, reg *prometheus.Registry, ready func() bool, errorLog *log.Logger) (*opsServer, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -42,7 +44,7 @@ func startOps(addr string, reg *prometheus.Registry, ready func() bool) (*opsSer
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	return &opsServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}, nil
+	return &opsServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}}, nil
 }
 
 func (o *opsServer) addr() string { return o.ln.Addr().String() }

@@ -45,22 +45,26 @@ func (d *daemon) startPortal(engine *challenge.Engine, store cluster.Store) (*we
 		return nil, err
 	}
 	p, err := portal.New(portal.Config{
-		Issuer:           d.cfg.Cluster.Issuer,
-		SessionTTL:       pc.SessionTTL,
-		Idle:             pc.Idle,
-		Attempts:         pc.Attempts,
-		SignInsPerMinute: pc.SignInsPerMinute,
-		SelfAssignTokens: pc.SelfAssignTokens,
-		PushServices:     pc.PushServices,
-		TrustedProxies:   pc.TrustedProxies,
-		WebAuthenticator: d.cfg.Push.Enabled(),
-		VAPIDPublicKey:   vapid,
+		Issuer:                  d.cfg.Cluster.Issuer,
+		SessionTTL:              pc.SessionTTL,
+		Idle:                    pc.Idle,
+		Attempts:                pc.Attempts,
+		SignInsPerMinute:        pc.SignInsPerMinute,
+		AddressSignInsPerMinute: pc.AddressSignInsPerMinute,
+		AnswersPerMinute:        d.cfg.Push.AnswersPerMinute,
+		Metrics:                 d.web,
+		Logs:                    d.lines,
+		SelfAssignTokens:        pc.SelfAssignTokens,
+		PushServices:            pc.PushServices,
+		TrustedProxies:          pc.TrustedProxies,
+		WebAuthenticator:        d.cfg.Push.Enabled(),
+		VAPIDPublicKey:          vapid,
 	}, engine, cluster.NewAccounts(store, d.keys), cluster.NewSessions(store, d.keys), d.log)
 	if err != nil {
 		return nil, err
 	}
 	return newWebServer("portal", pc.Listen, p.Handler(),
-		&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, d.serverLog("portal"))
 }
 
 // vapidPublicKey is the Web Push key the web authenticator subscribes

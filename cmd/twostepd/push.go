@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -74,10 +75,13 @@ type webServer struct {
 }
 
 // newWebServer binds listen for h; tlsConfig nil serves plain HTTP.
-func newWebServer(name, listen string, h http.Handler, tlsConfig *tls.Config) (*webServer, error) {
+// errorLog takes net/http's complaints: failed handshakes and broken
+// connections (see newServerLog).
+func newWebServer(name, listen string, h http.Handler, tlsConfig *tls.Config, errorLog *log.Logger) (*webServer, error) {
 	srv := &http.Server{
 		Handler:           h,
 		TLSConfig:         tlsConfig,
+		ErrorLog:          errorLog,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -106,7 +110,14 @@ func (d *daemon) startPushAPI(engine *challenge.Engine) (*webServer, error) {
 		}
 		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	return newWebServer("push api", pc.Listen, portal.NewPushAPI(engine, d.log), tc)
+	api := portal.NewPushAPI(engine, portal.APIConfig{AnswersPerMinute: pc.AnswersPerMinute, Metrics: d.web, Logs: d.lines}, d.log)
+	return newWebServer("push api", pc.Listen, api, tc, d.serverLog("push_api"))
+}
+
+// serverLog is the error log of the HTTP server called server (the
+// label of twostep_http_server_errors_total).
+func (d *daemon) serverLog(server string) *log.Logger {
+	return newServerLog(server, d.log, d.lines, d.serverErrors)
 }
 
 func (a *webServer) addr() string { return a.ln.Addr().String() }
