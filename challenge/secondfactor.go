@@ -149,7 +149,9 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 		return withProblems(d, acct), err
 	}
 	if hasCode {
-		d, err := e.verify(ctx, acct, code, now)
+		vctx, cancel := nasContext(ctx, req)
+		defer cancel()
+		d, err := e.verify(vctx, acct, code, now)
 		if err != nil {
 			// Once a code is being checked the fail mode is over: a wrong
 			// code must never pass because the store slowed down under a
@@ -213,6 +215,13 @@ func (e *Engine) verify(ctx context.Context, acct *cluster.Account, code string,
 		return Decision{}, err
 	}
 	return withProblems(d, acct), nil
+}
+
+// nasContext bounds a passcode check by what req's NAS waits: past that,
+// nobody hears the answer, and a check that kept meeting other nodes'
+// writes gives up (a plain Reject) instead of holding a worker.
+func nasContext(ctx context.Context, req *Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, req.Login.wait())
 }
 
 // retryOn runs decide on the account name, as acct holds it (nil: loaded
@@ -519,7 +528,9 @@ func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
 	switch {
 	case handled:
 	case isPasscode(code):
-		if d, err = e.verify(ctx, acct, code, now); err != nil {
+		vctx, cancel := nasContext(ctx, req)
+		defer cancel()
+		if d, err = e.verify(vctx, acct, code, now); err != nil {
 			return e.storeDown(err)
 		}
 	default:

@@ -164,35 +164,33 @@ func (a *Accounts) Load(ctx context.Context, user string) (*Account, error) {
 	return acct, nil
 }
 
-// SetDefaultPush makes device the one automatic pushes go to. ErrConflict
-// means acct's profile changed since Load (the caller loads again).
-func (a *Accounts) SetDefaultPush(ctx context.Context, acct *Account, device string, now time.Time) error {
-	d, ok := acct.Device(device)
-	if !ok || d.Type != PushApp {
-		return fmt.Errorf("%w: %q has no push device %q", ErrNoDevice, acct.Name, device)
-	}
-	p := acct.Profile
-	if p.FirstSeen.IsZero() {
-		p.FirstSeen = now.UTC()
-	}
-	p.DefaultPush, p.Nonce = device, newNonce()
-	b, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	rev, err := a.store.Commit(ctx, Txn{
-		If:   []Compare{{Key: profileKey(acct.Name), ModRevision: acct.Profile.rev}},
-		Then: []Op{Put(profileKey(acct.Name), b)},
-	})
-	if err != nil {
-		if errors.Is(err, ErrConflict) {
-			return err
+// SetDefaultPush makes device, a push device of user's, the one automatic
+// pushes go to (ErrNoDevice when user has no such push device).
+func (a *Accounts) SetDefaultPush(ctx context.Context, user, device string, now time.Time) error {
+	_, err := Update(ctx, a.store, fmt.Sprintf("set the default push device of %q", user), func(ctx context.Context) (Txn, error) {
+		acct, err := a.Load(ctx, user)
+		if err != nil {
+			return Txn{}, err
 		}
-		return fmt.Errorf("cluster: set default push device of %q: %w", acct.Name, err)
-	}
-	p.rev = rev
-	acct.Profile = p
-	return nil
+		d, ok := acct.Device(device)
+		if !ok || d.Type != PushApp {
+			return Txn{}, fmt.Errorf("%w: %q has no push device %q", ErrNoDevice, acct.Name, device)
+		}
+		p := acct.Profile
+		if p.FirstSeen.IsZero() {
+			p.FirstSeen = now.UTC()
+		}
+		p.DefaultPush, p.Nonce = device, newNonce()
+		b, err := json.Marshal(p)
+		if err != nil {
+			return Txn{}, err
+		}
+		return Txn{
+			If:   []Compare{{Key: profileKey(acct.Name), ModRevision: acct.Profile.rev}},
+			Then: []Op{Put(profileKey(acct.Name), b)},
+		}, nil
+	})
+	return err
 }
 
 // FirstSeen returns when user was first seen, recording now when the user

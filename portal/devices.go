@@ -218,16 +218,7 @@ func (p *Portal) confirmed(w http.ResponseWriter, r *http.Request, s *cluster.Se
 }
 
 func (p *Portal) setDefault(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	var err error
-	for range 5 {
-		var acct *cluster.Account
-		if acct, err = p.accounts.Load(r.Context(), s.User); err != nil {
-			break
-		}
-		if err = p.accounts.SetDefaultPush(r.Context(), acct, r.PostFormValue("device"), p.cfg.Now()); !errors.Is(err, cluster.ErrConflict) {
-			break
-		}
-	}
+	err := p.accounts.SetDefaultPush(r.Context(), s.User, r.PostFormValue("device"), p.cfg.Now())
 	switch {
 	case errors.Is(err, cluster.ErrNoDevice):
 		p.renderDevices(w, r, s, http.StatusNotFound, "Only a push device can get automatic pushes.")

@@ -53,6 +53,7 @@ func (nopNotifier) Notify(context.Context, notify.Target, notify.Message) error 
 type world struct {
 	t        *testing.T
 	accounts *cluster.Accounts
+	store    cluster.Store
 	nodes    []*httptest.Server
 	clock    atomic.Int64 // the portal's clock, as an offset from now
 	logs     syncBuffer   // what both nodes log
@@ -88,7 +89,7 @@ func newWorldWith(t *testing.T, cfg portal.Config, pc challenge.Passcodes) *worl
 		t.Fatal(err)
 	}
 	store := cluster.NewMemory()
-	w := &world{t: t, accounts: cluster.NewAccounts(store, keys)}
+	w := &world{t: t, accounts: cluster.NewAccounts(store, keys), store: store}
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().Add(time.Duration(w.clock.Load())) }
 	}
@@ -649,3 +650,27 @@ func TestEnrollmentQRCodes(t *testing.T) {
 }
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// TestTamperedSession raises a signed-in session's attempts in the store,
+// as somebody without the key file would: the browser is signed out, and
+// the log says why at error level.
+func TestTamperedSession(t *testing.T) {
+	w := newWorld(t, portal.Config{SignInsPerMinute: 1000})
+	b := w.browser()
+	b.signIn()
+	entries, err := w.store.List(context.Background(), "sessions/")
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("sessions: %d, %v", len(entries), err)
+	}
+	forged := strings.Replace(string(entries[0].Value), `"attempts":`, `"attempts":9`, 1)
+	if _, err := w.store.Commit(context.Background(), cluster.Txn{Then: []cluster.Op{cluster.Put(entries[0].Key, []byte(forged))}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := b.get("/signin/factor"); !strings.Contains(body, `id="password"`) {
+		t.Errorf("a tampered session still signs in:\n%s", body)
+	}
+	logs := w.logs.String()
+	if !strings.Contains(logs, `"cause":"session_refused"`) || !strings.Contains(logs, `"level":"error"`) || !strings.Contains(logs, "integrity") {
+		t.Errorf("log:\n%s\nwant an error line with cause session_refused", logs)
+	}
+}

@@ -43,13 +43,15 @@ func (p *Portal) session(r *http.Request) (*cluster.Session, error) {
 		return nil, nil
 	}
 	s, err := p.sessions.Get(r.Context(), c.Value)
-	if errors.Is(err, cluster.ErrSessionGone) {
-		if err != cluster.ErrSessionGone {
-			// A record that fails its check: somebody wrote to etcd. Its
-			// cookie can be sent again and again: a line a second.
-			p.logs.Event(&p.log, zerolog.WarnLevel, "session_refused").Str("error", err.Error()).
-				Str("remote", p.remoteIP(r)).Msg("portal: session record refused")
-		}
+	switch {
+	case errors.Is(err, cluster.ErrSessionGone):
+		return nil, nil
+	case errors.Is(err, cluster.ErrTampered):
+		// A record that fails its check: somebody wrote to etcd without
+		// the key file. Its cookie can be sent again and again: a line a
+		// second.
+		p.logs.Event(&p.log, zerolog.ErrorLevel, "session_refused").Str("error", err.Error()).
+			Str("remote", p.remoteIP(r)).Msg("portal: session record refused")
 		return nil, nil
 	}
 	if err != nil {

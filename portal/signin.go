@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -342,23 +343,31 @@ func (p *Portal) pushPage(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 // cancel drops the action waiting for a second factor. A push for it
 // that is approved later confirms nothing: the action is gone.
 func (p *Portal) cancel(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	for range 5 {
+	gone := false
+	err := cluster.Retry(r.Context(), "cancel an action of "+s.User, func(ctx context.Context) error {
+		if s == nil {
+			// Another request of this browser wrote first: read it again.
+			var err error
+			if s, err = p.session(r); err != nil || s == nil {
+				gone = true
+				return nil
+			}
+		}
 		s.Pending, s.Push, s.Number = nil, "", ""
-		err := p.sessions.Update(r.Context(), s)
-		if err == nil {
-			break
+		err := p.sessions.Update(ctx, s)
+		if errors.Is(err, cluster.ErrConflict) {
+			s = nil
 		}
-		if !errors.Is(err, cluster.ErrConflict) {
-			p.unavailable(w, r, err)
-			return
-		}
-		// Another request of this browser wrote first: read it again.
-		if s, err = p.session(r); err != nil || s == nil {
-			http.Redirect(w, r, "/signin", http.StatusSeeOther)
-			return
-		}
+		return err
+	})
+	switch {
+	case gone:
+		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+	case err != nil:
+		p.unavailable(w, r, err)
+	default:
+		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 	}
-	http.Redirect(w, r, "/devices", http.StatusSeeOther)
 }
 
 func (p *Portal) signOut(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
