@@ -150,9 +150,6 @@ func TestOpenPushesAndDefault(t *testing.T) {
 	if d, err = a.AddDevice(ctx, "carol", d); err != nil {
 		t.Fatal(err)
 	}
-	if acct, err = a.Load(ctx, "carol"); err != nil {
-		t.Fatal(err)
-	}
 	if err := a.SetDefaultPush(ctx, "carol", d.ID, now); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"twostep/challenge"
 	"twostep/cluster"
+	"twostep/loglimit"
 )
 
 //go:embed assets templates
@@ -65,8 +66,8 @@ type Config struct {
 	// Metrics counts the refusals of the rate limits; nil counts nothing.
 	Metrics *Metrics
 	// Logs lets through the log lines outsiders can cause, at most one a
-	// second per cause; default a LogLimiter of the portal's own.
-	Logs *LogLimiter
+	// second per cause; default a loglimit.Limiter of the portal's own.
+	Logs *loglimit.Limiter
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -94,7 +95,7 @@ func (c Config) withDefaults() Config {
 		c.Now = time.Now
 	}
 	if c.Logs == nil {
-		c.Logs = NewLogLimiter(c.Now)
+		c.Logs = loglimit.New(c.Now)
 	}
 	if len(c.PushServices) == 0 {
 		c.PushServices = DefaultPushServices
@@ -112,7 +113,7 @@ type Portal struct {
 	log      zerolog.Logger
 	pages    *pages
 	limits   *limiter
-	logs     *LogLimiter
+	logs     *loglimit.Limiter
 }
 
 // New returns the portal. engine decides sign-ins as it decides logins;

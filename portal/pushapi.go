@@ -13,6 +13,7 @@ import (
 
 	"twostep/challenge"
 	"twostep/cluster"
+	"twostep/loglimit"
 )
 
 // Answerer records a device's answer and lists the pushes waiting for a
@@ -98,8 +99,8 @@ type APIConfig struct {
 	// Metrics counts the refusals of the rate limits; nil counts nothing.
 	Metrics *Metrics
 	// Logs lets through the log lines outsiders can cause, at most one a
-	// second per cause; default a LogLimiter of the API's own.
-	Logs *LogLimiter
+	// second per cause; default a loglimit.Limiter of the API's own.
+	Logs *loglimit.Limiter
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -122,7 +123,7 @@ func NewPushAPI(a Answerer, cfg APIConfig, log zerolog.Logger) http.Handler {
 		cfg.Now = time.Now
 	}
 	if cfg.Logs == nil {
-		cfg.Logs = NewLogLimiter(cfg.Now)
+		cfg.Logs = loglimit.New(cfg.Now)
 	}
 	api := &pushAPI{cfg: cfg, a: a, log: log,
 		answers: newLimiter(time.Minute, cfg.Now), polls: newLimiter(time.Minute, cfg.Now)}

@@ -7,31 +7,6 @@ import (
 	"time"
 )
 
-func TestDropLogRate(t *testing.T) {
-	var d dropLog
-	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	steps := []struct {
-		cause          string
-		at             time.Duration
-		want           bool
-		wantSuppressed int
-	}{
-		{"a", 0, true, 0},
-		{"a", 500 * time.Millisecond, false, 0},
-		{"a", 600 * time.Millisecond, false, 0},
-		{"b", 500 * time.Millisecond, true, 0}, // per cause
-		{"a", time.Second, true, 2},            // the two held back
-		{"a", time.Second + time.Millisecond, false, 0},
-		{"a", 3 * time.Second, true, 1},
-	}
-	for _, st := range steps {
-		n, got := d.allow(st.cause, t0.Add(st.at))
-		if got != st.want || n != st.wantSuppressed {
-			t.Errorf("%s at %v: got %v, %d suppressed, want %v, %d", st.cause, st.at, got, n, st.want, st.wantSuppressed)
-		}
-	}
-}
-
 func TestDropLogLevels(t *testing.T) {
 	clock := newFakeClock()
 	h := newHarness(t, nil, func(o *Options) { o.Now = clock.Now })

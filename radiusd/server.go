@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
+	"twostep/loglimit"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
@@ -99,7 +100,7 @@ type Server struct {
 	clients atomic.Pointer[ClientTable]
 	cache   *dedupCache
 	limit   *limiter
-	drops   dropLog
+	drops   *loglimit.Limiter
 
 	// base is the parent of every request context. It is the server's
 	// lifetime, not a request's, which is why it may live in a struct:
@@ -184,6 +185,7 @@ func NewServer(o Options) (*Server, error) {
 		limit:       newLimiter(o.Workers),
 		listeners:   make(map[*listener]struct{}),
 		ids:         make(map[string]uint32),
+		drops:       loglimit.New(o.Now),
 	}
 	s.base, s.abort = context.WithCancel(context.Background())
 	s.clients.Store(o.Clients)

@@ -23,6 +23,7 @@ import (
 	"twostep/cluster"
 	"twostep/configs"
 	"twostep/directory"
+	"twostep/loglimit"
 	"twostep/portal"
 	"twostep/radiusd"
 )
@@ -46,7 +47,7 @@ type daemon struct {
 	// cause go through lines (one a second per cause, for the whole
 	// process); web counts the portal's and push API's refusals,
 	// serverErrors the servers' own errors.
-	lines        *portal.LogLimiter
+	lines        *loglimit.Limiter
 	web          *portal.Metrics
 	serverErrors *prometheus.CounterVec
 }
@@ -182,7 +183,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newTamperedRecords(d.keys))
-	d.lines, d.web, d.serverErrors = portal.NewLogLimiter(time.Now), portal.NewMetrics(d.reg), newServerErrors(d.reg)
+	d.lines, d.web, d.serverErrors = loglimit.New(time.Now), portal.NewMetrics(d.reg), newServerErrors(d.reg)
 	dict, err := radiusd.NewDictionary(d.cfg.RADIUS.Dictionaries...)
 	if err != nil {
 		return err

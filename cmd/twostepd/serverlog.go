@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"twostep/portal"
+	"twostep/loglimit"
 )
 
 // newServerErrors counts the lines net/http writes to the error log of
@@ -26,7 +26,7 @@ func newServerErrors(reg prometheus.Registerer) *prometheus.CounterVec {
 // connection, which anybody can cause at will (a slowloris run wrote
 // 82,000): each goes to zl as JSON instead, counted in count, and at
 // most one a second per cause gets through lines.
-func newServerLog(server string, zl zerolog.Logger, lines *portal.LogLimiter, count *prometheus.CounterVec) *log.Logger {
+func newServerLog(server string, zl zerolog.Logger, lines *loglimit.Limiter, count *prometheus.CounterVec) *log.Logger {
 	return log.New(&serverLog{server: server, log: zl, lines: lines, count: count}, "", 0)
 }
 
@@ -35,7 +35,7 @@ func newServerLog(server string, zl zerolog.Logger, lines *portal.LogLimiter, co
 type serverLog struct {
 	server string // the server label: portal, push_api, metrics
 	log    zerolog.Logger
-	lines  *portal.LogLimiter
+	lines  *loglimit.Limiter
 	count  *prometheus.CounterVec
 }
 

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
-	"twostep/portal"
+	"twostep/loglimit"
 )
 
 // lockedBuffer is a log that servers write to while the test reads it.
@@ -101,7 +101,7 @@ func TestWebServerFailedHandshakes(t *testing.T) {
 	}
 	ws, err := newWebServer("portal", "127.0.0.1:0", http.NotFoundHandler(),
 		&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		newServerLog("portal", zerolog.New(&out), portal.NewLogLimiter(clock.Now), count))
+		newServerLog("portal", zerolog.New(&out), loglimit.New(clock.Now), count))
 	if err != nil {
 		t.Fatal(err)
 	}

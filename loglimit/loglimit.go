@@ -1,4 +1,11 @@
-package portal
+// Package loglimit keeps log lines that outsiders can cause at will
+// (dropped packets, failed TLS handshakes, bogus push answers, throttled
+// sign-ins) to at most one a second per cause: a flood of requests must
+// not become a flood of log lines. The metrics count every event; the
+// line that goes out says how many of its cause were held back since the
+// previous one. The RADIUS transport, the portal and the daemon's HTTP
+// servers share it.
+package loglimit
 
 import (
 	"sync"
@@ -7,18 +14,12 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// LogLimiter lets at most one log line a second through per cause, for
-// the lines that outsiders can cause at will (failed TLS handshakes,
-// bogus push answers, throttled sign-ins): a flood of requests must not
-// become a flood of log lines. The line it lets through says how many of
-// its cause were held back since the previous one (field suppressed).
-//
-// It lives in portal, the lowest package that serves HTTP, so that the
-// daemon (cmd/twostepd) can give the same one to the error logs of its
-// HTTP servers; radiusd, which must not import portal, keeps its own twin
-// for dropped packets. Causes come from fixed sets in the code, never
-// from a request, so its memory stays bounded.
-type LogLimiter struct {
+// Limiter lets at most one log line a second through per cause; the line
+// it lets through says how many of its cause were held back since the
+// previous one (field suppressed). Causes come from fixed sets in the
+// code, never from a request, so its memory stays bounded. It is safe
+// for concurrent use.
+type Limiter struct {
 	now   func() time.Time
 	mu    sync.Mutex
 	cause map[string]*logCause
@@ -31,13 +32,12 @@ type logCause struct {
 	suppressed int
 }
 
-// NewLogLimiter returns a LogLimiter on the clock now; nil means
-// time.Now.
-func NewLogLimiter(now func() time.Time) *LogLimiter {
+// New returns a Limiter on the clock now; nil means time.Now.
+func New(now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &LogLimiter{now: now, cause: map[string]*logCause{}}
+	return &Limiter{now: now, cause: map[string]*logCause{}}
 }
 
 // Event starts a line of log at level with the fields cause and
@@ -45,7 +45,7 @@ func NewLogLimiter(now func() time.Time) *LogLimiter {
 // second ago (zerolog's methods do nothing on a nil event, so callers
 // chain fields and Msg as usual). A level log does not write is neither
 // counted nor let through.
-func (l *LogLimiter) Event(log *zerolog.Logger, level zerolog.Level, cause string) *zerolog.Event {
+func (l *Limiter) Event(log *zerolog.Logger, level zerolog.Level, cause string) *zerolog.Event {
 	if log.GetLevel() > level || level < zerolog.GlobalLevel() {
 		return nil
 	}
@@ -58,7 +58,7 @@ func (l *LogLimiter) Event(log *zerolog.Logger, level zerolog.Level, cause strin
 
 // allow reports whether a line of cause may go out now and, if so, how
 // many were held back since the last one.
-func (l *LogLimiter) allow(cause string) (suppressed int, ok bool) {
+func (l *Limiter) allow(cause string) (suppressed int, ok bool) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -1,4 +1,4 @@
-package portal_test
+package loglimit_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"twostep/portal"
+	"twostep/loglimit"
 )
 
 // fakeClock is a clock that moves only when told.
@@ -32,10 +32,10 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func TestLogLimiter(t *testing.T) {
+func TestLimiter(t *testing.T) {
 	clock := newFakeClock()
 	start := clock.Now()
-	l := portal.NewLogLimiter(clock.Now)
+	l := loglimit.New(clock.Now)
 	var buf bytes.Buffer
 	log := zerolog.New(&buf).Level(zerolog.InfoLevel)
 	steps := []struct {
