@@ -259,8 +259,11 @@ func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decisio
 		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
 	}
 	p, err := e.push.pushes.Get(ctx, id)
-	if errors.Is(err, cluster.ErrNotFound) {
+	switch {
+	case errors.Is(err, cluster.ErrNotFound):
 		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPortalPushTimeout}, nil
+	case errors.Is(err, cluster.ErrTampered):
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgPortalPushTimeout, Err: err}, nil
 	}
 	if err != nil {
 		return e.failMode(portalRequest(name), GroupRule{}, err)

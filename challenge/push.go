@@ -409,6 +409,9 @@ func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Acco
 		switch {
 		case errors.Is(err, cluster.ErrNotFound):
 			return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout, Device: p.DeviceName}, nil
+		case errors.Is(err, cluster.ErrTampered):
+			// Edited in etcd while the login waited: refused as if gone.
+			return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgPushTimeout, Device: p.DeviceName, Err: err}, nil
 		case err != nil:
 			return e.storeDown(err)
 		}
@@ -644,10 +647,12 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster
 		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, true, nil
 	}
 	push, err := e.push.pushes.Get(ctx, pp.Push)
-	if err != nil {
-		if errors.Is(err, cluster.ErrNotFound) {
-			return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout}, true, nil
-		}
+	switch {
+	case errors.Is(err, cluster.ErrNotFound):
+		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout}, true, nil
+	case errors.Is(err, cluster.ErrTampered):
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut, Err: err}, true, nil
+	case err != nil:
 		d, err := e.storeDown(err)
 		return d, true, err
 	}
@@ -703,8 +708,11 @@ func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, er
 	}
 	now := e.now()
 	p, err := e.push.pushes.Get(ctx, r.Push)
-	if errors.Is(err, cluster.ErrNotFound) {
+	switch {
+	case errors.Is(err, cluster.ErrNotFound):
 		return nil, fmt.Errorf("%w: no such push (answered long ago, or never sent)", ErrAnswerRefused)
+	case errors.Is(err, cluster.ErrTampered):
+		return nil, fmt.Errorf("%w: %w", ErrAnswerRefused, err)
 	}
 	if err != nil {
 		return nil, err
