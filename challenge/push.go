@@ -220,6 +220,11 @@ func (e *Engine) joinPush(ctx context.Context, req *Request) (Decision, bool, er
 		// The same packet identity with another password is no
 		// retransmission: a forged or replayed request.
 		return Decision{Outcome: Reject, Reason: ReasonBadState, Err: err}, true, nil
+	case errors.Is(err, cluster.ErrPushExpired):
+		// The copy's push is over and cleaned up: so is this login.
+		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout}, true, nil
+	case errors.Is(err, cluster.ErrTampered):
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut, Err: err}, true, nil
 	case err != nil:
 		// Not found is the usual case; a store that is down is found
 		// again, and answered, by the login itself.

@@ -490,6 +490,57 @@ func TestPushResentWhileTheCopyWaits(t *testing.T) {
 	}
 }
 
+// TestPushCopyOfAGonePush: the copy of a request whose push is gone (or
+// edited in etcd) while its join record stays ends at once, refused,
+// instead of colliding with the join record until its deadline.
+func TestPushCopyOfAGonePush(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		edit   func(ctx context.Context, store *cluster.Memory, key string) error
+		reason Reason
+	}{
+		{"deleted", func(ctx context.Context, s *cluster.Memory, key string) error {
+			_, err := s.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Delete(key)}})
+			return err
+		}, ReasonPushTimeout},
+		{"edited", func(ctx context.Context, s *cluster.Memory, key string) error {
+			e, err := s.Get(ctx, key)
+			if err != nil {
+				return err
+			}
+			_, err = s.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(key, []byte(strings.Replace(string(e.Value), `"client":"vpn"`, `"client":"other"`, 1)))}})
+			return err
+		}, ReasonBadState},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newPushWorld(t, 1, cluster.PushLimit{})
+			id := w.addPhone("phone")
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			req := w.request(Append, "pw,push", nil)
+			acct, err := w.accounts.Load(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			p := &cluster.Push{User: "alice", Device: id, DeviceName: "phone", Client: "vpn", NASAddr: pushNAS.Addr().String(),
+				Created: now, Expires: now.Add(time.Minute), Data: []byte(`{}`)}
+			if err := cluster.NewPushes(w.store, w.keys).Start(ctx, acct, p, "", joinKey(req), []byte(req.Password), cluster.PushLimit{}, now); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.edit(ctx, w.store, "push/"+p.ID); err != nil {
+				t.Fatal(err)
+			}
+			copyReq := *req
+			d, err := w.nodes[0].Authenticate(ctx, &copyReq)
+			if err != nil || ctx.Err() != nil {
+				t.Fatalf("got %+v, %v (context: %v); want an answer at once", d, err, ctx.Err())
+			}
+			expect(t, d, Reject, tc.reason)
+		})
+	}
+}
+
 func TestPushNotifierDown(t *testing.T) {
 	w := newPushWorld(t, 1, cluster.PushLimit{})
 	w.addPhone("phone")

@@ -542,7 +542,7 @@ func TestSameWrongCodeCountsAgainLater(t *testing.T) {
 		t.Fatalf("got %d failures for one code sent five times at once, want 1", acct.Lockout.Failures)
 	}
 	for range 3 {
-		w.advance(cluster.SameCodeWindow)
+		w.advance(cluster.SameCodeStep)
 		w.login(Append, "pw,000000", nil)
 	}
 	acct, _ = w.accounts.Load(context.Background(), "alice")

@@ -529,7 +529,7 @@ func (e *Etcd) commitFailed(ctx context.Context, txn Txn, err error) (int64, err
 	// with a fresh timeout since the caller's may be what ran out.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.RequestTimeout)
 	defer cancel()
-	rev, rerr := resolveOutcome(rctx, txn.Then, e.readBack)
+	rev, rerr := resolveOutcome(rctx, txn, e.readBack)
 	if rerr != nil {
 		return 0, fmt.Errorf("cluster: commit: %w; resolving the outcome: %w", err, rerr)
 	}
@@ -623,7 +623,11 @@ type outcomeReader func(ctx context.Context, keys []string) (map[string]Entry, i
 //
 // The Txn was applied when every key it put holds exactly the bytes put,
 // all at one revision (values are unique, so nobody else wrote them), and
-// every key it deleted is absent; the result is then that revision.
+// every key it deleted is absent; the result is then that revision. A
+// Txn that only deletes leaves nothing of its own to find: when it
+// compared revisions (a decision, such as spending a single-use code)
+// another writer's delete looks the same, so its outcome is unknown
+// (ErrUnavailable); a blind delete is done either way.
 //
 // When a key holds something else, the Txn is not the last word on it:
 // the result is ErrConflict, and the caller reads again and decides
@@ -631,7 +635,8 @@ type outcomeReader func(ctx context.Context, keys []string) (map[string]Entry, i
 // once, since the caller's next Commit compares revisions and sees it.
 //
 // When the keys cannot be read the result wraps ErrUnavailable.
-func resolveOutcome(ctx context.Context, ops []Op, read outcomeReader) (int64, error) {
+func resolveOutcome(ctx context.Context, txn Txn, read outcomeReader) (int64, error) {
+	ops := txn.Then
 	if len(ops) == 0 {
 		return 0, fmt.Errorf("%w: a txn without ops leaves nothing to read back", ErrUnavailable)
 	}
@@ -664,7 +669,10 @@ func resolveOutcome(ctx context.Context, ops []Op, read outcomeReader) (int64, e
 		}
 	}
 	if rev == 0 {
-		// Only deletes, and the keys are gone: whether this Txn or
+		if len(txn.If) > 0 {
+			return 0, fmt.Errorf("%w: the keys this delete compared are gone, by it or by another writer", ErrUnavailable)
+		}
+		// A blind delete, and the keys are gone: whether this Txn or
 		// another removed them, the state is the one asked for.
 		rev = readRev
 	}

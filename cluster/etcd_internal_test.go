@@ -41,6 +41,7 @@ func TestResolveOutcome(t *testing.T) {
 	tests := []struct {
 		name    string
 		ops     []Op
+		ifs     []Compare
 		state   map[string]Entry
 		readErr error
 		wantRev int64
@@ -65,13 +66,16 @@ func TestResolveOutcome(t *testing.T) {
 		}, wantErr: ErrUnavailable},
 		{name: "read failed", ops: ops, readErr: context.DeadlineExceeded, wantErr: ErrUnavailable},
 		{name: "read failed, already unavailable", ops: ops, readErr: fmt.Errorf("cluster: read back: %w", ErrUnavailable), wantErr: ErrUnavailable},
-		{name: "only deletes, gone", ops: []Op{Delete("c")}, state: map[string]Entry{}, wantRev: 50},
+		{name: "only blind deletes, gone", ops: []Op{Delete("c")}, state: map[string]Entry{}, wantRev: 50},
+		// A single-use code spent by a delete: another node's delete of
+		// it looks the same, so the outcome stays unknown.
+		{name: "only compared deletes, gone", ops: []Op{Delete("c")}, ifs: []Compare{{Key: "c", ModRevision: 7}}, state: map[string]Entry{}, wantErr: ErrUnavailable},
 		{name: "no ops", ops: nil, wantErr: ErrUnavailable},
 		{name: "empty value applied", ops: []Op{Put("e", nil)}, state: map[string]Entry{"e": {Key: "e", ModRevision: 9}}, wantRev: 9},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rev, err := resolveOutcome(t.Context(), tt.ops, fakeReader(tt.state, 50, tt.readErr))
+			rev, err := resolveOutcome(t.Context(), Txn{If: tt.ifs, Then: tt.ops}, fakeReader(tt.state, 50, tt.readErr))
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("got %d, %v; want %v", rev, err, tt.wantErr)
@@ -94,7 +98,7 @@ func TestResolveOutcomeReadsEveryKey(t *testing.T) {
 		got = keys
 		return nil, 1, nil
 	}
-	resolveOutcome(t.Context(), []Op{Put("x", nil), Delete("y"), {Key: "z", Value: []byte("1"), TTL: time.Second}}, read)
+	resolveOutcome(t.Context(), Txn{Then: []Op{Put("x", nil), Delete("y"), {Key: "z", Value: []byte("1"), TTL: time.Second}}}, read)
 	if want := []string{"x", "y", "z"}; !slices.Equal(got, want) {
 		t.Errorf("read keys %q, want %q", got, want)
 	}

@@ -12,13 +12,14 @@ import (
 type Lockout struct {
 	// Failures since the last success or unlock.
 	Failures int `json:"failures"`
-	// LastFailure is a keyed hash of the last wrong code, so that the same
-	// wrong code sent again (a retransmission reaching another node, a
-	// user pressing Enter twice) counts once. Never the code itself.
+	// LastFailure is a keyed hash of the last wrong code and its
+	// SameCodeStep, so that the same wrong code sent again within the step
+	// (a retransmission reaching another node, a user pressing Enter
+	// twice) counts once, and counts again in the next step, where it is
+	// checked against another code. Never the code itself.
 	LastFailure []byte `json:"last_failure,omitempty"`
 	LastKeyID   string `json:"last_failure_kid,omitempty"`
-	// LastFailureAt bounds that: the same code after SameCodeWindow counts
-	// again, so a fixed guess tried on every new step is still counted.
+	// LastFailureAt is when it was counted, for the help desk.
 	LastFailureAt time.Time `json:"last_failure_at,omitzero"`
 	// LockedAt is when the limit was reached; zero while not locked.
 	LockedAt time.Time `json:"locked_at,omitzero"`
@@ -37,6 +38,10 @@ func (l Lockout) Locked(now time.Time) bool {
 	return l.LockedUntil.IsZero() || now.Before(l.LockedUntil)
 }
 
+// ErrLocked: the user's account is locked; a right second factor is
+// refused too.
+var ErrLocked = errors.New("cluster: the account is locked")
+
 // LockoutPolicy says when failures lock a user and for how long.
 type LockoutPolicy struct {
 	// Attempts is the number of consecutive failures that locks; 0 turns
@@ -49,10 +54,17 @@ type LockoutPolicy struct {
 // lockoutPurpose keys the hashes of wrong codes.
 const lockoutPurpose = "lockout failure"
 
-// SameCodeWindow is how long the same wrong code counts once: long
-// enough for a NAS's retransmissions and a user pressing Enter twice,
-// shorter than a TOTP step's life in the window.
-const SameCodeWindow = 45 * time.Second
+// SameCodeStep is the time step within which the same wrong code counts
+// once: a TOTP step, long enough for a NAS's retransmissions and a user
+// pressing Enter twice. A fixed guess sent in every step counts every
+// time, since each step checks it against another code.
+const SameCodeStep = 30 * time.Second
+
+// failureMessage is what the keyed hash of a wrong code covers: the code
+// and its SameCodeStep.
+func failureMessage(code string, now time.Time) []byte {
+	return fmt.Appendf(nil, "%s\x00%d", code, now.Unix()/int64(SameCodeStep/time.Second))
+}
 
 // Fail counts one failed second factor with code for acct and returns the
 // lockout after it. It reads the lockout afresh and writes the count with
@@ -79,14 +91,14 @@ func (a *Accounts) Fail(ctx context.Context, acct *Account, code string, p Locko
 		if next.Locked(now) {
 			return Txn{}, nil
 		}
-		if code != "" && next.LastFailure != nil && now.Sub(next.LastFailureAt) < SameCodeWindow &&
-			a.keys.VerifyMAC(next.LastKeyID, lockoutPurpose, []byte(code), next.LastFailure) {
+		if code != "" && next.LastFailure != nil &&
+			a.keys.VerifyMAC(next.LastKeyID, lockoutPurpose, failureMessage(code, now), next.LastFailure) {
 			return Txn{}, nil // the same wrong code again
 		}
 		next.Failures++
 		next.LastFailureAt = now.UTC()
 		if code != "" {
-			next.LastKeyID, next.LastFailure = a.keys.MAC(lockoutPurpose, []byte(code))
+			next.LastKeyID, next.LastFailure = a.keys.MAC(lockoutPurpose, failureMessage(code, now))
 		}
 		if next.Failures >= p.Attempts {
 			next.LockedAt = now.UTC()

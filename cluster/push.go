@@ -348,7 +348,9 @@ func PendingSigned(user, device string, at time.Time) []byte {
 
 // Join returns the push that the request named join started on some
 // node, when secret matches what that request carried: ErrNotFound when
-// there is none, ErrJoinMismatch when the request had another secret.
+// there is none, ErrJoinMismatch when the request had another secret,
+// ErrPushExpired when its push is gone already, ErrTampered when its
+// push fails its check.
 func (ps *Pushes) Join(ctx context.Context, join string, secret []byte) (*Push, error) {
 	e, err := ps.store.Get(ctx, pushJoinKey(join))
 	if err != nil {
@@ -365,7 +367,11 @@ func (ps *Pushes) Join(ctx context.Context, join string, secret []byte) (*Push, 
 		// Another request in the same slot, or a planted record.
 		return nil, ErrJoinMismatch
 	}
-	return ps.Get(ctx, j.Push)
+	p, err := ps.Get(ctx, j.Push)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: the push this request started is gone", ErrPushExpired)
+	}
+	return p, err
 }
 
 // Get returns push id, ErrNotFound, or ErrTampered for a record that

@@ -100,6 +100,9 @@ func (a *Accounts) reseal(e Entry, active string) ([]byte, bool, error) {
 		if err := json.Unmarshal(e.Value, &r); err != nil {
 			return nil, false, fmt.Errorf("cluster: record %s: %w", e.Key, err)
 		}
+		if tokenKey(r.Serial) != e.Key {
+			return nil, false, a.keys.tampered(KindToken, e.Key, fmt.Errorf("it names serial %q", r.Serial))
+		}
 		if r.Seed.KeyID == active {
 			return nil, false, nil
 		}

@@ -32,8 +32,11 @@ type Store interface {
 	// is resolved before Commit returns: the implementation reads back the
 	// keys it put, and the write happened exactly when they hold the bytes
 	// it wrote. Callers therefore make every value they put unique (the
-	// records of this package carry a nonce). When the outcome cannot be
-	// learnt Commit returns an error wrapping ErrUnavailable.
+	// records of this package carry a nonce). A Txn that only deletes,
+	// with compares, leaves nothing to recognise (another writer's delete
+	// looks the same), so its unknown outcome stays unknown. When the
+	// outcome cannot be learnt Commit returns an error wrapping
+	// ErrUnavailable.
 	//
 	// A malformed Txn (an empty key, two ops on one key, a TTL on a
 	// delete, more than 128 compares or ops: what etcd refuses) writes

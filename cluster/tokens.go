@@ -209,7 +209,12 @@ func (a *Accounts) readToken(ctx context.Context, serial string) (tokenRecord, E
 	}
 	var r tokenRecord
 	if err := json.Unmarshal(e.Value, &r); err != nil {
-		return tokenRecord{}, Entry{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+		return tokenRecord{}, Entry{}, a.keys.tampered(KindToken, e.Key, err)
+	}
+	if r.Serial != serial {
+		// Copied from another serial's record: its seed would open (the
+		// additional data names the record's own serial), so refuse it.
+		return tokenRecord{}, Entry{}, a.keys.tampered(KindToken, e.Key, fmt.Errorf("it names serial %q", r.Serial))
 	}
 	return r, e, nil
 }
@@ -228,7 +233,10 @@ var ErrTokenCheck = errors.New("cluster: the token's check failed")
 // proves holding the token with a code before it becomes theirs, and a
 // wrong code assigns nothing (ErrTokenCheck). check gets the first HOTP
 // counter the token will show and returns the step or counter to record
-// as used with the assignment.
+// as used with the assignment. Like any second factor, the code is
+// refused while the user is locked (ErrLocked), and a right one commits
+// against the lockout it read (a lock that lands meanwhile wins) and
+// clears the failures.
 func (a *Accounts) AssignTokenIf(ctx context.Context, serial, user, name string, now time.Time, check func(d Device, next uint64) (used int64, ok bool)) (Device, error) {
 	if err := checkDeviceName(name); err != nil {
 		return Device{}, err
@@ -250,6 +258,20 @@ func (a *Accounts) AssignTokenIf(ctx context.Context, serial, user, name string,
 		guard, vop, err := a.deviceSetGuard(ctx, user, name, "", secret, false)
 		if err != nil {
 			return Txn{}, err
+		}
+		var lockOps []Op
+		if check != nil {
+			l, err := a.readLockout(ctx, user)
+			if err != nil {
+				return Txn{}, err
+			}
+			if l.Locked(now) {
+				return Txn{}, fmt.Errorf("%w: %q", ErrLocked, user)
+			}
+			guard = append(guard, Compare{Key: lockoutKey(user), ModRevision: l.rev})
+			if l.rev != 0 {
+				lockOps = append(lockOps, Delete(lockoutKey(user)))
+			}
 		}
 		d = Device{
 			ID: id, Name: name, Type: r.Type, Created: now.UTC().Truncate(time.Second),
@@ -287,7 +309,7 @@ func (a *Accounts) AssignTokenIf(ctx context.Context, serial, user, name string,
 		if err != nil {
 			return Txn{}, err
 		}
-		return Txn{If: guard, Then: append(ops, Put(te.Key, tv))}, nil
+		return Txn{If: guard, Then: append(append(ops, Put(te.Key, tv)), lockOps...)}, nil
 	})
 	if err != nil {
 		return Device{}, err

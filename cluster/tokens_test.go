@@ -157,3 +157,43 @@ func keyLines(b []byte) []byte {
 	}
 	return out
 }
+
+// TestTokenSelfAssignHonoursTheLockout: a user taking a token with its
+// code is refused while locked, and a right code clears the failures.
+func TestTokenSelfAssignHonoursTheLockout(t *testing.T) {
+	ctx := context.Background()
+	a, m := testAccounts(t)
+	if err := a.ImportTokens(ctx, testTokens(2, "SELF"), t0); err != nil {
+		t.Fatal(err)
+	}
+	right := func(Device, uint64) (int64, bool) { return 0, true }
+	if err := a.Lock(ctx, "alice", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AssignTokenIf(ctx, "SELF0000", "alice", "fob", t0, right); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a locked user's right code: %v, want ErrLocked", err)
+	}
+	if tok, _ := a.Token(ctx, "SELF0000"); tok.State != TokenUnassigned {
+		t.Errorf("token %s, want unassigned", tok.State)
+	}
+	if _, err := a.Unlock(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	acct, _ := a.Load(ctx, "alice")
+	if _, err := a.Fail(ctx, acct, "111111", LockoutPolicy{Attempts: 5}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AssignTokenIf(ctx, "SELF0000", "alice", "fob", t0, right); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Get(ctx, lockoutKey("alice")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the failure count after a right code: %v, want none", err)
+	}
+	t.Run("a record copied to another serial", func(t *testing.T) {
+		e, _ := m.Get(ctx, tokenKey("SELF0001"))
+		m.Commit(ctx, Txn{Then: []Op{Put(tokenKey("COPY"), e.Value)}})
+		if _, err := a.AssignTokenIf(ctx, "COPY", "bob", "fob", t0, right); !errors.Is(err, ErrTampered) {
+			t.Errorf("got %v, want ErrTampered", err)
+		}
+	})
+}

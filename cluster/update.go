@@ -29,9 +29,10 @@ var ErrContended = errors.New("cluster: records kept changing until the deadline
 // returns that. attempt reads what it decides on afresh each time it
 // runs. Between rounds Retry pauses: not before the second round, then a
 // random time up to a bound that doubles from 100µs to 25ms, so that
-// contenders spread out instead of colliding again. When ctx ends first
-// it returns an error wrapping ErrContended and ctx.Err(), saying what
-// it was doing ("count a failure of \"alice\"").
+// contenders spread out instead of colliding again. When ctx ends first,
+// between rounds or inside a later round's store call, it returns an
+// error wrapping ErrContended (and not ErrUnavailable), saying what it
+// was doing ("count a failure of \"alice\"").
 func Retry(ctx context.Context, what string, attempt func(ctx context.Context) error) error {
 	for round := 0; ; round++ {
 		if round > 0 {
@@ -40,6 +41,12 @@ func Retry(ctx context.Context, what string, attempt func(ctx context.Context) e
 			}
 		}
 		err := attempt(ctx)
+		if round > 0 && err != nil && !errors.Is(err, ErrConflict) && ctx.Err() != nil {
+			// The deadline ended a run of conflicts inside a store call:
+			// that is contention too, not an outage (%v: the store's
+			// ErrUnavailable must not reach a fail mode).
+			return fmt.Errorf("cluster: %s: %w (%d rounds): %v", what, ErrContended, round, err)
+		}
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}

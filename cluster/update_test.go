@@ -35,6 +35,20 @@ func TestRetry(t *testing.T) {
 			t.Errorf("got %v after %d attempts, want boom after 1", err, n)
 		}
 	})
+	t.Run("a deadline inside a store call after conflicts is contention", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(ctx)
+		n := 0
+		err := Retry(ctx, "test", func(context.Context) error {
+			if n++; n < 3 {
+				return ErrConflict
+			}
+			cancel() // the deadline lands inside the store's call
+			return fmt.Errorf("cluster: list: %w: context canceled", ErrUnavailable)
+		})
+		if !errors.Is(err, ErrContended) || errors.Is(err, ErrUnavailable) {
+			t.Errorf("got %v, want ErrContended and not ErrUnavailable (no fail mode)", err)
+		}
+	})
 	t.Run("only the context ends a run of conflicts", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer cancel()

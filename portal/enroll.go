@@ -475,10 +475,18 @@ func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 		return tokenCode(d, code, next, now)
 	})
 	switch {
-	case errors.Is(err, cluster.ErrNoToken), errors.Is(err, cluster.ErrTokenState), errors.Is(err, cluster.ErrTokenCheck):
+	case errors.Is(err, cluster.ErrNoToken), errors.Is(err, cluster.ErrTokenState), errors.Is(err, cluster.ErrTokenCheck),
+		errors.Is(err, cluster.ErrLocked):
+		// A wrong serial or code counts as a wrong passcode; a locked
+		// account gets its lock's answer (PortalFailure counts nothing
+		// then). Either way the answer waits for the count.
 		d, ferr := p.engine.PortalFailure(r.Context(), s.User, code)
 		if ferr != nil {
 			p.unavailable(w, r, ferr)
+			return
+		}
+		if d.Reason != challenge.ReasonBadPasscode && d.Reason != challenge.ReasonLockedOut {
+			p.unavailable(w, r, fmt.Errorf("portal: a wrong token code not counted: %s", d.Reason))
 			return
 		}
 		msg := "That serial number and code do not match a token you can take. Check the number on the back, press the button and type the new code."

@@ -242,7 +242,12 @@ func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster
 		return
 	}
 	ev := p.log.Info()
-	if d.Err != nil {
+	switch {
+	case errors.Is(d.Err, cluster.ErrTampered):
+		// A record edited in etcd without the key file: an admin must
+		// look now.
+		ev = p.log.Error().AnErr("problem", d.Err)
+	case d.Err != nil:
 		ev = p.log.Warn().AnErr("problem", d.Err)
 	}
 	ev.Str("user", s.User).Str("remote", p.remoteIP(r)).Str("factor", kind).Str("outcome", d.Outcome.String()).
