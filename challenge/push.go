@@ -776,7 +776,7 @@ func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, er
 func (e *Engine) reportFraud(ctx context.Context, p *cluster.Push, now time.Time) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := e.sf.accounts.Lock(ctx, p.Account, now); err != nil {
+	if err := e.sf.accounts.Lock(ctx, p.Account, cluster.LockFraud, now); err != nil {
 		return fmt.Errorf("challenge: lock after a fraud report: %w", err)
 	}
 	e.auditPush(ctx, p, "push.fraud", now)

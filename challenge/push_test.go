@@ -275,7 +275,11 @@ func TestPushFraudLocks(t *testing.T) {
 	if !acct.Lockout.Locked(time.Now()) || !acct.Lockout.LockedUntil.IsZero() {
 		t.Fatalf("lockout %+v, want locked until an admin unlocks", acct.Lockout)
 	}
-	expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonLockedOut)
+	d := w.login(0, w.request(Append, "pw,push", nil))
+	expect(t, d, Reject, ReasonLockedOut)
+	if d.Message != msgLockedFraud || acct.Lockout.LockedBy() != cluster.LockFraud {
+		t.Errorf("got %q (cause %s), want %q: the user reported a login, not wrong codes", d.Message, acct.Lockout.LockedBy(), msgLockedFraud)
+	}
 	if w.notifier.count() != 1 {
 		t.Errorf("%d pushes, want 1: a locked user gets none", w.notifier.count())
 	}

@@ -67,6 +67,8 @@ const (
 	msgWrongCode   = "Wrong passcode. Try again:"
 	msgTimedOut    = "Your login timed out. Log in again."
 	msgLockedOut   = "Too many wrong passcodes: your account is locked. Contact the help desk to unlock it."
+	msgLockedFraud = "Your account is locked: you reported a login as not yours. Contact the help desk."
+	msgLockedAdmin = "Your account is locked by the help desk. Contact them to unlock it."
 	msgUnavailable = "The second-factor service is unavailable. Try again in a few minutes."
 )
 
@@ -400,10 +402,17 @@ func (e *Engine) fail(ctx context.Context, acct *cluster.Account, code string, n
 	return Decision{Outcome: Reject, Reason: ReasonBadPasscode}, nil
 }
 
-// lockedOut is the answer to a locked user, saying until when.
+// lockedOut is the answer to a locked user: why, and what to do (for
+// wrong codes, until when). A user who reported a login as not theirs,
+// or whom the help desk locked, must not be told of wrong passcodes.
 func lockedOut(l cluster.Lockout) Decision {
 	msg := msgLockedOut
-	if !l.LockedUntil.IsZero() {
+	switch {
+	case l.LockedBy() == cluster.LockFraud:
+		msg = msgLockedFraud
+	case l.LockedBy() == cluster.LockAdmin:
+		msg = msgLockedAdmin
+	case !l.LockedUntil.IsZero():
 		msg = fmt.Sprintf("Too many wrong passcodes: your account is locked until %s UTC. Contact the help desk to unlock it sooner.",
 			l.LockedUntil.UTC().Format("2006-01-02 15:04"))
 	}

@@ -85,7 +85,7 @@ func (c *cli) lock(ctx context.Context, args []string) error {
 	now := c.now()
 	octx, cancel := op(ctx)
 	defer cancel()
-	if err := s.accounts.Lock(octx, user, now); err != nil {
+	if err := s.accounts.Lock(octx, user, cluster.LockAdmin, now); err != nil {
 		return s.storeErr(err)
 	}
 	if acct.Lockout.Locked(now) {
