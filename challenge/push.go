@@ -376,12 +376,25 @@ type pendingPush struct {
 // verifiedChallenge answers the first round of a verified push: the
 // number to enter on the device, and a State to press Enter with.
 func (e *Engine) verifiedChallenge(ctx context.Context, req *Request, p *cluster.Push, reply []Attribute) (Decision, error) {
+	msg, err := e.pushPrompt(p)
+	if err != nil {
+		return Decision{}, err
+	}
+	return e.pushChallenge(ctx, req, p, reply, msg, ReasonPushWaiting)
+}
+
+// pushPrompt is the Access-Challenge's message while p waits: for a
+// verified push the number to enter, in every round (a user who pressed
+// Enter too soon still needs it), else "approve, then press Enter".
+func (e *Engine) pushPrompt(p *cluster.Push) (string, error) {
+	if !p.Verified() {
+		return msgPushWaiting, nil
+	}
 	number, err := e.push.pushes.Number(p)
 	if err != nil {
-		return Decision{}, fmt.Errorf("challenge: %w", err)
+		return "", fmt.Errorf("challenge: %w", err)
 	}
-	msg := fmt.Sprintf("Enter %s on your phone (%s) and approve, then press Enter.", number, p.DeviceName)
-	return e.pushChallenge(ctx, req, p, reply, msg, ReasonPushWaiting)
+	return fmt.Sprintf("Enter %s on your phone (%s) and approve, then press Enter.", number, p.DeviceName), nil
 }
 
 // pushChallenge answers Access-Challenge with a State bound to push p.
@@ -416,7 +429,11 @@ func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Acco
 			return e.storeDown(err)
 		}
 		if !got.State.Final() && !got.Expired(e.now()) && canChallenge {
-			return e.pushChallenge(ctx, req, got, reply, msgPushWaiting, ReasonPushWaiting)
+			msg, err := e.pushPrompt(got)
+			if err != nil {
+				return Decision{}, err
+			}
+			return e.pushChallenge(ctx, req, got, reply, msg, ReasonPushWaiting)
 		}
 		if got.State == cluster.PushApproved {
 			// Decide on the records as they are now: a lock or a device
@@ -666,7 +683,11 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster
 	}
 	if !got.State.Final() && !got.Expired(e.now()) && p.AttemptsLeft > 1 {
 		// Enter pressed before the approval: ask again, same State.
-		return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Message: msgPushWaiting, State: req.State, Device: got.DeviceName, Err: resendErr}, true, nil
+		msg, err := e.pushPrompt(got)
+		if err != nil {
+			return Decision{}, true, err
+		}
+		return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Message: msg, State: req.State, Device: got.DeviceName, Err: resendErr}, true, nil
 	}
 	d := e.pushOutcome(acct, got, data.Reply)
 	d.Err = errors.Join(d.Err, resendErr)

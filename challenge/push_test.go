@@ -385,6 +385,28 @@ func TestPushChallengeFlows(t *testing.T) {
 		}
 		expect(t, w.login(0, w.request(Auto, "", d.State)), Accept, ReasonPushApproved)
 	})
+	t.Run("verified push: Enter before the approval asks again, with the number", func(t *testing.T) {
+		w := newPushWorld(t, 1, cluster.PushLimit{})
+		w.addPhone("phone")
+		req := w.request(Auto, "pw", nil)
+		req.Login.VerifiedPush = true
+		d := w.login(0, req)
+		expect(t, d, Challenge, ReasonPushWaiting)
+		m := <-w.notifier.ch
+		again := w.login(0, w.request(Auto, "", d.State))
+		expect(t, again, Challenge, ReasonPushWaiting)
+		if again.Message != d.Message || string(again.State) != string(d.State) {
+			t.Errorf("asked again with %q, want the first prompt %q, number included, with the same State", again.Message, d.Message)
+		}
+		var number string
+		if _, err := fmtSscanNumber(again.Message, &number); err != nil {
+			t.Fatalf("no number in %q", again.Message)
+		}
+		if err := w.answer(0, m, cluster.PushApproved, number); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, w.login(0, w.request(Auto, "", d.State)), Accept, ReasonPushApproved)
+	})
 	t.Run("verified push needs a client that shows challenges", func(t *testing.T) {
 		w := newPushWorld(t, 1, cluster.PushLimit{})
 		w.addPhone("phone")
