@@ -169,6 +169,15 @@ func pushDevices(acct *cluster.Account) []cluster.Device {
 	return out
 }
 
+// pushCount tells a user who asked for push device N of fewer how many
+// there are, and what to type instead.
+func pushCount(n int) string {
+	if n == 1 {
+		return "You have 1 device for push approval: use push or push1, or a passcode."
+	}
+	return fmt.Sprintf("You have %d devices for push approval: use push1 to push%d, or a passcode.", n, n)
+}
+
 // pushKeyword reads "push" or "pushN" (N from 1 to 9) as the device
 // choice: 0 for the default device, N for the N-th push device.
 func pushKeyword(s string) (int, bool) {
@@ -263,8 +272,11 @@ const DefaultResendAfter = 7 * time.Second
 // for it, or answers the challenge of a verified push.
 func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Account, rule GroupRule, n int) (Decision, error) {
 	devs := pushDevices(acct)
-	if len(devs) == 0 || n > len(devs) {
+	switch {
+	case len(devs) == 0:
 		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
+	case n > len(devs):
+		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: pushCount(len(devs))}, nil
 	}
 	dev := devs[0]
 	if n > 0 {

@@ -212,6 +212,41 @@ func TestPushAppend(t *testing.T) {
 	})
 }
 
+// TestPushDeviceCount: pushN beyond the user's push devices says how
+// many there are.
+func TestPushDeviceCount(t *testing.T) {
+	tests := []struct {
+		name     string
+		phones   int
+		password string
+		want     string
+	}{
+		{"none, an authenticator app only", 0, "pw,push", msgPushNoDevice},
+		{"push2 of one", 1, "pw,push2", "You have 1 device for push approval: use push or push1, or a passcode."},
+		{"push3 of two", 2, "pw,push3", "You have 2 devices for push approval: use push1 to push2, or a passcode."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newPushWorld(t, 1, cluster.PushLimit{})
+			app := cluster.Device{Name: "app", Type: cluster.TOTP, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second, Secret: []byte("12345678901234567890"), Created: time.Now()}
+			if _, err := w.accounts.AddDevice(context.Background(), "alice", app); err != nil {
+				t.Fatal(err)
+			}
+			for i := range tt.phones {
+				w.addPhone(fmt.Sprint("phone ", i+1))
+			}
+			d := w.login(0, w.request(Append, tt.password, nil))
+			expect(t, d, Reject, ReasonPushNoDevice)
+			if d.Message != tt.want {
+				t.Errorf("got %q, want %q", d.Message, tt.want)
+			}
+			if n := w.notifier.count(); n != 0 {
+				t.Errorf("%d pushes sent, want none", n)
+			}
+		})
+	}
+}
+
 func TestPushSignatures(t *testing.T) {
 	w := newPushWorld(t, 1, cluster.PushLimit{})
 	w.addPhone("phone")
