@@ -657,7 +657,7 @@ func menuChoice(s string, n int) (int, bool) {
 // answer is a passcode for the usual check.
 func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster.Pending, data pendingData, acct *cluster.Account) (Decision, bool, error) {
 	pp := data.Push
-	if isPasscode(req.Password) {
+	if _, ok := passcode(req.Password); ok {
 		return Decision{}, false, nil
 	}
 	rule := GroupRule{Reply: data.Reply, VerifiedPush: pp.Verified}

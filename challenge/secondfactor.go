@@ -519,7 +519,7 @@ func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
 		d.Err = e.sf.challenges.Finish(ctx, p)
 		return d, nil
 	}
-	code := req.Password
+	code, isCode := passcode(req.Password)
 	var d Decision
 	handled := false
 	if data.Push != nil && e.push != nil {
@@ -536,7 +536,7 @@ func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
 	}
 	switch {
 	case handled:
-	case isPasscode(code):
+	case isCode:
 		vctx, cancel := nasContext(ctx, req)
 		defer cancel()
 		if d, err = e.verify(vctx, acct, code, now); err != nil {

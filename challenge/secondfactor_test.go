@@ -155,6 +155,15 @@ func TestSplit(t *testing.T) {
 		{"custom separator", ClientLogin{Mode: Append, Separator: "::"}, "se,cret::123456", "se,cret", "123456", true},
 		{"fixed length", ClientLogin{Mode: Append, CodeLength: 6}, "secret123456", "secret", "123456", true},
 		{"fixed length too short", ClientLogin{Mode: Append, CodeLength: 6}, "123456", "123456", "", false},
+		{"grouped with a space", ClientLogin{Mode: Append}, "secret,123 456", "secret", "123456", true},
+		{"a bypass code as printed", ClientLogin{Mode: Auto}, "secret,123 456 789", "secret", "123456789", true},
+		{"grouped with dashes", ClientLogin{Mode: Auto}, "secret,123-456-789", "secret", "123456789", true},
+		{"a space after the separator", ClientLogin{Mode: Auto}, "secret, 123456", "secret", "123456", true},
+		{"the password keeps its spaces and dashes", ClientLogin{Mode: Append}, "my pass-word 12,123 456", "my pass-word 12", "123456", true},
+		{"spaces before the last separator are the password's", ClientLogin{Mode: Auto}, "pass 123 456,word", "pass 123 456,word", "", false},
+		{"digits with words are no code", ClientLogin{Mode: Auto}, "secret,123 456 abc", "secret,123 456 abc", "", false},
+		{"grouped, too short", ClientLogin{Mode: Auto}, "secret,12 345", "secret,12 345", "", false},
+		{"fixed length takes no groups", ClientLogin{Mode: Append, CodeLength: 8}, "secret1234 5678", "secret1234 5678", "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,6 +173,42 @@ func TestSplit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzSplit: whatever the password box holds, a split gives back the
+// password as typed and a code of 6 to 12 digits that the part after the
+// last separator holds, spaces and dashes aside.
+func FuzzSplit(f *testing.F) {
+	for _, s := range []string{"secret,123456", "secret,123 456 789", "a,b,c-12-34-56", "pw, push", ",123456", "x,1\t2 3-4 5 6"} {
+		f.Add(s, ",", 0)
+	}
+	f.Add("secret123456", "", 6)
+	f.Fuzz(func(t *testing.T, password, sep string, codeLength int) {
+		l := ClientLogin{Mode: Auto, Separator: sep}
+		if codeLength > 0 && codeLength <= maxPasscode {
+			l = ClientLogin{Mode: Append, Separator: sep, CodeLength: codeLength}
+		}
+		pw, code, ok := l.split(password)
+		if !ok {
+			if pw != password || code != "" {
+				t.Fatalf("no split, but got %q %q from %q", pw, code, password)
+			}
+			return
+		}
+		if pw == "" || !strings.HasPrefix(password, pw) {
+			t.Fatalf("password %q is not the start of %q", pw, password)
+		}
+		if c, ok := passcode(code); !ok || c != code {
+			t.Fatalf("code %q from %q is not 6 to 12 digits", code, password)
+		}
+		rest := password[len(pw):]
+		if l.CodeLength == 0 {
+			rest = strings.TrimPrefix(rest, l.separator())
+		}
+		if c, _ := passcode(rest); c != code {
+			t.Fatalf("code %q is not what %q holds after the password", code, rest)
+		}
+	})
 }
 
 func TestChallengeMode(t *testing.T) {
@@ -215,6 +260,16 @@ func TestChallengeMode(t *testing.T) {
 			expect(t, d, Reject, ReasonBadState)
 		}
 		expect(t, w.login(Prompt, w.code(dev, 0), c.State), Accept, ReasonOK)
+	})
+	t.Run("an answer grouped with spaces or dashes", func(t *testing.T) {
+		for _, group := range []func(string) string{
+			func(c string) string { return c[:3] + " " + c[3:] },
+			func(c string) string { return c[:3] + "-" + c[3:] },
+		} {
+			w.advance(30 * time.Second)
+			c := w.login(Prompt, "pw", nil)
+			expect(t, w.login(Prompt, group(w.code(dev, 0)), c.State), Accept, ReasonOK)
+		}
 	})
 	t.Run("an unknown State", func(t *testing.T) {
 		expect(t, w.login(Prompt, "123456", make([]byte, 16)), Reject, ReasonBadState)
@@ -416,6 +471,19 @@ func TestBypassCodes(t *testing.T) {
 		c := w.login(Prompt, "pw", nil)
 		expect(t, c, Challenge, ReasonPasscodeRequested)
 		expect(t, w.login(Prompt, code, c.State), Accept, ReasonBypass)
+	})
+	t.Run("typed as printed, with spaces or dashes", func(t *testing.T) {
+		code := issue(0, time.Hour)
+		printed := code[:3] + " " + code[3:6] + " " + code[6:]
+		c := w.login(Prompt, "pw", nil)
+		expect(t, w.login(Prompt, printed, c.State), Accept, ReasonBypass)
+		expect(t, w.login(Append, "pw,"+printed, nil), Accept, ReasonBypass)
+		expect(t, w.login(Auto, "pw,"+strings.ReplaceAll(printed, " ", "-"), nil), Accept, ReasonBypass)
+		d, err := w.engine.PortalPasscode(ctx, "alice", printed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, d, Accept, ReasonBypass)
 	})
 	t.Run("expired", func(t *testing.T) {
 		code := issue(0, time.Hour)

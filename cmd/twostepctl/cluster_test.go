@@ -410,9 +410,9 @@ func TestEnrollConfirmation(t *testing.T) {
 			t.Error("the confirmation code is not marked used")
 		}
 	})
-	t.Run("-json with a confirmation", func(t *testing.T) {
+	t.Run("-json with a confirmation, with a dash", func(t *testing.T) {
 		code := totp.Code(totp.Step(time.Now()))
-		out, errOut, _, err := ctlSecret(t, code+"\n", "enroll", "-config", tc.config, "-json", "-name", "tablet", "bob")
+		out, errOut, _, err := ctlSecret(t, code[:3]+"-"+code[3:]+"\n", "enroll", "-config", tc.config, "-json", "-name", "tablet", "bob")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
