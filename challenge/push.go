@@ -680,13 +680,13 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster
 	case errors.Is(err, cluster.ErrNotFound):
 		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout}, true, nil
 	case errors.Is(err, cluster.ErrTampered):
-		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut, Err: err}, true, nil
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgLoginOver, Err: err}, true, nil
 	case err != nil:
 		d, err := e.storeDown(err)
 		return d, true, err
 	}
 	if push.Account != acct.Name {
-		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}, true, nil
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgLoginOver}, true, nil
 	}
 	got, err, resendErr := e.waitPush(ctx, req, acct, push)
 	if err != nil {

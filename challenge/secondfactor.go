@@ -66,6 +66,7 @@ const (
 	msgNotEnrolled = "You have no second-factor device. Ask the help desk to enroll one, then log in again."
 	msgWrongCode   = "Wrong passcode. Try again:"
 	msgTimedOut    = "Your login timed out. Log in again."
+	msgLoginOver   = "This login was already finished or has expired. Log in again." // a State spent, unknown or not this user's
 	msgLockedOut   = "Too many wrong passcodes: your account is locked. Contact the help desk to unlock it."
 	msgLockedFraud = "Your account is locked: you reported a login as not yours. Contact the help desk."
 	msgLockedAdmin = "Your account is locked by the help desk. Contact them to unlock it."
@@ -458,7 +459,7 @@ func (e *Engine) failMode(req *Request, rule GroupRule, err error) (Decision, er
 // compare-and-swap, so parallel answers cannot check more codes than the
 // attempts allow), then checks the code.
 func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
-	timedOut := Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}
+	timedOut := Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgLoginOver}
 	if e.sf == nil {
 		return timedOut, nil
 	}

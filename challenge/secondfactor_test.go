@@ -227,7 +227,11 @@ func TestChallengeMode(t *testing.T) {
 	}
 	t.Run("a State is single use", func(t *testing.T) {
 		w.advance(30 * time.Second)
-		expect(t, w.login(Prompt, w.code(dev, 0), first.State), Reject, ReasonBadState)
+		d := w.login(Prompt, w.code(dev, 0), first.State)
+		expect(t, d, Reject, ReasonBadState)
+		if d.Message != msgLoginOver {
+			t.Errorf("got %q, want %q: the login was finished, not timed out", d.Message, msgLoginOver)
+		}
 	})
 	t.Run("wrong answers get another try, then a reject", func(t *testing.T) {
 		c := w.login(Prompt, "pw", nil)
@@ -243,7 +247,11 @@ func TestChallengeMode(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		c := w.login(Prompt, "pw", nil)
 		w.advance(DefaultChallengeTTL + time.Second)
-		expect(t, w.login(Prompt, w.code(dev, 0), c.State), Reject, ReasonChallengeExpired)
+		d := w.login(Prompt, w.code(dev, 0), c.State)
+		expect(t, d, Reject, ReasonChallengeExpired)
+		if d.Message != msgTimedOut {
+			t.Errorf("got %q, want %q", d.Message, msgTimedOut)
+		}
 	})
 	t.Run("bound to the user and the NAS", func(t *testing.T) {
 		w.advance(30 * time.Second)
@@ -272,8 +280,13 @@ func TestChallengeMode(t *testing.T) {
 		}
 	})
 	t.Run("an unknown State", func(t *testing.T) {
-		expect(t, w.login(Prompt, "123456", make([]byte, 16)), Reject, ReasonBadState)
-		expect(t, w.login(Prompt, "123456", []byte("short")), Reject, ReasonBadState)
+		for _, state := range [][]byte{make([]byte, 16), []byte("short")} {
+			d := w.login(Prompt, "123456", state)
+			expect(t, d, Reject, ReasonBadState)
+			if d.Message != "This login was already finished or has expired. Log in again." {
+				t.Errorf("got %q, want the login finished or expired", d.Message)
+			}
+		}
 	})
 }
 
