@@ -135,13 +135,6 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if err != nil {
 		return e.failMode(req, rule, err)
 	}
-	if acct.Profile.FirstSeen.IsZero() {
-		// Once per user: the grace period for users without a device
-		// counts from here, and removing devices later does not restart it.
-		if _, err := e.sf.accounts.FirstSeen(ctx, acct, now); err != nil {
-			return e.failMode(req, rule, err)
-		}
-	}
 	if acct.Lockout.Locked(now) {
 		return withProblems(lockedOut(acct.Lockout), acct), nil
 	}
@@ -428,6 +421,9 @@ func (e *Engine) unenrolled(ctx context.Context, req *Request, acct *cluster.Acc
 		return deny, nil
 	}
 	if u.Grace > 0 {
+		// The one login that writes the profile: the grace counts from
+		// the first login without a device (for a user who removed every
+		// device, from the first one after), once per user.
 		first, err := e.sf.accounts.FirstSeen(ctx, acct, now)
 		if err != nil {
 			return e.failMode(req, rule, err)

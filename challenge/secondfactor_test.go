@@ -382,6 +382,58 @@ func TestUnenrolled(t *testing.T) {
 		w := newSFWorld(t, defaultPasscodes(), Policy{Groups: []GroupRule{{Group: "staff", Action: Exempt}}}, nil)
 		expect(t, w.login(Auto, "pw", nil), Accept, ReasonExempt)
 	})
+	t.Run("devices removed: the grace counts from the first login without one", func(t *testing.T) {
+		cfg := defaultPasscodes()
+		cfg.Unenrolled = Unenrolled{Allow: true, Grace: 48 * time.Hour}
+		w := newSFWorld(t, cfg, Policy{}, nil)
+		dev := w.enroll("phone")
+		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+		w.advance(100 * time.Hour)
+		if _, err := w.accounts.RemoveDevice(context.Background(), "alice", "phone"); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, w.login(Auto, "pw", nil), Accept, ReasonUnenrolledGrace)
+		w.advance(49 * time.Hour)
+		expect(t, w.login(Auto, "pw", nil), Reject, ReasonNotEnrolled)
+	})
+}
+
+// TestFirstSeenOnlyWhenNeeded: profile.first_seen is a write on the login
+// path, made only for a user without a device when a grace period is set.
+func TestFirstSeenOnlyWhenNeeded(t *testing.T) {
+	grace := defaultPasscodes()
+	grace.Unenrolled = Unenrolled{Allow: true, Grace: 48 * time.Hour}
+	noGrace := defaultPasscodes()
+	noGrace.Unenrolled = Unenrolled{Allow: true}
+	tests := []struct {
+		name   string
+		cfg    Passcodes
+		device bool
+		want   bool
+	}{
+		{"a device, with a grace period", grace, true, false},
+		{"a device, no grace period", defaultPasscodes(), true, false},
+		{"no device, denied", defaultPasscodes(), false, false},
+		{"no device, allowed without end", noGrace, false, false},
+		{"no device, a grace period", grace, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newSFWorld(t, tt.cfg, Policy{}, nil)
+			password := "pw"
+			if tt.device {
+				password += "," + w.code(w.enroll("phone"), 0)
+			}
+			w.login(Auto, password, nil)
+			e, err := w.store.Get(context.Background(), "users/alice/profile")
+			if got := err == nil; got != tt.want {
+				t.Fatalf("profile record written: got %v (%s, %v), want %v", got, e.Value, err, tt.want)
+			}
+			if tt.want && !strings.Contains(string(e.Value), `"first_seen":"2026-11-23T10:00:00Z"`) {
+				t.Errorf("got %s, want first_seen at the login", e.Value)
+			}
+		})
+	}
 }
 
 // failingStore fails every call as an unreachable etcd does.
@@ -584,7 +636,6 @@ func (brokenStore) Commit(context.Context, cluster.Txn) (int64, error) {
 func TestOnlyUnreachabilityIsAFailMode(t *testing.T) {
 	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
 	w.enroll("phone")
-	w.login(Append, "pw,000001", nil) // the user's first login is recorded
 	safe := ClientLogin{Mode: Append, FailMode: Safe}
 	t.Run("a wrong code whose failure cannot be counted is an error, never a fail mode", func(t *testing.T) {
 		w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), cluster.NewAccounts(brokenStore{w.store}, w.keys), cluster.NewChallenges(w.store, w.keys)), WithClock(w.now))

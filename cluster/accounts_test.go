@@ -301,6 +301,67 @@ func TestLockoutRecords(t *testing.T) {
 	})
 }
 
+func TestFirstSeen(t *testing.T) {
+	ctx := context.Background()
+	t.Run("recorded once, the first time asked", func(t *testing.T) {
+		a, _ := testAccounts(t)
+		acct, _ := a.Load(ctx, "alice")
+		if got, err := a.FirstSeen(ctx, acct, t0); err != nil || !got.Equal(t0) {
+			t.Fatalf("got %v %v, want %v", got, err, t0)
+		}
+		again, _ := a.Load(ctx, "alice")
+		if got, err := a.FirstSeen(ctx, again, t0.Add(time.Hour)); err != nil || !got.Equal(t0) {
+			t.Errorf("asked again later: got %v %v, want %v", got, err, t0)
+		}
+	})
+	t.Run("nodes racing record one time", func(t *testing.T) {
+		a, _ := testAccounts(t)
+		var wg sync.WaitGroup
+		got := make([]time.Time, 10)
+		for i := range got {
+			wg.Go(func() {
+				acct, err := a.Load(ctx, "alice")
+				if err == nil {
+					got[i], err = a.FirstSeen(ctx, acct, t0.Add(time.Duration(i)*time.Second))
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, g := range got[1:] {
+			if !g.Equal(got[0]) {
+				t.Fatalf("got %v, want one time", got)
+			}
+		}
+	})
+	t.Run("a profile without it, from the default push device", func(t *testing.T) {
+		a, _ := testAccounts(t)
+		d, err := NewPushDevice("tablet", PushDevice{PublicKey: []byte{4}, Kind: "webhook", Endpoint: "https://x.example/"}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err = a.AddDevice(ctx, "alice", d); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.SetDefaultPush(ctx, "alice", d.ID); err != nil {
+			t.Fatal(err)
+		}
+		acct, _ := a.Load(ctx, "alice")
+		if !acct.Profile.FirstSeen.IsZero() {
+			t.Fatalf("the default push device recorded a first login: %+v", acct.Profile)
+		}
+		if got, err := a.FirstSeen(ctx, acct, t0.Add(time.Hour)); err != nil || !got.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("got %v %v, want %v", got, err, t0.Add(time.Hour))
+		}
+		acct, _ = a.Load(ctx, "alice")
+		if !acct.Profile.FirstSeen.Equal(t0.Add(time.Hour)) || acct.Profile.DefaultPush != d.ID {
+			t.Errorf("got %+v, want first_seen recorded and the default push device kept", acct.Profile)
+		}
+	})
+}
+
 // TestLockedBy reads lockout records as stored, with and without the
 // cause field (records written before it existed).
 func TestLockedBy(t *testing.T) {
