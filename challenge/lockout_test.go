@@ -109,3 +109,62 @@ func (s slowStore) Commit(ctx context.Context, txn cluster.Txn) (int64, error) {
 	time.Sleep(roundTrip)
 	return s.Store.Commit(ctx, txn)
 }
+
+// TestLockMessages: a locked user is told why the account is locked and
+// what to do, whichever way the login comes.
+func TestLockMessages(t *testing.T) {
+	ctx := context.Background()
+	lockFor := func(cause cluster.LockCause) func(*sfWorld, cluster.LockoutPolicy) {
+		return func(w *sfWorld, _ cluster.LockoutPolicy) {
+			if err := w.accounts.Lock(ctx, "alice", cause, w.now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	failures := func(w *sfWorld, p cluster.LockoutPolicy) {
+		acct, err := w.accounts.Load(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range p.Attempts {
+			if _, err := w.accounts.Fail(ctx, acct, fmt.Sprint(i), p, w.now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tests := []struct {
+		name     string
+		duration time.Duration
+		lock     func(*sfWorld, cluster.LockoutPolicy)
+		want     string
+	}{
+		{"wrong codes, for a while: until when", 15 * time.Minute, failures,
+			"Too many wrong passcodes: your account is locked until 2026-11-23 10:15 UTC. Contact the help desk to unlock it sooner."},
+		{"wrong codes, until unlocked", 0, failures, msgLockedOut},
+		{"a fraud report", 15 * time.Minute, lockFor(cluster.LockFraud), msgLockedFraud},
+		{"the help desk", 15 * time.Minute, lockFor(cluster.LockAdmin), msgLockedAdmin},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := defaultPasscodes()
+			cfg.Lockout.Duration = tt.duration
+			w := newSFWorld(t, cfg, Policy{}, nil)
+			dev := w.enroll("phone")
+			c := w.login(Prompt, "pw", nil)
+			tt.lock(w, cfg.Lockout)
+			for name, d := range map[string]Decision{
+				"append":           w.login(Append, "pw,"+w.code(dev, 0), nil),
+				"challenge":        w.login(Prompt, "pw", nil),
+				"challenge answer": w.login(Prompt, w.code(dev, 0), c.State),
+			} {
+				if d.Reason != ReasonLockedOut || d.Message != tt.want {
+					t.Errorf("%s: got %s %q, want locked_out %q", name, d.Reason, d.Message, tt.want)
+				}
+			}
+			d, err := w.engine.PortalPasscode(ctx, "alice", w.code(dev, 0))
+			if err != nil || d.Message != tt.want {
+				t.Errorf("portal: got %q %v, want %q", d.Message, err, tt.want)
+			}
+		})
+	}
+}

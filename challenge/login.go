@@ -113,8 +113,12 @@ const (
 	maxPasscode = 12
 )
 
-// split parts an appended passcode from the password. ok is false when
-// the password carries none (or the mode does not append).
+// split parts an appended passcode from the password, and returns the
+// code as passcode reads it. ok is false when the password carries none
+// (or the mode does not append). Only what follows the last separator can
+// be a code, so a password keeps its spaces and dashes; with CodeLength
+// and no separator nothing tells a group's space from the password's, so
+// the code is taken as typed, digits only.
 func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 	switch {
 	case l.Mode == Prompt:
@@ -124,6 +128,9 @@ func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 			return password, "", false
 		}
 		pw, code = password[:len(password)-l.CodeLength], password[len(password)-l.CodeLength:]
+		if c, ok := passcode(code); !ok || c != code {
+			return password, "", false
+		}
 	default:
 		sep := l.separator()
 		i := strings.LastIndex(password, sep)
@@ -132,21 +139,31 @@ func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 		}
 		pw, code = password[:i], password[i+len(sep):]
 	}
-	if pw == "" || !isPasscode(code) {
+	code, ok = passcode(code)
+	if pw == "" || !ok {
 		return password, "", false
 	}
 	return pw, code, true
 }
 
-// isPasscode reports whether s has the shape of a passcode.
-func isPasscode(s string) bool {
-	if len(s) < minPasscode || len(s) > maxPasscode {
-		return false
+// passcode reads s as a passcode: digits, with the spaces and dashes
+// people type between groups dropped ("123 456 789", as bypass codes are
+// printed; "123-456"). ok is false when what is left is not 6 to 12
+// digits.
+func passcode(s string) (code string, ok bool) {
+	code = strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	if len(code) < minPasscode || len(code) > maxPasscode {
+		return "", false
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
+	for i := 0; i < len(code); i++ {
+		if code[i] < '0' || code[i] > '9' {
+			return "", false
 		}
 	}
-	return true
+	return code, true
 }

@@ -120,17 +120,19 @@ func (e *Engine) portalAccount(ctx context.Context, name string) (*cluster.Accou
 }
 
 // PortalPasscode checks a passcode (an authenticator app's, a hardware
-// token's or a bypass code) of the account name, as a login does: once
-// cluster-wide, counted toward lockout when wrong.
+// token's or a bypass code; spaces and dashes between its digits are
+// dropped) of the account name, as a login does: once cluster-wide,
+// counted toward lockout when wrong.
 func (e *Engine) PortalPasscode(ctx context.Context, name, code string) (Decision, error) {
 	acct, now, d, ok, err := e.portalAccount(ctx, name)
 	if !ok {
 		return d, err
 	}
-	if !isPasscode(code) {
+	c, ok := passcode(code)
+	if !ok {
 		return e.fail(ctx, acct, code, now)
 	}
-	d, err = e.verify(ctx, acct, code, now)
+	d, err = e.verify(ctx, acct, c, now)
 	if err != nil {
 		return e.failMode(portalRequest(name), GroupRule{}, err)
 	}
@@ -145,6 +147,9 @@ func (e *Engine) PortalFailure(ctx context.Context, name, code string) (Decision
 	if !ok {
 		return d, err
 	}
+	if c, ok := passcode(code); ok {
+		code = c // "123 456" and "123456" are the same wrong code
+	}
 	return e.fail(ctx, acct, code, now)
 }
 
@@ -155,6 +160,9 @@ func (e *Engine) PortalRecovery(ctx context.Context, name, code string) (Decisio
 	acct, now, d, ok, err := e.portalAccount(ctx, name)
 	if !ok {
 		return d, err
+	}
+	if c, ok := passcode(code); ok {
+		code = c
 	}
 	locked := false
 	acct, err = e.retryOn(ctx, acct, name, "check a recovery passcode", func(ctx context.Context, acct *cluster.Account) error {

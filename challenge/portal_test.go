@@ -71,7 +71,7 @@ func TestPortalSignIn(t *testing.T) {
 
 	t.Run("push to the default device, approved with the number", func(t *testing.T) {
 		acct, _ := w.accounts.Load(ctx, "alice")
-		if err := w.accounts.SetDefaultPush(ctx, acct.Name, tablet, time.Now()); err != nil {
+		if err := w.accounts.SetDefaultPush(ctx, acct.Name, tablet); err != nil {
 			t.Fatal(err)
 		}
 		pp, d, err := e.PortalPush(ctx, "alice", "", "198.51.100.7", "Sign in")

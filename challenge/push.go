@@ -169,6 +169,15 @@ func pushDevices(acct *cluster.Account) []cluster.Device {
 	return out
 }
 
+// pushCount tells a user who asked for push device N of fewer how many
+// there are, and what to type instead.
+func pushCount(n int) string {
+	if n == 1 {
+		return "You have 1 device for push approval: use push or push1, or a passcode."
+	}
+	return fmt.Sprintf("You have %d devices for push approval: use push1 to push%d, or a passcode.", n, n)
+}
+
 // pushKeyword reads "push" or "pushN" (N from 1 to 9) as the device
 // choice: 0 for the default device, N for the N-th push device.
 func pushKeyword(s string) (int, bool) {
@@ -268,8 +277,11 @@ const DefaultResendAfter = 7 * time.Second
 // for it, or answers the challenge of a verified push.
 func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Account, rule GroupRule, n int) (Decision, error) {
 	devs := pushDevices(acct)
-	if len(devs) == 0 || n > len(devs) {
+	switch {
+	case len(devs) == 0:
 		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
+	case n > len(devs):
+		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: pushCount(len(devs))}, nil
 	}
 	dev := devs[0]
 	if n > 0 {
@@ -381,12 +393,25 @@ type pendingPush struct {
 // verifiedChallenge answers the first round of a verified push: the
 // number to enter on the device, and a State to press Enter with.
 func (e *Engine) verifiedChallenge(ctx context.Context, req *Request, p *cluster.Push, reply []Attribute) (Decision, error) {
+	msg, err := e.pushPrompt(p)
+	if err != nil {
+		return Decision{}, err
+	}
+	return e.pushChallenge(ctx, req, p, reply, msg, ReasonPushWaiting)
+}
+
+// pushPrompt is the Access-Challenge's message while p waits: for a
+// verified push the number to enter, in every round (a user who pressed
+// Enter too soon still needs it), else "approve, then press Enter".
+func (e *Engine) pushPrompt(p *cluster.Push) (string, error) {
+	if !p.Verified() {
+		return msgPushWaiting, nil
+	}
 	number, err := e.push.pushes.Number(p)
 	if err != nil {
-		return Decision{}, fmt.Errorf("challenge: %w", err)
+		return "", fmt.Errorf("challenge: %w", err)
 	}
-	msg := fmt.Sprintf("Enter %s on your phone (%s) and approve, then press Enter.", number, p.DeviceName)
-	return e.pushChallenge(ctx, req, p, reply, msg, ReasonPushWaiting)
+	return fmt.Sprintf("Enter %s on your phone (%s) and approve, then press Enter.", number, p.DeviceName), nil
 }
 
 // pushChallenge answers Access-Challenge with a State bound to push p.
@@ -421,7 +446,11 @@ func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Acco
 			return e.storeDown(err)
 		}
 		if !got.State.Final() && !got.Expired(e.now()) && canChallenge {
-			return e.pushChallenge(ctx, req, got, reply, msgPushWaiting, ReasonPushWaiting)
+			msg, err := e.pushPrompt(got)
+			if err != nil {
+				return Decision{}, err
+			}
+			return e.pushChallenge(ctx, req, got, reply, msg, ReasonPushWaiting)
 		}
 		if got.State == cluster.PushApproved {
 			// Decide on the records as they are now: a lock or a device
@@ -633,7 +662,7 @@ func menuChoice(s string, n int) (int, bool) {
 // answer is a passcode for the usual check.
 func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster.Pending, data pendingData, acct *cluster.Account) (Decision, bool, error) {
 	pp := data.Push
-	if isPasscode(req.Password) {
+	if _, ok := passcode(req.Password); ok {
 		return Decision{}, false, nil
 	}
 	rule := GroupRule{Reply: data.Reply, VerifiedPush: pp.Verified}
@@ -656,13 +685,13 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster
 	case errors.Is(err, cluster.ErrNotFound):
 		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout}, true, nil
 	case errors.Is(err, cluster.ErrTampered):
-		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut, Err: err}, true, nil
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgLoginOver, Err: err}, true, nil
 	case err != nil:
 		d, err := e.storeDown(err)
 		return d, true, err
 	}
 	if push.Account != acct.Name {
-		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}, true, nil
+		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgLoginOver}, true, nil
 	}
 	got, err, resendErr := e.waitPush(ctx, req, acct, push)
 	if err != nil {
@@ -671,7 +700,11 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster
 	}
 	if !got.State.Final() && !got.Expired(e.now()) && p.AttemptsLeft > 1 {
 		// Enter pressed before the approval: ask again, same State.
-		return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Message: msgPushWaiting, State: req.State, Device: got.DeviceName, Err: resendErr}, true, nil
+		msg, err := e.pushPrompt(got)
+		if err != nil {
+			return Decision{}, true, err
+		}
+		return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Message: msg, State: req.State, Device: got.DeviceName, Err: resendErr}, true, nil
 	}
 	d := e.pushOutcome(acct, got, data.Reply)
 	d.Err = errors.Join(d.Err, resendErr)
@@ -781,7 +814,7 @@ func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, er
 func (e *Engine) reportFraud(ctx context.Context, p *cluster.Push, now time.Time) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := e.sf.accounts.Lock(ctx, p.Account, now); err != nil {
+	if err := e.sf.accounts.Lock(ctx, p.Account, cluster.LockFraud, now); err != nil {
 		return fmt.Errorf("challenge: lock after a fraud report: %w", err)
 	}
 	e.auditPush(ctx, p, "push.fraud", now)

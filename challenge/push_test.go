@@ -212,6 +212,41 @@ func TestPushAppend(t *testing.T) {
 	})
 }
 
+// TestPushDeviceCount: pushN beyond the user's push devices says how
+// many there are.
+func TestPushDeviceCount(t *testing.T) {
+	tests := []struct {
+		name     string
+		phones   int
+		password string
+		want     string
+	}{
+		{"none, an authenticator app only", 0, "pw,push", msgPushNoDevice},
+		{"push2 of one", 1, "pw,push2", "You have 1 device for push approval: use push or push1, or a passcode."},
+		{"push3 of two", 2, "pw,push3", "You have 2 devices for push approval: use push1 to push2, or a passcode."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newPushWorld(t, 1, cluster.PushLimit{})
+			app := cluster.Device{Name: "app", Type: cluster.TOTP, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second, Secret: []byte("12345678901234567890"), Created: time.Now()}
+			if _, err := w.accounts.AddDevice(context.Background(), "alice", app); err != nil {
+				t.Fatal(err)
+			}
+			for i := range tt.phones {
+				w.addPhone(fmt.Sprint("phone ", i+1))
+			}
+			d := w.login(0, w.request(Append, tt.password, nil))
+			expect(t, d, Reject, ReasonPushNoDevice)
+			if d.Message != tt.want {
+				t.Errorf("got %q, want %q", d.Message, tt.want)
+			}
+			if n := w.notifier.count(); n != 0 {
+				t.Errorf("%d pushes sent, want none", n)
+			}
+		})
+	}
+}
+
 func TestPushSignatures(t *testing.T) {
 	w := newPushWorld(t, 1, cluster.PushLimit{})
 	w.addPhone("phone")
@@ -275,7 +310,11 @@ func TestPushFraudLocks(t *testing.T) {
 	if !acct.Lockout.Locked(time.Now()) || !acct.Lockout.LockedUntil.IsZero() {
 		t.Fatalf("lockout %+v, want locked until an admin unlocks", acct.Lockout)
 	}
-	expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonLockedOut)
+	d := w.login(0, w.request(Append, "pw,push", nil))
+	expect(t, d, Reject, ReasonLockedOut)
+	if d.Message != msgLockedFraud || acct.Lockout.LockedBy() != cluster.LockFraud {
+		t.Errorf("got %q (cause %s), want %q: the user reported a login, not wrong codes", d.Message, acct.Lockout.LockedBy(), msgLockedFraud)
+	}
 	if w.notifier.count() != 1 {
 		t.Errorf("%d pushes, want 1: a locked user gets none", w.notifier.count())
 	}
@@ -375,6 +414,28 @@ func TestPushChallengeFlows(t *testing.T) {
 		m = <-w.notifier.ch
 		if _, err := fmtSscanNumber(d.Message, &number); err != nil {
 			t.Fatalf("no number in %q", d.Message)
+		}
+		if err := w.answer(0, m, cluster.PushApproved, number); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, w.login(0, w.request(Auto, "", d.State)), Accept, ReasonPushApproved)
+	})
+	t.Run("verified push: Enter before the approval asks again, with the number", func(t *testing.T) {
+		w := newPushWorld(t, 1, cluster.PushLimit{})
+		w.addPhone("phone")
+		req := w.request(Auto, "pw", nil)
+		req.Login.VerifiedPush = true
+		d := w.login(0, req)
+		expect(t, d, Challenge, ReasonPushWaiting)
+		m := <-w.notifier.ch
+		again := w.login(0, w.request(Auto, "", d.State))
+		expect(t, again, Challenge, ReasonPushWaiting)
+		if again.Message != d.Message || string(again.State) != string(d.State) {
+			t.Errorf("asked again with %q, want the first prompt %q, number included, with the same State", again.Message, d.Message)
+		}
+		var number string
+		if _, err := fmtSscanNumber(again.Message, &number); err != nil {
+			t.Fatalf("no number in %q", again.Message)
 		}
 		if err := w.answer(0, m, cluster.PushApproved, number); err != nil {
 			t.Fatal(err)

@@ -66,7 +66,10 @@ const (
 	msgNotEnrolled = "You have no second-factor device. Ask the help desk to enroll one, then log in again."
 	msgWrongCode   = "Wrong passcode. Try again:"
 	msgTimedOut    = "Your login timed out. Log in again."
+	msgLoginOver   = "This login was already finished or has expired. Log in again." // a State spent, unknown or not this user's
 	msgLockedOut   = "Too many wrong passcodes: your account is locked. Contact the help desk to unlock it."
+	msgLockedFraud = "Your account is locked: you reported a login as not yours. Contact the help desk."
+	msgLockedAdmin = "Your account is locked by the help desk. Contact them to unlock it."
 	msgUnavailable = "The second-factor service is unavailable. Try again in a few minutes."
 )
 
@@ -131,13 +134,6 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	acct, err := e.sf.accounts.Load(ctx, user)
 	if err != nil {
 		return e.failMode(req, rule, err)
-	}
-	if acct.Profile.FirstSeen.IsZero() {
-		// Once per user: the grace period for users without a device
-		// counts from here, and removing devices later does not restart it.
-		if _, err := e.sf.accounts.FirstSeen(ctx, acct, now); err != nil {
-			return e.failMode(req, rule, err)
-		}
 	}
 	if acct.Lockout.Locked(now) {
 		return withProblems(lockedOut(acct.Lockout), acct), nil
@@ -400,10 +396,17 @@ func (e *Engine) fail(ctx context.Context, acct *cluster.Account, code string, n
 	return Decision{Outcome: Reject, Reason: ReasonBadPasscode}, nil
 }
 
-// lockedOut is the answer to a locked user, saying until when.
+// lockedOut is the answer to a locked user: why, and what to do (for
+// wrong codes, until when). A user who reported a login as not theirs,
+// or whom the help desk locked, must not be told of wrong passcodes.
 func lockedOut(l cluster.Lockout) Decision {
 	msg := msgLockedOut
-	if !l.LockedUntil.IsZero() {
+	switch {
+	case l.LockedBy() == cluster.LockFraud:
+		msg = msgLockedFraud
+	case l.LockedBy() == cluster.LockAdmin:
+		msg = msgLockedAdmin
+	case !l.LockedUntil.IsZero():
 		msg = fmt.Sprintf("Too many wrong passcodes: your account is locked until %s UTC. Contact the help desk to unlock it sooner.",
 			l.LockedUntil.UTC().Format("2006-01-02 15:04"))
 	}
@@ -418,6 +421,9 @@ func (e *Engine) unenrolled(ctx context.Context, req *Request, acct *cluster.Acc
 		return deny, nil
 	}
 	if u.Grace > 0 {
+		// The one login that writes the profile: the grace counts from
+		// the first login without a device (for a user who removed every
+		// device, from the first one after), once per user.
 		first, err := e.sf.accounts.FirstSeen(ctx, acct, now)
 		if err != nil {
 			return e.failMode(req, rule, err)
@@ -449,7 +455,7 @@ func (e *Engine) failMode(req *Request, rule GroupRule, err error) (Decision, er
 // compare-and-swap, so parallel answers cannot check more codes than the
 // attempts allow), then checks the code.
 func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
-	timedOut := Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut}
+	timedOut := Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgLoginOver}
 	if e.sf == nil {
 		return timedOut, nil
 	}
@@ -510,7 +516,7 @@ func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
 		d.Err = e.sf.challenges.Finish(ctx, p)
 		return d, nil
 	}
-	code := req.Password
+	code, isCode := passcode(req.Password)
 	var d Decision
 	handled := false
 	if data.Push != nil && e.push != nil {
@@ -527,7 +533,7 @@ func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
 	}
 	switch {
 	case handled:
-	case isPasscode(code):
+	case isCode:
 		vctx, cancel := nasContext(ctx, req)
 		defer cancel()
 		if d, err = e.verify(vctx, acct, code, now); err != nil {

@@ -155,6 +155,15 @@ func TestSplit(t *testing.T) {
 		{"custom separator", ClientLogin{Mode: Append, Separator: "::"}, "se,cret::123456", "se,cret", "123456", true},
 		{"fixed length", ClientLogin{Mode: Append, CodeLength: 6}, "secret123456", "secret", "123456", true},
 		{"fixed length too short", ClientLogin{Mode: Append, CodeLength: 6}, "123456", "123456", "", false},
+		{"grouped with a space", ClientLogin{Mode: Append}, "secret,123 456", "secret", "123456", true},
+		{"a bypass code as printed", ClientLogin{Mode: Auto}, "secret,123 456 789", "secret", "123456789", true},
+		{"grouped with dashes", ClientLogin{Mode: Auto}, "secret,123-456-789", "secret", "123456789", true},
+		{"a space after the separator", ClientLogin{Mode: Auto}, "secret, 123456", "secret", "123456", true},
+		{"the password keeps its spaces and dashes", ClientLogin{Mode: Append}, "my pass-word 12,123 456", "my pass-word 12", "123456", true},
+		{"spaces before the last separator are the password's", ClientLogin{Mode: Auto}, "pass 123 456,word", "pass 123 456,word", "", false},
+		{"digits with words are no code", ClientLogin{Mode: Auto}, "secret,123 456 abc", "secret,123 456 abc", "", false},
+		{"grouped, too short", ClientLogin{Mode: Auto}, "secret,12 345", "secret,12 345", "", false},
+		{"fixed length takes no groups", ClientLogin{Mode: Append, CodeLength: 8}, "secret1234 5678", "secret1234 5678", "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,6 +173,42 @@ func TestSplit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzSplit: whatever the password box holds, a split gives back the
+// password as typed and a code of 6 to 12 digits that the part after the
+// last separator holds, spaces and dashes aside.
+func FuzzSplit(f *testing.F) {
+	for _, s := range []string{"secret,123456", "secret,123 456 789", "a,b,c-12-34-56", "pw, push", ",123456", "x,1\t2 3-4 5 6"} {
+		f.Add(s, ",", 0)
+	}
+	f.Add("secret123456", "", 6)
+	f.Fuzz(func(t *testing.T, password, sep string, codeLength int) {
+		l := ClientLogin{Mode: Auto, Separator: sep}
+		if codeLength > 0 && codeLength <= maxPasscode {
+			l = ClientLogin{Mode: Append, Separator: sep, CodeLength: codeLength}
+		}
+		pw, code, ok := l.split(password)
+		if !ok {
+			if pw != password || code != "" {
+				t.Fatalf("no split, but got %q %q from %q", pw, code, password)
+			}
+			return
+		}
+		if pw == "" || !strings.HasPrefix(password, pw) {
+			t.Fatalf("password %q is not the start of %q", pw, password)
+		}
+		if c, ok := passcode(code); !ok || c != code {
+			t.Fatalf("code %q from %q is not 6 to 12 digits", code, password)
+		}
+		rest := password[len(pw):]
+		if l.CodeLength == 0 {
+			rest = strings.TrimPrefix(rest, l.separator())
+		}
+		if c, _ := passcode(rest); c != code {
+			t.Fatalf("code %q is not what %q holds after the password", code, rest)
+		}
+	})
 }
 
 func TestChallengeMode(t *testing.T) {
@@ -182,7 +227,11 @@ func TestChallengeMode(t *testing.T) {
 	}
 	t.Run("a State is single use", func(t *testing.T) {
 		w.advance(30 * time.Second)
-		expect(t, w.login(Prompt, w.code(dev, 0), first.State), Reject, ReasonBadState)
+		d := w.login(Prompt, w.code(dev, 0), first.State)
+		expect(t, d, Reject, ReasonBadState)
+		if d.Message != msgLoginOver {
+			t.Errorf("got %q, want %q: the login was finished, not timed out", d.Message, msgLoginOver)
+		}
 	})
 	t.Run("wrong answers get another try, then a reject", func(t *testing.T) {
 		c := w.login(Prompt, "pw", nil)
@@ -198,7 +247,11 @@ func TestChallengeMode(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		c := w.login(Prompt, "pw", nil)
 		w.advance(DefaultChallengeTTL + time.Second)
-		expect(t, w.login(Prompt, w.code(dev, 0), c.State), Reject, ReasonChallengeExpired)
+		d := w.login(Prompt, w.code(dev, 0), c.State)
+		expect(t, d, Reject, ReasonChallengeExpired)
+		if d.Message != msgTimedOut {
+			t.Errorf("got %q, want %q", d.Message, msgTimedOut)
+		}
 	})
 	t.Run("bound to the user and the NAS", func(t *testing.T) {
 		w.advance(30 * time.Second)
@@ -216,9 +269,24 @@ func TestChallengeMode(t *testing.T) {
 		}
 		expect(t, w.login(Prompt, w.code(dev, 0), c.State), Accept, ReasonOK)
 	})
+	t.Run("an answer grouped with spaces or dashes", func(t *testing.T) {
+		for _, group := range []func(string) string{
+			func(c string) string { return c[:3] + " " + c[3:] },
+			func(c string) string { return c[:3] + "-" + c[3:] },
+		} {
+			w.advance(30 * time.Second)
+			c := w.login(Prompt, "pw", nil)
+			expect(t, w.login(Prompt, group(w.code(dev, 0)), c.State), Accept, ReasonOK)
+		}
+	})
 	t.Run("an unknown State", func(t *testing.T) {
-		expect(t, w.login(Prompt, "123456", make([]byte, 16)), Reject, ReasonBadState)
-		expect(t, w.login(Prompt, "123456", []byte("short")), Reject, ReasonBadState)
+		for _, state := range [][]byte{make([]byte, 16), []byte("short")} {
+			d := w.login(Prompt, "123456", state)
+			expect(t, d, Reject, ReasonBadState)
+			if d.Message != "This login was already finished or has expired. Log in again." {
+				t.Errorf("got %q, want the login finished or expired", d.Message)
+			}
+		}
 	})
 }
 
@@ -314,6 +382,58 @@ func TestUnenrolled(t *testing.T) {
 		w := newSFWorld(t, defaultPasscodes(), Policy{Groups: []GroupRule{{Group: "staff", Action: Exempt}}}, nil)
 		expect(t, w.login(Auto, "pw", nil), Accept, ReasonExempt)
 	})
+	t.Run("devices removed: the grace counts from the first login without one", func(t *testing.T) {
+		cfg := defaultPasscodes()
+		cfg.Unenrolled = Unenrolled{Allow: true, Grace: 48 * time.Hour}
+		w := newSFWorld(t, cfg, Policy{}, nil)
+		dev := w.enroll("phone")
+		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+		w.advance(100 * time.Hour)
+		if _, err := w.accounts.RemoveDevice(context.Background(), "alice", "phone"); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, w.login(Auto, "pw", nil), Accept, ReasonUnenrolledGrace)
+		w.advance(49 * time.Hour)
+		expect(t, w.login(Auto, "pw", nil), Reject, ReasonNotEnrolled)
+	})
+}
+
+// TestFirstSeenOnlyWhenNeeded: profile.first_seen is a write on the login
+// path, made only for a user without a device when a grace period is set.
+func TestFirstSeenOnlyWhenNeeded(t *testing.T) {
+	grace := defaultPasscodes()
+	grace.Unenrolled = Unenrolled{Allow: true, Grace: 48 * time.Hour}
+	noGrace := defaultPasscodes()
+	noGrace.Unenrolled = Unenrolled{Allow: true}
+	tests := []struct {
+		name   string
+		cfg    Passcodes
+		device bool
+		want   bool
+	}{
+		{"a device, with a grace period", grace, true, false},
+		{"a device, no grace period", defaultPasscodes(), true, false},
+		{"no device, denied", defaultPasscodes(), false, false},
+		{"no device, allowed without end", noGrace, false, false},
+		{"no device, a grace period", grace, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newSFWorld(t, tt.cfg, Policy{}, nil)
+			password := "pw"
+			if tt.device {
+				password += "," + w.code(w.enroll("phone"), 0)
+			}
+			w.login(Auto, password, nil)
+			e, err := w.store.Get(context.Background(), "users/alice/profile")
+			if got := err == nil; got != tt.want {
+				t.Fatalf("profile record written: got %v (%s, %v), want %v", got, e.Value, err, tt.want)
+			}
+			if tt.want && !strings.Contains(string(e.Value), `"first_seen":"2026-11-23T10:00:00Z"`) {
+				t.Errorf("got %s, want first_seen at the login", e.Value)
+			}
+		})
+	}
 }
 
 // failingStore fails every call as an unreachable etcd does.
@@ -417,6 +537,19 @@ func TestBypassCodes(t *testing.T) {
 		expect(t, c, Challenge, ReasonPasscodeRequested)
 		expect(t, w.login(Prompt, code, c.State), Accept, ReasonBypass)
 	})
+	t.Run("typed as printed, with spaces or dashes", func(t *testing.T) {
+		code := issue(0, time.Hour)
+		printed := code[:3] + " " + code[3:6] + " " + code[6:]
+		c := w.login(Prompt, "pw", nil)
+		expect(t, w.login(Prompt, printed, c.State), Accept, ReasonBypass)
+		expect(t, w.login(Append, "pw,"+printed, nil), Accept, ReasonBypass)
+		expect(t, w.login(Auto, "pw,"+strings.ReplaceAll(printed, " ", "-"), nil), Accept, ReasonBypass)
+		d, err := w.engine.PortalPasscode(ctx, "alice", printed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, d, Accept, ReasonBypass)
+	})
 	t.Run("expired", func(t *testing.T) {
 		code := issue(0, time.Hour)
 		w.advance(time.Hour)
@@ -503,7 +636,6 @@ func (brokenStore) Commit(context.Context, cluster.Txn) (int64, error) {
 func TestOnlyUnreachabilityIsAFailMode(t *testing.T) {
 	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
 	w.enroll("phone")
-	w.login(Append, "pw,000001", nil) // the user's first login is recorded
 	safe := ClientLogin{Mode: Append, FailMode: Safe}
 	t.Run("a wrong code whose failure cannot be counted is an error, never a fail mode", func(t *testing.T) {
 		w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), cluster.NewAccounts(brokenStore{w.store}, w.keys), cluster.NewChallenges(w.store, w.keys)), WithClock(w.now))

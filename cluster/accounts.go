@@ -64,9 +64,11 @@ func (a *Account) Device(id string) (Device, bool) {
 
 // Profile records facts about a user that are not devices.
 type Profile struct {
-	// FirstSeen is when a login of the user first reached the cluster;
-	// the grace period for users without a device counts from it.
-	FirstSeen time.Time `json:"first_seen"`
+	// FirstSeen is when a login of the user without a device first
+	// reached the cluster while a grace period was set (see
+	// Accounts.FirstSeen): the grace counts from it. Zero: no such login
+	// yet.
+	FirstSeen time.Time `json:"first_seen,omitzero"`
 	// DefaultPush is the id of the device that automatic pushes go to;
 	// empty or gone: the oldest push device.
 	DefaultPush string `json:"default_push,omitempty"`
@@ -166,7 +168,7 @@ func (a *Accounts) Load(ctx context.Context, user string) (*Account, error) {
 
 // SetDefaultPush makes device, a push device of user's, the one automatic
 // pushes go to (ErrNoDevice when user has no such push device).
-func (a *Accounts) SetDefaultPush(ctx context.Context, user, device string, now time.Time) error {
+func (a *Accounts) SetDefaultPush(ctx context.Context, user, device string) error {
 	_, err := Update(ctx, a.store, fmt.Sprintf("set the default push device of %q", user), func(ctx context.Context) (Txn, error) {
 		acct, err := a.Load(ctx, user)
 		if err != nil {
@@ -177,9 +179,6 @@ func (a *Accounts) SetDefaultPush(ctx context.Context, user, device string, now 
 			return Txn{}, fmt.Errorf("%w: %q has no push device %q", ErrNoDevice, acct.Name, device)
 		}
 		p := acct.Profile
-		if p.FirstSeen.IsZero() {
-			p.FirstSeen = now.UTC()
-		}
 		p.DefaultPush, p.Nonce = device, newNonce()
 		b, err := json.Marshal(p)
 		if err != nil {
@@ -193,37 +192,65 @@ func (a *Accounts) SetDefaultPush(ctx context.Context, user, device string, now 
 	return err
 }
 
-// FirstSeen returns when user was first seen, recording now when the user
-// is new. Two nodes racing record one time: the loser reads the winner's.
+// FirstSeen returns when acct was first seen without a device,
+// recording now when it was not yet. The engine asks it only for a user
+// without a device while a grace period is set, so other logins write
+// nothing. The first round commits against the profile acct holds (none,
+// usually: no read on the login path); when another node wrote it
+// meanwhile (two nodes racing, a default push device chosen) it reads the
+// profile again, and keeps a time already recorded.
 func (a *Accounts) FirstSeen(ctx context.Context, acct *Account, now time.Time) (time.Time, error) {
-	if acct.Profile.rev != 0 {
+	if !acct.Profile.FirstSeen.IsZero() {
 		return acct.Profile.FirstSeen, nil
 	}
-	p := Profile{FirstSeen: now.UTC(), Nonce: newNonce()}
-	b, err := json.Marshal(p)
+	cur, fresh := acct.Profile, false
+	var next Profile
+	rev, err := Update(ctx, a.store, fmt.Sprintf("record the first login of %q", acct.Name), func(ctx context.Context) (Txn, error) {
+		if fresh {
+			p, err := a.readProfile(ctx, acct.Name)
+			if err != nil {
+				return Txn{}, err
+			}
+			cur = p
+		}
+		fresh = true
+		next = cur
+		if !next.FirstSeen.IsZero() {
+			return Txn{}, nil // another node recorded it
+		}
+		next.FirstSeen, next.Nonce = now.UTC(), newNonce()
+		b, err := json.Marshal(next)
+		if err != nil {
+			return Txn{}, err
+		}
+		return Txn{
+			If:   []Compare{{Key: profileKey(acct.Name), ModRevision: cur.rev}},
+			Then: []Op{Put(profileKey(acct.Name), b)},
+		}, nil
+	})
 	if err != nil {
 		return time.Time{}, err
 	}
-	rev, err := a.store.Commit(ctx, Txn{
-		If:   []Compare{{Key: profileKey(acct.Name), ModRevision: 0}},
-		Then: []Op{Put(profileKey(acct.Name), b)},
-	})
-	switch {
-	case err == nil:
-		p.rev = rev
-		acct.Profile = p
-		return p.FirstSeen, nil
-	case errors.Is(err, ErrConflict):
-		e, err := a.store.Get(ctx, profileKey(acct.Name))
-		if err != nil {
-			return time.Time{}, fmt.Errorf("cluster: profile %q: %w", acct.Name, err)
-		}
-		if err := json.Unmarshal(e.Value, &acct.Profile); err != nil {
-			return time.Time{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
-		}
-		acct.Profile.rev = e.ModRevision
-		return acct.Profile.FirstSeen, nil
-	default:
-		return time.Time{}, fmt.Errorf("cluster: profile %q: %w", acct.Name, err)
+	if rev != 0 {
+		next.rev = rev
 	}
+	acct.Profile = next
+	return next.FirstSeen, nil
+}
+
+// readProfile reads user's profile; none is the zero Profile.
+func (a *Accounts) readProfile(ctx context.Context, user string) (Profile, error) {
+	e, err := a.store.Get(ctx, profileKey(user))
+	if errors.Is(err, ErrNotFound) {
+		return Profile{}, nil
+	}
+	if err != nil {
+		return Profile{}, fmt.Errorf("cluster: profile of %q: %w", user, err)
+	}
+	var p Profile
+	if err := json.Unmarshal(e.Value, &p); err != nil {
+		return Profile{}, fmt.Errorf("cluster: record %s: %w", e.Key, err)
+	}
+	p.rev = e.ModRevision
+	return p, nil
 }

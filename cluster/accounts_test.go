@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -219,8 +220,8 @@ func TestLockoutRecords(t *testing.T) {
 		t.Errorf("the lockout record holds a code: %s", e.Value)
 	}
 	l, err := a.Fail(ctx, acct, "333333", p, t0)
-	if err != nil || !l.Locked(t0) || !l.LockedUntil.Equal(t0.Add(time.Hour)) {
-		t.Fatalf("third distinct failure: got %+v %v, want locked for an hour", l, err)
+	if err != nil || !l.Locked(t0) || !l.LockedUntil.Equal(t0.Add(time.Hour)) || l.Cause != LockFailures {
+		t.Fatalf("third distinct failure: got %+v %v, want locked for an hour by failures", l, err)
 	}
 	t.Run("another node sees the lock", func(t *testing.T) {
 		other, _ := a.Load(ctx, "alice")
@@ -251,12 +252,30 @@ func TestLockoutRecords(t *testing.T) {
 		if ok, _ := a.Unlock(ctx, "alice"); ok {
 			t.Error("a second unlock found something to clear")
 		}
-		if err := a.Lock(ctx, "alice", t0); err != nil {
+		if err := a.Lock(ctx, "alice", LockAdmin, t0); err != nil {
 			t.Fatal(err)
 		}
 		acct, _ := a.Load(ctx, "alice")
-		if !acct.Lockout.Locked(t0.Add(1000 * time.Hour)) {
+		if !acct.Lockout.Locked(t0.Add(1000*time.Hour)) || acct.Lockout.LockedBy() != LockAdmin {
 			t.Errorf("admin lock: got %+v", acct.Lockout)
+		}
+	})
+	t.Run("a lock takes its cause; a lock by failures gives way to it", func(t *testing.T) {
+		for _, cause := range []LockCause{LockFraud, LockAdmin} {
+			if err := a.Lock(ctx, "alice", cause, t0); err != nil {
+				t.Fatal(err)
+			}
+			acct, _ := a.Load(ctx, "alice")
+			if acct.Lockout.LockedBy() != cause || !acct.Lockout.LockedUntil.IsZero() {
+				t.Errorf("after Lock(%s): got %+v", cause, acct.Lockout)
+			}
+			e, _ := m.Get(ctx, "users/alice/lockout")
+			if !bytes.Contains(e.Value, []byte(`"cause":"`+string(cause)+`"`)) {
+				t.Errorf("the record does not say the cause: %s", e.Value)
+			}
+		}
+		if err := a.Lock(ctx, "alice", LockFailures, t0); err == nil {
+			t.Error("Lock took the cause failures, which only Fail sets")
 		}
 	})
 	t.Run("a success resets the count; a racing failure makes it decide again", func(t *testing.T) {
@@ -280,6 +299,96 @@ func TestLockoutRecords(t *testing.T) {
 			t.Errorf("got %d failures and step %d after a success, want 0 and 7", after.Lockout.Failures, after.Used[dev.ID].Step)
 		}
 	})
+}
+
+func TestFirstSeen(t *testing.T) {
+	ctx := context.Background()
+	t.Run("recorded once, the first time asked", func(t *testing.T) {
+		a, _ := testAccounts(t)
+		acct, _ := a.Load(ctx, "alice")
+		if got, err := a.FirstSeen(ctx, acct, t0); err != nil || !got.Equal(t0) {
+			t.Fatalf("got %v %v, want %v", got, err, t0)
+		}
+		again, _ := a.Load(ctx, "alice")
+		if got, err := a.FirstSeen(ctx, again, t0.Add(time.Hour)); err != nil || !got.Equal(t0) {
+			t.Errorf("asked again later: got %v %v, want %v", got, err, t0)
+		}
+	})
+	t.Run("nodes racing record one time", func(t *testing.T) {
+		a, _ := testAccounts(t)
+		var wg sync.WaitGroup
+		got := make([]time.Time, 10)
+		for i := range got {
+			wg.Go(func() {
+				acct, err := a.Load(ctx, "alice")
+				if err == nil {
+					got[i], err = a.FirstSeen(ctx, acct, t0.Add(time.Duration(i)*time.Second))
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, g := range got[1:] {
+			if !g.Equal(got[0]) {
+				t.Fatalf("got %v, want one time", got)
+			}
+		}
+	})
+	t.Run("a profile without it, from the default push device", func(t *testing.T) {
+		a, _ := testAccounts(t)
+		d, err := NewPushDevice("tablet", PushDevice{PublicKey: []byte{4}, Kind: "webhook", Endpoint: "https://x.example/"}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err = a.AddDevice(ctx, "alice", d); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.SetDefaultPush(ctx, "alice", d.ID); err != nil {
+			t.Fatal(err)
+		}
+		acct, _ := a.Load(ctx, "alice")
+		if !acct.Profile.FirstSeen.IsZero() {
+			t.Fatalf("the default push device recorded a first login: %+v", acct.Profile)
+		}
+		if got, err := a.FirstSeen(ctx, acct, t0.Add(time.Hour)); err != nil || !got.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("got %v %v, want %v", got, err, t0.Add(time.Hour))
+		}
+		acct, _ = a.Load(ctx, "alice")
+		if !acct.Profile.FirstSeen.Equal(t0.Add(time.Hour)) || acct.Profile.DefaultPush != d.ID {
+			t.Errorf("got %+v, want first_seen recorded and the default push device kept", acct.Profile)
+		}
+	})
+}
+
+// TestLockedBy reads lockout records as stored, with and without the
+// cause field (records written before it existed).
+func TestLockedBy(t *testing.T) {
+	tests := []struct {
+		name, record string
+		want         LockCause
+	}{
+		{"failures", `{"failures":10,"locked_at":"2026-11-23T10:00:00Z","locked_until":"2026-11-23T10:15:00Z","cause":"failures"}`, LockFailures},
+		{"fraud", `{"failures":0,"locked_at":"2026-11-23T10:00:00Z","cause":"fraud"}`, LockFraud},
+		{"admin", `{"failures":2,"locked_at":"2026-11-23T10:00:00Z","last_failure_at":"2026-11-23T09:00:00Z","cause":"admin"}`, LockAdmin},
+		{"old, for a while: failures", `{"failures":10,"locked_at":"2026-11-23T10:00:00Z","locked_until":"2026-11-23T10:15:00Z"}`, LockFailures},
+		{"old, until unlock, at the last failure: failures", `{"failures":10,"last_failure_at":"2026-11-23T10:00:00Z","locked_at":"2026-11-23T10:00:00Z"}`, LockFailures},
+		{"old, after some failures: admin", `{"failures":2,"last_failure_at":"2026-11-23T09:00:00Z","locked_at":"2026-11-23T10:00:00Z"}`, LockAdmin},
+		{"old, no failure: admin", `{"failures":0,"locked_at":"2026-11-23T10:00:00Z"}`, LockAdmin},
+		{"an unknown cause: admin", `{"failures":10,"locked_at":"2026-11-23T10:00:00Z","locked_until":"2026-11-23T10:15:00Z","cause":"later"}`, LockAdmin},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var l Lockout
+			if err := json.Unmarshal([]byte(tt.record), &l); err != nil {
+				t.Fatal(err)
+			}
+			if got := l.LockedBy(); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
 }
 
 func TestChallenges(t *testing.T) {

@@ -26,8 +26,39 @@ type Lockout struct {
 	// LockedUntil ends the lock; zero with LockedAt set means until an
 	// admin unlocks.
 	LockedUntil time.Time `json:"locked_until,omitzero"`
-	Nonce       string    `json:"nonce"`
-	rev         int64
+	// Cause says why the lock was set, so the user is told what to do;
+	// records written before it existed lack it (see LockedBy).
+	Cause LockCause `json:"cause,omitempty"`
+	Nonce string    `json:"nonce"`
+	rev   int64
+}
+
+// LockCause is why an account was locked.
+type LockCause string
+
+// Causes of a lock.
+const (
+	// LockFailures: too many wrong second factors in a row.
+	LockFailures LockCause = "failures"
+	// LockFraud: the user answered a push with "This wasn't me".
+	LockFraud LockCause = "fraud"
+	// LockAdmin: an admin locked the account (twostepctl lock).
+	LockAdmin LockCause = "admin"
+)
+
+// LockedBy returns the cause of the lock. A record without one, written
+// before causes were recorded, is read from its fields: Fail sets
+// LockedAt and LastFailureAt to the same instant, or a LockedUntil, and
+// Lock does neither; any other lock counts as an admin's, the cause that
+// sends the user to the help desk.
+func (l Lockout) LockedBy() LockCause {
+	switch {
+	case l.Cause == LockFailures, l.Cause == LockFraud, l.Cause == LockAdmin:
+		return l.Cause
+	case l.Cause == "" && !l.LockedAt.IsZero() && (!l.LockedUntil.IsZero() || l.LockedAt.Equal(l.LastFailureAt)):
+		return LockFailures
+	}
+	return LockAdmin
 }
 
 // Locked reports whether the lockout holds at now.
@@ -101,7 +132,7 @@ func (a *Accounts) Fail(ctx context.Context, acct *Account, code string, p Locko
 			next.LastKeyID, next.LastFailure = a.keys.MAC(lockoutPurpose, failureMessage(code, now))
 		}
 		if next.Failures >= p.Attempts {
-			next.LockedAt = now.UTC()
+			next.LockedAt, next.Cause = now.UTC(), LockFailures
 			if p.Duration > 0 {
 				next.LockedUntil = now.Add(p.Duration).UTC()
 			}
@@ -136,17 +167,21 @@ func (a *Accounts) Unlock(ctx context.Context, user string) (bool, error) {
 	return found && err == nil, err
 }
 
-// Lock locks user now, until an admin unlocks (for an admin, or a user
-// reporting a fraudulent login). Failures counted meanwhile conflict
-// with it; it reads again and wins.
-func (a *Accounts) Lock(ctx context.Context, user string, now time.Time) error {
+// Lock locks user now, until an admin unlocks, for cause: LockAdmin for
+// an admin, LockFraud for a user reporting a fraudulent login (a lock
+// already in force takes the new cause). Failures counted meanwhile
+// conflict with it; it reads again and wins.
+func (a *Accounts) Lock(ctx context.Context, user string, cause LockCause, now time.Time) error {
+	if cause != LockAdmin && cause != LockFraud {
+		return fmt.Errorf("cluster: lock %q: cause %q is not %q or %q", user, cause, LockAdmin, LockFraud)
+	}
 	_, err := Update(ctx, a.store, fmt.Sprintf("lock %q", user), func(ctx context.Context) (Txn, error) {
 		cur, err := a.readLockout(ctx, user)
 		if err != nil {
 			return Txn{}, err
 		}
 		next := cur
-		next.LockedAt, next.LockedUntil = now.UTC(), time.Time{}
+		next.LockedAt, next.LockedUntil, next.Cause = now.UTC(), time.Time{}, cause
 		return a.lockoutTxn(user, &next)
 	})
 	return err

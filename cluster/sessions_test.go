@@ -140,7 +140,7 @@ func TestOpenPushesAndDefault(t *testing.T) {
 	}
 
 	// The default push device must be a push device of the user's.
-	if err := a.SetDefaultPush(ctx, "carol", "nope", now); !errors.Is(err, ErrNoDevice) {
+	if err := a.SetDefaultPush(ctx, "carol", "nope"); !errors.Is(err, ErrNoDevice) {
 		t.Fatalf("default to an unknown device: %v, want ErrNoDevice", err)
 	}
 	d, err := NewPushDevice("tablet", PushDevice{PublicKey: []byte{4}, Kind: "webhook", Endpoint: "https://x.example/"}, now)
@@ -150,10 +150,10 @@ func TestOpenPushesAndDefault(t *testing.T) {
 	if d, err = a.AddDevice(ctx, "carol", d); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.SetDefaultPush(ctx, "carol", d.ID, now); err != nil {
+	if err := a.SetDefaultPush(ctx, "carol", d.ID); err != nil {
 		t.Fatal(err)
 	}
-	if acct, err = a.Load(ctx, "carol"); err != nil || acct.Profile.DefaultPush != d.ID || acct.Profile.FirstSeen.IsZero() {
+	if acct, err = a.Load(ctx, "carol"); err != nil || acct.Profile.DefaultPush != d.ID || !acct.Profile.FirstSeen.IsZero() {
 		t.Fatalf("profile after SetDefaultPush: %+v, %v", acct.Profile, err)
 	}
 }

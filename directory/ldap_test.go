@@ -619,6 +619,19 @@ func TestLDAPActiveDirectoryState(t *testing.T) {
 			}
 		})
 	}
+	// Lookup tells an admin tool the state the entry shows, without a
+	// password; slapd's ppolicy lock (carol) shows only to a bind.
+	for _, tt := range []struct {
+		user string
+		want Status
+	}{{"alice", OK}, {"gina", Disabled}, {"hal", AccountExpired}, {"carol", OK}} {
+		t.Run("lookup "+tt.user, func(t *testing.T) {
+			u, err := l.Lookup(context.Background(), tt.user)
+			if err != nil || u.State != tt.want || !u.StateKnown {
+				t.Errorf("got %+v, %v, want state %s", u, err, tt.want)
+			}
+		})
+	}
 }
 
 // TestLDAPHealthFrozen freezes slapd (SIGSTOP) under login traffic while

@@ -95,8 +95,8 @@ func parseADAccount(e *ldap.Entry) adAccount {
 
 // status is what the entry says of the account at now: OK, Disabled,
 // Locked, AccountExpired or PasswordExpired, in that order of precedence.
-// It is only asked after the password was proven by a bind (see
-// LDAP.Authenticate).
+// A login asks it only after the password was proven by a bind (see
+// LDAP.Authenticate); Lookup, for admin tools, asks it without one.
 //
 // lockoutTime counts only when msDS-User-Account-Control-Computed was not
 // returned: AD leaves lockoutTime set after the lockout duration has

@@ -15,7 +15,8 @@ var ErrUnknownUser = errors.New("directory: unknown user")
 // Lookup returns the user called name, as the version of the file in
 // force knows it, without checking a password: for admin tools that
 // attach records to a user. A disabled user is found (the account exists
-// and may be enabled again). Names compare exactly, as in Authenticate.
+// and may be enabled again), with State Disabled. Names compare exactly,
+// as in Authenticate.
 func (f *File) Lookup(ctx context.Context, name string) (User, error) {
 	if err := ctx.Err(); err != nil {
 		return User{}, fmt.Errorf("directory: lookup %q: %w", name, context.Cause(ctx))
@@ -24,14 +25,21 @@ func (f *File) Lookup(ctx context.Context, name string) (User, error) {
 	if !ok {
 		return User{}, fmt.Errorf("%w %q in %s", ErrUnknownUser, name, f.path)
 	}
-	return User{Name: u.name, Groups: slices.Clone(u.groups)}, nil
+	st := OK
+	if u.disabled {
+		st = Disabled
+	}
+	return User{Name: u.name, Groups: slices.Clone(u.groups), State: st, StateKnown: true}, nil
 }
 
 // Lookup finds the user called name with the service account and returns
 // the canonical name (UserAttribute of the entry) and groups, applying
 // the realm rules as Authenticate does. It never binds as the user, so it
-// neither needs nor checks a password, and tells nothing of the account's
-// state (locked, disabled, expired). An error that does not wrap
+// neither needs nor checks a password. Under the Active Directory preset
+// it tells the account's state (disabled, locked, expired) from the
+// entry's attributes, as read by the service account (up to cache_ttl
+// old); otherwise the state is not known: OpenLDAP's password policy
+// tells it only to the user's bind. An error that does not wrap
 // ErrUnknownUser is a directory that could not answer.
 func (l *LDAP) Lookup(ctx context.Context, name string) (User, error) {
 	unknown := fmt.Errorf("%w %q", ErrUnknownUser, name)
@@ -49,5 +57,9 @@ func (l *LDAP) Lookup(ctx context.Context, name string) (User, error) {
 	if u == nil {
 		return User{}, unknown
 	}
-	return User{Name: u.name, Groups: slices.Clone(u.groups)}, nil
+	out := User{Name: u.name, Groups: slices.Clone(u.groups)}
+	if l.ad() {
+		out.State, out.StateKnown = u.ad.status(l.now()), true
+	}
+	return out, nil
 }

@@ -26,8 +26,8 @@ func TestFileLookup(t *testing.T) {
 		want       User
 		unknown    bool
 	}{
-		{"with groups", "alice", User{Name: "alice", Groups: []string{"vpn-users", "admins"}}, false},
-		{"disabled is found", "bob", User{Name: "bob"}, false},
+		{"with groups", "alice", User{Name: "alice", Groups: []string{"vpn-users", "admins"}, State: OK, StateKnown: true}, false},
+		{"disabled is found, and says so", "bob", User{Name: "bob", State: Disabled, StateKnown: true}, false},
 		{"unknown", "mallory", User{}, true},
 		{"names compare exactly", "Alice", User{}, true},
 		{"empty", "", User{}, true},
@@ -47,7 +47,7 @@ func TestFileLookup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Name != tt.want.Name || !slices.Equal(got.Groups, tt.want.Groups) {
+			if got.Name != tt.want.Name || !slices.Equal(got.Groups, tt.want.Groups) || got.State != tt.want.State || got.StateKnown != tt.want.StateKnown {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -110,6 +110,9 @@ func TestLDAPLookup(t *testing.T) {
 			}
 			if got.Name != tt.want.Name || !slices.Equal(got.Groups, tt.want.Groups) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			if got.StateKnown {
+				t.Errorf("got state %s; OpenLDAP tells the state only to a bind", got.State)
 			}
 		})
 	}

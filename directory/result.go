@@ -56,6 +56,14 @@ type User struct {
 	Name string
 	// Groups the user belongs to, as named by the directory.
 	Groups []string
+	// State is the account's state as Lookup reads it, without the
+	// user's password, for admin tools: OK, Disabled, Locked,
+	// AccountExpired or PasswordExpired. StateKnown is false where the
+	// directory tells it only to the user's own bind (OpenLDAP's password
+	// policy); State is then zero. Authenticate leaves both zero: its
+	// Result.Status says it.
+	State      Status
+	StateKnown bool
 }
 
 // Result is the answer of Authenticate.

@@ -218,7 +218,7 @@ func (p *Portal) confirmed(w http.ResponseWriter, r *http.Request, s *cluster.Se
 }
 
 func (p *Portal) setDefault(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	err := p.accounts.SetDefaultPush(r.Context(), s.User, r.PostFormValue("device"), p.cfg.Now())
+	err := p.accounts.SetDefaultPush(r.Context(), s.User, r.PostFormValue("device"))
 	switch {
 	case errors.Is(err, cluster.ErrNoDevice):
 		p.renderDevices(w, r, s, http.StatusNotFound, "Only a push device can get automatic pushes.")

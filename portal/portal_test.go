@@ -411,7 +411,7 @@ func TestPortalFlows(t *testing.T) {
 	})
 	t.Run("a locked account's session ends", func(t *testing.T) {
 		b.get("/devices")
-		if err := w.accounts.Lock(context.Background(), "alice", time.Now()); err != nil {
+		if err := w.accounts.Lock(context.Background(), "alice", cluster.LockAdmin, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		code, body := b.get("/devices")

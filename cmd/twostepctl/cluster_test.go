@@ -42,6 +42,9 @@ const clusterUsers = `users:
     groups: [vpn-users]
   bob:
     password: "{SSHA256}oBmrdHcA6OZEkkCLeXh71YAerbvhXz1qqwjrPsXmEtNzYWx0c2FsdA=="
+  dora:
+    password: "{SSHA256}oBmrdHcA6OZEkkCLeXh71YAerbvhXz1qqwjrPsXmEtNzYWx0c2FsdA=="
+    disabled: true
 `
 
 // fileDirectory is the directory section of the users file clusterUsers.
@@ -407,9 +410,9 @@ func TestEnrollConfirmation(t *testing.T) {
 			t.Error("the confirmation code is not marked used")
 		}
 	})
-	t.Run("-json with a confirmation", func(t *testing.T) {
+	t.Run("-json with a confirmation, with a dash", func(t *testing.T) {
 		code := totp.Code(totp.Step(time.Now()))
-		out, errOut, _, err := ctlSecret(t, code+"\n", "enroll", "-config", tc.config, "-json", "-name", "tablet", "bob")
+		out, errOut, _, err := ctlSecret(t, code[:3]+"-"+code[3:]+"\n", "enroll", "-config", tc.config, "-json", "-name", "tablet", "bob")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
@@ -588,7 +591,7 @@ func TestLockUnlockStatus(t *testing.T) {
 		"directory:   found in the users file", "groups: vpn-users",
 		"devices:     none; enroll one with `twostepctl enroll alice`",
 		"lockout:     not locked\n", "first seen:  not recorded")
-	if st := status(); st.User != "alice" || !st.Directory.Found || fmt.Sprint(st.Directory.Groups) != "[vpn-users]" || st.Lockout.Locked || st.Lockout.Attempts != 10 {
+	if st := status(); st.User != "alice" || !st.Directory.Found || fmt.Sprint(st.Directory.Groups) != "[vpn-users]" || st.Directory.State != "ok" || st.Lockout.Locked || st.Lockout.Attempts != 10 || st.Lockout.Cause != "" {
 		t.Errorf("got %+v", st)
 	}
 
@@ -608,15 +611,48 @@ func TestLockUnlockStatus(t *testing.T) {
 	if !tc.load(t, "alice").Lockout.Locked(time.Now().Add(24 * time.Hour)) {
 		t.Error("the lock does not hold a day later")
 	}
-	contains(ctlc("status", "alice"), "lockout:     LOCKED since ", "until an admin unlocks; unlock with `twostepctl unlock alice`")
-	if st := status(); !st.Lockout.Locked || !st.Lockout.UntilUnlock || st.Lockout.LockedAt.IsZero() || !st.Lockout.LockedUntil.IsZero() {
-		t.Errorf("got %+v, want locked until unlock", st.Lockout)
+	contains(ctlc("status", "alice"), "lockout:     LOCKED by an admin with `twostepctl lock`, since ", "until an admin unlocks; unlock with `twostepctl unlock alice`")
+	if st := status(); !st.Lockout.Locked || !st.Lockout.UntilUnlock || st.Lockout.LockedAt.IsZero() || !st.Lockout.LockedUntil.IsZero() || st.Lockout.Cause != cluster.LockAdmin {
+		t.Errorf("got %+v, want locked by an admin until unlock", st.Lockout)
 	}
 	contains(ctlc("lock", "alice"), "alice was already locked")
-	contains(ctlc("unlock", "alice"), "unlocked alice (since ", "until an admin unlocks); logins work again on every node")
+	contains(ctlc("unlock", "alice"), "unlocked alice (by an admin with `twostepctl lock`, since ", "until an admin unlocks); logins work again on every node")
 	if tc.load(t, "alice").Lockout.Locked(time.Now()) {
 		t.Error("still locked")
 	}
+
+	t.Run("why it is locked", func(t *testing.T) {
+		defer ctlc("unlock", "alice")
+		policy := cluster.LockoutPolicy{Attempts: 10, Duration: 15 * time.Minute}
+		acct := tc.load(t, "alice")
+		for i := range policy.Attempts {
+			if _, err := tc.accounts.Fail(context.Background(), acct, fmt.Sprint(i), policy, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		contains(ctlc("status", "alice"), "lockout:     LOCKED after 10 failed passcodes, since ", ", until ")
+		if st := status(); st.Lockout.Cause != cluster.LockFailures || st.Lockout.UntilUnlock {
+			t.Errorf("got %+v, want locked by failures for a while", st.Lockout)
+		}
+		// A push answered "This wasn't me", as twostepd records it.
+		if err := tc.accounts.Lock(context.Background(), "alice", cluster.LockFraud, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		contains(ctlc("status", "alice"), `lockout:     LOCKED after the user answered a push "This wasn't me", since `, "until an admin unlocks")
+		if st := status(); st.Lockout.Cause != cluster.LockFraud || !st.Lockout.UntilUnlock {
+			t.Errorf("got %+v, want locked by a fraud report until unlock", st.Lockout)
+		}
+	})
+	t.Run("a disabled user", func(t *testing.T) {
+		contains(ctlc("status", "dora"), "directory:   found in the users file", "; DISABLED: logins are refused (enable with `twostepctl user enable dora`)")
+		var st statusJSON
+		if err := decodeJSON(ctlc("status", "-json", "dora"), &st); err != nil {
+			t.Fatal(err)
+		}
+		if !st.Directory.Found || st.Directory.State != "disabled" {
+			t.Errorf("got %+v, want found, disabled", st.Directory)
+		}
+	})
 
 	mustCtl(t, "", "-config", tc.config, "enroll", "-confirm=false", "alice")
 	contains(ctlc("status", "alice"), "devices:     1; list them with `twostepctl devices alice`")

@@ -326,7 +326,7 @@ func (c *cli) confirmCode(ctx context.Context, t challenge.TOTP, user string) (i
 		if err != nil {
 			return 0, fmt.Errorf("%w; nothing stored", err)
 		}
-		code = strings.ReplaceAll(code, " ", "") // "123 456", as apps show it
+		code, _ = typedCode(code) // "123 456", as apps show it, or "123-456"
 		if step, ok := t.Check(code, c.now(), -1, confirmWindow); ok {
 			return step, nil
 		}

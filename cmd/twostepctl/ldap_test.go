@@ -34,7 +34,8 @@ func TestLDAPDirectory(t *testing.T) {
 	if n := len(tc.load(t, "alice").Devices); n != 1 {
 		t.Errorf("got %d devices, want 1", n)
 	}
-	if out := mustCtl(t, "", "-config", tc.config, "status", "Alice"); !strings.Contains(out, "found in LDAP, groups: staff,unix-admins,vpn-users") || !strings.Contains(out, "user:        alice\n") {
+	if out := mustCtl(t, "", "-config", tc.config, "status", "Alice"); !strings.Contains(out, "found in LDAP, groups: staff,unix-admins,vpn-users") || !strings.Contains(out, "user:        alice\n") ||
+		!strings.Contains(out, "it tells whether the account is locked or expired only at a login") {
 		t.Errorf("status: got:\n%s", out)
 	}
 	_, _, err := ctl(t, "", "-config", tc.config, "enroll", "-confirm=false", "mallory")

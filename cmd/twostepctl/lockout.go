@@ -53,9 +53,10 @@ const lockUsage = `Usage: twostepctl lock USER
 Lock USER until ` + "`twostepctl unlock USER`" + `, on every node at once: every
 login that needs a second factor is refused, whatever the password and
 passcode. For a login the user reports as not theirs: lock first, then
-look into it. Sessions already open on the VPN stay open (end them on the
-NAS), and users the policy exempts from the second factor are not
-affected.
+look into it. The user is told "Your account is locked by the help desk.
+Contact them to unlock it." Sessions already open on the VPN stay open
+(end them on the NAS), and users the policy exempts from the second
+factor are not affected.
 
 Example:
   twostepctl lock alice
@@ -85,7 +86,7 @@ func (c *cli) lock(ctx context.Context, args []string) error {
 	now := c.now()
 	octx, cancel := op(ctx)
 	defer cancel()
-	if err := s.accounts.Lock(octx, user, now); err != nil {
+	if err := s.accounts.Lock(octx, user, cluster.LockAdmin, now); err != nil {
 		return s.storeErr(err)
 	}
 	if acct.Lockout.Locked(now) {
@@ -95,15 +96,20 @@ func (c *cli) lock(ctx context.Context, args []string) error {
 	return nil
 }
 
-// lockoutText describes a lockout in force.
+// lockoutText describes a lockout in force: why, since and until when.
 func lockoutText(l cluster.Lockout) string {
+	why := "after too many failed passcodes"
+	switch {
+	case l.LockedBy() == cluster.LockFraud:
+		why = `after the user answered a push "This wasn't me"`
+	case l.LockedBy() == cluster.LockAdmin:
+		why = "by an admin with `twostepctl lock`"
+	case l.Failures > 0:
+		why = "after " + count(l.Failures, "failed passcode", "failed passcodes")
+	}
 	until := "until an admin unlocks"
 	if !l.LockedUntil.IsZero() {
 		until = "until " + timeText(l.LockedUntil)
 	}
-	s := "since " + timeText(l.LockedAt) + ", " + until
-	if l.Failures > 0 {
-		s += ", after " + count(l.Failures, "failed passcode", "failed passcodes")
-	}
-	return s
+	return why + ", since " + timeText(l.LockedAt) + ", " + until
 }

@@ -7,16 +7,21 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"twostep/cluster"
 	"twostep/directory"
 )
 
 const statusUsage = `Usage: twostepctl status [-json] USER
 
 Show what twostep knows of USER: whether the directory has the user (and
-the groups, which the policy reads), how many second-factor devices the
-user has, the lockout (failed passcodes, locked until when), and when the
-cluster first saw a login of the user without a device (the grace period
-of passcodes.unenrolled counts from it).
+the groups, which the policy reads) and what it says of the account
+(disabled, locked, expired: the users file and Active Directory tell it;
+OpenLDAP only at a login), how many second-factor devices the user has,
+the lockout (failed passcodes; locked since and until when, and why: too
+many wrong passcodes, a push answered "This wasn't me", or
+` + "`twostepctl lock`" + `), and when the cluster first saw a login of the user
+without a device (the grace period of passcodes.unenrolled counts from
+it).
 
 Examples:
   twostepctl status alice
@@ -38,6 +43,10 @@ type statusJSON struct {
 type directoryJSON struct {
 	Found  bool     `json:"found"`
 	Groups []string `json:"groups"`
+	// State is what the directory says of a found account: ok,
+	// disabled, locked, account_expired, password_expired, or unknown
+	// where it tells only at a login (OpenLDAP).
+	State string `json:"state,omitempty"`
 	// Error is set when the directory could not answer.
 	Error string `json:"error,omitempty"`
 }
@@ -50,6 +59,8 @@ type lockoutJSON struct {
 	LockedAt    time.Time `json:"locked_at,omitzero"`
 	LockedUntil time.Time `json:"locked_until,omitzero"`
 	UntilUnlock bool      `json:"until_unlock,omitempty"`
+	// Cause is why a lock in force was set: failures, fraud or admin.
+	Cause cluster.LockCause `json:"cause,omitempty"`
 }
 
 func (c *cli) status(ctx context.Context, args []string) error {
@@ -79,7 +90,11 @@ func (c *cli) status(ctx context.Context, args []string) error {
 		user = u.Name
 		st.Directory.Found = true
 		st.Directory.Groups = append(st.Directory.Groups, u.Groups...)
-		dirText = fmt.Sprintf("found in %s, groups: %s", s.where, groupList(u.Groups))
+		st.Directory.State = "unknown"
+		if u.StateKnown {
+			st.Directory.State = u.State.String()
+		}
+		dirText = fmt.Sprintf("found in %s, groups: %s%s", s.where, groupList(u.Groups), s.accountText(u))
 	}
 	st.User = user
 
@@ -98,6 +113,7 @@ func (c *cli) status(ctx context.Context, args []string) error {
 		st.Lockout.LockedAt = l.LockedAt.UTC()
 		st.Lockout.LockedUntil = l.LockedUntil.UTC()
 		st.Lockout.UntilUnlock = l.LockedUntil.IsZero()
+		st.Lockout.Cause = l.LockedBy()
 	}
 	if *asJSON {
 		return writeJSON(c.stdout, st)
@@ -132,4 +148,26 @@ func (c *cli) status(ctx context.Context, args []string) error {
 	fmt.Fprintf(tw, "lockout:\t%s\n", lockText)
 	fmt.Fprintf(tw, "first seen:\t%s\n", firstSeen)
 	return tw.Flush()
+}
+
+// accountText says what the directory says of u's account, when it
+// refuses logins or cannot tell: the lockout line below is twostep's own.
+func (s *session) accountText(u directory.User) string {
+	if !u.StateKnown {
+		return "; it tells whether the account is locked or expired only at a login"
+	}
+	switch u.State {
+	case directory.Disabled:
+		if _, ok := s.dir.(*directory.File); ok {
+			return fmt.Sprintf("; DISABLED: logins are refused (enable with `twostepctl user enable %s`)", u.Name)
+		}
+		return "; DISABLED there: logins are refused"
+	case directory.Locked:
+		return "; LOCKED there: logins are refused until the directory unlocks it"
+	case directory.AccountExpired:
+		return "; ACCOUNT EXPIRED there: logins are refused"
+	case directory.PasswordExpired:
+		return "; PASSWORD EXPIRED there: the user must change it to log in"
+	}
+	return ""
 }

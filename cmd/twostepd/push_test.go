@@ -252,8 +252,8 @@ func TestClusterPushAnswersRefused(t *testing.T) {
 		t.Fatalf("answer to an answered push: %d, want 409", status)
 	}
 	// The account is locked on every node: no push is sent.
-	if a := login(t, pc.b.radius, clusterUser, clusterPassword+",push", nil); a.code != radius.CodeAccessReject || !strings.Contains(a.message, "locked") {
-		t.Fatalf("after a fraud report: %v %q, want a reject saying locked", a.code, a.message)
+	if a := login(t, pc.b.radius, clusterUser, clusterPassword+",push", nil); a.code != radius.CodeAccessReject || a.message != "Your account is locked: you reported a login as not yours. Contact the help desk." {
+		t.Fatalf("after a fraud report: %v %q, want a reject saying the user reported a login", a.code, a.message)
 	}
 	pc.noMoreNotifications(t, 300*time.Millisecond)
 }
