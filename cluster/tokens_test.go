@@ -167,7 +167,7 @@ func TestTokenSelfAssignHonoursTheLockout(t *testing.T) {
 		t.Fatal(err)
 	}
 	right := func(Device, uint64) (int64, bool) { return 0, true }
-	if err := a.Lock(ctx, "alice", t0); err != nil {
+	if err := a.Lock(ctx, "alice", LockAdmin, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.AssignTokenIf(ctx, "SELF0000", "alice", "fob", t0, right); !errors.Is(err, ErrLocked) {
