@@ -238,6 +238,25 @@ func (a *Accounts) FirstSeen(ctx context.Context, acct *Account, now time.Time) 
 	return next.FirstSeen, nil
 }
 
+// firstSeenWrite returns, for a transaction that gives user a device at
+// now, the compare and op that record now as the user's first sight when
+// the profile has none yet: a user who once had a device has a first
+// sight, so removing every device later does not open a new enrollment
+// grace. Both are empty when the profile has one.
+func (a *Accounts) firstSeenWrite(ctx context.Context, user string, now time.Time) ([]Compare, []Op, error) {
+	p, err := a.readProfile(ctx, user)
+	if err != nil || !p.FirstSeen.IsZero() {
+		return nil, nil, err
+	}
+	rev := p.rev
+	p.FirstSeen, p.Nonce = now.UTC(), newNonce()
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []Compare{{Key: profileKey(user), ModRevision: rev}}, []Op{Put(profileKey(user), b)}, nil
+}
+
 // readProfile reads user's profile; none is the zero Profile.
 func (a *Accounts) readProfile(ctx context.Context, user string) (Profile, error) {
 	e, err := a.store.Get(ctx, profileKey(user))

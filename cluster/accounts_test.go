@@ -336,7 +336,7 @@ func TestFirstSeen(t *testing.T) {
 			}
 		}
 	})
-	t.Run("a profile without it, from the default push device", func(t *testing.T) {
+	t.Run("a user's first device records it", func(t *testing.T) {
 		a, _ := testAccounts(t)
 		d, err := NewPushDevice("tablet", PushDevice{PublicKey: []byte{4}, Kind: "webhook", Endpoint: "https://x.example/"}, t0)
 		if err != nil {
@@ -349,15 +349,18 @@ func TestFirstSeen(t *testing.T) {
 			t.Fatal(err)
 		}
 		acct, _ := a.Load(ctx, "alice")
-		if !acct.Profile.FirstSeen.IsZero() {
-			t.Fatalf("the default push device recorded a first login: %+v", acct.Profile)
+		if !acct.Profile.FirstSeen.Equal(t0) || acct.Profile.DefaultPush != d.ID {
+			t.Fatalf("got %+v, want first_seen at the enrollment and the default push device", acct.Profile)
 		}
-		if got, err := a.FirstSeen(ctx, acct, t0.Add(time.Hour)); err != nil || !got.Equal(t0.Add(time.Hour)) {
-			t.Fatalf("got %v %v, want %v", got, err, t0.Add(time.Hour))
+		// A later device keeps it, and so does a removal of them all.
+		if _, err := a.AddDevice(ctx, "alice", testDevice("phone")); err != nil {
+			t.Fatal(err)
 		}
-		acct, _ = a.Load(ctx, "alice")
-		if !acct.Profile.FirstSeen.Equal(t0.Add(time.Hour)) || acct.Profile.DefaultPush != d.ID {
-			t.Errorf("got %+v, want first_seen recorded and the default push device kept", acct.Profile)
+		for _, dev := range acct.Devices {
+			a.RemoveDevice(ctx, "alice", dev.ID)
+		}
+		if got, err := a.FirstSeen(ctx, acct, t0.Add(100*time.Hour)); err != nil || !got.Equal(t0) {
+			t.Errorf("got %v %v, want %v", got, err, t0)
 		}
 	})
 }

@@ -279,6 +279,11 @@ func (a *Accounts) addDevice(ctx context.Context, user string, d Device, first b
 		}
 		guard = append(guard, Compare{Key: key, ModRevision: 0})
 		ops := []Op{Put(key, b), vop}
+		fc, fop, err := a.firstSeenWrite(ctx, user, d.Created)
+		if err != nil {
+			return Txn{}, err
+		}
+		guard, ops = append(guard, fc...), append(ops, fop...)
 		if d.Spent > 0 {
 			u, err := json.Marshal(UsedStep{Step: d.Spent, At: d.Created, Nonce: newNonce()})
 			if err != nil {

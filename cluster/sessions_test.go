@@ -153,7 +153,7 @@ func TestOpenPushesAndDefault(t *testing.T) {
 	if err := a.SetDefaultPush(ctx, "carol", d.ID); err != nil {
 		t.Fatal(err)
 	}
-	if acct, err = a.Load(ctx, "carol"); err != nil || acct.Profile.DefaultPush != d.ID || !acct.Profile.FirstSeen.IsZero() {
+	if acct, err = a.Load(ctx, "carol"); err != nil || acct.Profile.DefaultPush != d.ID || acct.Profile.FirstSeen.IsZero() {
 		t.Fatalf("profile after SetDefaultPush: %+v, %v", acct.Profile, err)
 	}
 }

@@ -284,6 +284,11 @@ func (a *Accounts) AssignTokenIf(ctx context.Context, serial, user, name string,
 		}
 		ops := []Op{Put(deviceKey(user, d.ID), dv), vop}
 		guard = append(guard, Compare{Key: te.Key, ModRevision: te.ModRevision}, Compare{Key: deviceKey(user, d.ID), ModRevision: 0})
+		fc, fop, err := a.firstSeenWrite(ctx, user, now)
+		if err != nil {
+			return Txn{}, err
+		}
+		guard, ops = append(guard, fc...), append(ops, fop...)
 		if check != nil {
 			used, ok := check(d, r.Counter)
 			if !ok {
