@@ -80,7 +80,7 @@ func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Pac
 		Authenticator:    p.Authenticator,
 		Arrived:          arrived,
 	}
-	if hidden, _ := userPassword(p); hidden != nil { // validated on the read loop
+	if hidden, _ := userPassword(p); len(hidden) > 0 { // validated on the read loop; empty: "no input"
 		pw, err := decodePassword(hidden, c.Secret, p.Authenticator)
 		if err != nil {
 			v.d, v.err = errorDecision(), err

@@ -87,6 +87,53 @@ func TestStateReachesAuthenticator(t *testing.T) {
 	}
 }
 
+// TestEmptyAnswerToChallenge: the empty answer to an Access-Challenge
+// ("approve on your phone, then press Enter") reaches the Authenticator as
+// an empty password with its State, whether the NAS hides it as 16 NULs
+// (FreeRADIUS, pam_radius) or sends a User-Password of length 0 (radcli
+// before 1.5, so ocserv). Without State a zero-length one is malformed.
+func TestEmptyAnswerToChallenge(t *testing.T) {
+	zeroLength := func(p *radius.Packet) {
+		p.Del(rfc2865.UserPassword_Type)
+		p.Add(rfc2865.UserPassword_Type, radius.Attribute{})
+	}
+	withState := func(p *radius.Packet) { rfc2865.State_Set(p, []byte("waiting-login")) }
+	tests := []struct {
+		name  string
+		edit  func(p *radius.Packet)
+		cause string // "" means it reaches the Authenticator
+	}{
+		{"zero-length with State", func(p *radius.Packet) { zeroLength(p); withState(p) }, ""},
+		{"16 NULs with State", withState, ""},
+		{"zero-length without State", zeroLength, causeBadPassword},
+		{"zero-length twice with State", func(p *radius.Packet) {
+			zeroLength(p)
+			p.Add(rfc2865.UserPassword_Type, radius.Attribute{})
+			withState(p)
+		}, causeBadPassword},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil, nil)
+			req := request(t, testSecret, "alice", "", tt.edit)
+			if tt.cause != "" {
+				h.expectDrop(req, tt.cause)
+				if n := h.auth.count(); n != 0 {
+					t.Errorf("got %d Authenticator calls, want 0", n)
+				}
+				return
+			}
+			if resp := h.exchange(req, testSecret); resp.Code != radius.CodeAccessReject {
+				t.Errorf("got code %v, want the fake's Access-Reject", resp.Code)
+			}
+			if got := h.auth.last(); got.Password != "" || string(got.State) != "waiting-login" {
+				t.Errorf("got password %q State %q, want an empty password with State %q", got.Password, got.State, "waiting-login")
+			}
+			h.waitLog(`"method":"pap"`, 1)
+		})
+	}
+}
+
 func TestAuthenticatorFailure(t *testing.T) {
 	tests := []struct {
 		name string
