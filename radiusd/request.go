@@ -183,10 +183,10 @@ func (s *Server) respond(l *listener, c *Client, p *radius.Packet, src netip.Add
 			s.drop(causeWriteError, src, c.Name)
 		}
 	}
-	if code == radius.CodeAccessReject && s.rejectDelay > 0 {
+	if hold := s.rejectHold(code, start); hold > 0 {
 		// The worker is free at once; Serve waits for the held answer.
 		l.handlers.Add(1)
-		s.after(s.rejectDelay, func() {
+		s.after(hold, func() {
 			defer l.handlers.Done()
 			send()
 		})
@@ -200,6 +200,19 @@ func (s *Server) respond(l *listener, c *Client, p *radius.Packet, src netip.Add
 	s.metrics.duration.WithLabelValues(c.Name).Observe(latency.Seconds())
 
 	s.logRequest(id, c, src, v, codeLabel(code), reason, latency)
+}
+
+// rejectHold is how long an answer of code to a request that arrived at
+// start is held back: an Access-Reject leaves RejectDelay after its
+// request arrived, whatever the decision cost, so that an unknown user, a
+// wrong password and a wrong passcode take the same time from outside
+// (a delay added after the decision would keep their few milliseconds of
+// difference). A decision slower than RejectDelay is sent at once.
+func (s *Server) rejectHold(code radius.Code, start time.Time) time.Duration {
+	if code != radius.CodeAccessReject || s.rejectDelay <= 0 {
+		return 0
+	}
+	return max(start.Add(s.rejectDelay).Sub(s.now()), 0)
 }
 
 // logRequest writes a request's one log line, at error level when the

@@ -45,10 +45,13 @@ type Options struct {
 	// cache. Default 10s; NewServer refuses values outside 5s..30s, the
 	// range in which NAS retransmissions actually arrive.
 	DuplicateTTL time.Duration
-	// RejectDelay holds every Access-Reject back this long (FreeRADIUS's
-	// reject_delay), so that an outsider cannot time how far a login got
-	// (a right password with a wrong passcode costs etcd round trips) and
-	// guessing slows down. The wait holds no worker; retransmissions
+	// RejectDelay is when every Access-Reject leaves, counted from the
+	// request's arrival (FreeRADIUS's reject_delay, but padding to one
+	// total instead of adding to the decision's time), so that an
+	// outsider cannot time how far a login got (an unknown user, a wrong
+	// password, a right password with a wrong passcode that cost etcd
+	// round trips) and guessing slows down. A decision slower than it is
+	// answered at once. The wait holds no worker; retransmissions
 	// meanwhile are absorbed. Zero (the default here) answers at once; at
 	// most 10s.
 	RejectDelay time.Duration

@@ -947,8 +947,10 @@ func TestRejectDelay(t *testing.T) {
 	held := make(chan func(), 4)
 	var delays []time.Duration
 	var mu sync.Mutex
+	clock := newFakeClock() // still: the decision takes no time
 	h := newHarness(t, newFakeAuth(acceptAlice), func(o *Options) {
 		o.RejectDelay = time.Second
+		o.Now = clock.Now
 		o.afterFunc = func(d time.Duration, f func()) {
 			mu.Lock()
 			delays = append(delays, d)
@@ -979,5 +981,56 @@ func TestRejectDelay(t *testing.T) {
 	}
 	if len(held) != 0 {
 		t.Error("an Accept was held back")
+	}
+}
+
+// TestRejectPadding: every Access-Reject leaves RejectDelay after its
+// request arrived, however long its decision took, so that an unknown
+// user and a wrong password cannot be told apart by the time of the
+// answer. A decision slower than the delay is answered at once.
+func TestRejectPadding(t *testing.T) {
+	const delay = time.Second
+	tests := []struct {
+		name     string
+		user     string
+		decision time.Duration // what the decision costs on the server's clock
+		want     time.Duration // the hold after the decision; 0: sent at once
+	}{
+		{"unknown user, fast", "nobody", 3 * time.Millisecond, delay - 3*time.Millisecond},
+		{"wrong password, slower", "alice", 40 * time.Millisecond, delay - 40*time.Millisecond},
+		{"decision slower than the delay", "alice", 1500 * time.Millisecond, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			auth := newFakeAuth(func(ctx context.Context, req *challenge.Request) (challenge.Decision, error) {
+				clock.Advance(tt.decision)
+				reason := challenge.ReasonBadPassword
+				if req.User == "nobody" {
+					reason = challenge.ReasonUnknownUser
+				}
+				return challenge.Decision{Outcome: challenge.Reject, Reason: reason}, nil
+			})
+			holds := make(chan time.Duration, 1)
+			h := newHarness(t, auth, func(o *Options) {
+				o.RejectDelay = delay
+				o.Now = clock.Now
+				o.afterFunc = func(d time.Duration, f func()) {
+					holds <- d
+					f()
+				}
+			})
+			if resp := h.exchange(request(t, testSecret, tt.user, "wrong", nil), testSecret); resp.Code != radius.CodeAccessReject {
+				t.Fatalf("got %v, want Access-Reject", resp.Code)
+			}
+			var got time.Duration
+			select {
+			case got = <-holds:
+			default:
+			}
+			if got != tt.want {
+				t.Errorf("held %v after a %v decision, want %v (the answer %v after arrival)", got, tt.decision, tt.want, max(delay, tt.decision))
+			}
+		})
 	}
 }
