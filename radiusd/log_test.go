@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc3162"
 
 	"twostep/challenge"
 )
@@ -106,4 +108,63 @@ func TestLoginSettingsAndAbsorbedErrors(t *testing.T) {
 		t.Errorf("Authenticator got login settings %+v, want %+v", got, login)
 	}
 	h.waitLog(`"level":"warn","error":"store unreachable"`, 1)
+}
+
+// TestRequestLogFields: the request's line names the user by the
+// directory's canonical name, with what was typed beside it when it
+// differs, and carries NAS-Identifier, NAS-IP-Address (or
+// NAS-IPv6-Address) and Calling-Station-Id when the NAS sent them.
+func TestRequestLogFields(t *testing.T) {
+	// The fake directory knows alice, whatever case, spaces or width.
+	auth := newFakeAuth(func(_ context.Context, req *challenge.Request) (challenge.Decision, error) {
+		switch req.User {
+		case "alice", "ALICE", "alice ", "ａｌｉｃｅ":
+			return challenge.Decision{Outcome: challenge.Accept, Reason: challenge.ReasonOK, User: "alice"}, nil
+		}
+		return challenge.Decision{Outcome: challenge.Reject, Reason: challenge.ReasonUnknownUser}, nil
+	})
+	nasAttrs := func(p *radius.Packet) {
+		rfc2865.NASIdentifier_SetString(p, "vpn-gw-1")
+		rfc2865.NASIPAddress_Set(p, net.IPv4(192, 0, 2, 10))
+		rfc2865.CallingStationID_SetString(p, "198.51.100.23")
+	}
+	tests := []struct {
+		name  string
+		typed string
+		edit  func(p *radius.Packet)
+		want  map[string]string // "": the field must be absent
+	}{
+		{"canonical as typed, NAS attributes", "alice", nasAttrs, map[string]string{
+			"user": "alice", "typed_user": "", "nas_identifier": "vpn-gw-1", "nas_ip_address": "192.0.2.10", "calling_station_id": "198.51.100.23",
+		}},
+		{"upper case", "ALICE", nil, map[string]string{
+			"user": "alice", "typed_user": "ALICE", "nas_identifier": "", "nas_ip_address": "", "calling_station_id": "",
+		}},
+		{"trailing space", "alice ", nil, map[string]string{"user": "alice", "typed_user": "alice "}},
+		{"fullwidth", "ａｌｉｃｅ", nil, map[string]string{"user": "alice", "typed_user": "ａｌｉｃｅ"}},
+		{"unknown user: as typed", "Nobody", nil, map[string]string{"user": "Nobody", "typed_user": ""}},
+		{"NAS-IPv6-Address", "alice", func(p *radius.Packet) {
+			rfc3162.NASIPv6Address_Set(p, net.ParseIP("2001:db8::10"))
+		}, map[string]string{"nas_ip_address": "2001:db8::10"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, auth, nil)
+			h.exchange(request(t, testSecret, tt.typed, testPassword, tt.edit), testSecret)
+			logs := h.waitLog(`"message":"radius request"`, 1)
+			var line map[string]any
+			if err := json.Unmarshal([]byte(strings.TrimSpace(logs)), &line); err != nil {
+				t.Fatalf("log %q: %v", logs, err)
+			}
+			for field, want := range tt.want {
+				got, present := line[field]
+				switch {
+				case want == "" && present:
+					t.Errorf("%s: got %q, want no such field", field, got)
+				case want != "" && got != want:
+					t.Errorf("%s: got %v, want %q", field, got, want)
+				}
+			}
+		})
+	}
 }

@@ -130,7 +130,8 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 			defer cancel()
 			defer func() {
 				if r := recover(); r != nil {
-					s.respond(l, c, p, src, dst, k, e, start, id, verdict{user: v.user, method: v.method, d: errorDecision(), err: fmt.Errorf("radiusd: authenticator panicked: %v", r)})
+					v.d, v.err = errorDecision(), fmt.Errorf("radiusd: authenticator panicked: %v", r)
+					s.respond(l, c, p, src, dst, k, e, start, id, v)
 				}
 			}()
 			if s.base.Err() != nil {
@@ -140,7 +141,7 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 				s.drop(causeUnavailable, src, c.Name)
 				return
 			}
-			v.d = d
+			v.decided(d)
 			if err != nil {
 				v.d, v.err = errorDecision(), err
 			}
@@ -168,7 +169,7 @@ func (s *Server) respond(l *listener, c *Client, p *radius.Packet, src netip.Add
 	if err != nil {
 		// An answer that cannot be encoded (State or message too long)
 		// becomes the generic Reject, never silence and never an Accept.
-		v = verdict{user: v.user, method: v.method, d: errorDecision(), err: err}
+		v.d, v.err = errorDecision(), err
 		code = radius.CodeAccessReject
 		resp, err = s.encode(p, code, v.d, c)
 	}
@@ -239,10 +240,29 @@ func (s *Server) logRequest(id string, c *Client, src netip.AddrPort, v verdict,
 	if v.d.Device != "" {
 		ev = ev.Str("device", v.d.Device)
 	}
-	ev.Str("id", id).
+	ev = ev.Str("id", id).
 		Str("client", c.Name).
-		Str("nas", src.Addr().Unmap().String()).
-		Str("user", v.user).
+		Str("nas", src.Addr().Unmap().String())
+	// What the NAS sent about itself and the user's end (the VPN user's
+	// address in Calling-Station-Id), when it sent it.
+	for _, f := range [...]struct{ key, value string }{
+		{"nas_identifier", v.nasIdentifier},
+		{"nas_ip_address", v.nasIPAddress},
+		{"calling_station_id", v.callingStationID},
+	} {
+		if f.value != "" {
+			ev = ev.Str(f.key, f.value)
+		}
+	}
+	// The directory's name for the user, so that one user's lines share
+	// one name; what was typed (another case, a trailing space,
+	// fullwidth letters) beside it when it differs.
+	user := v.user
+	if v.canonical != "" && v.canonical != v.user {
+		user = v.canonical
+		ev = ev.Str("typed_user", v.user)
+	}
+	ev.Str("user", user).
 		Str("method", v.method).
 		Str("decision", decision).
 		Str("reason", reason).

@@ -608,3 +608,21 @@ func TestRADIUSAddressTaken(t *testing.T) {
 		t.Errorf("second twostepd on %s, want %s", second.radius, first.radius)
 	}
 }
+
+// requestLine waits for the request log line that holds s and returns
+// its fields.
+func (d *daemonProc) requestLine(t *testing.T, s string) map[string]any {
+	t.Helper()
+	d.waitLog(t, s)
+	for _, l := range strings.Split(d.logText(), "\n") {
+		if strings.Contains(l, s) && strings.Contains(l, `"message":"radius request"`) {
+			var line map[string]any
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatalf("log line %q: %v", l, err)
+			}
+			return line
+		}
+	}
+	t.Fatalf("no radius request line holds %q:\n%s", s, d.logText())
+	return nil
+}
