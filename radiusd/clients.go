@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"twostep/challenge"
 )
@@ -45,6 +46,15 @@ func (c *Client) verifyMA(pkt []byte, off int) bool {
 	m := c.mac()
 	defer c.putMAC(m)
 	return verifyMA(m, pkt, off, pkt[4:20])
+}
+
+// nasTimeout is what the client's NAS waits for an answer to each copy of
+// a request, as configured (Login.NASTimeout, default 5 s).
+func (c *Client) nasTimeout() time.Duration {
+	if c.Login.NASTimeout > 0 {
+		return c.Login.NASTimeout
+	}
+	return challenge.DefaultNASTimeout
 }
 
 // sends reports whether the client is sent the attribute name.

@@ -54,6 +54,10 @@ type verdict struct {
 	err       error  // from the Authenticator: logged at error level
 	// What the NAS says about itself and the user's end, as sent.
 	nasIdentifier, nasIPAddress, callingStationID string
+	// late, when positive, is how long after the latest copy of the
+	// request its answer left, longer than the client's nas_timeout: the
+	// NAS had given up.
+	late time.Duration
 }
 
 // decided records the engine's decision d in v.

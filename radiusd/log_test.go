@@ -10,7 +10,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc3162"
@@ -164,6 +166,85 @@ func TestRequestLogFields(t *testing.T) {
 				case want != "" && got != want:
 					t.Errorf("%s: got %v, want %q", field, got, want)
 				}
+			}
+		})
+	}
+}
+
+// TestNASGaveUp: an answer that leaves longer than the client's
+// nas_timeout after the latest copy of its request (the NAS retransmits
+// less, or waits less, than the client entry says) is logged at warn
+// level with nas_gave_up and the client's configured wait, and counted.
+// A retransmission shows that the NAS still waits.
+func TestNASGaveUp(t *testing.T) {
+	tests := []struct {
+		name       string
+		retransmit time.Duration // when a copy of the request arrives; 0: none
+		decided    time.Duration // when the decision is taken
+		wantLate   time.Duration // 0: the NAS still waited
+	}{
+		{"answered within nas_timeout", 0, 4 * time.Second, 0},
+		{"one try, answered after it", 0, 8 * time.Second, 8 * time.Second},
+		{"retransmitted, answered within its wait", 3 * time.Second, 7 * time.Second, 0},
+		{"retransmitted, answered after its wait", 3 * time.Second, 9 * time.Second, 6 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			start := clock.Now()
+			proceed := make(chan struct{})
+			auth := newFakeAuth(func(ctx context.Context, req *challenge.Request) (challenge.Decision, error) {
+				<-proceed
+				return challenge.Decision{Outcome: challenge.Accept, Reason: "push_approved", User: "alice"}, nil
+			})
+			h := newHarness(t, auth, func(o *Options) {
+				o.Now = clock.Now
+				ct, err := NewClientTable([]Client{{
+					Name: "pam", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Secret: testSecret,
+					Login: challenge.ClientLogin{NASTimeout: 5 * time.Second, NASRetries: 2},
+				}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Clients = ct
+			})
+			c := h.dial()
+			req := request(t, testSecret, "alice", testPassword, nil)
+			h.send(c, req)
+			auth.waitCalls(t, 1)
+			if tt.retransmit > 0 {
+				clock.Advance(tt.retransmit)
+				h.send(c, req)
+				h.waitMetric(h.metrics.duplicates.WithLabelValues(dupDroppedInFlight), 1)
+			}
+			clock.Advance(start.Add(tt.decided).Sub(clock.Now()))
+			close(proceed)
+			if resp := h.answer(c, req, testSecret); resp.Code != radius.CodeAccessAccept {
+				t.Fatalf("got %v, want the Access-Accept all the same", resp.Code)
+			}
+			logs := h.waitLog(`"message":"radius request"`, 1)
+			var line map[string]any
+			if err := json.Unmarshal([]byte(strings.TrimSpace(logs)), &line); err != nil {
+				t.Fatalf("log %q: %v", logs, err)
+			}
+			got := testutil.ToFloat64(h.metrics.nasGaveUp.WithLabelValues("pam"))
+			if tt.wantLate == 0 {
+				if _, ok := line["nas_gave_up"]; ok || got != 0 || line["level"] != "info" {
+					t.Errorf("got nas_gave_up %v, level %v, metric %v; want none at info", line["nas_gave_up"], line["level"], got)
+				}
+				return
+			}
+			want := map[string]any{
+				"level": "warn", "nas_gave_up": true, "nas_timeout": "5s", "nas_retries": float64(2),
+				"since_last_copy_ms": float64(tt.wantLate.Milliseconds()), "decision": "accept", "reason": "push_approved",
+			}
+			for k, v := range want {
+				if line[k] != v {
+					t.Errorf("%s: got %v, want %v", k, line[k], v)
+				}
+			}
+			if got != 1 {
+				t.Errorf("twostep_radius_nas_gave_up_total{client=pam}: got %v, want 1", got)
 			}
 		})
 	}

@@ -184,7 +184,16 @@ func (s *Server) respond(l *listener, c *Client, p *radius.Packet, src netip.Add
 			s.drop(causeWriteError, src, c.Name)
 		}
 	}
-	if hold := s.rejectHold(code, start); hold > 0 {
+	hold := s.rejectHold(code, start)
+	if since := s.now().Add(hold).Sub(s.cache.lastCopy(e)); since > c.nasTimeout() {
+		// No copy of the request for longer than the NAS says it waits
+		// for each: it has given up, and the user saw a failure whatever
+		// is sent now. The admin must see that the client entry and the
+		// NAS disagree.
+		v.late = since
+		s.metrics.nasGaveUp.WithLabelValues(c.Name).Inc()
+	}
+	if hold > 0 {
 		// The worker is free at once; Serve waits for the held answer.
 		l.handlers.Add(1)
 		s.after(hold, func() {
@@ -231,6 +240,8 @@ func (s *Server) logRequest(id string, c *Client, src netip.AddrPort, v verdict,
 		// The decision absorbed a failure (the client's fail mode answered
 		// for a store that is down): an admin must see it every time.
 		ev = s.log.Warn().Err(v.d.Err)
+	case v.late > 0:
+		ev = s.log.Warn()
 	}
 	if !ev.Enabled() {
 		// The level is off (info in production at level warn): do not
@@ -239,6 +250,16 @@ func (s *Server) logRequest(id string, c *Client, src netip.AddrPort, v verdict,
 	}
 	if v.d.Device != "" {
 		ev = ev.Str("device", v.d.Device)
+	}
+	if v.late > 0 {
+		// The client entry's wait, so that the admin sees the mismatch:
+		// the NAS waits less than nas_timeout (or retransmits less than
+		// nas_retries) say, and twostepd waited for a push, or a slow
+		// directory, in vain.
+		ev = ev.Bool("nas_gave_up", true).
+			Float64("since_last_copy_ms", float64(v.late.Microseconds())/1000).
+			Str("nas_timeout", c.nasTimeout().String()).
+			Int("nas_retries", c.Login.NASRetries)
 	}
 	ev = ev.Str("id", id).
 		Str("client", c.Name).
