@@ -43,9 +43,14 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst net
 	case err != nil:
 		s.drop(causeBadMA, src, c.Name)
 		return
-	case off < 0 && (!c.AllowMissingMessageAuthenticator || code == radius.CodeStatusServer):
+	case off < 0 && code == radius.CodeStatusServer:
 		// RFC 5997 §3: a Status-Server without it is always discarded.
 		s.drop(causeMissingMA, src, c.Name)
+		return
+	case off < 0 && (c.MessageAuthenticator == MARequired || (c.MessageAuthenticator == MAAuto && s.ma.held(c.Name))):
+		// An auto client this process has seen sign is held to it here;
+		// what only the cluster knows is asked off the read loop.
+		s.dropMissingMA(src, c)
 		return
 	case off >= 0 && !c.verifyMA(pkt, off):
 		// Usually a wrong secret. Checked before the duplicate cache, so a
@@ -109,6 +114,10 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst net
 			s.metrics.inFlight.Dec()
 		})
 		defer release()
+		if !s.admitAuto(c, off >= 0, src) {
+			s.cache.forget(k, e)
+			return
+		}
 		s.serveAccess(l, c, p, src, dst, k, e, start, release)
 	}()
 }

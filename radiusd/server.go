@@ -68,6 +68,11 @@ type Options struct {
 	// Dictionary encodes the reply attributes of a Decision. Default: the
 	// built-in attributes only.
 	Dictionary *Dictionary
+	// MessageAuthenticators remembers which clients have sent a
+	// Message-Authenticator, for those whose requirement is MAAuto, so
+	// that every node of a cluster holds them to it. Default: this
+	// process remembers alone.
+	MessageAuthenticators MAMemory
 
 	// afterFunc replaces time.AfterFunc in tests.
 	afterFunc func(time.Duration, func())
@@ -104,6 +109,7 @@ type Server struct {
 	cache   *dedupCache
 	limit   *limiter
 	drops   *loglimit.Limiter
+	ma      *maAuto
 
 	// base is the parent of every request context. It is the server's
 	// lifetime, not a request's, which is why it may live in a struct:
@@ -189,6 +195,7 @@ func NewServer(o Options) (*Server, error) {
 		listeners:   make(map[*listener]struct{}),
 		ids:         make(map[string]uint32),
 		drops:       loglimit.New(o.Now),
+		ma:          &maAuto{store: o.MessageAuthenticators, now: o.Now},
 	}
 	s.base, s.abort = context.WithCancel(context.Background())
 	s.clients.Store(o.Clients)

@@ -451,7 +451,8 @@ func TestCheckFlag(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"OK", "client localhost", "warning: client localhost"} {
+		for _, want := range []string{"OK", "client localhost", "warning: client localhost",
+			"Message-Authenticator required: auto", "warning: client localhost has require_message_authenticator: auto"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("-check output lacks %q:\n%s", want, out.String())
 			}
