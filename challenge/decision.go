@@ -94,6 +94,11 @@ type Decision struct {
 	Attributes []Attribute
 	// Device names the device whose passcode was accepted, for the log.
 	Device string
+	// User is the user's canonical name, for the log: the directory's
+	// once the password was checked, the name a waiting login's records
+	// are kept under for an answer to a challenge. Empty when the engine
+	// did not learn it (an unknown user, a malformed name).
+	User string
 	// Err is a failure the Decision absorbed: the cluster store was down
 	// and the client's fail mode answered. The RADIUS layer logs it.
 	Err error

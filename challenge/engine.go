@@ -115,9 +115,13 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) (Decision, erro
 		return Decision{}, fmt.Errorf("challenge: directory: %w", err)
 	}
 	if res.Status == directory.OK {
-		return e.apply(ctx, req, res.User, code, hasCode, pushN)
+		d, err := e.apply(ctx, req, res.User, code, hasCode, pushN)
+		d.User = res.User.Name
+		return d, err
 	}
-	return firstFactorRefused(res.Status), nil
+	d := firstFactorRefused(res.Status)
+	d.User = res.User.Name
+	return d, nil
 }
 
 // firstFactorRefused is the answer to a directory status other than OK.

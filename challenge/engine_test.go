@@ -123,3 +123,42 @@ func TestParseAction(t *testing.T) {
 		t.Error(`ParseAction("allow") accepted`)
 	}
 }
+
+// TestDecisionNamesCanonicalUser: a Decision carries the directory's
+// canonical name for the user whatever was typed, in the first round and
+// in the answer to a challenge, so that the log names one user.
+func TestDecisionNamesCanonicalUser(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), staffPolicy, nil)
+	dev := w.enroll("phone")
+	ask := func(typed, password string, state []byte, res directory.Result) Decision {
+		t.Helper()
+		w.dir.res = res
+		d, err := w.engine.Authenticate(context.Background(), &Request{
+			User: typed, Password: password, State: state, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	ok := directory.Result{Status: directory.OK, User: directory.User{Name: "alice", Groups: []string{"staff"}}}
+	first := ask("ALICE ", "pw", nil, ok)
+	cases := []struct {
+		name string
+		got  Decision
+		want string
+	}{
+		{"challenge after the password", first, "alice"},
+		{"answer to the challenge", ask("ALICE ", w.code(dev, 0), first.State, ok), "alice"},
+		{"wrong password", ask("Ａｌｉｃｅ", "nope", nil, directory.Result{Status: directory.BadPassword, User: directory.User{Name: "alice"}}), "alice"},
+		{"unknown user", ask("nobody", "pw", nil, directory.Result{Status: directory.UnknownUser}), ""},
+		{"unknown State", ask("ALICE ", "123456", make([]byte, 16), ok), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got.User != tc.want {
+				t.Errorf("got User %q (%s/%s), want %q", tc.got.User, tc.got.Outcome, tc.got.Reason, tc.want)
+			}
+		})
+	}
+}

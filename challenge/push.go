@@ -240,6 +240,7 @@ func (e *Engine) joinPush(ctx context.Context, req *Request) (Decision, bool, er
 		return Decision{}, false, nil
 	}
 	d, err := e.followPush(ctx, req, p)
+	d.User = p.Account
 	return d, true, err
 }
 

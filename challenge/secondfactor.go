@@ -454,7 +454,13 @@ func (e *Engine) failMode(req *Request, rule GroupRule, err error) (Decision, er
 // Each answer first spends one of the challenge's attempts (a
 // compare-and-swap, so parallel answers cannot check more codes than the
 // attempts allow), then checks the code.
-func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
+func (e *Engine) answer(ctx context.Context, req *Request) (dec Decision, err error) {
+	var account string // the waiting login's, once its record is trusted
+	defer func() {
+		if dec.User == "" {
+			dec.User = account
+		}
+	}()
 	timedOut := Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgLoginOver}
 	if e.sf == nil {
 		return timedOut, nil
@@ -477,6 +483,7 @@ func (e *Engine) answer(ctx context.Context, req *Request) (Decision, error) {
 	if p.User != req.User || p.Client != req.Client || p.NAS != req.Source.Addr().String() {
 		return timedOut, nil
 	}
+	account = p.Account
 	if p.Expired(now) {
 		d := Decision{Outcome: Reject, Reason: ReasonChallengeExpired, Message: msgTimedOut}
 		d.Err = e.sf.challenges.Finish(ctx, p)

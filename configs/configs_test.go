@@ -12,6 +12,7 @@ import (
 
 	"twostep/challenge"
 	"twostep/directory"
+	"twostep/radiusd"
 )
 
 // fakeEnv resolves secret_env and secret_file without touching the machine.
@@ -70,8 +71,10 @@ func TestDemoConfig(t *testing.T) {
 	if got, want := string(c.Clients[0].Secret), "testing123"; got != want {
 		t.Errorf("secret: got %v, want %v", got, want)
 	}
-	if c.Clients[0].AllowMissingMessageAuthenticator {
-		t.Error("Message-Authenticator must be required by default")
+	// The quick start works with pam_radius and ocserv (whose radcli
+	// sends no Message-Authenticator) as well as with radtest.
+	if got := c.Clients[0].MessageAuthenticator; got != radiusd.MAAuto {
+		t.Errorf("demo client's require_message_authenticator: got %v, want auto", got)
 	}
 	abs, _ := filepath.Abs("demo-users.yaml")
 	if got := c.Directory.File.Path; got != abs && got != "demo-users.yaml" {
@@ -107,7 +110,7 @@ directory:
 		{"watch", c.Directory.File.Watch, DefaultWatch},
 		{"users path", c.Directory.File.Path, "/etc/twostep/users.yaml"},
 		{"log format", c.Log.Format, "json"},
-		{"require M-A", c.Clients[0].AllowMissingMessageAuthenticator, false},
+		{"require M-A", c.Clients[0].MessageAuthenticator, radiusd.MARequired},
 		{"network", c.Clients[0].Networks[0].String(), "10.0.0.1/32"},
 	}
 	for _, ch := range checks {
@@ -134,7 +137,7 @@ metrics: {listen: ""}
 	if got, want := string(c.Clients[1].Secret), "an-environment-secret"; got != want {
 		t.Errorf("secret_env: got %q, want %q", got, want)
 	}
-	if !c.Clients[1].AllowMissingMessageAuthenticator {
+	if c.Clients[1].MessageAuthenticator != radiusd.MAOptional {
 		t.Error("require_message_authenticator: false was ignored")
 	}
 	if c.Metrics.Listen != "" {
@@ -904,4 +907,50 @@ portal:
 			}
 		}
 	})
+}
+
+func TestRequireMessageAuthenticator(t *testing.T) {
+	tests := []struct {
+		value   string // "" leaves the key out
+		want    radiusd.MARequirement
+		wantErr string
+	}{
+		{"", radiusd.MARequired, ""},
+		{"true", radiusd.MARequired, ""},
+		{"auto", radiusd.MAAuto, ""},
+		{"false", radiusd.MAOptional, ""},
+		{`"auto"`, radiusd.MAAuto, ""},
+		{"yes", 0, "t.yaml:5: clients[0].require_message_authenticator: must be true (drop every request without Message-Authenticator), auto (drop them once the client has sent one) or false; got \"yes\""},
+		{"Auto", 0, "clients[0].require_message_authenticator: must be true"},
+	}
+	for _, tt := range tests {
+		name := tt.value
+		if name == "" {
+			name = "absent"
+		}
+		t.Run(name, func(t *testing.T) {
+			line := ""
+			if tt.value != "" {
+				line = "\n    require_message_authenticator: " + tt.value
+			}
+			c, err := Parse("/x/t.yaml", []byte(`clients:
+  - name: nas
+    networks: [10.0.0.1]
+    secret: s3cret-s3cret-s3cret`+line+`
+directory: {backend: file, file: {path: /u.yaml}}
+`), fakeEnv)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got error %v, want one saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Clients[0].MessageAuthenticator; got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

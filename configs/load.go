@@ -104,7 +104,7 @@ type rawClient struct {
 	Secret                      string        `yaml:"secret"`
 	SecretFile                  string        `yaml:"secret_file"`
 	SecretEnv                   string        `yaml:"secret_env"`
-	RequireMessageAuthenticator *bool         `yaml:"require_message_authenticator"`
+	RequireMessageAuthenticator *string       `yaml:"require_message_authenticator"`
 	ReplyAttributes             []string      `yaml:"reply_attributes"`
 	OnError                     string        `yaml:"on_error"`
 	Mode                        string        `yaml:"mode"`
@@ -308,7 +308,11 @@ func (v *validator) clients(rcs []rawClient, dir string, env Env, dict *radiusd.
 			c.Secret = v.secret(p, "secret", secretSource{rc.Secret, rc.SecretFile, rc.SecretEnv}, true, dir, env)
 		}
 		if rc.RequireMessageAuthenticator != nil {
-			c.AllowMissingMessageAuthenticator = !*rc.RequireMessageAuthenticator
+			r, ok := radiusd.ParseMARequirement(*rc.RequireMessageAuthenticator)
+			if !ok {
+				v.add(p+".require_message_authenticator", "must be true (drop every request without Message-Authenticator), auto (drop them once the client has sent one) or false; got %q", *rc.RequireMessageAuthenticator)
+			}
+			c.MessageAuthenticator = r
 		}
 		if rc.ReplyAttributes != nil {
 			c.ReplyAttributes = []string{}

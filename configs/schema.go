@@ -85,9 +85,10 @@ type RADIUS struct {
 	// DuplicateTTL is how long answers are kept for retransmissions
 	// (RFC 5080); default 10s, allowed 5s to 30s.
 	DuplicateTTL time.Duration
-	// RejectDelay holds every Access-Reject back, so that an outsider
-	// cannot time how far a login got and guessing slows down (FreeRADIUS's
-	// reject_delay); default 1s, 0s turns it off.
+	// RejectDelay is when every Access-Reject leaves, counted from the
+	// request's arrival, so that an outsider cannot time how far a login
+	// got and guessing slows down (FreeRADIUS's reject_delay, padded to
+	// one total); default 1s, 0s turns it off.
 	RejectDelay time.Duration
 	// Dictionaries are FreeRADIUS-format dictionary files naming further
 	// reply attributes; default none (the built-in attributes).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"twostep/challenge"
 )
@@ -19,11 +20,11 @@ type Client struct {
 	Networks []netip.Prefix
 	// Secret is the shared secret, 1 to 64 bytes.
 	Secret []byte
-	// AllowMissingMessageAuthenticator accepts Access-Requests without a
-	// Message-Authenticator. The zero value, false, drops them: the
-	// BlastRADIUS (CVE-2024-3596) defence is on unless a NAS that cannot
-	// send the attribute is named here.
-	AllowMissingMessageAuthenticator bool
+	// MessageAuthenticator says which Access-Requests without a
+	// Message-Authenticator are dropped. The zero value, MARequired, drops
+	// them all: the BlastRADIUS (CVE-2024-3596) defence is on unless a NAS
+	// that cannot send the attribute is named here.
+	MessageAuthenticator MARequirement
 	// ReplyAttributes names the reply attributes this client is sent from
 	// a Decision; nil sends all of them, an empty list none. Each NAS
 	// understands its own vendor's attributes.
@@ -40,11 +41,65 @@ type Client struct {
 	macs *macPool // set by NewClientTable
 }
 
+// MARequirement is which Access-Requests of a client must carry a
+// Message-Authenticator: require_message_authenticator in the
+// configuration. Whatever it says, a Status-Server, or a request with
+// Proxy-State or EAP-Message, without one is dropped.
+type MARequirement uint8
+
+const (
+	// MARequired drops every request without it ("true"). The zero value.
+	MARequired MARequirement = iota
+	// MAAuto drops requests without it from a client that has sent it
+	// once ("auto", FreeRADIUS 3.2.5's meaning), remembered by every node
+	// through Options.MessageAuthenticators: a NAS that cannot send the
+	// attribute works, and one that can is protected from its first
+	// signed request on.
+	MAAuto
+	// MAOptional accepts requests without it ("false").
+	MAOptional
+)
+
+// String names r as the configuration writes it.
+func (r MARequirement) String() string {
+	switch r {
+	case MAAuto:
+		return "auto"
+	case MAOptional:
+		return "false"
+	default:
+		return "true"
+	}
+}
+
+// ParseMARequirement reads require_message_authenticator: true, false or
+// auto.
+func ParseMARequirement(s string) (MARequirement, bool) {
+	switch s {
+	case "true":
+		return MARequired, true
+	case "auto":
+		return MAAuto, true
+	case "false":
+		return MAOptional, true
+	}
+	return MARequired, false
+}
+
 // verifyMA checks the Message-Authenticator at off of a request from c.
 func (c *Client) verifyMA(pkt []byte, off int) bool {
 	m := c.mac()
 	defer c.putMAC(m)
 	return verifyMA(m, pkt, off, pkt[4:20])
+}
+
+// nasTimeout is what the client's NAS waits for an answer to each copy of
+// a request, as configured (Login.NASTimeout, default 5 s).
+func (c *Client) nasTimeout() time.Duration {
+	if c.Login.NASTimeout > 0 {
+		return c.Login.NASTimeout
+	}
+	return challenge.DefaultNASTimeout
 }
 
 // sends reports whether the client is sent the attribute name.
@@ -102,12 +157,12 @@ func NewClientTable(clients []Client) (*ClientTable, error) {
 			errs = append(errs, fmt.Errorf("radiusd: client %q: no networks", c.Name))
 		}
 		cc := &Client{
-			Name:                             c.Name,
-			Secret:                           slices.Clone(c.Secret),
-			AllowMissingMessageAuthenticator: c.AllowMissingMessageAuthenticator,
-			ReplyAttributes:                  slices.Clone(c.ReplyAttributes), // keeps nil (all) apart from empty (none)
-			DropOnError:                      c.DropOnError,
-			Login:                            c.Login,
+			Name:                 c.Name,
+			Secret:               slices.Clone(c.Secret),
+			MessageAuthenticator: c.MessageAuthenticator,
+			ReplyAttributes:      slices.Clone(c.ReplyAttributes), // keeps nil (all) apart from empty (none)
+			DropOnError:          c.DropOnError,
+			Login:                c.Login,
 		}
 		cc.macs = newMACPool(cc.Secret)
 		for _, p := range c.Networks {

@@ -9,6 +9,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2869"
+	"layeh.com/radius/rfc3162"
 	"layeh.com/radius/vendors/microsoft"
 
 	"twostep/challenge"
@@ -43,10 +44,44 @@ func unsupportedMessage(method string) string {
 
 // verdict is a decision with what the log line needs to know about it.
 type verdict struct {
-	d      challenge.Decision
-	user   string
-	method string // pap, chap, mschap, eap or none
-	err    error  // from the Authenticator: logged at error level
+	d    challenge.Decision
+	user string // User-Name as typed
+	// canonical is the user's name as the engine reported it
+	// (Decision.User, from the first decision of a login that waited):
+	// the directory's, whatever case, spaces or width was typed.
+	canonical string
+	method    string // pap, chap, mschap, eap or none
+	err       error  // from the Authenticator: logged at error level
+	// What the NAS says about itself and the user's end, as sent.
+	nasIdentifier, nasIPAddress, callingStationID string
+	// late, when positive, is how long after the latest copy of the
+	// request its answer left, longer than the client's nas_timeout: the
+	// NAS had given up.
+	late time.Duration
+}
+
+// decided records the engine's decision d in v.
+func (v *verdict) decided(d challenge.Decision) {
+	v.d = d
+	if d.User != "" {
+		v.canonical = d.User
+	}
+}
+
+// nasIPAddress returns NAS-IP-Address, or NAS-IPv6-Address when there is
+// none, as text; empty when neither is there or well formed.
+func nasIPAddress(p *radius.Packet) string {
+	if ip, err := rfc2865.NASIPAddress_Lookup(p); err == nil {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			return a.Unmap().String()
+		}
+	}
+	if ip, err := rfc3162.NASIPv6Address_Lookup(p); err == nil {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			return a.String()
+		}
+	}
+	return ""
 }
 
 func errorDecision() challenge.Decision {
@@ -57,7 +92,13 @@ func errorDecision() challenge.Decision {
 // alone, answering a challenge with an empty box) reaches the
 // Authenticator.
 func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Packet, src netip.AddrPort, arrived time.Time) verdict {
-	v := verdict{user: rfc2865.UserName_GetString(p), method: authMethod(p)}
+	v := verdict{
+		user:             rfc2865.UserName_GetString(p),
+		method:           authMethod(p),
+		nasIdentifier:    rfc2865.NASIdentifier_GetString(p),
+		nasIPAddress:     nasIPAddress(p),
+		callingStationID: rfc2865.CallingStationID_GetString(p),
+	}
 	state := p.Get(rfc2865.State_Type)
 	switch {
 	case unsupportedMessage(v.method) != "":
@@ -73,14 +114,14 @@ func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Pac
 		State:            state,
 		Client:           c.Name,
 		Source:           netip.AddrPortFrom(src.Addr().Unmap(), src.Port()),
-		NASIdentifier:    rfc2865.NASIdentifier_GetString(p),
-		CallingStationID: rfc2865.CallingStationID_GetString(p),
+		NASIdentifier:    v.nasIdentifier,
+		CallingStationID: v.callingStationID,
 		Login:            c.Login,
 		Identifier:       p.Identifier,
 		Authenticator:    p.Authenticator,
 		Arrived:          arrived,
 	}
-	if hidden, _ := userPassword(p); hidden != nil { // validated on the read loop
+	if hidden, _ := userPassword(p); len(hidden) > 0 { // validated on the read loop; empty: "no input"
 		pw, err := decodePassword(hidden, c.Secret, p.Authenticator)
 		if err != nil {
 			v.d, v.err = errorDecision(), err
@@ -93,7 +134,7 @@ func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Pac
 		v.d, v.err = errorDecision(), err
 		return v
 	}
-	v.d = d
+	v.decided(d)
 	return v
 }
 

@@ -21,6 +21,10 @@ type dedupEntry struct {
 	auth    [16]byte
 	resp    []byte    // nil while the request is in flight
 	expires time.Time // set when resp is
+	// last is when the latest copy of the request arrived (the first, or
+	// a retransmission absorbed while in flight): the NAS waits for an
+	// answer from then, what it waits per try.
+	last time.Time
 }
 
 // dedupVerdict is what the cache says about an arriving request.
@@ -57,6 +61,7 @@ func (c *dedupCache) begin(k dedupKey, auth [16]byte, now time.Time) (*dedupEntr
 	if e, ok := c.entries[k]; ok && e.auth == auth {
 		switch {
 		case e.resp == nil:
+			e.last = now
 			return nil, dedupInFlight, nil
 		case now.Before(e.expires):
 			return nil, dedupAnswered, e.resp
@@ -64,9 +69,16 @@ func (c *dedupCache) begin(k dedupKey, auth [16]byte, now time.Time) (*dedupEntr
 	}
 	// New, expired, or the same slot with a new authenticator: the NAS has
 	// moved on, so the old entry is purged by replacing it.
-	e := &dedupEntry{auth: auth}
+	e := &dedupEntry{auth: auth, last: now}
 	c.entries[k] = e
 	return e, dedupNew, nil
+}
+
+// lastCopy returns when the latest copy of e's request arrived.
+func (c *dedupCache) lastCopy(e *dedupEntry) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return e.last
 }
 
 // finish stores the answer of e, unless a newer request has taken its slot.

@@ -135,14 +135,24 @@ type harness struct {
 	stopped bool
 }
 
-// testClients is the default table: loopback is "nas1" with testSecret.
+// testClients is the default table: loopback is "nas1" with testSecret,
+// Message-Authenticator required or not.
 func testClients(t *testing.T, require bool) *ClientTable {
 	t.Helper()
+	if require {
+		return testClientsMA(t, MARequired)
+	}
+	return testClientsMA(t, MAOptional)
+}
+
+// testClientsMA is testClients with the requirement r.
+func testClientsMA(t *testing.T, r MARequirement) *ClientTable {
+	t.Helper()
 	ct, err := NewClientTable([]Client{{
-		Name:                             "nas1",
-		Networks:                         []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Secret:                           testSecret,
-		AllowMissingMessageAuthenticator: !require,
+		Name:                 "nas1",
+		Networks:             []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Secret:               testSecret,
+		MessageAuthenticator: r,
 	}})
 	if err != nil {
 		t.Fatal(err)

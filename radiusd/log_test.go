@@ -6,12 +6,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc3162"
 
 	"twostep/challenge"
 )
@@ -106,4 +110,142 @@ func TestLoginSettingsAndAbsorbedErrors(t *testing.T) {
 		t.Errorf("Authenticator got login settings %+v, want %+v", got, login)
 	}
 	h.waitLog(`"level":"warn","error":"store unreachable"`, 1)
+}
+
+// TestRequestLogFields: the request's line names the user by the
+// directory's canonical name, with what was typed beside it when it
+// differs, and carries NAS-Identifier, NAS-IP-Address (or
+// NAS-IPv6-Address) and Calling-Station-Id when the NAS sent them.
+func TestRequestLogFields(t *testing.T) {
+	// The fake directory knows alice, whatever case, spaces or width.
+	auth := newFakeAuth(func(_ context.Context, req *challenge.Request) (challenge.Decision, error) {
+		switch req.User {
+		case "alice", "ALICE", "alice ", "ａｌｉｃｅ":
+			return challenge.Decision{Outcome: challenge.Accept, Reason: challenge.ReasonOK, User: "alice"}, nil
+		}
+		return challenge.Decision{Outcome: challenge.Reject, Reason: challenge.ReasonUnknownUser}, nil
+	})
+	nasAttrs := func(p *radius.Packet) {
+		rfc2865.NASIdentifier_SetString(p, "vpn-gw-1")
+		rfc2865.NASIPAddress_Set(p, net.IPv4(192, 0, 2, 10))
+		rfc2865.CallingStationID_SetString(p, "198.51.100.23")
+	}
+	tests := []struct {
+		name  string
+		typed string
+		edit  func(p *radius.Packet)
+		want  map[string]string // "": the field must be absent
+	}{
+		{"canonical as typed, NAS attributes", "alice", nasAttrs, map[string]string{
+			"user": "alice", "typed_user": "", "nas_identifier": "vpn-gw-1", "nas_ip_address": "192.0.2.10", "calling_station_id": "198.51.100.23",
+		}},
+		{"upper case", "ALICE", nil, map[string]string{
+			"user": "alice", "typed_user": "ALICE", "nas_identifier": "", "nas_ip_address": "", "calling_station_id": "",
+		}},
+		{"trailing space", "alice ", nil, map[string]string{"user": "alice", "typed_user": "alice "}},
+		{"fullwidth", "ａｌｉｃｅ", nil, map[string]string{"user": "alice", "typed_user": "ａｌｉｃｅ"}},
+		{"unknown user: as typed", "Nobody", nil, map[string]string{"user": "Nobody", "typed_user": ""}},
+		{"NAS-IPv6-Address", "alice", func(p *radius.Packet) {
+			rfc3162.NASIPv6Address_Set(p, net.ParseIP("2001:db8::10"))
+		}, map[string]string{"nas_ip_address": "2001:db8::10"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, auth, nil)
+			h.exchange(request(t, testSecret, tt.typed, testPassword, tt.edit), testSecret)
+			logs := h.waitLog(`"message":"radius request"`, 1)
+			var line map[string]any
+			if err := json.Unmarshal([]byte(strings.TrimSpace(logs)), &line); err != nil {
+				t.Fatalf("log %q: %v", logs, err)
+			}
+			for field, want := range tt.want {
+				got, present := line[field]
+				switch {
+				case want == "" && present:
+					t.Errorf("%s: got %q, want no such field", field, got)
+				case want != "" && got != want:
+					t.Errorf("%s: got %v, want %q", field, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestNASGaveUp: an answer that leaves longer than the client's
+// nas_timeout after the latest copy of its request (the NAS retransmits
+// less, or waits less, than the client entry says) is logged at warn
+// level with nas_gave_up and the client's configured wait, and counted.
+// A retransmission shows that the NAS still waits.
+func TestNASGaveUp(t *testing.T) {
+	tests := []struct {
+		name       string
+		retransmit time.Duration // when a copy of the request arrives; 0: none
+		decided    time.Duration // when the decision is taken
+		wantLate   time.Duration // 0: the NAS still waited
+	}{
+		{"answered within nas_timeout", 0, 4 * time.Second, 0},
+		{"one try, answered after it", 0, 8 * time.Second, 8 * time.Second},
+		{"retransmitted, answered within its wait", 3 * time.Second, 7 * time.Second, 0},
+		{"retransmitted, answered after its wait", 3 * time.Second, 9 * time.Second, 6 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			start := clock.Now()
+			proceed := make(chan struct{})
+			auth := newFakeAuth(func(ctx context.Context, req *challenge.Request) (challenge.Decision, error) {
+				<-proceed
+				return challenge.Decision{Outcome: challenge.Accept, Reason: "push_approved", User: "alice"}, nil
+			})
+			h := newHarness(t, auth, func(o *Options) {
+				o.Now = clock.Now
+				ct, err := NewClientTable([]Client{{
+					Name: "pam", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Secret: testSecret,
+					Login: challenge.ClientLogin{NASTimeout: 5 * time.Second, NASRetries: 2},
+				}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Clients = ct
+			})
+			c := h.dial()
+			req := request(t, testSecret, "alice", testPassword, nil)
+			h.send(c, req)
+			auth.waitCalls(t, 1)
+			if tt.retransmit > 0 {
+				clock.Advance(tt.retransmit)
+				h.send(c, req)
+				h.waitMetric(h.metrics.duplicates.WithLabelValues(dupDroppedInFlight), 1)
+			}
+			clock.Advance(start.Add(tt.decided).Sub(clock.Now()))
+			close(proceed)
+			if resp := h.answer(c, req, testSecret); resp.Code != radius.CodeAccessAccept {
+				t.Fatalf("got %v, want the Access-Accept all the same", resp.Code)
+			}
+			logs := h.waitLog(`"message":"radius request"`, 1)
+			var line map[string]any
+			if err := json.Unmarshal([]byte(strings.TrimSpace(logs)), &line); err != nil {
+				t.Fatalf("log %q: %v", logs, err)
+			}
+			got := testutil.ToFloat64(h.metrics.nasGaveUp.WithLabelValues("pam"))
+			if tt.wantLate == 0 {
+				if _, ok := line["nas_gave_up"]; ok || got != 0 || line["level"] != "info" {
+					t.Errorf("got nas_gave_up %v, level %v, metric %v; want none at info", line["nas_gave_up"], line["level"], got)
+				}
+				return
+			}
+			want := map[string]any{
+				"level": "warn", "nas_gave_up": true, "nas_timeout": "5s", "nas_retries": float64(2),
+				"since_last_copy_ms": float64(tt.wantLate.Milliseconds()), "decision": "accept", "reason": "push_approved",
+			}
+			for k, v := range want {
+				if line[k] != v {
+					t.Errorf("%s: got %v, want %v", k, line[k], v)
+				}
+			}
+			if got != 1 {
+				t.Errorf("twostep_radius_nas_gave_up_total{client=pam}: got %v, want 1", got)
+			}
+		})
+	}
 }

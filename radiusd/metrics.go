@@ -15,6 +15,7 @@ type Metrics struct {
 	duplicates *prometheus.CounterVec
 	dropped    *prometheus.CounterVec
 	inFlight   prometheus.Gauge
+	nasGaveUp  *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg; a nil reg
@@ -44,9 +45,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "twostep_radius_requests_in_flight",
 			Help: "Access-Requests being decided now.",
 		}),
+		nasGaveUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "twostep_radius_nas_gave_up_total",
+			Help: "Answers sent after the NAS had stopped waiting (no copy of the request within the client's nas_timeout), by client: the NAS waits less than the client entry says.",
+		}, []string{"client"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.duplicates, m.dropped, m.inFlight)
+		reg.MustRegister(m.requests, m.duration, m.duplicates, m.dropped, m.inFlight, m.nasGaveUp)
 	}
 	return m
 }

@@ -78,6 +78,13 @@ var errPasswordLength = errors.New("radiusd: User-Password length is not a multi
 
 // userPassword returns the single hidden User-Password of p, nil if there
 // is none, or an error if it appears twice or has an impossible length.
+//
+// A User-Password of length 0 is the one exception to RFC 2865's 16
+// octets: radcli before 1.5 (ocserv, and what links it) sends the empty
+// answer to an Access-Challenge ("approve on your phone, then press
+// Enter") so. With State it means "no input" and is returned as an empty,
+// non-nil value; without State there is no challenge it could answer,
+// and it stays malformed.
 func userPassword(p *radius.Packet) ([]byte, error) {
 	var found []byte
 	n := 0
@@ -92,6 +99,8 @@ func userPassword(p *radius.Packet) ([]byte, error) {
 		return nil, nil
 	case n > 1:
 		return nil, errors.New("radiusd: User-Password appears more than once")
+	case len(found) == 0 && hasAttr(p, rfc2865.State_Type):
+		return []byte{}, nil
 	case len(found) < minPasswordLen || len(found) > maxPasswordLen || len(found)%16 != 0:
 		return nil, errPasswordLength
 	}

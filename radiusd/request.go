@@ -43,9 +43,14 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst net
 	case err != nil:
 		s.drop(causeBadMA, src, c.Name)
 		return
-	case off < 0 && (!c.AllowMissingMessageAuthenticator || code == radius.CodeStatusServer):
+	case off < 0 && code == radius.CodeStatusServer:
 		// RFC 5997 §3: a Status-Server without it is always discarded.
 		s.drop(causeMissingMA, src, c.Name)
+		return
+	case off < 0 && (c.MessageAuthenticator == MARequired || (c.MessageAuthenticator == MAAuto && s.ma.held(c.Name))):
+		// An auto client this process has seen sign is held to it here;
+		// what only the cluster knows is asked off the read loop.
+		s.dropMissingMA(src, c)
 		return
 	case off >= 0 && !c.verifyMA(pkt, off):
 		// Usually a wrong secret. Checked before the duplicate cache, so a
@@ -109,6 +114,10 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst net
 			s.metrics.inFlight.Dec()
 		})
 		defer release()
+		if !s.admitAuto(c, off >= 0, src) {
+			s.cache.forget(k, e)
+			return
+		}
 		s.serveAccess(l, c, p, src, dst, k, e, start, release)
 	}()
 }
@@ -130,7 +139,8 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 			defer cancel()
 			defer func() {
 				if r := recover(); r != nil {
-					s.respond(l, c, p, src, dst, k, e, start, id, verdict{user: v.user, method: v.method, d: errorDecision(), err: fmt.Errorf("radiusd: authenticator panicked: %v", r)})
+					v.d, v.err = errorDecision(), fmt.Errorf("radiusd: authenticator panicked: %v", r)
+					s.respond(l, c, p, src, dst, k, e, start, id, v)
 				}
 			}()
 			if s.base.Err() != nil {
@@ -140,7 +150,7 @@ func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip
 				s.drop(causeUnavailable, src, c.Name)
 				return
 			}
-			v.d = d
+			v.decided(d)
 			if err != nil {
 				v.d, v.err = errorDecision(), err
 			}
@@ -168,7 +178,7 @@ func (s *Server) respond(l *listener, c *Client, p *radius.Packet, src netip.Add
 	if err != nil {
 		// An answer that cannot be encoded (State or message too long)
 		// becomes the generic Reject, never silence and never an Accept.
-		v = verdict{user: v.user, method: v.method, d: errorDecision(), err: err}
+		v.d, v.err = errorDecision(), err
 		code = radius.CodeAccessReject
 		resp, err = s.encode(p, code, v.d, c)
 	}
@@ -183,10 +193,19 @@ func (s *Server) respond(l *listener, c *Client, p *radius.Packet, src netip.Add
 			s.drop(causeWriteError, src, c.Name)
 		}
 	}
-	if code == radius.CodeAccessReject && s.rejectDelay > 0 {
+	hold := s.rejectHold(code, start)
+	if since := s.now().Add(hold).Sub(s.cache.lastCopy(e)); since > c.nasTimeout() {
+		// No copy of the request for longer than the NAS says it waits
+		// for each: it has given up, and the user saw a failure whatever
+		// is sent now. The admin must see that the client entry and the
+		// NAS disagree.
+		v.late = since
+		s.metrics.nasGaveUp.WithLabelValues(c.Name).Inc()
+	}
+	if hold > 0 {
 		// The worker is free at once; Serve waits for the held answer.
 		l.handlers.Add(1)
-		s.after(s.rejectDelay, func() {
+		s.after(hold, func() {
 			defer l.handlers.Done()
 			send()
 		})
@@ -200,6 +219,19 @@ func (s *Server) respond(l *listener, c *Client, p *radius.Packet, src netip.Add
 	s.metrics.duration.WithLabelValues(c.Name).Observe(latency.Seconds())
 
 	s.logRequest(id, c, src, v, codeLabel(code), reason, latency)
+}
+
+// rejectHold is how long an answer of code to a request that arrived at
+// start is held back: an Access-Reject leaves RejectDelay after its
+// request arrived, whatever the decision cost, so that an unknown user, a
+// wrong password and a wrong passcode take the same time from outside
+// (a delay added after the decision would keep their few milliseconds of
+// difference). A decision slower than RejectDelay is sent at once.
+func (s *Server) rejectHold(code radius.Code, start time.Time) time.Duration {
+	if code != radius.CodeAccessReject || s.rejectDelay <= 0 {
+		return 0
+	}
+	return max(start.Add(s.rejectDelay).Sub(s.now()), 0)
 }
 
 // logRequest writes a request's one log line, at error level when the
@@ -217,6 +249,8 @@ func (s *Server) logRequest(id string, c *Client, src netip.AddrPort, v verdict,
 		// The decision absorbed a failure (the client's fail mode answered
 		// for a store that is down): an admin must see it every time.
 		ev = s.log.Warn().Err(v.d.Err)
+	case v.late > 0:
+		ev = s.log.Warn()
 	}
 	if !ev.Enabled() {
 		// The level is off (info in production at level warn): do not
@@ -226,10 +260,39 @@ func (s *Server) logRequest(id string, c *Client, src netip.AddrPort, v verdict,
 	if v.d.Device != "" {
 		ev = ev.Str("device", v.d.Device)
 	}
-	ev.Str("id", id).
+	if v.late > 0 {
+		// The client entry's wait, so that the admin sees the mismatch:
+		// the NAS waits less than nas_timeout (or retransmits less than
+		// nas_retries) say, and twostepd waited for a push, or a slow
+		// directory, in vain.
+		ev = ev.Bool("nas_gave_up", true).
+			Float64("since_last_copy_ms", float64(v.late.Microseconds())/1000).
+			Str("nas_timeout", c.nasTimeout().String()).
+			Int("nas_retries", c.Login.NASRetries)
+	}
+	ev = ev.Str("id", id).
 		Str("client", c.Name).
-		Str("nas", src.Addr().Unmap().String()).
-		Str("user", v.user).
+		Str("nas", src.Addr().Unmap().String())
+	// What the NAS sent about itself and the user's end (the VPN user's
+	// address in Calling-Station-Id), when it sent it.
+	for _, f := range [...]struct{ key, value string }{
+		{"nas_identifier", v.nasIdentifier},
+		{"nas_ip_address", v.nasIPAddress},
+		{"calling_station_id", v.callingStationID},
+	} {
+		if f.value != "" {
+			ev = ev.Str(f.key, f.value)
+		}
+	}
+	// The directory's name for the user, so that one user's lines share
+	// one name; what was typed (another case, a trailing space,
+	// fullwidth letters) beside it when it differs.
+	user := v.user
+	if v.canonical != "" && v.canonical != v.user {
+		user = v.canonical
+		ev = ev.Str("typed_user", v.user)
+	}
+	ev.Str("user", user).
 		Str("method", v.method).
 		Str("decision", decision).
 		Str("reason", reason).

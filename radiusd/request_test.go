@@ -53,7 +53,7 @@ func (f authFunc) Authenticate(ctx context.Context, req *challenge.Request) (cha
 // Message-Authenticator; an unknown source never gets an answer.
 func FuzzParsePacket(f *testing.F) {
 	ct, err := NewClientTable([]Client{
-		{Name: "open", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Secret: testSecret},
+		{Name: "open", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Secret: testSecret, MessageAuthenticator: MAAuto},
 		{Name: "strict", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Secret: testSecret},
 	})
 	if err != nil {

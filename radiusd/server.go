@@ -45,10 +45,13 @@ type Options struct {
 	// cache. Default 10s; NewServer refuses values outside 5s..30s, the
 	// range in which NAS retransmissions actually arrive.
 	DuplicateTTL time.Duration
-	// RejectDelay holds every Access-Reject back this long (FreeRADIUS's
-	// reject_delay), so that an outsider cannot time how far a login got
-	// (a right password with a wrong passcode costs etcd round trips) and
-	// guessing slows down. The wait holds no worker; retransmissions
+	// RejectDelay is when every Access-Reject leaves, counted from the
+	// request's arrival (FreeRADIUS's reject_delay, but padding to one
+	// total instead of adding to the decision's time), so that an
+	// outsider cannot time how far a login got (an unknown user, a wrong
+	// password, a right password with a wrong passcode that cost etcd
+	// round trips) and guessing slows down. A decision slower than it is
+	// answered at once. The wait holds no worker; retransmissions
 	// meanwhile are absorbed. Zero (the default here) answers at once; at
 	// most 10s.
 	RejectDelay time.Duration
@@ -65,6 +68,11 @@ type Options struct {
 	// Dictionary encodes the reply attributes of a Decision. Default: the
 	// built-in attributes only.
 	Dictionary *Dictionary
+	// MessageAuthenticators remembers which clients have sent a
+	// Message-Authenticator, for those whose requirement is MAAuto, so
+	// that every node of a cluster holds them to it. Default: this
+	// process remembers alone.
+	MessageAuthenticators MAMemory
 
 	// afterFunc replaces time.AfterFunc in tests.
 	afterFunc func(time.Duration, func())
@@ -101,6 +109,7 @@ type Server struct {
 	cache   *dedupCache
 	limit   *limiter
 	drops   *loglimit.Limiter
+	ma      *maAuto
 
 	// base is the parent of every request context. It is the server's
 	// lifetime, not a request's, which is why it may live in a struct:
@@ -186,6 +195,7 @@ func NewServer(o Options) (*Server, error) {
 		listeners:   make(map[*listener]struct{}),
 		ids:         make(map[string]uint32),
 		drops:       loglimit.New(o.Now),
+		ma:          &maAuto{store: o.MessageAuthenticators, now: o.Now},
 	}
 	s.base, s.abort = context.WithCancel(context.Background())
 	s.clients.Store(o.Clients)

@@ -87,6 +87,53 @@ func TestStateReachesAuthenticator(t *testing.T) {
 	}
 }
 
+// TestEmptyAnswerToChallenge: the empty answer to an Access-Challenge
+// ("approve on your phone, then press Enter") reaches the Authenticator as
+// an empty password with its State, whether the NAS hides it as 16 NULs
+// (FreeRADIUS, pam_radius) or sends a User-Password of length 0 (radcli
+// before 1.5, so ocserv). Without State a zero-length one is malformed.
+func TestEmptyAnswerToChallenge(t *testing.T) {
+	zeroLength := func(p *radius.Packet) {
+		p.Del(rfc2865.UserPassword_Type)
+		p.Add(rfc2865.UserPassword_Type, radius.Attribute{})
+	}
+	withState := func(p *radius.Packet) { rfc2865.State_Set(p, []byte("waiting-login")) }
+	tests := []struct {
+		name  string
+		edit  func(p *radius.Packet)
+		cause string // "" means it reaches the Authenticator
+	}{
+		{"zero-length with State", func(p *radius.Packet) { zeroLength(p); withState(p) }, ""},
+		{"16 NULs with State", withState, ""},
+		{"zero-length without State", zeroLength, causeBadPassword},
+		{"zero-length twice with State", func(p *radius.Packet) {
+			zeroLength(p)
+			p.Add(rfc2865.UserPassword_Type, radius.Attribute{})
+			withState(p)
+		}, causeBadPassword},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil, nil)
+			req := request(t, testSecret, "alice", "", tt.edit)
+			if tt.cause != "" {
+				h.expectDrop(req, tt.cause)
+				if n := h.auth.count(); n != 0 {
+					t.Errorf("got %d Authenticator calls, want 0", n)
+				}
+				return
+			}
+			if resp := h.exchange(req, testSecret); resp.Code != radius.CodeAccessReject {
+				t.Errorf("got code %v, want the fake's Access-Reject", resp.Code)
+			}
+			if got := h.auth.last(); got.Password != "" || string(got.State) != "waiting-login" {
+				t.Errorf("got password %q State %q, want an empty password with State %q", got.Password, got.State, "waiting-login")
+			}
+			h.waitLog(`"method":"pap"`, 1)
+		})
+	}
+}
+
 func TestAuthenticatorFailure(t *testing.T) {
 	tests := []struct {
 		name string
@@ -900,8 +947,10 @@ func TestRejectDelay(t *testing.T) {
 	held := make(chan func(), 4)
 	var delays []time.Duration
 	var mu sync.Mutex
+	clock := newFakeClock() // still: the decision takes no time
 	h := newHarness(t, newFakeAuth(acceptAlice), func(o *Options) {
 		o.RejectDelay = time.Second
+		o.Now = clock.Now
 		o.afterFunc = func(d time.Duration, f func()) {
 			mu.Lock()
 			delays = append(delays, d)
@@ -932,5 +981,56 @@ func TestRejectDelay(t *testing.T) {
 	}
 	if len(held) != 0 {
 		t.Error("an Accept was held back")
+	}
+}
+
+// TestRejectPadding: every Access-Reject leaves RejectDelay after its
+// request arrived, however long its decision took, so that an unknown
+// user and a wrong password cannot be told apart by the time of the
+// answer. A decision slower than the delay is answered at once.
+func TestRejectPadding(t *testing.T) {
+	const delay = time.Second
+	tests := []struct {
+		name     string
+		user     string
+		decision time.Duration // what the decision costs on the server's clock
+		want     time.Duration // the hold after the decision; 0: sent at once
+	}{
+		{"unknown user, fast", "nobody", 3 * time.Millisecond, delay - 3*time.Millisecond},
+		{"wrong password, slower", "alice", 40 * time.Millisecond, delay - 40*time.Millisecond},
+		{"decision slower than the delay", "alice", 1500 * time.Millisecond, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			auth := newFakeAuth(func(ctx context.Context, req *challenge.Request) (challenge.Decision, error) {
+				clock.Advance(tt.decision)
+				reason := challenge.ReasonBadPassword
+				if req.User == "nobody" {
+					reason = challenge.ReasonUnknownUser
+				}
+				return challenge.Decision{Outcome: challenge.Reject, Reason: reason}, nil
+			})
+			holds := make(chan time.Duration, 1)
+			h := newHarness(t, auth, func(o *Options) {
+				o.RejectDelay = delay
+				o.Now = clock.Now
+				o.afterFunc = func(d time.Duration, f func()) {
+					holds <- d
+					f()
+				}
+			})
+			if resp := h.exchange(request(t, testSecret, tt.user, "wrong", nil), testSecret); resp.Code != radius.CodeAccessReject {
+				t.Fatalf("got %v, want Access-Reject", resp.Code)
+			}
+			var got time.Duration
+			select {
+			case got = <-holds:
+			default:
+			}
+			if got != tt.want {
+				t.Errorf("held %v after a %v decision, want %v (the answer %v after arrival)", got, tt.decision, tt.want, max(delay, tt.decision))
+			}
+		})
 	}
 }

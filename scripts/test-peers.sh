@@ -11,11 +11,26 @@ declare -A peers=(
   [ldapsearch]=ldap-utils
   [oathtool]=oathtool
   [chromium]=chromium
+  [ocserv]=ocserv
+  [openconnect]=openconnect
+  [pamtester]=pamtester
+)
+
+# file -> Debian package, for peers that are not commands (PAM modules).
+declare -A files=(
+  [pam_radius_auth.so]=libpam-radius-auth
 )
 
 missing=()
 for cmd in "${!peers[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${peers[$cmd]}")
+  PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${peers[$cmd]}")
+done
+for f in "${!files[@]}"; do
+  found=
+  for dir in /lib/*/security /usr/lib/*/security /lib/security /usr/lib/security; do
+    [ -e "$dir/$f" ] && found=1 && break
+  done
+  [ -n "$found" ] || missing+=("${files[$f]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -64,8 +64,8 @@ func startNodesWith(t *testing.T, before func(*etcdtest.Server), failmodes ...st
 }
 
 // startNodesExtra is startNodesWith adding extra(i) to node i's
-// configuration; an extra that has a passcodes section replaces the
-// default one (lockout after 4 failures).
+// configuration; an extra that has a passcodes or a clients section
+// replaces the default one (lockout after 4 failures; client "nas").
 func startNodesExtra(t *testing.T, before func(*etcdtest.Server), extra func(i int) string, failmodes ...string) *twoNodes {
 	t.Helper()
 	etcd := etcdtest.Start(t)
@@ -92,8 +92,7 @@ func startNodesExtra(t *testing.T, before func(*etcdtest.Server), extra func(i i
 		cfg := filepath.Join(dir, "twostep.yaml")
 		os.WriteFile(cfg, fmt.Appendf(nil, `log: {level: debug}
 radius: {listen: ["%s:0"], reject_delay: 0s}
-clients:
-  - {name: nas, networks: [127.0.0.0/8], secret: %s, failmode: %s, nas_timeout: 1s, nas_retries: 3}
+%s
 directory: {backend: file, file: {path: %s}}
 metrics: {listen: "127.0.0.1:0"}
 cluster:
@@ -101,7 +100,7 @@ cluster:
   request_timeout: 1s
   dial_timeout: 1s
   seed_keys: %s
-%s`, addr, testSecret, failmode, users, strings.Join(etcd.Endpoints(), ", "), keyPath, withPasscodes(more)), 0o600)
+%s`, addr, withClients(more, failmode), users, strings.Join(etcd.Endpoints(), ", "), keyPath, withPasscodes(more)), 0o600)
 		return startDaemonConfig(t, cfg)
 	}
 	if before != nil {
@@ -124,6 +123,15 @@ cluster:
 		n.connect(t)
 	}
 	return n
+}
+
+// withClients is a node's clients section: the default one, client "nas"
+// for 127.0.0.0/8, unless more has its own.
+func withClients(more, failmode string) string {
+	if strings.HasPrefix(more, "clients:") || strings.Contains(more, "\nclients:") {
+		return ""
+	}
+	return fmt.Sprintf("clients:\n  - {name: nas, networks: [127.0.0.0/8], secret: %s, failmode: %s, nas_timeout: 1s, nas_retries: 3}", testSecret, failmode)
 }
 
 // withPasscodes is the end of a node's configuration: more, and the

@@ -98,8 +98,8 @@ func (d *daemon) summary(w io.Writer) error {
 	fmt.Fprintf(w, "%s: OK\n", c.Path)
 	fmt.Fprintf(w, "  radius: listen %v, %d workers, duplicate cache %s, reject delay %s\n", c.RADIUS.Listen, c.RADIUS.Workers, c.RADIUS.DuplicateTTL, c.RADIUS.RejectDelay)
 	for _, cl := range c.Clients {
-		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t, on error: %s, second factor: %s mode, failmode %s\n",
-			cl.Name, cl.Networks, !cl.AllowMissingMessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError], cl.Login.Mode, cl.Login.FailMode)
+		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %s, on error: %s, second factor: %s mode, failmode %s\n",
+			cl.Name, cl.Networks, cl.MessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError], cl.Login.Mode, cl.Login.FailMode)
 	}
 	for _, r := range c.Policy.Groups {
 		fmt.Fprintf(w, "  policy: group %s: %s, %d reply attribute(s)\n", r.Group, r.Action, len(r.Reply))
@@ -157,6 +157,14 @@ func (d *daemon) warnings() []string {
 		w = append(w, d.cfg.Directory.LDAP.Warnings()...)
 	}
 	for _, c := range d.cfg.Clients {
+		switch c.MessageAuthenticator {
+		case radiusd.MAOptional:
+			w = append(w, fmt.Sprintf("client %s has require_message_authenticator: false: its requests without Message-Authenticator are open to BlastRADIUS (CVE-2024-3596) forgery, "+
+				"and a wrong shared secret shows up as bad_password for every user instead of dropped packets (bad_message_authenticator); use auto, which holds the NAS to the attribute once it sends it", c.Name))
+		case radiusd.MAAuto:
+			w = append(w, fmt.Sprintf("client %s has require_message_authenticator: auto: until the NAS sends Message-Authenticator once, its requests are open to BlastRADIUS (CVE-2024-3596) forgery, "+
+				"and a wrong shared secret shows up as bad_password for every user instead of dropped packets (bad_message_authenticator); set true when every NAS behind it sends it", c.Name))
+		}
 		if c.Login.FailMode == challenge.Safe {
 			w = append(w, fmt.Sprintf("client %s has failmode safe: while the cluster store is down its users log in with the password alone", c.Name))
 		}
@@ -217,6 +225,9 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		Logger:        d.log,
 		Metrics:       radiusd.NewMetrics(d.reg),
 		Ready:         d.isReady,
+		// Clients with require_message_authenticator auto are held to it
+		// on every node once one has seen them send it.
+		MessageAuthenticators: cluster.NewClientRecords(store, host, time.Now),
 	})
 	if err != nil {
 		return err

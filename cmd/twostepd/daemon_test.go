@@ -451,7 +451,8 @@ func TestCheckFlag(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"OK", "client localhost", "warning: client localhost"} {
+		for _, want := range []string{"OK", "client localhost", "warning: client localhost",
+			"Message-Authenticator required: auto", "warning: client localhost has require_message_authenticator: auto"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("-check output lacks %q:\n%s", want, out.String())
 			}
@@ -607,4 +608,22 @@ func TestRADIUSAddressTaken(t *testing.T) {
 	if second.radius != first.radius {
 		t.Errorf("second twostepd on %s, want %s", second.radius, first.radius)
 	}
+}
+
+// requestLine waits for the request log line that holds s and returns
+// its fields.
+func (d *daemonProc) requestLine(t *testing.T, s string) map[string]any {
+	t.Helper()
+	d.waitLog(t, s)
+	for _, l := range strings.Split(d.logText(), "\n") {
+		if strings.Contains(l, s) && strings.Contains(l, `"message":"radius request"`) {
+			var line map[string]any
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatalf("log line %q: %v", l, err)
+			}
+			return line
+		}
+	}
+	t.Fatalf("no radius request line holds %q:\n%s", s, d.logText())
+	return nil
 }

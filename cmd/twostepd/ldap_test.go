@@ -208,3 +208,45 @@ func loginLoop(ctx context.Context, addr string) {
 		c.Read(buf)
 	}
 }
+
+// TestLDAPLogNamesCanonicalUser: slapd matches user names without case,
+// outer spaces or width; the request's log line names the user as the
+// directory does, with what was typed beside it, and carries what the
+// NAS said about itself and the user's address.
+func TestLDAPLogNamesCanonicalUser(t *testing.T) {
+	slapd := ldaptest.Start(t)
+	d := startLDAPDaemon(t, slapd)
+	tests := []struct {
+		name, typed string
+		wantTyped   bool
+	}{
+		{"as in the directory", "alice", false},
+		{"upper case", "ALICE", true},
+		{"trailing space", "alice ", true},
+		{"fullwidth letters", "ａｌｉｃｅ", true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			station := fmt.Sprintf("198.51.100.%d", 20+i)
+			out, _ := radclient(t, d.radius, "auth", testSecret, fmt.Sprintf(
+				"User-Name = %q\nUser-Password = %q\nNAS-Identifier = \"vpn-gw-1\"\nNAS-IP-Address = 192.0.2.10\nCalling-Station-Id = %q\nMessage-Authenticator = 0x00\n",
+				tt.typed, ldaptest.Password("alice"), station))
+			if !strings.Contains(out, "Received Access-Accept") {
+				t.Fatalf("%q with alice's password: want Access-Accept\n%s\n%s", tt.typed, out, d.logText())
+			}
+			line := d.requestLine(t, `"calling_station_id":"`+station+`"`)
+			want := map[string]any{"user": "alice", "nas_identifier": "vpn-gw-1", "nas_ip_address": "192.0.2.10", "calling_station_id": station}
+			if tt.wantTyped {
+				want["typed_user"] = tt.typed
+			}
+			for k, v := range want {
+				if line[k] != v {
+					t.Errorf("%s: got %v, want %q in %v", k, line[k], v, line)
+				}
+			}
+			if _, ok := line["typed_user"]; ok && !tt.wantTyped {
+				t.Errorf("typed_user %v logged for a name typed as the directory has it", line["typed_user"])
+			}
+		})
+	}
+}

@@ -41,6 +41,13 @@ type pushCluster struct {
 
 func startPushCluster(t *testing.T, nodes int) *pushCluster {
 	t.Helper()
+	return startPushClusterWith(t, nodes, "")
+}
+
+// startPushClusterWith is startPushCluster with more in every node's
+// configuration (a clients or passcodes section replaces the default).
+func startPushClusterWith(t *testing.T, nodes int, more string) *pushCluster {
+	t.Helper()
 	var ports, urls []string
 	for i := range nodes {
 		p := freePort(t)
@@ -48,7 +55,7 @@ func startPushCluster(t *testing.T, nodes int) *pushCluster {
 		urls = append(urls, fmt.Sprintf("http://127.0.0.%d:%d", i+1, p))
 	}
 	extra := func(i int) string {
-		return fmt.Sprintf("push:\n  listen: \"127.0.0.%d:%s\"\n  urls: [%s]\n  limit: {count: 5, window: 5m}\n", i+1, ports[i], strings.Join(urls, ", "))
+		return more + fmt.Sprintf("push:\n  listen: \"127.0.0.%d:%s\"\n  urls: [%s]\n  limit: {count: 5, window: 5m}\n", i+1, ports[i], strings.Join(urls, ", "))
 	}
 	failmodes := make([]string, nodes)
 	for i := range failmodes {
