@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"net/http"
 	"net/netip"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -139,7 +141,7 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 func (p *Portal) Handler() http.Handler {
 	mux := http.NewServeMux()
 	assets, _ := fs.Sub(files, "assets")
-	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets)))
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", p.assets(assets)))
 	mux.HandleFunc("GET /app/sw.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Service-Worker-Allowed", "/app/")
 		http.ServeFileFS(w, r, assets, "sw.js")
@@ -160,7 +162,60 @@ func (p *Portal) Handler() http.Handler {
 	// Go's cross-origin protection refuses a POST that a browser marks
 	// as coming from another site (Sec-Fetch-Site, Origin); the session's
 	// CSRF token is the second check.
-	return pageHeaders(limitBodies(http.NewCrossOriginProtection().Handler(mux)))
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(p.crossSite))
+	return pageHeaders(p.limitBodies(cop.Handler(p.routes(mux))))
+}
+
+// routes serves mux, and the portal's own page where mux has no route
+// (Go's would be a line of plain text with no way back): 404, or 405
+// with Allow for a path that takes other methods.
+func (p *Portal) routes(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r) // which sets the path's wildcards
+			return
+		}
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			other := r.Clone(r.Context())
+			other.Method = m
+			if _, pattern := mux.Handler(other); pattern != "" && m != r.Method {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			p.notFound(w, r)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		p.pages.error(w, http.StatusMethodNotAllowed, "This address does not take this kind of request.")
+	})
+}
+
+func (p *Portal) notFound(w http.ResponseWriter, r *http.Request) {
+	p.pages.errorPage(w, http.StatusNotFound, "Page not found", "There is no page at this address.", backToDevices)
+}
+
+// crossSite answers a POST that the browser says another site sent: a
+// page elsewhere that tries to act in the user's session.
+func (p *Portal) crossSite(w http.ResponseWriter, r *http.Request) {
+	p.pages.error(w, http.StatusForbidden, "This request came from another site and was refused: nothing was changed. "+
+		"Open the portal yourself to make changes.")
+}
+
+// assets serves the embedded files; a missing one, or a directory, gets
+// the portal's 404 page.
+func (p *Portal) assets(assets fs.FS) http.Handler {
+	files := http.FileServerFS(assets)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if fi, err := fs.Stat(assets, name); err != nil || fi.IsDir() {
+			p.notFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }
 
 // pageHeaders sets what every answer of the portal carries.

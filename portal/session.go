@@ -106,7 +106,7 @@ func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *cluster
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)
 			} else {
-				p.pages.error(w, http.StatusForbidden, "Your session has ended. Sign in again.")
+				p.pages.errorPage(w, http.StatusForbidden, "Something went wrong", "Your session has ended. Sign in again.", backToSignIn)
 			}
 			return
 		}
@@ -168,12 +168,12 @@ const maxForm = 16 << 10
 
 // limitBodies caps what a POST may send and refuses the kinds of body no
 // page sends (a multipart upload would be parsed into memory and disk).
-func limitBodies(h http.Handler) http.Handler {
+func (p *Portal) limitBodies(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && !strings.HasPrefix(r.URL.Path, "/api/") {
 			ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if ct != "application/x-www-form-urlencoded" && ct != "application/json" {
-				http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
+				p.pages.error(w, http.StatusUnsupportedMediaType, "No page of the portal sends this kind of form.")
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
