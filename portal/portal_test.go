@@ -625,6 +625,7 @@ func TestEnrollmentQRCodes(t *testing.T) {
 	w := newWorld(t, portal.Config{SignInsPerMinute: 1000})
 	b := w.signedIn()
 	qrRE := regexp.MustCompile(`src="data:image/png;base64,([^"]+)"`)
+	linkRE := regexp.MustCompile(`id="otpauth" href="([^"]+)"`)
 	for i := range 40 {
 		_, body := b.get("/devices/add/totp")
 		m, k := qrRE.FindStringSubmatch(body), keyRE.FindStringSubmatch(body)
@@ -645,6 +646,10 @@ func TestEnrollmentQRCodes(t *testing.T) {
 		}
 		if got, want := b32.EncodeToString(totp.Secret), strings.ReplaceAll(k[1], " ", ""); got != want {
 			t.Fatalf("page %d: the QR code holds key %s, the page shows %s", i, got, want)
+		}
+		// "Open in the authenticator app" holds the same URI.
+		if l := linkRE.FindStringSubmatch(body); l == nil || html.UnescapeString(l[1]) != uri {
+			t.Fatalf("page %d: the app link %q, want the QR code's %q", i, l, uri)
 		}
 	}
 }
