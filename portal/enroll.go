@@ -297,9 +297,11 @@ func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Sessio
 	p.log.Info().Str("user", s.User).Str("device", dev.ID).Str("kind", kind).Str("remote", p.remoteIP(r)).Msg("portal: device added")
 	if s.Grace {
 		// The password alone opened this session: it ends with the first
-		// device, and the next sign-in confirms with that device.
+		// device, and the next sign-in confirms with that device; its
+		// form has the user name filled in.
 		_ = p.sessions.Delete(r.Context(), s)
 		clearCookie(w)
+		setUserCookie(w, s.User)
 		if wantsJSON(r) {
 			replyJSON(w, http.StatusOK, appEnrolled{User: s.User, Device: dev.ID, Name: dev.Name})
 			return

@@ -473,9 +473,15 @@ func TestGraceEnrollment(t *testing.T) {
 		totp := challenge.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
 		return v.post("/devices/add/totp", url.Values{"name": {"phone"}, "shown": {v.shown()}, "code": {totp.Code(totp.Step(time.Now()))}})
 	}
-	// The user adds the first device: the session ends with it.
+	// The user adds the first device: the session ends with it, and the
+	// sign-in that follows has the user name filled in.
 	if code, body := addTOTP(user); code != 200 || !strings.Contains(body, "Sign in again and confirm with it") {
 		t.Fatalf("first device: %d:\n%s", code, body)
+	} else if !strings.Contains(body, `id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="alice"`) {
+		t.Errorf("the sign-in after the first device has no user name:\n%s", body)
+	}
+	if _, body := attacker.get("/signin"); strings.Contains(body, `value="alice"`) {
+		t.Errorf("another browser's sign-in has the user name filled in")
 	}
 	if _, body := user.get("/devices/add"); !strings.Contains(body, `id="password"`) {
 		t.Fatal("the grace session outlived the first device")

@@ -1,13 +1,17 @@
 package portal
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"mime"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -32,6 +36,40 @@ func (p *Portal) setCookie(w http.ResponseWriter, token string) {
 func clearCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+}
+
+// userCookieName carries the user name from a grace session, which ends
+// with the account's first device, to the sign-in that must follow: its
+// form has the name filled in. It proves nothing and opens nothing.
+const userCookieName = "__Host-twostep-user"
+
+// userCookieAge is how long the name waits for that sign-in.
+const userCookieAge = 15 * time.Minute
+
+// maxRememberedUser bounds the name read back from the cookie.
+const maxRememberedUser = 256
+
+func setUserCookie(w http.ResponseWriter, user string) {
+	http.SetCookie(w, &http.Cookie{Name: userCookieName, Value: base64.RawURLEncoding.EncodeToString([]byte(user)), Path: "/",
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: int(userCookieAge / time.Second)})
+}
+
+func clearUserCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: userCookieName, Value: "", Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+}
+
+// rememberedUser is the user name setUserCookie left, or "".
+func rememberedUser(r *http.Request) string {
+	c, err := r.Cookie(userCookieName)
+	if err != nil {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || len(b) > maxRememberedUser || !utf8.Valid(b) || bytes.ContainsFunc(b, unicode.IsControl) {
+		return ""
+	}
+	return string(b)
 }
 
 // session returns the browser's valid session, or nil. A store failure
