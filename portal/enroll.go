@@ -335,7 +335,8 @@ func (p *Portal) addAppPage(w http.ResponseWriter, r *http.Request, s *cluster.S
 		return
 	}
 	p.pages.render(w, http.StatusOK, "add-app.html", &view{Title: "Add this phone as an authenticator", User: s.User, CSRF: s.CSRF,
-		Page: "enroll-app", Script: true, VAPID: p.cfg.VAPIDPublicKey, Data: p.suggestName(r, s, "This phone")})
+		Page: "enroll-app", Script: true, VAPID: p.cfg.VAPIDPublicKey, SubscribeTimeout: p.cfg.SubscribeTimeout.Milliseconds(),
+		Data: p.suggestName(r, s, "This phone")})
 }
 
 // appEnrollment is what the web authenticator posts to enroll: its key

@@ -26,6 +26,9 @@ type view struct {
 	Script bool
 	// VAPID is the Web Push key the authenticator subscribes with.
 	VAPID string
+	// SubscribeTimeout, in milliseconds, bounds the authenticator's wait
+	// for the browser's push service.
+	SubscribeTimeout int64
 }
 
 // pages holds the parsed templates: each page with the layout, and the

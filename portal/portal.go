@@ -57,6 +57,12 @@ type Config struct {
 	// web authenticator subscribes with; empty: no notifications, the
 	// app shows waiting logins when it is opened.
 	VAPIDPublicKey string
+	// SubscribeTimeout bounds the web authenticator's wait for the
+	// browser's push service when it subscribes (a network that blocks
+	// the service leaves the browser waiting for good); past it, the
+	// phone is added as an in-app device, which shows waiting logins
+	// when it is opened. Default 15 seconds.
+	SubscribeTimeout time.Duration
 	// TrustedProxies are the reverse proxies in front of the portal whose
 	// X-Forwarded-For names the browser; none by default (the
 	// connection's address counts).
@@ -101,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if len(c.PushServices) == 0 {
 		c.PushServices = DefaultPushServices
+	}
+	if c.SubscribeTimeout <= 0 {
+		c.SubscribeTimeout = 15 * time.Second
 	}
 	return c
 }
@@ -239,6 +248,13 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/devices", http.StatusSeeOther)
 }
 
+// authenticatorPage is the web authenticator. Its header says who is
+// signed in to the portal in this browser, if anybody: the device itself
+// keeps working after a sign-out, its key is not a session.
 func (p *Portal) authenticatorPage(w http.ResponseWriter, r *http.Request) {
-	p.pages.render(w, http.StatusOK, "app.html", nil)
+	v := &view{}
+	if s, err := p.session(r); err == nil && s != nil && s.Stage != cluster.StagePassword {
+		v.User, v.CSRF = s.User, s.CSRF
+	}
+	p.pages.render(w, http.StatusOK, "app.html", v)
 }

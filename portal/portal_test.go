@@ -662,6 +662,25 @@ func TestEnrollmentQRCodes(t *testing.T) {
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
+// TestAuthenticatorPage: the web authenticator's page names who is
+// signed in to the portal in this browser, and nobody after the sign-out
+// (the device's key is not a session); the enrolment page tells the app
+// how long to wait for the browser's push service.
+func TestAuthenticatorPage(t *testing.T) {
+	w := newWorld(t, portal.Config{SignInsPerMinute: 1000, WebAuthenticator: true})
+	b := w.signedIn()
+	if _, body := b.get("/devices/add/app"); !strings.Contains(body, `data-subscribe-timeout="15000"`) {
+		t.Errorf("the enrolment page does not give the push service's 15 s:\n%s", body)
+	}
+	if _, body := b.get("/app/"); !strings.Contains(body, `id="app-signed-in">alice<`) || !strings.Contains(body, `action="/signout"`) {
+		t.Errorf("signed in, the authenticator's header does not say so:\n%s", body)
+	}
+	b.post("/signout", url.Values{})
+	if _, body := b.get("/app/"); strings.Contains(body, "app-signed-in") || strings.Contains(body, "Sign out") || strings.Contains(body, "Signed in") {
+		t.Errorf("signed out, the authenticator claims a sign-in:\n%s", body)
+	}
+}
+
 // TestTamperedSession raises a signed-in session's attempts in the store,
 // as somebody without the key file would: the browser is signed out, and
 // the log says why at error level.

@@ -306,7 +306,7 @@ func (p *Portal) sendPush(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 	if p.throttled(w, r, s) {
 		return
 	}
-	purpose := "Sign in"
+	purpose := "Sign in to " + challenge.PortalService
 	if s.Pending != nil {
 		purpose = p.pendingPurpose(r, s)
 	}
