@@ -45,6 +45,10 @@ const (
 	clusterUsers    = 200
 )
 
+// clusterService is the display name of the nodes' RADIUS client "nas":
+// what its pushes show the user, where logs and metrics say "nas".
+const clusterService = "Staff VPN"
+
 func startTwoNodes(t *testing.T, failmodeB string) *twoNodes {
 	t.Helper()
 	return startNodes(t, "secure", failmodeB)
@@ -93,7 +97,7 @@ func startNodesExtra(t *testing.T, before func(*etcdtest.Server), extra func(i i
 		os.WriteFile(cfg, fmt.Appendf(nil, `log: {level: debug}
 radius: {listen: ["%s:0"], reject_delay: 0s}
 clients:
-  - {name: nas, networks: [127.0.0.0/8], secret: %s, failmode: %s, nas_timeout: 1s, nas_retries: 3}
+  - {name: nas, display_name: %q, networks: [127.0.0.0/8], secret: %s, failmode: %s, nas_timeout: 1s, nas_retries: 3}
 directory: {backend: file, file: {path: %s}}
 metrics: {listen: "127.0.0.1:0"}
 cluster:
@@ -101,7 +105,7 @@ cluster:
   request_timeout: 1s
   dial_timeout: 1s
   seed_keys: %s
-%s`, addr, testSecret, failmode, users, strings.Join(etcd.Endpoints(), ", "), keyPath, withPasscodes(more)), 0o600)
+%s`, addr, clusterService, testSecret, failmode, users, strings.Join(etcd.Endpoints(), ", "), keyPath, withPasscodes(more)), 0o600)
 		return startDaemonConfig(t, cfg)
 	}
 	if before != nil {
