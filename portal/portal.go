@@ -150,7 +150,7 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 func (p *Portal) Handler() http.Handler {
 	mux := http.NewServeMux()
 	assets, _ := fs.Sub(files, "assets")
-	mux.Handle("GET /assets/", http.StripPrefix("/assets/", p.assets(assets)))
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", p.staticFiles(assets)))
 	mux.HandleFunc("GET /app/sw.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Service-Worker-Allowed", "/app/")
 		http.ServeFileFS(w, r, assets, "sw.js")
@@ -187,9 +187,12 @@ func (p *Portal) routes(mux *http.ServeMux) http.Handler {
 		}
 		var allow []string
 		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			if m == r.Method {
+				continue
+			}
 			other := r.Clone(r.Context())
 			other.Method = m
-			if _, pattern := mux.Handler(other); pattern != "" && m != r.Method {
+			if _, pattern := mux.Handler(other); pattern != "" {
 				allow = append(allow, m)
 			}
 		}
@@ -213,17 +216,17 @@ func (p *Portal) crossSite(w http.ResponseWriter, r *http.Request) {
 		"Open the portal yourself to make changes.")
 }
 
-// assets serves the embedded files; a missing one, or a directory, gets
-// the portal's 404 page.
-func (p *Portal) assets(assets fs.FS) http.Handler {
-	files := http.FileServerFS(assets)
+// staticFiles serves the files of dir; a missing one, or a directory,
+// gets the portal's 404 page.
+func (p *Portal) staticFiles(dir fs.FS) http.Handler {
+	serve := http.FileServerFS(dir)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-		if fi, err := fs.Stat(assets, name); err != nil || fi.IsDir() {
+		if fi, err := fs.Stat(dir, name); err != nil || fi.IsDir() {
 			p.notFound(w, r)
 			return
 		}
-		files.ServeHTTP(w, r)
+		serve.ServeHTTP(w, r)
 	})
 }
 
