@@ -212,6 +212,9 @@ func TestPortalBrowser(t *testing.T) {
 			chromedp.Click(chromedp.ID("signin")),
 			chromedp.WaitVisible(chromedp.ID("recovery")),
 		)
+		// The script that fills it runs once the page is parsed, which
+		// may be after the field shows.
+		waitJS(t, "the recovery field filled", `document.getElementById("recovery").value !== ""`)
 		if got := browsertest.Get(t, b, chromedp.Value(chromedp.ID("recovery"))); got != code {
 			t.Fatalf("recovery field %q, want the link's passcode", got)
 		}

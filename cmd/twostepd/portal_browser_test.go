@@ -98,6 +98,10 @@ portal:
 			chromedp.Click(chromedp.ID("signin")),
 			chromedp.WaitVisible(chromedp.ID("recovery")),
 		)
+		// The script that fills it runs once the page is parsed, which
+		// may be after the field shows.
+		browsertest.Get(t, b, chromedp.Poll[bool](`document.getElementById("recovery").value !== ""`,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
 		if got := browsertest.Get(t, b, chromedp.Value(chromedp.ID("recovery"))); got != code {
 			t.Errorf("recovery field %q, want the link's passcode", got)
 		}
