@@ -64,6 +64,9 @@ type Request struct {
 	State []byte
 	// Client is the configured name of the RADIUS client (the NAS entry).
 	Client string
+	// Service is what a push shows the user as the service they log in
+	// to (the client's display name); empty: Client.
+	Service string
 	// Source is the address the packet came from.
 	Source netip.AddrPort
 	// NASIdentifier and CallingStationID are copied for logs and policy.

@@ -24,6 +24,17 @@ import (
 // on the device.
 const PortalService = "My Settings & Devices"
 
+// PushPurpose is what push p asks the user to confirm when the portal
+// started it ("Remove the device “phone”"), for the device to show as
+// its title; empty for a login's push. The portal's pushes carry their
+// purpose where a NAS's carry the NAS-Identifier.
+func PushPurpose(p *cluster.Push) string {
+	if p.Client != PortalService {
+		return ""
+	}
+	return p.NASID
+}
+
 // Messages of the portal's sign-in.
 const (
 	msgRecoveryWrong = "Wrong recovery passcode."
@@ -301,32 +312,34 @@ func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decisio
 }
 
 // DevicePushes returns the pushes waiting for a device's answer, for the
-// device's app to show. The request must carry the device's signature
-// over cluster.PendingSigned(user, device, at), with at within the clock
-// skew allowed to answers; ErrAnswerRefused otherwise.
-func (e *Engine) DevicePushes(ctx context.Context, user, device string, at time.Time, sig []byte) ([]*cluster.Push, error) {
+// device's app to show, and the device's name as the account has it now
+// (the user may have renamed it). The request must carry the device's
+// signature over cluster.PendingSigned(user, device, at), with at within
+// the clock skew allowed to answers; ErrAnswerRefused otherwise.
+func (e *Engine) DevicePushes(ctx context.Context, user, device string, at time.Time, sig []byte) (name string, pushes []*cluster.Push, err error) {
 	if e.push == nil || e.sf == nil {
-		return nil, fmt.Errorf("%w: push approval is off", ErrAnswerRefused)
+		return "", nil, fmt.Errorf("%w: push approval is off", ErrAnswerRefused)
 	}
 	now := e.now()
 	if d := now.Sub(at); d > answerSkew || d < -answerSkew {
-		return nil, fmt.Errorf("%w: the device's clock is %v off", ErrAnswerRefused, d.Round(time.Second))
+		return "", nil, fmt.Errorf("%w: the device's clock is %v off", ErrAnswerRefused, d.Round(time.Second))
 	}
 	if user == "" || len(user) > maxUsername || !utf8.ValidString(user) {
-		return nil, fmt.Errorf("%w: bad user name", ErrAnswerRefused)
+		return "", nil, fmt.Errorf("%w: bad user name", ErrAnswerRefused)
 	}
 	acct, err := e.sf.accounts.Load(ctx, user)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	dev, ok := acct.Device(device)
 	if !ok || dev.Type != cluster.PushApp {
-		return nil, fmt.Errorf("%w: no such push device", ErrAnswerRefused)
+		return "", nil, fmt.Errorf("%w: no such push device", ErrAnswerRefused)
 	}
 	if err := verifyDeviceSignature(dev, cluster.PendingSigned(user, device, at), sig); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrAnswerRefused, err)
+		return "", nil, fmt.Errorf("%w: %w", ErrAnswerRefused, err)
 	}
-	return e.push.pushes.Open(ctx, acct, device, now)
+	pushes, err = e.push.pushes.Open(ctx, acct, device, now)
+	return dev.Name, pushes, err
 }
 
 // verifyDeviceSignature checks sig (r||s) by push device dev's key over

@@ -79,17 +79,20 @@ func TestPortalSignIn(t *testing.T) {
 			t.Fatalf("PortalPush: %+v %+v %v", pp, d, err)
 		}
 		m := <-w.notifier.ch
-		if m.Service != PortalService || m.NAS != "Sign in" || m.From != "198.51.100.7" || !m.Number || m.Device != tablet {
-			t.Fatalf("message %+v", m)
+		if m.Service != PortalService || m.NAS != "Sign in" || m.Purpose != "Sign in" || m.From != "198.51.100.7" || !m.Number || m.Device != tablet {
+			t.Fatalf("message %+v, want the portal's service and the purpose", m)
 		}
 		if d, _ := e.PortalPushResult(ctx, "alice", pp.ID); d.Outcome != Challenge {
 			t.Fatalf("before the answer: %+v, want waiting", d)
 		}
 		// The device lists it while it waits.
 		at := time.Now()
-		open, err := e.DevicePushes(ctx, "alice", tablet, at, signPending(w.devices[tablet], "alice", tablet, at))
-		if err != nil || len(open) != 1 || open[0].ID != pp.ID {
+		name, open, err := e.DevicePushes(ctx, "alice", tablet, at, signPending(w.devices[tablet], "alice", tablet, at))
+		if err != nil || len(open) != 1 || open[0].ID != pp.ID || PushPurpose(open[0]) != "Sign in" {
 			t.Fatalf("DevicePushes: %d, %v", len(open), err)
+		}
+		if name != "tablet" {
+			t.Errorf("DevicePushes: device name %q, want tablet", name)
 		}
 		if err := w.answer(0, m, cluster.PushApproved, pp.Number); err != nil {
 			t.Fatal(err)
@@ -149,7 +152,7 @@ func TestPortalSignIn(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				if _, err := e.DevicePushes(ctx, "alice", c.device, c.at, c.sig); !errors.Is(err, ErrAnswerRefused) {
+				if _, _, err := e.DevicePushes(ctx, "alice", c.device, c.at, c.sig); !errors.Is(err, ErrAnswerRefused) {
 					t.Fatalf("got %v, want ErrAnswerRefused", err)
 				}
 			})

@@ -308,7 +308,7 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 	acct, err = e.retryOn(ctx, acct, acct.Name, "start a push", func(ctx context.Context, acct *cluster.Account) error {
 		p = &cluster.Push{
 			User: req.User, Device: dev.ID, DeviceName: dev.Name,
-			Client: req.Client, NASAddr: req.Source.Addr().String(), NASID: req.NASIdentifier, From: req.CallingStationID,
+			Client: req.Client, Service: req.Service, NASAddr: req.Source.Addr().String(), NASID: req.NASIdentifier, From: req.CallingStationID,
 			Created: now, Expires: now.Add(e.push.cfg.Timeout), Data: data,
 		}
 		err := e.push.pushes.Start(ctx, acct, p, number, join, []byte(req.Password), e.push.cfg.Limit, now)
@@ -356,7 +356,7 @@ func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Acc
 		return Decision{Outcome: Reject, Reason: ReasonPushUndelivered, Message: msgPushGone, Err: err, Device: dev.Name}, true
 	}
 	msg := notify.Message{
-		Tx: p.ID, User: p.User, Device: p.Device, Service: p.Client, NAS: p.NASID, From: p.From,
+		Tx: p.ID, User: p.User, Device: p.Device, Service: p.ShownService(), NAS: p.NASID, From: p.From, Purpose: PushPurpose(p),
 		Created: p.Created, Expires: p.Expires, Number: p.Verified(), Answer: e.push.cfg.AnswerURLs,
 	}
 	target := notify.Target{Kind: pd.Kind, Endpoint: pd.Endpoint, P256DH: pd.P256DH, Auth: pd.Auth, Secret: pd.Secret}

@@ -190,6 +190,32 @@ func TestPushAppend(t *testing.T) {
 			t.Errorf("notification %+v, want device %s", got, second)
 		}
 	})
+	t.Run("the device shows the client's display name", func(t *testing.T) {
+		var got notify.Message
+		var rec *cluster.Push
+		done := make(chan error, 1)
+		go func() {
+			got = <-w.notifier.ch
+			var err error
+			if rec, err = w.nodes[0].push.pushes.Get(context.Background(), got.Tx); err == nil {
+				err = w.answer(0, got, cluster.PushApproved, "")
+			}
+			done <- err
+		}()
+		req := w.request(Append, "pw,push", nil)
+		req.Service = "Staff VPN"
+		expect(t, w.login(0, req), Accept, ReasonPushApproved)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got.Service != "Staff VPN" || got.Purpose != "" {
+			t.Errorf("notification service %q purpose %q, want Staff VPN and no purpose", got.Service, got.Purpose)
+		}
+		// The record keeps the client's own name for logs and checks.
+		if rec.Client != "vpn" || rec.Service != "Staff VPN" {
+			t.Errorf("push record client %q service %q, want vpn and Staff VPN", rec.Client, rec.Service)
+		}
+	})
 	t.Run("denied", func(t *testing.T) {
 		done := w.phone(0, cluster.PushDenied, "")
 		d := w.login(0, w.request(Append, "pw,push", nil))

@@ -72,7 +72,11 @@ type Push struct {
 	// Client is the RADIUS client entry, NASAddr the address that asked,
 	// NASID its NAS-Identifier and From the Calling-Station-Id: what the
 	// device shows so the user can tell their own login.
-	Client  string    `json:"client"`
+	Client string `json:"client"`
+	// Service is the name the device shows for Client (a RADIUS client's
+	// display_name); empty in records written before it existed, and
+	// then the device shows Client.
+	Service string    `json:"service,omitempty"`
 	NASAddr string    `json:"nas_addr"`
 	NASID   string    `json:"nas_id,omitempty"`
 	From    string    `json:"from,omitempty"`
@@ -127,9 +131,24 @@ func PushSigned(id string, decision PushState, number string, at time.Time) []by
 // signed is what the record's MAC covers: everything that decides a login
 // but the answer (which carries its own signature).
 func (p *Push) signed() []byte {
-	b, _ := json.Marshal([]any{p.ID, p.User, p.Account, p.Device, p.DeviceName, p.Client, p.NASAddr, p.NASID, p.From,
-		p.Created.UnixNano(), p.Expires.UnixNano(), p.Number, p.Data})
+	fields := []any{p.ID, p.User, p.Account, p.Device, p.DeviceName, p.Client, p.NASAddr, p.NASID, p.From,
+		p.Created.UnixNano(), p.Expires.UnixNano(), p.Number, p.Data}
+	if p.Service != "" {
+		// Appended only when set, so that the MACs of records from nodes
+		// that do not know the field still verify during an upgrade.
+		fields = append(fields, p.Service)
+	}
+	b, _ := json.Marshal(fields)
 	return b
+}
+
+// ShownService is the service the device shows for p: Service, or Client in
+// records without one.
+func (p *Push) ShownService() string {
+	if p.Service != "" {
+		return p.Service
+	}
+	return p.Client
 }
 
 // Expired reports whether the push can no longer be answered at now.

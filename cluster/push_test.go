@@ -168,6 +168,42 @@ func TestPushRecords(t *testing.T) {
 			t.Fatalf("Get of a forged record: %v, want ErrTampered", err)
 		}
 	})
+	t.Run("the service the device shows is signed", func(t *testing.T) {
+		acct, err := a.Load(ctx, "ivy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := testPush("ivy", t0)
+		if err := ps.Start(ctx, acct, plain, "", "", nil, limit, t0); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := ps.Get(ctx, plain.ID); err != nil || got.ShownService() != "vpn" {
+			t.Fatalf("a record without a service: %v, %v; want it shown as its client, vpn", got, err)
+		}
+		p := testPush("ivy", t0)
+		p.Service = "Staff VPN"
+		if err := ps.Start(ctx, acct, p, "", "", nil, limit, t0); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := ps.Get(ctx, p.ID); err != nil || got.ShownService() != "Staff VPN" || got.Client != "vpn" {
+			t.Fatalf("Get: %+v, %v; want service Staff VPN, client vpn", got, err)
+		}
+		e, _ := m.Get(ctx, pushKey(p.ID))
+		for name, forged := range map[string][]byte{
+			"edited":  bytes.Replace(e.Value, []byte(`"Staff VPN"`), []byte(`"Payroll"`), 1),
+			"removed": bytes.Replace(e.Value, []byte(`"service":"Staff VPN",`), nil, 1),
+		} {
+			if bytes.Equal(forged, e.Value) {
+				t.Fatalf("%s: the record %s has no service to forge", name, e.Value)
+			}
+			if _, err := m.Commit(ctx, Txn{Then: []Op{Put(e.Key, forged)}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ps.Get(ctx, p.ID); !errors.Is(err, ErrTampered) {
+				t.Errorf("service %s: Get %v, want ErrTampered", name, err)
+			}
+		}
+	})
 }
 
 func TestPushWait(t *testing.T) {

@@ -112,11 +112,46 @@ directory:
 		{"log format", c.Log.Format, "json"},
 		{"require M-A", c.Clients[0].MessageAuthenticator, radiusd.MARequired},
 		{"network", c.Clients[0].Networks[0].String(), "10.0.0.1/32"},
+		{"display_name", c.Clients[0].DisplayName, "nas"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
 			t.Errorf("%s: got %v, want %v", ch.name, ch.got, ch.want)
 		}
+	}
+}
+
+func TestClientDisplayName(t *testing.T) {
+	tests := []struct {
+		name, value, want, problem string
+	}{
+		{"default: the client's name", ``, "nas", ""},
+		{"shown as written", `"Staff VPN (Ivanti)"`, "Staff VPN (Ivanti)", ""},
+		{"trimmed", `"  Staff VPN "`, "Staff VPN", ""},
+		{"too long", `"` + strings.Repeat("x", 65) + `"`, "", "at most 64 characters"},
+		{"control character", `"Staff\tVPN"`, "", "no control characters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "clients:\n  - name: nas\n    networks: [10.0.0.1]\n    secret: s3cret-s3cret-s3cret\n"
+			if tt.value != "" {
+				src += "    display_name: " + tt.value + "\n"
+			}
+			src += "directory: {backend: file, file: {path: users.yaml}}\n"
+			c, err := Parse("t.yaml", []byte(src), fakeEnv)
+			if tt.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), "t.yaml:5: clients[0].display_name:") || !strings.Contains(err.Error(), tt.problem) {
+					t.Fatalf("got %v, want a problem at t.yaml:5 clients[0].display_name: %s", err, tt.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Clients[0].DisplayName; got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
@@ -100,6 +102,7 @@ type rawLDAP struct {
 
 type rawClient struct {
 	Name                        string        `yaml:"name"`
+	DisplayName                 string        `yaml:"display_name"`
 	Networks                    []string      `yaml:"networks"`
 	Secret                      string        `yaml:"secret"`
 	SecretFile                  string        `yaml:"secret_file"`
@@ -288,6 +291,7 @@ func (v *validator) clients(rcs []rawClient, dir string, env Env, dict *radiusd.
 			v.add(p+".name", "%q is used by another client", rc.Name)
 		}
 		names[rc.Name] = true
+		c.DisplayName = v.displayName(p, rc)
 		if len(rc.Networks) == 0 {
 			v.add(p+".networks", "at least one address or CIDR prefix is needed")
 		}
@@ -336,6 +340,23 @@ func (v *validator) clients(rcs []rawClient, dir string, env Env, dict *radiusd.
 		out = append(out, c)
 	}
 	return out
+}
+
+// maxDisplayName bounds a client's display name: it is a title on a
+// phone's lock screen.
+const maxDisplayName = 64
+
+// displayName reads what users see for client p in a push; default its
+// name.
+func (v *validator) displayName(p string, rc rawClient) string {
+	name := strings.TrimSpace(rc.DisplayName)
+	switch {
+	case name == "":
+		return rc.Name
+	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxDisplayName || strings.ContainsFunc(name, unicode.IsControl):
+		v.add(p+".display_name", "%q: at most %d characters, no control characters", name, maxDisplayName)
+	}
+	return name
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

@@ -32,16 +32,17 @@ var ErrRefused = errors.New("notification refused")
 // Message is what a device is told about a login waiting for its answer. It
 // carries no secret.
 type Message struct {
-	Tx      string    `json:"tx"`               // push transaction id (random, URL-safe)
-	User    string    `json:"user"`             // user name
-	Device  string    `json:"device"`           // device id
-	Service string    `json:"service"`          // RADIUS client name (the VPN/service)
-	NAS     string    `json:"nas,omitempty"`    // NAS-Identifier
-	From    string    `json:"from,omitempty"`   // Calling-Station-Id (user's source address)
-	Created time.Time `json:"created"`          // when the login asked for the push
-	Expires time.Time `json:"expires"`          // after this, an answer is refused
-	Number  bool      `json:"number"`           // verified push: the app asks for the number shown at login
-	Answer  []string  `json:"answer,omitempty"` // URLs of the approval API, any of them
+	Tx      string    `json:"tx"`                // push transaction id (random, URL-safe)
+	User    string    `json:"user"`              // user name
+	Device  string    `json:"device"`            // device id
+	Service string    `json:"service"`           // the service the user logs in to: the RADIUS client's display_name
+	NAS     string    `json:"nas,omitempty"`     // NAS-Identifier
+	From    string    `json:"from,omitempty"`    // Calling-Station-Id (user's source address)
+	Purpose string    `json:"purpose,omitempty"` // what a push of the portal confirms ("Remove the device “phone”"); empty for a login
+	Created time.Time `json:"created"`           // when the login asked for the push
+	Expires time.Time `json:"expires"`           // after this, an answer is refused
+	Number  bool      `json:"number"`            // verified push: the app asks for the number shown at login
+	Answer  []string  `json:"answer,omitempty"`  // URLs of the approval API, any of them
 }
 
 // Target is where one device receives notifications.

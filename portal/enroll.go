@@ -91,10 +91,11 @@ func (p *Portal) addPage(w http.ResponseWriter, r *http.Request, s *cluster.Sess
 	p.pages.render(w, http.StatusOK, "add.html", v)
 }
 
-// totpData is the authenticator app page's: the QR code and the key
-// are the secret, shown on this page only.
+// totpData is the authenticator app page's: the QR code, the link and
+// the key are the secret, shown on this page only.
 type totpData struct {
 	QR     template.URL // data: URI of the PNG
+	URI    template.URL // the otpauth: URI the QR code holds, for a link that opens the app on a phone
 	Key    string       // base32, in groups of four
 	Shown  string       // names the secret this page shows (not the secret)
 	Issuer string
@@ -140,7 +141,8 @@ func (p *Portal) addTOTPPage(w http.ResponseWriter, r *http.Request, s *cluster.
 }
 
 func (p *Portal) renderTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Session, secret []byte, status int, name, msg string) {
-	qr, err := qrcode.New(newTOTP(secret).URI(p.cfg.Issuer, s.User), qrcode.Medium)
+	uri := newTOTP(secret).URI(p.cfg.Issuer, s.User)
+	qr, err := qrcode.New(uri, qrcode.Medium)
 	if err != nil {
 		p.unavailable(w, r, err)
 		return
@@ -157,6 +159,7 @@ func (p *Portal) renderTOTP(w http.ResponseWriter, r *http.Request, s *cluster.S
 	}
 	d := totpData{
 		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
+		URI:    template.URL(uri), // otpauth: is no scheme html/template lets through on its own
 		Key:    groups(b32.EncodeToString(secret), 4),
 		Shown:  secretName(secret),
 		Issuer: p.cfg.Issuer, Name: name,
@@ -294,9 +297,11 @@ func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Sessio
 	p.log.Info().Str("user", s.User).Str("device", dev.ID).Str("kind", kind).Str("remote", p.remoteIP(r)).Msg("portal: device added")
 	if s.Grace {
 		// The password alone opened this session: it ends with the first
-		// device, and the next sign-in confirms with that device.
+		// device, and the next sign-in confirms with that device; its
+		// form has the user name filled in.
 		_ = p.sessions.Delete(r.Context(), s)
 		clearCookie(w)
+		setUserCookie(w, s.User)
 		if wantsJSON(r) {
 			replyJSON(w, http.StatusOK, appEnrolled{User: s.User, Device: dev.ID, Name: dev.Name})
 			return
@@ -330,7 +335,8 @@ func (p *Portal) addAppPage(w http.ResponseWriter, r *http.Request, s *cluster.S
 		return
 	}
 	p.pages.render(w, http.StatusOK, "add-app.html", &view{Title: "Add this phone as an authenticator", User: s.User, CSRF: s.CSRF,
-		Page: "enroll-app", Script: true, VAPID: p.cfg.VAPIDPublicKey, Data: p.suggestName(r, s, "This phone")})
+		Page: "enroll-app", Script: true, VAPID: p.cfg.VAPIDPublicKey, SubscribeTimeout: p.cfg.SubscribeTimeout.Milliseconds(),
+		Data: p.suggestName(r, s, "This phone")})
 }
 
 // appEnrollment is what the web authenticator posts to enroll: its key

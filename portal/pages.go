@@ -26,6 +26,9 @@ type view struct {
 	Script bool
 	// VAPID is the Web Push key the authenticator subscribes with.
 	VAPID string
+	// SubscribeTimeout, in milliseconds, bounds the authenticator's wait
+	// for the browser's push service.
+	SubscribeTimeout int64
 }
 
 // pages holds the parsed templates: each page with the layout, and the
@@ -91,7 +94,22 @@ func (pg *pages) render(w http.ResponseWriter, status int, name string, v *view)
 	_, _ = w.Write(buf.Bytes())
 }
 
-// error shows msg on a page of its own.
+// backLink is where an error page leads back to.
+type backLink struct {
+	Href, Text string
+}
+
+var (
+	backToDevices = backLink{"/devices", "Back to My Settings & Devices"}
+	backToSignIn  = backLink{"/signin", "Sign in"}
+)
+
+// error shows msg on a page of its own, with a way back to the settings
+// (which sends a browser that is not signed in to the sign-in).
 func (pg *pages) error(w http.ResponseWriter, status int, msg string) {
-	pg.render(w, status, "error.html", &view{Title: "Something went wrong", Error: msg})
+	pg.errorPage(w, status, "Something went wrong", msg, backToDevices)
+}
+
+func (pg *pages) errorPage(w http.ResponseWriter, status int, title, msg string, back backLink) {
+	pg.render(w, status, "error.html", &view{Title: title, Error: msg, Data: back})
 }

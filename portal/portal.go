@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"net/http"
 	"net/netip"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -55,6 +57,12 @@ type Config struct {
 	// web authenticator subscribes with; empty: no notifications, the
 	// app shows waiting logins when it is opened.
 	VAPIDPublicKey string
+	// SubscribeTimeout bounds the web authenticator's wait for the
+	// browser's push service when it subscribes (a network that blocks
+	// the service leaves the browser waiting for good); past it, the
+	// phone is added as an in-app device, which shows waiting logins
+	// when it is opened. Default 15 seconds.
+	SubscribeTimeout time.Duration
 	// TrustedProxies are the reverse proxies in front of the portal whose
 	// X-Forwarded-For names the browser; none by default (the
 	// connection's address counts).
@@ -100,6 +108,9 @@ func (c Config) withDefaults() Config {
 	if len(c.PushServices) == 0 {
 		c.PushServices = DefaultPushServices
 	}
+	if c.SubscribeTimeout <= 0 {
+		c.SubscribeTimeout = 15 * time.Second
+	}
 	return c
 }
 
@@ -139,7 +150,7 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 func (p *Portal) Handler() http.Handler {
 	mux := http.NewServeMux()
 	assets, _ := fs.Sub(files, "assets")
-	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets)))
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", p.staticFiles(assets)))
 	mux.HandleFunc("GET /app/sw.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Service-Worker-Allowed", "/app/")
 		http.ServeFileFS(w, r, assets, "sw.js")
@@ -160,7 +171,63 @@ func (p *Portal) Handler() http.Handler {
 	// Go's cross-origin protection refuses a POST that a browser marks
 	// as coming from another site (Sec-Fetch-Site, Origin); the session's
 	// CSRF token is the second check.
-	return pageHeaders(limitBodies(http.NewCrossOriginProtection().Handler(mux)))
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(p.crossSite))
+	return pageHeaders(p.limitBodies(cop.Handler(p.routes(mux))))
+}
+
+// routes serves mux, and the portal's own page where mux has no route
+// (Go's would be a line of plain text with no way back): 404, or 405
+// with Allow for a path that takes other methods.
+func (p *Portal) routes(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r) // which sets the path's wildcards
+			return
+		}
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			if m == r.Method {
+				continue
+			}
+			other := r.Clone(r.Context())
+			other.Method = m
+			if _, pattern := mux.Handler(other); pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			p.notFound(w, r)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		p.pages.error(w, http.StatusMethodNotAllowed, "This address does not take this kind of request.")
+	})
+}
+
+func (p *Portal) notFound(w http.ResponseWriter, r *http.Request) {
+	p.pages.errorPage(w, http.StatusNotFound, "Page not found", "There is no page at this address.", backToDevices)
+}
+
+// crossSite answers a POST that the browser says another site sent: a
+// page elsewhere that tries to act in the user's session.
+func (p *Portal) crossSite(w http.ResponseWriter, r *http.Request) {
+	p.pages.error(w, http.StatusForbidden, "This request came from another site and was refused: nothing was changed. "+
+		"Open the portal yourself to make changes.")
+}
+
+// staticFiles serves the files of dir; a missing one, or a directory,
+// gets the portal's 404 page.
+func (p *Portal) staticFiles(dir fs.FS) http.Handler {
+	serve := http.FileServerFS(dir)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if fi, err := fs.Stat(dir, name); err != nil || fi.IsDir() {
+			p.notFound(w, r)
+			return
+		}
+		serve.ServeHTTP(w, r)
+	})
 }
 
 // pageHeaders sets what every answer of the portal carries.
@@ -184,6 +251,13 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/devices", http.StatusSeeOther)
 }
 
+// authenticatorPage is the web authenticator. Its header says who is
+// signed in to the portal in this browser, if anybody: the device itself
+// keeps working after a sign-out, its key is not a session.
 func (p *Portal) authenticatorPage(w http.ResponseWriter, r *http.Request) {
-	p.pages.render(w, http.StatusOK, "app.html", nil)
+	v := &view{}
+	if s, err := p.session(r); err == nil && s != nil && s.Stage != cluster.StagePassword {
+		v.User, v.CSRF = s.User, s.CSRF
+	}
+	p.pages.render(w, http.StatusOK, "app.html", v)
 }

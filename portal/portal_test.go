@@ -473,9 +473,15 @@ func TestGraceEnrollment(t *testing.T) {
 		totp := challenge.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
 		return v.post("/devices/add/totp", url.Values{"name": {"phone"}, "shown": {v.shown()}, "code": {totp.Code(totp.Step(time.Now()))}})
 	}
-	// The user adds the first device: the session ends with it.
+	// The user adds the first device: the session ends with it, and the
+	// sign-in that follows has the user name filled in.
 	if code, body := addTOTP(user); code != 200 || !strings.Contains(body, "Sign in again and confirm with it") {
 		t.Fatalf("first device: %d:\n%s", code, body)
+	} else if !strings.Contains(body, `id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="alice"`) {
+		t.Errorf("the sign-in after the first device has no user name:\n%s", body)
+	}
+	if _, body := attacker.get("/signin"); strings.Contains(body, `value="alice"`) {
+		t.Errorf("another browser's sign-in has the user name filled in")
 	}
 	if _, body := user.get("/devices/add"); !strings.Contains(body, `id="password"`) {
 		t.Fatal("the grace session outlived the first device")
@@ -625,6 +631,7 @@ func TestEnrollmentQRCodes(t *testing.T) {
 	w := newWorld(t, portal.Config{SignInsPerMinute: 1000})
 	b := w.signedIn()
 	qrRE := regexp.MustCompile(`src="data:image/png;base64,([^"]+)"`)
+	linkRE := regexp.MustCompile(`id="otpauth" href="([^"]+)"`)
 	for i := range 40 {
 		_, body := b.get("/devices/add/totp")
 		m, k := qrRE.FindStringSubmatch(body), keyRE.FindStringSubmatch(body)
@@ -646,10 +653,33 @@ func TestEnrollmentQRCodes(t *testing.T) {
 		if got, want := b32.EncodeToString(totp.Secret), strings.ReplaceAll(k[1], " ", ""); got != want {
 			t.Fatalf("page %d: the QR code holds key %s, the page shows %s", i, got, want)
 		}
+		// "Open in the authenticator app" holds the same URI.
+		if l := linkRE.FindStringSubmatch(body); l == nil || html.UnescapeString(l[1]) != uri {
+			t.Fatalf("page %d: the app link %q, want the QR code's %q", i, l, uri)
+		}
 	}
 }
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// TestAuthenticatorPage: the web authenticator's page names who is
+// signed in to the portal in this browser, and nobody after the sign-out
+// (the device's key is not a session); the enrolment page tells the app
+// how long to wait for the browser's push service.
+func TestAuthenticatorPage(t *testing.T) {
+	w := newWorld(t, portal.Config{SignInsPerMinute: 1000, WebAuthenticator: true})
+	b := w.signedIn()
+	if _, body := b.get("/devices/add/app"); !strings.Contains(body, `data-subscribe-timeout="15000"`) {
+		t.Errorf("the enrolment page does not give the push service's 15 s:\n%s", body)
+	}
+	if _, body := b.get("/app/"); !strings.Contains(body, `id="app-signed-in">alice<`) || !strings.Contains(body, `action="/signout"`) {
+		t.Errorf("signed in, the authenticator's header does not say so:\n%s", body)
+	}
+	b.post("/signout", url.Values{})
+	if _, body := b.get("/app/"); strings.Contains(body, "app-signed-in") || strings.Contains(body, "Sign out") || strings.Contains(body, "Signed in") {
+		t.Errorf("signed out, the authenticator claims a sign-in:\n%s", body)
+	}
+}
 
 // TestTamperedSession raises a signed-in session's attempts in the store,
 // as somebody without the key file would: the browser is signed out, and

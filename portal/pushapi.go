@@ -20,7 +20,7 @@ import (
 // device; challenge.Engine implements it.
 type Answerer interface {
 	AnswerPush(ctx context.Context, r challenge.PushReply) (*cluster.Push, error)
-	DevicePushes(ctx context.Context, user, device string, at time.Time, sig []byte) ([]*cluster.Push, error)
+	DevicePushes(ctx context.Context, user, device string, at time.Time, sig []byte) (name string, pushes []*cluster.Push, err error)
 }
 
 // AnswerPath is where devices post their answers.
@@ -64,11 +64,16 @@ type PendingRequest struct {
 // PendingPush is one login waiting for the device, with what the device
 // shows so that its user can tell their own login.
 type PendingPush struct {
-	ID      string    `json:"id"`
-	User    string    `json:"user"`
-	Service string    `json:"service"`
-	NAS     string    `json:"nas,omitempty"`
-	From    string    `json:"from,omitempty"`
+	ID   string `json:"id"`
+	User string `json:"user"`
+	// Service is the service the user logs in to: the RADIUS client's
+	// display name, or challenge.PortalService.
+	Service string `json:"service"`
+	NAS     string `json:"nas,omitempty"`
+	From    string `json:"from,omitempty"`
+	// Purpose is what a push of the portal confirms ("Remove the device
+	// “phone”"), the card's title; empty for a login.
+	Purpose string    `json:"purpose,omitempty"`
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
 	Number  bool      `json:"number"`
@@ -77,7 +82,10 @@ type PendingPush struct {
 // PendingResponse answers PendingRequest.
 type PendingResponse struct {
 	Pushes []PendingPush `json:"pushes"`
-	Error  string        `json:"error,omitempty"`
+	// DeviceName is the device's name now: the app shows it, and learns
+	// of a rename in the portal from it.
+	DeviceName string `json:"device_name,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 // DefaultAnswersPerMinute is the default budget of push answers per
@@ -157,7 +165,7 @@ func (api *pushAPI) pending(w http.ResponseWriter, r *http.Request) {
 		replyJSON(w, http.StatusTooManyRequests, PendingResponse{Error: "too many requests: wait a minute"})
 		return
 	}
-	ps, err := api.a.DevicePushes(r.Context(), req.User, req.Device, time.Unix(req.At, 0), sig)
+	name, ps, err := api.a.DevicePushes(r.Context(), req.User, req.Device, time.Unix(req.At, 0), sig)
 	switch {
 	case err == nil:
 	case errors.Is(err, challenge.ErrAnswerRefused):
@@ -173,10 +181,10 @@ func (api *pushAPI) pending(w http.ResponseWriter, r *http.Request) {
 		replyJSON(w, http.StatusInternalServerError, PendingResponse{Error: "internal error"})
 		return
 	}
-	out := PendingResponse{Pushes: []PendingPush{}}
+	out := PendingResponse{Pushes: []PendingPush{}, DeviceName: name}
 	for _, p := range ps {
-		out.Pushes = append(out.Pushes, PendingPush{ID: p.ID, User: p.User, Service: p.Client, NAS: p.NASID,
-			From: p.From, Created: p.Created, Expires: p.Expires, Number: p.Verified()})
+		out.Pushes = append(out.Pushes, PendingPush{ID: p.ID, User: p.User, Service: p.ShownService(), NAS: p.NASID,
+			From: p.From, Purpose: challenge.PushPurpose(p), Created: p.Created, Expires: p.Expires, Number: p.Verified()})
 	}
 	replyJSON(w, http.StatusOK, out)
 }

@@ -2,6 +2,7 @@ package portal_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -29,9 +30,9 @@ func (c *countingAnswerer) AnswerPush(context.Context, challenge.PushReply) (*cl
 	return nil, fmt.Errorf("%w: no such push", challenge.ErrAnswerRefused)
 }
 
-func (c *countingAnswerer) DevicePushes(context.Context, string, string, time.Time, []byte) ([]*cluster.Push, error) {
+func (c *countingAnswerer) DevicePushes(context.Context, string, string, time.Time, []byte) (string, []*cluster.Push, error) {
 	c.lists++
-	return nil, nil
+	return "phone", nil, nil
 }
 
 func TestPendingIsRateLimitedPerDevice(t *testing.T) {
@@ -120,5 +121,54 @@ func TestAnswersAreRateLimitedPerAddress(t *testing.T) {
 	}
 	if got := throttled(t, reg, "answer", "address"); got != 101 {
 		t.Errorf("refusals counted: got %v, want 101", got)
+	}
+}
+
+// listAnswerer lists pushes for any device, under the device's name.
+type listAnswerer struct {
+	countingAnswerer
+	name   string
+	pushes []*cluster.Push
+}
+
+func (l *listAnswerer) DevicePushes(context.Context, string, string, time.Time, []byte) (string, []*cluster.Push, error) {
+	return l.name, l.pushes, nil
+}
+
+func TestPendingShowsServiceAndPurpose(t *testing.T) {
+	now := time.Now()
+	a := &listAnswerer{name: "Renamed phone", pushes: []*cluster.Push{
+		{ID: "login", User: "alice", Client: "asa-1", Service: "Staff VPN", NASID: "vpn-gw-1", Created: now, Expires: now.Add(time.Minute)},
+		{ID: "old", User: "alice", Client: "asa-1", Created: now, Expires: now.Add(time.Minute)},
+		{ID: "remove", User: "alice", Client: challenge.PortalService, NASID: "Remove the device “tablet”", Created: now, Expires: now.Add(time.Minute)},
+	}}
+	srv := httptest.NewServer(portal.NewPushAPI(a, portal.APIConfig{}, zerolog.Nop()))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+portal.PendingPath, "application/json",
+		strings.NewReader(`{"user":"alice","device":"d1","at":1,"signature":"AAAA"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got portal.PendingResponse
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, %v", resp.StatusCode, err)
+	}
+	if got.DeviceName != "Renamed phone" {
+		t.Errorf("device_name %q, want the device's name now", got.DeviceName)
+	}
+	want := []struct{ service, nas, purpose string }{
+		{"Staff VPN", "vpn-gw-1", ""}, // the client's display name, not asa-1
+		{"asa-1", "", ""},             // a record from before display names
+		{challenge.PortalService, "Remove the device “tablet”", "Remove the device “tablet”"}, // not a login
+	}
+	if len(got.Pushes) != len(want) {
+		t.Fatalf("%d pushes, want %d", len(got.Pushes), len(want))
+	}
+	for i, w := range want {
+		p := got.Pushes[i]
+		if p.Service != w.service || p.NAS != w.nas || p.Purpose != w.purpose {
+			t.Errorf("push %s: service %q nas %q purpose %q, want %q %q %q", p.ID, p.Service, p.NAS, p.Purpose, w.service, w.nas, w.purpose)
+		}
 	}
 }

@@ -1,13 +1,17 @@
 package portal
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"mime"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -32,6 +36,40 @@ func (p *Portal) setCookie(w http.ResponseWriter, token string) {
 func clearCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+}
+
+// userCookieName carries the user name from a grace session, which ends
+// with the account's first device, to the sign-in that must follow: its
+// form has the name filled in. It proves nothing and opens nothing.
+const userCookieName = "__Host-twostep-user"
+
+// userCookieAge is how long the name waits for that sign-in.
+const userCookieAge = 15 * time.Minute
+
+// maxRememberedUser bounds the name read back from the cookie.
+const maxRememberedUser = 256
+
+func setUserCookie(w http.ResponseWriter, user string) {
+	http.SetCookie(w, &http.Cookie{Name: userCookieName, Value: base64.RawURLEncoding.EncodeToString([]byte(user)), Path: "/",
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: int(userCookieAge / time.Second)})
+}
+
+func clearUserCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: userCookieName, Value: "", Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+}
+
+// rememberedUser is the user name setUserCookie left, or "".
+func rememberedUser(r *http.Request) string {
+	c, err := r.Cookie(userCookieName)
+	if err != nil {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || len(b) > maxRememberedUser || !utf8.Valid(b) || bytes.ContainsFunc(b, unicode.IsControl) {
+		return ""
+	}
+	return string(b)
 }
 
 // session returns the browser's valid session, or nil. A store failure
@@ -106,7 +144,7 @@ func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *cluster
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)
 			} else {
-				p.pages.error(w, http.StatusForbidden, "Your session has ended. Sign in again.")
+				p.pages.errorPage(w, http.StatusForbidden, "Something went wrong", "Your session has ended. Sign in again.", backToSignIn)
 			}
 			return
 		}
@@ -168,12 +206,12 @@ const maxForm = 16 << 10
 
 // limitBodies caps what a POST may send and refuses the kinds of body no
 // page sends (a multipart upload would be parsed into memory and disk).
-func limitBodies(h http.Handler) http.Handler {
+func (p *Portal) limitBodies(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && !strings.HasPrefix(r.URL.Path, "/api/") {
 			ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if ct != "application/x-www-form-urlencoded" && ct != "application/json" {
-				http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
+				p.pages.error(w, http.StatusUnsupportedMediaType, "No page of the portal sends this kind of form.")
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)

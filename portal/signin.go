@@ -85,7 +85,7 @@ func (p *Portal) signInPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 		return
 	}
-	v := &view{Title: "Sign in", Page: "signin"}
+	v := &view{Title: "Sign in", Page: "signin", Data: rememberedUser(r)}
 	switch r.URL.Query().Get("done") {
 	case "signedout":
 		v.Notice = "You are signed out."
@@ -144,6 +144,7 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.setCookie(w, token)
+	clearUserCookie(w)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -310,7 +311,7 @@ func (p *Portal) sendPush(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 	if p.throttled(w, r, s) {
 		return
 	}
-	purpose := "Sign in"
+	purpose := "Sign in to " + challenge.PortalService
 	if s.Pending != nil {
 		purpose = p.pendingPurpose(r, s)
 	}

@@ -15,6 +15,9 @@ type Client struct {
 	// Name identifies the client in logs and metric labels; it comes from
 	// configuration, never from the network. Required and unique.
 	Name string
+	// DisplayName is the service users see for this client in a push
+	// ("Staff VPN"); default Name.
+	DisplayName string
 	// Networks are the source prefixes the client sends from. A packet is
 	// attributed to the client with the longest matching prefix.
 	Networks []netip.Prefix
@@ -158,6 +161,7 @@ func NewClientTable(clients []Client) (*ClientTable, error) {
 		}
 		cc := &Client{
 			Name:                 c.Name,
+			DisplayName:          c.DisplayName,
 			Secret:               slices.Clone(c.Secret),
 			MessageAuthenticator: c.MessageAuthenticator,
 			ReplyAttributes:      slices.Clone(c.ReplyAttributes), // keeps nil (all) apart from empty (none)

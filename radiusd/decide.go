@@ -113,6 +113,7 @@ func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Pac
 		User:             v.user,
 		State:            state,
 		Client:           c.Name,
+		Service:          c.DisplayName,
 		Source:           netip.AddrPortFrom(src.Addr().Unmap(), src.Port()),
 		NASIdentifier:    v.nasIdentifier,
 		CallingStationID: v.callingStationID,

@@ -134,6 +134,21 @@ func TestEmptyAnswerToChallenge(t *testing.T) {
 	}
 }
 
+func TestDisplayNameReachesAuthenticator(t *testing.T) {
+	h := newHarness(t, nil, func(o *Options) {
+		ct, err := NewClientTable([]Client{{Name: "nas1", DisplayName: "Staff VPN",
+			Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Secret: testSecret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Clients = ct
+	})
+	h.exchange(request(t, testSecret, "alice", testPassword, nil), testSecret)
+	if got := h.auth.last(); got.Client != "nas1" || got.Service != "Staff VPN" {
+		t.Errorf("got client %q service %q, want nas1 (for logs) and Staff VPN (for the device)", got.Client, got.Service)
+	}
+}
+
 func TestAuthenticatorFailure(t *testing.T) {
 	tests := []struct {
 		name string

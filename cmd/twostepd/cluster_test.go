@@ -45,6 +45,10 @@ const (
 	clusterUsers    = 200
 )
 
+// clusterService is the display name of the nodes' RADIUS client "nas":
+// what its pushes show the user, where logs and metrics say "nas".
+const clusterService = "Staff VPN"
+
 func startTwoNodes(t *testing.T, failmodeB string) *twoNodes {
 	t.Helper()
 	return startNodes(t, "secure", failmodeB)
@@ -131,7 +135,7 @@ func withClients(more, failmode string) string {
 	if strings.HasPrefix(more, "clients:") || strings.Contains(more, "\nclients:") {
 		return ""
 	}
-	return fmt.Sprintf("clients:\n  - {name: nas, networks: [127.0.0.0/8], secret: %s, failmode: %s, nas_timeout: 1s, nas_retries: 3}", testSecret, failmode)
+	return fmt.Sprintf("clients:\n  - {name: nas, display_name: %q, networks: [127.0.0.0/8], secret: %s, failmode: %s, nas_timeout: 1s, nas_retries: 3}", clusterService, testSecret, failmode)
 }
 
 // withPasscodes is the end of a node's configuration: more, and the

@@ -98,6 +98,10 @@ portal:
 			chromedp.Click(chromedp.ID("signin")),
 			chromedp.WaitVisible(chromedp.ID("recovery")),
 		)
+		// The script that fills it runs once the page is parsed, which
+		// may be after the field shows.
+		browsertest.Get(t, b, chromedp.Poll[bool](`document.getElementById("recovery").value !== ""`,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
 		if got := browsertest.Get(t, b, chromedp.Value(chromedp.ID("recovery"))); got != code {
 			t.Errorf("recovery field %q, want the link's passcode", got)
 		}
@@ -199,7 +203,11 @@ portal:
 		card := `article.push[data-push]`
 		b.Run(t, chromedp.WaitVisible(chromedp.CSS(card)))
 		shot(t, b, "authenticator.png")
-		if got := text(t, card); !strings.Contains(got, "nas") || !strings.Contains(got, clusterUser) {
+		// The client's display name, not its name in the logs ("nas").
+		if got := text(t, card+" .push-title"); got != "Login request: "+clusterService {
+			t.Errorf("card title %q, want the login request and the client's display name", got)
+		}
+		if got := text(t, card); !strings.Contains(got, clusterService) || !strings.Contains(got, clusterUser) {
 			t.Errorf("the card does not say which service and user: %q", got)
 		}
 		b.Run(t, chromedp.Click(chromedp.CSS(card+` [data-action="approve"]`)))
@@ -260,6 +268,9 @@ portal:
 		if got := text(t, card); !strings.Contains(got, challenge.PortalService) {
 			t.Errorf("the card does not name the portal: %q", got)
 		}
+		if got, want := text(t, card+" .push-title"), "Remove the device “work phone”"; got != want {
+			t.Errorf("card title %q, want %q: the push confirms a removal, it is no login", got, want)
+		}
 		b.Run(t,
 			chromedp.SendKeys(chromedp.CSS(card+` input[inputmode="numeric"]`), number),
 			chromedp.Click(chromedp.CSS(card+` [data-action="approve"]`)),
@@ -305,7 +316,10 @@ func awayFromStepEnd(t challenge.TOTP, margin time.Duration) {
 // fakeSubscription replaces the browser's Web Push subscription (which
 // needs Google's push service, out of reach here) with the test push
 // service's: the daemons then deliver real, encrypted Web Push messages
-// to it.
+// to it. This test is about that delivery; what the web authenticator
+// does with the browser's own subscribe(), which never answers here, the
+// portal package's browser tests show (TestPortalBrowser,
+// TestAuthenticatorBrowser).
 func fakeSubscription(t notify.Target) string {
 	enc := base64.RawURLEncoding.EncodeToString
 	return fmt.Sprintf(`(() => {

@@ -190,8 +190,8 @@ func TestClusterPushOnePushAcrossFailover(t *testing.T) {
 		done <- result{code, from}
 	}()
 	m := pc.notification(t)
-	if m.User != clusterUser || m.Service != "nas" || len(m.Answer) != 2 {
-		t.Errorf("notification %+v", m)
+	if m.User != clusterUser || m.Service != clusterService || len(m.Answer) != 2 {
+		t.Errorf("notification %+v, want the user, the client's display name and both nodes", m)
 	}
 	time.Sleep(2500 * time.Millisecond) // the NAS has moved to B
 	if _, status, err := pc.answer(t, m, cluster.PushApproved); err != nil || status != http.StatusOK {

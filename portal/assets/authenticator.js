@@ -20,6 +20,11 @@
   const SW_URL = "/app/sw.js";
   const SW_SCOPE = "/app/";
   const POLL_MS = 3000;
+  // SUBSCRIBE_MS bounds the wait for the browser's push service: where a
+  // network blocks it (or the browser has none), pushManager.subscribe()
+  // never settles. The page may say otherwise (data-subscribe-timeout, in
+  // milliseconds).
+  const SUBSCRIBE_MS = 15000;
 
   // ---- encoding ----
 
@@ -90,6 +95,36 @@
       });
     });
     return reg;
+  }
+
+  // ---- Web Push ----
+
+  function subscribeTimeout() {
+    const ms = Number(document.body.dataset.subscribeTimeout);
+    return Number.isFinite(ms) && ms > 0 ? ms : SUBSCRIBE_MS;
+  }
+
+  // subscribe asks the browser's push service for a subscription, and
+  // gives up after ms. A subscription that comes later is dropped: the
+  // portal never learns of it, so nothing would be sent to it.
+  function subscribe(pushManager, options, ms) {
+    const asked = pushManager.subscribe(options);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        asked.then((sub) => sub.unsubscribe()).catch(() => {});
+        reject(new Error("the browser's push service did not answer within " + Math.round(ms / 1000) + " seconds"));
+      }, ms);
+      asked.then(
+        (sub) => {
+          clearTimeout(timer);
+          resolve(sub);
+        },
+        (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
   }
 
   // ---- HTTP ----
@@ -177,30 +212,35 @@
 
     say("Installing the authenticator…");
     let reg = null;
-    let note = "";
+    // off says why notifications are off, if they are: the device is then
+    // added as an in-app one, and the authenticator says why.
+    let off = "";
     try {
       reg = await registerWorker();
     } catch (e) {
-      note = "The authenticator could not install its service worker (" + e.message + ").";
+      off = "the authenticator could not install its service worker: " + e.message;
     }
 
     let subscription = null;
-    if (!vapid) {
-      note = note || "This server does not send notifications.";
-    } else if (!reg || !reg.pushManager) {
-      note = note || "This browser cannot receive notifications.";
+    if (off) {
+      // said above
+    } else if (!vapid) {
+      off = "this server does not send notifications";
+    } else if (!reg.pushManager) {
+      off = "this browser cannot receive notifications";
     } else if ((await permission) === "denied") {
-      note = "Notifications are blocked for this site.";
+      off = "notifications are blocked for this site";
     } else {
+      say("Turning on notifications…");
       try {
-        const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromB64url(vapid) });
+        const sub = await subscribe(reg.pushManager, { userVisibleOnly: true, applicationServerKey: fromB64url(vapid) }, subscribeTimeout());
         const json = sub.toJSON();
         subscription = { endpoint: json.endpoint, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth } };
       } catch (e) {
-        note = "Notifications could not be turned on (" + e.message + ").";
+        off = e.message || String(e);
       }
     }
-    if (note) note += " Keep the authenticator open to see login requests.";
+    const note = off ? "Notifications are off (" + off + "): keep the authenticator open to see login requests." : "";
 
     say("Registering this device…" + (note ? " " + note : ""));
     const resp = await postJSON(
@@ -222,6 +262,7 @@
       key: keys.privateKey,
       publicKey,
       notifications: subscription !== null,
+      notificationsOff: off,
     });
     if (navigator.storage && navigator.storage.persist) {
       // Asks the browser not to evict the key under storage pressure.
@@ -262,7 +303,17 @@
     byId("app-device").textContent = rec.name || rec.device;
     byId("app-whoami").hidden = false;
     byId("app-notice").hidden = rec.notifications !== false;
+    if (rec.notificationsOff) byId("app-notice-why").textContent = " (" + rec.notificationsOff + ")";
     byId("app-logins").hidden = false;
+
+    // renamed shows the name the portal gives the device now, and keeps
+    // it for the next start.
+    async function renamed(name) {
+      if (!name || name === rec.name) return;
+      rec.name = name;
+      byId("app-device").textContent = name;
+      await saveDevice(rec).catch((e) => console.warn("storage:", e.message));
+    }
 
     const list = byId("app-pushes");
     const empty = byId("app-empty");
@@ -304,7 +355,9 @@
     function card(p) {
       const titleId = "push-" + p.id + "-title";
       const el = element("article", { class: "push", "data-push": p.id, "aria-labelledby": titleId });
-      el.append(element("h3", { id: titleId, class: "push-title" }, "Login request: " + (p.service || "unknown service")));
+      // A push of the portal confirms an action ("Remove the device
+      // “phone”"): its title says which, not "Login request".
+      el.append(element("h3", { id: titleId, class: "push-title" }, p.purpose || "Login request: " + (p.service || "unknown service")));
 
       const facts = element("dl", { class: "push-facts" });
       const fact = (label, value, cls) => {
@@ -315,7 +368,7 @@
         return dd;
       };
       fact("Service", p.service || "unknown");
-      if (p.nas) fact("Via", p.nas);
+      if (p.nas && !p.purpose) fact("Via", p.nas);
       fact("User", p.user);
       if (p.from) fact("From", p.from, "push-from");
       const created = new Date(p.created);
@@ -434,7 +487,7 @@
         const body = { push: p.id, device: rec.device, decision, at, signature };
         if (number) body.number = number;
         const resp = await postJSON("/api/push/v1/answer", body);
-        const what = (p.service || "login") + (p.from ? " from " + p.from : "");
+        const what = (p.purpose || p.service || "login") + (p.from ? " from " + p.from : "");
         if (resp.ok) {
           say((done[resp.data.state] || done[decision]) + ": " + what + ".");
           removeCard(p.id, !!pressed);
@@ -486,6 +539,7 @@
         if (resp.ok) {
           if (statusFromPoll) say("");
           render(resp.data.pushes || []);
+          await renamed(resp.data.device_name);
         } else if (resp.status === 403) {
           say(
             "The server refused this device: it may have been removed from your account. " +

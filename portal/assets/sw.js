@@ -9,8 +9,8 @@ self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 
 // A push carries the notify.Message JSON: tx, user, device, service, nas,
-// from, created, expires, number, answer. It holds no secret; the app
-// fetches the full, signed list itself.
+// from, purpose, created, expires, number, answer. It holds no secret; the
+// app fetches the full, signed list itself.
 self.addEventListener("push", (event) => {
   let msg = {};
   try {
@@ -25,7 +25,10 @@ self.addEventListener("push", (event) => {
       // userVisibleOnly subscriptions must show a notification for every
       // push, even when the app is open. It is shown before the open app
       // is woken, so that whatever the app then does finds it there.
-      await self.registration.showNotification("Login request: " + service, {
+      // A push of the portal confirms an action ("Remove the device
+      // “phone”"): the title says which, not "Login request".
+      const title = msg.purpose || "Login request: " + service;
+      await self.registration.showNotification(title, {
         body,
         tag: msg.tx || "twostep-login",
         data: { tx: msg.tx },
