@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -121,6 +122,37 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// wildcardPort returns a port free for UDP and TCP on every address, below
+// the kernel's ephemeral range: a RADIUS address's lock binds TCP too
+// (radiusd.ListenGroup), and an ephemeral port may be any outgoing
+// connection's local port a moment later, as 1812 never is.
+func wildcardPort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		port := 20000 + mathrand.IntN(12000)
+		free := true
+		for _, network := range []string{"udp", "tcp"} {
+			var c io.Closer
+			var err error
+			if network == "udp" {
+				c, err = net.ListenPacket(network, fmt.Sprintf(":%d", port))
+			} else {
+				c, err = net.Listen(network, fmt.Sprintf(":%d", port))
+			}
+			if err != nil {
+				free = false
+				break
+			}
+			c.Close()
+		}
+		if free {
+			return port
+		}
+	}
+	t.Fatal("no port free for UDP and TCP between 20000 and 32000")
+	return 0
 }
 
 func defaultClients() string {
@@ -487,12 +519,7 @@ func TestCheckFlag(t *testing.T) {
 // TestWildcardListenersBothFamilies: 0.0.0.0 and [::] on one port, as
 // configs/example.yaml lists them, must both bind.
 func TestWildcardListenersBothFamilies(t *testing.T) {
-	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := probe.LocalAddr().(*net.UDPAddr).Port
-	probe.Close()
+	port := wildcardPort(t)
 	if c, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
 		// A kernel without IPv6 is a property of the machine, not a
 		// missing peer: nothing can be installed to fix it.
