@@ -134,10 +134,14 @@ func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
 		}
 		e.Endpoints = []string{c.Embedded.ClientURL}
 	}
-	if pw := v.secret("cluster", "password", secretSource{r.Password, r.PasswordFile, r.PasswordEnv}, false, dir, env); pw != nil {
-		e.Password = string(pw)
+	src := secretSource{r.Password, r.PasswordFile, r.PasswordEnv}
+	pw := v.secret("cluster", "password", src, false, dir, env)
+	e.Password = string(pw)
+	check := e
+	if pw == nil && src.given() {
+		check.Password = unresolved
 	}
-	if err := e.Validate(); err != nil {
+	if err := check.Validate(); err != nil {
 		v.add("cluster", "%v", err)
 	}
 	c.Etcd = e

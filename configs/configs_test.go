@@ -226,9 +226,9 @@ func TestYAMLErrors(t *testing.T) {
 		name, src, want string
 	}{
 		{"syntax", "radius:\n  listen: [unclosed\n", "t.yaml:"},
-		{"unknown field", "radius:\n  listne: [x]\n", `t.yaml:2: unknown field "listne"`},
-		{"wrong type", "radius:\n  workers: many\n", "t.yaml:2: a string is not allowed here; want a whole number"},
-		{"bad duration", "radius:\n  duplicate_ttl: soon\n", "t.yaml:2: a string is not allowed here; want a duration"},
+		{"unknown field", "radius:\n  listne: [x]\n", `t.yaml:2: radius.listne: unknown key; did you mean "listen"?`},
+		{"wrong type", "radius:\n  workers: many\n", "t.yaml:2: radius.workers: a string is not allowed here; want a whole number"},
+		{"bad duration", "radius:\n  duplicate_ttl: soon\n", "t.yaml:2: radius.duplicate_ttl: a string is not allowed here; want a duration"},
 		{"secret in a wrong place", "clients:\n  - secret: [hunter2-secret]\n", "want a string"},
 	}
 	for _, tc := range cases {
