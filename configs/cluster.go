@@ -97,6 +97,9 @@ func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
 		ServerName: r.ServerName, Username: r.Username,
 		DialTimeout: r.DialTimeout, RequestTimeout: r.RequestTimeout,
 	}
+	if e.Prefix == "" {
+		e.Prefix = cluster.DefaultPrefix
+	}
 	if len(r.Endpoints) > 0 {
 		if r.Embedded != (rawEmbedded{}) {
 			v.add("cluster.embedded", "give either endpoints (an external etcd) or embedded, not both")
@@ -119,6 +122,9 @@ func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
 		}
 		if c.Embedded.ClientURL == "" {
 			c.Embedded.ClientURL = cluster.DefaultClientURL
+		}
+		if c.Embedded.PeerURL == "" {
+			c.Embedded.PeerURL = cluster.DefaultPeerURL
 		}
 		var ee *cluster.EmbeddedConfigError
 		if err := c.Embedded.Validate(); errors.As(err, &ee) {

@@ -98,15 +98,17 @@ func (d *daemon) summary(w io.Writer) error {
 	fmt.Fprintf(w, "%s: OK\n", c.Path)
 	fmt.Fprintf(w, "  radius: listen %v, %d workers, duplicate cache %s, reject delay %s\n", c.RADIUS.Listen, c.RADIUS.Workers, c.RADIUS.DuplicateTTL, c.RADIUS.RejectDelay)
 	for _, cl := range c.Clients {
-		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t, on error: %s, second factor: %s mode, failmode %s\n",
-			cl.Name, cl.Networks, !cl.AllowMissingMessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError], cl.Login.Mode, cl.Login.FailMode)
+		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %t, on error: %s, second factor: %s mode, failmode %s, waits %s for a push or the store (the NAS: %s × %d tries)\n",
+			cl.Name, cl.Networks, !cl.AllowMissingMessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError], cl.Login.Mode, cl.Login.FailMode,
+			cl.Login.Wait(), cl.Login.NASTimeout, cl.Login.NASRetries+1)
 	}
 	for _, r := range c.Policy.Groups {
 		fmt.Fprintf(w, "  policy: group %s: %s, %d reply attribute(s)\n", r.Group, r.Action, len(r.Reply))
 	}
 	fmt.Fprintf(w, "  policy: everybody else: %s\n", c.Policy.Default)
-	if c.Cluster.UsesEmbedded() {
-		fmt.Fprintf(w, "  cluster: embedded etcd, data %s, clients at %s\n", c.Cluster.Embedded.DataDir, c.Cluster.Embedded.ClientURL)
+	if e := c.Cluster.Embedded; c.Cluster.UsesEmbedded() {
+		fmt.Fprintf(w, "  cluster: embedded etcd, data %s, clients at %s, peers at %s, prefix %s\n",
+			e.DataDir, e.ClientURL, e.PeerURL, c.Cluster.Etcd.Prefix)
 	} else {
 		fmt.Fprintf(w, "  cluster: etcd %v, prefix %s\n", c.Cluster.Etcd.Endpoints, c.Cluster.Etcd.Prefix)
 	}
@@ -137,8 +139,19 @@ func (d *daemon) summary(w io.Writer) error {
 		fmt.Fprintf(w, "  portal: https://%s/, per minute on each node: %d sign-in steps per user and address, %d wrong passwords per user, %d steps per address\n",
 			c.Portal.Listen, c.Portal.SignInsPerMinute, c.Portal.SignInsPerMinute, c.Portal.AddressSignInsPerMinute)
 	}
-	if c.Push.Enabled() {
-		fmt.Fprintf(w, "  push: approval API on %s, %d answers per minute per address\n", c.Push.Listen, c.Push.AnswersPerMinute)
+	if p := c.Push; p.Enabled() {
+		scheme := "https"
+		if p.CertFile == "" {
+			scheme = "http"
+		}
+		limit := "no limit"
+		if p.Limit.Count > 0 {
+			limit = fmt.Sprintf("at most %d per user per %s", p.Limit.Count, p.Limit.Window)
+		}
+		fmt.Fprintf(w, "  push: approval API listening on %s://%s, devices answer at %v; a push is open %s, %s; %d answers per minute per address; Web Push: %s\n",
+			scheme, p.Listen, p.URLs, p.Timeout, limit, p.AnswersPerMinute, map[bool]string{false: "off (webhooks only)", true: "on"}[p.VAPIDKeyFile != ""])
+	} else {
+		fmt.Fprintln(w, "  push: off (no push.listen)")
 	}
 	for _, warning := range d.warnings() {
 		fmt.Fprintf(w, "  warning: %s\n", warning)
