@@ -114,7 +114,7 @@ func (c *cli) devices(ctx context.Context, args []string) error {
 		return writeJSON(c.stdout, out)
 	}
 	if len(acct.Devices) == 0 {
-		fmt.Fprintf(c.stdout, "%s has no device; enroll one with: twostepctl enroll %s\n", user, user)
+		fmt.Fprintf(c.stdout, "%s has no device; enroll one with: %s\n", user, s.command("enroll", user))
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
@@ -185,7 +185,7 @@ func (c *cli) deviceRename(ctx context.Context, args []string) error {
 	defer s.Close()
 	d, ok := findDevice(acct, ref)
 	if !ok {
-		return noDevice(user, ref)
+		return s.noDevice(user, ref)
 	}
 	if d.Name == newName {
 		fmt.Fprintf(c.stdout, "device %s of %s is already named %q; nothing changed\n", d.ID, user, newName)
@@ -237,7 +237,7 @@ func (c *cli) deviceRemove(ctx context.Context, args []string) error {
 	defer s.Close()
 	d, ok := findDevice(acct, ref)
 	if !ok {
-		return noDevice(user, ref)
+		return s.noDevice(user, ref)
 	}
 	if !*yes {
 		ok, err := c.confirm(ctx, c.lines(), fmt.Sprintf("Remove device %q of %s? It stops working on every node at once.", d.Name, user))
@@ -256,7 +256,7 @@ func (c *cli) deviceRemove(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "removed device %q (id %s) of %s; it no longer logs in on any node\n", d.Name, d.ID, user)
 	if len(acct.Devices) == 1 {
-		fmt.Fprintf(c.stdout, "%s has no device left: logins follow passcodes.unenrolled (default: refused); enroll one with: twostepctl enroll %s\n", user, user)
+		fmt.Fprintf(c.stdout, "%s has no device left: logins follow passcodes.unenrolled (default: refused); enroll one with: %s\n", user, s.command("enroll", user))
 	}
 	return nil
 }
@@ -266,9 +266,9 @@ func (s *session) deviceErr(err error, user, ref string) error {
 	switch {
 	case errors.Is(err, cluster.ErrNoDevice):
 		// Removed meanwhile, by another admin.
-		return noDevice(user, ref)
+		return s.noDevice(user, ref)
 	case errors.Is(err, cluster.ErrConflict):
-		return fmt.Errorf("%s's devices changed meanwhile (another admin?); nothing changed: look with `twostepctl devices %s` and run the command again", user, user)
+		return fmt.Errorf("%s's devices changed meanwhile (another admin?); nothing changed: look with `%s` and run the command again", user, s.command("devices", user))
 	}
 	return s.storeErr(err)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,6 +73,37 @@ push:
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("-check output lacks %q:\n%s", w, out.String())
 				}
+			}
+		})
+	}
+}
+
+// TestConfigFromEnvironment: without -config, twostepd reads the file
+// TWOSTEP_CONFIG names; -config wins over it.
+func TestConfigFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "users.yaml"), demoUsers(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := writeConfig(t, dir, defaultClients())
+	missing := filepath.Join(dir, "missing.yaml")
+	tests := []struct {
+		name string
+		env  string
+		args []string
+		want string
+	}{
+		{"environment", good, []string{"-check"}, good + ": OK"},
+		{"-config wins", missing, []string{"-config", good, "-check"}, good + ": OK"},
+		{"the environment's file is read", missing, []string{"-check"}, missing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(daemonBin, tt.args...)
+			cmd.Env = append(os.Environ(), "TWOSTEP_CONFIG="+tt.env)
+			out, _ := cmd.CombinedOutput()
+			if !strings.Contains(string(out), tt.want) {
+				t.Errorf("got:\n%s\nwant it to contain %q", out, tt.want)
 			}
 		})
 	}

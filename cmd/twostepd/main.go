@@ -34,6 +34,8 @@ const usage = `Usage: twostepd [-config FILE] [-check] [-version]
 
 twostepd answers RADIUS Access-Requests (UDP) from the NASes named in the
 configuration, checks passwords against the directory and decides logins.
+Without -config it reads the file $TWOSTEP_CONFIG names, else
+/etc/twostep/twostep.yaml.
 
 Signals: SIGTERM or SIGINT drains requests in flight and stops; SIGHUP
 reloads clients, secrets and the users file without dropping packets.
@@ -45,6 +47,18 @@ Examples:
 Flags:
 `
 
+// configEnv names the environment variable that, when set, is the
+// configuration file read without -config (twostepctl reads it too).
+const configEnv = "TWOSTEP_CONFIG"
+
+// implicitConfig is the configuration read without -config.
+func implicitConfig(getenv func(string) string) string {
+	if p := getenv(configEnv); p != "" {
+		return p
+	}
+	return "/etc/twostep/twostep.yaml"
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("twostepd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -52,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
-	configPath := fs.String("config", "/etc/twostep/twostep.yaml", "configuration `file`")
+	configPath := fs.String("config", implicitConfig(os.Getenv), "configuration `file`; $"+configEnv+" when set")
 	check := fs.Bool("check", false, "validate the configuration and the users file, print a summary and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
