@@ -495,8 +495,9 @@ func TestDeviceRenameRemove(t *testing.T) {
 		{"duplicate name", "", []string{"device", "rename", "alice", "token", "OLD PHONE"}, "", `alice already has a device named "old phone"`, []string{"old phone", "token"}},
 		{"bad name", "", []string{"device", "rename", "alice", "token", ""}, "", "a name is 1 to 32", []string{"old phone", "token"}},
 		{"unknown device", "", []string{"device", "rename", "alice", "pager", "x"}, "", "alice has no device \"pager\"; list them with `twostepctl -config " + tc.config + " devices alice`", []string{"old phone", "token"}},
-		{"remove answered no", "n\n", []string{"device", "remove", "alice", "token"}, "nothing removed", "", []string{"old phone", "token"}},
-		{"remove without an answer", "", []string{"device", "remove", "alice", "token"}, "nothing removed", "", []string{"old phone", "token"}},
+		{"remove answered no", "n\n", []string{"device", "remove", "alice", "token"}, "", "nothing removed: the answer was not yes", []string{"old phone", "token"}},
+		{"remove without an answer", "", []string{"device", "remove", "alice", "token"}, "", "nothing removed: no answer on stdin to the question; to remove without asking: `twostepctl -config " + tc.config + " device remove -yes alice ", []string{"old phone", "token"}},
+		{"remove answered something else", "maybe\n", []string{"device", "remove", "alice", "token"}, "", "nothing removed: the answer was not yes", []string{"old phone", "token"}},
 		{"remove answered yes", "y\n", []string{"device", "remove", "alice", "token"}, `removed device "token"`, "", []string{"old phone"}},
 		{"remove -yes by id", "", []string{"device", "remove", "-yes", "alice", first.Device.ID}, "alice has no device left", "", nil},
 		{"remove again", "", []string{"device", "remove", "-yes", "alice", first.Device.ID}, "", "alice has no device", nil},
@@ -530,8 +531,8 @@ func TestDeviceRenameRemove(t *testing.T) {
 	t.Run("the prompt", func(t *testing.T) {
 		mustCtl(t, "", "enroll", "-config", tc.config, "-confirm=false", "-name", "phone", "alice")
 		_, errOut, err := ctl(t, "no\n", "-config", tc.config, "device", "remove", "alice", "phone")
-		if err != nil {
-			t.Fatal(err)
+		if err == nil {
+			t.Fatal("answered no: got success, want an error")
 		}
 		if want := `Remove device "phone" of alice? It stops working on every node at once. [y/N]`; !strings.Contains(errOut, want) {
 			t.Errorf("got %q, want %q", errOut, want)

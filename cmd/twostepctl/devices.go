@@ -210,7 +210,8 @@ const removeUsage = `Usage: twostepctl device remove [-yes] USER DEVICE
 Remove USER's device DEVICE (its id or its name). It stops working on every
 node at once; the secret is gone for good, so the app's entry must be
 deleted and, to use the app again, enrolled anew. The question asked
-first is answered on stdin; -yes skips it.
+first is answered on stdin; -yes skips it. Any answer but yes, or none
+(stdin closed or empty, as in a script), removes nothing and fails.
 
 A user left without a device logs in as passcodes.unenrolled says (by
 default: refused until a new enrollment).
@@ -240,13 +241,16 @@ func (c *cli) deviceRemove(ctx context.Context, args []string) error {
 		return s.noDevice(user, ref)
 	}
 	if !*yes {
+		// Anything but a yes fails the command: a script that forgot -yes
+		// must not carry on as if the device were gone.
 		ok, err := c.confirm(ctx, c.lines(), fmt.Sprintf("Remove device %q of %s? It stops working on every node at once.", d.Name, user))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			fmt.Fprintln(c.stdout, "nothing removed")
-			return nil
+		switch {
+		case errors.Is(err, errNoAnswer):
+			return fmt.Errorf("nothing removed: no answer on stdin to the question; to remove without asking: `%s`", s.command("device", "remove", "-yes", user, d.ID))
+		case err != nil:
+			return fmt.Errorf("nothing removed: %w", err)
+		case !ok:
+			return errors.New("nothing removed: the answer was not yes")
 		}
 	}
 	octx, cancel := op(ctx)
