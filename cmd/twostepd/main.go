@@ -23,9 +23,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "twostepd:", err)
-		}
+		fmt.Fprintln(os.Stderr, "twostepd:", err)
 		os.Exit(1)
 	}
 }
@@ -69,9 +67,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	configPath := fs.String("config", implicitConfig(os.Getenv), "configuration `file`; $"+configEnv+" when set")
 	check := fs.Bool("check", false, "validate the configuration and the users file, print a summary and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	// Help asked for is no failure: on stdout, exit 0. A mistake prints
+	// the usage on stderr and fails.
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil
+		}
+		fs.SetOutput(stderr)
+		fs.Usage()
 		return err
 	}
+	fs.SetOutput(stderr)
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
