@@ -64,6 +64,11 @@ type EmbeddedConfig struct {
 	// this PEM CA (etcd's --peer-client-cert-auth with
 	// --peer-trusted-ca-file). Default none.
 	PeerCAFile string
+	// Log takes etcd's own log lines, at the levels it enables (the
+	// daemon's log, in its format). Default: errors only, as JSON lines
+	// on standard error. Close silences it, since etcd reports its own
+	// shutdown as errors.
+	Log *zap.Logger
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -249,20 +254,26 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	ec.ListenPeerUrls = []url.URL{*pu}
 	ec.AdvertisePeerUrls = []url.URL{*pu}
 	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
-	// etcd logs errors only, without stack traces; Close silences it
-	// first, since etcd reports its own shutdown as errors.
-	level := zap.NewAtomicLevelAt(zapcore.ErrorLevel)
-	lg, err := zap.Config{
-		Level:             level,
-		Encoding:          "json",
-		EncoderConfig:     zap.NewProductionEncoderConfig(),
-		OutputPaths:       []string{"stderr"},
-		ErrorOutputPaths:  []string{"stderr"},
-		DisableStacktrace: true,
-	}.Build()
-	if err != nil {
-		return nil, fmt.Errorf("cluster: embedded etcd logger: %w", err)
+	lg := cfg.Log
+	if lg == nil {
+		// Errors only, without stack traces.
+		var err error
+		lg, err = zap.Config{
+			Level:             zap.NewAtomicLevelAt(zapcore.ErrorLevel),
+			Encoding:          "json",
+			EncoderConfig:     zap.NewProductionEncoderConfig(),
+			OutputPaths:       []string{"stderr"},
+			ErrorOutputPaths:  []string{"stderr"},
+			DisableStacktrace: true,
+		}.Build()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: embedded etcd logger: %w", err)
+		}
 	}
+	// Close raises level first, since etcd reports its own shutdown as
+	// errors.
+	level := zap.NewAtomicLevelAt(zapcore.DebugLevel)
+	lg = lg.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return gatedCore{c, level} }))
 	lg = lg.Named("etcd")
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(lg)
 	// Keep an hour of history, then compact: nothing here reads old
@@ -302,6 +313,25 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		em.Close()
 		return nil, fmt.Errorf("cluster: start embedded etcd in %s: not ready: %w", cfg.DataDir, ctx.Err())
 	}
+}
+
+// gatedCore passes etcd's entries on while level enables them.
+type gatedCore struct {
+	zapcore.Core
+	level zap.AtomicLevel
+}
+
+func (g gatedCore) Enabled(l zapcore.Level) bool { return g.level.Enabled(l) && g.Core.Enabled(l) }
+
+func (g gatedCore) With(fields []zapcore.Field) zapcore.Core {
+	return gatedCore{g.Core.With(fields), g.level}
+}
+
+func (g gatedCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if !g.level.Enabled(e.Level) {
+		return ce
+	}
+	return g.Core.Check(e, ce)
 }
 
 // Endpoints returns the client URLs to put in EtcdConfig.Endpoints.

@@ -43,9 +43,9 @@ type daemon struct {
 	vapid   *ecdsa.PrivateKey // the Web Push key, once pushOption read it; nil: Web Push off
 	reg     *prometheus.Registry
 	ready   atomic.Bool
-	// Set by serve for the HTTP servers: the log lines outsiders can
-	// cause go through lines (one a second per cause, for the whole
-	// process); web counts the portal's and push API's refusals,
+	// The log lines outsiders can cause go through lines (one a second
+	// per cause, for the whole process). Set by serve for the HTTP
+	// servers: web counts the portal's and push API's refusals,
 	// serverErrors the servers' own errors.
 	lines        *loglimit.Limiter
 	web          *portal.Metrics
@@ -59,7 +59,7 @@ func assemble(path string, logOut io.Writer) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, log: newLogger(cfg.Log, logOut)}
+	d := &daemon{cfg: cfg, log: newLogger(cfg.Log, logOut), lines: loglimit.New(time.Now)}
 	switch cfg.Directory.Backend {
 	case "ldap":
 		if d.ldap, err = directory.NewLDAP(cfg.Directory.LDAP); err != nil {
@@ -83,13 +83,6 @@ func assemble(path string, logOut io.Writer) (*daemon, error) {
 		return nil, err
 	}
 	return d, nil
-}
-
-func newLogger(c configs.Log, out io.Writer) zerolog.Logger {
-	if c.Format == "console" {
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
-	}
-	return zerolog.New(out).Level(c.Level).With().Timestamp().Logger()
 }
 
 // summary is what -check prints: what would run, never a secret.
@@ -196,7 +189,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newTamperedRecords(d.keys))
-	d.lines, d.web, d.serverErrors = loglimit.New(time.Now), portal.NewMetrics(d.reg), newServerErrors(d.reg)
+	d.web, d.serverErrors = portal.NewMetrics(d.reg), newServerErrors(d.reg)
 	dict, err := radiusd.NewDictionary(d.cfg.RADIUS.Dictionaries...)
 	if err != nil {
 		return err

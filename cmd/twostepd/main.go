@@ -23,7 +23,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "twostepd:", err)
+		var logged loggedError
+		if !errors.As(err, &logged) {
+			fmt.Fprintln(os.Stderr, "twostepd:", err)
+		}
 		os.Exit(1)
 	}
 }
@@ -101,5 +104,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *check {
 		return d.summary(stdout)
 	}
-	return d.serve(ctx, hup)
+	// From here every line is the daemon's log, libraries' lines too.
+	restore := redirectLibraryLogs(d.log, d.lines)
+	defer restore()
+	if err := d.serve(ctx, hup); err != nil {
+		d.log.Error().Err(err).Msg("twostepd failed")
+		return loggedError{err}
+	}
+	return nil
 }
+
+// loggedError is an error the daemon's log has reported already: main
+// exits 1 without writing it again, outside the log's format.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }

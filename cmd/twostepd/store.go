@@ -32,7 +32,9 @@ type pingStore interface {
 func (d *daemon) openStore(ctx context.Context) (store pingStore, connect func(context.Context), stop func(), err error) {
 	var emb *cluster.Embedded
 	if d.cfg.Cluster.UsesEmbedded() {
-		emb, err = cluster.StartEmbedded(ctx, d.cfg.Cluster.Embedded)
+		ecfg := d.cfg.Cluster.Embedded
+		ecfg.Log = etcdLog(d.log)
+		emb, err = cluster.StartEmbedded(ctx, ecfg)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("embedded etcd: %w", err)
 		}
