@@ -37,6 +37,8 @@ type rawEmbedded struct {
 	PeerCertFile string `yaml:"peer_cert_file"`
 	PeerKeyFile  string `yaml:"peer_key_file"`
 	PeerCAFile   string `yaml:"peer_ca_file"`
+	// StartTimeout is a pointer: 0s is refused, not taken as the default.
+	StartTimeout *time.Duration `yaml:"start_timeout"`
 }
 
 type rawBypass struct {
@@ -125,6 +127,14 @@ func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
 		}
 		if c.Embedded.PeerURL == "" {
 			c.Embedded.PeerURL = cluster.DefaultPeerURL
+		}
+		c.Embedded.StartTimeout = cluster.DefaultStartTimeout
+		if re.StartTimeout != nil {
+			c.Embedded.StartTimeout = *re.StartTimeout
+			if *re.StartTimeout == 0 {
+				// Validate would take it for the default.
+				v.add("cluster.embedded.start_timeout", "at least 1s; got 0s")
+			}
 		}
 		var ee *cluster.EmbeddedConfigError
 		if err := c.Embedded.Validate(); errors.As(err, &ee) {

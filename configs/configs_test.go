@@ -473,6 +473,8 @@ directory: {backend: file, file: {path: users.yaml}}
 			got, want any
 		}{
 			{"embedded data", c.Cluster.Embedded.DataDir, DefaultEtcdData},
+			{"embedded start timeout", c.Cluster.Embedded.StartTimeout, time.Minute},
+			{"prefix", c.Cluster.Etcd.Prefix, "/twostep/"},
 			{"endpoints", c.Cluster.Etcd.Endpoints[0], "http://127.0.0.1:2379"},
 			{"seed keys", c.Cluster.SeedKeys, DefaultSeedKeys},
 			{"issuer", c.Cluster.Issuer, DefaultIssuer},
@@ -655,6 +657,9 @@ func TestEmbeddedEtcdListeners(t *testing.T) {
 		{"peer_key_file without peer_cert_file", "peer_url: https://127.0.0.1:2380\n    peer_key_file: peer-key.pem", "", []string{
 			"t.yaml:6: cluster.embedded.peer_key_file: give peer_cert_file too, or neither",
 		}},
+		{"start_timeout", "start_timeout: 5m", "", nil},
+		{"start_timeout too short", "start_timeout: 0s", "", []string{"t.yaml:5: cluster.embedded.start_timeout: at least 1s; got 0s"}},
+		{"start_timeout not a duration", "start_timeout: soon", "", []string{"t.yaml:5: cluster.embedded.start_timeout: a string is not allowed here; want a duration"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

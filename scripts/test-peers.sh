@@ -11,6 +11,7 @@ declare -A peers=(
   [ldapsearch]=ldap-utils
   [oathtool]=oathtool
   [chromium]=chromium
+  [etcdctl]=etcd-client
 )
 
 missing=()

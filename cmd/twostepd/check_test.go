@@ -51,11 +51,11 @@ push:
 			"  push: approval API listening on http://127.0.0.1:8443, devices answer at [http://127.0.0.1:8443]; a push is open 1m0s, at most 5 per user per 10m0s; 600 answers per minute per address; Web Push: off (webhooks only)\n",
 		}},
 		{"embedded etcd, push off", head + `cluster:
-  embedded: {data_dir: etcd}
+  embedded: {data_dir: etcd, start_timeout: 2m}
   prefix: /vpn/
   seed_keys: seed.key
 `, []string{
-			"  cluster: embedded etcd, data " + filepath.Join(dir, "etcd") + ", clients at http://127.0.0.1:2379, peers at http://127.0.0.1:2380, prefix /vpn/\n",
+			"  cluster: embedded etcd, data " + filepath.Join(dir, "etcd") + ", clients at http://127.0.0.1:2379, peers at http://127.0.0.1:2380, prefix /vpn/, ready within 2m0s or the start fails\n",
 			"  push: off (no push.listen)\n",
 		}},
 	}

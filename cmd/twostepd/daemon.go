@@ -28,7 +28,8 @@ import (
 	"twostep/radiusd"
 )
 
-// shutdownGrace bounds how long SIGTERM waits for requests in flight.
+// shutdownGrace bounds how long SIGTERM waits for requests in flight and
+// then for the cluster store to close: the process ends within it.
 const shutdownGrace = 15 * time.Second
 
 // daemon holds what assemble built; serve runs it.
@@ -100,8 +101,8 @@ func (d *daemon) summary(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "  policy: everybody else: %s\n", c.Policy.Default)
 	if e := c.Cluster.Embedded; c.Cluster.UsesEmbedded() {
-		fmt.Fprintf(w, "  cluster: embedded etcd, data %s, clients at %s, peers at %s, prefix %s\n",
-			e.DataDir, e.ClientURL, e.PeerURL, c.Cluster.Etcd.Prefix)
+		fmt.Fprintf(w, "  cluster: embedded etcd, data %s, clients at %s, peers at %s, prefix %s, ready within %s or the start fails\n",
+			e.DataDir, e.ClientURL, e.PeerURL, c.Cluster.Etcd.Prefix, e.StartTimeout)
 	} else {
 		fmt.Fprintf(w, "  cluster: etcd %v, prefix %s\n", c.Cluster.Etcd.Endpoints, c.Cluster.Etcd.Prefix)
 	}
@@ -198,7 +199,14 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	defer stopStore()
+	// The store is closed last, within what is left of the grace period
+	// (from the start of the drain; from now when serving fails first).
+	stopBy := time.Now().Add(shutdownGrace)
+	defer func() {
+		sctx, cancel := context.WithDeadline(context.Background(), stopBy)
+		defer cancel()
+		stopStore(sctx)
+	}()
 	host, _ := os.Hostname()
 	opts := []challenge.Option{
 		challenge.WithPasscodes(d.cfg.Passcodes, cluster.NewAccounts(store, d.keys), cluster.NewChallenges(store, d.keys)),
@@ -347,7 +355,8 @@ loop:
 
 	d.ready.Store(false)
 	d.log.Info().Msg("draining requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	stopBy = time.Now().Add(shutdownGrace)
+	sctx, cancel := context.WithDeadline(context.Background(), stopBy)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		d.log.Error().Err(err).Msg("radius shutdown")

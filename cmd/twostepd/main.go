@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // version is set at build time: -ldflags "-X main.version=1.2.3".
@@ -107,12 +108,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// From here every line is the daemon's log, libraries' lines too.
 	restore := redirectLibraryLogs(d.log, d.lines)
 	defer restore()
-	if err := d.serve(ctx, hup); err != nil {
-		d.log.Error().Err(err).Msg("twostepd failed")
-		return loggedError{err}
+	// serve ends within the grace period of a signal; should a library
+	// hang it, run returns anyway, a little later, and the process ends
+	// with the goroutine.
+	served := make(chan error, 1)
+	go func() { served <- d.serve(ctx, hup) }()
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		select {
+		case err = <-served:
+		case <-time.After(shutdownGrace + stuckMargin):
+			err = fmt.Errorf("still stopping %v after the signal; exiting all the same", shutdownGrace+stuckMargin)
+		}
 	}
-	return nil
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		// A signal during the start: a stop, not a failure.
+		d.log.Info().Err(err).Msg("twostepd stopped before it was ready")
+		return nil
+	}
+	d.log.Error().Err(err).Msg("twostepd failed")
+	return loggedError{err}
 }
+
+// stuckMargin is how long past the grace period run waits for serve
+// before it gives up on it.
+const stuckMargin = 5 * time.Second
 
 // loggedError is an error the daemon's log has reported already: main
 // exits 1 without writing it again, outside the log's format.
