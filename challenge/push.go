@@ -136,10 +136,11 @@ func canWaitOpen(ctx context.Context) bool {
 	return ok && h.async
 }
 
-// wait is how long a login may wait synchronously for a device: what the
-// NAS waits (its timeout times its tries) less a margin for the answer's
-// way back, at least a second.
-func (l ClientLogin) wait() time.Duration {
+// Wait is how long a login of this client may wait synchronously, for a
+// device's answer or for the store: what the NAS waits (its timeout
+// times its tries) less a margin for the answer's way back (a tenth, at
+// least 0.5 s), and at least a second.
+func (l ClientLogin) Wait() time.Duration {
 	timeout, retries := l.NASTimeout, l.NASRetries
 	if timeout <= 0 {
 		timeout = DefaultNASTimeout
@@ -491,7 +492,7 @@ func (e *Engine) waitFor(req *Request, p *cluster.Push) time.Duration {
 	if arrived.IsZero() || arrived.After(now) {
 		arrived = now
 	}
-	until := arrived.Add(req.Login.wait())
+	until := arrived.Add(req.Login.Wait())
 	if p.Expires.Before(until) {
 		until = p.Expires
 	}

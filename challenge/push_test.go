@@ -650,7 +650,7 @@ func TestClientWait(t *testing.T) {
 		{ClientLogin{NASTimeout: 30 * time.Second, NASRetries: 2}, 81 * time.Second},
 		{ClientLogin{NASTimeout: time.Second}, time.Second}, // never below a second
 	} {
-		if got := tc.l.wait(); got != tc.want {
+		if got := tc.l.Wait(); got != tc.want {
 			t.Errorf("%+v: wait %v, want %v", tc.l, got, tc.want)
 		}
 	}

@@ -217,7 +217,7 @@ func (e *Engine) verify(ctx context.Context, acct *cluster.Account, code string,
 // nobody hears the answer, and a check that kept meeting other nodes'
 // writes gives up (a plain Reject) instead of holding a worker.
 func nasContext(ctx context.Context, req *Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, req.Login.wait())
+	return context.WithTimeout(ctx, req.Login.Wait())
 }
 
 // retryOn runs decide on the account name, as acct holds it (nil: loaded

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -23,7 +25,15 @@ const (
 	// DefaultPeerURL is on loopback too: a single member has no peers.
 	DefaultPeerURL      = "http://127.0.0.1:2380"
 	DefaultEmbeddedName = "twostep"
+	// DefaultStartTimeout bounds the wait for a start: a single member
+	// is ready in about a second, or never (a data directory restored
+	// for another member waits for a leader for ever).
+	DefaultStartTimeout = time.Minute
 )
+
+// stopTimeout bounds how long a start that failed waits for etcd to
+// stop before it returns anyway.
+const stopTimeout = 10 * time.Second
 
 // EmbeddedConfig configures the single-member etcd that twostepd runs
 // in-process when no external cluster is configured. Whoever reaches its
@@ -64,6 +74,14 @@ type EmbeddedConfig struct {
 	// this PEM CA (etcd's --peer-client-cert-auth with
 	// --peer-trusted-ca-file). Default none.
 	PeerCAFile string
+	// StartTimeout bounds StartEmbedded's wait for etcd to serve;
+	// default one minute (DefaultStartTimeout).
+	StartTimeout time.Duration
+	// Log takes etcd's own log lines, at the levels it enables (the
+	// daemon's log, in its format). Default: errors only, as JSON lines
+	// on standard error. Close silences it, since etcd reports its own
+	// shutdown as errors.
+	Log *zap.Logger
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -76,6 +94,9 @@ func (c EmbeddedConfig) withDefaults() EmbeddedConfig {
 	}
 	if c.Name == "" {
 		c.Name = DefaultEmbeddedName
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = DefaultStartTimeout
 	}
 	return c
 }
@@ -114,6 +135,9 @@ func (c EmbeddedConfig) Validate() error {
 	}
 	if c.DataDir == "" {
 		add("data_dir", "required")
+	}
+	if c.StartTimeout < time.Second {
+		add("start_timeout", "at least 1s; got %v", c.StartTimeout)
 	}
 	// Clients can do anything to the records; peers can speak to etcd as
 	// members. Off loopback both must prove who they are.
@@ -249,20 +273,26 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	ec.ListenPeerUrls = []url.URL{*pu}
 	ec.AdvertisePeerUrls = []url.URL{*pu}
 	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
-	// etcd logs errors only, without stack traces; Close silences it
-	// first, since etcd reports its own shutdown as errors.
-	level := zap.NewAtomicLevelAt(zapcore.ErrorLevel)
-	lg, err := zap.Config{
-		Level:             level,
-		Encoding:          "json",
-		EncoderConfig:     zap.NewProductionEncoderConfig(),
-		OutputPaths:       []string{"stderr"},
-		ErrorOutputPaths:  []string{"stderr"},
-		DisableStacktrace: true,
-	}.Build()
-	if err != nil {
-		return nil, fmt.Errorf("cluster: embedded etcd logger: %w", err)
+	lg := cfg.Log
+	if lg == nil {
+		// Errors only, without stack traces.
+		var err error
+		lg, err = zap.Config{
+			Level:             zap.NewAtomicLevelAt(zapcore.ErrorLevel),
+			Encoding:          "json",
+			EncoderConfig:     zap.NewProductionEncoderConfig(),
+			OutputPaths:       []string{"stderr"},
+			ErrorOutputPaths:  []string{"stderr"},
+			DisableStacktrace: true,
+		}.Build()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: embedded etcd logger: %w", err)
+		}
 	}
+	// Close raises level first, since etcd reports its own shutdown as
+	// errors.
+	level := zap.NewAtomicLevelAt(zapcore.DebugLevel)
+	lg = lg.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return gatedCore{c, level} }))
 	lg = lg.Named("etcd")
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(lg)
 	// Keep an hour of history, then compact: nothing here reads old
@@ -292,21 +322,126 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("cluster: start embedded etcd in %s: %w", cfg.DataDir, err)
 	}
 	em := &Embedded{etcd: e, level: level, endpoints: []string{cfg.ClientURL}}
+	deadline := time.NewTimer(cfg.StartTimeout)
+	defer deadline.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
 		return em, nil
 	case err := <-e.Err():
-		em.Close()
+		em.abort()
 		return nil, fmt.Errorf("cluster: start embedded etcd in %s: %w", cfg.DataDir, err)
 	case <-ctx.Done():
-		em.Close()
+		em.abort()
 		return nil, fmt.Errorf("cluster: start embedded etcd in %s: not ready: %w", cfg.DataDir, ctx.Err())
+	case <-deadline.C:
+		why := em.notReady(cfg)
+		em.abort()
+		return nil, fmt.Errorf("cluster: embedded etcd in %s not ready after %v: %w", cfg.DataDir, cfg.StartTimeout, why)
 	}
+}
+
+// ErrNotMember is StartEmbedded's error for a data directory whose member
+// is not one the directory itself records: a snapshot restored without
+// the member's name and peer URL (etcdutl snapshot restore's --name,
+// --initial-cluster and --initial-advertise-peer-urls) holds a member of
+// its own, which finds no cluster to join and waits for a leader for
+// ever.
+var ErrNotMember = errors.New("the data directory's member is not one of the members it records")
+
+// notReady says why a start that timed out is not ready, from what the
+// member knows of its cluster.
+func (em *Embedded) notReady(cfg EmbeddedConfig) error {
+	s := em.etcd.Server
+	id := s.MemberID()
+	var known []string
+	for _, m := range s.Cluster().Members() {
+		known = append(known, fmt.Sprintf("%s (id %s) at %s", m.Name, m.ID, strings.Join(m.PeerURLs, ", ")))
+	}
+	restore := fmt.Sprintf("restore the snapshot again, into a new directory, with this member's name and peer URL, and put that directory in data_dir's place: "+
+		"`etcdutl snapshot restore SNAPSHOT --data-dir NEWDIR --name %[1]s --initial-cluster %[1]s=%[2]s --initial-advertise-peer-urls %[2]s` "+
+		"(etcdctl snapshot restore, with the same flags, before etcd 3.5)", cfg.Name, cfg.PeerURL)
+	local := s.Cluster().Member(id)
+	switch {
+	case local == nil:
+		return fmt.Errorf("%w: it is %s, the directory records %s. Was a snapshot restored without --name, --initial-cluster and --initial-advertise-peer-urls? Then %s",
+			ErrNotMember, id, orNone(known), restore)
+	case !slices.Contains(local.PeerURLs, cfg.PeerURL):
+		return fmt.Errorf("%w: it is %s with the peer URL %s, but peer_url is %s. To move the member, %s",
+			ErrNotMember, local.Name, strings.Join(local.PeerURLs, ", "), cfg.PeerURL, restore)
+	case len(known) > 1:
+		return fmt.Errorf("no leader: the data directory records %d members (%s), and a member alone cannot reach their quorum. To run it alone, %s",
+			len(known), strings.Join(known, "; "), restore)
+	}
+	return fmt.Errorf("no leader elected yet (a very slow disk?); if etcd only needs longer, raise cluster.embedded.start_timeout")
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "no member"
+	}
+	return strings.Join(s, "; ")
+}
+
+// abort stops an etcd that never became ready, waiting at most
+// stopTimeout. etcd's own Close waits for the client servers, which start
+// only once etcd is ready: the server is stopped first, which ends that
+// wait.
+func (em *Embedded) abort() {
+	em.level.SetLevel(zapcore.FatalLevel)
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		em.etcd.Server.HardStop()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return // the process is about to end
+	}
+	em.Stop(ctx)
+}
+
+// gatedCore passes etcd's entries on while level enables them.
+type gatedCore struct {
+	zapcore.Core
+	level zap.AtomicLevel
+}
+
+func (g gatedCore) Enabled(l zapcore.Level) bool { return g.level.Enabled(l) && g.Core.Enabled(l) }
+
+func (g gatedCore) With(fields []zapcore.Field) zapcore.Core {
+	return gatedCore{g.Core.With(fields), g.level}
+}
+
+func (g gatedCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if !g.level.Enabled(e.Level) {
+		return ce
+	}
+	return g.Core.Check(e, ce)
 }
 
 // Endpoints returns the client URLs to put in EtcdConfig.Endpoints.
 func (em *Embedded) Endpoints() []string {
 	return append([]string(nil), em.endpoints...)
+}
+
+// Stop is Close bounded by ctx: it returns ctx's error when etcd has not
+// stopped by the time ctx ends, and etcd goes on stopping meanwhile (a
+// daemon that stops exits then).
+func (em *Embedded) Stop(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		em.Close()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: embedded etcd still stopping: %w", ctx.Err())
+	}
 }
 
 // Close stops etcd and returns once it has stopped; the data stays in

@@ -383,6 +383,9 @@ func TestEmbeddedConfigValidate(t *testing.T) {
 			"key_file: give cert_file too, or neither",
 			"peer_url: not a URL (want scheme://host:port)",
 		}},
+		{"start timeout below a second", cluster.EmbeddedConfig{DataDir: "d", StartTimeout: 500 * time.Millisecond}, []string{
+			"start_timeout: at least 1s; got 500ms",
+		}},
 		{"https without certificate", cluster.EmbeddedConfig{DataDir: "d", ClientURL: "https://127.0.0.1:2379"}, []string{
 			"client_url: https:// needs cert_file and key_file",
 		}},

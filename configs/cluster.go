@@ -37,6 +37,8 @@ type rawEmbedded struct {
 	PeerCertFile string `yaml:"peer_cert_file"`
 	PeerKeyFile  string `yaml:"peer_key_file"`
 	PeerCAFile   string `yaml:"peer_ca_file"`
+	// StartTimeout is a pointer: 0s is refused, not taken as the default.
+	StartTimeout *time.Duration `yaml:"start_timeout"`
 }
 
 type rawBypass struct {
@@ -97,6 +99,9 @@ func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
 		ServerName: r.ServerName, Username: r.Username,
 		DialTimeout: r.DialTimeout, RequestTimeout: r.RequestTimeout,
 	}
+	if e.Prefix == "" {
+		e.Prefix = cluster.DefaultPrefix
+	}
 	if len(r.Endpoints) > 0 {
 		if r.Embedded != (rawEmbedded{}) {
 			v.add("cluster.embedded", "give either endpoints (an external etcd) or embedded, not both")
@@ -120,6 +125,17 @@ func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
 		if c.Embedded.ClientURL == "" {
 			c.Embedded.ClientURL = cluster.DefaultClientURL
 		}
+		if c.Embedded.PeerURL == "" {
+			c.Embedded.PeerURL = cluster.DefaultPeerURL
+		}
+		c.Embedded.StartTimeout = cluster.DefaultStartTimeout
+		if re.StartTimeout != nil {
+			c.Embedded.StartTimeout = *re.StartTimeout
+			if *re.StartTimeout == 0 {
+				// Validate would take it for the default.
+				v.add("cluster.embedded.start_timeout", "at least 1s; got 0s")
+			}
+		}
 		var ee *cluster.EmbeddedConfigError
 		if err := c.Embedded.Validate(); errors.As(err, &ee) {
 			for _, p := range ee.Problems {
@@ -134,10 +150,14 @@ func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
 		}
 		e.Endpoints = []string{c.Embedded.ClientURL}
 	}
-	if pw := v.secret("cluster", "password", secretSource{r.Password, r.PasswordFile, r.PasswordEnv}, false, dir, env); pw != nil {
-		e.Password = string(pw)
+	src := secretSource{r.Password, r.PasswordFile, r.PasswordEnv}
+	pw := v.secret("cluster", "password", src, false, dir, env)
+	e.Password = string(pw)
+	check := e
+	if pw == nil && src.given() {
+		check.Password = unresolved
 	}
-	if err := e.Validate(); err != nil {
+	if err := check.Validate(); err != nil {
 		v.add("cluster", "%v", err)
 	}
 	c.Etcd = e

@@ -264,9 +264,9 @@ func TestYAMLErrors(t *testing.T) {
 		name, src, want string
 	}{
 		{"syntax", "radius:\n  listen: [unclosed\n", "t.yaml:"},
-		{"unknown field", "radius:\n  listne: [x]\n", `t.yaml:2: unknown field "listne"`},
-		{"wrong type", "radius:\n  workers: many\n", "t.yaml:2: a string is not allowed here; want a whole number"},
-		{"bad duration", "radius:\n  duplicate_ttl: soon\n", "t.yaml:2: a string is not allowed here; want a duration"},
+		{"unknown field", "radius:\n  listne: [x]\n", `t.yaml:2: radius.listne: unknown key; did you mean "listen"?`},
+		{"wrong type", "radius:\n  workers: many\n", "t.yaml:2: radius.workers: a string is not allowed here; want a whole number"},
+		{"bad duration", "radius:\n  duplicate_ttl: soon\n", "t.yaml:2: radius.duplicate_ttl: a string is not allowed here; want a duration"},
 		{"secret in a wrong place", "clients:\n  - secret: [hunter2-secret]\n", "want a string"},
 	}
 	for _, tc := range cases {
@@ -511,6 +511,8 @@ directory: {backend: file, file: {path: users.yaml}}
 			got, want any
 		}{
 			{"embedded data", c.Cluster.Embedded.DataDir, DefaultEtcdData},
+			{"embedded start timeout", c.Cluster.Embedded.StartTimeout, time.Minute},
+			{"prefix", c.Cluster.Etcd.Prefix, "/twostep/"},
 			{"endpoints", c.Cluster.Etcd.Endpoints[0], "http://127.0.0.1:2379"},
 			{"seed keys", c.Cluster.SeedKeys, DefaultSeedKeys},
 			{"issuer", c.Cluster.Issuer, DefaultIssuer},
@@ -693,6 +695,9 @@ func TestEmbeddedEtcdListeners(t *testing.T) {
 		{"peer_key_file without peer_cert_file", "peer_url: https://127.0.0.1:2380\n    peer_key_file: peer-key.pem", "", []string{
 			"t.yaml:6: cluster.embedded.peer_key_file: give peer_cert_file too, or neither",
 		}},
+		{"start_timeout", "start_timeout: 5m", "", nil},
+		{"start_timeout too short", "start_timeout: 0s", "", []string{"t.yaml:5: cluster.embedded.start_timeout: at least 1s; got 0s"}},
+		{"start_timeout not a duration", "start_timeout: soon", "", []string{"t.yaml:5: cluster.embedded.start_timeout: a string is not allowed here; want a duration"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

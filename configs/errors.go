@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
@@ -52,11 +53,30 @@ type validator struct {
 	file     string
 	lines    map[string]int
 	problems []Problem
+	// broken holds the paths whose value could not be decoded (reported
+	// already): checks of those fields, or of fields under them, would
+	// only report the zero value left in their place.
+	broken map[string]bool
 }
 
-// add records a problem at field, located at the nearest written ancestor.
+// add records a problem at field, located at the nearest written
+// ancestor, unless field or a section above it could not be decoded.
 func (v *validator) add(field, format string, args ...any) {
+	if v.unread(field) {
+		return
+	}
 	v.addLine(v.lineOf(field), field, format, args...)
+}
+
+// unread reports whether field or a section above it could not be
+// decoded.
+func (v *validator) unread(field string) bool {
+	for f := field; f != ""; f = parentPath(f) {
+		if v.broken[f] {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) addLine(line int, field, format string, args ...any) {
@@ -76,7 +96,11 @@ func (v *validator) err() error {
 	if len(v.problems) == 0 {
 		return nil
 	}
-	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
+	// In file order; problems of keys the file lacks (no line) last.
+	sort.SliceStable(v.problems, func(i, j int) bool {
+		li, lj := v.problems[i].Line, v.problems[j].Line
+		return li != 0 && (lj == 0 || li < lj)
+	})
 	return &Error{File: v.file, Problems: v.problems}
 }
 
@@ -129,9 +153,8 @@ func splitYAMLErrors(err error) []error {
 }
 
 var (
-	yamlLineRE    = regexp.MustCompile(`line (\d+): `)
-	yamlUnknownRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
-	yamlTypeRE    = regexp.MustCompile("cannot unmarshal !!(\\w+) (?:`[^`]*` )?into (\\S+)")
+	yamlLineRE = regexp.MustCompile(`line (\d+): `)
+	yamlTypeRE = regexp.MustCompile("cannot unmarshal !!(\\w+) (?:`[^`]*` )?into (\\S+)")
 )
 
 func yamlLine(err error) int {
@@ -149,9 +172,6 @@ func yamlMessage(err error) string {
 	s := err.Error()
 	s = strings.TrimPrefix(s, "yaml: ")
 	s = yamlLineRE.ReplaceAllString(s, "")
-	if m := yamlUnknownRE.FindStringSubmatch(s); m != nil {
-		return fmt.Sprintf("unknown field %q (see configs/example.yaml for every option)", m[1])
-	}
 	if m := yamlTypeRE.FindStringSubmatch(s); m != nil {
 		return fmt.Sprintf("a %s is not allowed here; want %s", kindName(m[1]), typeName(m[2]))
 	}
@@ -186,4 +206,63 @@ func typeName(goType string) string {
 		return "a string"
 	}
 	return "a mapping"
+}
+
+// maxSyntaxScan bounds the bytes syntaxLine parses again to find the
+// line at fault; a hand-written configuration takes a few hundred
+// kilobytes at most.
+const maxSyntaxScan = 8 << 20
+
+// syntaxLine returns the line a YAML syntax error is on. The YAML library
+// reports where the enclosing block starts: a key indented one space too
+// few deep in a section comes out at the section's first line. The line
+// at fault is the first whose prefix of the file fails with the very same
+// error, so syntaxLine parses growing prefixes from the reported line on.
+func syntaxLine(b []byte, err error) int {
+	reported := yamlLine(err)
+	if reported == 0 {
+		return 0
+	}
+	want := err.Error()
+	scanned := 0
+	line, end := 1, 0
+	for end < len(b) && scanned < maxSyntaxScan {
+		next := bytes.IndexByte(b[end:], '\n')
+		if next < 0 {
+			end = len(b)
+		} else {
+			end += next + 1
+		}
+		if line >= reported-1 {
+			var n yaml.Node
+			if e := yaml.Unmarshal(b[:end], &n); e != nil && e.Error() == want {
+				return line
+			}
+			scanned += end
+		}
+		line++
+	}
+	return reported
+}
+
+// syntaxHints add what usually causes the YAML library's syntax errors.
+var syntaxHints = map[string]string{
+	"did not find expected key":                       "check this line's indentation: keys of one section line up",
+	"did not find expected '-' indicator":             "check this line's indentation: list items and their keys line up",
+	"mapping values are not allowed in this context":  "a value with ': ' in it needs quotes, and a key needs its own line",
+	"found character that cannot start any token":     "tabs cannot indent YAML: use spaces",
+	"did not find expected node content":              "a value is missing or starts with a character that needs quotes",
+	"could not find expected ':'":                     "a key needs ': ' after it",
+	"found a tab character that violates indentation": "tabs cannot indent YAML: use spaces",
+}
+
+// syntaxMessage is yamlMessage with a hint for the common mistakes.
+func syntaxMessage(err error) string {
+	msg := yamlMessage(err)
+	for problem, hint := range syntaxHints {
+		if strings.HasPrefix(msg, problem) {
+			return msg + " (" + hint + ")"
+		}
+	}
+	return msg
 }

@@ -41,9 +41,15 @@ func (v *validator) ldap(r rawLDAP, dir string, env Env) directory.LDAPConfig {
 		DomainMap:          r.DomainMap,
 	}
 	// Resolved for tools too: twostepctl looks users up in the directory.
-	c.BindPassword = string(v.secret(p, "bind_password", secretSource{r.BindPassword, r.BindPasswordFile, r.BindPasswordEnv}, false, dir, env))
+	src := secretSource{r.BindPassword, r.BindPasswordFile, r.BindPasswordEnv}
+	pw := v.secret(p, "bind_password", src, false, dir, env)
+	c.BindPassword = string(pw)
+	check := c
+	if pw == nil && src.given() {
+		check.BindPassword = unresolved
+	}
 	var ce *directory.LDAPConfigError
-	if err := c.Validate(); errors.As(err, &ce) {
+	if err := check.Validate(); errors.As(err, &ce) {
 		for _, problem := range ce.Problems {
 			field, msg := ldapField(problem)
 			v.add(p+field, "%s", msg)

@@ -160,23 +160,20 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	if env.ReadFile == nil {
 		env.ReadFile = os.ReadFile
 	}
-	v := &validator{file: path}
+	v := &validator{file: path, broken: map[string]bool{}}
 
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		v.addLine(yamlLine(err), "", "%s", yamlMessage(err))
+		v.addLine(syntaxLine(b, err), "", "%s", syntaxMessage(err))
 		return nil, v.err()
 	}
 	v.lines = map[string]int{}
 	indexLines(&root, "", v.lines)
 
+	// Decoded key by key: an unknown key or a value of the wrong type is
+	// reported at its line, and the checks below still run on the rest.
 	var r raw
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&r); err != nil {
-		for _, e := range splitYAMLErrors(err) {
-			v.addLine(yamlLine(e), "", "%s", yamlMessage(e))
-		}
+	if !v.decode(&root, &r) {
 		return nil, v.err()
 	}
 
@@ -382,11 +379,24 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // environment variable: field, field_file, field_env in the file.
 type secretSource struct{ inline, file, env string }
 
+// given reports whether the file names the secret in any way.
+func (s secretSource) given() bool { return s.inline != "" || s.file != "" || s.env != "" }
+
+// unresolved stands in, for the checks that pair a password with a user
+// name, for a password whose source was named but could not be read (or
+// decoded): that problem is reported already, and "give both or neither"
+// would be a second, wrong one. It never leaves Parse.
+const unresolved = "\x00unresolved"
+
 // secret resolves at most one of p.name, p.name_file, p.name_env
 // (exactly one when required). Messages name where the secret comes from,
-// never what it is.
+// never what it is. A source that was given but could not be read is
+// reported, and nil returned.
 func (v *validator) secret(p, name string, src secretSource, required bool, dir string, env Env) []byte {
 	field := p + "." + name
+	if v.unread(field) || v.unread(field+"_file") || v.unread(field+"_env") {
+		return nil // its value is reported already
+	}
 	given := 0
 	for _, s := range []string{src.inline, src.file, src.env} {
 		if s != "" {

@@ -14,6 +14,7 @@ declare -A peers=(
   [ocserv]=ocserv
   [openconnect]=openconnect
   [pamtester]=pamtester
+  [etcdctl]=etcd-client
 )
 
 # file -> Debian package, for peers that are not commands (PAM modules).

@@ -445,3 +445,23 @@ func TestRequestsAloneGetsLongCap(t *testing.T) {
 		t.Errorf("duration got %v, want %v", cfg.Duration, requestsCapDefault)
 	}
 }
+
+// TestHelpExitsZero: -h prints the help of the generator and of every
+// helper, and is no failure.
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{
+		{"-h"}, {"--help"}, {"serve", "-h"}, {"users", "-h"}, {"compare", "-h"}, {"ldap", "-h"},
+		{"enroll", "-h"}, {"etcd", "-h"}, {"push", "-h"}, {"portal", "-h"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), args, &stdout, &stderr)
+			if code := exitCode(err); err == nil || code != 0 {
+				t.Errorf("got %v, exit code %d; want flag.ErrHelp, exit code 0", err, code)
+			}
+			if help := stderr.String(); !strings.Contains(help, "Usage") || !strings.Contains(help, "twostep-bench") {
+				t.Errorf("no usage printed:\n%s%s", stdout.String(), stderr.String())
+			}
+		})
+	}
+}

@@ -67,13 +67,15 @@ func main() {
 // errInterrupted: the run was stopped by a signal before its end.
 var errInterrupted = errors.New("interrupted")
 
-// exitCode is 2 for usage errors, as the flag package does, 130 after
-// Ctrl-C (as a shell reports it, so that a calling script stops too) and 1
-// otherwise.
+// exitCode is 0 after the help was asked for (-h), 2 for usage errors,
+// as the flag package does, 130 after Ctrl-C (as a shell reports it, so
+// that a calling script stops too) and 1 otherwise.
 func exitCode(err error) int {
 	var u usageError
 	switch {
-	case errors.As(err, &u) || errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &u):
 		return 2
 	case errors.Is(err, errInterrupted):
 		return 130

@@ -176,10 +176,10 @@ func (c *cli) bypassIssue(ctx context.Context, args []string) error {
 	if *asJSON {
 		err = writeJSON(c.stdout, bypassIssued{User: user, Code: code, Bypass: bypassInfo(b, now)})
 	} else {
-		c.showBypass(s.cfg, user, code, b)
+		c.showBypass(s, user, code, b)
 	}
 	if acct.Lockout.Locked(now) {
-		fmt.Fprintf(c.stderr, "note: %s is locked (%s): the code logs in only after `twostepctl unlock %s`\n", user, lockoutText(acct.Lockout), user)
+		fmt.Fprintf(c.stderr, "note: %s is locked (%s): the code logs in only after `%s`\n", user, lockoutText(acct.Lockout), s.command("unlock", user))
 	}
 	if aerr := c.record(ctx, s, "bypass.issue", user, bypassDetail(b)); aerr != nil {
 		return errors.Join(err, fmt.Errorf("the code is issued: %w", aerr))
@@ -189,12 +189,12 @@ func (c *cli) bypassIssue(ctx context.Context, args []string) error {
 
 // showBypass prints a new code, the only time it is seen, with what it
 // allows and how the user types it.
-func (c *cli) showBypass(cfg *configs.Config, user, code string, b cluster.Bypass) {
+func (c *cli) showBypass(s *session, user, code string, b cluster.Bypass) {
 	w := c.stdout
 	fmt.Fprintf(w, "bypass code for %s (id %s, profile %s):\n\n    %s\n\n", user, b.ID, b.Profile, groupCode(code))
 	fmt.Fprintf(w, "It allows %s until %s, on every node.\n", allowsText(b.MaxUses), timeText(b.Expires))
-	fmt.Fprintf(w, "%s appends it to the password, digits only: password%s%s, or types it when asked for a passcode.\n", user, appendSeparator(cfg), code)
-	fmt.Fprintf(w, "It is shown only this once: give it to %s alone. Revoke it with `twostepctl bypass revoke %s %s`.\n", user, user, b.ID)
+	fmt.Fprintf(w, "%s appends it to the password, digits only: password%s%s, or types it when asked for a passcode.\n", user, appendSeparator(s.cfg), code)
+	fmt.Fprintf(w, "It is shown only this once: give it to %s alone. Revoke it with `%s`.\n", user, s.command("bypass", "revoke", user, b.ID))
 }
 
 // allowsText says how many logins a code allows: "5 logins", "any
@@ -282,7 +282,7 @@ func (c *cli) bypassList(ctx context.Context, args []string) error {
 		return writeJSON(c.stdout, out)
 	}
 	if len(codes) == 0 {
-		fmt.Fprintf(c.stdout, "%s has no bypass code; issue one with: twostepctl bypass issue %s\n", user, user)
+		fmt.Fprintf(c.stdout, "%s has no bypass code; issue one with: %s\n", user, s.command("bypass", "issue", user))
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
@@ -351,7 +351,7 @@ func (c *cli) bypassRevoke(ctx context.Context, args []string) error {
 	cancel()
 	switch {
 	case errors.Is(err, cluster.ErrNoCode):
-		return fmt.Errorf("%s has no bypass code %q; list them with `twostepctl bypass list %s`", user, id, user)
+		return fmt.Errorf("%s has no bypass code %q; list them with `%s`", user, id, s.command("bypass", "list", user))
 	case errors.Is(err, cluster.ErrConflict):
 		return fmt.Errorf("%s's bypass codes changed meanwhile (a login, or another admin); nothing revoked: run the command again", user)
 	case err != nil:

@@ -497,9 +497,10 @@ func TestDeviceRenameRemove(t *testing.T) {
 		{"same name", "", []string{"device", "rename", "alice", "token", "token"}, "already named", "", []string{"old phone", "token"}},
 		{"duplicate name", "", []string{"device", "rename", "alice", "token", "OLD PHONE"}, "", `alice already has a device named "old phone"`, []string{"old phone", "token"}},
 		{"bad name", "", []string{"device", "rename", "alice", "token", ""}, "", "a name is 1 to 32", []string{"old phone", "token"}},
-		{"unknown device", "", []string{"device", "rename", "alice", "pager", "x"}, "", "alice has no device \"pager\"; list them with `twostepctl devices alice`", []string{"old phone", "token"}},
-		{"remove answered no", "n\n", []string{"device", "remove", "alice", "token"}, "nothing removed", "", []string{"old phone", "token"}},
-		{"remove without an answer", "", []string{"device", "remove", "alice", "token"}, "nothing removed", "", []string{"old phone", "token"}},
+		{"unknown device", "", []string{"device", "rename", "alice", "pager", "x"}, "", "alice has no device \"pager\"; list them with `twostepctl -config " + tc.config + " devices alice`", []string{"old phone", "token"}},
+		{"remove answered no", "n\n", []string{"device", "remove", "alice", "token"}, "", "nothing removed: the answer was not yes", []string{"old phone", "token"}},
+		{"remove without an answer", "", []string{"device", "remove", "alice", "token"}, "", "nothing removed: no answer on stdin to the question; to remove without asking: `twostepctl -config " + tc.config + " device remove -yes alice ", []string{"old phone", "token"}},
+		{"remove answered something else", "maybe\n", []string{"device", "remove", "alice", "token"}, "", "nothing removed: the answer was not yes", []string{"old phone", "token"}},
 		{"remove answered yes", "y\n", []string{"device", "remove", "alice", "token"}, `removed device "token"`, "", []string{"old phone"}},
 		{"remove -yes by id", "", []string{"device", "remove", "-yes", "alice", first.Device.ID}, "alice has no device left", "", nil},
 		{"remove again", "", []string{"device", "remove", "-yes", "alice", first.Device.ID}, "", "alice has no device", nil},
@@ -533,8 +534,8 @@ func TestDeviceRenameRemove(t *testing.T) {
 	t.Run("the prompt", func(t *testing.T) {
 		mustCtl(t, "", "enroll", "-config", tc.config, "-confirm=false", "-name", "phone", "alice")
 		_, errOut, err := ctl(t, "no\n", "-config", tc.config, "device", "remove", "alice", "phone")
-		if err != nil {
-			t.Fatal(err)
+		if err == nil {
+			t.Fatal("answered no: got success, want an error")
 		}
 		if want := `Remove device "phone" of alice? It stops working on every node at once. [y/N]`; !strings.Contains(errOut, want) {
 			t.Errorf("got %q, want %q", errOut, want)
@@ -545,7 +546,7 @@ func TestDeviceRenameRemove(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "bob has no device; enroll one with: twostepctl enroll bob\n"; out != want {
+		if want := "bob has no device; enroll one with: twostepctl -config " + tc.config + " enroll bob\n"; out != want {
 			t.Errorf("got %q, want %q", out, want)
 		}
 		if out := mustCtl(t, "", "-config", tc.config, "devices", "-json", "bob"); strings.TrimSpace(out) != "[]" {
@@ -589,7 +590,7 @@ func TestLockUnlockStatus(t *testing.T) {
 	contains(ctlc("status", "alice"),
 		"user:        alice\n",
 		"directory:   found in the users file", "groups: vpn-users",
-		"devices:     none; enroll one with `twostepctl enroll alice`",
+		"devices:     none; enroll one with `twostepctl -config "+tc.config+" enroll alice`",
 		"lockout:     not locked\n", "first seen:  not recorded")
 	if st := status(); st.User != "alice" || !st.Directory.Found || fmt.Sprint(st.Directory.Groups) != "[vpn-users]" || st.Directory.State != "ok" || st.Lockout.Locked || st.Lockout.Attempts != 10 || st.Lockout.Cause != "" {
 		t.Errorf("got %+v", st)
@@ -607,11 +608,11 @@ func TestLockUnlockStatus(t *testing.T) {
 	contains(ctlc("status", "alice"), "not locked; 2 of 10 failed passcodes")
 	contains(ctlc("unlock", "alice"), "alice was not locked; cleared 2 failed passcodes")
 
-	contains(ctlc("lock", "alice"), "locked alice until `twostepctl unlock alice`")
+	contains(ctlc("lock", "alice"), "locked alice until `twostepctl -config "+tc.config+" unlock alice`")
 	if !tc.load(t, "alice").Lockout.Locked(time.Now().Add(24 * time.Hour)) {
 		t.Error("the lock does not hold a day later")
 	}
-	contains(ctlc("status", "alice"), "lockout:     LOCKED by an admin with `twostepctl lock`, since ", "until an admin unlocks; unlock with `twostepctl unlock alice`")
+	contains(ctlc("status", "alice"), "lockout:     LOCKED by an admin with `twostepctl lock`, since ", "until an admin unlocks; unlock with `twostepctl -config "+tc.config+" unlock alice`")
 	if st := status(); !st.Lockout.Locked || !st.Lockout.UntilUnlock || st.Lockout.LockedAt.IsZero() || !st.Lockout.LockedUntil.IsZero() || st.Lockout.Cause != cluster.LockAdmin {
 		t.Errorf("got %+v, want locked by an admin until unlock", st.Lockout)
 	}
@@ -655,7 +656,7 @@ func TestLockUnlockStatus(t *testing.T) {
 	})
 
 	mustCtl(t, "", "-config", tc.config, "enroll", "-confirm=false", "alice")
-	contains(ctlc("status", "alice"), "devices:     1; list them with `twostepctl devices alice`")
+	contains(ctlc("status", "alice"), "devices:     1; list them with `twostepctl -config "+tc.config+" devices alice`")
 
 	t.Run("unknown users", func(t *testing.T) {
 		_, _, err := ctl(t, "", "-config", tc.config, "lock", "mallory")

@@ -114,7 +114,7 @@ func (c *cli) devices(ctx context.Context, args []string) error {
 		return writeJSON(c.stdout, out)
 	}
 	if len(acct.Devices) == 0 {
-		fmt.Fprintf(c.stdout, "%s has no device; enroll one with: twostepctl enroll %s\n", user, user)
+		fmt.Fprintf(c.stdout, "%s has no device; enroll one with: %s\n", user, s.command("enroll", user))
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
@@ -185,7 +185,7 @@ func (c *cli) deviceRename(ctx context.Context, args []string) error {
 	defer s.Close()
 	d, ok := findDevice(acct, ref)
 	if !ok {
-		return noDevice(user, ref)
+		return s.noDevice(user, ref)
 	}
 	if d.Name == newName {
 		fmt.Fprintf(c.stdout, "device %s of %s is already named %q; nothing changed\n", d.ID, user, newName)
@@ -210,7 +210,8 @@ const removeUsage = `Usage: twostepctl device remove [-yes] USER DEVICE
 Remove USER's device DEVICE (its id or its name). It stops working on every
 node at once; the secret is gone for good, so the app's entry must be
 deleted and, to use the app again, enrolled anew. The question asked
-first is answered on stdin; -yes skips it.
+first is answered on stdin; -yes skips it. Any answer but yes, or none
+(stdin closed or empty, as in a script), removes nothing and fails.
 
 A user left without a device logs in as passcodes.unenrolled says (by
 default: refused until a new enrollment).
@@ -237,16 +238,19 @@ func (c *cli) deviceRemove(ctx context.Context, args []string) error {
 	defer s.Close()
 	d, ok := findDevice(acct, ref)
 	if !ok {
-		return noDevice(user, ref)
+		return s.noDevice(user, ref)
 	}
 	if !*yes {
+		// Anything but a yes fails the command: a script that forgot -yes
+		// must not carry on as if the device were gone.
 		ok, err := c.confirm(ctx, c.lines(), fmt.Sprintf("Remove device %q of %s? It stops working on every node at once.", d.Name, user))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			fmt.Fprintln(c.stdout, "nothing removed")
-			return nil
+		switch {
+		case errors.Is(err, errNoAnswer):
+			return fmt.Errorf("nothing removed: no answer on stdin to the question; to remove without asking: `%s`", s.command("device", "remove", "-yes", user, d.ID))
+		case err != nil:
+			return fmt.Errorf("nothing removed: %w", err)
+		case !ok:
+			return errors.New("nothing removed: the answer was not yes")
 		}
 	}
 	octx, cancel := op(ctx)
@@ -256,7 +260,7 @@ func (c *cli) deviceRemove(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "removed device %q (id %s) of %s; it no longer logs in on any node\n", d.Name, d.ID, user)
 	if len(acct.Devices) == 1 {
-		fmt.Fprintf(c.stdout, "%s has no device left: logins follow passcodes.unenrolled (default: refused); enroll one with: twostepctl enroll %s\n", user, user)
+		fmt.Fprintf(c.stdout, "%s has no device left: logins follow passcodes.unenrolled (default: refused); enroll one with: %s\n", user, s.command("enroll", user))
 	}
 	return nil
 }
@@ -266,9 +270,9 @@ func (s *session) deviceErr(err error, user, ref string) error {
 	switch {
 	case errors.Is(err, cluster.ErrNoDevice):
 		// Removed meanwhile, by another admin.
-		return noDevice(user, ref)
+		return s.noDevice(user, ref)
 	case errors.Is(err, cluster.ErrConflict):
-		return fmt.Errorf("%s's devices changed meanwhile (another admin?); nothing changed: look with `twostepctl devices %s` and run the command again", user, user)
+		return fmt.Errorf("%s's devices changed meanwhile (another admin?); nothing changed: look with `%s` and run the command again", user, s.command("devices", user))
 	}
 	return s.storeErr(err)
 }

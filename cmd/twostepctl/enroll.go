@@ -125,7 +125,7 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	defer s.Close()
-	devName, err := pickDeviceName(acct, user, *name)
+	devName, err := s.pickDeviceName(acct, user, *name)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 		}
 		defer func() {
 			if err != nil && !stored {
-				err = fmt.Errorf("%w (the recovery passcode is spent: issue a new one with `twostepctl recovery issue %s`)", err, user)
+				err = fmt.Errorf("%w (the recovery passcode is spent: issue a new one with `%s`)", err, s.command("recovery", "issue", user))
 			}
 		}()
 	}
@@ -174,7 +174,7 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 
 	step := int64(0) // Spent: none
 	if *confirm {
-		if step, err = c.confirmCode(ctx, t, user); err != nil {
+		if step, err = c.confirmCode(ctx, t, user, s.command("enroll", user)); err != nil {
 			return err
 		}
 	}
@@ -212,7 +212,7 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 		fmt.Fprintln(c.stdout, "The recovery passcode is spent: it cannot be used again.")
 	}
 	if n := len(acct.Devices) + 1; n > 1 {
-		fmt.Fprintf(c.stdout, "%s has %d devices; list them with `twostepctl devices %s`.\n", user, n, user)
+		fmt.Fprintf(c.stdout, "%s has %d devices; list them with `%s`.\n", user, n, s.command("devices", user))
 	}
 	return auditErr
 }
@@ -244,7 +244,7 @@ func checkDeviceName(name string) error {
 // pickDeviceName returns the name a new device of acct gets: the one
 // asked for, if free, or the first free of "authenticator",
 // "authenticator 2"...
-func pickDeviceName(acct *cluster.Account, user, asked string) (string, error) {
+func (s *session) pickDeviceName(acct *cluster.Account, user, asked string) (string, error) {
 	taken := func(n string) (cluster.Device, bool) {
 		for _, d := range acct.Devices {
 			if strings.EqualFold(d.Name, n) {
@@ -255,7 +255,7 @@ func pickDeviceName(acct *cluster.Account, user, asked string) (string, error) {
 	}
 	if asked != "" {
 		if d, ok := taken(asked); ok {
-			return "", fmt.Errorf("%s already has a device named %q; choose another -name, or rename that one with `twostepctl device rename %s %s NEWNAME`", user, d.Name, user, d.ID)
+			return "", fmt.Errorf("%s already has a device named %q; choose another -name, or rename that one with `%s`", user, d.Name, s.command("device", "rename", user, d.ID, "NEWNAME"))
 		}
 		return asked, nil
 	}
@@ -314,7 +314,7 @@ func groupKey(k string) string {
 
 // confirmCode asks for the code the app shows until one is right, up to
 // confirmTries times, and returns its step. No code is ever echoed.
-func (c *cli) confirmCode(ctx context.Context, t challenge.TOTP, user string) (int64, error) {
+func (c *cli) confirmCode(ctx context.Context, t challenge.TOTP, user, again string) (int64, error) {
 	in := c.lines()
 	for try := 1; try <= confirmTries; try++ {
 		fmt.Fprintf(c.stderr, "Enter the %d-digit code your app shows now: ", t.Digits)
@@ -334,7 +334,7 @@ func (c *cli) confirmCode(ctx context.Context, t challenge.TOTP, user string) (i
 			fmt.Fprintf(c.stderr, "That is not the code the app shows now; %s left.\n", count(confirmTries-try, "try", "tries"))
 		}
 	}
-	return 0, fmt.Errorf("%d wrong codes; nothing stored. Check that the phone sets its clock automatically, delete the new entry from the app, and run `twostepctl enroll %s` again", confirmTries, user)
+	return 0, fmt.Errorf("%d wrong codes; nothing stored. Check that the phone sets its clock automatically, delete the new entry from the app, and run `%s` again", confirmTries, again)
 }
 
 // writeJSON prints v indented, as `user list -json` does.

@@ -184,7 +184,7 @@ func TestBypassIssue(t *testing.T) {
 		out, code := h.issueText(t, "bypass", "issue", "bob")
 		contains(t, out, "bypass code for bob (id ", "profile short", "It allows 5 logins until "+timeText(time.Now().Add(24 * time.Hour))[:11],
 			"bob appends it to the password, digits only: password,"+code+", or types it when asked for a passcode",
-			"shown only this once", "twostepctl bypass revoke bob ")
+			"shown only this once", "twostepctl -config "+h.config+" bypass revoke bob ")
 		if _, err := h.accounts.UseBypass(ctx, h.load(t, "bob"), code, time.Now()); err != nil {
 			t.Errorf("the printed code: %v", err)
 		}
@@ -211,7 +211,7 @@ func TestBypassIssue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		contains(t, errOut, "note: bob is locked", "the code logs in only after `twostepctl unlock bob`")
+		contains(t, errOut, "note: bob is locked", "the code logs in only after `twostepctl -config "+h.config+" unlock bob`")
 	})
 }
 
@@ -275,7 +275,7 @@ func TestBypassRevoke(t *testing.T) {
 	if _, err := h.accounts.UseBypass(ctx, h.load(t, "alice"), a.Code, time.Now()); !errors.Is(err, cluster.ErrNoCode) {
 		t.Errorf("the revoked code: got %v, want ErrNoCode", err)
 	}
-	h.fail(t, `alice has no bypass code "`+a.Bypass.ID+`"; list them with `+"`twostepctl bypass list alice`", "bypass", "revoke", "alice", a.Bypass.ID)
+	h.fail(t, `alice has no bypass code "`+a.Bypass.ID+`"; list them with `+"`twostepctl -config "+h.config+" bypass list alice`", "bypass", "revoke", "alice", a.Bypass.ID)
 	h.fail(t, "want USER ID (or -all USER), got 1 arguments", "bypass", "revoke", "alice")
 	h.fail(t, "with -all, want USER, got 2 arguments", "bypass", "revoke", "-all", "alice", b.Bypass.ID)
 
@@ -285,7 +285,7 @@ func TestBypassRevoke(t *testing.T) {
 		t.Errorf("got %q, want none", got)
 	}
 	contains(t, h.must(t, "bypass", "revoke", "-all", "alice"), "alice has no bypass code; nothing changed")
-	contains(t, h.must(t, "bypass", "list", "alice"), "alice has no bypass code; issue one with: twostepctl bypass issue alice")
+	contains(t, h.must(t, "bypass", "list", "alice"), "alice has no bypass code; issue one with: twostepctl -config "+h.config+" bypass issue alice")
 	if out := h.must(t, "bypass", "list", "-json", "alice"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("-json: got %q, want []", out)
 	}
@@ -328,7 +328,7 @@ func TestRecoveryEnroll(t *testing.T) {
 	start := time.Now()
 	out, code := h.issueText(t, "recovery", "issue", "alice")
 	contains(t, out, "recovery passcode for alice (id ", "single use, until "+timeText(start.Add(time.Hour))[:11],
-		"An admin can also enroll a device with it: twostepctl enroll -recovery CODE alice.",
+		"An admin can also enroll a device with it: twostepctl -config "+h.config+" enroll -recovery CODE alice\n",
 		"It never logs in by itself", "shown only this once")
 
 	wrong := "000000000"
@@ -377,7 +377,7 @@ func TestRecoveryEnroll(t *testing.T) {
 		r := h.issueJSONRecovery(t, "-ttl", "1m", "bob")
 		before := devices("bob")
 		_, _, err := ctlAt(t, time.Now().Add(2*time.Minute), "", "-config", h.config, "enroll", "-confirm=false", "-recovery", r.Code, "bob")
-		want := "that recovery passcode expired at " + timeText(r.Recovery.Expires) + "; nothing stored: issue a new one with `twostepctl recovery issue bob`"
+		want := "that recovery passcode expired at " + timeText(r.Recovery.Expires) + "; nothing stored: issue a new one with `twostepctl -config " + h.config + " recovery issue bob`"
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want %q", err, want)
 		}

@@ -92,7 +92,7 @@ func (c *cli) lock(ctx context.Context, args []string) error {
 	if acct.Lockout.Locked(now) {
 		fmt.Fprintf(c.stdout, "%s was already locked (%s); ", user, lockoutText(acct.Lockout))
 	}
-	fmt.Fprintf(c.stdout, "locked %s until `twostepctl unlock %s`, on every node\n", user, user)
+	fmt.Fprintf(c.stdout, "locked %s until `%s`, on every node\n", user, s.command("unlock", user))
 	return nil
 }
 

@@ -97,9 +97,9 @@ seconds; nothing needs a restart. Second-factor changes reach every node at
 once. With the embedded etcd (the default), those commands talk to the etcd
 inside the running twostepd, at cluster.embedded.client_url.
 
-The configuration is -config FILE (default /etc/twostep/twostep.yaml),
-given before the command or after it. The user commands also take the
-users file itself with -users.
+The configuration is -config FILE, given before the command or after it;
+without it, the file $TWOSTEP_CONFIG names, else /etc/twostep/twostep.yaml.
+The user commands also take the users file itself with -users.
 
 Examples:
   twostepctl user add -groups vpn-users alice
@@ -128,13 +128,19 @@ type cli struct {
 	// rand makes seeds and keys: crypto/rand, or a fixed stream in tests.
 	rand io.Reader
 	now  func() time.Time
-	// config is the -config given before the command: the default of the
-	// commands' own -config.
+	// getenv reads the environment: os.Getenv, or a map in tests.
+	getenv func(string) string
+	// implicit is the configuration a command without -config reads:
+	// $TWOSTEP_CONFIG or /etc/twostep/twostep.yaml. Hints name another
+	// one with -config.
+	implicit string
+	// config is the -config given before the command (else implicit):
+	// the default of the commands' own -config.
 	config string
 }
 
 func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
-	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, rand: rand.Reader, now: time.Now, config: defaultConfig}
+	return &cli{stdin: stdin, stdout: stdout, stderr: stderr, rand: rand.Reader, now: time.Now, getenv: os.Getenv}
 }
 
 // errHelp is returned by a command that printed its help: success.
@@ -154,6 +160,7 @@ func (c *cli) exec(ctx context.Context, args []string) error {
 }
 
 func (c *cli) run(ctx context.Context, args []string) error {
+	c.implicit = implicitConfig(c.getenv)
 	fs, showVersion, config := c.topFlags()
 	// Top-level flags come before the command: the command's own flags follow it.
 	if err := fs.Parse(args); err != nil {
@@ -210,7 +217,7 @@ func (c *cli) run(ctx context.Context, args []string) error {
 func (c *cli) topFlags() (*flag.FlagSet, *bool, *string) {
 	fs := c.flagSet("twostepctl", usage)
 	return fs, fs.Bool("version", false, "print the version and exit"),
-		fs.String("config", defaultConfig, "the twostep configuration `file`, for every command")
+		fs.String("config", c.implicit, "the twostep configuration `file`, for every command; $"+configEnv+" when set")
 }
 
 // help prints the help of a command: `twostepctl help user add` is

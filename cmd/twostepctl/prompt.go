@@ -50,14 +50,18 @@ func (l *lines) next(ctx context.Context) (string, error) {
 	})
 }
 
+// errNoAnswer is confirm's error when stdin ends before an answer: a
+// script without -yes, or no terminal.
+var errNoAnswer = errors.New("no answer on stdin")
+
 // confirm asks question on stderr and reports whether the answer is yes.
-// No answer (the end of input) is no.
+// No answer at all (the end of input) is errNoAnswer.
 func (c *cli) confirm(ctx context.Context, in *lines, question string) (bool, error) {
 	fmt.Fprintf(c.stderr, "%s [y/N] ", question)
 	a, err := in.next(ctx)
 	c.endPrompt()
 	if errors.Is(err, io.EOF) {
-		return false, nil
+		return false, errNoAnswer
 	}
 	if err != nil {
 		return false, err

@@ -131,7 +131,7 @@ func (c *cli) recoveryIssue(ctx context.Context, args []string) error {
 			fmt.Fprintf(w, "%s signs in to the portal with the password, then this passcode, and adds a new device.\n", user)
 			fmt.Fprintf(w, "Or send this one-time activation link (it holds the passcode):\n\n    %s\n\n", link)
 		}
-		fmt.Fprintf(w, "An admin can also enroll a device with it: twostepctl enroll -recovery CODE %s.\n", user)
+		fmt.Fprintf(w, "An admin can also enroll a device with it: %s\n", s.command("enroll", "-recovery", "CODE", user))
 		fmt.Fprintf(w, "It never logs in by itself; any earlier recovery passcode of %s no longer works.\n", user)
 		fmt.Fprintf(w, "It is shown only this once: give it to %s alone.\n", user)
 	}
@@ -160,9 +160,9 @@ func (c *cli) useRecovery(ctx context.Context, s *session, user, code string) (a
 	cancel()
 	switch {
 	case errors.Is(err, cluster.ErrNoCode):
-		return nil, fmt.Errorf("that recovery passcode is wrong or was already used; nothing stored (a new one: `twostepctl recovery issue %s`)", user)
+		return nil, fmt.Errorf("that recovery passcode is wrong or was already used; nothing stored (a new one: `%s`)", s.command("recovery", "issue", user))
 	case errors.Is(err, cluster.ErrCodeExpired):
-		return nil, fmt.Errorf("that recovery passcode expired at %s; nothing stored: issue a new one with `twostepctl recovery issue %s`", timeText(r.Expires), user)
+		return nil, fmt.Errorf("that recovery passcode expired at %s; nothing stored: issue a new one with `%s`", timeText(r.Expires), s.command("recovery", "issue", user))
 	case err != nil:
 		return nil, fmt.Errorf("nothing stored: %w", s.storeErr(err))
 	}

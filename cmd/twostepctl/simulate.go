@@ -118,7 +118,7 @@ func (c *cli) simulateEnroll(ctx context.Context, args []string) error {
 	statePath := simStatePath(*keyPath)
 	for _, p := range []string{*keyPath, statePath} {
 		if _, err := os.Lstat(p); err == nil {
-			return fmt.Errorf("%s exists; enroll never overwrites a simulator's files: remove it (and the device: `twostepctl device remove`) or choose another -key", p)
+			return fmt.Errorf("%s exists; enroll never overwrites a simulator's files: remove it (and the device: `%s`) or choose another -key", p, c.command(*f.config, "device", "remove", "USER", "DEVICE"))
 		}
 	}
 
@@ -127,7 +127,7 @@ func (c *cli) simulateEnroll(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	devName, err := simDeviceName(acct, user, *name)
+	devName, err := s.simDeviceName(acct, user, *name)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (c *cli) simulateEnroll(ctx context.Context, args []string) error {
 	case errors.Is(err, cluster.ErrDeviceName):
 		return fmt.Errorf("%w; nothing stored: give another -name", err)
 	case errors.Is(err, cluster.ErrDeviceLimit):
-		return fmt.Errorf("%s has %d devices, the most a user may have; nothing stored: remove one first (`twostepctl devices %s`)", user, cluster.MaxDevices, user)
+		return fmt.Errorf("%s has %d devices, the most a user may have; nothing stored: remove one first (`%s`)", user, cluster.MaxDevices, s.command("devices", user))
 	case errors.Is(err, cluster.ErrConflict):
 		return fmt.Errorf("%s's devices changed meanwhile (another admin?); nothing stored: run the command again", user)
 	case err != nil:
@@ -190,15 +190,15 @@ func (c *cli) simulateEnroll(ctx context.Context, args []string) error {
 		_, rerr := s.accounts.RemoveDevice(octx, user, dev.ID)
 		cancel()
 		if rerr != nil {
-			return fmt.Errorf("write %s: %w; the device %s of %s stays registered: remove it with `twostepctl device remove -yes %s %s`", statePath, err, dev.ID, user, user, dev.ID)
+			return fmt.Errorf("write %s: %w; the device %s of %s stays registered: remove it with `%s`", statePath, err, dev.ID, user, s.command("device", "remove", "-yes", user, dev.ID))
 		}
 		return fmt.Errorf("write %s: %w; nothing stored", statePath, err)
 	}
 	stored = true
 
 	fmt.Fprintln(c.stdout, dev.ID)
-	fmt.Fprintf(c.stderr, "enrolled simulated push device %q (id %s) for %s: webhook %s; key in %s, its settings in %s.\nAnswer pushes with: twostepctl device simulate serve -key %s\n",
-		dev.Name, dev.ID, user, ep, *keyPath, statePath, *keyPath)
+	fmt.Fprintf(c.stderr, "enrolled simulated push device %q (id %s) for %s: webhook %s; key in %s, its settings in %s.\nAnswer pushes with: %s\n",
+		dev.Name, dev.ID, user, ep, *keyPath, statePath, c.command("", "device", "simulate", "serve", "-key", *keyPath))
 	// The trail names the webhook's scheme and host only: its path may
 	// be a secret (an ntfy topic, a token), sealed in the device record.
 	detail := fmt.Sprintf("simulated push device %s %q, webhook %s", dev.ID, dev.Name, urlOrigin(ep))
@@ -232,13 +232,13 @@ func simEndpoint(listen, endpoint string) (string, error) {
 
 // simDeviceName returns the name of a new simulator of acct: the one
 // asked for, if free, or the first free of "simulator", "simulator 2"...
-func simDeviceName(acct *cluster.Account, user, asked string) (string, error) {
+func (s *session) simDeviceName(acct *cluster.Account, user, asked string) (string, error) {
 	if asked != "" {
-		return pickDeviceName(acct, user, asked)
+		return s.pickDeviceName(acct, user, asked)
 	}
 	n := simDefaultName
 	for i := 2; ; i++ {
-		if _, err := pickDeviceName(acct, user, n); err == nil {
+		if _, err := s.pickDeviceName(acct, user, n); err == nil {
 			return n, nil
 		}
 		n = fmt.Sprintf("%s %d", simDefaultName, i)
@@ -246,11 +246,11 @@ func simDeviceName(acct *cluster.Account, user, asked string) (string, error) {
 }
 
 // loadSimulator reads the key file and its state file.
-func loadSimulator(keyPath string) (portal.DeviceKey, simState, error) {
+func (c *cli) loadSimulator(keyPath string) (portal.DeviceKey, simState, error) {
 	var st simState
 	b, err := os.ReadFile(keyPath)
 	if err != nil {
-		return portal.DeviceKey{}, st, fmt.Errorf("read the device key (-key): %w; make one with `twostepctl device simulate enroll -key %s ...`", err, keyPath)
+		return portal.DeviceKey{}, st, fmt.Errorf("read the device key (-key): %w; make one with `%s`", err, c.command(c.config, "device", "simulate", "enroll", "-key", keyPath, "..."))
 	}
 	key, err := parseDeviceKey(b)
 	if err != nil {

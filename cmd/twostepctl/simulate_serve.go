@@ -152,7 +152,7 @@ func (c *cli) simulateServe(ctx context.Context, args []string) error {
 	}
 	defer transport.CloseIdleConnections()
 	sim.client = &http.Client{Transport: transport, Timeout: simAnswerTimeout}
-	if sim.key, sim.st, err = loadSimulator(*keyPath); err != nil {
+	if sim.key, sim.st, err = c.loadSimulator(*keyPath); err != nil {
 		return err
 	}
 	path := "/"

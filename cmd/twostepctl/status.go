@@ -119,17 +119,17 @@ func (c *cli) status(ctx context.Context, args []string) error {
 		return writeJSON(c.stdout, st)
 	}
 
-	devText := fmt.Sprintf("%d; list them with `twostepctl devices %s`", st.Devices, user)
+	devText := fmt.Sprintf("%d; list them with `%s`", st.Devices, s.command("devices", user))
 	switch {
 	case st.Devices == 0 && !st.Directory.Found:
 		devText = "none"
 	case st.Devices == 0:
-		devText = fmt.Sprintf("none; enroll one with `twostepctl enroll %s`", user)
+		devText = fmt.Sprintf("none; enroll one with `%s`", s.command("enroll", user))
 	}
 	var lockText string
 	switch {
 	case st.Lockout.Locked:
-		lockText = fmt.Sprintf("LOCKED %s; unlock with `twostepctl unlock %s`", lockoutText(l), user)
+		lockText = fmt.Sprintf("LOCKED %s; unlock with `%s`", lockoutText(l), s.command("unlock", user))
 	case st.Lockout.Attempts == 0:
 		lockText = "not locked (lockout is off: passcodes.lockout.attempts is 0)"
 	case l.Failures > 0 && l.LockedAt.IsZero():

@@ -38,6 +38,9 @@ type session struct {
 	// audit is the help desk's trail in the same etcd.
 	audit   *cluster.Audit
 	closers []func()
+	// command renders a twostepctl command line to suggest, with the
+	// -config this session read (cli.command).
+	command func(args ...string) string
 }
 
 // storeFlags are the flags every second-factor command has.
@@ -70,7 +73,7 @@ func (c *cli) open(ctx context.Context, path string) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: cfg}
+	s := &session{cfg: cfg, command: func(args ...string) string { return c.command(path, args...) }}
 	keys, err := cluster.LoadKeyring(cfg.Cluster.SeedKeys)
 	if err != nil {
 		return nil, keyringError(err, cfg.Cluster.SeedKeys)
@@ -128,7 +131,7 @@ func loadConfig(path string) (*configs.Config, error) {
 func keyringError(err error, path string) error {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("the seed key file %s (cluster.seed_keys) does not exist; create it once with `twostepctl keygen -out %s` and give the same file to every node: %w", path, path, err)
+		return fmt.Errorf("the seed key file %s (cluster.seed_keys) does not exist; create it once with `%s` and give the same file to every node: %w", path, commandLine("keygen", "-out", path), err)
 	case errors.Is(err, os.ErrPermission):
 		return fmt.Errorf("cannot read the seed key file %s (cluster.seed_keys); run twostepctl as root or as the user twostepd runs as: %w", path, err)
 	}
@@ -261,8 +264,8 @@ func findDevice(acct *cluster.Account, ref string) (cluster.Device, bool) {
 }
 
 // noDevice is the error for a device ref that user lacks.
-func noDevice(user, ref string) error {
-	return fmt.Errorf("%s has no device %q; list them with `twostepctl devices %s`", user, ref, user)
+func (s *session) noDevice(user, ref string) error {
+	return fmt.Errorf("%s has no device %q; list them with `%s`", user, ref, s.command("devices", user))
 }
 
 // timeText shows a time to an admin, in UTC as etcdctl shows records.

@@ -175,9 +175,9 @@ func (c *cli) tokenImport(ctx context.Context, args []string) error {
 	switch {
 	case errors.Is(err, cluster.ErrTokenExists):
 		// Another admin imported some of them meanwhile.
-		return fmt.Errorf("%w; see `twostepctl token list`", err)
+		return fmt.Errorf("%w; see `%s`", err, s.command("token", "list"))
 	case err != nil:
-		return fmt.Errorf("%w; check with `twostepctl token list` and import the file again", s.storeErr(err))
+		return fmt.Errorf("%w; check with `%s` and import the file again", s.storeErr(err), s.command("token", "list"))
 	}
 
 	summary := make([]string, 0, 2)
@@ -191,7 +191,7 @@ func (c *cli) tokenImport(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "note: the file says %s expired (%s); imported all the same, as the tokens may still work\n",
 			count(len(expired), "token has", "tokens have"), serialList(expired))
 	}
-	fmt.Fprintln(c.stdout, "Assign one with `twostepctl token assign SERIAL USER`; list them with `twostepctl token list -state unassigned`.")
+	fmt.Fprintf(c.stdout, "Assign one with `%s`; list them with `%s`.\n", s.command("token", "assign", "SERIAL", "USER"), s.command("token", "list", "-state", "unassigned"))
 	// The trail names the file wherever the command ran from.
 	where := path
 	if abs, err := filepath.Abs(path); err == nil {
@@ -476,7 +476,7 @@ func (c *cli) tokenList(ctx context.Context, args []string) error {
 	if len(tokens) == 0 {
 		switch {
 		case *state == "" && *user == "":
-			fmt.Fprintln(c.stdout, "the inventory holds no token; import the vendor's seed file with: twostepctl token import FILE")
+			fmt.Fprintln(c.stdout, "the inventory holds no token; import the vendor's seed file with: "+s.command("token", "import", "FILE"))
 		case *user != "":
 			fmt.Fprintf(c.stdout, "no token is assigned to %s%s\n", *user, stateNote(*state))
 		default:
@@ -554,9 +554,9 @@ func (c *cli) tokenAssign(ctx context.Context, args []string) error {
 	}
 	switch t.State {
 	case cluster.TokenAssigned:
-		return fmt.Errorf("token %s is already assigned to %s; nothing changed (to give it to another user: `twostepctl token unassign %s` first)", serial, tokenUser(t), serial)
+		return fmt.Errorf("token %s is already assigned to %s; nothing changed (to give it to another user: `%s` first)", serial, tokenUser(t), s.command("token", "unassign", serial))
 	case cluster.TokenLost:
-		return fmt.Errorf("token %s is marked lost; nothing changed (if it was found: `twostepctl token unassign %s` returns it to the inventory)", serial, serial)
+		return fmt.Errorf("token %s is marked lost; nothing changed (if it was found: `%s` returns it to the inventory)", serial, s.command("token", "unassign", serial))
 	}
 	devName := *name
 	if devName == "" {
@@ -568,7 +568,7 @@ func (c *cli) tokenAssign(ctx context.Context, args []string) error {
 	}
 	for _, d := range acct.Devices {
 		if strings.EqualFold(d.Name, devName) {
-			return fmt.Errorf("%s already has a device named %q (id %s); nothing changed: give another name with -name, or rename that one with `twostepctl device rename %s %s NEWNAME`", user, d.Name, d.ID, user, d.ID)
+			return fmt.Errorf("%s already has a device named %q (id %s); nothing changed: give another name with -name, or rename that one with `%s`", user, d.Name, d.ID, s.command("device", "rename", user, d.ID, "NEWNAME"))
 		}
 	}
 	octx, cancel := op(ctx)
@@ -579,18 +579,18 @@ func (c *cli) tokenAssign(ctx context.Context, args []string) error {
 		// A device added meanwhile took the name.
 		return fmt.Errorf("%w; nothing changed: give another name with -name", err)
 	case errors.Is(err, cluster.ErrDeviceLimit):
-		return fmt.Errorf("%s has %d devices, the most a user may have; nothing changed: remove one first (`twostepctl devices %s`)", user, cluster.MaxDevices, user)
+		return fmt.Errorf("%s has %d devices, the most a user may have; nothing changed: remove one first (`%s`)", user, cluster.MaxDevices, s.command("devices", user))
 	case errors.Is(err, cluster.ErrDuplicateSeed):
 		return fmt.Errorf("%w; nothing changed: the vendor shipped two tokens with one seed, and one user cannot have both", err)
 	case errors.Is(err, cluster.ErrTokenState), errors.Is(err, cluster.ErrConflict):
-		return fmt.Errorf("token %s or %s's devices changed meanwhile (another admin?); nothing changed: look with `twostepctl token list` and run the command again", serial, user)
+		return fmt.Errorf("token %s or %s's devices changed meanwhile (another admin?); nothing changed: look with `%s` and run the command again", serial, user, s.command("token", "list"))
 	case err != nil:
 		return fmt.Errorf("nothing changed: %w", s.storeErr(err))
 	}
 	fmt.Fprintf(c.stdout, "assigned token %s (%s, %s) to %s as device %q (id %s); it logs in on every node at once\n",
 		serial, t.Type, tokenParams(t), user, dev.Name, dev.ID)
 	if t.Type == cluster.HOTP {
-		fmt.Fprintf(c.stdout, "%s presses the token's button once and logs in with the code it shows. If codes are refused (the button was pressed many times), resynchronise it: twostepctl token resync %s CODE1 CODE2\n", user, serial)
+		fmt.Fprintf(c.stdout, "%s presses the token's button once and logs in with the code it shows. If codes are refused (the button was pressed many times), resynchronise it: %s\n", user, s.command("token", "resync", serial, "CODE1", "CODE2"))
 	}
 	detail := fmt.Sprintf("token %s (%s) as device %s %q", serial, t.Type, dev.ID, dev.Name)
 	if err := c.record(ctx, s, "token.assign", user, detail); err != nil {
@@ -606,7 +606,7 @@ func (s *session) token(ctx context.Context, serial string) (cluster.Token, erro
 	defer cancel()
 	t, err := s.accounts.Token(octx, serial)
 	if errors.Is(err, cluster.ErrNoToken) {
-		return t, fmt.Errorf("no token %q in the inventory; list them with `twostepctl token list` (serials are compared exactly, case and all)", serial)
+		return t, fmt.Errorf("no token %q in the inventory; list them with `%s` (serials are compared exactly, case and all)", serial, s.command("token", "list"))
 	}
 	if err != nil {
 		return t, s.storeErr(err)
@@ -708,7 +708,7 @@ func (c *cli) tokenRelease(ctx context.Context, args []string, to cluster.TokenS
 	cancel()
 	switch {
 	case errors.Is(err, cluster.ErrTokenState), errors.Is(err, cluster.ErrConflict):
-		return fmt.Errorf("token %s changed meanwhile (another admin, or a login removing it?); nothing changed: look with `twostepctl token list` and run the command again", serial)
+		return fmt.Errorf("token %s changed meanwhile (another admin, or a login removing it?); nothing changed: look with `%s` and run the command again", serial, s.command("token", "list"))
 	case err != nil:
 		return fmt.Errorf("nothing changed: %w", s.storeErr(err))
 	}
@@ -720,13 +720,13 @@ func (c *cli) tokenRelease(ctx context.Context, args []string, to cluster.TokenS
 	}
 	switch {
 	case before.State == cluster.TokenAssigned && to == cluster.TokenLost:
-		msg = fmt.Sprintf("marked token %s lost: %s of %s is removed and no longer logs in on any node.\nThe token cannot be assigned again; if it turns up: twostepctl token unassign %s", serial, devText, user, serial)
+		msg = fmt.Sprintf("marked token %s lost: %s of %s is removed and no longer logs in on any node.\nThe token cannot be assigned again; if it turns up: %s", serial, devText, user, s.command("token", "unassign", serial))
 		detail = fmt.Sprintf("token %s (%s), %s removed", serial, before.Type, devText)
 	case before.State == cluster.TokenAssigned:
 		msg = fmt.Sprintf("token %s is back in the inventory, unassigned: %s of %s is removed and no longer logs in on any node", serial, devText, user)
 		detail = fmt.Sprintf("token %s (%s), %s removed", serial, before.Type, devText)
 	case to == cluster.TokenLost:
-		msg = fmt.Sprintf("marked token %s lost (it was %s): it cannot be assigned until it turns up (then: twostepctl token unassign %s)", serial, before.State, serial)
+		msg = fmt.Sprintf("marked token %s lost (it was %s): it cannot be assigned until it turns up (then: %s)", serial, before.State, s.command("token", "unassign", serial))
 		detail = fmt.Sprintf("token %s (%s), was %s", serial, before.Type, before.State)
 		user = ""
 	default:
@@ -736,7 +736,7 @@ func (c *cli) tokenRelease(ctx context.Context, args []string, to cluster.TokenS
 	}
 	fmt.Fprintln(c.stdout, msg)
 	if left == 0 {
-		fmt.Fprintf(c.stdout, "%s has no device left: logins follow passcodes.unenrolled (default: refused); assign another token (twostepctl token assign SERIAL %s), enroll an app, or issue a bypass code\n", user, user)
+		fmt.Fprintf(c.stdout, "%s has no device left: logins follow passcodes.unenrolled (default: refused); assign another token (%s), enroll an app, or issue a bypass code\n", user, s.command("token", "assign", "SERIAL", user))
 	}
 	if err := c.record(ctx, s, action, user, detail); err != nil {
 		return fmt.Errorf("the token is %s: %w", to, err)
@@ -799,7 +799,7 @@ func (c *cli) tokenResync(ctx context.Context, args []string) error {
 	}
 	dev, ok := acct.Device(t.DeviceID)
 	if !ok {
-		return fmt.Errorf("token %s is assigned to %s as device %s, which %s does not have (removed meanwhile?); nothing changed: look with `twostepctl devices %s`", serial, user, t.DeviceID, user, user)
+		return fmt.Errorf("token %s is assigned to %s as device %s, which %s does not have (removed meanwhile?); nothing changed: look with `%s`", serial, user, t.DeviceID, user, s.command("devices", user))
 	}
 	h := challenge.HOTP{Secret: dev.Secret, Algorithm: challenge.Algorithm(dev.Algorithm), Digits: dev.Digits}
 	switch {

@@ -167,7 +167,7 @@ func TestTokenImport(t *testing.T) {
 	d := newTokenDesk(t)
 	csvFile := filepath.Join("..", "..", "tokenfile", "testdata", "tokens.csv")
 	out := d.must(t, "token", "import", csvFile)
-	contains(t, out, "imported 5 tokens: 2 hotp, 3 totp; all unassigned", "twostepctl token assign SERIAL USER")
+	contains(t, out, "imported 5 tokens: 2 hotp, 3 totp; all unassigned", "twostepctl -config "+d.config+" token assign SERIAL USER")
 	got := d.list(t)
 	if s := serials(got); !slices.Equal(s, []string{"H-0001", "H-0002", "T-0003", "T-0004", "T-0005"}) {
 		t.Fatalf("got %q", s)
@@ -273,7 +273,7 @@ func TestTokenAssignList(t *testing.T) {
 
 	out := d.must(t, "token", "assign", "HW-HOTP-1", "alice")
 	contains(t, out, `assigned token HW-HOTP-1 (hotp, SHA1/6) to alice as device "token HW-HOTP-1" (id `,
-		"alice presses the token's button once", "twostepctl token resync HW-HOTP-1 CODE1 CODE2")
+		"alice presses the token's button once", "twostepctl -config "+d.config+" token resync HW-HOTP-1 CODE1 CODE2")
 	contains(t, d.must(t, "devices", "alice"), "token HW-HOTP-1", "hotp")
 	acct, dev, ok := d.device(t, "alice", "HW-HOTP-1")
 	if !ok || dev.Type != cluster.HOTP || dev.Name != "token HW-HOTP-1" || dev.Digits != 6 {
@@ -408,7 +408,7 @@ func TestTokenUnassignLost(t *testing.T) {
 
 	out = d.must(t, "token", "lost", "HW-TOTP-1")
 	contains(t, out, `marked token HW-TOTP-1 lost: device "token HW-TOTP-1" (id `+totpID+`) of bob is removed and no longer logs in on any node`,
-		"cannot be assigned again", "twostepctl token unassign HW-TOTP-1")
+		"cannot be assigned again", "twostepctl -config "+d.config+" token unassign HW-TOTP-1")
 	if strings.Contains(out, "no device left") {
 		t.Errorf("got:\n%s\nbob has devices left", out)
 	}

@@ -106,9 +106,9 @@ func (f userFlags) edit() (*directory.FileEditor, string, error) {
 func explain(err error, name, path string) error {
 	switch {
 	case errors.Is(err, directory.ErrNoSuchUser):
-		return fmt.Errorf("user %q does not exist in %s; list users with `twostepctl user list -users %s`", name, path, path)
+		return fmt.Errorf("user %q does not exist in %s; list users with `%s`", name, path, commandLine("user", "list", "-users", path))
 	case errors.Is(err, directory.ErrUserExists):
-		return fmt.Errorf("user %q already exists in %s; change its password with `twostepctl user passwd -users %s %s`", name, path, path, name)
+		return fmt.Errorf("user %q already exists in %s; change its password with `%s`", name, path, commandLine("user", "passwd", "-users", path, name))
 	}
 	return err
 }
@@ -381,7 +381,7 @@ func (c *cli) userList(args []string) error {
 		return err
 	}
 	if !ed.Exists() {
-		return fmt.Errorf("users file %s does not exist; create it with `twostepctl user add -users %s USER`", path, path)
+		return fmt.Errorf("users file %s does not exist; create it with `%s`", path, commandLine("user", "add", "-users", path, "USER"))
 	}
 	users := ed.Users()
 	if *asJSON {

@@ -28,7 +28,8 @@ import (
 	"twostep/radiusd"
 )
 
-// shutdownGrace bounds how long SIGTERM waits for requests in flight.
+// shutdownGrace bounds how long SIGTERM waits for requests in flight and
+// then for the cluster store to close: the process ends within it.
 const shutdownGrace = 15 * time.Second
 
 // daemon holds what assemble built; serve runs it.
@@ -43,9 +44,9 @@ type daemon struct {
 	vapid   *ecdsa.PrivateKey // the Web Push key, once pushOption read it; nil: Web Push off
 	reg     *prometheus.Registry
 	ready   atomic.Bool
-	// Set by serve for the HTTP servers: the log lines outsiders can
-	// cause go through lines (one a second per cause, for the whole
-	// process); web counts the portal's and push API's refusals,
+	// The log lines outsiders can cause go through lines (one a second
+	// per cause, for the whole process). Set by serve for the HTTP
+	// servers: web counts the portal's and push API's refusals,
 	// serverErrors the servers' own errors.
 	lines        *loglimit.Limiter
 	web          *portal.Metrics
@@ -59,7 +60,7 @@ func assemble(path string, logOut io.Writer) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, log: newLogger(cfg.Log, logOut)}
+	d := &daemon{cfg: cfg, log: newLogger(cfg.Log, logOut), lines: loglimit.New(time.Now)}
 	switch cfg.Directory.Backend {
 	case "ldap":
 		if d.ldap, err = directory.NewLDAP(cfg.Directory.LDAP); err != nil {
@@ -85,28 +86,23 @@ func assemble(path string, logOut io.Writer) (*daemon, error) {
 	return d, nil
 }
 
-func newLogger(c configs.Log, out io.Writer) zerolog.Logger {
-	if c.Format == "console" {
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
-	}
-	return zerolog.New(out).Level(c.Level).With().Timestamp().Logger()
-}
-
 // summary is what -check prints: what would run, never a secret.
 func (d *daemon) summary(w io.Writer) error {
 	c := d.cfg
 	fmt.Fprintf(w, "%s: OK\n", c.Path)
 	fmt.Fprintf(w, "  radius: listen %v, %d workers, duplicate cache %s, reject delay %s\n", c.RADIUS.Listen, c.RADIUS.Workers, c.RADIUS.DuplicateTTL, c.RADIUS.RejectDelay)
 	for _, cl := range c.Clients {
-		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %s, on error: %s, second factor: %s mode, failmode %s\n",
-			cl.Name, cl.Networks, cl.MessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError], cl.Login.Mode, cl.Login.FailMode)
+		fmt.Fprintf(w, "  client %s: %v, Message-Authenticator required: %s, on error: %s, second factor: %s mode, failmode %s, waits %s for a push or the store (the NAS: %s × %d tries)\n",
+			cl.Name, cl.Networks, cl.MessageAuthenticator, map[bool]string{false: "reject", true: "drop"}[cl.DropOnError], cl.Login.Mode, cl.Login.FailMode,
+			cl.Login.Wait(), cl.Login.NASTimeout, cl.Login.NASRetries+1)
 	}
 	for _, r := range c.Policy.Groups {
 		fmt.Fprintf(w, "  policy: group %s: %s, %d reply attribute(s)\n", r.Group, r.Action, len(r.Reply))
 	}
 	fmt.Fprintf(w, "  policy: everybody else: %s\n", c.Policy.Default)
-	if c.Cluster.UsesEmbedded() {
-		fmt.Fprintf(w, "  cluster: embedded etcd, data %s, clients at %s\n", c.Cluster.Embedded.DataDir, c.Cluster.Embedded.ClientURL)
+	if e := c.Cluster.Embedded; c.Cluster.UsesEmbedded() {
+		fmt.Fprintf(w, "  cluster: embedded etcd, data %s, clients at %s, peers at %s, prefix %s, ready within %s or the start fails\n",
+			e.DataDir, e.ClientURL, e.PeerURL, c.Cluster.Etcd.Prefix, e.StartTimeout)
 	} else {
 		fmt.Fprintf(w, "  cluster: etcd %v, prefix %s\n", c.Cluster.Etcd.Endpoints, c.Cluster.Etcd.Prefix)
 	}
@@ -137,8 +133,19 @@ func (d *daemon) summary(w io.Writer) error {
 		fmt.Fprintf(w, "  portal: https://%s/, per minute on each node: %d sign-in steps per user and address, %d wrong passwords per user, %d steps per address\n",
 			c.Portal.Listen, c.Portal.SignInsPerMinute, c.Portal.SignInsPerMinute, c.Portal.AddressSignInsPerMinute)
 	}
-	if c.Push.Enabled() {
-		fmt.Fprintf(w, "  push: approval API on %s, %d answers per minute per address\n", c.Push.Listen, c.Push.AnswersPerMinute)
+	if p := c.Push; p.Enabled() {
+		scheme := "https"
+		if p.CertFile == "" {
+			scheme = "http"
+		}
+		limit := "no limit"
+		if p.Limit.Count > 0 {
+			limit = fmt.Sprintf("at most %d per user per %s", p.Limit.Count, p.Limit.Window)
+		}
+		fmt.Fprintf(w, "  push: approval API listening on %s://%s, devices answer at %v; a push is open %s, %s; %d answers per minute per address; Web Push: %s\n",
+			scheme, p.Listen, p.URLs, p.Timeout, limit, p.AnswersPerMinute, map[bool]string{false: "off (webhooks only)", true: "on"}[p.VAPIDKeyFile != ""])
+	} else {
+		fmt.Fprintln(w, "  push: off (no push.listen)")
 	}
 	for _, warning := range d.warnings() {
 		fmt.Fprintf(w, "  warning: %s\n", warning)
@@ -191,7 +198,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newTamperedRecords(d.keys))
-	d.lines, d.web, d.serverErrors = loglimit.New(time.Now), portal.NewMetrics(d.reg), newServerErrors(d.reg)
+	d.web, d.serverErrors = portal.NewMetrics(d.reg), newServerErrors(d.reg)
 	dict, err := radiusd.NewDictionary(d.cfg.RADIUS.Dictionaries...)
 	if err != nil {
 		return err
@@ -200,7 +207,14 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	defer stopStore()
+	// The store is closed last, within what is left of the grace period
+	// (from the start of the drain; from now when serving fails first).
+	stopBy := time.Now().Add(shutdownGrace)
+	defer func() {
+		sctx, cancel := context.WithDeadline(context.Background(), stopBy)
+		defer cancel()
+		stopStore(sctx)
+	}()
 	host, _ := os.Hostname()
 	opts := []challenge.Option{
 		challenge.WithPasscodes(d.cfg.Passcodes, cluster.NewAccounts(store, d.keys), cluster.NewChallenges(store, d.keys)),
@@ -352,7 +366,8 @@ loop:
 
 	d.ready.Store(false)
 	d.log.Info().Msg("draining requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	stopBy = time.Now().Add(shutdownGrace)
+	sctx, cancel := context.WithDeadline(context.Background(), stopBy)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		d.log.Error().Err(err).Msg("radius shutdown")

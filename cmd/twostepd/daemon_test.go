@@ -508,10 +508,31 @@ func TestCheckFlag(t *testing.T) {
 			}
 		}
 	})
-	t.Run("help", func(t *testing.T) {
-		out, _ := exec.Command(daemonBin, "--help").CombinedOutput()
-		if !strings.Contains(string(out), "Usage: twostepd") || !strings.Contains(string(out), "-check") {
-			t.Errorf("--help:\n%s", out)
+	for _, flag := range []string{"-h", "-help", "--help"} {
+		t.Run("help "+flag, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			cmd := exec.Command(daemonBin, flag)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Errorf("%s: %v, want exit status 0", flag, err)
+			}
+			if out := stdout.String(); !strings.Contains(out, "Usage: twostepd") || !strings.Contains(out, "-check") || !strings.Contains(out, "TWOSTEP_CONFIG") {
+				t.Errorf("%s: stdout:\n%s", flag, out)
+			}
+			if stderr.Len() != 0 {
+				t.Errorf("%s: stderr: got %q, want nothing", flag, stderr.String())
+			}
+		})
+	}
+	t.Run("unknown flag", func(t *testing.T) {
+		var stderr bytes.Buffer
+		cmd := exec.Command(daemonBin, "-chekc")
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err == nil {
+			t.Error("-chekc: exit status 0, want a failure")
+		}
+		if !strings.Contains(stderr.String(), "flag provided but not defined: -chekc") || !strings.Contains(stderr.String(), "Usage: twostepd") {
+			t.Errorf("stderr:\n%s", stderr.String())
 		}
 	})
 }

@@ -28,19 +28,25 @@ type pingStore interface {
 // the store. An external etcd that does not answer at start does not stop
 // the daemon: logins follow each client's failmode (safe clients keep
 // working) while connect, run by the caller, keeps trying. A refusal
-// (certificates, password) does stop it. stop closes what was opened.
-func (d *daemon) openStore(ctx context.Context) (store pingStore, connect func(context.Context), stop func(), err error) {
+// (certificates, password) does stop it. stop closes what was opened,
+// giving up on the embedded etcd when its context ends first.
+func (d *daemon) openStore(ctx context.Context) (store pingStore, connect func(context.Context), stop func(context.Context), err error) {
 	var emb *cluster.Embedded
 	if d.cfg.Cluster.UsesEmbedded() {
-		emb, err = cluster.StartEmbedded(ctx, d.cfg.Cluster.Embedded)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("embedded etcd: %w", err)
+		ecfg := d.cfg.Cluster.Embedded
+		ecfg.Log = etcdLog(d.log)
+		d.log.Info().Str("data_dir", ecfg.DataDir).Stringer("start_timeout", ecfg.StartTimeout).Msg("starting the embedded etcd")
+		if emb, err = cluster.StartEmbedded(ctx, ecfg); err != nil {
+			return nil, nil, nil, err // it names the embedded etcd
 		}
 		d.log.Info().Str("data_dir", d.cfg.Cluster.Embedded.DataDir).Strs("endpoints", emb.Endpoints()).Msg("embedded etcd started")
 	}
-	closeEmb := func() {
-		if emb != nil {
-			emb.Close()
+	closeEmb := func(ctx context.Context) {
+		if emb == nil {
+			return
+		}
+		if err := emb.Stop(ctx); err != nil {
+			d.log.Error().Err(err).Msg("the embedded etcd did not stop within the grace period; exiting all the same (etcd recovers from its write-ahead log at the next start)")
 		}
 	}
 	ecfg := d.cfg.Cluster.Etcd
@@ -52,9 +58,11 @@ func (d *daemon) openStore(ctx context.Context) (store pingStore, connect func(c
 	etcd, err := cluster.OpenEtcd(ctx, ecfg)
 	switch {
 	case err == nil:
-		return etcd, func(context.Context) {}, func() { etcd.Close(); closeEmb() }, nil
+		return etcd, func(context.Context) {}, func(ctx context.Context) { etcd.Close(); closeEmb(ctx) }, nil
 	case emb != nil || !errors.Is(err, cluster.ErrUnavailable):
-		closeEmb()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		closeEmb(sctx)
 		return nil, nil, nil, err
 	}
 	d.log.Error().Err(err).Msg("cluster store unreachable at start: serving anyway, second factors follow each client's failmode until it answers")
@@ -81,7 +89,7 @@ func (d *daemon) openStore(ctx context.Context) (store pingStore, connect func(c
 			return
 		}
 	}
-	stop = func() {
+	stop = func(context.Context) {
 		if e := p.cur.Load(); e != nil {
 			e.Close()
 		}
