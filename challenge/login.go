@@ -116,9 +116,11 @@ const (
 // split parts an appended passcode from the password, and returns the
 // code as passcode reads it. ok is false when the password carries none
 // (or the mode does not append). Only what follows the last separator can
-// be a code, so a password keeps its spaces and dashes; with CodeLength
-// and no separator nothing tells a group's space from the password's, so
-// the code is taken as typed, digits only.
+// be a code, so a password keeps its spaces and dashes; and only digits,
+// or digits in even groups as codes are printed (appendedCode), are a
+// code there: a password that ends in ",2025-01-15" or ",555 123 4567"
+// stays whole. With CodeLength and no separator nothing tells a group's
+// space from the password's, so the code is taken as typed, digits only.
 func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 	switch {
 	case l.Mode == Prompt:
@@ -139,11 +141,40 @@ func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 		}
 		pw, code = password[:i], password[i+len(sep):]
 	}
-	code, ok = passcode(code)
+	code, ok = appendedCode(code)
 	if pw == "" || !ok {
 		return password, "", false
 	}
 	return pw, code, true
+}
+
+// appendedCode reads s, what follows a password's last separator, as a
+// passcode when it is one beyond doubt: digits only, or groups of three
+// or of four digits all joined by one space or all by one dash, as bypass
+// codes and authenticator apps print them ("123 456 789", "1234-5678"),
+// with spaces around it ignored.
+// Anything else (a date, a phone number) is part of the password.
+func appendedCode(s string) (string, bool) {
+	s = strings.TrimSpace(s) // "password, 123456"
+	code, ok := passcode(s)
+	if !ok || code == s {
+		return code, ok
+	}
+	for _, sep := range []string{" ", "-"} {
+		groups := strings.Split(s, sep)
+		if len(groups) < 2 || strings.Join(groups, "") != code {
+			continue
+		}
+		size := len(groups[0])
+		even := size == 3 || size == 4
+		for _, g := range groups {
+			even = even && len(g) == size
+		}
+		if even {
+			return code, true
+		}
+	}
+	return "", false
 }
 
 // passcode reads s as a passcode: digits, with the spaces and dashes

@@ -164,6 +164,10 @@ func TestSplit(t *testing.T) {
 		{"digits with words are no code", ClientLogin{Mode: Auto}, "secret,123 456 abc", "secret,123 456 abc", "", false},
 		{"grouped, too short", ClientLogin{Mode: Auto}, "secret,12 345", "secret,12 345", "", false},
 		{"fixed length takes no groups", ClientLogin{Mode: Append, CodeLength: 8}, "secret1234 5678", "secret1234 5678", "", false},
+		{"a password ending in a date stays whole", ClientLogin{Mode: Auto}, "Winter,2025-01-15", "Winter,2025-01-15", "", false},
+		{"a password ending in a phone number stays whole", ClientLogin{Mode: Auto}, "pa ss,555 123 4567", "pa ss,555 123 4567", "", false},
+		{"groups of four", ClientLogin{Mode: Append}, "secret,1234-5678", "secret", "12345678", true},
+		{"mixed group joiners are no code", ClientLogin{Mode: Auto}, "secret,123-456 789", "secret,123-456 789", "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -53,8 +53,7 @@ func (d *decoder) value(n *yaml.Node, path string, out reflect.Value, in *sectio
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
-	if d.nodes++; d.nodes > maxNodes {
-		d.v.addLine(n.Line, "", "more than %d values (aliases counted each time they are used); refusing the file", maxNodes)
+	if !d.count(n) {
 		return false
 	}
 	t := out.Type()
@@ -122,7 +121,7 @@ func (d *decoder) value(n *yaml.Node, path string, out reflect.Value, in *sectio
 	// A leaf: the YAML library decodes it, and its complaint is reported
 	// under this path only. Values inside count toward the budget too.
 	if d.nodes += countNodes(n, maxNodes) - 1; d.nodes > maxNodes {
-		d.v.addLine(n.Line, "", "more than %d values (aliases counted each time they are used); refusing the file", maxNodes)
+		d.v.addAlways(n.Line, "", "more than %d values (aliases and merges counted each time they are used); refusing the file", maxNodes)
 		return false
 	}
 	if err := n.Decode(out.Addr().Interface()); err != nil {
@@ -143,17 +142,40 @@ func (d *decoder) value(n *yaml.Node, path string, out reflect.Value, in *sectio
 	return true
 }
 
+// count spends one node of the budget on n; false once it is spent (the
+// problem is reported).
+func (d *decoder) count(n *yaml.Node) bool {
+	if d.nodes++; d.nodes > maxNodes {
+		if d.nodes == maxNodes+1 {
+			d.v.addAlways(n.Line, "", "more than %d values (aliases and merges counted each time they are used); refusing the file", maxNodes)
+		}
+		return false
+	}
+	return true
+}
+
 // mapping decodes the keys of n into the struct out, the section sec,
 // reporting unknown and repeated keys. Merged mappings (<<: *anchor)
-// come first, so that the keys written here win, as in YAML.
+// come first, the later of a list first, so that the keys written here
+// win over merged ones, and earlier merged ones over later, as in YAML:
+// a key decoded again replaces what was there.
 func (d *decoder) mapping(n *yaml.Node, sec *section, out reflect.Value) bool {
+	if !d.count(n) {
+		return false
+	}
 	keys := d.structKeys(sec.t)
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].ShortTag() == "!!merge" {
-			for _, m := range mergeSources(n.Content[i+1]) {
-				if !d.mapping(m, sec, out) {
-					return false
-				}
+		if n.Content[i].ShortTag() != "!!merge" {
+			continue
+		}
+		sources, ok := mergeSources(n.Content[i+1])
+		if !ok {
+			d.v.addLine(n.Content[i].Line, sec.path, "a merge (<<) takes a mapping or a list of mappings")
+			continue
+		}
+		for _, m := range slices.Backward(sources) {
+			if !d.mapping(m, sec, out) {
+				return false
 			}
 		}
 	}
@@ -162,6 +184,9 @@ func (d *decoder) mapping(n *yaml.Node, sec *section, out reflect.Value) bool {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.ShortTag() == "!!merge" {
 			continue
+		}
+		if !d.count(k) {
+			return false
 		}
 		if k.Kind != yaml.ScalarNode {
 			d.v.addLine(k.Line, sec.path, "a key must be a plain name")
@@ -179,7 +204,9 @@ func (d *decoder) mapping(n *yaml.Node, sec *section, out reflect.Value) bool {
 			continue
 		}
 		seen[k.Value] = k.Line
-		if !d.value(val, field, out.Field(idx), sec) {
+		f := out.Field(idx)
+		f.Set(reflect.Zero(f.Type())) // a merged value is replaced, not added to
+		if !d.value(val, field, f, sec) {
 			return false
 		}
 	}
@@ -266,27 +293,29 @@ func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
-// mergeSources returns the mappings a merge key names: one, or a list.
-func mergeSources(n *yaml.Node) []*yaml.Node {
+// mergeSources returns the mappings a merge key names: one, or a list;
+// ok is false when it names anything else.
+func mergeSources(n *yaml.Node) ([]*yaml.Node, bool) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
-		return []*yaml.Node{n}
+		return []*yaml.Node{n}, true
 	case yaml.SequenceNode:
 		var out []*yaml.Node
 		for _, c := range n.Content {
 			if c.Kind == yaml.AliasNode && c.Alias != nil {
 				c = c.Alias
 			}
-			if c.Kind == yaml.MappingNode {
-				out = append(out, c)
+			if c.Kind != yaml.MappingNode {
+				return nil, false
 			}
+			out = append(out, c)
 		}
-		return out
+		return out, true
 	}
-	return nil
+	return nil, false
 }
 
 // countNodes counts n and the nodes below it, aliases followed, up to

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // problemsOf parses src and returns its problems as "line: field: message".
@@ -223,4 +224,56 @@ func TestAliases(t *testing.T) {
 	if _, err := Parse("t.yaml", []byte(b.String()), fakeEnv); err == nil || !strings.Contains(err.Error(), "more than 100000 values") {
 		t.Errorf("got %v, want the expansion refused", err)
 	}
+}
+
+// TestMergeKeys: merges (<<) behave as YAML says, and cannot expand a
+// small file into millions of values.
+func TestMergeKeys(t *testing.T) {
+	t.Run("an expansion by merges is refused", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString("a0: &a0 {x: 1}\n")
+		for i := 1; i <= 7; i++ {
+			fmt.Fprintf(&b, "a%d: &a%d {<<: [", i, i)
+			for j := range 10 {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "*a%d", i-1)
+			}
+			b.WriteString("]}\n")
+		}
+		b.WriteString("radius: {<<: *a7}\n")
+		start := time.Now()
+		_, err := Parse("t.yaml", []byte(b.String()), fakeEnv)
+		if err == nil || !strings.Contains(err.Error(), "more than 100000 values") {
+			t.Fatalf("got %.300v, want the expansion refused", err)
+		}
+		var ce *Error
+		if errors.As(err, &ce) && len(ce.Problems) > maxProblems+2 {
+			t.Errorf("%d problems, want at most %d, the refusal and a count of the rest", len(ce.Problems), maxProblems)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("took %v", d) // minutes before the merges were counted
+		}
+	})
+	t.Run("a key written beside a merge replaces the merged one", func(t *testing.T) {
+		c, err := Parse("t.yaml", []byte(`directory: {backend: file, file: {path: u.yaml}}
+clients: [{name: a, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+cluster:
+  <<: {embedded: {client_url: "http://127.0.0.2:2379", data_dir: /merged}}
+  embedded: {data_dir: /mine}
+`), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := c.Cluster.Embedded; e.DataDir != "/mine" || e.ClientURL == "http://127.0.0.2:2379" {
+			t.Errorf("got %+v, want the embedded section written here only", e)
+		}
+	})
+	t.Run("a merge of something else than mappings", func(t *testing.T) {
+		got := problemsOf(t, "radius: {<<: 5}\ndirectory: {backend: file, file: {path: u.yaml}}\nclients: [{name: a, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]\n")
+		if len(got) != 1 || !strings.Contains(got[0], "a merge (<<) takes a mapping") {
+			t.Errorf("got %q", got)
+		}
+	})
 }

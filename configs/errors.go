@@ -57,6 +57,8 @@ type validator struct {
 	// already): checks of those fields, or of fields under them, would
 	// only report the zero value left in their place.
 	broken map[string]bool
+	// dropped counts the problems past maxProblems.
+	dropped int
 }
 
 // add records a problem at field, located at the nearest written
@@ -79,7 +81,21 @@ func (v *validator) unread(field string) bool {
 	return false
 }
 
+// maxProblems bounds the problems kept: a file that repeats one mistake
+// a million times (by aliases, say) must not make a million-line error.
+const maxProblems = 200
+
 func (v *validator) addLine(line int, field, format string, args ...any) {
+	if v.dropped > 0 || len(v.problems) >= maxProblems {
+		v.dropped++
+		return
+	}
+	v.problems = append(v.problems, Problem{Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// addAlways records a problem past maxProblems too: the one that says
+// why the file was refused before all of it was read.
+func (v *validator) addAlways(line int, field, format string, args ...any) {
 	v.problems = append(v.problems, Problem{Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
@@ -101,7 +117,11 @@ func (v *validator) err() error {
 		li, lj := v.problems[i].Line, v.problems[j].Line
 		return li != 0 && (lj == 0 || li < lj)
 	})
-	return &Error{File: v.file, Problems: v.problems}
+	problems := v.problems
+	if v.dropped > 0 {
+		problems = append(problems, Problem{Message: fmt.Sprintf("and %d more problems; mend these first", v.dropped)})
+	}
+	return &Error{File: v.file, Problems: problems}
 }
 
 // parentPath drops the last element: a.b[2].c -> a.b[2] -> a.b -> a.

@@ -2,6 +2,7 @@ package radiusd
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -26,9 +27,15 @@ type MAMemory interface {
 // Bounds of the memory's store calls. A node reads again that a client
 // has not been seen at most every maRecheck, so that a client seen on
 // another node meanwhile is held here within that time without a read per
-// request; a client seen is never read again.
+// request; a client seen is never read again. When the store cannot be
+// read, the last answer stands while it is younger than maStale, and
+// without one the request is dropped (the NAS sends it again), with a
+// read again after maRetry: a failed read never lets through a request
+// that the cluster might hold to the attribute.
 const (
 	maRecheck = 30 * time.Second
+	maRetry   = time.Second
+	maStale   = 5 * time.Minute
 	maTimeout = 2 * time.Second
 )
 
@@ -52,6 +59,8 @@ type maClient struct {
 	mu       sync.Mutex
 	recorded bool      // the store has it (under mu)
 	asked    time.Time // when the store was last asked or written to (under mu)
+	failed   bool      // the last read failed (under mu)
+	notSeen  time.Time // when the store last answered "not seen" (under mu)
 	told     bool      // the admin was told this client sends none (under mu)
 }
 
@@ -98,8 +107,9 @@ func (m *maAuto) signed(ctx context.Context, client string) (first bool, err err
 // that the read loop let through: hold reports whether the client has sent
 // one before, on any node (the store is asked at most every maRecheck);
 // tell, that the admin should be told once that this client sends none.
-// When the store cannot answer, the request is let through (this node has
-// not seen the client sign) and err says why.
+// When the store cannot answer, its last "not seen" younger than maStale
+// stands (err says why); without one, hold is true with err: the
+// request is dropped, and the store asked again after maRetry.
 func (m *maAuto) unsigned(ctx context.Context, client string) (hold, tell bool, err error) {
 	c := m.client(client)
 	if c.seen.Load() {
@@ -110,21 +120,34 @@ func (m *maAuto) unsigned(ctx context.Context, client string) (hold, tell bool, 
 	if c.seen.Load() { // learnt while this request waited for mu
 		return true, false, nil
 	}
-	if m.store != nil && (c.asked.IsZero() || m.now().Sub(c.asked) >= maRecheck) {
+	now := m.now()
+	wait := maRecheck
+	if c.failed {
+		wait = maRetry
+	}
+	if m.store != nil && (c.asked.IsZero() || now.Sub(c.asked) >= wait) {
 		ctx, cancel := context.WithTimeout(ctx, maTimeout)
 		defer cancel()
 		seen, err := m.store.SeenMessageAuthenticator(ctx, client)
-		// A failed read is tried again no sooner than a "not seen":
-		// each request of an outage would otherwise wait maTimeout.
-		c.asked = m.now()
-		if err != nil {
-			return false, false, err
-		}
-		if seen {
+		// A failed read is tried again after maRetry: each request of
+		// an outage would otherwise wait maTimeout.
+		c.asked, c.failed = now, err != nil
+		switch {
+		case err != nil:
+		case seen:
 			c.seen.Store(true)
 			c.recorded = true
 			return true, false, nil
+		default:
+			c.notSeen = now
 		}
+	}
+	if m.store != nil && c.failed {
+		err := errors.New("radiusd: the cluster could not say whether the client has sent Message-Authenticator")
+		if c.notSeen.IsZero() || now.Sub(c.notSeen) >= maStale {
+			return true, false, err // unknown: dropped
+		}
+		return false, false, err // as it was a moment ago
 	}
 	tell, c.told = !c.told, true
 	return false, tell, nil
@@ -152,12 +175,17 @@ func (s *Server) admitAuto(c *Client, signed bool, src netip.AddrPort) bool {
 	}
 	hold, tell, err := s.ma.unsigned(s.base, c.Name)
 	switch {
+	case hold && err != nil:
+		s.metrics.dropped.WithLabelValues(causeMAUnknown).Inc()
+		s.drops.Event(&s.log, zerolog.WarnLevel, causeMAUnknown).Err(err).Str("client", c.Name).Str("nas", src.Addr().Unmap().String()).
+			Msg("radius packet dropped: the cluster cannot say whether this auto client is held to Message-Authenticator; the NAS sends it again")
+		return false
 	case hold:
 		s.dropMissingMA(src, c)
 		return false
 	case err != nil:
 		s.drops.Event(&s.log, zerolog.WarnLevel, "message_authenticator_memory").Err(err).Str("client", c.Name).
-			Msg("could not read from the cluster whether the client has sent Message-Authenticator; its request without one is let through")
+			Msg("could not read from the cluster whether the client has sent Message-Authenticator; it had not a moment ago, so its request without one is let through")
 	case tell:
 		s.log.Warn().Str("client", c.Name).Str("nas", src.Addr().Unmap().String()).
 			Msg("client sends no Message-Authenticator: its requests are open to BlastRADIUS (CVE-2024-3596) forgery and a wrong shared secret shows up as bad_password; upgrade the NAS (radcli 1.5, pam_radius 3.0), after which require_message_authenticator auto holds it to the attribute")

@@ -64,7 +64,8 @@ func (m *memoryMA) counts() (reads, writes int) {
 // memory: taken without the attribute until it has sent one, on any node,
 // then held to it everywhere (a node that read "not seen" learns it within
 // maRecheck); the store is asked at most every maRecheck until then, and
-// never again after; a store that cannot answer lets the request through.
+// never again after; a store that cannot answer leaves the last answer
+// standing while it is fresh (TestMessageAuthenticatorAutoStoreDown).
 func TestMessageAuthenticatorAuto(t *testing.T) {
 	mem := newMemoryMA()
 	clock := newFakeClock()
@@ -145,4 +146,39 @@ func TestMissingMessageAuthenticatorLine(t *testing.T) {
 			t.Errorf("the drop line lacks %q:\n%s", want, logs)
 		}
 	}
+}
+
+// TestMessageAuthenticatorAutoStoreDown: a node that has no recent answer
+// from the cluster drops an auto client's request without the attribute
+// while the store cannot be read (the NAS sends it again), reads again
+// after maRetry, and takes it once the store says the client never sent
+// one; a node whose "not seen" is younger than maStale keeps to it.
+func TestMessageAuthenticatorAutoStoreDown(t *testing.T) {
+	mem := newMemoryMA()
+	clock := newFakeClock()
+	h := newHarness(t, nil, func(o *Options) {
+		o.Clients = testClientsMA(t, MAAuto)
+		o.MessageAuthenticators = mem
+		o.Now = clock.Now
+	})
+	unsignedReq := func() []byte {
+		p, _ := NewAccessRequest(testSecret, "alice", testPassword)
+		return unsigned(t, p)
+	}
+	mem.set("nas1", false, true)
+	h.expectDrop(unsignedReq(), causeMAUnknown)
+	h.waitLog(`"cause":"message_authenticator_unknown"`, 1)
+	clock.Advance(maRetry)
+	mem.set("nas1", false, false)
+	if resp := h.exchange(unsignedReq(), testSecret); resp.Code != radius.CodeAccessAccept {
+		t.Fatalf("store back, never seen: got %v, want Access-Accept", resp.Code)
+	}
+	// Down again: the answer of a moment ago stands, until it is stale.
+	mem.set("nas1", false, true)
+	clock.Advance(maRecheck)
+	if resp := h.exchange(unsignedReq(), testSecret); resp.Code != radius.CodeAccessAccept {
+		t.Fatalf("store down, not seen a moment ago: got %v, want Access-Accept", resp.Code)
+	}
+	clock.Advance(maStale)
+	h.expectDrop(unsignedReq(), causeMAUnknown)
 }

@@ -30,6 +30,9 @@ const (
 	causeUnavailable     = "unavailable"  // the decision failed and the client wants silence
 	causeReadError       = "read_error"   // the socket reported an error; reading goes on
 	causeProxyStateNoMA  = "proxy_state_without_message_authenticator"
+	// causeMAUnknown: an auto client's request without Message-Authenticator
+	// while the cluster cannot say whether the client is held to it.
+	causeMAUnknown = "message_authenticator_unknown"
 )
 
 const (
