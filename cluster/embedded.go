@@ -317,6 +317,9 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		}
 	}
 
+	if err := dataDirFree(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: start embedded etcd in %s: %w", cfg.DataDir, err)

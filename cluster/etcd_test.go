@@ -461,6 +461,33 @@ func TestStartEmbeddedPortTaken(t *testing.T) {
 	}
 }
 
+// TestStartEmbeddedDataDirTaken starts a second embedded etcd on the data
+// directory of a running one (other ports): it fails at once, saying why,
+// where etcd would wait for the database's lock for ever.
+func TestStartEmbeddedDataDirTaken(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	port := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return "http://" + l.Addr().String()
+	}
+	first, err := cluster.StartEmbedded(t.Context(), cluster.EmbeddedConfig{DataDir: dir, ClientURL: port(), PeerURL: port()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err = cluster.StartEmbedded(ctx, cluster.EmbeddedConfig{DataDir: dir, ClientURL: port(), PeerURL: port()})
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") || ctx.Err() != nil {
+		t.Fatalf("a second etcd on the data directory: got %v, want it refused at once as in use", err)
+	}
+}
+
 // holdProxy forwards TCP to an etcd and can hold back its replies for a
 // while: the Txn reaches etcd and is applied, but the client times out
 // before it hears so, which is the unknown outcome Commit must resolve.

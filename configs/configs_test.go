@@ -961,7 +961,9 @@ func TestRequireMessageAuthenticator(t *testing.T) {
 		{"false", radiusd.MAOptional, ""},
 		{`"auto"`, radiusd.MAAuto, ""},
 		{"yes", 0, "t.yaml:5: clients[0].require_message_authenticator: must be true (drop every request without Message-Authenticator), auto (drop them once the client has sent one) or false; got \"yes\""},
-		{"Auto", 0, "clients[0].require_message_authenticator: must be true"},
+		{"Auto", radiusd.MAAuto, ""},
+		{"True", radiusd.MARequired, ""}, // YAML 1.1 booleans, as older files write them
+		{"FALSE", radiusd.MAOptional, ""},
 	}
 	for _, tt := range tests {
 		name := tt.value

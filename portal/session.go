@@ -43,8 +43,9 @@ func clearCookie(w http.ResponseWriter) {
 // form has the name filled in. It proves nothing and opens nothing.
 const userCookieName = "__Host-twostep-user"
 
-// userCookieAge is how long the name waits for that sign-in.
-const userCookieAge = 15 * time.Minute
+// userCookieAge is how long the name waits for that sign-in: short, so
+// that a shared browser does not offer the last user's name for long.
+const userCookieAge = 5 * time.Minute
 
 // maxRememberedUser bounds the name read back from the cookie.
 const maxRememberedUser = 256

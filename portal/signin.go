@@ -382,5 +382,6 @@ func (p *Portal) signOut(w http.ResponseWriter, r *http.Request, s *cluster.Sess
 		return
 	}
 	clearCookie(w)
+	clearUserCookie(w)
 	http.Redirect(w, r, "/signin?done=signedout", http.StatusSeeOther)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"twostep/challenge"
@@ -78,7 +79,7 @@ func (r MARequirement) String() string {
 // ParseMARequirement reads require_message_authenticator: true, false or
 // auto.
 func ParseMARequirement(s string) (MARequirement, bool) {
-	switch s {
+	switch strings.ToLower(s) { // YAML 1.1 writes True, FALSE, …
 	case "true":
 		return MARequired, true
 	case "auto":

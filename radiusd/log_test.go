@@ -249,3 +249,33 @@ func TestNASGaveUp(t *testing.T) {
 		})
 	}
 }
+
+// TestRejectHoldIsNoNASGaveUp: a Reject held back by reject_delay as long
+// as the NAS's timeout is not "the NAS gave up": the hold is ours, and
+// copies that come meanwhile get the held answer.
+func TestRejectHoldIsNoNASGaveUp(t *testing.T) {
+	clock := newFakeClock()
+	held := make(chan func(), 1)
+	h := newHarness(t, newFakeAuth(acceptAlice), func(o *Options) {
+		o.Now = clock.Now
+		o.RejectDelay = 6 * time.Second
+		o.afterFunc = func(_ time.Duration, f func()) { held <- f }
+		ct, err := NewClientTable([]Client{{
+			Name: "pam", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Secret: testSecret,
+			Login: challenge.ClientLogin{NASTimeout: 5 * time.Second, NASRetries: 2},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Clients = ct
+	})
+	c := h.dial()
+	h.send(c, request(t, testSecret, "alice", "wrong", nil))
+	release := <-held
+	clock.Advance(6 * time.Second)
+	release()
+	h.waitLog(`"message":"radius request"`, 1)
+	if got := testutil.ToFloat64(h.metrics.nasGaveUp.WithLabelValues("pam")); got != 0 || strings.Contains(h.logs.String(), "nas_gave_up") {
+		t.Errorf("a held Reject counted as the NAS giving up (%v):\n%s", got, h.logs.String())
+	}
+}

@@ -175,6 +175,10 @@ func (d *daemon) warnings() []string {
 		if c.Login.FailMode == challenge.Safe {
 			w = append(w, fmt.Sprintf("client %s has failmode safe: while the cluster store is down its users log in with the password alone", c.Name))
 		}
+		if nt := c.Login.NASTimeout; nt > 0 && d.cfg.RADIUS.RejectDelay >= nt {
+			w = append(w, fmt.Sprintf("radius.reject_delay %s is not below client %s's nas_timeout %s: the NAS sends every rejected request again before its answer leaves; make reject_delay shorter",
+				d.cfg.RADIUS.RejectDelay, c.Name, nt))
+		}
 	}
 	pc := d.cfg.Passcodes
 	if pc.Unenrolled.Allow && pc.Unenrolled.Grace == 0 {
