@@ -318,13 +318,15 @@ run-as-group = nogroup
 // the user presses Enter, which radcli sends as a User-Password of length
 // 0 with the State; the login is accepted and openconnect gets its cookie.
 func TestOcservPressEnter(t *testing.T) {
-	// ocserv's radcli waits 2 s per try and tries twice; the client entry
-	// says so, so twostepd answers the challenge after 3.5 s.
+	// ocserv's radcli waits 4 s per try and tries twice; the client entry
+	// says so, so twostepd answers the challenge after 7.2 s. (With 2 s a
+	// loaded test machine answered the Enter after radcli had given up
+	// and sent it anew: the State, spent by the first, refused the second.)
 	pc := startPushClusterWith(t, 1, fmt.Sprintf(`clients:
-  - {name: ocserv, networks: [127.0.0.1], secret: %s, require_message_authenticator: auto, nas_timeout: 2s, nas_retries: 1}
+  - {name: ocserv, networks: [127.0.0.1], secret: %s, require_message_authenticator: auto, nas_timeout: 4s, nas_retries: 1}
 `, testSecret))
 	d := pc.a
-	url, pin, ocservLog := startOcserv(t, d.radius, 2, 1)
+	url, pin, ocservLog := startOcserv(t, d.radius, 4, 1)
 	bin := peerCommand(t, "openconnect", "openconnect")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
