@@ -155,7 +155,7 @@ func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 // with spaces around it ignored.
 // Anything else (a date, a phone number) is part of the password.
 func appendedCode(s string) (string, bool) {
-	s = strings.TrimSpace(s) // "password, 123456"
+	s = strings.Trim(s, " ") // "password, 123456"
 	code, ok := passcode(s)
 	if !ok || code == s {
 		return code, ok
