@@ -1,4 +1,15 @@
-// Package cluster keeps the state every twostepd of a cluster must agree on
-// in etcd: devices, used passcodes, challenge states and lockout counters.
-// It arrives with the second factor; this file reserves the package.
+// Package cluster keeps what every twostepd of a cluster must agree on,
+// in etcd: users' devices and used passcodes, lockout counters, bypass and
+// recovery codes, waiting challenges and push transactions, portal
+// sessions, the token inventory and the audit trail.
+//
+// The records sit on Store, a four-method key-value contract (Get, List,
+// Commit, Watch) kept by etcd (Etcd, StartEmbedded) and by an in-memory
+// twin (Memory), each held to the conformance suite in cluster/storetest.
+// Every read-modify-write goes through Retry or Update (update.go): read,
+// decide, compare-and-swap on the revisions read, and read again on a
+// conflict until the context ends. Seeds are sealed and records signed
+// with the Keyring, a key file kept outside etcd (integrity.go), so a copy
+// of etcd reveals no secret and an edit made without the key file is
+// refused as ErrTampered.
 package cluster

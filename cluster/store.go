@@ -8,9 +8,10 @@ import (
 
 // Store is the key-value contract every twostepd of a cluster shares: etcd
 // in production and in the embedded default, an in-memory twin in unit
-// tests. It is the one producer-owned interface of the project; the
-// conformance suite in cluster/storetest holds every implementation to the
-// same behaviour.
+// tests. Unlike the project's other interfaces, which their consumers
+// declare, it is declared by its producer: every implementation must keep
+// one contract, and the conformance suite in cluster/storetest holds each
+// to it.
 //
 // Keys are relative ("users/alice/devices/7f3c…"); an implementation adds
 // its own prefix. Reads are linearizable: a Get that starts after a Commit

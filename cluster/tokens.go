@@ -129,36 +129,46 @@ func (a *Accounts) ImportTokens(ctx context.Context, tokens []Token, now time.Ti
 		}
 		ops = append(ops, Put(tokenKey(t.Serial), v))
 	}
-	var written []Op
+	var written []Compare // the records written, at the revision of their batch
 	for batch := range slices.Chunk(ops, importBatch) {
 		txn := Txn{Then: batch}
 		for _, op := range batch {
 			txn.If = append(txn.If, Compare{Key: op.Key, ModRevision: 0})
 		}
-		if _, err := a.store.Commit(ctx, txn); err != nil {
-			a.rollback(written)
+		rev, err := a.store.Commit(ctx, txn)
+		if err != nil {
+			a.rollback(ctx, written)
 			if errors.Is(err, ErrConflict) {
 				return fmt.Errorf("%w: %s", ErrTokenExists, a.existing(ctx, batch))
 			}
 			return fmt.Errorf("cluster: import tokens: %w (nothing was imported)", err)
 		}
-		written = append(written, batch...)
+		for _, op := range batch {
+			written = append(written, Compare{Key: op.Key, ModRevision: rev})
+		}
 	}
 	return nil
 }
 
-// rollback deletes the records of an import that failed part way; each
-// delete compares nothing but the bytes written, so a record changed
-// since (impossible within one import) would be left alone.
-func (a *Accounts) rollback(written []Op) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// rollback deletes the records an import wrote before it failed. Each
+// delete compares the revision the import wrote the record at, so a
+// record somebody changed meanwhile (assigned at once by another admin)
+// stays; a batch with such a record is taken back key by key. It runs on
+// after the caller's context ends (a timeout is what failed the import).
+func (a *Accounts) rollback(ctx context.Context, written []Compare) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	for batch := range slices.Chunk(written, importBatch) {
-		var txn Txn
-		for _, op := range batch {
-			txn.Then = append(txn.Then, Delete(op.Key))
+		txn := Txn{If: batch}
+		for _, c := range batch {
+			txn.Then = append(txn.Then, Delete(c.Key))
 		}
-		_, _ = a.store.Commit(ctx, txn)
+		if _, err := a.store.Commit(ctx, txn); !errors.Is(err, ErrConflict) {
+			continue
+		}
+		for _, c := range batch {
+			_, _ = a.store.Commit(ctx, Txn{If: []Compare{c}, Then: []Op{Delete(c.Key)}})
+		}
 	}
 }
 
