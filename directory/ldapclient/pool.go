@@ -122,7 +122,7 @@ func (p *Pool) Close() {
 }
 
 // Do runs op on a pooled connection. If op finds a connection that sat
-// idle dead before the server could act (errStale: the server may have
+// idle dead before the server could act (see Conn; the server may have
 // restarted since), it is tried once more on a fresh connection: not on
 // another idle one, which a connection cannot tell dead before it is
 // used. No other failure is retried: after a timeout or a bad answer the
