@@ -5,13 +5,16 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // TestGroup checks the run group's contract: the first actor to return
 // ends the group, every interrupt is called once, in the order the actors
 // were added, with the first's error, and run returns only when every
-// actor has.
+// actor has, leaving no goroutine behind.
 func TestGroup(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	t.Run("empty", func(t *testing.T) {
 		var g group
 		if err := g.run(); err != nil {
@@ -86,6 +89,7 @@ func TestGroup(t *testing.T) {
 // TestGroupInterruptBlocks checks that an interrupt that blocks (a server
 // draining its requests) holds the next interrupt back until it returns.
 func TestGroupInterruptBlocks(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	var g group
 	stop, drained, last := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	g.add(func() error { return nil }, func(error) {})
