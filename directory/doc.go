@@ -3,6 +3,9 @@
 //
 // Backends: File, a YAML users file with password hashes (the embedded
 // default, edited with FileEditor), and LDAP, OpenLDAP or Active Directory
-// searched with a service account and bound as the user. The ldaptest
-// subpackage starts a real slapd for tests.
+// searched with a service account and bound as the user. The LDAP backend
+// holds what a login means (the user's search, the bind, groups, Active
+// Directory's account states, the DN cache, health); the ldapclient
+// subpackage holds the wire: connections, BER, servers and pools. The
+// ldaptest subpackage starts a real slapd for tests.
 package directory

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"twostep/directory/ldapclient"
 )
 
 // LDAPConfig configures the LDAP backend. The zero value of each field
@@ -190,28 +192,11 @@ func (e *LDAPConfigError) Error() string {
 
 // validate checks c (with defaults applied) and returns the parsed
 // servers and TLS configuration, or a *LDAPConfigError with every problem.
-func (c *LDAPConfig) validate() ([]*ldapServer, *tls.Config, error) {
+func (c *LDAPConfig) validate() ([]*ldapclient.Server, *tls.Config, error) {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	if len(c.URLs) == 0 {
-		bad("URLs: at least one server is needed")
-	}
-	var servers []*ldapServer
-	anyPlain := false
-	for i, u := range c.URLs {
-		s, err := parseLDAPURL(u)
-		if err != nil {
-			// Only the index: a URL may carry a password.
-			bad("URLs[%d]: %v", i, err)
-			continue
-		}
-		if !s.tls && !c.StartTLS && !c.AllowPlaintext && !isLoopbackHost(s.host) {
-			bad("URLs[%d]: ldap:// without StartTLS sends users' passwords in clear; use ldaps://, StartTLS, or AllowPlaintext", i)
-		}
-		anyPlain = anyPlain || !s.tls
-		servers = append(servers, s)
-	}
+	servers, anyPlain := c.servers(bad)
 	checkDN := func(field, dn string, required bool) {
 		if dn == "" {
 			if required {
@@ -271,6 +256,38 @@ func (c *LDAPConfig) validate() ([]*ldapServer, *tls.Config, error) {
 		bad("StartTLS: set but every URL is ldaps://")
 	}
 
+	tlsConf := c.tlsConfig(bad)
+	if len(problems) > 0 {
+		return nil, nil, &LDAPConfigError{Problems: problems}
+	}
+	return servers, tlsConf, nil
+}
+
+// servers parses c's URLs, reporting problems to bad; anyPlain is set
+// when one of them is ldap://.
+func (c *LDAPConfig) servers(bad func(format string, args ...any)) (servers []*ldapclient.Server, anyPlain bool) {
+	if len(c.URLs) == 0 {
+		bad("URLs: at least one server is needed")
+	}
+	for i, u := range c.URLs {
+		s, err := ldapclient.ParseURL(u)
+		if err != nil {
+			// Only the index: a URL may carry a password.
+			bad("URLs[%d]: %v", i, err)
+			continue
+		}
+		if !s.TLS() && !c.StartTLS && !c.AllowPlaintext && !isLoopbackHost(s.Host()) {
+			bad("URLs[%d]: ldap:// without StartTLS sends users' passwords in clear; use ldaps://, StartTLS, or AllowPlaintext", i)
+		}
+		anyPlain = anyPlain || !s.TLS()
+		servers = append(servers, s)
+	}
+	return servers, anyPlain
+}
+
+// tlsConfig returns the TLS configuration of c's connections, reporting
+// files that cannot be read to bad.
+func (c *LDAPConfig) tlsConfig(bad func(format string, args ...any)) *tls.Config {
 	tlsConf := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         c.ServerName,
@@ -301,10 +318,7 @@ func (c *LDAPConfig) validate() ([]*ldapServer, *tls.Config, error) {
 	case c.KeyFile != "":
 		bad("KeyFile: set without CertFile")
 	}
-	if len(problems) > 0 {
-		return nil, nil, &LDAPConfigError{Problems: problems}
-	}
-	return servers, tlsConf, nil
+	return tlsConf
 }
 
 // LDAP is the LDAP backend: it finds a user's entry with the service
@@ -312,9 +326,9 @@ func (c *LDAPConfig) validate() ([]*ldapServer, *tls.Config, error) {
 // connection, and reads the user's groups. It is safe for concurrent use.
 type LDAP struct {
 	cfg    LDAPConfig
-	dial   *dialer
-	search *pool // bound as the service account
-	bind   *pool // rebound as each user in turn
+	dial   *ldapclient.Dialer
+	search *ldapclient.Pool // bound as the service account
+	bind   *ldapclient.Pool // rebound as each user in turn
 	cache  *userCache
 	now    func() time.Time
 	// bindControls go with every user bind, encoded once: the password
@@ -353,20 +367,21 @@ func NewLDAP(cfg LDAPConfig, opts ...LDAPOption) (*LDAP, error) {
 	l := &LDAP{
 		cfg:          cfg,
 		now:          time.Now,
-		bindControls: encodeControls([]ldap.Control{ldap.NewControlBeheraPasswordPolicy()}),
+		bindControls: ldapclient.EncodeControls([]ldap.Control{ldap.NewControlBeheraPasswordPolicy()}),
 	}
 	for _, o := range opts {
 		o(l)
 	}
-	l.dial = &dialer{
-		servers:     servers,
-		tls:         tlsConf,
-		startTLS:    cfg.StartTLS,
-		dialTimeout: cfg.DialTimeout,
-		now:         l.now,
+	l.dial = &ldapclient.Dialer{
+		Servers:     servers,
+		TLS:         tlsConf,
+		StartTLS:    cfg.StartTLS,
+		DialTimeout: cfg.DialTimeout,
+		OpTimeout:   cfg.OpTimeout,
+		Now:         l.now,
 	}
-	l.search = newPool("search", cfg.SearchPoolSize, cfg.OpTimeout, l.openSearch)
-	l.bind = newPool("bind", cfg.BindPoolSize, cfg.OpTimeout, l.openBind)
+	l.search = ldapclient.NewPool("search", cfg.SearchPoolSize, cfg.OpTimeout, l.openSearch)
+	l.bind = ldapclient.NewPool("bind", cfg.BindPoolSize, cfg.OpTimeout, l.dial.Dial)
 	l.cache = newUserCache(cfg.CacheTTL, cfg.CacheSize, l.now)
 	return l, nil
 }
@@ -374,12 +389,12 @@ func NewLDAP(cfg LDAPConfig, opts ...LDAPOption) (*LDAP, error) {
 // openSearch opens a search connection bound as the service account. A
 // dial that succeeds says nothing of health: a server stopped with
 // SIGSTOP, or one that refuses the service account, still accepts TCP.
-func (l *LDAP) openSearch(ctx context.Context) (*conn, error) {
-	c, err := dial(ctx, l.dial, l.dial.start(l.cfg.OpTimeout))
+func (l *LDAP) openSearch(ctx context.Context) (*ldapclient.Conn, error) {
+	c, err := l.dial.Dial(ctx)
 	if err != nil || l.cfg.BindDN == "" {
 		return c, err
 	}
-	err = withTimeout(ctx, c, l.cfg.OpTimeout, func() error { return l.bindService(c) })
+	err = ldapclient.WithTimeout(ctx, c, l.cfg.OpTimeout, func() error { return l.bindService(c) })
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -394,22 +409,17 @@ var errServiceBind = errors.New("directory: bind as service account")
 
 // bindService binds c as the service account. After a failure c is
 // anonymous, and its caller must close it rather than pool it.
-func (l *LDAP) bindService(c *conn) error {
-	if _, err := c.bind(l.cfg.BindDN, l.cfg.BindPassword, nil); err != nil {
+func (l *LDAP) bindService(c *ldapclient.Conn) error {
+	if _, err := c.Bind(l.cfg.BindDN, l.cfg.BindPassword, nil); err != nil {
 		return fmt.Errorf("%w %q: %w", errServiceBind, l.cfg.BindDN, err)
 	}
 	return nil
 }
 
-// openBind opens a connection for user binds.
-func (l *LDAP) openBind(ctx context.Context) (*conn, error) {
-	return dial(ctx, l.dial, l.dial.start(l.cfg.OpTimeout))
-}
-
 // Close closes idle connections; later calls of Authenticate fail.
 func (l *LDAP) Close() error {
-	l.search.close()
-	l.bind.close()
+	l.search.Close()
+	l.bind.Close()
 	return nil
 }
 
@@ -429,15 +439,15 @@ func (l *LDAP) Healthy() bool { return l.healthy.Load() }
 func (l *LDAP) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.OpTimeout)
 	defer cancel()
-	err := l.search.do(ctx, func(c *conn) error {
-		return withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
+	err := l.search.Do(ctx, func(c *ldapclient.Conn) error {
+		return ldapclient.WithTimeout(ctx, c, l.cfg.OpTimeout, func() error {
 			if l.cfg.BindDN != "" {
 				if err := l.bindService(c); err != nil {
 					c.Close()
 					return err
 				}
 			}
-			_, err := c.search(ldap.NewSearchRequest(l.cfg.BaseDN, ldap.ScopeBaseObject,
+			_, err := c.Search(ldap.NewSearchRequest(l.cfg.BaseDN, ldap.ScopeBaseObject,
 				ldap.NeverDerefAliases, 1, 0, false, "(objectClass=*)", []string{"1.1"}, nil))
 			return err
 		})
@@ -460,13 +470,13 @@ func (l *LDAP) noteFailure(ctx context.Context, err error) {
 	case errors.Is(err, errServiceBind):
 		// An answer, but one that stops every login.
 		l.healthy.Store(false)
-	case errors.Is(err, ErrAmbiguousUser), errors.Is(err, errClosed), isLDAPResult(err):
+	case errors.Is(err, ErrAmbiguousUser), errors.Is(err, ldapclient.ErrClosed), ldapclient.IsResult(err):
 	default:
 		l.healthy.Store(false)
 	}
 }
 
-// ended reports whether ctx is over, by its deadline too: withTimeout
+// ended reports whether ctx is over, by its deadline too: WithTimeout
 // shortens a connection's timeout to ctx's deadline, and that timeout can
 // fire before ctx's own timer has run.
 func ended(ctx context.Context) bool {
@@ -545,7 +555,7 @@ func (l *LDAP) lookup(ctx context.Context, name string) (*ldapUser, error) {
 		return u, nil
 	}
 	var u *ldapUser
-	err := l.search.do(ctx, func(c *conn) error {
+	err := l.search.Do(ctx, func(c *ldapclient.Conn) error {
 		var err error
 		u, err = l.findUser(ctx, c, name)
 		if err != nil || u == nil {
@@ -565,7 +575,7 @@ func (l *LDAP) lookup(ctx context.Context, name string) (*ldapUser, error) {
 }
 
 // findUser searches for the one entry matching name.
-func (l *LDAP) findUser(ctx context.Context, c *conn, name string) (*ldapUser, error) {
+func (l *LDAP) findUser(ctx context.Context, c *ldapclient.Conn, name string) (*ldapUser, error) {
 	attrs := []string{l.cfg.UserAttribute}
 	if l.cfg.MemberOfAttribute != "" {
 		attrs = append(attrs, l.cfg.MemberOfAttribute)
@@ -576,10 +586,10 @@ func (l *LDAP) findUser(ctx context.Context, c *conn, name string) (*ldapUser, e
 	req := ldap.NewSearchRequest(l.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		2, 0, false, ldapFilter(l.cfg.UserFilter, name), attrs, nil)
 	var res *ldap.SearchResult
-	err := withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
+	err := ldapclient.WithTimeout(ctx, c, l.cfg.OpTimeout, func() error {
 		l.searches.Add(1)
 		var err error
-		res, err = c.search(req)
+		res, err = c.Search(req)
 		return err
 	})
 	if res != nil && len(res.Entries) > 1 {
@@ -611,9 +621,9 @@ func (l *LDAP) ad() bool { return l.cfg.Preset == PresetActiveDirectory }
 // checkPassword binds as dn with password on a bind connection.
 func (l *LDAP) checkPassword(ctx context.Context, dn, password string) (Status, error) {
 	var st Status
-	err := l.bind.do(ctx, func(c *conn) error {
-		return withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
-			res, err := c.bind(dn, password, l.bindControls)
+	err := l.bind.Do(ctx, func(c *ldapclient.Conn) error {
+		return ldapclient.WithTimeout(ctx, c, l.cfg.OpTimeout, func() error {
+			res, err := c.Bind(dn, password, l.bindControls)
 			st, err = bindStatus(res, err)
 			return err
 		})

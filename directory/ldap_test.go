@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"go.uber.org/goleak"
 
+	"twostep/directory/ldapclient"
 	"twostep/directory/ldaptest"
 )
 
@@ -799,7 +800,7 @@ func TestLDAPQueueGivesUp(t *testing.T) {
 			t.Errorf("login %d succeeded against a frozen slapd", i)
 		case errors.Is(err, context.DeadlineExceeded):
 			t.Errorf("login %d waited for its own deadline: %v", i, err)
-		case errors.Is(err, errPoolWait):
+		case errors.Is(err, ldapclient.ErrPoolWait):
 			queued++
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"twostep/directory/ldapclient"
 )
 
 // groupFilter finds the groups that list a member: by DN in groupOfNames
@@ -24,7 +26,7 @@ const nestedGroupFilter = "(|(&(objectClass=groupOfNames)(member=%s))" +
 // that list u, and, up to GroupDepth levels, the groups that list those.
 // Under the AD preset the directory resolves the nesting in one search.
 // Names are sorted and unique.
-func (l *LDAP) groups(ctx context.Context, c *conn, u *ldapUser) ([]string, error) {
+func (l *LDAP) groups(ctx context.Context, c *ldapclient.Conn, u *ldapUser) ([]string, error) {
 	names := map[string]bool{}
 	for _, dn := range u.memberOf {
 		if n := l.groupNameFromDN(dn); n != "" {
@@ -84,14 +86,14 @@ func (l *LDAP) groups(ctx context.Context, c *conn, u *ldapUser) ([]string, erro
 }
 
 // searchGroups runs one group search under GroupBaseDN.
-func (l *LDAP) searchGroups(ctx context.Context, c *conn, filter string) ([]*ldap.Entry, error) {
+func (l *LDAP) searchGroups(ctx context.Context, c *ldapclient.Conn, filter string) ([]*ldap.Entry, error) {
 	req := ldap.NewSearchRequest(l.cfg.GroupBaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		0, 0, false, filter, []string{l.cfg.GroupNameAttribute}, nil)
 	var res *ldap.SearchResult
-	err := withTimeout(ctx, c, l.cfg.OpTimeout, func() error {
+	err := ldapclient.WithTimeout(ctx, c, l.cfg.OpTimeout, func() error {
 		l.searches.Add(1)
 		var err error
-		res, err = c.search(req)
+		res, err = c.Search(req)
 		return err
 	})
 	if err != nil {

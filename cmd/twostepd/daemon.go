@@ -1,28 +1,20 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"reflect"
-	"runtime"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/configs"
-	"twostep/directory"
 	"twostep/loglimit"
 	"twostep/portal"
 	"twostep/radiusd"
@@ -36,9 +28,7 @@ const shutdownGrace = 15 * time.Second
 type daemon struct {
 	cfg     *configs.Config
 	log     zerolog.Logger
-	dir     challenge.Directory // the first factor: file or ldap below
-	file    *directory.File     // set with the file backend
-	ldap    *directory.LDAP     // set with the ldap backend
+	dir     backend // the first factor, with its capabilities (backend.go)
 	clients *radiusd.ClientTable
 	keys    *cluster.Keyring  // seals OTP seeds in the store
 	vapid   *ecdsa.PrivateKey // the Web Push key, once pushOption read it; nil: Web Push off
@@ -61,17 +51,8 @@ func assemble(path string, logOut io.Writer) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{cfg: cfg, log: newLogger(cfg.Log, logOut), lines: loglimit.New(time.Now)}
-	switch cfg.Directory.Backend {
-	case "ldap":
-		if d.ldap, err = directory.NewLDAP(cfg.Directory.LDAP); err != nil {
-			return nil, err
-		}
-		d.dir = d.ldap
-	default:
-		if d.file, err = directory.OpenFile(cfg.Directory.File.Path); err != nil {
-			return nil, err
-		}
-		d.dir = d.file
+	if d.dir, err = openDirectory(cfg.Directory); err != nil {
+		return nil, err
 	}
 	d.clients, err = radiusd.NewClientTable(cfg.Clients)
 	if err != nil {
@@ -115,17 +96,7 @@ func (d *daemon) summary(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "  passcodes: window %d back %d ahead, lockout %s, users without a device: %s\n",
 		c.Passcodes.Window.Back, c.Passcodes.Window.Ahead, lock, map[bool]string{false: "denied", true: "allowed"}[c.Passcodes.Unenrolled.Allow])
-	if d.ldap != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		state := "reachable"
-		if err := d.ldap.Ping(ctx); err != nil {
-			state = "NOT reachable now: " + err.Error()
-		}
-		fmt.Fprintf(w, "  directory: ldap %v, base %s: %s\n", c.Directory.LDAP.URLs, c.Directory.LDAP.BaseDN, state)
-	} else {
-		fmt.Fprintf(w, "  directory: file %s, %d users\n", c.Directory.File.Path, d.file.Len())
-	}
+	fmt.Fprintf(w, "  directory: %s\n", d.describeDirectory())
 	if c.Metrics.Listen != "" {
 		fmt.Fprintf(w, "  metrics: http://%s/metrics\n", c.Metrics.Listen)
 	}
@@ -160,7 +131,7 @@ func (d *daemon) warnings() []string {
 	for _, name := range d.clients.Weak() {
 		w = append(w, fmt.Sprintf("client %s has a shared secret of 12 bytes or fewer; use 16 or more random characters", name))
 	}
-	if d.ldap != nil {
+	if d.cfg.Directory.Backend == "ldap" {
 		w = append(w, d.cfg.Directory.LDAP.Warnings()...)
 	}
 	for _, c := range d.cfg.Clients {
@@ -194,267 +165,4 @@ func (d *daemon) warnings() []string {
 		w = append(w, "cluster: embedded single-member etcd; this node is the whole cluster (see docs/operations.md to run an etcd cluster)")
 	}
 	return w
-}
-
-// serve opens the listeners, answers until ctx ends, then drains. hup
-// delivers reload requests (SIGHUP).
-func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
-	d.reg = prometheus.NewRegistry()
-	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newTamperedRecords(d.keys))
-	d.web, d.serverErrors = portal.NewMetrics(d.reg), newServerErrors(d.reg)
-	dict, err := radiusd.NewDictionary(d.cfg.RADIUS.Dictionaries...)
-	if err != nil {
-		return err
-	}
-	store, connectStore, stopStore, err := d.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	// The store is closed last, within what is left of the grace period
-	// (from the start of the drain; from now when serving fails first).
-	stopBy := time.Now().Add(shutdownGrace)
-	defer func() {
-		sctx, cancel := context.WithDeadline(context.Background(), stopBy)
-		defer cancel()
-		stopStore(sctx)
-	}()
-	host, _ := os.Hostname()
-	opts := []challenge.Option{
-		challenge.WithPasscodes(d.cfg.Passcodes, cluster.NewAccounts(store, d.keys), cluster.NewChallenges(store, d.keys)),
-		challenge.WithAudit(cluster.NewAudit(store, 0), "twostepd "+host),
-	}
-	pushOpt, pushes, err := d.pushOption(store, host)
-	if err != nil {
-		return err
-	}
-	if pushOpt != nil {
-		opts = append(opts, pushOpt)
-		defer pushes.Close()
-	}
-	engine := challenge.NewEngine(d.dir, d.cfg.Policy, opts...)
-	srv, err := radiusd.NewServer(radiusd.Options{
-		Authenticator: engine,
-		Dictionary:    dict,
-		Clients:       d.clients,
-		Workers:       d.cfg.RADIUS.Workers,
-		DuplicateTTL:  d.cfg.RADIUS.DuplicateTTL,
-		RejectDelay:   d.cfg.RADIUS.RejectDelay,
-		Logger:        d.log,
-		Metrics:       radiusd.NewMetrics(d.reg),
-		Ready:         d.isReady,
-		// Clients with require_message_authenticator auto are held to it
-		// on every node once one has seen them send it.
-		MessageAuthenticators: cluster.NewClientRecords(store, host, time.Now),
-	})
-	if err != nil {
-		return err
-	}
-	for _, warning := range d.warnings() {
-		d.log.Warn().Msg(warning)
-	}
-
-	// Bind everything before serving anything, so a taken port fails the
-	// start instead of leaving half a daemon. The RADIUS groups are closed
-	// when serve returns: Serve closes each socket, this gives up the
-	// groups' locks (and closes the sockets when the start fails).
-	var groups []*radiusd.Group
-	var conns []net.PacketConn
-	defer func() {
-		for _, g := range groups {
-			g.Close()
-		}
-	}()
-	for _, addr := range d.cfg.RADIUS.Listen {
-		// One socket per core on each address (SO_REUSEPORT), so reading
-		// is not held to one core; a second twostepd on the address is
-		// refused (radiusd.ErrAddrInUse).
-		group, err := radiusd.ListenGroup(ctx, addr, runtime.GOMAXPROCS(0))
-		if err != nil {
-			return fmt.Errorf("radius listen %s: %w", addr, err)
-		}
-		groups = append(groups, group)
-		conns = append(conns, group.Conns...)
-	}
-	ops, err := startOps(d.cfg.Metrics.Listen, d.reg, d.isReady, d.serverLog("metrics"))
-	if err != nil {
-		return err
-	}
-	api, err := d.startPushAPI(engine)
-	if err != nil {
-		if ops != nil {
-			ops.ln.Close()
-		}
-		return err
-	}
-	web, err := d.startPortal(engine, store)
-	if err != nil {
-		if ops != nil {
-			ops.ln.Close()
-		}
-		if api != nil {
-			api.ln.Close()
-		}
-		return err
-	}
-
-	var wg sync.WaitGroup
-	errc := make(chan error, len(conns)+3)
-	logged := map[string]bool{}
-	for _, c := range conns {
-		wg.Go(func() {
-			if err := srv.Serve(c); err != nil && !errors.Is(err, radiusd.ErrServerClosed) {
-				errc <- fmt.Errorf("radius %s: %w", c.LocalAddr(), err)
-			}
-		})
-		if a := c.LocalAddr().String(); !logged[a] {
-			logged[a] = true
-			d.log.Info().Str("addr", a).Msg("radius listening")
-		}
-	}
-	if ops != nil {
-		wg.Go(func() {
-			if err := ops.serve(); err != nil {
-				errc <- err
-			}
-		})
-		d.log.Info().Str("addr", ops.addr()).Msg("metrics listening")
-	}
-	if api != nil {
-		wg.Go(func() {
-			if err := api.serve(); err != nil {
-				errc <- err
-			}
-		})
-		d.log.Info().Str("addr", api.addr()).Strs("urls", d.cfg.Push.URLs).Msg("push approval API listening")
-	}
-	if web != nil {
-		wg.Go(func() {
-			if err := web.serve(); err != nil {
-				errc <- err
-			}
-		})
-		d.log.Info().Str("addr", web.addr()).Msg("portal listening: https://" + web.addr() + "/")
-	}
-
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	if w := d.cfg.Directory.File.Watch; d.file != nil && w > 0 {
-		wg.Go(func() {
-			d.file.Watch(watchCtx, w, func(err error) {
-				d.log.Error().Err(err).Msg("users file changed but was refused; the previous users stay in force")
-			})
-		})
-	}
-	if d.ldap != nil {
-		wg.Go(func() { d.probeLDAP(watchCtx) })
-	}
-	wg.Go(func() { connectStore(watchCtx) })
-	wg.Go(func() { d.probeStore(watchCtx, store) })
-
-	d.ready.Store(true)
-	d.log.Info().Str("version", version).Str("config", d.cfg.Path).Msg("twostepd ready")
-
-	var runErr error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-errc:
-			runErr = err
-			break loop
-		case <-hup:
-			d.reload(srv)
-		}
-	}
-
-	d.ready.Store(false)
-	d.log.Info().Msg("draining requests in flight")
-	stopBy = time.Now().Add(shutdownGrace)
-	sctx, cancel := context.WithDeadline(context.Background(), stopBy)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		d.log.Error().Err(err).Msg("radius shutdown")
-	}
-	if ops != nil {
-		ops.shutdown(sctx)
-	}
-	if web != nil {
-		web.shutdown(sctx)
-	}
-	if api != nil {
-		api.shutdown(sctx)
-	}
-	stopWatch()
-	wg.Wait()
-	if d.ldap != nil {
-		d.ldap.Close()
-	}
-	d.log.Info().Msg("twostepd stopped")
-	return runErr
-}
-
-// reload re-reads the configuration on SIGHUP: clients and secrets are
-// swapped atomically, the users file re-read. A bad file changes nothing.
-func (d *daemon) reload(srv *radiusd.Server) {
-	cfg, err := configs.Load(d.cfg.Path)
-	if err != nil {
-		d.log.Error().Err(err).Msg("reload refused; the running configuration stays")
-		return
-	}
-	table, err := radiusd.NewClientTable(cfg.Clients)
-	if err != nil {
-		d.log.Error().Err(err).Msg("reload refused; the running configuration stays")
-		return
-	}
-	if d.file != nil {
-		if err := d.file.Reload(); err != nil {
-			d.log.Error().Err(err).Msg("users file refused; the previous users stay in force")
-		}
-	}
-	srv.SetClients(table)
-	for _, name := range table.Weak() {
-		d.log.Warn().Str("client", name).Msg("shared secret of 12 bytes or fewer; use 16 or more random characters")
-	}
-	if !slices.Equal(cfg.RADIUS.Listen, d.cfg.RADIUS.Listen) || cfg.RADIUS.Workers != d.cfg.RADIUS.Workers ||
-		cfg.RADIUS.DuplicateTTL != d.cfg.RADIUS.DuplicateTTL || cfg.RADIUS.RejectDelay != d.cfg.RADIUS.RejectDelay || cfg.Metrics != d.cfg.Metrics ||
-		!slices.Equal(cfg.RADIUS.Dictionaries, d.cfg.RADIUS.Dictionaries) || !reflect.DeepEqual(cfg.Policy, d.cfg.Policy) ||
-		!reflect.DeepEqual(cfg.Directory, d.cfg.Directory) || !reflect.DeepEqual(cfg.Cluster, d.cfg.Cluster) ||
-		!reflect.DeepEqual(cfg.Passcodes, d.cfg.Passcodes) {
-		d.log.Warn().Msg("radius, metrics, directory, policy, cluster and passcodes settings take effect at the next restart; clients (with their mode and failmode) were reloaded")
-	}
-	d.log.Info().Int("clients", len(cfg.Clients)).Msg("configuration reloaded")
-}
-
-// isReady says whether the node takes RADIUS traffic: started, not
-// draining, and with a directory that answers.
-func (d *daemon) isReady() bool {
-	return d.ready.Load() && (d.ldap == nil || d.ldap.Healthy())
-}
-
-// probeLDAP pings the directory every health interval so that /readyz and
-// Status-Server turn unready while no server answers (the NAS then fails
-// over) and ready again when one does. Ping bounds itself by op_timeout,
-// so a server that hangs makes the node unready within health_interval +
-// op_timeout; logins that meet a failure make it so sooner.
-func (d *daemon) probeLDAP(ctx context.Context) {
-	every := d.cfg.Directory.HealthInterval
-	t := time.NewTicker(every)
-	defer t.Stop()
-	up := true
-	for {
-		err := d.ldap.Ping(ctx)
-		switch {
-		case err != nil && up && ctx.Err() == nil:
-			d.log.Error().Err(err).Msg("directory not answering: not ready until it does")
-		case err == nil && !up:
-			d.log.Info().Msg("directory answering again: ready")
-		}
-		up = err == nil
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package directory
+package ldapclient
 
 import (
 	"bufio"
@@ -41,6 +41,10 @@ func bindResponse(id int64, code int64, diag string) []byte {
 	return ldapMessage(id, resultOp(ldap.ApplicationBindResponse, code, diag))
 }
 
+// ppolicyAccountLocked is the password policy response control's error
+// accountLocked (draft-behera-ldap-password-policy).
+const ppolicyAccountLocked = 1
+
 // lockedBindResponse encodes a BindResponse with message ID id that
 // carries a password policy response control saying accountLocked.
 func lockedBindResponse(id int64, code int64, diag string) []byte {
@@ -66,6 +70,20 @@ func noticeOfDisconnection() []byte {
 	return ldapMessage(0, op)
 }
 
+// accountLocked reports whether res carries a password policy control
+// saying accountLocked, which the LDAP backend reads as a locked account.
+func accountLocked(res *ldap.SimpleBindResult) bool {
+	if res == nil {
+		return false
+	}
+	for _, c := range res.Controls {
+		if pp, ok := c.(*ldap.ControlBeheraPasswordPolicy); ok && pp.Error == ppolicyAccountLocked {
+			return true
+		}
+	}
+	return false
+}
+
 // TestConnBind runs a bind against a scripted server: it reads the
 // request, checks it, and answers with reply (nil: no answer), then
 // hangs up if told to.
@@ -84,7 +102,7 @@ func TestConnBind(t *testing.T) {
 		wantErr  string
 		broken   bool // the connection must be closed afterwards
 		stale    bool // the error must be errStale
-		locked   bool // bindStatus must read the answer as Locked
+		locked   bool // the answer must carry the password policy's accountLocked
 	}{
 		{name: "success", password: "pw", reply: bindResponse(1, 0, "")},
 		{name: "invalid credentials", password: "pw", reply: bindResponse(1, 49, "80090308: LdapErr: data 52e"),
@@ -169,7 +187,7 @@ func TestConnBind(t *testing.T) {
 			defer c.Close()
 			c.msgID = tt.msgID
 			c.SetTimeout(200 * time.Millisecond)
-			res, err := c.bind(dn, tt.password, encodeControls([]ldap.Control{ldap.NewControlBeheraPasswordPolicy()}))
+			res, err := c.Bind(dn, tt.password, EncodeControls([]ldap.Control{ldap.NewControlBeheraPasswordPolicy()}))
 			if serr := <-done; serr != nil {
 				t.Fatalf("server: %v", serr)
 			}
@@ -187,8 +205,8 @@ func TestConnBind(t *testing.T) {
 			if got := c.IsClosing(); got != tt.broken {
 				t.Errorf("IsClosing: got %v, want %v", got, tt.broken)
 			}
-			if got, _ := bindStatus(res, err); (got == Locked) != tt.locked {
-				t.Errorf("status: got %v, want locked %v", got, tt.locked)
+			if got := accountLocked(res); got != tt.locked {
+				t.Errorf("accountLocked: got %v, want %v", got, tt.locked)
 			}
 		})
 	}
@@ -269,7 +287,7 @@ func TestEncodeBind(t *testing.T) {
 					c.AppendChild(ctls[0].Encode())
 					env.AppendChild(c)
 				}
-				got, want := encodeBind(id, dn, pw, encodeControls(ctls)), env.Bytes()
+				got, want := encodeBind(id, dn, pw, EncodeControls(ctls)), env.Bytes()
 				if !bytes.Equal(got, want) {
 					t.Errorf("id %d, length %d, controls %v: got % x, want % x", id, n, ctls != nil, got[:min(len(got), 16)], want[:min(len(want), 16)])
 				}
@@ -352,7 +370,7 @@ func TestConnSearch(t *testing.T) {
 			c := newConn(client)
 			defer c.Close()
 			c.SetTimeout(time.Second)
-			res, err := c.search(ldap.NewSearchRequest("dc=x", ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+			res, err := c.Search(ldap.NewSearchRequest("dc=x", ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 				2, 0, false, "(uid=alice)", []string{"memberOf"}, nil))
 			if serr := <-done; serr != nil {
 				t.Fatalf("server: %v", serr)
@@ -451,7 +469,7 @@ func TestConnSearchBroken(t *testing.T) {
 			if tt.stall {
 				c.SetTimeout(200 * time.Millisecond)
 			}
-			res, err := c.search(ldap.NewSearchRequest("dc=x", ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+			res, err := c.Search(ldap.NewSearchRequest("dc=x", ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 				2, 0, false, "(uid=alice)", []string{"memberOf"}, nil))
 			if serr := <-served; serr != nil {
 				t.Fatalf("server: %v", serr)

@@ -1,4 +1,4 @@
-package directory
+package ldapclient
 
 import (
 	"errors"
@@ -16,13 +16,13 @@ const (
 	tagIntermediateResponse  = ldap.ApplicationIntermediateResponse
 )
 
-// search runs req and returns what go-ldap's Conn.Search returns: the
+// Search runs req and returns what go-ldap's Conn.Search returns: the
 // entries, referrals and controls received, and an *ldap.Error for a
 // result other than success (with the entries received before it, as
 // for sizeLimitExceeded). A malformed answer, or one that is not a
 // search's, closes the connection, whose stream can no longer be
 // trusted.
-func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
+func (c *Conn) Search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 	if c.IsClosing() {
 		return nil, ldap.NewError(ldap.ErrorNetwork, errors.New("ldap: connection closed"))
 	}
@@ -33,28 +33,8 @@ func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 	if err := c.nextID(); err != nil {
 		return nil, err
 	}
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationSearchRequest, nil, "Search Request")
-	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, req.BaseDN, "Base DN"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, uint64(req.Scope), "Scope"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, uint64(req.DerefAliases), "Deref Aliases"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, uint64(req.SizeLimit), "Size Limit"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, uint64(req.TimeLimit), "Time Limit"))
-	op.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, req.TypesOnly, "Types Only"))
-	op.AppendChild(filter)
-	attrs := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "Attributes")
-	for _, a := range req.Attributes {
-		attrs.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, a, "Attribute"))
-	}
-	op.AppendChild(attrs)
-	envelope := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Request")
-	envelope.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, c.msgID, "MessageID"))
-	envelope.AppendChild(op)
-	if len(req.Controls) > 0 {
-		envelope.AppendChild(controlsPacket(req.Controls))
-	}
-
 	res := &ldap.SearchResult{Entries: []*ldap.Entry{}, Referrals: []string{}, Controls: []ldap.Control{}}
-	raw, err := c.roundTrip(envelope.Bytes())
+	raw, err := c.roundTrip(encodeSearch(c.msgID, req, filter))
 	if err != nil {
 		return res, err
 	}
@@ -86,23 +66,7 @@ func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 		case tagIntermediateResponse:
 			// Nothing this client asked for; skipped as go-ldap does.
 		case tagSearchResultDone:
-			if err := c.checkOp(packet, tagSearchResultDone); err != nil {
-				return res, err
-			}
-			c.finish()
-			if err := ldap.GetLDAPError(packet); err != nil {
-				return res, err
-			}
-			if len(packet.Children) > 2 {
-				for _, child := range packet.Children[2].Children {
-					ctl, err := ldap.DecodeControl(child)
-					if err != nil {
-						return res, c.fail(fmt.Errorf("failed to decode child control: %w", err))
-					}
-					res.Controls = append(res.Controls, ctl)
-				}
-			}
-			return res, nil
+			return res, c.searchDone(packet, res)
 		default:
 			return res, c.fail(fmt.Errorf("ldap: search answered with %s", opName(op)))
 		}
@@ -112,6 +76,53 @@ func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 			return res, err
 		}
 	}
+}
+
+// searchDone reads a search's final answer, SearchResultDone, into res:
+// its result code as an error, its controls.
+func (c *Conn) searchDone(packet *ber.Packet, res *ldap.SearchResult) error {
+	if err := c.checkOp(packet, tagSearchResultDone); err != nil {
+		return err
+	}
+	c.finish()
+	if err := ldap.GetLDAPError(packet); err != nil {
+		return err
+	}
+	if len(packet.Children) > 2 {
+		for _, child := range packet.Children[2].Children {
+			ctl, err := ldap.DecodeControl(child)
+			if err != nil {
+				return c.fail(fmt.Errorf("failed to decode child control: %w", err))
+			}
+			res.Controls = append(res.Controls, ctl)
+		}
+	}
+	return nil
+}
+
+// encodeSearch returns the LDAPMessage of req with message ID id and the
+// compiled filter.
+func encodeSearch(id int64, req *ldap.SearchRequest, filter *ber.Packet) []byte {
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationSearchRequest, nil, "Search Request")
+	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, req.BaseDN, "Base DN"))
+	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, uint64(req.Scope), "Scope"))
+	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, uint64(req.DerefAliases), "Deref Aliases"))
+	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, uint64(req.SizeLimit), "Size Limit"))
+	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, uint64(req.TimeLimit), "Time Limit"))
+	op.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, req.TypesOnly, "Types Only"))
+	op.AppendChild(filter)
+	attrs := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "Attributes")
+	for _, a := range req.Attributes {
+		attrs.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, a, "Attribute"))
+	}
+	op.AppendChild(attrs)
+	envelope := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Request")
+	envelope.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, "MessageID"))
+	envelope.AppendChild(op)
+	if len(req.Controls) > 0 {
+		envelope.AppendChild(controlsPacket(req.Controls))
+	}
+	return envelope.Bytes()
 }
 
 // unpackEntry reads a SearchResultEntry as go-ldap does.

@@ -1,4 +1,4 @@
-package directory
+package ldapclient
 
 import (
 	"bufio"
@@ -18,10 +18,12 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// conn is a connection of either pool: it carries one operation at a
-// time (a search or a bind, and StartTLS when it opens), written and read
-// on the caller's goroutine. go-ldap's Conn serves concurrent operations,
-// which the pools never make: it routes each through its dispatcher
+// Conn is a connection to a directory server, opened by a Dialer and
+// kept in a Pool (the LDAP backend has one for searches, one for user
+// binds). It carries one operation at a time (a search or a bind, and
+// StartTLS when it opens), written and read on the caller's goroutine.
+// go-ldap's Conn serves concurrent operations, which the pools never
+// make: it routes each through its dispatcher
 // goroutine four times (message ID, request, response, finish), starts a
 // goroutine and a timer for the request timeout and a context timer for
 // each response, and decodes a byte at a time; with a warm DN cache that
@@ -31,12 +33,12 @@ import (
 // answers are read by go-ldap's GetLDAPError and DecodeControl.
 //
 // A connection found dead before the server could act on a request is
-// reported with errStale, on which the pools retry; any other failure
+// reported with errStale, on which Pool.Do retries; any other failure
 // may come after the server acted (a bind counted against a password
 // policy), and is not retried.
-type conn struct {
+type Conn struct {
 	// nc is written by startTLS under mu, which Close takes, since
-	// withTimeout may close the connection from another goroutine;
+	// WithTimeout may close the connection from another goroutine;
 	// operations read it without.
 	mu      sync.Mutex
 	nc      net.Conn
@@ -52,7 +54,7 @@ const maxResponse = 16 << 20
 
 // maxBindField bounds a bind's DN and password: no directory has names
 // or passwords that long, and refusing them keeps a request's length
-// within what a conn encodes.
+// within what a Conn encodes.
 const maxBindField = 64 << 10
 
 // errStale reports a connection that was dead before the server could
@@ -66,7 +68,7 @@ var errStale = errors.New("ldap: connection closed before the server answered")
 // stale marks err as errStale.
 func stale(err error) error { return fmt.Errorf("%w: %w", errStale, err) }
 
-// LDAP protocol numbers a conn uses (RFC 4511, RFC 4513 §3).
+// LDAP protocol numbers a Conn uses (RFC 4511, RFC 4513 §3).
 const (
 	oidStartTLS             = "1.3.6.1.4.1.1466.20037"
 	ldapVersion             = 3
@@ -75,15 +77,15 @@ const (
 	tagControls             = 0
 )
 
-func newConn(nc net.Conn) *conn {
-	return &conn{nc: nc, r: bufio.NewReaderSize(nc, 1024)}
+func newConn(nc net.Conn) *Conn {
+	return &Conn{nc: nc, r: bufio.NewReaderSize(nc, 1024)}
 }
 
 // SetTimeout bounds each following operation, as ldap.Conn's does.
-func (c *conn) SetTimeout(d time.Duration) { c.timeout = d }
+func (c *Conn) SetTimeout(d time.Duration) { c.timeout = d }
 
 // Close closes the connection; an operation in progress returns at once.
-func (c *conn) Close() error {
+func (c *Conn) Close() error {
 	c.closing.Store(true)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -91,13 +93,13 @@ func (c *conn) Close() error {
 }
 
 // IsClosing reports whether Close was called or an operation failed.
-func (c *conn) IsClosing() bool { return c.closing.Load() }
+func (c *Conn) IsClosing() bool { return c.closing.Load() }
 
-// bind performs a simple bind with controls, encoded by encodeControls,
+// Bind performs a simple bind with controls, encoded by EncodeControls,
 // and returns what go-ldap's SimpleBind returns: the response controls,
 // and an *ldap.Error for a result other than success. It refuses an
 // empty DN, and a DN or password over maxBindField, without sending.
-func (c *conn) bind(dn, password string, controls []byte) (*ldap.SimpleBindResult, error) {
+func (c *Conn) Bind(dn, password string, controls []byte) (*ldap.SimpleBindResult, error) {
 	if password == "" {
 		// An empty password is an unauthenticated bind, which succeeds.
 		return nil, ldap.NewError(ldap.ErrorEmptyPassword, errors.New("ldap: empty password not allowed by the client"))
@@ -144,7 +146,7 @@ func (c *conn) bind(dn, password string, controls []byte) (*ldap.SimpleBindResul
 
 // startTLS upgrades the connection (RFC 4511 §4.14) and checks the
 // server's certificate against conf; ctx bounds the handshake.
-func (c *conn) startTLS(ctx context.Context, conf *tls.Config) error {
+func (c *Conn) startTLS(ctx context.Context, conf *tls.Config) error {
 	if err := c.nextID(); err != nil {
 		return err
 	}
@@ -187,7 +189,7 @@ func (c *conn) startTLS(ctx context.Context, conf *tls.Config) error {
 // nextID takes the message ID of the next request. Message IDs are
 // positive 32-bit integers (RFC 4511 §4.1.1): when they run out the
 // connection is closed, reported as errStale since nothing was sent.
-func (c *conn) nextID() error {
+func (c *Conn) nextID() error {
 	if c.IsClosing() {
 		return ldap.NewError(ldap.ErrorNetwork, errors.New("ldap: connection closed"))
 	}
@@ -201,7 +203,7 @@ func (c *conn) nextID() error {
 // finish ends an operation after its final response: one operation at a
 // time leaves nothing else to read, so bytes already buffered are an
 // answer to nothing, and the connection is closed rather than reused.
-func (c *conn) finish() {
+func (c *Conn) finish() {
 	if c.r.Buffered() > 0 {
 		c.Close()
 	}
@@ -211,7 +213,7 @@ func (c *conn) finish() {
 // and reads the raw response, within the timeout. A connection error or
 // a timeout closes the connection; a failed write, or a connection
 // closed or reset before a byte of the answer, is errStale.
-func (c *conn) roundTrip(req []byte) ([]byte, error) {
+func (c *Conn) roundTrip(req []byte) ([]byte, error) {
 	var deadline time.Time
 	if c.timeout > 0 {
 		deadline = time.Now().Add(c.timeout)
@@ -239,7 +241,7 @@ func (c *conn) roundTrip(req []byte) ([]byte, error) {
 
 // readMore reads the next response of a request that has several (a
 // search), within the deadline roundTrip set.
-func (c *conn) readMore() ([]byte, error) {
+func (c *Conn) readMore() ([]byte, error) {
 	raw, err := c.read()
 	if err != nil {
 		return nil, c.fail(err)
@@ -251,7 +253,7 @@ func (c *conn) readMore() ([]byte, error) {
 // message c.msgID; anything else closes the connection. first is set
 // for the first response to the request, which a Notice of
 // Disconnection replaces when the server hung up before acting on it.
-func (c *conn) decode(raw []byte, first bool) (*ber.Packet, error) {
+func (c *Conn) decode(raw []byte, first bool) (*ber.Packet, error) {
 	packet, err := ber.DecodePacketErr(raw)
 	if err != nil {
 		return nil, c.fail(err)
@@ -273,7 +275,7 @@ func (c *conn) decode(raw []byte, first bool) (*ber.Packet, error) {
 // checkOp checks that packet's protocol operation is an LDAPResult of
 // the application tag want (a BindResponse, say); anything else closes
 // the connection.
-func (c *conn) checkOp(packet *ber.Packet, want ber.Tag) error {
+func (c *Conn) checkOp(packet *ber.Packet, want ber.Tag) error {
 	op := packet.Children[1]
 	if op.ClassType != ber.ClassApplication || op.TagType != ber.TypeConstructed || op.Tag != want {
 		return c.fail(fmt.Errorf("ldap: answered with %s, want %s", opName(op), ldap.ApplicationMap[uint8(want)]))
@@ -296,7 +298,7 @@ func opName(op *ber.Packet) string {
 
 // fail closes the connection and reports err as go-ldap reports
 // connection failures, timeouts included.
-func (c *conn) fail(err error) error {
+func (c *Conn) fail(err error) error {
 	c.Close()
 	if isTimeout(err) {
 		err = errors.New("ldap: connection timed out")
@@ -313,7 +315,7 @@ func isTimeout(err error) bool {
 // read reads one LDAPMessage: its BER header (a SEQUENCE and its
 // definite length), then the whole message at once, which the BER
 // decoder would otherwise read a byte at a time.
-func (c *conn) read() ([]byte, error) {
+func (c *Conn) read() ([]byte, error) {
 	hdr, err := c.r.Peek(2)
 	if err != nil {
 		return nil, err
@@ -352,10 +354,10 @@ func (c *conn) read() ([]byte, error) {
 // which cost more allocations than the rest of a login. BER below is
 // DER-shaped, as every LDAP implementation writes it (RFC 4511 §5.1).
 
-// encodeControls returns the encoded Controls element ([0] SEQUENCE OF
+// EncodeControls returns the encoded Controls element ([0] SEQUENCE OF
 // Control) of a request, or nil for none. The LDAP backend encodes its
 // bind controls once.
-func encodeControls(controls []ldap.Control) []byte {
+func EncodeControls(controls []ldap.Control) []byte {
 	if len(controls) == 0 {
 		return nil
 	}

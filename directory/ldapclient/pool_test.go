@@ -1,4 +1,4 @@
-package directory
+package ldapclient
 
 import (
 	"bufio"
@@ -16,7 +16,16 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+	"go.uber.org/goleak"
 )
+
+// checkLeaks fails t if goroutines started during the test outlive it.
+// It is registered first so that it runs after every other cleanup.
+func checkLeaks(t *testing.T) {
+	t.Helper()
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
 
 // TestPoolRetry binds through a pool whose one idle connection meets a
 // scripted server, on 127.0.0.1 for resets to be real: the bind is tried
@@ -99,7 +108,7 @@ func TestPoolRetry(t *testing.T) {
 					})
 				}
 			})
-			connect := func() (*conn, error) {
+			connect := func() (*Conn, error) {
 				nc, err := net.Dial("tcp", ln.Addr().String())
 				if err != nil {
 					return nil, err
@@ -107,11 +116,11 @@ func TestPoolRetry(t *testing.T) {
 				return newConn(nc), nil
 			}
 			var opened atomic.Int64
-			p := newPool("bind", 1, time.Minute, func(context.Context) (*conn, error) {
+			p := NewPool("bind", 1, time.Minute, func(context.Context) (*Conn, error) {
 				opened.Add(1)
 				return connect()
 			})
-			defer p.close()
+			defer p.Close()
 			idle, err := connect()
 			if err != nil {
 				t.Fatal(err)
@@ -120,9 +129,9 @@ func TestPoolRetry(t *testing.T) {
 			p.idle = append(p.idle, idle)
 
 			ctx := context.Background()
-			err = p.do(ctx, func(c *conn) error {
-				return withTimeout(ctx, c, 300*time.Millisecond, func() error {
-					_, err := c.bind("uid=alice", "pw", nil)
+			err = p.Do(ctx, func(c *Conn) error {
+				return WithTimeout(ctx, c, 300*time.Millisecond, func() error {
+					_, err := c.Bind("uid=alice", "pw", nil)
 					return err
 				})
 			})
@@ -153,8 +162,8 @@ func TestPoolPanic(t *testing.T) {
 	client, server := net.Pipe()
 	defer server.Close()
 	c := newConn(client)
-	p := newPool("search", 1, time.Minute, func(context.Context) (*conn, error) { return nil, errors.New("no dialing here") })
-	defer p.close()
+	p := NewPool("search", 1, time.Minute, func(context.Context) (*Conn, error) { return nil, errors.New("no dialing here") })
+	defer p.Close()
 	p.idle = append(p.idle, c)
 	func() {
 		defer func() {
@@ -162,7 +171,7 @@ func TestPoolPanic(t *testing.T) {
 				t.Error("no panic")
 			}
 		}()
-		p.do(context.Background(), func(*conn) error { panic("boom") })
+		p.Do(context.Background(), func(*Conn) error { panic("boom") })
 	}()
 	if len(p.sem) != 0 {
 		t.Errorf("got %d slots in use, want 0", len(p.sem))
@@ -180,14 +189,14 @@ func TestWithTimeoutEnded(t *testing.T) {
 	client, server := net.Pipe()
 	defer server.Close()
 	c := newConn(client)
-	p := newPool("bind", 1, time.Minute, func(context.Context) (*conn, error) { return nil, errors.New("no dialing here") })
-	defer p.close()
+	p := NewPool("bind", 1, time.Minute, func(context.Context) (*Conn, error) { return nil, errors.New("no dialing here") })
+	defer p.Close()
 	p.idle = append(p.idle, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var closedOnReturn bool
-	err := p.do(ctx, func(c *conn) error {
-		err := withTimeout(ctx, c, time.Second, func() error {
+	err := p.Do(ctx, func(c *Conn) error {
+		err := WithTimeout(ctx, c, time.Second, func() error {
 			cancel()
 			return ldap.NewError(ldap.LDAPResultInvalidCredentials, errors.New("wrong password"))
 		})
@@ -219,7 +228,7 @@ func TestPoolWait(t *testing.T) {
 		want     error         // nil: a connection
 		wantWait time.Duration
 	}{
-		{"gives up at the pool's bound", time.Hour, 0, errPoolWait, wait},
+		{"gives up at the pool's bound", time.Hour, 0, ErrPoolWait, wait},
 		{"caller's deadline first", wait / 2, 0, context.DeadlineExceeded, wait / 2},
 		{"connection given back in time", time.Hour, wait / 4, nil, wait / 4},
 	}
@@ -228,8 +237,8 @@ func TestPoolWait(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				client, server := net.Pipe()
 				defer server.Close()
-				p := newPool("search", 1, wait, func(context.Context) (*conn, error) { return newConn(client), nil })
-				defer p.close()
+				p := NewPool("search", 1, wait, func(context.Context) (*Conn, error) { return newConn(client), nil })
+				defer p.Close()
 				busy, _, err := p.get(context.Background(), false)
 				if err != nil {
 					t.Fatal(err)

@@ -1,0 +1,193 @@
+package ldapclient
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync/atomic"
+	"time"
+)
+
+// Server is one configured directory server, made by ParseURL.
+type Server struct {
+	url  string // as configured, for errors
+	addr string // host:port
+	tls  bool   // ldaps://
+	host string // for certificate checks
+	// downUntil (unix nanoseconds) makes dials skip a server that just
+	// failed, so a dead first URL does not cost a dial timeout per new
+	// connection; it is still tried when every server is down.
+	downUntil atomic.Int64
+}
+
+// serverRetry is how long a server that failed a dial is tried last.
+const serverRetry = 2 * time.Second
+
+// ParseURL reads ldap://host[:389] or ldaps://host[:636]. Its errors do
+// not quote raw, which may hold credentials.
+func ParseURL(raw string) (*Server, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url's error quotes the URL, which may hold credentials.
+		return nil, errors.New("not a URL")
+	}
+	s := &Server{url: raw, host: u.Hostname()}
+	port := u.Port()
+	switch u.Scheme {
+	case "ldap":
+		if port == "" {
+			port = "389"
+		}
+	case "ldaps":
+		s.tls = true
+		if port == "" {
+			port = "636"
+		}
+	default:
+		return nil, fmt.Errorf("scheme %q: want ldap or ldaps", u.Scheme)
+	}
+	if s.host == "" {
+		return nil, errors.New("no host")
+	}
+	if u.User != nil {
+		return nil, errors.New("credentials in the URL: use BindDN and BindPassword")
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return nil, errors.New("a path or query is not supported")
+	}
+	s.addr = net.JoinHostPort(s.host, port)
+	return s, nil
+}
+
+// Host is the server's host name or address, as in its URL.
+func (s *Server) Host() string { return s.host }
+
+// TLS reports whether the server is reached with TLS from the start
+// (ldaps://).
+func (s *Server) TLS() bool { return s.tls }
+
+// Dialer opens connections to the first server that answers.
+type Dialer struct {
+	// Servers are tried in order.
+	Servers []*Server
+	// TLS is the configuration of ldaps:// and StartTLS; nil: the
+	// system's roots and TLS 1.2 at least. ServerName empty means each
+	// server's host.
+	TLS *tls.Config
+	// StartTLS upgrades ldap:// connections before they are used.
+	StartTLS bool
+	// DialTimeout bounds connecting to one server (TCP and TLS);
+	// OpTimeout bounds StartTLS.
+	DialTimeout time.Duration
+	OpTimeout   time.Duration
+	// Now is the clock of the servers' retry times.
+	Now func() time.Time
+}
+
+// Dial connects to the servers in order, skipping those that failed
+// recently unless all did, and starts the LDAP session (StartTLS when
+// configured). The dial and TLS handshake are bounded by ctx and
+// DialTimeout.
+func (d *Dialer) Dial(ctx context.Context) (*Conn, error) {
+	now := d.Now().UnixNano()
+	order := make([]*Server, 0, len(d.Servers))
+	var later []*Server
+	for _, s := range d.Servers {
+		if s.downUntil.Load() > now {
+			later = append(later, s)
+		} else {
+			order = append(order, s)
+		}
+	}
+	order = append(order, later...)
+	var errs []error
+	for _, s := range order {
+		c, err := d.dialOne(ctx, s)
+		if err == nil {
+			s.downUntil.Store(0)
+			return c, nil
+		}
+		s.downUntil.Store(d.Now().Add(serverRetry).UnixNano())
+		errs = append(errs, fmt.Errorf("%s: %w", s.url, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("directory: no LDAP server reachable: %w", errors.Join(errs...))
+}
+
+func (d *Dialer) dialOne(ctx context.Context, s *Server) (*Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.DialTimeout)
+	defer cancel()
+	var nd net.Dialer
+	nc, err := nd.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return nil, err
+	}
+	if s.tls {
+		tc := tls.Client(nc, d.tlsFor(s))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
+	return d.start(ctx, nc, s)
+}
+
+// start starts an LDAP session on nc: StartTLS when configured. ctx is
+// the dial's.
+func (d *Dialer) start(ctx context.Context, nc net.Conn, s *Server) (*Conn, error) {
+	c := newConn(nc)
+	if d.StartTLS && !s.tls {
+		err := WithTimeout(ctx, c, d.OpTimeout, func() error { return c.startTLS(ctx, d.tlsFor(s)) })
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("StartTLS: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// tlsFor returns the TLS configuration for s, naming s's host for the
+// certificate check unless ServerName is configured.
+func (d *Dialer) tlsFor(s *Server) *tls.Config {
+	var c *tls.Config
+	if d.TLS != nil {
+		c = d.TLS.Clone()
+	} else {
+		c = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if c.ServerName == "" {
+		c.ServerName = s.host
+	}
+	return c
+}
+
+// WithTimeout runs op on c with c's request timeout set to opTimeout or
+// to what is left of ctx, whichever is shorter, and closes c if ctx ends
+// first so op returns at once. A ctx that ended is reported as its cause,
+// and c is closed then even if op returned first: the AfterFunc may not
+// have run yet, and c must not go back to a pool.
+func WithTimeout(ctx context.Context, c *Conn, opTimeout time.Duration, op func() error) error {
+	t := opTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return context.Cause(ctx)
+		}
+		t = min(t, left)
+	}
+	c.SetTimeout(t)
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	err := op()
+	if !stop() {
+		// ctx ended while op ran; the AfterFunc closes c, perhaps not yet.
+		c.Close()
+		return fmt.Errorf("%w (%w)", context.Cause(ctx), err)
+	}
+	return err
+}
