@@ -1,8 +1,13 @@
 // Command twostepd is the twostep RADIUS daemon: it answers Access-Requests
 // from the configured NASes, checks the password against the directory and
-// decides the login.
+// decides the login, and serves the portal, the push approval API and its
+// metrics.
 //
-// main only wires: configuration -> constructors -> servers.
+// main.go reads the flags and signals and runs; daemon.go loads the
+// configuration and builds each package from its section; serve runs the
+// servers and loops as one group of actors (group.go), started and stopped
+// together; backend.go, store.go, push.go, portal.go and ops.go wire one
+// dependency each. No package below cmd reads the file or the flags.
 package main
 
 import (
