@@ -105,18 +105,8 @@ type Decision struct {
 	// Err is a failure the Decision absorbed: the cluster store was down
 	// and the client's fail mode answered. The RADIUS layer logs it.
 	Err error
-	// Wait, when set, leaves the decision open: the login waits for the
-	// user's device, and Wait.Then delivers the final Decision later, on
-	// another goroutine. Only a caller that asked for this with
-	// WithWaiting gets one; the other fields are then unset.
-	Wait *Wait
+	// wait, when set, leaves the decision open: the login waits for the
+	// user's device. Only Authenticate sees one, and hands it to its
+	// Responder; a Decision that leaves the engine is final.
+	wait wait
 }
-
-// Wait is a decision still open. It holds no goroutine while it waits.
-type Wait struct {
-	start func(done func(Decision, error))
-}
-
-// Then calls done once with the final decision (or the error that
-// stopped it), on another goroutine. Call it once.
-func (w *Wait) Then(done func(Decision, error)) { w.start(done) }

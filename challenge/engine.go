@@ -79,24 +79,49 @@ const (
 // has longer names.
 const maxUsername = 253
 
-// Authenticate decides one login request.
-func (e *Engine) Authenticate(ctx context.Context, req *Request) (Decision, error) {
+// typed is what the password box held, parted: the password, and an
+// appended passcode or push keyword.
+type typed struct {
+	password string
+	code     string // the appended passcode, as passcode reads it
+	hasCode  bool
+	push     int // the device a push keyword asks for (0: the default); -1: none
+}
+
+// Authenticate decides req and answers it through w. A login that waits
+// for the user's device holds no goroutine meanwhile: Authenticate
+// releases w and returns, and the answer comes from the goroutine that
+// sees the device's answer or the end of the NAS's wait. ctx must last
+// until w is answered.
+func (e *Engine) Authenticate(ctx context.Context, req *Request, w Responder) {
+	d, err := e.decide(ctx, req, w)
+	if d.wait == nil || err != nil {
+		d.wait = nil
+		w.Respond(d, err)
+		return
+	}
+	w.Release()
+	d.wait(w.Respond)
+}
+
+// decide decides req, or leaves the decision open (Decision.wait) for a
+// login that waits for the user's device.
+func (e *Engine) decide(ctx context.Context, req *Request, w Responder) (Decision, error) {
 	if req.User == "" || len(req.User) > maxUsername || !utf8.ValidString(req.User) {
 		return Decision{Outcome: Reject, Reason: ReasonBadUsername}, nil
 	}
 	if req.State != nil {
-		return e.answer(ctx, req)
+		return e.answer(ctx, req, w)
 	}
-	password, code, hasCode := req.Password, "", false
-	pushN := -1 // the device a push keyword asks for; -1: none
+	in := typed{password: req.Password, push: -1}
 	if e.sf != nil {
-		password, code, hasCode = req.Login.split(req.Password)
+		in.password, in.code, in.hasCode = req.Login.split(req.Password)
 	}
-	if e.sf != nil && e.push != nil && !hasCode {
+	if e.sf != nil && e.push != nil && !in.hasCode {
 		if pw, n, ok := req.Login.splitPush(req.Password); ok {
-			password, pushN = pw, n
+			in.password, in.push = pw, n
 		}
-		if pushN >= 0 || req.Login.Mode == Auto {
+		if in.push >= 0 || req.Login.Mode == Auto {
 			// A copy of this request may have started a push on another
 			// node (the NAS failed over): join it, with no second push
 			// and no second password check.
@@ -105,19 +130,21 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) (Decision, erro
 			}
 		}
 	}
-	if password == "" {
+	if in.password == "" {
 		// An empty password must never reach a directory: an LDAP bind
 		// with an empty password is an anonymous bind that "succeeds".
 		return Decision{Outcome: Reject, Reason: ReasonEmptyPassword}, nil
 	}
-	res, err := e.dir.Authenticate(ctx, req.User, password)
+	res, err := e.dir.Authenticate(ctx, req.User, in.password)
 	if err != nil {
 		return Decision{}, fmt.Errorf("challenge: directory: %w", err)
 	}
 	if res.Status == directory.OK {
-		d, err := e.apply(ctx, req, res.User, code, hasCode, pushN)
-		d.User = res.User.Name
-		return d, err
+		d, err := e.apply(ctx, req, res.User, in)
+		return d.then(func(d Decision) Decision {
+			d.User = res.User.Name
+			return d
+		}), err
 	}
 	d := firstFactorRefused(res.Status)
 	d.User = res.User.Name
@@ -147,7 +174,7 @@ func firstFactorRefused(s directory.Status) Decision {
 }
 
 // apply decides for a user whose password was right.
-func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, code string, hasCode bool, pushN int) (Decision, error) {
+func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, in typed) (Decision, error) {
 	rule := e.policy.match(u.Groups)
 	switch {
 	case rule.Action == Deny:
@@ -161,5 +188,5 @@ func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, code
 	if name == "" {
 		name = req.User
 	}
-	return e.require(ctx, req, name, rule, code, hasCode, pushN)
+	return e.require(ctx, req, name, rule, in)
 }

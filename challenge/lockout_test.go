@@ -21,14 +21,14 @@ func TestLockoutHoldsUnderBursts(t *testing.T) {
 	cfg.Lockout = cluster.LockoutPolicy{Attempts: attempts, Duration: time.Hour}
 	modes := map[string]func(w *sfWorld, code string) (Decision, error){
 		"append": func(w *sfWorld, code string) (Decision, error) {
-			return w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw," + code, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Append}})
+			return authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw," + code, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Append}})
 		},
 		"challenge answer": func(w *sfWorld, code string) (Decision, error) {
-			first, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt}})
+			first, err := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt}})
 			if err != nil || first.Outcome != Challenge {
 				return first, err
 			}
-			return w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: code, State: first.State, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt}})
+			return authenticate(context.Background(), w.engine, &Request{User: "alice", Password: code, State: first.State, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt}})
 		},
 		"portal passcode": func(w *sfWorld, code string) (Decision, error) {
 			return w.engine.PortalPasscode(context.Background(), "alice", code)

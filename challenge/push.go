@@ -97,45 +97,6 @@ func WithPush(cfg PushConfig, pushes *cluster.Pushes, notifier Notifier) Option 
 	return func(e *Engine) { e.push = &pushFactor{cfg: cfg, pushes: pushes, notifier: notifier} }
 }
 
-// waitingKey carries the RADIUS layer's hooks in a request's context.
-type waitingKey struct{}
-
-// waitHooks is what the caller of Authenticate can do while a login
-// waits for a device.
-type waitHooks struct {
-	release func() // free the request's admission slot
-	async   bool   // take a Decision with Wait instead of blocking
-}
-
-// WithWaiting returns ctx saying that the caller takes decisions left
-// open (Decision.Wait), so a login waiting for a push holds no goroutine,
-// and carrying release, which the engine calls before it blocks in the
-// few waits that stay synchronous (the answer to a push challenge): the
-// RADIUS layer frees the request's admission slot then. Thousands of
-// logins can wait at once.
-func WithWaiting(ctx context.Context, release func()) context.Context {
-	return context.WithValue(ctx, waitingKey{}, waitHooks{release: release, async: true})
-}
-
-// blocking returns ctx with the release hook but no open decisions, for
-// callers that post-process the decision themselves.
-func blocking(ctx context.Context) context.Context {
-	h, _ := ctx.Value(waitingKey{}).(waitHooks)
-	h.async = false
-	return context.WithValue(ctx, waitingKey{}, h)
-}
-
-func waiting(ctx context.Context) {
-	if h, ok := ctx.Value(waitingKey{}).(waitHooks); ok && h.release != nil {
-		h.release()
-	}
-}
-
-func canWaitOpen(ctx context.Context) bool {
-	h, ok := ctx.Value(waitingKey{}).(waitHooks)
-	return ok && h.async
-}
-
 // Wait is how long a login of this client may wait synchronously, for a
 // device's answer or for the store: what the NAS waits (its timeout
 // times its tries) less a margin for the answer's way back (a tenth, at
@@ -241,8 +202,10 @@ func (e *Engine) joinPush(ctx context.Context, req *Request) (Decision, bool, er
 		return Decision{}, false, nil
 	}
 	d, err := e.followPush(ctx, req, p)
-	d.User = p.Account
-	return d, true, err
+	return d.then(func(d Decision) Decision {
+		d.User = p.Account
+		return d
+	}), true, err
 }
 
 // followPush completes req on push p, which a copy of req started,
@@ -267,9 +230,9 @@ func (e *Engine) followPush(ctx context.Context, req *Request, p *cluster.Push) 
 		}
 	}
 	if p.Verified() && !p.State.Final() {
-		return e.verifiedChallenge(ctx, req, p, data.Reply)
+		return e.pushChallenge(ctx, req, p, data.Reply)
 	}
-	return e.awaitPush(ctx, req, acct, p, data.Reply, req.Login.Mode != Append)
+	return e.awaitPush(ctx, req, acct, p, data.Reply)
 }
 
 // DefaultResendAfter is PushConfig.ResendAfter's default.
@@ -339,9 +302,9 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 		return d, nil
 	}
 	if verified {
-		return e.verifiedChallenge(ctx, req, p, rule.Reply)
+		return e.pushChallenge(ctx, req, p, rule.Reply)
 	}
-	return e.awaitPush(ctx, req, acct, p, rule.Reply, req.Login.Mode != Append)
+	return e.awaitPush(ctx, req, acct, p, rule.Reply)
 }
 
 // notifyPush tells p's device. stop is true when the login ends here: the
@@ -392,16 +355,6 @@ type pendingPush struct {
 	Verified bool `json:"verified,omitempty"`
 }
 
-// verifiedChallenge answers the first round of a verified push: the
-// number to enter on the device, and a State to press Enter with.
-func (e *Engine) verifiedChallenge(ctx context.Context, req *Request, p *cluster.Push, reply []Attribute) (Decision, error) {
-	msg, err := e.pushPrompt(p)
-	if err != nil {
-		return Decision{}, err
-	}
-	return e.pushChallenge(ctx, req, p, reply, msg, ReasonPushWaiting)
-}
-
 // pushPrompt is the Access-Challenge's message while p waits: for a
 // verified push the number to enter, in every round (a user who pressed
 // Enter too soon still needs it), else "approve, then press Enter".
@@ -416,8 +369,15 @@ func (e *Engine) pushPrompt(p *cluster.Push) (string, error) {
 	return fmt.Sprintf("Enter %s on your phone (%s) and approve, then press Enter.", number, p.DeviceName), nil
 }
 
-// pushChallenge answers Access-Challenge with a State bound to push p.
-func (e *Engine) pushChallenge(ctx context.Context, req *Request, p *cluster.Push, reply []Attribute, msg string, reason Reason) (Decision, error) {
+// pushChallenge answers an Access-Challenge with a State bound to push p,
+// which waits: the first round of a verified push (the number to enter
+// on the device), or a push the NAS would give up on ("approve, then
+// press Enter").
+func (e *Engine) pushChallenge(ctx context.Context, req *Request, p *cluster.Push, reply []Attribute) (Decision, error) {
+	msg, err := e.pushPrompt(p)
+	if err != nil {
+		return Decision{}, err
+	}
 	data, err := json.Marshal(pendingData{Reply: reply, Push: &pendingPush{Push: p.ID}})
 	if err != nil {
 		return Decision{}, fmt.Errorf("challenge: %w", err)
@@ -430,13 +390,15 @@ func (e *Engine) pushChallenge(ctx context.Context, req *Request, p *cluster.Pus
 	if err != nil {
 		return e.storeDown(err)
 	}
-	return Decision{Outcome: Challenge, Reason: reason, Message: msg, State: state, Device: p.DeviceName}, nil
+	return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Message: msg, State: state, Device: p.DeviceName}, nil
 }
 
-// awaitPush waits for p's answer as long as the NAS waits, and decides.
-// When the NAS would give up first, a client that shows challenges gets
-// one ("approve, then press Enter"); the push stays answerable.
-func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push, reply []Attribute, canChallenge bool) (Decision, error) {
+// awaitPush leaves the decision open until p's answer, or as long as
+// the NAS waits. When the NAS would give up first, a client that shows
+// challenges gets one ("approve, then press Enter"); the push stays
+// answerable.
+func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push, reply []Attribute) (Decision, error) {
+	canChallenge := req.Login.Mode != Append
 	decide := func(got *cluster.Push, err error) (Decision, error) {
 		switch {
 		case errors.Is(err, cluster.ErrNotFound):
@@ -448,11 +410,7 @@ func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Acco
 			return e.storeDown(err)
 		}
 		if !got.State.Final() && !got.Expired(e.now()) && canChallenge {
-			msg, err := e.pushPrompt(got)
-			if err != nil {
-				return Decision{}, err
-			}
-			return e.pushChallenge(ctx, req, got, reply, msg, ReasonPushWaiting)
+			return e.pushChallenge(ctx, req, got, reply)
 		}
 		if got.State == cluster.PushApproved {
 			// Decide on the records as they are now: a lock or a device
@@ -468,19 +426,13 @@ func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Acco
 		}
 		return e.pushOutcome(acct, got, reply), nil
 	}
-	if canWaitOpen(ctx) {
-		return Decision{Wait: &Wait{start: func(done func(Decision, error)) {
-			e.await(ctx, req, acct, p, func(got *cluster.Push, err, resendErr error) {
-				d, err := decide(got, err)
-				d.Err = errors.Join(d.Err, resendErr)
-				done(d, err)
-			})
-		}}}, nil
-	}
-	got, err, resendErr := e.waitPush(ctx, req, acct, p)
-	d, err := decide(got, err)
-	d.Err = errors.Join(d.Err, resendErr)
-	return d, err
+	return Decision{wait: func(done func(Decision, error)) {
+		e.await(ctx, req, acct, p, func(got *cluster.Push, err, resendErr error) {
+			d, err := decide(got, err)
+			d.Err = errors.Join(d.Err, resendErr)
+			done(d, err)
+		})
+	}}, nil
 }
 
 // waitFor is how much longer req's NAS waits for its answer: from the
@@ -500,9 +452,9 @@ func (e *Engine) waitFor(req *Request, p *cluster.Push) time.Duration {
 }
 
 // waitPush waits for p's answer as long as req's NAS waits, holding the
-// goroutine (await's synchronous form).
-func (e *Engine) waitPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push) (got *cluster.Push, err, resendErr error) {
-	waiting(ctx)
+// goroutine (await's synchronous form), having released w.
+func (e *Engine) waitPush(ctx context.Context, w Responder, req *Request, acct *cluster.Account, p *cluster.Push) (got *cluster.Push, err, resendErr error) {
+	w.Release()
 	type result struct {
 		p              *cluster.Push
 		err, resendErr error
@@ -662,7 +614,8 @@ func menuChoice(s string, n int) (int, bool) {
 // pushAnswerPending decides an answer to a challenge bound to a push or
 // a push menu, after the round's attempt was spent. ok is false when the
 // answer is a passcode for the usual check.
-func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster.Pending, data pendingData, acct *cluster.Account) (Decision, bool, error) {
+func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, w Responder, r round, acct *cluster.Account) (Decision, bool, error) {
+	p, data := r.p, r.data
 	pp := data.Push
 	if _, ok := passcode(req.Password); ok {
 		return Decision{}, false, nil
@@ -676,7 +629,10 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster
 		// The menu's device, by its position among push devices now.
 		for n, d := range pushDevices(acct) {
 			if d.ID == pp.Menu[i-1] {
-				d, err := e.startPush(blocking(ctx), req, acct, rule, n+1)
+				// Waited for here: the State is finished by what the
+				// device answers.
+				d, err := e.startPush(ctx, req, acct, rule, n+1)
+				d, err = settle(w, d, err)
 				return d, true, err
 			}
 		}
@@ -695,7 +651,7 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, p *cluster
 	if push.Account != acct.Name {
 		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgLoginOver}, true, nil
 	}
-	got, err, resendErr := e.waitPush(ctx, req, acct, push)
+	got, err, resendErr := e.waitPush(ctx, w, req, acct, push)
 	if err != nil {
 		d, err := e.storeDown(err)
 		return d, true, err

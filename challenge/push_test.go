@@ -153,7 +153,7 @@ func (w *pushWorld) request(mode Mode, password string, state []byte) *Request {
 
 func (w *pushWorld) login(node int, req *Request) Decision {
 	w.t.Helper()
-	d, err := w.nodes[node].Authenticate(context.Background(), req)
+	d, err := authenticate(context.Background(), w.nodes[node], req)
 	if err != nil {
 		w.t.Fatalf("Authenticate: %v", err)
 	}
@@ -619,7 +619,7 @@ func TestPushCopyOfAGonePush(t *testing.T) {
 				t.Fatal(err)
 			}
 			copyReq := *req
-			d, err := w.nodes[0].Authenticate(ctx, &copyReq)
+			d, err := authenticate(ctx, w.nodes[0], &copyReq)
 			if err != nil || ctx.Err() != nil {
 				t.Fatalf("got %+v, %v (context: %v); want an answer at once", d, err, ctx.Err())
 			}
@@ -656,46 +656,85 @@ func TestClientWait(t *testing.T) {
 	}
 }
 
-// TestPushOpenDecision is the RADIUS layer's way: a caller that takes
-// open decisions gets one at once, and its continuation the outcome.
-func TestPushOpenDecision(t *testing.T) {
+// TestPushAnswersLater is the RADIUS layer's way: a login that waits for
+// the device is released and Authenticate returns at once; the answer
+// comes through the Responder, with the user's canonical name.
+func TestPushAnswersLater(t *testing.T) {
 	w := newPushWorld(t, 1, cluster.PushLimit{})
 	w.addPhone("phone")
-	released := 0
-	ctx := WithWaiting(context.Background(), func() { released++ })
-	d, err := w.nodes[0].Authenticate(ctx, w.request(Append, "pw,push", nil))
-	if err != nil || d.Wait == nil {
-		t.Fatalf("got %+v, %v; want an open decision", d, err)
+	ctx := context.Background()
+	r := newRecorder()
+	w.nodes[0].Authenticate(ctx, w.request(Append, "pw,push", nil), r)
+	if r.answered.Load() || r.released.Load() != 1 {
+		t.Fatalf("on return: answered %v, released %d times; want no answer yet, released once", r.answered.Load(), r.released.Load())
 	}
-	final := make(chan Decision, 1)
-	d.Wait.Then(func(d Decision, err error) {
-		if err != nil {
-			t.Error(err)
-		}
-		final <- d
-	})
 	m := <-w.notifier.ch
 	if err := w.answer(0, m, cluster.PushApproved, ""); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case d := <-final:
-		expect(t, d, Accept, ReasonPushApproved)
+	case a := <-r.answer:
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		expect(t, a.d, Accept, ReasonPushApproved)
+		if a.d.User != "alice" {
+			t.Errorf("user %q, want alice (the directory's name)", a.d.User)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no final decision")
 	}
 
 	t.Run("ends pending when the NAS stops waiting", func(t *testing.T) {
-		d, _ := w.nodes[0].Authenticate(ctx, w.request(Append, "pw,push", nil))
+		r := newRecorder()
+		w.nodes[0].Authenticate(ctx, w.request(Append, "pw,push", nil), r)
 		<-w.notifier.ch
 		start := time.Now()
-		final := make(chan Decision, 1)
-		d.Wait.Then(func(d Decision, _ error) { final <- d })
-		expect(t, <-final, Reject, ReasonPushTimeout)
+		a := <-r.answer
+		expect(t, a.d, Reject, ReasonPushTimeout)
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("took %v for a NAS that waits 2s", took)
 		}
 	})
+}
+
+// TestPushAnswerRoundWaitsInPlace: an answer to a challenge round that
+// waits for the device (Enter pressed before the approval, a device
+// chosen from the menu) is released before it waits, and answered
+// before Authenticate returns: the round's State is finished by what
+// the device answered.
+func TestPushAnswerRoundWaitsInPlace(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mode   Mode
+		answer string // the second round's password box
+	}{
+		{"enter pressed before the approval", Auto, ""},
+		{"a device chosen from the menu", Prompt, "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newPushWorld(t, 1, cluster.PushLimit{})
+			w.addPhone("phone")
+			first := w.login(0, w.request(tc.mode, "pw", nil))
+			if first.Outcome != Challenge {
+				t.Fatalf("first round: got %s/%s, want a challenge", first.Outcome, first.Reason)
+			}
+			done := w.phone(300*time.Millisecond, cluster.PushApproved, "")
+			r := newRecorder()
+			w.nodes[0].Authenticate(context.Background(), w.request(tc.mode, tc.answer, first.State), r)
+			if !r.answered.Load() || r.released.Load() < 1 {
+				t.Fatalf("on return: answered %v, released %d times; want answered, released", r.answered.Load(), r.released.Load())
+			}
+			a := <-r.answer
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			expect(t, a.d, Accept, ReasonPushApproved)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 // TestPushStoreWritesCannotApprove: somebody who can write to etcd (and

@@ -127,9 +127,16 @@ type pendingData struct {
 	Push *pendingPush `json:"push,omitempty"`
 }
 
+// round is a challenge round being answered: its record, and what the
+// record remembers of the first round.
+type round struct {
+	p    *cluster.Pending
+	data pendingData
+}
+
 // require decides for user, whose password was right and whose policy
-// rule asks for a second factor. code is the appended passcode, if any.
-func (e *Engine) require(ctx context.Context, req *Request, user string, rule GroupRule, code string, hasCode bool, pushN int) (Decision, error) {
+// rule asks for a second factor, with what in holds besides the password.
+func (e *Engine) require(ctx context.Context, req *Request, user string, rule GroupRule, in typed) (Decision, error) {
 	now := e.now()
 	acct, err := e.sf.accounts.Load(ctx, user)
 	if err != nil {
@@ -138,16 +145,16 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if acct.Lockout.Locked(now) {
 		return withProblems(lockedOut(acct.Lockout), acct), nil
 	}
-	if len(acct.Devices) == 0 && !anyUsable(acct.Bypass, now) && !(hasCode && len(acct.Bypass) > 0) {
+	if len(acct.Devices) == 0 && !anyUsable(acct.Bypass, now) && !(in.hasCode && len(acct.Bypass) > 0) {
 		// No device and no bypass code (an expired one typed in the
 		// password box is still checked, so the log says why it failed).
 		d, err := e.unenrolled(ctx, req, acct, rule, now)
 		return withProblems(d, acct), err
 	}
-	if hasCode {
+	if in.hasCode {
 		vctx, cancel := nasContext(ctx, req)
 		defer cancel()
-		d, err := e.verify(vctx, acct, code, now)
+		d, err := e.verify(vctx, acct, in.code, now)
 		if err != nil {
 			// Once a code is being checked the fail mode is over: a wrong
 			// code must never pass because the store slowed down under a
@@ -162,8 +169,8 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if e.push != nil {
 		devs := pushDevices(acct)
 		switch {
-		case pushN >= 0:
-			d, err := e.startPush(ctx, req, acct, rule, pushN)
+		case in.push >= 0:
+			d, err := e.startPush(ctx, req, acct, rule, in.push)
 			return withProblems(d, acct), err
 		case len(devs) > 0 && req.Login.Mode == Auto:
 			d, err := e.startPush(ctx, req, acct, rule, 0)
@@ -245,17 +252,13 @@ func (e *Engine) retryOn(ctx context.Context, acct *cluster.Account, name, what 
 // withProblems adds the records Load skipped to d's log (to the final
 // decision, when d is left open).
 func withProblems(d Decision, acct *cluster.Account) Decision {
-	if w := d.Wait; w != nil && len(acct.Problems) > 0 {
-		start := w.start
-		d.Wait = &Wait{start: func(done func(Decision, error)) {
-			start(func(fd Decision, err error) { done(withProblems(fd, acct), err) })
-		}}
+	if len(acct.Problems) == 0 {
 		return d
 	}
-	if len(acct.Problems) > 0 {
+	return d.then(func(d Decision) Decision {
 		d.Err = errors.Join(append([]error{d.Err}, acct.Problems...)...)
-	}
-	return d
+		return d
+	})
 }
 
 // checkCode validates code against acct's devices, then its bypass
@@ -454,12 +457,15 @@ func (e *Engine) failMode(req *Request, rule GroupRule, err error) (Decision, er
 // Each answer first spends one of the challenge's attempts (a
 // compare-and-swap, so parallel answers cannot check more codes than the
 // attempts allow), then checks the code.
-func (e *Engine) answer(ctx context.Context, req *Request) (dec Decision, err error) {
+func (e *Engine) answer(ctx context.Context, req *Request, w Responder) (dec Decision, err error) {
 	var account string // the waiting login's, once its record is trusted
 	defer func() {
-		if dec.User == "" {
-			dec.User = account
-		}
+		dec = dec.then(func(d Decision) Decision {
+			if d.User == "" {
+				d.User = account
+			}
+			return d
+		})
 	}()
 	timedOut := Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgLoginOver}
 	if e.sf == nil {
@@ -527,7 +533,7 @@ func (e *Engine) answer(ctx context.Context, req *Request) (dec Decision, err er
 	var d Decision
 	handled := false
 	if data.Push != nil && e.push != nil {
-		if d, handled, err = e.pushAnswerPending(ctx, req, p, data, acct); err != nil {
+		if d, handled, err = e.pushAnswerPending(ctx, req, w, round{p, data}, acct); err != nil {
 			return Decision{}, err
 		}
 		if handled && d.Outcome == Challenge {

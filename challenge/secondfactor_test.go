@@ -78,7 +78,7 @@ var nas = netip.MustParseAddrPort("192.0.2.10:40000")
 
 func (w *sfWorld) login(mode Mode, password string, state []byte) Decision {
 	w.t.Helper()
-	d, err := w.engine.Authenticate(context.Background(), &Request{
+	d, err := authenticate(context.Background(), w.engine, &Request{
 		User: "alice", Password: password, State: state, Client: "vpn", Source: nas,
 		Login: ClientLogin{Mode: mode},
 	})
@@ -265,7 +265,7 @@ func TestChallengeMode(t *testing.T) {
 			{User: "alice", Password: w.code(dev, 0), State: c.State, Client: "other", Source: nas},
 			{User: "alice", Password: w.code(dev, 0), State: c.State, Client: "vpn", Source: netip.MustParseAddrPort("192.0.2.11:40000")},
 		} {
-			d, err := w.engine.Authenticate(context.Background(), req)
+			d, err := authenticate(context.Background(), w.engine, req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -468,7 +468,7 @@ func TestFailMode(t *testing.T) {
 	if d.Message != msgUnavailable || !errors.Is(d.Err, cluster.ErrUnavailable) {
 		t.Errorf("got message %q err %v, want %q and the store's error for the log", d.Message, d.Err, msgUnavailable)
 	}
-	d, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
+	d, err := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,11 +478,11 @@ func TestFailMode(t *testing.T) {
 	}
 	t.Run("a wrong password is refused whatever the fail mode", func(t *testing.T) {
 		w.dir.res.Status = directory.BadPassword
-		d, _ := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "x", Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
+		d, _ := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "x", Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
 		expect(t, d, Reject, ReasonBadPassword)
 	})
 	t.Run("a challenge answer is never let in by fail mode", func(t *testing.T) {
-		d, _ := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "123456", State: make([]byte, 16), Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
+		d, _ := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "123456", State: make([]byte, 16), Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
 		expect(t, d, Reject, ReasonFailSecure)
 	})
 }
@@ -645,7 +645,7 @@ func TestOnlyUnreachabilityIsAFailMode(t *testing.T) {
 	safe := ClientLogin{Mode: Append, FailMode: Safe}
 	t.Run("a wrong code whose failure cannot be counted is an error, never a fail mode", func(t *testing.T) {
 		w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), cluster.NewAccounts(brokenStore{w.store}, w.keys), cluster.NewChallenges(w.store, w.keys)), WithClock(w.now))
-		d, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw,000000", Client: "vpn", Source: nas, Login: safe})
+		d, err := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw,000000", Client: "vpn", Source: nas, Login: safe})
 		if !errors.Is(err, ErrUncounted) || d.Outcome != Reject {
 			t.Errorf("got %+v, %v; want an error wrapping ErrUncounted (the RADIUS layer's plain Reject)", d, err)
 		}
@@ -653,7 +653,7 @@ func TestOnlyUnreachabilityIsAFailMode(t *testing.T) {
 	t.Run("a seed that does not open is an error, not a fail mode", func(t *testing.T) {
 		other, _ := cluster.ParseKeyring(mustKeyFile(t))
 		w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), cluster.NewAccounts(w.store, other), cluster.NewChallenges(w.store, other)), WithClock(w.now))
-		d, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw,000000", Client: "vpn", Source: nas, Login: safe})
+		d, err := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw,000000", Client: "vpn", Source: nas, Login: safe})
 		if d.Outcome == Accept {
 			t.Fatalf("got %+v, %v: a broken record let the password alone in", d, err)
 		}
