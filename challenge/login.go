@@ -3,6 +3,8 @@ package challenge
 import (
 	"strings"
 	"time"
+
+	"twostep/challenge/otp"
 )
 
 // Mode is how a RADIUS client carries the second factor. VPN
@@ -106,15 +108,8 @@ func (l ClientLogin) separator() string {
 	return l.Separator
 }
 
-// Passcodes are digits only; their length bounds what a split accepts:
-// 6 and 8 digit TOTP codes, longer bypass and recovery codes.
-const (
-	minPasscode = 6
-	maxPasscode = 12
-)
-
 // split parts an appended passcode from the password, and returns the
-// code as passcode reads it. ok is false when the password carries none
+// code as otp.Normalize reads it. ok is false when the password carries none
 // (or the mode does not append). Only what follows the last separator can
 // be a code, so a password keeps its spaces and dashes; and only digits,
 // or digits in even groups as codes are printed (appendedCode), are a
@@ -130,7 +125,7 @@ func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 			return password, "", false
 		}
 		pw, code = password[:len(password)-l.CodeLength], password[len(password)-l.CodeLength:]
-		if c, ok := passcode(code); !ok || c != code {
+		if c, ok := otp.Normalize(code); !ok || c != code {
 			return password, "", false
 		}
 	default:
@@ -156,7 +151,7 @@ func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 // Anything else (a date, a phone number) is part of the password.
 func appendedCode(s string) (string, bool) {
 	s = strings.Trim(s, " ") // "password, 123456"
-	code, ok := passcode(s)
+	code, ok := otp.Normalize(s)
 	if !ok || code == s {
 		return code, ok
 	}
@@ -175,26 +170,4 @@ func appendedCode(s string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// passcode reads s as a passcode: digits, with the spaces and dashes
-// people type between groups dropped ("123 456 789", as bypass codes are
-// printed; "123-456"). ok is false when what is left is not 6 to 12
-// digits.
-func passcode(s string) (code string, ok bool) {
-	code = strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' || r == '\t' {
-			return -1
-		}
-		return r
-	}, s)
-	if len(code) < minPasscode || len(code) > maxPasscode {
-		return "", false
-	}
-	for i := 0; i < len(code); i++ {
-		if code[i] < '0' || code[i] > '9' {
-			return "", false
-		}
-	}
-	return code, true
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/directory"
 )
@@ -139,7 +140,7 @@ func (e *Engine) PortalPasscode(ctx context.Context, name, code string) (Decisio
 	if !ok {
 		return d, err
 	}
-	c, ok := passcode(code)
+	c, ok := otp.Normalize(code)
 	if !ok {
 		return e.fail(ctx, acct, code, now)
 	}
@@ -158,7 +159,7 @@ func (e *Engine) PortalFailure(ctx context.Context, name, code string) (Decision
 	if !ok {
 		return d, err
 	}
-	if c, ok := passcode(code); ok {
+	if c, ok := otp.Normalize(code); ok {
 		code = c // "123 456" and "123456" are the same wrong code
 	}
 	return e.fail(ctx, acct, code, now)
@@ -172,7 +173,7 @@ func (e *Engine) PortalRecovery(ctx context.Context, name, code string) (Decisio
 	if !ok {
 		return d, err
 	}
-	if c, ok := passcode(code); ok {
+	if c, ok := otp.Normalize(code); ok {
 		code = c
 	}
 	locked := false

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/notify"
 )
@@ -617,7 +618,7 @@ func menuChoice(s string, n int) (int, bool) {
 func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, w Responder, r round, acct *cluster.Account) (Decision, bool, error) {
 	p, data := r.p, r.data
 	pp := data.Push
-	if _, ok := passcode(req.Password); ok {
+	if _, ok := otp.Normalize(req.Password); ok {
 		return Decision{}, false, nil
 	}
 	rule := GroupRule{Reply: data.Reply, VerifiedPush: pp.Verified}

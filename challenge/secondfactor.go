@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"twostep/challenge/otp"
 	"twostep/cluster"
 )
 
@@ -16,7 +17,7 @@ type Passcodes struct {
 	// Window is how many TOTP steps around now are accepted; the zero
 	// value accepts now's step only (the configuration's default is one
 	// back, none ahead: DefaultWindow).
-	Window Window
+	Window otp.Window
 	// Lockout locks a user after consecutive failed second factors; the
 	// zero value never locks (the configuration's default is 10 attempts,
 	// locked 15 minutes).
@@ -92,10 +93,10 @@ const (
 
 func (p Passcodes) withDefaults() Passcodes {
 	if p.HOTPWindow <= 0 {
-		p.HOTPWindow = DefaultHOTPWindow
+		p.HOTPWindow = otp.DefaultHOTPWindow
 	}
 	if p.ResyncWindow <= 0 {
-		p.ResyncWindow = DefaultResyncWindow
+		p.ResyncWindow = otp.DefaultResyncWindow
 	}
 	if p.ChallengeTTL <= 0 {
 		p.ChallengeTTL = DefaultChallengeTTL
@@ -275,7 +276,7 @@ func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code stri
 		var step int64
 		switch dev.Type {
 		case cluster.TOTP:
-			t := TOTP{Secret: dev.Secret, Algorithm: Algorithm(dev.Algorithm), Digits: dev.Digits, Period: dev.Period}
+			t := otp.TOTP{Secret: dev.Secret, Algorithm: otp.Algorithm(dev.Algorithm), Digits: dev.Digits, Period: dev.Period}
 			s, ok := t.Check(code, now, last, e.sf.cfg.Window)
 			if !ok {
 				if s, matched := t.Check(code, now, -1, e.sf.cfg.Window); matched && s <= last {
@@ -287,7 +288,7 @@ func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code stri
 		case cluster.HOTP:
 			// The used step of an HOTP device is its last accepted
 			// counter; the look-ahead starts after it.
-			h := HOTP{Secret: dev.Secret, Algorithm: Algorithm(dev.Algorithm), Digits: dev.Digits}
+			h := otp.HOTP{Secret: dev.Secret, Algorithm: otp.Algorithm(dev.Algorithm), Digits: dev.Digits}
 			next, ok := h.Check(code, uint64(last+1), e.sf.cfg.HOTPWindow)
 			if !ok {
 				replayed = replayed || hotpReplay(h, code, last, e.sf.cfg.HOTPWindow)
@@ -325,7 +326,7 @@ func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code stri
 // hotpReplay reports whether code is one of the window codes an HOTP
 // token showed up to last, its last accepted counter: a code already
 // taken, not a guess (as a TOTP code of a used step).
-func hotpReplay(h HOTP, code string, last int64, window int) bool {
+func hotpReplay(h otp.HOTP, code string, last int64, window int) bool {
 	if last < 0 {
 		return false
 	}
@@ -529,7 +530,7 @@ func (e *Engine) answer(ctx context.Context, req *Request, w Responder) (dec Dec
 		d.Err = e.sf.challenges.Finish(ctx, p)
 		return d, nil
 	}
-	code, isCode := passcode(req.Password)
+	code, isCode := otp.Normalize(req.Password)
 	var d Decision
 	handled := false
 	if data.Push != nil && e.push != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/directory"
 )
@@ -56,9 +57,9 @@ func (w *sfWorld) now() time.Time          { return time.Unix(0, w.clock.Load())
 func (w *sfWorld) advance(d time.Duration) { w.clock.Add(int64(d)) }
 
 // enroll gives alice a TOTP device and returns it.
-func (w *sfWorld) enroll(name string) TOTP {
+func (w *sfWorld) enroll(name string) otp.TOTP {
 	w.t.Helper()
-	secret, err := NewTOTPSecret(rand.Reader, "SHA1")
+	secret, err := otp.NewTOTPSecret(rand.Reader, "SHA1")
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -68,11 +69,11 @@ func (w *sfWorld) enroll(name string) TOTP {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return TOTP{Secret: secret, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second}
+	return otp.TOTP{Secret: secret, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second}
 }
 
 // code is the device's code at the world's now, shifted by steps.
-func (w *sfWorld) code(t TOTP, steps int64) string { return t.Code(t.Step(w.now()) + steps) }
+func (w *sfWorld) code(t otp.TOTP, steps int64) string { return t.Code(t.Step(w.now()) + steps) }
 
 var nas = netip.MustParseAddrPort("192.0.2.10:40000")
 
@@ -98,7 +99,7 @@ func expect(t *testing.T, d Decision, outcome Outcome, reason Reason) {
 var staffPolicy = Policy{Groups: []GroupRule{{Group: "staff", Action: Require, Reply: []Attribute{{Name: "Class", Value: "staff"}}}}}
 
 func defaultPasscodes() Passcodes {
-	return Passcodes{Window: DefaultWindow(), Lockout: cluster.LockoutPolicy{Attempts: 5, Duration: 15 * time.Minute}}
+	return Passcodes{Window: otp.DefaultWindow(), Lockout: cluster.LockoutPolicy{Attempts: 5, Duration: 15 * time.Minute}}
 }
 
 func TestAppendMode(t *testing.T) {
@@ -189,7 +190,7 @@ func FuzzSplit(f *testing.F) {
 	f.Add("secret123456", "", 6)
 	f.Fuzz(func(t *testing.T, password, sep string, codeLength int) {
 		l := ClientLogin{Mode: Auto, Separator: sep}
-		if codeLength > 0 && codeLength <= maxPasscode {
+		if codeLength > 0 && codeLength <= 12 { // the longest passcode otp.Normalize reads
 			l = ClientLogin{Mode: Append, Separator: sep, CodeLength: codeLength}
 		}
 		pw, code, ok := l.split(password)
@@ -202,14 +203,14 @@ func FuzzSplit(f *testing.F) {
 		if pw == "" || !strings.HasPrefix(password, pw) {
 			t.Fatalf("password %q is not the start of %q", pw, password)
 		}
-		if c, ok := passcode(code); !ok || c != code {
+		if c, ok := otp.Normalize(code); !ok || c != code {
 			t.Fatalf("code %q from %q is not 6 to 12 digits", code, password)
 		}
 		rest := password[len(pw):]
 		if l.CodeLength == 0 {
 			rest = strings.TrimPrefix(rest, l.separator())
 		}
-		if c, _ := passcode(rest); c != code {
+		if c, _ := otp.Normalize(rest); c != code {
 			t.Fatalf("code %q is not what %q holds after the password", code, rest)
 		}
 	})
@@ -490,7 +491,7 @@ func TestFailMode(t *testing.T) {
 // TestCodeAcceptedOnceUnderConcurrency sends one code 50 times at once
 // through one engine: the used-step compare-and-swap lets exactly one in.
 func TestCodeAcceptedOnceUnderConcurrency(t *testing.T) {
-	w := newSFWorld(t, Passcodes{Window: DefaultWindow()}, Policy{}, nil)
+	w := newSFWorld(t, Passcodes{Window: otp.DefaultWindow()}, Policy{}, nil)
 	dev := w.enroll("phone")
 	code := w.code(dev, 0)
 	var accepted atomic.Int32
@@ -613,7 +614,7 @@ func TestHardwareTokens(t *testing.T) {
 	if _, err := w.accounts.AssignToken(ctx, "HOTP1", "alice", "key fob", w.now()); err != nil {
 		t.Fatal(err)
 	}
-	h := HOTP{Secret: secret, Digits: 6}
+	h := otp.HOTP{Secret: secret, Digits: 6}
 	expect(t, w.login(Append, "pw,"+h.Code(0), nil), Accept, ReasonOK)
 	expect(t, w.login(Append, "pw,"+h.Code(0), nil), Reject, ReasonPasscodeReplayed) // counter spent
 	expect(t, w.login(Append, "pw,"+h.Code(5), nil), Accept, ReasonOK)               // button pressed a few times

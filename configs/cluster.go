@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 )
 
@@ -166,7 +167,7 @@ func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
 
 func (v *validator) passcodes(r rawPasscodes) challenge.Passcodes {
 	p := challenge.Passcodes{
-		Window:            challenge.Window{Back: DefaultWindowBack, Ahead: r.WindowAhead},
+		Window:            otp.Window{Back: DefaultWindowBack, Ahead: r.WindowAhead},
 		ChallengeTTL:      r.ChallengeTTL,
 		ChallengeAttempts: r.ChallengeAttempts,
 		Prompt:            r.Prompt,
@@ -360,8 +361,8 @@ const (
 	DefaultRecoveryTTL = time.Hour
 	// DefaultHOTPWindow and DefaultResyncWindow are the look-ahead of
 	// HOTP tokens at login and at resynchronisation.
-	DefaultHOTPWindow   = challenge.DefaultHOTPWindow
-	DefaultResyncWindow = challenge.DefaultResyncWindow
+	DefaultHOTPWindow   = otp.DefaultHOTPWindow
+	DefaultResyncWindow = otp.DefaultResyncWindow
 )
 
 // DefaultProfiles are the bypass profiles of the help-desk guides.

@@ -21,6 +21,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/notify"
 )
@@ -110,13 +111,13 @@ const qrModulePixels = 6
 
 // newTOTP is what the portal enrolls: what every authenticator app
 // honours.
-func newTOTP(secret []byte) challenge.TOTP {
-	return challenge.TOTP{Secret: secret, Algorithm: challenge.SHA1, Digits: 6, Period: 30 * time.Second}
+func newTOTP(secret []byte) otp.TOTP {
+	return otp.TOTP{Secret: secret, Algorithm: otp.SHA1, Digits: 6, Period: 30 * time.Second}
 }
 
 // confirmWindow accepts the code shown a step before or after ours, for
 // a phone whose clock is a little off.
-var confirmWindow = challenge.Window{Back: 1, Ahead: 1}
+var confirmWindow = otp.Window{Back: 1, Ahead: 1}
 
 func (p *Portal) addTOTPPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
 	if !p.mayAdd(w, r, s) {
@@ -124,7 +125,7 @@ func (p *Portal) addTOTPPage(w http.ResponseWriter, r *http.Request, s *cluster.
 	}
 	// A new secret each time the page is shown: reloading it forgets
 	// the one before.
-	secret, err := challenge.NewTOTPSecret(rand.Reader, challenge.SHA1)
+	secret, err := otp.NewTOTPSecret(rand.Reader, otp.SHA1)
 	if err != nil {
 		p.unavailable(w, r, err)
 		return
@@ -516,11 +517,11 @@ func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 // record as used.
 func tokenCode(d cluster.Device, code string, next uint64, now time.Time) (int64, bool) {
 	if d.Type == cluster.HOTP {
-		n, ok := challenge.HOTP{Secret: d.Secret, Algorithm: challenge.Algorithm(d.Algorithm), Digits: d.Digits}.
-			Check(code, next, challenge.DefaultHOTPWindow)
+		n, ok := otp.HOTP{Secret: d.Secret, Algorithm: otp.Algorithm(d.Algorithm), Digits: d.Digits}.
+			Check(code, next, otp.DefaultHOTPWindow)
 		return int64(n) - 1, ok
 	}
-	t := challenge.TOTP{Secret: d.Secret, Algorithm: challenge.Algorithm(d.Algorithm), Digits: d.Digits, Period: d.Period}
+	t := otp.TOTP{Secret: d.Secret, Algorithm: otp.Algorithm(d.Algorithm), Digits: d.Digits, Period: d.Period}
 	return t.Check(code, now, -1, confirmWindow)
 }
 
