@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"twostep/cluster"
 	"twostep/directory"
@@ -63,22 +62,6 @@ func NewEngine(dir Directory, policy Policy, opts ...Option) *Engine {
 	return e
 }
 
-// Messages shown to users whose password was right but whose account
-// cannot log in now. They say what to do, and reveal nothing to somebody
-// without the password: directories report these states after the bind.
-const (
-	msgDisabled        = "Your account is disabled. Contact the help desk."
-	msgLocked          = "Your account is locked. Contact the help desk, or try again later."
-	msgPasswordExpired = "Your password has expired. Change it, then log in again."
-	msgAccountExpired  = "Your account has expired. Contact the help desk."
-	msgLogonDenied     = "You may not log in at this time or from this place."
-	msgDenied          = "You are not allowed to use this service."
-)
-
-// maxUsername bounds User-Name; RADIUS allows 253 bytes and no directory
-// has longer names.
-const maxUsername = 253
-
 // typed is what the password box held, parted: the password, and an
 // appended passcode or push keyword.
 type typed struct {
@@ -107,11 +90,11 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request, w Responder) {
 // decide decides req, or leaves the decision open (Decision.wait) for a
 // login that waits for the user's device.
 func (e *Engine) decide(ctx context.Context, req *Request, w Responder) (Decision, error) {
-	if req.User == "" || len(req.User) > maxUsername || !utf8.ValidString(req.User) {
+	if !validUser(req.User) {
 		return Decision{Outcome: Reject, Reason: ReasonBadUsername}, nil
 	}
 	if req.State != nil {
-		return e.answer(ctx, req, w)
+		return e.answerRound(ctx, req, w)
 	}
 	in := typed{password: req.Password, push: -1}
 	if e.sf != nil {
@@ -151,28 +134,6 @@ func (e *Engine) decide(ctx context.Context, req *Request, w Responder) (Decisio
 	return d, nil
 }
 
-// firstFactorRefused is the answer to a directory status other than OK.
-// The messages of the states a directory reports after a right password
-// say what to do; a wrong password or an unknown user says nothing.
-func firstFactorRefused(s directory.Status) Decision {
-	switch s {
-	case directory.Disabled:
-		return Decision{Outcome: Reject, Reason: ReasonDisabled, Message: msgDisabled}
-	case directory.Locked:
-		return Decision{Outcome: Reject, Reason: ReasonLocked, Message: msgLocked}
-	case directory.PasswordExpired:
-		return Decision{Outcome: Reject, Reason: ReasonPasswordExpired, Message: msgPasswordExpired}
-	case directory.AccountExpired:
-		return Decision{Outcome: Reject, Reason: ReasonAccountExpired, Message: msgAccountExpired}
-	case directory.LogonDenied:
-		return Decision{Outcome: Reject, Reason: ReasonLogonDenied, Message: msgLogonDenied}
-	case directory.UnknownUser:
-		return Decision{Outcome: Reject, Reason: ReasonUnknownUser}
-	default:
-		return Decision{Outcome: Reject, Reason: ReasonBadPassword}
-	}
-}
-
 // apply decides for a user whose password was right.
 func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, in typed) (Decision, error) {
 	rule := e.policy.match(u.Groups)
@@ -189,4 +150,15 @@ func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, in t
 		name = req.User
 	}
 	return e.require(ctx, req, name, rule, in)
+}
+
+// Audit records what a user did to their own account (a device added or
+// removed in the portal) in the audit trail, as this node; without an
+// audit trail it does nothing. A failed write does not undo the action:
+// it is returned for the caller's log.
+func (e *Engine) Audit(ctx context.Context, user, action, detail string) error {
+	if e.audit == nil {
+		return nil
+	}
+	return e.audit.Record(context.WithoutCancel(ctx), cluster.Event{Time: e.now(), Action: action, Actor: e.actor, User: user, Detail: detail})
 }

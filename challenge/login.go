@@ -78,6 +78,13 @@ func ParseFailMode(s string) (FailMode, bool) {
 	return Secure, false
 }
 
+// DefaultNASTimeout and DefaultNASRetries are what a client entry that
+// declares nothing is assumed to wait: 5 s, sent 3 times.
+const (
+	DefaultNASTimeout = 5 * time.Second
+	DefaultNASRetries = 2
+)
+
 // ClientLogin is how one RADIUS client's users give their second factor.
 // The zero value is auto mode with "," as separator and fail mode secure.
 type ClientLogin struct {
@@ -170,4 +177,52 @@ func appendedCode(s string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Wait is how long a login of this client may wait synchronously, for a
+// device's answer or for the store: what the NAS waits (its timeout
+// times its tries) less a margin for the answer's way back (a tenth, at
+// least 0.5 s), and at least a second.
+func (l ClientLogin) Wait() time.Duration {
+	timeout, retries := l.NASTimeout, l.NASRetries
+	if timeout <= 0 {
+		timeout = DefaultNASTimeout
+	}
+	if retries < 0 {
+		retries = 0
+	}
+	total := timeout * time.Duration(retries+1)
+	margin := max(total/10, 500*time.Millisecond)
+	return max(total-margin, time.Second)
+}
+
+// pushKeyword reads "push" or "pushN" (N from 1 to 9) as the device
+// choice: 0 for the default device, N for the N-th push device.
+func pushKeyword(s string) (int, bool) {
+	s = strings.ToLower(s)
+	if s == "push" {
+		return 0, true
+	}
+	if len(s) == 5 && strings.HasPrefix(s, "push") && s[4] >= '1' && s[4] <= '9' {
+		return int(s[4] - '0'), true
+	}
+	return 0, false
+}
+
+// splitPush parts an appended push keyword from the password, in append
+// and auto mode: "secret,push" or "secret,push2".
+func (l ClientLogin) splitPush(password string) (pw string, n int, ok bool) {
+	if l.Mode == Prompt {
+		return password, 0, false
+	}
+	sep := l.separator()
+	i := strings.LastIndex(password, sep)
+	if i <= 0 {
+		return password, 0, false
+	}
+	n, ok = pushKeyword(password[i+len(sep):])
+	if !ok {
+		return password, 0, false
+	}
+	return password[:i], n, true
 }

@@ -2,14 +2,9 @@ package challenge
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
-	"unicode/utf8"
 
 	"twostep/challenge/otp"
 	"twostep/cluster"
@@ -20,21 +15,6 @@ import (
 // at a time: the password, then a passcode, a push or a recovery
 // passcode. The same lockout, replay and push rules apply, so that the
 // portal is no easier a way in than the VPN.
-
-// PortalService is the service name a push started by the portal shows
-// on the device.
-const PortalService = "My Settings & Devices"
-
-// PushPurpose is what push p asks the user to confirm when the portal
-// started it ("Remove the device “phone”"), for the device to show as
-// its title; empty for a login's push. The portal's pushes carry their
-// purpose where a NAS's carry the NAS-Identifier.
-func PushPurpose(p *cluster.Push) string {
-	if p.Client != PortalService {
-		return ""
-	}
-	return p.NASID
-}
 
 // Messages of the portal's sign-in.
 const (
@@ -69,7 +49,7 @@ func portalRequest(user string) *Request {
 // in now. Accept means a second factor is due next (or, with MayEnroll, a
 // first device may be added).
 func (e *Engine) PortalPassword(ctx context.Context, user, password string) (PortalUser, Decision, error) {
-	if user == "" || len(user) > maxUsername || !utf8.ValidString(user) {
+	if !validUser(user) {
 		return PortalUser{}, Decision{Outcome: Reject, Reason: ReasonBadUsername}, nil
 	}
 	if password == "" {
@@ -310,68 +290,4 @@ func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decisio
 		d.Message = msgPortalPushMismatch
 	}
 	return d, nil
-}
-
-// DevicePushes returns the pushes waiting for a device's answer, for the
-// device's app to show, and the device's name as the account has it now
-// (the user may have renamed it). The request must carry the device's
-// signature over cluster.PendingSigned(user, device, at), with at within
-// the clock skew allowed to answers; ErrAnswerRefused otherwise.
-func (e *Engine) DevicePushes(ctx context.Context, user, device string, at time.Time, sig []byte) (name string, pushes []*cluster.Push, err error) {
-	if e.push == nil || e.sf == nil {
-		return "", nil, fmt.Errorf("%w: push approval is off", ErrAnswerRefused)
-	}
-	now := e.now()
-	if d := now.Sub(at); d > answerSkew || d < -answerSkew {
-		return "", nil, fmt.Errorf("%w: the device's clock is %v off", ErrAnswerRefused, d.Round(time.Second))
-	}
-	if user == "" || len(user) > maxUsername || !utf8.ValidString(user) {
-		return "", nil, fmt.Errorf("%w: bad user name", ErrAnswerRefused)
-	}
-	acct, err := e.sf.accounts.Load(ctx, user)
-	if err != nil {
-		return "", nil, err
-	}
-	dev, ok := acct.Device(device)
-	if !ok || dev.Type != cluster.PushApp {
-		return "", nil, fmt.Errorf("%w: no such push device", ErrAnswerRefused)
-	}
-	if err := verifyDeviceSignature(dev, cluster.PendingSigned(user, device, at), sig); err != nil {
-		return "", nil, fmt.Errorf("%w: %w", ErrAnswerRefused, err)
-	}
-	pushes, err = e.push.pushes.Open(ctx, acct, device, now)
-	return dev.Name, pushes, err
-}
-
-// verifyDeviceSignature checks sig (r||s) by push device dev's key over
-// msg.
-func verifyDeviceSignature(dev cluster.Device, msg, sig []byte) error {
-	pd, err := dev.PushDevice()
-	if err != nil {
-		return err
-	}
-	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pd.PublicKey)
-	if err != nil {
-		return fmt.Errorf("challenge: device %q: public key: %w", dev.Name, err)
-	}
-	if len(sig) != 64 {
-		return fmt.Errorf("challenge: signature of %d bytes, want 64 (r||s)", len(sig))
-	}
-	sum := sha256.Sum256(msg)
-	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(pub, sum[:], r, s) {
-		return fmt.Errorf("challenge: signature does not verify with device %q's key", dev.Name)
-	}
-	return nil
-}
-
-// Audit records what a user did to their own account (a device added or
-// removed in the portal) in the audit trail, as this node; without an
-// audit trail it does nothing. A failed write does not undo the action:
-// it is returned for the caller's log.
-func (e *Engine) Audit(ctx context.Context, user, action, detail string) error {
-	if e.audit == nil {
-		return nil
-	}
-	return e.audit.Record(context.WithoutCancel(ctx), cluster.Event{Time: e.now(), Action: action, Actor: e.actor, User: user, Detail: detail})
 }
