@@ -14,16 +14,19 @@ const (
 	Reject Outcome = iota
 	// Accept lets the user in (Access-Accept).
 	Accept
-	// Challenge asks the user for more (Access-Challenge).
-	Challenge
+	// Ask asks the user for more before deciding: a passcode, a device
+	// from a menu, Enter once a push is approved (Access-Challenge, with
+	// State for the answer). Logs and metrics call it "challenge", as
+	// RADIUS does.
+	Ask
 )
 
-// String names the outcome for logs and metrics.
+// String names the outcome for logs and metrics: the RADIUS answer.
 func (o Outcome) String() string {
 	switch o {
 	case Accept:
 		return "accept"
-	case Challenge:
+	case Ask:
 		return "challenge"
 	default:
 		return "reject"
@@ -91,7 +94,7 @@ type Decision struct {
 	Reason Reason
 	// Message is shown to the user as Reply-Message when not empty.
 	Message string
-	// State goes with a Challenge and comes back in the answer.
+	// State goes with Ask and comes back in the answer.
 	State []byte
 	// Attributes are sent with an Accept (from the matching policy rule).
 	Attributes []Attribute

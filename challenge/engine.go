@@ -104,7 +104,7 @@ func (e *Engine) decide(ctx context.Context, req *Request, w Responder) (Decisio
 		if pw, n, ok := req.Login.splitPush(req.Password); ok {
 			in.password, in.push = pw, n
 		}
-		if in.push >= 0 || req.Login.Mode == Auto {
+		if in.push >= 0 || req.Login.Mode == ModeAuto {
 			// A copy of this request may have started a push on another
 			// node (the NAS failed over): join it, with no second push
 			// and no second password check.

@@ -134,7 +134,7 @@ func TestDecisionNamesCanonicalUser(t *testing.T) {
 		t.Helper()
 		w.dir.res = res
 		d, err := authenticate(context.Background(), w.engine, &Request{
-			User: typed, Password: password, State: state, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt},
+			User: typed, Password: password, State: state, Client: "vpn", Source: nas, Login: ClientLogin{Mode: ModeChallenge},
 		})
 		if err != nil {
 			t.Fatal(err)

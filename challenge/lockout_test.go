@@ -21,14 +21,14 @@ func TestLockoutHoldsUnderBursts(t *testing.T) {
 	cfg.Lockout = cluster.LockoutPolicy{Attempts: attempts, Duration: time.Hour}
 	modes := map[string]func(w *sfWorld, code string) (Decision, error){
 		"append": func(w *sfWorld, code string) (Decision, error) {
-			return authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw," + code, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Append}})
+			return authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw," + code, Client: "vpn", Source: nas, Login: ClientLogin{Mode: ModeAppend}})
 		},
 		"challenge answer": func(w *sfWorld, code string) (Decision, error) {
-			first, err := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt}})
-			if err != nil || first.Outcome != Challenge {
+			first, err := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{Mode: ModeChallenge}})
+			if err != nil || first.Outcome != Ask {
 				return first, err
 			}
-			return authenticate(context.Background(), w.engine, &Request{User: "alice", Password: code, State: first.State, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt}})
+			return authenticate(context.Background(), w.engine, &Request{User: "alice", Password: code, State: first.State, Client: "vpn", Source: nas, Login: ClientLogin{Mode: ModeChallenge}})
 		},
 		"portal passcode": func(w *sfWorld, code string) (Decision, error) {
 			return w.engine.PortalPasscode(context.Background(), "alice", code)
@@ -150,12 +150,12 @@ func TestLockMessages(t *testing.T) {
 			cfg.Lockout.Duration = tt.duration
 			w := newSFWorld(t, cfg, Policy{}, nil)
 			dev := w.enroll("phone")
-			c := w.login(Prompt, "pw", nil)
+			c := w.login(ModeChallenge, "pw", nil)
 			tt.lock(w, cfg.Lockout)
 			for name, d := range map[string]Decision{
-				"append":           w.login(Append, "pw,"+w.code(dev, 0), nil),
-				"challenge":        w.login(Prompt, "pw", nil),
-				"challenge answer": w.login(Prompt, w.code(dev, 0), c.State),
+				"append":           w.login(ModeAppend, "pw,"+w.code(dev, 0), nil),
+				"challenge":        w.login(ModeChallenge, "pw", nil),
+				"challenge answer": w.login(ModeChallenge, w.code(dev, 0), c.State),
 			} {
 				if d.Reason != ReasonLockedOut || d.Message != tt.want {
 					t.Errorf("%s: got %s %q, want locked_out %q", name, d.Reason, d.Message, tt.want)

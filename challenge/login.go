@@ -9,26 +9,27 @@ import (
 
 // Mode is how a RADIUS client carries the second factor. VPN
 // concentrators differ: some show an Access-Challenge's prompt, some have
-// only one password box.
+// only one password box. Each mode is named as the configuration writes
+// it (ModeChallenge is "challenge").
 type Mode uint8
 
 const (
-	// Auto takes a passcode appended to the password when there is one and
-	// otherwise answers an Access-Challenge. It is the zero value.
-	Auto Mode = iota
-	// Append expects "password,123456" in the one password box.
-	Append
-	// Prompt answers the password with an Access-Challenge asking for the
-	// passcode (the configuration calls it "challenge").
-	Prompt
+	// ModeAuto takes a passcode appended to the password when there is
+	// one and otherwise answers an Access-Challenge. It is the zero value.
+	ModeAuto Mode = iota
+	// ModeAppend expects "password,123456" in the one password box.
+	ModeAppend
+	// ModeChallenge answers the password with an Access-Challenge asking
+	// for the passcode.
+	ModeChallenge
 )
 
 // String names the mode as the configuration writes it.
 func (m Mode) String() string {
 	switch m {
-	case Append:
+	case ModeAppend:
 		return "append"
-	case Prompt:
+	case ModeChallenge:
 		return "challenge"
 	default:
 		return "auto"
@@ -39,13 +40,13 @@ func (m Mode) String() string {
 func ParseMode(s string) (Mode, bool) {
 	switch s {
 	case "auto":
-		return Auto, true
+		return ModeAuto, true
 	case "append":
-		return Append, true
+		return ModeAppend, true
 	case "challenge":
-		return Prompt, true
+		return ModeChallenge, true
 	}
-	return Auto, false
+	return ModeAuto, false
 }
 
 // FailMode is what a client's logins get while the cluster store cannot
@@ -125,9 +126,9 @@ func (l ClientLogin) separator() string {
 // space from the password's, so the code is taken as typed, digits only.
 func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 	switch {
-	case l.Mode == Prompt:
+	case l.Mode == ModeChallenge:
 		return password, "", false
-	case l.CodeLength > 0 && l.Mode == Append:
+	case l.CodeLength > 0 && l.Mode == ModeAppend:
 		if len(password) <= l.CodeLength {
 			return password, "", false
 		}
@@ -212,7 +213,7 @@ func pushKeyword(s string) (int, bool) {
 // splitPush parts an appended push keyword from the password, in append
 // and auto mode: "secret,push" or "secret,push2".
 func (l ClientLogin) splitPush(password string) (pw string, n int, ok bool) {
-	if l.Mode == Prompt {
+	if l.Mode == ModeChallenge {
 		return password, 0, false
 	}
 	sep := l.separator()

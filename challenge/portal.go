@@ -42,7 +42,7 @@ type PortalUser struct {
 // portalRequest stands for the portal where the flows expect a NAS's
 // request: the portal always fails secure.
 func portalRequest(user string) *Request {
-	return &Request{User: user, Client: PortalService, Login: ClientLogin{Mode: Prompt, FailMode: Secure}}
+	return &Request{User: user, Client: PortalService, Login: ClientLogin{Mode: ModeChallenge, FailMode: Secure}}
 }
 
 // PortalPassword checks user's password and whether the account may sign
@@ -193,8 +193,7 @@ type PortalPush struct {
 // PortalPush sends a verified push to the account's push device (its id;
 // empty: the default one), from the browser at from, for purpose (what
 // the device shows the user is approving: "Sign in", "Remove the device
-// …"). Outcome Challenge
-// means it was sent: the page shows the number and asks
+// …"). Outcome Ask means it was sent: the page shows the number and asks
 // PortalPushResult. The push limit applies as for logins.
 func (e *Engine) PortalPush(ctx context.Context, name, device, from, purpose string) (PortalPush, Decision, error) {
 	if e.sf == nil || e.push == nil {
@@ -248,11 +247,11 @@ func (e *Engine) PortalPush(ctx context.Context, name, device, from, purpose str
 		return PortalPush{}, d, nil
 	}
 	return PortalPush{ID: p.ID, Number: number, Device: p.DeviceName},
-		Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
+		Decision{Outcome: Ask, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
 }
 
 // PortalPushResult tells how the push id that the portal started for the
-// account name ended: Outcome Challenge while it waits, Accept for the
+// account name ended: Outcome Ask while it waits, Accept for the
 // device's signed approval with the right number, Reject otherwise.
 func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decision, error) {
 	if e.sf == nil || e.push == nil {
@@ -273,7 +272,7 @@ func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decisio
 			Err: fmt.Errorf("challenge: push %s is not a portal push of %q", id, name)}, nil
 	}
 	if p.State == cluster.PushPending && !p.Expired(e.now()) {
-		return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
+		return Decision{Outcome: Ask, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
 	}
 	acct, err := e.sf.accounts.Load(ctx, name)
 	if err != nil {

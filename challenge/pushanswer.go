@@ -17,16 +17,6 @@ import (
 // it reaches and checked again by the node that decides; the pushes
 // waiting for it; a fraud report's lock and alert.
 
-// PushReply is a device's answer as the approval API received it.
-type PushReply struct {
-	Push      string
-	Device    string
-	Decision  cluster.PushState
-	Number    string
-	At        time.Time
-	Signature []byte
-}
-
 // answerSkew is how far a device's clock may be from ours.
 const answerSkew = 2 * time.Minute
 
@@ -44,17 +34,20 @@ var (
 // number of a verified push, then records the answer once
 // (cluster.ErrPushAnswered, cluster.ErrPushExpired otherwise). A fraud
 // report locks the account, writes an audit event and raises the alert.
-func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, error) {
+// a is what device sent about push id (Decision, Number, At, Signature);
+// the engine records it with its own Node, and with a Reason only when it
+// decides for the device.
+func (e *Engine) AnswerPush(ctx context.Context, id, device string, a cluster.PushAnswer) (*cluster.Push, error) {
 	if e.push == nil || e.sf == nil {
 		return nil, fmt.Errorf("%w: push approval is off", ErrAnswerRefused)
 	}
-	switch r.Decision {
+	switch a.Decision {
 	case cluster.PushApproved, cluster.PushDenied, cluster.PushFraud:
 	default:
-		return nil, fmt.Errorf("%w: decision %q", ErrAnswerRefused, r.Decision)
+		return nil, fmt.Errorf("%w: decision %q", ErrAnswerRefused, a.Decision)
 	}
 	now := e.now()
-	p, err := e.push.pushes.Get(ctx, r.Push)
+	p, err := e.push.pushes.Get(ctx, id)
 	switch {
 	case errors.Is(err, cluster.ErrNotFound):
 		return nil, fmt.Errorf("%w: no such push (answered long ago, or never sent)", ErrAnswerRefused)
@@ -64,10 +57,10 @@ func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, er
 	if err != nil {
 		return nil, err
 	}
-	if r.Device != p.Device {
+	if device != p.Device {
 		return nil, fmt.Errorf("%w: the push went to another device", ErrAnswerRefused)
 	}
-	if d := now.Sub(r.At); d > answerSkew || d < -answerSkew {
+	if d := now.Sub(a.At); d > answerSkew || d < -answerSkew {
 		return nil, fmt.Errorf("%w: the device's clock is %v off", ErrAnswerRefused, d.Round(time.Second))
 	}
 	acct, err := e.sf.accounts.Load(ctx, p.Account)
@@ -78,11 +71,11 @@ func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, er
 	if !ok {
 		return nil, fmt.Errorf("%w: the device was removed", ErrAnswerRefused)
 	}
-	a := cluster.PushAnswer{Decision: r.Decision, Number: r.Number, At: r.At.UTC().Truncate(time.Second), Signature: r.Signature, Node: e.push.cfg.Node}
+	a.At, a.Reason, a.Node = a.At.UTC().Truncate(time.Second), "", e.push.cfg.Node
 	if err := VerifyPushAnswer(dev, p, &a); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrAnswerRefused, err)
 	}
-	mismatch := p.Verified() && r.Decision == cluster.PushApproved && !e.push.pushes.NumberMatches(p, r.Number)
+	mismatch := p.Verified() && a.Decision == cluster.PushApproved && !e.push.pushes.NumberMatches(p, a.Number)
 	state := a.Decision
 	if mismatch {
 		// One guess per push: a wrong number denies the login. The
@@ -91,7 +84,7 @@ func (e *Engine) AnswerPush(ctx context.Context, r PushReply) (*cluster.Push, er
 		state, a.Reason = cluster.PushDenied, answerNumberMismatch
 	}
 	got, err := e.push.pushes.Answer(ctx, p, state, a, now)
-	if r.Decision == cluster.PushFraud && (errors.Is(err, cluster.ErrPushAnswered) || errors.Is(err, cluster.ErrPushExpired)) {
+	if a.Decision == cluster.PushFraud && (errors.Is(err, cluster.ErrPushAnswered) || errors.Is(err, cluster.ErrPushExpired)) {
 		// "This wasn't me" after the login was decided or timed out
 		// still protects the account.
 		e.reportFraud(ctx, p, now)

@@ -38,5 +38,5 @@ func (e *Engine) pushChallenge(ctx context.Context, req *Request, p *cluster.Pus
 	if err != nil {
 		return e.storeDown(err)
 	}
-	return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Message: msg, State: state, Device: p.DeviceName}, nil
+	return Decision{Outcome: Ask, Reason: ReasonPushWaiting, Message: msg, State: state, Device: p.DeviceName}, nil
 }

@@ -37,7 +37,7 @@ func (e *Engine) pushMenu(ctx context.Context, req *Request, acct *cluster.Accou
 	if err != nil {
 		return e.failMode(req, rule, err)
 	}
-	return withProblems(Decision{Outcome: Challenge, Reason: ReasonPushMenu, Message: b.String(), State: state}, acct), nil
+	return withProblems(Decision{Outcome: Ask, Reason: ReasonPushMenu, Message: b.String(), State: state}, acct), nil
 }
 
 // menuChoice reads an answer to the push menu: a device's number.
@@ -100,7 +100,7 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, w Responde
 		if err != nil {
 			return Decision{}, true, err
 		}
-		return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Message: msg, State: req.State, Device: got.DeviceName, Err: resendErr}, true, nil
+		return Decision{Outcome: Ask, Reason: ReasonPushWaiting, Message: msg, State: req.State, Device: got.DeviceName, Err: resendErr}, true, nil
 	}
 	d := e.pushOutcome(acct, got, data.Reply)
 	d.Err = errors.Join(d.Err, resendErr)

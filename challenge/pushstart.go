@@ -82,7 +82,7 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 		dev = devs[n-1]
 	}
 	verified := req.Login.VerifiedPush || rule.VerifiedPush
-	if verified && req.Login.Mode == Append {
+	if verified && req.Login.Mode == ModeAppend {
 		return Decision{Outcome: Reject, Reason: ReasonPushNeedsPrompt, Message: msgPushNoNumber}, nil
 	}
 	number := ""

@@ -17,7 +17,7 @@ import (
 // challenges gets one ("approve, then press Enter"); the push stays
 // answerable.
 func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push, reply []Attribute) (Decision, error) {
-	canChallenge := req.Login.Mode != Append
+	canChallenge := req.Login.Mode != ModeAppend
 	decide := func(got *cluster.Push, err error) (Decision, error) {
 		switch {
 		case errors.Is(err, cluster.ErrNotFound):

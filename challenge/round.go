@@ -101,7 +101,7 @@ func (e *Engine) answerRound(ctx context.Context, req *Request, w Responder) (de
 		if d, handled, err = e.pushAnswerPending(ctx, req, w, round{p, data}, acct); err != nil {
 			return Decision{}, err
 		}
-		if handled && d.Outcome == Challenge {
+		if handled && d.Outcome == Ask {
 			if !bytes.Equal(d.State, req.State) {
 				// A new State (the menu started a push): this one is done.
 				d.Err = errors.Join(d.Err, e.sf.challenges.Finish(ctx, p))
@@ -144,5 +144,5 @@ func (e *Engine) answerRound(ctx context.Context, req *Request, w Responder) (de
 		}
 		return d, nil
 	}
-	return Decision{Outcome: Challenge, Reason: d.Reason, Message: msgWrongCode, State: req.State, Err: d.Err}, nil
+	return Decision{Outcome: Ask, Reason: d.Reason, Message: msgWrongCode, State: req.State, Err: d.Err}, nil
 }

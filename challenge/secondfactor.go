@@ -122,14 +122,14 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 		case in.push >= 0:
 			d, err := e.startPush(ctx, req, acct, rule, in.push)
 			return withProblems(d, acct), err
-		case len(devs) > 0 && req.Login.Mode == Auto:
+		case len(devs) > 0 && req.Login.Mode == ModeAuto:
 			d, err := e.startPush(ctx, req, acct, rule, 0)
 			return withProblems(d, acct), err
-		case len(devs) > 0 && req.Login.Mode == Prompt:
+		case len(devs) > 0 && req.Login.Mode == ModeChallenge:
 			return e.pushMenu(ctx, req, acct, rule, devs)
 		}
 	}
-	if req.Login.Mode == Append {
+	if req.Login.Mode == ModeAppend {
 		// No passcode where one was expected: the password alone is not a
 		// login, and no hint is given that it was right.
 		return Decision{Outcome: Reject, Reason: ReasonBadPasscode}, nil
@@ -139,5 +139,5 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if err != nil {
 		return e.failMode(req, rule, err)
 	}
-	return withProblems(Decision{Outcome: Challenge, Reason: ReasonPasscodeRequested, Message: e.sf.cfg.Prompt, State: state}, acct), nil
+	return withProblems(Decision{Outcome: Ask, Reason: ReasonPasscodeRequested, Message: e.sf.cfg.Prompt, State: state}, acct), nil
 }

@@ -256,7 +256,7 @@ func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster
 	switch d.Outcome {
 	case challenge.Accept:
 		p.factorDone(w, r, s, d.Reason == challenge.ReasonRecovery)
-	case challenge.Challenge:
+	case challenge.Ask:
 		http.Redirect(w, r, "/signin/push", http.StatusSeeOther)
 	default:
 		msg := d.Message
@@ -316,7 +316,7 @@ func (p *Portal) sendPush(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 		purpose = p.pendingPurpose(r, s)
 	}
 	pp, d, err := p.engine.PortalPush(r.Context(), s.User, r.PostFormValue("device"), p.remoteIP(r), purpose)
-	if err == nil && d.Outcome == challenge.Challenge {
+	if err == nil && d.Outcome == challenge.Ask {
 		s.Push, s.Number = pp.ID, pp.Number
 		if err := p.sessions.Update(r.Context(), s); err != nil {
 			p.unavailable(w, r, err)
@@ -338,7 +338,7 @@ func (p *Portal) pushPage(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 		return
 	}
 	d, err := p.engine.PortalPushResult(r.Context(), s.User, s.Push)
-	if err == nil && d.Outcome == challenge.Challenge {
+	if err == nil && d.Outcome == challenge.Ask {
 		p.pages.render(w, http.StatusOK, "push.html", &view{Title: "Check your device", User: userIfSignedIn(s), CSRF: s.CSRF,
 			Refresh: 2, Data: pushView{Number: s.Number, Device: d.Device}})
 		return

@@ -71,7 +71,7 @@ func FuzzParsePacket(f *testing.F) {
 				return challenge.Decision{Outcome: challenge.Accept, Reason: challenge.ReasonOK, Message: "Welcome"}, nil
 			}
 		case "carol":
-			return challenge.Decision{Outcome: challenge.Challenge, Reason: "need_passcode", Message: "Passcode:", State: []byte(req.Password)}, nil
+			return challenge.Decision{Outcome: challenge.Ask, Reason: "need_passcode", Message: "Passcode:", State: []byte(req.Password)}, nil
 		case "dave":
 			return challenge.Decision{}, errors.New("directory down")
 		}

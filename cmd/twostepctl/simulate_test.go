@@ -255,7 +255,7 @@ func TestSimulate(t *testing.T) {
 		defer cancel()
 		w.engine.Authenticate(ctx, &challenge.Request{User: "alice", Password: "pw,push", Client: "vpn",
 			Source: netip.MustParseAddrPort("192.0.2.1:4000"), CallingStationID: "198.51.100.7",
-			Login: challenge.ClientLogin{Mode: challenge.Append, NASTimeout: 5 * time.Second}}, r)
+			Login: challenge.ClientLogin{Mode: challenge.ModeAppend, NASTimeout: 5 * time.Second}}, r)
 		a := <-r
 		d, err := a.d, a.err
 		if err != nil || d.Outcome != challenge.Accept || d.Reason != challenge.ReasonPushApproved {
