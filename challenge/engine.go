@@ -9,8 +9,8 @@ import (
 	"twostep/directory"
 )
 
-// Directory checks a first factor. directory.File and (later) the LDAP
-// backend implement it.
+// Directory checks a first factor; the users file and the LDAP/AD
+// backend of package directory implement it.
 type Directory interface {
 	Authenticate(ctx context.Context, username, password string) (directory.Result, error)
 }
