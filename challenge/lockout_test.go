@@ -168,3 +168,54 @@ func TestLockMessages(t *testing.T) {
 		})
 	}
 }
+
+func TestLockout(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
+	dev := w.enroll("phone")
+	wrong := func(i int) string {
+		c := []byte("100000")
+		c[5] = byte('0' + i)
+		if string(c) == w.code(dev, 0) || string(c) == w.code(dev, -1) {
+			c[4] = '9'
+		}
+		return string(c)
+	}
+	for i := range 4 {
+		expect(t, w.login(ModeAppend, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
+	}
+	t.Run("the same wrong code counts once", func(t *testing.T) {
+		for range 5 {
+			expect(t, w.login(ModeAppend, "pw,"+wrong(3), nil), Reject, ReasonBadPasscode)
+		}
+	})
+	d := w.login(ModeAppend, "pw,"+wrong(4), nil)
+	expect(t, d, Reject, ReasonLockedOut)
+	if d.Message == "" {
+		t.Error("a locked user is told so")
+	}
+	expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Reject, ReasonLockedOut)
+	expect(t, w.login(ModeChallenge, "pw", nil), Reject, ReasonLockedOut)
+
+	t.Run("the lock ends after its duration", func(t *testing.T) {
+		w.advance(15*time.Minute + time.Second)
+		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+	})
+	t.Run("a success resets the count", func(t *testing.T) {
+		for i := range 4 {
+			expect(t, w.login(ModeAppend, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
+		}
+		w.advance(30 * time.Second)
+		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+		for i := range 4 {
+			expect(t, w.login(ModeAppend, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
+		}
+	})
+	t.Run("an admin unlocks", func(t *testing.T) {
+		expect(t, w.login(ModeAppend, "pw,"+wrong(5), nil), Reject, ReasonLockedOut)
+		if ok, err := w.accounts.Unlock(context.Background(), "alice"); err != nil || !ok {
+			t.Fatalf("Unlock: %v %v", ok, err)
+		}
+		w.advance(30 * time.Second)
+		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+	})
+}

@@ -655,22 +655,6 @@ func TestPushNotifierDown(t *testing.T) {
 	expect(t, w.login(0, w.request(ModeAppend, "pw,push", nil)), Reject, ReasonPushUndelivered)
 }
 
-func TestClientWait(t *testing.T) {
-	for _, tc := range []struct {
-		l    ClientLogin
-		want time.Duration
-	}{
-		{ClientLogin{}, 4500 * time.Millisecond}, // 5s once, less the 500ms floor of the margin
-		{ClientLogin{NASTimeout: 5 * time.Second, NASRetries: 2}, 13500 * time.Millisecond},
-		{ClientLogin{NASTimeout: 30 * time.Second, NASRetries: 2}, 81 * time.Second},
-		{ClientLogin{NASTimeout: time.Second}, time.Second}, // never below a second
-	} {
-		if got := tc.l.Wait(); got != tc.want {
-			t.Errorf("%+v: wait %v, want %v", tc.l, got, tc.want)
-		}
-	}
-}
-
 // TestPushAnswersLater is the RADIUS layer's way: a login that waits for
 // the device is released and Authenticate returns at once; the answer
 // comes through the Responder, with the user's canonical name.
