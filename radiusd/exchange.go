@@ -32,11 +32,11 @@ type exchange struct {
 	release func()             // frees the admission slot; idempotent
 	cancel  context.CancelFunc // ends the decision's context, once answered
 
-	mu       sync.Mutex
-	returned bool // the Authenticator returned: an answer now is late
-	answered bool
-	d        challenge.Decision // the answer given before the Authenticator returned
-	err      error
+	mu           sync.Mutex
+	authReturned bool // the Authenticator returned: an answer now is late
+	answered     bool
+	d            challenge.Decision // the answer given before the Authenticator returned
+	err          error
 }
 
 // Release frees the request's admission slot: the login waits for the
@@ -54,21 +54,21 @@ func (x *exchange) Respond(d challenge.Decision, err error) {
 		return
 	}
 	x.answered = true
-	if !x.returned {
+	if !x.authReturned {
 		x.d, x.err = d, err
 		x.mu.Unlock()
 		return
 	}
 	x.mu.Unlock()
-	x.late(d, err)
+	x.sendLate(d, err)
 }
 
-// returnedFrom is called when the Authenticator returns: it sends the
+// afterAuthenticate is called when the Authenticator returns: it sends the
 // answer given meanwhile, or leaves the request to a later Respond, which
 // Shutdown then waits for.
-func (x *exchange) returnedFrom() {
+func (x *exchange) afterAuthenticate() {
 	x.mu.Lock()
-	x.returned = true
+	x.authReturned = true
 	answered := x.answered
 	if !answered {
 		x.l.handlers.Add(1)
@@ -86,8 +86,8 @@ func (x *exchange) returnedFrom() {
 	x.respond()
 }
 
-// late sends an answer that came after the Authenticator returned.
-func (x *exchange) late(d challenge.Decision, err error) {
+// sendLate sends an answer that came after the Authenticator returned.
+func (x *exchange) sendLate(d challenge.Decision, err error) {
 	defer x.l.handlers.Done()
 	defer x.cancel()
 	defer func() {

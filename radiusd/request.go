@@ -130,7 +130,7 @@ func (s *Server) serveAccess(x *exchange) {
 	if req := x.request(); req != nil {
 		s.authenticate(ctx, req, x)
 	}
-	x.returnedFrom()
+	x.afterAuthenticate()
 }
 
 // authenticate calls the Authenticator and turns a panic into an error,
