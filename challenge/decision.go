@@ -14,16 +14,19 @@ const (
 	Reject Outcome = iota
 	// Accept lets the user in (Access-Accept).
 	Accept
-	// Challenge asks the user for more (Access-Challenge).
-	Challenge
+	// Ask asks the user for more before deciding: a passcode, a device
+	// from a menu, Enter once a push is approved (Access-Challenge, with
+	// State for the answer). Logs and metrics call it "challenge", as
+	// RADIUS does.
+	Ask
 )
 
-// String names the outcome for logs and metrics.
+// String names the outcome for logs and metrics: the RADIUS answer.
 func (o Outcome) String() string {
 	switch o {
 	case Accept:
 		return "accept"
-	case Challenge:
+	case Ask:
 		return "challenge"
 	default:
 		return "reject"
@@ -91,7 +94,7 @@ type Decision struct {
 	Reason Reason
 	// Message is shown to the user as Reply-Message when not empty.
 	Message string
-	// State goes with a Challenge and comes back in the answer.
+	// State goes with Ask and comes back in the answer.
 	State []byte
 	// Attributes are sent with an Accept (from the matching policy rule).
 	Attributes []Attribute
@@ -105,18 +108,8 @@ type Decision struct {
 	// Err is a failure the Decision absorbed: the cluster store was down
 	// and the client's fail mode answered. The RADIUS layer logs it.
 	Err error
-	// Wait, when set, leaves the decision open: the login waits for the
-	// user's device, and Wait.Then delivers the final Decision later, on
-	// another goroutine. Only a caller that asked for this with
-	// WithWaiting gets one; the other fields are then unset.
-	Wait *Wait
+	// wait, when set, leaves the decision open: the login waits for the
+	// user's device. Only Authenticate sees one, and hands it to its
+	// Responder; a Decision that leaves the engine is final.
+	wait wait
 }
-
-// Wait is a decision still open. It holds no goroutine while it waits.
-type Wait struct {
-	start func(done func(Decision, error))
-}
-
-// Then calls done once with the final decision (or the error that
-// stopped it), on another goroutine. Call it once.
-func (w *Wait) Then(done func(Decision, error)) { w.start(done) }

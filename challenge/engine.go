@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"twostep/cluster"
 	"twostep/directory"
 )
 
-// Directory checks a first factor. directory.File and (later) the LDAP
-// backend implement it.
+// Directory checks a first factor; the users file and the LDAP/AD
+// backend of package directory implement it.
 type Directory interface {
 	Authenticate(ctx context.Context, username, password string) (directory.Result, error)
 }
@@ -63,40 +62,49 @@ func NewEngine(dir Directory, policy Policy, opts ...Option) *Engine {
 	return e
 }
 
-// Messages shown to users whose password was right but whose account
-// cannot log in now. They say what to do, and reveal nothing to somebody
-// without the password: directories report these states after the bind.
-const (
-	msgDisabled        = "Your account is disabled. Contact the help desk."
-	msgLocked          = "Your account is locked. Contact the help desk, or try again later."
-	msgPasswordExpired = "Your password has expired. Change it, then log in again."
-	msgAccountExpired  = "Your account has expired. Contact the help desk."
-	msgLogonDenied     = "You may not log in at this time or from this place."
-	msgDenied          = "You are not allowed to use this service."
-)
+// typed is what the password box held, parted: the password, and an
+// appended passcode or push keyword.
+type typed struct {
+	password string
+	code     string // the appended passcode, as passcode reads it
+	hasCode  bool
+	push     int // the device a push keyword asks for (0: the default); -1: none
+}
 
-// maxUsername bounds User-Name; RADIUS allows 253 bytes and no directory
-// has longer names.
-const maxUsername = 253
+// Authenticate decides req and answers it through w. A login that waits
+// for the user's device holds no goroutine meanwhile: Authenticate
+// releases w and returns, and the answer comes from the goroutine that
+// sees the device's answer or the end of the NAS's wait. ctx must last
+// until w is answered.
+func (e *Engine) Authenticate(ctx context.Context, req *Request, w Responder) {
+	d, err := e.decide(ctx, req, w)
+	if d.wait == nil || err != nil {
+		d.wait = nil
+		w.Respond(d, err)
+		return
+	}
+	w.Release()
+	d.wait(w.Respond)
+}
 
-// Authenticate decides one login request.
-func (e *Engine) Authenticate(ctx context.Context, req *Request) (Decision, error) {
-	if req.User == "" || len(req.User) > maxUsername || !utf8.ValidString(req.User) {
+// decide decides req, or leaves the decision open (Decision.wait) for a
+// login that waits for the user's device.
+func (e *Engine) decide(ctx context.Context, req *Request, w Responder) (Decision, error) {
+	if !validUser(req.User) {
 		return Decision{Outcome: Reject, Reason: ReasonBadUsername}, nil
 	}
 	if req.State != nil {
-		return e.answer(ctx, req)
+		return e.answerRound(ctx, req, w)
 	}
-	password, code, hasCode := req.Password, "", false
-	pushN := -1 // the device a push keyword asks for; -1: none
+	in := typed{password: req.Password, push: -1}
 	if e.sf != nil {
-		password, code, hasCode = req.Login.split(req.Password)
+		in.password, in.code, in.hasCode = req.Login.split(req.Password)
 	}
-	if e.sf != nil && e.push != nil && !hasCode {
+	if e.sf != nil && e.push != nil && !in.hasCode {
 		if pw, n, ok := req.Login.splitPush(req.Password); ok {
-			password, pushN = pw, n
+			in.password, in.push = pw, n
 		}
-		if pushN >= 0 || req.Login.Mode == Auto {
+		if in.push >= 0 || req.Login.Mode == ModeAuto {
 			// A copy of this request may have started a push on another
 			// node (the NAS failed over): join it, with no second push
 			// and no second password check.
@@ -105,49 +113,29 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) (Decision, erro
 			}
 		}
 	}
-	if password == "" {
+	if in.password == "" {
 		// An empty password must never reach a directory: an LDAP bind
 		// with an empty password is an anonymous bind that "succeeds".
 		return Decision{Outcome: Reject, Reason: ReasonEmptyPassword}, nil
 	}
-	res, err := e.dir.Authenticate(ctx, req.User, password)
+	res, err := e.dir.Authenticate(ctx, req.User, in.password)
 	if err != nil {
 		return Decision{}, fmt.Errorf("challenge: directory: %w", err)
 	}
 	if res.Status == directory.OK {
-		d, err := e.apply(ctx, req, res.User, code, hasCode, pushN)
-		d.User = res.User.Name
-		return d, err
+		d, err := e.apply(ctx, req, res.User, in)
+		return d.then(func(d Decision) Decision {
+			d.User = res.User.Name
+			return d
+		}), err
 	}
 	d := firstFactorRefused(res.Status)
 	d.User = res.User.Name
 	return d, nil
 }
 
-// firstFactorRefused is the answer to a directory status other than OK.
-// The messages of the states a directory reports after a right password
-// say what to do; a wrong password or an unknown user says nothing.
-func firstFactorRefused(s directory.Status) Decision {
-	switch s {
-	case directory.Disabled:
-		return Decision{Outcome: Reject, Reason: ReasonDisabled, Message: msgDisabled}
-	case directory.Locked:
-		return Decision{Outcome: Reject, Reason: ReasonLocked, Message: msgLocked}
-	case directory.PasswordExpired:
-		return Decision{Outcome: Reject, Reason: ReasonPasswordExpired, Message: msgPasswordExpired}
-	case directory.AccountExpired:
-		return Decision{Outcome: Reject, Reason: ReasonAccountExpired, Message: msgAccountExpired}
-	case directory.LogonDenied:
-		return Decision{Outcome: Reject, Reason: ReasonLogonDenied, Message: msgLogonDenied}
-	case directory.UnknownUser:
-		return Decision{Outcome: Reject, Reason: ReasonUnknownUser}
-	default:
-		return Decision{Outcome: Reject, Reason: ReasonBadPassword}
-	}
-}
-
 // apply decides for a user whose password was right.
-func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, code string, hasCode bool, pushN int) (Decision, error) {
+func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, in typed) (Decision, error) {
 	rule := e.policy.match(u.Groups)
 	switch {
 	case rule.Action == Deny:
@@ -161,5 +149,16 @@ func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, code
 	if name == "" {
 		name = req.User
 	}
-	return e.require(ctx, req, name, rule, code, hasCode, pushN)
+	return e.require(ctx, req, name, rule, in)
+}
+
+// Audit records what a user did to their own account (a device added or
+// removed in the portal) in the audit trail, as this node; without an
+// audit trail it does nothing. A failed write does not undo the action:
+// it is returned for the caller's log.
+func (e *Engine) Audit(ctx context.Context, user, action, detail string) error {
+	if e.audit == nil {
+		return nil
+	}
+	return e.audit.Record(context.WithoutCancel(ctx), cluster.Event{Time: e.now(), Action: action, Actor: e.actor, User: user, Detail: detail})
 }

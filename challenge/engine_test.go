@@ -50,7 +50,7 @@ func TestEngine(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := &fakeDirectory{res: tc.res, err: tc.dirErr}
-			got, err := NewEngine(dir, Policy{}).Authenticate(context.Background(), &Request{User: tc.user, Password: tc.pw})
+			got, err := authenticate(context.Background(), NewEngine(dir, Policy{}), &Request{User: tc.user, Password: tc.pw})
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error: got %v, want error %v", err, tc.wantErr)
 			}
@@ -101,7 +101,7 @@ func TestPolicy(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := &fakeDirectory{res: directory.Result{Status: directory.OK, User: directory.User{Name: "alice", Groups: tc.groups}}}
-			got, err := NewEngine(dir, tc.policy).Authenticate(context.Background(), &Request{User: "alice", Password: "pw"})
+			got, err := authenticate(context.Background(), NewEngine(dir, tc.policy), &Request{User: "alice", Password: "pw"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,8 +133,8 @@ func TestDecisionNamesCanonicalUser(t *testing.T) {
 	ask := func(typed, password string, state []byte, res directory.Result) Decision {
 		t.Helper()
 		w.dir.res = res
-		d, err := w.engine.Authenticate(context.Background(), &Request{
-			User: typed, Password: password, State: state, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt},
+		d, err := authenticate(context.Background(), w.engine, &Request{
+			User: typed, Password: password, State: state, Client: "vpn", Source: nas, Login: ClientLogin{Mode: ModeChallenge},
 		})
 		if err != nil {
 			t.Fatal(err)

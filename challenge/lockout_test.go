@@ -21,14 +21,14 @@ func TestLockoutHoldsUnderBursts(t *testing.T) {
 	cfg.Lockout = cluster.LockoutPolicy{Attempts: attempts, Duration: time.Hour}
 	modes := map[string]func(w *sfWorld, code string) (Decision, error){
 		"append": func(w *sfWorld, code string) (Decision, error) {
-			return w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw," + code, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Append}})
+			return authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw," + code, Client: "vpn", Source: nas, Login: ClientLogin{Mode: ModeAppend}})
 		},
 		"challenge answer": func(w *sfWorld, code string) (Decision, error) {
-			first, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt}})
-			if err != nil || first.Outcome != Challenge {
+			first, err := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{Mode: ModeChallenge}})
+			if err != nil || first.Outcome != Ask {
 				return first, err
 			}
-			return w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: code, State: first.State, Client: "vpn", Source: nas, Login: ClientLogin{Mode: Prompt}})
+			return authenticate(context.Background(), w.engine, &Request{User: "alice", Password: code, State: first.State, Client: "vpn", Source: nas, Login: ClientLogin{Mode: ModeChallenge}})
 		},
 		"portal passcode": func(w *sfWorld, code string) (Decision, error) {
 			return w.engine.PortalPasscode(context.Background(), "alice", code)
@@ -150,12 +150,12 @@ func TestLockMessages(t *testing.T) {
 			cfg.Lockout.Duration = tt.duration
 			w := newSFWorld(t, cfg, Policy{}, nil)
 			dev := w.enroll("phone")
-			c := w.login(Prompt, "pw", nil)
+			c := w.login(ModeChallenge, "pw", nil)
 			tt.lock(w, cfg.Lockout)
 			for name, d := range map[string]Decision{
-				"append":           w.login(Append, "pw,"+w.code(dev, 0), nil),
-				"challenge":        w.login(Prompt, "pw", nil),
-				"challenge answer": w.login(Prompt, w.code(dev, 0), c.State),
+				"append":           w.login(ModeAppend, "pw,"+w.code(dev, 0), nil),
+				"challenge":        w.login(ModeChallenge, "pw", nil),
+				"challenge answer": w.login(ModeChallenge, w.code(dev, 0), c.State),
 			} {
 				if d.Reason != ReasonLockedOut || d.Message != tt.want {
 					t.Errorf("%s: got %s %q, want locked_out %q", name, d.Reason, d.Message, tt.want)
@@ -167,4 +167,55 @@ func TestLockMessages(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLockout(t *testing.T) {
+	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
+	dev := w.enroll("phone")
+	wrong := func(i int) string {
+		c := []byte("100000")
+		c[5] = byte('0' + i)
+		if string(c) == w.code(dev, 0) || string(c) == w.code(dev, -1) {
+			c[4] = '9'
+		}
+		return string(c)
+	}
+	for i := range 4 {
+		expect(t, w.login(ModeAppend, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
+	}
+	t.Run("the same wrong code counts once", func(t *testing.T) {
+		for range 5 {
+			expect(t, w.login(ModeAppend, "pw,"+wrong(3), nil), Reject, ReasonBadPasscode)
+		}
+	})
+	d := w.login(ModeAppend, "pw,"+wrong(4), nil)
+	expect(t, d, Reject, ReasonLockedOut)
+	if d.Message == "" {
+		t.Error("a locked user is told so")
+	}
+	expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Reject, ReasonLockedOut)
+	expect(t, w.login(ModeChallenge, "pw", nil), Reject, ReasonLockedOut)
+
+	t.Run("the lock ends after its duration", func(t *testing.T) {
+		w.advance(15*time.Minute + time.Second)
+		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+	})
+	t.Run("a success resets the count", func(t *testing.T) {
+		for i := range 4 {
+			expect(t, w.login(ModeAppend, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
+		}
+		w.advance(30 * time.Second)
+		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+		for i := range 4 {
+			expect(t, w.login(ModeAppend, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
+		}
+	})
+	t.Run("an admin unlocks", func(t *testing.T) {
+		expect(t, w.login(ModeAppend, "pw,"+wrong(5), nil), Reject, ReasonLockedOut)
+		if ok, err := w.accounts.Unlock(context.Background(), "alice"); err != nil || !ok {
+			t.Fatalf("Unlock: %v %v", ok, err)
+		}
+		w.advance(30 * time.Second)
+		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+	})
 }

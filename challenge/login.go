@@ -3,30 +3,33 @@ package challenge
 import (
 	"strings"
 	"time"
+
+	"twostep/challenge/otp"
 )
 
 // Mode is how a RADIUS client carries the second factor. VPN
 // concentrators differ: some show an Access-Challenge's prompt, some have
-// only one password box.
+// only one password box. Each mode is named as the configuration writes
+// it (ModeChallenge is "challenge").
 type Mode uint8
 
 const (
-	// Auto takes a passcode appended to the password when there is one and
-	// otherwise answers an Access-Challenge. It is the zero value.
-	Auto Mode = iota
-	// Append expects "password,123456" in the one password box.
-	Append
-	// Prompt answers the password with an Access-Challenge asking for the
-	// passcode (the configuration calls it "challenge").
-	Prompt
+	// ModeAuto takes a passcode appended to the password when there is
+	// one and otherwise answers an Access-Challenge. It is the zero value.
+	ModeAuto Mode = iota
+	// ModeAppend expects "password,123456" in the one password box.
+	ModeAppend
+	// ModeChallenge answers the password with an Access-Challenge asking
+	// for the passcode.
+	ModeChallenge
 )
 
 // String names the mode as the configuration writes it.
 func (m Mode) String() string {
 	switch m {
-	case Append:
+	case ModeAppend:
 		return "append"
-	case Prompt:
+	case ModeChallenge:
 		return "challenge"
 	default:
 		return "auto"
@@ -37,13 +40,13 @@ func (m Mode) String() string {
 func ParseMode(s string) (Mode, bool) {
 	switch s {
 	case "auto":
-		return Auto, true
+		return ModeAuto, true
 	case "append":
-		return Append, true
+		return ModeAppend, true
 	case "challenge":
-		return Prompt, true
+		return ModeChallenge, true
 	}
-	return Auto, false
+	return ModeAuto, false
 }
 
 // FailMode is what a client's logins get while the cluster store cannot
@@ -76,6 +79,13 @@ func ParseFailMode(s string) (FailMode, bool) {
 	return Secure, false
 }
 
+// DefaultNASTimeout and DefaultNASRetries are what a client entry that
+// declares nothing is assumed to wait: 5 s, sent 3 times.
+const (
+	DefaultNASTimeout = 5 * time.Second
+	DefaultNASRetries = 2
+)
+
 // ClientLogin is how one RADIUS client's users give their second factor.
 // The zero value is auto mode with "," as separator and fail mode secure.
 type ClientLogin struct {
@@ -106,15 +116,8 @@ func (l ClientLogin) separator() string {
 	return l.Separator
 }
 
-// Passcodes are digits only; their length bounds what a split accepts:
-// 6 and 8 digit TOTP codes, longer bypass and recovery codes.
-const (
-	minPasscode = 6
-	maxPasscode = 12
-)
-
 // split parts an appended passcode from the password, and returns the
-// code as passcode reads it. ok is false when the password carries none
+// code as otp.Normalize reads it. ok is false when the password carries none
 // (or the mode does not append). Only what follows the last separator can
 // be a code, so a password keeps its spaces and dashes; and only digits,
 // or digits in even groups as codes are printed (appendedCode), are a
@@ -123,14 +126,14 @@ const (
 // space from the password's, so the code is taken as typed, digits only.
 func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 	switch {
-	case l.Mode == Prompt:
+	case l.Mode == ModeChallenge:
 		return password, "", false
-	case l.CodeLength > 0 && l.Mode == Append:
+	case l.CodeLength > 0 && l.Mode == ModeAppend:
 		if len(password) <= l.CodeLength {
 			return password, "", false
 		}
 		pw, code = password[:len(password)-l.CodeLength], password[len(password)-l.CodeLength:]
-		if c, ok := passcode(code); !ok || c != code {
+		if c, ok := otp.Normalize(code); !ok || c != code {
 			return password, "", false
 		}
 	default:
@@ -156,7 +159,7 @@ func (l ClientLogin) split(password string) (pw, code string, ok bool) {
 // Anything else (a date, a phone number) is part of the password.
 func appendedCode(s string) (string, bool) {
 	s = strings.Trim(s, " ") // "password, 123456"
-	code, ok := passcode(s)
+	code, ok := otp.Normalize(s)
 	if !ok || code == s {
 		return code, ok
 	}
@@ -177,24 +180,50 @@ func appendedCode(s string) (string, bool) {
 	return "", false
 }
 
-// passcode reads s as a passcode: digits, with the spaces and dashes
-// people type between groups dropped ("123 456 789", as bypass codes are
-// printed; "123-456"). ok is false when what is left is not 6 to 12
-// digits.
-func passcode(s string) (code string, ok bool) {
-	code = strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' || r == '\t' {
-			return -1
-		}
-		return r
-	}, s)
-	if len(code) < minPasscode || len(code) > maxPasscode {
-		return "", false
+// Wait is how long a login of this client may wait synchronously, for a
+// device's answer or for the store: what the NAS waits (its timeout
+// times its tries) less a margin for the answer's way back (a tenth, at
+// least 0.5 s), and at least a second.
+func (l ClientLogin) Wait() time.Duration {
+	timeout, retries := l.NASTimeout, l.NASRetries
+	if timeout <= 0 {
+		timeout = DefaultNASTimeout
 	}
-	for i := 0; i < len(code); i++ {
-		if code[i] < '0' || code[i] > '9' {
-			return "", false
-		}
+	if retries < 0 {
+		retries = 0
 	}
-	return code, true
+	total := timeout * time.Duration(retries+1)
+	margin := max(total/10, 500*time.Millisecond)
+	return max(total-margin, time.Second)
+}
+
+// pushKeyword reads "push" or "pushN" (N from 1 to 9) as the device
+// choice: 0 for the default device, N for the N-th push device.
+func pushKeyword(s string) (int, bool) {
+	s = strings.ToLower(s)
+	if s == "push" {
+		return 0, true
+	}
+	if len(s) == 5 && strings.HasPrefix(s, "push") && s[4] >= '1' && s[4] <= '9' {
+		return int(s[4] - '0'), true
+	}
+	return 0, false
+}
+
+// splitPush parts an appended push keyword from the password, in append
+// and auto mode: "secret,push" or "secret,push2".
+func (l ClientLogin) splitPush(password string) (pw string, n int, ok bool) {
+	if l.Mode == ModeChallenge {
+		return password, 0, false
+	}
+	sep := l.separator()
+	i := strings.LastIndex(password, sep)
+	if i <= 0 {
+		return password, 0, false
+	}
+	n, ok = pushKeyword(password[i+len(sep):])
+	if !ok {
+		return password, 0, false
+	}
+	return password[:i], n, true
 }

@@ -2,15 +2,11 @@ package challenge
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
-	"unicode/utf8"
 
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/directory"
 )
@@ -19,21 +15,6 @@ import (
 // at a time: the password, then a passcode, a push or a recovery
 // passcode. The same lockout, replay and push rules apply, so that the
 // portal is no easier a way in than the VPN.
-
-// PortalService is the service name a push started by the portal shows
-// on the device.
-const PortalService = "My Settings & Devices"
-
-// PushPurpose is what push p asks the user to confirm when the portal
-// started it ("Remove the device “phone”"), for the device to show as
-// its title; empty for a login's push. The portal's pushes carry their
-// purpose where a NAS's carry the NAS-Identifier.
-func PushPurpose(p *cluster.Push) string {
-	if p.Client != PortalService {
-		return ""
-	}
-	return p.NASID
-}
 
 // Messages of the portal's sign-in.
 const (
@@ -61,14 +42,14 @@ type PortalUser struct {
 // portalRequest stands for the portal where the flows expect a NAS's
 // request: the portal always fails secure.
 func portalRequest(user string) *Request {
-	return &Request{User: user, Client: PortalService, Login: ClientLogin{Mode: Prompt, FailMode: Secure}}
+	return &Request{User: user, Client: PortalService, Login: ClientLogin{Mode: ModeChallenge, FailMode: Secure}}
 }
 
 // PortalPassword checks user's password and whether the account may sign
 // in now. Accept means a second factor is due next (or, with MayEnroll, a
 // first device may be added).
 func (e *Engine) PortalPassword(ctx context.Context, user, password string) (PortalUser, Decision, error) {
-	if user == "" || len(user) > maxUsername || !utf8.ValidString(user) {
+	if !validUser(user) {
 		return PortalUser{}, Decision{Outcome: Reject, Reason: ReasonBadUsername}, nil
 	}
 	if password == "" {
@@ -139,7 +120,7 @@ func (e *Engine) PortalPasscode(ctx context.Context, name, code string) (Decisio
 	if !ok {
 		return d, err
 	}
-	c, ok := passcode(code)
+	c, ok := otp.Normalize(code)
 	if !ok {
 		return e.fail(ctx, acct, code, now)
 	}
@@ -158,7 +139,7 @@ func (e *Engine) PortalFailure(ctx context.Context, name, code string) (Decision
 	if !ok {
 		return d, err
 	}
-	if c, ok := passcode(code); ok {
+	if c, ok := otp.Normalize(code); ok {
 		code = c // "123 456" and "123456" are the same wrong code
 	}
 	return e.fail(ctx, acct, code, now)
@@ -172,7 +153,7 @@ func (e *Engine) PortalRecovery(ctx context.Context, name, code string) (Decisio
 	if !ok {
 		return d, err
 	}
-	if c, ok := passcode(code); ok {
+	if c, ok := otp.Normalize(code); ok {
 		code = c
 	}
 	locked := false
@@ -212,8 +193,7 @@ type PortalPush struct {
 // PortalPush sends a verified push to the account's push device (its id;
 // empty: the default one), from the browser at from, for purpose (what
 // the device shows the user is approving: "Sign in", "Remove the device
-// …"). Outcome Challenge
-// means it was sent: the page shows the number and asks
+// …"). Outcome Ask means it was sent: the page shows the number and asks
 // PortalPushResult. The push limit applies as for logins.
 func (e *Engine) PortalPush(ctx context.Context, name, device, from, purpose string) (PortalPush, Decision, error) {
 	if e.sf == nil || e.push == nil {
@@ -267,11 +247,11 @@ func (e *Engine) PortalPush(ctx context.Context, name, device, from, purpose str
 		return PortalPush{}, d, nil
 	}
 	return PortalPush{ID: p.ID, Number: number, Device: p.DeviceName},
-		Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
+		Decision{Outcome: Ask, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
 }
 
 // PortalPushResult tells how the push id that the portal started for the
-// account name ended: Outcome Challenge while it waits, Accept for the
+// account name ended: Outcome Ask while it waits, Accept for the
 // device's signed approval with the right number, Reject otherwise.
 func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decision, error) {
 	if e.sf == nil || e.push == nil {
@@ -292,7 +272,7 @@ func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decisio
 			Err: fmt.Errorf("challenge: push %s is not a portal push of %q", id, name)}, nil
 	}
 	if p.State == cluster.PushPending && !p.Expired(e.now()) {
-		return Decision{Outcome: Challenge, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
+		return Decision{Outcome: Ask, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
 	}
 	acct, err := e.sf.accounts.Load(ctx, name)
 	if err != nil {
@@ -309,68 +289,4 @@ func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decisio
 		d.Message = msgPortalPushMismatch
 	}
 	return d, nil
-}
-
-// DevicePushes returns the pushes waiting for a device's answer, for the
-// device's app to show, and the device's name as the account has it now
-// (the user may have renamed it). The request must carry the device's
-// signature over cluster.PendingSigned(user, device, at), with at within
-// the clock skew allowed to answers; ErrAnswerRefused otherwise.
-func (e *Engine) DevicePushes(ctx context.Context, user, device string, at time.Time, sig []byte) (name string, pushes []*cluster.Push, err error) {
-	if e.push == nil || e.sf == nil {
-		return "", nil, fmt.Errorf("%w: push approval is off", ErrAnswerRefused)
-	}
-	now := e.now()
-	if d := now.Sub(at); d > answerSkew || d < -answerSkew {
-		return "", nil, fmt.Errorf("%w: the device's clock is %v off", ErrAnswerRefused, d.Round(time.Second))
-	}
-	if user == "" || len(user) > maxUsername || !utf8.ValidString(user) {
-		return "", nil, fmt.Errorf("%w: bad user name", ErrAnswerRefused)
-	}
-	acct, err := e.sf.accounts.Load(ctx, user)
-	if err != nil {
-		return "", nil, err
-	}
-	dev, ok := acct.Device(device)
-	if !ok || dev.Type != cluster.PushApp {
-		return "", nil, fmt.Errorf("%w: no such push device", ErrAnswerRefused)
-	}
-	if err := verifyDeviceSignature(dev, cluster.PendingSigned(user, device, at), sig); err != nil {
-		return "", nil, fmt.Errorf("%w: %w", ErrAnswerRefused, err)
-	}
-	pushes, err = e.push.pushes.Open(ctx, acct, device, now)
-	return dev.Name, pushes, err
-}
-
-// verifyDeviceSignature checks sig (r||s) by push device dev's key over
-// msg.
-func verifyDeviceSignature(dev cluster.Device, msg, sig []byte) error {
-	pd, err := dev.PushDevice()
-	if err != nil {
-		return err
-	}
-	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pd.PublicKey)
-	if err != nil {
-		return fmt.Errorf("challenge: device %q: public key: %w", dev.Name, err)
-	}
-	if len(sig) != 64 {
-		return fmt.Errorf("challenge: signature of %d bytes, want 64 (r||s)", len(sig))
-	}
-	sum := sha256.Sum256(msg)
-	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(pub, sum[:], r, s) {
-		return fmt.Errorf("challenge: signature does not verify with device %q's key", dev.Name)
-	}
-	return nil
-}
-
-// Audit records what a user did to their own account (a device added or
-// removed in the portal) in the audit trail, as this node; without an
-// audit trail it does nothing. A failed write does not undo the action:
-// it is returned for the caller's log.
-func (e *Engine) Audit(ctx context.Context, user, action, detail string) error {
-	if e.audit == nil {
-		return nil
-	}
-	return e.audit.Record(context.WithoutCancel(ctx), cluster.Event{Time: e.now(), Action: action, Actor: e.actor, User: user, Detail: detail})
 }

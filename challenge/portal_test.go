@@ -75,14 +75,14 @@ func TestPortalSignIn(t *testing.T) {
 			t.Fatal(err)
 		}
 		pp, d, err := e.PortalPush(ctx, "alice", "", "198.51.100.7", "Sign in")
-		if err != nil || d.Outcome != Challenge || pp.Device != "tablet" || len(pp.Number) != 2 {
+		if err != nil || d.Outcome != Ask || pp.Device != "tablet" || len(pp.Number) != 2 {
 			t.Fatalf("PortalPush: %+v %+v %v", pp, d, err)
 		}
 		m := <-w.notifier.ch
 		if m.Service != PortalService || m.NAS != "Sign in" || m.Purpose != "Sign in" || m.From != "198.51.100.7" || !m.Number || m.Device != tablet {
 			t.Fatalf("message %+v, want the portal's service and the purpose", m)
 		}
-		if d, _ := e.PortalPushResult(ctx, "alice", pp.ID); d.Outcome != Challenge {
+		if d, _ := e.PortalPushResult(ctx, "alice", pp.ID); d.Outcome != Ask {
 			t.Fatalf("before the answer: %+v, want waiting", d)
 		}
 		// The device lists it while it waits.
@@ -111,7 +111,7 @@ func TestPortalSignIn(t *testing.T) {
 
 	t.Run("a RADIUS login's push is no portal push", func(t *testing.T) {
 		done := w.phone(0, cluster.PushApproved, "")
-		d := w.login(0, w.request(Append, "pw,push", nil))
+		d := w.login(0, w.request(ModeAppend, "pw,push", nil))
 		expect(t, d, Accept, ReasonPushApproved)
 		if err := <-done; err != nil {
 			t.Fatal(err)

@@ -116,10 +116,20 @@ func sign(key *ecdsa.PrivateKey, id string, decision cluster.PushState, number s
 	return sig
 }
 
+// pushReply is a device's answer as the approval API passes it on.
+type pushReply struct {
+	id, device string
+	a          cluster.PushAnswer
+}
+
+func answerPush(ctx context.Context, e *Engine, r pushReply) (*cluster.Push, error) {
+	return e.AnswerPush(ctx, r.id, r.device, r.a)
+}
+
 // answer has the phone that got m answer it through node.
 func (w *pushWorld) answer(node int, m notify.Message, decision cluster.PushState, number string) error {
 	at := time.Now()
-	_, err := w.nodes[node].AnswerPush(context.Background(), PushReply{Push: m.Tx, Device: m.Device, Decision: decision,
+	_, err := w.nodes[node].AnswerPush(context.Background(), m.Tx, m.Device, cluster.PushAnswer{Decision: decision,
 		Number: number, At: at, Signature: sign(w.devices[m.Device], m.Tx, decision, number, at)})
 	return err
 }
@@ -153,7 +163,7 @@ func (w *pushWorld) request(mode Mode, password string, state []byte) *Request {
 
 func (w *pushWorld) login(node int, req *Request) Decision {
 	w.t.Helper()
-	d, err := w.nodes[node].Authenticate(context.Background(), req)
+	d, err := authenticate(context.Background(), w.nodes[node], req)
 	if err != nil {
 		w.t.Fatalf("Authenticate: %v", err)
 	}
@@ -167,7 +177,7 @@ func TestPushAppend(t *testing.T) {
 
 	t.Run("approved", func(t *testing.T) {
 		done := w.phone(100*time.Millisecond, cluster.PushApproved, "")
-		d := w.login(0, w.request(Append, "pw,push", nil))
+		d := w.login(0, w.request(ModeAppend, "pw,push", nil))
 		expect(t, d, Accept, ReasonPushApproved)
 		if err := <-done; err != nil {
 			t.Fatal(err)
@@ -184,7 +194,7 @@ func TestPushAppend(t *testing.T) {
 			_ = w.answer(0, got, cluster.PushApproved, "")
 			close(done)
 		}()
-		expect(t, w.login(0, w.request(Append, "pw,push2", nil)), Accept, ReasonPushApproved)
+		expect(t, w.login(0, w.request(ModeAppend, "pw,push2", nil)), Accept, ReasonPushApproved)
 		<-done
 		if got.Device != second || got.Service != "vpn" || got.User != "alice" {
 			t.Errorf("notification %+v, want device %s", got, second)
@@ -202,7 +212,7 @@ func TestPushAppend(t *testing.T) {
 			}
 			done <- err
 		}()
-		req := w.request(Append, "pw,push", nil)
+		req := w.request(ModeAppend, "pw,push", nil)
 		req.Service = "Staff VPN"
 		expect(t, w.login(0, req), Accept, ReasonPushApproved)
 		if err := <-done; err != nil {
@@ -218,7 +228,7 @@ func TestPushAppend(t *testing.T) {
 	})
 	t.Run("denied", func(t *testing.T) {
 		done := w.phone(0, cluster.PushDenied, "")
-		d := w.login(0, w.request(Append, "pw,push", nil))
+		d := w.login(0, w.request(ModeAppend, "pw,push", nil))
 		expect(t, d, Reject, ReasonPushDenied)
 		if d.Message != msgPushDenied {
 			t.Errorf("message %q", d.Message)
@@ -227,14 +237,14 @@ func TestPushAppend(t *testing.T) {
 	})
 	t.Run("no answer in time", func(t *testing.T) {
 		start := time.Now()
-		expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonPushTimeout)
+		expect(t, w.login(0, w.request(ModeAppend, "pw,push", nil)), Reject, ReasonPushTimeout)
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("waited %v for a NAS that waits 2s", took)
 		}
 		<-w.notifier.ch
 	})
 	t.Run("a device that does not exist", func(t *testing.T) {
-		expect(t, w.login(0, w.request(Append, "pw,push7", nil)), Reject, ReasonPushNoDevice)
+		expect(t, w.login(0, w.request(ModeAppend, "pw,push7", nil)), Reject, ReasonPushNoDevice)
 	})
 }
 
@@ -261,7 +271,7 @@ func TestPushDeviceCount(t *testing.T) {
 			for i := range tt.phones {
 				w.addPhone(fmt.Sprint("phone ", i+1))
 			}
-			d := w.login(0, w.request(Append, tt.password, nil))
+			d := w.login(0, w.request(ModeAppend, tt.password, nil))
 			expect(t, d, Reject, ReasonPushNoDevice)
 			if d.Message != tt.want {
 				t.Errorf("got %q, want %q", d.Message, tt.want)
@@ -278,40 +288,45 @@ func TestPushSignatures(t *testing.T) {
 	w.addPhone("phone")
 	ctx := context.Background()
 	result := make(chan Decision, 1)
-	go func() { result <- w.login(0, w.request(Append, "pw,push", nil)) }()
+	go func() { result <- w.login(0, w.request(ModeAppend, "pw,push", nil)) }()
 	m := <-w.notifier.ch
 
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	at := time.Now()
 	tries := []struct {
 		name string
-		r    PushReply
+		r    pushReply
 	}{
-		{"another key", PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at, Signature: sign(other, m.Tx, cluster.PushApproved, "", at)}},
-		{"signed for deny, sent as approve", PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], m.Tx, cluster.PushDenied, "", at)}},
-		{"signed for another push", PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], "other", cluster.PushApproved, "", at)}},
-		{"an old signature", PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at.Add(-time.Hour), Signature: sign(w.devices[m.Device], m.Tx, cluster.PushApproved, "", at.Add(-time.Hour))}},
-		{"no signature", PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at}},
-		{"another device id", PushReply{Push: m.Tx, Device: "nope", Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], m.Tx, cluster.PushApproved, "", at)}},
-		{"a made-up decision", PushReply{Push: m.Tx, Device: m.Device, Decision: "maybe", At: at, Signature: sign(w.devices[m.Device], m.Tx, "maybe", "", at)}},
+		{"another key", pushReply{m.Tx, m.Device, cluster.PushAnswer{Decision: cluster.PushApproved, At: at, Signature: sign(other, m.Tx, cluster.PushApproved, "", at)}}},
+		{"signed for deny, sent as approve", pushReply{m.Tx, m.Device, cluster.PushAnswer{Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], m.Tx, cluster.PushDenied, "", at)}}},
+		{"signed for another push", pushReply{m.Tx, m.Device, cluster.PushAnswer{Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], "other", cluster.PushApproved, "", at)}}},
+		{"an old signature", pushReply{m.Tx, m.Device, cluster.PushAnswer{Decision: cluster.PushApproved, At: at.Add(-time.Hour), Signature: sign(w.devices[m.Device], m.Tx, cluster.PushApproved, "", at.Add(-time.Hour))}}},
+		{"no signature", pushReply{m.Tx, m.Device, cluster.PushAnswer{Decision: cluster.PushApproved, At: at}}},
+		{"another device id", pushReply{m.Tx, "nope", cluster.PushAnswer{Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], m.Tx, cluster.PushApproved, "", at)}}},
+		{"a made-up decision", pushReply{m.Tx, m.Device, cluster.PushAnswer{Decision: "maybe", At: at, Signature: sign(w.devices[m.Device], m.Tx, "maybe", "", at)}}},
 	}
 	for _, tc := range tries {
-		if _, err := w.nodes[0].AnswerPush(ctx, tc.r); !errors.Is(err, ErrAnswerRefused) {
+		if _, err := answerPush(ctx, w.nodes[0], tc.r); !errors.Is(err, ErrAnswerRefused) {
 			t.Errorf("%s: got %v, want ErrAnswerRefused", tc.name, err)
 		}
 	}
-	good := PushReply{Push: m.Tx, Device: m.Device, Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], m.Tx, cluster.PushApproved, "", at)}
-	if _, err := w.nodes[0].AnswerPush(ctx, good); err != nil {
+	good := pushReply{m.Tx, m.Device, cluster.PushAnswer{Decision: cluster.PushApproved, At: at, Signature: sign(w.devices[m.Device], m.Tx, cluster.PushApproved, "", at),
+		Reason: "made_up", Node: "elsewhere"}} // the engine's to set, not the device's
+	got, err := answerPush(ctx, w.nodes[0], good)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if got.Answer.Reason != "" || got.Answer.Node != "node1" {
+		t.Errorf("recorded reason %q, node %q; want none, node1", got.Answer.Reason, got.Answer.Node)
+	}
 	expect(t, <-result, Accept, ReasonPushApproved)
-	if _, err := w.nodes[0].AnswerPush(ctx, good); !errors.Is(err, cluster.ErrPushAnswered) {
+	if _, err := answerPush(ctx, w.nodes[0], good); !errors.Is(err, cluster.ErrPushAnswered) {
 		t.Errorf("the same answer again: %v, want ErrPushAnswered", err)
 	}
 
 	t.Run("an approval written to the store without the device's key", func(t *testing.T) {
 		result := make(chan Decision, 1)
-		go func() { result <- w.login(0, w.request(Append, "pw,push", nil)) }()
+		go func() { result <- w.login(0, w.request(ModeAppend, "pw,push", nil)) }()
 		m := <-w.notifier.ch
 		// Somebody with the key file but not the device's key records
 		// an approval with a junk signature.
@@ -328,7 +343,7 @@ func TestPushFraudLocks(t *testing.T) {
 	w := newPushWorld(t, 1, cluster.PushLimit{})
 	w.addPhone("phone")
 	done := w.phone(0, cluster.PushFraud, "")
-	expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonPushFraud)
+	expect(t, w.login(0, w.request(ModeAppend, "pw,push", nil)), Reject, ReasonPushFraud)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +351,7 @@ func TestPushFraudLocks(t *testing.T) {
 	if !acct.Lockout.Locked(time.Now()) || !acct.Lockout.LockedUntil.IsZero() {
 		t.Fatalf("lockout %+v, want locked until an admin unlocks", acct.Lockout)
 	}
-	d := w.login(0, w.request(Append, "pw,push", nil))
+	d := w.login(0, w.request(ModeAppend, "pw,push", nil))
 	expect(t, d, Reject, ReasonLockedOut)
 	if d.Message != msgLockedFraud || acct.Lockout.LockedBy() != cluster.LockFraud {
 		t.Errorf("got %q (cause %s), want %q: the user reported a login, not wrong codes", d.Message, acct.Lockout.LockedBy(), msgLockedFraud)
@@ -359,10 +374,10 @@ func TestPushLimit(t *testing.T) {
 	w.addPhone("phone")
 	for range 3 {
 		done := w.phone(0, cluster.PushDenied, "")
-		expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonPushDenied)
+		expect(t, w.login(0, w.request(ModeAppend, "pw,push", nil)), Reject, ReasonPushDenied)
 		<-done
 	}
-	d := w.login(0, w.request(Append, "pw,push", nil))
+	d := w.login(0, w.request(ModeAppend, "pw,push", nil))
 	expect(t, d, Reject, ReasonPushLimited)
 	if w.notifier.count() != 3 {
 		t.Errorf("%d pushes sent, want 3", w.notifier.count())
@@ -373,8 +388,8 @@ func TestPushChallengeFlows(t *testing.T) {
 	t.Run("auto: too slow for the NAS, then Enter", func(t *testing.T) {
 		w := newPushWorld(t, 1, cluster.PushLimit{})
 		w.addPhone("phone")
-		d := w.login(0, w.request(Auto, "pw", nil))
-		expect(t, d, Challenge, ReasonPushWaiting)
+		d := w.login(0, w.request(ModeAuto, "pw", nil))
+		expect(t, d, Ask, ReasonPushWaiting)
 		if d.Message != msgPushWaiting || len(d.State) == 0 {
 			t.Fatalf("got %+v", d)
 		}
@@ -382,7 +397,7 @@ func TestPushChallengeFlows(t *testing.T) {
 		if err := w.answer(0, m, cluster.PushApproved, ""); err != nil {
 			t.Fatal(err)
 		}
-		expect(t, w.login(0, w.request(Auto, "", d.State)), Accept, ReasonPushApproved)
+		expect(t, w.login(0, w.request(ModeAuto, "", d.State)), Accept, ReasonPushApproved)
 		if w.notifier.count() != 1 {
 			t.Errorf("%d pushes, want 1", w.notifier.count())
 		}
@@ -391,8 +406,8 @@ func TestPushChallengeFlows(t *testing.T) {
 		w := newPushWorld(t, 1, cluster.PushLimit{})
 		w.addPhone("phone")
 		tablet := w.addPhone("tablet")
-		d := w.login(0, w.request(Prompt, "pw", nil))
-		expect(t, d, Challenge, ReasonPushMenu)
+		d := w.login(0, w.request(ModeChallenge, "pw", nil))
+		expect(t, d, Ask, ReasonPushMenu)
 		if d.Message != "Choose: 1: push to phone, 2: push to tablet, or type a passcode." {
 			t.Fatalf("menu %q", d.Message)
 		}
@@ -401,7 +416,7 @@ func TestPushChallengeFlows(t *testing.T) {
 			got = <-w.notifier.ch
 			_ = w.answer(0, got, cluster.PushApproved, "")
 		}()
-		expect(t, w.login(0, w.request(Prompt, "2", d.State)), Accept, ReasonPushApproved)
+		expect(t, w.login(0, w.request(ModeChallenge, "2", d.State)), Accept, ReasonPushApproved)
 		if got.Device != tablet {
 			t.Errorf("push went to %s, want the tablet", got.Device)
 		}
@@ -409,10 +424,10 @@ func TestPushChallengeFlows(t *testing.T) {
 	t.Run("verified push: the number shown must be entered", func(t *testing.T) {
 		w := newPushWorld(t, 1, cluster.PushLimit{})
 		w.addPhone("phone")
-		req := w.request(Auto, "pw", nil)
+		req := w.request(ModeAuto, "pw", nil)
 		req.Login.VerifiedPush = true
 		d := w.login(0, req)
-		expect(t, d, Challenge, ReasonPushWaiting)
+		expect(t, d, Ask, ReasonPushWaiting)
 		var number string
 		if _, err := fmtSscanNumber(d.Message, &number); err != nil {
 			t.Fatalf("no number in %q", d.Message)
@@ -428,13 +443,13 @@ func TestPushChallengeFlows(t *testing.T) {
 		if err := w.answer(0, m, cluster.PushApproved, wrong); !errors.Is(err, ErrNumberMismatch) {
 			t.Fatalf("wrong number: %v, want ErrNumberMismatch", err)
 		}
-		r := w.login(0, w.request(Auto, "", d.State))
+		r := w.login(0, w.request(ModeAuto, "", d.State))
 		expect(t, r, Reject, ReasonPushDenied)
 		if r.Message != msgPushMismatch {
 			t.Errorf("message %q", r.Message)
 		}
 
-		req = w.request(Auto, "pw", nil)
+		req = w.request(ModeAuto, "pw", nil)
 		req.Login.VerifiedPush = true
 		d = w.login(0, req)
 		m = <-w.notifier.ch
@@ -444,18 +459,18 @@ func TestPushChallengeFlows(t *testing.T) {
 		if err := w.answer(0, m, cluster.PushApproved, number); err != nil {
 			t.Fatal(err)
 		}
-		expect(t, w.login(0, w.request(Auto, "", d.State)), Accept, ReasonPushApproved)
+		expect(t, w.login(0, w.request(ModeAuto, "", d.State)), Accept, ReasonPushApproved)
 	})
 	t.Run("verified push: Enter before the approval asks again, with the number", func(t *testing.T) {
 		w := newPushWorld(t, 1, cluster.PushLimit{})
 		w.addPhone("phone")
-		req := w.request(Auto, "pw", nil)
+		req := w.request(ModeAuto, "pw", nil)
 		req.Login.VerifiedPush = true
 		d := w.login(0, req)
-		expect(t, d, Challenge, ReasonPushWaiting)
+		expect(t, d, Ask, ReasonPushWaiting)
 		m := <-w.notifier.ch
-		again := w.login(0, w.request(Auto, "", d.State))
-		expect(t, again, Challenge, ReasonPushWaiting)
+		again := w.login(0, w.request(ModeAuto, "", d.State))
+		expect(t, again, Ask, ReasonPushWaiting)
 		if again.Message != d.Message || string(again.State) != string(d.State) {
 			t.Errorf("asked again with %q, want the first prompt %q, number included, with the same State", again.Message, d.Message)
 		}
@@ -466,12 +481,12 @@ func TestPushChallengeFlows(t *testing.T) {
 		if err := w.answer(0, m, cluster.PushApproved, number); err != nil {
 			t.Fatal(err)
 		}
-		expect(t, w.login(0, w.request(Auto, "", d.State)), Accept, ReasonPushApproved)
+		expect(t, w.login(0, w.request(ModeAuto, "", d.State)), Accept, ReasonPushApproved)
 	})
 	t.Run("verified push needs a client that shows challenges", func(t *testing.T) {
 		w := newPushWorld(t, 1, cluster.PushLimit{})
 		w.addPhone("phone")
-		req := w.request(Append, "pw,push", nil)
+		req := w.request(ModeAppend, "pw,push", nil)
 		req.Login.VerifiedPush = true
 		expect(t, w.login(0, req), Reject, ReasonPushNeedsPrompt)
 	})
@@ -491,7 +506,7 @@ func fmtSscanNumber(msg string, out *string) (int, error) {
 func TestPushJoinAcrossNodes(t *testing.T) {
 	w := newPushWorld(t, 2, cluster.PushLimit{})
 	w.addPhone("phone")
-	req := w.request(Append, "pw,push", nil)
+	req := w.request(ModeAppend, "pw,push", nil)
 	results := make(chan Decision, 2)
 	go func() { results <- w.login(0, req) }()
 	m := <-w.notifier.ch
@@ -527,7 +542,7 @@ func TestPushJoinAcrossNodes(t *testing.T) {
 func TestPushCopyJoinsAtTheLimit(t *testing.T) {
 	w := newPushWorld(t, 2, cluster.PushLimit{Count: 1, Window: 5 * time.Minute})
 	w.addPhone("phone")
-	req := w.request(Append, "pw,push", nil)
+	req := w.request(ModeAppend, "pw,push", nil)
 	results := make(chan Decision, 2)
 	go func() { results <- w.login(0, req) }()
 	m := <-w.notifier.ch
@@ -541,7 +556,7 @@ func TestPushCopyJoinsAtTheLimit(t *testing.T) {
 		expect(t, <-results, Accept, ReasonPushApproved)
 	}
 	// A new login is over the limit.
-	expect(t, w.login(1, w.request(Append, "pw,push", nil)), Reject, ReasonPushLimited)
+	expect(t, w.login(1, w.request(ModeAppend, "pw,push", nil)), Reject, ReasonPushLimited)
 }
 
 // TestPushResentWhileTheCopyWaits: the node that started a push died
@@ -553,7 +568,7 @@ func TestPushResentWhileTheCopyWaits(t *testing.T) {
 	w := newPushWorldConfig(t, 1, PushConfig{ResendAfter: 300 * time.Millisecond})
 	id := w.addPhone("phone")
 	ctx := context.Background()
-	req := w.request(Append, "pw,push", nil)
+	req := w.request(ModeAppend, "pw,push", nil)
 	// What the dead node did: the push and its join record, nothing sent.
 	acct, err := w.accounts.Load(ctx, "alice")
 	if err != nil {
@@ -604,7 +619,7 @@ func TestPushCopyOfAGonePush(t *testing.T) {
 			id := w.addPhone("phone")
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			req := w.request(Append, "pw,push", nil)
+			req := w.request(ModeAppend, "pw,push", nil)
 			acct, err := w.accounts.Load(ctx, "alice")
 			if err != nil {
 				t.Fatal(err)
@@ -619,7 +634,7 @@ func TestPushCopyOfAGonePush(t *testing.T) {
 				t.Fatal(err)
 			}
 			copyReq := *req
-			d, err := w.nodes[0].Authenticate(ctx, &copyReq)
+			d, err := authenticate(ctx, w.nodes[0], &copyReq)
 			if err != nil || ctx.Err() != nil {
 				t.Fatalf("got %+v, %v (context: %v); want an answer at once", d, err, ctx.Err())
 			}
@@ -632,70 +647,93 @@ func TestPushNotifierDown(t *testing.T) {
 	w := newPushWorld(t, 1, cluster.PushLimit{})
 	w.addPhone("phone")
 	w.notifier.err = errors.New("connection refused")
-	expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonFailSecure)
-	req := w.request(Append, "pw,push", nil)
+	expect(t, w.login(0, w.request(ModeAppend, "pw,push", nil)), Reject, ReasonFailSecure)
+	req := w.request(ModeAppend, "pw,push", nil)
 	req.Login.FailMode = Safe
 	expect(t, w.login(0, req), Accept, ReasonFailSafe)
 	w.notifier.err = notify.ErrGone
-	expect(t, w.login(0, w.request(Append, "pw,push", nil)), Reject, ReasonPushUndelivered)
+	expect(t, w.login(0, w.request(ModeAppend, "pw,push", nil)), Reject, ReasonPushUndelivered)
 }
 
-func TestClientWait(t *testing.T) {
-	for _, tc := range []struct {
-		l    ClientLogin
-		want time.Duration
-	}{
-		{ClientLogin{}, 4500 * time.Millisecond}, // 5s once, less the 500ms floor of the margin
-		{ClientLogin{NASTimeout: 5 * time.Second, NASRetries: 2}, 13500 * time.Millisecond},
-		{ClientLogin{NASTimeout: 30 * time.Second, NASRetries: 2}, 81 * time.Second},
-		{ClientLogin{NASTimeout: time.Second}, time.Second}, // never below a second
-	} {
-		if got := tc.l.Wait(); got != tc.want {
-			t.Errorf("%+v: wait %v, want %v", tc.l, got, tc.want)
-		}
-	}
-}
-
-// TestPushOpenDecision is the RADIUS layer's way: a caller that takes
-// open decisions gets one at once, and its continuation the outcome.
-func TestPushOpenDecision(t *testing.T) {
+// TestPushAnswersLater is the RADIUS layer's way: a login that waits for
+// the device is released and Authenticate returns at once; the answer
+// comes through the Responder, with the user's canonical name.
+func TestPushAnswersLater(t *testing.T) {
 	w := newPushWorld(t, 1, cluster.PushLimit{})
 	w.addPhone("phone")
-	released := 0
-	ctx := WithWaiting(context.Background(), func() { released++ })
-	d, err := w.nodes[0].Authenticate(ctx, w.request(Append, "pw,push", nil))
-	if err != nil || d.Wait == nil {
-		t.Fatalf("got %+v, %v; want an open decision", d, err)
+	ctx := context.Background()
+	r := newRecorder()
+	w.nodes[0].Authenticate(ctx, w.request(ModeAppend, "pw,push", nil), r)
+	if r.answered.Load() || r.released.Load() != 1 {
+		t.Fatalf("on return: answered %v, released %d times; want no answer yet, released once", r.answered.Load(), r.released.Load())
 	}
-	final := make(chan Decision, 1)
-	d.Wait.Then(func(d Decision, err error) {
-		if err != nil {
-			t.Error(err)
-		}
-		final <- d
-	})
 	m := <-w.notifier.ch
 	if err := w.answer(0, m, cluster.PushApproved, ""); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case d := <-final:
-		expect(t, d, Accept, ReasonPushApproved)
+	case a := <-r.answer:
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		expect(t, a.d, Accept, ReasonPushApproved)
+		if a.d.User != "alice" {
+			t.Errorf("user %q, want alice (the directory's name)", a.d.User)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no final decision")
 	}
 
 	t.Run("ends pending when the NAS stops waiting", func(t *testing.T) {
-		d, _ := w.nodes[0].Authenticate(ctx, w.request(Append, "pw,push", nil))
+		r := newRecorder()
+		w.nodes[0].Authenticate(ctx, w.request(ModeAppend, "pw,push", nil), r)
 		<-w.notifier.ch
 		start := time.Now()
-		final := make(chan Decision, 1)
-		d.Wait.Then(func(d Decision, _ error) { final <- d })
-		expect(t, <-final, Reject, ReasonPushTimeout)
+		a := <-r.answer
+		expect(t, a.d, Reject, ReasonPushTimeout)
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("took %v for a NAS that waits 2s", took)
 		}
 	})
+}
+
+// TestPushAnswerRoundWaitsInPlace: an answer to a challenge round that
+// waits for the device (Enter pressed before the approval, a device
+// chosen from the menu) is released before it waits, and answered
+// before Authenticate returns: the round's State is finished by what
+// the device answered.
+func TestPushAnswerRoundWaitsInPlace(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mode   Mode
+		answer string // the second round's password box
+	}{
+		{"enter pressed before the approval", ModeAuto, ""},
+		{"a device chosen from the menu", ModeChallenge, "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newPushWorld(t, 1, cluster.PushLimit{})
+			w.addPhone("phone")
+			first := w.login(0, w.request(tc.mode, "pw", nil))
+			if first.Outcome != Ask {
+				t.Fatalf("first round: got %s/%s, want a challenge", first.Outcome, first.Reason)
+			}
+			done := w.phone(300*time.Millisecond, cluster.PushApproved, "")
+			r := newRecorder()
+			w.nodes[0].Authenticate(context.Background(), w.request(tc.mode, tc.answer, first.State), r)
+			if !r.answered.Load() || r.released.Load() < 1 {
+				t.Fatalf("on return: answered %v, released %d times; want answered, released", r.answered.Load(), r.released.Load())
+			}
+			a := <-r.answer
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			expect(t, a.d, Accept, ReasonPushApproved)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 // TestPushStoreWritesCannotApprove: somebody who can write to etcd (and
@@ -716,8 +754,8 @@ func TestPushStoreWritesCannotApprove(t *testing.T) {
 	t.Run("a denied answer flipped to approved", func(t *testing.T) {
 		w := newPushWorld(t, 1, cluster.PushLimit{})
 		w.addPhone("phone")
-		d := w.login(0, w.request(Auto, "pw", nil)) // too slow for the NAS: a challenge
-		expect(t, d, Challenge, ReasonPushWaiting)
+		d := w.login(0, w.request(ModeAuto, "pw", nil)) // too slow for the NAS: a challenge
+		expect(t, d, Ask, ReasonPushWaiting)
 		m := <-w.notifier.ch
 		if err := w.answer(0, m, cluster.PushDenied, ""); err != nil {
 			t.Fatal(err)
@@ -725,7 +763,7 @@ func TestPushStoreWritesCannotApprove(t *testing.T) {
 		flip(t, w, m.Tx)
 		// The watch may still carry the denial (also a Reject); the
 		// flipped record itself is refused for its signature.
-		got := w.login(0, w.request(Auto, "", d.State))
+		got := w.login(0, w.request(ModeAuto, "", d.State))
 		if got.Outcome != Reject || (got.Reason != ReasonPushBadSignature && got.Reason != ReasonPushDenied) {
 			t.Fatalf("got %s/%s, want a reject", got.Outcome, got.Reason)
 		}
@@ -733,7 +771,7 @@ func TestPushStoreWritesCannotApprove(t *testing.T) {
 	t.Run("a wrong number flipped to approved", func(t *testing.T) {
 		w := newPushWorld(t, 1, cluster.PushLimit{})
 		w.addPhone("phone")
-		req := w.request(Auto, "pw", nil)
+		req := w.request(ModeAuto, "pw", nil)
 		req.Login.VerifiedPush = true
 		d := w.login(0, req)
 		m := <-w.notifier.ch
@@ -747,7 +785,7 @@ func TestPushStoreWritesCannotApprove(t *testing.T) {
 			t.Fatalf("wrong number: %v", err)
 		}
 		flip(t, w, m.Tx)
-		got := w.login(0, w.request(Auto, "", d.State))
+		got := w.login(0, w.request(ModeAuto, "", d.State))
 		if got.Outcome != Reject || (got.Reason != ReasonPushBadSignature && got.Reason != ReasonPushDenied) {
 			t.Fatalf("got %s/%s, want a reject", got.Outcome, got.Reason)
 		}
@@ -755,7 +793,7 @@ func TestPushStoreWritesCannotApprove(t *testing.T) {
 	t.Run("a forged record read directly", func(t *testing.T) {
 		w := newPushWorld(t, 1, cluster.PushLimit{})
 		w.addPhone("phone")
-		w.login(0, w.request(Auto, "pw", nil))
+		w.login(0, w.request(ModeAuto, "pw", nil))
 		m := <-w.notifier.ch
 		if err := w.answer(0, m, cluster.PushDenied, ""); err != nil {
 			t.Fatal(err)
@@ -774,10 +812,10 @@ func TestPushMenuKeepsGroupVerification(t *testing.T) {
 	w := newPushWorld(t, 1, cluster.PushLimit{})
 	w.dir.res.User.Groups = []string{"vip"} // policy: vip asks for the number
 	w.addPhone("phone")
-	d := w.login(0, w.request(Prompt, "pw", nil))
-	expect(t, d, Challenge, ReasonPushMenu)
-	d = w.login(0, w.request(Prompt, "1", d.State))
-	expect(t, d, Challenge, ReasonPushWaiting)
+	d := w.login(0, w.request(ModeChallenge, "pw", nil))
+	expect(t, d, Ask, ReasonPushMenu)
+	d = w.login(0, w.request(ModeChallenge, "1", d.State))
+	expect(t, d, Ask, ReasonPushWaiting)
 	var number string
 	if _, err := fmtSscanNumber(d.Message, &number); err != nil {
 		t.Fatalf("the menu's push is not verified: %q", d.Message)
@@ -791,7 +829,7 @@ func TestPushRefusedDeliveryIsNoFailMode(t *testing.T) {
 	w := newPushWorld(t, 1, cluster.PushLimit{})
 	w.addPhone("phone")
 	w.notifier.err = fmt.Errorf("status 400: %w", notify.ErrRefused)
-	req := w.request(Append, "pw,push", nil)
+	req := w.request(ModeAppend, "pw,push", nil)
 	req.Login.FailMode = Safe
 	expect(t, w.login(0, req), Reject, ReasonPushUndelivered)
 }
@@ -800,7 +838,7 @@ func TestPushLateFraudReportLocks(t *testing.T) {
 	w := newPushWorld(t, 1, cluster.PushLimit{})
 	w.addPhone("phone")
 	done := w.phone(0, cluster.PushApproved, "")
-	expect(t, w.login(0, w.request(Append, "pw,push", nil)), Accept, ReasonPushApproved)
+	expect(t, w.login(0, w.request(ModeAppend, "pw,push", nil)), Accept, ReasonPushApproved)
 	<-done
 	// The user taps "this wasn't me" on the same push afterwards.
 	w.notifier.mu.Lock()

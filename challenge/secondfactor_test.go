@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/directory"
 )
@@ -56,9 +57,9 @@ func (w *sfWorld) now() time.Time          { return time.Unix(0, w.clock.Load())
 func (w *sfWorld) advance(d time.Duration) { w.clock.Add(int64(d)) }
 
 // enroll gives alice a TOTP device and returns it.
-func (w *sfWorld) enroll(name string) TOTP {
+func (w *sfWorld) enroll(name string) otp.TOTP {
 	w.t.Helper()
-	secret, err := NewTOTPSecret(rand.Reader, "SHA1")
+	secret, err := otp.NewTOTPSecret(rand.Reader, "SHA1")
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -68,17 +69,17 @@ func (w *sfWorld) enroll(name string) TOTP {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return TOTP{Secret: secret, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second}
+	return otp.TOTP{Secret: secret, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second}
 }
 
 // code is the device's code at the world's now, shifted by steps.
-func (w *sfWorld) code(t TOTP, steps int64) string { return t.Code(t.Step(w.now()) + steps) }
+func (w *sfWorld) code(t otp.TOTP, steps int64) string { return t.Code(t.Step(w.now()) + steps) }
 
 var nas = netip.MustParseAddrPort("192.0.2.10:40000")
 
 func (w *sfWorld) login(mode Mode, password string, state []byte) Decision {
 	w.t.Helper()
-	d, err := w.engine.Authenticate(context.Background(), &Request{
+	d, err := authenticate(context.Background(), w.engine, &Request{
 		User: "alice", Password: password, State: state, Client: "vpn", Source: nas,
 		Login: ClientLogin{Mode: mode},
 	})
@@ -98,32 +99,32 @@ func expect(t *testing.T, d Decision, outcome Outcome, reason Reason) {
 var staffPolicy = Policy{Groups: []GroupRule{{Group: "staff", Action: Require, Reply: []Attribute{{Name: "Class", Value: "staff"}}}}}
 
 func defaultPasscodes() Passcodes {
-	return Passcodes{Window: DefaultWindow(), Lockout: cluster.LockoutPolicy{Attempts: 5, Duration: 15 * time.Minute}}
+	return Passcodes{Window: otp.DefaultWindow(), Lockout: cluster.LockoutPolicy{Attempts: 5, Duration: 15 * time.Minute}}
 }
 
 func TestAppendMode(t *testing.T) {
 	w := newSFWorld(t, defaultPasscodes(), staffPolicy, nil)
 	dev := w.enroll("phone")
 
-	d := w.login(Append, "pw,"+w.code(dev, 0), nil)
+	d := w.login(ModeAppend, "pw,"+w.code(dev, 0), nil)
 	expect(t, d, Accept, ReasonOK)
 	if len(d.Attributes) != 1 || d.Attributes[0].Value != "staff" || d.Device != "phone" {
 		t.Errorf("got attributes %v device %q, want the staff rule's Class and device phone", d.Attributes, d.Device)
 	}
 	t.Run("a code is accepted once", func(t *testing.T) {
-		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Reject, ReasonPasscodeReplayed)
+		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Reject, ReasonPasscodeReplayed)
 	})
 	t.Run("an older code after a newer one is a replay", func(t *testing.T) {
 		w.advance(30 * time.Second)
-		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
-		expect(t, w.login(Append, "pw,"+w.code(dev, -1), nil), Reject, ReasonPasscodeReplayed)
+		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, -1), nil), Reject, ReasonPasscodeReplayed)
 	})
 	t.Run("a code two steps old is refused", func(t *testing.T) {
 		w.advance(90 * time.Second)
-		expect(t, w.login(Append, "pw,"+w.code(dev, -2), nil), Reject, ReasonBadPasscode)
+		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, -2), nil), Reject, ReasonBadPasscode)
 	})
 	t.Run("no code in append mode rejects without a hint", func(t *testing.T) {
-		d := w.login(Append, "pw", nil)
+		d := w.login(ModeAppend, "pw", nil)
 		expect(t, d, Reject, ReasonBadPasscode)
 		if d.Message != "" {
 			t.Errorf("got message %q; a wrong code must not tell that the password was right", d.Message)
@@ -133,85 +134,7 @@ func TestAppendMode(t *testing.T) {
 		w.advance(30 * time.Second)
 		w.dir.res.Status = directory.BadPassword
 		defer func() { w.dir.res.Status = directory.OK }()
-		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Reject, ReasonBadPassword)
-	})
-}
-
-func TestSplit(t *testing.T) {
-	cases := []struct {
-		name     string
-		login    ClientLogin
-		in       string
-		pw, code string
-		ok       bool
-	}{
-		{"comma", ClientLogin{Mode: Append}, "secret,123456", "secret", "123456", true},
-		{"last comma counts", ClientLogin{Mode: Auto}, "a,b,c,12345678", "a,b,c", "12345678", true},
-		{"no code", ClientLogin{Mode: Auto}, "secret", "secret", "", false},
-		{"not digits", ClientLogin{Mode: Auto}, "secret,abcdef", "secret,abcdef", "", false},
-		{"too short", ClientLogin{Mode: Auto}, "secret,12345", "secret,12345", "", false},
-		{"empty password", ClientLogin{Mode: Append}, ",123456", ",123456", "", false},
-		{"challenge mode never splits", ClientLogin{Mode: Prompt}, "secret,123456", "secret,123456", "", false},
-		{"custom separator", ClientLogin{Mode: Append, Separator: "::"}, "se,cret::123456", "se,cret", "123456", true},
-		{"fixed length", ClientLogin{Mode: Append, CodeLength: 6}, "secret123456", "secret", "123456", true},
-		{"fixed length too short", ClientLogin{Mode: Append, CodeLength: 6}, "123456", "123456", "", false},
-		{"grouped with a space", ClientLogin{Mode: Append}, "secret,123 456", "secret", "123456", true},
-		{"a bypass code as printed", ClientLogin{Mode: Auto}, "secret,123 456 789", "secret", "123456789", true},
-		{"grouped with dashes", ClientLogin{Mode: Auto}, "secret,123-456-789", "secret", "123456789", true},
-		{"a space after the separator", ClientLogin{Mode: Auto}, "secret, 123456", "secret", "123456", true},
-		{"the password keeps its spaces and dashes", ClientLogin{Mode: Append}, "my pass-word 12,123 456", "my pass-word 12", "123456", true},
-		{"spaces before the last separator are the password's", ClientLogin{Mode: Auto}, "pass 123 456,word", "pass 123 456,word", "", false},
-		{"digits with words are no code", ClientLogin{Mode: Auto}, "secret,123 456 abc", "secret,123 456 abc", "", false},
-		{"grouped, too short", ClientLogin{Mode: Auto}, "secret,12 345", "secret,12 345", "", false},
-		{"fixed length takes no groups", ClientLogin{Mode: Append, CodeLength: 8}, "secret1234 5678", "secret1234 5678", "", false},
-		{"a password ending in a date stays whole", ClientLogin{Mode: Auto}, "Winter,2025-01-15", "Winter,2025-01-15", "", false},
-		{"a password ending in a phone number stays whole", ClientLogin{Mode: Auto}, "pa ss,555 123 4567", "pa ss,555 123 4567", "", false},
-		{"groups of four", ClientLogin{Mode: Append}, "secret,1234-5678", "secret", "12345678", true},
-		{"mixed group joiners are no code", ClientLogin{Mode: Auto}, "secret,123-456 789", "secret,123-456 789", "", false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			pw, code, ok := tc.login.split(tc.in)
-			if pw != tc.pw || code != tc.code || ok != tc.ok {
-				t.Errorf("got %q %q %v, want %q %q %v", pw, code, ok, tc.pw, tc.code, tc.ok)
-			}
-		})
-	}
-}
-
-// FuzzSplit: whatever the password box holds, a split gives back the
-// password as typed and a code of 6 to 12 digits that the part after the
-// last separator holds, spaces and dashes aside.
-func FuzzSplit(f *testing.F) {
-	for _, s := range []string{"secret,123456", "secret,123 456 789", "a,b,c-12-34-56", "pw, push", ",123456", "x,1\t2 3-4 5 6"} {
-		f.Add(s, ",", 0)
-	}
-	f.Add("secret123456", "", 6)
-	f.Fuzz(func(t *testing.T, password, sep string, codeLength int) {
-		l := ClientLogin{Mode: Auto, Separator: sep}
-		if codeLength > 0 && codeLength <= maxPasscode {
-			l = ClientLogin{Mode: Append, Separator: sep, CodeLength: codeLength}
-		}
-		pw, code, ok := l.split(password)
-		if !ok {
-			if pw != password || code != "" {
-				t.Fatalf("no split, but got %q %q from %q", pw, code, password)
-			}
-			return
-		}
-		if pw == "" || !strings.HasPrefix(password, pw) {
-			t.Fatalf("password %q is not the start of %q", pw, password)
-		}
-		if c, ok := passcode(code); !ok || c != code {
-			t.Fatalf("code %q from %q is not 6 to 12 digits", code, password)
-		}
-		rest := password[len(pw):]
-		if l.CodeLength == 0 {
-			rest = strings.TrimPrefix(rest, l.separator())
-		}
-		if c, _ := passcode(rest); c != code {
-			t.Fatalf("code %q is not what %q holds after the password", code, rest)
-		}
+		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Reject, ReasonBadPassword)
 	})
 }
 
@@ -219,39 +142,39 @@ func TestChallengeMode(t *testing.T) {
 	w := newSFWorld(t, defaultPasscodes(), staffPolicy, nil)
 	dev := w.enroll("phone")
 
-	first := w.login(Prompt, "pw", nil)
-	expect(t, first, Challenge, ReasonPasscodeRequested)
+	first := w.login(ModeChallenge, "pw", nil)
+	expect(t, first, Ask, ReasonPasscodeRequested)
 	if len(first.State) != 16 || first.Message != DefaultPrompt {
 		t.Fatalf("got State of %d bytes and prompt %q, want 16 bytes and %q", len(first.State), first.Message, DefaultPrompt)
 	}
-	d := w.login(Prompt, w.code(dev, 0), first.State)
+	d := w.login(ModeChallenge, w.code(dev, 0), first.State)
 	expect(t, d, Accept, ReasonOK)
 	if len(d.Attributes) != 1 || d.Attributes[0].Value != "staff" {
 		t.Errorf("got attributes %v, want the staff rule's Class from the first round", d.Attributes)
 	}
 	t.Run("a State is single use", func(t *testing.T) {
 		w.advance(30 * time.Second)
-		d := w.login(Prompt, w.code(dev, 0), first.State)
+		d := w.login(ModeChallenge, w.code(dev, 0), first.State)
 		expect(t, d, Reject, ReasonBadState)
 		if d.Message != msgLoginOver {
 			t.Errorf("got %q, want %q: the login was finished, not timed out", d.Message, msgLoginOver)
 		}
 	})
 	t.Run("wrong answers get another try, then a reject", func(t *testing.T) {
-		c := w.login(Prompt, "pw", nil)
-		again := w.login(Prompt, "000000", c.State)
-		expect(t, again, Challenge, ReasonBadPasscode)
+		c := w.login(ModeChallenge, "pw", nil)
+		again := w.login(ModeChallenge, "000000", c.State)
+		expect(t, again, Ask, ReasonBadPasscode)
 		if string(again.State) != string(c.State) || again.Message != msgWrongCode {
 			t.Errorf("got %q with another State; want the same State and %q", again.Message, msgWrongCode)
 		}
-		expect(t, w.login(Prompt, "000001", c.State), Challenge, ReasonBadPasscode)
-		expect(t, w.login(Prompt, "000002", c.State), Reject, ReasonBadPasscode)
-		expect(t, w.login(Prompt, w.code(dev, 0), c.State), Reject, ReasonBadState)
+		expect(t, w.login(ModeChallenge, "000001", c.State), Ask, ReasonBadPasscode)
+		expect(t, w.login(ModeChallenge, "000002", c.State), Reject, ReasonBadPasscode)
+		expect(t, w.login(ModeChallenge, w.code(dev, 0), c.State), Reject, ReasonBadState)
 	})
 	t.Run("expired", func(t *testing.T) {
-		c := w.login(Prompt, "pw", nil)
+		c := w.login(ModeChallenge, "pw", nil)
 		w.advance(DefaultChallengeTTL + time.Second)
-		d := w.login(Prompt, w.code(dev, 0), c.State)
+		d := w.login(ModeChallenge, w.code(dev, 0), c.State)
 		expect(t, d, Reject, ReasonChallengeExpired)
 		if d.Message != msgTimedOut {
 			t.Errorf("got %q, want %q", d.Message, msgTimedOut)
@@ -259,19 +182,19 @@ func TestChallengeMode(t *testing.T) {
 	})
 	t.Run("bound to the user and the NAS", func(t *testing.T) {
 		w.advance(30 * time.Second)
-		c := w.login(Prompt, "pw", nil)
+		c := w.login(ModeChallenge, "pw", nil)
 		for _, req := range []*Request{
 			{User: "mallory", Password: w.code(dev, 0), State: c.State, Client: "vpn", Source: nas},
 			{User: "alice", Password: w.code(dev, 0), State: c.State, Client: "other", Source: nas},
 			{User: "alice", Password: w.code(dev, 0), State: c.State, Client: "vpn", Source: netip.MustParseAddrPort("192.0.2.11:40000")},
 		} {
-			d, err := w.engine.Authenticate(context.Background(), req)
+			d, err := authenticate(context.Background(), w.engine, req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			expect(t, d, Reject, ReasonBadState)
 		}
-		expect(t, w.login(Prompt, w.code(dev, 0), c.State), Accept, ReasonOK)
+		expect(t, w.login(ModeChallenge, w.code(dev, 0), c.State), Accept, ReasonOK)
 	})
 	t.Run("an answer grouped with spaces or dashes", func(t *testing.T) {
 		for _, group := range []func(string) string{
@@ -279,13 +202,13 @@ func TestChallengeMode(t *testing.T) {
 			func(c string) string { return c[:3] + "-" + c[3:] },
 		} {
 			w.advance(30 * time.Second)
-			c := w.login(Prompt, "pw", nil)
-			expect(t, w.login(Prompt, group(w.code(dev, 0)), c.State), Accept, ReasonOK)
+			c := w.login(ModeChallenge, "pw", nil)
+			expect(t, w.login(ModeChallenge, group(w.code(dev, 0)), c.State), Accept, ReasonOK)
 		}
 	})
 	t.Run("an unknown State", func(t *testing.T) {
 		for _, state := range [][]byte{make([]byte, 16), []byte("short")} {
-			d := w.login(Prompt, "123456", state)
+			d := w.login(ModeChallenge, "123456", state)
 			expect(t, d, Reject, ReasonBadState)
 			if d.Message != "This login was already finished or has expired. Log in again." {
 				t.Errorf("got %q, want the login finished or expired", d.Message)
@@ -297,149 +220,19 @@ func TestChallengeMode(t *testing.T) {
 func TestAutoMode(t *testing.T) {
 	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
 	dev := w.enroll("phone")
-	expect(t, w.login(Auto, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
-	c := w.login(Auto, "pw", nil)
-	expect(t, c, Challenge, ReasonPasscodeRequested)
+	expect(t, w.login(ModeAuto, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
+	c := w.login(ModeAuto, "pw", nil)
+	expect(t, c, Ask, ReasonPasscodeRequested)
 	w.advance(30 * time.Second)
-	expect(t, w.login(Auto, w.code(dev, 0), c.State), Accept, ReasonOK)
+	expect(t, w.login(ModeAuto, w.code(dev, 0), c.State), Accept, ReasonOK)
 }
 
 func TestSeveralDevices(t *testing.T) {
 	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
 	phone := w.enroll("phone")
 	token := w.enroll("backup token")
-	expect(t, w.login(Append, "pw,"+w.code(token, 0), nil), Accept, ReasonOK)
-	expect(t, w.login(Append, "pw,"+w.code(phone, 0), nil), Accept, ReasonOK)
-}
-
-func TestLockout(t *testing.T) {
-	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
-	dev := w.enroll("phone")
-	wrong := func(i int) string {
-		c := []byte("100000")
-		c[5] = byte('0' + i)
-		if string(c) == w.code(dev, 0) || string(c) == w.code(dev, -1) {
-			c[4] = '9'
-		}
-		return string(c)
-	}
-	for i := range 4 {
-		expect(t, w.login(Append, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
-	}
-	t.Run("the same wrong code counts once", func(t *testing.T) {
-		for range 5 {
-			expect(t, w.login(Append, "pw,"+wrong(3), nil), Reject, ReasonBadPasscode)
-		}
-	})
-	d := w.login(Append, "pw,"+wrong(4), nil)
-	expect(t, d, Reject, ReasonLockedOut)
-	if d.Message == "" {
-		t.Error("a locked user is told so")
-	}
-	expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Reject, ReasonLockedOut)
-	expect(t, w.login(Prompt, "pw", nil), Reject, ReasonLockedOut)
-
-	t.Run("the lock ends after its duration", func(t *testing.T) {
-		w.advance(15*time.Minute + time.Second)
-		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
-	})
-	t.Run("a success resets the count", func(t *testing.T) {
-		for i := range 4 {
-			expect(t, w.login(Append, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
-		}
-		w.advance(30 * time.Second)
-		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
-		for i := range 4 {
-			expect(t, w.login(Append, "pw,"+wrong(i), nil), Reject, ReasonBadPasscode)
-		}
-	})
-	t.Run("an admin unlocks", func(t *testing.T) {
-		expect(t, w.login(Append, "pw,"+wrong(5), nil), Reject, ReasonLockedOut)
-		if ok, err := w.accounts.Unlock(context.Background(), "alice"); err != nil || !ok {
-			t.Fatalf("Unlock: %v %v", ok, err)
-		}
-		w.advance(30 * time.Second)
-		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
-	})
-}
-
-func TestUnenrolled(t *testing.T) {
-	t.Run("deny by default, saying what to do", func(t *testing.T) {
-		w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
-		d := w.login(Auto, "pw", nil)
-		expect(t, d, Reject, ReasonNotEnrolled)
-		if d.Message != msgNotEnrolled {
-			t.Errorf("got %q, want %q", d.Message, msgNotEnrolled)
-		}
-	})
-	t.Run("allow during the grace period from the first login", func(t *testing.T) {
-		cfg := defaultPasscodes()
-		cfg.Unenrolled = Unenrolled{Allow: true, Grace: 48 * time.Hour}
-		w := newSFWorld(t, cfg, Policy{}, nil)
-		expect(t, w.login(Auto, "pw", nil), Accept, ReasonUnenrolledGrace)
-		w.advance(47 * time.Hour)
-		expect(t, w.login(Auto, "pw", nil), Accept, ReasonUnenrolledGrace)
-		w.advance(2 * time.Hour)
-		expect(t, w.login(Auto, "pw", nil), Reject, ReasonNotEnrolled)
-	})
-	t.Run("exempt by group", func(t *testing.T) {
-		w := newSFWorld(t, defaultPasscodes(), Policy{Groups: []GroupRule{{Group: "staff", Action: Exempt}}}, nil)
-		expect(t, w.login(Auto, "pw", nil), Accept, ReasonExempt)
-	})
-	t.Run("devices removed: no new grace, it counted from the first device", func(t *testing.T) {
-		cfg := defaultPasscodes()
-		cfg.Unenrolled = Unenrolled{Allow: true, Grace: 48 * time.Hour}
-		w := newSFWorld(t, cfg, Policy{}, nil)
-		dev := w.enroll("phone")
-		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
-		w.advance(100 * time.Hour)
-		if _, err := w.accounts.RemoveDevice(context.Background(), "alice", "phone"); err != nil {
-			t.Fatal(err)
-		}
-		// Whoever had the devices removed (a stolen session, a tricked
-		// help desk) gets no password-only logins from it.
-		expect(t, w.login(Auto, "pw", nil), Reject, ReasonNotEnrolled)
-	})
-}
-
-// TestFirstSeenOnlyWhenNeeded: profile.first_seen is a write on the login
-// path, made only for a user without a device when a grace period is set
-// (a user's first device records it, off the login path).
-func TestFirstSeenOnlyWhenNeeded(t *testing.T) {
-	grace := defaultPasscodes()
-	grace.Unenrolled = Unenrolled{Allow: true, Grace: 48 * time.Hour}
-	noGrace := defaultPasscodes()
-	noGrace.Unenrolled = Unenrolled{Allow: true}
-	tests := []struct {
-		name   string
-		cfg    Passcodes
-		device bool
-		want   bool
-	}{
-		{"a device, with a grace period", grace, true, false},
-		{"a device, no grace period", defaultPasscodes(), true, false},
-		{"no device, denied", defaultPasscodes(), false, false},
-		{"no device, allowed without end", noGrace, false, false},
-		{"no device, a grace period", grace, false, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := newSFWorld(t, tt.cfg, Policy{}, nil)
-			password := "pw"
-			if tt.device {
-				password += "," + w.code(w.enroll("phone"), 0)
-			}
-			before, _ := w.store.Get(context.Background(), "users/alice/profile")
-			w.login(Auto, password, nil)
-			e, err := w.store.Get(context.Background(), "users/alice/profile")
-			if got := err == nil && e.ModRevision != before.ModRevision; got != tt.want {
-				t.Fatalf("profile record written by the login: got %v (%s, %v), want %v", got, e.Value, err, tt.want)
-			}
-			if tt.want && !strings.Contains(string(e.Value), `"first_seen":"2026-11-23T10:00:00Z"`) {
-				t.Errorf("got %s, want first_seen at the login", e.Value)
-			}
-		})
-	}
+	expect(t, w.login(ModeAppend, "pw,"+w.code(token, 0), nil), Accept, ReasonOK)
+	expect(t, w.login(ModeAppend, "pw,"+w.code(phone, 0), nil), Accept, ReasonOK)
 }
 
 // failingStore fails every call as an unreachable etcd does.
@@ -463,12 +256,12 @@ func (failingStore) Commit(context.Context, cluster.Txn) (int64, error) {
 
 func TestFailMode(t *testing.T) {
 	w := newSFWorld(t, defaultPasscodes(), staffPolicy, failingStore{})
-	d := w.login(Auto, "pw,123456", nil)
+	d := w.login(ModeAuto, "pw,123456", nil)
 	expect(t, d, Reject, ReasonFailSecure)
 	if d.Message != msgUnavailable || !errors.Is(d.Err, cluster.ErrUnavailable) {
 		t.Errorf("got message %q err %v, want %q and the store's error for the log", d.Message, d.Err, msgUnavailable)
 	}
-	d, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
+	d, err := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw", Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,11 +271,11 @@ func TestFailMode(t *testing.T) {
 	}
 	t.Run("a wrong password is refused whatever the fail mode", func(t *testing.T) {
 		w.dir.res.Status = directory.BadPassword
-		d, _ := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "x", Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
+		d, _ := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "x", Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
 		expect(t, d, Reject, ReasonBadPassword)
 	})
 	t.Run("a challenge answer is never let in by fail mode", func(t *testing.T) {
-		d, _ := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "123456", State: make([]byte, 16), Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
+		d, _ := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "123456", State: make([]byte, 16), Client: "vpn", Source: nas, Login: ClientLogin{FailMode: Safe}})
 		expect(t, d, Reject, ReasonFailSecure)
 	})
 }
@@ -490,14 +283,14 @@ func TestFailMode(t *testing.T) {
 // TestCodeAcceptedOnceUnderConcurrency sends one code 50 times at once
 // through one engine: the used-step compare-and-swap lets exactly one in.
 func TestCodeAcceptedOnceUnderConcurrency(t *testing.T) {
-	w := newSFWorld(t, Passcodes{Window: DefaultWindow()}, Policy{}, nil)
+	w := newSFWorld(t, Passcodes{Window: otp.DefaultWindow()}, Policy{}, nil)
 	dev := w.enroll("phone")
 	code := w.code(dev, 0)
 	var accepted atomic.Int32
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			if w.login(Append, "pw,"+code, nil).Outcome == Accept {
+			if w.login(ModeAppend, "pw,"+code, nil).Outcome == Accept {
 				accepted.Add(1)
 			}
 		})
@@ -505,101 +298,6 @@ func TestCodeAcceptedOnceUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if n := accepted.Load(); n != 1 {
 		t.Fatalf("got %d accepts of one code, want 1", n)
-	}
-}
-
-func TestBypassCodes(t *testing.T) {
-	ctx := context.Background()
-	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
-	audit := cluster.NewAudit(w.store, 0)
-	w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), w.accounts, cluster.NewChallenges(w.store, w.keys)),
-		WithAudit(audit, "twostepd test"), WithClock(w.now))
-	issue := func(uses int, ttl time.Duration) string {
-		code, _, err := w.accounts.IssueBypass(ctx, "alice", cluster.BypassSpec{Profile: "short", MaxUses: uses, TTL: ttl, Digits: 9}, w.now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return code
-	}
-
-	t.Run("a user without a device logs in with a bypass code, five times", func(t *testing.T) {
-		code := issue(5, 24*time.Hour)
-		for i := range 5 {
-			d := w.login(Append, "pw,"+code, nil)
-			expect(t, d, Accept, ReasonBypass)
-			if i == 0 && !strings.HasPrefix(d.Device, "bypass ") {
-				t.Errorf("got device %q, want the code's id for the log", d.Device)
-			}
-		}
-		expect(t, w.login(Append, "pw,"+code, nil), Reject, ReasonBypassUsedUp)
-		events, err := audit.List(ctx, time.Time{}, "alice")
-		if err != nil || len(events) != 5 || events[0].Action != "bypass.use" || strings.Contains(events[0].Detail, code) {
-			t.Errorf("audit: got %d events %+v (%v), want 5 bypass.use without the code", len(events), events, err)
-		}
-	})
-	t.Run("answering a challenge", func(t *testing.T) {
-		code := issue(0, time.Hour)
-		c := w.login(Prompt, "pw", nil)
-		expect(t, c, Challenge, ReasonPasscodeRequested)
-		expect(t, w.login(Prompt, code, c.State), Accept, ReasonBypass)
-	})
-	t.Run("typed as printed, with spaces or dashes", func(t *testing.T) {
-		code := issue(0, time.Hour)
-		printed := code[:3] + " " + code[3:6] + " " + code[6:]
-		c := w.login(Prompt, "pw", nil)
-		expect(t, w.login(Prompt, printed, c.State), Accept, ReasonBypass)
-		expect(t, w.login(Append, "pw,"+printed, nil), Accept, ReasonBypass)
-		expect(t, w.login(Auto, "pw,"+strings.ReplaceAll(printed, " ", "-"), nil), Accept, ReasonBypass)
-		d, err := w.engine.PortalPasscode(ctx, "alice", printed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		expect(t, d, Accept, ReasonBypass)
-	})
-	t.Run("expired", func(t *testing.T) {
-		code := issue(0, time.Hour)
-		w.advance(time.Hour)
-		expect(t, w.login(Append, "pw,"+code, nil), Reject, ReasonBypassExpired)
-	})
-	t.Run("revoked", func(t *testing.T) {
-		code := issue(0, time.Hour)
-		if _, err := w.accounts.RevokeBypass(ctx, "alice", ""); err != nil {
-			t.Fatal(err)
-		}
-		expect(t, w.login(Append, "pw,"+code, nil), Reject, ReasonNotEnrolled)
-	})
-	t.Run("beside a device, and a wrong code counts toward lockout", func(t *testing.T) {
-		dev := w.enroll("phone")
-		code := issue(1, time.Hour)
-		expect(t, w.login(Append, "pw,123456789", nil), Reject, ReasonBadPasscode)
-		acct, _ := w.accounts.Load(ctx, "alice")
-		if acct.Lockout.Failures != 1 {
-			t.Errorf("got %d failures, want 1", acct.Lockout.Failures)
-		}
-		expect(t, w.login(Append, "pw,"+code, nil), Accept, ReasonBypass)
-		expect(t, w.login(Append, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
-	})
-}
-
-// TestBypassUsesUnderConcurrency tries a 5-use code 100 times at once.
-func TestBypassUsesUnderConcurrency(t *testing.T) {
-	w := newSFWorld(t, Passcodes{}, Policy{}, nil)
-	code, _, err := w.accounts.IssueBypass(context.Background(), "alice", cluster.BypassSpec{MaxUses: 5, TTL: time.Hour, Digits: 9}, w.now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted atomic.Int32
-	var wg sync.WaitGroup
-	for range 100 {
-		wg.Go(func() {
-			if w.login(Append, "pw,"+code, nil).Outcome == Accept {
-				accepted.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if n := accepted.Load(); n != 5 {
-		t.Fatalf("got %d accepts of a 5-use code, want 5", n)
 	}
 }
 
@@ -613,12 +311,12 @@ func TestHardwareTokens(t *testing.T) {
 	if _, err := w.accounts.AssignToken(ctx, "HOTP1", "alice", "key fob", w.now()); err != nil {
 		t.Fatal(err)
 	}
-	h := HOTP{Secret: secret, Digits: 6}
-	expect(t, w.login(Append, "pw,"+h.Code(0), nil), Accept, ReasonOK)
-	expect(t, w.login(Append, "pw,"+h.Code(0), nil), Reject, ReasonPasscodeReplayed) // counter spent
-	expect(t, w.login(Append, "pw,"+h.Code(5), nil), Accept, ReasonOK)               // button pressed a few times
-	expect(t, w.login(Append, "pw,"+h.Code(3), nil), Reject, ReasonPasscodeReplayed) // skipped, behind the counter
-	expect(t, w.login(Append, "pw,"+h.Code(20), nil), Reject, ReasonBadPasscode)     // beyond the look-ahead of 10
+	h := otp.HOTP{Secret: secret, Digits: 6}
+	expect(t, w.login(ModeAppend, "pw,"+h.Code(0), nil), Accept, ReasonOK)
+	expect(t, w.login(ModeAppend, "pw,"+h.Code(0), nil), Reject, ReasonPasscodeReplayed) // counter spent
+	expect(t, w.login(ModeAppend, "pw,"+h.Code(5), nil), Accept, ReasonOK)               // button pressed a few times
+	expect(t, w.login(ModeAppend, "pw,"+h.Code(3), nil), Reject, ReasonPasscodeReplayed) // skipped, behind the counter
+	expect(t, w.login(ModeAppend, "pw,"+h.Code(20), nil), Reject, ReasonBadPasscode)     // beyond the look-ahead of 10
 	// Replays are not guesses: none of them counted toward lockout.
 	if acct, _ := w.accounts.Load(ctx, "alice"); acct.Lockout.Failures != 1 {
 		t.Errorf("failures %d, want 1 (only the code beyond the look-ahead)", acct.Lockout.Failures)
@@ -627,7 +325,7 @@ func TestHardwareTokens(t *testing.T) {
 		if _, err := w.accounts.MarkTokenLost(ctx, "HOTP1", w.now()); err != nil {
 			t.Fatal(err)
 		}
-		expect(t, w.login(Append, "pw,"+h.Code(6), nil), Reject, ReasonNotEnrolled)
+		expect(t, w.login(ModeAppend, "pw,"+h.Code(6), nil), Reject, ReasonNotEnrolled)
 	})
 }
 
@@ -642,10 +340,10 @@ func (brokenStore) Commit(context.Context, cluster.Txn) (int64, error) {
 func TestOnlyUnreachabilityIsAFailMode(t *testing.T) {
 	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
 	w.enroll("phone")
-	safe := ClientLogin{Mode: Append, FailMode: Safe}
+	safe := ClientLogin{Mode: ModeAppend, FailMode: Safe}
 	t.Run("a wrong code whose failure cannot be counted is an error, never a fail mode", func(t *testing.T) {
 		w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), cluster.NewAccounts(brokenStore{w.store}, w.keys), cluster.NewChallenges(w.store, w.keys)), WithClock(w.now))
-		d, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw,000000", Client: "vpn", Source: nas, Login: safe})
+		d, err := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw,000000", Client: "vpn", Source: nas, Login: safe})
 		if !errors.Is(err, ErrUncounted) || d.Outcome != Reject {
 			t.Errorf("got %+v, %v; want an error wrapping ErrUncounted (the RADIUS layer's plain Reject)", d, err)
 		}
@@ -653,7 +351,7 @@ func TestOnlyUnreachabilityIsAFailMode(t *testing.T) {
 	t.Run("a seed that does not open is an error, not a fail mode", func(t *testing.T) {
 		other, _ := cluster.ParseKeyring(mustKeyFile(t))
 		w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(defaultPasscodes(), cluster.NewAccounts(w.store, other), cluster.NewChallenges(w.store, other)), WithClock(w.now))
-		d, err := w.engine.Authenticate(context.Background(), &Request{User: "alice", Password: "pw,000000", Client: "vpn", Source: nas, Login: safe})
+		d, err := authenticate(context.Background(), w.engine, &Request{User: "alice", Password: "pw,000000", Client: "vpn", Source: nas, Login: safe})
 		if d.Outcome == Accept {
 			t.Fatalf("got %+v, %v: a broken record let the password alone in", d, err)
 		}
@@ -673,7 +371,7 @@ func TestSameWrongCodeCountsAgainLater(t *testing.T) {
 	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
 	w.enroll("phone")
 	for range 5 {
-		expect(t, w.login(Append, "pw,000000", nil), Reject, ReasonBadPasscode)
+		expect(t, w.login(ModeAppend, "pw,000000", nil), Reject, ReasonBadPasscode)
 	}
 	acct, _ := w.accounts.Load(context.Background(), "alice")
 	if acct.Lockout.Failures != 1 {
@@ -681,7 +379,7 @@ func TestSameWrongCodeCountsAgainLater(t *testing.T) {
 	}
 	for range 3 {
 		w.advance(cluster.SameCodeStep)
-		w.login(Append, "pw,000000", nil)
+		w.login(ModeAppend, "pw,000000", nil)
 	}
 	acct, _ = w.accounts.Load(context.Background(), "alice")
 	if acct.Lockout.Failures != 4 {
@@ -696,10 +394,10 @@ func TestParallelAnswersSpendAttempts(t *testing.T) {
 	cfg.Lockout.Attempts = 100
 	w := newSFWorld(t, cfg, Policy{}, nil)
 	w.enroll("phone")
-	c := w.login(Prompt, "pw", nil)
+	c := w.login(ModeChallenge, "pw", nil)
 	var wg sync.WaitGroup
 	for i := range 20 {
-		wg.Go(func() { w.login(Prompt, fmt.Sprintf("%06d", 100000+i), c.State) })
+		wg.Go(func() { w.login(ModeChallenge, fmt.Sprintf("%06d", 100000+i), c.State) })
 	}
 	wg.Wait()
 	acct, _ := w.accounts.Load(context.Background(), "alice")
@@ -711,7 +409,7 @@ func TestParallelAnswersSpendAttempts(t *testing.T) {
 func TestForgedChallengeRecord(t *testing.T) {
 	w := newSFWorld(t, defaultPasscodes(), Policy{}, nil)
 	dev := w.enroll("phone")
-	c := w.login(Prompt, "pw", nil)
+	c := w.login(ModeChallenge, "pw", nil)
 	// Somebody with write access to etcd but not the key file raises the
 	// reply attributes of a waiting login.
 	entries, _ := w.store.List(context.Background(), "challenges/")
@@ -719,7 +417,7 @@ func TestForgedChallengeRecord(t *testing.T) {
 	if _, err := w.store.Commit(context.Background(), cluster.Txn{Then: []cluster.Op{cluster.Put(entries[0].Key, []byte(forged))}}); err != nil {
 		t.Fatal(err)
 	}
-	d := w.login(Prompt, w.code(dev, 0), c.State)
+	d := w.login(ModeChallenge, w.code(dev, 0), c.State)
 	expect(t, d, Reject, ReasonBadState)
 	if d.Err == nil {
 		t.Error("a forged record is logged")

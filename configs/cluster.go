@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 )
 
@@ -166,7 +167,7 @@ func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
 
 func (v *validator) passcodes(r rawPasscodes) challenge.Passcodes {
 	p := challenge.Passcodes{
-		Window:            challenge.Window{Back: DefaultWindowBack, Ahead: r.WindowAhead},
+		Window:            otp.Window{Back: DefaultWindowBack, Ahead: r.WindowAhead},
 		ChallengeTTL:      r.ChallengeTTL,
 		ChallengeAttempts: r.ChallengeAttempts,
 		Prompt:            r.Prompt,
@@ -284,10 +285,10 @@ func (v *validator) clientLogin(p string, rc rawClient) challenge.ClientLogin {
 		}
 		l.FailMode = f
 	}
-	if l.VerifiedPush && l.Mode == challenge.Append {
+	if l.VerifiedPush && l.Mode == challenge.ModeAppend {
 		v.add(p+".verified_push", "needs a client that shows challenges (mode auto or challenge): the number is shown in an Access-Challenge")
 	}
-	if l.Mode == challenge.Prompt && (rc.Separator != nil || rc.CodeLength != 0) {
+	if l.Mode == challenge.ModeChallenge && (rc.Separator != nil || rc.CodeLength != 0) {
 		v.add(p+".mode", "challenge mode never splits the password: separator and code_length go with append or auto")
 	}
 	if rc.Separator != nil {
@@ -305,7 +306,7 @@ func (v *validator) clientLogin(p string, rc rawClient) challenge.ClientLogin {
 		switch {
 		case rc.CodeLength != 6 && rc.CodeLength != 8:
 			v.add(p+".code_length", "must be 6 or 8 (the devices' digits); got %d", rc.CodeLength)
-		case l.Mode != challenge.Append:
+		case l.Mode != challenge.ModeAppend:
 			v.add(p+".code_length", "only with mode: append (in auto mode nothing tells a password from a password and a code)")
 		case rc.Separator == nil || *rc.Separator != "":
 			v.add(p+".code_length", "goes with separator: \"\" (no separator)")
@@ -360,8 +361,8 @@ const (
 	DefaultRecoveryTTL = time.Hour
 	// DefaultHOTPWindow and DefaultResyncWindow are the look-ahead of
 	// HOTP tokens at login and at resynchronisation.
-	DefaultHOTPWindow   = challenge.DefaultHOTPWindow
-	DefaultResyncWindow = challenge.DefaultResyncWindow
+	DefaultHOTPWindow   = otp.DefaultHOTPWindow
+	DefaultResyncWindow = otp.DefaultResyncWindow
 )
 
 // DefaultProfiles are the bypass profiles of the help-desk guides.

@@ -521,7 +521,7 @@ directory: {backend: file, file: {path: users.yaml}}
 			{"lockout attempts", c.Passcodes.Lockout.Attempts, 10},
 			{"lockout duration", c.Passcodes.Lockout.Duration, 15 * time.Minute},
 			{"unenrolled", c.Passcodes.Unenrolled.Allow, false},
-			{"mode", c.Clients[0].Login.Mode, challenge.Auto},
+			{"mode", c.Clients[0].Login.Mode, challenge.ModeAuto},
 			{"failmode", c.Clients[0].Login.FailMode, challenge.Secure},
 			{"hotp window", c.Passcodes.HOTPWindow, 10},
 			{"resync window", c.Passcodes.ResyncWindow, 100},
@@ -549,7 +549,7 @@ passcodes: {lockout: {until_unlock: true}, unenrolled: {action: allow, grace: 72
 		if c.Cluster.UsesEmbedded() || c.Cluster.Etcd.CAFile != "/etc/twostep/ca.pem" || c.Cluster.Etcd.Password != "an-environment-secret" {
 			t.Errorf("cluster: %+v", c.Cluster)
 		}
-		if l := c.Clients[0].Login; l.Mode != challenge.Append || l.CodeLength != 6 || l.Separator != "" || l.FailMode != challenge.Safe {
+		if l := c.Clients[0].Login; l.Mode != challenge.ModeAppend || l.CodeLength != 6 || l.Separator != "" || l.FailMode != challenge.Safe {
 			t.Errorf("login: %+v", l)
 		}
 		if p := c.Passcodes; p.Lockout.Duration != 0 || !p.Unenrolled.Allow || p.Unenrolled.Grace != 72*time.Hour {

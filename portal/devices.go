@@ -67,7 +67,7 @@ var notices = map[string]string{
 	"default": "Automatic pushes now go to the device you chose.",
 }
 
-func (p *Portal) devicesPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) devicesPage(w http.ResponseWriter, r *http.Request, s *visit) {
 	if s.Stage == cluster.StageEnroll {
 		http.Redirect(w, r, "/devices/add", http.StatusSeeOther)
 		return
@@ -75,7 +75,7 @@ func (p *Portal) devicesPage(w http.ResponseWriter, r *http.Request, s *cluster.
 	p.renderDevices(w, r, s, http.StatusOK, "")
 }
 
-func (p *Portal) renderDevices(w http.ResponseWriter, r *http.Request, s *cluster.Session, status int, msg string) {
+func (p *Portal) renderDevices(w http.ResponseWriter, r *http.Request, s *visit, status int, msg string) {
 	acct, err := p.account(r, s)
 	if err != nil {
 		p.unavailable(w, r, err)
@@ -121,7 +121,7 @@ func deviceName(name string) (string, error) {
 	return name, nil
 }
 
-func (p *Portal) rename(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) rename(w http.ResponseWriter, r *http.Request, s *visit) {
 	name, err := deviceName(r.PostFormValue("name"))
 	if err != nil {
 		p.renderDevices(w, r, s, http.StatusBadRequest, err.Error())
@@ -145,7 +145,7 @@ func (p *Portal) rename(w http.ResponseWriter, r *http.Request, s *cluster.Sessi
 // remove asks for a second factor before the device goes: whoever sat
 // down at a signed-in browser must not be able to take the owner's
 // devices away.
-func (p *Portal) remove(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) remove(w http.ResponseWriter, r *http.Request, s *visit) {
 	acct, err := p.accounts.Load(r.Context(), s.User)
 	if err != nil {
 		p.unavailable(w, r, err)
@@ -157,7 +157,7 @@ func (p *Portal) remove(w http.ResponseWriter, r *http.Request, s *cluster.Sessi
 		return
 	}
 	s.Pending, s.Push, s.Number = &cluster.SessionAction{Kind: "remove", Device: id}, "", ""
-	if err := p.sessions.Update(r.Context(), s); err != nil {
+	if err := p.sessions.Update(r.Context(), s.Session); err != nil {
 		p.unavailable(w, r, err)
 		return
 	}
@@ -177,7 +177,7 @@ func (p *Portal) describePending(acct *cluster.Account, a *cluster.SessionAction
 }
 
 // pendingPurpose is what a confirming push shows on the device.
-func (p *Portal) pendingPurpose(r *http.Request, s *cluster.Session) string {
+func (p *Portal) pendingPurpose(r *http.Request, s *visit) string {
 	if s.Pending.Kind == "add" {
 		return "Add a new device"
 	}
@@ -191,7 +191,7 @@ func (p *Portal) pendingPurpose(r *http.Request, s *cluster.Session) string {
 }
 
 // confirmed carries out an action its second factor confirmed.
-func (p *Portal) confirmed(w http.ResponseWriter, r *http.Request, s *cluster.Session, a *cluster.SessionAction) {
+func (p *Portal) confirmed(w http.ResponseWriter, r *http.Request, s *visit, a *cluster.SessionAction) {
 	switch a.Kind {
 	case "add":
 		http.Redirect(w, r, "/devices/add", http.StatusSeeOther)
@@ -217,7 +217,7 @@ func (p *Portal) confirmed(w http.ResponseWriter, r *http.Request, s *cluster.Se
 	http.Redirect(w, r, "/devices?done=removed", http.StatusSeeOther)
 }
 
-func (p *Portal) setDefault(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) setDefault(w http.ResponseWriter, r *http.Request, s *visit) {
 	err := p.accounts.SetDefaultPush(r.Context(), s.User, r.PostFormValue("device"))
 	switch {
 	case errors.Is(err, cluster.ErrNoDevice):

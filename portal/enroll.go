@@ -21,6 +21,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/notify"
 )
@@ -58,7 +59,7 @@ const (
 
 // mayAdd reports whether s may add a device now. When its last second
 // factor is too old, a page asks for one first (and false is returned).
-func (p *Portal) mayAdd(w http.ResponseWriter, r *http.Request, s *cluster.Session) bool {
+func (p *Portal) mayAdd(w http.ResponseWriter, r *http.Request, s *visit) bool {
 	if s.Stage != cluster.StageSignedIn {
 		return true // enroll-only: the recovery passcode or the grace decided
 	}
@@ -75,7 +76,7 @@ func (p *Portal) mayAdd(w http.ResponseWriter, r *http.Request, s *cluster.Sessi
 		return false
 	}
 	s.Pending, s.Push, s.Number = &cluster.SessionAction{Kind: "add"}, "", ""
-	if err := p.sessions.Update(r.Context(), s); err != nil {
+	if err := p.sessions.Update(r.Context(), s.Session); err != nil {
 		p.unavailable(w, r, err)
 		return false
 	}
@@ -83,7 +84,7 @@ func (p *Portal) mayAdd(w http.ResponseWriter, r *http.Request, s *cluster.Sessi
 	return false
 }
 
-func (p *Portal) addPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) addPage(w http.ResponseWriter, r *http.Request, s *visit) {
 	if !p.mayAdd(w, r, s) {
 		return
 	}
@@ -110,37 +111,37 @@ const qrModulePixels = 6
 
 // newTOTP is what the portal enrolls: what every authenticator app
 // honours.
-func newTOTP(secret []byte) challenge.TOTP {
-	return challenge.TOTP{Secret: secret, Algorithm: challenge.SHA1, Digits: 6, Period: 30 * time.Second}
+func newTOTP(secret []byte) otp.TOTP {
+	return otp.TOTP{Secret: secret, Algorithm: otp.SHA1, Digits: 6, Period: 30 * time.Second}
 }
 
 // confirmWindow accepts the code shown a step before or after ours, for
 // a phone whose clock is a little off.
-var confirmWindow = challenge.Window{Back: 1, Ahead: 1}
+var confirmWindow = otp.Window{Back: 1, Ahead: 1}
 
-func (p *Portal) addTOTPPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) addTOTPPage(w http.ResponseWriter, r *http.Request, s *visit) {
 	if !p.mayAdd(w, r, s) {
 		return
 	}
 	// A new secret each time the page is shown: reloading it forgets
 	// the one before.
-	secret, err := challenge.NewTOTPSecret(rand.Reader, challenge.SHA1)
+	secret, err := otp.NewTOTPSecret(rand.Reader, otp.SHA1)
 	if err != nil {
 		p.unavailable(w, r, err)
 		return
 	}
-	if err := p.sessions.SealEnroll(s, secret); err != nil {
+	if err := p.sessions.SealEnroll(s.Session, secret); err != nil {
 		p.unavailable(w, r, err)
 		return
 	}
-	if err := p.sessions.Update(r.Context(), s); err != nil {
+	if err := p.sessions.Update(r.Context(), s.Session); err != nil {
 		p.unavailable(w, r, err)
 		return
 	}
 	p.renderTOTP(w, r, s, secret, http.StatusOK, "", "")
 }
 
-func (p *Portal) renderTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Session, secret []byte, status int, name, msg string) {
+func (p *Portal) renderTOTP(w http.ResponseWriter, r *http.Request, s *visit, secret []byte, status int, name, msg string) {
 	uri := newTOTP(secret).URI(p.cfg.Issuer, s.User)
 	qr, err := qrcode.New(uri, qrcode.Medium)
 	if err != nil {
@@ -168,7 +169,7 @@ func (p *Portal) renderTOTP(w http.ResponseWriter, r *http.Request, s *cluster.S
 }
 
 // suggestName offers base, or "base 2", … when the user has it already.
-func (p *Portal) suggestName(r *http.Request, s *cluster.Session, base string) string {
+func (p *Portal) suggestName(r *http.Request, s *visit, base string) string {
 	acct, err := p.account(r, s)
 	if err != nil {
 		return base
@@ -204,11 +205,11 @@ func groups(s string, n int) string {
 	return b.String()
 }
 
-func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *visit) {
 	if !p.mayAdd(w, r, s) {
 		return
 	}
-	secret, err := p.sessions.OpenEnroll(s)
+	secret, err := p.sessions.OpenEnroll(s.Session)
 	if err != nil {
 		// Reloaded elsewhere, or the session moved on: start again.
 		http.Redirect(w, r, "/devices/add/totp", http.StatusSeeOther)
@@ -259,7 +260,7 @@ func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *cluster.Sess
 // addDevice stores d for s's user. A session that the password alone
 // opened (the enrollment grace) adds the first device only, in one
 // transaction: once the user has a device, the password is not enough.
-func (p *Portal) addDevice(r *http.Request, s *cluster.Session, d cluster.Device) (cluster.Device, error) {
+func (p *Portal) addDevice(r *http.Request, s *visit, d cluster.Device) (cluster.Device, error) {
 	if s.Grace {
 		return p.accounts.AddFirstDevice(r.Context(), s.User, d)
 	}
@@ -290,7 +291,7 @@ func addError(err error) string {
 
 // added finishes an enrollment: audit, log, and for a session that could
 // only enroll, the full settings from now on.
-func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Session, dev cluster.Device, kind string) {
+func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *visit, dev cluster.Device, kind string) {
 	if err := p.engine.Audit(r.Context(), s.User, "device.add", fmt.Sprintf("%s %q (%s) added in the portal from %s", kind, dev.Name, dev.ID, p.remoteIP(r))); err != nil {
 		p.log.Warn().Err(err).Msg("portal: audit")
 	}
@@ -299,7 +300,7 @@ func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Sessio
 		// The password alone opened this session: it ends with the first
 		// device, and the next sign-in confirms with that device; its
 		// form has the user name filled in.
-		_ = p.sessions.Delete(r.Context(), s)
+		_ = p.sessions.Delete(r.Context(), s.Session)
 		clearCookie(w)
 		setUserCookie(w, s.User)
 		if wantsJSON(r) {
@@ -313,13 +314,13 @@ func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Sessio
 		// A recovery passcode opened it: the help desk vouched for the
 		// user, who now has a device of their own.
 		s.Stage, s.Factor = cluster.StageSignedIn, p.cfg.Now().UTC()
-		token, err := p.sessions.Rotate(r.Context(), s)
+		token, err := p.sessions.Rotate(r.Context(), s.Session)
 		if err != nil {
 			p.unavailable(w, r, err)
 			return
 		}
 		p.setCookie(w, token)
-	} else if err := p.sessions.Update(r.Context(), s); err != nil && !errors.Is(err, cluster.ErrConflict) {
+	} else if err := p.sessions.Update(r.Context(), s.Session); err != nil && !errors.Is(err, cluster.ErrConflict) {
 		p.unavailable(w, r, err)
 		return
 	}
@@ -330,7 +331,7 @@ func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *cluster.Sessio
 	http.Redirect(w, r, "/devices?done=added", http.StatusSeeOther)
 }
 
-func (p *Portal) addAppPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) addAppPage(w http.ResponseWriter, r *http.Request, s *visit) {
 	if !p.mayAdd(w, r, s) {
 		return
 	}
@@ -362,7 +363,7 @@ type appEnrolled struct {
 	Error  string `json:"error,omitempty"`
 }
 
-func (p *Portal) addApp(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) addApp(w http.ResponseWriter, r *http.Request, s *visit) {
 	if !p.mayAdd(w, r, s) {
 		return
 	}
@@ -428,7 +429,7 @@ func pushDeviceOf(req appEnrollment, services []string) (cluster.PushDevice, str
 	return pd, name, nil
 }
 
-func (p *Portal) addTokenPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) addTokenPage(w http.ResponseWriter, r *http.Request, s *visit) {
 	if !p.cfg.SelfAssignTokens {
 		p.pages.error(w, http.StatusNotFound, "Hardware tokens are handed out by the help desk: ask them to assign one to you.")
 		return
@@ -441,7 +442,7 @@ func (p *Portal) addTokenPage(w http.ResponseWriter, r *http.Request, s *cluster
 // with a code it shows: the code is checked before anything is stored,
 // a wrong one counts toward the lockout, and an unknown serial gets the
 // same answer as a wrong code (the inventory is nobody's business).
-func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *visit) {
 	if !p.cfg.SelfAssignTokens {
 		p.pages.error(w, http.StatusNotFound, "Hardware tokens are handed out by the help desk: ask them to assign one to you.")
 		return
@@ -516,11 +517,11 @@ func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 // record as used.
 func tokenCode(d cluster.Device, code string, next uint64, now time.Time) (int64, bool) {
 	if d.Type == cluster.HOTP {
-		n, ok := challenge.HOTP{Secret: d.Secret, Algorithm: challenge.Algorithm(d.Algorithm), Digits: d.Digits}.
-			Check(code, next, challenge.DefaultHOTPWindow)
+		n, ok := otp.HOTP{Secret: d.Secret, Algorithm: otp.Algorithm(d.Algorithm), Digits: d.Digits}.
+			Check(code, next, otp.DefaultHOTPWindow)
 		return int64(n) - 1, ok
 	}
-	t := challenge.TOTP{Secret: d.Secret, Algorithm: challenge.Algorithm(d.Algorithm), Digits: d.Digits, Period: d.Period}
+	t := otp.TOTP{Secret: d.Secret, Algorithm: otp.Algorithm(d.Algorithm), Digits: d.Digits, Period: d.Period}
 	return t.Check(code, now, -1, confirmWindow)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/notify"
 	"twostep/portal"
@@ -111,7 +112,7 @@ func TestPortalBrowser(t *testing.T) {
 		}
 	})
 
-	var bobTOTP challenge.TOTP
+	var bobTOTP otp.TOTP
 	step("the first device of a grace session", func(t *testing.T) {
 		b.Run(t,
 			chromedp.SendKeys(chromedp.ID("username"), "bob"),

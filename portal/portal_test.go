@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/directory"
 	"twostep/notify"
@@ -268,7 +269,7 @@ func TestPortalFlows(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		totp := challenge.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
+		totp := otp.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
 		wrong := "000000"
 		if totp.Code(totp.Step(time.Now())) == wrong {
 			wrong = "111111"
@@ -287,7 +288,7 @@ func TestPortalFlows(t *testing.T) {
 		}
 		m = keyRE.FindStringSubmatch(b.last)
 		secret, _ = base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
-		totp = challenge.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
+		totp = otp.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
 		code, body = b.post("/devices/add/totp", url.Values{"name": {"phone"}, "shown": {b.shown()}, "code": {totp.Code(totp.Step(time.Now()))}})
 		if code != 200 || !strings.Contains(body, "My Settings &amp; Devices") || !strings.Contains(body, "Your new device is ready") {
 			t.Fatalf("confirm: %d:\n%s", code, body)
@@ -470,7 +471,7 @@ func TestGraceEnrollment(t *testing.T) {
 			t.Fatalf("no key on the page:\n%s", body)
 		}
 		secret, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
-		totp := challenge.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
+		totp := otp.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
 		return v.post("/devices/add/totp", url.Values{"name": {"phone"}, "shown": {v.shown()}, "code": {totp.Code(totp.Step(time.Now()))}})
 	}
 	// The user adds the first device: the session ends with it, and the
@@ -545,7 +546,7 @@ func TestTokenSelfAssignment(t *testing.T) {
 		Digits: 6, Period: 30 * time.Second, Secret: secret}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	totp := challenge.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
+	totp := otp.TOTP{Secret: secret, Digits: 6, Period: 30 * time.Second}
 	b := w.signedIn()
 	b.get("/devices/add/token")
 	wrong := "000000"
@@ -646,7 +647,7 @@ func TestEnrollmentQRCodes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("page %d: %v", i, err)
 		}
-		totp, _, account, err := challenge.ParseTOTPURI(uri)
+		totp, _, account, err := otp.ParseTOTPURI(uri)
 		if err != nil || account != "alice" {
 			t.Fatalf("page %d: %q: %v", i, uri, err)
 		}

@@ -19,7 +19,7 @@ import (
 // Answerer records a device's answer and lists the pushes waiting for a
 // device; challenge.Engine implements it.
 type Answerer interface {
-	AnswerPush(ctx context.Context, r challenge.PushReply) (*cluster.Push, error)
+	AnswerPush(ctx context.Context, id, device string, a cluster.PushAnswer) (*cluster.Push, error)
 	DevicePushes(ctx context.Context, user, device string, at time.Time, sig []byte) (name string, pushes []*cluster.Push, err error)
 }
 
@@ -226,9 +226,8 @@ func (api *pushAPI) answer(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, AnswerResponse{Error: problem})
 		return
 	}
-	p, err := api.a.AnswerPush(r.Context(), challenge.PushReply{
-		Push: req.Push, Device: req.Device, Decision: cluster.PushState(req.Decision),
-		Number: req.Number, At: time.Unix(req.At, 0), Signature: sig,
+	p, err := api.a.AnswerPush(r.Context(), req.Push, req.Device, cluster.PushAnswer{
+		Decision: cluster.PushState(req.Decision), Number: req.Number, At: time.Unix(req.At, 0), Signature: sig,
 	})
 	status, resp := http.StatusOK, AnswerResponse{}
 	if p != nil {

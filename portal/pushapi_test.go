@@ -25,7 +25,7 @@ type countingAnswerer struct {
 	answers atomic.Int64
 }
 
-func (c *countingAnswerer) AnswerPush(context.Context, challenge.PushReply) (*cluster.Push, error) {
+func (c *countingAnswerer) AnswerPush(context.Context, string, string, cluster.PushAnswer) (*cluster.Push, error) {
 	c.answers.Add(1)
 	return nil, fmt.Errorf("%w: no such push", challenge.ErrAnswerRefused)
 }

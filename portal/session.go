@@ -2,7 +2,6 @@ package portal
 
 import (
 	"bytes"
-	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -127,7 +126,7 @@ func checkCSRF(r *http.Request, s *cluster.Session) bool {
 // match. A signed-in or enroll-only session of a locked account ends:
 // "This wasn't me" and the help desk's lock stop a session that a stolen
 // password and one approval opened.
-func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *cluster.Session), stages ...cluster.SessionStage) http.HandlerFunc {
+func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *visit), stages ...cluster.SessionStage) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s, err := p.session(r)
 		if err != nil {
@@ -154,6 +153,7 @@ func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *cluster
 			p.pages.error(w, http.StatusForbidden, "This form has expired. Go back, reload the page and try again.")
 			return
 		}
+		v := &visit{Session: s}
 		if s.Stage != cluster.StagePassword {
 			acct, err := p.accounts.Load(r.Context(), s.User)
 			if err != nil {
@@ -162,7 +162,7 @@ func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *cluster
 			}
 			// The handler reads the account as loaded here: one read per
 			// page, not two.
-			r = r.WithContext(context.WithValue(r.Context(), accountKey{}, acct))
+			v.acct = acct
 			if acct.Lockout.Locked(p.cfg.Now()) {
 				_ = p.sessions.Delete(r.Context(), s)
 				clearCookie(w)
@@ -172,18 +172,21 @@ func (p *Portal) withSession(h func(http.ResponseWriter, *http.Request, *cluster
 				return
 			}
 		}
-		h(w, r, s)
+		h(w, r, v)
 	}
 }
 
-// accountKey holds, in a request's context, the account withSession
-// loaded.
-type accountKey struct{}
+// visit is one request of a browser with a session: the session, and the
+// account withSession loaded for it (nil before the second factor).
+type visit struct {
+	*cluster.Session
+	acct *cluster.Account
+}
 
 // account returns s's account: as withSession loaded it for this
 // request, or read now.
-func (p *Portal) account(r *http.Request, s *cluster.Session) (*cluster.Account, error) {
-	if acct, ok := r.Context().Value(accountKey{}).(*cluster.Account); ok && acct.Name == strings.ToLower(s.User) {
+func (p *Portal) account(r *http.Request, s *visit) (*cluster.Account, error) {
+	if acct := s.acct; acct != nil && acct.Name == strings.ToLower(s.User) {
 		return acct, nil
 	}
 	return p.accounts.Load(r.Context(), s.User)

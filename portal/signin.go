@@ -156,11 +156,11 @@ type factorView struct {
 	Confirm  string       // the action a second factor confirms, in words
 }
 
-func (p *Portal) factorPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) factorPage(w http.ResponseWriter, r *http.Request, s *visit) {
 	p.renderFactor(w, r, s, http.StatusOK, "")
 }
 
-func (p *Portal) renderFactor(w http.ResponseWriter, r *http.Request, s *cluster.Session, status int, msg string) {
+func (p *Portal) renderFactor(w http.ResponseWriter, r *http.Request, s *visit, status int, msg string) {
 	if s.Stage == cluster.StageSignedIn && s.Pending == nil {
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 		return
@@ -189,7 +189,7 @@ func (p *Portal) renderFactor(w http.ResponseWriter, r *http.Request, s *cluster
 	p.pages.render(w, status, "factor.html", &view{Title: title, Page: "factor", User: userIfSignedIn(s), CSRF: s.CSRF, Error: msg, Data: fv})
 }
 
-func userIfSignedIn(s *cluster.Session) string {
+func userIfSignedIn(s *visit) string {
 	if s.Stage == cluster.StagePassword {
 		return ""
 	}
@@ -209,7 +209,7 @@ func typed(code string) string {
 
 // throttled answers 429 on the factor page when this attempt is over the
 // sign-in limit.
-func (p *Portal) throttled(w http.ResponseWriter, r *http.Request, s *cluster.Session) bool {
+func (p *Portal) throttled(w http.ResponseWriter, r *http.Request, s *visit) bool {
 	if p.allowSignIn(w, r, s.User, false) {
 		return false
 	}
@@ -217,7 +217,7 @@ func (p *Portal) throttled(w http.ResponseWriter, r *http.Request, s *cluster.Se
 	return true
 }
 
-func (p *Portal) passcode(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) passcode(w http.ResponseWriter, r *http.Request, s *visit) {
 	if p.throttled(w, r, s) {
 		return
 	}
@@ -225,7 +225,7 @@ func (p *Portal) passcode(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 	p.factorResult(w, r, s, d, err, "passcode")
 }
 
-func (p *Portal) recovery(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) recovery(w http.ResponseWriter, r *http.Request, s *visit) {
 	if p.throttled(w, r, s) {
 		return
 	}
@@ -237,7 +237,7 @@ func (p *Portal) recovery(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 // settings (or the confirmed action) when it was right, back to the
 // choice with the reason when it was not, and to a new sign-in when the
 // attempts are spent.
-func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster.Session, d challenge.Decision, err error, kind string) {
+func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *visit, d challenge.Decision, err error, kind string) {
 	if err != nil {
 		p.unavailable(w, r, err)
 		return
@@ -256,7 +256,7 @@ func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster
 	switch d.Outcome {
 	case challenge.Accept:
 		p.factorDone(w, r, s, d.Reason == challenge.ReasonRecovery)
-	case challenge.Challenge:
+	case challenge.Ask:
 		http.Redirect(w, r, "/signin/push", http.StatusSeeOther)
 	default:
 		msg := d.Message
@@ -266,12 +266,12 @@ func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster
 		s.Attempts--
 		s.Push, s.Number = "", ""
 		if s.Attempts <= 0 || d.Reason == challenge.ReasonLockedOut || d.Reason == challenge.ReasonPushFraud {
-			_ = p.sessions.Delete(r.Context(), s)
+			_ = p.sessions.Delete(r.Context(), s.Session)
 			clearCookie(w)
 			p.pages.render(w, http.StatusUnauthorized, "signin.html", &view{Title: "Sign in", Page: "signin", Error: msg + " Sign in again."})
 			return
 		}
-		if err := p.sessions.Update(r.Context(), s); err != nil {
+		if err := p.sessions.Update(r.Context(), s.Session); err != nil {
 			p.unavailable(w, r, err)
 			return
 		}
@@ -281,12 +281,12 @@ func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *cluster
 
 // factorDone raises the session's stage (under a new token) or carries
 // out the action the factor confirmed.
-func (p *Portal) factorDone(w http.ResponseWriter, r *http.Request, s *cluster.Session, recovery bool) {
+func (p *Portal) factorDone(w http.ResponseWriter, r *http.Request, s *visit, recovery bool) {
 	s.Push, s.Number, s.Attempts, s.Factor = "", "", p.cfg.Attempts, p.cfg.Now().UTC()
 	if s.Pending != nil && s.Stage == cluster.StageSignedIn {
 		a := s.Pending
 		s.Pending = nil
-		if err := p.sessions.Update(r.Context(), s); err != nil {
+		if err := p.sessions.Update(r.Context(), s.Session); err != nil {
 			p.unavailable(w, r, err)
 			return
 		}
@@ -298,7 +298,7 @@ func (p *Portal) factorDone(w http.ResponseWriter, r *http.Request, s *cluster.S
 	if recovery {
 		s.Stage, next = cluster.StageEnroll, "/devices/add"
 	}
-	token, err := p.sessions.Rotate(r.Context(), s)
+	token, err := p.sessions.Rotate(r.Context(), s.Session)
 	if err != nil {
 		p.unavailable(w, r, err)
 		return
@@ -307,7 +307,7 @@ func (p *Portal) factorDone(w http.ResponseWriter, r *http.Request, s *cluster.S
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func (p *Portal) sendPush(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) sendPush(w http.ResponseWriter, r *http.Request, s *visit) {
 	if p.throttled(w, r, s) {
 		return
 	}
@@ -316,9 +316,9 @@ func (p *Portal) sendPush(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 		purpose = p.pendingPurpose(r, s)
 	}
 	pp, d, err := p.engine.PortalPush(r.Context(), s.User, r.PostFormValue("device"), p.remoteIP(r), purpose)
-	if err == nil && d.Outcome == challenge.Challenge {
+	if err == nil && d.Outcome == challenge.Ask {
 		s.Push, s.Number = pp.ID, pp.Number
-		if err := p.sessions.Update(r.Context(), s); err != nil {
+		if err := p.sessions.Update(r.Context(), s.Session); err != nil {
 			p.unavailable(w, r, err)
 			return
 		}
@@ -332,13 +332,13 @@ type pushView struct {
 	Device string
 }
 
-func (p *Portal) pushPage(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) pushPage(w http.ResponseWriter, r *http.Request, s *visit) {
 	if s.Push == "" {
 		http.Redirect(w, r, "/signin/factor", http.StatusSeeOther)
 		return
 	}
 	d, err := p.engine.PortalPushResult(r.Context(), s.User, s.Push)
-	if err == nil && d.Outcome == challenge.Challenge {
+	if err == nil && d.Outcome == challenge.Ask {
 		p.pages.render(w, http.StatusOK, "push.html", &view{Title: "Check your device", User: userIfSignedIn(s), CSRF: s.CSRF,
 			Refresh: 2, Data: pushView{Number: s.Number, Device: d.Device}})
 		return
@@ -348,8 +348,9 @@ func (p *Portal) pushPage(w http.ResponseWriter, r *http.Request, s *cluster.Ses
 
 // cancel drops the action waiting for a second factor. A push for it
 // that is approved later confirms nothing: the action is gone.
-func (p *Portal) cancel(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
+func (p *Portal) cancel(w http.ResponseWriter, r *http.Request, v *visit) {
 	gone := false
+	s := v.Session
 	err := cluster.Retry(r.Context(), "cancel an action of "+s.User, func(ctx context.Context) error {
 		if s == nil {
 			// Another request of this browser wrote first: read it again.
@@ -376,8 +377,8 @@ func (p *Portal) cancel(w http.ResponseWriter, r *http.Request, s *cluster.Sessi
 	}
 }
 
-func (p *Portal) signOut(w http.ResponseWriter, r *http.Request, s *cluster.Session) {
-	if err := p.sessions.Delete(r.Context(), s); err != nil {
+func (p *Portal) signOut(w http.ResponseWriter, r *http.Request, s *visit) {
+	if err := p.sessions.Delete(r.Context(), s.Session); err != nil {
 		p.unavailable(w, r, err)
 		return
 	}

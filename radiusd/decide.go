@@ -1,8 +1,6 @@
 package radiusd
 
 import (
-	"context"
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -47,8 +45,8 @@ type verdict struct {
 	d    challenge.Decision
 	user string // User-Name as typed
 	// canonical is the user's name as the engine reported it
-	// (Decision.User, from the first decision of a login that waited):
-	// the directory's, whatever case, spaces or width was typed.
+	// (Decision.User): the directory's, whatever case, spaces or width
+	// was typed.
 	canonical string
 	method    string // pap, chap, mschap, eap or none
 	err       error  // from the Authenticator: logged at error level
@@ -88,11 +86,14 @@ func errorDecision() challenge.Decision {
 	return challenge.Decision{Outcome: challenge.Reject, Reason: reasonError, Message: msgUnavailable}
 }
 
-// decide turns an Access-Request into a Decision. Only PAP (or a State
-// alone, answering a challenge with an empty box) reaches the
-// Authenticator.
-func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Packet, src netip.AddrPort, arrived time.Time) verdict {
-	v := verdict{
+// request reads what the log line says about x's packet into x.v, and
+// returns the engine's request. Only PAP (or a State alone, answering a
+// challenge with an empty box) reaches the engine: for anything else it
+// answers x itself and returns nil, as it does for a password that does
+// not decode.
+func (x *exchange) request() *challenge.Request {
+	p, c := x.p, x.c
+	x.v = verdict{
 		user:             rfc2865.UserName_GetString(p),
 		method:           authMethod(p),
 		nasIdentifier:    rfc2865.NASIdentifier_GetString(p),
@@ -101,53 +102,36 @@ func (s *Server) decide(ctx context.Context, id string, c *Client, p *radius.Pac
 	}
 	state := p.Get(rfc2865.State_Type)
 	switch {
-	case unsupportedMessage(v.method) != "":
-		v.d = challenge.Decision{Outcome: challenge.Reject, Reason: challenge.ReasonUnsupportedAuth, Message: unsupportedMessage(v.method)}
-		return v
-	case v.method == "none" && state == nil:
-		v.d = challenge.Decision{Outcome: challenge.Reject, Reason: reasonNoPassword, Message: msgNoPassword}
-		return v
+	case unsupportedMessage(x.v.method) != "":
+		x.Respond(challenge.Decision{Outcome: challenge.Reject, Reason: challenge.ReasonUnsupportedAuth, Message: unsupportedMessage(x.v.method)}, nil)
+		return nil
+	case x.v.method == "none" && state == nil:
+		x.Respond(challenge.Decision{Outcome: challenge.Reject, Reason: reasonNoPassword, Message: msgNoPassword}, nil)
+		return nil
 	}
 	req := &challenge.Request{
-		ID:               id,
-		User:             v.user,
+		ID:               x.id,
+		User:             x.v.user,
 		State:            state,
 		Client:           c.Name,
 		Service:          c.DisplayName,
-		Source:           netip.AddrPortFrom(src.Addr().Unmap(), src.Port()),
-		NASIdentifier:    v.nasIdentifier,
-		CallingStationID: v.callingStationID,
+		Source:           netip.AddrPortFrom(x.src.Addr().Unmap(), x.src.Port()),
+		NASIdentifier:    x.v.nasIdentifier,
+		CallingStationID: x.v.callingStationID,
 		Login:            c.Login,
 		Identifier:       p.Identifier,
 		Authenticator:    p.Authenticator,
-		Arrived:          arrived,
+		Arrived:          x.start,
 	}
 	if hidden, _ := userPassword(p); len(hidden) > 0 { // validated on the read loop; empty: "no input"
 		pw, err := decodePassword(hidden, c.Secret, p.Authenticator)
 		if err != nil {
-			v.d, v.err = errorDecision(), err
-			return v
+			x.Respond(challenge.Decision{}, err)
+			return nil
 		}
 		req.Password = string(pw)
 	}
-	d, err := s.authenticate(ctx, req)
-	if err != nil {
-		v.d, v.err = errorDecision(), err
-		return v
-	}
-	v.decided(d)
-	return v
-}
-
-// authenticate calls the Authenticator and turns a panic into an error,
-// so that a bug answers one Reject instead of taking the daemon down.
-func (s *Server) authenticate(ctx context.Context, req *challenge.Request) (d challenge.Decision, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			d, err = challenge.Decision{}, fmt.Errorf("radiusd: authenticator panicked: %v", r)
-		}
-	}()
-	return s.auth.Authenticate(ctx, req)
+	return req
 }
 
 // authMethod names the authentication method of p. Any non-PAP method

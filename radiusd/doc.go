@@ -4,6 +4,14 @@
 // Access-Accept, Access-Reject or Access-Challenge that the Authenticator
 // decides.
 //
+// Each admitted Access-Request is an exchange (exchange.go): the packet,
+// its client and addresses, its entry in the duplicate cache and its log
+// line. The exchange is the challenge.Responder the Authenticator answers
+// through, before it returns or later (a login waiting for a push, which
+// releases its admission slot meanwhile): either way the answer is held
+// for reject_delay, finishes the duplicate entry, and is logged as late
+// when the NAS had given up.
+//
 // The package owns everything that is about the protocol and nothing that is
 // about the login: the client table and shared secrets, packet framing,
 // Message-Authenticator (RFC 3579, required by default because of

@@ -52,12 +52,13 @@ func acceptAlice(_ context.Context, req *challenge.Request) (challenge.Decision,
 	return challenge.Decision{Outcome: challenge.Reject, Reason: challenge.ReasonBadPassword}, nil
 }
 
-func (a *fakeAuth) Authenticate(ctx context.Context, req *challenge.Request) (challenge.Decision, error) {
+// Authenticate answers at once, with what fn decides.
+func (a *fakeAuth) Authenticate(ctx context.Context, req *challenge.Request, w challenge.Responder) {
 	a.mu.Lock()
 	a.reqs = append(a.reqs, *req)
 	a.mu.Unlock()
 	a.calls <- struct{}{}
-	return a.fn(ctx, req)
+	w.Respond(a.fn(ctx, req))
 }
 
 func (a *fakeAuth) count() int {

@@ -30,7 +30,7 @@ func TestLogsHaveNoSecrets(t *testing.T) {
 		case req.User == "alice" && req.Password == testPassword:
 			return challenge.Decision{Outcome: challenge.Accept, Reason: challenge.ReasonOK}, nil
 		case req.User == "carol" && req.State == nil:
-			return challenge.Decision{Outcome: challenge.Challenge, Reason: "need_passcode", Message: "Passcode:", State: []byte("st")}, nil
+			return challenge.Decision{Outcome: challenge.Ask, Reason: "need_passcode", Message: "Passcode:", State: []byte("st")}, nil
 		case req.User == "carol":
 			return challenge.Decision{Outcome: challenge.Accept, Reason: challenge.ReasonOK}, nil
 		case req.User == "dave":
@@ -95,7 +95,7 @@ func TestLoginSettingsAndAbsorbedErrors(t *testing.T) {
 	auth := newFakeAuth(func(_ context.Context, req *challenge.Request) (challenge.Decision, error) {
 		return challenge.Decision{Outcome: challenge.Accept, Reason: "failmode_safe", Err: errors.New("store unreachable")}, nil
 	})
-	login := challenge.ClientLogin{Mode: challenge.Append, Separator: "::", FailMode: challenge.Safe}
+	login := challenge.ClientLogin{Mode: challenge.ModeAppend, Separator: "::", FailMode: challenge.Safe}
 	h := newHarness(t, auth, func(o *Options) {
 		ct, err := NewClientTable([]Client{{
 			Name: "nas1", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Secret: testSecret, Login: login,

@@ -2,7 +2,6 @@ package radiusd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -14,7 +13,6 @@ import (
 	"layeh.com/radius/rfc2869"
 
 	"twostep/challenge"
-	"twostep/cluster"
 )
 
 // handlePacket runs on the read loop. Everything cheap and bounded happens
@@ -104,97 +102,83 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst net
 		return
 	}
 	s.metrics.inFlight.Inc()
+	x := &exchange{s: s, l: l, c: c, p: p, src: src, dst: dst, key: k, entry: e, start: start,
+		release: sync.OnceFunc(func() {
+			s.limit.release()
+			s.metrics.inFlight.Dec()
+		})}
 	l.handlers.Add(1)
 	go func() {
 		defer l.handlers.Done()
-		// A login waiting for a push gives its admission slot back while
-		// it waits: it costs a goroutine, not a worker.
-		release := sync.OnceFunc(func() {
-			s.limit.release()
-			s.metrics.inFlight.Dec()
-		})
-		defer release()
+		defer x.release()
 		if !s.admitAuto(c, off >= 0, src) {
 			s.cache.forget(k, e)
 			return
 		}
-		s.serveAccess(l, c, p, src, dst, k, e, start, release)
+		s.serveAccess(x)
 	}()
 }
 
-// serveAccess decides one Access-Request read at start, answers it, caches
-// the answer, and writes the request's log line and metrics. A decision
-// left open (a login waiting for a push) is answered later by its
-// continuation: this goroutine ends and its admission slot is freed, so a
+// serveAccess decides the Access-Request of x and answers it. A login
+// that waits for a push is answered later, when the engine calls
+// x.Respond: this goroutine ends and the admission slot is freed, so a
 // waiting login costs a little memory and nothing else.
-func (s *Server) serveAccess(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, dst netip.Addr, k dedupKey, e *dedupEntry, start time.Time, release func()) {
-	ctx, cancel := context.WithTimeout(challenge.WithWaiting(s.base, release), decideTimeout)
-	id := correlationID()
-	v := s.decide(ctx, id, c, p, src, start)
-	if w := v.d.Wait; w != nil && v.err == nil {
-		release()
-		l.handlers.Add(1) // Shutdown waits for the answer
-		w.Then(func(d challenge.Decision, err error) {
-			defer l.handlers.Done()
-			defer cancel()
-			defer func() {
-				if r := recover(); r != nil {
-					v.d, v.err = errorDecision(), fmt.Errorf("radiusd: authenticator panicked: %v", r)
-					s.respond(l, c, p, src, dst, k, e, start, id, v)
-				}
-			}()
-			if s.base.Err() != nil {
-				// The server is going away: no answer, so that the NAS
-				// retransmits to another node, which follows the push.
-				s.cache.forget(k, e)
-				s.drop(causeUnavailable, src, c.Name)
-				return
-			}
-			v.decided(d)
-			if err != nil {
-				v.d, v.err = errorDecision(), err
-			}
-			s.respond(l, c, p, src, dst, k, e, start, id, v)
-		})
-		return
+func (s *Server) serveAccess(x *exchange) {
+	ctx, cancel := context.WithTimeout(s.base, decideTimeout)
+	x.cancel = cancel
+	x.id = correlationID()
+	if req := x.request(); req != nil {
+		s.authenticate(ctx, req, x)
 	}
-	defer cancel()
-	s.respond(l, c, p, src, dst, k, e, start, id, v)
+	x.afterAuthenticate()
 }
 
-// respond answers the request with its verdict v.
-func (s *Server) respond(l *listener, c *Client, p *radius.Packet, src netip.AddrPort, dst netip.Addr, k dedupKey, e *dedupEntry, start time.Time, id string, v verdict) {
+// authenticate calls the Authenticator and turns a panic into an error,
+// so that a bug answers one Reject instead of taking the daemon down.
+func (s *Server) authenticate(ctx context.Context, req *challenge.Request, x *exchange) {
+	defer func() {
+		if r := recover(); r != nil {
+			x.Respond(challenge.Decision{}, fmt.Errorf("radiusd: authenticator panicked: %v", r))
+		}
+	}()
+	s.auth.Authenticate(ctx, req, x)
+}
+
+// respond sends the answer to x's verdict, caches it, and writes the
+// request's log line and metrics.
+func (x *exchange) respond() {
+	s, c, v := x.s, x.c, &x.v
 	if v.err != nil && c.DropOnError {
 		// Silence lets the NAS fail over to a RADIUS server whose directory
 		// answers; the retransmission may try again here.
-		s.cache.forget(k, e)
-		s.drop(causeUnavailable, src, c.Name)
-		s.logRequest(id, c, src, v, "drop", string(reasonError), s.now().Sub(start))
+		s.cache.forget(x.key, x.entry)
+		s.drop(causeUnavailable, x.src, c.Name)
+		x.log("drop", string(reasonError), s.now().Sub(x.start))
 		return
 	}
 
 	code := responseCode(v.d.Outcome)
-	resp, err := s.encode(p, code, v.d, c)
+	resp, err := s.encode(x.p, code, v.d, c)
 	if err != nil {
 		// An answer that cannot be encoded (State or message too long)
 		// becomes the generic Reject, never silence and never an Accept.
 		v.d, v.err = errorDecision(), err
 		code = radius.CodeAccessReject
-		resp, err = s.encode(p, code, v.d, c)
+		resp, err = s.encode(x.p, code, v.d, c)
 	}
 	if err != nil { // even the Reject does not fit: Proxy-State filled the packet
-		s.cache.forget(k, e)
-		s.drop(causeEncode, src, c.Name)
+		s.cache.forget(x.key, x.entry)
+		s.drop(causeEncode, x.src, c.Name)
 		return
 	}
 	send := func() {
-		s.cache.finish(k, e, resp, s.now())
-		if err := l.send(resp, src, dst); err != nil {
-			s.drop(causeWriteError, src, c.Name)
+		s.cache.finish(x.key, x.entry, resp, s.now())
+		if err := x.l.send(resp, x.src, x.dst); err != nil {
+			s.drop(causeWriteError, x.src, c.Name)
 		}
 	}
-	hold := s.rejectHold(code, start)
-	if since := s.now().Sub(s.cache.lastCopy(e)); since > c.nasTimeout() {
+	hold := s.rejectHold(code, x.start)
+	if since := s.now().Sub(s.cache.lastCopy(x.entry)); since > c.nasTimeout() {
 		// No copy of the request for longer than the NAS says it waits
 		// for each: it has given up, and the user saw a failure whatever
 		// is sent now. The admin must see that the client entry and the
@@ -206,21 +190,21 @@ func (s *Server) respond(l *listener, c *Client, p *radius.Packet, src netip.Add
 	}
 	if hold > 0 {
 		// The worker is free at once; Serve waits for the held answer.
-		l.handlers.Add(1)
+		x.l.handlers.Add(1)
 		s.after(hold, func() {
-			defer l.handlers.Done()
+			defer x.l.handlers.Done()
 			send()
 		})
 	} else {
 		send()
 	}
 
-	latency := s.now().Sub(start)
+	latency := s.now().Sub(x.start)
 	reason := reasonLabel(v.d.Reason)
 	s.metrics.requests.WithLabelValues(c.Name, codeLabel(code), reason).Inc()
 	s.metrics.duration.WithLabelValues(c.Name).Observe(latency.Seconds())
 
-	s.logRequest(id, c, src, v, codeLabel(code), reason, latency)
+	x.log(codeLabel(code), reason, latency)
 }
 
 // rejectHold is how long an answer of code to a request that arrived at
@@ -234,72 +218,6 @@ func (s *Server) rejectHold(code radius.Code, start time.Time) time.Duration {
 		return 0
 	}
 	return max(start.Add(s.rejectDelay).Sub(s.now()), 0)
-}
-
-// logRequest writes a request's one log line, at error level when the
-// decision failed. It never holds a password or secret.
-func (s *Server) logRequest(id string, c *Client, src netip.AddrPort, v verdict, decision, reason string, latency time.Duration) {
-	ev := s.log.Info()
-	switch {
-	case v.err != nil:
-		ev = s.log.Error().Err(v.err)
-	case errors.Is(v.d.Err, cluster.ErrTampered):
-		// A record edited in etcd without the key file: the user was
-		// refused as if it were not there; the admin must look now.
-		ev = s.log.Error().Err(v.d.Err)
-	case v.d.Err != nil:
-		// The decision absorbed a failure (the client's fail mode answered
-		// for a store that is down): an admin must see it every time.
-		ev = s.log.Warn().Err(v.d.Err)
-	case v.late > 0:
-		ev = s.log.Warn()
-	}
-	if !ev.Enabled() {
-		// The level is off (info in production at level warn): do not
-		// format the NAS address for nothing.
-		return
-	}
-	if v.d.Device != "" {
-		ev = ev.Str("device", v.d.Device)
-	}
-	if v.late > 0 {
-		// The client entry's wait, so that the admin sees the mismatch:
-		// the NAS waits less than nas_timeout (or retransmits less than
-		// nas_retries) say, and twostepd waited for a push, or a slow
-		// directory, in vain.
-		ev = ev.Bool("nas_gave_up", true).
-			Float64("since_last_copy_ms", float64(v.late.Microseconds())/1000).
-			Str("nas_timeout", c.nasTimeout().String()).
-			Int("nas_retries", c.Login.NASRetries)
-	}
-	ev = ev.Str("id", id).
-		Str("client", c.Name).
-		Str("nas", src.Addr().Unmap().String())
-	// What the NAS sent about itself and the user's end (the VPN user's
-	// address in Calling-Station-Id), when it sent it.
-	for _, f := range [...]struct{ key, value string }{
-		{"nas_identifier", v.nasIdentifier},
-		{"nas_ip_address", v.nasIPAddress},
-		{"calling_station_id", v.callingStationID},
-	} {
-		if f.value != "" {
-			ev = ev.Str(f.key, f.value)
-		}
-	}
-	// The directory's name for the user, so that one user's lines share
-	// one name; what was typed (another case, a trailing space,
-	// fullwidth letters) beside it when it differs.
-	user := v.user
-	if v.canonical != "" && v.canonical != v.user {
-		user = v.canonical
-		ev = ev.Str("typed_user", v.user)
-	}
-	ev.Str("user", user).
-		Str("method", v.method).
-		Str("decision", decision).
-		Str("reason", reason).
-		Float64("latency_ms", float64(latency.Microseconds())/1000).
-		Msg("radius request")
 }
 
 // encode builds and signs the answer for d to client c. An Accept carries

@@ -40,8 +40,8 @@ func (c *recordConn) SetWriteDeadline(time.Time) error       { return nil }
 // nothing, so a long fuzz run does not grow.
 type authFunc func(ctx context.Context, req *challenge.Request) (challenge.Decision, error)
 
-func (f authFunc) Authenticate(ctx context.Context, req *challenge.Request) (challenge.Decision, error) {
-	return f(ctx, req)
+func (f authFunc) Authenticate(ctx context.Context, req *challenge.Request, w challenge.Responder) {
+	w.Respond(f(ctx, req))
 }
 
 // FuzzParsePacket drives the whole request path, from the bytes of a
@@ -71,7 +71,7 @@ func FuzzParsePacket(f *testing.F) {
 				return challenge.Decision{Outcome: challenge.Accept, Reason: challenge.ReasonOK, Message: "Welcome"}, nil
 			}
 		case "carol":
-			return challenge.Decision{Outcome: challenge.Challenge, Reason: "need_passcode", Message: "Passcode:", State: []byte(req.Password)}, nil
+			return challenge.Decision{Outcome: challenge.Ask, Reason: "need_passcode", Message: "Passcode:", State: []byte(req.Password)}, nil
 		case "dave":
 			return challenge.Decision{}, errors.New("directory down")
 		}

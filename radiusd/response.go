@@ -22,7 +22,7 @@ func responseCode(o challenge.Outcome) radius.Code {
 	switch o {
 	case challenge.Accept:
 		return radius.CodeAccessAccept
-	case challenge.Challenge:
+	case challenge.Ask:
 		return radius.CodeAccessChallenge
 	default:
 		return radius.CodeAccessReject

@@ -20,11 +20,14 @@ import (
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
 var ErrServerClosed = errors.New("radiusd: server closed")
 
-// Authenticator decides a login; challenge.Engine implements it. A
-// rejected user is a Decision; an error means the decision could not be
-// taken, and the server answers it with an Access-Reject.
+// Authenticator decides a login and answers it through w, before it
+// returns or, for a login that waits for the user's device, later (as a
+// layeh/radius Handler answers through its ResponseWriter);
+// challenge.Engine implements it. A rejected user is a Decision; an error
+// means the decision could not be taken, and the server answers it with
+// an Access-Reject. ctx ends once w is answered.
 type Authenticator interface {
-	Authenticate(ctx context.Context, req *challenge.Request) (challenge.Decision, error)
+	Authenticate(ctx context.Context, req *challenge.Request, w challenge.Responder)
 }
 
 // The engine is what cmd/twostepd wires in.

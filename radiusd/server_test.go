@@ -32,7 +32,7 @@ func TestDecisionMapping(t *testing.T) {
 		{"accept", challenge.Decision{Outcome: challenge.Accept, Reason: challenge.ReasonOK, Message: "Welcome"}, radius.CodeAccessAccept, 1, nil, "accept"},
 		{"reject without message", challenge.Decision{Outcome: challenge.Reject, Reason: challenge.ReasonBadPassword}, radius.CodeAccessReject, 0, nil, "reject"},
 		{"reject with message", challenge.Decision{Outcome: challenge.Reject, Reason: challenge.ReasonDisabled, Message: "disabled"}, radius.CodeAccessReject, 1, nil, "reject"},
-		{"challenge with state", challenge.Decision{Outcome: challenge.Challenge, Reason: "need_passcode", Message: "Passcode:", State: []byte("st-123")}, radius.CodeAccessChallenge, 1, []byte("st-123"), "challenge"},
+		{"challenge with state", challenge.Decision{Outcome: challenge.Ask, Reason: "need_passcode", Message: "Passcode:", State: []byte("st-123")}, radius.CodeAccessChallenge, 1, []byte("st-123"), "challenge"},
 		{"state ignored unless challenge", challenge.Decision{Outcome: challenge.Accept, Reason: challenge.ReasonOK, State: []byte("x")}, radius.CodeAccessAccept, 0, nil, "accept"},
 		{"long message split", challenge.Decision{Outcome: challenge.Reject, Reason: challenge.ReasonBadPassword, Message: long}, radius.CodeAccessReject, 3, nil, "reject"},
 		{"unknown outcome is a reject", challenge.Decision{Outcome: 42, Reason: challenge.ReasonOK}, radius.CodeAccessReject, 0, nil, "reject"},
@@ -164,7 +164,7 @@ func TestAuthenticatorFailure(t *testing.T) {
 			panic("boom")
 		}},
 		{"state too long to encode", func(context.Context, *challenge.Request) (challenge.Decision, error) {
-			return challenge.Decision{Outcome: challenge.Challenge, State: make([]byte, 300)}, nil
+			return challenge.Decision{Outcome: challenge.Ask, State: make([]byte, 300)}, nil
 		}},
 	}
 	for _, tt := range tests {

@@ -16,7 +16,7 @@ const (
 	TOTP = "totp"
 )
 
-// HMAC hashes, named as in otpauth URIs and challenge.Algorithm.
+// HMAC hashes, named as in otpauth URIs and otp.Algorithm.
 const (
 	SHA1   = "SHA1"
 	SHA256 = "SHA256"

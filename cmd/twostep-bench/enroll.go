@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 )
 
@@ -172,7 +172,7 @@ func loopbackEndpoints(list, flagName string, bad func(string, ...any)) []string
 // enroll adds cfg.Devices devices to every user, cfg.Concurrency users at
 // a time (one user's devices one after the other: adding a device
 // compares the user's other devices), and returns them per user.
-func enroll(ctx context.Context, cfg enrollConfig) ([][]challenge.TOTP, error) {
+func enroll(ctx context.Context, cfg enrollConfig) ([][]otp.TOTP, error) {
 	store, err := cluster.OpenEtcd(ctx, cfg.Etcd)
 	if err != nil {
 		return nil, err
@@ -198,7 +198,7 @@ func enroll(ctx context.Context, cfg enrollConfig) ([][]challenge.TOTP, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	devs := make([][]challenge.TOTP, len(cfg.Users))
+	devs := make([][]otp.TOTP, len(cfg.Users))
 	jobs := make(chan int)
 	var failed atomic.Value
 	var wg sync.WaitGroup
@@ -236,15 +236,15 @@ feed:
 
 // enrollUser adds one user's devices, then copies the user's records to
 // the mirror when there is one.
-func enrollUser(ctx context.Context, cfg enrollConfig, store *cluster.Etcd, mirror *cluster.Etcd, name string, done *atomic.Int64) ([]challenge.TOTP, error) {
+func enrollUser(ctx context.Context, cfg enrollConfig, store *cluster.Etcd, mirror *cluster.Etcd, name string, done *atomic.Int64) ([]otp.TOTP, error) {
 	accounts := cluster.NewAccounts(store, cfg.Keys)
-	var ds []challenge.TOTP
+	var ds []otp.TOTP
 	for d := 1; d <= cfg.Devices; d++ {
-		secret, err := challenge.NewTOTPSecret(rand.Reader, challenge.SHA1)
+		secret, err := otp.NewTOTPSecret(rand.Reader, otp.SHA1)
 		if err != nil {
 			return nil, err
 		}
-		t := challenge.TOTP{Secret: secret, Algorithm: challenge.SHA1, Digits: 6, Period: 30 * time.Second}
+		t := otp.TOTP{Secret: secret, Algorithm: otp.SHA1, Digits: 6, Period: 30 * time.Second}
 		octx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		_, err = accounts.AddDevice(octx, name, cluster.Device{
 			Name: fmt.Sprintf("bench-%d", d), Type: cluster.TOTP,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 )
 
@@ -246,7 +247,7 @@ func (sl storeLogin) useCode(ctx context.Context, acct *cluster.Account, round i
 		return fmt.Errorf("%q has no device under this prefix (twostep-bench enroll -mirror-prefix)", acct.Name)
 	}
 	dev := acct.Devices[round%len(acct.Devices)]
-	step := challenge.TOTP{Period: dev.Period}.Step(now)
+	step := otp.TOTP{Period: dev.Period}.Step(now)
 	if u, ok := acct.Used[dev.ID]; ok && u.Step >= step {
 		step = u.Step + 1
 	}

@@ -14,7 +14,7 @@ import (
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2869"
 
-	"twostep/challenge"
+	"twostep/challenge/otp"
 )
 
 // totpServer is a fake second-factor RADIUS server on layeh, independent
@@ -27,7 +27,7 @@ type totpServer struct {
 
 	mu        sync.Mutex
 	passwords map[string]string
-	devices   map[string][]challenge.TOTP
+	devices   map[string][]otp.TOTP
 	last      map[string][]int64 // per user and device: the last step accepted
 	pending   map[string]string  // State -> user
 	noState   bool               // answer challenges without State
@@ -37,10 +37,10 @@ type totpServer struct {
 	requests  int
 }
 
-func startTOTPServer(t *testing.T, users []user, devs [][]challenge.TOTP) *totpServer {
+func startTOTPServer(t *testing.T, users []user, devs [][]otp.TOTP) *totpServer {
 	t.Helper()
 	ts := &totpServer{
-		passwords: map[string]string{}, devices: map[string][]challenge.TOTP{},
+		passwords: map[string]string{}, devices: map[string][]otp.TOTP{},
 		last: map[string][]int64{}, pending: map[string]string{},
 	}
 	for i, u := range users {
@@ -121,12 +121,12 @@ func (ts *totpServer) decide(p *radius.Packet) (radius.Code, []byte) {
 func (ts *totpServer) check(name, code string) radius.Code {
 	now := time.Now()
 	for d, dev := range ts.devices[name] {
-		if step, ok := dev.Check(code, now, ts.last[name][d], challenge.DefaultWindow()); ok {
+		if step, ok := dev.Check(code, now, ts.last[name][d], otp.DefaultWindow()); ok {
 			ts.last[name][d] = step
 			ts.accepted++
 			return radius.CodeAccessAccept
 		}
-		if _, ok := dev.Check(code, now, -1, challenge.DefaultWindow()); ok {
+		if _, ok := dev.Check(code, now, -1, otp.DefaultWindow()); ok {
 			ts.replays++
 			return radius.CodeAccessReject
 		}
@@ -142,7 +142,7 @@ func (ts *totpServer) counts() (requests, accepted, replays, wrong int) {
 }
 
 // totpConfig is a load of users with devs, logging in as kind.
-func totpConfig(t *testing.T, addr string, users []user, devs [][]challenge.TOTP, kind loginKind) loadConfig {
+func totpConfig(t *testing.T, addr string, users []user, devs [][]otp.TOTP, kind loginKind) loadConfig {
 	t.Helper()
 	cfg := testConfig(t, addr, users)
 	prs, err := newPairs(devs)

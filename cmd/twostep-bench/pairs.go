@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"twostep/challenge"
+	"twostep/challenge/otp"
 )
 
 // pairs hands out the (user, device) pairs of passcode logins. A device
@@ -26,10 +26,10 @@ import (
 // workers race on one user's records), and since the server tries a
 // user's devices in order, every position is matched about as often.
 type pairs struct {
-	devs   [][]challenge.TOTP // per user, in the users file's order
+	devs   [][]otp.TOTP // per user, in the users file's order
 	nUsers int
 	nDev   int // devices per user, the same for every user
-	clock  challenge.TOTP
+	clock  otp.TOTP
 	period time.Duration
 
 	mu   sync.Mutex
@@ -45,7 +45,7 @@ type pair struct {
 
 // newPairs checks that every user has the same number of devices, all
 // with one period (so that a step means the same for each).
-func newPairs(devs [][]challenge.TOTP) (*pairs, error) {
+func newPairs(devs [][]otp.TOTP) (*pairs, error) {
 	if len(devs) == 0 || len(devs[0]) == 0 {
 		return nil, errors.New("no devices")
 	}
@@ -67,7 +67,7 @@ func newPairs(devs [][]challenge.TOTP) (*pairs, error) {
 }
 
 // totpPeriod is t's period, with the zero value's default.
-func totpPeriod(t challenge.TOTP) time.Duration {
+func totpPeriod(t otp.TOTP) time.Duration {
 	if t.Period == 0 {
 		return 30 * time.Second
 	}
@@ -157,13 +157,13 @@ func writePairState(path string, step int64, next int) error {
 // written by "twostep-bench enroll") and returns each user's devices in
 // the order of users. Errors name the line, never its text: it holds a
 // seed.
-func readDevices(path string, users []user) ([][]challenge.TOTP, error) {
+func readDevices(path string, users []user) ([][]otp.TOTP, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	byUser := map[string][]challenge.TOTP{}
+	byUser := map[string][]otp.TOTP{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 4096), 64<<10)
 	for n := 1; sc.Scan(); n++ {
@@ -175,7 +175,7 @@ func readDevices(path string, users []user) ([][]challenge.TOTP, error) {
 		if !ok || name == "" {
 			return nil, fmt.Errorf("%s:%d: want USER otpauth://totp/LABEL?secret=SEED", path, n)
 		}
-		t, _, _, err := challenge.ParseTOTPURI(strings.TrimSpace(uri))
+		t, _, _, err := otp.ParseTOTPURI(strings.TrimSpace(uri))
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
@@ -184,7 +184,7 @@ func readDevices(path string, users []user) ([][]challenge.TOTP, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	devs := make([][]challenge.TOTP, len(users))
+	devs := make([][]otp.TOTP, len(users))
 	for i, u := range users {
 		if devs[i] = byUser[u.Name]; len(devs[i]) == 0 {
 			return nil, fmt.Errorf("%s: user %q has no device", path, u.Name)

@@ -9,16 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"twostep/challenge"
+	"twostep/challenge/otp"
 )
 
 // testDevices returns users x n distinct TOTP devices of period 30 s.
-func testDevices(users, n int) [][]challenge.TOTP {
-	devs := make([][]challenge.TOTP, users)
+func testDevices(users, n int) [][]otp.TOTP {
+	devs := make([][]otp.TOTP, users)
 	for u := range devs {
 		for d := range n {
 			secret := bytes.Repeat([]byte{byte(u*n + d + 1)}, 20)
-			devs[u] = append(devs[u], challenge.TOTP{Secret: secret, Algorithm: challenge.SHA1, Digits: 6, Period: 30 * time.Second})
+			devs[u] = append(devs[u], otp.TOTP{Secret: secret, Algorithm: otp.SHA1, Digits: 6, Period: 30 * time.Second})
 		}
 	}
 	return devs
@@ -155,7 +155,7 @@ func TestNewPairsRefuses(t *testing.T) {
 	mixed[1][0].Period = 60 * time.Second
 	tests := []struct {
 		name string
-		devs [][]challenge.TOTP
+		devs [][]otp.TOTP
 		want string
 	}{
 		{"no users", nil, "no devices"},

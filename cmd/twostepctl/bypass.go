@@ -211,7 +211,7 @@ func allowsText(maxUses int) string {
 func appendSeparator(cfg *configs.Config) string {
 	seps := map[string]bool{}
 	for _, cl := range cfg.Clients {
-		if cl.Login.Mode == challenge.Prompt || cl.Login.CodeLength > 0 {
+		if cl.Login.Mode == challenge.ModeChallenge || cl.Login.CodeLength > 0 {
 			continue
 		}
 		sep := cl.Login.Separator

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/cluster/etcdtest"
 	"twostep/configs"
@@ -195,7 +195,7 @@ func TestEnrollInteractive(t *testing.T) {
 	}()
 
 	var printed bytes.Buffer
-	var totp challenge.TOTP
+	var totp otp.TOTP
 	buf := make([]byte, 4096)
 	for totp.Secret == nil {
 		n, err := outR.Read(buf)
@@ -209,7 +209,7 @@ func TestEnrollInteractive(t *testing.T) {
 				continue
 			}
 			var issuer, account string
-			totp, issuer, account, err = challenge.ParseTOTPURI(uri)
+			totp, issuer, account, err = otp.ParseTOTPURI(uri)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -286,7 +286,7 @@ func TestEnrollJSON(t *testing.T) {
 	if err := decodeJSON(out, &got); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
-	totp, issuer, account, err := challenge.ParseTOTPURI(got.URI)
+	totp, issuer, account, err := otp.ParseTOTPURI(got.URI)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestEnrollConfirmation(t *testing.T) {
 	tc := newTestCluster(t)
 	// The codes the known secret gives around now: a wrong code must be
 	// none of them.
-	totp := challenge.TOTP{Secret: bytes.Repeat([]byte{0x5a, 0xa5, 0x3c}, 22)[:20], Algorithm: challenge.SHA1, Digits: 6, Period: 30 * time.Second}
+	totp := otp.TOTP{Secret: bytes.Repeat([]byte{0x5a, 0xa5, 0x3c}, 22)[:20], Algorithm: otp.SHA1, Digits: 6, Period: 30 * time.Second}
 	valid := map[string]bool{}
 	n := totp.Step(time.Now())
 	for s := n - 2; s <= n+3; s++ {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/skip2/go-qrcode"
 
-	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 )
 
@@ -75,7 +75,7 @@ const (
 
 // confirmWindow accepts the code of the step before and after now: the
 // admin reads it off a phone whose clock may be a little off.
-var confirmWindow = challenge.Window{Back: 1, Ahead: 1}
+var confirmWindow = otp.Window{Back: 1, Ahead: 1}
 
 // b32 writes keys as authenticator apps read them: RFC 4648 base32
 // without padding.
@@ -92,7 +92,7 @@ type enrolled struct {
 func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 	f := c.storeFlags("enroll", enrollUsage)
 	name := f.fs.String("name", "", "the device's `name`, 1 to 32 characters; default \"authenticator\" (\"authenticator 2\" when taken)")
-	alg := f.fs.String("algorithm", string(challenge.SHA1), "the HMAC `hash`: SHA1, SHA256 or SHA512")
+	alg := f.fs.String("algorithm", string(otp.SHA1), "the HMAC `hash`: SHA1, SHA256 or SHA512")
 	digits := f.fs.Int("digits", 6, "the code `length`: 6 or 8")
 	period := f.fs.Duration("period", 30*time.Second, "the time `step`: 30s or 60s")
 	png := f.fs.String("png", "", "also write the QR code to `file` (PNG, mode 0600: it holds the secret); never overwrites")
@@ -110,7 +110,7 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 		return errors.New("twostepctl enroll: -recovery: want the recovery passcode's digits, grouped as printed or not")
 	}
 	// Settings first: no connection is worth making for a typo.
-	t := challenge.TOTP{Algorithm: challenge.Algorithm(strings.ToUpper(*alg)), Digits: *digits, Period: *period}
+	t := otp.TOTP{Algorithm: otp.Algorithm(strings.ToUpper(*alg)), Digits: *digits, Period: *period}
 	if err := checkTOTPFlags(t); err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 			}
 		}()
 	}
-	if t.Secret, err = challenge.NewTOTPSecret(c.rand, t.Algorithm); err != nil {
+	if t.Secret, err = otp.NewTOTPSecret(c.rand, t.Algorithm); err != nil {
 		return err
 	}
 	uri := t.URI(s.cfg.Cluster.Issuer, user)
@@ -219,9 +219,9 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 
 // checkTOTPFlags checks -algorithm, -digits and -period, naming the flag
 // at fault.
-func checkTOTPFlags(t challenge.TOTP) error {
+func checkTOTPFlags(t otp.TOTP) error {
 	switch {
-	case t.Algorithm != challenge.SHA1 && t.Algorithm != challenge.SHA256 && t.Algorithm != challenge.SHA512:
+	case t.Algorithm != otp.SHA1 && t.Algorithm != otp.SHA256 && t.Algorithm != otp.SHA512:
 		return fmt.Errorf("twostepctl enroll: -algorithm %q: want SHA1, SHA256 or SHA512", string(t.Algorithm))
 	case t.Digits != 6 && t.Digits != 8:
 		return fmt.Errorf("twostepctl enroll: -digits %d: want 6 or 8", t.Digits)
@@ -285,7 +285,7 @@ func writePNG(qr *qrcode.QRCode, path string) error {
 
 // showEnrollment prints what the user's app needs: the QR code, the key
 // and the URI. All three hold the secret.
-func (c *cli) showEnrollment(w io.Writer, t challenge.TOTP, qr *qrcode.QRCode, uri, user, devName, png string) {
+func (c *cli) showEnrollment(w io.Writer, t otp.TOTP, qr *qrcode.QRCode, uri, user, devName, png string) {
 	params := fmt.Sprintf("%s, %d digits, %s", t.Algorithm, t.Digits, t.Period)
 	fmt.Fprintf(w, "Enrolling device %q for %s (time-based, %s).\n", devName, user, params)
 	fmt.Fprintf(w, "Scan this QR code with the authenticator app:\n\n%s\n", qr.ToSmallString(false))
@@ -295,7 +295,7 @@ func (c *cli) showEnrollment(w io.Writer, t challenge.TOTP, qr *qrcode.QRCode, u
 		fmt.Fprintf(w, "The QR code is also in %s (mode 0600): delete it once scanned.\n", png)
 	}
 	fmt.Fprintf(w, "The QR code, the key and the URI hold the secret: show them to %s only.\n", user)
-	if t.Algorithm != challenge.SHA1 || t.Digits != 6 || t.Period != 30*time.Second {
+	if t.Algorithm != otp.SHA1 || t.Digits != 6 || t.Period != 30*time.Second {
 		fmt.Fprintln(w, "Note: many authenticator apps ignore settings other than SHA1, 6 digits and 30s, and then show wrong codes.")
 	}
 }
@@ -314,7 +314,7 @@ func groupKey(k string) string {
 
 // confirmCode asks for the code the app shows until one is right, up to
 // confirmTries times, and returns its step. No code is ever echoed.
-func (c *cli) confirmCode(ctx context.Context, t challenge.TOTP, user, again string) (int64, error) {
+func (c *cli) confirmCode(ctx context.Context, t otp.TOTP, user, again string) (int64, error) {
 	in := c.lines()
 	for try := 1; try <= confirmTries; try++ {
 		fmt.Fprintf(c.stderr, "Enter the %d-digit code your app shows now: ", t.Digits)

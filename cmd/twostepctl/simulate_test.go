@@ -250,11 +250,14 @@ func TestSimulate(t *testing.T) {
 
 	t.Run("a login approved end to end", func(t *testing.T) {
 		s := serve(t, "", "-key", keyPath)
+		r := make(responder, 1)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		d, err := w.engine.Authenticate(ctx, &challenge.Request{User: "alice", Password: "pw,push", Client: "vpn",
+		w.engine.Authenticate(ctx, &challenge.Request{User: "alice", Password: "pw,push", Client: "vpn",
 			Source: netip.MustParseAddrPort("192.0.2.1:4000"), CallingStationID: "198.51.100.7",
-			Login: challenge.ClientLogin{Mode: challenge.Append, NASTimeout: 5 * time.Second}})
+			Login: challenge.ClientLogin{Mode: challenge.ModeAppend, NASTimeout: 5 * time.Second}}, r)
+		a := <-r
+		d, err := a.d, a.err
 		if err != nil || d.Outcome != challenge.Accept || d.Reason != challenge.ReasonPushApproved {
 			t.Fatalf("login: got %v %s (%v), want accept push_approved\n%s%s", d.Outcome, d.Reason, err, s.stdout, s.stderr)
 		}
@@ -415,3 +418,19 @@ func webhookSig(key []byte, ts string, body []byte) string {
 	mac.Write([]byte(ts + "." + string(body)))
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
+
+// responder is the challenge.Responder of a login decided in a test: it
+// hands the answer over, where radiusd would send it.
+type responder chan struct {
+	d   challenge.Decision
+	err error
+}
+
+func (r responder) Respond(d challenge.Decision, err error) {
+	r <- struct {
+		d   challenge.Decision
+		err error
+	}{d, err}
+}
+
+func (r responder) Release() {}

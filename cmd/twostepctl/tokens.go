@@ -16,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/tokenfile"
 )
@@ -801,7 +801,7 @@ func (c *cli) tokenResync(ctx context.Context, args []string) error {
 	if !ok {
 		return fmt.Errorf("token %s is assigned to %s as device %s, which %s does not have (removed meanwhile?); nothing changed: look with `%s`", serial, user, t.DeviceID, user, s.command("devices", user))
 	}
-	h := challenge.HOTP{Secret: dev.Secret, Algorithm: challenge.Algorithm(dev.Algorithm), Digits: dev.Digits}
+	h := otp.HOTP{Secret: dev.Secret, Algorithm: otp.Algorithm(dev.Algorithm), Digits: dev.Digits}
 	switch {
 	case len(code1) != dev.Digits || len(code2) != dev.Digits:
 		return fmt.Errorf("token %s shows %d-digit codes: give two of them; nothing changed", serial, dev.Digits)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 )
 
@@ -280,10 +280,10 @@ func TestTokenAssignList(t *testing.T) {
 		t.Fatalf("got %+v, %v; want alice's hotp device of HW-HOTP-1", dev, ok)
 	}
 	// A press of the button logs in, as twostepd checks it.
-	h := challenge.HOTP{Secret: dev.Secret, Algorithm: challenge.Algorithm(dev.Algorithm), Digits: dev.Digits}
-	code := challenge.HOTP{Secret: rfcSeed}.Code(0)
+	h := otp.HOTP{Secret: dev.Secret, Algorithm: otp.Algorithm(dev.Algorithm), Digits: dev.Digits}
+	code := otp.HOTP{Secret: rfcSeed}.Code(0)
 	d.codes = append(d.codes, code)
-	next, ok := h.Check(code, 0, challenge.DefaultHOTPWindow)
+	next, ok := h.Check(code, 0, otp.DefaultHOTPWindow)
 	if !ok || next != 1 {
 		t.Fatalf("the first code: got %d, %v; want it accepted", next, ok)
 	}
@@ -305,7 +305,7 @@ func TestTokenAssignList(t *testing.T) {
 	// An 8-digit token starting at counter 7: its code 7 logs in, 6 does not.
 	d.must(t, "token", "assign", "HW-HOTP-8", "bob")
 	acct, dev, _ = d.device(t, "bob", "HW-HOTP-8")
-	h = challenge.HOTP{Secret: dev.Secret, Digits: dev.Digits}
+	h = otp.HOTP{Secret: dev.Secret, Digits: dev.Digits}
 	last := acct.Used[dev.ID].Step
 	if _, ok := h.Check(h.Code(7), uint64(last+1), 10); !ok || dev.Digits != 8 {
 		t.Errorf("code 7 of an 8-digit token from counter 7: refused (last step %d, %d digits)", last, dev.Digits)
@@ -469,7 +469,7 @@ func TestTokenResync(t *testing.T) {
 	d.must(t, "token", "import", d.write(t, "tokens.csv", tokensCSV()))
 	d.must(t, "token", "assign", "HW-HOTP-1", "alice")
 	d.must(t, "token", "assign", "HW-TOTP-1", "alice")
-	rfc := challenge.HOTP{Secret: rfcSeed}
+	rfc := otp.HOTP{Secret: rfcSeed}
 	code := func(counter uint64) string {
 		c := rfc.Code(counter)
 		d.codes = append(d.codes, c)
@@ -487,7 +487,7 @@ func TestTokenResync(t *testing.T) {
 
 	// 50 presses that never reached the server: code 50 is beyond the
 	// look-ahead of a login.
-	if _, ok := rfc.Check(code(50), 0, challenge.DefaultHOTPWindow); ok {
+	if _, ok := rfc.Check(code(50), 0, otp.DefaultHOTPWindow); ok {
 		t.Fatal("code 50 accepted from counter 0 without a resync")
 	}
 	steps := []struct {
@@ -524,12 +524,12 @@ func TestTokenResync(t *testing.T) {
 	}
 	// The next press logs in; the resync's codes are used up.
 	acct, dev, _ := d.device(t, "alice", "HW-HOTP-1")
-	h := challenge.HOTP{Secret: dev.Secret, Digits: dev.Digits}
+	h := otp.HOTP{Secret: dev.Secret, Digits: dev.Digits}
 	from := uint64(acct.Used[dev.ID].Step + 1)
-	if _, ok := h.Check(code(51), from, challenge.DefaultHOTPWindow); ok {
+	if _, ok := h.Check(code(51), from, otp.DefaultHOTPWindow); ok {
 		t.Error("code 51, used by the resync, accepted")
 	}
-	if next, ok := h.Check(code(52), from, challenge.DefaultHOTPWindow); !ok || next != 53 {
+	if next, ok := h.Check(code(52), from, otp.DefaultHOTPWindow); !ok || next != 53 {
 		t.Errorf("code 52: got %d, %v; want it accepted", next, ok)
 	}
 

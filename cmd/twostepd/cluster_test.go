@@ -15,7 +15,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
-	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/cluster/etcdtest"
 	"twostep/directory"
@@ -164,15 +164,15 @@ func (n *twoNodes) connect(t *testing.T) {
 }
 
 // enroll gives clusterUser a fresh TOTP device and returns it.
-func (n *twoNodes) enroll(t *testing.T, name string) challenge.TOTP {
+func (n *twoNodes) enroll(t *testing.T, name string) otp.TOTP {
 	t.Helper()
 	return n.enrollUser(t, clusterUser, name)
 }
 
 // enrollUser gives user a fresh TOTP device and returns it.
-func (n *twoNodes) enrollUser(t *testing.T, user, name string) challenge.TOTP {
+func (n *twoNodes) enrollUser(t *testing.T, user, name string) otp.TOTP {
 	t.Helper()
-	secret, err := challenge.NewTOTPSecret(rand.Reader, "SHA1")
+	secret, err := otp.NewTOTPSecret(rand.Reader, "SHA1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func (n *twoNodes) enrollUser(t *testing.T, user, name string) challenge.TOTP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return challenge.TOTP{Secret: secret, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second}
+	return otp.TOTP{Secret: secret, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second}
 }
 
 // answer is what a node answered.
@@ -254,7 +254,7 @@ func TestClusterChallengeAnsweredOnAnotherNode(t *testing.T) {
 // times with 200 users' codes: every code gets exactly one Accept.
 func TestClusterCodeAcceptedOnce(t *testing.T) {
 	n := startTwoNodes(t, "secure")
-	devs := make([]challenge.TOTP, clusterUsers)
+	devs := make([]otp.TOTP, clusterUsers)
 	for i := range devs {
 		devs[i] = n.enrollUser(t, fmt.Sprintf("%s%d", clusterUser, i), "phone")
 	}
@@ -389,7 +389,7 @@ func TestClusterBypassCodeUses(t *testing.T) {
 		if _, err := n.accounts.AssignToken(ctx, "HOTP-7", clusterUser, "key fob", time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		h := challenge.HOTP{Secret: secret, Digits: 6}
+		h := otp.HOTP{Secret: secret, Digits: 6}
 		for i, node := range n.all {
 			if got := login(t, node.radius, clusterUser, clusterPassword+","+h.Code(uint64(i)), nil); got.code != radius.CodeAccessAccept {
 				t.Fatalf("node %d, counter %d: got %v %q, want Access-Accept", i, i, got.code, got.message)

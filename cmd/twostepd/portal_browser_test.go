@@ -23,6 +23,7 @@ import (
 	"layeh.com/radius"
 
 	"twostep/challenge"
+	"twostep/challenge/otp"
 	"twostep/cluster"
 	"twostep/notify"
 	"twostep/portal/browsertest"
@@ -112,7 +113,7 @@ portal:
 		shot(t, b, "add-device.png")
 	})
 
-	var totp challenge.TOTP
+	var totp otp.TOTP
 	var usedStep int64
 	t.Run("authenticator app by QR code, then RADIUS logins with its codes", func(t *testing.T) {
 		b.Run(t,
@@ -130,7 +131,7 @@ portal:
 			t.Fatalf("decode the QR code: %v", err)
 		}
 		var account string
-		if totp, _, account, err = challenge.ParseTOTPURI(uri); err != nil || account != clusterUser {
+		if totp, _, account, err = otp.ParseTOTPURI(uri); err != nil || account != clusterUser {
 			t.Fatalf("QR code %q: account %q, %v", uri, account, err)
 		}
 		// The code of the step before confirms (the page allows one step
@@ -305,7 +306,7 @@ portal:
 
 // awayFromStepEnd waits, when fewer than margin are left of the current
 // TOTP step, for the next one to begin.
-func awayFromStepEnd(t challenge.TOTP, margin time.Duration) {
+func awayFromStepEnd(t otp.TOTP, margin time.Duration) {
 	now := time.Now()
 	next := time.Unix((t.Step(now)+1)*int64(t.Period/time.Second), 0)
 	if left := next.Sub(now); left < margin {

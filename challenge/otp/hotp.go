@@ -1,11 +1,11 @@
-package challenge
+package otp
 
 import (
 	"crypto/subtle"
 	"fmt"
 	"math"
 
-	"github.com/pquerna/otp"
+	potp "github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 )
 
@@ -39,20 +39,20 @@ const (
 // enrolment call Validate to learn why.
 func (h HOTP) Validate() error {
 	if _, ok := h.hash(); !ok {
-		return fmt.Errorf("challenge: hotp: algorithm %q not supported (want SHA1, SHA256 or SHA512)", string(h.Algorithm))
+		return fmt.Errorf("otp: hotp: algorithm %q not supported (want SHA1, SHA256 or SHA512)", string(h.Algorithm))
 	}
 	if d := h.Digits; d != 0 && d != 6 && d != 8 {
-		return fmt.Errorf("challenge: hotp: %d digits not supported (want 6 or 8)", d)
+		return fmt.Errorf("otp: hotp: %d digits not supported (want 6 or 8)", d)
 	}
 	if len(h.Secret) < minSecretLen {
-		return fmt.Errorf("challenge: hotp: secret is %d bytes, want at least %d", len(h.Secret), minSecretLen)
+		return fmt.Errorf("otp: hotp: secret is %d bytes, want at least %d", len(h.Secret), minSecretLen)
 	}
 	return nil
 }
 
 // hash maps the Algorithm to the library's, with the empty default; the
 // same mapping as TOTP's.
-func (h HOTP) hash() (otp.Algorithm, bool) { return TOTP{Algorithm: h.Algorithm}.hash() }
+func (h HOTP) hash() (potp.Algorithm, bool) { return TOTP{Algorithm: h.Algorithm}.hash() }
 
 func (h HOTP) digits() int {
 	if h.Digits == 0 {
@@ -69,7 +69,7 @@ func (h HOTP) Code(counter uint64) string {
 	}
 	alg, _ := h.hash()
 	code, err := hotp.GenerateCodeCustom(b32.EncodeToString(h.Secret), counter, hotp.ValidateOpts{
-		Digits:    otp.Digits(h.digits()),
+		Digits:    potp.Digits(h.digits()),
 		Algorithm: alg,
 	})
 	if err != nil { // only a bad base32, which we encode ourselves

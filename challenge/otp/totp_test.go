@@ -1,4 +1,4 @@
-package challenge_test
+package otp_test
 
 import (
 	"bytes"
@@ -12,33 +12,33 @@ import (
 	"testing"
 	"time"
 
-	"twostep/challenge"
+	"twostep/challenge/otp"
 )
 
 // The RFC 6238 Appendix B seeds: ASCII digits, as long as each hash.
-var rfcSeeds = map[challenge.Algorithm][]byte{
-	challenge.SHA1:   []byte("12345678901234567890"),
-	challenge.SHA256: []byte("12345678901234567890123456789012"),
-	challenge.SHA512: []byte("1234567890123456789012345678901234567890123456789012345678901234"),
+var rfcSeeds = map[otp.Algorithm][]byte{
+	otp.SHA1:   []byte("12345678901234567890"),
+	otp.SHA256: []byte("12345678901234567890123456789012"),
+	otp.SHA512: []byte("1234567890123456789012345678901234567890123456789012345678901234"),
 }
 
 func TestTOTPRFC6238Vectors(t *testing.T) {
 	tests := []struct {
 		unix int64
 		step int64
-		want map[challenge.Algorithm]string
+		want map[otp.Algorithm]string
 	}{
-		{59, 0x1, map[challenge.Algorithm]string{challenge.SHA1: "94287082", challenge.SHA256: "46119246", challenge.SHA512: "90693936"}},
-		{1111111109, 0x23523EC, map[challenge.Algorithm]string{challenge.SHA1: "07081804", challenge.SHA256: "68084774", challenge.SHA512: "25091201"}},
-		{1111111111, 0x23523ED, map[challenge.Algorithm]string{challenge.SHA1: "14050471", challenge.SHA256: "67062674", challenge.SHA512: "99943326"}},
-		{1234567890, 0x273EF07, map[challenge.Algorithm]string{challenge.SHA1: "89005924", challenge.SHA256: "91819424", challenge.SHA512: "93441116"}},
-		{2000000000, 0x3F940AA, map[challenge.Algorithm]string{challenge.SHA1: "69279037", challenge.SHA256: "90698825", challenge.SHA512: "38618901"}},
-		{20000000000, 0x27BC86AA, map[challenge.Algorithm]string{challenge.SHA1: "65353130", challenge.SHA256: "77737706", challenge.SHA512: "47863826"}},
+		{59, 0x1, map[otp.Algorithm]string{otp.SHA1: "94287082", otp.SHA256: "46119246", otp.SHA512: "90693936"}},
+		{1111111109, 0x23523EC, map[otp.Algorithm]string{otp.SHA1: "07081804", otp.SHA256: "68084774", otp.SHA512: "25091201"}},
+		{1111111111, 0x23523ED, map[otp.Algorithm]string{otp.SHA1: "14050471", otp.SHA256: "67062674", otp.SHA512: "99943326"}},
+		{1234567890, 0x273EF07, map[otp.Algorithm]string{otp.SHA1: "89005924", otp.SHA256: "91819424", otp.SHA512: "93441116"}},
+		{2000000000, 0x3F940AA, map[otp.Algorithm]string{otp.SHA1: "69279037", otp.SHA256: "90698825", otp.SHA512: "38618901"}},
+		{20000000000, 0x27BC86AA, map[otp.Algorithm]string{otp.SHA1: "65353130", otp.SHA256: "77737706", otp.SHA512: "47863826"}},
 	}
 	for _, tt := range tests {
-		for _, alg := range []challenge.Algorithm{challenge.SHA1, challenge.SHA256, challenge.SHA512} {
+		for _, alg := range []otp.Algorithm{otp.SHA1, otp.SHA256, otp.SHA512} {
 			t.Run(fmt.Sprintf("%s/%d", alg, tt.unix), func(t *testing.T) {
-				tp := challenge.TOTP{Secret: rfcSeeds[alg], Algorithm: alg, Digits: 8}
+				tp := otp.TOTP{Secret: rfcSeeds[alg], Algorithm: alg, Digits: 8}
 				now := time.Unix(tt.unix, 0)
 				if got := tp.Step(now); got != tt.step {
 					t.Errorf("got step %#x, want %#x", got, tt.step)
@@ -47,14 +47,14 @@ func TestTOTPRFC6238Vectors(t *testing.T) {
 				if got := tp.Code(tt.step); got != want {
 					t.Errorf("got code %s, want %s", got, want)
 				}
-				if step, ok := tp.Check(want, now, -1, challenge.Window{}); !ok || step != tt.step {
+				if step, ok := tp.Check(want, now, -1, otp.Window{}); !ok || step != tt.step {
 					t.Errorf("Check: got %d, %v, want %d, true", step, ok, tt.step)
 				}
 			})
 		}
 	}
 	// The empty Algorithm is SHA1.
-	if got := (challenge.TOTP{Secret: rfcSeeds[challenge.SHA1], Digits: 8}).Code(1); got != "94287082" {
+	if got := (otp.TOTP{Secret: rfcSeeds[otp.SHA1], Digits: 8}).Code(1); got != "94287082" {
 		t.Errorf("empty algorithm: got %s, want the SHA1 code 94287082", got)
 	}
 }
@@ -73,14 +73,14 @@ func TestTOTPOathtool(t *testing.T) {
 		"2038-01-19 03:14:08 UTC",
 	}
 	const ahead = 2 // oathtool -w prints the codes of the next steps too
-	for _, alg := range []challenge.Algorithm{challenge.SHA1, challenge.SHA256, challenge.SHA512} {
-		secret, err := challenge.NewTOTPSecret(bytes.NewReader(bytes.Repeat([]byte{0x5c, 0x13, 0xa7, 0xf0, 0x09}, 20)), alg)
+	for _, alg := range []otp.Algorithm{otp.SHA1, otp.SHA256, otp.SHA512} {
+		secret, err := otp.NewTOTPSecret(bytes.NewReader(bytes.Repeat([]byte{0x5c, 0x13, 0xa7, 0xf0, 0x09}, 20)), alg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, digits := range []int{6, 8} {
 			for _, period := range []time.Duration{30 * time.Second, 60 * time.Second} {
-				tp := challenge.TOTP{Secret: secret, Algorithm: alg, Digits: digits, Period: period}
+				tp := otp.TOTP{Secret: secret, Algorithm: alg, Digits: digits, Period: period}
 				for _, at := range times {
 					t.Run(fmt.Sprintf("%s/%d/%v/%s", alg, digits, period, at), func(t *testing.T) {
 						now, err := time.Parse("2006-01-02 15:04:05 MST", at)
@@ -105,7 +105,7 @@ func TestTOTPOathtool(t *testing.T) {
 								t.Errorf("step %d: got %s, oathtool says %s", step+int64(i), got, w)
 							}
 						}
-						if s, ok := tp.Check(want[0], now, -1, challenge.DefaultWindow()); !ok || s != step {
+						if s, ok := tp.Check(want[0], now, -1, otp.DefaultWindow()); !ok || s != step {
 							t.Errorf("Check(oathtool's code): got %d, %v, want %d, true", s, ok, step)
 						}
 					})
@@ -132,7 +132,7 @@ func TestTOTPStep(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%v/%d", tt.period, tt.unix), func(t *testing.T) {
-			tp := challenge.TOTP{Secret: rfcSeeds[challenge.SHA1], Period: tt.period}
+			tp := otp.TOTP{Secret: rfcSeeds[otp.SHA1], Period: tt.period}
 			if got := tp.Step(time.Unix(tt.unix, 0)); got != tt.want {
 				t.Errorf("got %d, want %d", got, tt.want)
 			}
@@ -141,26 +141,26 @@ func TestTOTPStep(t *testing.T) {
 }
 
 func TestTOTPCheckWindow(t *testing.T) {
-	tp := challenge.TOTP{Secret: rfcSeeds[challenge.SHA1]}
+	tp := otp.TOTP{Secret: rfcSeeds[otp.SHA1]}
 	now := time.Unix(1111111109, 0)
 	n := tp.Step(now)
 	tests := []struct {
 		name   string
 		offset int64 // the code's step, relative to now's
-		w      challenge.Window
+		w      otp.Window
 		ok     bool
 	}{
-		{"now", 0, challenge.DefaultWindow(), true},
-		{"back 1", -1, challenge.DefaultWindow(), true},
-		{"back 2", -2, challenge.DefaultWindow(), false},
-		{"ahead 1 by default", 1, challenge.DefaultWindow(), false},
-		{"ahead 1 configured", 1, challenge.Window{Back: 1, Ahead: 1}, true},
-		{"ahead 2 configured 1", 2, challenge.Window{Back: 1, Ahead: 1}, false},
-		{"back 2 configured", -2, challenge.Window{Back: 2}, true},
-		{"zero window now", 0, challenge.Window{}, true},
-		{"zero window back", -1, challenge.Window{}, false},
-		{"negative window", 0, challenge.Window{Back: -3, Ahead: -3}, true},
-		{"negative window back", -1, challenge.Window{Back: -3, Ahead: -3}, false},
+		{"now", 0, otp.DefaultWindow(), true},
+		{"back 1", -1, otp.DefaultWindow(), true},
+		{"back 2", -2, otp.DefaultWindow(), false},
+		{"ahead 1 by default", 1, otp.DefaultWindow(), false},
+		{"ahead 1 configured", 1, otp.Window{Back: 1, Ahead: 1}, true},
+		{"ahead 2 configured 1", 2, otp.Window{Back: 1, Ahead: 1}, false},
+		{"back 2 configured", -2, otp.Window{Back: 2}, true},
+		{"zero window now", 0, otp.Window{}, true},
+		{"zero window back", -1, otp.Window{}, false},
+		{"negative window", 0, otp.Window{Back: -3, Ahead: -3}, true},
+		{"negative window back", -1, otp.Window{Back: -3, Ahead: -3}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,10 +177,10 @@ func TestTOTPCheckWindow(t *testing.T) {
 }
 
 func TestTOTPCheckReplay(t *testing.T) {
-	tp := challenge.TOTP{Secret: rfcSeeds[challenge.SHA1]}
+	tp := otp.TOTP{Secret: rfcSeeds[otp.SHA1]}
 	now := time.Unix(1111111109, 0)
 	n := tp.Step(now)
-	w := challenge.Window{Back: 1, Ahead: 1}
+	w := otp.Window{Back: 1, Ahead: 1}
 	tests := []struct {
 		name   string
 		offset int64
@@ -217,14 +217,14 @@ func TestTOTPCheckReplay(t *testing.T) {
 }
 
 func TestTOTPCheckMalformed(t *testing.T) {
-	six := challenge.TOTP{Secret: rfcSeeds[challenge.SHA1]}
-	eight := challenge.TOTP{Secret: rfcSeeds[challenge.SHA1], Digits: 8, Period: 60 * time.Second}
+	six := otp.TOTP{Secret: rfcSeeds[otp.SHA1]}
+	eight := otp.TOTP{Secret: rfcSeeds[otp.SHA1], Digits: 8, Period: 60 * time.Second}
 	now := time.Unix(1111111109, 0)
 	good6 := six.Code(six.Step(now))
 	good8 := eight.Code(eight.Step(now))
 	tests := []struct {
 		name string
-		tp   challenge.TOTP
+		tp   otp.TOTP
 		code string
 		ok   bool
 	}{
@@ -244,7 +244,7 @@ func TestTOTPCheckMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, ok := tt.tp.Check(tt.code, now, -1, challenge.DefaultWindow()); ok != tt.ok {
+			if _, ok := tt.tp.Check(tt.code, now, -1, otp.DefaultWindow()); ok != tt.ok {
 				t.Errorf("got %v, want %v", ok, tt.ok)
 			}
 		})
@@ -252,7 +252,7 @@ func TestTOTPCheckMalformed(t *testing.T) {
 }
 
 func TestTOTPPeriod60Digits8(t *testing.T) {
-	tp := challenge.TOTP{Secret: rfcSeeds[challenge.SHA256], Algorithm: challenge.SHA256, Digits: 8, Period: 60 * time.Second}
+	tp := otp.TOTP{Secret: rfcSeeds[otp.SHA256], Algorithm: otp.SHA256, Digits: 8, Period: 60 * time.Second}
 	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC) // a whole minute
 	code := tp.Code(tp.Step(start))
 	if len(code) != 8 {
@@ -270,7 +270,7 @@ func TestTOTPPeriod60Digits8(t *testing.T) {
 		{-time.Second, false}, // the step before: ahead is refused
 	} {
 		t.Run(tt.at.String(), func(t *testing.T) {
-			if _, ok := tp.Check(code, start.Add(tt.at), -1, challenge.DefaultWindow()); ok != tt.ok {
+			if _, ok := tp.Check(code, start.Add(tt.at), -1, otp.DefaultWindow()); ok != tt.ok {
 				t.Errorf("got %v, want %v", ok, tt.ok)
 			}
 		})
@@ -278,24 +278,24 @@ func TestTOTPPeriod60Digits8(t *testing.T) {
 }
 
 func TestTOTPValidate(t *testing.T) {
-	s := rfcSeeds[challenge.SHA1]
+	s := rfcSeeds[otp.SHA1]
 	tests := []struct {
 		name string
-		tp   challenge.TOTP
+		tp   otp.TOTP
 		want string // "" for valid
 	}{
-		{"defaults", challenge.TOTP{Secret: s}, ""},
-		{"explicit", challenge.TOTP{Secret: s, Algorithm: challenge.SHA512, Digits: 8, Period: time.Minute}, ""},
-		{"16 bytes", challenge.TOTP{Secret: s[:16]}, ""},
-		{"md5", challenge.TOTP{Secret: s, Algorithm: "MD5"}, `algorithm "MD5" not supported`},
-		{"lower case", challenge.TOTP{Secret: s, Algorithm: "sha1"}, `algorithm "sha1" not supported`},
-		{"7 digits", challenge.TOTP{Secret: s, Digits: 7}, "7 digits not supported"},
-		{"negative digits", challenge.TOTP{Secret: s, Digits: -6}, "-6 digits not supported"},
-		{"5s", challenge.TOTP{Secret: s, Period: 5 * time.Second}, "period 5s not supported"},
-		{"1.5s", challenge.TOTP{Secret: s, Period: 1500 * time.Millisecond}, "period 1.5s not supported"},
-		{"negative period", challenge.TOTP{Secret: s, Period: -30 * time.Second}, "period -30s not supported"},
-		{"short secret", challenge.TOTP{Secret: s[:10]}, "secret is 10 bytes, want at least 16"},
-		{"no secret", challenge.TOTP{}, "secret is 0 bytes"},
+		{"defaults", otp.TOTP{Secret: s}, ""},
+		{"explicit", otp.TOTP{Secret: s, Algorithm: otp.SHA512, Digits: 8, Period: time.Minute}, ""},
+		{"16 bytes", otp.TOTP{Secret: s[:16]}, ""},
+		{"md5", otp.TOTP{Secret: s, Algorithm: "MD5"}, `algorithm "MD5" not supported`},
+		{"lower case", otp.TOTP{Secret: s, Algorithm: "sha1"}, `algorithm "sha1" not supported`},
+		{"7 digits", otp.TOTP{Secret: s, Digits: 7}, "7 digits not supported"},
+		{"negative digits", otp.TOTP{Secret: s, Digits: -6}, "-6 digits not supported"},
+		{"5s", otp.TOTP{Secret: s, Period: 5 * time.Second}, "period 5s not supported"},
+		{"1.5s", otp.TOTP{Secret: s, Period: 1500 * time.Millisecond}, "period 1.5s not supported"},
+		{"negative period", otp.TOTP{Secret: s, Period: -30 * time.Second}, "period -30s not supported"},
+		{"short secret", otp.TOTP{Secret: s[:10]}, "secret is 10 bytes, want at least 16"},
+		{"no secret", otp.TOTP{}, "secret is 0 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,13 +306,13 @@ func TestTOTPValidate(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.HasPrefix(err.Error(), "challenge: totp: ") || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("got %v, want challenge: totp: …%s…", err, tt.want)
+			if err == nil || !strings.HasPrefix(err.Error(), "otp: totp: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want otp: totp: …%s…", err, tt.want)
 			}
 			if got := tt.tp.Code(1); got != "" {
 				t.Errorf("Code of an invalid TOTP: got %q, want empty", got)
 			}
-			if _, ok := tt.tp.Check("123456", time.Unix(59, 0), -1, challenge.Window{Back: 100, Ahead: 100}); ok {
+			if _, ok := tt.tp.Check("123456", time.Unix(59, 0), -1, otp.Window{Back: 100, Ahead: 100}); ok {
 				t.Error("Check accepted a code of an invalid TOTP")
 			}
 		})
@@ -320,24 +320,24 @@ func TestTOTPValidate(t *testing.T) {
 }
 
 func TestTOTPURI(t *testing.T) {
-	secret := rfcSeeds[challenge.SHA1]
+	secret := rfcSeeds[otp.SHA1]
 	b32 := "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
 	tests := []struct {
 		name    string
-		tp      challenge.TOTP
+		tp      otp.TOTP
 		issuer  string
 		account string
 		want    string
 	}{
-		{"defaults", challenge.TOTP{Secret: secret}, "ACME", "alice",
+		{"defaults", otp.TOTP{Secret: secret}, "ACME", "alice",
 			"otpauth://totp/ACME:alice?secret=" + b32 + "&issuer=ACME&algorithm=SHA1&digits=6&period=30"},
-		{"explicit", challenge.TOTP{Secret: secret, Algorithm: challenge.SHA256, Digits: 8, Period: time.Minute}, "ACME", "alice",
+		{"explicit", otp.TOTP{Secret: secret, Algorithm: otp.SHA256, Digits: 8, Period: time.Minute}, "ACME", "alice",
 			"otpauth://totp/ACME:alice?secret=" + b32 + "&issuer=ACME&algorithm=SHA256&digits=8&period=60"},
-		{"spaces, @ and :", challenge.TOTP{Secret: secret}, "ACME Co: VPN", "alice@example.com",
+		{"spaces, @ and :", otp.TOTP{Secret: secret}, "ACME Co: VPN", "alice@example.com",
 			"otpauth://totp/ACME%20Co%3A%20VPN:alice@example.com?secret=" + b32 + "&issuer=ACME%20Co%3A%20VPN&algorithm=SHA1&digits=6&period=30"},
-		{"no issuer", challenge.TOTP{Secret: secret}, "", "bob smith",
+		{"no issuer", otp.TOTP{Secret: secret}, "", "bob smith",
 			"otpauth://totp/bob%20smith?secret=" + b32 + "&algorithm=SHA1&digits=6&period=30"},
-		{"query and path characters", challenge.TOTP{Secret: secret}, "A&B=C+D", "x/y?z#w%",
+		{"query and path characters", otp.TOTP{Secret: secret}, "A&B=C+D", "x/y?z#w%",
 			"otpauth://totp/A&B=C+D:x%2Fy%3Fz%23w%25?secret=" + b32 + "&issuer=A%26B%3DC%2BD&algorithm=SHA1&digits=6&period=30"},
 	}
 	for _, tt := range tests {
@@ -346,7 +346,7 @@ func TestTOTPURI(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
 			}
-			back, issuer, account, err := challenge.ParseTOTPURI(got)
+			back, issuer, account, err := otp.ParseTOTPURI(got)
 			if err != nil {
 				t.Fatalf("ParseTOTPURI: %v", err)
 			}
@@ -361,9 +361,9 @@ func TestTOTPURI(t *testing.T) {
 }
 
 // explicit fills the defaults ParseTOTPURI writes out.
-func explicit(t challenge.TOTP) challenge.TOTP {
+func explicit(t otp.TOTP) otp.TOTP {
 	if t.Algorithm == "" {
-		t.Algorithm = challenge.SHA1
+		t.Algorithm = otp.SHA1
 	}
 	if t.Digits == 0 {
 		t.Digits = 6
@@ -374,18 +374,18 @@ func explicit(t challenge.TOTP) challenge.TOTP {
 	return t
 }
 
-func equalTOTP(a, b challenge.TOTP) bool {
+func equalTOTP(a, b otp.TOTP) bool {
 	return bytes.Equal(a.Secret, b.Secret) && a.Algorithm == b.Algorithm && a.Digits == b.Digits && a.Period == b.Period
 }
 
 func TestParseTOTPURI(t *testing.T) {
-	secret := rfcSeeds[challenge.SHA1]
+	secret := rfcSeeds[otp.SHA1]
 	b32 := "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-	def := challenge.TOTP{Secret: secret, Algorithm: challenge.SHA1, Digits: 6, Period: 30 * time.Second}
+	def := otp.TOTP{Secret: secret, Algorithm: otp.SHA1, Digits: 6, Period: 30 * time.Second}
 	tests := []struct {
 		name    string
 		uri     string
-		want    challenge.TOTP
+		want    otp.TOTP
 		issuer  string
 		account string
 	}{
@@ -395,15 +395,15 @@ func TestParseTOTPURI(t *testing.T) {
 		{"space after colon", "otpauth://totp/ACME:%20%20alice?secret=" + b32 + "&issuer=ACME", def, "ACME", "alice"},
 		{"encoded separator", "otpauth://totp/ACME%3Aalice?secret=" + b32 + "&issuer=ACME", def, "ACME", "alice"},
 		{"plus in issuer param", "otpauth://totp/ACME%20Co:alice?secret=" + b32 + "&issuer=ACME+Co", def, "ACME Co", "alice"},
-		{"lower case secret, padding", "otpauth://totp/a?secret=" + strings.ToLower(base32.StdEncoding.EncodeToString(secret[:19])), challenge.TOTP{Secret: secret[:19], Algorithm: challenge.SHA1, Digits: 6, Period: 30 * time.Second}, "", "a"},
+		{"lower case secret, padding", "otpauth://totp/a?secret=" + strings.ToLower(base32.StdEncoding.EncodeToString(secret[:19])), otp.TOTP{Secret: secret[:19], Algorithm: otp.SHA1, Digits: 6, Period: 30 * time.Second}, "", "a"},
 		{"lower case algorithm", "otpauth://totp/a?secret=" + b32 + "&algorithm=sha512&digits=8&period=60",
-			challenge.TOTP{Secret: secret, Algorithm: challenge.SHA512, Digits: 8, Period: time.Minute}, "", "a"},
+			otp.TOTP{Secret: secret, Algorithm: otp.SHA512, Digits: 8, Period: time.Minute}, "", "a"},
 		{"upper case scheme and type", "OTPAUTH://TOTP/a?secret=" + b32, def, "", "a"},
 		{"unknown params ignored", "otpauth://totp/a?secret=" + b32 + "&image=https%3A%2F%2Fx%2Fy.png&color=red", def, "", "a"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, issuer, account, err := challenge.ParseTOTPURI(tt.uri)
+			got, issuer, account, err := otp.ParseTOTPURI(tt.uri)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -441,13 +441,13 @@ func TestParseTOTPURIErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, _, err := challenge.ParseTOTPURI(tt.uri)
+			_, _, _, err := otp.ParseTOTPURI(tt.uri)
 			if err == nil {
 				t.Fatal("got no error")
 			}
 			msg := err.Error()
-			if !strings.HasPrefix(msg, "challenge: totp: ") || !strings.Contains(msg, tt.want) {
-				t.Errorf("got %q, want challenge: totp: …%s…", msg, tt.want)
+			if !strings.HasPrefix(msg, "otp: totp: ") || !strings.Contains(msg, tt.want) {
+				t.Errorf("got %q, want otp: totp: …%s…", msg, tt.want)
 			}
 			for _, s := range []string{b32, b32[:16], "JBSWY3DPEHPK3PXP"} {
 				if strings.Contains(msg, s) {
@@ -461,32 +461,32 @@ func TestParseTOTPURIErrors(t *testing.T) {
 func TestNewTOTPSecret(t *testing.T) {
 	src := bytes.Repeat([]byte{1, 2, 3}, 100)
 	for _, tt := range []struct {
-		alg  challenge.Algorithm
+		alg  otp.Algorithm
 		want int
-	}{{"", 20}, {challenge.SHA1, 20}, {challenge.SHA256, 32}, {challenge.SHA512, 64}} {
+	}{{"", 20}, {otp.SHA1, 20}, {otp.SHA256, 32}, {otp.SHA512, 64}} {
 		t.Run(string(tt.alg), func(t *testing.T) {
-			s, err := challenge.NewTOTPSecret(bytes.NewReader(src), tt.alg)
+			s, err := otp.NewTOTPSecret(bytes.NewReader(src), tt.alg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(s) != tt.want {
 				t.Errorf("got %d bytes, want %d", len(s), tt.want)
 			}
-			if err := (challenge.TOTP{Secret: s, Algorithm: tt.alg}).Validate(); err != nil {
+			if err := (otp.TOTP{Secret: s, Algorithm: tt.alg}).Validate(); err != nil {
 				t.Errorf("a new secret fails Validate: %v", err)
 			}
 		})
 	}
-	if _, err := challenge.NewTOTPSecret(bytes.NewReader(src), "MD5"); err == nil {
+	if _, err := otp.NewTOTPSecret(bytes.NewReader(src), "MD5"); err == nil {
 		t.Error("MD5: got a secret")
 	}
-	if _, err := challenge.NewTOTPSecret(bytes.NewReader(src[:10]), challenge.SHA1); !errors.Is(err, io.ErrUnexpectedEOF) {
+	if _, err := otp.NewTOTPSecret(bytes.NewReader(src[:10]), otp.SHA1); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("short source: got %v, want io.ErrUnexpectedEOF", err)
 	}
 }
 
 func TestDefaultWindow(t *testing.T) {
-	if got, want := challenge.DefaultWindow(), (challenge.Window{Back: 1}); got != want {
+	if got, want := otp.DefaultWindow(), (otp.Window{Back: 1}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
@@ -501,7 +501,7 @@ func FuzzParseTOTPURI(f *testing.F) {
 	f.Add("otpauth://hotp/a?secret=" + b32 + "&counter=3")
 	f.Add("otpauth://totp/?secret=" + strings.ToLower(b32) + "==")
 	f.Fuzz(func(t *testing.T, uri string) {
-		tp, issuer, account, err := challenge.ParseTOTPURI(uri)
+		tp, issuer, account, err := otp.ParseTOTPURI(uri)
 		if err != nil {
 			return
 		}
@@ -509,7 +509,7 @@ func FuzzParseTOTPURI(f *testing.F) {
 			t.Fatalf("parsed an invalid TOTP: %v", err)
 		}
 		again := tp.URI(issuer, account)
-		tp2, issuer2, account2, err := challenge.ParseTOTPURI(again)
+		tp2, issuer2, account2, err := otp.ParseTOTPURI(again)
 		if err != nil {
 			t.Fatalf("URI(%q, %q) does not parse: %v", issuer, account, err)
 		}
@@ -526,12 +526,12 @@ func FuzzTOTPCheck(f *testing.F) {
 	f.Add("94287082", int64(59), int64(0), int8(1), int8(1), uint8(8))
 	f.Add("", int64(-100), int64(5), int8(-2), int8(3), uint8(0))
 	f.Fuzz(func(t *testing.T, code string, unix, last int64, back, ahead int8, digits uint8) {
-		tp := challenge.TOTP{Secret: rfcSeeds[challenge.SHA1], Digits: int(digits)}
+		tp := otp.TOTP{Secret: rfcSeeds[otp.SHA1], Digits: int(digits)}
 		if unix > 1<<40 || unix < -(1<<40) {
 			unix %= 1 << 40 // keep the time representable
 		}
 		now := time.Unix(unix, 0)
-		step, ok := tp.Check(code, now, last, challenge.Window{Back: int(back), Ahead: int(ahead)})
+		step, ok := tp.Check(code, now, last, otp.Window{Back: int(back), Ahead: int(ahead)})
 		if !ok {
 			return
 		}

@@ -1,4 +1,4 @@
-package challenge
+package otp
 
 import (
 	"crypto/subtle"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pquerna/otp"
+	potp "github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 )
 
@@ -62,29 +62,29 @@ var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 // Validate to learn why.
 func (t TOTP) Validate() error {
 	if _, ok := t.hash(); !ok {
-		return fmt.Errorf("challenge: totp: algorithm %q not supported (want SHA1, SHA256 or SHA512)", string(t.Algorithm))
+		return fmt.Errorf("otp: totp: algorithm %q not supported (want SHA1, SHA256 or SHA512)", string(t.Algorithm))
 	}
 	if d := t.Digits; d != 0 && d != 6 && d != 8 {
-		return fmt.Errorf("challenge: totp: %d digits not supported (want 6 or 8)", d)
+		return fmt.Errorf("otp: totp: %d digits not supported (want 6 or 8)", d)
 	}
 	if p := t.Period; p != 0 && (p < 10*time.Second || p > 300*time.Second || p%time.Second != 0) {
-		return fmt.Errorf("challenge: totp: period %v not supported (want whole seconds from 10s to 300s)", p)
+		return fmt.Errorf("otp: totp: period %v not supported (want whole seconds from 10s to 300s)", p)
 	}
 	if len(t.Secret) < minSecretLen {
-		return fmt.Errorf("challenge: totp: secret is %d bytes, want at least %d", len(t.Secret), minSecretLen)
+		return fmt.Errorf("otp: totp: secret is %d bytes, want at least %d", len(t.Secret), minSecretLen)
 	}
 	return nil
 }
 
 // hash maps the Algorithm to the library's, with the empty default.
-func (t TOTP) hash() (otp.Algorithm, bool) {
+func (t TOTP) hash() (potp.Algorithm, bool) {
 	switch t.Algorithm {
 	case "", SHA1:
-		return otp.AlgorithmSHA1, true
+		return potp.AlgorithmSHA1, true
 	case SHA256:
-		return otp.AlgorithmSHA256, true
+		return potp.AlgorithmSHA256, true
 	case SHA512:
-		return otp.AlgorithmSHA512, true
+		return potp.AlgorithmSHA512, true
 	}
 	return 0, false
 }
@@ -132,7 +132,7 @@ func (t TOTP) Code(step int64) string {
 	}
 	alg, _ := t.hash()
 	code, err := hotp.GenerateCodeCustom(b32.EncodeToString(t.Secret), uint64(step), hotp.ValidateOpts{
-		Digits:    otp.Digits(t.digits()),
+		Digits:    potp.Digits(t.digits()),
 		Algorithm: alg,
 	})
 	if err != nil { // only a bad base32, which we encode ourselves
@@ -209,7 +209,7 @@ func (t TOTP) URI(issuer, account string) string {
 // the URI, which holds the secret.
 func ParseTOTPURI(uri string) (t TOTP, issuer, account string, err error) {
 	fail := func(format string, a ...any) (TOTP, string, string, error) {
-		return TOTP{}, "", "", fmt.Errorf("challenge: totp: uri: "+format, a...)
+		return TOTP{}, "", "", fmt.Errorf("otp: totp: uri: "+format, a...)
 	}
 	u, perr := url.Parse(uri)
 	if perr != nil { // url.Error quotes the URI: drop it
@@ -232,7 +232,7 @@ func ParseTOTPURI(uri string) (t TOTP, issuer, account string, err error) {
 	param := func(name string) (string, error) {
 		v := q[name]
 		if len(v) > 1 {
-			return "", fmt.Errorf("challenge: totp: uri: parameter %s given %d times", name, len(v))
+			return "", fmt.Errorf("otp: totp: uri: parameter %s given %d times", name, len(v))
 		}
 		if len(v) == 0 {
 			return "", nil
@@ -322,11 +322,11 @@ func NewTOTPSecret(r io.Reader, alg Algorithm) ([]byte, error) {
 	case SHA512:
 		n = 64
 	default:
-		return nil, fmt.Errorf("challenge: totp: algorithm %q not supported (want SHA1, SHA256 or SHA512)", string(alg))
+		return nil, fmt.Errorf("otp: totp: algorithm %q not supported (want SHA1, SHA256 or SHA512)", string(alg))
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, fmt.Errorf("challenge: totp: new secret: %w", err)
+		return nil, fmt.Errorf("otp: totp: new secret: %w", err)
 	}
 	return b, nil
 }

@@ -1,4 +1,4 @@
-package challenge_test
+package otp_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"twostep/challenge"
+	"twostep/challenge/otp"
 )
 
 // rfc4226Secret is the RFC 4226 Appendix D secret.
@@ -22,13 +22,13 @@ var rfc4226Codes = []string{
 }
 
 func TestHOTPRFC4226Vectors(t *testing.T) {
-	h := challenge.HOTP{Secret: rfc4226Secret}
+	h := otp.HOTP{Secret: rfc4226Secret}
 	for c, want := range rfc4226Codes {
 		t.Run(fmt.Sprint(c), func(t *testing.T) {
 			if got := h.Code(uint64(c)); got != want {
 				t.Errorf("got code %s, want %s", got, want)
 			}
-			explicit := challenge.HOTP{Secret: rfc4226Secret, Algorithm: challenge.SHA1, Digits: 6}
+			explicit := otp.HOTP{Secret: rfc4226Secret, Algorithm: otp.SHA1, Digits: 6}
 			if got := explicit.Code(uint64(c)); got != want {
 				t.Errorf("explicit SHA1/6: got code %s, want %s", got, want)
 			}
@@ -40,7 +40,7 @@ func TestHOTPRFC4226Vectors(t *testing.T) {
 }
 
 func TestHOTPCheckWindow(t *testing.T) {
-	h := challenge.HOTP{Secret: rfc4226Secret}
+	h := otp.HOTP{Secret: rfc4226Secret}
 	const next = 1000
 	tests := []struct {
 		name    string
@@ -56,8 +56,8 @@ func TestHOTPCheckWindow(t *testing.T) {
 		{"replay: far below", 5, 10, false},
 		{"window 1 at next", next, 1, true},
 		{"window 1 at next+1", next + 1, 1, false},
-		{"window 0 is the default: at next+9", next + challenge.DefaultHOTPWindow - 1, 0, true},
-		{"window 0 is the default: at next+10", next + challenge.DefaultHOTPWindow, 0, false},
+		{"window 0 is the default: at next+9", next + otp.DefaultHOTPWindow - 1, 0, true},
+		{"window 0 is the default: at next+10", next + otp.DefaultHOTPWindow, 0, false},
 		{"negative window is the default", next + 5, -3, true},
 		{"window 100 at next+99", next + 99, 100, true},
 	}
@@ -78,7 +78,7 @@ func TestHOTPCheckWindow(t *testing.T) {
 // does, and checks that each code is accepted once and that skipped codes
 // are void.
 func TestHOTPCheckOnce(t *testing.T) {
-	h := challenge.HOTP{Secret: rfc4226Secret}
+	h := otp.HOTP{Secret: rfc4226Secret}
 	next := uint64(0)
 	steps := []struct {
 		name    string
@@ -94,7 +94,7 @@ func TestHOTPCheckOnce(t *testing.T) {
 		{"next press", 5, true, 6},
 	}
 	for _, s := range steps {
-		got, ok := h.Check(h.Code(s.counter), next, challenge.DefaultHOTPWindow)
+		got, ok := h.Check(h.Code(s.counter), next, otp.DefaultHOTPWindow)
 		if ok != s.ok {
 			t.Fatalf("%s: got %v, want %v", s.name, ok, s.ok)
 		}
@@ -112,7 +112,7 @@ func TestHOTPCheckOnce(t *testing.T) {
 // accepted once for each.
 func TestHOTPCheckLatest(t *testing.T) {
 	for seed := 0; seed < 1000; seed++ {
-		h := challenge.HOTP{Secret: bytes.Repeat([]byte{byte(seed), byte(seed >> 8)}, 10)}
+		h := otp.HOTP{Secret: bytes.Repeat([]byte{byte(seed), byte(seed >> 8)}, 10)}
 		first := map[string]uint64{}
 		for c := uint64(0); c < 3000; c++ {
 			code := h.Code(c)
@@ -145,14 +145,14 @@ func TestHOTPDigitsAndAlgorithms(t *testing.T) {
 	// counter 1).
 	tests := []struct {
 		name string
-		h    challenge.HOTP
+		h    otp.HOTP
 		want string
 	}{
-		{"SHA1/6", challenge.HOTP{Secret: rfc4226Secret}, "287082"},
-		{"SHA1/8", challenge.HOTP{Secret: rfc4226Secret, Digits: 8}, "94287082"},
-		{"SHA256/8", challenge.HOTP{Secret: rfcSeeds[challenge.SHA256], Algorithm: challenge.SHA256, Digits: 8}, "46119246"},
-		{"SHA256/6", challenge.HOTP{Secret: rfcSeeds[challenge.SHA256], Algorithm: challenge.SHA256}, "119246"},
-		{"SHA512/8", challenge.HOTP{Secret: rfcSeeds[challenge.SHA512], Algorithm: challenge.SHA512, Digits: 8}, "90693936"},
+		{"SHA1/6", otp.HOTP{Secret: rfc4226Secret}, "287082"},
+		{"SHA1/8", otp.HOTP{Secret: rfc4226Secret, Digits: 8}, "94287082"},
+		{"SHA256/8", otp.HOTP{Secret: rfcSeeds[otp.SHA256], Algorithm: otp.SHA256, Digits: 8}, "46119246"},
+		{"SHA256/6", otp.HOTP{Secret: rfcSeeds[otp.SHA256], Algorithm: otp.SHA256}, "119246"},
+		{"SHA512/8", otp.HOTP{Secret: rfcSeeds[otp.SHA512], Algorithm: otp.SHA512, Digits: 8}, "90693936"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,13 +167,13 @@ func TestHOTPDigitsAndAlgorithms(t *testing.T) {
 }
 
 func TestHOTPCheckMalformed(t *testing.T) {
-	six := challenge.HOTP{Secret: rfc4226Secret}
-	eight := challenge.HOTP{Secret: rfc4226Secret, Digits: 8}
+	six := otp.HOTP{Secret: rfc4226Secret}
+	eight := otp.HOTP{Secret: rfc4226Secret, Digits: 8}
 	good6 := six.Code(1)
 	good8 := eight.Code(1)
 	tests := []struct {
 		name string
-		h    challenge.HOTP
+		h    otp.HOTP
 		code string
 		ok   bool
 	}{
@@ -193,7 +193,7 @@ func TestHOTPCheckMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, ok := tt.h.Check(tt.code, 0, challenge.DefaultHOTPWindow); ok != tt.ok {
+			if _, ok := tt.h.Check(tt.code, 0, otp.DefaultHOTPWindow); ok != tt.ok {
 				t.Errorf("got %v, want %v", ok, tt.ok)
 			}
 		})
@@ -201,7 +201,7 @@ func TestHOTPCheckMalformed(t *testing.T) {
 }
 
 func TestHOTPCheckCounterLimit(t *testing.T) {
-	h := challenge.HOTP{Secret: rfc4226Secret}
+	h := otp.HOTP{Secret: rfc4226Secret}
 	const top = math.MaxUint64
 	tests := []struct {
 		name    string
@@ -216,7 +216,7 @@ func TestHOTPCheckCounterLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := h.Check(h.Code(tt.counter), tt.next, challenge.DefaultHOTPWindow)
+			got, ok := h.Check(h.Code(tt.counter), tt.next, otp.DefaultHOTPWindow)
 			if ok != tt.ok {
 				t.Fatalf("got %v, want %v", ok, tt.ok)
 			}
@@ -228,7 +228,7 @@ func TestHOTPCheckCounterLimit(t *testing.T) {
 }
 
 func TestHOTPResync(t *testing.T) {
-	h := challenge.HOTP{Secret: rfc4226Secret}
+	h := otp.HOTP{Secret: rfc4226Secret}
 	const next = 20
 	tests := []struct {
 		name       string
@@ -237,18 +237,18 @@ func TestHOTPResync(t *testing.T) {
 		ok         bool
 		wantNewNxt uint64
 	}{
-		{"50 ahead", next + 50, next + 51, challenge.DefaultResyncWindow, true, next + 52},
-		{"at next", next, next + 1, challenge.DefaultResyncWindow, true, next + 2},
-		{"last pair in window", next + 98, next + 99, challenge.DefaultResyncWindow, true, next + 100},
-		{"second code beyond window", next + 99, next + 100, challenge.DefaultResyncWindow, false, 0},
-		{"beyond window", next + 150, next + 151, challenge.DefaultResyncWindow, false, 0},
+		{"50 ahead", next + 50, next + 51, otp.DefaultResyncWindow, true, next + 52},
+		{"at next", next, next + 1, otp.DefaultResyncWindow, true, next + 2},
+		{"last pair in window", next + 98, next + 99, otp.DefaultResyncWindow, true, next + 100},
+		{"second code beyond window", next + 99, next + 100, otp.DefaultResyncWindow, false, 0},
+		{"beyond window", next + 150, next + 151, otp.DefaultResyncWindow, false, 0},
 		{"window 0 is the default", next + 98, next + 99, 0, true, next + 100},
 		{"window 0 is the default, beyond", next + 100, next + 101, 0, false, 0},
 		{"larger window", next + 500, next + 501, 1000, true, next + 502},
-		{"not consecutive", next + 50, next + 52, challenge.DefaultResyncWindow, false, 0},
-		{"reversed", next + 51, next + 50, challenge.DefaultResyncWindow, false, 0},
-		{"first code used", next - 1, next, challenge.DefaultResyncWindow, false, 0},
-		{"both used", next - 2, next - 1, challenge.DefaultResyncWindow, false, 0},
+		{"not consecutive", next + 50, next + 52, otp.DefaultResyncWindow, false, 0},
+		{"reversed", next + 51, next + 50, otp.DefaultResyncWindow, false, 0},
+		{"first code used", next - 1, next, otp.DefaultResyncWindow, false, 0},
+		{"both used", next - 2, next - 1, otp.DefaultResyncWindow, false, 0},
 		{"window 1 holds no pair", next, next + 1, 1, false, 0},
 	}
 	for _, tt := range tests {
@@ -264,7 +264,7 @@ func TestHOTPResync(t *testing.T) {
 	}
 	t.Run("same code twice", func(t *testing.T) {
 		code := h.Code(next + 50)
-		if _, ok := h.Resync(code, code, next, challenge.DefaultResyncWindow); ok {
+		if _, ok := h.Resync(code, code, next, otp.DefaultResyncWindow); ok {
 			t.Error("got true, want false")
 		}
 	})
@@ -307,19 +307,19 @@ func TestHOTPValidate(t *testing.T) {
 	s := rfc4226Secret
 	tests := []struct {
 		name string
-		h    challenge.HOTP
+		h    otp.HOTP
 		want string // "" for valid
 	}{
-		{"defaults", challenge.HOTP{Secret: s}, ""},
-		{"explicit", challenge.HOTP{Secret: s, Algorithm: challenge.SHA256, Digits: 8}, ""},
-		{"sha512", challenge.HOTP{Secret: s, Algorithm: challenge.SHA512}, ""},
-		{"16 bytes", challenge.HOTP{Secret: s[:16]}, ""},
-		{"md5", challenge.HOTP{Secret: s, Algorithm: "MD5"}, `algorithm "MD5" not supported`},
-		{"lower case", challenge.HOTP{Secret: s, Algorithm: "sha1"}, `algorithm "sha1" not supported`},
-		{"7 digits", challenge.HOTP{Secret: s, Digits: 7}, "7 digits not supported (want 6 or 8)"},
-		{"negative digits", challenge.HOTP{Secret: s, Digits: -6}, "-6 digits not supported"},
-		{"short secret", challenge.HOTP{Secret: s[:15]}, "secret is 15 bytes, want at least 16"},
-		{"no secret", challenge.HOTP{}, "secret is 0 bytes"},
+		{"defaults", otp.HOTP{Secret: s}, ""},
+		{"explicit", otp.HOTP{Secret: s, Algorithm: otp.SHA256, Digits: 8}, ""},
+		{"sha512", otp.HOTP{Secret: s, Algorithm: otp.SHA512}, ""},
+		{"16 bytes", otp.HOTP{Secret: s[:16]}, ""},
+		{"md5", otp.HOTP{Secret: s, Algorithm: "MD5"}, `algorithm "MD5" not supported`},
+		{"lower case", otp.HOTP{Secret: s, Algorithm: "sha1"}, `algorithm "sha1" not supported`},
+		{"7 digits", otp.HOTP{Secret: s, Digits: 7}, "7 digits not supported (want 6 or 8)"},
+		{"negative digits", otp.HOTP{Secret: s, Digits: -6}, "-6 digits not supported"},
+		{"short secret", otp.HOTP{Secret: s[:15]}, "secret is 15 bytes, want at least 16"},
+		{"no secret", otp.HOTP{}, "secret is 0 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,8 +330,8 @@ func TestHOTPValidate(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.HasPrefix(err.Error(), "challenge: hotp: ") || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("got %v, want challenge: hotp: …%s…", err, tt.want)
+			if err == nil || !strings.HasPrefix(err.Error(), "otp: hotp: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want otp: hotp: …%s…", err, tt.want)
 			}
 			if got := tt.h.Code(1); got != "" {
 				t.Errorf("Code of an invalid HOTP: got %q, want empty", got)
@@ -347,8 +347,8 @@ func TestHOTPValidate(t *testing.T) {
 }
 
 func TestHOTPDefaults(t *testing.T) {
-	if challenge.DefaultHOTPWindow != 10 || challenge.DefaultResyncWindow != 100 {
-		t.Errorf("got %d and %d, want 10 and 100", challenge.DefaultHOTPWindow, challenge.DefaultResyncWindow)
+	if otp.DefaultHOTPWindow != 10 || otp.DefaultResyncWindow != 100 {
+		t.Errorf("got %d and %d, want 10 and 100", otp.DefaultHOTPWindow, otp.DefaultResyncWindow)
 	}
 }
 
@@ -357,7 +357,7 @@ func TestHOTPDefaults(t *testing.T) {
 // other users could read it. oathtool 2.6's --hotp is SHA1 only (it takes
 // no algorithm, unlike --totp), so other algorithms ask --totp with a 1s
 // step at Unix time c: RFC 6238 is HOTP of that step, which is c.
-func oathtoolHOTP(t *testing.T, h challenge.HOTP, c uint64, ahead int) []string {
+func oathtoolHOTP(t *testing.T, h otp.HOTP, c uint64, ahead int) []string {
 	t.Helper()
 	if _, err := exec.LookPath("oathtool"); err != nil {
 		t.Fatal("oathtool missing: run apt-get install -y oathtool (make test installs it)")
@@ -368,7 +368,7 @@ func oathtoolHOTP(t *testing.T, h challenge.HOTP, c uint64, ahead int) []string 
 	}
 	args := []string{"-d", fmt.Sprint(digits), "-w", fmt.Sprint(ahead)}
 	switch h.Algorithm {
-	case "", challenge.SHA1:
+	case "", otp.SHA1:
 		args = append(args, "--hotp", "-c", fmt.Sprint(c))
 	default:
 		args = append(args, "--totp="+string(h.Algorithm), "-s", "1s", "-N", fmt.Sprintf("@%d", c))
@@ -401,14 +401,14 @@ func TestHOTPOathtool(t *testing.T) {
 	// the other algorithms go through oathtool's clock).
 	counters := []uint64{0, 7, 123456, 1<<32 - 2, 1 << 40, 1<<63 + 5, math.MaxUint64 - 3}
 	const ahead = 2
-	for _, alg := range []challenge.Algorithm{challenge.SHA1, challenge.SHA256, challenge.SHA512} {
+	for _, alg := range []otp.Algorithm{otp.SHA1, otp.SHA256, otp.SHA512} {
 		for name, secret := range secrets {
 			for _, digits := range []int{6, 8} {
 				for _, c := range counters {
-					if alg != challenge.SHA1 && c > 1<<40 {
+					if alg != otp.SHA1 && c > 1<<40 {
 						continue
 					}
-					h := challenge.HOTP{Secret: secret, Algorithm: alg, Digits: digits}
+					h := otp.HOTP{Secret: secret, Algorithm: alg, Digits: digits}
 					t.Run(fmt.Sprintf("%s/%s/%d/%d", alg, name, digits, c), func(t *testing.T) {
 						want := oathtoolHOTP(t, h, c, ahead)
 						for i, w := range want {
@@ -437,10 +437,10 @@ func FuzzHOTPCheck(f *testing.F) {
 	f.Add("94287082", "37359152", uint64(1), int8(-1), uint8(8))
 	f.Add("", "", uint64(math.MaxUint64), int8(100), uint8(7))
 	f.Fuzz(func(t *testing.T, code, code2 string, next uint64, window int8, digits uint8) {
-		h := challenge.HOTP{Secret: rfc4226Secret, Digits: int(digits)}
+		h := otp.HOTP{Secret: rfc4226Secret, Digits: int(digits)}
 		w := int(window)
 		if w < 1 {
-			w = challenge.DefaultHOTPWindow
+			w = otp.DefaultHOTPWindow
 		}
 		if n, ok := h.Check(code, next, int(window)); ok {
 			if n == 0 || n-1 < next || n-1-next >= uint64(w) {
@@ -452,7 +452,7 @@ func FuzzHOTPCheck(f *testing.F) {
 		}
 		w = int(window)
 		if w < 1 {
-			w = challenge.DefaultResyncWindow
+			w = otp.DefaultResyncWindow
 		}
 		if n, ok := h.Resync(code, code2, next, int(window)); ok {
 			if n < 2 || n-2 < next || n-1-next >= uint64(w) {

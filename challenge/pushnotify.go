@@ -1,0 +1,54 @@
+package challenge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"twostep/cluster"
+	"twostep/notify"
+)
+
+// Telling the device: the push notification, and the client's fail mode
+// when the push service cannot be reached.
+
+// notifyPush tells p's device. stop is true when the login ends here: the
+// device is gone, or the notifier failed and the client's fail mode
+// answers.
+func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push, mark bool) (Decision, bool) {
+	dev, ok := acct.Device(p.Device)
+	if !ok {
+		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, true
+	}
+	pd, err := dev.PushDevice()
+	if err != nil {
+		return Decision{Outcome: Reject, Reason: ReasonPushUndelivered, Message: msgPushGone, Err: err, Device: dev.Name}, true
+	}
+	msg := notify.Message{
+		Tx: p.ID, User: p.User, Device: p.Device, Service: p.ShownService(), NAS: p.NASID, From: p.From, Purpose: PushPurpose(p),
+		Created: p.Created, Expires: p.Expires, Number: p.Verified(), Answer: e.push.cfg.AnswerURLs,
+	}
+	target := notify.Target{Kind: pd.Kind, Endpoint: pd.Endpoint, P256DH: pd.P256DH, Auth: pd.Auth, Secret: pd.Secret}
+	nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := e.push.notifier.Notify(nctx, target, msg); err != nil {
+		if errors.Is(err, notify.ErrGone) || errors.Is(err, notify.ErrRefused) {
+			// The device or its settings are at fault, not the service:
+			// no fail mode, whatever the client's.
+			return Decision{Outcome: Reject, Reason: ReasonPushUndelivered, Message: msgPushGone, Err: err, Device: dev.Name}, true
+		}
+		// The push service or webhook is down: the client's fail mode
+		// decides, as for a store that cannot be reached.
+		if req.Login.FailMode == Safe {
+			return Decision{Outcome: Accept, Reason: ReasonFailSafe, Err: fmt.Errorf("challenge: push notification: %w", err), Device: dev.Name}, true
+		}
+		return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: fmt.Errorf("challenge: push notification: %w", err), Device: dev.Name}, true
+	}
+	if mark {
+		// Best effort: a node taking over resends when this is not
+		// recorded.
+		_ = e.push.pushes.MarkNotified(ctx, p, e.now())
+	}
+	return Decision{}, false
+}
