@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
 // problemsOf parses src and returns its problems as "line: field: message".
@@ -243,7 +242,6 @@ func TestMergeKeys(t *testing.T) {
 			b.WriteString("]}\n")
 		}
 		b.WriteString("radius: {<<: *a7}\n")
-		start := time.Now()
 		_, err := Parse("t.yaml", []byte(b.String()), fakeEnv)
 		if err == nil || !strings.Contains(err.Error(), "more than 100000 values") {
 			t.Fatalf("got %.300v, want the expansion refused", err)
@@ -251,9 +249,6 @@ func TestMergeKeys(t *testing.T) {
 		var ce *Error
 		if errors.As(err, &ce) && len(ce.Problems) > maxProblems+2 {
 			t.Errorf("%d problems, want at most %d, the refusal and a count of the rest", len(ce.Problems), maxProblems)
-		}
-		if d := time.Since(start); d > 10*time.Second {
-			t.Errorf("took %v", d) // minutes before the merges were counted
 		}
 	})
 	t.Run("a key written beside a merge replaces the merged one", func(t *testing.T) {
