@@ -617,7 +617,7 @@ func TestPushCopyOfAGonePush(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newPushWorld(t, 1, cluster.PushLimit{})
 			id := w.addPhone("phone")
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			req := w.request(ModeAppend, "pw,push", nil)
 			acct, err := w.accounts.Load(ctx, "alice")
