@@ -6,12 +6,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"twostep/internal/fakeclock"
 
 	"go.uber.org/goleak"
 
 	"twostep/cluster"
 	"twostep/cluster/storetest"
 )
+
+// fakeClock is the shared fakeclock.Clock.
+type fakeClock = fakeclock.Clock
 
 // checkLeaks fails t if goroutines started during t outlive it and its
 // cleanups (registered first, it runs last).
@@ -25,26 +29,8 @@ func TestMemoryConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) cluster.Store { return cluster.NewMemory() })
 }
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestMemoryTTLExact(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := fakeclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	m := cluster.NewMemory(cluster.WithMemoryClock(clock.Now))
 	ctx := t.Context()
 	if _, err := m.Commit(ctx, cluster.Txn{Then: []cluster.Op{{Key: "k", Value: []byte("v"), TTL: 30 * time.Second}}}); err != nil {

@@ -3,34 +3,19 @@ package loglimit_test
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+	"twostep/internal/fakeclock"
 
 	"github.com/rs/zerolog"
 
 	"twostep/loglimit"
 )
 
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the shared fakeclock.Clock.
+type fakeClock = fakeclock.Clock
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newFakeClock() *fakeClock { return fakeclock.New(time.Now()) }
 
 func TestLimiter(t *testing.T) {
 	clock := newFakeClock()

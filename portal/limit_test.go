@@ -7,14 +7,17 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+	"twostep/internal/fakeclock"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"twostep/portal"
 )
+
+// fakeClock is the shared fakeclock.Clock.
+type fakeClock = fakeclock.Clock
 
 // loopbackProxy makes the tests' loopback client a trusted proxy, so that
 // X-Forwarded-For says which address a request comes from.
@@ -203,22 +206,4 @@ func TestSignInThrottleLog(t *testing.T) {
 	}
 }
 
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newFakeClock() *fakeClock { return fakeclock.New(time.Now()) }

@@ -1,7 +1,6 @@
 package portal_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,10 +16,10 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"twostep/internal/logbuf"
 
 	"github.com/rs/zerolog"
 
@@ -32,6 +31,9 @@ import (
 	"twostep/portal"
 	"twostep/portal/browsertest"
 )
+
+// syncBuffer is the shared logbuf.Buffer.
+type syncBuffer = logbuf.Buffer
 
 // fakeDirectory knows two users, alice and bob, both with password "pw".
 type fakeDirectory struct{}
@@ -58,24 +60,6 @@ type world struct {
 	nodes    []*httptest.Server
 	clock    atomic.Int64 // the portal's clock, as an offset from now
 	logs     syncBuffer   // what both nodes log
-}
-
-// syncBuffer is a log that handlers write to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newWorld(t *testing.T, cfg portal.Config) *world {

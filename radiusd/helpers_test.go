@@ -1,7 +1,6 @@
 package radiusd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"twostep/internal/fakeclock"
+	"twostep/internal/logbuf"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -19,6 +20,12 @@ import (
 
 	"twostep/challenge"
 )
+
+// fakeClock is the shared fakeclock.Clock.
+type fakeClock = fakeclock.Clock
+
+// syncBuffer is the shared logbuf.Buffer.
+type syncBuffer = logbuf.Buffer
 
 // Test secrets and passwords; the log tests look for them.
 var (
@@ -86,43 +93,7 @@ func (a *fakeAuth) waitCalls(t *testing.T, n int) {
 	}
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// fakeClock is an injectable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newFakeClock() *fakeClock { return fakeclock.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // harness is a Server on 127.0.0.1:0 with a fake Authenticator.
 type harness struct {

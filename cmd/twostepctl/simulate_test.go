@@ -13,9 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+	"twostep/internal/logbuf"
 
 	"github.com/rs/zerolog"
 
@@ -27,23 +27,8 @@ import (
 	"twostep/portal"
 )
 
-// syncBuffer is an output that serve writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared logbuf.Buffer.
+type syncBuffer = logbuf.Buffer
 
 // waitFor waits until b holds want.
 func waitFor(t *testing.T, b *syncBuffer, want string) {

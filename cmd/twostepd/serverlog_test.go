@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -9,9 +8,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+	"twostep/internal/fakeclock"
+	"twostep/internal/logbuf"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -20,41 +20,11 @@ import (
 	"twostep/loglimit"
 )
 
-// lockedBuffer is a log that servers write to while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// stepClock is the shared fakeclock.Clock.
+type stepClock = fakeclock.Clock
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// stepClock is a clock that moves only when told.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// lockedBuffer is the shared logbuf.Buffer.
+type lockedBuffer = logbuf.Buffer
 
 func TestServerLogClassifies(t *testing.T) {
 	tests := []struct {
@@ -92,7 +62,7 @@ func TestWebServerFailedHandshakes(t *testing.T) {
 	t.Cleanup(func() { log.SetOutput(prev) })
 
 	var out lockedBuffer
-	clock := &stepClock{t: time.Now()}
+	clock := fakeclock.New(time.Now())
 	reg := prometheus.NewRegistry()
 	count := newServerErrors(reg)
 	cert, err := selfSigned("127.0.0.1:0")
