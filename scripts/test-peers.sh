@@ -15,6 +15,7 @@ declare -A peers=(
   [openconnect]=openconnect
   [pamtester]=pamtester
   [etcdctl]=etcd-client
+  [etcd]=etcd-server
 )
 
 # file -> Debian package, for peers that are not commands (PAM modules).
