@@ -104,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runPush(ctx, args[1:], stdout, stderr)
 		case "portal":
 			return runPortal(ctx, args[1:], stdout, stderr)
+		case "run":
+			return runSuite(ctx, args[1:], os.LookupEnv, stdout, stderr)
 		}
 	}
 	opts, err := parseFlags(args, stderr)
