@@ -16,9 +16,11 @@ type Proc struct {
 	// Name says which server it is, in errors.
 	Name string
 	// Log is the file its standard output and error go to.
-	Log  string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
+	Log string
+	// Grace is how long Stop waits after SIGTERM before SIGKILL; 0 is 5 s.
+	Grace time.Duration
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when the process has exited
 }
 
 // Start starts bin with args, its output appended to logPath, in a
@@ -55,7 +57,7 @@ func (p *Proc) Pause() error { return p.cmd.Process.Signal(syscall.SIGSTOP) }
 func (p *Proc) Resume() error { return p.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Stop ends the process: SIGTERM (and SIGCONT, since a paused process
-// must run to act on it), then SIGKILL after 5 s. Stopping twice is
+// must run to act on it), then SIGKILL after Grace. Stopping twice is
 // harmless.
 func (p *Proc) Stop() {
 	select {
@@ -65,9 +67,13 @@ func (p *Proc) Stop() {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	grace := p.Grace
+	if grace == 0 {
+		grace = 5 * time.Second
+	}
 	select {
 	case <-p.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(grace):
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}

@@ -142,8 +142,8 @@ func (c Twostepd) Write(path string) error {
 
 // Start writes the configuration to dir/name.yaml, has twostepd -check
 // it, starts twostepd on it with its log in dir/name.log, and waits
-// until the metrics listener's /readyz says ready (or, without metrics,
-// until ready holds, when given).
+// until the metrics listener's /readyz says ready (without metrics, only
+// until it has started).
 func (c Twostepd) Start(ctx context.Context, bin, dir, name string) (*Proc, error) {
 	conf := filepath.Join(dir, name+".yaml")
 	logPath := filepath.Join(dir, name+".log")
@@ -161,7 +161,7 @@ func (c Twostepd) Start(ctx context.Context, bin, dir, name string) (*Proc, erro
 		return p, nil
 	}
 	readyz := "http://" + c.Metrics.Listen + "/readyz"
-	if err := p.WaitReady(ctx, 15*time.Second, func() bool { return httpOK(ctx, readyz) }); err != nil {
+	if err := p.WaitReady(ctx, 60*time.Second, func() bool { return httpOK(ctx, readyz) }); err != nil {
 		p.Stop()
 		return nil, err
 	}
