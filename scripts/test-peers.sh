@@ -7,6 +7,7 @@ set -euo pipefail
 # command -> Debian package
 declare -A peers=(
   [radclient]=freeradius-utils
+  [freeradius]=freeradius
   [slapd]=slapd
   [ldapsearch]=ldap-utils
   [oathtool]=oathtool
