@@ -108,6 +108,7 @@ const usageHead = `Usage: twostep-bench -secret S (-users FILE | -user U -passwo
        twostep-bench etcd -endpoints http://127.0.0.1:PORT -prefix /COPY/ -seed-keys FILE -users FILE [-ops append|challenge]
        twostep-bench push [-twostepd bin/twostepd] [-pending 5000] [-approve-rate 250]
        twostep-bench portal [-twostepd bin/twostepd] [-users 2000] [-concurrency 32]
+       twostep-bench run [-scenarios "file ldap 2fa push portal"] [flags]   (make bench)
 
 Loads a RADIUS server with PAP Access-Requests from -concurrency simulated
 NASes, each with its own UDP socket and one request in flight, and prints
