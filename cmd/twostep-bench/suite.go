@@ -100,6 +100,12 @@ const (
 // the users, the secret and the seed key every scenario shares.
 func newSuite(ctx context.Context, cfg suiteConfig, stdout, stderr io.Writer) (_ *suite, err error) {
 	s := &suite{cfg: cfg, stdout: stdout, stderr: stderr}
+	if cfg.Out != "-" {
+		// Found missing at the end, it would cost the runs.
+		if _, err := os.Stat(filepath.Dir(cfg.Out)); err != nil {
+			return nil, fmt.Errorf("run: -out %s: %w", cfg.Out, err)
+		}
+	}
 	if s.dir, err = os.MkdirTemp("", "twostep-bench."); err != nil {
 		return nil, err
 	}
@@ -108,6 +114,9 @@ func newSuite(ctx context.Context, cfg suiteConfig, stdout, stderr io.Writer) (_
 			s.close(err)
 		}
 	}()
+	if err := os.Mkdir(s.path("results"), 0o700); err != nil {
+		return nil, err
+	}
 	if err := s.copyBinaries(); err != nil {
 		return nil, err
 	}
@@ -190,9 +199,6 @@ func (s *suite) writeSecrets() error {
 // writeUsers writes the users of the file and ldap scenarios into dir and
 // the 2fa scenario's (mfa...) into dir/2fa.
 func (s *suite) writeUsers() error {
-	if err := os.Mkdir(s.path("results"), 0o700); err != nil {
-		return err
-	}
 	base := "ou=people," + peer.SlapdBase
 	if err := writeUserFiles(userSet{Dir: s.dir, N: s.cfg.Users, Prefix: "user", Group: "vpn-users", LDAPBase: base}); err != nil {
 		return err
