@@ -112,7 +112,8 @@ type TwostepdPush struct {
 	Limit  struct {
 		Count int `yaml:"count"`
 	} `yaml:"limit"`
-	Timeout string `yaml:"timeout,omitempty"`
+	Timeout          string `yaml:"timeout,omitempty"`
+	AnswersPerMinute int    `yaml:"answers_per_minute,omitempty"`
 }
 
 // TwostepdPortal is the self-service portal.
