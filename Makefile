@@ -5,7 +5,7 @@ BINARIES := twostepd twostepctl twostep-bench
 FUZZTIME ?= 60s
 GO       ?= go
 
-.PHONY: help build run test fuzz bench lint peers screenshots clean
+.PHONY: help build run test fuzz bench microbench lint peers screenshots clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,8 +29,11 @@ test: peers lint ## run every test (installs missing test peers as root), the li
 fuzz: ## run every fuzz target for FUZZTIME (default 60s) each
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
-bench: build ## benchmark twostepd beside FreeRADIUS; writes docs/BENCHMARKS.md
+bench: build ## benchmark twostepd beside FreeRADIUS (scripts/bench.sh installs, twostep-bench run does the rest); writes docs/BENCHMARKS.md
 	scripts/bench.sh
+
+microbench: ## testing.B micro-benchmarks of the per-request hot path (no peers needed)
+	$(GO) test -run XXX -bench . -benchmem ./radiusd/ ./directory/
 
 screenshots: peers ## run the portal's browser test and keep its pages in docs/screenshots/
 	@mkdir -p docs/screenshots

@@ -7,6 +7,7 @@ set -euo pipefail
 # command -> Debian package
 declare -A peers=(
   [radclient]=freeradius-utils
+  [freeradius]=freeradius
   [slapd]=slapd
   [ldapsearch]=ldap-utils
   [oathtool]=oathtool
@@ -15,6 +16,7 @@ declare -A peers=(
   [openconnect]=openconnect
   [pamtester]=pamtester
   [etcdctl]=etcd-client
+  [etcd]=etcd-server
 )
 
 # file -> Debian package, for peers that are not commands (PAM modules).

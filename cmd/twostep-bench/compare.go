@@ -98,51 +98,9 @@ func sameSettings(reps []report) error {
 // whose two labels both ran.
 func compareMarkdown(reps []report, notes []string, ratios ...[2]string) string {
 	var b strings.Builder
-	s := reps[0].Settings
-	for _, r := range reps {
-		if r.Settings.Protocol == "" { // describe the RADIUS load, if any
-			s = r.Settings
-			break
-		}
-	}
-	ma := "sent and required in every answer"
-	if !s.MessageAuthenticator {
-		ma = "off"
-	}
-	fmt.Fprintf(&b, "- Machine: %d CPUs, shared by the generator (twostep-bench %s, GOMAXPROCS %d) and the server under test\n", s.CPUs, s.Generator, s.GOMAXPROCS)
-	fmt.Fprintf(&b, "- Load: %d users rotated, PAP, Message-Authenticator %s; closed loop (one request in flight per simulated NAS); warm-up %gs, then %gs measured per run; timeout %gs, retries %d\n",
-		s.Users, ma, s.WarmupSeconds, s.DurationSeconds, s.TimeoutSeconds, s.Retries)
-	for _, n := range notes {
-		fmt.Fprintf(&b, "- %s\n", n)
-	}
-	// Optional columns, only when a run has them: logins/s when a login
-	// took two requests (challenge), directory and store cores when a
-	// run measured them.
-	withLogins := slices.ContainsFunc(reps, func(r report) bool { return r.Results.Logins != 0 && r.Results.Logins != r.Results.Requests })
-	withDir := slices.ContainsFunc(reps, func(r report) bool { return r.Results.DirectoryCores != nil })
-	withStore := slices.ContainsFunc(reps, func(r report) bool { return r.Results.StoreCores != nil })
-	head, sep, gap := "", "", ""
-	if withLogins {
-		head, sep = " logins/s |", "---:|"
-	}
-	b.WriteString("\n| concurrency | server |" + head + " requests/s | p50 ms | p90 ms | p99 ms | max ms | timeouts | bad | server cores |")
-	sep += "---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-	if withLogins {
-		b.WriteString(" logins per server CPU-s |")
-	} else {
-		b.WriteString(" answers per server CPU-s |")
-	}
-	if withDir {
-		b.WriteString(" directory cores |")
-		sep, gap = sep+"---:|", gap+" |"
-	}
-	if withStore {
-		b.WriteString(" store cores |")
-		sep, gap = sep+"---:|", gap+" |"
-	}
-	b.WriteString(" generator cores | other cores |\n")
-	b.WriteString("|---:|---|" + sep + "---:|---:|\n")
-
+	writeSettingsList(&b, reps, notes)
+	cols := columnsOf(reps)
+	cols.writeHeader(&b)
 	var concs []int
 	for _, r := range reps {
 		if !slices.Contains(concs, r.Settings.Concurrency) {
@@ -150,13 +108,6 @@ func compareMarkdown(reps []report, notes []string, ratios ...[2]string) string 
 		}
 	}
 	slices.Sort(concs)
-	msv := func(us float64) string { return fmt.Sprintf("%.2f", us/1e3) }
-	opt := func(v *float64) string {
-		if v == nil {
-			return " n/a |"
-		}
-		return fmt.Sprintf(" %.2f |", *v)
-	}
 	var disturbed, waited []string
 	for _, c := range concs {
 		agg := map[string]*aggregate{}
@@ -164,56 +115,21 @@ func compareMarkdown(reps []report, notes []string, ratios ...[2]string) string 
 			if r.Settings.Concurrency != c {
 				continue
 			}
+			cols.writeRow(&b, r)
 			x := r.Results
-			cores, eff := "n/a", "n/a"
-			if x.Server != nil {
-				cores = fmt.Sprintf("%.2f", x.Server.Cores)
-				eff = fmt.Sprintf("%.0f", x.Server.RequestsPerCPUSec)
-			}
-			other := "n/a"
-			if x.OtherCores != nil {
-				other = fmt.Sprintf("%.2f", *x.OtherCores)
-				if *x.OtherCores > busyOther {
-					disturbed = append(disturbed, fmt.Sprintf("%s at %d (%.2f)", r.Settings.Label, c, *x.OtherCores))
-				}
+			if x.OtherCores != nil && *x.OtherCores > busyOther {
+				disturbed = append(disturbed, fmt.Sprintf("%s at %d (%.2f)", r.Settings.Label, c, *x.OtherCores))
 			}
 			if x.PairWait > 0 {
 				waited = append(waited, fmt.Sprintf("%s at %d (%.1fs)", r.Settings.Label, c, x.PairWait))
 			}
-			logins, extra := "", ""
-			if withLogins {
-				logins = fmt.Sprintf(" %.0f |", loginsPerSec(x))
-			}
-			if withDir {
-				extra += opt(x.DirectoryCores)
-			}
-			if withStore {
-				extra += opt(x.StoreCores)
-			}
-			l := x.LatencyMicros
-			fmt.Fprintf(&b, "| %d | %s |%s %.0f | %s | %s | %s | %s | %d | %d | %s | %s |%s %.2f | %s |\n",
-				c, r.Settings.Label, logins, x.RequestsPerSec, msv(l.P50), msv(l.P90), msv(l.P99), msv(l.Max),
-				x.Timeouts, x.BadResponses, cores, eff, extra, x.GeneratorCores, other)
 			if agg[r.Settings.Label] == nil {
 				agg[r.Settings.Label] = &aggregate{}
 			}
 			agg[r.Settings.Label].add(x)
 		}
 		for _, nd := range ratios {
-			num, den := nd[0], nd[1]
-			a, d := agg[num], agg[den]
-			if a == nil || d == nil {
-				continue
-			}
-			// The ratio is of logins: for single-request logins the same
-			// as requests.
-			rate := " **" + times(a.lps/a.n, d.lps/d.n) + "** |"
-			if withLogins {
-				rate += " |" // requests/s: not compared
-			}
-			fmt.Fprintf(&b, "| %d | **%s / %s** |%s %s | %s | %s | | | | | %s |%s | |\n",
-				c, num, den, rate, times(a.p50/a.n, d.p50/d.n), times(a.p90/a.n, d.p90/d.n),
-				times(a.p99/a.n, d.p99/d.n), times(a.eff/a.n, d.eff/d.n), gap)
+			cols.writeRatio(&b, c, nd, agg)
 		}
 	}
 	if len(waited) > 0 {
@@ -225,6 +141,127 @@ func compareMarkdown(reps []report, notes []string, ratios ...[2]string) string 
 			busyOther, strings.Join(disturbed, ", "))
 	}
 	return b.String()
+}
+
+// writeSettingsList writes the machine, the load and the notes, from the
+// first RADIUS run (or the first run, when none is).
+func writeSettingsList(b *strings.Builder, reps []report, notes []string) {
+	s := reps[0].Settings
+	for _, r := range reps {
+		if r.Settings.Protocol == "" { // describe the RADIUS load, if any
+			s = r.Settings
+			break
+		}
+	}
+	ma := "sent and required in every answer"
+	if !s.MessageAuthenticator {
+		ma = "off"
+	}
+	fmt.Fprintf(b, "- Machine: %d CPUs, shared by the generator (twostep-bench %s, GOMAXPROCS %d) and the server under test\n", s.CPUs, s.Generator, s.GOMAXPROCS)
+	fmt.Fprintf(b, "- Load: %d users rotated, PAP, Message-Authenticator %s; closed loop (one request in flight per simulated NAS); warm-up %gs, then %gs measured per run; timeout %gs, retries %d\n",
+		s.Users, ma, s.WarmupSeconds, s.DurationSeconds, s.TimeoutSeconds, s.Retries)
+	for _, n := range notes {
+		fmt.Fprintf(b, "- %s\n", n)
+	}
+}
+
+// columns are the table's optional columns, there when a run has them:
+// logins/s when a login took two requests (challenge), directory and
+// store cores when a run measured them.
+type columns struct {
+	logins, dir, store bool
+}
+
+func columnsOf(reps []report) columns {
+	return columns{
+		logins: slices.ContainsFunc(reps, func(r report) bool { return r.Results.Logins != 0 && r.Results.Logins != r.Results.Requests }),
+		dir:    slices.ContainsFunc(reps, func(r report) bool { return r.Results.DirectoryCores != nil }),
+		store:  slices.ContainsFunc(reps, func(r report) bool { return r.Results.StoreCores != nil }),
+	}
+}
+
+func (c columns) writeHeader(b *strings.Builder) {
+	head, sep := "", ""
+	if c.logins {
+		head, sep = " logins/s |", "---:|"
+	}
+	b.WriteString("\n| concurrency | server |" + head + " requests/s | p50 ms | p90 ms | p99 ms | max ms | timeouts | bad | server cores |")
+	sep += "---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	if c.logins {
+		b.WriteString(" logins per server CPU-s |")
+	} else {
+		b.WriteString(" answers per server CPU-s |")
+	}
+	if c.dir {
+		b.WriteString(" directory cores |")
+		sep += "---:|"
+	}
+	if c.store {
+		b.WriteString(" store cores |")
+		sep += "---:|"
+	}
+	b.WriteString(" generator cores | other cores |\n")
+	b.WriteString("|---:|---|" + sep + "---:|---:|\n")
+}
+
+// writeRow writes one run's row.
+func (c columns) writeRow(b *strings.Builder, r report) {
+	x := r.Results
+	cores, eff := "n/a", "n/a"
+	if x.Server != nil {
+		cores = fmt.Sprintf("%.2f", x.Server.Cores)
+		eff = fmt.Sprintf("%.0f", x.Server.RequestsPerCPUSec)
+	}
+	other := "n/a"
+	if x.OtherCores != nil {
+		other = fmt.Sprintf("%.2f", *x.OtherCores)
+	}
+	opt := func(v *float64) string {
+		if v == nil {
+			return " n/a |"
+		}
+		return fmt.Sprintf(" %.2f |", *v)
+	}
+	logins, extra := "", ""
+	if c.logins {
+		logins = fmt.Sprintf(" %.0f |", loginsPerSec(x))
+	}
+	if c.dir {
+		extra += opt(x.DirectoryCores)
+	}
+	if c.store {
+		extra += opt(x.StoreCores)
+	}
+	msv := func(us float64) string { return fmt.Sprintf("%.2f", us/1e3) }
+	l := x.LatencyMicros
+	fmt.Fprintf(b, "| %d | %s |%s %.0f | %s | %s | %s | %s | %d | %d | %s | %s |%s %.2f | %s |\n",
+		r.Settings.Concurrency, r.Settings.Label, logins, x.RequestsPerSec, msv(l.P50), msv(l.P90), msv(l.P99), msv(l.Max),
+		x.Timeouts, x.BadResponses, cores, eff, extra, x.GeneratorCores, other)
+}
+
+// writeRatio writes the row num/den at concurrency conc, when both ran.
+// The ratio is of logins: for single-request logins the same as
+// requests.
+func (c columns) writeRatio(b *strings.Builder, conc int, nd [2]string, agg map[string]*aggregate) {
+	num, den := nd[0], nd[1]
+	a, d := agg[num], agg[den]
+	if a == nil || d == nil {
+		return
+	}
+	rate := " **" + times(a.lps/a.n, d.lps/d.n) + "** |"
+	if c.logins {
+		rate += " |" // requests/s: not compared
+	}
+	gap := ""
+	if c.dir {
+		gap += " |"
+	}
+	if c.store {
+		gap += " |"
+	}
+	fmt.Fprintf(b, "| %d | **%s / %s** |%s %s | %s | %s | | | | | %s |%s | |\n",
+		conc, num, den, rate, times(a.p50/a.n, d.p50/d.n), times(a.p90/a.n, d.p90/d.n),
+		times(a.p99/a.n, d.p99/d.n), times(a.eff/a.n, d.eff/d.n), gap)
 }
 
 // busyOther is how much CPU other work (and the kernel's share of the

@@ -44,6 +44,21 @@ type enrollConfig struct {
 // second prefix, for "twostep-bench etcd" to spend without touching the
 // devices the RADIUS load uses.
 func runEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, out, err := parseEnrollFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg.Progress = stderr
+	if err := enrollFile(ctx, cfg, out); err != nil {
+		return fmt.Errorf("enroll: %w", err)
+	}
+	fmt.Fprintf(stdout, "enrolled %d devices for %d users; wrote %s\n", len(cfg.Users)*cfg.Devices, len(cfg.Users), out)
+	return nil
+}
+
+// parseEnrollFlags reads enroll's flags, the users and the seed keys, and
+// returns the configuration and the -out file.
+func parseEnrollFlags(args []string, stderr io.Writer) (enrollConfig, string, error) {
 	fs := flag.NewFlagSet("twostep-bench enroll", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg enrollConfig
@@ -70,7 +85,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	if err := parseSubFlags(fs, args); err != nil {
-		return err
+		return cfg, "", err
 	}
 	var probs []string
 	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
@@ -81,18 +96,7 @@ Flags:
 	if err := cfg.Etcd.Validate(); err != nil && len(cfg.Etcd.Endpoints) > 0 {
 		bad("%v", err)
 	}
-	if cfg.MirrorPrefix != "" && (!strings.HasPrefix(cfg.MirrorPrefix, "/") || !strings.HasSuffix(cfg.MirrorPrefix, "/") || cfg.MirrorPrefix == cfg.Etcd.Prefix) {
-		bad("-mirror-prefix %q: want /NAME/, not -prefix", cfg.MirrorPrefix)
-	}
-	if cfg.Devices < 1 || cfg.Devices > maxDevicesPerUser {
-		bad("-devices %d: want 1 to %d", cfg.Devices, maxDevicesPerUser)
-	}
-	if cfg.Concurrency < 1 || cfg.Concurrency > maxConcurrency {
-		bad("-concurrency %d: want 1 to %d", cfg.Concurrency, maxConcurrency)
-	}
-	if cfg.Timeout <= 0 || cfg.Timeout > maxTimeout {
-		bad("-timeout %v: want more than 0, at most %v", cfg.Timeout, maxTimeout)
-	}
+	cfg.check(bad)
 	if *out == "" {
 		bad("-out is required")
 	} else if _, err := os.Stat(*out); err == nil {
@@ -113,13 +117,33 @@ Flags:
 		cfg.Users = users
 	}
 	if len(probs) > 0 {
-		return usageError{"enroll: invalid flags:\n  " + strings.Join(probs, "\n  ")}
+		return cfg, "", usageError{"enroll: invalid flags:\n  " + strings.Join(probs, "\n  ")}
 	}
-	cfg.Progress = stderr
+	return cfg, *out, nil
+}
 
+// check tells bad of every setting out of bounds.
+func (cfg enrollConfig) check(bad func(string, ...any)) {
+	if cfg.MirrorPrefix != "" && (!strings.HasPrefix(cfg.MirrorPrefix, "/") || !strings.HasSuffix(cfg.MirrorPrefix, "/") || cfg.MirrorPrefix == cfg.Etcd.Prefix) {
+		bad("-mirror-prefix %q: want /NAME/, not -prefix", cfg.MirrorPrefix)
+	}
+	if cfg.Devices < 1 || cfg.Devices > maxDevicesPerUser {
+		bad("-devices %d: want 1 to %d", cfg.Devices, maxDevicesPerUser)
+	}
+	if cfg.Concurrency < 1 || cfg.Concurrency > maxConcurrency {
+		bad("-concurrency %d: want 1 to %d", cfg.Concurrency, maxConcurrency)
+	}
+	if cfg.Timeout <= 0 || cfg.Timeout > maxTimeout {
+		bad("-timeout %v: want more than 0, at most %v", cfg.Timeout, maxTimeout)
+	}
+}
+
+// enrollFile enrolls the devices and writes their otpauth URIs to out
+// (mode 0600, never overwritten: it holds the seeds).
+func enrollFile(ctx context.Context, cfg enrollConfig, out string) error {
 	devs, err := enroll(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("enroll: %w", err)
+		return err
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# twostep-bench enroll: %d users x %d TOTP devices (SHA1, 6 digits, 30 s); holds the seeds\n", len(cfg.Users), cfg.Devices)
@@ -128,19 +152,15 @@ Flags:
 			fmt.Fprintf(&b, "%s %s\n", u.Name, d.URI(enrollIssuer, u.Name))
 		}
 	}
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("enroll: %w", err)
+		return err
 	}
 	if _, err := f.Write(b.Bytes()); err != nil {
 		f.Close()
-		return fmt.Errorf("enroll: %w", err)
+		return err
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("enroll: %w", err)
-	}
-	fmt.Fprintf(stdout, "enrolled %d devices for %d users; wrote %s\n", len(cfg.Users)*cfg.Devices, len(cfg.Users), *out)
-	return nil
+	return f.Close()
 }
 
 // loopbackEndpoints splits a comma-separated list of etcd client URLs and

@@ -50,6 +50,21 @@ type etcdLoadConfig struct {
 // ever later steps, which would turn the RADIUS load's codes into
 // replays.
 func runEtcd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, p, asJSON, err := parseEtcdFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	res, err := runEtcdLoad(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("etcd %s: %w", strings.Join(cfg.Etcd.Endpoints, ","), err)
+	}
+	return writePeerReport(stdout, asJSON, p, res, func(r *results, c *float64) { r.StoreCores = c })
+}
+
+// parseEtcdFlags reads etcd's flags, the users and the seed keys, and
+// returns the configuration, the report's settings and whether it is
+// wanted as JSON.
+func parseEtcdFlags(args []string, stderr io.Writer) (etcdLoadConfig, peerRun, bool, error) {
 	fs := flag.NewFlagSet("twostep-bench etcd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg etcdLoadConfig
@@ -79,7 +94,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	if err := parseSubFlags(fs, args); err != nil {
-		return err
+		return cfg, peerRun{}, false, err
 	}
 	var probs []string
 	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
@@ -117,18 +132,13 @@ Flags:
 		}
 	}
 	if len(probs) > 0 {
-		return usageError{"etcd: invalid flags:\n  " + strings.Join(probs, "\n  ")}
+		return cfg, peerRun{}, false, usageError{"etcd: invalid flags:\n  " + strings.Join(probs, "\n  ")}
 	}
-
-	res, err := runEtcdLoad(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("etcd %s: %w", strings.Join(cfg.Etcd.Endpoints, ","), err)
-	}
-	return writePeerReport(stdout, *asJSON, peerRun{
+	return cfg, peerRun{
 		label: *label, server: strings.Join(cfg.Etcd.Endpoints, ","), protocol: "etcd " + cfg.Ops,
 		concurrency: cfg.Concurrency, users: len(cfg.Users),
 		warmup: cfg.Warmup, duration: cfg.Duration, timeout: cfg.Timeout,
-	}, res, func(r *results, c *float64) { r.StoreCores = c })
+	}, *asJSON, nil
 }
 
 // runEtcdLoad connects once and runs the workers.

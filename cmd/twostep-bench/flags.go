@@ -108,6 +108,7 @@ const usageHead = `Usage: twostep-bench -secret S (-users FILE | -user U -passwo
        twostep-bench etcd -endpoints http://127.0.0.1:PORT -prefix /COPY/ -seed-keys FILE -users FILE [-ops append|challenge]
        twostep-bench push [-twostepd bin/twostepd] [-pending 5000] [-approve-rate 250]
        twostep-bench portal [-twostepd bin/twostepd] [-users 2000] [-concurrency 32]
+       twostep-bench run [-scenarios "file ldap 2fa push portal"] [flags]   (make bench)
 
 Loads a RADIUS server with PAP Access-Requests from -concurrency simulated
 NASes, each with its own UDP socket and one request in flight, and prints
@@ -185,7 +186,44 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 func (o *options) loadConfig() (loadConfig, settings, error) {
 	var probs []string
 	bad := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	cfg := o.checkFlags(bad)
+	users := o.readUsers(bad)
+	if o.devices != "" && users != nil {
+		cfg.Pairs = o.readPairs(users, bad)
+	}
+	cfg.Templates = o.templates(users, cfg.Login, cfg.Pairs, bad)
+	if len(probs) > 0 {
+		return loadConfig{}, settings{}, usageError{"invalid flags:\n  " + strings.Join(probs, "\n  ")}
+	}
+	s := settings{
+		Label:                o.label,
+		Server:               cfg.Server.String(),
+		Concurrency:          o.concurrency,
+		WarmupSeconds:        o.warmup.Seconds(),
+		DurationSeconds:      cfg.Duration.Seconds(),
+		RequestsLimit:        o.requests,
+		TimeoutSeconds:       o.timeout.Seconds(),
+		Retries:              o.retries,
+		Users:                len(users),
+		MessageAuthenticator: o.withMA,
+		GOMAXPROCS:           runtime.GOMAXPROCS(0),
+		CPUs:                 runtime.NumCPU(),
+		Generator:            version,
+	}
+	if prs := cfg.Pairs; prs != nil {
+		s.Login, s.DevicesPerUser, s.PairsPerStep = cfg.Login.String(), prs.nDev, prs.size()
+	}
+	return cfg, s, nil
+}
 
+// checkFlags checks the flags that need no file, telling bad of each
+// problem, and returns the load's settings but its users.
+func (o *options) checkFlags(bad func(string, ...any)) loadConfig {
+	cfg := loadConfig{
+		Secret: []byte(o.secret), Concurrency: o.concurrency, Warmup: o.warmup, Duration: o.duration,
+		Requests: o.requests, Timeout: o.timeout, Retries: o.retries, RequireMA: o.withMA,
+		ServerPID: o.serverPID, DirectoryPID: o.dirPID, StorePID: o.storePID,
+	}
 	addr, err := net.ResolveUDPAddr("udp", o.server)
 	switch {
 	case err != nil:
@@ -195,82 +233,90 @@ func (o *options) loadConfig() (loadConfig, settings, error) {
 	case !addr.IP.IsLoopback() && !o.allowRemote:
 		bad("-server %q is not a loopback address; pass -allow-remote to load a server you own (see -h)", o.server)
 	}
+	cfg.Server = addr
 	if o.secret == "" {
 		bad("-secret is required")
 	}
-	duration := o.duration
 	if o.requests > 0 && !o.durationSet {
-		duration = requestsCapDefault
+		cfg.Duration = requestsCapDefault
 	}
-	checkRun(bad, o.concurrency, duration, o.warmup, o.timeout)
+	checkRun(bad, o.concurrency, cfg.Duration, o.warmup, o.timeout)
 	if o.retries < 0 || o.retries > maxRetries {
 		bad("-retries %d: want 0 to %d", o.retries, maxRetries)
 	}
 	checkPID(bad, "-server-pid", o.serverPID)
 	checkPID(bad, "-store-pid", o.storePID)
-	var source *net.UDPAddr
+	checkPID(bad, "-directory-pid", o.dirPID)
 	if o.source != "" {
 		ip := net.ParseIP(o.source)
 		if ip == nil || !ip.IsLoopback() {
 			bad("-source %q: want a loopback IP address", o.source)
 		} else {
-			source = &net.UDPAddr{IP: ip}
+			cfg.Source = &net.UDPAddr{IP: ip}
 		}
 	}
 	kind, ok := parseLoginKind(o.login)
 	if !ok {
 		bad("-login %q: want pap, append or challenge", o.login)
 	}
+	cfg.Login = kind
 	if (kind == loginPAP) != (o.devices == "") {
 		bad("-devices goes with -login append or challenge, and they need it")
 	}
 	if o.pairState != "" && o.devices == "" {
 		bad("-pair-state needs -devices")
 	}
-	if o.dirPID < 0 {
-		bad("-directory-pid %d: want a process id", o.dirPID)
-	} else if o.dirPID > 0 {
-		if _, err := processCPUTime(o.dirPID); err != nil {
-			bad("-directory-pid %d: %v", o.dirPID, err)
-		}
-	}
 	switch o.expect {
 	case "any", "accept", "reject", "challenge":
 	default:
 		bad("-expect %q: want any, accept, reject or challenge", o.expect)
 	}
+	return cfg
+}
 
-	var users []user
+// readUsers reads -users, or makes the one -user.
+func (o *options) readUsers(bad func(string, ...any)) []user {
 	switch {
 	case o.usersFile != "" && (o.user != "" || o.password != ""):
 		bad("-users and -user/-password are exclusive")
 	case o.usersFile != "":
-		users, err = readUsers(o.usersFile)
+		users, err := readUsers(o.usersFile)
 		if err != nil {
 			bad("-users: %v", err)
 		}
+		return users
 	case o.user != "":
-		users = []user{{Name: o.user, Password: o.password}}
+		return []user{{Name: o.user, Password: o.password}}
 	default:
 		bad("one of -users FILE or -user U -password P is required")
 	}
+	return nil
+}
+
+// readPairs reads the users' devices and where the last run's TOTP step
+// left off.
+func (o *options) readPairs(users []user, bad func(string, ...any)) *pairs {
+	devs, err := readDevices(o.devices, users)
 	var prs *pairs
-	if o.devices != "" && users != nil {
-		devs, err := readDevices(o.devices, users)
-		if err == nil {
-			prs, err = newPairs(devs)
-		}
-		if err != nil {
-			bad("-devices: %v", err)
-		}
+	if err == nil {
+		prs, err = newPairs(devs)
 	}
-	if prs != nil && o.pairState != "" {
+	if err != nil {
+		bad("-devices: %v", err)
+		return nil
+	}
+	if o.pairState != "" {
 		step, next, err := readPairState(o.pairState)
 		if err != nil {
 			bad("-pair-state: %v", err)
 		}
 		prs.resume(step, next)
 	}
+	return prs
+}
+
+// templates lays out every user's request in advance.
+func (o *options) templates(users []user, kind loginKind, prs *pairs, bad func(string, ...any)) []*template {
 	var tpls []*template
 	for _, u := range users {
 		var t *template
@@ -286,47 +332,7 @@ func (o *options) loadConfig() (loadConfig, settings, error) {
 		}
 		tpls = append(tpls, t)
 	}
-
-	if len(probs) > 0 {
-		return loadConfig{}, settings{}, usageError{"invalid flags:\n  " + strings.Join(probs, "\n  ")}
-	}
-	cfg := loadConfig{
-		Server:       addr,
-		Secret:       []byte(o.secret),
-		Templates:    tpls,
-		Login:        kind,
-		Pairs:        prs,
-		Source:       source,
-		Concurrency:  o.concurrency,
-		Warmup:       o.warmup,
-		Duration:     duration,
-		Requests:     o.requests,
-		Timeout:      o.timeout,
-		Retries:      o.retries,
-		RequireMA:    o.withMA,
-		ServerPID:    o.serverPID,
-		DirectoryPID: o.dirPID,
-		StorePID:     o.storePID,
-	}
-	s := settings{
-		Label:                o.label,
-		Server:               addr.String(),
-		Concurrency:          o.concurrency,
-		WarmupSeconds:        o.warmup.Seconds(),
-		DurationSeconds:      duration.Seconds(),
-		RequestsLimit:        o.requests,
-		TimeoutSeconds:       o.timeout.Seconds(),
-		Retries:              o.retries,
-		Users:                len(users),
-		MessageAuthenticator: o.withMA,
-		GOMAXPROCS:           runtime.GOMAXPROCS(0),
-		CPUs:                 runtime.NumCPU(),
-		Generator:            version,
-	}
-	if prs != nil {
-		s.Login, s.DevicesPerUser, s.PairsPerStep = kind.String(), prs.nDev, prs.size()
-	}
-	return cfg, s, nil
+	return tpls
 }
 
 // readUsers reads user:password lines. The password is everything after

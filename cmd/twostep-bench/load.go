@@ -149,20 +149,14 @@ func runLoad(ctx context.Context, cfg loadConfig) (loadResult, error) {
 	case <-ctx.Done():
 		timer.Stop()
 	}
-	cpu0 := cpuTime()
-	sys0, sysErr := systemCPUBusy()
-	srv0, srvErr := serverCPU(cfg.ServerPID)
-	dir0, dirErr := serverCPU(cfg.DirectoryPID)
-	st0, stErr := serverCPU(cfg.StorePID)
+	pids := [3]int{cfg.ServerPID, cfg.DirectoryPID, cfg.StorePID}
+	c0 := sampleCPU(pids)
 	wg.Wait()
 	wallEnd := time.Now()
 	if wallEnd.After(end) {
 		wallEnd = end
 	}
-	srv1, srvErr1 := serverCPU(cfg.ServerPID)
-	dir1, dirErr1 := serverCPU(cfg.DirectoryPID)
-	st1, stErr1 := serverCPU(cfg.StorePID)
-	sys1, sysErr1 := systemCPUBusy()
+	c1 := sampleCPU(pids)
 
 	var res loadResult
 	for i := range results {
@@ -171,29 +165,52 @@ func runLoad(ctx context.Context, cfg loadConfig) (loadResult, error) {
 	// Workers measure from measureStart by their own clocks, even when this
 	// goroutine wakes late on a busy machine.
 	res.Elapsed = max(wallEnd.Sub(measureStart), 0)
-	res.CPU = cpuTime() - cpu0
-	if cfg.ServerPID != 0 && srvErr == nil && srvErr1 == nil {
-		res.ServerCPU, res.ServerCPUOK = srv1-srv0, true
-	}
-	if sysErr == nil && sysErr1 == nil {
-		res.SystemCPU, res.SystemCPUOK = sys1-sys0, true
-	}
-	if cfg.DirectoryPID != 0 && dirErr == nil && dirErr1 == nil {
-		res.DirectoryCPU, res.DirectoryCPUOK = dir1-dir0, true
-	}
-	if cfg.StorePID != 0 && stErr == nil && stErr1 == nil {
-		res.StoreCPU, res.StoreCPUOK = st1-st0, true
-	}
+	res.setCPU(c0, c1)
 	res.Interrupted = ctx.Err() != nil
 	return res, nil
 }
 
-// serverCPU reads the server's CPU time, when a pid was given.
-func serverCPU(pid int) (time.Duration, error) {
-	if pid == 0 {
-		return 0, nil
+// cpuSample is the CPU clocks a run reads when its measured phase begins
+// and after it ends: this process's, the machine's busy time, and the
+// server's, directory's and store's, when their pids are known (not 0).
+type cpuSample struct {
+	self  time.Duration
+	sys   time.Duration
+	sysOK bool
+	pids  [3]int
+	procs [3]time.Duration
+	ok    [3]bool
+}
+
+func sampleCPU(pids [3]int) cpuSample {
+	s := cpuSample{self: cpuTime(), pids: pids}
+	var err error
+	s.sys, err = systemCPUBusy()
+	s.sysOK = err == nil
+	for i, pid := range pids {
+		if pid != 0 {
+			s.procs[i], err = processCPUTime(pid)
+			s.ok[i] = err == nil
+		}
 	}
-	return processCPUTime(pid)
+	return s
+}
+
+// setCPU fills in what was spent between a and b.
+func (r *loadResult) setCPU(a, b cpuSample) {
+	r.CPU = b.self - a.self
+	if a.sysOK && b.sysOK {
+		r.SystemCPU, r.SystemCPUOK = b.sys-a.sys, true
+	}
+	spent := func(i int) (time.Duration, bool) {
+		if a.ok[i] && b.ok[i] {
+			return b.procs[i] - a.procs[i], true
+		}
+		return 0, false
+	}
+	r.ServerCPU, r.ServerCPUOK = spent(0)
+	r.DirectoryCPU, r.DirectoryCPUOK = spent(1)
+	r.StoreCPU, r.StoreCPUOK = spent(2)
 }
 
 // worker is one simulated NAS: a socket, its own identifier sequence and

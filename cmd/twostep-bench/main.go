@@ -36,6 +36,14 @@
 // a twostepd of its own with the self-service portal and measures sign-ins
 // and page views over HTTPS beside the same cluster operations sent to etcd
 // directly.
+//
+// "twostep-bench run" is the whole benchmark (make bench): it writes the
+// servers' configurations, starts FreeRADIUS, twostepd, slapd and etcd on
+// loopback (internal/peer), runs every scenario with the helpers above as
+// child processes of its own binary, one target at a time with the others
+// paused, judges the runs, and rewrites the sections of
+// docs/BENCHMARKS.md. scripts/bench.sh only installs the Debian packages
+// that "run -missing" lists, then calls it.
 package main
 
 import (
@@ -84,7 +92,8 @@ func exitCode(err error) int {
 }
 
 // run parses args and runs the load generator or, with "serve", "users",
-// "compare", "ldap", "enroll" or "etcd", one of the helpers.
+// "compare", "ldap", "enroll", "etcd", "push" or "portal", one of the
+// helpers, or with "run" the benchmark suite.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -104,6 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runPush(ctx, args[1:], stdout, stderr)
 		case "portal":
 			return runPortal(ctx, args[1:], stdout, stderr)
+		case "run":
+			return runSuite(ctx, args[1:], os.LookupEnv, stdout, stderr)
 		}
 	}
 	opts, err := parseFlags(args, stderr)

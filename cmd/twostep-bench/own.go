@@ -1,20 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"twostep/cluster"
+	"twostep/cmd/twostep-bench/internal/peer"
 	"twostep/directory"
 )
 
@@ -23,13 +21,12 @@ type ownSpec struct {
 	Name      string   // the scenario, for progress lines and the key prefix
 	Binary    string   // the twostepd to start
 	Endpoints []string // external etcd; empty: twostepd's embedded one
-	Users     int      // users named UserPrefix0.. with the password "bench-password"
+	Users     int      // users named Prefix0.. with the password "bench-password"
 	Prefix    string   // the users' name prefix
-	Ports     int      // free ports the config needs (beyond the embedded etcd's two)
-	// Config returns the configuration beyond the users file and the
-	// seed key: ports are Ports free ports, cluster the cluster section's
-	// lines (indented two spaces).
-	Config func(ports []int, cluster string) string
+	Ports     int      // free ports the configuration needs (beyond metrics and the embedded etcd's two)
+	// Config fills in what the scenario needs beyond the users file, the
+	// cluster, metrics and the log level, on its Ports free ports.
+	Config func(c *peer.Twostepd, ports []int)
 	// Ready is the index in ports of the TCP listener that opens last.
 	Ready    int
 	Progress io.Writer
@@ -38,20 +35,18 @@ type ownSpec struct {
 // ownDaemon is a twostepd that a scenario started for itself on
 // loopback, with a users file, a key file and a key prefix of its own.
 type ownDaemon struct {
-	dir    string
-	ports  []int
-	keys   *cluster.Keyring
-	store  *cluster.Etcd // the daemon's etcd, under its prefix
-	cmd    *exec.Cmd
-	exited chan struct{}
-	mu     sync.Mutex
-	log    strings.Builder
+	dir     string
+	ports   []int // the spec's
+	metrics string
+	keys    *cluster.Keyring
+	store   *cluster.Etcd // the daemon's etcd, under its prefix
+	proc    *peer.Proc
 }
 
 // startOwnDaemon writes the files, starts twostepd, waits until it
 // listens and connects to its etcd.
 func startOwnDaemon(ctx context.Context, spec ownSpec) (_ *ownDaemon, err error) {
-	d := &ownDaemon{exited: make(chan struct{})}
+	d := &ownDaemon{}
 	if d.dir, err = os.MkdirTemp("", "twostep-bench-"+spec.Name+"-"); err != nil {
 		return nil, err
 	}
@@ -61,11 +56,35 @@ func startOwnDaemon(ctx context.Context, spec ownSpec) (_ *ownDaemon, err error)
 		}
 	}()
 	fmt.Fprintf(spec.Progress, "%s: writing %d users\n", spec.Name, spec.Users)
+	if err := d.writeFiles(spec); err != nil {
+		return nil, err
+	}
+	conf, store, err := d.config(spec)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(spec.Progress, "%s: starting %s\n", spec.Name, spec.Binary)
+	if d.proc, err = conf.Start(ctx, spec.Binary, d.dir, "twostep"); err != nil {
+		return nil, fmt.Errorf("%w:\n%s", err, d.tail())
+	}
+	d.proc.Grace = 20 * time.Second // it drains what is in flight
+	ready := addr(d.ports[spec.Ready])
+	if err := d.proc.WaitReady(ctx, 60*time.Second, func() bool { return dialOK(ready) }); err != nil {
+		return nil, fmt.Errorf("%w:\n%s", err, d.tail())
+	}
+	if d.store, err = cluster.OpenEtcd(ctx, store); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// writeFiles writes the users file and the seed key.
+func (d *ownDaemon) writeFiles(spec ownSpec) error {
 	// A salted SHA-512, as FreeRADIUS's users are: the password check is
 	// not what these scenarios measure.
 	hash, err := directory.HashPassword(directory.SSHA512, "bench-password")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var users strings.Builder
 	users.WriteString("users:\n")
@@ -73,106 +92,72 @@ func startOwnDaemon(ctx context.Context, spec ownSpec) (_ *ownDaemon, err error)
 		fmt.Fprintf(&users, "  %s%d:\n    password: %q\n", spec.Prefix, i, hash)
 	}
 	if err := os.WriteFile(filepath.Join(d.dir, "users.yaml"), []byte(users.String()), 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	keyFile, err := cluster.NewKeyFile(rand.Reader, time.Now())
 	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(d.dir, "seed.key"), keyFile, 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	if d.keys, err = cluster.ParseKeyring(keyFile); err != nil {
-		return nil, err
+		return err
 	}
-	ports, err := freePorts(spec.Ports + 2)
-	if err != nil {
-		return nil, err
-	}
-	d.ports = ports[2:]
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	endpoints := []string{clientURL}
-	clusterLines := fmt.Sprintf(`  embedded: {data_dir: etcd, client_url: "%s", peer_url: "http://127.0.0.1:%d"}`, clientURL, ports[1])
-	if len(spec.Endpoints) > 0 {
-		endpoints = spec.Endpoints
-		clusterLines = "  endpoints: [" + strings.Join(spec.Endpoints, ", ") + "]"
-	}
-	// A prefix of this run's own, so that runs on one external etcd do
-	// not meet.
-	prefix := fmt.Sprintf("/twostep-%s-bench-%d/", spec.Name, time.Now().UnixNano())
-	clusterLines += "\n  seed_keys: seed.key\n  prefix: " + prefix
-	conf := "directory: {backend: file, file: {path: users.yaml}}\n" + spec.Config(d.ports, clusterLines)
-	cfgPath := filepath.Join(d.dir, "twostep.yaml")
-	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(spec.Progress, "%s: starting %s\n", spec.Name, spec.Binary)
-	d.cmd = exec.CommandContext(ctx, spec.Binary, "-config", cfgPath)
-	stderr, err := d.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := d.cmd.Start(); err != nil {
-		d.cmd = nil
-		return nil, err
-	}
-	go func() {
-		defer close(d.exited)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			d.mu.Lock()
-			if d.log.Len() < 8192 {
-				d.log.WriteString(sc.Text() + "\n")
-			}
-			d.mu.Unlock()
-		}
-	}()
-	ready := fmt.Sprintf("127.0.0.1:%d", d.ports[spec.Ready])
-	for up := time.Now().Add(60 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", ready, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-d.exited:
-			return nil, fmt.Errorf("twostepd exited at start:\n%s", d.tail())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(up) {
-			return nil, fmt.Errorf("twostepd not ready after 60s:\n%s", d.tail())
+	return os.WriteFile(filepath.Join(d.dir, "seed.key"), keyFile, 0o600)
+}
+
+// config is the daemon's configuration on free ports, and how to reach
+// its etcd: the external one or its embedded one, under a prefix of this
+// run's own so that runs on one external etcd do not meet.
+func (d *ownDaemon) config(spec ownSpec) (peer.Twostepd, cluster.EtcdConfig, error) {
+	var ports peer.Ports
+	all := make([]int, spec.Ports+3) // the spec's, metrics, the embedded etcd's client and peer
+	for i := range all {
+		var err error
+		if all[i], err = ports.Pick(); err != nil {
+			return peer.Twostepd{}, cluster.EtcdConfig{}, err
 		}
 	}
-	if d.store, err = cluster.OpenEtcd(ctx, cluster.EtcdConfig{Endpoints: endpoints, Prefix: prefix}); err != nil {
-		return nil, err
+	d.ports, d.metrics = all[:spec.Ports], addr(all[spec.Ports])
+	store := cluster.EtcdConfig{Prefix: fmt.Sprintf("/twostep-%s-bench-%d/", spec.Name, time.Now().UnixNano())}
+	c := peer.Twostepd{
+		Log:       peer.TwostepdLog{Level: "warn"},
+		Directory: peer.TwostepdDirectory{Backend: "file", File: &peer.TwostepdFile{Path: "users.yaml"}},
+		Metrics:   &peer.TwostepdListen{Listen: d.metrics},
+		Cluster:   peer.TwostepdCluster{Endpoints: spec.Endpoints, SeedKeys: "seed.key", Prefix: store.Prefix},
 	}
-	return d, nil
+	store.Endpoints = spec.Endpoints
+	if len(spec.Endpoints) == 0 {
+		client := "http://" + addr(all[spec.Ports+1])
+		c.Cluster.Embedded = &peer.TwostepdEmbedded{DataDir: "etcd", ClientURL: client, PeerURL: "http://" + addr(all[spec.Ports+2])}
+		store.Endpoints = []string{client}
+	}
+	spec.Config(&c, d.ports)
+	return c, store, nil
+}
+
+// dialOK reports whether a TCP connection to addr opens.
+func dialOK(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
 }
 
 // tail is the start of the daemon's log, for errors.
 func (d *ownDaemon) tail() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log.String()
+	b, _ := os.ReadFile(filepath.Join(d.dir, "twostep.log"))
+	return string(b[:min(len(b), 8192)])
 }
 
-func (d *ownDaemon) pid() int { return d.cmd.Process.Pid }
+func (d *ownDaemon) pid() int { return d.proc.Pid() }
 
-// close stops the daemon (SIGINT, then SIGKILL after 20 s) and removes
-// its files.
+// close stops the daemon and removes its files.
 func (d *ownDaemon) close() {
 	if d.store != nil {
 		d.store.Close()
 	}
-	if d.cmd != nil {
-		d.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { d.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			d.cmd.Process.Kill()
-		}
+	if d.proc != nil {
+		d.proc.Stop()
 	}
 	os.RemoveAll(d.dir)
 }

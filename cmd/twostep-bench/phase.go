@@ -43,16 +43,14 @@ func (p phase) run(ctx context.Context, work func(i int, measureStart, end time.
 	case <-ctx.Done():
 		timer.Stop()
 	}
-	cpu0 := cpuTime()
-	sys0, sysErr := systemCPUBusy()
-	srv0, srvErr := serverCPU(p.ServerPID)
+	pids := [3]int{p.ServerPID}
+	c0 := sampleCPU(pids)
 	wg.Wait()
 	wallEnd := time.Now()
 	if wallEnd.After(end) {
 		wallEnd = end
 	}
-	srv1, srvErr1 := serverCPU(p.ServerPID)
-	sys1, sysErr1 := systemCPUBusy()
+	c1 := sampleCPU(pids)
 	if err, _ := failed.Load().(error); err != nil {
 		return loadResult{}, err
 	}
@@ -61,13 +59,7 @@ func (p phase) run(ctx context.Context, work func(i int, measureStart, end time.
 		res.add(&results[i])
 	}
 	res.Elapsed = max(wallEnd.Sub(measureStart), 0)
-	res.CPU = cpuTime() - cpu0
-	if p.ServerPID != 0 && srvErr == nil && srvErr1 == nil {
-		res.ServerCPU, res.ServerCPUOK = srv1-srv0, true
-	}
-	if sysErr == nil && sysErr1 == nil {
-		res.SystemCPU, res.SystemCPUOK = sys1-sys0, true
-	}
+	res.setCPU(c0, c1)
 	res.Interrupted = ctx.Err() != nil
 	return res, nil
 }

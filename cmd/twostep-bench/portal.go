@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"twostep/cluster"
+	"twostep/cmd/twostep-bench/internal/peer"
 )
 
 // portalConfig is one "twostep-bench portal" run.
@@ -109,95 +110,38 @@ type portalResult struct {
 
 var benchCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
+// benchPortal runs the portal scenario: its own twostepd with the
+// portal, a bypass code per user, then sign-ins, page views, and the same
+// cluster operations sent to etcd directly.
 func benchPortal(ctx context.Context, cfg portalConfig) (*portalResult, error) {
-	// ports: the portal, metrics.
-	d, err := startOwnDaemon(ctx, ownSpec{
-		Name: "portal", Binary: cfg.Twostepd, Endpoints: cfg.Endpoints, Users: cfg.Users, Prefix: "wu", Ports: 2, Ready: 0,
-		Progress: cfg.Progress,
-		Config: func(ports []int, clusterLines string) string {
-			return fmt.Sprintf(`log: {level: warn}
-radius: {listen: ["127.0.0.1:0"]}
-clients:
-  - {name: bench, networks: [127.0.0.1/32], secret: portal-bench-secret-0123456789}
-metrics: {listen: "127.0.0.1:%d"}
-cluster:
-%s
-portal:
-  listen: "127.0.0.1:%d"
-  tls: {self_signed: true}
-  sign_ins_per_minute: 10000
-  address_sign_ins_per_minute: 1000000   # every bench browser shares 127.0.0.1
-`, ports[1], clusterLines, ports[0])
-		},
-	})
+	d, err := startPortalDaemon(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer d.close()
-	base := fmt.Sprintf("https://127.0.0.1:%d", d.ports[0])
 	accounts := cluster.NewAccounts(d.store, d.keys)
 	sessions := cluster.NewSessions(d.store, d.keys)
-
 	fmt.Fprintf(cfg.Progress, "portal: issuing %d bypass codes\n", cfg.Users)
-	codes := make([]string, cfg.Users)
-	var wg sync.WaitGroup
-	var issueErr atomic.Value
-	sem := make(chan struct{}, 32)
-	for i := range cfg.Users {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			code, _, err := accounts.IssueBypass(ctx, fmt.Sprintf("wu%d", i), cluster.BypassSpec{MaxUses: 0, TTL: 24 * time.Hour, Digits: 9}, time.Now())
-			if err != nil {
-				issueErr.Store(err)
-			}
-			codes[i] = code
-		})
-	}
-	wg.Wait()
-	if err, _ := issueErr.Load().(error); err != nil {
+	codes, err := issueBypassCodes(ctx, accounts, cfg.Users)
+	if err != nil {
 		return nil, fmt.Errorf("issue bypass codes: %w", err)
 	}
-
 	res := &portalResult{Users: cfg.Users, Concurrency: cfg.Concurrency, DurationSeconds: cfg.Duration.Seconds()}
-	browsers := make([]*benchBrowser, cfg.Concurrency)
-	for i := range browsers {
-		browsers[i] = newBenchBrowser(base, i)
-	}
-	defer func() {
-		for _, b := range browsers {
-			b.client.CloseIdleConnections()
-		}
-	}()
 	ph := phase{Concurrency: cfg.Concurrency, Warmup: cfg.Warmup, Duration: cfg.Duration, ServerPID: d.pid()}
 	// Worker w takes users w, w+C, w+2C, ...: no two share one.
 	user := func(w, round int) int { return (w + round*cfg.Concurrency) % cfg.Users }
-
-	// Sign-ins: each a new browser session (a new cookie jar).
-	fmt.Fprintf(cfg.Progress, "portal: sign-ins, %d browsers, %v\n", cfg.Concurrency, cfg.Duration)
-	r, err := ph.run(ctx, opWorker(ctx, func(w, round int) error {
-		i := user(w, round)
-		return browsers[w].signIn(fmt.Sprintf("wu%d", i), codes[i])
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("sign-in: %w; twostepd said:\n%s", err, d.tail())
+	if err := portalPages(ctx, cfg, ph, "https://"+addr(d.ports[0]), codes, user, res); err != nil {
+		return nil, fmt.Errorf("%w; twostepd said:\n%s", err, d.tail())
 	}
-	res.SignInsPerSec, res.SignInP50ms, res.SignInP99ms, res.CPUPerSignInUs = opFigures(r)
-
-	// Page views: each browser keeps its last signed-in session.
-	fmt.Fprintf(cfg.Progress, "portal: page views\n")
-	if r, err = ph.run(ctx, opWorker(ctx, func(w, _ int) error { return browsers[w].page() })); err != nil {
-		return nil, fmt.Errorf("page view: %w; twostepd said:\n%s", err, d.tail())
-	}
-	res.PagesPerSec, res.PageP50ms, res.PageP99ms, res.CPUPerPageUs = opFigures(r)
 
 	// The ceiling: the same cluster operations, from this program.
 	fmt.Fprintf(cfg.Progress, "portal: the store's ceiling\n")
 	ph.ServerPID = 0
-	if r, err = ph.run(ctx, opWorker(ctx, func(w, round int) error {
+	r, err := ph.run(ctx, opWorker(ctx, func(w, round int) error {
 		i := user(w, round)
 		return storeSignIn(ctx, accounts, sessions, fmt.Sprintf("wu%d", i), codes[i])
-	})); err != nil {
+	}))
+	if err != nil {
 		return nil, fmt.Errorf("store sign-in: %w", err)
 	}
 	res.CeilingSignInsPerSec, _, _, _ = opFigures(r)
@@ -214,6 +158,77 @@ portal:
 	}
 	res.CeilingPagesPerSec, _, _, _ = opFigures(r)
 	return res, nil
+}
+
+// startPortalDaemon starts the scenario's twostepd with the portal
+// (self-signed, sign-in limits out of the way). Its ports: the portal.
+func startPortalDaemon(ctx context.Context, cfg portalConfig) (*ownDaemon, error) {
+	return startOwnDaemon(ctx, ownSpec{
+		Name: "portal", Binary: cfg.Twostepd, Endpoints: cfg.Endpoints, Users: cfg.Users, Prefix: "wu", Ports: 1, Ready: 0,
+		Progress: cfg.Progress,
+		Config: func(c *peer.Twostepd, ports []int) {
+			c.Radius = peer.TwostepdRadius{Listen: []string{"127.0.0.1:0"}}
+			c.Clients = []peer.TwostepdClient{{Name: "bench", Networks: []string{"127.0.0.1/32"}, Secret: "portal-bench-secret-0123456789"}}
+			c.Portal = &peer.TwostepdPortal{Listen: addr(ports[0]), SignInsPerMinute: 10000,
+				AddressSignInsPerMinute: 1000000} // every bench browser shares 127.0.0.1
+			c.Portal.TLS.SelfSigned = true
+		},
+	})
+}
+
+// issueBypassCodes gives users wu0..wu(n-1) an unlimited bypass code
+// each, 32 at a time.
+func issueBypassCodes(ctx context.Context, accounts *cluster.Accounts, n int) ([]string, error) {
+	codes := make([]string, n)
+	var wg sync.WaitGroup
+	var issueErr atomic.Value
+	sem := make(chan struct{}, 32)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			code, _, err := accounts.IssueBypass(ctx, fmt.Sprintf("wu%d", i), cluster.BypassSpec{MaxUses: 0, TTL: 24 * time.Hour, Digits: 9}, time.Now())
+			if err != nil {
+				issueErr.Store(err)
+			}
+			codes[i] = code
+		})
+	}
+	wg.Wait()
+	if err, _ := issueErr.Load().(error); err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// portalPages measures sign-ins (each a new browser session, a new
+// cookie jar) and page views (each browser keeps its last signed-in
+// session) over HTTPS.
+func portalPages(ctx context.Context, cfg portalConfig, ph phase, base string, codes []string, user func(w, round int) int, res *portalResult) error {
+	browsers := make([]*benchBrowser, cfg.Concurrency)
+	for i := range browsers {
+		browsers[i] = newBenchBrowser(base, i)
+	}
+	defer func() {
+		for _, b := range browsers {
+			b.client.CloseIdleConnections()
+		}
+	}()
+	fmt.Fprintf(cfg.Progress, "portal: sign-ins, %d browsers, %v\n", cfg.Concurrency, cfg.Duration)
+	r, err := ph.run(ctx, opWorker(ctx, func(w, round int) error {
+		i := user(w, round)
+		return browsers[w].signIn(fmt.Sprintf("wu%d", i), codes[i])
+	}))
+	if err != nil {
+		return fmt.Errorf("sign-in: %w", err)
+	}
+	res.SignInsPerSec, res.SignInP50ms, res.SignInP99ms, res.CPUPerSignInUs = opFigures(r)
+	fmt.Fprintf(cfg.Progress, "portal: page views\n")
+	if r, err = ph.run(ctx, opWorker(ctx, func(w, _ int) error { return browsers[w].page() })); err != nil {
+		return fmt.Errorf("page view: %w", err)
+	}
+	res.PagesPerSec, res.PageP50ms, res.PageP99ms, res.CPUPerPageUs = opFigures(r)
+	return nil
 }
 
 // opWorker makes a phase worker that runs op back to back until the

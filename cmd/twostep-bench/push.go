@@ -24,6 +24,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"twostep/cluster"
+	"twostep/cmd/twostep-bench/internal/peer"
 	"twostep/notify"
 	"twostep/portal"
 	"twostep/radiusd"
@@ -118,59 +119,107 @@ type pushResult struct {
 
 const pushBenchSecret = "push-bench-secret-0123456789"
 
+// benchPush runs the push scenario: its own twostepd, a push device per
+// user, every login pending at once, then every push approved.
 func benchPush(ctx context.Context, cfg pushConfig) (*pushResult, error) {
 	n := cfg.Pending
-
-	// The phone: one webhook receiver for every device.
-	hook, err := net.Listen("tcp", "127.0.0.1:0")
+	ph, err := startPhone(n)
 	if err != nil {
 		return nil, err
 	}
-	notes := make(chan notify.Message, n)
-	hsrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	defer ph.close()
+	d, err := startPushDaemon(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	fmt.Fprintf(cfg.Progress, "push: enrolling %d push devices\n", n)
+	devKeys, err := enrollPushDevices(ctx, cluster.NewAccounts(d.store, d.keys), n, ph.url)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	time.Sleep(2 * time.Second) // let the daemon settle before the idle reading
+	res := &pushResult{Pending: n, RSSIdleMB: rssMB(d.pid())}
+
+	ls, err := newPushLogins(addr(d.ports[1]), n)
+	if err != nil {
+		return nil, err
+	}
+	defer ls.close()
+	fmt.Fprintf(cfg.Progress, "push: sending %d logins at %d/s\n", n, cfg.SendRate)
+	start := time.Now()
+	got, err := ls.pend(ph.notes, cfg.SendRate)
+	if err != nil {
+		return nil, fmt.Errorf("%w; twostepd said:\n%s", err, d.tail())
+	}
+	res.BuildUpSeconds = time.Since(start).Seconds()
+	res.RSSPendingMB = rssMB(d.pid())
+	res.GoPending = goMemory("http://" + d.metrics + "/metrics")
+	fmt.Fprintf(cfg.Progress, "push: %d pending, RSS %.1f MB; approving\n", n, res.RSSPendingMB)
+
+	approved, apiTimes, err := approveAll(ctx, cfg, "http://"+addr(d.ports[0]), got, devKeys)
+	if err != nil {
+		return nil, err
+	}
+	lat := ls.accepted(approved, res)
+	res.RSSAfterMB = rssMB(d.pid())
+	res.P50ms, res.P99ms, res.MaxMs = pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1)
+	res.APIP50ms, res.APIP99ms = pct(apiTimes, 0.50), pct(apiTimes, 0.99)
+	return res, nil
+}
+
+// startPushDaemon starts the scenario's twostepd: one client in append
+// mode that waits as a NAS with a 30 s timeout would, push limits off.
+// Its ports: the approval API, RADIUS.
+func startPushDaemon(ctx context.Context, cfg pushConfig) (*ownDaemon, error) {
+	retries := 2
+	return startOwnDaemon(ctx, ownSpec{
+		Name: "push", Binary: cfg.Twostepd, Endpoints: cfg.Endpoints, Users: cfg.Pending, Prefix: "pu", Ports: 2, Ready: 0,
+		Progress: cfg.Progress,
+		Config: func(c *peer.Twostepd, ports []int) {
+			c.Radius = peer.TwostepdRadius{Listen: []string{addr(ports[1])}, RejectDelay: "0s"}
+			c.Clients = []peer.TwostepdClient{{Name: "bench", Networks: []string{"127.0.0.1/32"}, Secret: pushBenchSecret,
+				Mode: "append", NASTimeout: "30s", NASRetries: &retries}}
+			// Limit count 0: off. Every phone answers from 127.0.0.1,
+			// which the per-address budget would otherwise hold to 600
+			// answers a minute.
+			c.Push = &peer.TwostepdPush{Listen: addr(ports[0]), Timeout: "2m", AnswersPerMinute: 1000000}
+		},
+	})
+}
+
+// phone is the users' phones: one webhook receiver for every device.
+type phone struct {
+	url   string
+	notes chan notify.Message
+	srv   *http.Server
+}
+
+func startPhone(n int) (*phone, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	ph := &phone{url: "http://" + l.Addr().String() + "/hook", notes: make(chan notify.Message, n)}
+	ph.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var m notify.Message
 		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		notes <- m
+		ph.notes <- m
 		w.WriteHeader(http.StatusNoContent)
 	})}
-	go hsrv.Serve(hook)
-	defer hsrv.Close()
+	go ph.srv.Serve(l)
+	return ph, nil
+}
 
-	// ports: the approval API, RADIUS, metrics.
-	d, err := startOwnDaemon(ctx, ownSpec{
-		Name: "push", Binary: cfg.Twostepd, Endpoints: cfg.Endpoints, Users: n, Prefix: "pu", Ports: 3, Ready: 0,
-		Progress: cfg.Progress,
-		Config: func(ports []int, clusterLines string) string {
-			return fmt.Sprintf(`log: {level: warn}
-radius: {listen: ["127.0.0.1:%d"], reject_delay: 0s}
-clients:
-  - {name: bench, networks: [127.0.0.1/32], secret: %s, mode: append, nas_timeout: 30s, nas_retries: 2}
-metrics: {listen: "127.0.0.1:%d"}
-cluster:
-%s
-push:
-  listen: "127.0.0.1:%d"
-  limit: {count: 0}
-  timeout: 2m
-`, ports[1], pushBenchSecret, ports[2], clusterLines, ports[0])
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer d.close()
-	apiURL := fmt.Sprintf("http://127.0.0.1:%d", d.ports[0])
-	radiusAddr := fmt.Sprintf("127.0.0.1:%d", d.ports[1])
-	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", d.ports[2])
-	pid, tail := d.pid(), d.tail
+func (ph *phone) close() { ph.srv.Close() }
 
-	// Devices, one per user, through the cluster API.
-	accounts := cluster.NewAccounts(d.store, d.keys)
+// enrollPushDevices gives users pu0..pu(n-1) a push device each, whose
+// webhook is hook, through the cluster API, 32 at a time.
+func enrollPushDevices(ctx context.Context, accounts *cluster.Accounts, n int, hook string) ([]portal.DeviceKey, error) {
 	devKeys := make([]portal.DeviceKey, n)
-	fmt.Fprintf(cfg.Progress, "push: enrolling %d push devices\n", n)
 	var wg sync.WaitGroup
 	var enrollErr atomic.Value
 	sem := make(chan struct{}, 32)
@@ -181,7 +230,7 @@ push:
 			k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			devKeys[i] = portal.DeviceKey{Key: k}
 			d, _ := cluster.NewPushDevice("phone", cluster.PushDevice{PublicKey: devKeys[i].PublicKey(), Kind: notify.KindWebhook,
-				Endpoint: "http://" + hook.Addr().String() + "/hook", Secret: []byte("hook")}, time.Now())
+				Endpoint: hook, Secret: []byte("hook")}, time.Now())
 			if _, err := accounts.AddDevice(ctx, fmt.Sprintf("pu%d", i), d); err != nil {
 				enrollErr.Store(err)
 			}
@@ -189,33 +238,46 @@ push:
 	}
 	wg.Wait()
 	if err, _ := enrollErr.Load().(error); err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
+		return nil, err
 	}
-	time.Sleep(2 * time.Second) // let the daemon settle before the idle reading
-	res := &pushResult{Pending: n}
-	res.RSSIdleMB = rssMB(pid)
+	return devKeys, nil
+}
 
-	// The logins: many NAS sockets, 200 requests in flight on each.
-	const perSocket = 200
-	type login struct {
-		idx      int
-		req      []byte
-		conn     *net.UDPConn
-		accepted chan radius.Code
+// pushLogins are the scenario's logins: many NAS sockets, perSocket
+// requests in flight on each, and when each one's answer arrived.
+type pushLogins struct {
+	logins  []*pushLogin
+	conns   []*net.UDPConn
+	arrived []time.Time
+}
+
+// pushLogin is one "password,push" login waiting for its answer.
+type pushLogin struct {
+	idx      int
+	req      []byte
+	conn     *net.UDPConn
+	accepted chan radius.Code
+}
+
+const perSocket = 200
+
+// newPushLogins signs one login per user and starts a reader per socket.
+func newPushLogins(radiusAddr string, n int) (*pushLogins, error) {
+	ls := &pushLogins{logins: make([]*pushLogin, n), arrived: make([]time.Time, n)}
+	byKey := map[[2]int]*pushLogin{} // (socket, identifier)
+	raddr, err := net.ResolveUDPAddr("udp", radiusAddr)
+	if err != nil {
+		return nil, err
 	}
-	logins := make([]*login, n)
-	byKey := map[[2]int]*login{} // (socket, identifier)
-	var conns []*net.UDPConn
-	raddr, _ := net.ResolveUDPAddr("udp", radiusAddr)
 	for i := range n {
 		if i%perSocket == 0 {
 			c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, raddr)
 			if err != nil {
+				ls.close()
 				return nil, err
 			}
 			c.SetReadBuffer(4 << 20)
-			conns = append(conns, c)
-			defer c.Close()
+			ls.conns = append(ls.conns, c)
 		}
 		p := radius.New(radius.CodeAccessRequest, []byte(pushBenchSecret))
 		p.Identifier = byte(i % perSocket)
@@ -223,72 +285,87 @@ push:
 		rfc2865.UserPassword_SetString(p, "bench-password,push")
 		b, err := radiusd.SignRequest(p)
 		if err != nil {
+			ls.close()
 			return nil, err
 		}
-		l := &login{idx: i, req: b, conn: conns[len(conns)-1], accepted: make(chan radius.Code, 1)}
-		logins[i] = l
-		byKey[[2]int{len(conns) - 1, i % perSocket}] = l
+		l := &pushLogin{idx: i, req: b, conn: ls.conns[len(ls.conns)-1], accepted: make(chan radius.Code, 1)}
+		ls.logins[i] = l
+		byKey[[2]int{len(ls.conns) - 1, i % perSocket}] = l
 	}
-	arrived := make([]time.Time, n)
-	for ci, c := range conns {
-		go func() {
-			buf := make([]byte, 4096)
-			for {
-				m, err := c.Read(buf)
-				if err != nil {
-					return
-				}
-				now := time.Now()
-				l := byKey[[2]int{ci, int(buf[1])}]
-				if l == nil || radiusd.VerifyResponse(buf[:m], l.req, []byte(pushBenchSecret)) != nil {
-					continue
-				}
-				arrived[l.idx] = now
-				select {
-				case l.accepted <- radius.Code(buf[0]):
-				default:
-				}
-			}
-		}()
+	for ci, c := range ls.conns {
+		go ls.read(ci, c, byKey)
 	}
-	fmt.Fprintf(cfg.Progress, "push: sending %d logins at %d/s\n", n, cfg.SendRate)
-	start := time.Now()
-	tick := time.NewTicker(time.Second / time.Duration(cfg.SendRate))
-	for _, l := range logins {
+	return ls, nil
+}
+
+// read takes the answers of socket ci until it is closed.
+func (ls *pushLogins) read(ci int, c *net.UDPConn, byKey map[[2]int]*pushLogin) {
+	buf := make([]byte, 4096)
+	for {
+		m, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		l := byKey[[2]int{ci, int(buf[1])}]
+		if l == nil || radiusd.VerifyResponse(buf[:m], l.req, []byte(pushBenchSecret)) != nil {
+			continue
+		}
+		ls.arrived[l.idx] = now
+		select {
+		case l.accepted <- radius.Code(buf[0]):
+		default:
+		}
+	}
+}
+
+func (ls *pushLogins) close() {
+	for _, c := range ls.conns {
+		c.Close()
+	}
+}
+
+// pend sends every login at rate per second and waits until each one's
+// notification has arrived, retransmitting like a NAS what has not been
+// answered (a login the daemon shed under the burst gets in then).
+func (ls *pushLogins) pend(notes <-chan notify.Message, rate int) (map[string]notify.Message, error) {
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	for _, l := range ls.logins {
 		<-tick.C
 		l.conn.Write(l.req)
 	}
 	tick.Stop()
 	got := map[string]notify.Message{} // by user
 	deadline := time.After(60 * time.Second)
-	// Like a NAS, retransmit what has not been answered: a login the
-	// daemon shed under the burst (overload) gets in then.
 	resend := time.NewTicker(3 * time.Second)
 	defer resend.Stop()
-	for len(got) < n {
+	for len(got) < len(ls.logins) {
 		select {
 		case m := <-notes:
 			got[m.User] = m
 		case <-resend.C:
-			for i, l := range logins {
+			for i, l := range ls.logins {
 				if _, ok := got[fmt.Sprintf("pu%d", i)]; !ok {
 					l.conn.Write(l.req)
 				}
 			}
 		case <-deadline:
-			return nil, fmt.Errorf("only %d of %d notifications within 60s; twostepd said:\n%s", len(got), n, tail())
+			return nil, fmt.Errorf("only %d of %d notifications within 60s", len(got), len(ls.logins))
 		}
 	}
-	res.BuildUpSeconds = time.Since(start).Seconds()
-	res.RSSPendingMB = rssMB(pid)
-	res.GoPending = goMemory(metricsURL)
-	fmt.Fprintf(cfg.Progress, "push: %d pending, RSS %.1f MB; approving\n", n, res.RSSPendingMB)
+	return got, nil
+}
 
-	// Approve every push and time each to its Access-Accept.
+// approveAll approves every push with its device's signature, at
+// cfg.ApproveRate each in its own goroutine (or cfg.Concurrency at a
+// time), and returns when each was posted and how long the API took.
+func approveAll(ctx context.Context, cfg pushConfig, apiURL string, got map[string]notify.Message, devKeys []portal.DeviceKey) ([]time.Time, []time.Duration, error) {
+	n := len(devKeys)
 	approved := make([]time.Time, n)
 	apiTimes := make([]time.Duration, n)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}, Timeout: 30 * time.Second}
 	var failed atomic.Int32
+	var firstErr atomic.Value
 	width := cfg.Concurrency
 	var pace *time.Ticker
 	if cfg.ApproveRate > 0 {
@@ -296,7 +373,8 @@ push:
 		pace = time.NewTicker(time.Second / time.Duration(cfg.ApproveRate))
 		defer pace.Stop()
 	}
-	sem = make(chan struct{}, width)
+	sem := make(chan struct{}, width)
+	var wg sync.WaitGroup
 	for i := range n {
 		if pace != nil {
 			<-pace.C
@@ -308,23 +386,34 @@ push:
 			req, err := devKeys[i].Sign(m.Tx, m.Device, cluster.PushApproved, "", time.Now())
 			if err != nil {
 				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err)
 				return
 			}
 			approved[i] = time.Now()
 			if _, _, err := portal.PostAnswer(ctx, client, apiURL, req); err != nil {
 				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err)
 			}
 			apiTimes[i] = time.Since(approved[i])
 		})
 	}
 	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		return nil, nil, fmt.Errorf("%d approvals failed; the first: %v", f, firstErr.Load())
+	}
+	return approved, apiTimes, nil
+}
+
+// accepted counts the answers into res (waiting up to 10 s for each)
+// and returns the time from each approval to its Access-Accept.
+func (ls *pushLogins) accepted(approved []time.Time, res *pushResult) []time.Duration {
 	var lat []time.Duration
-	for i, l := range logins {
+	for i, l := range ls.logins {
 		select {
 		case code := <-l.accepted:
 			if code == radius.CodeAccessAccept {
 				res.Accepted++
-				lat = append(lat, arrived[i].Sub(approved[i]))
+				lat = append(lat, ls.arrived[i].Sub(approved[i]))
 			} else {
 				res.Other++
 			}
@@ -332,13 +421,7 @@ push:
 			res.Other++
 		}
 	}
-	if f := failed.Load(); f > 0 {
-		return nil, fmt.Errorf("%d approvals failed", f)
-	}
-	res.RSSAfterMB = rssMB(pid)
-	res.P50ms, res.P99ms, res.MaxMs = pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1)
-	res.APIP50ms, res.APIP99ms = pct(apiTimes, 0.50), pct(apiTimes, 0.99)
-	return res, nil
+	return lat
 }
 
 // pct returns the q-quantile of ds in milliseconds.
@@ -365,26 +448,6 @@ func rssMB(pid int) float64 {
 		}
 	}
 	return 0
-}
-
-// freePorts returns n TCP ports free on 127.0.0.1 a moment ago.
-func freePorts(n int) ([]int, error) {
-	var out []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
 }
 
 // goMemory scrapes the Go runtime's goroutine count and memory from

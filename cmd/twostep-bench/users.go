@@ -53,27 +53,42 @@ func runUsers(args []string, stdout, stderr io.Writer) error {
 		return usageError{"users: -ldap-base: want attr=value,... of letters, digits, '-' and '.'"}
 	}
 
+	if err := writeUserFiles(userSet{Dir: *dir, N: *n, Prefix: *prefix, Group: *group, LDAPBase: *ldapBase}); err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %d users to %s\n", *n, *dir)
+	return nil
+}
+
+// userSet is a set of generated users and where their files go.
+type userSet struct {
+	Dir      string
+	N        int
+	Prefix   string // names are Prefix and a number
+	Group    string // in twostep's users file
+	LDAPBase string // the LDIF's entries are uid=NAME,LDAPBase
+}
+
+// writeUserFiles writes the four files of runUsers.
+func writeUserFiles(us userSet) error {
 	var bench, fr, ts, ld bytes.Buffer
-	fmt.Fprintf(&fr, "# %d bench users, {SSHA512} = base64(SHA-512(password || salt) || salt)\n", *n)
+	fmt.Fprintf(&fr, "# %d bench users, {SSHA512} = base64(SHA-512(password || salt) || salt)\n", us.N)
 	ts.WriteString("users:\n")
-	width := len(fmt.Sprint(*n))
-	width = max(width, 4)
-	for i := 1; i <= *n; i++ {
-		name := fmt.Sprintf("%s%0*d", *prefix, width, i)
+	width := max(len(fmt.Sprint(us.N)), 4)
+	for i := 1; i <= us.N; i++ {
+		name := fmt.Sprintf("%s%0*d", us.Prefix, width, i)
 		pw := randomPassword()
 		h := ssha512(pw, randomBytes(saltLen))
 		fmt.Fprintf(&bench, "%s:%s\n", name, pw)
 		fmt.Fprintf(&fr, "%s\tPassword-With-Header := \"%s\"\n", name, h)
-		fmt.Fprintf(&ts, "  %s:\n    password: %q\n    groups: [%s]\n", name, h, *group)
-		fmt.Fprintf(&ld, "dn: uid=%s,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s\nsn: %s\nuserPassword: %s\n\n", name, *ldapBase, name, name, name, h)
+		fmt.Fprintf(&ts, "  %s:\n    password: %q\n    groups: [%s]\n", name, h, us.Group)
+		fmt.Fprintf(&ld, "dn: uid=%s,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s\nsn: %s\nuserPassword: %s\n\n", name, us.LDAPBase, name, name, name, h)
 	}
 	for name, b := range map[string]*bytes.Buffer{usersForBench: &bench, usersForFreeRADIUS: &fr, usersForTwostep: &ts, usersForLDAP: &ld} {
-		p := filepath.Join(*dir, name)
-		if err := os.WriteFile(p, b.Bytes(), 0o600); err != nil {
-			return fmt.Errorf("users: %w", err)
+		if err := os.WriteFile(filepath.Join(us.Dir, name), b.Bytes(), 0o600); err != nil {
+			return err
 		}
 	}
-	fmt.Fprintf(stdout, "wrote %d users to %s\n", *n, *dir)
 	return nil
 }
 

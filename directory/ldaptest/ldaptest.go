@@ -7,6 +7,10 @@
 // dc=example,dc=edu); Password gives its users' passwords. When slapd is
 // not installed, Start installs the Debian packages slapd and ldap-utils
 // if it runs as root, and fails the test with the command to run if not.
+//
+// StartServer is the same start-up without a test: it returns an error
+// instead of failing one, installs nothing, and leaves the stop to its
+// caller. twostep-bench starts its directory with it (Options.Lean).
 package ldaptest
 
 import (
@@ -71,17 +75,41 @@ func Password(uid string) string {
 const adminHash = "{SSHA}OHhcYjJFUIUOtwJdqN0dRBRzaWV+BKTC"
 
 // Option changes how Start sets up the server.
-type Option func(*config)
+type Option func(*Options)
 
-type config struct {
-	ldif string
-	tls  bool
+// Options says how StartServer sets slapd up; Start makes them from its
+// Options. Zero fields take the defaults of the package's constants.
+type Options struct {
+	// Dir holds slapd's configuration, database and log (slapd.log). It
+	// must exist; nothing is removed from it at Stop. Required.
+	Dir string
+	// BaseDN is the database's suffix; "" is BaseDN.
+	BaseDN string
+	// LDIF are the files loaded into the database, in order; none loads
+	// directory/testdata/ldap/example.ldif. Their entries sit under
+	// BaseDN, the suffix's own entry and the service account included.
+	LDIF []string
+	// ServiceDN is the account that may read everything but passwords;
+	// "" is cn=twostep,ou=services under BaseDN.
+	ServiceDN string
+	// ServicePassword is ServiceDN's password as the LDIF sets it; "" is
+	// ServicePassword. It is only handed back in Server.ServicePassword.
+	ServicePassword string
+	// TLS gives the server a certificate for 127.0.0.1 (see WithTLS).
+	TLS bool
+	// Lean sets slapd up for load instead of for the directory's
+	// features: no overlays (ppolicy, memberof), no nis or AD schemas,
+	// eq indexes on objectClass and uid only, a 256 MB map, the data
+	// loaded with slapadd -q, and the pw-sha2 module so that
+	// userPassword may hold {SSHA512}, the hash FreeRADIUS's pap module
+	// and twostep's users file share.
+	Lean bool
 }
 
 // WithLDIF loads the LDIF file at path instead of the default. Its entries
 // must sit under BaseDN.
 func WithLDIF(path string) Option {
-	return func(c *config) { c.ldif = path }
+	return func(o *Options) { o.LDIF = []string{path} }
 }
 
 // Server is a running slapd. Its methods are safe for concurrent use.
@@ -94,9 +122,9 @@ type Server struct {
 	// certificate (WithTLS only).
 	CAFile string
 
-	t    testing.TB
-	dir  string // temporary directory: slapd.d, data, log
-	addr string // 127.0.0.1:port, kept across restarts
+	t    testing.TB // nil for a server from StartServer
+	dir  string     // slapd.d, data, log
+	addr string     // 127.0.0.1:port, kept across restarts
 	// addrs is 127.0.0.1:port for ldaps:// (WithTLS only).
 	addrs string
 
@@ -115,36 +143,66 @@ type process struct {
 // test if slapd cannot be started; it never skips.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	c := config{ldif: defaultLDIF()}
-	for _, o := range opts {
-		o(&c)
+	o := Options{Dir: t.TempDir()}
+	for _, f := range opts {
+		f(&o)
 	}
 	ensureInstalled(t)
-	s := &Server{
-		BaseDN:          BaseDN,
-		ServiceDN:       ServiceDN,
-		ServicePassword: ServicePassword,
-		t:               t,
-		dir:             t.TempDir(),
+	s, err := StartServer(o)
+	if err != nil {
+		t.Fatalf("ldaptest: %v", err)
 	}
+	s.t = t
 	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartServer sets slapd up in o.Dir, starts it on a free loopback port
+// and returns once it answers. The caller stops it with Stop. Restart,
+// Freeze and Thaw are for tests: they fail a test, and panic on a server
+// started here.
+func StartServer(o Options) (*Server, error) {
+	if o.Dir == "" {
+		return nil, errors.New("ldaptest: Options.Dir is required")
+	}
+	if !installed() {
+		return nil, fmt.Errorf("ldaptest: slapd is not installed; run: %s", installCommand)
+	}
+	if o.BaseDN == "" {
+		o.BaseDN = BaseDN
+	}
+	if o.ServiceDN == "" {
+		o.ServiceDN = "cn=twostep,ou=services," + o.BaseDN
+	}
+	if o.ServicePassword == "" {
+		o.ServicePassword = ServicePassword
+	}
+	if len(o.LDIF) == 0 {
+		o.LDIF = []string{defaultLDIF()}
+	}
+	s := &Server{
+		BaseDN:          o.BaseDN,
+		ServiceDN:       o.ServiceDN,
+		ServicePassword: o.ServicePassword,
+		dir:             o.Dir,
+	}
 	var cert, key string
-	if c.tls {
+	if o.TLS {
 		var err error
 		s.CAFile, cert, key, err = writeCerts(s.dir)
 		if err != nil {
-			t.Fatalf("ldaptest: certificates: %v", err)
+			return nil, fmt.Errorf("ldaptest: certificates: %w", err)
 		}
 	}
-	if err := s.setup(c.ldif, cert, key); err != nil {
-		t.Fatalf("ldaptest: %v", err)
+	if err := s.setup(o, cert, key); err != nil {
+		return nil, fmt.Errorf("ldaptest: %w", err)
 	}
 	// The port is found by listening on :0 and closing; another process may
 	// take it in between, so try a few.
 	var err error
 	for range 5 {
 		s.addr, err = freeAddr()
-		if err == nil && c.tls {
+		if err == nil && o.TLS {
 			s.addrs, err = freeAddr()
 		}
 		if err != nil {
@@ -154,11 +212,10 @@ func Start(t testing.TB, opts ...Option) *Server {
 			break
 		}
 	}
-	if err == nil {
-		return s
+	if err != nil {
+		return nil, fmt.Errorf("ldaptest: %w", err)
 	}
-	t.Fatalf("ldaptest: %v", err)
-	return nil
+	return s, nil
 }
 
 // URL returns the server's ldap:// URL.
@@ -214,7 +271,7 @@ func (s *Server) Kill() {
 // Restart starts slapd again on the same port with the same data, after
 // Kill or Stop (or stops it first if it runs).
 func (s *Server) Restart() {
-	s.t.Helper()
+	s.helper()
 	s.Stop()
 	// The port was slapd's until just now; nothing else should take it,
 	// but slapd may need a moment to get it back.
@@ -225,7 +282,7 @@ func (s *Server) Restart() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.t.Fatalf("ldaptest: restart: %v", err)
+	s.fatalf("ldaptest: restart: %v", err)
 }
 
 // Freeze stops slapd with SIGSTOP: connections are accepted by the kernel
@@ -239,11 +296,11 @@ func (s *Server) signal(sig syscall.Signal, frozen bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc == nil {
-		s.t.Fatalf("ldaptest: %v: slapd is not running", sig)
+		s.fatalf("ldaptest: %v: slapd is not running", sig)
 		return
 	}
 	if err := s.proc.cmd.Process.Signal(sig); err != nil {
-		s.t.Fatalf("ldaptest: %v: %v", sig, err)
+		s.fatalf("ldaptest: %v: %v", sig, err)
 	}
 	s.proc.frozen = frozen
 	// kill returns before the signal has stopped (or resumed) every
@@ -252,10 +309,27 @@ func (s *Server) signal(sig syscall.Signal, frozen bool) {
 	deadline := time.Now().Add(2 * time.Second)
 	for stopped(pid) != frozen {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("ldaptest: %v: slapd threads did not change state", sig)
+			s.fatalf("ldaptest: %v: slapd threads did not change state", sig)
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// helper marks the caller as a test helper, when there is a test.
+func (s *Server) helper() {
+	if s.t != nil {
+		s.t.Helper()
+	}
+}
+
+// fatalf fails the test that started s; a server from StartServer has
+// none, and its caller broke the contract: it panics.
+func (s *Server) fatalf(format string, args ...any) {
+	if s.t == nil {
+		panic(fmt.Sprintf(format, args...))
+	}
+	s.t.Helper()
+	s.t.Fatalf(format, args...)
 }
 
 // stopped reports whether every thread of pid is stopped, from
@@ -382,8 +456,8 @@ func freeAddr() (string, error) {
 }
 
 // setup writes a cn=config LDIF, loads it with slapadd -n0 into a config
-// directory, and loads the data LDIF into the mdb database.
-func (s *Server) setup(ldif, cert, key string) error {
+// directory, and loads the data LDIFs into the mdb database.
+func (s *Server) setup(o Options, cert, key string) error {
 	confDir := filepath.Join(s.dir, "slapd.d")
 	for _, d := range []string{confDir, filepath.Join(s.dir, "data")} {
 		if err := os.Mkdir(d, 0o700); err != nil {
@@ -391,7 +465,7 @@ func (s *Server) setup(ldif, cert, key string) error {
 		}
 	}
 	confLDIF := filepath.Join(s.dir, "config.ldif")
-	conf := configLDIF(s.dir)
+	conf := configLDIF(s.dir, o)
 	if cert != "" {
 		conf = strings.Replace(conf, "olcArgsFile: "+s.dir+"/slapd.args\n",
 			"olcArgsFile: "+s.dir+"/slapd.args\nolcTLSCertificateFile: "+cert+
@@ -404,50 +478,51 @@ func (s *Server) setup(ldif, cert, key string) error {
 	if err != nil {
 		return fmt.Errorf("slapadd -n0 (cn=config): %w\n%s", err, out)
 	}
-	out, err = exec.Command(findTool("slapadd"), "-F", confDir, "-b", BaseDN, "-l", ldif).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("slapadd %s: %w\n%s", ldif, err, out)
+	for _, ldif := range o.LDIF {
+		args := []string{"-F", confDir, "-b", o.BaseDN, "-l", ldif}
+		if o.Lean {
+			args = append([]string{"-q"}, args...)
+		}
+		out, err = exec.Command(findTool("slapadd"), args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("slapadd %s: %w\n%s", ldif, err, out)
+		}
 	}
 	return nil
 }
 
 // configLDIF is the cn=config tree: the schemas the LDIF needs (with AD's
-// account state attributes), an mdb
-// database with ppolicy (account lock) and memberof, and ACLs that let the
-// service account read everything but passwords.
-func configLDIF(dir string) string {
+// account state attributes), an mdb database with ppolicy (account lock)
+// and memberof, and ACLs that let the service account read everything but
+// passwords; or, for o.Lean, the same database without the overlays and
+// the extra schemas, and with pw-sha2.
+func configLDIF(dir string, o Options) string {
+	modules, schemas, maxSize, indexes, overlays := fullModules, fullSchemas, "67108864", fullIndexes, fullOverlays
+	if o.Lean {
+		modules, schemas, maxSize, indexes, overlays = leanModules, "", "268435456", leanIndexes, ""
+	}
+	parts := strings.NewReplacer(
+		"@MODULES@", modules,
+		"@SCHEMAS@", schemas,
+		"@MAXSIZE@", maxSize,
+		"@INDEXES@", indexes,
+		"@OVERLAYS@", overlays,
+	).Replace(configTemplate)
 	return strings.NewReplacer(
 		"@DIR@", dir,
-		"@BASE@", BaseDN,
-		"@ADMIN@", AdminDN,
+		"@BASE@", o.BaseDN,
+		"@ADMIN@", "cn=admin,"+o.BaseDN,
 		"@ADMINPW@", adminHash,
-		"@SERVICE@", ServiceDN,
-	).Replace(`# generated by ldaptest
-dn: cn=config
-objectClass: olcGlobal
-cn: config
-olcPidFile: @DIR@/slapd.pid
-olcArgsFile: @DIR@/slapd.args
+		"@SERVICE@", o.ServiceDN,
+	).Replace(parts)
+}
 
-dn: cn=module{0},cn=config
-objectClass: olcModuleList
-cn: module{0}
-olcModulePath: /usr/lib/ldap
-olcModuleLoad: back_mdb
-olcModuleLoad: ppolicy
-olcModuleLoad: memberof
-
-dn: cn=schema,cn=config
-objectClass: olcSchemaConfig
-cn: schema
-
-include: file:///etc/ldap/schema/core.ldif
-
-include: file:///etc/ldap/schema/cosine.ldif
-
-include: file:///etc/ldap/schema/inetorgperson.ldif
-
-include: file:///etc/ldap/schema/nis.ldif
+// The parts of configTemplate that differ between the tests' server and
+// the lean one.
+const (
+	fullModules = "olcModuleLoad: ppolicy\nolcModuleLoad: memberof\n"
+	leanModules = "olcModuleLoad: pw-sha2\n"
+	fullSchemas = `include: file:///etc/ldap/schema/nis.ldif
 
 # Active Directory's account state attributes (Microsoft's OIDs), as a
 # directory synced from AD holds them without enforcing them.
@@ -459,7 +534,49 @@ olcAttributeTypes: ( 1.2.840.113556.1.4.159 NAME 'accountExpires' EQUALITY integ
 olcAttributeTypes: ( 1.2.840.113556.1.4.662 NAME 'lockoutTime' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
 olcObjectClasses: ( 1.3.6.1.4.1.4203.666.11.99.1 NAME 'twostepADState' AUXILIARY MAY ( userAccountControl $ accountExpires $ lockoutTime ) )
 
-dn: olcDatabase={-1}frontend,cn=config
+`
+	fullIndexes  = "olcDbIndex: uid,cn,member,uniqueMember,memberUid eq\n"
+	leanIndexes  = "olcDbIndex: uid eq\n"
+	fullOverlays = `
+dn: olcOverlay={0}ppolicy,olcDatabase={1}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcPPolicyConfig
+olcOverlay: {0}ppolicy
+olcPPolicyDefault: cn=default,ou=policies,@BASE@
+olcPPolicyUseLockout: TRUE
+
+dn: olcOverlay={1}memberof,olcDatabase={1}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcMemberOf
+olcOverlay: {1}memberof
+`
+)
+
+// configTemplate is cn=config with @NAME@ placeholders.
+const configTemplate = `# generated by ldaptest
+dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: @DIR@/slapd.pid
+olcArgsFile: @DIR@/slapd.args
+
+dn: cn=module{0},cn=config
+objectClass: olcModuleList
+cn: module{0}
+olcModulePath: /usr/lib/ldap
+olcModuleLoad: back_mdb
+@MODULES@
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+include: file:///etc/ldap/schema/core.ldif
+
+include: file:///etc/ldap/schema/cosine.ldif
+
+include: file:///etc/ldap/schema/inetorgperson.ldif
+
+@SCHEMAS@dn: olcDatabase={-1}frontend,cn=config
 objectClass: olcDatabaseConfig
 objectClass: olcFrontendConfig
 olcDatabase: {-1}frontend
@@ -477,25 +594,11 @@ olcSuffix: @BASE@
 olcRootDN: @ADMIN@
 olcRootPW: @ADMINPW@
 olcDbDirectory: @DIR@/data
-olcDbMaxSize: 67108864
+olcDbMaxSize: @MAXSIZE@
 olcDbIndex: objectClass eq
-olcDbIndex: uid,cn,member,uniqueMember,memberUid eq
-olcAccess: {0}to attrs=userPassword by anonymous auth by * none
+@INDEXES@olcAccess: {0}to attrs=userPassword by anonymous auth by * none
 olcAccess: {1}to * by dn.exact="@SERVICE@" read by self read by * none
-
-dn: olcOverlay={0}ppolicy,olcDatabase={1}mdb,cn=config
-objectClass: olcOverlayConfig
-objectClass: olcPPolicyConfig
-olcOverlay: {0}ppolicy
-olcPPolicyDefault: cn=default,ou=policies,@BASE@
-olcPPolicyUseLockout: TRUE
-
-dn: olcOverlay={1}memberof,olcDatabase={1}mdb,cn=config
-objectClass: olcOverlayConfig
-objectClass: olcMemberOf
-olcOverlay: {1}memberof
-`)
-}
+@OVERLAYS@`
 
 // defaultLDIF is directory/testdata/ldap/example.ldif, found from this
 // source file so that it works from any package's test directory.

@@ -18,7 +18,7 @@ import (
 // CA (Server.CAFile), so that it accepts StartTLS on URL() and TLS from
 // the start on LDAPSURL().
 func WithTLS() Option {
-	return func(c *config) { c.tls = true }
+	return func(o *Options) { o.TLS = true }
 }
 
 // writeCerts makes a CA and a server certificate for 127.0.0.1 in dir and
