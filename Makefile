@@ -33,7 +33,7 @@ bench: build ## benchmark twostepd beside FreeRADIUS (scripts/bench.sh installs,
 	scripts/bench.sh
 
 microbench: ## testing.B micro-benchmarks of the per-request hot path (no peers needed)
-	$(GO) test -run XXX -bench . -benchmem ./radiusd/ ./directory/
+	$(GO) test -run XXX -bench . -benchmem ./radiusd/ ./directory/ldapclient/ ./challenge/otp/
 
 screenshots: peers ## run the portal's browser test and keep its pages in docs/screenshots/
 	@mkdir -p docs/screenshots

@@ -1,4 +1,4 @@
-package directory
+package ldapclient
 
 import (
 	"testing"
@@ -14,7 +14,7 @@ import (
 func BenchmarkEncodeBind(b *testing.B) {
 	const dn, pw = "uid=alice,ou=people,dc=example,dc=edu", "correct horse battery staple"
 	ctls := []ldap.Control{ldap.NewControlBeheraPasswordPolicy()}
-	controls := encodeControls(ctls)
+	controls := EncodeControls(ctls)
 	b.Run("encodeBind", func(b *testing.B) {
 		b.ReportAllocs()
 		id := int64(1)
