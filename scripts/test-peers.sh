@@ -19,9 +19,11 @@ declare -A peers=(
   [etcd]=etcd-server
 )
 
-# file -> Debian package, for peers that are not commands (PAM modules).
+# file -> Debian package, for peers that are not commands: a PAM module
+# by name, anything else by its absolute path.
 declare -A files=(
   [pam_radius_auth.so]=libpam-radius-auth
+  [/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf]=fonts-dejavu-core
 )
 
 missing=()
@@ -29,6 +31,10 @@ for cmd in "${!peers[@]}"; do
   PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${peers[$cmd]}")
 done
 for f in "${!files[@]}"; do
+  if [[ $f == /* ]]; then
+    [ -e "$f" ] || missing+=("${files[$f]}")
+    continue
+  fi
   found=
   for dir in /lib/*/security /usr/lib/*/security /lib/security /usr/lib/security; do
     [ -e "$dir/$f" ] && found=1 && break

@@ -5,12 +5,12 @@
 //
 // The default data is directory/testdata/ldap/example.ldif (base
 // dc=example,dc=edu); Password gives its users' passwords. When slapd is
-// not installed, Start installs the Debian packages slapd and ldap-utils
-// if it runs as root, and fails the test with the command to run if not.
+// not installed, Start fails the test with the command to run (`make
+// peers` installs it): no test installs packages.
 //
 // StartServer is the same start-up without a test: it returns an error
-// instead of failing one, installs nothing, and leaves the stop to its
-// caller. twostep-bench starts its directory with it (Options.Lean).
+// instead of failing one and leaves the stop to its caller. twostep-bench
+// starts its directory with it (Options.Lean).
 package ldaptest
 
 import (

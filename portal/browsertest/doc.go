@@ -3,9 +3,9 @@
 // browser: service worker, WebCrypto, IndexedDB and the
 // Content-Security-Policy included.
 //
-// Start installs Chromium when it is missing and the test runs as root
-// (apt-get install chromium), and fails with the command to run
-// otherwise: a browser test that skips itself hides a broken page.
+// Start fails with the command to run when Chromium is missing (`make
+// peers` installs it): a browser test that skips itself hides a broken
+// page, and a test that installs packages is not a test.
 //
 // # Trusting a test server
 //
