@@ -14,9 +14,6 @@ import (
 	"twostep/cluster/storetest"
 )
 
-// fakeClock is the shared fakeclock.Clock.
-type fakeClock = fakeclock.Clock
-
 // checkLeaks fails t if goroutines started during t outlive it and its
 // cleanups (registered first, it runs last).
 func checkLeaks(t *testing.T) {

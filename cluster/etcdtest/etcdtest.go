@@ -215,11 +215,6 @@ func (s *Server) Open(t testing.TB) *cluster.Etcd {
 	return store
 }
 
-// DataDir returns etcd's data directory.
-func (s *Server) DataDir() string {
-	return s.cfg.DataDir
-}
-
 // Stop stops etcd and waits until it has; the data stays for Restart.
 // Clients then see the store unavailable. Stopping twice is harmless.
 func (s *Server) Stop() {

@@ -20,9 +20,6 @@ import (
 	"twostep/loglimit"
 )
 
-// stepClock is the shared fakeclock.Clock.
-type stepClock = fakeclock.Clock
-
 // lockedBuffer is the shared logbuf.Buffer.
 type lockedBuffer = logbuf.Buffer
 

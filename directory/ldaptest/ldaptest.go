@@ -106,12 +106,6 @@ type Options struct {
 	Lean bool
 }
 
-// WithLDIF loads the LDIF file at path instead of the default. Its entries
-// must sit under BaseDN.
-func WithLDIF(path string) Option {
-	return func(o *Options) { o.LDIF = []string{path} }
-}
-
 // Server is a running slapd. Its methods are safe for concurrent use.
 type Server struct {
 	// BaseDN is the suffix of the database.

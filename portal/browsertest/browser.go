@@ -73,11 +73,6 @@ func InitScript(js string) Option {
 	return func(c *config) { c.initScripts = append(c.initScripts, js) }
 }
 
-// Timeout sets how long one Run or Get may take; the default is 30 s.
-func Timeout(d time.Duration) Option {
-	return func(c *config) { c.timeout = d }
-}
-
 // Browser is one headless Chromium with one tab, owned by one test: it is
 // stopped when the test that started it ends.
 type Browser struct {
