@@ -9,16 +9,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"twostep/internal/logbuf"
 
 	"go.uber.org/goleak"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2869"
 )
+
+// syncBuffer is the shared logbuf.Buffer.
+type syncBuffer = logbuf.Buffer
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
@@ -373,24 +376,6 @@ func TestRunServeResponder(t *testing.T) {
 	if !strings.Contains(serveOut.String(), "listening on "+addr) {
 		t.Errorf("serve printed %q, want the address", serveOut.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestFlagErrors(t *testing.T) {
