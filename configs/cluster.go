@@ -19,9 +19,7 @@ type rawCluster struct {
 	KeyFile        string        `yaml:"key_file"`
 	ServerName     string        `yaml:"server_name"`
 	Username       string        `yaml:"username"`
-	Password       string        `yaml:"password"`
-	PasswordFile   string        `yaml:"password_file"`
-	PasswordEnv    string        `yaml:"password_env"`
+	Password       string        `yaml:"password" config:"secret"`
 	DialTimeout    time.Duration `yaml:"dial_timeout"`
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	SeedKeys       string        `yaml:"seed_keys"`
@@ -151,11 +149,10 @@ func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
 		}
 		e.Endpoints = []string{c.Embedded.ClientURL}
 	}
-	src := secretSource{r.Password, r.PasswordFile, r.PasswordEnv}
-	pw := v.secret("cluster", "password", src, false, dir, env)
+	pw := v.secret("cluster.password", false, 0, dir, env)
 	e.Password = string(pw)
 	check := e
-	if pw == nil && src.given() {
+	if pw == nil && v.givenSecret("cluster.password") {
 		check.Password = unresolved
 	}
 	if err := check.Validate(); err != nil {

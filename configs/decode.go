@@ -22,10 +22,13 @@ const maxNodes = 100_000
 //
 // The sections are the owners' structs: a field's yaml tag is its key, a
 // field tagged "-" (or not at all) is none, and a struct field tagged
-// ",inline" lends its keys to the section it is in. A section is decoded
-// over what it holds already, its owner's defaults: a key the file leaves
-// out keeps the default, a key it writes replaces it (a section written
-// starts again from its defaults and takes the keys written in it).
+// ",inline" lends its keys to the section it is in. A field tagged
+// config:"secret" with key K is read from K, K_file or K_env, which the
+// decoder keeps aside (validator.secrets) for configs to resolve; the
+// field itself is set by configs. A section is decoded over what it
+// holds already, its owner's defaults: a key the file leaves out keeps
+// the default, a key it writes replaces it (a section written starts
+// again from its defaults and takes the keys written in it).
 type decoder struct {
 	v     *validator
 	nodes int
@@ -34,10 +37,13 @@ type decoder struct {
 }
 
 // key is one key of a section: its name in the file and where its field
-// is in the section's struct (through inline fields).
+// is in the section's struct (through inline fields). A key of a secret
+// names the secret's key (secret) and which of its sources it is.
 type key struct {
-	name  string
-	index []int
+	name   string
+	index  []int
+	secret string
+	source source
 }
 
 // decode fills out, a pointer to a struct, from the document root. It
@@ -118,9 +124,14 @@ func (d *decoder) value(n *yaml.Node, path string, out reflect.Value, in *sectio
 			d.wrongKind(n, path, "a mapping (keys and values)")
 			return true
 		}
-		if out.IsNil() {
-			out.Set(reflect.MakeMap(t))
+		// Entries are decoded over the ones the mapping holds (its
+		// defaults), in a copy: the defaults stay as they were for a key
+		// written again.
+		m := reflect.MakeMap(t)
+		for it := out.MapRange(); it.Next(); {
+			m.SetMapIndex(it.Key(), it.Value())
 		}
+		out.Set(m)
 		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
@@ -130,6 +141,9 @@ func (d *decoder) value(n *yaml.Node, path string, out reflect.Value, in *sectio
 			}
 			seen[k.Value] = k.Line
 			elem := reflect.New(t.Elem()).Elem()
+			if old := out.MapIndex(reflect.ValueOf(k.Value)); old.IsValid() {
+				elem.Set(old)
+			}
 			if !d.value(n.Content[i+1], join(path, k.Value), elem, in) {
 				return false
 			}
@@ -224,6 +238,15 @@ func (d *decoder) mapping(n *yaml.Node, sec *section, out, base reflect.Value) b
 			continue
 		}
 		seen[k.Value] = k.Line
+		if s := keys[idx].secret; s != "" {
+			src := d.v.secretAt(join(sec.path, s))
+			f := reflect.ValueOf(&src[keys[idx].source]).Elem()
+			f.SetString("") // a merged value is replaced
+			if !d.value(val, field, f, sec) {
+				return false
+			}
+			continue
+		}
 		f := out.FieldByIndex(keys[idx].index)
 		f.Set(base.FieldByIndex(keys[idx].index)) // a merged value is replaced, not added to
 		if !d.value(val, field, f, sec) {
@@ -270,14 +293,64 @@ func (d *decoder) structKeys(t reflect.Type) []key {
 		case !f.IsExported() || name == "-":
 		case opts == "inline" && f.Type.Kind() == reflect.Struct:
 			for _, k := range d.structKeys(f.Type) {
-				keys = append(keys, key{k.name, append([]int{f.Index[0]}, k.index...)})
+				k.index = append([]int{f.Index[0]}, k.index...)
+				keys = append(keys, k)
+			}
+		case tagged(f, "secret"):
+			for src, suffix := range []string{"", "_file", "_env"} {
+				keys = append(keys, key{name: name + suffix, index: f.Index, secret: name, source: source(src)})
 			}
 		case name != "":
-			keys = append(keys, key{name, f.Index})
+			keys = append(keys, key{name: name, index: f.Index})
 		}
 	}
 	d.keys[t] = keys
 	return keys
+}
+
+// tagged reports whether f's config tag says what (secret, path).
+func tagged(f reflect.StructField, what string) bool {
+	return f.Tag.Get("config") == what
+}
+
+// absPaths makes every setting of v tagged config:"path" (a string or a
+// list of them) absolute, relative to dir.
+func absPaths(v reflect.Value, dir string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			absPaths(v.Elem(), dir)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			absPaths(v.Index(i), dir)
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			e := reflect.New(it.Value().Type()).Elem()
+			e.Set(it.Value())
+			absPaths(e, dir)
+			v.SetMapIndex(it.Key(), e)
+		}
+	case reflect.Struct:
+		if _, ok := sectionType(v.Type()); !ok {
+			return
+		}
+		for f := range v.Type().Fields() {
+			fv := v.FieldByIndex(f.Index)
+			switch {
+			case !f.IsExported():
+			case tagged(f, "path") && fv.Kind() == reflect.String:
+				fv.SetString(absPath(dir, fv.String()))
+			case tagged(f, "path") && fv.Kind() == reflect.Slice:
+				for j := range fv.Len() {
+					fv.Index(j).SetString(absPath(dir, fv.Index(j).String()))
+				}
+			default:
+				absPaths(fv, dir)
+			}
+		}
+	}
 }
 
 func keyNames(keys []key) []string {

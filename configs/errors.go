@@ -60,6 +60,9 @@ type validator struct {
 	broken map[string]bool
 	// dropped counts the problems past maxProblems.
 	dropped int
+	// secrets holds what the file wrote of each secret, by the path of
+	// its key (secrets.go).
+	secrets map[string]*secretSource
 }
 
 // add records a problem at field, located at the nearest written

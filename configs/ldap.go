@@ -41,11 +41,10 @@ func (v *validator) ldap(r rawLDAP, dir string, env Env) directory.LDAPConfig {
 		DomainMap:          r.DomainMap,
 	}
 	// Resolved for tools too: twostepctl looks users up in the directory.
-	src := secretSource{r.BindPassword, r.BindPasswordFile, r.BindPasswordEnv}
-	pw := v.secret(p, "bind_password", src, false, dir, env)
+	pw := v.secret(p+".bind_password", false, 0, dir, env)
 	c.BindPassword = string(pw)
 	check := c
-	if pw == nil && src.given() {
+	if pw == nil && v.givenSecret(p+".bind_password") {
 		check.BindPassword = unresolved
 	}
 	var ce *directory.LDAPConfigError

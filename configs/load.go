@@ -1,7 +1,6 @@
 package configs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -72,9 +71,7 @@ type rawLDAP struct {
 	Preset             string            `yaml:"preset"`
 	URLs               []string          `yaml:"urls"`
 	BindDN             string            `yaml:"bind_dn"`
-	BindPassword       string            `yaml:"bind_password"`
-	BindPasswordFile   string            `yaml:"bind_password_file"`
-	BindPasswordEnv    string            `yaml:"bind_password_env"`
+	BindPassword       string            `yaml:"bind_password" config:"secret"`
 	BaseDN             string            `yaml:"base_dn"`
 	UserFilter         string            `yaml:"user_filter"`
 	UserAttribute      string            `yaml:"user_attribute"`
@@ -104,9 +101,7 @@ type rawClient struct {
 	Name                        string        `yaml:"name"`
 	DisplayName                 string        `yaml:"display_name"`
 	Networks                    []string      `yaml:"networks"`
-	Secret                      string        `yaml:"secret"`
-	SecretFile                  string        `yaml:"secret_file"`
-	SecretEnv                   string        `yaml:"secret_env"`
+	Secret                      string        `yaml:"secret" config:"secret"`
 	RequireMessageAuthenticator *string       `yaml:"require_message_authenticator"`
 	ReplyAttributes             []string      `yaml:"reply_attributes"`
 	OnError                     string        `yaml:"on_error"`
@@ -306,7 +301,7 @@ func (v *validator) clients(rcs []rawClient, dir string, env Env, dict *radiusd.
 			c.Networks = append(c.Networks, pfx)
 		}
 		if !env.SkipSecrets {
-			c.Secret = v.secret(p, "secret", secretSource{rc.Secret, rc.SecretFile, rc.SecretEnv}, true, dir, env)
+			c.Secret = v.secret(p+".secret", true, MaxSecretLen, dir, env)
 		}
 		if rc.RequireMessageAuthenticator != nil {
 			r, ok := radiusd.ParseMARequirement(*rc.RequireMessageAuthenticator)
@@ -373,70 +368,6 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", s, p.Masked())
 	}
 	return p, nil
-}
-
-// secretSource is a secret written inline, in a file, or in an
-// environment variable: field, field_file, field_env in the file.
-type secretSource struct{ inline, file, env string }
-
-// given reports whether the file names the secret in any way.
-func (s secretSource) given() bool { return s.inline != "" || s.file != "" || s.env != "" }
-
-// unresolved stands in, for the checks that pair a password with a user
-// name, for a password whose source was named but could not be read (or
-// decoded): that problem is reported already, and "give both or neither"
-// would be a second, wrong one. It never leaves Parse.
-const unresolved = "\x00unresolved"
-
-// secret resolves at most one of p.name, p.name_file, p.name_env
-// (exactly one when required). Messages name where the secret comes from,
-// never what it is. A source that was given but could not be read is
-// reported, and nil returned.
-func (v *validator) secret(p, name string, src secretSource, required bool, dir string, env Env) []byte {
-	field := p + "." + name
-	if v.unread(field) || v.unread(field+"_file") || v.unread(field+"_env") {
-		return nil // its value is reported already
-	}
-	given := 0
-	for _, s := range []string{src.inline, src.file, src.env} {
-		if s != "" {
-			given++
-		}
-	}
-	switch {
-	case given > 1 || (given == 0 && required):
-		v.add(p, "give exactly one of %s, %s_file, %s_env", name, name, name)
-		return nil
-	case given == 0:
-		return nil
-	}
-	var s []byte
-	switch {
-	case src.inline != "":
-		s = []byte(src.inline)
-	case src.file != "":
-		field += "_file"
-		b, err := env.ReadFile(absPath(dir, src.file))
-		if err != nil {
-			v.add(field, "cannot read the secret: %v", err)
-			return nil
-		}
-		s = bytes.TrimRight(b, "\r\n")
-	default:
-		field += "_env"
-		s = []byte(env.Getenv(src.env))
-		if len(s) == 0 {
-			v.add(field, "environment variable %s is empty or not set", src.env)
-			return nil
-		}
-	}
-	switch {
-	case len(s) == 0:
-		v.add(field, "the secret is empty")
-	case len(s) > MaxSecretLen && required:
-		v.add(field, "the secret is %d bytes; at most %d are allowed", len(s), MaxSecretLen)
-	}
-	return s
 }
 
 func (v *validator) directory(r *raw, d *Directory, dir string, env Env) {

@@ -67,10 +67,8 @@ type rawPush struct {
 		AllowHTTP bool `yaml:"allow_http"`
 	} `yaml:"webhook"`
 	Alert struct {
-		URL        string `yaml:"url"`
-		Secret     string `yaml:"secret"`
-		SecretFile string `yaml:"secret_file"`
-		SecretEnv  string `yaml:"secret_env"`
+		URL    string `yaml:"url"`
+		Secret string `yaml:"secret" config:"secret"`
 	} `yaml:"alert"`
 }
 
@@ -153,7 +151,7 @@ func (v *validator) push(r rawPush, dir string, env Env) Push {
 		}
 		// Alerts are signed: a receiver must be able to tell them from
 		// forgeries.
-		p.AlertSecret = v.secret("push.alert", "secret", secretSource{r.Alert.Secret, r.Alert.SecretFile, r.Alert.SecretEnv}, true, dir, env)
+		p.AlertSecret = v.secret("push.alert.secret", true, MaxSecretLen, dir, env)
 	}
 	return p
 }
