@@ -107,7 +107,7 @@ directory:
 		{"duplicate_ttl", c.RADIUS.DuplicateTTL, DefaultDuplicateTTL},
 		{"reject_delay", c.RADIUS.RejectDelay, time.Second},
 		{"metrics", c.Metrics.Listen, DefaultMetrics},
-		{"watch", c.Directory.File.Watch, DefaultWatch},
+		{"watch", c.Directory.File.Watch, directory.DefaultWatch},
 		{"users path", c.Directory.File.Path, "/etc/twostep/users.yaml"},
 		{"log format", c.Log.Format, "json"},
 		{"require M-A", c.Clients[0].MessageAuthenticator, radiusd.MARequired},
@@ -329,11 +329,11 @@ func TestLDAPSection(t *testing.T) {
 			t.Fatal(err)
 		}
 		l := c.Directory.LDAP
-		if l.BindPassword != "an-environment-secret" || !l.NoGroupSearch || l.CacheTTL != time.Minute || l.DomainMap["EXAMPLE"] != "example.edu" || len(l.URLs) != 2 {
+		if l.BindPassword != "an-environment-secret" || l.GroupSearch == nil || *l.GroupSearch || l.CacheTTL != time.Minute || l.DomainMap["EXAMPLE"] != "example.edu" || len(l.URLs) != 2 {
 			t.Errorf("got %+v", l)
 		}
-		if c.Directory.HealthInterval != DefaultHealth {
-			t.Errorf("health interval: got %v, want %v", c.Directory.HealthInterval, DefaultHealth)
+		if c.Directory.HealthInterval != directory.DefaultHealthInterval {
+			t.Errorf("health interval: got %v, want %v", c.Directory.HealthInterval, directory.DefaultHealthInterval)
 		}
 	})
 	t.Run("problems at their lines", func(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"twostep/confcheck"
 )
 
 // Problem is one thing wrong in a configuration file.
@@ -72,6 +74,16 @@ func (v *validator) add(field, format string, args ...any) {
 		return
 	}
 	v.addLine(v.lineOf(field), field, format, args...)
+}
+
+// section records the problems err of the section at path (its owner's
+// Validate), each under its field's path.
+func (v *validator) section(path string, err error) {
+	var ps confcheck.Problems
+	ps.Include(path, err)
+	for _, p := range ps {
+		v.add(p.Field, "%s", p.Message)
+	}
 }
 
 // unread reports whether field or a section above it could not be

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
+	"twostep/directory"
 	"twostep/radiusd"
 )
 
@@ -34,17 +36,9 @@ type raw struct {
 		RejectDelay  *time.Duration `yaml:"reject_delay"`
 		Dictionaries []string       `yaml:"dictionaries"`
 	} `yaml:"radius"`
-	Clients   []rawClient `yaml:"clients"`
-	Directory struct {
-		Backend string `yaml:"backend"`
-		File    struct {
-			Path  string        `yaml:"path"`
-			Watch time.Duration `yaml:"watch"`
-		} `yaml:"file"`
-		LDAP           rawLDAP       `yaml:"ldap"`
-		HealthInterval time.Duration `yaml:"health_interval"`
-	} `yaml:"directory"`
-	Metrics struct {
+	Clients   []rawClient      `yaml:"clients"`
+	Directory directory.Config `yaml:"directory"`
+	Metrics   struct {
 		Listen *string `yaml:"listen"`
 	} `yaml:"metrics"`
 	Cluster   rawCluster   `yaml:"cluster"`
@@ -65,36 +59,6 @@ type raw struct {
 			} `yaml:"reply"`
 		} `yaml:"groups"`
 	} `yaml:"policy"`
-}
-
-type rawLDAP struct {
-	Preset             string            `yaml:"preset"`
-	URLs               []string          `yaml:"urls"`
-	BindDN             string            `yaml:"bind_dn"`
-	BindPassword       string            `yaml:"bind_password" config:"secret"`
-	BaseDN             string            `yaml:"base_dn"`
-	UserFilter         string            `yaml:"user_filter"`
-	UserAttribute      string            `yaml:"user_attribute"`
-	GroupBaseDN        string            `yaml:"group_base_dn"`
-	GroupNameAttribute string            `yaml:"group_name_attribute"`
-	MemberOfAttribute  string            `yaml:"member_of_attribute"`
-	GroupSearch        *bool             `yaml:"group_search"`
-	GroupDepth         int               `yaml:"group_depth"`
-	StartTLS           bool              `yaml:"start_tls"`
-	CAFile             string            `yaml:"ca_file"`
-	CertFile           string            `yaml:"cert_file"`
-	KeyFile            string            `yaml:"key_file"`
-	ServerName         string            `yaml:"server_name"`
-	InsecureSkipVerify bool              `yaml:"insecure_skip_verify"`
-	AllowPlaintext     bool              `yaml:"allow_plaintext"`
-	DialTimeout        time.Duration     `yaml:"dial_timeout"`
-	OpTimeout          time.Duration     `yaml:"op_timeout"`
-	SearchPoolSize     int               `yaml:"search_pool_size"`
-	BindPoolSize       int               `yaml:"bind_pool_size"`
-	CacheTTL           time.Duration     `yaml:"cache_ttl"`
-	CacheSize          int               `yaml:"cache_size"`
-	StripRealm         bool              `yaml:"strip_realm"`
-	DomainMap          map[string]string `yaml:"domain_map"`
 }
 
 type rawClient struct {
@@ -171,6 +135,7 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	if !v.decode(&root, &r) {
 		return nil, v.err()
 	}
+	absPaths(reflect.ValueOf(&r).Elem(), filepath.Dir(path))
 
 	c := &Config{Path: path}
 	v.log(&r, &c.Log)
@@ -178,7 +143,7 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	dict := v.dictionary(c.RADIUS.Dictionaries)
 	c.Clients = v.clients(r.Clients, filepath.Dir(path), env, dict)
 	c.Policy = v.policy(&r, dict)
-	v.directory(&r, &c.Directory, filepath.Dir(path), env)
+	c.Directory = v.directory(r.Directory, filepath.Dir(path), env)
 	c.Cluster = v.cluster(r.Cluster, filepath.Dir(path), env)
 	c.Passcodes = v.passcodes(r.Passcodes)
 	c.HelpDesk = v.helpDesk(r.Bypass, r.Recovery)
@@ -370,32 +335,21 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
-func (v *validator) directory(r *raw, d *Directory, dir string, env Env) {
-	d.Backend = r.Directory.Backend
-	d.HealthInterval = r.Directory.HealthInterval
-	switch {
-	case d.HealthInterval == 0:
-		d.HealthInterval = DefaultHealth
-	case d.HealthInterval < 100*time.Millisecond:
-		v.add("directory.health_interval", "must be at least 100ms; got %s", d.HealthInterval)
-	}
-	switch d.Backend {
-	case "":
-		v.add("directory.backend", "choose a backend: file or ldap")
-	case "ldap":
-		d.LDAP = v.ldap(r.Directory.LDAP, dir, env)
-	case "file":
-		if r.Directory.File.Path == "" {
-			v.add("directory.file.path", "the users file is needed (create one with `twostepctl user add -users FILE USER`)")
+// directory resolves the ldap backend's password (for tools too:
+// twostepctl looks users up in the directory) and checks the section.
+func (v *validator) directory(d directory.Config, dir string, env Env) directory.Config {
+	check := d
+	if d.Backend == directory.BackendLDAP {
+		const field = "directory.ldap.bind_password"
+		pw := v.secret(field, false, 0, dir, env)
+		d.LDAP.BindPassword = string(pw)
+		check.LDAP.BindPassword = d.LDAP.BindPassword
+		if pw == nil && v.givenSecret(field) {
+			check.LDAP.BindPassword = unresolved
 		}
-		d.File.Path = absPath(dir, r.Directory.File.Path)
-		d.File.Watch = r.Directory.File.Watch
-		if d.File.Watch == 0 {
-			d.File.Watch = DefaultWatch
-		}
-	default:
-		v.add("directory.backend", "unknown backend %q; known: file, ldap", d.Backend)
 	}
+	v.section("directory", check.Validate())
+	return d.WithDefaults()
 }
 
 func (v *validator) hostPort(p, addr string) {

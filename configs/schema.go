@@ -22,7 +22,7 @@ type Config struct {
 	// Clients are the NASes allowed to send requests, secrets resolved.
 	Clients []radiusd.Client
 	// Directory chooses the first-factor backend.
-	Directory Directory
+	Directory directory.Config
 	// Metrics configures the HTTP listener for /metrics, /healthz, /readyz.
 	Metrics Metrics
 	// Policy maps directory groups to exempt / require / deny and to reply
@@ -95,30 +95,6 @@ type RADIUS struct {
 	Dictionaries []string
 }
 
-// Directory chooses and configures the first-factor backend.
-type Directory struct {
-	// Backend is "file" (the embedded default) or "ldap".
-	Backend string
-	// File configures the file backend.
-	File FileDirectory
-	// LDAP configures the ldap backend (OpenLDAP, Active Directory); its
-	// defaults are written in directory.LDAPConfig.
-	LDAP directory.LDAPConfig
-	// HealthInterval is how often the ldap backend is probed (a bind as
-	// the service account and a search, within op_timeout); while the
-	// probe fails, /readyz and Status-Server say not ready. Default 5s.
-	HealthInterval time.Duration
-}
-
-// FileDirectory configures the file backend.
-type FileDirectory struct {
-	// Path is the users file, made absolute relative to the config file.
-	Path string
-	// Watch is how often the file is checked for changes; default 2s,
-	// 0 in the file keeps the default, negative turns watching off.
-	Watch time.Duration
-}
-
 // Metrics configures the operations HTTP listener.
 type Metrics struct {
 	// Listen is the address for /metrics, /healthz and /readyz; default
@@ -134,8 +110,6 @@ const (
 	DefaultDuplicateTTL = 10 * time.Second
 	DefaultRejectDelay  = time.Second
 	DefaultMetrics      = "127.0.0.1:9812"
-	DefaultWatch        = 2 * time.Second
-	DefaultHealth       = 5 * time.Second
 	MaxSecretLen        = 64
 	DefaultEtcdData     = "/var/lib/twostep/etcd"
 	DefaultSeedKeys     = "/etc/twostep/seed.key"

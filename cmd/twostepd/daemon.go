@@ -15,6 +15,7 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/configs"
+	"twostep/directory"
 	"twostep/loglimit"
 	"twostep/portal"
 	"twostep/radiusd"
@@ -131,7 +132,7 @@ func (d *daemon) warnings() []string {
 	for _, name := range d.clients.Weak() {
 		w = append(w, fmt.Sprintf("client %s has a shared secret of 12 bytes or fewer; use 16 or more random characters", name))
 	}
-	if d.cfg.Directory.Backend == "ldap" {
+	if d.cfg.Directory.Backend == directory.BackendLDAP {
 		w = append(w, d.cfg.Directory.LDAP.Warnings()...)
 	}
 	for _, c := range d.cfg.Clients {
