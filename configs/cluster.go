@@ -1,57 +1,12 @@
 package configs
 
 import (
-	"errors"
-	"regexp"
 	"time"
 
 	"twostep/challenge"
 	"twostep/challenge/otp"
 	"twostep/cluster"
 )
-
-type rawCluster struct {
-	Endpoints      []string      `yaml:"endpoints"`
-	Embedded       rawEmbedded   `yaml:"embedded"`
-	Prefix         string        `yaml:"prefix"`
-	CAFile         string        `yaml:"ca_file"`
-	CertFile       string        `yaml:"cert_file"`
-	KeyFile        string        `yaml:"key_file"`
-	ServerName     string        `yaml:"server_name"`
-	Username       string        `yaml:"username"`
-	Password       string        `yaml:"password" config:"secret"`
-	DialTimeout    time.Duration `yaml:"dial_timeout"`
-	RequestTimeout time.Duration `yaml:"request_timeout"`
-	SeedKeys       string        `yaml:"seed_keys"`
-	Issuer         string        `yaml:"issuer"`
-}
-
-type rawEmbedded struct {
-	DataDir      string `yaml:"data_dir"`
-	ClientURL    string `yaml:"client_url"`
-	PeerURL      string `yaml:"peer_url"`
-	CertFile     string `yaml:"cert_file"`
-	KeyFile      string `yaml:"key_file"`
-	ClientCAFile string `yaml:"client_ca_file"`
-	PeerCertFile string `yaml:"peer_cert_file"`
-	PeerKeyFile  string `yaml:"peer_key_file"`
-	PeerCAFile   string `yaml:"peer_ca_file"`
-	// StartTimeout is a pointer: 0s is refused, not taken as the default.
-	StartTimeout *time.Duration `yaml:"start_timeout"`
-}
-
-type rawBypass struct {
-	Digits   int `yaml:"digits"`
-	Profiles map[string]struct {
-		Uses *int          `yaml:"uses"`
-		TTL  time.Duration `yaml:"ttl"`
-	} `yaml:"profiles"`
-}
-
-type rawRecovery struct {
-	Digits int           `yaml:"digits"`
-	TTL    time.Duration `yaml:"ttl"`
-}
 
 type rawPasscodes struct {
 	HOTPWindow        int           `yaml:"hotp_window"`
@@ -73,8 +28,7 @@ type rawPasscodes struct {
 	} `yaml:"unenrolled"`
 }
 
-// Defaults of the cluster and passcodes sections not kept by their
-// packages.
+// Defaults of the passcodes section not kept by its package.
 const (
 	DefaultWindowBack = 1
 	// DefaultLockoutAttempts follows NIST SP 800-63B, which allows at most
@@ -84,82 +38,18 @@ const (
 	maxReplyMessage        = 200
 )
 
-func (v *validator) cluster(r rawCluster, dir string, env Env) Cluster {
-	c := Cluster{SeedKeys: absPath(dir, r.SeedKeys), Issuer: r.Issuer}
-	if c.SeedKeys == "" {
-		c.SeedKeys = DefaultSeedKeys
+// cluster resolves the etcd password (for tools too: they read the
+// cluster) and checks the section.
+func (v *validator) cluster(c cluster.Config, dir string, env Env) cluster.Config {
+	const field = "cluster.password"
+	pw := v.secret(field, false, 0, dir, env)
+	c.Etcd.Password = string(pw)
+	check := c
+	if pw == nil && v.givenSecret(field) {
+		check.Etcd.Password = unresolved
 	}
-	if c.Issuer == "" {
-		c.Issuer = DefaultIssuer
-	}
-	e := cluster.EtcdConfig{
-		Endpoints: r.Endpoints, Prefix: r.Prefix,
-		CAFile: absPath(dir, r.CAFile), CertFile: absPath(dir, r.CertFile), KeyFile: absPath(dir, r.KeyFile),
-		ServerName: r.ServerName, Username: r.Username,
-		DialTimeout: r.DialTimeout, RequestTimeout: r.RequestTimeout,
-	}
-	if e.Prefix == "" {
-		e.Prefix = cluster.DefaultPrefix
-	}
-	if len(r.Endpoints) > 0 {
-		if r.Embedded != (rawEmbedded{}) {
-			v.add("cluster.embedded", "give either endpoints (an external etcd) or embedded, not both")
-		}
-	} else {
-		re := r.Embedded
-		c.Embedded = cluster.EmbeddedConfig{
-			DataDir:      absPath(dir, re.DataDir),
-			ClientURL:    re.ClientURL,
-			PeerURL:      re.PeerURL,
-			CertFile:     absPath(dir, re.CertFile),
-			KeyFile:      absPath(dir, re.KeyFile),
-			ClientCAFile: absPath(dir, re.ClientCAFile),
-			PeerCertFile: absPath(dir, re.PeerCertFile),
-			PeerKeyFile:  absPath(dir, re.PeerKeyFile),
-			PeerCAFile:   absPath(dir, re.PeerCAFile),
-		}
-		if c.Embedded.DataDir == "" {
-			c.Embedded.DataDir = DefaultEtcdData
-		}
-		if c.Embedded.ClientURL == "" {
-			c.Embedded.ClientURL = cluster.DefaultClientURL
-		}
-		if c.Embedded.PeerURL == "" {
-			c.Embedded.PeerURL = cluster.DefaultPeerURL
-		}
-		c.Embedded.StartTimeout = cluster.DefaultStartTimeout
-		if re.StartTimeout != nil {
-			c.Embedded.StartTimeout = *re.StartTimeout
-			if *re.StartTimeout == 0 {
-				// Validate would take it for the default.
-				v.add("cluster.embedded.start_timeout", "at least 1s; got 0s")
-			}
-		}
-		var ee *cluster.EmbeddedConfigError
-		if err := c.Embedded.Validate(); errors.As(err, &ee) {
-			for _, p := range ee.Problems {
-				v.add("cluster.embedded."+p.Key, "%s", p.Message)
-			}
-		}
-		// twostepd and twostepctl reach the embedded etcd as any other,
-		// with the cluster section's TLS files: without a certificate
-		// their own etcd would refuse them at start.
-		if c.Embedded.ClientCAFile != "" && e.CertFile == "" && e.KeyFile == "" {
-			v.add("cluster.embedded.client_ca_file", "the embedded etcd will demand a client certificate from twostepd and twostepctl too: give cluster.cert_file and cluster.key_file, signed by this CA")
-		}
-		e.Endpoints = []string{c.Embedded.ClientURL}
-	}
-	pw := v.secret("cluster.password", false, 0, dir, env)
-	e.Password = string(pw)
-	check := e
-	if pw == nil && v.givenSecret("cluster.password") {
-		check.Password = unresolved
-	}
-	if err := check.Validate(); err != nil {
-		v.add("cluster", "%v", err)
-	}
-	c.Etcd = e
-	return c
+	v.section("cluster", check.Validate())
+	return c.WithDefaults()
 }
 
 func (v *validator) passcodes(r rawPasscodes) challenge.Passcodes {
@@ -177,10 +67,10 @@ func (v *validator) passcodes(r rawPasscodes) challenge.Passcodes {
 	}
 	p.HOTPWindow, p.ResyncWindow = r.HOTPWindow, r.ResyncWindow
 	if p.HOTPWindow == 0 {
-		p.HOTPWindow = DefaultHOTPWindow
+		p.HOTPWindow = otp.DefaultHOTPWindow
 	}
 	if p.ResyncWindow == 0 {
-		p.ResyncWindow = DefaultResyncWindow
+		p.ResyncWindow = otp.DefaultResyncWindow
 	}
 	if p.HOTPWindow < 1 || p.HOTPWindow > 100 {
 		v.add("passcodes.hotp_window", "must be 1 to 100 counters; got %d", p.HOTPWindow)
@@ -330,88 +220,3 @@ func containsDigit(s string) bool {
 	}
 	return false
 }
-
-// HelpDesk configures the codes the help desk issues with twostepctl.
-type HelpDesk struct {
-	// BypassDigits is the length of bypass codes; default 9.
-	BypassDigits int
-	// Profiles name the kinds of bypass codes; defaults: short (5 uses,
-	// 24 hours: a forgotten device) and long (unlimited uses, 7 days: a
-	// lost only device).
-	Profiles map[string]BypassProfile
-	// RecoveryDigits and RecoveryTTL shape recovery passcodes; default 9
-	// digits, valid 1 hour.
-	RecoveryDigits int
-	RecoveryTTL    time.Duration
-}
-
-// BypassProfile is what a bypass code of one profile allows.
-type BypassProfile struct {
-	// Uses bounds the logins; 0 allows any number until the code expires.
-	Uses int
-	TTL  time.Duration
-}
-
-// Defaults of the help-desk codes.
-const (
-	DefaultCodeDigits  = 9
-	DefaultRecoveryTTL = time.Hour
-	// DefaultHOTPWindow and DefaultResyncWindow are the look-ahead of
-	// HOTP tokens at login and at resynchronisation.
-	DefaultHOTPWindow   = otp.DefaultHOTPWindow
-	DefaultResyncWindow = otp.DefaultResyncWindow
-)
-
-// DefaultProfiles are the bypass profiles of the help-desk guides.
-func DefaultProfiles() map[string]BypassProfile {
-	return map[string]BypassProfile{
-		"short": {Uses: 5, TTL: 24 * time.Hour},
-		"long":  {Uses: 0, TTL: 7 * 24 * time.Hour},
-	}
-}
-
-func (v *validator) helpDesk(b rawBypass, r rawRecovery) HelpDesk {
-	h := HelpDesk{BypassDigits: b.Digits, Profiles: DefaultProfiles(), RecoveryDigits: r.Digits, RecoveryTTL: r.TTL}
-	if h.BypassDigits == 0 {
-		h.BypassDigits = DefaultCodeDigits
-	}
-	if h.BypassDigits < 8 || h.BypassDigits > 12 {
-		// Shorter codes would look like TOTP codes and fall to guessing.
-		v.add("bypass.digits", "must be 8 to 12; got %d", h.BypassDigits)
-	}
-	for name, p := range b.Profiles {
-		f := "bypass.profiles." + name
-		if !profileName.MatchString(name) {
-			v.add(f, "a profile name is 1 to 32 letters, digits, '-' or '_'")
-		}
-		bp := h.Profiles[name]
-		if p.Uses != nil {
-			bp.Uses = *p.Uses
-		}
-		if p.TTL != 0 {
-			bp.TTL = p.TTL
-		}
-		switch {
-		case bp.Uses < 0 || bp.Uses > 1000:
-			v.add(f+".uses", "must be 0 (unlimited) to 1000; got %d", bp.Uses)
-		case bp.TTL < time.Minute || bp.TTL > 90*24*time.Hour:
-			v.add(f+".ttl", "must be 1m to 90 days (2160h); got %s", bp.TTL)
-		}
-		h.Profiles[name] = bp
-	}
-	if h.RecoveryDigits == 0 {
-		h.RecoveryDigits = DefaultCodeDigits
-	}
-	if h.RecoveryDigits < 8 || h.RecoveryDigits > 12 {
-		v.add("recovery.digits", "must be 8 to 12; got %d", h.RecoveryDigits)
-	}
-	if h.RecoveryTTL == 0 {
-		h.RecoveryTTL = DefaultRecoveryTTL
-	}
-	if h.RecoveryTTL < time.Minute || h.RecoveryTTL > 7*24*time.Hour {
-		v.add("recovery.ttl", "must be 1m to 7 days (168h); got %s", h.RecoveryTTL)
-	}
-	return h
-}
-
-var profileName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"twostep/challenge"
+	"twostep/cluster"
 	"twostep/directory"
 	"twostep/radiusd"
 )
@@ -510,12 +511,12 @@ directory: {backend: file, file: {path: users.yaml}}
 			name      string
 			got, want any
 		}{
-			{"embedded data", c.Cluster.Embedded.DataDir, DefaultEtcdData},
+			{"embedded data", c.Cluster.Embedded.DataDir, cluster.DefaultDataDir},
 			{"embedded start timeout", c.Cluster.Embedded.StartTimeout, time.Minute},
 			{"prefix", c.Cluster.Etcd.Prefix, "/twostep/"},
 			{"endpoints", c.Cluster.Etcd.Endpoints[0], "http://127.0.0.1:2379"},
-			{"seed keys", c.Cluster.SeedKeys, DefaultSeedKeys},
-			{"issuer", c.Cluster.Issuer, DefaultIssuer},
+			{"seed keys", c.Cluster.SeedKeys, cluster.DefaultSeedKeys},
+			{"issuer", c.Cluster.Issuer, cluster.DefaultIssuer},
 			{"window back", c.Passcodes.Window.Back, 1},
 			{"window ahead", c.Passcodes.Window.Ahead, 0},
 			{"lockout attempts", c.Passcodes.Lockout.Attempts, 10},
@@ -525,10 +526,10 @@ directory: {backend: file, file: {path: users.yaml}}
 			{"failmode", c.Clients[0].Login.FailMode, challenge.Secure},
 			{"hotp window", c.Passcodes.HOTPWindow, 10},
 			{"resync window", c.Passcodes.ResyncWindow, 100},
-			{"bypass digits", c.HelpDesk.BypassDigits, 9},
-			{"short", c.HelpDesk.Profiles["short"], BypassProfile{Uses: 5, TTL: 24 * time.Hour}},
-			{"long", c.HelpDesk.Profiles["long"], BypassProfile{Uses: 0, TTL: 168 * time.Hour}},
-			{"recovery ttl", c.HelpDesk.RecoveryTTL, time.Hour},
+			{"bypass digits", c.Bypass.Digits, 9},
+			{"short", c.Bypass.Profiles["short"], cluster.BypassProfile{Uses: 5, TTL: 24 * time.Hour}},
+			{"long", c.Bypass.Profiles["long"], cluster.BypassProfile{Uses: 0, TTL: 168 * time.Hour}},
+			{"recovery ttl", c.Recovery.TTL, time.Hour},
 		}
 		for _, ch := range checks {
 			if ch.got != ch.want {
@@ -592,7 +593,7 @@ recovery: {ttl: 720h}
 			"t.yaml:7: clients[0].failmode: must be secure",
 			"t.yaml:8: clients[0].code_length: must be 6 or 8",
 			"t.yaml:12: cluster.embedded: give either endpoints",
-			"cluster: etcd: ",
+			"t.yaml:13: cluster.username: give password too, or neither",
 			"t.yaml:15: passcodes.window_back: must be 0 to 10",
 			"t.yaml:16: passcodes.challenge_ttl: must be 10s to 10m",
 			"t.yaml:17: passcodes.lockout.attempts: must be 1 to 100",

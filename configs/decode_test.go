@@ -80,7 +80,7 @@ func TestUndecodedValuesNotReportedTwice(t *testing.T) {
 		{"directory not a mapping", "clients:\n  - {name: nas, networks: [10.0.0.1], secret: s3cret-s3cret}\ndirectory: ldap\n",
 			[]string{"3: directory: a string is not allowed here; want a mapping (keys and values)"}},
 		{"unknown key under a known one", "clients:\n  - {name: nas, networks: [10.0.0.1], secret: s3cret-s3cret}\ndirectory: {backend: file, file: {path: u.yaml}}\ncluster:\n  pasword_file: /x\n  username: twostep\n",
-			[]string{`5: cluster.pasword_file: unknown key; did you mean "password_file"?`, "4: cluster: etcd: username, password: give both or neither"}},
+			[]string{`5: cluster.pasword_file: unknown key; did you mean "password_file"?`, "6: cluster.username: give password too, or neither"}},
 		{"a key given twice", "clients:\n  - {name: nas, networks: [10.0.0.1], secret: s3cret-s3cret}\ndirectory: {backend: file, file: {path: u.yaml}}\nmetrics: {listen: \"127.0.0.1:1\"}\nmetrics: {listen: \"127.0.0.1:2\"}\n",
 			[]string{"5: metrics: given twice (first at line 4); remove one"}},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
+	"twostep/cluster"
 	"twostep/directory"
 	"twostep/radiusd"
 )
@@ -41,12 +42,12 @@ type raw struct {
 	Metrics   struct {
 		Listen *string `yaml:"listen"`
 	} `yaml:"metrics"`
-	Cluster   rawCluster   `yaml:"cluster"`
-	Passcodes rawPasscodes `yaml:"passcodes"`
-	Bypass    rawBypass    `yaml:"bypass"`
-	Recovery  rawRecovery  `yaml:"recovery"`
-	Push      rawPush      `yaml:"push"`
-	Portal    rawPortal    `yaml:"portal"`
+	Cluster   cluster.Config         `yaml:"cluster"`
+	Passcodes rawPasscodes           `yaml:"passcodes"`
+	Bypass    cluster.BypassConfig   `yaml:"bypass"`
+	Recovery  cluster.RecoveryConfig `yaml:"recovery"`
+	Push      rawPush                `yaml:"push"`
+	Portal    rawPortal              `yaml:"portal"`
 	Policy    struct {
 		Default string `yaml:"default"`
 		Groups  []struct {
@@ -131,7 +132,8 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 
 	// Decoded key by key: an unknown key or a value of the wrong type is
 	// reported at its line, and the checks below still run on the rest.
-	var r raw
+	// Each section is decoded over its owner's defaults (decode.go).
+	r := raw{Cluster: cluster.DefaultConfig(), Bypass: cluster.DefaultBypassConfig()}
 	if !v.decode(&root, &r) {
 		return nil, v.err()
 	}
@@ -146,7 +148,10 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	c.Directory = v.directory(r.Directory, filepath.Dir(path), env)
 	c.Cluster = v.cluster(r.Cluster, filepath.Dir(path), env)
 	c.Passcodes = v.passcodes(r.Passcodes)
-	c.HelpDesk = v.helpDesk(r.Bypass, r.Recovery)
+	v.section("bypass", r.Bypass.Validate())
+	c.Bypass = r.Bypass.WithDefaults()
+	v.section("recovery", r.Recovery.Validate())
+	c.Recovery = r.Recovery.WithDefaults()
 	c.Push = v.push(r.Push, filepath.Dir(path), env)
 	c.Portal = v.portal(r.Portal, filepath.Dir(path))
 	c.Metrics.Listen = DefaultMetrics

@@ -30,13 +30,14 @@ type Config struct {
 	Policy challenge.Policy
 	// Cluster is where the shared state lives: the embedded etcd (default)
 	// or an external cluster, and the seed key file.
-	Cluster Cluster
+	Cluster cluster.Config
 	// Passcodes configures TOTP checks, challenges, lockout and users
 	// without a device.
 	Passcodes challenge.Passcodes
-	// HelpDesk shapes the bypass codes and recovery passcodes twostepctl
-	// issues (sections bypass and recovery).
-	HelpDesk HelpDesk
+	// Bypass and Recovery shape the bypass codes and recovery passcodes
+	// twostepctl issues.
+	Bypass   cluster.BypassConfig
+	Recovery cluster.RecoveryConfig
 	// Push configures push approval and the approval API; off unless
 	// push.listen is set.
 	Push Push
@@ -44,27 +45,6 @@ type Config struct {
 	// portal.listen is set.
 	Portal Portal
 }
-
-// Cluster configures the shared state.
-type Cluster struct {
-	// Embedded runs a single-member etcd inside twostepd; it is used when
-	// Etcd.Endpoints is empty (the default).
-	Embedded cluster.EmbeddedConfig
-	// Etcd reaches the store: the embedded server's client URL or the
-	// external cluster's endpoints, with the section's TLS files and
-	// credentials either way.
-	Etcd cluster.EtcdConfig
-	// SeedKeys is the key file sealing OTP seeds (AES-256-GCM), kept
-	// outside etcd; default /etc/twostep/seed.key. Create it with
-	// `twostepctl keygen -out FILE`.
-	SeedKeys string
-	// Issuer names the service in authenticator apps (otpauth URIs);
-	// default "twostep".
-	Issuer string
-}
-
-// UsesEmbedded reports whether twostepd runs its own etcd.
-func (c Cluster) UsesEmbedded() bool { return c.Embedded.DataDir != "" }
 
 // Log configures logging.
 type Log struct {
@@ -111,7 +91,4 @@ const (
 	DefaultRejectDelay  = time.Second
 	DefaultMetrics      = "127.0.0.1:9812"
 	MaxSecretLen        = 64
-	DefaultEtcdData     = "/var/lib/twostep/etcd"
-	DefaultSeedKeys     = "/etc/twostep/seed.key"
-	DefaultIssuer       = "twostep"
 )
