@@ -140,81 +140,9 @@ func (v *validator) passcodes(r rawPasscodes) challenge.Passcodes {
 	return p
 }
 
-// clientLogin reads how client p carries the second factor.
-func (v *validator) clientLogin(p string, rc rawClient) challenge.ClientLogin {
-	l := challenge.ClientLogin{NASTimeout: challenge.DefaultNASTimeout, NASRetries: challenge.DefaultNASRetries, VerifiedPush: rc.VerifiedPush}
-	if rc.NASTimeout != 0 {
-		l.NASTimeout = rc.NASTimeout
-		if rc.NASTimeout < time.Second || rc.NASTimeout > 2*time.Minute {
-			v.add(p+".nas_timeout", "the NAS's RADIUS timeout, between 1s and 2m; got %v", rc.NASTimeout)
-		}
-	}
-	if rc.NASRetries != nil {
-		l.NASRetries = *rc.NASRetries
-		if l.NASRetries < 0 || l.NASRetries > 10 {
-			v.add(p+".nas_retries", "the NAS's retransmissions, 0 to 10; got %d", l.NASRetries)
-		}
-	}
-	if total := l.NASTimeout * time.Duration(l.NASRetries+1); total > 2*time.Minute {
-		v.add(p+".nas_timeout", "the NAS waits %v in all (timeout × tries); twostep answers within 2m", total)
-	}
-	if rc.Mode != "" {
-		m, ok := challenge.ParseMode(rc.Mode)
-		if !ok {
-			v.add(p+".mode", "must be auto (default), append or challenge; got %q", rc.Mode)
-		}
-		l.Mode = m
-	}
-	if rc.FailMode != "" {
-		f, ok := challenge.ParseFailMode(rc.FailMode)
-		if !ok {
-			v.add(p+".failmode", "must be secure (reject while the cluster is down; default) or safe (password alone); got %q", rc.FailMode)
-		}
-		l.FailMode = f
-	}
-	if l.VerifiedPush && l.Mode == challenge.ModeAppend {
-		v.add(p+".verified_push", "needs a client that shows challenges (mode auto or challenge): the number is shown in an Access-Challenge")
-	}
-	if l.Mode == challenge.ModeChallenge && (rc.Separator != nil || rc.CodeLength != 0) {
-		v.add(p+".mode", "challenge mode never splits the password: separator and code_length go with append or auto")
-	}
-	if rc.Separator != nil {
-		l.Separator = *rc.Separator
-		switch {
-		case l.Separator == "" && rc.CodeLength == 0:
-			v.add(p+".separator", "an empty separator needs code_length (the passcode's fixed length)")
-		case len(l.Separator) > 4:
-			v.add(p+".separator", "at most 4 characters; got %d", len(l.Separator))
-		case containsDigit(l.Separator):
-			v.add(p+".separator", "must not contain digits: passcodes are digits")
-		}
-	}
-	if rc.CodeLength != 0 {
-		switch {
-		case rc.CodeLength != 6 && rc.CodeLength != 8:
-			v.add(p+".code_length", "must be 6 or 8 (the devices' digits); got %d", rc.CodeLength)
-		case l.Mode != challenge.ModeAppend:
-			v.add(p+".code_length", "only with mode: append (in auto mode nothing tells a password from a password and a code)")
-		case rc.Separator == nil || *rc.Separator != "":
-			v.add(p+".code_length", "goes with separator: \"\" (no separator)")
-		}
-		l.CodeLength = rc.CodeLength
-	}
-	return l
-}
-
 func hasControl(s string) bool {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
-			return true
-		}
-	}
-	return false
-}
-
-func containsDigit(s string) bool {
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
 			return true
 		}
 	}

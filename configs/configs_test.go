@@ -103,9 +103,9 @@ directory:
 		name      string
 		got, want any
 	}{
-		{"listen", c.RADIUS.Listen[0], DefaultListen},
-		{"workers", c.RADIUS.Workers, DefaultWorkers},
-		{"duplicate_ttl", c.RADIUS.DuplicateTTL, DefaultDuplicateTTL},
+		{"listen", c.RADIUS.Listen[0], radiusd.DefaultListen},
+		{"workers", c.RADIUS.Workers, 256},
+		{"duplicate_ttl", c.RADIUS.DuplicateTTL, 10 * time.Second},
 		{"reject_delay", c.RADIUS.RejectDelay, time.Second},
 		{"metrics", c.Metrics.Listen, DefaultMetrics},
 		{"watch", c.Directory.File.Watch, directory.DefaultWatch},

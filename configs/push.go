@@ -10,6 +10,7 @@ import (
 
 	"twostep/challenge"
 	"twostep/cluster"
+	"twostep/radiusd"
 )
 
 // Push configures push approval: the approval API this node serves and
@@ -151,7 +152,7 @@ func (v *validator) push(r rawPush, dir string, env Env) Push {
 		}
 		// Alerts are signed: a receiver must be able to tell them from
 		// forgeries.
-		p.AlertSecret = v.secret("push.alert.secret", true, MaxSecretLen, dir, env)
+		p.AlertSecret = v.secret("push.alert.secret", true, radiusd.MaxSecretLen, dir, env)
 	}
 	return p
 }

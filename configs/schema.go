@@ -1,8 +1,6 @@
 package configs
 
 import (
-	"time"
-
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
@@ -18,7 +16,7 @@ type Config struct {
 	// Log configures the daemon's log.
 	Log Log
 	// RADIUS configures the RADIUS listeners.
-	RADIUS RADIUS
+	RADIUS radiusd.Config
 	// Clients are the NASes allowed to send requests, secrets resolved.
 	Clients []radiusd.Client
 	// Directory chooses the first-factor backend.
@@ -54,27 +52,6 @@ type Log struct {
 	Format string
 }
 
-// RADIUS configures the RADIUS server.
-type RADIUS struct {
-	// Listen holds the UDP addresses to serve, each with a host (an
-	// address, or 0.0.0.0 / [::] for every address of one family); default
-	// ["0.0.0.0:1812"].
-	Listen []string
-	// Workers bounds requests decided at once; default 256.
-	Workers int
-	// DuplicateTTL is how long answers are kept for retransmissions
-	// (RFC 5080); default 10s, allowed 5s to 30s.
-	DuplicateTTL time.Duration
-	// RejectDelay is when every Access-Reject leaves, counted from the
-	// request's arrival, so that an outsider cannot time how far a login
-	// got and guessing slows down (FreeRADIUS's reject_delay, padded to
-	// one total); default 1s, 0s turns it off.
-	RejectDelay time.Duration
-	// Dictionaries are FreeRADIUS-format dictionary files naming further
-	// reply attributes; default none (the built-in attributes).
-	Dictionaries []string
-}
-
 // Metrics configures the operations HTTP listener.
 type Metrics struct {
 	// Listen is the address for /metrics, /healthz and /readyz; default
@@ -85,10 +62,5 @@ type Metrics struct {
 // Defaults written once, used by the loader and documented in
 // configs/example.yaml.
 const (
-	DefaultListen       = "0.0.0.0:1812"
-	DefaultWorkers      = 256
-	DefaultDuplicateTTL = 10 * time.Second
-	DefaultRejectDelay  = time.Second
-	DefaultMetrics      = "127.0.0.1:9812"
-	MaxSecretLen        = 64
+	DefaultMetrics = "127.0.0.1:9812"
 )

@@ -106,12 +106,10 @@ func (d *daemon) newEngine(store cluster.Store, host string) (*challenge.Engine,
 // newRADIUS builds the RADIUS server in front of engine.
 func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, host string) (*radiusd.Server, error) {
 	return radiusd.NewServer(radiusd.Options{
+		Config:        d.cfg.RADIUS,
 		Authenticator: engine,
 		Dictionary:    dict,
 		Clients:       d.clients,
-		Workers:       d.cfg.RADIUS.Workers,
-		DuplicateTTL:  d.cfg.RADIUS.DuplicateTTL,
-		RejectDelay:   d.cfg.RADIUS.RejectDelay,
 		Logger:        d.log,
 		Metrics:       radiusd.NewMetrics(d.reg),
 		Ready:         d.isReady,
