@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
+	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/confcheck"
 	"twostep/directory"
@@ -29,24 +30,13 @@ type raw struct {
 	Metrics   struct {
 		Listen *string `yaml:"listen"`
 	} `yaml:"metrics"`
-	Cluster   cluster.Config         `yaml:"cluster"`
-	Passcodes rawPasscodes           `yaml:"passcodes"`
-	Bypass    cluster.BypassConfig   `yaml:"bypass"`
-	Recovery  cluster.RecoveryConfig `yaml:"recovery"`
-	Push      rawPush                `yaml:"push"`
-	Portal    rawPortal              `yaml:"portal"`
-	Policy    struct {
-		Default string `yaml:"default"`
-		Groups  []struct {
-			Group        string `yaml:"group"`
-			Action       string `yaml:"action"`
-			VerifiedPush bool   `yaml:"verified_push"`
-			Reply        []struct {
-				Name  string `yaml:"name"`
-				Value string `yaml:"value"`
-			} `yaml:"reply"`
-		} `yaml:"groups"`
-	} `yaml:"policy"`
+	Cluster   cluster.Config            `yaml:"cluster"`
+	Passcodes challenge.PasscodesConfig `yaml:"passcodes"`
+	Bypass    cluster.BypassConfig      `yaml:"bypass"`
+	Recovery  cluster.RecoveryConfig    `yaml:"recovery"`
+	Push      rawPush                   `yaml:"push"`
+	Portal    rawPortal                 `yaml:"portal"`
+	Policy    challenge.Policy          `yaml:"policy"`
 }
 
 // Load reads, validates and resolves the configuration at path. A file
@@ -103,7 +93,12 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	// Decoded key by key: an unknown key or a value of the wrong type is
 	// reported at its line, and the checks below still run on the rest.
 	// Each section is decoded over its owner's defaults (decode.go).
-	r := raw{RADIUS: radiusd.DefaultConfig(), Cluster: cluster.DefaultConfig(), Bypass: cluster.DefaultBypassConfig()}
+	r := raw{
+		RADIUS:    radiusd.DefaultConfig(),
+		Cluster:   cluster.DefaultConfig(),
+		Passcodes: challenge.DefaultPasscodesConfig(),
+		Bypass:    cluster.DefaultBypassConfig(),
+	}
 	if !v.decode(&root, &r) {
 		return nil, v.err()
 	}
@@ -115,10 +110,12 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	c.RADIUS = r.RADIUS.WithDefaults()
 	dict := v.dictionary(c.RADIUS.Dictionaries)
 	c.Clients = v.clients(r.Clients, filepath.Dir(path), env, dict)
-	c.Policy = v.policy(&r, dict)
+	c.Policy = v.policy(r.Policy, dict)
 	c.Directory = v.directory(r.Directory, filepath.Dir(path), env)
 	c.Cluster = v.cluster(r.Cluster, filepath.Dir(path), env)
-	c.Passcodes = v.passcodes(r.Passcodes)
+	var err error
+	c.Passcodes, err = r.Passcodes.Passcodes()
+	v.section("passcodes", err)
 	v.section("bypass", r.Bypass.Validate())
 	c.Bypass = r.Bypass.WithDefaults()
 	v.section("recovery", r.Recovery.Validate())

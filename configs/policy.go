@@ -18,44 +18,19 @@ func (v *validator) dictionary(files []string) *radiusd.Dictionary {
 	return d
 }
 
-// policy reads the group rules; every reply attribute is encoded once
-// here, so that a bad name or value is refused at start-up, not on a
-// user's login.
-func (v *validator) policy(r *raw, dict *radiusd.Dictionary) challenge.Policy {
-	var p challenge.Policy
-	if r.Policy.Default != "" {
-		a, ok := challenge.ParseAction(r.Policy.Default)
-		if !ok {
-			v.add("policy.default", "must be require, exempt or deny; got %q", r.Policy.Default)
-		}
-		p.Default = a
-	}
-	for i, g := range r.Policy.Groups {
-		f := fmt.Sprintf("policy.groups[%d]", i)
-		rule := challenge.GroupRule{Group: g.Group, VerifiedPush: g.VerifiedPush}
-		if g.Group == "" {
-			v.add(f+".group", "a group name is needed")
-		}
-		if g.Action != "" {
-			a, ok := challenge.ParseAction(g.Action)
-			if !ok {
-				v.add(f+".action", "must be require, exempt or deny; got %q", g.Action)
-			}
-			rule.Action = a
-		}
-		if rule.Action == challenge.Deny && len(g.Reply) > 0 {
-			v.add(f+".reply", "a deny rule sends no attributes")
-		}
+// policy checks the group rules; every reply attribute is encoded once
+// here, with the radius section's dictionaries, so that a bad name or
+// value is refused at start-up, not on a user's login.
+func (v *validator) policy(p challenge.Policy, dict *radiusd.Dictionary) challenge.Policy {
+	v.section("policy", p.Validate())
+	for i, g := range p.Groups {
 		for j, a := range g.Reply {
-			af := fmt.Sprintf("%s.reply[%d]", f, j)
 			if dict != nil {
 				if _, err := dict.Encode(a.Name, a.Value); err != nil {
-					v.add(af, "%v", err)
+					v.add(fmt.Sprintf("policy.groups[%d].reply[%d]", i, j), "%v", err)
 				}
 			}
-			rule.Reply = append(rule.Reply, challenge.Attribute{Name: a.Name, Value: a.Value})
 		}
-		p.Groups = append(p.Groups, rule)
 	}
 	return p
 }
