@@ -46,3 +46,18 @@ func HostPort(addr string) error {
 	}
 	return nil
 }
+
+// Loopback reports whether host, or the host of host:port, names this
+// machine only: localhost or a loopback address. A plain-text listener
+// or URL is allowed there, where nothing crosses a network.
+func Loopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}

@@ -821,8 +821,8 @@ policy: {groups: [{group: admins, verified_push: true}]}
 			t.Fatal(err)
 		}
 		p := c.Push
-		if !p.Enabled() || p.URLs[0] != "http://127.0.0.1:8443" || p.Timeout != time.Minute || p.Limit.Count != 3 || p.Limit.Window != 5*time.Minute ||
-			p.VAPIDKeyFile != "/etc/twostep/vapid.key" || p.AnswersPerMinute != 600 {
+		if !p.Enabled() || p.API.URLs[0] != "http://127.0.0.1:8443" || p.Approval.Timeout != time.Minute || p.Approval.Limit.Count != 3 || p.Approval.Limit.Window != 5*time.Minute ||
+			p.Notify.WebPush.VAPIDKeyFile != "/etc/twostep/vapid.key" || p.API.AnswersPerMinute != 600 {
 			t.Errorf("push: %+v", p)
 		}
 		if l := c.Clients[0].Login; l.NASTimeout != 30*time.Second || l.NASRetries != 0 || !l.VerifiedPush {
@@ -882,9 +882,9 @@ portal:
 			t.Fatal(err)
 		}
 		p := c.Portal
-		if !p.Enabled() || p.CertFile != "/etc/twostep/portal.crt" || p.SessionTTL != 8*time.Hour || p.Idle != 15*time.Minute ||
-			p.Attempts != 5 || p.SignInsPerMinute != 10 || p.AddressSignInsPerMinute != 100 || p.SelfAssignTokens || p.SelfSigned ||
-			len(p.TrustedProxies) != 2 || p.TrustedProxies[0].String() != "192.0.2.10/32" || !strings.HasPrefix(p.URL, "https://") {
+		if !p.Enabled() || p.TLS.CertFile != "/etc/twostep/portal.crt" || p.Session.TTL != 8*time.Hour || p.Session.Idle != 15*time.Minute ||
+			p.Attempts != 5 || p.SignInsPerMinute != 10 || p.AddressSignInsPerMinute != 100 || p.Tokens.SelfAssign || p.TLS.SelfSigned ||
+			len(p.TrustedProxies) != 2 || p.TrustedProxies[0] != "192.0.2.10" || !strings.HasPrefix(p.URL, "https://") {
 			t.Errorf("portal: %+v", p)
 		}
 	})

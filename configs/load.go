@@ -14,29 +14,31 @@ import (
 	"twostep/cluster"
 	"twostep/confcheck"
 	"twostep/directory"
+	"twostep/portal"
 	"twostep/radiusd"
 )
 
-// raw mirrors the file as written; pointers mark fields whose absence
-// differs from their zero value.
-type raw struct {
-	Log struct {
-		Level  string `yaml:"level"`
-		Format string `yaml:"format"`
-	} `yaml:"log"`
-	RADIUS    radiusd.Config         `yaml:"radius"`
-	Clients   []radiusd.ClientConfig `yaml:"clients"`
-	Directory directory.Config       `yaml:"directory"`
-	Metrics   struct {
-		Listen *string `yaml:"listen"`
-	} `yaml:"metrics"`
+// file is the configuration file as decoded: each section its owner's
+// struct (configs owns log and metrics, the daemon's own).
+type file struct {
+	Log       logSection                `yaml:"log"`
+	RADIUS    radiusd.Config            `yaml:"radius"`
+	Clients   []radiusd.ClientConfig    `yaml:"clients"`
+	Directory directory.Config          `yaml:"directory"`
+	Metrics   Metrics                   `yaml:"metrics"`
 	Cluster   cluster.Config            `yaml:"cluster"`
 	Passcodes challenge.PasscodesConfig `yaml:"passcodes"`
 	Bypass    cluster.BypassConfig      `yaml:"bypass"`
 	Recovery  cluster.RecoveryConfig    `yaml:"recovery"`
-	Push      rawPush                   `yaml:"push"`
-	Portal    rawPortal                 `yaml:"portal"`
+	Push      Push                      `yaml:"push"`
+	Portal    portal.Config             `yaml:"portal"`
 	Policy    challenge.Policy          `yaml:"policy"`
+}
+
+// logSection is the log section as written.
+type logSection struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
 }
 
 // Load reads, validates and resolves the configuration at path. A file
@@ -93,65 +95,72 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	// Decoded key by key: an unknown key or a value of the wrong type is
 	// reported at its line, and the checks below still run on the rest.
 	// Each section is decoded over its owner's defaults (decode.go).
-	r := raw{
+	f := file{
 		RADIUS:    radiusd.DefaultConfig(),
+		Metrics:   Metrics{Listen: DefaultMetrics},
 		Cluster:   cluster.DefaultConfig(),
 		Passcodes: challenge.DefaultPasscodesConfig(),
 		Bypass:    cluster.DefaultBypassConfig(),
+		Push:      Push{Approval: challenge.DefaultPushConfig()},
 	}
-	if !v.decode(&root, &r) {
+	if !v.decode(&root, &f) {
 		return nil, v.err()
 	}
-	absPaths(reflect.ValueOf(&r).Elem(), filepath.Dir(path))
+	dir := filepath.Dir(path)
+	absPaths(reflect.ValueOf(&f).Elem(), dir)
 
-	c := &Config{Path: path}
-	v.log(&r, &c.Log)
-	v.section("radius", r.RADIUS.Validate())
-	c.RADIUS = r.RADIUS.WithDefaults()
+	// Each section checked by its owner, its problems put at their lines;
+	// the secrets resolved; the checks across sections.
+	c := &Config{Path: path, Log: v.log(f.Log), Metrics: v.metrics(f.Metrics)}
+	v.section("radius", f.RADIUS.Validate())
+	c.RADIUS = f.RADIUS.WithDefaults()
 	dict := v.dictionary(c.RADIUS.Dictionaries)
-	c.Clients = v.clients(r.Clients, filepath.Dir(path), env, dict)
-	c.Policy = v.policy(r.Policy, dict)
-	c.Directory = v.directory(r.Directory, filepath.Dir(path), env)
-	c.Cluster = v.cluster(r.Cluster, filepath.Dir(path), env)
+	c.Clients = v.clients(f.Clients, dir, env, dict)
+	c.Policy = v.policy(f.Policy, dict)
+	c.Directory = v.directory(f.Directory, dir, env)
+	c.Cluster = v.cluster(f.Cluster, dir, env)
 	var err error
-	c.Passcodes, err = r.Passcodes.Passcodes()
+	c.Passcodes, err = f.Passcodes.Passcodes()
 	v.section("passcodes", err)
-	v.section("bypass", r.Bypass.Validate())
-	c.Bypass = r.Bypass.WithDefaults()
-	v.section("recovery", r.Recovery.Validate())
-	c.Recovery = r.Recovery.WithDefaults()
-	c.Push = v.push(r.Push, filepath.Dir(path), env)
-	c.Portal = v.portal(r.Portal, filepath.Dir(path))
-	c.Metrics.Listen = DefaultMetrics
-	if r.Metrics.Listen != nil {
-		c.Metrics.Listen = *r.Metrics.Listen
-		if c.Metrics.Listen != "" {
-			v.hostPort("metrics.listen", c.Metrics.Listen)
-		}
-	}
+	v.section("bypass", f.Bypass.Validate())
+	c.Bypass = f.Bypass.WithDefaults()
+	v.section("recovery", f.Recovery.Validate())
+	c.Recovery = f.Recovery.WithDefaults()
+	c.Push = v.push(f.Push, dir, env)
+	c.Portal = v.portal(f.Portal)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func (v *validator) log(r *raw, l *Log) {
-	l.Level = zerolog.InfoLevel
-	if r.Log.Level != "" {
-		lvl, err := zerolog.ParseLevel(r.Log.Level)
+func (v *validator) log(r logSection) Log {
+	l := Log{Level: zerolog.InfoLevel}
+	if r.Level != "" {
+		lvl, err := zerolog.ParseLevel(r.Level)
 		if err != nil || lvl < zerolog.DebugLevel || lvl > zerolog.ErrorLevel {
-			v.add("log.level", "must be one of debug, info, warn, error; got %q", r.Log.Level)
+			v.add("log.level", "must be one of debug, info, warn, error; got %q", r.Level)
 		}
 		l.Level = lvl
 	}
-	switch r.Log.Format {
+	switch r.Format {
 	case "", "json":
 		l.Format = "json"
 	case "console":
 		l.Format = "console"
 	default:
-		v.add("log.format", "must be json or console; got %q", r.Log.Format)
+		v.add("log.format", "must be json or console; got %q", r.Format)
 	}
+	return l
+}
+
+func (v *validator) metrics(m Metrics) Metrics {
+	if m.Listen != "" {
+		if err := confcheck.HostPort(m.Listen); err != nil {
+			v.add("metrics.listen", "%v", err)
+		}
+	}
+	return m
 }
 
 // clients resolves the clients' secrets (unless the tools asked not to)
@@ -190,12 +199,6 @@ func (v *validator) directory(d directory.Config, dir string, env Env) directory
 	}
 	v.section("directory", check.Validate())
 	return d.WithDefaults()
-}
-
-func (v *validator) hostPort(p, addr string) {
-	if err := confcheck.HostPort(addr); err != nil {
-		v.add(p, "%v", err)
-	}
 }
 
 func absPath(dir, p string) string {

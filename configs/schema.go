@@ -6,6 +6,7 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/directory"
+	"twostep/portal"
 	"twostep/radiusd"
 )
 
@@ -41,7 +42,7 @@ type Config struct {
 	Push Push
 	// Portal configures the self-service portal; off unless
 	// portal.listen is set.
-	Portal Portal
+	Portal portal.Config
 }
 
 // Log configures logging.
@@ -56,7 +57,7 @@ type Log struct {
 type Metrics struct {
 	// Listen is the address for /metrics, /healthz and /readyz; default
 	// 127.0.0.1:9812; an empty string turns the listener off.
-	Listen string
+	Listen string `yaml:"listen"`
 }
 
 // Defaults written once, used by the loader and documented in

@@ -274,7 +274,7 @@ func (d *daemon) logListening(ls *listeners) {
 		d.log.Info().Str("addr", ls.ops.addr()).Msg("metrics listening")
 	}
 	if ls.api != nil {
-		d.log.Info().Str("addr", ls.api.addr()).Strs("urls", d.cfg.Push.URLs).Msg("push approval API listening")
+		d.log.Info().Str("addr", ls.api.addr()).Strs("urls", d.cfg.Push.API.URLs).Msg("push approval API listening")
 	}
 	if ls.web != nil {
 		d.log.Info().Str("addr", ls.web.addr()).Msg("portal listening: https://" + ls.web.addr() + "/")
