@@ -1,18 +1,15 @@
 package configs
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 
-	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
 	"twostep/challenge"
 	"twostep/cluster"
-	"twostep/confcheck"
 	"twostep/directory"
 	"twostep/portal"
 	"twostep/radiusd"
@@ -132,73 +129,6 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-func (v *validator) log(r logSection) Log {
-	l := Log{Level: zerolog.InfoLevel}
-	if r.Level != "" {
-		lvl, err := zerolog.ParseLevel(r.Level)
-		if err != nil || lvl < zerolog.DebugLevel || lvl > zerolog.ErrorLevel {
-			v.add("log.level", "must be one of debug, info, warn, error; got %q", r.Level)
-		}
-		l.Level = lvl
-	}
-	switch r.Format {
-	case "", "json":
-		l.Format = "json"
-	case "console":
-		l.Format = "console"
-	default:
-		v.add("log.format", "must be json or console; got %q", r.Format)
-	}
-	return l
-}
-
-func (v *validator) metrics(m Metrics) Metrics {
-	if m.Listen != "" {
-		if err := confcheck.HostPort(m.Listen); err != nil {
-			v.add("metrics.listen", "%v", err)
-		}
-	}
-	return m
-}
-
-// clients resolves the clients' secrets (unless the tools asked not to)
-// and reads the entries; their reply attributes must be in the radius
-// section's dictionaries.
-func (v *validator) clients(entries []radiusd.ClientConfig, dir string, env Env, dict *radiusd.Dictionary) []radiusd.Client {
-	for i := range entries {
-		if !env.SkipSecrets {
-			entries[i].Secret = v.secret(fmt.Sprintf("clients[%d].secret", i), true, radiusd.MaxSecretLen, dir, env)
-		}
-		for j, name := range entries[i].ReplyAttributes {
-			if dict != nil {
-				if _, err := dict.Encode(name, "0"); errors.Is(err, radiusd.ErrUnknownAttribute) {
-					v.add(fmt.Sprintf("clients[%d].reply_attributes[%d]", i, j), "%q: %v", name, radiusd.ErrUnknownAttribute)
-				}
-			}
-		}
-	}
-	clients, err := radiusd.Clients(entries)
-	v.section("clients", err)
-	return clients
-}
-
-// directory resolves the ldap backend's password (for tools too:
-// twostepctl looks users up in the directory) and checks the section.
-func (v *validator) directory(d directory.Config, dir string, env Env) directory.Config {
-	check := d
-	if d.Backend == directory.BackendLDAP {
-		const field = "directory.ldap.bind_password"
-		pw := v.secret(field, false, 0, dir, env)
-		d.LDAP.BindPassword = string(pw)
-		check.LDAP.BindPassword = d.LDAP.BindPassword
-		if pw == nil && v.givenSecret(field) {
-			check.LDAP.BindPassword = unresolved
-		}
-	}
-	v.section("directory", check.Validate())
-	return d.WithDefaults()
 }
 
 func absPath(dir, p string) string {
