@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -992,6 +993,41 @@ directory: {backend: file, file: {path: /u.yaml}}
 				t.Fatal(err)
 			}
 			if got := c.Clients[0].MessageAuthenticator; got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestChanged: a reload learns which sections changed, by comparing the
+// sections as loaded.
+func TestChanged(t *testing.T) {
+	const base = `clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+`
+	parse := func(src string) *Config {
+		t.Helper()
+		c, err := Parse("/etc/twostep/t.yaml", []byte(src), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	old := parse(base)
+	tests := []struct {
+		name, src string
+		want      []string
+	}{
+		{"nothing", base, nil},
+		{"defaults written out", base + "radius: {workers: 256, reject_delay: 1s}\nmetrics: {listen: \"127.0.0.1:9812\"}\n", nil},
+		{"a secret", strings.Replace(base, "s3cret-s3cret-s3cret", "an0ther-s3cret-s3cret", 1), []string{"clients"}},
+		{"several sections", base + "log: {level: debug}\npush: {listen: \"127.0.0.1:8443\"}\nportal: {listen: \"127.0.0.1:8444\", tls: {self_signed: true}}\nbypass: {digits: 10}\n",
+			[]string{"log", "bypass", "push", "portal"}},
+		{"the users file's path", strings.Replace(base, "users.yaml", "other.yaml", 1), []string{"directory"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := parse(tt.src).Changed(old); !slices.Equal(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
