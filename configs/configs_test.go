@@ -833,6 +833,19 @@ policy: {groups: [{group: admins, verified_push: true}]}
 			t.Error("group verified_push not read")
 		}
 	})
+	t.Run("a limit written in part keeps the other default", func(t *testing.T) {
+		c, err := Parse("/etc/twostep/t.yaml", []byte(`
+clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+push: {listen: "127.0.0.1:8443", limit: {count: 5}}
+`), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := c.Push.Approval.Limit; l.Count != 5 || l.Window != 5*time.Minute {
+			t.Errorf("limit: got %+v, want 5 in 5m", l)
+		}
+	})
 	t.Run("every problem with its line", func(t *testing.T) {
 		const src = `clients:
   - name: nas
@@ -932,7 +945,7 @@ portal:
   attempts: 50
   sign_ins_per_minute: -1
   address_sign_ins_per_minute: 2000000
-  trusted_proxies: ["10.0.0.0/8", "proxy.example.edu"]
+  trusted_proxies: ["10.0.0.0/8", "proxy.example.edu", "10.1.2.3/16"]
 `
 		_, err := Parse("t.yaml", []byte(src), fakeEnv)
 		for _, want := range []string{
@@ -943,6 +956,8 @@ portal:
 			"portal.sign_ins_per_minute: must be between 1 and 10000",
 			"portal.address_sign_ins_per_minute: must be between sign_ins_per_minute",
 			"portal.trusted_proxies[1]: an address or CIDR prefix",
+			// One reading of addresses and prefixes, the clients' networks'.
+			`portal.trusted_proxies[2]: an address or CIDR prefix of a reverse proxy: "10.1.2.3/16" has host bits set; did you mean 10.1.0.0/16?`,
 		} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("missing %q in:\n%v", want, err)
