@@ -160,7 +160,7 @@ func (c EmbeddedConfig) Validate() error {
 		case u.Scheme == "http" && tls:
 			add(l.urlKey, "%q is http:// but %s is set; use https://", l.url, tlsFile)
 		}
-		if loopback(u) {
+		if confcheck.Loopback(u.Hostname()) {
 			continue
 		}
 		switch {
@@ -186,18 +186,6 @@ func (c EmbeddedConfig) Validate() error {
 func everyAddress(u *url.URL) bool {
 	a, err := netip.ParseAddr(u.Hostname())
 	return u.Hostname() == "" || (err == nil && a.IsUnspecified())
-}
-
-// loopback reports whether only this host can connect to u: its host is
-// a loopback address or "localhost". An empty host, 0.0.0.0 and ::
-// listen on every address.
-func loopback(u *url.URL) bool {
-	h := u.Hostname()
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(h)
-	return err == nil && a.IsLoopback()
 }
 
 // parseListenURL accepts scheme://host:port with an http or https scheme

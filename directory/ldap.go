@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -278,7 +277,7 @@ func (c *LDAPConfig) servers(ps *confcheck.Problems) (servers []*ldapclient.Serv
 			ps.Add(field, "%v", err)
 			continue
 		}
-		if !s.TLS() && !c.StartTLS && !c.AllowPlaintext && !isLoopbackHost(s.Host()) {
+		if !s.TLS() && !c.StartTLS && !c.AllowPlaintext && !confcheck.Loopback(s.Host()) {
 			ps.Add(field, "ldap:// without start_tls sends users' passwords in clear; use ldaps://, start_tls, or allow_plaintext")
 		}
 		anyPlain = anyPlain || !s.TLS()
@@ -688,16 +687,6 @@ func (c LDAPConfig) Validate() error {
 	d := c.withDefaults()
 	_, _, ps := d.validate()
 	return ps.Err()
-}
-
-// isLoopbackHost reports whether host names this machine, where a clear
-// connection crosses no network.
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 // Warnings lists the settings of c that weaken security, for start-up
