@@ -387,12 +387,10 @@ func sectionType(t reflect.Type) (reflect.Type, bool) {
 	return nil, false
 }
 
-var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
-
 // readsText reports whether values of t decode themselves from a string
 // (encoding.TextUnmarshaler), as enumerations of settings do.
 func readsText(t reflect.Type) bool {
-	return reflect.PointerTo(t).Implements(textUnmarshaler)
+	return reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
 }
 
 // itemSuffix is "[]" for a list of sections and ".NAME" for a mapping of

@@ -11,9 +11,12 @@ import (
 // configuration file's push section. cmd/twostepd builds the Dispatch
 // and the fraud alert's Webhook from it.
 type Config struct {
+	// WebPush is the Web Push (VAPID) key and contact.
 	WebPush WebPushConfig `yaml:"webpush"`
+	// Webhook says how webhook devices may be reached.
 	Webhook WebhookConfig `yaml:"webhook"`
-	Alert   AlertConfig   `yaml:"alert"`
+	// Alert is who is told of logins reported as fraudulent.
+	Alert AlertConfig `yaml:"alert"`
 }
 
 // WebPushConfig is the cluster's VAPID key (cmd/twostepd reads it into

@@ -98,6 +98,7 @@ type TLSConfig struct {
 
 // TLSFiles are a PEM certificate and its key.
 type TLSFiles struct {
+	// CertFile is the certificate (chain), KeyFile its private key.
 	CertFile string `yaml:"cert_file" config:"path"`
 	KeyFile  string `yaml:"key_file" config:"path"`
 }
