@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"twostep/cluster"
+	"twostep/confcheck"
 	"twostep/notify"
 )
 
@@ -18,23 +19,27 @@ type Notifier interface {
 	Notify(ctx context.Context, t notify.Target, m notify.Message) error
 }
 
-// PushConfig configures push approval.
+// PushConfig configures push approval: its keys of the configuration
+// file's push section (timeout, limit), and what the daemon adds (the
+// fields tagged "-").
 type PushConfig struct {
-	// Timeout is how long a push can be answered; default 60 s.
-	Timeout time.Duration
-	// Limit bounds the pushes a user can be sent; the configuration's
-	// default is 3 in 5 minutes. The zero value does not limit.
-	Limit cluster.PushLimit
+	// Timeout is how long a push can be answered, 10s to 10m; default
+	// 60 s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Limit bounds the pushes a user can be sent: a count 0 or more (0
+	// does not limit, the zero value) in a window of 1m to 24h; the
+	// configuration's default is 3 in 5 minutes (DefaultPushConfig).
+	Limit cluster.PushLimit `yaml:"limit"`
 	// AnswerURLs are the approval API's addresses, told to devices.
-	AnswerURLs []string
+	AnswerURLs []string `yaml:"-"`
 	// Node names this node in the answers it records.
-	Node string
+	Node string `yaml:"-"`
 	// Alert, when set, is told of every login reported as fraudulent.
-	Alert func(ctx context.Context, p *cluster.Push)
+	Alert func(ctx context.Context, p *cluster.Push) `yaml:"-"`
 	// ResendAfter is how old a push whose record says its notification
 	// never left must be before a node taking the login over sends it:
 	// longer than a notification may take. Default 7 s.
-	ResendAfter time.Duration
+	ResendAfter time.Duration `yaml:"-"`
 }
 
 // Defaults of push approval.
@@ -43,6 +48,40 @@ const (
 	// DefaultResendAfter is PushConfig.ResendAfter's default.
 	DefaultResendAfter = 7 * time.Second
 )
+
+// DefaultPushConfig is the push settings a configuration file that
+// leaves them out stands for, where they differ from the zero value: at
+// most 3 pushes per user in 5 minutes, against push bombing.
+func DefaultPushConfig() PushConfig {
+	return PushConfig{Limit: cluster.PushLimit{Count: 3, Window: 5 * time.Minute}}
+}
+
+// WithDefaults returns c with Timeout and ResendAfter set when zero.
+func (c PushConfig) WithDefaults() PushConfig {
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultPushTimeout
+	}
+	if c.ResendAfter <= 0 {
+		c.ResendAfter = DefaultResendAfter
+	}
+	return c
+}
+
+// Validate reports every problem of c's keys in one confcheck.Problems,
+// each under its key.
+func (c PushConfig) Validate() error {
+	var ps confcheck.Problems
+	if c.Timeout != 0 && (c.Timeout < 10*time.Second || c.Timeout > 10*time.Minute) {
+		ps.Add("timeout", "must be between 10s and 10m; got %v", c.Timeout)
+	}
+	switch l := c.Limit; {
+	case l.Count < 0:
+		ps.Add("limit.count", "must be 0 (no limit) or more; got %d", l.Count)
+	case l.Count > 0 && (l.Window < time.Minute || l.Window > 24*time.Hour):
+		ps.Add("limit.window", "must be between 1m and 24h; got %v", l.Window)
+	}
+	return ps.Err()
+}
 
 // Reasons of push approval.
 const (
@@ -83,12 +122,7 @@ type pushFactor struct {
 // WithPush turns on push approval (it needs WithPasscodes: devices and
 // challenges live in the same cluster).
 func WithPush(cfg PushConfig, pushes *cluster.Pushes, notifier Notifier) Option {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultPushTimeout
-	}
-	if cfg.ResendAfter <= 0 {
-		cfg.ResendAfter = DefaultResendAfter
-	}
+	cfg = cfg.WithDefaults()
 	return func(e *Engine) { e.push = &pushFactor{cfg: cfg, pushes: pushes, notifier: notifier} }
 }
 

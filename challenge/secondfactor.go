@@ -20,12 +20,14 @@ const ReasonPasscodeRequested Reason = "passcode_requested"
 // users without a device and challenge rounds.
 type Passcodes struct {
 	// Window is how many TOTP steps around now are accepted; the zero
-	// value accepts now's step only (the configuration's default is one
-	// back, none ahead: DefaultWindow).
+	// value accepts now's step only (the configuration's default,
+	// DefaultPasscodesConfig's, is one back, none ahead:
+	// otp.DefaultWindow).
 	Window otp.Window
 	// Lockout locks a user after consecutive failed second factors; the
-	// zero value never locks (the configuration's default is 10 attempts,
-	// locked 15 minutes).
+	// zero value never locks (the configuration's default,
+	// DefaultPasscodesConfig's, is DefaultLockoutAttempts attempts,
+	// locked DefaultLockoutDuration).
 	Lockout cluster.LockoutPolicy
 	// Unenrolled decides for users without a device; default deny.
 	Unenrolled Unenrolled

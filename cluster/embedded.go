@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"twostep/confcheck"
 )
 
 // Defaults of EmbeddedConfig.
@@ -44,44 +46,44 @@ const stopTimeout = 10 * time.Second
 type EmbeddedConfig struct {
 	// DataDir holds etcd's write-ahead log and database. Required; etcd
 	// wants it mode 0700 and creates it so.
-	DataDir string
+	DataDir string `yaml:"data_dir" config:"path"`
 	// ClientURL is where clients (this daemon, etcdctl, twostepctl)
 	// connect. Default "http://127.0.0.1:2379"; https:// needs CertFile
 	// and KeyFile; a host other than loopback needs https:// and
 	// ClientCAFile.
-	ClientURL string
+	ClientURL string `yaml:"client_url"`
 	// PeerURL is the raft peer URL; nobody connects to it while the
 	// member is alone, but etcd needs one. Default "http://127.0.0.1:2380";
 	// https:// needs PeerCertFile and PeerKeyFile; a host other than
 	// loopback needs https:// and PeerCAFile.
-	PeerURL string
+	PeerURL string `yaml:"peer_url"`
 	// Name is the member name recorded in the data directory. Default
-	// "twostep".
-	Name string
+	// "twostep". Not a key of the configuration file.
+	Name string `yaml:"-"`
 	// CertFile and KeyFile are the PEM server certificate and key for an
 	// https:// ClientURL. Default none.
-	CertFile string
-	KeyFile  string
+	CertFile string `yaml:"cert_file" config:"path"`
+	KeyFile  string `yaml:"key_file" config:"path"`
 	// ClientCAFile, when set, makes etcd demand client certificates
 	// signed by this PEM CA (etcd's --client-cert-auth). Default none.
-	ClientCAFile string
+	ClientCAFile string `yaml:"client_ca_file" config:"path"`
 	// PeerCertFile and PeerKeyFile are the PEM certificate and key for an
 	// https:// PeerURL (etcd's --peer-cert-file, --peer-key-file); etcd
 	// also presents them when it connects to peers. Default none.
-	PeerCertFile string
-	PeerKeyFile  string
+	PeerCertFile string `yaml:"peer_cert_file" config:"path"`
+	PeerKeyFile  string `yaml:"peer_key_file" config:"path"`
 	// PeerCAFile, when set, makes etcd demand peer certificates signed by
 	// this PEM CA (etcd's --peer-client-cert-auth with
 	// --peer-trusted-ca-file). Default none.
-	PeerCAFile string
-	// StartTimeout bounds StartEmbedded's wait for etcd to serve;
-	// default one minute (DefaultStartTimeout).
-	StartTimeout time.Duration
+	PeerCAFile string `yaml:"peer_ca_file" config:"path"`
+	// StartTimeout bounds StartEmbedded's wait for etcd to serve, at
+	// least 1s; default one minute (DefaultStartTimeout).
+	StartTimeout time.Duration `yaml:"start_timeout"`
 	// Log takes etcd's own log lines, at the levels it enables (the
 	// daemon's log, in its format). Default: errors only, as JSON lines
 	// on standard error. Close silences it, since etcd reports its own
 	// shutdown as errors.
-	Log *zap.Logger
+	Log *zap.Logger `yaml:"-"`
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -101,38 +103,14 @@ func (c EmbeddedConfig) withDefaults() EmbeddedConfig {
 	return c
 }
 
-// EmbeddedProblem is one thing wrong in an EmbeddedConfig.
-type EmbeddedProblem struct {
-	// Key names the setting at fault as configuration files spell it:
-	// "data_dir", "client_url", "peer_ca_file".
-	Key string
-	// Message says what is wrong and, where it can, what to do.
-	Message string
-}
-
-// EmbeddedConfigError lists every problem of an EmbeddedConfig, each
-// under its key, so that a loader can point at the line of each.
-type EmbeddedConfigError struct {
-	Problems []EmbeddedProblem
-}
-
-// Error lists the problems as "key: message", separated by semicolons.
-func (e *EmbeddedConfigError) Error() string {
-	s := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		s[i] = p.Key + ": " + p.Message
-	}
-	return "embedded etcd: " + strings.Join(s, "; ")
-}
-
-// Validate reports every problem of c in one *EmbeddedConfigError. It
-// reads no files; etcd does at start.
+// Validate reports every problem of c in one confcheck.Problems, each
+// under its key as configuration files spell it ("data_dir",
+// "client_url", "peer_ca_file"), so that a loader can point at the line
+// of each. It reads no files; etcd does at start.
 func (c EmbeddedConfig) Validate() error {
 	c = c.withDefaults()
-	var e EmbeddedConfigError
-	add := func(key, format string, args ...any) {
-		e.Problems = append(e.Problems, EmbeddedProblem{Key: key, Message: fmt.Sprintf(format, args...)})
-	}
+	var ps confcheck.Problems
+	add := ps.Add
 	if c.DataDir == "" {
 		add("data_dir", "required")
 	}
@@ -182,7 +160,7 @@ func (c EmbeddedConfig) Validate() error {
 		case u.Scheme == "http" && tls:
 			add(l.urlKey, "%q is http:// but %s is set; use https://", l.url, tlsFile)
 		}
-		if loopback(u) {
+		if confcheck.Loopback(u.Hostname()) {
 			continue
 		}
 		switch {
@@ -200,10 +178,7 @@ func (c EmbeddedConfig) Validate() error {
 	if u, err := parseListenURL(c.ClientURL); err == nil && u.Scheme == "https" && everyAddress(u) {
 		add("client_url", "%q: clients, twostepd too, connect to this URL and check cert_file for its host, and no certificate names every address: give this host's address or a name in cert_file", c.ClientURL)
 	}
-	if len(e.Problems) == 0 {
-		return nil
-	}
-	return &e
+	return ps.Err()
 }
 
 // everyAddress reports whether u's host is empty, 0.0.0.0 or ::, which
@@ -211,18 +186,6 @@ func (c EmbeddedConfig) Validate() error {
 func everyAddress(u *url.URL) bool {
 	a, err := netip.ParseAddr(u.Hostname())
 	return u.Hostname() == "" || (err == nil && a.IsUnspecified())
-}
-
-// loopback reports whether only this host can connect to u: its host is
-// a loopback address or "localhost". An empty host, 0.0.0.0 and ::
-// listen on every address.
-func loopback(u *url.URL) bool {
-	h := u.Hostname()
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(h)
-	return err == nil && a.IsLoopback()
 }
 
 // parseListenURL accepts scheme://host:port with an http or https scheme
@@ -259,7 +222,7 @@ type Embedded struct {
 // lines on stderr, so the daemon's own log stays its own.
 func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+		return nil, fmt.Errorf("cluster: embedded etcd: %w", err)
 	}
 	cfg = cfg.withDefaults()
 	cu, _ := url.Parse(cfg.ClientURL)

@@ -20,6 +20,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"twostep/confcheck"
 )
 
 // Defaults of EtcdConfig.
@@ -29,82 +31,87 @@ const (
 	DefaultRequestTimeout = 2 * time.Second
 )
 
-// EtcdConfig says how to reach the etcd cluster the twostepd nodes share.
-// Every field but Endpoints has a working zero value.
+// EtcdConfig says how to reach the etcd cluster the twostepd nodes share:
+// the keys of the configuration file's cluster section, each under its
+// yaml key. Every field but Endpoints has a working zero value.
 type EtcdConfig struct {
 	// Endpoints are client URLs of etcd members: "https://10.0.0.1:2379",
 	// "http://127.0.0.1:2379" or "10.0.0.1:2379". Required; all of one
 	// scheme, since the client picks its credentials from the first.
-	Endpoints []string
+	Endpoints []string `yaml:"endpoints"`
 	// Prefix is put before every key, so one etcd can hold several
 	// clusters or other applications and RBAC can grant exactly this
 	// range. It starts and ends with "/". Default "/twostep/".
-	Prefix string
+	Prefix string `yaml:"prefix"`
 	// CAFile is the PEM bundle that verifies the etcd servers'
 	// certificates. Default: the system roots (with https:// endpoints).
-	CAFile string
+	CAFile string `yaml:"ca_file" config:"path"`
 	// CertFile and KeyFile are the PEM client certificate and key for an
 	// etcd started with --client-cert-auth. Both or neither; default none.
-	CertFile string
-	KeyFile  string
+	CertFile string `yaml:"cert_file" config:"path"`
+	KeyFile  string `yaml:"key_file" config:"path"`
 	// ServerName is the name checked in the servers' certificates.
 	// Default: the host of each endpoint.
-	ServerName string
+	ServerName string `yaml:"server_name"`
 	// Username and Password log in to etcd's RBAC. Both or neither;
-	// default none.
-	Username string
-	Password string
+	// default none. The configuration file gives the password as
+	// password, password_file or password_env (configs resolves it).
+	Username string `yaml:"username"`
+	Password string `yaml:"password" config:"secret"`
 	// DialTimeout bounds OpenEtcd's first contact and login. Default 5s.
-	DialTimeout time.Duration
+	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// RequestTimeout bounds each request (Get, List, Commit, Ping) unless
 	// the caller's context ends earlier, so a stuck etcd turns into
 	// ErrUnavailable while the NAS still waits for an answer. Default 2s.
-	RequestTimeout time.Duration
+	RequestTimeout time.Duration `yaml:"request_timeout"`
 }
 
-// Validate reports every problem of c in one error. It reads no files;
-// OpenEtcd does, and says which one failed.
+// Validate reports every problem of c in one confcheck.Problems, each
+// under its key. It reads no files; OpenEtcd does, and says which one
+// failed.
 func (c EtcdConfig) Validate() error {
-	var problems []string
-	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-
+	var ps confcheck.Problems
 	if len(c.Endpoints) == 0 {
-		add("endpoints: at least one etcd client URL is required")
+		ps.Add("endpoints", "at least one etcd client URL is required")
 	}
 	schemes := map[string]bool{}
-	for _, ep := range c.Endpoints {
+	for i, ep := range c.Endpoints {
+		field := fmt.Sprintf("endpoints[%d]", i)
 		scheme, err := endpointScheme(ep)
 		if err != nil {
-			add("endpoints: %v", err)
+			ps.Add(field, "%v", err)
 			continue
 		}
 		schemes[scheme] = true
 		if scheme == "http" && (c.CAFile != "" || c.CertFile != "") {
-			add("endpoints: %q is http:// but TLS files are set; use https://", ep)
+			ps.Add(field, "%q is http:// but TLS files are set; use https://", ep)
 		}
 	}
 	if schemes["http"] && schemes["https"] {
-		add("endpoints: both http:// and https://; give one scheme")
+		ps.Add("endpoints", "both http:// and https://; give one scheme")
 	}
 	if c.Prefix != "" && (!strings.HasPrefix(c.Prefix, "/") || !strings.HasSuffix(c.Prefix, "/")) {
-		add("prefix: %q must start and end with \"/\"", c.Prefix)
+		ps.Add("prefix", "%q must start and end with \"/\"", c.Prefix)
 	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		add("cert_file, key_file: give both or neither")
+	switch {
+	case c.CertFile != "" && c.KeyFile == "":
+		ps.Add("cert_file", "give key_file too, or neither")
+	case c.CertFile == "" && c.KeyFile != "":
+		ps.Add("key_file", "give cert_file too, or neither")
 	}
-	if (c.Username == "") != (c.Password == "") {
-		add("username, password: give both or neither")
+	switch {
+	case c.Username != "" && c.Password == "":
+		ps.Add("username", "give password too, or neither")
+	case c.Username == "" && c.Password != "":
+		ps.Add("password", "give username too, or neither")
 	}
 	if c.DialTimeout < 0 {
-		add("dial_timeout: must not be negative; got %v", c.DialTimeout)
+		ps.Add("dial_timeout", "must not be negative; got %v", c.DialTimeout)
 	}
 	if c.RequestTimeout < 0 {
-		add("request_timeout: must not be negative; got %v", c.RequestTimeout)
+		ps.Add("request_timeout", "must not be negative; got %v", c.RequestTimeout)
 	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return fmt.Errorf("etcd: %s", strings.Join(problems, "; "))
+	return ps.Err()
 }
 
 // endpointScheme returns "http", "https" or "" (bare host:port) for a
@@ -133,8 +140,9 @@ func endpointScheme(ep string) (string, error) {
 	return u.Scheme, nil
 }
 
-// withDefaults returns c with every zero field set to its default.
-func (c EtcdConfig) withDefaults() EtcdConfig {
+// WithDefaults returns c with every zero field but Endpoints set to its
+// default.
+func (c EtcdConfig) WithDefaults() EtcdConfig {
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
 	}
@@ -215,9 +223,9 @@ func leaseSpan(secs int64) int64 {
 // DialTimeout with an error naming the endpoints and what each one said.
 func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+		return nil, fmt.Errorf("cluster: etcd: %w", err)
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	tc, err := cfg.tlsConfig()
 	if err != nil {
 		return nil, fmt.Errorf("cluster: etcd: %w", err)

@@ -24,6 +24,7 @@ import (
 	"twostep/cluster"
 	"twostep/cluster/etcdtest"
 	"twostep/cluster/storetest"
+	"twostep/confcheck"
 )
 
 // uniquePrefix gives each store its own key range, so the subtests share
@@ -172,8 +173,8 @@ func TestEtcdConfigValidate(t *testing.T) {
 			`"ftp://c:21": scheme must be http or https`,
 			`"nocolon" is neither a URL nor host:port`,
 			`prefix: "twostep" must start and end with "/"`,
-			"cert_file, key_file: give both",
-			"username, password: give both",
+			"cert_file: give key_file too, or neither",
+			"username: give password too, or neither",
 			"request_timeout: must not be negative",
 		}},
 		{"prefix without trailing slash", cluster.EtcdConfig{Endpoints: []string{"a:1"}, Prefix: "/twostep"}, []string{"prefix"}},
@@ -424,15 +425,13 @@ func TestEmbeddedConfigValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
-			var ce *cluster.EmbeddedConfigError
-			if err != nil && !errors.As(err, &ce) {
-				t.Fatalf("got %T %v, want a *cluster.EmbeddedConfigError", err, err)
+			var ps confcheck.Problems
+			if err != nil && !errors.As(err, &ps) {
+				t.Fatalf("got %T %v, want a confcheck.Problems", err, err)
 			}
 			var got []string
-			if ce != nil {
-				for _, p := range ce.Problems {
-					got = append(got, p.Key+": "+p.Message)
-				}
+			for _, p := range ps {
+				got = append(got, p.Field+": "+p.Message)
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("got problems\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))

@@ -176,8 +176,8 @@ var (
 // PushLimit bounds the pushes one user can be sent.
 type PushLimit struct {
 	// Count pushes per Window; 0 is no limit.
-	Count  int
-	Window time.Duration
+	Count  int           `yaml:"count"`
+	Window time.Duration `yaml:"window"`
 }
 
 // PushLog is the times of a user's recent pushes, for PushLimit.

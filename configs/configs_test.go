@@ -6,11 +6,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"twostep/challenge"
+	"twostep/cluster"
 	"twostep/directory"
 	"twostep/radiusd"
 )
@@ -102,12 +104,12 @@ directory:
 		name      string
 		got, want any
 	}{
-		{"listen", c.RADIUS.Listen[0], DefaultListen},
-		{"workers", c.RADIUS.Workers, DefaultWorkers},
-		{"duplicate_ttl", c.RADIUS.DuplicateTTL, DefaultDuplicateTTL},
+		{"listen", c.RADIUS.Listen[0], radiusd.DefaultListen},
+		{"workers", c.RADIUS.Workers, 256},
+		{"duplicate_ttl", c.RADIUS.DuplicateTTL, 10 * time.Second},
 		{"reject_delay", c.RADIUS.RejectDelay, time.Second},
 		{"metrics", c.Metrics.Listen, DefaultMetrics},
-		{"watch", c.Directory.File.Watch, DefaultWatch},
+		{"watch", c.Directory.File.Watch, directory.DefaultWatch},
 		{"users path", c.Directory.File.Path, "/etc/twostep/users.yaml"},
 		{"log format", c.Log.Format, "json"},
 		{"require M-A", c.Clients[0].MessageAuthenticator, radiusd.MARequired},
@@ -329,11 +331,11 @@ func TestLDAPSection(t *testing.T) {
 			t.Fatal(err)
 		}
 		l := c.Directory.LDAP
-		if l.BindPassword != "an-environment-secret" || !l.NoGroupSearch || l.CacheTTL != time.Minute || l.DomainMap["EXAMPLE"] != "example.edu" || len(l.URLs) != 2 {
+		if l.BindPassword != "an-environment-secret" || l.GroupSearch == nil || *l.GroupSearch || l.CacheTTL != time.Minute || l.DomainMap["EXAMPLE"] != "example.edu" || len(l.URLs) != 2 {
 			t.Errorf("got %+v", l)
 		}
-		if c.Directory.HealthInterval != DefaultHealth {
-			t.Errorf("health interval: got %v, want %v", c.Directory.HealthInterval, DefaultHealth)
+		if c.Directory.HealthInterval != directory.DefaultHealthInterval {
+			t.Errorf("health interval: got %v, want %v", c.Directory.HealthInterval, directory.DefaultHealthInterval)
 		}
 	})
 	t.Run("problems at their lines", func(t *testing.T) {
@@ -510,12 +512,12 @@ directory: {backend: file, file: {path: users.yaml}}
 			name      string
 			got, want any
 		}{
-			{"embedded data", c.Cluster.Embedded.DataDir, DefaultEtcdData},
+			{"embedded data", c.Cluster.Embedded.DataDir, cluster.DefaultDataDir},
 			{"embedded start timeout", c.Cluster.Embedded.StartTimeout, time.Minute},
 			{"prefix", c.Cluster.Etcd.Prefix, "/twostep/"},
 			{"endpoints", c.Cluster.Etcd.Endpoints[0], "http://127.0.0.1:2379"},
-			{"seed keys", c.Cluster.SeedKeys, DefaultSeedKeys},
-			{"issuer", c.Cluster.Issuer, DefaultIssuer},
+			{"seed keys", c.Cluster.SeedKeys, cluster.DefaultSeedKeys},
+			{"issuer", c.Cluster.Issuer, cluster.DefaultIssuer},
 			{"window back", c.Passcodes.Window.Back, 1},
 			{"window ahead", c.Passcodes.Window.Ahead, 0},
 			{"lockout attempts", c.Passcodes.Lockout.Attempts, 10},
@@ -525,10 +527,10 @@ directory: {backend: file, file: {path: users.yaml}}
 			{"failmode", c.Clients[0].Login.FailMode, challenge.Secure},
 			{"hotp window", c.Passcodes.HOTPWindow, 10},
 			{"resync window", c.Passcodes.ResyncWindow, 100},
-			{"bypass digits", c.HelpDesk.BypassDigits, 9},
-			{"short", c.HelpDesk.Profiles["short"], BypassProfile{Uses: 5, TTL: 24 * time.Hour}},
-			{"long", c.HelpDesk.Profiles["long"], BypassProfile{Uses: 0, TTL: 168 * time.Hour}},
-			{"recovery ttl", c.HelpDesk.RecoveryTTL, time.Hour},
+			{"bypass digits", c.Bypass.Digits, 9},
+			{"short", c.Bypass.Profiles["short"], cluster.BypassProfile{Uses: 5, TTL: 24 * time.Hour}},
+			{"long", c.Bypass.Profiles["long"], cluster.BypassProfile{Uses: 0, TTL: 168 * time.Hour}},
+			{"recovery ttl", c.Recovery.TTL, time.Hour},
 		}
 		for _, ch := range checks {
 			if ch.got != ch.want {
@@ -592,7 +594,7 @@ recovery: {ttl: 720h}
 			"t.yaml:7: clients[0].failmode: must be secure",
 			"t.yaml:8: clients[0].code_length: must be 6 or 8",
 			"t.yaml:12: cluster.embedded: give either endpoints",
-			"cluster: etcd: ",
+			"t.yaml:13: cluster.username: give password too, or neither",
 			"t.yaml:15: passcodes.window_back: must be 0 to 10",
 			"t.yaml:16: passcodes.challenge_ttl: must be 10s to 10m",
 			"t.yaml:17: passcodes.lockout.attempts: must be 1 to 100",
@@ -820,8 +822,8 @@ policy: {groups: [{group: admins, verified_push: true}]}
 			t.Fatal(err)
 		}
 		p := c.Push
-		if !p.Enabled() || p.URLs[0] != "http://127.0.0.1:8443" || p.Timeout != time.Minute || p.Limit.Count != 3 || p.Limit.Window != 5*time.Minute ||
-			p.VAPIDKeyFile != "/etc/twostep/vapid.key" || p.AnswersPerMinute != 600 {
+		if !p.Enabled() || p.API.URLs[0] != "http://127.0.0.1:8443" || p.Approval.Timeout != time.Minute || p.Approval.Limit.Count != 3 || p.Approval.Limit.Window != 5*time.Minute ||
+			p.Notify.WebPush.VAPIDKeyFile != "/etc/twostep/vapid.key" || p.API.AnswersPerMinute != 600 {
 			t.Errorf("push: %+v", p)
 		}
 		if l := c.Clients[0].Login; l.NASTimeout != 30*time.Second || l.NASRetries != 0 || !l.VerifiedPush {
@@ -829,6 +831,19 @@ policy: {groups: [{group: admins, verified_push: true}]}
 		}
 		if !c.Policy.Groups[0].VerifiedPush {
 			t.Error("group verified_push not read")
+		}
+	})
+	t.Run("a limit written in part keeps the other default", func(t *testing.T) {
+		c, err := Parse("/etc/twostep/t.yaml", []byte(`
+clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+push: {listen: "127.0.0.1:8443", limit: {count: 5}}
+`), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := c.Push.Approval.Limit; l.Count != 5 || l.Window != 5*time.Minute {
+			t.Errorf("limit: got %+v, want 5 in 5m", l)
 		}
 	})
 	t.Run("every problem with its line", func(t *testing.T) {
@@ -881,9 +896,9 @@ portal:
 			t.Fatal(err)
 		}
 		p := c.Portal
-		if !p.Enabled() || p.CertFile != "/etc/twostep/portal.crt" || p.SessionTTL != 8*time.Hour || p.Idle != 15*time.Minute ||
-			p.Attempts != 5 || p.SignInsPerMinute != 10 || p.AddressSignInsPerMinute != 100 || p.SelfAssignTokens || p.SelfSigned ||
-			len(p.TrustedProxies) != 2 || p.TrustedProxies[0].String() != "192.0.2.10/32" || !strings.HasPrefix(p.URL, "https://") {
+		if !p.Enabled() || p.TLS.CertFile != "/etc/twostep/portal.crt" || p.Session.TTL != 8*time.Hour || p.Session.Idle != 15*time.Minute ||
+			p.Attempts != 5 || p.SignInsPerMinute != 10 || p.AddressSignInsPerMinute != 100 || p.Tokens.SelfAssign || p.TLS.SelfSigned ||
+			len(p.TrustedProxies) != 2 || p.TrustedProxies[0] != "192.0.2.10" || !strings.HasPrefix(p.URL, "https://") {
 			t.Errorf("portal: %+v", p)
 		}
 	})
@@ -930,7 +945,7 @@ portal:
   attempts: 50
   sign_ins_per_minute: -1
   address_sign_ins_per_minute: 2000000
-  trusted_proxies: ["10.0.0.0/8", "proxy.example.edu"]
+  trusted_proxies: ["10.0.0.0/8", "proxy.example.edu", "10.1.2.3/16"]
 `
 		_, err := Parse("t.yaml", []byte(src), fakeEnv)
 		for _, want := range []string{
@@ -941,6 +956,8 @@ portal:
 			"portal.sign_ins_per_minute: must be between 1 and 10000",
 			"portal.address_sign_ins_per_minute: must be between sign_ins_per_minute",
 			"portal.trusted_proxies[1]: an address or CIDR prefix",
+			// One reading of addresses and prefixes, the clients' networks'.
+			`portal.trusted_proxies[2]: an address or CIDR prefix of a reverse proxy: "10.1.2.3/16" has host bits set; did you mean 10.1.0.0/16?`,
 		} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("missing %q in:\n%v", want, err)
@@ -991,6 +1008,41 @@ directory: {backend: file, file: {path: /u.yaml}}
 				t.Fatal(err)
 			}
 			if got := c.Clients[0].MessageAuthenticator; got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestChanged: a reload learns which sections changed, by comparing the
+// sections as loaded.
+func TestChanged(t *testing.T) {
+	const base = `clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]
+directory: {backend: file, file: {path: users.yaml}}
+`
+	parse := func(src string) *Config {
+		t.Helper()
+		c, err := Parse("/etc/twostep/t.yaml", []byte(src), fakeEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	old := parse(base)
+	tests := []struct {
+		name, src string
+		want      []string
+	}{
+		{"nothing", base, nil},
+		{"defaults written out", base + "radius: {workers: 256, reject_delay: 1s}\nmetrics: {listen: \"127.0.0.1:9812\"}\n", nil},
+		{"a secret", strings.Replace(base, "s3cret-s3cret-s3cret", "an0ther-s3cret-s3cret", 1), []string{"clients"}},
+		{"several sections", base + "log: {level: debug}\npush: {listen: \"127.0.0.1:8443\"}\nportal: {listen: \"127.0.0.1:8444\", tls: {self_signed: true}}\nbypass: {digits: 10}\n",
+			[]string{"log", "bypass", "push", "portal"}},
+		{"the users file's path", strings.Replace(base, "users.yaml", "other.yaml", 1), []string{"directory"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := parse(tt.src).Changed(old); !slices.Equal(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})

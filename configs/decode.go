@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"encoding"
 	"fmt"
 	"reflect"
 	"slices"
@@ -13,22 +14,42 @@ import (
 // few kilobytes could otherwise expand, alias by alias, into millions.
 const maxNodes = 100_000
 
-// decoder fills the raw structs from the document's nodes one key at a
+// decoder fills the sections from the document's nodes one key at a
 // time, so that one problem does not hide the others: a key the section
 // does not know is reported at its line, with the key it was probably
 // meant to be, and a value of the wrong type at its line and path; every
 // other key is decoded for the checks that follow.
+//
+// The sections are the owners' structs: a field's yaml tag is its key, a
+// field tagged "-" (or not at all) is none, and a struct field tagged
+// ",inline" lends its keys to the section it is in. A field tagged
+// config:"secret" with key K is read from K, K_file or K_env, which the
+// decoder keeps aside (validator.secrets) for configs to resolve; the
+// field itself is set by configs. A section is decoded over what it
+// holds already, its owner's defaults: a key the file leaves out keeps
+// the default, a key it writes replaces it (a section written starts
+// again from its defaults and takes the keys written in it).
 type decoder struct {
 	v     *validator
 	nodes int
-	// keys caches the yaml keys of each struct type, in field order.
-	keys map[reflect.Type][]string
+	// keys caches the keys of each struct type, in field order.
+	keys map[reflect.Type][]key
+}
+
+// key is one key of a section: its name in the file and where its field
+// is in the section's struct (through inline fields). A key of a secret
+// names the secret's key (secret) and which of its sources it is.
+type key struct {
+	name   string
+	index  []int
+	secret string
+	source source
 }
 
 // decode fills out, a pointer to a struct, from the document root. It
 // reports false when the document could not be walked (too many nodes).
 func (v *validator) decode(root *yaml.Node, out any) bool {
-	d := &decoder{v: v, keys: map[reflect.Type][]string{}}
+	d := &decoder{v: v, keys: map[reflect.Type][]key{}}
 	n := root
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) == 0 {
@@ -75,7 +96,11 @@ func (d *decoder) value(n *yaml.Node, path string, out reflect.Value, in *sectio
 			d.wrongKind(n, path, "a mapping (keys and values)")
 			return true
 		}
-		return d.mapping(n, &section{path: path, t: t, parent: in}, out)
+		// What a written key of the section is reset to: the section as
+		// it was before this node, its defaults.
+		base := reflect.New(t).Elem()
+		base.Set(out)
+		return d.mapping(n, &section{path: path, t: t, parent: in}, out, base)
 	case t.Kind() == reflect.Slice && nested(t.Elem()):
 		if isNull(n) {
 			return true
@@ -99,9 +124,14 @@ func (d *decoder) value(n *yaml.Node, path string, out reflect.Value, in *sectio
 			d.wrongKind(n, path, "a mapping (keys and values)")
 			return true
 		}
-		if out.IsNil() {
-			out.Set(reflect.MakeMap(t))
+		// Entries are decoded over the ones the mapping holds (its
+		// defaults), in a copy: the defaults stay as they were for a key
+		// written again.
+		m := reflect.MakeMap(t)
+		for it := out.MapRange(); it.Next(); {
+			m.SetMapIndex(it.Key(), it.Value())
 		}
+		out.Set(m)
 		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
@@ -111,6 +141,9 @@ func (d *decoder) value(n *yaml.Node, path string, out reflect.Value, in *sectio
 			}
 			seen[k.Value] = k.Line
 			elem := reflect.New(t.Elem()).Elem()
+			if old := out.MapIndex(reflect.ValueOf(k.Value)); old.IsValid() {
+				elem.Set(old)
+			}
 			if !d.value(n.Content[i+1], join(path, k.Value), elem, in) {
 				return false
 			}
@@ -132,7 +165,7 @@ func (d *decoder) value(n *yaml.Node, path string, out reflect.Value, in *sectio
 			if line == 0 {
 				line = n.Line
 			}
-			msg := yamlMessage(e)
+			msg := yamlMessage(e, t)
 			if k := fmt.Sprint(line, msg); !said[k] {
 				said[k] = true
 				d.v.addLine(line, path, "%s", msg)
@@ -158,8 +191,9 @@ func (d *decoder) count(n *yaml.Node) bool {
 // reporting unknown and repeated keys. Merged mappings (<<: *anchor)
 // come first, the later of a list first, so that the keys written here
 // win over merged ones, and earlier merged ones over later, as in YAML:
-// a key decoded again replaces what was there.
-func (d *decoder) mapping(n *yaml.Node, sec *section, out reflect.Value) bool {
+// a key decoded again replaces what was there, starting again from its
+// value in base.
+func (d *decoder) mapping(n *yaml.Node, sec *section, out, base reflect.Value) bool {
 	if !d.count(n) {
 		return false
 	}
@@ -174,7 +208,7 @@ func (d *decoder) mapping(n *yaml.Node, sec *section, out reflect.Value) bool {
 			continue
 		}
 		for _, m := range slices.Backward(sources) {
-			if !d.mapping(m, sec, out) {
+			if !d.mapping(m, sec, out, base) {
 				return false
 			}
 		}
@@ -193,7 +227,7 @@ func (d *decoder) mapping(n *yaml.Node, sec *section, out reflect.Value) bool {
 			continue
 		}
 		field := join(sec.path, k.Value)
-		idx := slices.Index(keys, k.Value)
+		idx := slices.IndexFunc(keys, func(k2 key) bool { return k2.name == k.Value })
 		if idx < 0 {
 			d.v.broken[field] = true
 			d.v.addLine(k.Line, field, "%s", d.unknownKey(k.Value, sec))
@@ -204,8 +238,17 @@ func (d *decoder) mapping(n *yaml.Node, sec *section, out reflect.Value) bool {
 			continue
 		}
 		seen[k.Value] = k.Line
-		f := out.Field(idx)
-		f.Set(reflect.Zero(f.Type())) // a merged value is replaced, not added to
+		if s := keys[idx].secret; s != "" {
+			src := d.v.secretAt(join(sec.path, s))
+			f := reflect.ValueOf(&src[keys[idx].source]).Elem()
+			f.SetString("") // a merged value is replaced
+			if !d.value(val, field, f, sec) {
+				return false
+			}
+			continue
+		}
+		f := out.FieldByIndex(keys[idx].index)
+		f.Set(base.FieldByIndex(keys[idx].index)) // a merged value is replaced, not added to
 		if !d.value(val, field, f, sec) {
 			return false
 		}
@@ -216,18 +259,18 @@ func (d *decoder) mapping(n *yaml.Node, sec *section, out reflect.Value) bool {
 // unknownKey says what an unknown key of sec probably is: a misspelled
 // key of sec, or a key of the section below or above it, there by a
 // wrong indentation.
-func (d *decoder) unknownKey(key string, sec *section) string {
+func (d *decoder) unknownKey(name string, sec *section) string {
 	keys := d.structKeys(sec.t)
-	if near := nearest(key, keys); near != "" {
+	if near := nearest(name, keyNames(keys)); near != "" {
 		return fmt.Sprintf("unknown key; did you mean %q?", near)
 	}
-	for i, name := range keys {
-		ft := sec.t.Field(i).Type
-		if sub, ok := sectionType(ft); ok && slices.Contains(d.structKeys(sub), key) {
-			return fmt.Sprintf("unknown key here; it is a key of %s: check its indentation", join(sec.path, name)+itemSuffix(ft))
+	for _, k := range keys {
+		ft := sec.t.FieldByIndex(k.index).Type
+		if sub, ok := sectionType(ft); ok && slices.Contains(keyNames(d.structKeys(sub)), name) {
+			return fmt.Sprintf("unknown key here; it is a key of %s: check its indentation", join(sec.path, k.name)+itemSuffix(ft))
 		}
 	}
-	if p := sec.parent; p != nil && slices.Contains(d.structKeys(p.t), key) {
+	if p := sec.parent; p != nil && slices.Contains(keyNames(d.structKeys(p.t)), name) {
 		where := p.path
 		if where == "" {
 			where = "the top level"
@@ -237,19 +280,85 @@ func (d *decoder) unknownKey(key string, sec *section) string {
 	return "unknown key (configs/example.yaml lists every key)"
 }
 
-// structKeys returns the yaml keys of struct type t, one per field, in
-// field order: every field of the raw structs has one.
-func (d *decoder) structKeys(t reflect.Type) []string {
+// structKeys returns the keys of struct type t in field order, those of
+// its inline fields in their place.
+func (d *decoder) structKeys(t reflect.Type) []key {
 	if k, ok := d.keys[t]; ok {
 		return k
 	}
-	var keys []string
+	var keys []key
 	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		keys = append(keys, name)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case !f.IsExported() || name == "-":
+		case opts == "inline" && f.Type.Kind() == reflect.Struct:
+			for _, k := range d.structKeys(f.Type) {
+				k.index = append([]int{f.Index[0]}, k.index...)
+				keys = append(keys, k)
+			}
+		case tagged(f, "secret"):
+			for src, suffix := range []string{"", "_file", "_env"} {
+				keys = append(keys, key{name: name + suffix, index: f.Index, secret: name, source: source(src)})
+			}
+		case name != "":
+			keys = append(keys, key{name: name, index: f.Index})
+		}
 	}
 	d.keys[t] = keys
 	return keys
+}
+
+// tagged reports whether f's config tag says what (secret, path).
+func tagged(f reflect.StructField, what string) bool {
+	return f.Tag.Get("config") == what
+}
+
+// absPaths makes every setting of v tagged config:"path" (a string or a
+// list of them) absolute, relative to dir.
+func absPaths(v reflect.Value, dir string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			absPaths(v.Elem(), dir)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			absPaths(v.Index(i), dir)
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			e := reflect.New(it.Value().Type()).Elem()
+			e.Set(it.Value())
+			absPaths(e, dir)
+			v.SetMapIndex(it.Key(), e)
+		}
+	case reflect.Struct:
+		if _, ok := sectionType(v.Type()); !ok {
+			return
+		}
+		for f := range v.Type().Fields() {
+			fv := v.FieldByIndex(f.Index)
+			switch {
+			case !f.IsExported():
+			case tagged(f, "path") && fv.Kind() == reflect.String:
+				fv.SetString(absPath(dir, fv.String()))
+			case tagged(f, "path") && fv.Kind() == reflect.Slice:
+				for j := range fv.Len() {
+					fv.Index(j).SetString(absPath(dir, fv.Index(j).String()))
+				}
+			default:
+				absPaths(fv, dir)
+			}
+		}
+	}
+}
+
+func keyNames(keys []key) []string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.name
+	}
+	return names
 }
 
 // wrongKind reports a node that is not the collection wanted.
@@ -266,15 +375,22 @@ func nested(t reflect.Type) bool {
 }
 
 // sectionType returns the struct type of a field that holds sections: a
-// struct, a pointer to one, a list or a mapping of them.
+// struct, a pointer to one, a list or a mapping of them. A struct that
+// reads itself from text (an address, a time) is a value.
 func sectionType(t reflect.Type) (reflect.Type, bool) {
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
 		t = t.Elem()
 	}
-	if t.Kind() == reflect.Struct && t.PkgPath() != "time" {
+	if t.Kind() == reflect.Struct && t.PkgPath() != "time" && !readsText(t) {
 		return t, true
 	}
 	return nil, false
+}
+
+// readsText reports whether values of t decode themselves from a string
+// (encoding.TextUnmarshaler), as enumerations of settings do.
+func readsText(t reflect.Type) bool {
+	return reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
 }
 
 // itemSuffix is "[]" for a list of sections and ".NAME" for a mapping of

@@ -3,8 +3,11 @@ package configs
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // problemsOf parses src and returns its problems as "line: field: message".
@@ -80,7 +83,7 @@ func TestUndecodedValuesNotReportedTwice(t *testing.T) {
 		{"directory not a mapping", "clients:\n  - {name: nas, networks: [10.0.0.1], secret: s3cret-s3cret}\ndirectory: ldap\n",
 			[]string{"3: directory: a string is not allowed here; want a mapping (keys and values)"}},
 		{"unknown key under a known one", "clients:\n  - {name: nas, networks: [10.0.0.1], secret: s3cret-s3cret}\ndirectory: {backend: file, file: {path: u.yaml}}\ncluster:\n  pasword_file: /x\n  username: twostep\n",
-			[]string{`5: cluster.pasword_file: unknown key; did you mean "password_file"?`, "4: cluster: etcd: username, password: give both or neither"}},
+			[]string{`5: cluster.pasword_file: unknown key; did you mean "password_file"?`, "6: cluster.username: give password too, or neither"}},
 		{"a key given twice", "clients:\n  - {name: nas, networks: [10.0.0.1], secret: s3cret-s3cret}\ndirectory: {backend: file, file: {path: u.yaml}}\nmetrics: {listen: \"127.0.0.1:1\"}\nmetrics: {listen: \"127.0.0.1:2\"}\n",
 			[]string{"5: metrics: given twice (first at line 4); remove one"}},
 	}
@@ -271,4 +274,77 @@ cluster:
 			t.Errorf("got %q", got)
 		}
 	})
+}
+
+// TestOwnersStructs: the decoder reads the owners' structs as their tags
+// say, each section over its defaults.
+func TestOwnersStructs(t *testing.T) {
+	type inner struct {
+		A int `yaml:"a"`
+		B int `yaml:"b"`
+	}
+	type Shared struct {
+		Shared string `yaml:"shared" config:"path"`
+	}
+	type section struct {
+		Shared   `yaml:",inline"`
+		Own      string            `yaml:"own"`
+		Secret   []byte            `yaml:"secret" config:"secret"`
+		Runtime  func()            `yaml:"-"`
+		Inner    inner             `yaml:"inner"`
+		Profiles map[string]inner  `yaml:"profiles"`
+		Files    []string          `yaml:"files" config:"path"`
+		Plain    map[string]string `yaml:"plain"`
+	}
+	type doc struct {
+		S section `yaml:"s"`
+	}
+	defaults := func() doc {
+		return doc{S: section{Own: "default", Inner: inner{A: 1, B: 2}, Profiles: map[string]inner{"short": {A: 5, B: 24}}}}
+	}
+	decode := func(t *testing.T, src string) (doc, *validator) {
+		t.Helper()
+		var root yaml.Node
+		if err := yaml.Unmarshal([]byte(src), &root); err != nil {
+			t.Fatal(err)
+		}
+		v := &validator{file: "t.yaml", broken: map[string]bool{}, lines: map[string]int{}}
+		indexLines(&root, "", v.lines)
+		d := defaults()
+		if !v.decode(&root, &d) {
+			t.Fatal("decode gave up")
+		}
+		absPaths(reflect.ValueOf(&d).Elem(), "/etc/twostep")
+		return d, v
+	}
+
+	d, v := decode(t, `s:
+  shared: rel/file
+  inner: {b: 3}
+  profiles: {short: {a: 6}, long: {b: 7}}
+  files: [a, /b]
+  secret_file: s.secret
+`)
+	if err := v.err(); err != nil {
+		t.Fatal(err)
+	}
+	want := doc{S: section{Shared: Shared{"/etc/twostep/rel/file"}, Own: "default", Inner: inner{A: 1, B: 3},
+		Profiles: map[string]inner{"short": {A: 6, B: 24}, "long": {B: 7}}, Files: []string{"/etc/twostep/a", "/b"}}}
+	if !reflect.DeepEqual(d, want) {
+		t.Errorf("got %+v, want %+v", d, want)
+	}
+	if src := v.secrets["s.secret"]; src == nil || *src != (secretSource{fromFile: "s.secret"}) {
+		t.Errorf("secret: got %v, want its file kept aside", src)
+	}
+	if got := defaults().S.Profiles["short"]; got.A != 5 {
+		t.Errorf("the defaults changed: %+v", got)
+	}
+
+	_, v = decode(t, "s: {runtime: x, secert: y}\n")
+	got := fmt.Sprint(v.problems)
+	for _, w := range []string{`s.runtime unknown key`, `s.secert unknown key; did you mean "secret"?`} {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing %q in %s", w, got)
+		}
+	}
 }

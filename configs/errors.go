@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"twostep/confcheck"
 )
 
 // Problem is one thing wrong in a configuration file.
@@ -59,6 +62,9 @@ type validator struct {
 	broken map[string]bool
 	// dropped counts the problems past maxProblems.
 	dropped int
+	// secrets holds what the file wrote of each secret, by the path of
+	// its key (secrets.go).
+	secrets map[string]*secretSource
 }
 
 // add records a problem at field, located at the nearest written
@@ -68,6 +74,16 @@ func (v *validator) add(field, format string, args ...any) {
 		return
 	}
 	v.addLine(v.lineOf(field), field, format, args...)
+}
+
+// section records the problems err of the section at path (its owner's
+// Validate), each under its field's path.
+func (v *validator) section(path string, err error) {
+	var ps confcheck.Problems
+	ps.Include(path, err)
+	for _, p := range ps {
+		v.add(p.Field, "%s", p.Message)
+	}
 }
 
 // unread reports whether field or a section above it could not be
@@ -187,13 +203,14 @@ func yamlLine(err error) int {
 }
 
 // yamlMessage rewrites the YAML library's words into the file's terms,
-// and drops the offending value: it may be a misplaced secret.
-func yamlMessage(err error) string {
+// and drops the offending value: it may be a misplaced secret. t is the
+// type of the setting being decoded (nil for a whole document).
+func yamlMessage(err error, t reflect.Type) string {
 	s := err.Error()
 	s = strings.TrimPrefix(s, "yaml: ")
 	s = yamlLineRE.ReplaceAllString(s, "")
 	if m := yamlTypeRE.FindStringSubmatch(s); m != nil {
-		return fmt.Sprintf("a %s is not allowed here; want %s", kindName(m[1]), typeName(m[2]))
+		return fmt.Sprintf("a %s is not allowed here; want %s", kindName(m[1]), typeName(m[2], t))
 	}
 	return s
 }
@@ -212,7 +229,12 @@ func kindName(tag string) string {
 	return "value"
 }
 
-func typeName(goType string) string {
+// typeName says what a setting of goType, as the YAML library names it,
+// takes; t is the setting's own type, or its list's.
+func typeName(goType string, t reflect.Type) string {
+	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice) {
+		t = t.Elem()
+	}
 	switch {
 	case goType == "time.Duration":
 		return "a duration such as 10s"
@@ -222,7 +244,7 @@ func typeName(goType string) string {
 		return "a whole number"
 	case goType == "bool", goType == "*bool":
 		return "true or false"
-	case goType == "string", goType == "*string":
+	case goType == "string", goType == "*string", t != nil && readsText(t):
 		return "a string"
 	}
 	return "a mapping"
@@ -278,7 +300,7 @@ var syntaxHints = map[string]string{
 
 // syntaxMessage is yamlMessage with a hint for the common mistakes.
 func syntaxMessage(err error) string {
-	msg := yamlMessage(err)
+	msg := yamlMessage(err, nil)
 	for problem, hint := range syntaxHints {
 		if strings.HasPrefix(msg, problem) {
 			return msg + " (" + hint + ")"

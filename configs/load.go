@@ -1,122 +1,41 @@
 package configs
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
-	"time"
-	"unicode"
-	"unicode/utf8"
+	"reflect"
 
-	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
+	"twostep/challenge"
+	"twostep/cluster"
+	"twostep/directory"
+	"twostep/portal"
 	"twostep/radiusd"
 )
 
-// raw mirrors the file as written; pointers mark fields whose absence
-// differs from their zero value.
-type raw struct {
-	Log struct {
-		Level  string `yaml:"level"`
-		Format string `yaml:"format"`
-	} `yaml:"log"`
-	RADIUS struct {
-		Listen       []string       `yaml:"listen"`
-		Workers      int            `yaml:"workers"`
-		DuplicateTTL time.Duration  `yaml:"duplicate_ttl"`
-		RejectDelay  *time.Duration `yaml:"reject_delay"`
-		Dictionaries []string       `yaml:"dictionaries"`
-	} `yaml:"radius"`
-	Clients   []rawClient `yaml:"clients"`
-	Directory struct {
-		Backend string `yaml:"backend"`
-		File    struct {
-			Path  string        `yaml:"path"`
-			Watch time.Duration `yaml:"watch"`
-		} `yaml:"file"`
-		LDAP           rawLDAP       `yaml:"ldap"`
-		HealthInterval time.Duration `yaml:"health_interval"`
-	} `yaml:"directory"`
-	Metrics struct {
-		Listen *string `yaml:"listen"`
-	} `yaml:"metrics"`
-	Cluster   rawCluster   `yaml:"cluster"`
-	Passcodes rawPasscodes `yaml:"passcodes"`
-	Bypass    rawBypass    `yaml:"bypass"`
-	Recovery  rawRecovery  `yaml:"recovery"`
-	Push      rawPush      `yaml:"push"`
-	Portal    rawPortal    `yaml:"portal"`
-	Policy    struct {
-		Default string `yaml:"default"`
-		Groups  []struct {
-			Group        string `yaml:"group"`
-			Action       string `yaml:"action"`
-			VerifiedPush bool   `yaml:"verified_push"`
-			Reply        []struct {
-				Name  string `yaml:"name"`
-				Value string `yaml:"value"`
-			} `yaml:"reply"`
-		} `yaml:"groups"`
-	} `yaml:"policy"`
+// file is the configuration file as decoded: each section its owner's
+// struct (configs owns log and metrics, the daemon's own).
+type file struct {
+	Log       logSection                `yaml:"log"`
+	RADIUS    radiusd.Config            `yaml:"radius"`
+	Clients   []radiusd.ClientConfig    `yaml:"clients"`
+	Directory directory.Config          `yaml:"directory"`
+	Metrics   Metrics                   `yaml:"metrics"`
+	Cluster   cluster.Config            `yaml:"cluster"`
+	Passcodes challenge.PasscodesConfig `yaml:"passcodes"`
+	Bypass    cluster.BypassConfig      `yaml:"bypass"`
+	Recovery  cluster.RecoveryConfig    `yaml:"recovery"`
+	Push      Push                      `yaml:"push"`
+	Portal    portal.Config             `yaml:"portal"`
+	Policy    challenge.Policy          `yaml:"policy"`
 }
 
-type rawLDAP struct {
-	Preset             string            `yaml:"preset"`
-	URLs               []string          `yaml:"urls"`
-	BindDN             string            `yaml:"bind_dn"`
-	BindPassword       string            `yaml:"bind_password"`
-	BindPasswordFile   string            `yaml:"bind_password_file"`
-	BindPasswordEnv    string            `yaml:"bind_password_env"`
-	BaseDN             string            `yaml:"base_dn"`
-	UserFilter         string            `yaml:"user_filter"`
-	UserAttribute      string            `yaml:"user_attribute"`
-	GroupBaseDN        string            `yaml:"group_base_dn"`
-	GroupNameAttribute string            `yaml:"group_name_attribute"`
-	MemberOfAttribute  string            `yaml:"member_of_attribute"`
-	GroupSearch        *bool             `yaml:"group_search"`
-	GroupDepth         int               `yaml:"group_depth"`
-	StartTLS           bool              `yaml:"start_tls"`
-	CAFile             string            `yaml:"ca_file"`
-	CertFile           string            `yaml:"cert_file"`
-	KeyFile            string            `yaml:"key_file"`
-	ServerName         string            `yaml:"server_name"`
-	InsecureSkipVerify bool              `yaml:"insecure_skip_verify"`
-	AllowPlaintext     bool              `yaml:"allow_plaintext"`
-	DialTimeout        time.Duration     `yaml:"dial_timeout"`
-	OpTimeout          time.Duration     `yaml:"op_timeout"`
-	SearchPoolSize     int               `yaml:"search_pool_size"`
-	BindPoolSize       int               `yaml:"bind_pool_size"`
-	CacheTTL           time.Duration     `yaml:"cache_ttl"`
-	CacheSize          int               `yaml:"cache_size"`
-	StripRealm         bool              `yaml:"strip_realm"`
-	DomainMap          map[string]string `yaml:"domain_map"`
-}
-
-type rawClient struct {
-	Name                        string        `yaml:"name"`
-	DisplayName                 string        `yaml:"display_name"`
-	Networks                    []string      `yaml:"networks"`
-	Secret                      string        `yaml:"secret"`
-	SecretFile                  string        `yaml:"secret_file"`
-	SecretEnv                   string        `yaml:"secret_env"`
-	RequireMessageAuthenticator *string       `yaml:"require_message_authenticator"`
-	ReplyAttributes             []string      `yaml:"reply_attributes"`
-	OnError                     string        `yaml:"on_error"`
-	Mode                        string        `yaml:"mode"`
-	Separator                   *string       `yaml:"separator"`
-	CodeLength                  int           `yaml:"code_length"`
-	FailMode                    string        `yaml:"failmode"`
-	NASTimeout                  time.Duration `yaml:"nas_timeout"`
-	NASRetries                  *int          `yaml:"nas_retries"`
-	VerifiedPush                bool          `yaml:"verified_push"`
+// logSection is the log section as written.
+type logSection struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
 }
 
 // Load reads, validates and resolves the configuration at path. A file
@@ -172,310 +91,44 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 
 	// Decoded key by key: an unknown key or a value of the wrong type is
 	// reported at its line, and the checks below still run on the rest.
-	var r raw
-	if !v.decode(&root, &r) {
+	// Each section is decoded over its owner's defaults (decode.go).
+	f := file{
+		RADIUS:    radiusd.DefaultConfig(),
+		Metrics:   Metrics{Listen: DefaultMetrics},
+		Cluster:   cluster.DefaultConfig(),
+		Passcodes: challenge.DefaultPasscodesConfig(),
+		Bypass:    cluster.DefaultBypassConfig(),
+		Push:      Push{Approval: challenge.DefaultPushConfig()},
+	}
+	if !v.decode(&root, &f) {
 		return nil, v.err()
 	}
+	dir := filepath.Dir(path)
+	absPaths(reflect.ValueOf(&f).Elem(), dir)
 
-	c := &Config{Path: path}
-	v.log(&r, &c.Log)
-	v.radius(&r, &c.RADIUS, filepath.Dir(path))
+	// Each section checked by its owner, its problems put at their lines;
+	// the secrets resolved; the checks across sections.
+	c := &Config{Path: path, Log: v.log(f.Log), Metrics: v.metrics(f.Metrics)}
+	v.section("radius", f.RADIUS.Validate())
+	c.RADIUS = f.RADIUS.WithDefaults()
 	dict := v.dictionary(c.RADIUS.Dictionaries)
-	c.Clients = v.clients(r.Clients, filepath.Dir(path), env, dict)
-	c.Policy = v.policy(&r, dict)
-	v.directory(&r, &c.Directory, filepath.Dir(path), env)
-	c.Cluster = v.cluster(r.Cluster, filepath.Dir(path), env)
-	c.Passcodes = v.passcodes(r.Passcodes)
-	c.HelpDesk = v.helpDesk(r.Bypass, r.Recovery)
-	c.Push = v.push(r.Push, filepath.Dir(path), env)
-	c.Portal = v.portal(r.Portal, filepath.Dir(path))
-	c.Metrics.Listen = DefaultMetrics
-	if r.Metrics.Listen != nil {
-		c.Metrics.Listen = *r.Metrics.Listen
-		if c.Metrics.Listen != "" {
-			v.hostPort("metrics.listen", c.Metrics.Listen)
-		}
-	}
+	c.Clients = v.clients(f.Clients, dir, env, dict)
+	c.Policy = v.policy(f.Policy, dict)
+	c.Directory = v.directory(f.Directory, dir, env)
+	c.Cluster = v.cluster(f.Cluster, dir, env)
+	var err error
+	c.Passcodes, err = f.Passcodes.Passcodes()
+	v.section("passcodes", err)
+	v.section("bypass", f.Bypass.Validate())
+	c.Bypass = f.Bypass.WithDefaults()
+	v.section("recovery", f.Recovery.Validate())
+	c.Recovery = f.Recovery.WithDefaults()
+	c.Push = v.push(f.Push, dir, env)
+	c.Portal = v.portal(f.Portal)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
 	return c, nil
-}
-
-func (v *validator) log(r *raw, l *Log) {
-	l.Level = zerolog.InfoLevel
-	if r.Log.Level != "" {
-		lvl, err := zerolog.ParseLevel(r.Log.Level)
-		if err != nil || lvl < zerolog.DebugLevel || lvl > zerolog.ErrorLevel {
-			v.add("log.level", "must be one of debug, info, warn, error; got %q", r.Log.Level)
-		}
-		l.Level = lvl
-	}
-	switch r.Log.Format {
-	case "", "json":
-		l.Format = "json"
-	case "console":
-		l.Format = "console"
-	default:
-		v.add("log.format", "must be json or console; got %q", r.Log.Format)
-	}
-}
-
-func (v *validator) radius(r *raw, out *RADIUS, dir string) {
-	for _, f := range r.RADIUS.Dictionaries {
-		out.Dictionaries = append(out.Dictionaries, absPath(dir, f))
-	}
-	out.Listen = r.RADIUS.Listen
-	if len(out.Listen) == 0 {
-		out.Listen = []string{DefaultListen}
-	}
-	seen := map[string]bool{}
-	for i, a := range out.Listen {
-		p := fmt.Sprintf("radius.listen[%d]", i)
-		v.hostPort(p, a)
-		if host, _, err := net.SplitHostPort(a); err == nil && host == "" {
-			// A socket for both families cannot learn which IPv4 address
-			// was asked, so its answers could leave from another one.
-			v.add(p, "%q has no host: list 0.0.0.0%s for IPv4 and [::]%s for IPv6", a, a, a)
-		}
-		if seen[a] {
-			v.add(p, "%q is listed twice", a)
-		}
-		seen[a] = true
-	}
-	out.Workers = r.RADIUS.Workers
-	switch {
-	case out.Workers == 0:
-		out.Workers = DefaultWorkers
-	case out.Workers < 1 || out.Workers > 65536:
-		v.add("radius.workers", "must be between 1 and 65536; got %d", out.Workers)
-	}
-	out.DuplicateTTL = r.RADIUS.DuplicateTTL
-	switch {
-	case out.DuplicateTTL == 0:
-		out.DuplicateTTL = DefaultDuplicateTTL
-	case out.DuplicateTTL < 5*time.Second || out.DuplicateTTL > 30*time.Second:
-		v.add("radius.duplicate_ttl", "must be between 5s and 30s (RFC 5080); got %s", out.DuplicateTTL)
-	}
-	out.RejectDelay = DefaultRejectDelay
-	if r.RADIUS.RejectDelay != nil {
-		out.RejectDelay = *r.RADIUS.RejectDelay
-	}
-	if out.RejectDelay < 0 || out.RejectDelay > 5*time.Second {
-		v.add("radius.reject_delay", "must be 0s (off) to 5s, below the NAS's timeout; got %s", out.RejectDelay)
-	}
-}
-
-var clientName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-
-func (v *validator) clients(rcs []rawClient, dir string, env Env, dict *radiusd.Dictionary) []radiusd.Client {
-	if len(rcs) == 0 {
-		v.add("clients", "at least one client (NAS) is needed; see configs/example.yaml")
-		return nil
-	}
-	var out []radiusd.Client
-	names := map[string]bool{}
-	prefixes := map[netip.Prefix]string{}
-	for i, rc := range rcs {
-		p := fmt.Sprintf("clients[%d]", i)
-		c := radiusd.Client{Name: rc.Name}
-		switch {
-		case rc.Name == "":
-			v.add(p+".name", "a name is needed (letters, digits, '.', '_', '-'); it labels logs and metrics")
-		case !clientName.MatchString(rc.Name):
-			v.add(p+".name", "%q: use letters, digits, '.', '_', '-' (at most 63)", rc.Name)
-		case names[rc.Name]:
-			v.add(p+".name", "%q is used by another client", rc.Name)
-		}
-		names[rc.Name] = true
-		c.DisplayName = v.displayName(p, rc)
-		if len(rc.Networks) == 0 {
-			v.add(p+".networks", "at least one address or CIDR prefix is needed")
-		}
-		for j, n := range rc.Networks {
-			np := fmt.Sprintf("%s.networks[%d]", p, j)
-			pfx, err := parsePrefix(n)
-			if err != nil {
-				v.add(np, "%v", err)
-				continue
-			}
-			if other, dup := prefixes[pfx]; dup {
-				v.add(np, "%s is already given to client %q", pfx, other)
-			}
-			prefixes[pfx] = rc.Name
-			c.Networks = append(c.Networks, pfx)
-		}
-		if !env.SkipSecrets {
-			c.Secret = v.secret(p, "secret", secretSource{rc.Secret, rc.SecretFile, rc.SecretEnv}, true, dir, env)
-		}
-		if rc.RequireMessageAuthenticator != nil {
-			r, ok := radiusd.ParseMARequirement(*rc.RequireMessageAuthenticator)
-			if !ok {
-				v.add(p+".require_message_authenticator", "must be true (drop every request without Message-Authenticator), auto (drop them once the client has sent one) or false; got %q", *rc.RequireMessageAuthenticator)
-			}
-			c.MessageAuthenticator = r
-		}
-		if rc.ReplyAttributes != nil {
-			c.ReplyAttributes = []string{}
-		}
-		for j, name := range rc.ReplyAttributes {
-			if dict != nil {
-				if _, err := dict.Encode(name, "0"); errors.Is(err, radiusd.ErrUnknownAttribute) {
-					v.add(fmt.Sprintf("%s.reply_attributes[%d]", p, j), "%q: %v", name, radiusd.ErrUnknownAttribute)
-				}
-			}
-			c.ReplyAttributes = append(c.ReplyAttributes, name)
-		}
-		c.Login = v.clientLogin(p, rc)
-		switch rc.OnError {
-		case "", "reject":
-		case "drop":
-			c.DropOnError = true
-		default:
-			v.add(p+".on_error", "must be reject (answer Access-Reject) or drop (no answer: the NAS fails over); got %q", rc.OnError)
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
-// maxDisplayName bounds a client's display name: it is a title on a
-// phone's lock screen.
-const maxDisplayName = 64
-
-// displayName reads what users see for client p in a push; default its
-// name.
-func (v *validator) displayName(p string, rc rawClient) string {
-	name := strings.TrimSpace(rc.DisplayName)
-	switch {
-	case name == "":
-		return rc.Name
-	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxDisplayName || strings.ContainsFunc(name, unicode.IsControl):
-		v.add(p+".display_name", "%q: at most %d characters, no control characters", name, maxDisplayName)
-	}
-	return name
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR prefix", s)
-		}
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix", s)
-	}
-	if p.Masked() != p {
-		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", s, p.Masked())
-	}
-	return p, nil
-}
-
-// secretSource is a secret written inline, in a file, or in an
-// environment variable: field, field_file, field_env in the file.
-type secretSource struct{ inline, file, env string }
-
-// given reports whether the file names the secret in any way.
-func (s secretSource) given() bool { return s.inline != "" || s.file != "" || s.env != "" }
-
-// unresolved stands in, for the checks that pair a password with a user
-// name, for a password whose source was named but could not be read (or
-// decoded): that problem is reported already, and "give both or neither"
-// would be a second, wrong one. It never leaves Parse.
-const unresolved = "\x00unresolved"
-
-// secret resolves at most one of p.name, p.name_file, p.name_env
-// (exactly one when required). Messages name where the secret comes from,
-// never what it is. A source that was given but could not be read is
-// reported, and nil returned.
-func (v *validator) secret(p, name string, src secretSource, required bool, dir string, env Env) []byte {
-	field := p + "." + name
-	if v.unread(field) || v.unread(field+"_file") || v.unread(field+"_env") {
-		return nil // its value is reported already
-	}
-	given := 0
-	for _, s := range []string{src.inline, src.file, src.env} {
-		if s != "" {
-			given++
-		}
-	}
-	switch {
-	case given > 1 || (given == 0 && required):
-		v.add(p, "give exactly one of %s, %s_file, %s_env", name, name, name)
-		return nil
-	case given == 0:
-		return nil
-	}
-	var s []byte
-	switch {
-	case src.inline != "":
-		s = []byte(src.inline)
-	case src.file != "":
-		field += "_file"
-		b, err := env.ReadFile(absPath(dir, src.file))
-		if err != nil {
-			v.add(field, "cannot read the secret: %v", err)
-			return nil
-		}
-		s = bytes.TrimRight(b, "\r\n")
-	default:
-		field += "_env"
-		s = []byte(env.Getenv(src.env))
-		if len(s) == 0 {
-			v.add(field, "environment variable %s is empty or not set", src.env)
-			return nil
-		}
-	}
-	switch {
-	case len(s) == 0:
-		v.add(field, "the secret is empty")
-	case len(s) > MaxSecretLen && required:
-		v.add(field, "the secret is %d bytes; at most %d are allowed", len(s), MaxSecretLen)
-	}
-	return s
-}
-
-func (v *validator) directory(r *raw, d *Directory, dir string, env Env) {
-	d.Backend = r.Directory.Backend
-	d.HealthInterval = r.Directory.HealthInterval
-	switch {
-	case d.HealthInterval == 0:
-		d.HealthInterval = DefaultHealth
-	case d.HealthInterval < 100*time.Millisecond:
-		v.add("directory.health_interval", "must be at least 100ms; got %s", d.HealthInterval)
-	}
-	switch d.Backend {
-	case "":
-		v.add("directory.backend", "choose a backend: file or ldap")
-	case "ldap":
-		d.LDAP = v.ldap(r.Directory.LDAP, dir, env)
-	case "file":
-		if r.Directory.File.Path == "" {
-			v.add("directory.file.path", "the users file is needed (create one with `twostepctl user add -users FILE USER`)")
-		}
-		d.File.Path = absPath(dir, r.Directory.File.Path)
-		d.File.Watch = r.Directory.File.Watch
-		if d.File.Watch == 0 {
-			d.File.Watch = DefaultWatch
-		}
-	default:
-		v.add("directory.backend", "unknown backend %q; known: file, ldap", d.Backend)
-	}
-}
-
-func (v *validator) hostPort(p, addr string) {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		v.add(p, "%q is not host:port (use [::1]:1812 for IPv6)", addr)
-		return
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		v.add(p, "%q: port must be a number from 0 to 65535", addr)
-	}
 }
 
 func absPath(dir, p string) string {

@@ -6,29 +6,35 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/netip"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"twostep/confcheck"
 	"twostep/directory/ldapclient"
 )
 
-// LDAPConfig configures the LDAP backend. The zero value of each field
-// other than URLs and BaseDN is a working default, given in its comment.
+// LDAPConfig configures the LDAP backend: the directory.ldap section of
+// the configuration file, each setting under its yaml key. The zero value
+// of each field other than URLs and BaseDN is a working default, given in
+// its comment. Validate reports every problem under the file's keys.
 type LDAPConfig struct {
 	// URLs of the directory servers, tried in order: ldap://host[:389] or
 	// ldaps://host[:636]. At least one.
-	URLs []string
+	URLs []string `yaml:"urls"`
 	// BindDN and BindPassword are the service account that searches for
-	// users. Both empty: anonymous search.
-	BindDN       string
-	BindPassword string
+	// users. Both empty: anonymous search. The configuration file gives
+	// the password as bind_password, bind_password_file or
+	// bind_password_env (configs resolves it).
+	BindDN       string `yaml:"bind_dn"`
+	BindPassword string `yaml:"bind_password" config:"secret"`
 	// BaseDN is where users are searched (subtree). Required.
-	BaseDN string
+	BaseDN string `yaml:"base_dn"`
 	// Preset chooses the defaults for a kind of directory; each field it
 	// sets can still be given. Default "openldap".
 	//
@@ -50,83 +56,86 @@ type LDAPConfig struct {
 	// them). Disabled, expired and password-expired states are therefore
 	// only told to the right password; AD itself answers 775 (locked) to
 	// any password.
-	Preset string
+	Preset string `yaml:"preset"`
 	// UserFilter finds a user; every %s is replaced by the escaped
 	// username, and there must be at least one. Default (OpenLDAP):
 	// (&(objectClass=inetOrgPerson)(uid=%s)); see Preset for AD's.
-	UserFilter string
+	UserFilter string `yaml:"user_filter"`
 	// UserAttribute holds the canonical username returned in Result.User.Name
 	// and matched by posixGroup memberUid. Default uid (AD:
 	// sAMAccountName).
-	UserAttribute string
+	UserAttribute string `yaml:"user_attribute"`
 
 	// GroupBaseDN is where groups are searched (subtree). Default BaseDN.
-	GroupBaseDN string
+	GroupBaseDN string `yaml:"group_base_dn"`
 	// GroupNameAttribute names a group in Result.User.Groups. Default cn.
-	GroupNameAttribute string
+	GroupNameAttribute string `yaml:"group_name_attribute"`
 	// MemberOfAttribute on a user entry lists the DNs of its groups when
 	// the directory keeps one (OpenLDAP memberof overlay, AD). Its values
 	// are added to the groups found by search. Default memberOf.
-	MemberOfAttribute string
-	// NoGroupSearch skips the group search (groupOfNames member,
+	MemberOfAttribute string `yaml:"member_of_attribute"`
+	// GroupSearch false skips the group search (groupOfNames member,
 	// groupOfUniqueNames uniqueMember, posixGroup memberUid; AD: the
 	// in-chain member search), leaving only MemberOfAttribute. Default
-	// false: search.
-	NoGroupSearch bool
+	// (nil) and true: search.
+	GroupSearch *bool `yaml:"group_search"`
 	// GroupDepth is how many levels of groups within groups are followed.
 	// Default 0 means 8; a negative value follows none. AD resolves
 	// nesting itself, to any depth, unless GroupDepth is negative.
-	GroupDepth int
+	GroupDepth int `yaml:"group_depth"`
 
 	// StartTLS upgrades ldap:// connections with StartTLS before anything
 	// else is sent. Default false. ldaps:// URLs use TLS from the start.
-	StartTLS bool
+	StartTLS bool `yaml:"start_tls"`
 	// CAFile holds PEM certificates of the CAs that sign the servers'
 	// certificates. Default: the system's roots.
-	CAFile string
+	CAFile string `yaml:"ca_file" config:"path"`
 	// CertFile and KeyFile are a PEM client certificate and key presented
 	// to servers that ask for one. Default: none.
-	CertFile string
-	KeyFile  string
+	CertFile string `yaml:"cert_file" config:"path"`
+	KeyFile  string `yaml:"key_file" config:"path"`
 	// ServerName is checked against the servers' certificates. Default:
 	// the host of each URL.
-	ServerName string
+	ServerName string `yaml:"server_name"`
 	// InsecureSkipVerify accepts any server certificate. For tests only:
 	// it makes TLS worthless against an active attacker.
-	InsecureSkipVerify bool
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 	// AllowPlaintext permits ldap:// without StartTLS to a server that is
 	// not on loopback. Default false: every user bind carries the user's
 	// password, which must not cross a network in clear.
-	AllowPlaintext bool
+	AllowPlaintext bool `yaml:"allow_plaintext"`
 
 	// DialTimeout bounds connecting to one server (TCP and TLS). Default
 	// 3s.
-	DialTimeout time.Duration
+	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// OpTimeout bounds each LDAP operation (bind, search), a request's
 	// wait for a pooled connection, and Ping's whole exchange. Default 5s.
 	// The request context's deadline shortens it.
-	OpTimeout time.Duration
+	OpTimeout time.Duration `yaml:"op_timeout"`
 	// SearchPoolSize and BindPoolSize are the most connections of each
 	// kind in use at once, and kept idle. Default 8 each.
-	SearchPoolSize int
-	BindPoolSize   int
+	SearchPoolSize int `yaml:"search_pool_size"`
+	BindPoolSize   int `yaml:"bind_pool_size"`
 	// CacheTTL is how long a user's DN and groups are reused without a
 	// search. Password results are never cached. Default 0: no cache.
-	CacheTTL time.Duration
+	CacheTTL time.Duration `yaml:"cache_ttl"`
 	// CacheSize bounds the number of cached users. Default 10000.
-	CacheSize int
+	CacheSize int `yaml:"cache_size"`
 
 	// StripRealm turns alice@example.edu and EXAMPLE\alice into alice.
 	// Default false.
-	StripRealm bool
+	StripRealm bool `yaml:"strip_realm"`
 	// DomainMap maps the domain a user types (EXAMPLE in EXAMPLE\alice,
 	// example.edu in alice@example.edu; compared without case) to the realm
 	// it stands for. When not empty, a name with a domain not in the map is
 	// an unknown user, and without StripRealm the name searched for is
 	// user@realm. Default: empty (the name is searched for as typed unless
 	// StripRealm).
-	DomainMap map[string]string
+	DomainMap map[string]string `yaml:"domain_map"`
 }
+
+// groupSearch reports whether groups are searched for (GroupSearch).
+func (c *LDAPConfig) groupSearch() bool { return c.GroupSearch == nil || *c.GroupSearch }
 
 // Defaults of LDAPConfig.
 const (
@@ -180,104 +189,96 @@ func (c LDAPConfig) withDefaults() LDAPConfig {
 	return c
 }
 
-// LDAPConfigError lists every problem found in a configuration.
-type LDAPConfigError struct {
-	Problems []string
-}
-
-// Error lists every problem, separated by semicolons.
-func (e *LDAPConfigError) Error() string {
-	return "directory: LDAP configuration: " + strings.Join(e.Problems, "; ")
-}
-
 // validate checks c (with defaults applied) and returns the parsed
-// servers and TLS configuration, or a *LDAPConfigError with every problem.
-func (c *LDAPConfig) validate() ([]*ldapclient.Server, *tls.Config, error) {
-	var problems []string
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-
-	servers, anyPlain := c.servers(bad)
+// servers and TLS configuration, or the problems, each under its key.
+func (c *LDAPConfig) validate() ([]*ldapclient.Server, *tls.Config, confcheck.Problems) {
+	var ps confcheck.Problems
+	servers, anyPlain := c.servers(&ps)
 	checkDN := func(field, dn string, required bool) {
 		if dn == "" {
 			if required {
-				bad("%s: required", field)
+				ps.Add(field, "required")
 			}
 			return
 		}
 		if _, err := ldap.ParseDN(dn); err != nil {
-			bad("%s %q: %v", field, dn, err)
+			ps.Add(field, "%q: %v", dn, err)
 		}
 	}
-	checkDN("BaseDN", c.BaseDN, true)
-	checkDN("GroupBaseDN", c.GroupBaseDN, false)
-	checkDN("BindDN", c.BindDN, false)
+	checkDN("base_dn", c.BaseDN, true)
+	checkDN("group_base_dn", c.GroupBaseDN, false)
+	checkDN("bind_dn", c.BindDN, false)
 	if c.BindDN == "" && c.BindPassword != "" {
-		bad("BindPassword: set without BindDN")
+		ps.Add("bind_password", "set without bind_dn")
 	}
 	if c.BindDN != "" && c.BindPassword == "" {
-		bad("BindDN: set without BindPassword (an empty password is an anonymous bind)")
+		ps.Add("bind_dn", "set without bind_password (an empty password is an anonymous bind)")
 	}
 	if c.Preset != PresetOpenLDAP && c.Preset != PresetActiveDirectory {
-		bad("Preset %q: want %q or %q", c.Preset, PresetOpenLDAP, PresetActiveDirectory)
+		ps.Add("preset", "%q: want %q or %q", c.Preset, PresetOpenLDAP, PresetActiveDirectory)
 	}
 	if !strings.Contains(c.UserFilter, "%s") {
-		bad("UserFilter %q: want at least one %%s for the username", c.UserFilter)
+		ps.Add("user_filter", "%q: want at least one %%s for the username", c.UserFilter)
 	} else if _, err := ldap.CompileFilter(ldapFilter(c.UserFilter, "x")); err != nil {
-		bad("UserFilter %q: %v", c.UserFilter, err)
+		ps.Add("user_filter", "%q: %v", c.UserFilter, err)
 	}
-	for field, attr := range map[string]string{
-		"UserAttribute": c.UserAttribute, "GroupNameAttribute": c.GroupNameAttribute,
-		"MemberOfAttribute": c.MemberOfAttribute,
+	for _, a := range []struct{ field, attr string }{
+		{"user_attribute", c.UserAttribute}, {"group_name_attribute", c.GroupNameAttribute},
+		{"member_of_attribute", c.MemberOfAttribute},
 	} {
-		if strings.ContainsAny(attr, "()=*\\ ,") {
-			bad("%s %q: not an attribute name", field, attr)
+		if strings.ContainsAny(a.attr, "()=*\\ ,") {
+			ps.Add(a.field, "%q: not an attribute name", a.attr)
 		}
 	}
-	for field, d := range map[string]time.Duration{
-		"DialTimeout": c.DialTimeout, "OpTimeout": c.OpTimeout, "CacheTTL": c.CacheTTL,
-	} {
-		if d < 0 {
-			bad("%s: negative (%v)", field, d)
+	for _, d := range []struct {
+		field string
+		d     time.Duration
+	}{{"dial_timeout", c.DialTimeout}, {"op_timeout", c.OpTimeout}, {"cache_ttl", c.CacheTTL}} {
+		if d.d < 0 {
+			ps.Add(d.field, "negative (%v)", d.d)
 		}
 	}
-	for field, n := range map[string]int{
-		"SearchPoolSize": c.SearchPoolSize, "BindPoolSize": c.BindPoolSize, "CacheSize": c.CacheSize,
-	} {
-		if n < 0 {
-			bad("%s: negative (%d)", field, n)
+	for _, n := range []struct {
+		field string
+		n     int
+	}{{"search_pool_size", c.SearchPoolSize}, {"bind_pool_size", c.BindPoolSize}, {"cache_size", c.CacheSize}} {
+		if n.n < 0 {
+			ps.Add(n.field, "negative (%d)", n.n)
 		}
 	}
-	for k, v := range c.DomainMap {
+	for _, k := range slices.Sorted(maps.Keys(c.DomainMap)) {
+		v := c.DomainMap[k]
 		if k == "" || v == "" || strings.ContainsAny(k, `\@`) || strings.ContainsAny(v, `\@`) {
-			bad("DomainMap[%q] = %q: want a domain mapped to a realm, neither empty, without \\ or @", k, v)
+			ps.Add(confcheck.Join("domain_map", k), "%q = %q: want a domain mapped to a realm, neither empty, without \\ or @", k, v)
 		}
 	}
 	if c.StartTLS && !anyPlain && len(servers) > 0 {
-		bad("StartTLS: set but every URL is ldaps://")
+		ps.Add("start_tls", "set but every URL is ldaps://")
 	}
 
-	tlsConf := c.tlsConfig(bad)
-	if len(problems) > 0 {
-		return nil, nil, &LDAPConfigError{Problems: problems}
+	tlsConf := c.tlsConfig(&ps)
+	if len(ps) > 0 {
+		return nil, nil, ps
 	}
 	return servers, tlsConf, nil
 }
 
-// servers parses c's URLs, reporting problems to bad; anyPlain is set
+// servers parses c's URLs, adding their problems to ps; anyPlain is set
 // when one of them is ldap://.
-func (c *LDAPConfig) servers(bad func(format string, args ...any)) (servers []*ldapclient.Server, anyPlain bool) {
+func (c *LDAPConfig) servers(ps *confcheck.Problems) (servers []*ldapclient.Server, anyPlain bool) {
 	if len(c.URLs) == 0 {
-		bad("URLs: at least one server is needed")
+		ps.Add("urls", "at least one server is needed")
 	}
 	for i, u := range c.URLs {
+		field := fmt.Sprintf("urls[%d]", i)
 		s, err := ldapclient.ParseURL(u)
 		if err != nil {
 			// Only the index: a URL may carry a password.
-			bad("URLs[%d]: %v", i, err)
+			ps.Add(field, "%v", err)
 			continue
 		}
-		if !s.TLS() && !c.StartTLS && !c.AllowPlaintext && !isLoopbackHost(s.Host()) {
-			bad("URLs[%d]: ldap:// without StartTLS sends users' passwords in clear; use ldaps://, StartTLS, or AllowPlaintext", i)
+		if !s.TLS() && !c.StartTLS && !c.AllowPlaintext && !confcheck.Loopback(s.Host()) {
+			ps.Add(field, "ldap:// without start_tls sends users' passwords in clear; use ldaps://, start_tls, or allow_plaintext")
 		}
 		anyPlain = anyPlain || !s.TLS()
 		servers = append(servers, s)
@@ -285,9 +286,9 @@ func (c *LDAPConfig) servers(bad func(format string, args ...any)) (servers []*l
 	return servers, anyPlain
 }
 
-// tlsConfig returns the TLS configuration of c's connections, reporting
-// files that cannot be read to bad.
-func (c *LDAPConfig) tlsConfig(bad func(format string, args ...any)) *tls.Config {
+// tlsConfig returns the TLS configuration of c's connections, adding
+// files that cannot be read to ps.
+func (c *LDAPConfig) tlsConfig(ps *confcheck.Problems) *tls.Config {
 	tlsConf := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         c.ServerName,
@@ -296,11 +297,11 @@ func (c *LDAPConfig) tlsConfig(bad func(format string, args ...any)) *tls.Config
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			bad("CAFile: %v", err)
+			ps.Add("ca_file", "%v", err)
 		} else {
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				bad("CAFile %s: no PEM certificate", c.CAFile)
+				ps.Add("ca_file", "%s: no PEM certificate", c.CAFile)
 			}
 			tlsConf.RootCAs = pool
 		}
@@ -309,14 +310,14 @@ func (c *LDAPConfig) tlsConfig(bad func(format string, args ...any)) *tls.Config
 	case c.CertFile != "" && c.KeyFile != "":
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
-			bad("CertFile/KeyFile: %v", err)
+			ps.Add("cert_file", "with key_file: %v", err)
 		} else {
 			tlsConf.Certificates = []tls.Certificate{cert}
 		}
 	case c.CertFile != "":
-		bad("CertFile: set without KeyFile")
+		ps.Add("cert_file", "set without key_file")
 	case c.KeyFile != "":
-		bad("KeyFile: set without CertFile")
+		ps.Add("key_file", "set without cert_file")
 	}
 	return tlsConf
 }
@@ -360,9 +361,9 @@ func WithLDAPClock(now func() time.Time) LDAPOption {
 // false until a Ping succeeds.
 func NewLDAP(cfg LDAPConfig, opts ...LDAPOption) (*LDAP, error) {
 	cfg = cfg.withDefaults()
-	servers, tlsConf, err := cfg.validate()
-	if err != nil {
-		return nil, err
+	servers, tlsConf, problems := cfg.validate()
+	if problems != nil {
+		return nil, fmt.Errorf("directory: LDAP configuration: %w", problems)
 	}
 	l := &LDAP{
 		cfg:          cfg,
@@ -679,23 +680,13 @@ func bindStatus(res *ldap.SimpleBindResult, err error) (Status, error) {
 	return BadPassword, nil
 }
 
-// Validate checks c as NewLDAP would, without connecting: every problem
-// in one *LDAPConfigError. Configuration loaders call it to report
-// problems before start-up.
+// Validate checks c as NewLDAP would, without connecting (it reads the
+// TLS files): every problem in one confcheck.Problems, each under its
+// key. Configuration loaders call it to report problems before start-up.
 func (c LDAPConfig) Validate() error {
 	d := c.withDefaults()
-	_, _, err := d.validate()
-	return err
-}
-
-// isLoopbackHost reports whether host names this machine, where a clear
-// connection crosses no network.
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	_, _, ps := d.validate()
+	return ps.Err()
 }
 
 // Warnings lists the settings of c that weaken security, for start-up

@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"go.uber.org/goleak"
 
+	"twostep/confcheck"
 	"twostep/directory/ldapclient"
 	"twostep/directory/ldaptest"
 )
@@ -447,12 +448,12 @@ func TestLDAPConfigErrors(t *testing.T) {
 		CertFile:       "/nonexistent.pem",
 		DomainMap:      map[string]string{"EXAMPLE": ""},
 	})
-	var ce *LDAPConfigError
-	if !errors.As(err, &ce) {
-		t.Fatalf("got %v, want a *LDAPConfigError", err)
+	var ps confcheck.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("got %v, want a confcheck.Problems", err)
 	}
-	for _, want := range []string{"URLs[0]", "URLs[1]", "BaseDN: required", "BindDN", "BindPassword",
-		"UserFilter", "SearchPoolSize", "CertFile: set without KeyFile", "DomainMap"} {
+	for _, want := range []string{"urls[0]", "urls[1]", "base_dn: required", "bind_dn", "bind_password",
+		"user_filter", "search_pool_size", "cert_file: set without key_file", "domain_map"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -592,7 +593,7 @@ func TestLDAPActiveDirectoryState(t *testing.T) {
 		// from memberOf only.
 		c.UserFilter = "(&(objectClass=inetOrgPerson)(|(uid=%s)(mail=%s)))"
 		c.UserAttribute = "uid"
-		c.NoGroupSearch = true
+		c.GroupSearch = new(bool)
 	}, WithLDAPClock(now))
 	pw := ldaptest.Password
 	tests := []struct {

@@ -200,8 +200,8 @@ func TestLDAPPreset(t *testing.T) {
 	}
 	c := base
 	c.Preset = "samba"
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "Preset") {
-		t.Errorf("Preset samba: got %v, want an error naming Preset", err)
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "preset") {
+		t.Errorf("preset samba: got %v, want an error naming preset", err)
 	}
 }
 

@@ -33,7 +33,7 @@ func (l *LDAP) groups(ctx context.Context, c *ldapclient.Conn, u *ldapUser) ([]s
 			names[n] = true
 		}
 	}
-	if !l.cfg.NoGroupSearch && l.ad() {
+	if l.cfg.groupSearch() && l.ad() {
 		filter := adNestedGroupFilter
 		if l.cfg.GroupDepth < 0 {
 			filter = adGroupFilter
@@ -48,7 +48,7 @@ func (l *LDAP) groups(ctx context.Context, c *ldapclient.Conn, u *ldapUser) ([]s
 			}
 		}
 	}
-	if !l.cfg.NoGroupSearch && !l.ad() {
+	if l.cfg.groupSearch() && !l.ad() {
 		seen := map[string]bool{}
 		level, err := l.searchGroups(ctx, c, ldapFilter(groupFilter, u.dn, u.dn, u.name))
 		if err != nil {

@@ -88,7 +88,7 @@ func (p *Portal) addPage(w http.ResponseWriter, r *http.Request, s *visit) {
 	if !p.mayAdd(w, r, s) {
 		return
 	}
-	v := &view{Title: "Add a new device", User: s.User, CSRF: s.CSRF, Data: addData{App: p.cfg.WebAuthenticator, Tokens: p.cfg.SelfAssignTokens, First: s.Stage == cluster.StageEnroll}}
+	v := &view{Title: "Add a new device", User: s.User, CSRF: s.CSRF, Data: addData{App: p.cfg.WebAuthenticator, Tokens: p.cfg.Tokens.SelfAssign, First: s.Stage == cluster.StageEnroll}}
 	p.pages.render(w, http.StatusOK, "add.html", v)
 }
 
@@ -430,7 +430,7 @@ func pushDeviceOf(req appEnrollment, services []string) (cluster.PushDevice, str
 }
 
 func (p *Portal) addTokenPage(w http.ResponseWriter, r *http.Request, s *visit) {
-	if !p.cfg.SelfAssignTokens {
+	if !p.cfg.Tokens.SelfAssign {
 		p.pages.error(w, http.StatusNotFound, "Hardware tokens are handed out by the help desk: ask them to assign one to you.")
 		return
 	}
@@ -443,7 +443,7 @@ func (p *Portal) addTokenPage(w http.ResponseWriter, r *http.Request, s *visit) 
 // a wrong one counts toward the lockout, and an unknown serial gets the
 // same answer as a wrong code (the inventory is nobody's business).
 func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *visit) {
-	if !p.cfg.SelfAssignTokens {
+	if !p.cfg.Tokens.SelfAssign {
 		p.pages.error(w, http.StatusNotFound, "Hardware tokens are handed out by the help desk: ask them to assign one to you.")
 		return
 	}

@@ -23,6 +23,10 @@ type fakeClock = fakeclock.Clock
 // X-Forwarded-For says which address a request comes from.
 var loopbackProxy = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 
+// loopbackProxyNet is loopbackProxy as the portal's configuration writes
+// it.
+var loopbackProxyNet = []string{"127.0.0.0/8"}
+
 // attempt posts a password for user from addr and returns the status and
 // Retry-After (without following the redirect of a right password: 303).
 func (w *world) attempt(t *testing.T, addr, user, password string) (int, string) {
@@ -148,7 +152,7 @@ func TestSignInLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newFakeClock()
 			reg := prometheus.NewRegistry()
-			w := newWorld(t, portal.Config{TrustedProxies: loopbackProxy, Metrics: portal.NewMetrics(reg), Now: clock.Now})
+			w := newWorld(t, portal.Config{TrustedProxies: loopbackProxyNet, Metrics: portal.NewMetrics(reg), Now: clock.Now})
 			for i, st := range tt.steps {
 				clock.Advance(st.advance)
 				code, retry := w.attempt(t, st.addr, st.user, st.pw)
@@ -173,7 +177,7 @@ func TestSignInLimits(t *testing.T) {
 
 func TestSignInThrottleLog(t *testing.T) {
 	clock := newFakeClock()
-	w := newWorld(t, portal.Config{TrustedProxies: loopbackProxy, Now: clock.Now})
+	w := newWorld(t, portal.Config{TrustedProxies: loopbackProxyNet, Now: clock.Now})
 	const password = "hunter2-not-logged"
 	for range 30 {
 		w.attempt(t, "203.0.113.5", "alice", password)

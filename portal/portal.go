@@ -2,6 +2,7 @@ package portal
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/netip"
@@ -19,105 +20,11 @@ import (
 //go:embed assets templates
 var files embed.FS
 
-// Config is the self-service portal's behaviour. The zero value is
-// usable: each default is in its field's comment.
-type Config struct {
-	// Issuer names the service in authenticator apps (the otpauth
-	// issuer); default "twostep".
-	Issuer string
-	// SessionTTL bounds a sign-in's whole life; default 8 hours.
-	SessionTTL time.Duration
-	// Idle ends a session after this long without a request; default 15
-	// minutes.
-	Idle time.Duration
-	// Attempts is how many wrong second factors one sign-in takes before
-	// the user must start again; default 5 (the account's lockout counts
-	// them too).
-	Attempts int
-	// SignInsPerMinute bounds, on this node, the sign-in steps (password
-	// and codes) of one user name from one address, and the passwords
-	// that did not sign in of one user name from anywhere; default 10.
-	SignInsPerMinute int
-	// AddressSignInsPerMinute bounds the sign-in steps of one address
-	// whatever the names, on this node: the ceiling of a NAT; default 10
-	// × SignInsPerMinute.
-	AddressSignInsPerMinute int
-	// AnswersPerMinute bounds the push answers one address may post to
-	// the approval API on the portal's origin; default
-	// DefaultAnswersPerMinute.
-	AnswersPerMinute int
-	// SelfAssignTokens lets users take a hardware token from the
-	// inventory by its serial and a code from it; default false (the
-	// help desk assigns tokens).
-	SelfAssignTokens bool
-	// WebAuthenticator offers "This phone" (the web authenticator) under
-	// Add a new device; it needs push approval on.
-	WebAuthenticator bool
-	// VAPIDPublicKey is the Web Push key (base64url of the point) the
-	// web authenticator subscribes with; empty: no notifications, the
-	// app shows waiting logins when it is opened.
-	VAPIDPublicKey string
-	// SubscribeTimeout bounds the web authenticator's wait for the
-	// browser's push service when it subscribes (a network that blocks
-	// the service leaves the browser waiting for good); past it, the
-	// phone is added as an in-app device, which shows waiting logins
-	// when it is opened. Default 15 seconds.
-	SubscribeTimeout time.Duration
-	// TrustedProxies are the reverse proxies in front of the portal whose
-	// X-Forwarded-For names the browser; none by default (the
-	// connection's address counts).
-	TrustedProxies []netip.Prefix
-	// PushServices are the hosts (and their subdomains) a web
-	// authenticator's push subscription may point to; default
-	// DefaultPushServices.
-	PushServices []string
-	// Metrics counts the refusals of the rate limits; nil counts nothing.
-	Metrics *Metrics
-	// Logs lets through the log lines outsiders can cause, at most one a
-	// second per cause; default a loglimit.Limiter of the portal's own.
-	Logs *loglimit.Limiter
-	// Now is the clock; default time.Now.
-	Now func() time.Time
-}
-
-func (c Config) withDefaults() Config {
-	if c.Issuer == "" {
-		c.Issuer = "twostep"
-	}
-	if c.SessionTTL <= 0 {
-		c.SessionTTL = 8 * time.Hour
-	}
-	if c.Idle <= 0 {
-		c.Idle = 15 * time.Minute
-	}
-	if c.Attempts <= 0 {
-		c.Attempts = 5
-	}
-	if c.SignInsPerMinute <= 0 {
-		c.SignInsPerMinute = 10
-	}
-	if c.AddressSignInsPerMinute <= 0 {
-		c.AddressSignInsPerMinute = 10 * c.SignInsPerMinute
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logs == nil {
-		c.Logs = loglimit.New(c.Now)
-	}
-	if len(c.PushServices) == 0 {
-		c.PushServices = DefaultPushServices
-	}
-	if c.SubscribeTimeout <= 0 {
-		c.SubscribeTimeout = 15 * time.Second
-	}
-	return c
-}
-
 // Portal serves the self-service pages ("My Settings & Devices"), the
 // web authenticator and the push approval API on one origin.
 type Portal struct {
 	cfg      Config
+	proxies  []netip.Prefix // cfg.TrustedProxies
 	engine   *challenge.Engine
 	accounts *cluster.Accounts
 	sessions *cluster.Sessions
@@ -130,13 +37,21 @@ type Portal struct {
 // New returns the portal. engine decides sign-ins as it decides logins;
 // accounts keeps the devices; sessions keeps sign-ins in the cluster, so
 // that any node serves the next request.
+//
+// New reads cfg's settings as the portal section's Validate does (a bad
+// trusted proxy is an error); its listener, URL and TLS files are the
+// caller's.
 func New(cfg Config, engine *challenge.Engine, accounts *cluster.Accounts, sessions *cluster.Sessions, log zerolog.Logger) (*Portal, error) {
 	cfg = cfg.withDefaults()
+	proxies, err := cfg.proxies()
+	if err != nil {
+		return nil, fmt.Errorf("portal: %w", err)
+	}
 	pg, err := parsePages()
 	if err != nil {
 		return nil, err
 	}
-	return &Portal{cfg: cfg, engine: engine, accounts: accounts, sessions: sessions, log: log,
+	return &Portal{cfg: cfg, proxies: proxies, engine: engine, accounts: accounts, sessions: sessions, log: log,
 		pages: pg, limits: newLimiter(time.Minute, cfg.Now), logs: cfg.Logs}, nil
 }
 
@@ -164,7 +79,7 @@ func (p *Portal) Handler() http.Handler {
 	p.deviceRoutes(mux)
 	// The approval API on the portal's origin too, so that the web
 	// authenticator talks to the origin it was installed from.
-	api := NewPushAPI(p.engine, APIConfig{AnswersPerMinute: p.cfg.AnswersPerMinute, TrustedProxies: p.cfg.TrustedProxies,
+	api := NewPushAPI(p.engine, APIConfig{AnswersPerMinute: p.cfg.AnswersPerMinute, TrustedProxies: p.proxies,
 		Metrics: p.cfg.Metrics, Logs: p.logs, Now: p.cfg.Now}, p.log)
 	mux.Handle("POST "+AnswerPath, api)
 	mux.Handle("POST "+PendingPath, api)

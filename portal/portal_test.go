@@ -204,7 +204,7 @@ func (b *visitor) shown() string {
 }
 
 func TestPortalFlows(t *testing.T) {
-	w := newWorld(t, portal.Config{SignInsPerMinute: 1000, WebAuthenticator: true, SelfAssignTokens: true})
+	w := newWorld(t, portal.Config{SignInsPerMinute: 1000, WebAuthenticator: true, Tokens: portal.TokensConfig{SelfAssign: true}})
 	b := w.browser()
 
 	t.Run("signed out pages send to sign-in", func(t *testing.T) {
@@ -523,7 +523,7 @@ func TestAppEnrollmentChecks(t *testing.T) {
 }
 
 func TestTokenSelfAssignment(t *testing.T) {
-	w := newWorld(t, portal.Config{SignInsPerMinute: 1000, SelfAssignTokens: true})
+	w := newWorld(t, portal.Config{SignInsPerMinute: 1000, Tokens: portal.TokensConfig{SelfAssign: true}})
 	secret := make([]byte, 20)
 	rand.Read(secret)
 	if err := w.accounts.ImportTokens(context.Background(), []cluster.Token{{Serial: "TK-1", Type: cluster.TOTP, Algorithm: "SHA1",
@@ -586,7 +586,7 @@ func TestTrustedProxies(t *testing.T) {
 		return resp.StatusCode
 	}
 	t.Run("behind a trusted proxy, each browser has its own limit", func(t *testing.T) {
-		w := newWorld(t, portal.Config{AddressSignInsPerMinute: 3, TrustedProxies: loopbackProxy})
+		w := newWorld(t, portal.Config{AddressSignInsPerMinute: 3, TrustedProxies: loopbackProxyNet})
 		for i := range 3 {
 			signIn(t, w, "203.0.113.9, 198.51.100.1", i)
 		}

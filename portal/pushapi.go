@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -86,31 +85,6 @@ type PendingResponse struct {
 	// of a rename in the portal from it.
 	DeviceName string `json:"device_name,omitempty"`
 	Error      string `json:"error,omitempty"`
-}
-
-// DefaultAnswersPerMinute is the default budget of push answers per
-// address and node: ten a second, far above what the phones behind one
-// NAT answer, far below a flood of made-up answers.
-const DefaultAnswersPerMinute = 600
-
-// APIConfig is the push approval API's behaviour. The zero value is
-// usable: each default is in its field's comment.
-type APIConfig struct {
-	// AnswersPerMinute bounds the answers posted from one address (an
-	// IPv6 /64) in a minute, on this node; default
-	// DefaultAnswersPerMinute. Behind a load balancer that hides the
-	// devices' addresses, every answer shares one budget.
-	AnswersPerMinute int
-	// TrustedProxies are reverse proxies whose X-Forwarded-For names the
-	// device; none by default (the connection's address counts).
-	TrustedProxies []netip.Prefix
-	// Metrics counts the refusals of the rate limits; nil counts nothing.
-	Metrics *Metrics
-	// Logs lets through the log lines outsiders can cause, at most one a
-	// second per cause; default a loglimit.Limiter of the API's own.
-	Logs *loglimit.Limiter
-	// Now is the clock; default time.Now.
-	Now func() time.Time
 }
 
 // pushAPI serves the approval API.

@@ -35,7 +35,7 @@ func (p *Portal) signInRoutes(mux *http.ServeMux) {
 
 // remoteIP is the browser's address, for rate limits, logs and the push
 // the device shows (see clientIP).
-func (p *Portal) remoteIP(r *http.Request) string { return clientIP(r, p.cfg.TrustedProxies) }
+func (p *Portal) remoteIP(r *http.Request) string { return clientIP(r, p.proxies) }
 
 // clientIP is the address of r's sender: the connection's, or, from a
 // trusted proxy, the last address in X-Forwarded-For that is not a
@@ -131,7 +131,7 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	now := p.cfg.Now()
 	s := &cluster.Session{User: pu.Name, Stage: cluster.StagePassword, Created: now,
-		Expires: now.Add(p.cfg.SessionTTL), Idle: p.cfg.Idle, Attempts: p.cfg.Attempts}
+		Expires: now.Add(p.cfg.Session.TTL), Idle: p.cfg.Session.Idle, Attempts: p.cfg.Attempts}
 	next := "/signin/factor"
 	if pu.MayEnroll {
 		// No device yet, and the policy lets such users in with the

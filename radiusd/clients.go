@@ -111,9 +111,9 @@ func (c *Client) sends(name string) bool {
 	return c.ReplyAttributes == nil || slices.Contains(c.ReplyAttributes, name)
 }
 
-// maxSecretLen bounds shared secrets; longer secrets are rejected by many
+// MaxSecretLen bounds shared secrets; longer secrets are rejected by many
 // NAS implementations and usually betray a pasting mistake.
-const maxSecretLen = 64
+const MaxSecretLen = 64
 
 // weakSecretLen is the length at or below which a secret is reported by
 // Weak: RFC 6151 era guidance asks for at least 16 random characters, and
@@ -154,8 +154,8 @@ func NewClientTable(clients []Client) (*ClientTable, error) {
 		switch {
 		case len(c.Secret) == 0:
 			errs = append(errs, fmt.Errorf("radiusd: client %q: empty secret", c.Name))
-		case len(c.Secret) > maxSecretLen:
-			errs = append(errs, fmt.Errorf("radiusd: client %q: secret longer than %d bytes", c.Name, maxSecretLen))
+		case len(c.Secret) > MaxSecretLen:
+			errs = append(errs, fmt.Errorf("radiusd: client %q: secret longer than %d bytes", c.Name, MaxSecretLen))
 		}
 		if len(c.Networks) == 0 {
 			errs = append(errs, fmt.Errorf("radiusd: client %q: no networks", c.Name))

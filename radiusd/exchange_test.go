@@ -104,11 +104,11 @@ func TestLateAnswerIsHeldAndLate(t *testing.T) {
 	holds := make(chan time.Duration, 1)
 	h := laterHarness(t, auth, func(o *Options) {
 		o.Now = clock.Now
-		o.RejectDelay = 10 * time.Second
+		o.RejectDelay = 5 * time.Second
 		o.afterFunc = func(d time.Duration, f func()) { holds <- d; f() }
 		ct, err := NewClientTable([]Client{{
 			Name: "pam", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Secret: testSecret,
-			Login: challenge.ClientLogin{NASTimeout: 5 * time.Second, NASRetries: 2},
+			Login: challenge.ClientLogin{NASTimeout: 2 * time.Second, NASRetries: 2},
 		}})
 		if err != nil {
 			t.Fatal(err)
@@ -119,17 +119,17 @@ func TestLateAnswerIsHeldAndLate(t *testing.T) {
 	req := request(t, testSecret, "alice", testPassword, nil)
 	h.send(c, req)
 	l := auth.next(t)
-	clock.Advance(7 * time.Second)
+	clock.Advance(3 * time.Second)
 	l.w.Respond(challenge.Decision{Outcome: challenge.Reject, Reason: challenge.ReasonPushDenied}, nil)
-	if got := <-holds; got != 3*time.Second {
-		t.Errorf("held %v, want the 3s left of reject_delay", got)
+	if got := <-holds; got != 2*time.Second {
+		t.Errorf("held %v, want the 2s left of reject_delay", got)
 	}
 	if resp := h.answer(c, req, testSecret); resp.Code != radius.CodeAccessReject {
 		t.Fatalf("got %v, want an Access-Reject", resp.Code)
 	}
 	logs := h.waitLog(`"message":"radius request"`, 1)
 	if !strings.Contains(logs, `"nas_gave_up":true`) {
-		t.Errorf("an answer 7s after the only copy is not logged as late:\n%s", logs)
+		t.Errorf("an answer 3s after the only copy is not logged as late:\n%s", logs)
 	}
 	if got := testutil.ToFloat64(h.metrics.nasGaveUp.WithLabelValues("pam")); got != 1 {
 		t.Errorf("nas_gave_up: got %v, want 1", got)

@@ -258,11 +258,11 @@ func TestRejectHoldIsNoNASGaveUp(t *testing.T) {
 	held := make(chan func(), 1)
 	h := newHarness(t, newFakeAuth(acceptAlice), func(o *Options) {
 		o.Now = clock.Now
-		o.RejectDelay = 6 * time.Second
+		o.RejectDelay = 5 * time.Second
 		o.afterFunc = func(_ time.Duration, f func()) { held <- f }
 		ct, err := NewClientTable([]Client{{
 			Name: "pam", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Secret: testSecret,
-			Login: challenge.ClientLogin{NASTimeout: 5 * time.Second, NASRetries: 2},
+			Login: challenge.ClientLogin{NASTimeout: 4 * time.Second, NASRetries: 2},
 		}})
 		if err != nil {
 			t.Fatal(err)
@@ -272,7 +272,7 @@ func TestRejectHoldIsNoNASGaveUp(t *testing.T) {
 	c := h.dial()
 	h.send(c, request(t, testSecret, "alice", "wrong", nil))
 	release := <-held
-	clock.Advance(6 * time.Second)
+	clock.Advance(5 * time.Second)
 	release()
 	h.waitLog(`"message":"radius request"`, 1)
 	if got := testutil.ToFloat64(h.metrics.nasGaveUp.WithLabelValues("pam")); got != 0 || strings.Contains(h.logs.String(), "nas_gave_up") {

@@ -35,29 +35,14 @@ var _ Authenticator = (*challenge.Engine)(nil)
 
 // Options configure a Server. Authenticator and Clients are required.
 type Options struct {
+	// Config is the radius section of the configuration: workers, the
+	// duplicate cache, the reject delay and the dictionaries (Listen is
+	// for ListenGroup). NewServer refuses what Config.Validate refuses.
+	Config
 	// Authenticator decides every PAP Access-Request.
 	Authenticator Authenticator
 	// Clients is the initial client table; SetClients replaces it.
 	Clients *ClientTable
-	// Workers bounds the requests being decided at once. Default 256.
-	// New conversations may use all but 1/8 of them (at least one is kept
-	// when Workers >= 2); the rest is kept for requests that carry State,
-	// so overload sheds new logins before half-done ones.
-	Workers int
-	// DuplicateTTL is how long an answer stays in the RFC 5080 response
-	// cache. Default 10s; NewServer refuses values outside 5s..30s, the
-	// range in which NAS retransmissions actually arrive.
-	DuplicateTTL time.Duration
-	// RejectDelay is when every Access-Reject leaves, counted from the
-	// request's arrival (FreeRADIUS's reject_delay, but padding to one
-	// total instead of adding to the decision's time), so that an
-	// outsider cannot time how far a login got (an unknown user, a wrong
-	// password, a right password with a wrong passcode that cost etcd
-	// round trips) and guessing slows down. A decision slower than it is
-	// answered at once. The wait holds no worker; retransmissions
-	// meanwhile are absorbed. Zero (the default here) answers at once; at
-	// most 10s.
-	RejectDelay time.Duration
 	// Logger receives one line per request. The zero value discards.
 	Logger zerolog.Logger
 	// Metrics receives the counters. Default: collectors on a private
@@ -81,18 +66,10 @@ type Options struct {
 	afterFunc func(time.Duration, func())
 }
 
-// Defaults and limits of Options, and the deadline of one decision.
-const (
-	defaultWorkers      = 256
-	defaultDuplicateTTL = 10 * time.Second
-	minDuplicateTTL     = 5 * time.Second
-	maxDuplicateTTL     = 30 * time.Second
-	maxRejectDelay      = 10 * time.Second
-	// decideTimeout bounds one call of the Authenticator; no NAS waits
-	// longer than this for an answer (a push waits what the client
-	// declares it waits, less a margin).
-	decideTimeout = 2 * time.Minute
-)
+// decideTimeout bounds one call of the Authenticator; no NAS waits
+// longer than this for an answer (a push waits what the client declares
+// it waits, less a margin).
+const decideTimeout = challenge.MaxNASWait
 
 // Server answers RADIUS authentication over UDP. Create it with NewServer;
 // its lifecycle follows net/http: Serve or ListenAndServe, then Shutdown.
@@ -147,24 +124,13 @@ func NewServer(o Options) (*Server, error) {
 	if o.Clients == nil {
 		errs = append(errs, errors.New("radiusd: no client table"))
 	}
-	switch {
-	case o.Workers < 0:
-		errs = append(errs, fmt.Errorf("radiusd: Workers %d is negative", o.Workers))
-	case o.Workers == 0:
-		o.Workers = defaultWorkers
-	}
-	switch {
-	case o.DuplicateTTL == 0:
-		o.DuplicateTTL = defaultDuplicateTTL
-	case o.DuplicateTTL < minDuplicateTTL || o.DuplicateTTL > maxDuplicateTTL:
-		errs = append(errs, fmt.Errorf("radiusd: DuplicateTTL %v outside %v..%v", o.DuplicateTTL, minDuplicateTTL, maxDuplicateTTL))
-	}
-	if o.RejectDelay < 0 || o.RejectDelay > maxRejectDelay {
-		errs = append(errs, fmt.Errorf("radiusd: RejectDelay %v outside 0..%v", o.RejectDelay, maxRejectDelay))
+	if err := o.Config.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("radiusd: %w", err))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	o.Config = o.Config.WithDefaults()
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
@@ -178,7 +144,7 @@ func NewServer(o Options) (*Server, error) {
 		o.afterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
 	if o.Dictionary == nil {
-		d, err := NewDictionary()
+		d, err := NewDictionary(o.Dictionaries...)
 		if err != nil {
 			return nil, err
 		}

@@ -841,10 +841,14 @@ func TestNewServer(t *testing.T) {
 		{"defaults", Options{Authenticator: auth, Clients: ct}, false},
 		{"no authenticator", Options{Clients: ct}, true},
 		{"no clients", Options{Authenticator: auth}, true},
-		{"negative workers", Options{Authenticator: auth, Clients: ct, Workers: -1}, true},
-		{"ttl too short", Options{Authenticator: auth, Clients: ct, DuplicateTTL: 4 * time.Second}, true},
-		{"ttl too long", Options{Authenticator: auth, Clients: ct, DuplicateTTL: 31 * time.Second}, true},
-		{"ttl at the bounds", Options{Authenticator: auth, Clients: ct, DuplicateTTL: 30 * time.Second}, false},
+		{"negative workers", Options{Authenticator: auth, Clients: ct, Config: Config{Workers: -1}}, true},
+		{"too many workers", Options{Authenticator: auth, Clients: ct, Config: Config{Workers: 65537}}, true},
+		{"ttl too short", Options{Authenticator: auth, Clients: ct, Config: Config{DuplicateTTL: 4 * time.Second}}, true},
+		{"ttl too long", Options{Authenticator: auth, Clients: ct, Config: Config{DuplicateTTL: 31 * time.Second}}, true},
+		{"ttl at the bounds", Options{Authenticator: auth, Clients: ct, Config: Config{DuplicateTTL: 30 * time.Second}}, false},
+		{"reject delay at the bound", Options{Authenticator: auth, Clients: ct, Config: Config{RejectDelay: 5 * time.Second}}, false},
+		{"reject delay too long", Options{Authenticator: auth, Clients: ct, Config: Config{RejectDelay: 6 * time.Second}}, true},
+		{"missing dictionary", Options{Authenticator: auth, Clients: ct, Config: Config{Dictionaries: []string{"testdata/no-such-dictionary"}}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

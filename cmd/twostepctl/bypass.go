@@ -71,13 +71,6 @@ Examples:
 Flags:
 `
 
-// Bounds of -uses and -ttl: the configuration's bounds of a profile.
-const (
-	maxBypassUses = 1000
-	minBypassTTL  = time.Minute
-	maxBypassTTL  = 90 * 24 * time.Hour
-)
-
 // customProfile is the profile recorded for a code of -uses and -ttl.
 const customProfile = "custom"
 
@@ -132,9 +125,9 @@ func (c *cli) bypassIssue(ctx context.Context, args []string) error {
 	custom := set["uses"]
 	if custom {
 		switch {
-		case *uses < 0 || *uses > maxBypassUses:
-			return fmt.Errorf("twostepctl bypass issue: -uses %d: want 0 (any number) to %d", *uses, maxBypassUses)
-		case *ttl < minBypassTTL || *ttl > maxBypassTTL:
+		case *uses < 0 || *uses > cluster.MaxBypassUses:
+			return fmt.Errorf("twostepctl bypass issue: -uses %d: want 0 (any number) to %d", *uses, cluster.MaxBypassUses)
+		case *ttl < cluster.MinBypassTTL || *ttl > cluster.MaxBypassTTL:
 			return fmt.Errorf("twostepctl bypass issue: -ttl %s: want 1m to 2160h (90 days)", *ttl)
 		}
 	}
@@ -144,16 +137,16 @@ func (c *cli) bypassIssue(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	spec := cluster.BypassSpec{Profile: customProfile, MaxUses: *uses, TTL: *ttl, Digits: s.cfg.HelpDesk.BypassDigits, IssuedBy: actor()}
+	spec := cluster.BypassSpec{Profile: customProfile, MaxUses: *uses, TTL: *ttl, Digits: s.cfg.Bypass.Digits, IssuedBy: actor()}
 	if !custom {
 		name := *profile
 		if name == "" {
 			name = "short"
 		}
-		p, ok := s.cfg.HelpDesk.Profiles[name]
+		p, ok := s.cfg.Bypass.Profiles[name]
 		if !ok {
 			return fmt.Errorf("twostepctl bypass issue: unknown profile %q; the configuration has %s (or give -uses and -ttl)",
-				name, strings.Join(slices.Sorted(maps.Keys(s.cfg.HelpDesk.Profiles)), ", "))
+				name, strings.Join(slices.Sorted(maps.Keys(s.cfg.Bypass.Profiles)), ", "))
 		}
 		spec.Profile, spec.MaxUses, spec.TTL = name, p.Uses, p.TTL
 	}

@@ -58,12 +58,6 @@ Examples:
 Flags:
 `
 
-// Bounds of -ttl: the configuration's bounds of recovery.ttl.
-const (
-	minRecoveryTTL = time.Minute
-	maxRecoveryTTL = 7 * 24 * time.Hour
-)
-
 // recoveryJSON is a recovery passcode as -json shows it.
 type recoveryJSON struct {
 	ID       string    `json:"id"`
@@ -88,7 +82,7 @@ func (c *cli) recoveryIssue(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if setFlags(f.fs)["ttl"] && (*ttl < minRecoveryTTL || *ttl > maxRecoveryTTL) {
+	if setFlags(f.fs)["ttl"] && (*ttl < cluster.MinRecoveryTTL || *ttl > cluster.MaxRecoveryTTL) {
 		return fmt.Errorf("twostepctl recovery issue: -ttl %s: want 1m to 168h (7 days)", *ttl)
 	}
 	s, err := c.open(ctx, *f.config)
@@ -97,7 +91,7 @@ func (c *cli) recoveryIssue(ctx context.Context, args []string) error {
 	}
 	defer s.Close()
 	if *ttl == 0 {
-		*ttl = s.cfg.HelpDesk.RecoveryTTL
+		*ttl = s.cfg.Recovery.TTL
 	}
 	user, err := s.mustExist(ctx, pos[0])
 	if err != nil {
@@ -105,7 +99,7 @@ func (c *cli) recoveryIssue(ctx context.Context, args []string) error {
 	}
 	now := c.now()
 	octx, cancel := op(ctx)
-	code, r, err := s.accounts.IssueRecovery(octx, user, *ttl, s.cfg.HelpDesk.RecoveryDigits, actor(), now)
+	code, r, err := s.accounts.IssueRecovery(octx, user, *ttl, s.cfg.Recovery.Digits, actor(), now)
 	cancel()
 	if err != nil {
 		if errors.Is(err, cluster.ErrConflict) {

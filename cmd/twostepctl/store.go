@@ -79,7 +79,7 @@ func (c *cli) open(ctx context.Context, path string) (*session, error) {
 		return nil, keyringError(err, cfg.Cluster.SeedKeys)
 	}
 	switch cfg.Directory.Backend {
-	case "ldap":
+	case directory.BackendLDAP:
 		l, err := directory.NewLDAP(cfg.Directory.LDAP)
 		if err != nil {
 			return nil, err

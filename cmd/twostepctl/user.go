@@ -83,7 +83,7 @@ func (f userFlags) usersPath() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("no users file: pass -users FILE, or -config FILE of a twostep configuration with the file backend: %w", err)
 	}
-	if cfg.Directory.Backend != "file" {
+	if cfg.Directory.Backend != directory.BackendFile {
 		return "", fmt.Errorf("%s uses the %s directory, not a users file; manage its users there", *f.config, cfg.Directory.Backend)
 	}
 	return cfg.Directory.File.Path, nil

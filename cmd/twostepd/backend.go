@@ -6,7 +6,6 @@ import (
 	"io"
 	"time"
 
-	"twostep/configs"
 	"twostep/directory"
 )
 
@@ -46,8 +45,8 @@ var (
 
 // openDirectory builds the configured backend. It does not connect: an
 // LDAP directory that is down at start does not stop the daemon.
-func openDirectory(c configs.Directory) (backend, error) {
-	if c.Backend == "ldap" {
+func openDirectory(c directory.Config) (backend, error) {
+	if c.Backend == directory.BackendLDAP {
 		l, err := directory.NewLDAP(c.LDAP)
 		if err != nil {
 			return nil, err
@@ -67,7 +66,7 @@ func openDirectory(c configs.Directory) (backend, error) {
 func (d *daemon) describeDirectory() string {
 	c := d.cfg.Directory
 	s := fmt.Sprintf("file %s", c.File.Path)
-	if c.Backend == "ldap" {
+	if c.Backend == directory.BackendLDAP {
 		s = fmt.Sprintf("ldap %v, base %s", c.LDAP.URLs, c.LDAP.BaseDN)
 	}
 	if n, ok := d.dir.(interface{ Len() int }); ok {

@@ -15,6 +15,7 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/configs"
+	"twostep/directory"
 	"twostep/loglimit"
 	"twostep/portal"
 	"twostep/radiusd"
@@ -106,15 +107,15 @@ func (d *daemon) summary(w io.Writer) error {
 	}
 	if p := c.Push; p.Enabled() {
 		scheme := "https"
-		if p.CertFile == "" {
+		if p.API.TLS.CertFile == "" {
 			scheme = "http"
 		}
 		limit := "no limit"
-		if p.Limit.Count > 0 {
-			limit = fmt.Sprintf("at most %d per user per %s", p.Limit.Count, p.Limit.Window)
+		if l := p.Approval.Limit; l.Count > 0 {
+			limit = fmt.Sprintf("at most %d per user per %s", l.Count, l.Window)
 		}
 		fmt.Fprintf(w, "  push: approval API listening on %s://%s, devices answer at %v; a push is open %s, %s; %d answers per minute per address; Web Push: %s\n",
-			scheme, p.Listen, p.URLs, p.Timeout, limit, p.AnswersPerMinute, map[bool]string{false: "off (webhooks only)", true: "on"}[p.VAPIDKeyFile != ""])
+			scheme, p.API.Listen, p.API.URLs, p.Approval.Timeout, limit, p.API.AnswersPerMinute, map[bool]string{false: "off (webhooks only)", true: "on"}[p.Notify.WebPush.VAPIDKeyFile != ""])
 	} else {
 		fmt.Fprintln(w, "  push: off (no push.listen)")
 	}
@@ -131,7 +132,7 @@ func (d *daemon) warnings() []string {
 	for _, name := range d.clients.Weak() {
 		w = append(w, fmt.Sprintf("client %s has a shared secret of 12 bytes or fewer; use 16 or more random characters", name))
 	}
-	if d.cfg.Directory.Backend == "ldap" {
+	if d.cfg.Directory.Backend == directory.BackendLDAP {
 		w = append(w, d.cfg.Directory.LDAP.Warnings()...)
 	}
 	for _, c := range d.cfg.Clients {
@@ -158,7 +159,7 @@ func (d *daemon) warnings() []string {
 	if pc.Lockout.Attempts == 0 {
 		w = append(w, "passcodes.lockout is off: nothing stops online guessing of passcodes")
 	}
-	if d.cfg.Portal.SelfSigned {
+	if d.cfg.Portal.TLS.SelfSigned {
 		w = append(w, "portal.tls: self-signed certificate: browsers warn, and phones do not install the web authenticator; give cert_file and key_file")
 	}
 	if d.cfg.Cluster.UsesEmbedded() {

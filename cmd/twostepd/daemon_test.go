@@ -414,6 +414,30 @@ func TestReload(t *testing.T) {
 	if got := exchange(t, conn, accessRequest(t, newSecret, "demo-user", "demo-password")); got == nil || got[0] != byte(radius.CodeAccessAccept) {
 		t.Errorf("new secret after reload: got %x, want Access-Accept", got)
 	}
+	// writeConfig chose the embedded etcd's ports afresh: the cluster
+	// section changed, which a restart applies; the clients, applied, are
+	// no warning.
+	d.waitLog(t, `"section":"cluster"`)
+	if strings.Contains(d.logText(), `"section":"clients"`) {
+		t.Errorf("the reloaded clients were warned about:\n%s", d.logText())
+	}
+
+	// Changes to the log, push and portal sections are each named in a
+	// warning: they take effect at the next restart.
+	path := filepath.Join(d.dir, "twostep.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(b), "log: {level: debug}", "log: {level: info}", 1) +
+		"push: {listen: \"127.0.0.1:0\"}\nportal: {listen: \"127.0.0.1:0\", tls: {self_signed: true}}\n"
+	if err := os.WriteFile(path, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	for _, section := range []string{"log", "push", "portal"} {
+		d.waitLog(t, `"message":"`+section+` settings changed; they take effect at the next restart"`)
+	}
 
 	// A users file disabling demo-user is picked up by the watcher.
 	users := strings.Replace(string(demoUsers(t)), "groups: [vpn-users]", "groups: [vpn-users]\n    disabled: true", 1)

@@ -45,7 +45,8 @@ Without -config it reads the file $TWOSTEP_CONFIG names, else
 /etc/twostep/twostep.yaml.
 
 Signals: SIGTERM or SIGINT drains requests in flight and stops; SIGHUP
-reloads clients, secrets and the users file without dropping packets.
+reloads clients, secrets and the users file without dropping packets, and
+names in a warning each other section that changed (it needs a restart).
 
 Examples:
   twostepd -config configs/demo.yaml            start the demo

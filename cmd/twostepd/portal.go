@@ -29,7 +29,7 @@ func (d *daemon) startPortal(engine *challenge.Engine, store cluster.Store) (*we
 	}
 	var cert tls.Certificate
 	var err error
-	if pc.SelfSigned {
+	if pc.TLS.SelfSigned {
 		cert, err = selfSigned(pc.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("portal: self-signed certificate: %w", err)
@@ -37,29 +37,21 @@ func (d *daemon) startPortal(engine *challenge.Engine, store cluster.Store) (*we
 		sum := sha256.Sum256(cert.Certificate[0])
 		d.log.Warn().Str("sha256", hex.EncodeToString(sum[:])).
 			Msg("portal: self-signed certificate made for this start (demo only: browsers warn, and phones do not install the web authenticator from it)")
-	} else if cert, err = tls.LoadX509KeyPair(pc.CertFile, pc.KeyFile); err != nil {
+	} else if cert, err = tls.LoadX509KeyPair(pc.TLS.CertFile, pc.TLS.KeyFile); err != nil {
 		return nil, fmt.Errorf("portal: TLS: %w", err)
 	}
 	vapid, err := d.vapidPublicKey()
 	if err != nil {
 		return nil, err
 	}
-	p, err := portal.New(portal.Config{
-		Issuer:                  d.cfg.Cluster.Issuer,
-		SessionTTL:              pc.SessionTTL,
-		Idle:                    pc.Idle,
-		Attempts:                pc.Attempts,
-		SignInsPerMinute:        pc.SignInsPerMinute,
-		AddressSignInsPerMinute: pc.AddressSignInsPerMinute,
-		AnswersPerMinute:        d.cfg.Push.AnswersPerMinute,
-		Metrics:                 d.web,
-		Logs:                    d.lines,
-		SelfAssignTokens:        pc.SelfAssignTokens,
-		PushServices:            pc.PushServices,
-		TrustedProxies:          pc.TrustedProxies,
-		WebAuthenticator:        d.cfg.Push.Enabled(),
-		VAPIDPublicKey:          vapid,
-	}, engine, cluster.NewAccounts(store, d.keys), cluster.NewSessions(store, d.keys), d.log)
+	// The portal section, with what the cluster and push sections and the
+	// daemon add.
+	pc.Issuer = d.cfg.Cluster.Issuer
+	pc.AnswersPerMinute = d.cfg.Push.API.AnswersPerMinute
+	pc.WebAuthenticator = d.cfg.Push.Enabled()
+	pc.VAPIDPublicKey = vapid
+	pc.Metrics, pc.Logs = d.web, d.lines
+	p, err := portal.New(pc, engine, cluster.NewAccounts(store, d.keys), cluster.NewSessions(store, d.keys), d.log)
 	if err != nil {
 		return nil, err
 	}

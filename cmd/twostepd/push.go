@@ -35,24 +35,26 @@ func (d *daemon) pushOption(store cluster.Store, node string) (challenge.Option,
 		TLSHandshakeTimeout: 5 * time.Second,
 		ForceAttemptHTTP2:   true,
 	}}
-	dispatch := notify.Dispatch{Webhook: &notify.Webhook{Client: client, AllowHTTP: pc.WebhookAllowHTTP}}
-	if pc.VAPIDKeyFile != "" {
-		b, err := os.ReadFile(pc.VAPIDKeyFile)
+	nc := pc.Notify
+	dispatch := notify.Dispatch{Webhook: &notify.Webhook{Client: client, AllowHTTP: nc.Webhook.AllowHTTP}}
+	if nc.WebPush.VAPIDKeyFile != "" {
+		b, err := os.ReadFile(nc.WebPush.VAPIDKeyFile)
 		if err != nil {
 			return nil, nil, fmt.Errorf("push: VAPID key: %w (create it with `twostepctl vapid-key -out FILE`)", err)
 		}
 		key, err := notify.DecodeVAPIDPrivateKey(strings.TrimSpace(string(b)))
 		if err != nil {
-			return nil, nil, fmt.Errorf("push: VAPID key %s: %w", pc.VAPIDKeyFile, err)
+			return nil, nil, fmt.Errorf("push: VAPID key %s: %w", nc.WebPush.VAPIDKeyFile, err)
 		}
-		dispatch.WebPush = &notify.WebPush{Client: client, VAPID: notify.VAPID{Private: key, Subject: pc.Subject}}
+		dispatch.WebPush = &notify.WebPush{Client: client, VAPID: notify.VAPID{Private: key, Subject: nc.WebPush.Subject}}
 		d.vapid = key // the portal gives its public half to web authenticators
 	}
 	pushes := cluster.NewPushes(store, d.keys)
-	cfg := challenge.PushConfig{Timeout: pc.Timeout, Limit: pc.Limit, AnswerURLs: pc.URLs, Node: node}
-	if pc.AlertURL != "" {
-		alert := &notify.Webhook{Client: client, AllowHTTP: pc.WebhookAllowHTTP}
-		target := notify.Target{Kind: notify.KindWebhook, Endpoint: pc.AlertURL, Secret: pc.AlertSecret}
+	cfg := pc.Approval
+	cfg.AnswerURLs, cfg.Node = pc.API.URLs, node
+	if nc.Alert.URL != "" {
+		alert := &notify.Webhook{Client: client, AllowHTTP: nc.Webhook.AllowHTTP}
+		target := notify.Target{Kind: notify.KindWebhook, Endpoint: nc.Alert.URL, Secret: nc.Alert.Secret}
 		cfg.Alert = func(ctx context.Context, p *cluster.Push) {
 			msg := notify.Message{Tx: p.ID, User: p.Account, Device: p.Device, Service: p.Client, NAS: p.NASID, From: p.From, Created: p.Created, Expires: p.Expires}
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -102,16 +104,18 @@ func (d *daemon) startPushAPI(engine *challenge.Engine) (*webServer, error) {
 	if !pc.Enabled() {
 		return nil, nil
 	}
+	ac := pc.API
 	var tc *tls.Config
-	if pc.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(pc.CertFile, pc.KeyFile)
+	if ac.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(ac.TLS.CertFile, ac.TLS.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("push: TLS: %w", err)
 		}
 		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	api := portal.NewPushAPI(engine, portal.APIConfig{AnswersPerMinute: pc.AnswersPerMinute, Metrics: d.web, Logs: d.lines}, d.log)
-	return newWebServer("push api", pc.Listen, api, tc, d.serverLog("push_api"))
+	ac.Metrics, ac.Logs = d.web, d.lines
+	api := portal.NewPushAPI(engine, ac, d.log)
+	return newWebServer("push api", ac.Listen, api, tc, d.serverLog("push_api"))
 }
 
 // serverLog is the error log of the HTTP server called server (the

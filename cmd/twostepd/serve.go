@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"reflect"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -106,12 +104,10 @@ func (d *daemon) newEngine(store cluster.Store, host string) (*challenge.Engine,
 // newRADIUS builds the RADIUS server in front of engine.
 func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, host string) (*radiusd.Server, error) {
 	return radiusd.NewServer(radiusd.Options{
+		Config:        d.cfg.RADIUS,
 		Authenticator: engine,
 		Dictionary:    dict,
 		Clients:       d.clients,
-		Workers:       d.cfg.RADIUS.Workers,
-		DuplicateTTL:  d.cfg.RADIUS.DuplicateTTL,
-		RejectDelay:   d.cfg.RADIUS.RejectDelay,
 		Logger:        d.log,
 		Metrics:       radiusd.NewMetrics(d.reg),
 		Ready:         d.isReady,
@@ -276,7 +272,7 @@ func (d *daemon) logListening(ls *listeners) {
 		d.log.Info().Str("addr", ls.ops.addr()).Msg("metrics listening")
 	}
 	if ls.api != nil {
-		d.log.Info().Str("addr", ls.api.addr()).Strs("urls", d.cfg.Push.URLs).Msg("push approval API listening")
+		d.log.Info().Str("addr", ls.api.addr()).Strs("urls", d.cfg.Push.API.URLs).Msg("push approval API listening")
 	}
 	if ls.web != nil {
 		d.log.Info().Str("addr", ls.web.addr()).Msg("portal listening: https://" + ls.web.addr() + "/")
@@ -316,8 +312,14 @@ func (d *daemon) addLoops(ctx context.Context, g *group, store pingStore, connec
 	}, interrupt)
 }
 
-// reload re-reads the configuration on SIGHUP: clients and secrets are
-// swapped atomically, the users file re-read. A bad file changes nothing.
+// reload re-reads the configuration on SIGHUP. A bad file changes
+// nothing. Otherwise what changed is found section by section, against
+// the configuration the daemon started with (configs.Config.Changed):
+// the clients, with their secrets, mode and failmode, are swapped
+// atomically, and the users file is re-read whatever changed; every other
+// section that changed is named in a warning, for its settings take
+// effect at the next restart. The bypass and recovery sections are
+// twostepctl's, read at each of its runs.
 func (d *daemon) reload(srv *radiusd.Server) {
 	cfg, err := configs.Load(d.cfg.Path)
 	if err != nil {
@@ -338,12 +340,12 @@ func (d *daemon) reload(srv *radiusd.Server) {
 	for _, name := range table.Weak() {
 		d.log.Warn().Str("client", name).Msg("shared secret of 12 bytes or fewer; use 16 or more random characters")
 	}
-	if !slices.Equal(cfg.RADIUS.Listen, d.cfg.RADIUS.Listen) || cfg.RADIUS.Workers != d.cfg.RADIUS.Workers ||
-		cfg.RADIUS.DuplicateTTL != d.cfg.RADIUS.DuplicateTTL || cfg.RADIUS.RejectDelay != d.cfg.RADIUS.RejectDelay || cfg.Metrics != d.cfg.Metrics ||
-		!slices.Equal(cfg.RADIUS.Dictionaries, d.cfg.RADIUS.Dictionaries) || !reflect.DeepEqual(cfg.Policy, d.cfg.Policy) ||
-		!reflect.DeepEqual(cfg.Directory, d.cfg.Directory) || !reflect.DeepEqual(cfg.Cluster, d.cfg.Cluster) ||
-		!reflect.DeepEqual(cfg.Passcodes, d.cfg.Passcodes) {
-		d.log.Warn().Msg("radius, metrics, directory, policy, cluster and passcodes settings take effect at the next restart; clients (with their mode and failmode) were reloaded")
+	for _, section := range cfg.Changed(d.cfg) {
+		switch section {
+		case "clients", "bypass", "recovery":
+		default:
+			d.log.Warn().Str("section", section).Msgf("%s settings changed; they take effect at the next restart", section)
+		}
 	}
 	d.log.Info().Int("clients", len(cfg.Clients)).Msg("configuration reloaded")
 }

@@ -53,7 +53,7 @@ func ParseURL(raw string) (*Server, error) {
 		return nil, errors.New("no host")
 	}
 	if u.User != nil {
-		return nil, errors.New("credentials in the URL: use BindDN and BindPassword")
+		return nil, errors.New("credentials in the URL: use bind_dn and bind_password")
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		return nil, errors.New("a path or query is not supported")

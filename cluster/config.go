@@ -1,0 +1,96 @@
+package cluster
+
+import (
+	"twostep/confcheck"
+)
+
+// Config is the cluster section of the configuration file: where the
+// shared state lives, an external etcd cluster or the embedded
+// single-member one, and the key file that seals OTP seeds. Each node's
+// daemon and twostepctl read it; StartEmbedded, OpenEtcd and LoadKeyring
+// take its parts.
+type Config struct {
+	// Etcd reaches the store; its keys (endpoints, prefix, the TLS files,
+	// username and password, timeouts) are the section's own. Without
+	// endpoints it reaches the embedded etcd (WithDefaults).
+	Etcd EtcdConfig `yaml:",inline"`
+	// Embedded is the single-member etcd twostepd runs when Etcd has no
+	// endpoints (the default); its data in DefaultDataDir unless set.
+	Embedded EmbeddedConfig `yaml:"embedded"`
+	// SeedKeys is the key file sealing OTP seeds (AES-256-GCM), kept
+	// outside etcd (LoadKeyring); default /etc/twostep/seed.key
+	// (DefaultSeedKeys). Create it with `twostepctl keygen -out FILE`.
+	SeedKeys string `yaml:"seed_keys" config:"path"`
+	// Issuer names the service in authenticator apps (otpauth URIs, the
+	// portal); default "twostep" (DefaultIssuer).
+	Issuer string `yaml:"issuer"`
+}
+
+// Defaults of Config.
+const (
+	DefaultDataDir  = "/var/lib/twostep/etcd"
+	DefaultSeedKeys = "/etc/twostep/seed.key"
+	DefaultIssuer   = "twostep"
+)
+
+// DefaultConfig is the section a configuration file that leaves every key
+// out stands for, for a loader to decode the file's keys over: in the
+// file, embedded.start_timeout left out is DefaultStartTimeout, and 0s is
+// refused (Validate), where EmbeddedConfig's zero value is the default.
+func DefaultConfig() Config {
+	return Config{Embedded: EmbeddedConfig{StartTimeout: DefaultStartTimeout}}
+}
+
+// UsesEmbedded reports whether twostepd runs its own etcd (after
+// WithDefaults).
+func (c Config) UsesEmbedded() bool { return c.Embedded.DataDir != "" }
+
+// WithDefaults returns c with its defaults applied: without endpoints,
+// the embedded etcd's, and its client URL as the only endpoint.
+func (c Config) WithDefaults() Config {
+	if c.SeedKeys == "" {
+		c.SeedKeys = DefaultSeedKeys
+	}
+	if c.Issuer == "" {
+		c.Issuer = DefaultIssuer
+	}
+	if len(c.Etcd.Endpoints) > 0 {
+		c.Embedded = EmbeddedConfig{}
+	} else {
+		if c.Embedded.DataDir == "" {
+			c.Embedded.DataDir = DefaultDataDir
+		}
+		c.Embedded = c.Embedded.withDefaults()
+		c.Embedded.Name = "" // not the file's; StartEmbedded fills it in
+		c.Etcd.Endpoints = []string{c.Embedded.ClientURL}
+	}
+	c.Etcd = c.Etcd.WithDefaults()
+	return c
+}
+
+// Validate reports every problem of c, a section decoded over
+// DefaultConfig, in one confcheck.Problems.
+func (c Config) Validate() error {
+	var ps confcheck.Problems
+	if len(c.Etcd.Endpoints) > 0 {
+		if c.Embedded != DefaultConfig().Embedded {
+			ps.Add("embedded", "give either endpoints (an external etcd) or embedded, not both")
+		}
+	} else {
+		if c.Embedded.StartTimeout == 0 {
+			// Written as 0s: EmbeddedConfig would take it for the default.
+			ps.Add("embedded.start_timeout", "at least 1s; got 0s")
+		}
+		d := c.WithDefaults()
+		ps.Include("embedded", d.Embedded.Validate())
+		// twostepd and twostepctl reach the embedded etcd as any other,
+		// with the section's TLS files: without a certificate their own
+		// etcd would refuse them at start.
+		if c.Embedded.ClientCAFile != "" && c.Etcd.CertFile == "" && c.Etcd.KeyFile == "" {
+			ps.Add("embedded.client_ca_file", "the embedded etcd will demand a client certificate from twostepd and twostepctl too: give cluster.cert_file and cluster.key_file, signed by this CA")
+		}
+		c.Etcd.Endpoints = d.Etcd.Endpoints
+	}
+	ps.Include("", c.Etcd.Validate())
+	return ps.Err()
+}
