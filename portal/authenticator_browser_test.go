@@ -338,10 +338,11 @@ func TestAuthenticatorBrowser(t *testing.T) {
 		)
 		b.Screenshot(t, filepath.Join(shots, "authenticator-enrol.png"))
 		start := time.Now()
-		// A click by script: the page's script may redraw the form once
-		// it runs, and a click by DevTools node id then misses the node.
-		browsertest.Get(t, b, chromedp.Evaluate[bool](`document.getElementById("enroll-app").click(), true`))
-		b.Run(t, chromedp.WaitVisible(chromedp.CSS(`article.push[data-push="p1"]`)))
+		b.Run(t,
+			chromedp.WaitEnabled(chromedp.ID("enroll-app")), // the script enables it
+			chromedp.Click(chromedp.ID("enroll-app")),
+			chromedp.WaitVisible(chromedp.CSS(`article.push[data-push="p1"]`)),
+		)
 		// The real subscribe() was raced: the fallback waited for it.
 		if took := time.Since(start); took < subscribeTimeoutMS*time.Millisecond {
 			t.Errorf("enrolling took %v, want at least the push service's %d ms", took, subscribeTimeoutMS)
@@ -591,6 +592,7 @@ navigator.serviceWorker.addEventListener("message", (e) => window.swMessages.pus
 		b.Run(t,
 			chromedp.Navigate(srv.URL+"/devices/add/app"),
 			chromedp.SendKeys(chromedp.ID("device-name"), "Second phone"),
+			chromedp.WaitEnabled(chromedp.ID("enroll-app")), // the script enables it
 			chromedp.Click(chromedp.ID("enroll-app")),
 			chromedp.WaitVisible(chromedp.ID("app-notice")), // notifications are off: keep the page open
 		)

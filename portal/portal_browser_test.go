@@ -231,11 +231,13 @@ func TestPortalBrowser(t *testing.T) {
 			chromedp.Click(chromedp.ID("add-app")),
 			chromedp.WaitVisible(chromedp.ID("enroll-app")),
 		)
+		// The button is enabled by the page's script, once it can enroll.
+		b.Run(t, chromedp.WaitEnabled(chromedp.ID("enroll-app")))
 		start := time.Now()
-		// A click by script: the page's script may redraw the form once
-		// it runs, and a click by DevTools node id then misses the node.
-		browsertest.Get(t, b, chromedp.Evaluate[bool](`document.getElementById("enroll-app").click(), true`))
-		b.Run(t, chromedp.WaitVisible(chromedp.ID("app-empty")))
+		b.Run(t,
+			chromedp.Click(chromedp.ID("enroll-app")),
+			chromedp.WaitVisible(chromedp.ID("app-empty")),
+		)
 		// The real subscribe() was raced: the fallback waited for it.
 		if took := time.Since(start); took < subscribeTimeout {
 			t.Errorf("adding the phone took %v, want at least the %v the push service is given", took, subscribeTimeout)

@@ -171,6 +171,7 @@ portal:
 		)
 		shot(t, b, "add-this-phone.png")
 		b.Run(t,
+			chromedp.WaitEnabled(chromedp.ID("enroll-app")), // the script enables it
 			chromedp.Click(chromedp.ID("enroll-app")),
 			chromedp.WaitVisible(chromedp.ID("app-device")),
 		)

@@ -190,6 +190,8 @@
         button.disabled = false;
       }
     });
+    // Pressable only now: before, a press would only have reloaded the page.
+    button.disabled = false;
   }
 
   async function enroll(name, say) {
