@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"twostep/cluster"
+	"twostep/cluster/memstore"
 )
 
 // TestLockoutHoldsUnderBursts sends 150 distinct wrong codes of one user
@@ -39,7 +40,7 @@ func TestLockoutHoldsUnderBursts(t *testing.T) {
 	}
 	for name, try := range modes {
 		t.Run(name, func(t *testing.T) {
-			w := newSFWorld(t, cfg, Policy{}, slowStore{cluster.NewMemory()})
+			w := newSFWorld(t, cfg, Policy{}, slowStore{memstore.New()})
 			dev := w.enroll("phone")
 			good := w.code(dev, 0)
 			if name == "portal recovery" {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"twostep/cluster"
+	"twostep/cluster/memstore"
 	"twostep/directory"
 	"twostep/notify"
 )
@@ -48,7 +49,7 @@ func (f *fakeNotifier) count() int {
 // engines (nodes) sharing a store.
 type pushWorld struct {
 	t        *testing.T
-	store    *cluster.Memory
+	store    *memstore.Store
 	keys     *cluster.Keyring
 	accounts *cluster.Accounts
 	dir      *fakeDirectory
@@ -72,7 +73,7 @@ func newPushWorldConfig(t *testing.T, nodes int, cfg PushConfig) *pushWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &pushWorld{t: t, store: cluster.NewMemory(), keys: keys, devices: map[string]*ecdsa.PrivateKey{},
+	w := &pushWorld{t: t, store: memstore.New(), keys: keys, devices: map[string]*ecdsa.PrivateKey{},
 		notifier: &fakeNotifier{ch: make(chan notify.Message, 100)}}
 	w.accounts = cluster.NewAccounts(w.store, keys)
 	w.dir = &fakeDirectory{res: directory.Result{Status: directory.OK, User: directory.User{Name: "alice"}}}
@@ -598,14 +599,14 @@ func TestPushResentWhileTheCopyWaits(t *testing.T) {
 func TestPushCopyOfAGonePush(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		edit   func(ctx context.Context, store *cluster.Memory, key string) error
+		edit   func(ctx context.Context, store *memstore.Store, key string) error
 		reason Reason
 	}{
-		{"deleted", func(ctx context.Context, s *cluster.Memory, key string) error {
+		{"deleted", func(ctx context.Context, s *memstore.Store, key string) error {
 			_, err := s.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Delete(key)}})
 			return err
 		}, ReasonPushTimeout},
-		{"edited", func(ctx context.Context, s *cluster.Memory, key string) error {
+		{"edited", func(ctx context.Context, s *memstore.Store, key string) error {
 			e, err := s.Get(ctx, key)
 			if err != nil {
 				return err

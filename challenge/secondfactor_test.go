@@ -14,6 +14,7 @@ import (
 
 	"twostep/challenge/otp"
 	"twostep/cluster"
+	"twostep/cluster/memstore"
 	"twostep/directory"
 )
 
@@ -42,7 +43,7 @@ func newSFWorld(t *testing.T, cfg Passcodes, policy Policy, store cluster.Store)
 		t.Fatal(err)
 	}
 	if store == nil {
-		store = cluster.NewMemory()
+		store = memstore.New()
 	}
 	w := &sfWorld{t: t, store: store, keys: keys, accounts: cluster.NewAccounts(store, keys)}
 	w.clock.Store(sfStart.UnixNano())

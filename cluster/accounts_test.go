@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"bytes"
@@ -12,32 +12,35 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"twostep/cluster"
+	"twostep/cluster/memstore"
 )
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
-func testAccounts(t *testing.T) (*Accounts, *Memory) {
+func testAccounts(t *testing.T) (*cluster.Accounts, *memstore.Store) {
 	t.Helper()
-	b, err := NewKeyFile(rand.Reader, t0)
+	b, err := cluster.NewKeyFile(rand.Reader, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := ParseKeyring(b)
+	keys, err := cluster.ParseKeyring(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMemory()
-	return NewAccounts(m, keys), m
+	m := memstore.New()
+	return cluster.NewAccounts(m, keys), m
 }
 
 // testDevice is a device named name; its seed is "0123456789abcdefghij"
 // for "phone" and differs for every other name.
-func testDevice(name string) Device {
+func testDevice(name string) cluster.Device {
 	secret := []byte("0123456789abcdefghij")
 	if name != "phone" {
 		secret = []byte("seed of device " + name)
 	}
-	return Device{Name: name, Type: TOTP, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second,
+	return cluster.Device{Name: name, Type: cluster.TOTP, Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second,
 		Secret: secret, Created: t0}
 }
 
@@ -71,20 +74,20 @@ func TestDevices(t *testing.T) {
 	})
 	t.Run("a record moved to another user does not open", func(t *testing.T) {
 		e, _ := m.Get(ctx, "users/alice/devices/"+d.ID)
-		if _, err := m.Commit(ctx, Txn{Then: []Op{Put("users/mallory/devices/"+d.ID, e.Value)}}); err != nil {
+		if _, err := m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put("users/mallory/devices/"+d.ID, e.Value)}}); err != nil {
 			t.Fatal(err)
 		}
 		acct, err := a.Load(ctx, "mallory")
-		if err != nil || len(acct.Devices) != 0 || len(acct.Problems) != 1 || !errors.Is(acct.Problems[0], ErrDecrypt) {
+		if err != nil || len(acct.Devices) != 0 || len(acct.Problems) != 1 || !errors.Is(acct.Problems[0], cluster.ErrDecrypt) {
 			t.Errorf("got %v, %d devices, problems %v; want the record skipped with ErrDecrypt", err, len(acct.Devices), acct.Problems)
 		}
 	})
 	t.Run("names are unique without case", func(t *testing.T) {
-		if _, err := a.AddDevice(ctx, "alice", testDevice("PHONE")); !errors.Is(err, ErrDeviceName) {
+		if _, err := a.AddDevice(ctx, "alice", testDevice("PHONE")); !errors.Is(err, cluster.ErrDeviceName) {
 			t.Errorf("got %v, want ErrDeviceName", err)
 		}
 		for _, bad := range []string{"", strings.Repeat("x", 33), "tab\there"} {
-			if _, err := a.AddDevice(ctx, "alice", testDevice(bad)); !errors.Is(err, ErrDeviceName) {
+			if _, err := a.AddDevice(ctx, "alice", testDevice(bad)); !errors.Is(err, cluster.ErrDeviceName) {
 				t.Errorf("name %q: got %v, want ErrDeviceName", bad, err)
 			}
 		}
@@ -92,7 +95,7 @@ func TestDevices(t *testing.T) {
 	t.Run("one seed enrolled twice is refused", func(t *testing.T) {
 		again := testDevice("phone")
 		again.Name = "phone again"
-		if _, err := a.AddDevice(ctx, "alice", again); !errors.Is(err, ErrDuplicateSeed) {
+		if _, err := a.AddDevice(ctx, "alice", again); !errors.Is(err, cluster.ErrDuplicateSeed) {
 			t.Errorf("got %v, want ErrDuplicateSeed", err)
 		}
 	})
@@ -101,7 +104,7 @@ func TestDevices(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.RenameDevice(ctx, "alice", "Tablet", "phone"); !errors.Is(err, ErrDeviceName) {
+		if err := a.RenameDevice(ctx, "alice", "Tablet", "phone"); !errors.Is(err, cluster.ErrDeviceName) {
 			t.Errorf("rename onto a taken name: got %v", err)
 		}
 		if err := a.RenameDevice(ctx, "alice", tab.ID, "old tablet"); err != nil {
@@ -117,20 +120,20 @@ func TestDevices(t *testing.T) {
 		if _, err := a.RemoveDevice(ctx, "alice", "old tablet"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := a.RemoveDevice(ctx, "alice", "old tablet"); !errors.Is(err, ErrNoDevice) {
+		if _, err := a.RemoveDevice(ctx, "alice", "old tablet"); !errors.Is(err, cluster.ErrNoDevice) {
 			t.Errorf("second remove: got %v, want ErrNoDevice", err)
 		}
-		if _, err := m.Get(ctx, "users/alice/used/"+tab.ID); !errors.Is(err, ErrNotFound) {
+		if _, err := m.Get(ctx, "users/alice/used/"+tab.ID); !errors.Is(err, cluster.ErrNotFound) {
 			t.Errorf("the used step went with the device: got %v", err)
 		}
 	})
 	t.Run("at most MaxDevices", func(t *testing.T) {
-		for i := range MaxDevices {
+		for i := range cluster.MaxDevices {
 			if _, err := a.AddDevice(ctx, "bob", testDevice(strings.Repeat("d", i+1))); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := a.AddDevice(ctx, "bob", testDevice("one more")); !errors.Is(err, ErrDeviceLimit) {
+		if _, err := a.AddDevice(ctx, "bob", testDevice("one more")); !errors.Is(err, cluster.ErrDeviceLimit) {
 			t.Errorf("got %v, want ErrDeviceLimit", err)
 		}
 	})
@@ -153,7 +156,7 @@ func TestDevices(t *testing.T) {
 		}
 	})
 	t.Run("a slash in a name stays in its user", func(t *testing.T) {
-		if got := UserKey("bob/../alice"); strings.Contains(got, "/") {
+		if got := cluster.UserKey("bob/../alice"); strings.Contains(got, "/") {
 			t.Errorf("UserKey kept a slash: %q", got)
 		}
 	})
@@ -168,7 +171,7 @@ func TestUseStepOnceAcrossRacers(t *testing.T) {
 	}
 	// Every racer loaded the account before any wrote: the compare on the
 	// revision read lets exactly one record step 100.
-	var accts []*Account
+	var accts []*cluster.Account
 	for range 20 {
 		acct, err := a.Load(ctx, "alice")
 		if err != nil {
@@ -183,7 +186,7 @@ func TestUseStepOnceAcrossRacers(t *testing.T) {
 			switch err := a.UseStep(ctx, acct.Name, d.ID, 100, t0); {
 			case err == nil:
 				ok.Add(1)
-			case !errors.Is(err, ErrReplay):
+			case !errors.Is(err, cluster.ErrReplay):
 				t.Errorf("UseStep: %v", err)
 			}
 		})
@@ -193,7 +196,7 @@ func TestUseStepOnceAcrossRacers(t *testing.T) {
 		t.Fatalf("got %d successes, want 1", ok.Load())
 	}
 	acct, _ := a.Load(ctx, "alice")
-	if err := a.UseStep(ctx, acct.Name, d.ID, 99, t0); !errors.Is(err, ErrReplay) {
+	if err := a.UseStep(ctx, acct.Name, d.ID, 99, t0); !errors.Is(err, cluster.ErrReplay) {
 		t.Errorf("an earlier step after a later one: got %v, want ErrReplay", err)
 	}
 	if err := a.UseStep(ctx, acct.Name, d.ID, 101, t0); err != nil {
@@ -204,7 +207,7 @@ func TestUseStepOnceAcrossRacers(t *testing.T) {
 func TestLockoutRecords(t *testing.T) {
 	ctx := context.Background()
 	a, m := testAccounts(t)
-	p := LockoutPolicy{Attempts: 3, Duration: time.Hour}
+	p := cluster.LockoutPolicy{Attempts: 3, Duration: time.Hour}
 	acct, _ := a.Load(ctx, "alice")
 	for i, code := range []string{"111111", "111111", "222222"} {
 		l, err := a.Fail(ctx, acct, code, p, t0)
@@ -220,7 +223,7 @@ func TestLockoutRecords(t *testing.T) {
 		t.Errorf("the lockout record holds a code: %s", e.Value)
 	}
 	l, err := a.Fail(ctx, acct, "333333", p, t0)
-	if err != nil || !l.Locked(t0) || !l.LockedUntil.Equal(t0.Add(time.Hour)) || l.Cause != LockFailures {
+	if err != nil || !l.Locked(t0) || !l.LockedUntil.Equal(t0.Add(time.Hour)) || l.Cause != cluster.LockFailures {
 		t.Fatalf("third distinct failure: got %+v %v, want locked for an hour by failures", l, err)
 	}
 	t.Run("another node sees the lock", func(t *testing.T) {
@@ -236,8 +239,8 @@ func TestLockoutRecords(t *testing.T) {
 		before, _ := a.Load(ctx, "alice") // locked already; forge the view of a node that read earlier
 		dev := before.Devices[0]
 		stale := *before
-		stale.Lockout = Lockout{}
-		if err := a.Accept(ctx, &stale, dev, 7, t0); !errors.Is(err, ErrConflict) {
+		stale.Lockout = cluster.Lockout{}
+		if err := a.Accept(ctx, &stale, dev, 7, t0); !errors.Is(err, cluster.ErrConflict) {
 			t.Errorf("got %v, want ErrConflict", err)
 		}
 		again, _ := a.Load(ctx, "alice")
@@ -252,16 +255,16 @@ func TestLockoutRecords(t *testing.T) {
 		if ok, _ := a.Unlock(ctx, "alice"); ok {
 			t.Error("a second unlock found something to clear")
 		}
-		if err := a.Lock(ctx, "alice", LockAdmin, t0); err != nil {
+		if err := a.Lock(ctx, "alice", cluster.LockAdmin, t0); err != nil {
 			t.Fatal(err)
 		}
 		acct, _ := a.Load(ctx, "alice")
-		if !acct.Lockout.Locked(t0.Add(1000*time.Hour)) || acct.Lockout.LockedBy() != LockAdmin {
+		if !acct.Lockout.Locked(t0.Add(1000*time.Hour)) || acct.Lockout.LockedBy() != cluster.LockAdmin {
 			t.Errorf("admin lock: got %+v", acct.Lockout)
 		}
 	})
 	t.Run("a lock takes its cause; a lock by failures gives way to it", func(t *testing.T) {
-		for _, cause := range []LockCause{LockFraud, LockAdmin} {
+		for _, cause := range []cluster.LockCause{cluster.LockFraud, cluster.LockAdmin} {
 			if err := a.Lock(ctx, "alice", cause, t0); err != nil {
 				t.Fatal(err)
 			}
@@ -274,7 +277,7 @@ func TestLockoutRecords(t *testing.T) {
 				t.Errorf("the record does not say the cause: %s", e.Value)
 			}
 		}
-		if err := a.Lock(ctx, "alice", LockFailures, t0); err == nil {
+		if err := a.Lock(ctx, "alice", cluster.LockFailures, t0); err == nil {
 			t.Error("Lock took the cause failures, which only Fail sets")
 		}
 	})
@@ -287,7 +290,7 @@ func TestLockoutRecords(t *testing.T) {
 		a.Fail(ctx, acct, "111111", p, t0)
 		stale, _ := a.Load(ctx, "bob")
 		a.Fail(ctx, acct, "222222", p, t0) // lands after stale was read
-		if err := a.Accept(ctx, stale, dev, 7, t0); !errors.Is(err, ErrConflict) {
+		if err := a.Accept(ctx, stale, dev, 7, t0); !errors.Is(err, cluster.ErrConflict) {
 			t.Fatalf("got %v, want ErrConflict", err)
 		}
 		fresh, _ := a.Load(ctx, "bob")
@@ -338,7 +341,7 @@ func TestFirstSeen(t *testing.T) {
 	})
 	t.Run("a user's first device records it", func(t *testing.T) {
 		a, _ := testAccounts(t)
-		d, err := NewPushDevice("tablet", PushDevice{PublicKey: []byte{4}, Kind: "webhook", Endpoint: "https://x.example/"}, t0)
+		d, err := cluster.NewPushDevice("tablet", cluster.PushDevice{PublicKey: []byte{4}, Kind: "webhook", Endpoint: "https://x.example/"}, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,20 +373,20 @@ func TestFirstSeen(t *testing.T) {
 func TestLockedBy(t *testing.T) {
 	tests := []struct {
 		name, record string
-		want         LockCause
+		want         cluster.LockCause
 	}{
-		{"failures", `{"failures":10,"locked_at":"2026-11-23T10:00:00Z","locked_until":"2026-11-23T10:15:00Z","cause":"failures"}`, LockFailures},
-		{"fraud", `{"failures":0,"locked_at":"2026-11-23T10:00:00Z","cause":"fraud"}`, LockFraud},
-		{"admin", `{"failures":2,"locked_at":"2026-11-23T10:00:00Z","last_failure_at":"2026-11-23T09:00:00Z","cause":"admin"}`, LockAdmin},
-		{"old, for a while: failures", `{"failures":10,"locked_at":"2026-11-23T10:00:00Z","locked_until":"2026-11-23T10:15:00Z"}`, LockFailures},
-		{"old, until unlock, at the last failure: failures", `{"failures":10,"last_failure_at":"2026-11-23T10:00:00Z","locked_at":"2026-11-23T10:00:00Z"}`, LockFailures},
-		{"old, after some failures: admin", `{"failures":2,"last_failure_at":"2026-11-23T09:00:00Z","locked_at":"2026-11-23T10:00:00Z"}`, LockAdmin},
-		{"old, no failure: admin", `{"failures":0,"locked_at":"2026-11-23T10:00:00Z"}`, LockAdmin},
-		{"an unknown cause: admin", `{"failures":10,"locked_at":"2026-11-23T10:00:00Z","locked_until":"2026-11-23T10:15:00Z","cause":"later"}`, LockAdmin},
+		{"failures", `{"failures":10,"locked_at":"2026-11-23T10:00:00Z","locked_until":"2026-11-23T10:15:00Z","cause":"failures"}`, cluster.LockFailures},
+		{"fraud", `{"failures":0,"locked_at":"2026-11-23T10:00:00Z","cause":"fraud"}`, cluster.LockFraud},
+		{"admin", `{"failures":2,"locked_at":"2026-11-23T10:00:00Z","last_failure_at":"2026-11-23T09:00:00Z","cause":"admin"}`, cluster.LockAdmin},
+		{"old, for a while: failures", `{"failures":10,"locked_at":"2026-11-23T10:00:00Z","locked_until":"2026-11-23T10:15:00Z"}`, cluster.LockFailures},
+		{"old, until unlock, at the last failure: failures", `{"failures":10,"last_failure_at":"2026-11-23T10:00:00Z","locked_at":"2026-11-23T10:00:00Z"}`, cluster.LockFailures},
+		{"old, after some failures: admin", `{"failures":2,"last_failure_at":"2026-11-23T09:00:00Z","locked_at":"2026-11-23T10:00:00Z"}`, cluster.LockAdmin},
+		{"old, no failure: admin", `{"failures":0,"locked_at":"2026-11-23T10:00:00Z"}`, cluster.LockAdmin},
+		{"an unknown cause: admin", `{"failures":10,"locked_at":"2026-11-23T10:00:00Z","locked_until":"2026-11-23T10:15:00Z","cause":"later"}`, cluster.LockAdmin},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var l Lockout
+			var l cluster.Lockout
 			if err := json.Unmarshal([]byte(tt.record), &l); err != nil {
 				t.Fatal(err)
 			}
@@ -397,8 +400,8 @@ func TestLockedBy(t *testing.T) {
 func TestChallenges(t *testing.T) {
 	ctx := context.Background()
 	a, m := testAccounts(t)
-	c := NewChallenges(m, a.keys)
-	state, err := c.Create(ctx, Pending{User: "alice", Account: "alice", Client: "vpn", NAS: "192.0.2.1",
+	c := cluster.NewChallenges(m, a.Keyring())
+	state, err := c.Create(ctx, cluster.Pending{User: "alice", Account: "alice", Client: "vpn", NAS: "192.0.2.1",
 		Created: t0, Expires: t0.Add(time.Minute), AttemptsLeft: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -415,13 +418,13 @@ func TestChallenges(t *testing.T) {
 	if err := c.Retry(ctx, p); err != nil || p.AttemptsLeft != 1 {
 		t.Fatalf("Retry: %v, %d left", err, p.AttemptsLeft)
 	}
-	if err := c.Retry(ctx, stale); !errors.Is(err, ErrConflict) {
+	if err := c.Retry(ctx, stale); !errors.Is(err, cluster.ErrConflict) {
 		t.Errorf("a second node answering the same round: got %v, want ErrConflict", err)
 	}
 	if err := c.Finish(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Get(ctx, state); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Get(ctx, state); !errors.Is(err, cluster.ErrNotFound) {
 		t.Errorf("after Finish: got %v, want ErrNotFound", err)
 	}
 }

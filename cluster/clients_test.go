@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -6,25 +6,30 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"twostep/cluster"
+	"twostep/cluster/memstore"
 )
 
 // downStore is a Store whose every call fails as an unreachable etcd's.
-type downStore struct{ Store }
+type downStore struct{ cluster.Store }
 
-func (downStore) Get(context.Context, string) (Entry, error) {
-	return Entry{}, ErrUnavailable
+func (downStore) Get(context.Context, string) (cluster.Entry, error) {
+	return cluster.Entry{}, cluster.ErrUnavailable
 }
 
-func (downStore) Commit(context.Context, Txn) (int64, error) { return 0, ErrUnavailable }
+func (downStore) Commit(context.Context, cluster.Txn) (int64, error) {
+	return 0, cluster.ErrUnavailable
+}
 
 // TestClientRecordsMessageAuthenticator: what one node records, every
 // node reads; the record is created once, and recording again (the same
 // node after a restart, or another) is no error and changes nothing.
 func TestClientRecordsMessageAuthenticator(t *testing.T) {
 	ctx := context.Background()
-	m := NewMemory()
-	a := NewClientRecords(m, "node-a", func() time.Time { return t0 })
-	b := NewClientRecords(m, "node-b", func() time.Time { return t0.Add(time.Hour) })
+	m := memstore.New()
+	a := cluster.NewClientRecords(m, "node-a", func() time.Time { return t0 })
+	b := cluster.NewClientRecords(m, "node-b", func() time.Time { return t0.Add(time.Hour) })
 
 	steps := []struct {
 		name   string
@@ -43,10 +48,10 @@ func TestClientRecordsMessageAuthenticator(t *testing.T) {
 			if err := st.do(); err != nil {
 				t.Fatal(err)
 			}
-			for _, r := range []*ClientRecords{a, b} {
+			for node, r := range map[string]*cluster.ClientRecords{"node-a": a, "node-b": b} {
 				got, err := r.SeenMessageAuthenticator(ctx, st.client)
 				if err != nil || got != st.want {
-					t.Errorf("%s reads %q: got %v, %v; want %v", r.node, st.client, got, err, st.want)
+					t.Errorf("%s reads %q: got %v, %v; want %v", node, st.client, got, err, st.want)
 				}
 			}
 		})
@@ -56,7 +61,11 @@ func TestClientRecordsMessageAuthenticator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec maRecord
+	var rec struct { // the record as etcdctl shows it
+		Client    string    `json:"client"`
+		FirstSeen time.Time `json:"first_seen"`
+		Node      string    `json:"node"`
+	}
 	if err := json.Unmarshal(e.Value, &rec); err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +76,11 @@ func TestClientRecordsMessageAuthenticator(t *testing.T) {
 		t.Errorf("the escaped name's key: %v", err)
 	}
 
-	down := NewClientRecords(downStore{m}, "node-c", nil)
-	if _, err := down.SeenMessageAuthenticator(ctx, "vpn"); !errors.Is(err, ErrUnavailable) {
+	down := cluster.NewClientRecords(downStore{m}, "node-c", nil)
+	if _, err := down.SeenMessageAuthenticator(ctx, "vpn"); !errors.Is(err, cluster.ErrUnavailable) {
 		t.Errorf("read with the store down: got %v, want ErrUnavailable", err)
 	}
-	if err := down.RecordMessageAuthenticator(ctx, "vpn"); !errors.Is(err, ErrUnavailable) {
+	if err := down.RecordMessageAuthenticator(ctx, "vpn"); !errors.Is(err, cluster.ErrUnavailable) {
 		t.Errorf("record with the store down: got %v, want ErrUnavailable", err)
 	}
 }

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"bytes"
@@ -8,18 +8,21 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"twostep/cluster"
+	"twostep/cluster/memstore"
 )
 
 func TestNewCode(t *testing.T) {
 	seen := map[string]bool{}
 	for range 200 {
-		c, err := NewCode(9)
+		c, err := cluster.NewCode(9)
 		if err != nil || len(c) != 9 || seen[c] {
 			t.Fatalf("got %q %v (or a repeat)", c, err)
 		}
 		seen[c] = true
 	}
-	if _, err := NewCode(5); err == nil {
+	if _, err := cluster.NewCode(5); err == nil {
 		t.Error("5 digits accepted")
 	}
 }
@@ -27,7 +30,7 @@ func TestNewCode(t *testing.T) {
 func TestBypassRecords(t *testing.T) {
 	ctx := context.Background()
 	a, m := testAccounts(t)
-	code, b, err := a.IssueBypass(ctx, "alice", BypassSpec{Profile: "short", MaxUses: 2, TTL: time.Hour, Digits: 9, IssuedBy: "admin"}, t0)
+	code, b, err := a.IssueBypass(ctx, "alice", cluster.BypassSpec{Profile: "short", MaxUses: 2, TTL: time.Hour, Digits: 9, IssuedBy: "admin"}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +41,7 @@ func TestBypassRecords(t *testing.T) {
 	t.Run("the code of one user is not another's", func(t *testing.T) {
 		bob, _ := a.Load(ctx, "bob")
 		bob.Bypass = append(bob.Bypass, b) // as if copied over in etcd
-		if _, err := a.UseBypass(ctx, bob, code, t0); !errors.Is(err, ErrNoCode) {
+		if _, err := a.UseBypass(ctx, bob, code, t0); !errors.Is(err, cluster.ErrNoCode) {
 			t.Errorf("got %v, want ErrNoCode", err)
 		}
 	})
@@ -49,17 +52,17 @@ func TestBypassRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := a.UseBypass(ctx, stale, code, t0); !errors.Is(err, ErrConflict) {
+	if _, err := a.UseBypass(ctx, stale, code, t0); !errors.Is(err, cluster.ErrConflict) {
 		t.Errorf("a node with a stale read: got %v, want ErrConflict (load again)", err)
 	}
 	fresh, _ := a.Load(ctx, "alice")
-	if _, err := a.UseBypass(ctx, fresh, code, t0); !errors.Is(err, ErrCodeUsedUp) {
+	if _, err := a.UseBypass(ctx, fresh, code, t0); !errors.Is(err, cluster.ErrCodeUsedUp) {
 		t.Errorf("after loading again: got %v, want ErrCodeUsedUp", err)
 	}
 	if gone, err := a.RevokeBypass(ctx, "alice", b.ID); err != nil || len(gone) != 1 {
 		t.Errorf("revoke: %v %v", gone, err)
 	}
-	if _, err := a.RevokeBypass(ctx, "alice", b.ID); !errors.Is(err, ErrNoCode) {
+	if _, err := a.RevokeBypass(ctx, "alice", b.ID); !errors.Is(err, cluster.ErrNoCode) {
 		t.Errorf("revoke twice: got %v", err)
 	}
 }
@@ -76,7 +79,7 @@ func TestRecoveryPasscodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	use := func(code string, now time.Time) error {
-		return Retry(ctx, "use", func(ctx context.Context) error {
+		return cluster.Retry(ctx, "use", func(ctx context.Context) error {
 			acct, err := a.Load(ctx, "alice")
 			if err != nil {
 				return err
@@ -85,10 +88,10 @@ func TestRecoveryPasscodes(t *testing.T) {
 			return err
 		})
 	}
-	if err := use(first, t0); !errors.Is(err, ErrNoCode) {
+	if err := use(first, t0); !errors.Is(err, cluster.ErrNoCode) {
 		t.Errorf("a replaced code: got %v, want ErrNoCode", err)
 	}
-	if err := use(second, t0.Add(time.Hour)); !errors.Is(err, ErrCodeExpired) {
+	if err := use(second, t0.Add(time.Hour)); !errors.Is(err, cluster.ErrCodeExpired) {
 		t.Errorf("expired: got %v, want ErrCodeExpired", err)
 	}
 	var ok atomic.Int32
@@ -108,10 +111,10 @@ func TestRecoveryPasscodes(t *testing.T) {
 
 func TestAuditTrail(t *testing.T) {
 	ctx := context.Background()
-	m := NewMemory()
-	au := NewAudit(m, 0)
+	m := memstore.New()
+	au := cluster.NewAudit(m, 0)
 	for i, user := range []string{"alice", "bob", "alice"} {
-		if err := au.Record(ctx, Event{Time: t0.Add(time.Duration(i) * time.Second), Action: "bypass.issue", Actor: "admin", User: user}); err != nil {
+		if err := au.Record(ctx, cluster.Event{Time: t0.Add(time.Duration(i) * time.Second), Action: "bypass.issue", Actor: "admin", User: user}); err != nil {
 			t.Fatal(err)
 		}
 	}

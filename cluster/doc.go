@@ -4,8 +4,10 @@
 // sessions, the token inventory and the audit trail.
 //
 // The records sit on Store, a four-method key-value contract (Get, List,
-// Commit, Watch) kept by etcd (Etcd, StartEmbedded) and by an in-memory
-// twin (Memory), each held to the conformance suite in cluster/storetest.
+// Commit, Watch; store.go). Its implementations live beside it:
+// cluster/etcdstore on etcd (external, or the single member that
+// cluster/embedded runs inside twostepd) and cluster/memstore in memory for
+// unit tests, each held to the conformance suite in cluster/storetest.
 // Every read-modify-write goes through Retry or Update (update.go): read,
 // decide, compare-and-swap on the revisions read, and read again on a
 // conflict until the context ends. Seeds are sealed and records signed

@@ -29,6 +29,14 @@ var (
 	ErrDecrypt = errors.New("cluster: sealed record fails authentication")
 )
 
+// DefaultSeedKeys is where a configuration that names no seed key file
+// finds it (the cluster section's seed_keys).
+const DefaultSeedKeys = "/etc/twostep/seed.key"
+
+// DefaultIssuer names the service in authenticator apps when the cluster
+// section names none (issuer): the otpauth URIs and the portal.
+const DefaultIssuer = "twostep"
+
 const (
 	// keySize is the AES-256 key length the file holds.
 	keySize = 32

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"bytes"
@@ -8,20 +8,22 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"twostep/cluster"
 )
 
-func testPush(user string, now time.Time) *Push {
-	return &Push{User: user, Device: "d1", DeviceName: "phone", Client: "vpn", NASAddr: "192.0.2.1",
+func testPush(user string, now time.Time) *cluster.Push {
+	return &cluster.Push{User: user, Device: "d1", DeviceName: "phone", Client: "vpn", NASAddr: "192.0.2.1",
 		Created: now, Expires: now.Add(time.Minute)}
 }
 
 func TestPushRecords(t *testing.T) {
 	ctx := context.Background()
 	a, m := testAccounts(t)
-	ps := NewPushes(m, a.keys)
+	ps := cluster.NewPushes(m, a.Keyring())
 	defer ps.Close()
-	limit := PushLimit{Count: 3, Window: 5 * time.Minute}
-	start := func(t *testing.T, user, join string, secret []byte, number string, now time.Time) (*Push, error) {
+	limit := cluster.PushLimit{Count: 3, Window: 5 * time.Minute}
+	start := func(t *testing.T, user, join string, secret []byte, number string, now time.Time) (*cluster.Push, error) {
 		t.Helper()
 		acct, err := a.Load(ctx, user)
 		if err != nil {
@@ -36,22 +38,22 @@ func TestPushRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(p.ID) < 20 || p.State != PushPending || p.Account != "alice" {
+		if len(p.ID) < 20 || p.State != cluster.PushPending || p.Account != "alice" {
 			t.Fatalf("got %+v", p)
 		}
 		got, err := ps.Get(ctx, p.ID)
-		if err != nil || got.State != PushPending || got.DeviceName != "phone" {
+		if err != nil || got.State != cluster.PushPending || got.DeviceName != "phone" {
 			t.Fatalf("Get: %+v, %v", got, err)
 		}
-		ans := PushAnswer{Decision: PushApproved, At: t0, Signature: []byte("sig")}
+		ans := cluster.PushAnswer{Decision: cluster.PushApproved, At: t0, Signature: []byte("sig")}
 		done, err := ps.Record(ctx, p.ID, ans, t0.Add(time.Second))
-		if err != nil || done.State != PushApproved || done.Answer == nil {
+		if err != nil || done.State != cluster.PushApproved || done.Answer == nil {
 			t.Fatalf("Record: %+v, %v", done, err)
 		}
-		if _, err := ps.Record(ctx, p.ID, PushAnswer{Decision: PushDenied, At: t0}, t0.Add(2*time.Second)); !errors.Is(err, ErrPushAnswered) {
+		if _, err := ps.Record(ctx, p.ID, cluster.PushAnswer{Decision: cluster.PushDenied, At: t0}, t0.Add(2*time.Second)); !errors.Is(err, cluster.ErrPushAnswered) {
 			t.Fatalf("second answer: %v, want ErrPushAnswered", err)
 		}
-		if got, _ := ps.Get(ctx, p.ID); got.State != PushApproved {
+		if got, _ := ps.Get(ctx, p.ID); got.State != cluster.PushApproved {
 			t.Fatalf("state after a second answer: %s", got.State)
 		}
 	})
@@ -60,7 +62,7 @@ func TestPushRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ps.Record(ctx, p.ID, PushAnswer{Decision: PushApproved, At: t0}, t0.Add(time.Minute)); !errors.Is(err, ErrPushExpired) {
+		if _, err := ps.Record(ctx, p.ID, cluster.PushAnswer{Decision: cluster.PushApproved, At: t0}, t0.Add(time.Minute)); !errors.Is(err, cluster.ErrPushExpired) {
 			t.Fatalf("late answer: %v, want ErrPushExpired", err)
 		}
 	})
@@ -70,7 +72,7 @@ func TestPushRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := start(t, "carol", "", nil, "", t0.Add(4*time.Minute)); !errors.Is(err, ErrPushLimit) {
+		if _, err := start(t, "carol", "", nil, "", t0.Add(4*time.Minute)); !errors.Is(err, cluster.ErrPushLimit) {
 			t.Fatalf("fourth push in 5 minutes: %v, want ErrPushLimit", err)
 		}
 		if _, err := start(t, "carol", "", nil, "", t0.Add(5*time.Minute)); err != nil {
@@ -95,15 +97,15 @@ func TestPushRecords(t *testing.T) {
 		}
 		p := testPush("zoe", t0.Add(2*time.Minute))
 		err := ps.Start(ctx, stale, p, "", "join-zoe", []byte("pw"), limit, t0.Add(2*time.Minute))
-		if !errors.Is(err, ErrConflict) {
+		if !errors.Is(err, cluster.ErrConflict) {
 			t.Fatalf("the copy, on its stale read: %v, want ErrConflict", err)
 		}
 		fresh, _ := a.Load(ctx, "zoe")
 		err = ps.Start(ctx, fresh, p, "", "join-zoe", []byte("pw"), limit, t0.Add(2*time.Minute))
-		if !errors.Is(err, ErrConflict) || errors.Is(err, ErrPushLimit) {
+		if !errors.Is(err, cluster.ErrConflict) || errors.Is(err, cluster.ErrPushLimit) {
 			t.Fatalf("the copy, read again: %v, want ErrConflict (join), not ErrPushLimit", err)
 		}
-		if _, err := start(t, "zoe", "another-request", []byte("pw"), "", t0.Add(3*time.Minute)); !errors.Is(err, ErrPushLimit) {
+		if _, err := start(t, "zoe", "another-request", []byte("pw"), "", t0.Add(3*time.Minute)); !errors.Is(err, cluster.ErrPushLimit) {
 			t.Fatalf("a new request: %v, want ErrPushLimit", err)
 		}
 	})
@@ -116,12 +118,12 @@ func TestPushRecords(t *testing.T) {
 		if err := ps.Start(ctx, acct, testPush("erin", t0), "", "", nil, limit, t0); err != nil {
 			t.Fatal(err) // acct was updated by the first Start
 		}
-		if err := ps.Start(ctx, stale, testPush("erin", t0), "", "", nil, limit, t0); !errors.Is(err, ErrConflict) {
+		if err := ps.Start(ctx, stale, testPush("erin", t0), "", "", nil, limit, t0); !errors.Is(err, cluster.ErrConflict) {
 			t.Fatalf("start from a stale load: %v, want ErrConflict", err)
 		}
 	})
 	t.Run("join needs the same request", func(t *testing.T) {
-		join := JoinKey("192.0.2.1", 7, [16]byte{1, 2, 3}, "frank")
+		join := cluster.JoinKey("192.0.2.1", 7, [16]byte{1, 2, 3}, "frank")
 		p, err := start(t, "frank", join, []byte("pw"), "", t0)
 		if err != nil {
 			t.Fatal(err)
@@ -130,14 +132,14 @@ func TestPushRecords(t *testing.T) {
 		if err != nil || got.ID != p.ID {
 			t.Fatalf("Join: %+v, %v", got, err)
 		}
-		if _, err := ps.Join(ctx, join, []byte("other")); !errors.Is(err, ErrJoinMismatch) {
+		if _, err := ps.Join(ctx, join, []byte("other")); !errors.Is(err, cluster.ErrJoinMismatch) {
 			t.Fatalf("Join with another password: %v, want ErrJoinMismatch", err)
 		}
 		acct, _ := a.Load(ctx, "frank")
-		if err := ps.Start(ctx, acct, testPush("frank", t0), "", join, []byte("pw"), limit, t0); !errors.Is(err, ErrConflict) {
+		if err := ps.Start(ctx, acct, testPush("frank", t0), "", join, []byte("pw"), limit, t0); !errors.Is(err, cluster.ErrConflict) {
 			t.Fatalf("a second push for the same request: %v, want ErrConflict", err)
 		}
-		if _, err := ps.Join(ctx, JoinKey("192.0.2.1", 8, [16]byte{1, 2, 3}, "frank"), []byte("pw")); !errors.Is(err, ErrNotFound) {
+		if _, err := ps.Join(ctx, cluster.JoinKey("192.0.2.1", 8, [16]byte{1, 2, 3}, "frank"), []byte("pw")); !errors.Is(err, cluster.ErrNotFound) {
 			t.Fatalf("Join of another identifier: %v, want ErrTampered", err)
 		}
 	})
@@ -149,7 +151,7 @@ func TestPushRecords(t *testing.T) {
 		if !p.Verified() || !ps.NumberMatches(p, "42") || ps.NumberMatches(p, "43") {
 			t.Fatal("number check")
 		}
-		e, _ := m.Get(ctx, pushKey(p.ID))
+		e, _ := m.Get(ctx, cluster.PushKey(p.ID))
 		if bytes.Contains(e.Value, []byte(`"42"`)) {
 			t.Fatalf("record shows the number: %s", e.Value)
 		}
@@ -159,12 +161,12 @@ func TestPushRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, _ := m.Get(ctx, pushKey(p.ID))
+		e, _ := m.Get(ctx, cluster.PushKey(p.ID))
 		forged := bytes.Replace(e.Value, []byte(`"hank"`), []byte(`"root"`), 1)
-		if _, err := m.Commit(ctx, Txn{Then: []Op{Put(e.Key, forged)}}); err != nil {
+		if _, err := m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(e.Key, forged)}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ps.Get(ctx, p.ID); !errors.Is(err, ErrTampered) || errors.Is(err, ErrNotFound) {
+		if _, err := ps.Get(ctx, p.ID); !errors.Is(err, cluster.ErrTampered) || errors.Is(err, cluster.ErrNotFound) {
 			t.Fatalf("Get of a forged record: %v, want ErrTampered", err)
 		}
 	})
@@ -188,7 +190,7 @@ func TestPushRecords(t *testing.T) {
 		if got, err := ps.Get(ctx, p.ID); err != nil || got.ShownService() != "Staff VPN" || got.Client != "vpn" {
 			t.Fatalf("Get: %+v, %v; want service Staff VPN, client vpn", got, err)
 		}
-		e, _ := m.Get(ctx, pushKey(p.ID))
+		e, _ := m.Get(ctx, cluster.PushKey(p.ID))
 		for name, forged := range map[string][]byte{
 			"edited":  bytes.Replace(e.Value, []byte(`"Staff VPN"`), []byte(`"Payroll"`), 1),
 			"removed": bytes.Replace(e.Value, []byte(`"service":"Staff VPN",`), nil, 1),
@@ -196,10 +198,10 @@ func TestPushRecords(t *testing.T) {
 			if bytes.Equal(forged, e.Value) {
 				t.Fatalf("%s: the record %s has no service to forge", name, e.Value)
 			}
-			if _, err := m.Commit(ctx, Txn{Then: []Op{Put(e.Key, forged)}}); err != nil {
+			if _, err := m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(e.Key, forged)}}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := ps.Get(ctx, p.ID); !errors.Is(err, ErrTampered) {
+			if _, err := ps.Get(ctx, p.ID); !errors.Is(err, cluster.ErrTampered) {
 				t.Errorf("service %s: Get %v, want ErrTampered", name, err)
 			}
 		}
@@ -209,13 +211,13 @@ func TestPushRecords(t *testing.T) {
 func TestPushWait(t *testing.T) {
 	ctx := context.Background()
 	a, m := testAccounts(t)
-	node1, node2 := NewPushes(m, a.keys), NewPushes(m, a.keys)
+	node1, node2 := cluster.NewPushes(m, a.Keyring()), cluster.NewPushes(m, a.Keyring())
 	defer node1.Close()
 	defer node2.Close()
 	now := time.Now()
 	acct, _ := a.Load(ctx, "alice")
 	p := testPush("alice", now)
-	if err := node1.Start(ctx, acct, p, "", "", nil, PushLimit{}, now); err != nil {
+	if err := node1.Start(ctx, acct, p, "", "", nil, cluster.PushLimit{}, now); err != nil {
 		t.Fatal(err)
 	}
 
@@ -223,7 +225,7 @@ func TestPushWait(t *testing.T) {
 		wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer cancel()
 		got, err := node1.Wait(wctx, p.ID)
-		if err != nil || got.State != PushPending {
+		if err != nil || got.State != cluster.PushPending {
 			t.Fatalf("got %+v, %v", got, err)
 		}
 	})
@@ -235,13 +237,13 @@ func TestPushWait(t *testing.T) {
 				wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				defer cancel()
 				got, err := node1.Wait(wctx, p.ID)
-				if err == nil && got.State == PushApproved {
+				if err == nil && got.State == cluster.PushApproved {
 					approved.Add(1)
 				}
 			})
 		}
 		time.Sleep(50 * time.Millisecond)
-		if _, err := node2.Record(ctx, p.ID, PushAnswer{Decision: PushApproved, At: now}, time.Now()); err != nil {
+		if _, err := node2.Record(ctx, p.ID, cluster.PushAnswer{Decision: cluster.PushApproved, At: now}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		wg.Wait()
@@ -251,12 +253,12 @@ func TestPushWait(t *testing.T) {
 	})
 	t.Run("an answered push returns at once", func(t *testing.T) {
 		got, err := node2.Wait(ctx, p.ID)
-		if err != nil || got.State != PushApproved {
+		if err != nil || got.State != cluster.PushApproved {
 			t.Fatalf("got %+v, %v", got, err)
 		}
 	})
 	t.Run("an unknown push is an error", func(t *testing.T) {
-		if _, err := node1.Wait(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		if _, err := node1.Wait(ctx, "nope"); !errors.Is(err, cluster.ErrNotFound) {
 			t.Fatalf("got %v, want ErrTampered", err)
 		}
 	})

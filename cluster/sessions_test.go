@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -6,16 +6,18 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"twostep/cluster"
 )
 
 func TestSessions(t *testing.T) {
 	ctx := context.Background()
 	a, m := testAccounts(t)
-	ss := NewSessions(m, a.keys)
+	ss := cluster.NewSessions(m, a.Keyring())
 	now := time.Now()
-	newSession := func(t *testing.T) (*Session, string) {
+	newSession := func(t *testing.T) (*cluster.Session, string) {
 		t.Helper()
-		s := &Session{User: "alice", Stage: StagePassword, Created: now, Expires: now.Add(time.Hour), Idle: 15 * time.Minute, Attempts: 3}
+		s := &cluster.Session{User: "alice", Stage: cluster.StagePassword, Created: now, Expires: now.Add(time.Hour), Idle: 15 * time.Minute, Attempts: 3}
 		tok, err := ss.Create(ctx, s)
 		if err != nil {
 			t.Fatal(err)
@@ -29,7 +31,7 @@ func TestSessions(t *testing.T) {
 			t.Fatalf("token %d chars, csrf %d chars, want 43 each", len(tok), len(s.CSRF))
 		}
 		got, err := ss.Get(ctx, tok)
-		if err != nil || got.User != "alice" || got.Stage != StagePassword || got.CSRF != s.CSRF {
+		if err != nil || got.User != "alice" || got.Stage != cluster.StagePassword || got.CSRF != s.CSRF {
 			t.Fatalf("Get: %+v, %v", got, err)
 		}
 		got.Attempts--
@@ -38,58 +40,58 @@ func TestSessions(t *testing.T) {
 		}
 		// The first copy is stale now: its write must lose.
 		s.Attempts = 10
-		if err := ss.Update(ctx, s); !errors.Is(err, ErrConflict) {
+		if err := ss.Update(ctx, s); !errors.Is(err, cluster.ErrConflict) {
 			t.Fatalf("stale update: %v, want ErrConflict", err)
 		}
 	})
 	t.Run("rotate invalidates the old token", func(t *testing.T) {
 		s, tok := newSession(t)
 		csrf := s.CSRF
-		s.Stage = StageSignedIn
+		s.Stage = cluster.StageSignedIn
 		tok2, err := ss.Rotate(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ss.Get(ctx, tok); !errors.Is(err, ErrSessionGone) {
+		if _, err := ss.Get(ctx, tok); !errors.Is(err, cluster.ErrSessionGone) {
 			t.Fatalf("old token: %v, want ErrSessionGone", err)
 		}
 		got, err := ss.Get(ctx, tok2)
-		if err != nil || got.Stage != StageSignedIn || got.CSRF == csrf {
+		if err != nil || got.Stage != cluster.StageSignedIn || got.CSRF == csrf {
 			t.Fatalf("new token: %+v, %v (the CSRF token must change)", got, err)
 		}
 		if err := ss.Delete(ctx, got); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ss.Get(ctx, tok2); !errors.Is(err, ErrSessionGone) {
+		if _, err := ss.Get(ctx, tok2); !errors.Is(err, cluster.ErrSessionGone) {
 			t.Fatalf("after sign-out: %v, want ErrSessionGone", err)
 		}
 	})
 	t.Run("a record raised in etcd does not sign in", func(t *testing.T) {
 		_, tok := newSession(t)
-		e, err := m.Get(ctx, sessionKey(tok))
+		e, err := m.Get(ctx, cluster.SessionKey(tok))
 		if err != nil {
 			t.Fatal(err)
 		}
 		var raw map[string]any
 		_ = json.Unmarshal(e.Value, &raw)
-		raw["stage"] = string(StageSignedIn)
+		raw["stage"] = string(cluster.StageSignedIn)
 		b, _ := json.Marshal(raw)
-		if _, err := m.Commit(ctx, Txn{Then: []Op{Put(e.Key, b)}}); err != nil {
+		if _, err := m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(e.Key, b)}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ss.Get(ctx, tok); !errors.Is(err, ErrTampered) || errors.Is(err, ErrSessionGone) {
+		if _, err := ss.Get(ctx, tok); !errors.Is(err, cluster.ErrTampered) || errors.Is(err, cluster.ErrSessionGone) {
 			t.Fatalf("forged stage: %v, want ErrTampered", err)
 		}
 	})
 	t.Run("unknown and malformed tokens", func(t *testing.T) {
 		for _, tok := range []string{"", "short", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
-			if _, err := ss.Get(ctx, tok); !errors.Is(err, ErrSessionGone) {
+			if _, err := ss.Get(ctx, tok); !errors.Is(err, cluster.ErrSessionGone) {
 				t.Errorf("Get(%q): %v, want ErrSessionGone", tok, err)
 			}
 		}
 	})
 	t.Run("validity", func(t *testing.T) {
-		s := Session{Created: now, Seen: now, Expires: now.Add(time.Hour), Idle: 10 * time.Minute}
+		s := cluster.Session{Created: now, Seen: now, Expires: now.Add(time.Hour), Idle: 10 * time.Minute}
 		for _, c := range []struct {
 			at   time.Time
 			want bool
@@ -104,17 +106,17 @@ func TestSessions(t *testing.T) {
 func TestOpenPushesAndDefault(t *testing.T) {
 	ctx := context.Background()
 	a, m := testAccounts(t)
-	ps := NewPushes(m, a.keys)
+	ps := cluster.NewPushes(m, a.Keyring())
 	defer ps.Close()
 	now := time.Now()
-	limit := PushLimit{Count: 10, Window: 5 * time.Minute}
-	start := func(device string, ttl time.Duration) *Push {
+	limit := cluster.PushLimit{Count: 10, Window: 5 * time.Minute}
+	start := func(device string, ttl time.Duration) *cluster.Push {
 		t.Helper()
 		acct, err := a.Load(ctx, "carol")
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &Push{User: "carol", Device: device, DeviceName: device, Client: "vpn", NASAddr: "192.0.2.1", Created: now, Expires: now.Add(ttl)}
+		p := &cluster.Push{User: "carol", Device: device, DeviceName: device, Client: "vpn", NASAddr: "192.0.2.1", Created: now, Expires: now.Add(ttl)}
 		if err := ps.Start(ctx, acct, p, "", "", nil, limit, now); err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +125,7 @@ func TestOpenPushesAndDefault(t *testing.T) {
 	p1 := start("d1", time.Minute)
 	start("d2", time.Minute)
 	answered := start("d1", time.Minute)
-	if _, err := ps.Record(ctx, answered.ID, PushAnswer{Decision: PushDenied, At: now}, now); err != nil {
+	if _, err := ps.Record(ctx, answered.ID, cluster.PushAnswer{Decision: cluster.PushDenied, At: now}, now); err != nil {
 		t.Fatal(err)
 	}
 	start("d1", time.Second) // expires before the check below
@@ -140,10 +142,10 @@ func TestOpenPushesAndDefault(t *testing.T) {
 	}
 
 	// The default push device must be a push device of the user's.
-	if err := a.SetDefaultPush(ctx, "carol", "nope"); !errors.Is(err, ErrNoDevice) {
+	if err := a.SetDefaultPush(ctx, "carol", "nope"); !errors.Is(err, cluster.ErrNoDevice) {
 		t.Fatalf("default to an unknown device: %v, want ErrNoDevice", err)
 	}
-	d, err := NewPushDevice("tablet", PushDevice{PublicKey: []byte{4}, Kind: "webhook", Endpoint: "https://x.example/"}, now)
+	d, err := cluster.NewPushDevice("tablet", cluster.PushDevice{PublicKey: []byte{4}, Kind: "webhook", Endpoint: "https://x.example/"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}

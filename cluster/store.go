@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -39,9 +41,8 @@ type Store interface {
 	// outcome cannot be learnt Commit returns an error wrapping
 	// ErrUnavailable.
 	//
-	// A malformed Txn (an empty key, two ops on one key, a TTL on a
-	// delete, more than 128 compares or ops: what etcd refuses) writes
-	// nothing and returns an error that is neither ErrConflict nor
+	// A malformed Txn (Txn.Validate: what etcd refuses) writes nothing
+	// and returns an error wrapping ErrMalformed, neither ErrConflict nor
 	// ErrUnavailable. A Commit that changes nothing leaves the revision
 	// as it was and returns it.
 	Commit(ctx context.Context, txn Txn) (int64, error)
@@ -112,7 +113,54 @@ var (
 	// outcome of a write could not be learnt. Logins then follow the
 	// client's failmode.
 	ErrUnavailable = errors.New("cluster: store unavailable")
+	// ErrMalformed: a request etcd would refuse (an empty key, a Txn that
+	// Validate refuses); nothing was read or written.
+	ErrMalformed = errors.New("cluster: malformed request")
 )
+
+// MaxTxnOps mirrors etcd's default --max-txn-ops: a Txn with more
+// compares or ops is malformed, so a Txn that the memory twin accepts is
+// also accepted by a default etcd.
+const MaxTxnOps = 128
+
+// Validate reports what etcd would refuse as a malformed request, so that
+// every Store fails alike: empty keys, two ops on one key, a TTL on a
+// delete, more ops or compares than MaxTxnOps. Its error wraps
+// ErrMalformed.
+func (txn Txn) Validate() error {
+	var problems []string
+	if len(txn.If) > MaxTxnOps || len(txn.Then) > MaxTxnOps {
+		problems = append(problems, fmt.Sprintf("more than %d compares or ops", MaxTxnOps))
+	}
+	for _, c := range txn.If {
+		if c.Key == "" {
+			problems = append(problems, "compare on an empty key")
+		}
+		if c.ModRevision < 0 {
+			problems = append(problems, fmt.Sprintf("compare %q: negative revision %d", c.Key, c.ModRevision))
+		}
+	}
+	seen := make(map[string]bool, len(txn.Then))
+	for _, op := range txn.Then {
+		switch {
+		case op.Key == "":
+			problems = append(problems, "op on an empty key")
+		case seen[op.Key]:
+			problems = append(problems, fmt.Sprintf("op %q: key written twice in one txn", op.Key))
+		}
+		seen[op.Key] = true
+		if op.Delete && op.TTL != 0 {
+			problems = append(problems, fmt.Sprintf("op %q: TTL on a delete", op.Key))
+		}
+		if op.TTL < 0 {
+			problems = append(problems, fmt.Sprintf("op %q: negative TTL %v", op.Key, op.TTL))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: invalid txn: %s", ErrMalformed, strings.Join(problems, "; "))
+}
 
 // Put is the Op that writes value at key.
 func Put(key string, value []byte) Op { return Op{Key: key, Value: value} }

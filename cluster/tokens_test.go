@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"bytes"
@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"twostep/cluster"
+	"twostep/cluster/memstore"
 )
 
-func testTokens(n int, prefix string) []Token {
-	var out []Token
+func testTokens(n int, prefix string) []cluster.Token {
+	var out []cluster.Token
 	for i := range n {
-		out = append(out, Token{Serial: fmt.Sprintf("%s%04d", prefix, i), Type: HOTP, Algorithm: "SHA1", Digits: 6,
+		out = append(out, cluster.Token{Serial: fmt.Sprintf("%s%04d", prefix, i), Type: cluster.HOTP, Algorithm: "SHA1", Digits: 6,
 			Secret: []byte(fmt.Sprintf("secret-of-token-%04d", i)), Counter: uint64(i % 3)})
 	}
 	return out
@@ -26,7 +29,7 @@ func TestTokenInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, err := a.Tokens(ctx)
-	if err != nil || len(list) != 250 || list[0].State != TokenUnassigned || list[0].Secret != nil {
+	if err != nil || len(list) != 250 || list[0].State != cluster.TokenUnassigned || list[0].Secret != nil {
 		t.Fatalf("got %d tokens (%v), first %+v", len(list), err, list[0])
 	}
 	e, _ := m.Get(ctx, "tokens/OATH0001")
@@ -35,9 +38,9 @@ func TestTokenInventory(t *testing.T) {
 	}
 
 	t.Run("an import with a known serial leaves nothing", func(t *testing.T) {
-		batch := append(testTokens(150, "NEW"), Token{Serial: "OATH0200", Type: HOTP, Secret: []byte("0123456789abcdefghij")})
+		batch := append(testTokens(150, "NEW"), cluster.Token{Serial: "OATH0200", Type: cluster.HOTP, Secret: []byte("0123456789abcdefghij")})
 		err := a.ImportTokens(ctx, batch, t0)
-		if !errors.Is(err, ErrTokenExists) {
+		if !errors.Is(err, cluster.ErrTokenExists) {
 			t.Fatalf("got %v, want ErrTokenExists", err)
 		}
 		if got, _ := m.List(ctx, "tokens/NEW"); len(got) != 0 {
@@ -51,17 +54,17 @@ func TestTokenInventory(t *testing.T) {
 		}
 		acct, _ := a.Load(ctx, "alice")
 		dev, ok := acct.Device(d.ID)
-		if !ok || dev.Type != HOTP || dev.Serial != "OATH0002" || string(dev.Secret) != "secret-of-token-0002" {
+		if !ok || dev.Type != cluster.HOTP || dev.Serial != "OATH0002" || string(dev.Secret) != "secret-of-token-0002" {
 			t.Fatalf("device: %+v", dev)
 		}
 		if acct.Used[d.ID].Step != 1 {
 			t.Errorf("a token starting at counter 2 has used 1; got %+v", acct.Used[d.ID])
 		}
 		tok, _ := a.Token(ctx, "OATH0002")
-		if tok.State != TokenAssigned || tok.User != "alice" || tok.DeviceID != d.ID {
+		if tok.State != cluster.TokenAssigned || tok.User != "alice" || tok.DeviceID != d.ID {
 			t.Errorf("token: %+v", tok)
 		}
-		if _, err := a.AssignToken(ctx, "OATH0002", "bob", "fob", t0); !errors.Is(err, ErrTokenState) {
+		if _, err := a.AssignToken(ctx, "OATH0002", "bob", "fob", t0); !errors.Is(err, cluster.ErrTokenState) {
 			t.Errorf("assigning an assigned token: got %v", err)
 		}
 	})
@@ -73,7 +76,7 @@ func TestTokenInventory(t *testing.T) {
 		if len(acct.Devices) != 0 {
 			t.Errorf("got %d devices after the token was lost", len(acct.Devices))
 		}
-		if _, err := a.AssignToken(ctx, "OATH0002", "bob", "fob", t0); !errors.Is(err, ErrTokenState) {
+		if _, err := a.AssignToken(ctx, "OATH0002", "bob", "fob", t0); !errors.Is(err, cluster.ErrTokenState) {
 			t.Errorf("assigning a lost token: got %v", err)
 		}
 		if _, err := a.UnassignToken(ctx, "OATH0002", t0); err != nil {
@@ -87,7 +90,7 @@ func TestTokenInventory(t *testing.T) {
 		if _, err := a.RemoveDevice(ctx, "bob", "fob"); err != nil {
 			t.Fatal(err)
 		}
-		if tok, _ := a.Token(ctx, "OATH0002"); tok.State != TokenLost {
+		if tok, _ := a.Token(ctx, "OATH0002"); tok.State != cluster.TokenLost {
 			t.Errorf("got %s, want lost", tok.State)
 		}
 	})
@@ -103,7 +106,7 @@ func TestTokenInventory(t *testing.T) {
 		}
 	})
 	t.Run("unknown serial", func(t *testing.T) {
-		if _, err := a.AssignToken(ctx, "NOPE", "bob", "x", t0); !errors.Is(err, ErrNoToken) {
+		if _, err := a.AssignToken(ctx, "NOPE", "bob", "x", t0); !errors.Is(err, cluster.ErrNoToken) {
 			t.Errorf("got %v", err)
 		}
 	})
@@ -111,10 +114,10 @@ func TestTokenInventory(t *testing.T) {
 
 func TestRekey(t *testing.T) {
 	ctx := context.Background()
-	oldFile, _ := NewKeyFile(rand.Reader, t0)
-	oldKeys, _ := ParseKeyring(oldFile)
-	m := NewMemory()
-	old := NewAccounts(m, oldKeys)
+	oldFile, _ := cluster.NewKeyFile(rand.Reader, t0)
+	oldKeys, _ := cluster.ParseKeyring(oldFile)
+	m := memstore.New()
+	old := cluster.NewAccounts(m, oldKeys)
 	if _, err := old.AddDevice(ctx, "Alice/Admin", testDevice("phone")); err != nil {
 		t.Fatal(err)
 	}
@@ -122,19 +125,19 @@ func TestRekey(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The new key first, the old one still listed: the rotation's step 1.
-	newFile, _ := NewKeyFile(rand.Reader, t0.Add(24*time.Hour))
-	both, err := ParseKeyring(append(append([]byte{}, keyLines(newFile)...), keyLines(oldFile)...))
+	newFile, _ := cluster.NewKeyFile(rand.Reader, t0.Add(24*time.Hour))
+	both, err := cluster.ParseKeyring(append(append([]byte{}, keyLines(newFile)...), keyLines(oldFile)...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := NewAccounts(m, both)
+	a := cluster.NewAccounts(m, both)
 	res, err := a.Rekey(ctx, nil)
 	if err != nil || res.Resealed != 4 || res.Current != 0 {
 		t.Fatalf("got %+v %v, want 4 resealed", res, err)
 	}
 	// The old key can go: everything opens with the new one alone.
-	onlyNew, _ := ParseKeyring(newFile)
-	fresh := NewAccounts(m, onlyNew)
+	onlyNew, _ := cluster.ParseKeyring(newFile)
+	fresh := cluster.NewAccounts(m, onlyNew)
 	acct, err := fresh.Load(ctx, "alice/admin")
 	if err != nil || len(acct.Devices) != 1 || len(acct.Problems) != 0 {
 		t.Fatalf("after rekey: %v, %d devices, problems %v", err, len(acct.Devices), acct.Problems)
@@ -166,33 +169,33 @@ func TestTokenSelfAssignHonoursTheLockout(t *testing.T) {
 	if err := a.ImportTokens(ctx, testTokens(2, "SELF"), t0); err != nil {
 		t.Fatal(err)
 	}
-	right := func(Device, uint64) (int64, bool) { return 0, true }
-	if err := a.Lock(ctx, "alice", LockAdmin, t0); err != nil {
+	right := func(cluster.Device, uint64) (int64, bool) { return 0, true }
+	if err := a.Lock(ctx, "alice", cluster.LockAdmin, t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.AssignTokenIf(ctx, "SELF0000", "alice", "fob", t0, right); !errors.Is(err, ErrLocked) {
+	if _, err := a.AssignTokenIf(ctx, "SELF0000", "alice", "fob", t0, right); !errors.Is(err, cluster.ErrLocked) {
 		t.Fatalf("a locked user's right code: %v, want ErrLocked", err)
 	}
-	if tok, _ := a.Token(ctx, "SELF0000"); tok.State != TokenUnassigned {
+	if tok, _ := a.Token(ctx, "SELF0000"); tok.State != cluster.TokenUnassigned {
 		t.Errorf("token %s, want unassigned", tok.State)
 	}
 	if _, err := a.Unlock(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	acct, _ := a.Load(ctx, "alice")
-	if _, err := a.Fail(ctx, acct, "111111", LockoutPolicy{Attempts: 5}, t0); err != nil {
+	if _, err := a.Fail(ctx, acct, "111111", cluster.LockoutPolicy{Attempts: 5}, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.AssignTokenIf(ctx, "SELF0000", "alice", "fob", t0, right); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Get(ctx, lockoutKey("alice")); !errors.Is(err, ErrNotFound) {
+	if _, err := m.Get(ctx, cluster.LockoutKey("alice")); !errors.Is(err, cluster.ErrNotFound) {
 		t.Errorf("the failure count after a right code: %v, want none", err)
 	}
 	t.Run("a record copied to another serial", func(t *testing.T) {
-		e, _ := m.Get(ctx, tokenKey("SELF0001"))
-		m.Commit(ctx, Txn{Then: []Op{Put(tokenKey("COPY"), e.Value)}})
-		if _, err := a.AssignTokenIf(ctx, "COPY", "bob", "fob", t0, right); !errors.Is(err, ErrTampered) {
+		e, _ := m.Get(ctx, cluster.TokenKey("SELF0001"))
+		m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(cluster.TokenKey("COPY"), e.Value)}})
+		if _, err := a.AssignTokenIf(ctx, "COPY", "bob", "fob", t0, right); !errors.Is(err, cluster.ErrTampered) {
 			t.Errorf("got %v, want ErrTampered", err)
 		}
 	})

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -11,15 +11,18 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"twostep/cluster"
+	"twostep/cluster/memstore"
 )
 
 func TestRetry(t *testing.T) {
 	ctx := context.Background()
 	t.Run("a conflict runs the attempt again", func(t *testing.T) {
 		n := 0
-		err := Retry(ctx, "test", func(context.Context) error {
+		err := cluster.Retry(ctx, "test", func(context.Context) error {
 			if n++; n < 5 {
-				return fmt.Errorf("wrapped: %w", ErrConflict)
+				return fmt.Errorf("wrapped: %w", cluster.ErrConflict)
 			}
 			return nil
 		})
@@ -30,7 +33,7 @@ func TestRetry(t *testing.T) {
 	t.Run("any other error ends it as it is", func(t *testing.T) {
 		boom := errors.New("boom")
 		n := 0
-		err := Retry(ctx, "test", func(context.Context) error { n++; return boom })
+		err := cluster.Retry(ctx, "test", func(context.Context) error { n++; return boom })
 		if err != boom || n != 1 {
 			t.Errorf("got %v after %d attempts, want boom after 1", err, n)
 		}
@@ -38,14 +41,14 @@ func TestRetry(t *testing.T) {
 	t.Run("a deadline inside a store call after conflicts is contention", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
 		n := 0
-		err := Retry(ctx, "test", func(context.Context) error {
+		err := cluster.Retry(ctx, "test", func(context.Context) error {
 			if n++; n < 3 {
-				return ErrConflict
+				return cluster.ErrConflict
 			}
 			cancel() // the deadline lands inside the store's call
-			return fmt.Errorf("cluster: list: %w: context canceled", ErrUnavailable)
+			return fmt.Errorf("cluster: list: %w: context canceled", cluster.ErrUnavailable)
 		})
-		if !errors.Is(err, ErrContended) || errors.Is(err, ErrUnavailable) {
+		if !errors.Is(err, cluster.ErrContended) || errors.Is(err, cluster.ErrUnavailable) {
 			t.Errorf("got %v, want ErrContended and not ErrUnavailable (no fail mode)", err)
 		}
 	})
@@ -53,8 +56,8 @@ func TestRetry(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer cancel()
 		n := 0
-		err := Retry(ctx, "count a failure of \"alice\"", func(context.Context) error { n++; return ErrConflict })
-		if !errors.Is(err, ErrContended) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnavailable) {
+		err := cluster.Retry(ctx, "count a failure of \"alice\"", func(context.Context) error { n++; return cluster.ErrConflict })
+		if !errors.Is(err, cluster.ErrContended) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, cluster.ErrUnavailable) {
 			t.Errorf("got %v, want ErrContended and the deadline, not ErrUnavailable", err)
 		}
 		if n < 10 {
@@ -66,7 +69,7 @@ func TestRetry(t *testing.T) {
 // TestUpdateLosesNoWrite runs 100 read-modify-writes of one counter at
 // once: every one lands, whatever the contention.
 func TestUpdateLosesNoWrite(t *testing.T) {
-	m := NewMemory()
+	m := memstore.New()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const writers = 100
@@ -74,18 +77,18 @@ func TestUpdateLosesNoWrite(t *testing.T) {
 	var wg sync.WaitGroup
 	for range writers {
 		wg.Go(func() {
-			_, err := Update(ctx, m, "count", func(ctx context.Context) (Txn, error) {
+			_, err := cluster.Update(ctx, m, "count", func(ctx context.Context) (cluster.Txn, error) {
 				e, err := m.Get(ctx, "counter")
 				n, rev := 0, int64(0)
 				switch {
-				case errors.Is(err, ErrNotFound):
+				case errors.Is(err, cluster.ErrNotFound):
 				case err != nil:
-					return Txn{}, err
+					return cluster.Txn{}, err
 				default:
 					n, _ = strconv.Atoi(string(e.Value))
 					rev = e.ModRevision
 				}
-				return Txn{If: []Compare{{Key: "counter", ModRevision: rev}}, Then: []Op{Put("counter", []byte(strconv.Itoa(n+1)))}}, nil
+				return cluster.Txn{If: []cluster.Compare{{Key: "counter", ModRevision: rev}}, Then: []cluster.Op{cluster.Put("counter", []byte(strconv.Itoa(n+1)))}}, nil
 			})
 			if err != nil {
 				failed.Add(1)
@@ -100,8 +103,8 @@ func TestUpdateLosesNoWrite(t *testing.T) {
 }
 
 func TestUpdateWithoutOps(t *testing.T) {
-	m := NewMemory()
-	rev, err := Update(context.Background(), m, "nothing", func(context.Context) (Txn, error) { return Txn{}, nil })
+	m := memstore.New()
+	rev, err := cluster.Update(context.Background(), m, "nothing", func(context.Context) (cluster.Txn, error) { return cluster.Txn{}, nil })
 	if rev != 0 || err != nil {
 		t.Errorf("got %d, %v; want 0, nil", rev, err)
 	}
@@ -124,14 +127,14 @@ func TestFailCountsEveryConcurrentFailure(t *testing.T) {
 			a, _ := testAccounts(t)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			p := LockoutPolicy{Attempts: tc.attempts, Duration: time.Hour}
+			p := cluster.LockoutPolicy{Attempts: tc.attempts, Duration: time.Hour}
 			var failed atomic.Int32
 			var wg sync.WaitGroup
 			for i := range 150 {
 				wg.Go(func() {
 					acct, err := a.Load(ctx, "alice")
 					if err == nil {
-						var l Lockout
+						var l cluster.Lockout
 						l, err = a.Fail(ctx, acct, fmt.Sprintf("%06d", i), p, t0)
 						if err == nil && l.Locked(t0) && l.Failures < tc.attempts {
 							t.Errorf("locked with %d failures", l.Failures)
@@ -162,7 +165,7 @@ func TestFailCountsEveryConcurrentFailure(t *testing.T) {
 func TestTamperedCodeRecords(t *testing.T) {
 	ctx := context.Background()
 	a, m := testAccounts(t)
-	code, b, err := a.IssueBypass(ctx, "alice", BypassSpec{Profile: "short", MaxUses: 1, TTL: time.Hour, Digits: 9}, t0)
+	code, b, err := a.IssueBypass(ctx, "alice", cluster.BypassSpec{Profile: "short", MaxUses: 1, TTL: time.Hour, Digits: 9}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +185,7 @@ func TestTamperedCodeRecords(t *testing.T) {
 		"profile":  func(r map[string]any) { r["profile"] = "long" },
 		"nonce":    func(r map[string]any) { r["nonce"] = "000000000000000000000000" },
 	}
-	key := bypassKey("alice", b.ID)
+	key := cluster.BypassKey("alice", b.ID)
 	orig, _ := m.Get(ctx, key)
 	for field, edit := range edits {
 		t.Run(field, func(t *testing.T) {
@@ -190,24 +193,24 @@ func TestTamperedCodeRecords(t *testing.T) {
 			_ = json.Unmarshal(orig.Value, &r)
 			edit(r)
 			v, _ := json.Marshal(r)
-			if _, err := m.Commit(ctx, Txn{Then: []Op{Put(key, v)}}); err != nil {
+			if _, err := m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(key, v)}}); err != nil {
 				t.Fatal(err)
 			}
-			before := a.keys.TamperedCounts()[KindBypass]
+			before := a.Keyring().TamperedCounts()[cluster.KindBypass]
 			acct, err := a.Load(ctx, "alice")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(acct.Bypass) != 0 || len(acct.Problems) != 1 || !errors.Is(acct.Problems[0], ErrTampered) {
+			if len(acct.Bypass) != 0 || len(acct.Problems) != 1 || !errors.Is(acct.Problems[0], cluster.ErrTampered) {
 				t.Fatalf("got codes %+v, problems %v; want none and ErrTampered", acct.Bypass, acct.Problems)
 			}
-			if !errors.Is(acct.Problems[0], ErrTampered) || errors.Is(acct.Problems[0], ErrNotFound) {
+			if !errors.Is(acct.Problems[0], cluster.ErrTampered) || errors.Is(acct.Problems[0], cluster.ErrNotFound) {
 				t.Errorf("got %v, want ErrTampered and not ErrNotFound", acct.Problems[0])
 			}
-			if _, err := a.UseBypass(ctx, acct, code, t0); !errors.Is(err, ErrNoCode) {
+			if _, err := a.UseBypass(ctx, acct, code, t0); !errors.Is(err, cluster.ErrNoCode) {
 				t.Errorf("an edited code logs in: %v", err)
 			}
-			if after := a.keys.TamperedCounts()[KindBypass]; after != before+1 {
+			if after := a.Keyring().TamperedCounts()[cluster.KindBypass]; after != before+1 {
 				t.Errorf("tampered count %d, want %d", after, before+1)
 			}
 		})
@@ -218,18 +221,18 @@ func TestTamperedCodeRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key := recoveryKey("bob", r.ID)
+		key := cluster.RecoveryKey("bob", r.ID)
 		e, _ := m.Get(ctx, key)
 		var raw map[string]any
 		_ = json.Unmarshal(e.Value, &raw)
 		raw["expires"] = t0.Add(1000 * time.Hour).Format(time.RFC3339)
 		v, _ := json.Marshal(raw)
-		m.Commit(ctx, Txn{Then: []Op{Put(key, v)}})
+		m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(key, v)}})
 		acct, _ := a.Load(ctx, "bob")
-		if len(acct.Recovery) != 0 || len(acct.Problems) != 1 || !errors.Is(acct.Problems[0], ErrTampered) {
+		if len(acct.Recovery) != 0 || len(acct.Problems) != 1 || !errors.Is(acct.Problems[0], cluster.ErrTampered) {
 			t.Fatalf("got %+v, problems %v", acct.Recovery, acct.Problems)
 		}
-		if _, err := a.UseRecovery(ctx, acct, code, t0); !errors.Is(err, ErrNoCode) {
+		if _, err := a.UseRecovery(ctx, acct, code, t0); !errors.Is(err, cluster.ErrNoCode) {
 			t.Errorf("an edited recovery passcode was accepted: %v", err)
 		}
 	})
@@ -244,25 +247,25 @@ func TestTamperedDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := deviceKey("alice", d.ID)
+	key := cluster.DeviceKey("alice", d.ID)
 	orig, _ := m.Get(ctx, key)
 	for name, edit := range map[string]func(string) (string, string){
 		"digits":   func(v string) (string, string) { return key, replaceJSON(v, `"digits":6`, `"digits":1`) },
 		"type":     func(v string) (string, string) { return key, replaceJSON(v, `"type":"totp"`, `"type":"hotp"`) },
-		"moved":    func(v string) (string, string) { return deviceKey("alice", "00000000deadbeef"), v },
+		"moved":    func(v string) (string, string) { return cluster.DeviceKey("alice", "00000000deadbeef"), v },
 		"garbage":  func(string) (string, string) { return key, "not json" },
-		"seed key": func(v string) (string, string) { return deviceKey("mallory", d.ID), v },
+		"seed key": func(v string) (string, string) { return cluster.DeviceKey("mallory", d.ID), v },
 	} {
 		t.Run(name, func(t *testing.T) {
 			k, v := edit(string(orig.Value))
-			m.Commit(ctx, Txn{Then: []Op{Put(key, orig.Value)}})
+			m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(key, orig.Value)}})
 			if k != key {
-				m.Commit(ctx, Txn{Then: []Op{Delete(key)}})
+				m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Delete(key)}})
 			}
-			if _, err := m.Commit(ctx, Txn{Then: []Op{Put(k, []byte(v))}}); err != nil {
+			if _, err := m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(k, []byte(v))}}); err != nil {
 				t.Fatal(err)
 			}
-			defer m.Commit(ctx, Txn{Then: []Op{Delete(k)}})
+			defer m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Delete(k)}})
 			user := "alice"
 			if name == "seed key" {
 				user = "mallory"
@@ -271,13 +274,13 @@ func TestTamperedDevice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(acct.Devices) != 0 || len(acct.Problems) != 1 || !errors.Is(acct.Problems[0], ErrTampered) {
+			if len(acct.Devices) != 0 || len(acct.Problems) != 1 || !errors.Is(acct.Problems[0], cluster.ErrTampered) {
 				t.Errorf("got devices %+v, problems %v; want none and ErrTampered", acct.Devices, acct.Problems)
 			}
 		})
 	}
 	t.Run("a rename keeps it whole", func(t *testing.T) {
-		m.Commit(ctx, Txn{Then: []Op{Put(key, orig.Value)}})
+		m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(key, orig.Value)}})
 		if err := a.RenameDevice(ctx, "alice", d.ID, "old phone"); err != nil {
 			t.Fatal(err)
 		}
@@ -295,8 +298,8 @@ func replaceJSON(v, old, new string) string { return strings.Replace(v, old, new
 func TestTamperedChallengeAttempts(t *testing.T) {
 	ctx := context.Background()
 	a, m := testAccounts(t)
-	c := NewChallenges(m, a.keys)
-	state, err := c.Create(ctx, Pending{User: "alice", Account: "alice", Client: "vpn", NAS: "10.0.0.1",
+	c := cluster.NewChallenges(m, a.Keyring())
+	state, err := c.Create(ctx, cluster.Pending{User: "alice", Account: "alice", Client: "vpn", NAS: "10.0.0.1",
 		Created: t0, Expires: t0.Add(time.Minute), AttemptsLeft: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -312,10 +315,10 @@ func TestTamperedChallengeAttempts(t *testing.T) {
 	if p, err = c.Get(ctx, state); err != nil || p.AttemptsLeft != 2 {
 		t.Fatalf("after a retry: %+v %v", p, err)
 	}
-	e, _ := m.Get(ctx, challengeKey(state))
+	e, _ := m.Get(ctx, cluster.ChallengeKey(state))
 	v := replaceJSON(string(e.Value), `"attempts_left":2`, `"attempts_left":200`)
-	m.Commit(ctx, Txn{Then: []Op{Put(e.Key, []byte(v))}})
-	if _, err := c.Get(ctx, state); !errors.Is(err, ErrTampered) || errors.Is(err, ErrNotFound) {
+	m.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put(e.Key, []byte(v))}})
+	if _, err := c.Get(ctx, state); !errors.Is(err, cluster.ErrTampered) || errors.Is(err, cluster.ErrNotFound) {
 		t.Errorf("got %v, want ErrTampered", err)
 	}
 }

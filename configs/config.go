@@ -34,7 +34,7 @@ type Config struct {
 	Policy challenge.Policy `section:"policy"`
 	// Cluster is where the shared state lives: the embedded etcd (default)
 	// or an external cluster, and the seed key file.
-	Cluster cluster.Config `section:"cluster"`
+	Cluster Cluster `section:"cluster"`
 	// Passcodes configures TOTP checks, challenges, lockout and users
 	// without a device.
 	Passcodes challenge.Passcodes `section:"passcodes"`

@@ -13,6 +13,7 @@ import (
 
 	"twostep/challenge"
 	"twostep/cluster"
+	"twostep/cluster/embedded"
 	"twostep/directory"
 	"twostep/radiusd"
 )
@@ -512,7 +513,7 @@ directory: {backend: file, file: {path: users.yaml}}
 			name      string
 			got, want any
 		}{
-			{"embedded data", c.Cluster.Embedded.DataDir, cluster.DefaultDataDir},
+			{"embedded data", c.Cluster.Embedded.DataDir, embedded.DefaultDataDir},
 			{"embedded start timeout", c.Cluster.Embedded.StartTimeout, time.Minute},
 			{"prefix", c.Cluster.Etcd.Prefix, "/twostep/"},
 			{"endpoints", c.Cluster.Etcd.Endpoints[0], "http://127.0.0.1:2379"},

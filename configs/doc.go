@@ -6,7 +6,7 @@
 // listener. Every other section belongs to the package that uses it, as
 // a struct with yaml tags and a Validate that reports problems under the
 // file's keys (confcheck.Problems): radiusd.Config and
-// radiusd.ClientConfig, directory.Config, cluster.Config and the
+// radiusd.ClientConfig, directory.Config, Cluster and the
 // help desk's BypassConfig and RecoveryConfig, challenge.Policy and
 // PasscodesConfig, portal.Config, and the push section made of
 // portal.APIConfig, challenge.PushConfig and notify.Config. configs

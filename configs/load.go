@@ -23,7 +23,7 @@ type file struct {
 	Clients   []radiusd.ClientConfig    `yaml:"clients"`
 	Directory directory.Config          `yaml:"directory"`
 	Metrics   Metrics                   `yaml:"metrics"`
-	Cluster   cluster.Config            `yaml:"cluster"`
+	Cluster   Cluster                   `yaml:"cluster"`
 	Passcodes challenge.PasscodesConfig `yaml:"passcodes"`
 	Bypass    cluster.BypassConfig      `yaml:"bypass"`
 	Recovery  cluster.RecoveryConfig    `yaml:"recovery"`
@@ -95,7 +95,7 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	f := file{
 		RADIUS:    radiusd.DefaultConfig(),
 		Metrics:   Metrics{Listen: DefaultMetrics},
-		Cluster:   cluster.DefaultConfig(),
+		Cluster:   DefaultCluster(),
 		Passcodes: challenge.DefaultPasscodesConfig(),
 		Bypass:    cluster.DefaultBypassConfig(),
 		Push:      Push{Approval: challenge.DefaultPushConfig()},

@@ -7,7 +7,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
-	"twostep/cluster"
 	"twostep/confcheck"
 	"twostep/directory"
 	"twostep/notify"
@@ -88,7 +87,7 @@ func (v *validator) directory(d directory.Config, dir string, env Env) directory
 
 // cluster resolves the etcd password (for tools too: they read the
 // cluster) and checks the section.
-func (v *validator) cluster(c cluster.Config, dir string, env Env) cluster.Config {
+func (v *validator) cluster(c Cluster, dir string, env Env) Cluster {
 	const field = "cluster.password"
 	pw := v.secret(field, false, 0, dir, env)
 	c.Etcd.Password = string(pw)

@@ -12,21 +12,12 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
-	"go.uber.org/goleak"
 
 	"twostep/confcheck"
 	"twostep/directory/ldapclient"
 	"twostep/directory/ldaptest"
+	"twostep/internal/leakcheck"
 )
-
-// checkLeaks fails t if goroutines started during the test outlive it.
-// It is registered first so that it runs after every other cleanup
-// (slapd stopped, backend closed).
-func checkLeaks(t *testing.T) {
-	t.Helper()
-	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
-}
 
 // newTestLDAP returns a backend for srv's default directory, changed by
 // edit, and closes it when the test ends.
@@ -52,7 +43,7 @@ func newTestLDAP(t *testing.T, urls []string, edit func(*LDAPConfig), opts ...LD
 }
 
 func TestLDAPAuthenticate(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, nil)
 	pw := ldaptest.Password
@@ -93,7 +84,7 @@ func TestLDAPAuthenticate(t *testing.T) {
 }
 
 func TestLDAPLockedWithWrongPassword(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, nil)
 	got, err := l.Authenticate(context.Background(), "carol", "wrong")
@@ -109,7 +100,7 @@ func TestLDAPLockedWithWrongPassword(t *testing.T) {
 }
 
 func TestLDAPInjection(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, nil)
 	tests := []struct {
@@ -148,7 +139,7 @@ func TestLDAPInjection(t *testing.T) {
 }
 
 func TestLDAPAmbiguousUser(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, nil)
 	_, err := l.Authenticate(context.Background(), "twin", "pw-twin1")
@@ -161,7 +152,7 @@ func TestLDAPAmbiguousUser(t *testing.T) {
 }
 
 func TestLDAPCache(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	var now atomic.Int64
 	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
@@ -202,7 +193,7 @@ func TestLDAPCache(t *testing.T) {
 }
 
 func TestLDAPCacheOff(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, nil)
 	for range 2 {
@@ -230,7 +221,7 @@ func deadURL(t *testing.T) string {
 }
 
 func TestLDAPFailover(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{deadURL(t), srv.URL()}, nil)
 	for i := range 3 {
@@ -245,7 +236,7 @@ func TestLDAPFailover(t *testing.T) {
 }
 
 func TestLDAPAllServersDown(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	l := newTestLDAP(t, []string{deadURL(t), deadURL(t)}, nil)
 	_, err := l.Authenticate(context.Background(), "alice", "secret-password")
 	if err == nil {
@@ -263,7 +254,7 @@ func TestLDAPAllServersDown(t *testing.T) {
 }
 
 func TestLDAPKillRestart(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) { c.CacheTTL = time.Minute })
 	ctx := context.Background()
@@ -303,7 +294,7 @@ func TestLDAPKillRestart(t *testing.T) {
 // cannot tell it is dead before it is used, so the pool retries such a
 // login on a fresh connection, never on another idle one.
 func TestLDAPRestartIdleBindConns(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) { c.CacheTTL = time.Minute })
 	ctx := context.Background()
@@ -335,7 +326,7 @@ func TestLDAPRestartIdleBindConns(t *testing.T) {
 }
 
 func TestLDAPFrozen(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	const opTimeout = 300 * time.Millisecond
 	tests := []struct {
@@ -404,7 +395,7 @@ func TestLDAPFrozen(t *testing.T) {
 }
 
 func TestLDAPContextDeadline(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) { c.OpTimeout = time.Minute })
 	srv.Freeze()
@@ -422,7 +413,7 @@ func TestLDAPContextDeadline(t *testing.T) {
 }
 
 func TestLDAPContextCancel(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) { c.OpTimeout = time.Minute })
 	srv.Freeze()
@@ -464,7 +455,7 @@ func TestLDAPConfigErrors(t *testing.T) {
 }
 
 func TestLDAPRealm(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) {
 		c.StripRealm = true
@@ -546,7 +537,7 @@ func TestLDAPFilter(t *testing.T) {
 }
 
 func TestLDAPTLS(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t, ldaptest.WithTLS())
 	tests := []struct {
 		name   string
@@ -583,7 +574,7 @@ func TestLDAPTLS(t *testing.T) {
 // slapd lets the binds through, and the entry's state is told only to
 // the right password.
 func TestLDAPActiveDirectoryState(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	now := func() time.Time { return time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC) }
 	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) {
@@ -642,7 +633,7 @@ func TestLDAPActiveDirectoryState(t *testing.T) {
 // while logins keep opening connections, which the kernel still accepts
 // for the frozen server; it turns true again after SIGCONT.
 func TestLDAPHealthFrozen(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	const (
 		opTimeout = 300 * time.Millisecond
@@ -727,7 +718,7 @@ func setPassword(t *testing.T, srv *ldaptest.Server, dn, password string) {
 // configured or after a change in the directory: Ping fails and Healthy
 // is false, and stays false through logins, though every dial succeeds.
 func TestLDAPHealthServiceAccount(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	tests := []struct {
 		name     string
 		password string // configured
@@ -774,7 +765,7 @@ func TestLDAPHealthServiceAccount(t *testing.T) {
 // OpTimeout with the pool's error, not at their own deadline a minute
 // away, and the directory is no longer healthy.
 func TestLDAPQueueGivesUp(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) {
 		c.OpTimeout = 500 * time.Millisecond

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"twostep/directory/ldaptest"
+	"twostep/internal/leakcheck"
 )
 
 func TestFileLookup(t *testing.T) {
@@ -70,7 +71,7 @@ func TestFileLookup(t *testing.T) {
 }
 
 func TestLDAPLookup(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	srv := ldaptest.Start(t)
 	l := newTestLDAP(t, []string{srv.URL()}, nil)
 	realms := newTestLDAP(t, []string{srv.URL()}, func(c *LDAPConfig) {

@@ -19,14 +19,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"twostep/internal/logbuf"
 
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
 	"twostep/challenge/otp"
 	"twostep/cluster"
+	"twostep/cluster/memstore"
 	"twostep/directory"
+	"twostep/internal/logbuf"
 	"twostep/notify"
 	"twostep/portal"
 	"twostep/portal/browsertest"
@@ -73,7 +74,7 @@ func newWorldWith(t *testing.T, cfg portal.Config, pc challenge.Passcodes) *worl
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := cluster.NewMemory()
+	store := memstore.New()
 	w := &world{t: t, accounts: cluster.NewAccounts(store, keys), store: store}
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().Add(time.Duration(w.clock.Load())) }

@@ -25,7 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"twostep/cluster"
+	"twostep/cluster/embedded"
+	"twostep/cluster/etcdstore"
 )
 
 // startTimeout bounds one start of etcd; a single member is usually ready
@@ -40,20 +41,20 @@ type Options struct {
 	// Binary is an etcd executable to run as a child process, one
 	// member on the same free ports, compacted every hour as twostepd's
 	// embedded etcd is, logging warnings to Dir/etcd.log. Empty: etcd
-	// runs embedded in this process (cluster.StartEmbedded).
+	// runs embedded in this process (embedded.Start).
 	Binary string
 }
 
 // Server is a running (or stopped) etcd, embedded or a child process.
 type Server struct {
 	t      testing.TB // nil for a server from StartServer
-	cfg    cluster.EmbeddedConfig
+	cfg    embedded.Config
 	binary string
 
 	mu   sync.Mutex
-	emb  *cluster.Embedded // nil while stopped (embedded)
-	proc *exec.Cmd         // nil while stopped (Binary)
-	done chan struct{}     // closed when proc has exited
+	emb  *embedded.Server // nil while stopped (embedded)
+	proc *exec.Cmd        // nil while stopped (Binary)
+	done chan struct{}    // closed when proc has exited
 }
 
 // Start starts an embedded etcd and registers its Stop with t.Cleanup.
@@ -80,7 +81,7 @@ func StartServer(ctx context.Context, o Options) (*Server, error) {
 	// A free port found by listening and closing can be taken by someone
 	// else before etcd binds it; try again with fresh ports then.
 	for i := range 3 {
-		s := &Server{binary: o.Binary, cfg: cluster.EmbeddedConfig{DataDir: fmt.Sprintf("%s/etcd%d", o.Dir, i)}}
+		s := &Server{binary: o.Binary, cfg: embedded.Config{DataDir: fmt.Sprintf("%s/etcd%d", o.Dir, i)}}
 		var client, peer string
 		if client, err = freeAddr(); err == nil {
 			peer, err = freeAddr()
@@ -115,7 +116,7 @@ func (s *Server) start(ctx context.Context) error {
 	if s.binary != "" {
 		return s.startProcess(ctx)
 	}
-	emb, err := cluster.StartEmbedded(ctx, s.cfg)
+	emb, err := embedded.Start(ctx, s.cfg)
 	if err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func healthy(ctx context.Context, url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// Endpoints returns the client URLs, for cluster.EtcdConfig.Endpoints or
+// Endpoints returns the client URLs, for etcdstore.Config.Endpoints or
 // another process's configuration. They stay the same across Restart.
 func (s *Server) Endpoints() []string {
 	return []string{s.cfg.ClientURL}
@@ -201,13 +202,13 @@ func (s *Server) Pid() int {
 	return s.proc.Process.Pid
 }
 
-// Open connects a cluster.Etcd to the server under the default prefix, the
+// Open connects a etcdstore.Store to the server under the default prefix, the
 // one twostepd uses, and closes it in t.Cleanup.
-func (s *Server) Open(t testing.TB) *cluster.Etcd {
+func (s *Server) Open(t testing.TB) *etcdstore.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	store, err := cluster.OpenEtcd(ctx, cluster.EtcdConfig{Endpoints: s.Endpoints()})
+	store, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: s.Endpoints()})
 	if err != nil {
 		t.Fatalf("etcdtest: %v", err)
 	}

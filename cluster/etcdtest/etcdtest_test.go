@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"twostep/cluster"
+	"twostep/cluster/etcdstore"
 )
 
 func TestStart(t *testing.T) {
@@ -43,7 +43,7 @@ func TestStartServerBinary(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	store, err := cluster.OpenEtcd(ctx, cluster.EtcdConfig{Endpoints: s.Endpoints()})
+	store, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: s.Endpoints()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"twostep/challenge/otp"
 	"twostep/cluster"
+	"twostep/cluster/etcdstore"
 )
 
 // Limits of "twostep-bench enroll".
@@ -27,7 +28,7 @@ const (
 
 // enrollConfig is one "twostep-bench enroll" run.
 type enrollConfig struct {
-	Etcd         cluster.EtcdConfig
+	Etcd         etcdstore.Config
 	MirrorPrefix string // when set, each user's records are copied there too
 	Keys         *cluster.Keyring
 	Users        []user
@@ -63,7 +64,7 @@ func parseEnrollFlags(args []string, stderr io.Writer) (enrollConfig, string, er
 	fs.SetOutput(stderr)
 	var cfg enrollConfig
 	endpoints := fs.String("endpoints", "", "comma-separated etcd client `URLs` on loopback (http://127.0.0.1:PORT; required)")
-	fs.StringVar(&cfg.Etcd.Prefix, "prefix", cluster.DefaultPrefix, "key `prefix` of the twostep cluster (its cluster.prefix)")
+	fs.StringVar(&cfg.Etcd.Prefix, "prefix", etcdstore.DefaultPrefix, "key `prefix` of the twostep cluster (its cluster.prefix)")
 	fs.StringVar(&cfg.MirrorPrefix, "mirror-prefix", "", "also copy every user's records under this `prefix`, for twostep-bench etcd")
 	seedKeys := fs.String("seed-keys", "", "the cluster's seed key `file` (cluster.seed_keys; required)")
 	usersFile := fs.String("users", "", "user:password `file`: every user gets -devices devices (required)")
@@ -193,16 +194,16 @@ func loopbackEndpoints(list, flagName string, bad func(string, ...any)) []string
 // a time (one user's devices one after the other: adding a device
 // compares the user's other devices), and returns them per user.
 func enroll(ctx context.Context, cfg enrollConfig) ([][]otp.TOTP, error) {
-	store, err := cluster.OpenEtcd(ctx, cfg.Etcd)
+	store, err := etcdstore.Open(ctx, cfg.Etcd)
 	if err != nil {
 		return nil, err
 	}
 	defer store.Close()
-	var mirror *cluster.Etcd
+	var mirror *etcdstore.Store
 	if cfg.MirrorPrefix != "" {
 		mc := cfg.Etcd
 		mc.Prefix = cfg.MirrorPrefix
-		if mirror, err = cluster.OpenEtcd(ctx, mc); err != nil {
+		if mirror, err = etcdstore.Open(ctx, mc); err != nil {
 			return nil, err
 		}
 		defer mirror.Close()
@@ -256,7 +257,7 @@ feed:
 
 // enrollUser adds one user's devices, then copies the user's records to
 // the mirror when there is one.
-func enrollUser(ctx context.Context, cfg enrollConfig, store *cluster.Etcd, mirror *cluster.Etcd, name string, done *atomic.Int64) ([]otp.TOTP, error) {
+func enrollUser(ctx context.Context, cfg enrollConfig, store *etcdstore.Store, mirror *etcdstore.Store, name string, done *atomic.Int64) ([]otp.TOTP, error) {
 	accounts := cluster.NewAccounts(store, cfg.Keys)
 	var ds []otp.TOTP
 	for d := 1; d <= cfg.Devices; d++ {

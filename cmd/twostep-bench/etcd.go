@@ -13,6 +13,7 @@ import (
 	"twostep/challenge"
 	"twostep/challenge/otp"
 	"twostep/cluster"
+	"twostep/cluster/etcdstore"
 )
 
 // Store ceiling operations: what one login costs the cluster store.
@@ -30,7 +31,7 @@ const (
 
 // etcdLoadConfig is one "twostep-bench etcd" run.
 type etcdLoadConfig struct {
-	Etcd        cluster.EtcdConfig
+	Etcd        etcdstore.Config
 	Keys        *cluster.Keyring
 	Ops         string
 	Users       []user
@@ -102,7 +103,7 @@ Flags:
 		bad("unexpected arguments: %q", fs.Args())
 	}
 	cfg.Etcd.Endpoints = loopbackEndpoints(*endpoints, "-endpoints", bad)
-	if cfg.Etcd.Prefix == "" || cfg.Etcd.Prefix == cluster.DefaultPrefix {
+	if cfg.Etcd.Prefix == "" || cfg.Etcd.Prefix == etcdstore.DefaultPrefix {
 		bad("-prefix %q: want the copy of the records (enroll -mirror-prefix), not the cluster's own", cfg.Etcd.Prefix)
 	} else if err := cfg.Etcd.Validate(); err != nil && len(cfg.Etcd.Endpoints) > 0 {
 		bad("%v", err)
@@ -143,7 +144,7 @@ Flags:
 
 // runEtcdLoad connects once and runs the workers.
 func runEtcdLoad(ctx context.Context, cfg etcdLoadConfig) (loadResult, error) {
-	store, err := cluster.OpenEtcd(ctx, cfg.Etcd)
+	store, err := etcdstore.Open(ctx, cfg.Etcd)
 	if err != nil {
 		return loadResult{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"twostep/cluster"
+	"twostep/cluster/etcdstore"
 	"twostep/cmd/twostep-bench/internal/peer"
 	"twostep/directory"
 )
@@ -39,7 +40,7 @@ type ownDaemon struct {
 	ports   []int // the spec's
 	metrics string
 	keys    *cluster.Keyring
-	store   *cluster.Etcd // the daemon's etcd, under its prefix
+	store   *etcdstore.Store // the daemon's etcd, under its prefix
 	proc    *peer.Proc
 }
 
@@ -72,7 +73,7 @@ func startOwnDaemon(ctx context.Context, spec ownSpec) (_ *ownDaemon, err error)
 	if err := d.proc.WaitReady(ctx, 60*time.Second, func() bool { return dialOK(ready) }); err != nil {
 		return nil, fmt.Errorf("%w:\n%s", err, d.tail())
 	}
-	if d.store, err = cluster.OpenEtcd(ctx, store); err != nil {
+	if d.store, err = etcdstore.Open(ctx, store); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -107,17 +108,17 @@ func (d *ownDaemon) writeFiles(spec ownSpec) error {
 // config is the daemon's configuration on free ports, and how to reach
 // its etcd: the external one or its embedded one, under a prefix of this
 // run's own so that runs on one external etcd do not meet.
-func (d *ownDaemon) config(spec ownSpec) (peer.Twostepd, cluster.EtcdConfig, error) {
+func (d *ownDaemon) config(spec ownSpec) (peer.Twostepd, etcdstore.Config, error) {
 	var ports peer.Ports
 	all := make([]int, spec.Ports+3) // the spec's, metrics, the embedded etcd's client and peer
 	for i := range all {
 		var err error
 		if all[i], err = ports.Pick(); err != nil {
-			return peer.Twostepd{}, cluster.EtcdConfig{}, err
+			return peer.Twostepd{}, etcdstore.Config{}, err
 		}
 	}
 	d.ports, d.metrics = all[:spec.Ports], addr(all[spec.Ports])
-	store := cluster.EtcdConfig{Prefix: fmt.Sprintf("/twostep-%s-bench-%d/", spec.Name, time.Now().UnixNano())}
+	store := etcdstore.Config{Prefix: fmt.Sprintf("/twostep-%s-bench-%d/", spec.Name, time.Now().UnixNano())}
 	c := peer.Twostepd{
 		Log:       peer.TwostepdLog{Level: "warn"},
 		Directory: peer.TwostepdDirectory{Backend: "file", File: &peer.TwostepdFile{Path: "users.yaml"}},

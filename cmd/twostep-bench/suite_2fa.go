@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"twostep/cluster"
+	"twostep/cluster/etcdstore"
 	"twostep/cmd/twostep-bench/internal/peer"
 )
 
@@ -127,7 +127,7 @@ func (s *suite) enrollTwoFA(ctx context.Context) error {
 		return err
 	}
 	cfg := enrollConfig{
-		Etcd:         cluster.EtcdConfig{Endpoints: s.etcd.Endpoints(), Prefix: cluster.DefaultPrefix},
+		Etcd:         etcdstore.Config{Endpoints: s.etcd.Endpoints(), Prefix: etcdstore.DefaultPrefix},
 		MirrorPrefix: ceilingPrefix, Keys: s.keys, Users: users, Devices: s.cfg.TwoFADevices,
 		Concurrency: s.cfg.LDAPConcurrency, Timeout: 5 * time.Second, Progress: s.stderr,
 	}

@@ -18,6 +18,7 @@ import (
 
 	"twostep/challenge/otp"
 	"twostep/cluster"
+	"twostep/cluster/etcdstore"
 	"twostep/cluster/etcdtest"
 	"twostep/configs"
 )
@@ -90,7 +91,7 @@ func newTestClusterWith(t *testing.T, directory string) *testCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := cluster.OpenEtcd(context.Background(), cfg.Cluster.Etcd)
+	store, err := etcdstore.Open(context.Background(), cfg.Cluster.Etcd)
 	if err != nil {
 		t.Fatal(err)
 	}

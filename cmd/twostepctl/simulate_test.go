@@ -15,14 +15,15 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"twostep/internal/logbuf"
 
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
 	"twostep/cluster"
+	"twostep/cluster/etcdstore"
 	"twostep/configs"
 	"twostep/directory"
+	"twostep/internal/logbuf"
 	"twostep/notify"
 	"twostep/portal"
 )
@@ -69,7 +70,7 @@ func newApprovalWorld(t *testing.T, tc *testCluster) *approvalWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := cluster.OpenEtcd(context.Background(), cfg.Cluster.Etcd)
+	store, err := etcdstore.Open(context.Background(), cfg.Cluster.Etcd)
 	if err != nil {
 		t.Fatal(err)
 	}

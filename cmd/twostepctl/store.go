@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"twostep/cluster"
+	"twostep/cluster/etcdstore"
 	"twostep/configs"
 	"twostep/directory"
 )
@@ -95,8 +96,8 @@ func (c *cli) open(ctx context.Context, path string) (*session, error) {
 	}
 	octx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	// OpenEtcd reads once, so a store that does not answer fails here.
-	store, err := cluster.OpenEtcd(octx, cfg.Cluster.Etcd)
+	// etcdstore.Open reads once, so a store that does not answer fails here.
+	store, err := etcdstore.Open(octx, cfg.Cluster.Etcd)
 	if err != nil {
 		s.Close()
 		return nil, s.storeErr(err)

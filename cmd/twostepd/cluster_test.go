@@ -17,6 +17,7 @@ import (
 
 	"twostep/challenge/otp"
 	"twostep/cluster"
+	"twostep/cluster/etcdstore"
 	"twostep/cluster/etcdtest"
 	"twostep/directory"
 	"twostep/radiusd"
@@ -150,7 +151,7 @@ func withPasscodes(more string) string {
 // connect opens the test's own view of the records, as twostepctl would.
 func (n *twoNodes) connect(t *testing.T) {
 	t.Helper()
-	store, err := cluster.OpenEtcd(context.Background(), cluster.EtcdConfig{Endpoints: n.etcd.Endpoints()})
+	store, err := etcdstore.Open(context.Background(), etcdstore.Config{Endpoints: n.etcd.Endpoints()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"twostep/cluster"
+	"twostep/cluster/embedded"
+	"twostep/cluster/etcdstore"
 )
 
 // storeProbeInterval is how often the cluster store is pinged so that an
@@ -31,12 +33,12 @@ type pingStore interface {
 // (certificates, password) does stop it. stop closes what was opened,
 // giving up on the embedded etcd when its context ends first.
 func (d *daemon) openStore(ctx context.Context) (store pingStore, connect func(context.Context), stop func(context.Context), err error) {
-	var emb *cluster.Embedded
+	var emb *embedded.Server
 	if d.cfg.Cluster.UsesEmbedded() {
 		ecfg := d.cfg.Cluster.Embedded
 		ecfg.Log = etcdLog(d.log)
 		d.log.Info().Str("data_dir", ecfg.DataDir).Stringer("start_timeout", ecfg.StartTimeout).Msg("starting the embedded etcd")
-		if emb, err = cluster.StartEmbedded(ctx, ecfg); err != nil {
+		if emb, err = embedded.Start(ctx, ecfg); err != nil {
 			return nil, nil, nil, err // it names the embedded etcd
 		}
 		d.log.Info().Str("data_dir", d.cfg.Cluster.Embedded.DataDir).Strs("endpoints", emb.Endpoints()).Msg("embedded etcd started")
@@ -55,7 +57,7 @@ func (d *daemon) openStore(ctx context.Context) (store pingStore, connect func(c
 		// still take a few seconds to answer its first read.
 		ecfg.DialTimeout = embeddedDial
 	}
-	etcd, err := cluster.OpenEtcd(ctx, ecfg)
+	etcd, err := etcdstore.Open(ctx, ecfg)
 	switch {
 	case err == nil:
 		return etcd, func(context.Context) {}, func(ctx context.Context) { etcd.Close(); closeEmb(ctx) }, nil
@@ -76,7 +78,7 @@ func (d *daemon) openStore(ctx context.Context) (store pingStore, connect func(c
 				return
 			case <-t.C:
 			}
-			etcd, err := cluster.OpenEtcd(ctx, d.cfg.Cluster.Etcd)
+			etcd, err := etcdstore.Open(ctx, d.cfg.Cluster.Etcd)
 			if err != nil {
 				continue
 			}
@@ -100,7 +102,7 @@ func (d *daemon) openStore(ctx context.Context) (store pingStore, connect func(c
 // pendingStore stands in for an external etcd not reached yet: every
 // call fails as unreachable until connect sets the connection.
 type pendingStore struct {
-	cur atomic.Pointer[cluster.Etcd]
+	cur atomic.Pointer[etcdstore.Store]
 }
 
 var errNotConnected = fmt.Errorf("cluster: etcd not reached since start: %w", cluster.ErrUnavailable)

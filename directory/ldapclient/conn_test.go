@@ -17,6 +17,8 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"twostep/internal/leakcheck"
 )
 
 // ldapMessage encodes an LDAPMessage with message ID id carrying op.
@@ -88,7 +90,7 @@ func accountLocked(res *ldap.SimpleBindResult) bool {
 // request, checks it, and answers with reply (nil: no answer), then
 // hangs up if told to.
 func TestConnBind(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	long := strings.Repeat("x", 300) // lengths in the long form
 	tests := []struct {
 		name     string
@@ -215,7 +217,7 @@ func TestConnBind(t *testing.T) {
 // TestConnStartTLS runs StartTLS against a scripted server that answers
 // with reply; every case fails before the TLS handshake.
 func TestConnStartTLS(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	tests := []struct {
 		name     string
 		reply    []byte
@@ -340,7 +342,7 @@ func searchAnswer(id int64, code int64) []byte {
 // referrals come back as go-ldap's Search returns them, with an error
 // result too (sizeLimitExceeded), and the connection stays usable.
 func TestConnSearch(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	tests := []struct {
 		name     string
 		code     int64
@@ -396,7 +398,7 @@ func TestConnSearch(t *testing.T) {
 // send, or that stop half way: each closes the connection, but for an
 // IntermediateResponse, which is skipped.
 func TestConnSearchBroken(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	intermediate := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationIntermediateResponse, nil, "")
 	intermediate.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, "1.3.6.1.4.1.4203.1.9.1.4", ""))
 	done := ldapMessage(1, resultOp(ldap.ApplicationSearchResultDone, 0, ""))

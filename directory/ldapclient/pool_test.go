@@ -16,16 +16,9 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
-	"go.uber.org/goleak"
-)
 
-// checkLeaks fails t if goroutines started during the test outlive it.
-// It is registered first so that it runs after every other cleanup.
-func checkLeaks(t *testing.T) {
-	t.Helper()
-	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
-}
+	"twostep/internal/leakcheck"
+)
 
 // TestPoolRetry binds through a pool whose one idle connection meets a
 // scripted server, on 127.0.0.1 for resets to be real: the bind is tried
@@ -33,7 +26,7 @@ func checkLeaks(t *testing.T) {
 // server could act, never after a timeout or a bad or partial answer,
 // which may come after the server counted the bind.
 func TestPoolRetry(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	tests := []struct {
 		name  string
 		msgID int64 // of the idle connection's last request
@@ -158,7 +151,7 @@ func TestPoolRetry(t *testing.T) {
 // TestPoolPanic checks that an operation that panics gives back its slot
 // and closes its connection.
 func TestPoolPanic(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	client, server := net.Pipe()
 	defer server.Close()
 	c := newConn(client)
@@ -185,7 +178,7 @@ func TestPoolPanic(t *testing.T) {
 // LDAP result: the connection is closed by the time withTimeout returns,
 // whether or not its AfterFunc has run, and not given back to the pool.
 func TestWithTimeoutEnded(t *testing.T) {
-	checkLeaks(t)
+	leakcheck.Check(t)
 	client, server := net.Pipe()
 	defer server.Close()
 	c := newConn(client)

@@ -1,4 +1,11 @@
-package cluster
+// Package embedded runs the single-member etcd that twostepd starts
+// in-process when the configuration names no external cluster (the
+// cluster section's embedded keys): its settings and their checks (a URL
+// off loopback needs TLS and client certificates), start-up bounded by
+// start_timeout with a reason when etcd is not ready, and a stop that
+// gives up after its grace period. The daemon reaches it as any other
+// etcd, through etcdstore.
+package embedded
 
 import (
 	"context"
@@ -19,14 +26,17 @@ import (
 	"twostep/confcheck"
 )
 
-// Defaults of EmbeddedConfig.
+// Defaults of Config.
 const (
+	// DefaultDataDir is where a configuration without endpoints keeps
+	// the embedded etcd's data.
+	DefaultDataDir = "/var/lib/twostep/etcd"
 	// DefaultClientURL is on loopback: etcdctl and twostepctl on the same
 	// host reach the embedded etcd, other hosts do not.
 	DefaultClientURL = "http://127.0.0.1:2379"
 	// DefaultPeerURL is on loopback too: a single member has no peers.
-	DefaultPeerURL      = "http://127.0.0.1:2380"
-	DefaultEmbeddedName = "twostep"
+	DefaultPeerURL = "http://127.0.0.1:2380"
+	DefaultName    = "twostep"
 	// DefaultStartTimeout bounds the wait for a start: a single member
 	// is ready in about a second, or never (a data directory restored
 	// for another member waits for a leader for ever).
@@ -37,13 +47,13 @@ const (
 // stop before it returns anyway.
 const stopTimeout = 10 * time.Second
 
-// EmbeddedConfig configures the single-member etcd that twostepd runs
+// Config configures the single-member etcd that twostepd runs
 // in-process when no external cluster is configured. Whoever reaches its
 // client URL can read and write every record (delete lockouts, remove
 // devices), and whoever reaches its peer URL can speak to it as a
 // member: a URL off loopback needs https:// and certificate
 // authentication of the other side (Validate).
-type EmbeddedConfig struct {
+type Config struct {
 	// DataDir holds etcd's write-ahead log and database. Required; etcd
 	// wants it mode 0700 and creates it so.
 	DataDir string `yaml:"data_dir" config:"path"`
@@ -76,7 +86,7 @@ type EmbeddedConfig struct {
 	// this PEM CA (etcd's --peer-client-cert-auth with
 	// --peer-trusted-ca-file). Default none.
 	PeerCAFile string `yaml:"peer_ca_file" config:"path"`
-	// StartTimeout bounds StartEmbedded's wait for etcd to serve, at
+	// StartTimeout bounds Start's wait for etcd to serve, at
 	// least 1s; default one minute (DefaultStartTimeout).
 	StartTimeout time.Duration `yaml:"start_timeout"`
 	// Log takes etcd's own log lines, at the levels it enables (the
@@ -86,8 +96,8 @@ type EmbeddedConfig struct {
 	Log *zap.Logger `yaml:"-"`
 }
 
-// withDefaults returns c with every zero field set to its default.
-func (c EmbeddedConfig) withDefaults() EmbeddedConfig {
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
 	if c.ClientURL == "" {
 		c.ClientURL = DefaultClientURL
 	}
@@ -95,7 +105,7 @@ func (c EmbeddedConfig) withDefaults() EmbeddedConfig {
 		c.PeerURL = DefaultPeerURL
 	}
 	if c.Name == "" {
-		c.Name = DefaultEmbeddedName
+		c.Name = DefaultName
 	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = DefaultStartTimeout
@@ -107,8 +117,8 @@ func (c EmbeddedConfig) withDefaults() EmbeddedConfig {
 // under its key as configuration files spell it ("data_dir",
 // "client_url", "peer_ca_file"), so that a loader can point at the line
 // of each. It reads no files; etcd does at start.
-func (c EmbeddedConfig) Validate() error {
-	c = c.withDefaults()
+func (c Config) Validate() error {
+	c = c.WithDefaults()
 	var ps confcheck.Problems
 	add := ps.Add
 	if c.DataDir == "" {
@@ -209,22 +219,22 @@ func parseListenURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// Embedded is a running single-member etcd inside this process.
-type Embedded struct {
+// Server is a running single-member etcd inside this process.
+type Server struct {
 	etcd      *embed.Etcd
 	level     zap.AtomicLevel // of etcd's logger
 	endpoints []string
 	closeOnce sync.Once
 }
 
-// StartEmbedded starts etcd on cfg and returns once it serves clients, or
+// Start starts etcd on cfg and returns once it serves clients, or
 // fails when etcd does or ctx ends first. etcd logs errors only, as JSON
 // lines on stderr, so the daemon's own log stays its own.
-func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
+func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("cluster: embedded etcd: %w", err)
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	cu, _ := url.Parse(cfg.ClientURL)
 	pu, _ := url.Parse(cfg.PeerURL)
 
@@ -287,7 +297,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: start embedded etcd in %s: %w", cfg.DataDir, err)
 	}
-	em := &Embedded{etcd: e, level: level, endpoints: []string{cfg.ClientURL}}
+	em := &Server{etcd: e, level: level, endpoints: []string{cfg.ClientURL}}
 	deadline := time.NewTimer(cfg.StartTimeout)
 	defer deadline.Stop()
 	select {
@@ -306,7 +316,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	}
 }
 
-// ErrNotMember is StartEmbedded's error for a data directory whose member
+// ErrNotMember is Start's error for a data directory whose member
 // is not one the directory itself records: a snapshot restored without
 // the member's name and peer URL (etcdutl snapshot restore's --name,
 // --initial-cluster and --initial-advertise-peer-urls) holds a member of
@@ -316,7 +326,7 @@ var ErrNotMember = errors.New("the data directory's member is not one of the mem
 
 // notReady says why a start that timed out is not ready, from what the
 // member knows of its cluster.
-func (em *Embedded) notReady(cfg EmbeddedConfig) error {
+func (em *Server) notReady(cfg Config) error {
 	s := em.etcd.Server
 	id := s.MemberID()
 	var known []string
@@ -352,7 +362,7 @@ func orNone(s []string) string {
 // stopTimeout. etcd's own Close waits for the client servers, which start
 // only once etcd is ready: the server is stopped first, which ends that
 // wait.
-func (em *Embedded) abort() {
+func (em *Server) abort() {
 	em.level.SetLevel(zapcore.FatalLevel)
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
@@ -388,15 +398,15 @@ func (g gatedCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 	return g.Core.Check(e, ce)
 }
 
-// Endpoints returns the client URLs to put in EtcdConfig.Endpoints.
-func (em *Embedded) Endpoints() []string {
+// Endpoints returns the client URLs to put in etcdstore.Config.Endpoints.
+func (em *Server) Endpoints() []string {
 	return append([]string(nil), em.endpoints...)
 }
 
 // Stop is Close bounded by ctx: it returns ctx's error when etcd has not
 // stopped by the time ctx ends, and etcd goes on stopping meanwhile (a
 // daemon that stops exits then).
-func (em *Embedded) Stop(ctx context.Context) error {
+func (em *Server) Stop(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -412,7 +422,7 @@ func (em *Embedded) Stop(ctx context.Context) error {
 
 // Close stops etcd and returns once it has stopped; the data stays in
 // DataDir. Later calls do nothing.
-func (em *Embedded) Close() {
+func (em *Server) Close() {
 	em.closeOnce.Do(func() {
 		// "server closed", "use of closed network connection": etcd
 		// logs its own shutdown as errors; they are not.

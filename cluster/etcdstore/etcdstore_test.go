@@ -1,4 +1,4 @@
-package cluster_test
+package etcdstore_test
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,9 +21,11 @@ import (
 	"go.uber.org/zap"
 
 	"twostep/cluster"
+	"twostep/cluster/embedded"
+	"twostep/cluster/etcdstore"
 	"twostep/cluster/etcdtest"
 	"twostep/cluster/storetest"
-	"twostep/confcheck"
+	"twostep/internal/leakcheck"
 )
 
 // uniquePrefix gives each store its own key range, so the subtests share
@@ -38,14 +39,14 @@ func uniquePrefix(t *testing.T) string {
 
 // openEtcd connects to endpoints under a unique prefix; cleanup deletes
 // the prefix and closes the client.
-func openEtcd(t *testing.T, endpoints []string) *cluster.Etcd {
+func openEtcd(t *testing.T, endpoints []string) *etcdstore.Store {
 	t.Helper()
-	return openEtcdConfig(t, cluster.EtcdConfig{Endpoints: endpoints, Prefix: uniquePrefix(t)})
+	return openEtcdConfig(t, etcdstore.Config{Endpoints: endpoints, Prefix: uniquePrefix(t)})
 }
 
-func openEtcdConfig(t *testing.T, cfg cluster.EtcdConfig) *cluster.Etcd {
+func openEtcdConfig(t *testing.T, cfg etcdstore.Config) *etcdstore.Store {
 	t.Helper()
-	s, err := cluster.OpenEtcd(t.Context(), cfg)
+	s, err := etcdstore.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +75,8 @@ func deletePrefix(t *testing.T, endpoints []string, prefix string) {
 	}
 }
 
-func TestEtcdConformance(t *testing.T) {
-	checkLeaks(t)
+func TestConformance(t *testing.T) {
+	leakcheck.Check(t)
 	srv := etcdtest.Start(t)
 	t.Run("embedded", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) cluster.Store { return openEtcd(t, srv.Endpoints()) })
@@ -87,8 +88,8 @@ func TestEtcdConformance(t *testing.T) {
 	}
 }
 
-func TestEtcdPrefixIsolation(t *testing.T) {
-	checkLeaks(t)
+func TestPrefixIsolation(t *testing.T) {
+	leakcheck.Check(t)
 	srv := etcdtest.Start(t)
 	ctx := t.Context()
 	a, b := openEtcd(t, srv.Endpoints()), openEtcd(t, srv.Endpoints())
@@ -110,8 +111,8 @@ func TestEtcdPrefixIsolation(t *testing.T) {
 	}
 }
 
-func TestOpenEtcdUnreachable(t *testing.T) {
-	checkLeaks(t)
+func TestOpenUnreachable(t *testing.T) {
+	leakcheck.Check(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +121,7 @@ func TestOpenEtcdUnreachable(t *testing.T) {
 	l.Close() // now nobody listens there
 
 	start := time.Now()
-	_, err = cluster.OpenEtcd(t.Context(), cluster.EtcdConfig{
+	_, err = etcdstore.Open(t.Context(), etcdstore.Config{
 		Endpoints:   []string{"http://" + addr},
 		DialTimeout: time.Second,
 		Username:    "root",
@@ -128,7 +129,7 @@ func TestOpenEtcdUnreachable(t *testing.T) {
 	})
 	elapsed := time.Since(start)
 	if err == nil {
-		t.Fatal("OpenEtcd of a closed port succeeded")
+		t.Fatal("Open of a closed port succeeded")
 	}
 	t.Logf("error: %v", err)
 	if elapsed > 3*time.Second {
@@ -147,21 +148,21 @@ func TestOpenEtcdUnreachable(t *testing.T) {
 	}
 }
 
-func TestEtcdConfigValidate(t *testing.T) {
+func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  cluster.EtcdConfig
+		cfg  etcdstore.Config
 		want []string // substrings of the error; none means valid
 	}{
-		{"minimal", cluster.EtcdConfig{Endpoints: []string{"http://127.0.0.1:2379"}}, nil},
-		{"bare host:port", cluster.EtcdConfig{Endpoints: []string{"10.0.0.1:2379", "10.0.0.2:2379"}}, nil},
-		{"full tls", cluster.EtcdConfig{
+		{"minimal", etcdstore.Config{Endpoints: []string{"http://127.0.0.1:2379"}}, nil},
+		{"bare host:port", etcdstore.Config{Endpoints: []string{"10.0.0.1:2379", "10.0.0.2:2379"}}, nil},
+		{"full tls", etcdstore.Config{
 			Endpoints: []string{"https://etcd1:2379", "https://etcd2:2379"}, Prefix: "/radius/",
 			CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem", Username: "u", Password: "p",
 			DialTimeout: time.Second, RequestTimeout: time.Second,
 		}, nil},
-		{"empty", cluster.EtcdConfig{}, []string{"endpoints: at least one"}},
-		{"many problems", cluster.EtcdConfig{
+		{"empty", etcdstore.Config{}, []string{"endpoints: at least one"}},
+		{"many problems", etcdstore.Config{
 			Endpoints:      []string{"http://a:2379", "https://b:2379", "ftp://c:21", "nocolon"},
 			Prefix:         "twostep",
 			CertFile:       "c.pem",
@@ -177,8 +178,8 @@ func TestEtcdConfigValidate(t *testing.T) {
 			"username: give password too, or neither",
 			"request_timeout: must not be negative",
 		}},
-		{"prefix without trailing slash", cluster.EtcdConfig{Endpoints: []string{"a:1"}, Prefix: "/twostep"}, []string{"prefix"}},
-		{"path in endpoint", cluster.EtcdConfig{Endpoints: []string{"http://a:1/v3"}}, []string{"nothing more"}},
+		{"prefix without trailing slash", etcdstore.Config{Endpoints: []string{"a:1"}, Prefix: "/twostep"}, []string{"prefix"}},
+		{"path in endpoint", etcdstore.Config{Endpoints: []string{"http://a:1/v3"}}, []string{"nothing more"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,13 +205,13 @@ func TestEtcdConfigValidate(t *testing.T) {
 	}
 }
 
-// TestEtcdUnavailable stops etcd under an open client: requests fail
+// TestUnavailable stops etcd under an open client: requests fail
 // with ErrUnavailable within their timeouts, and work again after a
 // restart on the same ports and data.
-func TestEtcdUnavailable(t *testing.T) {
-	checkLeaks(t)
+func TestUnavailable(t *testing.T) {
+	leakcheck.Check(t)
 	srv := etcdtest.Start(t)
-	s, err := cluster.OpenEtcd(t.Context(), cluster.EtcdConfig{Endpoints: srv.Endpoints(), RequestTimeout: 500 * time.Millisecond})
+	s, err := etcdstore.Open(t.Context(), etcdstore.Config{Endpoints: srv.Endpoints(), RequestTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,8 +257,8 @@ func TestEtcdUnavailable(t *testing.T) {
 	}
 }
 
-func TestEtcdTLS(t *testing.T) {
-	checkLeaks(t)
+func TestTLS(t *testing.T) {
+	leakcheck.Check(t)
 	dir := t.TempDir()
 	pki := etcdtest.NewPKI(t, dir)
 	port := func() string {
@@ -269,7 +270,7 @@ func TestEtcdTLS(t *testing.T) {
 		return l.Addr().String()
 	}
 	peerURL := "https://" + port()
-	emb, err := cluster.StartEmbedded(t.Context(), cluster.EmbeddedConfig{
+	emb, err := embedded.Start(t.Context(), embedded.Config{
 		DataDir:      filepath.Join(dir, "etcd"),
 		ClientURL:    "https://" + port(),
 		PeerURL:      peerURL,
@@ -286,7 +287,7 @@ func TestEtcdTLS(t *testing.T) {
 	defer emb.Close()
 
 	t.Run("client certificate", func(t *testing.T) {
-		s, err := cluster.OpenEtcd(t.Context(), cluster.EtcdConfig{
+		s, err := etcdstore.Open(t.Context(), etcdstore.Config{
 			Endpoints: emb.Endpoints(), CAFile: pki.CACert, CertFile: pki.ClientCert, KeyFile: pki.ClientKey,
 		})
 		if err != nil {
@@ -302,22 +303,22 @@ func TestEtcdTLS(t *testing.T) {
 	})
 	failures := []struct {
 		name string
-		cfg  cluster.EtcdConfig
+		cfg  etcdstore.Config
 		want string
 	}{
-		{"no client certificate", cluster.EtcdConfig{CAFile: pki.CACert}, "certificate"},
-		{"unknown CA", cluster.EtcdConfig{CAFile: pki.ClientCert, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}, "x509"},
-		{"missing CA file", cluster.EtcdConfig{CAFile: filepath.Join(dir, "nope.pem")}, "ca_file"},
+		{"no client certificate", etcdstore.Config{CAFile: pki.CACert}, "certificate"},
+		{"unknown CA", etcdstore.Config{CAFile: pki.ClientCert, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}, "x509"},
+		{"missing CA file", etcdstore.Config{CAFile: filepath.Join(dir, "nope.pem")}, "ca_file"},
 	}
 	for _, tt := range failures {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
 			cfg.Endpoints = emb.Endpoints()
 			cfg.DialTimeout = time.Second
-			s, err := cluster.OpenEtcd(t.Context(), cfg)
+			s, err := etcdstore.Open(t.Context(), cfg)
 			if err == nil {
 				s.Close()
-				t.Fatal("OpenEtcd succeeded")
+				t.Fatal("Open succeeded")
 			}
 			t.Logf("error: %v", err)
 			if !strings.Contains(err.Error(), tt.want) {
@@ -366,124 +367,6 @@ func TestEtcdTLS(t *testing.T) {
 				t.Fatalf("GET %s/version: %v, %v; want 200 OK", peerURL, resp, err)
 			}
 		})
-	}
-}
-
-func TestEmbeddedConfigValidate(t *testing.T) {
-	tests := []struct {
-		name string
-		cfg  cluster.EmbeddedConfig
-		want []string // "key: message" of every problem, in order
-	}{
-		{"defaults", cluster.EmbeddedConfig{DataDir: "/var/lib/twostep/etcd"}, nil},
-		{"many problems", cluster.EmbeddedConfig{
-			ClientURL: "https://127.0.0.1:0", PeerURL: "127.0.0.1:2380", KeyFile: "k.pem", ClientCAFile: "ca.pem",
-		}, []string{
-			"data_dir: required",
-			`client_url: "https://127.0.0.1:0": want scheme://host:port with a fixed port`,
-			"key_file: give cert_file too, or neither",
-			"peer_url: not a URL (want scheme://host:port)",
-		}},
-		{"start timeout below a second", cluster.EmbeddedConfig{DataDir: "d", StartTimeout: 500 * time.Millisecond}, []string{
-			"start_timeout: at least 1s; got 500ms",
-		}},
-		{"https without certificate", cluster.EmbeddedConfig{DataDir: "d", ClientURL: "https://127.0.0.1:2379"}, []string{
-			"client_url: https:// needs cert_file and key_file",
-		}},
-		{"certificate on http", cluster.EmbeddedConfig{DataDir: "d", CertFile: "c", KeyFile: "k"}, []string{
-			`client_url: "http://127.0.0.1:2379" is http:// but cert_file is set; use https://`,
-		}},
-		{"client CA without TLS", cluster.EmbeddedConfig{DataDir: "d", ClientCAFile: "ca.pem"}, []string{
-			"client_ca_file: client certificates need TLS: give cert_file and key_file",
-		}},
-		{"credentials in a URL", cluster.EmbeddedConfig{DataDir: "d", ClientURL: "http://root:hunter2@127.0.0.1:2379"}, []string{
-			`client_url: "http://root:xxxxx@127.0.0.1:2379": a listen URL takes no credentials`,
-		}},
-		{"peer TLS on loopback", cluster.EmbeddedConfig{
-			DataDir: "d", PeerURL: "https://127.0.0.1:2380", PeerCertFile: "p.pem", PeerKeyFile: "pk.pem", PeerCAFile: "ca.pem",
-		}, nil},
-		{"peer problems", cluster.EmbeddedConfig{DataDir: "d", PeerURL: "https://127.0.0.1:2380", PeerCertFile: "p.pem"}, []string{
-			"peer_cert_file: give peer_key_file too, or neither",
-		}},
-		{"every address, both listeners", cluster.EmbeddedConfig{
-			DataDir: "d", ClientURL: "http://0.0.0.0:2379", PeerURL: "http://[::]:2380",
-		}, []string{
-			`client_url: "http://0.0.0.0:2379" listens off loopback without TLS and client certificates: anyone on the network could edit the cluster's records; use https:// with cert_file, key_file and client_ca_file, or a loopback address`,
-			`peer_url: "http://[::]:2380" listens off loopback without TLS and peer certificates: anyone on the network could speak to etcd as a cluster member; use https:// with peer_cert_file, peer_key_file and peer_ca_file, or a loopback address`,
-		}},
-		{"https on every address", cluster.EmbeddedConfig{
-			DataDir: "d", ClientURL: "https://0.0.0.0:2379", CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem",
-		}, []string{
-			`client_url: "https://0.0.0.0:2379": clients, twostepd too, connect to this URL and check cert_file for its host, and no certificate names every address: give this host's address or a name in cert_file`,
-		}},
-		{"TLS and certificate authentication off loopback", cluster.EmbeddedConfig{
-			DataDir:   "d",
-			ClientURL: "https://192.0.2.1:2379", CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem",
-			PeerURL: "https://192.0.2.1:2380", PeerCertFile: "p.pem", PeerKeyFile: "pk.pem", PeerCAFile: "pca.pem",
-		}, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			var ps confcheck.Problems
-			if err != nil && !errors.As(err, &ps) {
-				t.Fatalf("got %T %v, want a confcheck.Problems", err, err)
-			}
-			var got []string
-			for _, p := range ps {
-				got = append(got, p.Field+": "+p.Message)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("got problems\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
-	}
-}
-
-func TestStartEmbeddedPortTaken(t *testing.T) {
-	checkLeaks(t)
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taken.Close()
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	free.Close()
-	_, err = cluster.StartEmbedded(t.Context(), cluster.EmbeddedConfig{
-		DataDir: t.TempDir(), ClientURL: "http://" + taken.Addr().String(), PeerURL: "http://" + free.Addr().String(),
-	})
-	if err == nil || !strings.Contains(err.Error(), "address already in use") {
-		t.Fatalf("StartEmbedded on a taken port: got %v, want address already in use", err)
-	}
-}
-
-// TestStartEmbeddedDataDirTaken starts a second embedded etcd on the data
-// directory of a running one (other ports): it fails at once, saying why,
-// where etcd would wait for the database's lock for ever.
-func TestStartEmbeddedDataDirTaken(t *testing.T) {
-	checkLeaks(t)
-	dir := t.TempDir()
-	port := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return "http://" + l.Addr().String()
-	}
-	first, err := cluster.StartEmbedded(t.Context(), cluster.EmbeddedConfig{DataDir: dir, ClientURL: port(), PeerURL: port()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	_, err = cluster.StartEmbedded(ctx, cluster.EmbeddedConfig{DataDir: dir, ClientURL: port(), PeerURL: port()})
-	if err == nil || !strings.Contains(err.Error(), "in use by another process") || ctx.Err() != nil {
-		t.Fatalf("a second etcd on the data directory: got %v, want it refused at once as in use", err)
 	}
 }
 
@@ -567,16 +450,16 @@ func (p *holdProxy) close() {
 	p.wg.Wait()
 }
 
-// TestEtcdCommitUnknownOutcome loses the reply of applied Txns and checks
+// TestCommitUnknownOutcome loses the reply of applied Txns and checks
 // that Commit learns the truth by reading back.
-func TestEtcdCommitUnknownOutcome(t *testing.T) {
-	checkLeaks(t)
+func TestCommitUnknownOutcome(t *testing.T) {
+	leakcheck.Check(t)
 	srv := etcdtest.Start(t)
 	prefix := uniquePrefix(t)
-	direct := openEtcdConfig(t, cluster.EtcdConfig{Endpoints: srv.Endpoints(), Prefix: prefix})
+	direct := openEtcdConfig(t, etcdstore.Config{Endpoints: srv.Endpoints(), Prefix: prefix})
 	proxy := startHoldProxy(t, strings.TrimPrefix(srv.Endpoints()[0], "http://"))
 	const timeout = time.Second
-	s, err := cluster.OpenEtcd(t.Context(), cluster.EtcdConfig{
+	s, err := etcdstore.Open(t.Context(), etcdstore.Config{
 		Endpoints: []string{proxy.endpoint()}, Prefix: prefix, RequestTimeout: timeout,
 	})
 	if err != nil {
@@ -623,11 +506,11 @@ func TestEtcdCommitUnknownOutcome(t *testing.T) {
 	})
 }
 
-// TestEtcdAuth logs in to an etcd with RBAC: the right password works,
+// TestAuth logs in to an etcd with RBAC: the right password works,
 // a wrong one or a prefix outside the user's role fails with an error
 // that says so and never shows the password.
-func TestEtcdAuth(t *testing.T) {
-	checkLeaks(t)
+func TestAuth(t *testing.T) {
+	leakcheck.Check(t)
 	srv := etcdtest.Start(t)
 	ctx := t.Context()
 	admin, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
@@ -653,8 +536,8 @@ func TestEtcdAuth(t *testing.T) {
 		}
 	}
 
-	cfg := cluster.EtcdConfig{Endpoints: srv.Endpoints(), Username: "twostepd", Password: "right-pw", DialTimeout: 10 * time.Second} // etcd checks passwords with bcrypt: slow on a loaded machine
-	s, err := cluster.OpenEtcd(ctx, cfg)
+	cfg := etcdstore.Config{Endpoints: srv.Endpoints(), Username: "twostepd", Password: "right-pw", DialTimeout: 10 * time.Second} // etcd checks passwords with bcrypt: slow on a loaded machine
+	s, err := etcdstore.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -676,10 +559,10 @@ func TestEtcdAuth(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := cfg
 			cfg.Password, cfg.Prefix = tt.password, tt.prefix
-			s, err := cluster.OpenEtcd(ctx, cfg)
+			s, err := etcdstore.Open(ctx, cfg)
 			if err == nil {
 				s.Close()
-				t.Fatal("OpenEtcd succeeded")
+				t.Fatal("Open succeeded")
 			}
 			t.Logf("error: %v", err)
 			if !strings.Contains(err.Error(), tt.want) {

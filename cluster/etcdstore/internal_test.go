@@ -1,4 +1,4 @@
-package cluster
+package etcdstore
 
 import (
 	"context"
@@ -14,15 +14,18 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"twostep/cluster"
+	"twostep/cluster/embedded"
 )
 
 // fakeReader answers resolveOutcome from a fixed state.
-func fakeReader(state map[string]Entry, rev int64, err error) outcomeReader {
-	return func(_ context.Context, keys []string) (map[string]Entry, int64, error) {
+func fakeReader(state map[string]cluster.Entry, rev int64, err error) outcomeReader {
+	return func(_ context.Context, keys []string) (map[string]cluster.Entry, int64, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		found := map[string]Entry{}
+		found := map[string]cluster.Entry{}
 		for _, k := range keys {
 			if e, ok := state[k]; ok {
 				found[k] = e
@@ -33,54 +36,54 @@ func fakeReader(state map[string]Entry, rev int64, err error) outcomeReader {
 }
 
 func TestResolveOutcome(t *testing.T) {
-	ops := []Op{Put("a", []byte("a-nonce1")), Put("b", []byte("b-nonce1")), Delete("c")}
-	applied := map[string]Entry{
+	ops := []cluster.Op{cluster.Put("a", []byte("a-nonce1")), cluster.Put("b", []byte("b-nonce1")), cluster.Delete("c")}
+	applied := map[string]cluster.Entry{
 		"a": {Key: "a", Value: []byte("a-nonce1"), ModRevision: 42},
 		"b": {Key: "b", Value: []byte("b-nonce1"), ModRevision: 42},
 	}
 	tests := []struct {
 		name    string
-		ops     []Op
-		ifs     []Compare
-		state   map[string]Entry
+		ops     []cluster.Op
+		ifs     []cluster.Compare
+		state   map[string]cluster.Entry
 		readErr error
 		wantRev int64
 		wantErr error
 	}{
 		{name: "applied", ops: ops, state: applied, wantRev: 42},
-		{name: "not applied: keys absent", ops: ops, state: map[string]Entry{"c": {Key: "c", Value: []byte("x"), ModRevision: 7}}, wantErr: ErrConflict},
-		{name: "not applied: old values", ops: ops, state: map[string]Entry{
+		{name: "not applied: keys absent", ops: ops, state: map[string]cluster.Entry{"c": {Key: "c", Value: []byte("x"), ModRevision: 7}}, wantErr: cluster.ErrConflict},
+		{name: "not applied: old values", ops: ops, state: map[string]cluster.Entry{
 			"a": {Key: "a", Value: []byte("a-old"), ModRevision: 7},
 			"b": {Key: "b", Value: []byte("b-old"), ModRevision: 7},
-		}, wantErr: ErrConflict},
-		{name: "other writer on one key", ops: ops, state: map[string]Entry{
+		}, wantErr: cluster.ErrConflict},
+		{name: "other writer on one key", ops: ops, state: map[string]cluster.Entry{
 			"a": {Key: "a", Value: []byte("a-nonce1"), ModRevision: 42},
 			"b": {Key: "b", Value: []byte("b-nonce2"), ModRevision: 43},
-		}, wantErr: ErrConflict},
-		{name: "deleted key exists", ops: ops, state: map[string]Entry{
+		}, wantErr: cluster.ErrConflict},
+		{name: "deleted key exists", ops: ops, state: map[string]cluster.Entry{
 			"a": applied["a"], "b": applied["b"], "c": {Key: "c", Value: []byte("new"), ModRevision: 43},
-		}, wantErr: ErrConflict},
-		{name: "same bytes at two revisions", ops: ops, state: map[string]Entry{
+		}, wantErr: cluster.ErrConflict},
+		{name: "same bytes at two revisions", ops: ops, state: map[string]cluster.Entry{
 			"a": {Key: "a", Value: []byte("a-nonce1"), ModRevision: 42},
 			"b": {Key: "b", Value: []byte("b-nonce1"), ModRevision: 44},
-		}, wantErr: ErrUnavailable},
-		{name: "read failed", ops: ops, readErr: context.DeadlineExceeded, wantErr: ErrUnavailable},
-		{name: "read failed, already unavailable", ops: ops, readErr: fmt.Errorf("cluster: read back: %w", ErrUnavailable), wantErr: ErrUnavailable},
-		{name: "only blind deletes, gone", ops: []Op{Delete("c")}, state: map[string]Entry{}, wantRev: 50},
+		}, wantErr: cluster.ErrUnavailable},
+		{name: "read failed", ops: ops, readErr: context.DeadlineExceeded, wantErr: cluster.ErrUnavailable},
+		{name: "read failed, already unavailable", ops: ops, readErr: fmt.Errorf("cluster: read back: %w", cluster.ErrUnavailable), wantErr: cluster.ErrUnavailable},
+		{name: "only blind deletes, gone", ops: []cluster.Op{cluster.Delete("c")}, state: map[string]cluster.Entry{}, wantRev: 50},
 		// A single-use code spent by a delete: another node's delete of
 		// it looks the same, so the outcome stays unknown.
-		{name: "only compared deletes, gone", ops: []Op{Delete("c")}, ifs: []Compare{{Key: "c", ModRevision: 7}}, state: map[string]Entry{}, wantErr: ErrUnavailable},
-		{name: "no ops", ops: nil, wantErr: ErrUnavailable},
-		{name: "empty value applied", ops: []Op{Put("e", nil)}, state: map[string]Entry{"e": {Key: "e", ModRevision: 9}}, wantRev: 9},
+		{name: "only compared deletes, gone", ops: []cluster.Op{cluster.Delete("c")}, ifs: []cluster.Compare{{Key: "c", ModRevision: 7}}, state: map[string]cluster.Entry{}, wantErr: cluster.ErrUnavailable},
+		{name: "no ops", ops: nil, wantErr: cluster.ErrUnavailable},
+		{name: "empty value applied", ops: []cluster.Op{cluster.Put("e", nil)}, state: map[string]cluster.Entry{"e": {Key: "e", ModRevision: 9}}, wantRev: 9},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rev, err := resolveOutcome(t.Context(), Txn{If: tt.ifs, Then: tt.ops}, fakeReader(tt.state, 50, tt.readErr))
+			rev, err := resolveOutcome(t.Context(), cluster.Txn{If: tt.ifs, Then: tt.ops}, fakeReader(tt.state, 50, tt.readErr))
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("got %d, %v; want %v", rev, err, tt.wantErr)
 				}
-				if errors.Is(err, ErrConflict) && errors.Is(err, ErrUnavailable) {
+				if errors.Is(err, cluster.ErrConflict) && errors.Is(err, cluster.ErrUnavailable) {
 					t.Errorf("error %v is both conflict and unavailable", err)
 				}
 				return
@@ -94,11 +97,11 @@ func TestResolveOutcome(t *testing.T) {
 
 func TestResolveOutcomeReadsEveryKey(t *testing.T) {
 	var got []string
-	read := func(_ context.Context, keys []string) (map[string]Entry, int64, error) {
+	read := func(_ context.Context, keys []string) (map[string]cluster.Entry, int64, error) {
 		got = keys
 		return nil, 1, nil
 	}
-	resolveOutcome(t.Context(), Txn{Then: []Op{Put("x", nil), Delete("y"), {Key: "z", Value: []byte("1"), TTL: time.Second}}}, read)
+	resolveOutcome(t.Context(), cluster.Txn{Then: []cluster.Op{cluster.Put("x", nil), cluster.Delete("y"), {Key: "z", Value: []byte("1"), TTL: time.Second}}}, read)
 	if want := []string{"x", "y", "z"}; !slices.Equal(got, want) {
 		t.Errorf("read keys %q, want %q", got, want)
 	}
@@ -175,7 +178,7 @@ func TestSharedLeases(t *testing.T) {
 		defer l.Close()
 		return l.Addr().(*net.TCPAddr).Port
 	}
-	emb, err := StartEmbedded(t.Context(), EmbeddedConfig{
+	emb, err := embedded.Start(t.Context(), embedded.Config{
 		DataDir:   t.TempDir(),
 		ClientURL: fmt.Sprintf("http://127.0.0.1:%d", free()),
 		PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", free()),
@@ -184,7 +187,7 @@ func TestSharedLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer emb.Close()
-	e, err := OpenEtcd(t.Context(), EtcdConfig{Endpoints: emb.Endpoints()})
+	e, err := Open(t.Context(), Config{Endpoints: emb.Endpoints()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +195,7 @@ func TestSharedLeases(t *testing.T) {
 	ctx := t.Context()
 	put := func(key string) {
 		t.Helper()
-		if _, err := e.Commit(ctx, Txn{Then: []Op{{Key: key, Value: []byte("v"), TTL: time.Minute}}}); err != nil {
+		if _, err := e.Commit(ctx, cluster.Txn{Then: []cluster.Op{{Key: key, Value: []byte("v"), TTL: time.Minute}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

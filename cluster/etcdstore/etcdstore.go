@@ -1,4 +1,11 @@
-package cluster
+// Package etcdstore is the cluster.Store on etcd, an external cluster or
+// the one twostepd runs itself (cluster/embedded): its connection settings
+// (Config, the cluster section's etcd keys), the client, and what the
+// contract asks beyond etcd's API: prefix isolation, leases shared by
+// writes of one TTL, and commits whose outcome is unknown resolved by
+// reading back. Its errors say which endpoint said what and never
+// include the password.
+package etcdstore
 
 import (
 	"bytes"
@@ -21,20 +28,21 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"twostep/cluster"
 	"twostep/confcheck"
 )
 
-// Defaults of EtcdConfig.
+// Defaults of Config.
 const (
 	DefaultPrefix         = "/twostep/"
 	DefaultDialTimeout    = 5 * time.Second
 	DefaultRequestTimeout = 2 * time.Second
 )
 
-// EtcdConfig says how to reach the etcd cluster the twostepd nodes share:
+// Config says how to reach the etcd cluster the twostepd nodes share:
 // the keys of the configuration file's cluster section, each under its
 // yaml key. Every field but Endpoints has a working zero value.
-type EtcdConfig struct {
+type Config struct {
 	// Endpoints are client URLs of etcd members: "https://10.0.0.1:2379",
 	// "http://127.0.0.1:2379" or "10.0.0.1:2379". Required; all of one
 	// scheme, since the client picks its credentials from the first.
@@ -58,7 +66,7 @@ type EtcdConfig struct {
 	// password, password_file or password_env (configs resolves it).
 	Username string `yaml:"username"`
 	Password string `yaml:"password" config:"secret"`
-	// DialTimeout bounds OpenEtcd's first contact and login. Default 5s.
+	// DialTimeout bounds Open's first contact and login. Default 5s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// RequestTimeout bounds each request (Get, List, Commit, Ping) unless
 	// the caller's context ends earlier, so a stuck etcd turns into
@@ -67,9 +75,9 @@ type EtcdConfig struct {
 }
 
 // Validate reports every problem of c in one confcheck.Problems, each
-// under its key. It reads no files; OpenEtcd does, and says which one
+// under its key. It reads no files; Open does, and says which one
 // failed.
-func (c EtcdConfig) Validate() error {
+func (c Config) Validate() error {
 	var ps confcheck.Problems
 	if len(c.Endpoints) == 0 {
 		ps.Add("endpoints", "at least one etcd client URL is required")
@@ -142,7 +150,7 @@ func endpointScheme(ep string) (string, error) {
 
 // WithDefaults returns c with every zero field but Endpoints set to its
 // default.
-func (c EtcdConfig) WithDefaults() EtcdConfig {
+func (c Config) WithDefaults() Config {
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
 	}
@@ -157,7 +165,7 @@ func (c EtcdConfig) WithDefaults() EtcdConfig {
 
 // tlsConfig builds the client TLS from the files, or returns nil when the
 // endpoints are plain http.
-func (c EtcdConfig) tlsConfig() (*tls.Config, error) {
+func (c Config) tlsConfig() (*tls.Config, error) {
 	https := false
 	for _, ep := range c.Endpoints {
 		https = https || strings.HasPrefix(ep, "https://")
@@ -187,10 +195,10 @@ func (c EtcdConfig) tlsConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-// Etcd is the Store on an etcd cluster, external or embedded. It is safe
-// for concurrent use; Close releases it.
-type Etcd struct {
-	cfg    EtcdConfig
+// Store is the cluster.Store on an etcd cluster, external or embedded. It
+// is safe for concurrent use; Close releases it.
+type Store struct {
+	cfg    Config
 	client *clientv3.Client
 	kv     clientv3.KV      // every key under cfg.Prefix
 	watch  clientv3.Watcher // the same prefix
@@ -217,11 +225,11 @@ func leaseSpan(secs int64) int64 {
 	return min(max(secs/10, 1), 600)
 }
 
-// OpenEtcd connects to etcd and checks, with one linearizable read, that
+// Open connects to etcd and checks, with one linearizable read, that
 // the cluster answers: a wrong endpoint, certificate or password stops the
 // daemon at start instead of failing the first login. It gives up after
 // DialTimeout with an error naming the endpoints and what each one said.
-func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
+func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("cluster: etcd: %w", err)
 	}
@@ -256,7 +264,7 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
 		probes = probeEndpoints(ctx, cfg.Endpoints, tc)
 	})
 
-	e, err := dialEtcd(ctx, cfg, tc)
+	e, err := dial(ctx, cfg, tc)
 	if err == nil {
 		cancel()
 		wg.Wait()
@@ -267,14 +275,14 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
 	eps := strings.Join(cfg.Endpoints, ", ")
 	if transient(err) {
 		return nil, fmt.Errorf("cluster: etcd at %s did not answer within %v: %w: %w [%s]; check that etcd runs and listens there, the http/https scheme, firewalls and the TLS files",
-			eps, cfg.DialTimeout, ErrUnavailable, err, strings.Join(probes, "; "))
+			eps, cfg.DialTimeout, cluster.ErrUnavailable, err, strings.Join(probes, "; "))
 	}
 	return nil, fmt.Errorf("cluster: etcd at %s: %w [%s]; check the credentials, their RBAC role on the prefix %q and the TLS files",
 		eps, err, strings.Join(probes, "; "), cfg.Prefix)
 }
 
-// dialEtcd creates the client and pings through it.
-func dialEtcd(ctx context.Context, cfg EtcdConfig, tc *tls.Config) (*Etcd, error) {
+// dial creates the client and pings through it.
+func dial(ctx context.Context, cfg Config, tc *tls.Config) (*Store, error) {
 	client, err := clientv3.New(clientv3.Config{
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.DialTimeout,
@@ -292,7 +300,7 @@ func dialEtcd(ctx context.Context, cfg EtcdConfig, tc *tls.Config) (*Etcd, error
 	if err != nil {
 		return nil, err
 	}
-	e := &Etcd{cfg: cfg, client: client, kv: namespace.NewKV(client.KV, cfg.Prefix), watch: namespace.NewWatcher(client.Watcher, cfg.Prefix)}
+	e := &Store{cfg: cfg, client: client, kv: namespace.NewKV(client.KV, cfg.Prefix), watch: namespace.NewWatcher(client.Watcher, cfg.Prefix)}
 	if err := e.ping(ctx); err != nil {
 		client.Close()
 		return nil, err
@@ -301,7 +309,7 @@ func dialEtcd(ctx context.Context, cfg EtcdConfig, tc *tls.Config) (*Etcd, error
 }
 
 // probeEndpoints dials each endpoint (and shakes hands when tc is set)
-// and describes the outcome, for the error of a failed OpenEtcd.
+// and describes the outcome, for the error of a failed Open.
 func probeEndpoints(ctx context.Context, endpoints []string, tc *tls.Config) []string {
 	out := make([]string, len(endpoints))
 	var wg sync.WaitGroup
@@ -355,7 +363,7 @@ func probeEndpoint(ctx context.Context, ep string, tc *tls.Config) string {
 }
 
 const (
-	// probeDelay is how long OpenEtcd waits for a healthy etcd before
+	// probeDelay is how long Open waits for a healthy etcd before
 	// probing the endpoints.
 	probeDelay = 500 * time.Millisecond
 	// probeReadWait is how long probeEndpoint waits for a TLS alert.
@@ -363,7 +371,7 @@ const (
 )
 
 // Close releases the connections to etcd.
-func (e *Etcd) Close() error {
+func (e *Store) Close() error {
 	if err := e.client.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("cluster: close etcd client: %w", err)
 	}
@@ -372,14 +380,14 @@ func (e *Etcd) Close() error {
 
 // Ping does one cheap linearizable read, so it succeeds only while a
 // quorum of the etcd cluster answers: the readiness probe of a node.
-func (e *Etcd) Ping(ctx context.Context) error {
+func (e *Store) Ping(ctx context.Context) error {
 	if err := e.ping(ctx); err != nil {
 		return e.wrap("ping", err)
 	}
 	return nil
 }
 
-func (e *Etcd) ping(ctx context.Context) error {
+func (e *Store) ping(ctx context.Context) error {
 	ctx, cancel := e.requestContext(ctx)
 	defer cancel()
 	_, err := e.kv.Get(ctx, "ping", clientv3.WithCountOnly())
@@ -387,36 +395,36 @@ func (e *Etcd) ping(ctx context.Context) error {
 }
 
 // Get returns the entry at key, or ErrNotFound, in one linearizable read.
-func (e *Etcd) Get(ctx context.Context, key string) (Entry, error) {
+func (e *Store) Get(ctx context.Context, key string) (cluster.Entry, error) {
 	if key == "" {
-		return Entry{}, fmt.Errorf("cluster: get: %w", errEmptyKey)
+		return cluster.Entry{}, fmt.Errorf("cluster: get: %w: empty key", cluster.ErrMalformed)
 	}
 	ctx, cancel := e.requestContext(ctx)
 	defer cancel()
 	resp, err := e.kv.Get(ctx, key)
 	if err != nil {
-		return Entry{}, e.wrap(fmt.Sprintf("get %q", key), err)
+		return cluster.Entry{}, e.wrap(fmt.Sprintf("get %q", key), err)
 	}
 	if len(resp.Kvs) == 0 {
-		return Entry{}, ErrNotFound
+		return cluster.Entry{}, cluster.ErrNotFound
 	}
 	kv := resp.Kvs[0]
-	return Entry{Key: key, Value: kv.Value, ModRevision: kv.ModRevision}, nil
+	return cluster.Entry{Key: key, Value: kv.Value, ModRevision: kv.ModRevision}, nil
 }
 
 // List returns the entries whose keys start with prefix, sorted by key, in
 // one linearizable read. The prefix is raw bytes: "users/a" also matches
 // "users/ab"; end it with "/" to list one directory.
-func (e *Etcd) List(ctx context.Context, prefix string) ([]Entry, error) {
+func (e *Store) List(ctx context.Context, prefix string) ([]cluster.Entry, error) {
 	ctx, cancel := e.requestContext(ctx)
 	defer cancel()
 	resp, err := e.kv.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
 		return nil, e.wrap(fmt.Sprintf("list %q", prefix), err)
 	}
-	out := make([]Entry, len(resp.Kvs))
+	out := make([]cluster.Entry, len(resp.Kvs))
 	for i, kv := range resp.Kvs {
-		out[i] = Entry{Key: string(kv.Key), Value: kv.Value, ModRevision: kv.ModRevision}
+		out[i] = cluster.Entry{Key: string(kv.Key), Value: kv.Value, ModRevision: kv.ModRevision}
 	}
 	return out, nil
 }
@@ -424,12 +432,12 @@ func (e *Etcd) List(ctx context.Context, prefix string) ([]Entry, error) {
 // Commit runs txn as one etcd transaction; see Store.Commit. Ops with a
 // TTL share one lease per distinct TTL, granted before the transaction; a
 // lease a conflict leaves unused expires by itself.
-func (e *Etcd) Commit(ctx context.Context, txn Txn) (int64, error) {
-	if err := validateTxn(txn); err != nil {
+func (e *Store) Commit(ctx context.Context, txn cluster.Txn) (int64, error) {
+	if err := txn.Validate(); err != nil {
 		return 0, fmt.Errorf("cluster: commit: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("cluster: commit: %w: %w", ErrUnavailable, err)
+		return 0, fmt.Errorf("cluster: commit: %w: %w", cluster.ErrUnavailable, err)
 	}
 	// One RequestTimeout covers the leases and the Txn.
 	rctx, cancel := e.requestContext(ctx)
@@ -453,7 +461,7 @@ func (e *Etcd) Commit(ctx context.Context, txn Txn) (int64, error) {
 		break
 	}
 	if !resp.Succeeded {
-		return 0, ErrConflict
+		return 0, cluster.ErrConflict
 	}
 	return resp.Header.Revision, nil
 }
@@ -462,8 +470,8 @@ func (e *Etcd) Commit(ctx context.Context, txn Txn) (int64, error) {
 // The etcd client resumes a watch across reconnections from the last
 // revision it saw, so a member going away loses no event; the channel
 // closes when the watch is canceled (compaction, no leader) or ctx ends.
-func (e *Etcd) Watch(ctx context.Context, prefix string) <-chan WatchEvent {
-	out := make(chan WatchEvent)
+func (e *Store) Watch(ctx context.Context, prefix string) <-chan cluster.WatchEvent {
+	out := make(chan cluster.WatchEvent)
 	// RequireLeader: a member cut off from its cluster ends the watch
 	// instead of keeping it silently stale.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
@@ -475,12 +483,12 @@ func (e *Etcd) Watch(ctx context.Context, prefix string) <-chan WatchEvent {
 			if resp.Err() != nil || resp.Canceled {
 				return
 			}
-			var evs []WatchEvent
+			var evs []cluster.WatchEvent
 			if resp.Created {
-				evs = append(evs, WatchEvent{Created: true})
+				evs = append(evs, cluster.WatchEvent{Created: true})
 			}
 			for _, ev := range resp.Events {
-				we := WatchEvent{Entry: Entry{Key: string(ev.Kv.Key), ModRevision: ev.Kv.ModRevision}}
+				we := cluster.WatchEvent{Entry: cluster.Entry{Key: string(ev.Kv.Key), ModRevision: ev.Kv.ModRevision}}
 				if ev.Type == clientv3.EventTypeDelete {
 					we.Deleted = true
 				} else {
@@ -501,7 +509,7 @@ func (e *Etcd) Watch(ctx context.Context, prefix string) <-chan WatchEvent {
 }
 
 // compares turns txn's conditions into etcd's.
-func (e *Etcd) compares(txn Txn) []clientv3.Cmp {
+func (e *Store) compares(txn cluster.Txn) []clientv3.Cmp {
 	cmps := make([]clientv3.Cmp, len(txn.If))
 	for i, c := range txn.If {
 		// etcd compares an absent key as ModRevision 0, which is
@@ -512,7 +520,7 @@ func (e *Etcd) compares(txn Txn) []clientv3.Cmp {
 }
 
 // ops turns txn's writes into etcd's, with the leases granted for them.
-func (e *Etcd) ops(txn Txn, leases map[int64]clientv3.LeaseID) []clientv3.Op {
+func (e *Store) ops(txn cluster.Txn, leases map[int64]clientv3.LeaseID) []clientv3.Op {
 	ops := make([]clientv3.Op, len(txn.Then))
 	for i, op := range txn.Then {
 		switch {
@@ -529,7 +537,7 @@ func (e *Etcd) ops(txn Txn, leases map[int64]clientv3.LeaseID) []clientv3.Op {
 
 // commitFailed answers a Txn call that returned err: an error, or, when
 // the request may have been applied, the outcome learnt by reading back.
-func (e *Etcd) commitFailed(ctx context.Context, txn Txn, err error) (int64, error) {
+func (e *Store) commitFailed(ctx context.Context, txn cluster.Txn, err error) (int64, error) {
 	if !mayHaveApplied(err) {
 		return 0, e.wrap("commit", err)
 	}
@@ -545,7 +553,7 @@ func (e *Etcd) commitFailed(ctx context.Context, txn Txn, err error) (int64, err
 }
 
 // grantLeases grants one lease per distinct TTL (in whole seconds) of ops.
-func (e *Etcd) grantLeases(ctx context.Context, ops []Op) (map[int64]clientv3.LeaseID, error) {
+func (e *Store) grantLeases(ctx context.Context, ops []cluster.Op) (map[int64]clientv3.LeaseID, error) {
 	var leases map[int64]clientv3.LeaseID
 	for _, op := range ops {
 		if op.Delete || op.TTL <= 0 {
@@ -569,7 +577,7 @@ func (e *Etcd) grantLeases(ctx context.Context, ops []Op) (map[int64]clientv3.Le
 
 // lease returns a lease that keeps a key at least secs seconds, granting
 // one when none granted recently can.
-func (e *Etcd) lease(ctx context.Context, secs int64) (clientv3.LeaseID, error) {
+func (e *Store) lease(ctx context.Context, secs int64) (clientv3.LeaseID, error) {
 	now := time.Now()
 	e.leaseMu.Lock()
 	l, ok := e.leases[secs]
@@ -592,7 +600,7 @@ func (e *Etcd) lease(ctx context.Context, secs int64) (clientv3.LeaseID, error) 
 }
 
 // forgetLeases drops the shared leases, after etcd said one is gone.
-func (e *Etcd) forgetLeases() {
+func (e *Store) forgetLeases() {
 	e.leaseMu.Lock()
 	e.leases = nil
 	e.leaseMu.Unlock()
@@ -604,7 +612,7 @@ func leaseSeconds(ttl time.Duration) int64 {
 
 // readBack reads keys in one read-only transaction, so all of them are
 // seen at one revision.
-func (e *Etcd) readBack(ctx context.Context, keys []string) (map[string]Entry, int64, error) {
+func (e *Store) readBack(ctx context.Context, keys []string) (map[string]cluster.Entry, int64, error) {
 	ops := make([]clientv3.Op, len(keys))
 	for i, k := range keys {
 		ops[i] = clientv3.OpGet(k)
@@ -613,10 +621,10 @@ func (e *Etcd) readBack(ctx context.Context, keys []string) (map[string]Entry, i
 	if err != nil {
 		return nil, 0, e.wrap("read back", err)
 	}
-	found := make(map[string]Entry, len(keys))
+	found := make(map[string]cluster.Entry, len(keys))
 	for _, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().GetKvs() {
-			found[string(kv.Key)] = Entry{Key: string(kv.Key), Value: kv.Value, ModRevision: kv.ModRevision}
+			found[string(kv.Key)] = cluster.Entry{Key: string(kv.Key), Value: kv.Value, ModRevision: kv.ModRevision}
 		}
 	}
 	return found, resp.Header.Revision, nil
@@ -624,7 +632,7 @@ func (e *Etcd) readBack(ctx context.Context, keys []string) (map[string]Entry, i
 
 // outcomeReader reads keys at one revision: the entries found, and the
 // revision of the read.
-type outcomeReader func(ctx context.Context, keys []string) (map[string]Entry, int64, error)
+type outcomeReader func(ctx context.Context, keys []string) (map[string]cluster.Entry, int64, error)
 
 // resolveOutcome learns whether a Txn whose reply was lost was applied,
 // from what its keys hold now.
@@ -643,10 +651,10 @@ type outcomeReader func(ctx context.Context, keys []string) (map[string]Entry, i
 // once, since the caller's next Commit compares revisions and sees it.
 //
 // When the keys cannot be read the result wraps ErrUnavailable.
-func resolveOutcome(ctx context.Context, txn Txn, read outcomeReader) (int64, error) {
+func resolveOutcome(ctx context.Context, txn cluster.Txn, read outcomeReader) (int64, error) {
 	ops := txn.Then
 	if len(ops) == 0 {
-		return 0, fmt.Errorf("%w: a txn without ops leaves nothing to read back", ErrUnavailable)
+		return 0, fmt.Errorf("%w: a txn without ops leaves nothing to read back", cluster.ErrUnavailable)
 	}
 	keys := make([]string, len(ops))
 	for i, op := range ops {
@@ -654,8 +662,8 @@ func resolveOutcome(ctx context.Context, txn Txn, read outcomeReader) (int64, er
 	}
 	found, readRev, err := read(ctx, keys)
 	if err != nil {
-		if !errors.Is(err, ErrUnavailable) {
-			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		if !errors.Is(err, cluster.ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", cluster.ErrUnavailable, err)
 		}
 		return 0, err
 	}
@@ -664,21 +672,21 @@ func resolveOutcome(ctx context.Context, txn Txn, read outcomeReader) (int64, er
 		got, ok := found[op.Key]
 		switch {
 		case op.Delete && ok:
-			return 0, fmt.Errorf("%w: %q exists", ErrConflict, op.Key)
+			return 0, fmt.Errorf("%w: %q exists", cluster.ErrConflict, op.Key)
 		case op.Delete:
 		case !ok:
-			return 0, fmt.Errorf("%w: %q is absent", ErrConflict, op.Key)
+			return 0, fmt.Errorf("%w: %q is absent", cluster.ErrConflict, op.Key)
 		case !bytes.Equal(got.Value, op.Value):
-			return 0, fmt.Errorf("%w: %q holds other bytes", ErrConflict, op.Key)
+			return 0, fmt.Errorf("%w: %q holds other bytes", cluster.ErrConflict, op.Key)
 		case rev != 0 && got.ModRevision != rev:
-			return 0, fmt.Errorf("%w: the keys put hold their bytes at different revisions", ErrUnavailable)
+			return 0, fmt.Errorf("%w: the keys put hold their bytes at different revisions", cluster.ErrUnavailable)
 		default:
 			rev = got.ModRevision
 		}
 	}
 	if rev == 0 {
 		if len(txn.If) > 0 {
-			return 0, fmt.Errorf("%w: the keys this delete compared are gone, by it or by another writer", ErrUnavailable)
+			return 0, fmt.Errorf("%w: the keys this delete compared are gone, by it or by another writer", cluster.ErrUnavailable)
 		}
 		// A blind delete, and the keys are gone: whether this Txn or
 		// another removed them, the state is the one asked for.
@@ -689,15 +697,15 @@ func resolveOutcome(ctx context.Context, txn Txn, read outcomeReader) (int64, er
 
 // requestContext bounds one request by RequestTimeout, or by the caller's
 // deadline when that is earlier.
-func (e *Etcd) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+func (e *Store) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, e.cfg.RequestTimeout)
 }
 
 // wrap gives err context, and marks it ErrUnavailable when it means etcd
 // did not answer in time.
-func (e *Etcd) wrap(what string, err error) error {
+func (e *Store) wrap(what string, err error) error {
 	if transient(err) {
-		return fmt.Errorf("cluster: %s: %w: %w", what, ErrUnavailable, err)
+		return fmt.Errorf("cluster: %s: %w: %w", what, cluster.ErrUnavailable, err)
 	}
 	return fmt.Errorf("cluster: %s: %w", what, err)
 }

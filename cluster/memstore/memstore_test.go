@@ -1,4 +1,4 @@
-package cluster_test
+package memstore_test
 
 import (
 	"context"
@@ -6,29 +6,22 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"twostep/internal/fakeclock"
-
-	"go.uber.org/goleak"
 
 	"twostep/cluster"
+	"twostep/cluster/memstore"
 	"twostep/cluster/storetest"
+	"twostep/internal/fakeclock"
+	"twostep/internal/leakcheck"
 )
 
-// checkLeaks fails t if goroutines started during t outlive it and its
-// cleanups (registered first, it runs last).
-func checkLeaks(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-}
-
 func TestMemoryConformance(t *testing.T) {
-	checkLeaks(t)
-	storetest.Run(t, func(t *testing.T) cluster.Store { return cluster.NewMemory() })
+	leakcheck.Check(t)
+	storetest.Run(t, func(t *testing.T) cluster.Store { return memstore.New() })
 }
 
 func TestMemoryTTLExact(t *testing.T) {
 	clock := fakeclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	m := cluster.NewMemory(cluster.WithMemoryClock(clock.Now))
+	m := memstore.New(memstore.WithClock(clock.Now))
 	ctx := t.Context()
 	if _, err := m.Commit(ctx, cluster.Txn{Then: []cluster.Op{{Key: "k", Value: []byte("v"), TTL: 30 * time.Second}}}); err != nil {
 		t.Fatal(err)
@@ -52,7 +45,7 @@ func TestMemoryTTLExact(t *testing.T) {
 // TestMemoryRevisions pins the etcd-like counter: a fresh store is at 1,
 // each Commit that changes something adds exactly one, others add none.
 func TestMemoryRevisions(t *testing.T) {
-	m := cluster.NewMemory()
+	m := memstore.New()
 	tests := []struct {
 		name string
 		txn  cluster.Txn
@@ -78,7 +71,7 @@ func TestMemoryRevisions(t *testing.T) {
 // TestMemoryConcurrentUse is for -race: readers and writers on
 // overlapping keys.
 func TestMemoryConcurrentUse(t *testing.T) {
-	m := cluster.NewMemory()
+	m := memstore.New()
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := range 8 {

@@ -1,67 +1,66 @@
-package cluster
+package configs
 
 import (
+	"twostep/cluster"
+	"twostep/cluster/embedded"
+	"twostep/cluster/etcdstore"
 	"twostep/confcheck"
 )
 
-// Config is the cluster section of the configuration file: where the
+// Cluster is the cluster section of the configuration file: where the
 // shared state lives, an external etcd cluster or the embedded
 // single-member one, and the key file that seals OTP seeds. Each node's
-// daemon and twostepctl read it; StartEmbedded, OpenEtcd and LoadKeyring
-// take its parts.
-type Config struct {
+// daemon and twostepctl read it. The section is assembled here from its
+// owners' parts, since no one package owns all of them: etcdstore.Open
+// takes Etcd, embedded.Start takes Embedded, cluster.LoadKeyring takes
+// SeedKeys, and the cross-part rules (endpoints or embedded; the embedded
+// etcd's client CA needs a client certificate) are checked by Validate.
+type Cluster struct {
 	// Etcd reaches the store; its keys (endpoints, prefix, the TLS files,
 	// username and password, timeouts) are the section's own. Without
 	// endpoints it reaches the embedded etcd (WithDefaults).
-	Etcd EtcdConfig `yaml:",inline"`
+	Etcd etcdstore.Config `yaml:",inline"`
 	// Embedded is the single-member etcd twostepd runs when Etcd has no
-	// endpoints (the default); its data in DefaultDataDir unless set.
-	Embedded EmbeddedConfig `yaml:"embedded"`
+	// endpoints (the default); its data in embedded.DefaultDataDir unless set.
+	Embedded embedded.Config `yaml:"embedded"`
 	// SeedKeys is the key file sealing OTP seeds (AES-256-GCM), kept
-	// outside etcd (LoadKeyring); default /etc/twostep/seed.key
-	// (DefaultSeedKeys). Create it with `twostepctl keygen -out FILE`.
+	// outside etcd (cluster.LoadKeyring); default /etc/twostep/seed.key
+	// (cluster.DefaultSeedKeys). Create it with `twostepctl keygen -out FILE`.
 	SeedKeys string `yaml:"seed_keys" config:"path"`
 	// Issuer names the service in authenticator apps (otpauth URIs, the
-	// portal); default "twostep" (DefaultIssuer).
+	// portal); default "twostep" (cluster.DefaultIssuer).
 	Issuer string `yaml:"issuer"`
 }
 
-// Defaults of Config.
-const (
-	DefaultDataDir  = "/var/lib/twostep/etcd"
-	DefaultSeedKeys = "/etc/twostep/seed.key"
-	DefaultIssuer   = "twostep"
-)
-
-// DefaultConfig is the section a configuration file that leaves every key
+// DefaultCluster is the section a configuration file that leaves every key
 // out stands for, for a loader to decode the file's keys over: in the
-// file, embedded.start_timeout left out is DefaultStartTimeout, and 0s is
-// refused (Validate), where EmbeddedConfig's zero value is the default.
-func DefaultConfig() Config {
-	return Config{Embedded: EmbeddedConfig{StartTimeout: DefaultStartTimeout}}
+// file, embedded.start_timeout left out is embedded.DefaultStartTimeout, and 0s is
+// refused (Validate), where embedded.Config's zero value is the default.
+func DefaultCluster() Cluster {
+	return Cluster{Embedded: embedded.Config{StartTimeout: embedded.DefaultStartTimeout}}
 }
 
 // UsesEmbedded reports whether twostepd runs its own etcd (after
 // WithDefaults).
-func (c Config) UsesEmbedded() bool { return c.Embedded.DataDir != "" }
+func (c Cluster) UsesEmbedded() bool { return c.Embedded.DataDir != "" }
 
 // WithDefaults returns c with its defaults applied: without endpoints,
 // the embedded etcd's, and its client URL as the only endpoint.
-func (c Config) WithDefaults() Config {
+func (c Cluster) WithDefaults() Cluster {
 	if c.SeedKeys == "" {
-		c.SeedKeys = DefaultSeedKeys
+		c.SeedKeys = cluster.DefaultSeedKeys
 	}
 	if c.Issuer == "" {
-		c.Issuer = DefaultIssuer
+		c.Issuer = cluster.DefaultIssuer
 	}
 	if len(c.Etcd.Endpoints) > 0 {
-		c.Embedded = EmbeddedConfig{}
+		c.Embedded = embedded.Config{}
 	} else {
 		if c.Embedded.DataDir == "" {
-			c.Embedded.DataDir = DefaultDataDir
+			c.Embedded.DataDir = embedded.DefaultDataDir
 		}
-		c.Embedded = c.Embedded.withDefaults()
-		c.Embedded.Name = "" // not the file's; StartEmbedded fills it in
+		c.Embedded = c.Embedded.WithDefaults()
+		c.Embedded.Name = "" // not the file's; embedded.Start fills it in
 		c.Etcd.Endpoints = []string{c.Embedded.ClientURL}
 	}
 	c.Etcd = c.Etcd.WithDefaults()
@@ -70,15 +69,15 @@ func (c Config) WithDefaults() Config {
 
 // Validate reports every problem of c, a section decoded over
 // DefaultConfig, in one confcheck.Problems.
-func (c Config) Validate() error {
+func (c Cluster) Validate() error {
 	var ps confcheck.Problems
 	if len(c.Etcd.Endpoints) > 0 {
-		if c.Embedded != DefaultConfig().Embedded {
+		if c.Embedded != DefaultCluster().Embedded {
 			ps.Add("embedded", "give either endpoints (an external etcd) or embedded, not both")
 		}
 	} else {
 		if c.Embedded.StartTimeout == 0 {
-			// Written as 0s: EmbeddedConfig would take it for the default.
+			// Written as 0s: embedded.Config would take it for the default.
 			ps.Add("embedded.start_timeout", "at least 1s; got 0s")
 		}
 		d := c.WithDefaults()

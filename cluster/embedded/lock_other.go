@@ -1,6 +1,6 @@
 //go:build !unix
 
-package cluster
+package embedded
 
 // dataDirFree cannot test the database's lock here; etcd's own start-up
 // takes it.
