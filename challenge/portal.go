@@ -228,7 +228,7 @@ func (e *Engine) PortalPush(ctx context.Context, name, device, from, purpose str
 			User: name, Device: dev.ID, DeviceName: dev.Name, Client: PortalService, NASID: purpose,
 			NASAddr: e.push.cfg.Node, From: from, Created: now, Expires: now.Add(e.push.cfg.Timeout),
 		}
-		return e.push.pushes.Start(ctx, acct, p, number, "", nil, e.push.cfg.Limit, now)
+		return e.push.pushes.Start(ctx, acct, p, cluster.PushStart{Number: number, Limit: e.push.cfg.Limit}, now)
 	})
 	if refused != nil {
 		return PortalPush{}, *refused, nil

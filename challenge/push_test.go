@@ -579,7 +579,7 @@ func TestPushResentWhileTheCopyWaits(t *testing.T) {
 	dead := cluster.NewPushes(w.store, w.keys)
 	p := &cluster.Push{User: "alice", Device: id, DeviceName: "phone", Client: "vpn", NASAddr: pushNAS.Addr().String(),
 		Created: now, Expires: now.Add(time.Minute), Data: []byte(`{}`)}
-	if err := dead.Start(ctx, acct, p, "", joinKey(req), []byte(req.Password), cluster.PushLimit{}, now); err != nil {
+	if err := dead.Start(ctx, acct, p, cluster.PushStart{Join: joinKey(req), Secret: []byte(req.Password)}, now); err != nil {
 		t.Fatal(err)
 	}
 	done := w.phone(0, cluster.PushApproved, "")
@@ -628,7 +628,7 @@ func TestPushCopyOfAGonePush(t *testing.T) {
 			now := time.Now()
 			p := &cluster.Push{User: "alice", Device: id, DeviceName: "phone", Client: "vpn", NASAddr: pushNAS.Addr().String(),
 				Created: now, Expires: now.Add(time.Minute), Data: []byte(`{}`)}
-			if err := cluster.NewPushes(w.store, w.keys).Start(ctx, acct, p, "", joinKey(req), []byte(req.Password), cluster.PushLimit{}, now); err != nil {
+			if err := cluster.NewPushes(w.store, w.keys).Start(ctx, acct, p, cluster.PushStart{Join: joinKey(req), Secret: []byte(req.Password)}, now); err != nil {
 				t.Fatal(err)
 			}
 			if err := tc.edit(ctx, w.store, "push/"+p.ID); err != nil {

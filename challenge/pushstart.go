@@ -104,7 +104,7 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 			Client: req.Client, Service: req.Service, NASAddr: req.Source.Addr().String(), NASID: req.NASIdentifier, From: req.CallingStationID,
 			Created: now, Expires: now.Add(e.push.cfg.Timeout), Data: data,
 		}
-		err := e.push.pushes.Start(ctx, acct, p, number, join, []byte(req.Password), e.push.cfg.Limit, now)
+		err := e.push.pushes.Start(ctx, acct, p, cluster.PushStart{Number: number, Join: join, Secret: []byte(req.Password), Limit: e.push.cfg.Limit}, now)
 		if errors.Is(err, cluster.ErrConflict) {
 			// A copy of this request (the NAS failed over while this node
 			// checked the password) may have started the push: follow it.

@@ -248,21 +248,37 @@ func NewPushNumber() string {
 	return fmt.Sprint(10 + n.Int64())
 }
 
+// PushStart is what Start keeps beside the push record itself.
+type PushStart struct {
+	// Number is verified push's number, sealed into the record; empty
+	// for a plain push.
+	Number string
+	// Join names the request (JoinKey), so that a copy of it reaching
+	// any node joins this push; empty for none (the portal's pushes).
+	Join string
+	// Secret binds the join record to the request's password: only a
+	// copy of the request itself finds the push.
+	Secret []byte
+	// Limit caps the user's pushes in a window.
+	Limit PushLimit
+}
+
 // Start stores p as a new pending push for acct, with a join record under
-// join (when not empty) bound to secret, and counts it against limit. It
-// fills in p's id and signature. ErrPushLimit means the user already had
-// limit.Count pushes in the window (and no copy of the request started
-// one); ErrConflict that acct's push log changed since Load (the caller
-// loads again) or that a copy of the request started a push already (the
-// caller joins it).
-func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number string, join string, secret []byte, limit PushLimit, now time.Time) error {
+// s.Join (when not empty) bound to s.Secret, and counts it against
+// s.Limit. It fills in p's id and signature. ErrPushLimit means the user
+// already had Limit.Count pushes in the window (and no copy of the
+// request started one); ErrConflict that acct's push log changed since
+// Load (the caller loads again) or that a copy of the request started a
+// push already (the caller joins it).
+func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, s PushStart, now time.Time) error {
+	limit := s.Limit
 	recent := acct.PushLog.within(limit.Window, now)
 	if limit.Count > 0 && len(recent) >= limit.Count {
 		// A copy of the request that started the last push (a NAS
 		// failing over) is not a new push: it joins that one, whatever
 		// the limit.
-		if join != "" {
-			_, err := ps.store.Get(ctx, pushJoinKey(join))
+		if s.Join != "" {
+			_, err := ps.store.Get(ctx, pushJoinKey(s.Join))
 			switch {
 			case err == nil:
 				return fmt.Errorf("%w: a copy of this request started a push already", ErrConflict)
@@ -277,8 +293,8 @@ func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number stri
 	p.ID = base64.RawURLEncoding.EncodeToString(id)
 	p.Account, p.State, p.Nonce = acct.Name, PushPending, newNonce()
 	p.Created, p.Expires = p.Created.UTC(), p.Expires.UTC()
-	if number != "" {
-		sealed, err := ps.keys.Seal([]byte(number), numberAAD(p.ID))
+	if s.Number != "" {
+		sealed, err := ps.keys.Seal([]byte(s.Number), numberAAD(p.ID))
 		if err != nil {
 			return fmt.Errorf("cluster: seal push number: %w", err)
 		}
@@ -309,8 +325,8 @@ func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number stri
 			{Key: pushLogKey(acct.Name), Value: lb, TTL: max(limit.Window, ttl, time.Hour)},
 		},
 	}
-	if join != "" {
-		kid, mac := ps.keys.MAC(joinPurpose, append([]byte(join+"\x00"+p.ID+"\x00"), secret...))
+	if s.Join != "" {
+		kid, mac := ps.keys.MAC(joinPurpose, append([]byte(s.Join+"\x00"+p.ID+"\x00"), s.Secret...))
 		jb, err := json.Marshal(joinRecord{Push: p.ID, KeyID: kid, Secret: mac})
 		if err != nil {
 			return err
@@ -318,8 +334,8 @@ func (ps *Pushes) Start(ctx context.Context, acct *Account, p *Push, number stri
 		// A join record already there is the push a copy of this
 		// request started on another node meanwhile: ErrConflict, and
 		// the caller joins it.
-		txn.If = append(txn.If, Compare{Key: pushJoinKey(join)})
-		txn.Then = append(txn.Then, Op{Key: pushJoinKey(join), Value: jb, TTL: ttl})
+		txn.If = append(txn.If, Compare{Key: pushJoinKey(s.Join)})
+		txn.Then = append(txn.Then, Op{Key: pushJoinKey(s.Join), Value: jb, TTL: ttl})
 	}
 	rev, err := ps.store.Commit(ctx, txn)
 	if err != nil {

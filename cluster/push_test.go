@@ -30,7 +30,7 @@ func TestPushRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := testPush(user, now)
-		return p, ps.Start(ctx, acct, p, number, join, secret, limit, now)
+		return p, ps.Start(ctx, acct, p, cluster.PushStart{Number: number, Join: join, Secret: secret, Limit: limit}, now)
 	}
 
 	t.Run("start, read back, answer once", func(t *testing.T) {
@@ -96,12 +96,12 @@ func TestPushRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := testPush("zoe", t0.Add(2*time.Minute))
-		err := ps.Start(ctx, stale, p, "", "join-zoe", []byte("pw"), limit, t0.Add(2*time.Minute))
+		err := ps.Start(ctx, stale, p, cluster.PushStart{Join: "join-zoe", Secret: []byte("pw"), Limit: limit}, t0.Add(2*time.Minute))
 		if !errors.Is(err, cluster.ErrConflict) {
 			t.Fatalf("the copy, on its stale read: %v, want ErrConflict", err)
 		}
 		fresh, _ := a.Load(ctx, "zoe")
-		err = ps.Start(ctx, fresh, p, "", "join-zoe", []byte("pw"), limit, t0.Add(2*time.Minute))
+		err = ps.Start(ctx, fresh, p, cluster.PushStart{Join: "join-zoe", Secret: []byte("pw"), Limit: limit}, t0.Add(2*time.Minute))
 		if !errors.Is(err, cluster.ErrConflict) || errors.Is(err, cluster.ErrPushLimit) {
 			t.Fatalf("the copy, read again: %v, want ErrConflict (join), not ErrPushLimit", err)
 		}
@@ -111,14 +111,14 @@ func TestPushRecords(t *testing.T) {
 	})
 	t.Run("stale account conflicts", func(t *testing.T) {
 		acct, _ := a.Load(ctx, "erin")
-		if err := ps.Start(ctx, acct, testPush("erin", t0), "", "", nil, limit, t0); err != nil {
+		if err := ps.Start(ctx, acct, testPush("erin", t0), cluster.PushStart{Limit: limit}, t0); err != nil {
 			t.Fatal(err)
 		}
 		stale, _ := a.Load(ctx, "erin")
-		if err := ps.Start(ctx, acct, testPush("erin", t0), "", "", nil, limit, t0); err != nil {
+		if err := ps.Start(ctx, acct, testPush("erin", t0), cluster.PushStart{Limit: limit}, t0); err != nil {
 			t.Fatal(err) // acct was updated by the first Start
 		}
-		if err := ps.Start(ctx, stale, testPush("erin", t0), "", "", nil, limit, t0); !errors.Is(err, cluster.ErrConflict) {
+		if err := ps.Start(ctx, stale, testPush("erin", t0), cluster.PushStart{Limit: limit}, t0); !errors.Is(err, cluster.ErrConflict) {
 			t.Fatalf("start from a stale load: %v, want ErrConflict", err)
 		}
 	})
@@ -136,7 +136,7 @@ func TestPushRecords(t *testing.T) {
 			t.Fatalf("Join with another password: %v, want ErrJoinMismatch", err)
 		}
 		acct, _ := a.Load(ctx, "frank")
-		if err := ps.Start(ctx, acct, testPush("frank", t0), "", join, []byte("pw"), limit, t0); !errors.Is(err, cluster.ErrConflict) {
+		if err := ps.Start(ctx, acct, testPush("frank", t0), cluster.PushStart{Join: join, Secret: []byte("pw"), Limit: limit}, t0); !errors.Is(err, cluster.ErrConflict) {
 			t.Fatalf("a second push for the same request: %v, want ErrConflict", err)
 		}
 		if _, err := ps.Join(ctx, cluster.JoinKey("192.0.2.1", 8, [16]byte{1, 2, 3}, "frank"), []byte("pw")); !errors.Is(err, cluster.ErrNotFound) {
@@ -176,7 +176,7 @@ func TestPushRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		plain := testPush("ivy", t0)
-		if err := ps.Start(ctx, acct, plain, "", "", nil, limit, t0); err != nil {
+		if err := ps.Start(ctx, acct, plain, cluster.PushStart{Limit: limit}, t0); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := ps.Get(ctx, plain.ID); err != nil || got.ShownService() != "vpn" {
@@ -184,7 +184,7 @@ func TestPushRecords(t *testing.T) {
 		}
 		p := testPush("ivy", t0)
 		p.Service = "Staff VPN"
-		if err := ps.Start(ctx, acct, p, "", "", nil, limit, t0); err != nil {
+		if err := ps.Start(ctx, acct, p, cluster.PushStart{Limit: limit}, t0); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := ps.Get(ctx, p.ID); err != nil || got.ShownService() != "Staff VPN" || got.Client != "vpn" {
@@ -217,7 +217,7 @@ func TestPushWait(t *testing.T) {
 	now := time.Now()
 	acct, _ := a.Load(ctx, "alice")
 	p := testPush("alice", now)
-	if err := node1.Start(ctx, acct, p, "", "", nil, cluster.PushLimit{}, now); err != nil {
+	if err := node1.Start(ctx, acct, p, cluster.PushStart{}, now); err != nil {
 		t.Fatal(err)
 	}
 

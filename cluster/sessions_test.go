@@ -117,7 +117,7 @@ func TestOpenPushesAndDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := &cluster.Push{User: "carol", Device: device, DeviceName: device, Client: "vpn", NASAddr: "192.0.2.1", Created: now, Expires: now.Add(ttl)}
-		if err := ps.Start(ctx, acct, p, "", "", nil, limit, now); err != nil {
+		if err := ps.Start(ctx, acct, p, cluster.PushStart{Limit: limit}, now); err != nil {
 			t.Fatal(err)
 		}
 		return p

@@ -107,7 +107,7 @@ func (w *approvalWorld) start(t *testing.T, dev cluster.Device, number string, a
 	now := time.Now()
 	p := &cluster.Push{User: "alice", Device: dev.ID, DeviceName: dev.Name, Client: "vpn", NASAddr: "192.0.2.1",
 		NASID: "fw1", From: "198.51.100.7", Created: now, Expires: now.Add(30 * time.Second)}
-	if err := w.pushes.Start(ctx, acct, p, number, "", nil, cluster.PushLimit{}, now); err != nil {
+	if err := w.pushes.Start(ctx, acct, p, cluster.PushStart{Number: number}, now); err != nil {
 		t.Fatal(err)
 	}
 	pd, err := dev.PushDevice()
