@@ -6,10 +6,12 @@
 // listener. Every other section belongs to the package that uses it, as
 // a struct with yaml tags and a Validate that reports problems under the
 // file's keys (confcheck.Problems): radiusd.Config and
-// radiusd.ClientConfig, directory.Config, Cluster and the
-// help desk's BypassConfig and RecoveryConfig, challenge.Policy and
-// PasscodesConfig, portal.Config, and the push section made of
-// portal.APIConfig, challenge.PushConfig and notify.Config. configs
+// radiusd.ClientConfig, directory.Config, the help desk's
+// cluster.BypassConfig and RecoveryConfig, challenge.Policy and
+// PasscodesConfig, portal.Config. Two sections span owners and are
+// assembled here from their parts: cluster (Cluster: etcdstore.Config,
+// embedded.Config, the seed key file) and push (portal.APIConfig,
+// challenge.PushConfig and notify.Config). configs
 // decodes each section over its owner's defaults, key by key (decode.go),
 // makes the settings tagged config:"path" absolute, resolves those
 // tagged config:"secret" from the file, a file of their own or the
