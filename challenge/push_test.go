@@ -361,12 +361,15 @@ func TestPushFraudLocks(t *testing.T) {
 		t.Errorf("%d pushes, want 1: a locked user gets none", w.notifier.count())
 	}
 	events, _ := cluster.NewAudit(w.store, 0).List(context.Background(), time.Time{}, "alice")
-	found := false
+	var got []string
 	for _, ev := range events {
-		found = found || ev.Action == "push.fraud"
+		got = append(got, ev.Action+" by "+ev.Actor+": "+ev.Detail)
 	}
-	if !found {
-		t.Errorf("no push.fraud audit event in %+v", events)
+	// The lock commits with its event; the device's answer is recorded
+	// after it.
+	want := []string{"user.lock by test: cause fraud, until an admin unlocks", "push.fraud by test: "}
+	if len(got) != 2 || got[0] != want[0] || !strings.HasPrefix(got[1], want[1]) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 

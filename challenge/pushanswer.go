@@ -95,13 +95,13 @@ func (e *Engine) AnswerPush(ctx context.Context, id, device string, a cluster.Pu
 	}
 	switch {
 	case mismatch:
-		e.auditPush(ctx, got, "push.number_mismatch", now)
+		e.auditPush(ctx, got, cluster.ActionPushNumberMismatch, now)
 		return got, ErrNumberMismatch
 	case a.Decision == cluster.PushApproved:
 		// For "last used" in the portal; a failed write loses only that.
 		_ = e.sf.accounts.Touch(ctx, p.Account, p.Device, now)
 	case a.Decision == cluster.PushDenied:
-		e.auditPush(ctx, got, "push.deny", now)
+		e.auditPush(ctx, got, cluster.ActionPushDeny, now)
 	case a.Decision == cluster.PushFraud:
 		if err := e.reportFraud(ctx, got, now); err != nil {
 			return got, err
@@ -188,7 +188,7 @@ func (e *Engine) reportFraud(ctx context.Context, p *cluster.Push, now time.Time
 	if err := e.sf.accounts.Lock(ctx, p.Account, cluster.LockFraud, now); err != nil {
 		return fmt.Errorf("challenge: lock after a fraud report: %w", err)
 	}
-	e.auditPush(ctx, p, "push.fraud", now)
+	e.auditPush(ctx, p, cluster.ActionPushFraud, now)
 	if e.push.cfg.Alert != nil {
 		e.push.cfg.Alert(ctx, p)
 	}
@@ -201,7 +201,7 @@ func (e *Engine) auditPush(ctx context.Context, p *cluster.Push, action string, 
 		return
 	}
 	detail := fmt.Sprintf("push %s to device %q for %s from %s (NAS %s)", p.ID, p.DeviceName, p.Client, orDash(p.From), p.NASAddr)
-	if action == "push.fraud" {
+	if action == cluster.ActionPushFraud {
 		detail += "; account locked until an admin unlocks it"
 	}
 	_ = e.audit.Record(ctx, cluster.Event{Time: now, Action: action, Actor: e.actor, User: p.Account, Detail: detail})
