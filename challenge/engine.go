@@ -22,7 +22,7 @@ type Engine struct {
 	policy Policy
 	sf     *secondFactor  // nil: Require accepts the password alone
 	push   *pushFactor    // nil: no push approval
-	audit  *cluster.Audit // nil: bypass uses are only logged
+	audit  *cluster.Audit // nil: nothing is audited
 	actor  string         // who this node is, in audit events
 	now    func() time.Time
 }
@@ -40,8 +40,12 @@ func WithPasscodes(cfg Passcodes, accounts *cluster.Accounts, challenges *cluste
 	}
 }
 
-// WithAudit records every use of a bypass code in the cluster's audit
-// trail, as actor (e.g. "twostepd host1").
+// WithAudit records what the engine changes by itself in the cluster's
+// audit trail, as actor (cluster.NodeActor: "node vpn1"): each use of a
+// bypass code and each lock (too many wrong codes, a fraud report), in
+// the transaction of the change; a device's push denials and fraud
+// reports; a recovery passcode spent at a portal sign-in, as the user
+// (cluster.PortalActor).
 func WithAudit(audit *cluster.Audit, actor string) Option {
 	return func(e *Engine) { e.audit, e.actor = audit, actor }
 }
@@ -58,6 +62,9 @@ func NewEngine(dir Directory, policy Policy, opts ...Option) *Engine {
 	e := &Engine{dir: dir, policy: policy, now: time.Now}
 	for _, o := range opts {
 		o(e)
+	}
+	if e.sf != nil && e.audit != nil {
+		e.sf.accounts = e.sf.accounts.As(cluster.Actor{Name: e.actor, Now: e.now})
 	}
 	return e
 }
@@ -150,15 +157,4 @@ func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, in t
 		name = req.User
 	}
 	return e.require(ctx, req, name, rule, in)
-}
-
-// Audit records what a user did to their own account (a device added or
-// removed in the portal) in the audit trail, as this node; without an
-// audit trail it does nothing. A failed write does not undo the action:
-// it is returned for the caller's log.
-func (e *Engine) Audit(ctx context.Context, user, action, detail string) error {
-	if e.audit == nil {
-		return nil
-	}
-	return e.audit.Record(context.WithoutCancel(ctx), cluster.Event{Time: e.now(), Action: action, Actor: e.actor, User: user, Detail: detail})
 }

@@ -3,6 +3,7 @@ package challenge
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -219,4 +220,47 @@ func TestLockout(t *testing.T) {
 		w.advance(30 * time.Second)
 		expect(t, w.login(ModeAppend, "pw,"+w.code(dev, 0), nil), Accept, ReasonOK)
 	})
+}
+
+// TestLockoutAudited: the wrong code that locks an account writes one
+// audit event, as the node, with the cause and the end of the lock; the
+// wrong codes before it write none.
+func TestLockoutAudited(t *testing.T) {
+	ctx := context.Background()
+	cfg := defaultPasscodes()
+	w := newSFWorld(t, cfg, Policy{}, nil)
+	audit := cluster.NewAudit(w.store, 0)
+	w.engine = NewEngine(w.dir, Policy{}, WithPasscodes(cfg, w.accounts, cluster.NewChallenges(w.store, w.keys)),
+		WithAudit(audit, cluster.NodeActor("vpn3")), WithClock(w.now))
+	dev := w.enroll("phone")
+	wrong := "000000"
+	if w.code(dev, 0) == wrong || w.code(dev, -1) == wrong || w.code(dev, 1) == wrong {
+		wrong = "111111"
+	}
+	for i := range cfg.Lockout.Attempts {
+		w.advance(time.Minute) // each in its own step: the same wrong code counts again
+		d := w.login(ModeAppend, "pw,"+wrong, nil)
+		events, err := audit.List(ctx, time.Time{}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < cfg.Lockout.Attempts-1 {
+			expect(t, d, Reject, ReasonBadPasscode)
+			if len(events) != 0 {
+				t.Fatalf("after %d wrong codes: got %+v, want no event", i+1, events)
+			}
+			continue
+		}
+		expect(t, d, Reject, ReasonLockedOut)
+		until := w.now().Add(cfg.Lockout.Duration).UTC().Format(time.RFC3339)
+		want := cluster.Event{Time: w.now(), Action: cluster.ActionUserLock, Actor: "node vpn3", User: "alice",
+			Detail: fmt.Sprintf("cause failures (%d in a row), until %s", cfg.Lockout.Attempts, until)}
+		if len(events) != 1 || events[0].Action != want.Action || events[0].Actor != want.Actor || events[0].User != want.User ||
+			events[0].Detail != want.Detail || !events[0].Time.Equal(want.Time) {
+			t.Fatalf("got %+v, want %+v", events, want)
+		}
+		if strings.Contains(events[0].Detail, wrong) {
+			t.Errorf("the event shows the code: %+v", events[0])
+		}
+	}
 }

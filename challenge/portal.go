@@ -156,19 +156,23 @@ func (e *Engine) PortalRecovery(ctx context.Context, name, code string) (Decisio
 	if c, ok := otp.Normalize(code); ok {
 		code = c
 	}
+	// The user spends it, in the portal: their event, with the use.
+	accounts := e.sf.accounts
+	if e.audit != nil {
+		accounts = accounts.As(cluster.Actor{Name: cluster.PortalActor(acct.Name), Note: "to sign in to the portal", Now: e.now})
+	}
 	locked := false
 	acct, err = e.retryOn(ctx, acct, name, "check a recovery passcode", func(ctx context.Context, acct *cluster.Account) error {
 		if locked = acct.Lockout.Locked(now); locked {
 			return nil
 		}
-		_, err := e.sf.accounts.UseRecovery(ctx, acct, code, now)
+		_, err := accounts.UseRecovery(ctx, acct, code, now)
 		return err
 	})
 	switch {
 	case locked:
 		return lockedOut(acct.Lockout), nil
 	case err == nil:
-		_ = e.Audit(ctx, acct.Name, "recovery.use", "signed in to the portal with it")
 		return withProblems(Decision{Outcome: Accept, Reason: ReasonRecovery}, acct), nil
 	case errors.Is(err, cluster.ErrCodeExpired):
 		return Decision{Outcome: Reject, Reason: ReasonBypassExpired, Message: msgRecoveryExpired}, nil

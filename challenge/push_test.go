@@ -361,12 +361,15 @@ func TestPushFraudLocks(t *testing.T) {
 		t.Errorf("%d pushes, want 1: a locked user gets none", w.notifier.count())
 	}
 	events, _ := cluster.NewAudit(w.store, 0).List(context.Background(), time.Time{}, "alice")
-	found := false
+	var got []string
 	for _, ev := range events {
-		found = found || ev.Action == "push.fraud"
+		got = append(got, ev.Action+" by "+ev.Actor+": "+ev.Detail)
 	}
-	if !found {
-		t.Errorf("no push.fraud audit event in %+v", events)
+	// The lock commits with its event; the device's answer is recorded
+	// after it.
+	want := []string{"user.lock by test: cause fraud, until an admin unlocks", "push.fraud by test: "}
+	if len(got) != 2 || got[0] != want[0] || !strings.HasPrefix(got[1], want[1]) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 
@@ -851,5 +854,47 @@ func TestPushLateFraudReportLocks(t *testing.T) {
 	acct, _ := w.accounts.Load(context.Background(), "alice")
 	if !acct.Lockout.Locked(time.Now()) {
 		t.Fatal("a late fraud report did not lock the account")
+	}
+}
+
+// refusingStore refuses every write, as an etcd whose RBAC does not let
+// the node write there.
+type refusingStore struct{ cluster.Store }
+
+func (refusingStore) Commit(context.Context, cluster.Txn) (int64, error) {
+	return 0, errors.New("etcdserver: permission denied")
+}
+
+// TestPushAnswerUnaudited: a device's answer whose audit event cannot be
+// written stands (the login is denied, a fraud report locks), and the
+// error says the event is missing, for the approval API's log.
+func TestPushAnswerUnaudited(t *testing.T) {
+	tests := []struct {
+		decision cluster.PushState
+		reason   Reason
+	}{
+		{cluster.PushDenied, ReasonPushDenied},
+		{cluster.PushFraud, ReasonPushFraud},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.decision), func(t *testing.T) {
+			w := newPushWorld(t, 1, cluster.PushLimit{})
+			ps := cluster.NewPushes(w.store, w.keys)
+			t.Cleanup(ps.Close)
+			w.nodes[0] = NewEngine(w.dir, Policy{},
+				WithPasscodes(Passcodes{Lockout: cluster.LockoutPolicy{Attempts: 10}}, w.accounts, cluster.NewChallenges(w.store, w.keys)),
+				WithPush(PushConfig{Node: "node1"}, ps, w.notifier),
+				WithAudit(cluster.NewAudit(refusingStore{w.store}, 0), "test"))
+			w.addPhone("phone")
+			done := w.phone(0, tt.decision, "")
+			expect(t, w.login(0, w.request(ModeAppend, "pw,push", nil)), Reject, tt.reason)
+			if err := <-done; !errors.Is(err, ErrUnaudited) || !strings.Contains(err.Error(), "permission denied") {
+				t.Fatalf("answer: got %v, want ErrUnaudited with the store's error", err)
+			}
+			acct, _ := w.accounts.Load(context.Background(), "alice")
+			if locked := acct.Lockout.Locked(time.Now()); locked != (tt.decision == cluster.PushFraud) {
+				t.Errorf("locked %v after %s", locked, tt.decision)
+			}
+		})
 	}
 }

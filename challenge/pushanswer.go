@@ -27,6 +27,10 @@ var (
 	ErrAnswerRefused = errors.New("push answer refused")
 	// ErrNumberMismatch: the number is wrong; the push is denied.
 	ErrNumberMismatch = errors.New("push answer: the number does not match")
+	// ErrUnaudited: the answer is recorded (and a fraud report's lock is
+	// in force) but its audit event is not; the device is answered as
+	// for a success, and the error logged.
+	ErrUnaudited = errors.New("push answer recorded, its audit event not")
 )
 
 // AnswerPush records a device's answer to a push, on whichever node the
@@ -87,21 +91,21 @@ func (e *Engine) AnswerPush(ctx context.Context, id, device string, a cluster.Pu
 	if a.Decision == cluster.PushFraud && (errors.Is(err, cluster.ErrPushAnswered) || errors.Is(err, cluster.ErrPushExpired)) {
 		// "This wasn't me" after the login was decided or timed out
 		// still protects the account.
-		e.reportFraud(ctx, p, now)
-		return got, err
+		return got, errors.Join(err, e.reportFraud(ctx, p, now))
 	}
 	if err != nil {
 		return got, err
 	}
 	switch {
 	case mismatch:
-		e.auditPush(ctx, got, "push.number_mismatch", now)
-		return got, ErrNumberMismatch
+		return got, errors.Join(ErrNumberMismatch, e.auditPush(ctx, got, cluster.ActionPushNumberMismatch, now))
 	case a.Decision == cluster.PushApproved:
 		// For "last used" in the portal; a failed write loses only that.
 		_ = e.sf.accounts.Touch(ctx, p.Account, p.Device, now)
 	case a.Decision == cluster.PushDenied:
-		e.auditPush(ctx, got, "push.deny", now)
+		if err := e.auditPush(ctx, got, cluster.ActionPushDeny, now); err != nil {
+			return got, err
+		}
 	case a.Decision == cluster.PushFraud:
 		if err := e.reportFraud(ctx, got, now); err != nil {
 			return got, err
@@ -188,23 +192,27 @@ func (e *Engine) reportFraud(ctx context.Context, p *cluster.Push, now time.Time
 	if err := e.sf.accounts.Lock(ctx, p.Account, cluster.LockFraud, now); err != nil {
 		return fmt.Errorf("challenge: lock after a fraud report: %w", err)
 	}
-	e.auditPush(ctx, p, "push.fraud", now)
+	err := e.auditPush(ctx, p, cluster.ActionPushFraud, now)
 	if e.push.cfg.Alert != nil {
 		e.push.cfg.Alert(ctx, p)
 	}
-	return nil
+	return err
 }
 
-// auditPush records what a device said about a login.
-func (e *Engine) auditPush(ctx context.Context, p *cluster.Push, action string, now time.Time) {
+// auditPush records what a device said about a login, after the answer
+// is recorded: an error wraps ErrUnaudited.
+func (e *Engine) auditPush(ctx context.Context, p *cluster.Push, action string, now time.Time) error {
 	if e.audit == nil {
-		return
+		return nil
 	}
 	detail := fmt.Sprintf("push %s to device %q for %s from %s (NAS %s)", p.ID, p.DeviceName, p.Client, orDash(p.From), p.NASAddr)
-	if action == "push.fraud" {
+	if action == cluster.ActionPushFraud {
 		detail += "; account locked until an admin unlocks it"
 	}
-	_ = e.audit.Record(ctx, cluster.Event{Time: now, Action: action, Actor: e.actor, User: p.Account, Detail: detail})
+	if err := e.audit.Record(ctx, cluster.Event{Time: now, Action: action, Actor: e.actor, User: p.Account, Detail: detail}); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnaudited, err)
+	}
+	return nil
 }
 
 func orDash(s string) string {

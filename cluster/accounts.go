@@ -19,6 +19,10 @@ import (
 type Accounts struct {
 	store Store
 	keys  *Keyring
+	// by is who makes the changes, audited in audit (As); nil: changes
+	// are not audited.
+	by    *Actor
+	audit *Audit
 }
 
 // NewAccounts returns Accounts over store; keys seals and opens device
@@ -184,9 +188,13 @@ func (a *Accounts) SetDefaultPush(ctx context.Context, user, device string) erro
 		if err != nil {
 			return Txn{}, err
 		}
+		ev, err := a.event(time.Time{}, ActionDeviceDefault, acct.Name, deviceText(d.Type, d.Name, d.ID, d.Serial)+" gets the automatic pushes")
+		if err != nil {
+			return Txn{}, err
+		}
 		return Txn{
 			If:   []Compare{{Key: profileKey(acct.Name), ModRevision: acct.Profile.rev}},
-			Then: []Op{Put(profileKey(acct.Name), b)},
+			Then: append([]Op{Put(profileKey(acct.Name), b)}, ev...),
 		}, nil
 	})
 	return err

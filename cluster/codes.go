@@ -156,13 +156,42 @@ func (a *Accounts) IssueBypass(ctx context.Context, user string, spec BypassSpec
 	if err != nil {
 		return "", Bypass{}, err
 	}
+	ev, err := a.event(now, ActionBypassIssue, user, bypassText(b, allowsText(b)))
+	if err != nil {
+		return "", Bypass{}, err
+	}
 	if _, err := a.store.Commit(ctx, Txn{
 		If:   []Compare{{Key: key, ModRevision: 0}},
-		Then: []Op{{Key: key, Value: v, TTL: spec.TTL + recordSlack}},
+		Then: append([]Op{{Key: key, Value: v, TTL: spec.TTL + recordSlack}}, ev...),
 	}); err != nil {
 		return "", Bypass{}, fmt.Errorf("cluster: issue bypass code for %q: %w", user, err)
 	}
 	return code, b, nil
+}
+
+// bypassText names bypass code b in audit events, with what it says of
+// its uses: "code 3f9a0c1d (short), 5 uses, expires 2026-11-25T10:00:00Z".
+func bypassText(b Bypass, uses string) string {
+	return fmt.Sprintf("code %s (%s), %s, expires %s", b.ID, b.Profile, uses, b.Expires.UTC().Format(time.RFC3339))
+}
+
+// allowsText says how many logins b allows: "5 uses", "unlimited uses".
+func allowsText(b Bypass) string {
+	switch b.MaxUses {
+	case 0:
+		return "unlimited uses"
+	case 1:
+		return "1 use"
+	}
+	return fmt.Sprintf("%d uses", b.MaxUses)
+}
+
+// usesText says how much of b was used: "2 of 5", "3 of unlimited".
+func usesText(b Bypass) string {
+	if b.MaxUses == 0 {
+		return fmt.Sprintf("%d of unlimited", b.Used)
+	}
+	return fmt.Sprintf("%d of %d", b.Used, b.MaxUses)
 }
 
 // RevokeBypass deletes user's bypass code id, or all of them when id is
@@ -188,6 +217,11 @@ func (a *Accounts) RevokeBypass(ctx context.Context, user, id string) ([]Bypass,
 			gone = append(gone, b)
 			txn.If = append(txn.If, Compare{Key: e.Key, ModRevision: e.ModRevision})
 			txn.Then = append(txn.Then, Delete(e.Key))
+			ev, err := a.event(time.Time{}, ActionBypassRevoke, user, bypassText(b, "used "+usesText(b)))
+			if err != nil {
+				return Txn{}, err
+			}
+			txn.Then = append(txn.Then, ev...)
 		}
 		if id != "" && len(gone) == 0 {
 			return Txn{}, fmt.Errorf("%w: %q has no bypass code %q", ErrNoCode, user, id)
@@ -275,6 +309,15 @@ func (a *Accounts) UseBypass(ctx context.Context, acct *Account, code string, no
 	if acct.Lockout.rev != 0 {
 		txn.Then = append(txn.Then, Delete(lockoutKey(acct.Name)))
 	}
+	use := "unlimited uses"
+	if next.MaxUses > 0 {
+		use = fmt.Sprintf("use %d of %d", next.Used, next.MaxUses)
+	}
+	ev, err := a.event(now, ActionBypassUse, acct.Name, bypassText(next, use))
+	if err != nil {
+		return cur, err
+	}
+	txn.Then = append(txn.Then, ev...)
 	rev, err := a.store.Commit(ctx, txn)
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
@@ -320,6 +363,11 @@ func (a *Accounts) IssueRecovery(ctx context.Context, user string, ttl time.Dura
 			txn.Then = append(txn.Then, Delete(e.Key))
 		}
 		txn.Then = append(txn.Then, Op{Key: key, Value: v, TTL: ttl + recordSlack})
+		ev, err := a.event(now, ActionRecoveryIssue, user, fmt.Sprintf("passcode %s, expires %s", r.ID, r.Expires.Format(time.RFC3339)))
+		if err != nil {
+			return Txn{}, err
+		}
+		txn.Then = append(txn.Then, ev...)
 		return txn, nil
 	})
 	if err != nil {
@@ -361,6 +409,11 @@ func (a *Accounts) UseRecovery(ctx context.Context, acct *Account, code string, 
 	if acct.Lockout.rev != 0 {
 		txn.Then = append(txn.Then, Delete(lockoutKey(acct.Name)))
 	}
+	ev, err := a.event(now, ActionRecoveryUse, acct.Name, fmt.Sprintf("passcode %s (issued by %s)", match.ID, match.IssuedBy))
+	if err != nil {
+		return *match, err
+	}
+	txn.Then = append(txn.Then, ev...)
 	if _, err := a.store.Commit(ctx, txn); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return *match, err

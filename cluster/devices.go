@@ -228,6 +228,16 @@ func (a *Accounts) sealDevice(user string, d Device) ([]byte, error) {
 	return json.Marshal(r)
 }
 
+// deviceText names a device in audit events: `totp device "iPhone"
+// (id 3f9a0c1de2b47a65)`, with a hardware token's serial.
+func deviceText(t DeviceType, name, id, serial string) string {
+	s := fmt.Sprintf("%s device %q (id %s)", t, name, id)
+	if serial != "" {
+		s += ", token " + serial
+	}
+	return s
+}
+
 func sortDevices(ds []Device) {
 	slices.SortFunc(ds, func(a, b Device) int {
 		if c := a.Created.Compare(b.Created); c != 0 {
@@ -291,7 +301,11 @@ func (a *Accounts) addDevice(ctx context.Context, user string, d Device, first b
 			}
 			ops = append(ops, Put(usedKey(user, d.ID), u))
 		}
-		return Txn{If: guard, Then: ops}, nil
+		ev, err := a.event(time.Time{}, ActionDeviceEnroll, user, deviceText(d.Type, d.Name, d.ID, d.Serial))
+		if err != nil {
+			return Txn{}, err
+		}
+		return Txn{If: guard, Then: append(ops, ev...)}, nil
 	})
 	if err != nil {
 		return Device{}, err
@@ -376,6 +390,10 @@ func (a *Accounts) RenameDevice(ctx context.Context, user, ref, name string) err
 		if err != nil {
 			return Txn{}, err
 		}
+		ev, err := a.event(time.Time{}, ActionDeviceRename, user, fmt.Sprintf("%s renamed %q", deviceText(r.Type, r.Name, r.ID, r.Serial), name))
+		if err != nil {
+			return Txn{}, err
+		}
 		r.Name = name
 		b, err := json.Marshal(r)
 		if err != nil {
@@ -384,7 +402,7 @@ func (a *Accounts) RenameDevice(ctx context.Context, user, ref, name string) err
 		// The device's own compare is among guard's, unless it was
 		// removed between the two reads: then the write must fail.
 		guard = append(guard, Compare{Key: e.Key, ModRevision: e.ModRevision})
-		return Txn{If: guard, Then: []Op{Put(e.Key, b), vop}}, nil
+		return Txn{If: guard, Then: append([]Op{Put(e.Key, b), vop}, ev...)}, nil
 	})
 	return err
 }
@@ -409,23 +427,29 @@ func (a *Accounts) RemoveDevice(ctx context.Context, user, ref string) (Device, 
 			If:   []Compare{{Key: e.Key, ModRevision: e.ModRevision}},
 			Then: []Op{Delete(e.Key), Delete(usedKey(user, r.ID)), vop},
 		}
-		if r.Serial == "" {
-			return txn, nil
-		}
-		tr, te, err := a.readToken(ctx, r.Serial)
-		switch {
-		case errors.Is(err, ErrNoToken):
-		case err != nil:
-			return Txn{}, err
-		case tr.State == TokenAssigned && tr.DeviceID == r.ID:
-			tr.State, tr.User, tr.DeviceID, tr.Changed, tr.Nonce = TokenLost, "", "", time.Now().UTC(), newNonce()
-			tv, err := json.Marshal(tr)
-			if err != nil {
+		detail := deviceText(r.Type, r.Name, r.ID, r.Serial)
+		if r.Serial != "" {
+			tr, te, err := a.readToken(ctx, r.Serial)
+			switch {
+			case errors.Is(err, ErrNoToken):
+			case err != nil:
 				return Txn{}, err
+			case tr.State == TokenAssigned && tr.DeviceID == r.ID:
+				tr.State, tr.User, tr.DeviceID, tr.Changed, tr.Nonce = TokenLost, "", "", a.now().UTC(), newNonce()
+				tv, err := json.Marshal(tr)
+				if err != nil {
+					return Txn{}, err
+				}
+				txn.If = append(txn.If, Compare{Key: te.Key, ModRevision: te.ModRevision})
+				txn.Then = append(txn.Then, Put(te.Key, tv))
+				detail += "; the token is marked lost"
 			}
-			txn.If = append(txn.If, Compare{Key: te.Key, ModRevision: te.ModRevision})
-			txn.Then = append(txn.Then, Put(te.Key, tv))
 		}
+		ev, err := a.event(time.Time{}, ActionDeviceRemove, user, detail)
+		if err != nil {
+			return Txn{}, err
+		}
+		txn.Then = append(txn.Then, ev...)
 		return txn, nil
 	})
 	if err != nil {

@@ -131,13 +131,22 @@ func (a *Accounts) Fail(ctx context.Context, acct *Account, code string, p Locko
 		if code != "" {
 			next.LastKeyID, next.LastFailure = a.keys.MAC(lockoutPurpose, failureMessage(code, now))
 		}
+		var ev []Op
 		if next.Failures >= p.Attempts {
 			next.LockedAt, next.Cause = now.UTC(), LockFailures
 			if p.Duration > 0 {
 				next.LockedUntil = now.Add(p.Duration).UTC()
 			}
+			if ev, err = a.event(now, ActionUserLock, acct.Name, lockText(next)); err != nil {
+				return Txn{}, err
+			}
 		}
-		return a.lockoutTxn(acct.Name, &next)
+		txn, err := a.lockoutTxn(acct.Name, &next)
+		if err != nil {
+			return Txn{}, err
+		}
+		txn.Then = append(txn.Then, ev...)
+		return txn, nil
 	})
 	if err != nil {
 		return Lockout{}, err
@@ -154,17 +163,69 @@ func (a *Accounts) Fail(ctx context.Context, acct *Account, code string, p Locko
 func (a *Accounts) Unlock(ctx context.Context, user string) (bool, error) {
 	found := false
 	_, err := Update(ctx, a.store, fmt.Sprintf("unlock %q", user), func(ctx context.Context) (Txn, error) {
+		rev, detail := int64(0), "was not locked; nothing to clear"
 		e, err := a.store.Get(ctx, lockoutKey(user))
 		found = err == nil
 		switch {
 		case errors.Is(err, ErrNotFound):
-			return Txn{}, nil
 		case err != nil:
 			return Txn{}, fmt.Errorf("cluster: unlock %q: %w", user, err)
+		default:
+			// A record that does not read is removed all the same.
+			rev, detail = e.ModRevision, "an unreadable lockout record removed"
+			var l Lockout
+			if json.Unmarshal(e.Value, &l) == nil {
+				detail = clearedText(l, a.now())
+			}
 		}
-		return Txn{If: []Compare{{Key: e.Key, ModRevision: e.ModRevision}}, Then: []Op{Delete(e.Key)}}, nil
+		// An unlock of nobody is audited too: an admin looked at the
+		// account. It writes only its event, while the lockout stays
+		// absent.
+		ev, err := a.event(time.Time{}, ActionUserUnlock, user, detail)
+		if err != nil {
+			return Txn{}, err
+		}
+		txn := Txn{If: []Compare{{Key: lockoutKey(user), ModRevision: rev}}, Then: ev}
+		if found {
+			txn.Then = append(txn.Then, Delete(lockoutKey(user)))
+		}
+		return txn, nil
 	})
 	return found && err == nil, err
+}
+
+// now is the clock of a's actor, for what a change decides without a
+// time of its own; time.Now when a is not audited.
+func (a *Accounts) now() time.Time {
+	if a.by == nil {
+		return time.Now()
+	}
+	return a.by.now()
+}
+
+// lockText says why and until when l locks, for audit events: "cause
+// failures (5 in a row), until 2026-11-24T10:15:00Z".
+func lockText(l Lockout) string {
+	s := "cause " + string(l.LockedBy())
+	if l.LockedBy() == LockFailures {
+		s += fmt.Sprintf(" (%d in a row)", l.Failures)
+	}
+	if l.LockedUntil.IsZero() {
+		return s + ", until an admin unlocks"
+	}
+	return s + ", until " + l.LockedUntil.UTC().Format(time.RFC3339)
+}
+
+// clearedText says what an unlock of l at now cleared.
+func clearedText(l Lockout, now time.Time) string {
+	failures := fmt.Sprintf("%d failures cleared", l.Failures)
+	if l.Failures == 1 {
+		failures = "1 failure cleared"
+	}
+	if l.Locked(now) {
+		return fmt.Sprintf("was locked (%s, since %s); %s", lockText(l), l.LockedAt.UTC().Format(time.RFC3339), failures)
+	}
+	return "was not locked; " + failures
 }
 
 // Lock locks user now, until an admin unlocks, for cause: LockAdmin for
@@ -182,7 +243,16 @@ func (a *Accounts) Lock(ctx context.Context, user string, cause LockCause, now t
 		}
 		next := cur
 		next.LockedAt, next.LockedUntil, next.Cause = now.UTC(), time.Time{}, cause
-		return a.lockoutTxn(user, &next)
+		ev, err := a.event(now, ActionUserLock, user, lockText(next))
+		if err != nil {
+			return Txn{}, err
+		}
+		txn, err := a.lockoutTxn(user, &next)
+		if err != nil {
+			return Txn{}, err
+		}
+		txn.Then = append(txn.Then, ev...)
+		return txn, nil
 	})
 	return err
 }

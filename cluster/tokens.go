@@ -129,11 +129,21 @@ func (a *Accounts) ImportTokens(ctx context.Context, tokens []Token, now time.Ti
 		}
 		ops = append(ops, Put(tokenKey(t.Serial), v))
 	}
+	// The event commits with the last batch: the import is whole exactly
+	// when its event is there.
+	ev, err := a.event(now, ActionTokenImport, "", importText(tokens))
+	if err != nil {
+		return err
+	}
+	batches := slices.Collect(slices.Chunk(ops, importBatch))
 	var written []Compare // the records written, at the revision of their batch
-	for batch := range slices.Chunk(ops, importBatch) {
+	for i, batch := range batches {
 		txn := Txn{Then: batch}
 		for _, op := range batch {
 			txn.If = append(txn.If, Compare{Key: op.Key, ModRevision: 0})
+		}
+		if i == len(batches)-1 {
+			txn.Then = append(slices.Clip(batch), ev...)
 		}
 		rev, err := a.store.Commit(ctx, txn)
 		if err != nil {
@@ -148,6 +158,26 @@ func (a *Accounts) ImportTokens(ctx context.Context, tokens []Token, now time.Ti
 		}
 	}
 	return nil
+}
+
+// importText says what an import brought, for its audit event: "120
+// tokens (100 hotp, 20 totp)".
+func importText(tokens []Token) string {
+	kinds := map[DeviceType]int{}
+	for _, t := range tokens {
+		kinds[t.Type]++
+	}
+	var parts []string
+	for _, k := range []DeviceType{HOTP, TOTP} {
+		if kinds[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", kinds[k], k))
+		}
+	}
+	n := fmt.Sprintf("%d tokens", len(tokens))
+	if len(tokens) == 1 {
+		n = "1 token"
+	}
+	return n + " (" + strings.Join(parts, ", ") + ")"
 }
 
 // rollback deletes the records an import wrote before it failed. Each
@@ -324,7 +354,11 @@ func (a *Accounts) AssignTokenIf(ctx context.Context, serial, user, name string,
 		if err != nil {
 			return Txn{}, err
 		}
-		return Txn{If: guard, Then: append(append(ops, Put(te.Key, tv)), lockOps...)}, nil
+		ev, err := a.event(now, ActionTokenAssign, user, fmt.Sprintf("token %s (%s) as device %q (id %s)", serial, r.Type, name, d.ID))
+		if err != nil {
+			return Txn{}, err
+		}
+		return Txn{If: guard, Then: slices.Concat(ops, []Op{Put(te.Key, tv)}, lockOps, ev)}, nil
 	})
 	if err != nil {
 		return Device{}, err
@@ -357,21 +391,47 @@ func (a *Accounts) releaseToken(ctx context.Context, serial string, to TokenStat
 			return Txn{}, fmt.Errorf("%w: token %q is already %s", ErrTokenState, serial, to)
 		}
 		ops := []Op{}
+		owner, detail := "", fmt.Sprintf("token %s (%s), was %s", serial, r.Type, r.State)
 		if r.State == TokenAssigned {
 			_, vop, err := a.versionGuard(ctx, r.User)
 			if err != nil {
 				return Txn{}, err
 			}
 			ops = append(ops, Delete(deviceKey(r.User, r.DeviceID)), Delete(usedKey(r.User, r.DeviceID)), vop)
+			owner, detail = r.User, fmt.Sprintf("token %s (%s), %s removed", serial, r.Type, a.deviceLabel(ctx, r))
+		}
+		action := ActionTokenUnassign
+		if to == TokenLost {
+			action = ActionTokenLost
+		}
+		ev, err := a.event(now, action, owner, detail)
+		if err != nil {
+			return Txn{}, err
 		}
 		r.State, r.User, r.DeviceID, r.Changed, r.Nonce = to, "", "", now.UTC(), newNonce()
 		tv, err := json.Marshal(r)
 		if err != nil {
 			return Txn{}, err
 		}
-		return Txn{If: []Compare{{Key: te.Key, ModRevision: te.ModRevision}}, Then: append(ops, Put(te.Key, tv))}, nil
+		return Txn{If: []Compare{{Key: te.Key, ModRevision: te.ModRevision}}, Then: slices.Concat(ops, []Op{Put(te.Key, tv)}, ev)}, nil
 	})
 	return before, err
+}
+
+// deviceLabel names the device assigned token r is, for an audit event:
+// with its name when it reads (a label only: nothing decides on it), and
+// by id alone when a is not audited or the record does not read.
+func (a *Accounts) deviceLabel(ctx context.Context, r tokenRecord) string {
+	label := "device " + r.DeviceID
+	if a.by == nil {
+		return label
+	}
+	e, err := a.store.Get(ctx, deviceKey(r.User, r.DeviceID))
+	var d deviceRecord
+	if err != nil || json.Unmarshal(e.Value, &d) != nil {
+		return label
+	}
+	return fmt.Sprintf("device %q (id %s)", d.Name, d.ID)
 }
 
 func ownerNote(r tokenRecord) string {

@@ -127,7 +127,7 @@ func (p *Portal) rename(w http.ResponseWriter, r *http.Request, s *visit) {
 		p.renderDevices(w, r, s, http.StatusBadRequest, err.Error())
 		return
 	}
-	err = p.accounts.RenameDevice(r.Context(), s.User, r.PostFormValue("device"), name)
+	err = p.as(r, s, "").RenameDevice(r.Context(), s.User, r.PostFormValue("device"), name)
 	switch {
 	case errors.Is(err, cluster.ErrDeviceName):
 		p.renderDevices(w, r, s, http.StatusConflict, "You have a device with that name already: choose another.")
@@ -201,7 +201,7 @@ func (p *Portal) confirmed(w http.ResponseWriter, r *http.Request, s *visit, a *
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 		return
 	}
-	d, err := p.accounts.RemoveDevice(r.Context(), s.User, a.Device)
+	d, err := p.as(r, s, "").RemoveDevice(r.Context(), s.User, a.Device)
 	switch {
 	case errors.Is(err, cluster.ErrNoDevice):
 		http.Redirect(w, r, "/devices?done=removed", http.StatusSeeOther)
@@ -210,15 +210,12 @@ func (p *Portal) confirmed(w http.ResponseWriter, r *http.Request, s *visit, a *
 		p.unavailable(w, r, err)
 		return
 	}
-	if err := p.engine.Audit(r.Context(), s.User, "device.remove", fmt.Sprintf("device %q (%s) removed in the portal from %s", d.Name, d.ID, p.remoteIP(r))); err != nil {
-		p.log.Warn().Err(err).Msg("portal: audit")
-	}
 	p.log.Info().Str("user", s.User).Str("device", d.ID).Str("remote", p.remoteIP(r)).Msg("portal: device removed")
 	http.Redirect(w, r, "/devices?done=removed", http.StatusSeeOther)
 }
 
 func (p *Portal) setDefault(w http.ResponseWriter, r *http.Request, s *visit) {
-	err := p.accounts.SetDefaultPush(r.Context(), s.User, r.PostFormValue("device"))
+	err := p.as(r, s, "").SetDefaultPush(r.Context(), s.User, r.PostFormValue("device"))
 	switch {
 	case errors.Is(err, cluster.ErrNoDevice):
 		p.renderDevices(w, r, s, http.StatusNotFound, "Only a push device can get automatic pushes.")

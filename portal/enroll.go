@@ -241,7 +241,7 @@ func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *visit) {
 	}
 	// The confirming code is spent with the device: it cannot log in as
 	// well.
-	dev, err := p.addDevice(r, s, cluster.Device{
+	dev, err := p.addDevice(r, s, "authenticator app", cluster.Device{
 		Name: name, Type: cluster.TOTP, Created: now,
 		Algorithm: string(t.Algorithm), Digits: t.Digits, Period: t.Period, Secret: secret, Spent: step,
 	})
@@ -257,14 +257,16 @@ func (p *Portal) addTOTP(w http.ResponseWriter, r *http.Request, s *visit) {
 	p.added(w, r, s, dev, "authenticator app")
 }
 
-// addDevice stores d for s's user. A session that the password alone
-// opened (the enrollment grace) adds the first device only, in one
-// transaction: once the user has a device, the password is not enough.
-func (p *Portal) addDevice(r *http.Request, s *visit, d cluster.Device) (cluster.Device, error) {
+// addDevice stores d, a device of kind how, for s's user, with its
+// audit event. A session that the password alone opened (the enrollment
+// grace) adds the first device only, in one transaction: once the user
+// has a device, the password is not enough.
+func (p *Portal) addDevice(r *http.Request, s *visit, how string, d cluster.Device) (cluster.Device, error) {
+	accounts := p.as(r, s, how)
 	if s.Grace {
-		return p.accounts.AddFirstDevice(r.Context(), s.User, d)
+		return accounts.AddFirstDevice(r.Context(), s.User, d)
 	}
-	return p.accounts.AddDevice(r.Context(), s.User, d)
+	return accounts.AddDevice(r.Context(), s.User, d)
 }
 
 // wantsJSON tells the web authenticator's enrollment (a JSON call) from
@@ -289,12 +291,10 @@ func addError(err error) string {
 	return ""
 }
 
-// added finishes an enrollment: audit, log, and for a session that could
-// only enroll, the full settings from now on.
+// added finishes an enrollment (its audit event committed with it):
+// log, and for a session that could only enroll, the full settings from
+// now on.
 func (p *Portal) added(w http.ResponseWriter, r *http.Request, s *visit, dev cluster.Device, kind string) {
-	if err := p.engine.Audit(r.Context(), s.User, "device.add", fmt.Sprintf("%s %q (%s) added in the portal from %s", kind, dev.Name, dev.ID, p.remoteIP(r))); err != nil {
-		p.log.Warn().Err(err).Msg("portal: audit")
-	}
 	p.log.Info().Str("user", s.User).Str("device", dev.ID).Str("kind", kind).Str("remote", p.remoteIP(r)).Msg("portal: device added")
 	if s.Grace {
 		// The password alone opened this session: it ends with the first
@@ -380,7 +380,7 @@ func (p *Portal) addApp(w http.ResponseWriter, r *http.Request, s *visit) {
 	}
 	dev, err := cluster.NewPushDevice(name, pd, p.cfg.Now())
 	if err == nil {
-		dev, err = p.addDevice(r, s, dev)
+		dev, err = p.addDevice(r, s, "web authenticator", dev)
 	}
 	if msg := addError(err); msg != "" {
 		replyJSON(w, http.StatusConflict, appEnrolled{Error: msg})
@@ -478,7 +478,7 @@ func (p *Portal) addToken(w http.ResponseWriter, r *http.Request, s *visit) {
 	}
 	serial, code := strings.TrimSpace(r.PostFormValue("serial")), typed(r.PostFormValue("code"))
 	now := p.cfg.Now()
-	dev, err := p.accounts.AssignTokenIf(r.Context(), serial, s.User, name, now, func(d cluster.Device, next uint64) (int64, bool) {
+	dev, err := p.as(r, s, "").AssignTokenIf(r.Context(), serial, s.User, name, now, func(d cluster.Device, next uint64) (int64, bool) {
 		return tokenCode(d, code, next, now)
 	})
 	switch {

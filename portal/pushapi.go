@@ -220,6 +220,9 @@ func (api *pushAPI) answer(w http.ResponseWriter, r *http.Request) {
 		status, resp.Error, cause = http.StatusConflict, "this login was answered already", "answer_repeated"
 	case errors.Is(err, cluster.ErrPushExpired):
 		status, resp.Error, cause = http.StatusGone, "this login timed out", "answer_expired"
+	case errors.Is(err, challenge.ErrUnaudited):
+		// The answer stands; the log keeps what the trail lacks.
+		level = zerolog.ErrorLevel
 	case errors.Is(err, cluster.ErrUnavailable):
 		status, resp.Error, level, cause = http.StatusServiceUnavailable, "the service is unavailable; try again", zerolog.ErrorLevel, "unavailable"
 	default:
@@ -233,7 +236,7 @@ func (api *pushAPI) answer(w http.ResponseWriter, r *http.Request) {
 	case cause != "":
 		ev = api.cfg.Logs.Event(&api.log, level, cause).Str("error", err.Error())
 	case err != nil:
-		ev = api.log.Warn().Str("error", err.Error())
+		ev = api.log.WithLevel(level).Str("error", err.Error())
 	default:
 		ev = api.log.Info()
 	}

@@ -172,3 +172,34 @@ func TestPendingShowsServiceAndPurpose(t *testing.T) {
 		}
 	}
 }
+
+// unauditedAnswerer records every answer but not its audit event.
+type unauditedAnswerer struct{ countingAnswerer }
+
+func (*unauditedAnswerer) AnswerPush(context.Context, string, string, cluster.PushAnswer) (*cluster.Push, error) {
+	return &cluster.Push{State: cluster.PushDenied}, fmt.Errorf("%w: cluster: audit push.deny: permission denied", challenge.ErrUnaudited)
+}
+
+// TestAnswerUnaudited: an answer recorded without its audit event is a
+// success for the device, and an error in the log.
+func TestAnswerUnaudited(t *testing.T) {
+	var logs syncBuffer
+	srv := httptest.NewServer(portal.NewPushAPI(&unauditedAnswerer{}, portal.APIConfig{}, zerolog.New(&logs)))
+	defer srv.Close()
+	body := `{"push":"p1","device":"d1","decision":"denied","at":1,"signature":"AAAA"}`
+	resp, err := http.Post(srv.URL+portal.AnswerPath, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got portal.AnswerResponse
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || got.State != "denied" || got.Error != "" {
+		t.Errorf("got %d %+v, want 200 and the state", resp.StatusCode, got)
+	}
+	if log := logs.String(); !strings.Contains(log, `"level":"error"`) || !strings.Contains(log, "audit push.deny: permission denied") {
+		t.Errorf("log:\n%s\nwant an error with the missing event", log)
+	}
+}

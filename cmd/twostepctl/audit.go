@@ -13,42 +13,57 @@ import (
 	"twostep/cluster"
 )
 
-const auditUsage = `Usage: twostepctl audit [-since DURATION|TIME] [-user USER] [-json]
+const auditUsage = `Usage: twostepctl audit [-since DURATION|TIME] [-user USER] [-action PREFIX] [-json]
 
-List the help desk's audit trail, oldest first: who issued, used and
-revoked bypass codes and recovery passcodes, who imported, assigned,
-unassigned, resynchronised or lost hardware tokens, and key rotations
-(keys.rekey), when, and for whom. Events come from twostepctl (the admin, as "twostepctl USER@HOST") and from every
-twostepd node (each use of a bypass code at a login). They are kept in the
-cluster's etcd for 90 days; ship twostepd's log for longer keeping. An
-event never holds a code.
+List the cluster's audit trail, oldest first: every change an admin, the
+help desk, a user in the portal or a node made, when, by whom and for
+whom. Devices (device.enroll, device.rename, device.remove,
+device.default), lockouts (user.lock, user.unlock), the users file
+(user.add, user.passwd, user.disable, user.enable, user.groups,
+user.delete), bypass codes and recovery passcodes (bypass.issue,
+bypass.use, bypass.revoke, recovery.issue, recovery.use), hardware tokens
+(token.import, token.assign, token.unassign, token.lost, token.resync),
+key rotations (keys.rekey) and devices' answers to pushes (push.deny,
+push.number_mismatch, push.fraud).
+
+The actor is "twostepctl OSUSER@HOST" for an admin, "portal USER" for a
+user changing their own account in the portal, "node NAME" for a twostepd
+node acting by itself (a bypass code used at a login, a lock after too
+many wrong codes). A change to the cluster's records and its event are
+written in one transaction; an event never holds a code, seed or
+password. Events are kept in the cluster's etcd for 90 days; ship
+twostepd's log for longer keeping.
 
 -since takes a duration back from now (36h, 7d) or a time in UTC
 (2026-11-24, 2026-11-24 10:00, or RFC 3339 with a zone). -user shows one
-user's events (compared without case). -json prints a JSON array of
-{time, action, actor, user, detail}.
+user's events (compared without case). -action shows the events whose
+action starts with PREFIX (user.lock, or user. for every user event).
+-json prints a JSON array of {time, action, actor, user, detail}.
 
 Examples:
   twostepctl audit
   twostepctl audit -since 24h -user alice
+  twostepctl audit -action device. -since 30d
   twostepctl audit -since 2026-11-01 -json | jq -r '.[] | select(.action == "bypass.issue") | .user'
 
 Flags:
 `
 
-// auditJSON is an event as `audit -json` prints it.
+// auditJSON is an event as `audit -json` prints it: every field, empty
+// ones too.
 type auditJSON struct {
 	Time   time.Time `json:"time"`
 	Action string    `json:"action"`
 	Actor  string    `json:"actor"`
-	User   string    `json:"user,omitempty"`
-	Detail string    `json:"detail,omitempty"`
+	User   string    `json:"user"`
+	Detail string    `json:"detail"`
 }
 
 func (c *cli) audit(ctx context.Context, args []string) error {
 	f := c.storeFlags("audit", auditUsage)
 	sinceFlag := f.fs.String("since", "7d", "show events since this `duration` ago (36h, 7d) or time (2026-11-24, 2026-11-24 10:00 UTC, RFC 3339)")
 	userFlag := f.fs.String("user", "", "show only this `user`'s events")
+	actionFlag := f.fs.String("action", "", "show only the events whose action starts with `prefix` (user.lock, device.)")
 	asJSON := f.fs.Bool("json", false, "print a JSON array: time, action, actor, user, detail")
 	pos, err := c.parseInterspersed(f.fs, args)
 	if err != nil {
@@ -69,9 +84,15 @@ func (c *cli) audit(ctx context.Context, args []string) error {
 	defer s.Close()
 	octx, cancel := op(ctx)
 	defer cancel()
-	events, err := s.audit.List(octx, since, *userFlag)
+	all, err := s.audit.List(octx, since, *userFlag)
 	if err != nil {
 		return s.storeErr(err)
+	}
+	events := all[:0]
+	for _, e := range all {
+		if strings.HasPrefix(e.Action, *actionFlag) {
+			events = append(events, e)
+		}
 	}
 	if *asJSON {
 		out := make([]auditJSON, 0, len(events))
@@ -81,11 +102,14 @@ func (c *cli) audit(ctx context.Context, args []string) error {
 		return writeJSON(c.stdout, out)
 	}
 	if len(events) == 0 {
-		whose := ""
-		if *userFlag != "" {
-			whose = " of " + *userFlag
+		which := ""
+		if *actionFlag != "" {
+			which = " " + *actionFlag + "*"
 		}
-		fmt.Fprintf(c.stdout, "no audit events%s since %s\n", whose, timeText(since))
+		if *userFlag != "" {
+			which += " of " + *userFlag
+		}
+		fmt.Fprintf(c.stdout, "no audit events%s since %s\n", which, timeText(since))
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
@@ -123,21 +147,26 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("twostepctl audit: -since %q: want a duration (36h, 7d) or a time (2026-11-24, 2026-11-24 10:00, RFC 3339)", s)
 }
 
-// record writes an audit event of the admin running twostepctl. The
-// callers have made their change already: they say so around the error.
+// record writes the audit event of a change the admin made that is not
+// one transaction (rekey, token resync): right after it. The callers say
+// around the error that the change is made.
 func (c *cli) record(ctx context.Context, s *session, action, user, detail string) error {
 	octx, cancel := op(ctx)
 	defer cancel()
-	err := s.audit.Record(octx, cluster.Event{Time: c.now(), Action: action, Actor: actor(), User: user, Detail: detail})
+	if s.by.Note != "" {
+		detail += "; " + s.by.Note
+	}
+	err := s.audit.Record(octx, cluster.Event{Time: c.now(), Action: action, Actor: s.by.Name, User: user, Detail: detail})
 	if err != nil {
 		return fmt.Errorf("the audit event %s (%s) was not recorded: %w", action, detail, s.storeErr(err))
 	}
 	return nil
 }
 
-// actor names the admin in audit events: "twostepctl root@vpn1", and the
-// account that ran sudo when there was one.
-func actor() string {
+// actor is the admin running twostepctl, as audit events name them:
+// "twostepctl root@vpn1" (cluster.AdminActor), with the account that ran
+// sudo, when there was one, in the detail ("sudo from alice").
+func (c *cli) actor() cluster.Actor {
 	name := "unknown"
 	if u, err := user.Current(); err == nil {
 		name = u.Username
@@ -146,9 +175,19 @@ func actor() string {
 	if err != nil {
 		host = "unknown"
 	}
-	a := "twostepctl " + name + "@" + host
-	if by := os.Getenv("SUDO_USER"); by != "" && by != name {
-		a += " (sudo from " + by + ")"
+	a := cluster.Actor{Name: cluster.AdminActor(name, host), Now: c.now}
+	if by := c.getenv("SUDO_USER"); by != "" && by != name {
+		a.Note = "sudo from " + by
 	}
 	return a
+}
+
+// issuedBy names the admin in a code's record (bypass list shows it):
+// the actor, and who ran sudo.
+func (c *cli) issuedBy() string {
+	a := c.actor()
+	if a.Note != "" {
+		return a.Name + " (" + a.Note + ")"
+	}
+	return a.Name
 }

@@ -137,7 +137,7 @@ func (c *cli) bypassIssue(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	spec := cluster.BypassSpec{Profile: customProfile, MaxUses: *uses, TTL: *ttl, Digits: s.cfg.Bypass.Digits, IssuedBy: actor()}
+	spec := cluster.BypassSpec{Profile: customProfile, MaxUses: *uses, TTL: *ttl, Digits: s.cfg.Bypass.Digits, IssuedBy: c.issuedBy()}
 	if !custom {
 		name := *profile
 		if name == "" {
@@ -173,9 +173,6 @@ func (c *cli) bypassIssue(ctx context.Context, args []string) error {
 	}
 	if acct.Lockout.Locked(now) {
 		fmt.Fprintf(c.stderr, "note: %s is locked (%s): the code logs in only after `%s`\n", user, lockoutText(acct.Lockout), s.command("unlock", user))
-	}
-	if aerr := c.record(ctx, s, "bypass.issue", user, bypassDetail(b)); aerr != nil {
-		return errors.Join(err, fmt.Errorf("the code is issued: %w", aerr))
 	}
 	return err
 }
@@ -219,15 +216,6 @@ func appendSeparator(cfg *configs.Config) string {
 		}
 	}
 	return ","
-}
-
-// bypassDetail describes a code in the audit trail: never the code.
-func bypassDetail(b cluster.Bypass) string {
-	uses := "unlimited uses"
-	if b.MaxUses > 0 {
-		uses = count(b.MaxUses, "use", "uses")
-	}
-	return fmt.Sprintf("code %s (%s), %s, expires %s", b.ID, b.Profile, uses, b.Expires.UTC().Format(time.RFC3339))
 }
 
 // setFlags returns the names of the flags given on the command line.
@@ -355,20 +343,15 @@ func (c *cli) bypassRevoke(ctx context.Context, args []string) error {
 		return nil
 	}
 	now := c.now()
-	var errs []error
 	for _, b := range gone {
 		fmt.Fprintf(c.stdout, "revoked bypass code %s (profile %s, used %s, %s) of %s\n", b.ID, b.Profile, usesText(b), bypassState(b, now), user)
-		detail := fmt.Sprintf("code %s (%s), used %s, expires %s", b.ID, b.Profile, usesText(b), b.Expires.UTC().Format(time.RFC3339))
-		if err := c.record(ctx, s, "bypass.revoke", user, detail); err != nil {
-			errs = append(errs, fmt.Errorf("the code is revoked: %w", err))
-		}
 	}
 	if len(gone) == 1 {
 		fmt.Fprintln(c.stdout, "it no longer logs in on any node")
 	} else {
 		fmt.Fprintln(c.stdout, "they no longer log in on any node")
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // usesText shows a code's uses: "2 of 5", "3 of unlimited".

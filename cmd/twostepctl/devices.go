@@ -274,5 +274,5 @@ func (s *session) deviceErr(err error, user, ref string) error {
 	case errors.Is(err, cluster.ErrConflict):
 		return fmt.Errorf("%s's devices changed meanwhile (another admin?); nothing changed: look with `%s` and run the command again", user, s.command("devices", user))
 	}
-	return s.storeErr(err)
+	return fmt.Errorf("nothing changed: %w", s.storeErr(err))
 }

@@ -131,10 +131,9 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 	}
 	// The passcode is the proof that allows the rest: spent before any
 	// secret is made or shown.
-	var auditErr error
 	stored := false
 	if withRecovery {
-		if auditErr, err = c.useRecovery(ctx, s, user, recoveryCode); err != nil {
+		if err = c.useRecovery(ctx, s, user, recoveryCode); err != nil {
 			return err
 		}
 		defer func() {
@@ -198,10 +197,7 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 
 	if *asJSON {
 		out := enrolled{User: user, Device: deviceInfo(dev, cluster.UsedStep{}), URI: uri, Confirmed: *confirm}
-		if err := writeJSON(c.stdout, out); err != nil {
-			return err
-		}
-		return auditErr
+		return writeJSON(c.stdout, out)
 	}
 	if *confirm {
 		fmt.Fprintf(c.stdout, "enrolled device %q (id %s) for %s; the code just typed is used up, so the first login needs the next one.\n", dev.Name, dev.ID, user)
@@ -214,7 +210,7 @@ func (c *cli) enroll(ctx context.Context, args []string) (err error) {
 	if n := len(acct.Devices) + 1; n > 1 {
 		fmt.Fprintf(c.stdout, "%s has %d devices; list them with `%s`.\n", user, n, s.command("devices", user))
 	}
-	return auditErr
+	return nil
 }
 
 // checkTOTPFlags checks -algorithm, -digits and -period, naming the flag

@@ -436,7 +436,7 @@ func TestAudit(t *testing.T) {
 			t.Errorf("got %+v", e)
 		}
 	}
-	want := []string{"bypass.issue alice", "bypass.revoke alice", "recovery.issue alice", "recovery.use alice", "bypass.issue bob"}
+	want := []string{"bypass.issue alice", "bypass.revoke alice", "recovery.issue alice", "recovery.use alice", "device.enroll alice", "bypass.issue bob"}
 	if !slices.Equal(actions, want) {
 		t.Fatalf("got %q, want %q", actions, want)
 	}
@@ -457,9 +457,13 @@ func TestAudit(t *testing.T) {
 		want int
 	}{
 		{"one user", []string{"-user", "BOB"}, 1},
-		{"a duration", []string{"-since", "1h"}, 5},
-		{"days", []string{"-since", "2d"}, 5},
-		{"a time", []string{"-since", start.Add(-time.Minute).UTC().Format("2006-01-02 15:04")}, 5},
+		{"a duration", []string{"-since", "1h"}, 6},
+		{"days", []string{"-since", "2d"}, 6},
+		{"a time", []string{"-since", start.Add(-time.Minute).UTC().Format("2006-01-02 15:04")}, 6},
+		{"an action", []string{"-action", "bypass.issue"}, 2},
+		{"an action prefix", []string{"-action", "recovery."}, 2},
+		{"an action and a user", []string{"-action", "bypass.", "-user", "alice"}, 2},
+		{"an action without events", []string{"-action", "token."}, 0},
 		{"a later time", []string{"-since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, 0},
 		{"a user without events", []string{"-user", "mallory"}, 0},
 	}

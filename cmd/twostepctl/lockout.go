@@ -34,7 +34,7 @@ func (c *cli) unlock(ctx context.Context, args []string) error {
 	defer cancel()
 	cleared, err := s.accounts.Unlock(octx, user)
 	if err != nil {
-		return s.storeErr(err)
+		return fmt.Errorf("nothing changed: %w", s.storeErr(err))
 	}
 	l, now := acct.Lockout, c.now()
 	switch {
@@ -87,7 +87,7 @@ func (c *cli) lock(ctx context.Context, args []string) error {
 	octx, cancel := op(ctx)
 	defer cancel()
 	if err := s.accounts.Lock(octx, user, cluster.LockAdmin, now); err != nil {
-		return s.storeErr(err)
+		return fmt.Errorf("nothing changed: %w", s.storeErr(err))
 	}
 	if acct.Lockout.Locked(now) {
 		fmt.Fprintf(c.stdout, "%s was already locked (%s); ", user, lockoutText(acct.Lockout))

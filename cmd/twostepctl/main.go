@@ -48,7 +48,7 @@ const usage = `Usage: twostepctl [-version] COMMAND [ARGS]
 
 twostepctl manages twostep. Commands:
 
-The users file (the file directory backend):
+The users file (the file directory backend; each change in the audit):
   user add         add a user to the users file
   user passwd      set a user's password
   user disable     disable a user (the password stays)
@@ -57,7 +57,7 @@ The users file (the file directory backend):
   user delete      delete a user
   user list        list users, their groups and status
 
-The second factor (records in the cluster's etcd):
+The second factor (records in the cluster's etcd; each change in the audit):
   enroll           enroll an authenticator app or TOTP token for a user
   devices          list a user's devices
   device rename    rename a device
@@ -75,7 +75,8 @@ The help desk (codes shown once, stored as keyed hashes; each in the audit):
   bypass revoke    revoke one bypass code of a user, or all of them
   recovery issue   issue a recovery passcode for a user who lost every
                    device; it allows enroll -recovery CODE USER
-  audit            list who issued, used and revoked codes, and when
+  audit            list every change to devices, lockouts, users, codes
+                   and tokens: who made it (admin, portal user, node), when
 
 Hardware tokens (an inventory in the cluster's etcd; each change in the audit):
   token import     import the vendor's CSV or PSKC seed file, all or nothing

@@ -99,7 +99,7 @@ func (c *cli) recoveryIssue(ctx context.Context, args []string) error {
 	}
 	now := c.now()
 	octx, cancel := op(ctx)
-	code, r, err := s.accounts.IssueRecovery(octx, user, *ttl, s.cfg.Recovery.Digits, actor(), now)
+	code, r, err := s.accounts.IssueRecovery(octx, user, *ttl, s.cfg.Recovery.Digits, c.issuedBy(), now)
 	cancel()
 	if err != nil {
 		if errors.Is(err, cluster.ErrConflict) {
@@ -129,40 +129,32 @@ func (c *cli) recoveryIssue(ctx context.Context, args []string) error {
 		fmt.Fprintf(w, "It never logs in by itself; any earlier recovery passcode of %s no longer works.\n", user)
 		fmt.Fprintf(w, "It is shown only this once: give it to %s alone.\n", user)
 	}
-	detail := fmt.Sprintf("passcode %s, expires %s", r.ID, r.Expires.UTC().Format(time.RFC3339))
-	if aerr := c.record(ctx, s, "recovery.issue", user, detail); aerr != nil {
-		return errors.Join(err, fmt.Errorf("the passcode is issued: %w", aerr))
-	}
 	return err
 }
 
-// useRecovery spends user's recovery passcode code for an enrollment and
-// records that in the audit trail. err says why the passcode was refused;
-// auditErr, that it was spent but the event not recorded. Neither holds
-// the code.
-func (c *cli) useRecovery(ctx context.Context, s *session, user, code string) (auditErr, err error) {
+// useRecovery spends user's recovery passcode code for an enrollment,
+// with its audit event. The error says why the passcode was refused; it
+// never holds the code.
+func (c *cli) useRecovery(ctx context.Context, s *session, user, code string) error {
 	octx, cancel := op(ctx)
+	defer cancel()
+	accounts := s.as("to enroll a device")
 	var r cluster.Recovery
-	err = cluster.Retry(octx, "use a recovery passcode of "+user, func(ctx context.Context) error {
-		acct, err := s.accounts.Load(ctx, user)
+	err := cluster.Retry(octx, "use a recovery passcode of "+user, func(ctx context.Context) error {
+		acct, err := accounts.Load(ctx, user)
 		if err != nil {
 			return err
 		}
-		r, err = s.accounts.UseRecovery(ctx, acct, code, c.now())
+		r, err = accounts.UseRecovery(ctx, acct, code, c.now())
 		return err
 	})
-	cancel()
 	switch {
 	case errors.Is(err, cluster.ErrNoCode):
-		return nil, fmt.Errorf("that recovery passcode is wrong or was already used; nothing stored (a new one: `%s`)", s.command("recovery", "issue", user))
+		return fmt.Errorf("that recovery passcode is wrong or was already used; nothing stored (a new one: `%s`)", s.command("recovery", "issue", user))
 	case errors.Is(err, cluster.ErrCodeExpired):
-		return nil, fmt.Errorf("that recovery passcode expired at %s; nothing stored: issue a new one with `%s`", timeText(r.Expires), s.command("recovery", "issue", user))
+		return fmt.Errorf("that recovery passcode expired at %s; nothing stored: issue a new one with `%s`", timeText(r.Expires), s.command("recovery", "issue", user))
 	case err != nil:
-		return nil, fmt.Errorf("nothing stored: %w", s.storeErr(err))
+		return fmt.Errorf("nothing stored: %w", s.storeErr(err))
 	}
-	detail := fmt.Sprintf("passcode %s (issued by %s), to enroll a device", r.ID, r.IssuedBy)
-	if err := c.record(ctx, s, "recovery.use", user, detail); err != nil {
-		return fmt.Errorf("the recovery passcode was accepted and spent: %w", err), nil
-	}
-	return nil, nil
+	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"twostep/cluster"
 )
 
 const rekeyUsage = `Usage: twostepctl rekey [-config FILE]
@@ -57,5 +59,5 @@ func (c *cli) rekey(ctx context.Context, args []string) error {
 	active := s.keys.ActiveID()
 	fmt.Fprintf(c.stdout, "re-sealed %d seeds with key %s; %d already used it\n", res.Resealed, active, res.Current)
 	fmt.Fprintf(c.stdout, "every seed is sealed with %s: older keys may leave the key file\n", active)
-	return c.record(ctx, s, "keys.rekey", "", fmt.Sprintf("re-sealed %d seeds with key %s", res.Resealed, active))
+	return c.record(ctx, s, cluster.ActionKeysRekey, "", fmt.Sprintf("re-sealed %d seeds with key %s", res.Resealed, active))
 }

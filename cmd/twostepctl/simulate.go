@@ -165,8 +165,10 @@ func (c *cli) simulateEnroll(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The trail names the webhook's scheme and host only: its path may
+	// be a secret (an ntfy topic, a token), sealed in the device record.
 	octx, cancel := op(ctx)
-	dev, err = s.accounts.AddDevice(octx, user, dev)
+	dev, err = s.as("simulated, webhook "+urlOrigin(ep)).AddDevice(octx, user, dev)
 	cancel()
 	switch {
 	case errors.Is(err, cluster.ErrDeviceName):
@@ -187,7 +189,7 @@ func (c *cli) simulateEnroll(ctx context.Context, args []string) error {
 	if err != nil {
 		// A device nobody can answer for is worse than none.
 		octx, cancel := op(ctx)
-		_, rerr := s.accounts.RemoveDevice(octx, user, dev.ID)
+		_, rerr := s.as("its enrollment failed").RemoveDevice(octx, user, dev.ID)
 		cancel()
 		if rerr != nil {
 			return fmt.Errorf("write %s: %w; the device %s of %s stays registered: remove it with `%s`", statePath, err, dev.ID, user, s.command("device", "remove", "-yes", user, dev.ID))
@@ -199,12 +201,6 @@ func (c *cli) simulateEnroll(ctx context.Context, args []string) error {
 	fmt.Fprintln(c.stdout, dev.ID)
 	fmt.Fprintf(c.stderr, "enrolled simulated push device %q (id %s) for %s: webhook %s; key in %s, its settings in %s.\nAnswer pushes with: %s\n",
 		dev.Name, dev.ID, user, ep, *keyPath, statePath, c.command("", "device", "simulate", "serve", "-key", *keyPath))
-	// The trail names the webhook's scheme and host only: its path may
-	// be a secret (an ntfy topic, a token), sealed in the device record.
-	detail := fmt.Sprintf("simulated push device %s %q, webhook %s", dev.ID, dev.Name, urlOrigin(ep))
-	if err := c.record(ctx, s, "device.enroll", user, detail); err != nil {
-		return fmt.Errorf("the device is enrolled: %w", err)
-	}
 	return nil
 }
 

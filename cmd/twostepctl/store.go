@@ -32,8 +32,11 @@ type session struct {
 	dir userDirectory
 	// where names the directory in messages: "the users file X" or
 	// "LDAP".
-	where    string
+	where string
+	// accounts reaches the records; its changes each commit their audit
+	// event, by the admin (by), in the change's transaction.
 	accounts *cluster.Accounts
+	by       cluster.Actor
 	// keys is the seed key file.
 	keys *cluster.Keyring
 	// audit is the help desk's trail in the same etcd.
@@ -103,10 +106,22 @@ func (c *cli) open(ctx context.Context, path string) (*session, error) {
 		return nil, s.storeErr(err)
 	}
 	s.closers = append(s.closers, func() { store.Close() })
-	s.accounts = cluster.NewAccounts(store, keys)
+	s.by = c.actor()
+	s.accounts = cluster.NewAccounts(store, keys).As(s.by)
 	s.keys = keys
 	s.audit = cluster.NewAudit(store, 0)
 	return s, nil
+}
+
+// as returns the session's accounts with note (how the admin acted: "to
+// enroll a device", "from FILE") in the detail of their audit events.
+func (s *session) as(note string) *cluster.Accounts {
+	by := s.by
+	if by.Note != "" {
+		note += "; " + by.Note
+	}
+	by.Note = note
+	return s.accounts.As(by)
 }
 
 // Close closes etcd and directory connections.

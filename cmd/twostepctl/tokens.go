@@ -169,7 +169,12 @@ func (c *cli) tokenImport(ctx context.Context, args []string) error {
 	now := c.now()
 	stop := c.importProgress(len(in))
 	octx, cancel = context.WithTimeout(ctx, opTimeout*time.Duration(1+len(in)/importBatch))
-	err = s.accounts.ImportTokens(octx, in, now)
+	// The trail names the file wherever the command ran from.
+	where := path
+	if abs, err := filepath.Abs(path); err == nil {
+		where = abs
+	}
+	err = s.as("from "+where).ImportTokens(octx, in, now)
 	cancel()
 	stop(err == nil)
 	switch {
@@ -192,15 +197,6 @@ func (c *cli) tokenImport(ctx context.Context, args []string) error {
 			count(len(expired), "token has", "tokens have"), serialList(expired))
 	}
 	fmt.Fprintf(c.stdout, "Assign one with `%s`; list them with `%s`.\n", s.command("token", "assign", "SERIAL", "USER"), s.command("token", "list", "-state", "unassigned"))
-	// The trail names the file wherever the command ran from.
-	where := path
-	if abs, err := filepath.Abs(path); err == nil {
-		where = abs
-	}
-	detail := fmt.Sprintf("%s from %s (%s)", count(len(in), "token", "tokens"), where, strings.Join(summary, ", "))
-	if err := c.record(ctx, s, "token.import", "", detail); err != nil {
-		return fmt.Errorf("the tokens are imported: %w", err)
-	}
 	return nil
 }
 
@@ -592,10 +588,6 @@ func (c *cli) tokenAssign(ctx context.Context, args []string) error {
 	if t.Type == cluster.HOTP {
 		fmt.Fprintf(c.stdout, "%s presses the token's button once and logs in with the code it shows. If codes are refused (the button was pressed many times), resynchronise it: %s\n", user, s.command("token", "resync", serial, "CODE1", "CODE2"))
 	}
-	detail := fmt.Sprintf("token %s (%s) as device %s %q", serial, t.Type, dev.ID, dev.Name)
-	if err := c.record(ctx, s, "token.assign", user, detail); err != nil {
-		return fmt.Errorf("the token is assigned: %w", err)
-	}
 	return nil
 }
 
@@ -665,9 +657,9 @@ Flags:
 // tokenRelease is `token unassign` (to is TokenUnassigned) and `token
 // lost` (TokenLost).
 func (c *cli) tokenRelease(ctx context.Context, args []string, to cluster.TokenState) error {
-	name, usage, action := "token unassign", tokenUnassignUsage, "token.unassign"
+	name, usage := "token unassign", tokenUnassignUsage
 	if to == cluster.TokenLost {
-		name, usage, action = "token lost", tokenLostUsage, "token.lost"
+		name, usage = "token lost", tokenLostUsage
 	}
 	f := c.storeFlags(name, usage)
 	pos, err := c.parseArgs(f, args, "SERIAL")
@@ -713,7 +705,7 @@ func (c *cli) tokenRelease(ctx context.Context, args []string, to cluster.TokenS
 		return fmt.Errorf("nothing changed: %w", s.storeErr(err))
 	}
 
-	var msg, detail string
+	var msg string
 	devText := fmt.Sprintf("device %s", before.DeviceID)
 	if dev.Name != "" {
 		devText = fmt.Sprintf("device %q (id %s)", dev.Name, before.DeviceID)
@@ -721,25 +713,16 @@ func (c *cli) tokenRelease(ctx context.Context, args []string, to cluster.TokenS
 	switch {
 	case before.State == cluster.TokenAssigned && to == cluster.TokenLost:
 		msg = fmt.Sprintf("marked token %s lost: %s of %s is removed and no longer logs in on any node.\nThe token cannot be assigned again; if it turns up: %s", serial, devText, user, s.command("token", "unassign", serial))
-		detail = fmt.Sprintf("token %s (%s), %s removed", serial, before.Type, devText)
 	case before.State == cluster.TokenAssigned:
 		msg = fmt.Sprintf("token %s is back in the inventory, unassigned: %s of %s is removed and no longer logs in on any node", serial, devText, user)
-		detail = fmt.Sprintf("token %s (%s), %s removed", serial, before.Type, devText)
 	case to == cluster.TokenLost:
 		msg = fmt.Sprintf("marked token %s lost (it was %s): it cannot be assigned until it turns up (then: %s)", serial, before.State, s.command("token", "unassign", serial))
-		detail = fmt.Sprintf("token %s (%s), was %s", serial, before.Type, before.State)
-		user = ""
 	default:
 		msg = fmt.Sprintf("token %s, marked lost, is back in the inventory, unassigned: it can be assigned again", serial)
-		detail = fmt.Sprintf("token %s (%s), was lost", serial, before.Type)
-		user = ""
 	}
 	fmt.Fprintln(c.stdout, msg)
 	if left == 0 {
 		fmt.Fprintf(c.stdout, "%s has no device left: logins follow passcodes.unenrolled (default: refused); assign another token (%s), enroll an app, or issue a bypass code\n", user, s.command("token", "assign", "SERIAL", user))
-	}
-	if err := c.record(ctx, s, action, user, detail); err != nil {
-		return fmt.Errorf("the token is %s: %w", to, err)
 	}
 	return nil
 }
@@ -816,7 +799,7 @@ func (c *cli) tokenResync(ctx context.Context, args []string) error {
 	newNext, ok := h.Resync(code1, code2, next, window)
 	if !ok {
 		err := fmt.Errorf("token %s is not resynchronised: the two codes must come from two consecutive presses, in order, within %d presses of the last code accepted (passcodes.resync_window); nothing changed. Press the button twice more and try again with those two codes (a token pressed further ahead than that needs a wider passcodes.resync_window, or replacing)", serial, window)
-		if aerr := c.record(ctx, s, "token.resync", user, fmt.Sprintf("token %s refused: the codes are not consecutive within %d presses", serial, window)); aerr != nil {
+		if aerr := c.record(ctx, s, cluster.ActionTokenResync, user, fmt.Sprintf("token %s refused: the codes are not consecutive within %d presses", serial, window)); aerr != nil {
 			return errors.Join(err, aerr)
 		}
 		return err
@@ -833,7 +816,7 @@ func (c *cli) tokenResync(ctx context.Context, args []string) error {
 	ahead := newNext - next
 	fmt.Fprintf(c.stdout, "resynchronised token %s of %s: the counter moved %s ahead; the next code is accepted\n", serial, user, count(int(ahead), "press", "presses"))
 	detail := fmt.Sprintf("token %s, device %s: counter moved %d ahead", serial, dev.ID, ahead)
-	if err := c.record(ctx, s, "token.resync", user, detail); err != nil {
+	if err := c.record(ctx, s, cluster.ActionTokenResync, user, detail); err != nil {
 		return fmt.Errorf("the token is resynchronised: %w", err)
 	}
 	return nil

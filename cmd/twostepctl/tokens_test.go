@@ -260,9 +260,9 @@ func TestTokenImport(t *testing.T) {
 			t.Fatalf("got %q, want %q", actions, want)
 		}
 		abs, _ := filepath.Abs(csvFile)
-		contains(t, events[0].Detail, "5 tokens from "+abs+" (2 hotp, 3 totp)")
-		contains(t, events[1].Detail, "3 tokens from ", "python-pskc-aes128.xml")
-		contains(t, events[3].Detail, "350 tokens from ", "bulk.csv")
+		contains(t, events[0].Detail, "5 tokens (2 hotp, 3 totp); from "+abs)
+		contains(t, events[1].Detail, "3 tokens (", "; from ", "python-pskc-aes128.xml")
+		contains(t, events[3].Detail, "350 tokens (350 totp); from ", "bulk.csv")
 	})
 }
 
@@ -366,7 +366,7 @@ func TestTokenAssignList(t *testing.T) {
 	if !slices.Equal(actions, want) {
 		t.Fatalf("got %q, want %q", actions, want)
 	}
-	contains(t, events[1].Detail, "token HW-HOTP-1 (hotp) as device "+dev0(t, d, "alice", "HW-HOTP-1")+` "token HW-HOTP-1"`)
+	contains(t, events[1].Detail, `token HW-HOTP-1 (hotp) as device "token HW-HOTP-1" (id `+dev0(t, d, "alice", "HW-HOTP-1")+")")
 }
 
 // dev0 returns the id of user's device of the token serial.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"twostep/cluster"
 	"twostep/configs"
 	"twostep/directory"
 )
@@ -38,10 +39,10 @@ func (c *cli) user(ctx context.Context, args []string) error {
 	return c.group(ctx, "user", userUsage, args, map[string]subcommand{
 		"add":     c.userAdd,
 		"passwd":  c.userPasswd,
-		"disable": func(_ context.Context, args []string) error { return c.userDisable(args, true) },
-		"enable":  func(_ context.Context, args []string) error { return c.userDisable(args, false) },
-		"groups":  func(_ context.Context, args []string) error { return c.userGroups(args) },
-		"delete":  func(_ context.Context, args []string) error { return c.userDelete(args) },
+		"disable": func(ctx context.Context, args []string) error { return c.userDisable(ctx, args, true) },
+		"enable":  func(ctx context.Context, args []string) error { return c.userDisable(ctx, args, false) },
+		"groups":  c.userGroups,
+		"delete":  c.userDelete,
 		"list":    func(_ context.Context, args []string) error { return c.userList(args) },
 	})
 }
@@ -135,16 +136,6 @@ func stillRefused(ed *directory.FileEditor) error {
 	return nil
 }
 
-// changed reports a change written to ed's file.
-func (c *cli) changed(ed *directory.FileEditor, format string, args ...any) error {
-	fmt.Fprintf(c.stdout, format+"\n", args...)
-	if err := stillRefused(ed); err != nil {
-		return err
-	}
-	fmt.Fprintln(c.stdout, reloadHint)
-	return nil
-}
-
 const addUsage = `Usage: twostepctl user add [-users FILE] [-groups a,b] [-scheme SCHEME] USER
 
 Add USER to the users file (created, mode 0600, if it does not exist). The
@@ -194,7 +185,8 @@ func (c *cli) userAdd(ctx context.Context, args []string) error {
 	if err := save(ed); err != nil {
 		return err
 	}
-	return c.changed(ed, "added user %q (%s, groups: %s) to %s", name, sc, groupList(g), path)
+	return c.fileChanged(ctx, f, ed, cluster.ActionUserAdd, name, fmt.Sprintf("in %s, scheme %s, groups %s", fileText(path), sc, groupList(g)),
+		"added user %q (%s, groups: %s) to %s", name, sc, groupList(g), path)
 }
 
 const passwdUsage = `Usage: twostepctl user passwd [-users FILE] [-scheme SCHEME] USER
@@ -238,7 +230,8 @@ func (c *cli) userPasswd(ctx context.Context, args []string) error {
 	if err := save(ed); err != nil {
 		return err
 	}
-	return c.changed(ed, "set the password of %q (%s) in %s", name, sc, path)
+	return c.fileChanged(ctx, f, ed, cluster.ActionUserPasswd, name, fmt.Sprintf("in %s, scheme %s", fileText(path), sc),
+		"set the password of %q (%s) in %s", name, sc, path)
 }
 
 const disableUsage = `Usage: twostepctl user disable|enable [-users FILE] USER
@@ -253,7 +246,7 @@ Examples:
 Flags:
 `
 
-func (c *cli) userDisable(args []string, disable bool) error {
+func (c *cli) userDisable(ctx context.Context, args []string, disable bool) error {
 	verb := map[bool]string{true: "disable", false: "enable"}[disable]
 	f := c.userFlags(verb, disableUsage)
 	name, err := c.parseOne(f, args)
@@ -276,7 +269,11 @@ func (c *cli) userDisable(args []string, disable bool) error {
 	if err := save(ed); err != nil {
 		return err
 	}
-	return c.changed(ed, "%sd user %q in %s", verb, name, path)
+	action := cluster.ActionUserEnable
+	if disable {
+		action = cluster.ActionUserDisable
+	}
+	return c.fileChanged(ctx, f, ed, action, name, "in "+fileText(path), "%sd user %q in %s", verb, name, path)
 }
 
 const groupsUsage = `Usage: twostepctl user groups [-users FILE] -groups a,b USER
@@ -290,7 +287,7 @@ Examples:
 Flags:
 `
 
-func (c *cli) userGroups(args []string) error {
+func (c *cli) userGroups(ctx context.Context, args []string) error {
 	f := c.userFlags("groups", groupsUsage)
 	groups := f.fs.String("groups", "", "comma-separated `groups` (required; \"\" for none)")
 	name, err := c.parseOne(f, args)
@@ -313,7 +310,8 @@ func (c *cli) userGroups(args []string) error {
 	if err := save(ed); err != nil {
 		return err
 	}
-	return c.changed(ed, "set the groups of %q to %s in %s", name, groupList(g), path)
+	return c.fileChanged(ctx, f, ed, cluster.ActionUserGroups, name, fmt.Sprintf("in %s, groups %s", fileText(path), groupList(g)),
+		"set the groups of %q to %s in %s", name, groupList(g), path)
 }
 
 const deleteUsage = `Usage: twostepctl user delete [-users FILE] USER
@@ -327,7 +325,7 @@ Example:
 Flags:
 `
 
-func (c *cli) userDelete(args []string) error {
+func (c *cli) userDelete(ctx context.Context, args []string) error {
 	f := c.userFlags("delete", deleteUsage)
 	name, err := c.parseOne(f, args)
 	if err != nil {
@@ -343,7 +341,7 @@ func (c *cli) userDelete(args []string) error {
 	if err := save(ed); err != nil {
 		return err
 	}
-	return c.changed(ed, "deleted user %q from %s", name, path)
+	return c.fileChanged(ctx, f, ed, cluster.ActionUserDelete, name, "from "+fileText(path), "deleted user %q from %s", name, path)
 }
 
 const listUsage = `Usage: twostepctl user list [-users FILE] [-json]

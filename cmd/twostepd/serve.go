@@ -89,7 +89,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 func (d *daemon) newEngine(store cluster.Store, host string) (*challenge.Engine, *cluster.Pushes, error) {
 	opts := []challenge.Option{
 		challenge.WithPasscodes(d.cfg.Passcodes, cluster.NewAccounts(store, d.keys), cluster.NewChallenges(store, d.keys)),
-		challenge.WithAudit(cluster.NewAudit(store, 0), "twostepd "+host),
+		challenge.WithAudit(cluster.NewAudit(store, 0), cluster.NodeActor(host)),
 	}
 	pushOpt, pushes, err := d.pushOption(store, host)
 	if err != nil {
