@@ -1,6 +1,7 @@
 package etcdstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -47,8 +48,8 @@ type Member struct {
 	Alarms []string
 }
 
-// Members lists the cluster's members and asks each one, at its first
-// client URL, for its status: all at once, each within timeout. The
+// Members lists the cluster's members, by name, and asks each one, at its
+// first client URL, for its status: all at once, each within timeout. The
 // error is for a list that could not be read; a member that does not
 // answer has its Err set.
 func (e *Store) Members(ctx context.Context, timeout time.Duration) ([]Member, error) {
@@ -79,6 +80,12 @@ func (e *Store) Members(ctx context.Context, timeout time.Duration) ([]Member, e
 		})
 	}
 	wg.Wait()
+	slices.SortFunc(out, func(a, b Member) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
 	return out, nil
 }
 
