@@ -43,7 +43,8 @@ directory, the etcd cluster, the key files, the certificates.
   client.secret NAME            each client's shared secret: 16 characters or more
   client.message_authenticator NAME   each client's require_message_authenticator
 
-Checks that wait on the network take at most -timeout each. -user looks a
+Checks that wait on the network take at most -timeout each (connecting
+to etcd at most cluster.dial_timeout, as twostepd's start). -user looks a
 user up in the directory, with the groups, as a login would.
 
 -json prints a JSON array of objects, one per check, as they complete:
