@@ -119,3 +119,33 @@ func signES256(k *ecdsa.PrivateKey, input string) ([]byte, error) {
 	rs.S.FillBytes(sig[32:])
 	return sig, nil
 }
+
+// CheckVAPIDKey checks that k and its public key belong together, as a
+// push service will: a VAPID token is signed with k, as every push is,
+// and verified with the public key decoded from its base64url form, the
+// applicationServerKey browsers subscribe with, which it returns.
+func CheckVAPIDKey(k *ecdsa.PrivateKey) (string, error) {
+	pub, err := EncodeVAPIDPublicKey(&k.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(pub)
+	if err != nil {
+		return "", errors.New("notify: VAPID public key does not decode")
+	}
+	pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+	if err != nil {
+		return "", errors.New("notify: VAPID public key is not a P-256 point")
+	}
+	const input = "twostep VAPID key check"
+	sig, err := signES256(k, input)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256([]byte(input))
+	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+	if !ecdsa.Verify(pk, h[:], r, s) {
+		return "", errors.New("notify: VAPID private key does not match its public key")
+	}
+	return pub, nil
+}

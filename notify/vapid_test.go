@@ -182,3 +182,26 @@ func TestVAPIDAuthorizationRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckVAPIDKey: a key read from its file signs what its public key
+// verifies; a private scalar put beside another key's public point does
+// not.
+func TestCheckVAPIDKey(t *testing.T) {
+	k, err := notify.DecodeVAPIDPrivateKey(rfc8291.asPrivate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := notify.CheckVAPIDKey(k)
+	if err != nil || pub != rfc8291.asPublic {
+		t.Fatalf("got %q, %v, want %s", pub, err, rfc8291.asPublic)
+	}
+	other, err := notify.GenerateVAPID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	//lint:ignore SA1019 a key whose halves do not match, on purpose
+	mixed := &ecdsa.PrivateKey{PublicKey: other.PublicKey, D: k.D}
+	if _, err := notify.CheckVAPIDKey(mixed); err == nil {
+		t.Error("a private key beside another key's public point passed")
+	}
+}

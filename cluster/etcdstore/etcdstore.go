@@ -199,6 +199,7 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 // is safe for concurrent use; Close releases it.
 type Store struct {
 	cfg    Config
+	tls    *tls.Config // nil for http:// endpoints
 	client *clientv3.Client
 	kv     clientv3.KV      // every key under cfg.Prefix
 	watch  clientv3.Watcher // the same prefix
@@ -300,7 +301,7 @@ func dial(ctx context.Context, cfg Config, tc *tls.Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Store{cfg: cfg, client: client, kv: namespace.NewKV(client.KV, cfg.Prefix), watch: namespace.NewWatcher(client.Watcher, cfg.Prefix)}
+	e := &Store{cfg: cfg, tls: tc, client: client, kv: namespace.NewKV(client.KV, cfg.Prefix), watch: namespace.NewWatcher(client.Watcher, cfg.Prefix)}
 	if err := e.ping(ctx); err != nil {
 		client.Close()
 		return nil, err

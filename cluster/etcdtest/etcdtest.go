@@ -1,7 +1,8 @@
 // Package etcdtest runs a real etcd for tests: one member embedded in the
 // test process, on free loopback ports, with its data in t.TempDir(). Other
 // processes the test starts (twostepd, twostepctl, etcdctl) reach it at
-// Endpoints.
+// Endpoints. StartCluster starts a cluster of several members in the
+// same way, for tests of members, leaders and a member that stops.
 //
 // StartServer is the same start-up without a test: it returns an error
 // instead of failing one and leaves the stop to its caller. With

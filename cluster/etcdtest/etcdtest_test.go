@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"twostep/cluster"
 	"twostep/cluster/etcdstore"
+	"twostep/internal/leakcheck"
 )
 
 func TestStart(t *testing.T) {
@@ -56,4 +58,34 @@ func TestStartServerBinary(t *testing.T) {
 		t.Errorf("Pid after Stop: got %d, want 0", s.Pid())
 	}
 	s.Stop()
+}
+
+// TestStartCluster: three members serve one cluster; with one stopped the
+// other two still answer, and nothing of the stopped one runs on.
+func TestStartCluster(t *testing.T) {
+	leakcheck.Check(t)
+	c := StartCluster(t, 3)
+	eps := c.Endpoints()
+	if len(eps) != 3 || eps[0] == eps[1] || eps[1] == eps[2] {
+		t.Fatalf("endpoints: %v", eps)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	first, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: eps[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := first.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put("k", []byte("v"))}}); err != nil {
+		t.Fatal(err)
+	}
+	c.StopMember(2)
+	second, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: eps[1:2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if e, err := second.Get(ctx, "k"); err != nil || string(e.Value) != "v" {
+		t.Fatalf("another member, one stopped: got %q, %v", e.Value, err)
+	}
 }

@@ -11,7 +11,8 @@
 //   - the hardware token inventory, in the same etcd: token import (the
 //     vendor's CSV or PSKC seed file), token list, token assign, token
 //     unassign, token lost, token resync;
-//   - the seed key file that seals OTP seeds: keygen, rekey.
+//   - the seed key file that seals OTP seeds: keygen, rekey;
+//   - the set-up checked end to end: doctor.
 //
 // main only wires: arguments and the terminal -> run.
 package main
@@ -91,6 +92,12 @@ Keys:
   rekey            re-seal every seed with the key file's first key (rotation)
   vapid-key        create the cluster's Web Push (VAPID) key for push approval
 
+The set-up:
+  doctor           check the configuration, the directory, the cluster
+                   store, the key files, push and the clients, one line
+                   each: ok, warn or FAIL with what to do; run it after
+                   every change
+
   help             show help: twostepctl help enroll
 
 A running twostepd watches the users file and picks changes up within a few
@@ -117,6 +124,7 @@ Examples:
   twostepctl token import -psk-file shipment.key shipment.pskcxml
   twostepctl token assign H-0001 alice
   twostepctl keygen -out /etc/twostep/seed.key
+  twostepctl doctor -json
 
 Flags:
 `
@@ -211,6 +219,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.vapidKey(args[1:])
 	case "rekey":
 		return c.rekey(ctx, args[1:])
+	case "doctor":
+		return c.doctor(ctx, args[1:])
 	}
 	return fmt.Errorf("unknown command %q; see `twostepctl help`", args[0])
 }

@@ -341,6 +341,8 @@ func TestHelp(t *testing.T) {
 		{"user delete -h", []string{"user", "delete", "-h"}, []string{"Usage: twostepctl user delete", "Example:"}},
 		{"user list -h", []string{"user", "list", "-h"}, []string{"Usage: twostepctl user list", "-json", "Examples:"}},
 		{"-h after the name", []string{"user", "add", "alice", "-h"}, []string{"Usage: twostepctl user add"}},
+		{"doctor -h", []string{"doctor", "-h"}, []string{"Usage: twostepctl doctor", "cluster.isolation", "status  \"ok\", \"warn\" or \"FAIL\"", "-json", "-timeout duration", "-user user"}},
+		{"help lists doctor", []string{"help"}, []string{"doctor           check the configuration"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

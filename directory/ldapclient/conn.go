@@ -92,6 +92,17 @@ func (c *Conn) Close() error {
 	return c.nc.Close()
 }
 
+// TLSState returns the state of the connection's TLS (ldaps:// or after
+// StartTLS); ok is false on a connection in clear.
+func (c *Conn) TLSState() (state tls.ConnectionState, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if tc, isTLS := c.nc.(*tls.Conn); isTLS {
+		return tc.ConnectionState(), true
+	}
+	return tls.ConnectionState{}, false
+}
+
 // IsClosing reports whether Close was called or an operation failed.
 func (c *Conn) IsClosing() bool { return c.closing.Load() }
 

@@ -69,6 +69,12 @@ func (s *Server) Host() string { return s.host }
 // (ldaps://).
 func (s *Server) TLS() bool { return s.tls }
 
+// URL is the server's URL as configured.
+func (s *Server) URL() string { return s.url }
+
+// Addr is the host:port connections go to.
+func (s *Server) Addr() string { return s.addr }
+
 // Dialer opens connections to the first server that answers.
 type Dialer struct {
 	// Servers are tried in order.
@@ -117,6 +123,13 @@ func (d *Dialer) Dial(ctx context.Context) (*Conn, error) {
 		}
 	}
 	return nil, fmt.Errorf("directory: no LDAP server reachable: %w", errors.Join(errs...))
+}
+
+// DialServer connects to s alone, as Dial does to each server (TLS or
+// StartTLS as configured), without skipping it or marking it down: for a
+// check of each configured server in turn.
+func (d *Dialer) DialServer(ctx context.Context, s *Server) (*Conn, error) {
+	return d.dialOne(ctx, s)
 }
 
 func (d *Dialer) dialOne(ctx context.Context, s *Server) (*Conn, error) {

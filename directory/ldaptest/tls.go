@@ -21,6 +21,10 @@ func WithTLS() Option {
 	return func(o *Options) { o.TLS = true }
 }
 
+// certLifetime is how long the test certificates are valid: a year, so
+// that checks which warn of a certificate about to expire see a good one.
+const certLifetime = 365 * 24 * time.Hour
+
 // writeCerts makes a CA and a server certificate for 127.0.0.1 in dir and
 // returns the paths of the CA certificate, server certificate and key.
 func writeCerts(dir string) (ca, cert, key string, err error) {
@@ -33,7 +37,7 @@ func writeCerts(dir string) (ca, cert, key string, err error) {
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "ldaptest CA"},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
+		NotAfter:              now.Add(certLifetime),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
@@ -50,7 +54,7 @@ func writeCerts(dir string) (ca, cert, key string, err error) {
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
+		NotAfter:     now.Add(certLifetime),
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		DNSNames:     []string{"localhost"},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
