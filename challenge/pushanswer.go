@@ -188,6 +188,7 @@ func (e *Engine) reportFraud(ctx context.Context, p *cluster.Push, now time.Time
 	if err := e.sf.accounts.Lock(ctx, p.Account, cluster.LockFraud, now); err != nil {
 		return fmt.Errorf("challenge: lock after a fraud report: %w", err)
 	}
+	e.metrics.locked(cluster.LockFraud)
 	e.auditPush(ctx, p, "push.fraud", now)
 	if e.push.cfg.Alert != nil {
 		e.push.cfg.Alert(ctx, p)
