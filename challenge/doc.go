@@ -32,7 +32,10 @@
 //   - shared pieces: account.go (a user's records, loaded again on
 //     conflict; the fail mode), lockout.go, pending.go (a challenge round's
 //     record), respond.go (Responder and decisions left open), login.go
-//     (the client's mode and the password box), policy.go, decision.go.
+//     (the client's mode and the password box), policy.go, decision.go;
+//     metrics.go (how pushes ended, logins waiting, lockouts and locks,
+//     on a struct of collectors made by NewMetrics, as in every package
+//     of twostep).
 //
 // The OTP mathematics (TOTP, HOTP, otpauth URIs, typed passcodes) is in
 // challenge/otp, which the portal, twostepctl and the benchmark use too.

@@ -25,6 +25,8 @@ type Engine struct {
 	audit  *cluster.Audit // nil: nothing is audited
 	actor  string         // who this node is, in audit events
 	now    func() time.Time
+	// metrics counts pushes and locks; nil: nothing counted.
+	metrics *Metrics
 }
 
 // Option configures an Engine.
@@ -87,11 +89,15 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request, w Responder) {
 	d, err := e.decide(ctx, req, w)
 	if d.wait == nil || err != nil {
 		d.wait = nil
+		e.metrics.pushEnded(d)
 		w.Respond(d, err)
 		return
 	}
 	w.Release()
-	d.wait(w.Respond)
+	d.wait(func(d Decision, err error) {
+		e.metrics.pushEnded(d)
+		w.Respond(d, err)
+	})
 }
 
 // decide decides req, or leaves the decision open (Decision.wait) for a

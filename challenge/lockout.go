@@ -42,7 +42,11 @@ func (e *Engine) fail(ctx context.Context, acct *cluster.Account, code string, n
 		return Decision{}, fmt.Errorf("%w: %v", ErrUncounted, err)
 	}
 	if l.Locked(now) {
-		return lockedOut(l), nil
+		if l.LockedBy() == cluster.LockFailures && l.LockedAt.Equal(now.UTC()) {
+			// Fail stamps a lock it sets with now: this failure locked.
+			e.metrics.locked(cluster.LockFailures)
+		}
+		return e.lockedOut(l), nil
 	}
 	return Decision{Outcome: Reject, Reason: ReasonBadPasscode}, nil
 }
@@ -50,7 +54,9 @@ func (e *Engine) fail(ctx context.Context, acct *cluster.Account, code string, n
 // lockedOut is the answer to a locked user: why, and what to do (for
 // wrong codes, until when). A user who reported a login as not theirs,
 // or whom the help desk locked, must not be told of wrong passcodes.
-func lockedOut(l cluster.Lockout) Decision {
+// Each call is one refused login, counted (twostep_lockouts_total).
+func (e *Engine) lockedOut(l cluster.Lockout) Decision {
+	e.metrics.lockedOut(l.LockedBy())
 	msg := msgLockedOut
 	switch {
 	case l.LockedBy() == cluster.LockFraud:

@@ -27,7 +27,7 @@ func (e *Engine) verify(ctx context.Context, acct *cluster.Account, code string,
 	var d Decision
 	acct, err := e.retryOn(ctx, acct, acct.Name, "check a passcode", func(ctx context.Context, acct *cluster.Account) error {
 		if acct.Lockout.Locked(now) {
-			d = lockedOut(acct.Lockout)
+			d = e.lockedOut(acct.Lockout)
 			return nil
 		}
 		var err error

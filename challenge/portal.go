@@ -81,7 +81,7 @@ func (e *Engine) PortalPassword(ctx context.Context, user, password string) (Por
 	}
 	pu := PortalUser{Name: acct.Name}
 	if acct.Lockout.Locked(now) {
-		return pu, lockedOut(acct.Lockout), nil
+		return pu, e.lockedOut(acct.Lockout), nil
 	}
 	if len(acct.Devices) == 0 {
 		d, err := e.unenrolled(ctx, portalRequest(user), acct, rule, now)
@@ -106,7 +106,7 @@ func (e *Engine) portalAccount(ctx context.Context, name string) (*cluster.Accou
 		return nil, now, d, false, err
 	}
 	if acct.Lockout.Locked(now) {
-		return acct, now, lockedOut(acct.Lockout), false, nil
+		return acct, now, e.lockedOut(acct.Lockout), false, nil
 	}
 	return acct, now, Decision{}, true, nil
 }
@@ -171,7 +171,7 @@ func (e *Engine) PortalRecovery(ctx context.Context, name, code string) (Decisio
 	})
 	switch {
 	case locked:
-		return lockedOut(acct.Lockout), nil
+		return e.lockedOut(acct.Lockout), nil
 	case err == nil:
 		return withProblems(Decision{Outcome: Accept, Reason: ReasonRecovery}, acct), nil
 	case errors.Is(err, cluster.ErrCodeExpired):
@@ -212,7 +212,7 @@ func (e *Engine) PortalPush(ctx context.Context, name, device, from, purpose str
 	acct, err := e.retryOn(ctx, nil, name, "start a push", func(ctx context.Context, acct *cluster.Account) error {
 		if acct.Lockout.Locked(now) {
 			refused = &Decision{}
-			*refused = lockedOut(acct.Lockout)
+			*refused = e.lockedOut(acct.Lockout)
 			return nil
 		}
 		devs := pushDevices(acct)
@@ -258,6 +258,12 @@ func (e *Engine) PortalPush(ctx context.Context, name, device, from, purpose str
 // account name ended: Outcome Ask while it waits, Accept for the
 // device's signed approval with the right number, Reject otherwise.
 func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decision, error) {
+	d, err := e.portalPushResult(ctx, name, id)
+	e.metrics.pushEnded(d)
+	return d, err
+}
+
+func (e *Engine) portalPushResult(ctx context.Context, name, id string) (Decision, error) {
 	if e.sf == nil || e.push == nil {
 		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
 	}
@@ -283,7 +289,7 @@ func (e *Engine) PortalPushResult(ctx context.Context, name, id string) (Decisio
 		return e.failMode(portalRequest(name), GroupRule{}, err)
 	}
 	if acct.Lockout.Locked(e.now()) {
-		return lockedOut(acct.Lockout), nil
+		return e.lockedOut(acct.Lockout), nil
 	}
 	d := e.pushOutcome(acct, p, nil)
 	switch {

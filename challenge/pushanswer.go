@@ -192,6 +192,7 @@ func (e *Engine) reportFraud(ctx context.Context, p *cluster.Push, now time.Time
 	if err := e.sf.accounts.Lock(ctx, p.Account, cluster.LockFraud, now); err != nil {
 		return fmt.Errorf("challenge: lock after a fraud report: %w", err)
 	}
+	e.metrics.locked(cluster.LockFraud)
 	err := e.auditPush(ctx, p, cluster.ActionPushFraud, now)
 	if e.push.cfg.Alert != nil {
 		e.push.cfg.Alert(ctx, p)

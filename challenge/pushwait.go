@@ -39,7 +39,7 @@ func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Acco
 				return e.storeDown(err)
 			}
 			if fresh.Lockout.Locked(e.now()) {
-				return lockedOut(fresh.Lockout), nil
+				return e.lockedOut(fresh.Lockout), nil
 			}
 			acct = fresh
 		}
@@ -95,6 +95,12 @@ func (e *Engine) waitPush(ctx context.Context, w Responder, req *Request, acct *
 // of the request arrived. resendErr says why a notification sent here
 // failed, for the log.
 func (e *Engine) await(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push, done func(got *cluster.Push, err, resendErr error)) {
+	e.metrics.waiting(1)
+	waited := done
+	done = func(got *cluster.Push, err, resendErr error) {
+		e.metrics.waiting(-1)
+		waited(got, err, resendErr)
+	}
 	end := e.now().Add(e.waitFor(req, p))
 	var resendErr error
 	var round func(p *cluster.Push)

@@ -90,7 +90,7 @@ func (e *Engine) answerRound(ctx context.Context, req *Request, w Responder) (de
 		return e.storeDown(err)
 	}
 	if acct.Lockout.Locked(now) {
-		d := lockedOut(acct.Lockout)
+		d := e.lockedOut(acct.Lockout)
 		d.Err = e.sf.challenges.Finish(ctx, p)
 		return d, nil
 	}

@@ -95,7 +95,7 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 		return e.failMode(req, rule, err)
 	}
 	if acct.Lockout.Locked(now) {
-		return withProblems(lockedOut(acct.Lockout), acct), nil
+		return withProblems(e.lockedOut(acct.Lockout), acct), nil
 	}
 	if len(acct.Devices) == 0 && !anyUsable(acct.Bypass, now) && !(in.hasCode && len(acct.Bypass) > 0) {
 		// No device and no bypass code (an expired one typed in the

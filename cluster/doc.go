@@ -14,4 +14,11 @@
 // with the Keyring, a key file kept outside etcd (integrity.go), so a copy
 // of etcd reveals no secret and an edit made without the key file is
 // refused as ErrTampered.
+//
+// Metrics (metrics.go) follow the daemon's one idiom: a struct of
+// collectors made by NewMetrics from a prometheus.Registerer, nil
+// counting nothing. MeteredStore counts and times every call of the
+// Store it wraps, and marks its conflicts for Retry to count when it
+// reads again; Nodes (nodes.go) is the node registry, through which every
+// node measures its clock offset to the others.
 package cluster

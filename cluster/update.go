@@ -33,12 +33,19 @@ var ErrContended = errors.New("cluster: records kept changing until the deadline
 // between rounds or inside a later round's store call, it returns an
 // error wrapping ErrContended (and not ErrUnavailable), saying what it
 // was doing ("count a failure of \"alice\"").
+//
+// A conflict that a MeteredStore reported is counted on its Metrics
+// (twostep_cluster_conflicts_retried_total) when Retry reads again after
+// it: the count travels in the error, so Retry needs no store and keeps
+// no state.
 func Retry(ctx context.Context, what string, attempt func(ctx context.Context) error) error {
+	var conflict error
 	for round := 0; ; round++ {
 		if round > 0 {
 			if err := conflictPause(ctx, round); err != nil {
 				return fmt.Errorf("cluster: %s: %w (%d rounds): %w", what, ErrContended, round, err)
 			}
+			countRetry(conflict)
 		}
 		err := attempt(ctx)
 		if round > 0 && err != nil && !errors.Is(err, ErrConflict) && ctx.Err() != nil {
@@ -50,6 +57,7 @@ func Retry(ctx context.Context, what string, attempt func(ctx context.Context) e
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}
+		conflict = err
 	}
 }
 

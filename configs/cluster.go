@@ -1,6 +1,10 @@
 package configs
 
 import (
+	"os"
+	"strings"
+	"unicode"
+
 	"twostep/cluster"
 	"twostep/cluster/embedded"
 	"twostep/cluster/etcdstore"
@@ -30,7 +34,27 @@ type Cluster struct {
 	// Issuer names the service in authenticator apps (otpauth URIs, the
 	// portal); default "twostep" (cluster.DefaultIssuer).
 	Issuer string `yaml:"issuer"`
+	// Node names this node in the cluster: its record in the node
+	// registry (nodes/<name>, the label of the other nodes' clock offset
+	// to it), the answers to pushes it records, its audit events. Unique
+	// per node; default the host name (NodeName).
+	Node string `yaml:"node_name"`
 }
+
+// NodeName is the name of this node: Node, or the host name when Node is
+// empty ("twostepd" if the system does not say).
+func (c Cluster) NodeName() string {
+	if c.Node != "" {
+		return c.Node
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "twostepd"
+}
+
+// maxNodeName bounds node_name: it is a key and a metric label.
+const maxNodeName = 64
 
 // DefaultCluster is the section a configuration file that leaves every key
 // out stands for, for a loader to decode the file's keys over: in the
@@ -91,5 +115,8 @@ func (c Cluster) Validate() error {
 		c.Etcd.Endpoints = d.Etcd.Endpoints
 	}
 	ps.Include("", c.Etcd.Validate())
+	if n := c.Node; n != "" && (len(n) > maxNodeName || strings.ContainsFunc(n, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) || r == '/' })) {
+		ps.Add("node_name", "%q: at most %d printable characters, without spaces or /", n, maxNodeName)
+	}
 	return ps.Err()
 }

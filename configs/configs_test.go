@@ -1049,3 +1049,28 @@ directory: {backend: file, file: {path: users.yaml}}
 		})
 	}
 }
+
+func TestNodeName(t *testing.T) {
+	const base = "clients: [{name: nas, networks: [10.0.0.1], secret: s3cret-s3cret-s3cret}]\ndirectory: {backend: file, file: {path: users.yaml}}\n"
+	c, err := Parse("t.yaml", []byte(base+"cluster: {node_name: radius-1}\n"), fakeEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Cluster.NodeName(); got != "radius-1" {
+		t.Errorf("NodeName: got %q, want radius-1", got)
+	}
+	c, err = Parse("t.yaml", []byte(base), fakeEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host, _ := os.Hostname(); host != "" && c.Cluster.NodeName() != host {
+		t.Errorf("NodeName without node_name: got %q, want the host name %q", c.Cluster.NodeName(), host)
+	}
+	for _, bad := range []string{`"a/b"`, `"two words"`, strings.Repeat("x", 65)} {
+		_, err := Parse("t.yaml", []byte(base+"cluster: {node_name: "+bad+"}\n"), fakeEnv)
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Field != "cluster.node_name" {
+			t.Errorf("node_name %s: got %v, want one problem at cluster.node_name", bad, err)
+		}
+	}
+}

@@ -8,4 +8,11 @@
 // Directory's account states, the DN cache, health); the ldapclient
 // subpackage holds the wire: connections, BER, servers and pools. The
 // ldaptest subpackage starts a real slapd for tests.
+//
+// Both backends count their requests on a Metrics (metrics.go: a struct
+// of collectors made by NewMetrics from a prometheus.Registerer, as in
+// every package of twostep), given by WithLDAPMetrics or WithFileMetrics;
+// the LDAP backend also reports its pools' connections in use and each
+// server's health, which its connections note at every exchange
+// (ldapclient.Server.Health).
 package directory

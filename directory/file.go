@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // File is the file backend: users, password hashes and groups in a YAML
@@ -25,6 +26,15 @@ type File struct {
 	// mu serialises reloads so that an older read never replaces a newer.
 	mu  sync.Mutex
 	cur atomic.Pointer[fileVersion]
+	m   *Metrics // nil: nothing counted
+}
+
+// FileOption changes how OpenFile builds the backend.
+type FileOption func(*File)
+
+// WithFileMetrics counts the backend's password checks on m.
+func WithFileMetrics(m *Metrics) FileOption {
+	return func(f *File) { f.m = m }
 }
 
 // fileVersion is one successfully loaded version of the file.
@@ -48,13 +58,16 @@ type fileVersion struct {
 // *FileError listing every problem with its line. An empty file is refused
 // too (write `users: {}` for no users), so that a file caught half-written
 // is never taken for one without users.
-func OpenFile(path string) (*File, error) {
-	return openFile(path, runtime.GOMAXPROCS(0))
+func OpenFile(path string, opts ...FileOption) (*File, error) {
+	return openFile(path, runtime.GOMAXPROCS(0), opts...)
 }
 
 // openFile is OpenFile with the number of concurrent expensive checks.
-func openFile(path string, expensive int) (*File, error) {
+func openFile(path string, expensive int, opts ...FileOption) (*File, error) {
 	f := &File{path: path, sem: make(chan struct{}, max(expensive, 1))}
+	for _, o := range opts {
+		o(f)
+	}
 	v, err := loadFile(path)
 	if err != nil {
 		return nil, err
@@ -126,7 +139,8 @@ func loadFile(path string) (*fileVersion, error) {
 // have, so response times do not tell which users exist. A disabled account
 // is reported as Disabled only with the right password; with a wrong one it
 // is BadPassword, so that guessing does not reveal it either.
-func (f *File) Authenticate(ctx context.Context, username, password string) (Result, error) {
+func (f *File) Authenticate(ctx context.Context, username, password string) (res Result, err error) {
+	defer func(start time.Time) { f.m.observe(opAuthenticate, start, err, res.Status != OK) }(time.Now())
 	v := f.cur.Load()
 	u, known := v.users[username]
 	h := v.decoy

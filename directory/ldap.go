@@ -332,6 +332,7 @@ type LDAP struct {
 	bind   *ldapclient.Pool // rebound as each user in turn
 	cache  *userCache
 	now    func() time.Time
+	m      *Metrics // nil: nothing counted
 	// bindControls go with every user bind, encoded once: the password
 	// policy request control, so that slapd's ppolicy tells locked and
 	// expired accounts.
@@ -353,6 +354,12 @@ type LDAPOption func(*LDAP)
 // time.Now).
 func WithLDAPClock(now func() time.Time) LDAPOption {
 	return func(l *LDAP) { l.now = now }
+}
+
+// WithLDAPMetrics counts the backend's requests on m, and has m report
+// its pools and servers.
+func WithLDAPMetrics(m *Metrics) LDAPOption {
+	return func(l *LDAP) { l.m = m }
 }
 
 // NewLDAP checks cfg and returns the backend. It does not connect:
@@ -384,6 +391,7 @@ func NewLDAP(cfg LDAPConfig, opts ...LDAPOption) (*LDAP, error) {
 	l.search = ldapclient.NewPool("search", cfg.SearchPoolSize, cfg.OpTimeout, l.openSearch)
 	l.bind = ldapclient.NewPool("bind", cfg.BindPoolSize, cfg.OpTimeout, l.dial.Dial)
 	l.cache = newUserCache(cfg.CacheTTL, cfg.CacheSize, l.now)
+	l.m.watch(l)
 	return l, nil
 }
 
@@ -437,10 +445,11 @@ func (l *LDAP) Healthy() bool { return l.healthy.Load() }
 // connection. The bind is made on every Ping, on idle connections too,
 // so that a service password changed in the directory shows at once,
 // not only when a connection is next opened. Ping sets Healthy.
-func (l *LDAP) Ping(ctx context.Context) error {
+func (l *LDAP) Ping(ctx context.Context) (err error) {
+	defer func(start time.Time) { l.m.observe(opPing, start, err, false) }(time.Now())
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.OpTimeout)
 	defer cancel()
-	err := l.search.Do(ctx, func(c *ldapclient.Conn) error {
+	err = l.search.Do(ctx, func(c *ldapclient.Conn) error {
 		return ldapclient.WithTimeout(ctx, c, l.cfg.OpTimeout, func() error {
 			if l.cfg.BindDN != "" {
 				if err := l.bindService(c); err != nil {
@@ -467,7 +476,7 @@ func (l *LDAP) Ping(ctx context.Context) error {
 // may have been spent elsewhere: the next Ping judges those.
 func (l *LDAP) noteFailure(ctx context.Context, err error) {
 	switch {
-	case ended(ctx):
+	case ldapclient.Ended(ctx):
 	case errors.Is(err, errServiceBind):
 		// An answer, but one that stops every login.
 		l.healthy.Store(false)
@@ -475,17 +484,6 @@ func (l *LDAP) noteFailure(ctx context.Context, err error) {
 	default:
 		l.healthy.Store(false)
 	}
-}
-
-// ended reports whether ctx is over, by its deadline too: WithTimeout
-// shortens a connection's timeout to ctx's deadline, and that timeout can
-// fire before ctx's own timer has run.
-func ended(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	dl, ok := ctx.Deadline()
-	return ok && !time.Now().Before(dl)
 }
 
 // ErrAmbiguousUser is returned when more than one entry matches a
@@ -498,7 +496,8 @@ var ErrAmbiguousUser = errors.New("directory: more than one LDAP entry matches t
 // error is for a directory that could not answer. Names that are empty,
 // too long, not UTF-8 or contain NUL are UnknownUser, and an empty
 // password is BadPassword, without any LDAP traffic.
-func (l *LDAP) Authenticate(ctx context.Context, username, password string) (Result, error) {
+func (l *LDAP) Authenticate(ctx context.Context, username, password string) (res Result, err error) {
+	defer func(start time.Time) { l.m.observe(opAuthenticate, start, err, res.Status != OK) }(time.Now())
 	if !validLDAPUsername(username) {
 		return Result{Status: UnknownUser}, nil
 	}
@@ -562,7 +561,9 @@ func (l *LDAP) lookup(ctx context.Context, name string) (*ldapUser, error) {
 		if err != nil || u == nil {
 			return err
 		}
+		start := time.Now()
 		u.groups, err = l.groups(ctx, c, u)
+		l.m.observe(opGroups, start, err, false)
 		u.memberOf = nil
 		return err
 	})
@@ -587,12 +588,14 @@ func (l *LDAP) findUser(ctx context.Context, c *ldapclient.Conn, name string) (*
 	req := ldap.NewSearchRequest(l.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		2, 0, false, ldapFilter(l.cfg.UserFilter, name), attrs, nil)
 	var res *ldap.SearchResult
+	start := time.Now()
 	err := ldapclient.WithTimeout(ctx, c, l.cfg.OpTimeout, func() error {
 		l.searches.Add(1)
 		var err error
 		res, err = c.Search(req)
 		return err
 	})
+	l.m.observe(opSearch, start, err, false)
 	if res != nil && len(res.Entries) > 1 {
 		return nil, fmt.Errorf("%w: %q", ErrAmbiguousUser, name)
 	}
@@ -620,9 +623,9 @@ func (l *LDAP) findUser(ctx context.Context, c *ldapclient.Conn, name string) (*
 func (l *LDAP) ad() bool { return l.cfg.Preset == PresetActiveDirectory }
 
 // checkPassword binds as dn with password on a bind connection.
-func (l *LDAP) checkPassword(ctx context.Context, dn, password string) (Status, error) {
-	var st Status
-	err := l.bind.Do(ctx, func(c *ldapclient.Conn) error {
+func (l *LDAP) checkPassword(ctx context.Context, dn, password string) (st Status, err error) {
+	defer func(start time.Time) { l.m.observe(opBind, start, err, st != OK) }(time.Now())
+	err = l.bind.Do(ctx, func(c *ldapclient.Conn) error {
 		return ldapclient.WithTimeout(ctx, c, l.cfg.OpTimeout, func() error {
 			res, err := c.Bind(dn, password, l.bindControls)
 			st, err = bindStatus(res, err)

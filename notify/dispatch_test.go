@@ -3,8 +3,13 @@ package notify_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"twostep/notify"
 	"twostep/notify/pushtest"
@@ -61,5 +66,42 @@ func TestDispatchEndToEnd(t *testing.T) {
 	}
 	if got := receive(t, rx.Messages()); got.Tx != m.Tx {
 		t.Errorf("webhook: got tx %q, want %q", got.Tx, m.Tx)
+	}
+}
+
+func TestDispatchMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	gone := &recorder{err: fmt.Errorf("status 410: %w", notify.ErrGone)}
+	down := &recorder{err: errors.New("connection refused")}
+	d := notify.Dispatch{WebPush: gone, Webhook: down, Metrics: notify.NewMetrics(reg)}
+	m := message(time.Now())
+	for _, kind := range []string{notify.KindWebPush, notify.KindWebhook, notify.KindAlert, notify.KindApp, "sms"} {
+		d.Notify(t.Context(), notify.Target{Kind: kind}, m)
+	}
+	d.WebPush = &recorder{}
+	d.Notify(t.Context(), notify.Target{Kind: notify.KindWebPush}, m)
+	(notify.Dispatch{Metrics: d.Metrics}).Notify(t.Context(), notify.Target{Kind: notify.KindWebhook}, m)
+
+	want := `
+# HELP twostep_push_notifications_total Push notifications sent, by kind (webpush, webhook, alert: the fraud alert webhook) and result (ok; gone: the subscription no longer exists; refused: 4xx or unusable target; error: unreachable, timed out, 5xx).
+# TYPE twostep_push_notifications_total counter
+twostep_push_notifications_total{kind="alert",result="error"} 1
+twostep_push_notifications_total{kind="alert",result="gone"} 0
+twostep_push_notifications_total{kind="alert",result="ok"} 0
+twostep_push_notifications_total{kind="alert",result="refused"} 0
+twostep_push_notifications_total{kind="webhook",result="error"} 1
+twostep_push_notifications_total{kind="webhook",result="gone"} 0
+twostep_push_notifications_total{kind="webhook",result="ok"} 0
+twostep_push_notifications_total{kind="webhook",result="refused"} 1
+twostep_push_notifications_total{kind="webpush",result="error"} 0
+twostep_push_notifications_total{kind="webpush",result="gone"} 1
+twostep_push_notifications_total{kind="webpush",result="ok"} 1
+twostep_push_notifications_total{kind="webpush",result="refused"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "twostep_push_notifications_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(reg, "twostep_push_notification_duration_seconds"); n != 3 {
+		t.Errorf("latency histograms: got %d, want one per kind sent (3)", n)
 	}
 }

@@ -7,4 +7,8 @@
 // Endpoint URLs often carry a secret (a capability URL, a topic name), so no
 // error of this package names more of an endpoint than its scheme and host,
 // and none carries a key, an auth secret or a signature.
+//
+// Dispatch counts every notification it sends, by kind and result, on a
+// Metrics (a struct of collectors made by NewMetrics from a
+// prometheus.Registerer, as in every package of twostep).
 package notify

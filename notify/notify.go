@@ -15,6 +15,9 @@ const (
 	// browser offers none): nothing is sent, and the app shows the
 	// waiting logins when it is opened.
 	KindApp = "app"
+	// KindAlert is the fraud alert: a webhook told of every login
+	// reported as not the user's, sent and counted apart from devices'.
+	KindAlert = "alert"
 )
 
 // ErrGone is wrapped by the error of a delivery the push service refused
@@ -59,10 +62,12 @@ type Notifier interface {
 	Notify(ctx context.Context, t Target, m Message) error
 }
 
-// Dispatch is a Notifier that hands each target to the Notifier of its kind.
+// Dispatch is a Notifier that hands each target to the Notifier of its
+// kind, and counts what it sends.
 type Dispatch struct {
 	WebPush Notifier // for KindWebPush targets; nil: they fail
-	Webhook Notifier // for KindWebhook targets; nil: they fail
+	Webhook Notifier // for KindWebhook and KindAlert targets; nil: they fail
+	Metrics *Metrics // counts every notification but KindApp's; nil: none
 }
 
 // Notify delivers m to t through the Notifier of t.Kind.
@@ -71,13 +76,22 @@ func (d Dispatch) Notify(ctx context.Context, t Target, m Message) error {
 	switch t.Kind {
 	case KindWebPush:
 		n = d.WebPush
-	case KindWebhook:
+	case KindWebhook, KindAlert:
 		n = d.Webhook
 	case KindApp:
-		return nil
+		return nil // nothing is sent: the app lists waiting logins
 	default:
+		// Not counted: the kind is a stored value, and would not be a
+		// bounded label.
 		return fmt.Errorf("notify: unknown target kind %q: %w", t.Kind, ErrRefused)
 	}
+	start := time.Now()
+	err := d.send(ctx, n, t, m)
+	d.Metrics.observe(t.Kind, start, err)
+	return err
+}
+
+func (d Dispatch) send(ctx context.Context, n Notifier, t Target, m Message) error {
 	if n == nil {
 		return fmt.Errorf("notify: no notifier for %s targets: %w", t.Kind, ErrRefused)
 	}

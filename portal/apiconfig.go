@@ -36,7 +36,8 @@ type APIConfig struct {
 	// TrustedProxies are reverse proxies whose X-Forwarded-For names the
 	// device; none by default (the connection's address counts).
 	TrustedProxies []netip.Prefix `yaml:"-"`
-	// Metrics counts the refusals of the rate limits; nil counts nothing.
+	// Metrics counts requests and the refusals of the rate limits; nil
+	// counts nothing.
 	Metrics *Metrics `yaml:"-"`
 	// Logs lets through the log lines outsiders can cause, at most one a
 	// second per cause; default a loglimit.Limiter of the API's own.

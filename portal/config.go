@@ -77,7 +77,8 @@ type Config struct {
 	// phone is added as an in-app device, which shows waiting logins
 	// when it is opened. Default 15 seconds.
 	SubscribeTimeout time.Duration `yaml:"-"`
-	// Metrics counts the refusals of the rate limits; nil counts nothing.
+	// Metrics counts requests, sign-ins and the refusals of the rate
+	// limits; nil counts nothing.
 	Metrics *Metrics `yaml:"-"`
 	// Logs lets through the log lines outsiders can cause, at most one a
 	// second per cause; default a loglimit.Limiter of the portal's own.

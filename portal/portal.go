@@ -79,8 +79,8 @@ func (p *Portal) Handler() http.Handler {
 	p.deviceRoutes(mux)
 	// The approval API on the portal's origin too, so that the web
 	// authenticator talks to the origin it was installed from.
-	api := NewPushAPI(p.engine, APIConfig{AnswersPerMinute: p.cfg.AnswersPerMinute, TrustedProxies: p.proxies,
-		Metrics: p.cfg.Metrics, Logs: p.logs, Now: p.cfg.Now}, p.log)
+	api := securityHeaders(newPushAPI(p.engine, APIConfig{AnswersPerMinute: p.cfg.AnswersPerMinute, TrustedProxies: p.proxies,
+		Metrics: p.cfg.Metrics, Logs: p.logs, Now: p.cfg.Now}, p.log))
 	mux.Handle("POST "+AnswerPath, api)
 	mux.Handle("POST "+PendingPath, api)
 	// Go's cross-origin protection refuses a POST that a browser marks
@@ -88,7 +88,7 @@ func (p *Portal) Handler() http.Handler {
 	// CSRF token is the second check.
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(p.crossSite))
-	return pageHeaders(p.limitBodies(cop.Handler(p.routes(mux))))
+	return p.cfg.Metrics.countRequests(mux, pageHeaders(p.limitBodies(cop.Handler(p.routes(mux)))))
 }
 
 // routes serves mux, and the portal's own page where mux has no route

@@ -96,8 +96,16 @@ type pushAPI struct {
 	polls   *limiter // per device
 }
 
-// NewPushAPI returns the handler of the push approval API.
+// NewPushAPI returns the handler of the push approval API, its requests
+// counted on cfg.Metrics.
 func NewPushAPI(a Answerer, cfg APIConfig, log zerolog.Logger) http.Handler {
+	mux := newPushAPI(a, cfg, log)
+	return cfg.Metrics.countRequests(mux, securityHeaders(mux))
+}
+
+// newPushAPI returns the API's routes, counted by the handler they are
+// served through (NewPushAPI's, or the portal's).
+func newPushAPI(a Answerer, cfg APIConfig, log zerolog.Logger) *http.ServeMux {
 	if cfg.AnswersPerMinute <= 0 {
 		cfg.AnswersPerMinute = DefaultAnswersPerMinute
 	}
@@ -112,7 +120,7 @@ func NewPushAPI(a Answerer, cfg APIConfig, log zerolog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+AnswerPath, api.answer)
 	mux.HandleFunc("POST "+PendingPath, api.pending)
-	return securityHeaders(mux)
+	return mux
 }
 
 // pendingPerMinute bounds a device's pending-push requests (per device,

@@ -122,6 +122,13 @@ func TestAnswersAreRateLimitedPerAddress(t *testing.T) {
 	if got := throttled(t, reg, "answer", "address"); got != 101 {
 		t.Errorf("refusals counted: got %v, want 101", got)
 	}
+	// Every request counted once by its route and status.
+	route := "POST " + portal.AnswerPath
+	for code, want := range map[string]float64{"403": float64(portal.DefaultAnswersPerMinute) + 2, "429": 101} {
+		if got := counter(t, reg, "twostep_portal_requests_total", map[string]string{"route": route, "code": code}); got != want {
+			t.Errorf("twostep_portal_requests_total{route=%q,code=%q}: got %v, want %v", route, code, got, want)
+		}
+	}
 }
 
 // listAnswerer lists pushes for any device, under the device's name.

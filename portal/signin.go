@@ -100,12 +100,14 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	password := r.PostFormValue("password")
 	v := &view{Title: "Sign in", Page: "signin", Data: user}
 	if !p.allowSignIn(w, r, user, true) {
+		p.cfg.Metrics.signIn(signInThrottled)
 		v.Error = msgTooMany
 		p.pages.render(w, http.StatusTooManyRequests, "signin.html", v)
 		return
 	}
 	pu, d, err := p.engine.PortalPassword(r.Context(), user, password)
 	if err != nil {
+		p.cfg.Metrics.signIn(signInError)
 		p.unavailable(w, r, err)
 		return
 	}
@@ -122,6 +124,7 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	ev.Str("user", user).Str("remote", p.remoteIP(r)).Str("outcome", d.Outcome.String()).
 		Str("reason", string(d.Reason)).Msg("portal sign-in: password")
 	if d.Outcome != challenge.Accept {
+		p.cfg.Metrics.signIn(refusal(d, signInPasswordRefused))
 		v.Error = d.Message
 		if v.Error == "" {
 			v.Error = "Wrong user name or password."
@@ -140,8 +143,12 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	token, err := p.sessions.Create(r.Context(), s)
 	if err != nil {
+		p.cfg.Metrics.signIn(signInError)
 		p.unavailable(w, r, err)
 		return
+	}
+	if s.Stage == cluster.StageEnroll {
+		p.cfg.Metrics.signIn(signedIn)
 	}
 	p.setCookie(w, token)
 	clearUserCookie(w)
@@ -213,6 +220,9 @@ func (p *Portal) throttled(w http.ResponseWriter, r *http.Request, s *visit) boo
 	if p.allowSignIn(w, r, s.User, false) {
 		return false
 	}
+	if signingIn(s) {
+		p.cfg.Metrics.signIn(signInThrottled)
+	}
 	p.renderFactor(w, r, s, http.StatusTooManyRequests, msgTooMany)
 	return true
 }
@@ -238,7 +248,13 @@ func (p *Portal) recovery(w http.ResponseWriter, r *http.Request, s *visit) {
 // choice with the reason when it was not, and to a new sign-in when the
 // attempts are spent.
 func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *visit, d challenge.Decision, err error, kind string) {
+	count := func(result string) {
+		if signingIn(s) {
+			p.cfg.Metrics.signIn(result)
+		}
+	}
 	if err != nil {
+		count(signInError)
 		p.unavailable(w, r, err)
 		return
 	}
@@ -255,10 +271,12 @@ func (p *Portal) factorResult(w http.ResponseWriter, r *http.Request, s *visit, 
 		Str("reason", string(d.Reason)).Msg("portal sign-in: second factor")
 	switch d.Outcome {
 	case challenge.Accept:
+		count(signedIn)
 		p.factorDone(w, r, s, d.Reason == challenge.ReasonRecovery)
 	case challenge.Ask:
 		http.Redirect(w, r, "/signin/push", http.StatusSeeOther)
 	default:
+		count(refusal(d, signInFactorRefused))
 		msg := d.Message
 		if msg == "" {
 			msg = "Wrong passcode."
@@ -385,4 +403,17 @@ func (p *Portal) signOut(w http.ResponseWriter, r *http.Request, s *visit) {
 	clearCookie(w)
 	clearUserCookie(w)
 	http.Redirect(w, r, "/signin?done=signedout", http.StatusSeeOther)
+}
+
+// signingIn reports whether s is a sign-in under way (a second factor
+// due), not a signed-in user confirming an action.
+func signingIn(s *visit) bool { return s.Stage == cluster.StagePassword }
+
+// refusal is the sign-in result of a refused step: locked_out for a
+// locked account, otherwise result.
+func refusal(d challenge.Decision, result string) string {
+	if d.Reason == challenge.ReasonLockedOut {
+		return signInLockedOut
+	}
+	return result
 }

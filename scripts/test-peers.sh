@@ -17,6 +17,7 @@ declare -A peers=(
   [pamtester]=pamtester
   [etcdctl]=etcd-client
   [etcd]=etcd-server
+  [promtool]=prometheus
 )
 
 # file -> Debian package, for peers that are not commands: a PAM module

@@ -43,17 +43,18 @@ var (
 	_ reloader  = (*directory.File)(nil)
 )
 
-// openDirectory builds the configured backend. It does not connect: an
-// LDAP directory that is down at start does not stop the daemon.
-func openDirectory(c directory.Config) (backend, error) {
+// openDirectory builds the configured backend, counting on m. It does
+// not connect: an LDAP directory that is down at start does not stop the
+// daemon.
+func openDirectory(c directory.Config, m *directory.Metrics) (backend, error) {
 	if c.Backend == directory.BackendLDAP {
-		l, err := directory.NewLDAP(c.LDAP)
+		l, err := directory.NewLDAP(c.LDAP, directory.WithLDAPMetrics(m))
 		if err != nil {
 			return nil, err
 		}
 		return l, nil
 	}
-	f, err := directory.OpenFile(c.File.Path)
+	f, err := directory.OpenFile(c.File.Path, directory.WithFileMetrics(m))
 	if err != nil {
 		return nil, err
 	}

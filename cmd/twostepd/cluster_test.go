@@ -55,7 +55,8 @@ func startTwoNodes(t *testing.T, failmodeB string) *twoNodes {
 	return startNodes(t, "secure", failmodeB)
 }
 
-// startNodes starts one twostepd per failmode, on 127.0.0.1, 127.0.0.2, …
+// startNodes starts one twostepd per failmode, on 127.0.0.1, 127.0.0.2, …,
+// named node-1, node-2, … (cluster.node_name).
 func startNodes(t *testing.T, failmodes ...string) *twoNodes {
 	t.Helper()
 	return startNodesWith(t, nil, failmodes...)
@@ -69,8 +70,9 @@ func startNodesWith(t *testing.T, before func(*etcdtest.Server), failmodes ...st
 }
 
 // startNodesExtra is startNodesWith adding extra(i) to node i's
-// configuration; an extra that has a passcodes or a clients section
-// replaces the default one (lockout after 4 failures; client "nas").
+// configuration; an extra that has a passcodes, clients or directory
+// section replaces the default one (lockout after 4 failures; client
+// "nas"; the users file of carol and carol0…).
 func startNodesExtra(t *testing.T, before func(*etcdtest.Server), extra func(i int) string, failmodes ...string) *twoNodes {
 	t.Helper()
 	etcd := etcdtest.Start(t)
@@ -92,20 +94,21 @@ func startNodesExtra(t *testing.T, before func(*etcdtest.Server), extra func(i i
 	}
 	os.WriteFile(users, list, 0o600)
 
-	node := func(addr, failmode, more string) *daemonProc {
+	node := func(i int, failmode, more string) *daemonProc {
 		dir := t.TempDir()
 		cfg := filepath.Join(dir, "twostep.yaml")
 		os.WriteFile(cfg, fmt.Appendf(nil, `log: {level: debug}
-radius: {listen: ["%s:0"], reject_delay: 0s}
+radius: {listen: ["127.0.0.%d:0"], reject_delay: 0s}
 %s
-directory: {backend: file, file: {path: %s}}
+%s
 metrics: {listen: "127.0.0.1:0"}
 cluster:
   endpoints: [%s]
   request_timeout: 1s
   dial_timeout: 1s
   seed_keys: %s
-%s`, addr, withClients(more, failmode), users, strings.Join(etcd.Endpoints(), ", "), keyPath, withPasscodes(more)), 0o600)
+  node_name: node-%d
+%s`, i+1, withClients(more, failmode), withDirectory(more, users), strings.Join(etcd.Endpoints(), ", "), keyPath, i+1, withPasscodes(more)), 0o600)
 		return startDaemonConfig(t, cfg)
 	}
 	if before != nil {
@@ -117,7 +120,7 @@ cluster:
 		if extra != nil {
 			more = extra(i)
 		}
-		n.all = append(n.all, node(fmt.Sprintf("127.0.0.%d", i+1), fm, more))
+		n.all = append(n.all, node(i, fm, more))
 	}
 	n.a = n.all[0]
 	if len(n.all) > 1 {
@@ -137,6 +140,15 @@ func withClients(more, failmode string) string {
 		return ""
 	}
 	return fmt.Sprintf("clients:\n  - {name: nas, display_name: %q, networks: [127.0.0.0/8], secret: %s, failmode: %s, nas_timeout: 1s, nas_retries: 3}", clusterService, testSecret, failmode)
+}
+
+// withDirectory is a node's directory section: the shared users file,
+// unless more has a directory section of its own.
+func withDirectory(more, users string) string {
+	if strings.HasPrefix(more, "directory:") || strings.Contains(more, "\ndirectory:") {
+		return ""
+	}
+	return fmt.Sprintf("directory: {backend: file, file: {path: %s}}", users)
 }
 
 // withPasscodes is the end of a node's configuration: more, and the

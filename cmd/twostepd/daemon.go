@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
@@ -17,7 +16,6 @@ import (
 	"twostep/configs"
 	"twostep/directory"
 	"twostep/loglimit"
-	"twostep/portal"
 	"twostep/radiusd"
 )
 
@@ -33,15 +31,11 @@ type daemon struct {
 	clients *radiusd.ClientTable
 	keys    *cluster.Keyring  // seals OTP seeds in the store
 	vapid   *ecdsa.PrivateKey // the Web Push key, once pushOption read it; nil: Web Push off
-	reg     *prometheus.Registry
+	m       *metrics          // every package's collectors, on the registry /metrics serves
 	ready   atomic.Bool
 	// The log lines outsiders can cause go through lines (one a second
-	// per cause, for the whole process). Set by serve for the HTTP
-	// servers: web counts the portal's and push API's refusals,
-	// serverErrors the servers' own errors.
-	lines        *loglimit.Limiter
-	web          *portal.Metrics
-	serverErrors *prometheus.CounterVec
+	// per cause, for the whole process).
+	lines *loglimit.Limiter
 }
 
 // assemble loads the configuration and builds every part without opening a
@@ -51,8 +45,8 @@ func assemble(path string, logOut io.Writer) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, log: newLogger(cfg.Log, logOut), lines: loglimit.New(time.Now)}
-	if d.dir, err = openDirectory(cfg.Directory); err != nil {
+	d := &daemon{cfg: cfg, log: newLogger(cfg.Log, logOut), lines: loglimit.New(time.Now), m: newMetrics()}
+	if d.dir, err = openDirectory(cfg.Directory, d.m.directory); err != nil {
 		return nil, err
 	}
 	d.clients, err = radiusd.NewClientTable(cfg.Clients)

@@ -463,6 +463,11 @@ func TestReload(t *testing.T) {
 	if got := exchange(t, conn, accessRequest(t, newSecret, "nobody", "x")); got == nil {
 		t.Error("after a refused reload the daemon stopped answering")
 	}
+	for result, want := range map[string]string{"ok": "2", "error": "1"} {
+		if got := d.metric(t, `twostep_config_reloads_total{result="`+result+`"}`); got != want {
+			t.Errorf("reloads %s: got %q, want %s", result, got, want)
+		}
+	}
 }
 
 func TestStopsOnSIGTERM(t *testing.T) {

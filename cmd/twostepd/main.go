@@ -7,7 +7,10 @@
 // configuration and builds each package from its section; serve runs the
 // servers and loops as one group of actors (group.go), started and stopped
 // together; backend.go, store.go, push.go, portal.go and ops.go wire one
-// dependency each. No package below cmd reads the file or the flags.
+// dependency each; metrics.go builds every package's Prometheus
+// collectors on the one private registry /metrics serves, and says the
+// idiom they all follow. No package below cmd reads the file or the
+// flags.
 package main
 
 import (

@@ -50,7 +50,7 @@ func (d *daemon) startPortal(engine *challenge.Engine, store cluster.Store) (*we
 	pc.AnswersPerMinute = d.cfg.Push.API.AnswersPerMinute
 	pc.WebAuthenticator = d.cfg.Push.Enabled()
 	pc.VAPIDPublicKey = vapid
-	pc.Metrics, pc.Logs = d.web, d.lines
+	pc.Metrics, pc.Logs = d.m.web, d.lines
 	p, err := portal.New(pc, engine, cluster.NewAccounts(store, d.keys), cluster.NewSessions(store, d.keys), d.log)
 	if err != nil {
 		return nil, err

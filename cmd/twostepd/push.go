@@ -36,7 +36,7 @@ func (d *daemon) pushOption(store cluster.Store, node string) (challenge.Option,
 		ForceAttemptHTTP2:   true,
 	}}
 	nc := pc.Notify
-	dispatch := notify.Dispatch{Webhook: &notify.Webhook{Client: client, AllowHTTP: nc.Webhook.AllowHTTP}}
+	dispatch := notify.Dispatch{Webhook: &notify.Webhook{Client: client, AllowHTTP: nc.Webhook.AllowHTTP}, Metrics: d.m.notify}
 	if nc.WebPush.VAPIDKeyFile != "" {
 		b, err := os.ReadFile(nc.WebPush.VAPIDKeyFile)
 		if err != nil {
@@ -53,8 +53,8 @@ func (d *daemon) pushOption(store cluster.Store, node string) (challenge.Option,
 	cfg := pc.Approval
 	cfg.AnswerURLs, cfg.Node = pc.API.URLs, node
 	if nc.Alert.URL != "" {
-		alert := &notify.Webhook{Client: client, AllowHTTP: nc.Webhook.AllowHTTP}
-		target := notify.Target{Kind: notify.KindWebhook, Endpoint: nc.Alert.URL, Secret: nc.Alert.Secret}
+		alert := notify.Dispatch{Webhook: &notify.Webhook{Client: client, AllowHTTP: nc.Webhook.AllowHTTP}, Metrics: d.m.notify}
+		target := notify.Target{Kind: notify.KindAlert, Endpoint: nc.Alert.URL, Secret: nc.Alert.Secret}
 		cfg.Alert = func(ctx context.Context, p *cluster.Push) {
 			msg := notify.Message{Tx: p.ID, User: p.Account, Device: p.Device, Service: p.Client, NAS: p.NASID, From: p.From, Created: p.Created, Expires: p.Expires}
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -113,7 +113,7 @@ func (d *daemon) startPushAPI(engine *challenge.Engine) (*webServer, error) {
 		}
 		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	ac.Metrics, ac.Logs = d.web, d.lines
+	ac.Metrics, ac.Logs = d.m.web, d.lines
 	api := portal.NewPushAPI(engine, ac, d.log)
 	return newWebServer("push api", ac.Listen, api, tc, d.serverLog("push_api"))
 }
@@ -121,7 +121,7 @@ func (d *daemon) startPushAPI(engine *challenge.Engine) (*webServer, error) {
 // serverLog is the error log of the HTTP server called server (the
 // label of twostep_http_server_errors_total).
 func (d *daemon) serverLog(server string) *log.Logger {
-	return newServerLog(server, d.log, d.lines, d.serverErrors)
+	return newServerLog(server, d.log, d.lines, d.m.serverErrors)
 }
 
 func (a *webServer) addr() string { return a.ln.Addr().String() }

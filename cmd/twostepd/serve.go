@@ -10,13 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/configs"
-	"twostep/portal"
 	"twostep/radiusd"
 )
 
@@ -29,18 +25,17 @@ import (
 // server and the HTTP servers drain in turn within shutdownGrace, the
 // loops stop, and the store is closed within what is left of it.
 func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
-	d.reg = prometheus.NewRegistry()
-	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newTamperedRecords(d.keys))
-	d.web, d.serverErrors = portal.NewMetrics(d.reg), newServerErrors(d.reg)
+	d.m.reg.MustRegister(newTamperedRecords(d.keys))
 	dict, err := radiusd.NewDictionary(d.cfg.RADIUS.Dictionaries...)
 	if err != nil {
 		return err
 	}
-	store, connectStore, stopStore, err := d.openStore(ctx)
+	opened, connectStore, stopStore, err := d.openStore(ctx)
 	if err != nil {
 		return err
 	}
+	// Every call to the store is counted and timed; Ping is the probe's.
+	store := meteredStore{cluster.NewMeteredStore(opened, d.m.cluster), opened}
 	// The store is closed last, within what is left of the grace period
 	// (from the start of the drain; from now when serving fails first).
 	dr := newDrain()
@@ -49,15 +44,15 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		defer cancel()
 		stopStore(sctx)
 	}()
-	host, _ := os.Hostname()
-	engine, pushes, err := d.newEngine(store, host)
+	node := d.cfg.Cluster.NodeName()
+	engine, pushes, err := d.newEngine(store, node)
 	if err != nil {
 		return err
 	}
 	if pushes != nil {
 		defer pushes.Close()
 	}
-	srv, err := d.newRADIUS(engine, dict, store, host)
+	srv, err := d.newRADIUS(engine, dict, store, node)
 	if err != nil {
 		return err
 	}
@@ -73,7 +68,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	var g group
 	d.addControl(ctx, &g, hup, srv, dr)
 	d.addServers(&g, ls, srv, dr)
-	d.addLoops(ctx, &g, store, connectStore)
+	d.addLoops(ctx, &g, store, connectStore, cluster.NewNodes(store, node, version, d.m.cluster, nil))
 	d.ready.Store(true)
 	d.log.Info().Str("version", version).Str("config", d.cfg.Path).Msg("twostepd ready")
 	err = g.run()
@@ -84,14 +79,15 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	return err
 }
 
-// newEngine builds the login engine on store; pushes is set when push is
-// on, for the caller to close.
-func (d *daemon) newEngine(store cluster.Store, host string) (*challenge.Engine, *cluster.Pushes, error) {
+// newEngine builds the login engine on store, for the node named node;
+// pushes is set when push is on, for the caller to close.
+func (d *daemon) newEngine(store cluster.Store, node string) (*challenge.Engine, *cluster.Pushes, error) {
 	opts := []challenge.Option{
 		challenge.WithPasscodes(d.cfg.Passcodes, cluster.NewAccounts(store, d.keys), cluster.NewChallenges(store, d.keys)),
-		challenge.WithAudit(cluster.NewAudit(store, 0), cluster.NodeActor(host)),
+		challenge.WithAudit(cluster.NewAudit(store, 0), cluster.NodeActor(node)),
+		challenge.WithMetrics(d.m.engine),
 	}
-	pushOpt, pushes, err := d.pushOption(store, host)
+	pushOpt, pushes, err := d.pushOption(store, node)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,18 +98,18 @@ func (d *daemon) newEngine(store cluster.Store, host string) (*challenge.Engine,
 }
 
 // newRADIUS builds the RADIUS server in front of engine.
-func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, host string) (*radiusd.Server, error) {
+func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, node string) (*radiusd.Server, error) {
 	return radiusd.NewServer(radiusd.Options{
 		Config:        d.cfg.RADIUS,
 		Authenticator: engine,
 		Dictionary:    dict,
 		Clients:       d.clients,
 		Logger:        d.log,
-		Metrics:       radiusd.NewMetrics(d.reg),
+		Metrics:       d.m.radius,
 		Ready:         d.isReady,
 		// Clients with require_message_authenticator auto are held to it
 		// on every node once one has seen them send it.
-		MessageAuthenticators: cluster.NewClientRecords(store, host, time.Now),
+		MessageAuthenticators: cluster.NewClientRecords(store, node, time.Now),
 	})
 }
 
@@ -142,7 +138,7 @@ func (d *daemon) listen(ctx context.Context, engine *challenge.Engine, store clu
 			ls.radius = append(ls.radius, group)
 		}
 		var err error
-		if ls.ops, err = startOps(d.cfg.Metrics.Listen, d.reg, d.isReady, d.serverLog("metrics")); err != nil {
+		if ls.ops, err = startOps(d.cfg.Metrics.Listen, d.m.reg, d.isReady, d.serverLog("metrics")); err != nil {
 			return err
 		}
 		if ls.api, err = d.startPushAPI(engine); err != nil {
@@ -280,10 +276,10 @@ func (d *daemon) logListening(ls *listeners) {
 }
 
 // addLoops adds the background loops: the users file's watch, the
-// directory's and the store's probes, and the connection to a store not
-// reached at start. They end with ctx, or when interrupted, after the
-// servers drained.
-func (d *daemon) addLoops(ctx context.Context, g *group, store pingStore, connectStore func(context.Context)) {
+// directory's and the store's probes, the connection to a store not
+// reached at start, and this node's part in the node registry. They end
+// with ctx, or when interrupted, after the servers drained.
+func (d *daemon) addLoops(ctx context.Context, g *group, store pingStore, connectStore func(context.Context), nodes *cluster.Nodes) {
 	ctx, stop := context.WithCancel(ctx)
 	interrupt := func(error) { stop() }
 	if r, ok := d.dir.(reloader); ok && d.cfg.Directory.File.Watch > 0 {
@@ -310,6 +306,10 @@ func (d *daemon) addLoops(ctx context.Context, g *group, store pingStore, connec
 		d.probeStore(ctx, store)
 		return nil
 	}, interrupt)
+	g.add(func() error {
+		nodes.Run(ctx)
+		return nil
+	}, interrupt)
 }
 
 // reload re-reads the configuration on SIGHUP. A bad file changes
@@ -319,20 +319,25 @@ func (d *daemon) addLoops(ctx context.Context, g *group, store pingStore, connec
 // atomically, and the users file is re-read whatever changed; every other
 // section that changed is named in a warning, for its settings take
 // effect at the next restart. The bypass and recovery sections are
-// twostepctl's, read at each of its runs.
+// twostepctl's, read at each of its runs. Each reload is counted, as an
+// error when the file or the users file was refused.
 func (d *daemon) reload(srv *radiusd.Server) {
 	cfg, err := configs.Load(d.cfg.Path)
 	if err != nil {
+		d.m.reloads.WithLabelValues(reloadError).Inc()
 		d.log.Error().Err(err).Msg("reload refused; the running configuration stays")
 		return
 	}
 	table, err := radiusd.NewClientTable(cfg.Clients)
 	if err != nil {
+		d.m.reloads.WithLabelValues(reloadError).Inc()
 		d.log.Error().Err(err).Msg("reload refused; the running configuration stays")
 		return
 	}
+	result := reloadOK
 	if r, ok := d.dir.(reloader); ok {
 		if err := r.Reload(); err != nil {
+			result = reloadError
 			d.log.Error().Err(err).Msg("users file refused; the previous users stay in force")
 		}
 	}
@@ -347,6 +352,7 @@ func (d *daemon) reload(srv *radiusd.Server) {
 			d.log.Warn().Str("section", section).Msgf("%s settings changed; they take effect at the next restart", section)
 		}
 	}
+	d.m.reloads.WithLabelValues(result).Inc()
 	d.log.Info().Int("clients", len(cfg.Clients)).Msg("configuration reloaded")
 }
 

@@ -17,6 +17,13 @@ func newServerErrors(reg prometheus.Registerer) *prometheus.CounterVec {
 		Name: "twostep_http_server_errors_total",
 		Help: "Errors of the HTTP servers (portal, push_api, metrics) that net/http reports, by cause (tls_handshake, http2, panic, accept, other).",
 	}, []string{"server", "cause"})
+	// Every server and cause from the start, so that rates and alerts
+	// see a series before the first error.
+	for _, server := range []string{"portal", "push_api", "metrics"} {
+		for _, cause := range []string{causeTLSHandshake, causeHTTP2, causePanic, causeAccept, causeOther} {
+			c.WithLabelValues(server, cause)
+		}
+	}
 	reg.MustRegister(c)
 	return c
 }
@@ -51,6 +58,15 @@ func (s *serverLog) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// Causes of twostep_http_server_errors_total.
+const (
+	causeTLSHandshake = "tls_handshake"
+	causeHTTP2        = "http2"
+	causePanic        = "panic"
+	causeAccept       = "accept"
+	causeOther        = "other"
+)
+
 // classifyServerError sorts a line of net/http's error log into a cause
 // (a metric label, so from a fixed set), the level it is logged at, and
 // the peer's address when the line names one where it is easy to find.
@@ -64,14 +80,14 @@ func classifyServerError(msg string) (cause string, level zerolog.Level, remote 
 	case strings.HasPrefix(msg, "http: TLS handshake error from "):
 		rest := strings.TrimPrefix(msg, "http: TLS handshake error from ")
 		remote, _, _ = strings.Cut(rest, ": ")
-		return "tls_handshake", zerolog.DebugLevel, remote
+		return causeTLSHandshake, zerolog.DebugLevel, remote
 	case strings.HasPrefix(msg, "http: panic serving"), strings.HasPrefix(msg, "http2: panic serving"):
-		return "panic", zerolog.ErrorLevel, ""
+		return causePanic, zerolog.ErrorLevel, ""
 	case strings.HasPrefix(msg, "http: Accept error"):
-		return "accept", zerolog.ErrorLevel, ""
+		return causeAccept, zerolog.ErrorLevel, ""
 	case strings.HasPrefix(msg, "http2:"), strings.HasPrefix(msg, "timeout waiting for"):
-		return "http2", zerolog.WarnLevel, ""
+		return causeHTTP2, zerolog.WarnLevel, ""
 	default:
-		return "other", zerolog.WarnLevel, ""
+		return causeOther, zerolog.WarnLevel, ""
 	}
 }

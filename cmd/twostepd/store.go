@@ -26,6 +26,16 @@ type pingStore interface {
 	Ping(ctx context.Context) error
 }
 
+// meteredStore is the store the daemon works with: every call counted
+// (cluster.MeteredStore), and Ping, the probe's, passed to the store it
+// wraps.
+type meteredStore struct {
+	*cluster.MeteredStore
+	inner pingStore
+}
+
+func (m meteredStore) Ping(ctx context.Context) error { return m.inner.Ping(ctx) }
+
 // openStore starts the embedded etcd when configured, then connects to
 // the store. An external etcd that does not answer at start does not stop
 // the daemon: logins follow each client's failmode (safe clients keep
@@ -157,6 +167,9 @@ func (d *daemon) probeStore(ctx context.Context, store pingStore) {
 		pctx, cancel := context.WithTimeout(ctx, storeProbeInterval)
 		err := store.Ping(pctx)
 		cancel()
+		if ctx.Err() == nil {
+			d.m.cluster.SetUnavailable(err != nil)
+		}
 		switch {
 		case err != nil && up && ctx.Err() == nil:
 			d.log.Error().Err(err).Msg("cluster store unreachable: second factors follow each client's failmode until it answers")

@@ -46,6 +46,9 @@ type Conn struct {
 	timeout time.Duration // of the next operation; 0: none
 	msgID   int64
 	closing atomic.Bool
+	// server is the server c is connected to, whose Health the pools
+	// note; nil for a connection made without a Dialer (tests).
+	server *Server
 }
 
 // maxResponse bounds one LDAP message read, against a server that
@@ -312,10 +315,14 @@ func opName(op *ber.Packet) string {
 func (c *Conn) fail(err error) error {
 	c.Close()
 	if isTimeout(err) {
-		err = errors.New("ldap: connection timed out")
+		err = ErrTimeout
 	}
 	return ldap.NewError(ldap.ErrorNetwork, err)
 }
+
+// ErrTimeout is wrapped by the error of an operation the server did not
+// answer within its timeout.
+var ErrTimeout = errors.New("ldap: connection timed out")
 
 // isTimeout reports whether err is a deadline's.
 func isTimeout(err error) bool {

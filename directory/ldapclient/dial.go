@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
 // Server is one configured directory server, made by ParseURL.
@@ -21,7 +23,16 @@ type Server struct {
 	// failed, so a dead first URL does not cost a dial timeout per new
 	// connection; it is still tried when every server is down.
 	downUntil atomic.Int64
+	// health is what the last exchange with the server showed (Health).
+	health atomic.Int32
 }
+
+// Values of Server.health.
+const (
+	healthUnknown = iota // not reached yet
+	healthUp
+	healthDown
+)
 
 // serverRetry is how long a server that failed a dial is tried last.
 const serverRetry = 2 * time.Second
@@ -69,11 +80,39 @@ func (s *Server) Host() string { return s.host }
 // (ldaps://).
 func (s *Server) TLS() bool { return s.tls }
 
-// URL is the server's URL as configured.
+// URL is the server's URL as configured (it carries no credentials:
+// ParseURL refuses them).
 func (s *Server) URL() string { return s.url }
 
 // Addr is the host:port connections go to.
 func (s *Server) Addr() string { return s.addr }
+
+// Health reports whether the server answered the last exchange a pool
+// made with it (up) or failed it: a dial refused or timed out, an
+// operation timed out or broken off. known is false until it was tried.
+// An answer that refuses (a wrong password, a result code) is an answer;
+// a failure after the caller's own deadline, or on a connection found
+// dead before it was used, says nothing of the server and changes
+// nothing. A dial that succeeds proves nothing either: a hung slapd
+// still accepts TCP.
+func (s *Server) Health() (up, known bool) {
+	switch s.health.Load() {
+	case healthUp:
+		return true, true
+	case healthDown:
+		return false, true
+	}
+	return false, false
+}
+
+// note records what an exchange with s showed.
+func (s *Server) note(up bool) {
+	if up {
+		s.health.Store(healthUp)
+	} else {
+		s.health.Store(healthDown)
+	}
+}
 
 // Dialer opens connections to the first server that answers.
 type Dialer struct {
@@ -114,13 +153,15 @@ func (d *Dialer) Dial(ctx context.Context) (*Conn, error) {
 		c, err := d.dialOne(ctx, s)
 		if err == nil {
 			s.downUntil.Store(0)
+			c.server = s
 			return c, nil
 		}
 		s.downUntil.Store(d.Now().Add(serverRetry).UnixNano())
 		errs = append(errs, fmt.Errorf("%s: %w", s.url, err))
-		if ctx.Err() != nil {
+		if Ended(ctx) {
 			break
 		}
+		s.note(false)
 	}
 	return nil, fmt.Errorf("directory: no LDAP server reachable: %w", errors.Join(errs...))
 }
@@ -180,6 +221,17 @@ func (d *Dialer) tlsFor(s *Server) *tls.Config {
 	return c
 }
 
+// Ended reports whether ctx is over, by its deadline too: WithTimeout
+// shortens a connection's timeout to ctx's deadline, and that timeout can
+// fire before ctx's own timer has run.
+func Ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
 // WithTimeout runs op on c with c's request timeout set to opTimeout or
 // to what is left of ctx, whichever is shorter, and closes c if ctx ends
 // first so op returns at once. A ctx that ended is reported as its cause,
@@ -202,5 +254,25 @@ func WithTimeout(ctx context.Context, c *Conn, opTimeout time.Duration, op func(
 		c.Close()
 		return fmt.Errorf("%w (%w)", context.Cause(ctx), err)
 	}
+	noteServer(ctx, c, err)
 	return err
+}
+
+// noteServer records in the Health of c's server what an operation's
+// outcome err showed: an answer (none, or a result code) or a network
+// failure (a timeout, a broken connection). A connection found dead
+// before it was used, a failure after ctx's end and an error of the
+// caller's own say nothing.
+func noteServer(ctx context.Context, c *Conn, err error) {
+	if c.server == nil {
+		return
+	}
+	var le *ldap.Error
+	switch {
+	case err == nil || IsResult(err):
+		c.server.note(true)
+	case errors.Is(err, errStale) || Ended(ctx):
+	case errors.As(err, &le) && le.ResultCode == ldap.ErrorNetwork:
+		c.server.note(false)
+	}
 }

@@ -142,6 +142,10 @@ func (p *Pool) Do(ctx context.Context, op func(c *Conn) error) error {
 	}
 }
 
+// InUse is the number of connections in use now (a request waiting for
+// one does not count).
+func (p *Pool) InUse() int { return len(p.sem) }
+
 // run runs op on c, got from p, and puts c back, even if op panics.
 func (p *Pool) run(c *Conn, op func(c *Conn) error) error {
 	healthy := false
