@@ -487,16 +487,27 @@ func TestCommitUnknownOutcome(t *testing.T) {
 		}
 	})
 	t.Run("overwritten meanwhile", func(t *testing.T) {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		events := direct.Watch(wctx, "k3")
+		if ev := <-events; !ev.Created {
+			t.Fatalf("watch: got %+v, want Created first", ev)
+		}
 		proxy.hold(timeout + timeout/2)
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		wg.Go(func() {
-			// Another node overwrites k3 after the Txn applied, before
-			// the read back.
-			time.Sleep(timeout / 2)
+			// Another node overwrites k3 once the Txn has applied (its
+			// reply is held), before the read back after the timeout.
+			for ev := range events {
+				if string(ev.Entry.Value) == "mine" {
+					break
+				}
+			}
 			if _, err := direct.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put("k3", []byte("other-node"))}}); err != nil {
 				t.Error(err)
 			}
+			cancel()
 		})
 		_, err := s.Commit(ctx, cluster.Txn{Then: []cluster.Op{cluster.Put("k3", []byte("mine"))}})
 		if !errors.Is(err, cluster.ErrConflict) {
