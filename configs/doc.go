@@ -8,7 +8,7 @@
 // file's keys (confcheck.Problems): radiusd.Config and
 // radiusd.ClientConfig, directory.Config, Cluster and the
 // help desk's BypassConfig and RecoveryConfig, challenge.Policy and
-// PasscodesConfig, portal.Config, and the push section made of
+// PasscodesConfig, portal.Config, history.Config, and the push section made of
 // portal.APIConfig, challenge.PushConfig and notify.Config. configs
 // decodes each section over its owner's defaults, key by key (decode.go),
 // makes the settings tagged config:"path" absolute, resolves those
