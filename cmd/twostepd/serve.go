@@ -16,6 +16,7 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/configs"
+	"twostep/history"
 	"twostep/portal"
 	"twostep/radiusd"
 )
@@ -57,7 +58,8 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if pushes != nil {
 		defer pushes.Close()
 	}
-	srv, err := d.newRADIUS(engine, dict, store, host)
+	rec := d.newHistory(store, host)
+	srv, err := d.newRADIUS(engine, dict, store, host, rec)
 	if err != nil {
 		return err
 	}
@@ -73,6 +75,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	var g group
 	d.addControl(ctx, &g, hup, srv, dr)
 	d.addServers(&g, ls, srv, dr)
+	d.addHistory(ctx, &g, rec, dr)
 	d.addLoops(ctx, &g, store, connectStore)
 	d.ready.Store(true)
 	d.log.Info().Str("version", version).Str("config", d.cfg.Path).Msg("twostepd ready")
@@ -101,9 +104,10 @@ func (d *daemon) newEngine(store cluster.Store, host string) (*challenge.Engine,
 	return challenge.NewEngine(d.dir, d.cfg.Policy, opts...), pushes, nil
 }
 
-// newRADIUS builds the RADIUS server in front of engine.
-func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, host string) (*radiusd.Server, error) {
-	return radiusd.NewServer(radiusd.Options{
+// newRADIUS builds the RADIUS server in front of engine; rec, when not
+// nil, keeps the login history of its answers.
+func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, host string, rec *history.Recorder) (*radiusd.Server, error) {
+	o := radiusd.Options{
 		Config:        d.cfg.RADIUS,
 		Authenticator: engine,
 		Dictionary:    dict,
@@ -114,7 +118,11 @@ func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, s
 		// Clients with require_message_authenticator auto are held to it
 		// on every node once one has seen them send it.
 		MessageAuthenticators: cluster.NewClientRecords(store, host, time.Now),
-	})
+	}
+	if rec != nil {
+		o.History, o.ReferenceInReply = rec, d.cfg.History.ReferenceInReply
+	}
+	return radiusd.NewServer(o)
 }
 
 // listeners are the daemon's sockets.
