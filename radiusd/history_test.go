@@ -2,6 +2,7 @@ package radiusd
 
 import (
 	"context"
+	"errors"
 	"net"
 	"regexp"
 	"strings"
@@ -74,6 +75,8 @@ func TestHistoryRecords(t *testing.T) {
 		case req.User == "alice":
 			return challenge.Decision{Outcome: challenge.Ask, Reason: "passcode_requested", Message: "Passcode:", State: []byte("st"),
 				User: "alice", Factor: challenge.FactorPassword}, nil
+		case req.User == "broken":
+			return challenge.Decision{LoginID: "aaaabbbbcccc"}, errors.New("challenge: pending login: a record that does not decode")
 		case req.User == "long":
 			return challenge.Decision{Outcome: challenge.Reject, Reason: "disabled", Message: long}, nil
 		}
@@ -135,6 +138,15 @@ func TestHistoryRecords(t *testing.T) {
 		}
 		if r.User != "" || r.TypedUser != "mallory" || r.Device != nil {
 			t.Errorf("record %+v: want no directory user, mallory as typed, no device", r)
+		}
+	})
+	t.Run("a round that failed keeps its login's id", func(t *testing.T) {
+		resp := h.exchange(request(t, testSecret, "broken", testPassword, nil), testSecret)
+		if msg := replyMessage(resp); resp.Code != radius.CodeAccessReject || msg != msgUnavailable+" Ref aaaa-bbbb" {
+			t.Errorf("got %v %q, want the generic reject with the login's reference", resp.Code, msg)
+		}
+		if r := rec.next(t); r.ID != "aaaabbbbcccc" || r.Reason != "error" || r.Decision != "reject" {
+			t.Errorf("record %+v, want the login's id, reason error", r)
 		}
 	})
 	t.Run("a reference that does not fit is left out", func(t *testing.T) {
