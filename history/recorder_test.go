@@ -25,10 +25,9 @@ var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 // was asked, in order.
 type spyStore struct {
 	inner   history.Store
-	gate    chan struct{}     // writes wait until it is closed
-	entered chan int          // a write's batch size, as it starts
-	done    chan string       // "write N" or "trim USER", once finished
-	fail    func(n int) error // when set, the write's error
+	gate    chan struct{} // writes wait until it is closed
+	entered chan int      // a write's batch size, as it starts
+	done    chan string   // "write N" or "trim USER", once finished
 }
 
 func newSpy(t *testing.T, store cluster.Store) *spyStore {
@@ -50,12 +49,7 @@ func newSpy(t *testing.T, store cluster.Store) *spyStore {
 func (s *spyStore) Write(ctx context.Context, recs []cluster.LoginRecord) error {
 	s.entered <- len(recs)
 	<-s.gate
-	var err error
-	if s.fail != nil {
-		err = s.fail(len(recs))
-	} else {
-		err = s.inner.Write(ctx, recs)
-	}
+	err := s.inner.Write(ctx, recs)
 	s.done <- fmt.Sprint("write ", len(recs))
 	return err
 }
@@ -205,6 +199,15 @@ func TestRecorderQueueFull(t *testing.T) {
 	}
 }
 
+// failingStore is a cluster store whose writes fail with err: etcd down,
+// or refusing.
+type failingStore struct {
+	cluster.Store
+	err error
+}
+
+func (f failingStore) Commit(context.Context, cluster.Txn) (int64, error) { return 0, f.err }
+
 func TestRecorderStoreDown(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -217,8 +220,7 @@ func TestRecorderStoreDown(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			leakcheck.Check(t)
-			spy := newSpy(t, memstore.New())
-			spy.fail = func(int) error { return tt.err }
+			spy := newSpy(t, failingStore{Store: memstore.New(), err: tt.err})
 			r, reg := newRecorder(t, spy, 0, nil)
 			run(t, r)
 			for i := range 5 {
