@@ -65,7 +65,7 @@ func (e *Engine) failMode(req *Request, rule GroupRule, err error) (Decision, er
 		return Decision{}, fmt.Errorf("challenge: %w", err)
 	}
 	if req.Login.FailMode == Safe {
-		return Decision{Outcome: Accept, Reason: ReasonFailSafe, Attributes: rule.Reply, Err: err}, nil
+		return Decision{Outcome: Accept, Reason: ReasonFailSafe, Attributes: rule.Reply, Err: err, Factor: FactorPassword}, nil
 	}
 	return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: err}, nil
 }

@@ -27,14 +27,19 @@ func (e *Engine) useBypass(ctx context.Context, acct *cluster.Account, code stri
 		return Decision{}, false, nil
 	case errors.Is(err, cluster.ErrCodeExpired):
 		// The right code, too late: not a guess, no lockout count.
-		return Decision{Outcome: Reject, Reason: ReasonBypassExpired, Device: "bypass " + b.ID}, true, nil
+		return bypassDecision(Reject, ReasonBypassExpired, b), true, nil
 	case errors.Is(err, cluster.ErrCodeUsedUp):
-		return Decision{Outcome: Reject, Reason: ReasonBypassUsedUp, Device: "bypass " + b.ID}, true, nil
+		return bypassDecision(Reject, ReasonBypassUsedUp, b), true, nil
 	case err != nil:
 		return Decision{}, true, err
 	}
 	// The use's audit event (WithAudit) committed with it.
-	return Decision{Outcome: Accept, Reason: ReasonBypass, Device: "bypass " + b.ID}, true, nil
+	return bypassDecision(Accept, ReasonBypass, b), true, nil
+}
+
+// bypassDecision is the decision o for reason r that bypass code b took.
+func bypassDecision(o Outcome, r Reason, b cluster.Bypass) Decision {
+	return Decision{Outcome: o, Reason: r, Device: "bypass " + b.ID, DeviceID: b.ID, Factor: FactorBypass}
 }
 
 // anyUsable reports whether one of codes may log in at now.

@@ -54,10 +54,41 @@ const (
 	ReasonExempt          Reason = "exempt"
 )
 
+// Factor names the factor a decision rested on, for the login history.
+type Factor string
+
+// Factors of the login history.
+const (
+	// FactorNone: no factor decided (a malformed request, a policy that
+	// denies, a wrong passcode that matched no device, a locked account,
+	// a store that could not be reached).
+	FactorNone Factor = ""
+	// FactorPassword: the directory's answer to the password decided (a
+	// wrong password, an account state, a round that asks for more), or
+	// the password alone let the user in (no second factor configured,
+	// the enrollment grace, failmode safe).
+	FactorPassword Factor = "password"
+	// FactorExempt: a policy rule let the password alone in.
+	FactorExempt Factor = "exempt"
+	// FactorTOTP and FactorHOTP: a passcode of such a device.
+	FactorTOTP Factor = "totp"
+	FactorHOTP Factor = "hotp"
+	// FactorPush: a push, sent, answered or timed out.
+	FactorPush Factor = "push"
+	// FactorBypass: a bypass code, accepted or refused as expired or
+	// used up.
+	FactorBypass Factor = "bypass"
+	// FactorRecovery: a recovery passcode (the portal's sign-in).
+	FactorRecovery Factor = "recovery"
+)
+
 // Request is one login attempt as the RADIUS layer decoded it.
 type Request struct {
 	// ID is the request's correlation id, also in the RADIUS layer's log
-	// line: lower layers put it in theirs to tie them together.
+	// line: lower layers put it in theirs to tie them together. The
+	// engine keeps it in the records a later round or node continues the
+	// login from (a challenge round, a push), and reports that login's
+	// id in Decision.LoginID when this request continues one.
 	ID string
 	// User is the User-Name attribute as sent.
 	User string
@@ -98,8 +129,17 @@ type Decision struct {
 	State []byte
 	// Attributes are sent with an Accept (from the matching policy rule).
 	Attributes []Attribute
-	// Device names the device whose passcode was accepted, for the log.
-	Device string
+	// Device names the device whose passcode was accepted, or whose push
+	// or bypass code decided, for the log; DeviceID is its id.
+	Device   string
+	DeviceID string
+	// Factor is the factor the decision rested on, for the login history.
+	Factor Factor
+	// LoginID is the correlation id of the login this request continues
+	// (a challenge round's answer, a push a copy of the request started
+	// elsewhere): the id of the login's first request, kept in the
+	// round's or the push's record. Empty: the request's own ID.
+	LoginID string
 	// User is the user's canonical name, for the log: the directory's
 	// once the password was checked, the name a waiting login's records
 	// are kept under for an answer to a challenge. Empty when the engine

@@ -20,6 +20,16 @@
 // A rejected user is a Decision; an error means the infrastructure failed
 // and the caller must never turn it into an Accept.
 //
+// For the login history every Decision names the factor it rested on
+// (Factor: the password, a policy exemption, a TOTP or HOTP passcode, a
+// push, a bypass or recovery code) and that factor's device. A login
+// keeps one correlation id across its requests: the engine writes the
+// Request's ID into the records a later request continues the login from
+// (the challenge round's cluster.Pending, the cluster.Push), and a request
+// that continues one (an answer to a round, on any node; a copy that
+// joins a push) reports that login's id in Decision.LoginID, and hands it
+// on to the rounds and pushes it starts in turn.
+//
 // The files, by flow; calls go from the first group down:
 //
 //   - dispatch: engine.go (Authenticate, the first factor and the policy),

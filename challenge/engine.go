@@ -143,7 +143,7 @@ func (e *Engine) decide(ctx context.Context, req *Request, w Responder) (Decisio
 		}), err
 	}
 	d := firstFactorRefused(res.Status)
-	d.User = res.User.Name
+	d.User, d.Factor = res.User.Name, FactorPassword
 	return d, nil
 }
 
@@ -154,9 +154,9 @@ func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, in t
 	case rule.Action == Deny:
 		return Decision{Outcome: Reject, Reason: ReasonDeniedByPolicy, Message: msgDenied}, nil
 	case rule.Action == Exempt:
-		return Decision{Outcome: Accept, Reason: ReasonExempt, Attributes: rule.Reply}, nil
+		return Decision{Outcome: Accept, Reason: ReasonExempt, Attributes: rule.Reply, Factor: FactorExempt}, nil
 	case e.sf == nil:
-		return Decision{Outcome: Accept, Reason: ReasonOK, Attributes: rule.Reply}, nil
+		return Decision{Outcome: Accept, Reason: ReasonOK, Attributes: rule.Reply, Factor: FactorPassword}, nil
 	}
 	name := u.Name
 	if name == "" {

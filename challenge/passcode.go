@@ -91,7 +91,7 @@ func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code stri
 		if err != nil {
 			return Decision{}, err
 		}
-		return Decision{Outcome: Accept, Reason: ReasonOK, Device: dev.Name}, nil
+		return Decision{Outcome: Accept, Reason: ReasonOK, Device: dev.Name, DeviceID: dev.ID, Factor: passcodeFactor(dev.Type)}, nil
 	}
 	if len(acct.Bypass) > 0 {
 		d, done, err := e.useBypass(ctx, acct, code, now)
@@ -106,6 +106,15 @@ func (e *Engine) checkCode(ctx context.Context, acct *cluster.Account, code stri
 		return Decision{Outcome: Reject, Reason: ReasonPasscodeReplayed}, nil
 	}
 	return e.fail(ctx, acct, code, now)
+}
+
+// passcodeFactor is the factor of an accepted passcode of a device of
+// type t.
+func passcodeFactor(t cluster.DeviceType) Factor {
+	if t == cluster.HOTP {
+		return FactorHOTP
+	}
+	return FactorTOTP
 }
 
 // hotpReplay reports whether code is one of the window codes an HOTP

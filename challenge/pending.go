@@ -55,6 +55,6 @@ func (e *Engine) newRound(ctx context.Context, req *Request, r cluster.Pending, 
 		return nil, err
 	}
 	r.User, r.Client, r.NAS = req.User, req.Client, req.Source.Addr().String()
-	r.AttemptsLeft, r.Data = e.sf.cfg.ChallengeAttempts, b
+	r.AttemptsLeft, r.Data, r.Login = e.sf.cfg.ChallengeAttempts, b, req.ID
 	return e.sf.challenges.Create(ctx, r)
 }

@@ -173,7 +173,7 @@ func (e *Engine) PortalRecovery(ctx context.Context, name, code string) (Decisio
 	case locked:
 		return e.lockedOut(acct.Lockout), nil
 	case err == nil:
-		return withProblems(Decision{Outcome: Accept, Reason: ReasonRecovery}, acct), nil
+		return withProblems(Decision{Outcome: Accept, Reason: ReasonRecovery, Factor: FactorRecovery}, acct), nil
 	case errors.Is(err, cluster.ErrCodeExpired):
 		return Decision{Outcome: Reject, Reason: ReasonBypassExpired, Message: msgRecoveryExpired}, nil
 	case errors.Is(err, cluster.ErrNoCode):
@@ -251,7 +251,7 @@ func (e *Engine) PortalPush(ctx context.Context, name, device, from, purpose str
 		return PortalPush{}, d, nil
 	}
 	return PortalPush{ID: p.ID, Number: number, Device: p.DeviceName},
-		Decision{Outcome: Ask, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
+		pushDecision(Ask, ReasonPushWaiting, "", p), nil
 }
 
 // PortalPushResult tells how the push id that the portal started for the
@@ -282,7 +282,7 @@ func (e *Engine) portalPushResult(ctx context.Context, name, id string) (Decisio
 			Err: fmt.Errorf("challenge: push %s is not a portal push of %q", id, name)}, nil
 	}
 	if p.State == cluster.PushPending && !p.Expired(e.now()) {
-		return Decision{Outcome: Ask, Reason: ReasonPushWaiting, Device: p.DeviceName}, nil
+		return pushDecision(Ask, ReasonPushWaiting, "", p), nil
 	}
 	acct, err := e.sf.accounts.Load(ctx, name)
 	if err != nil {

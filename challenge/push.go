@@ -157,6 +157,17 @@ func joinKey(req *Request) string {
 	return cluster.JoinKey(req.Source.Addr().String(), req.Identifier, req.Authenticator, req.User)
 }
 
+// pushDecision is a decision o for reason r with message msg about push
+// p: the factor, and the device that got it.
+func pushDecision(o Outcome, r Reason, msg string, p *cluster.Push) Decision {
+	return Decision{Outcome: o, Reason: r, Message: msg, Factor: FactorPush, Device: p.DeviceName, DeviceID: p.Device}
+}
+
+// deviceDecision is a decision about a push to dev that was not sent.
+func deviceDecision(o Outcome, r Reason, msg string, dev cluster.Device) Decision {
+	return Decision{Outcome: o, Reason: r, Message: msg, Factor: FactorPush, Device: dev.Name, DeviceID: dev.ID}
+}
+
 // pushData is what a push carries for whichever node completes the login.
 type pushData struct {
 	Reply []Attribute `json:"reply,omitempty"`

@@ -227,7 +227,7 @@ func orDash(s string) string {
 // counts only with the device's signature, checked again here: a record
 // written to etcd without the device's key approves nothing.
 func (e *Engine) pushOutcome(acct *cluster.Account, p *cluster.Push, reply []Attribute) Decision {
-	d := Decision{Outcome: Reject, Device: p.DeviceName}
+	d := pushDecision(Reject, "", "", p)
 	switch p.State {
 	case cluster.PushApproved:
 		dev, ok := acct.Device(p.Device)

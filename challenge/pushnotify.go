@@ -19,11 +19,13 @@ import (
 func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push, mark bool) (Decision, bool) {
 	dev, ok := acct.Device(p.Device)
 	if !ok {
-		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, true
+		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice, Factor: FactorPush}, true
 	}
 	pd, err := dev.PushDevice()
 	if err != nil {
-		return Decision{Outcome: Reject, Reason: ReasonPushUndelivered, Message: msgPushGone, Err: err, Device: dev.Name}, true
+		d := deviceDecision(Reject, ReasonPushUndelivered, msgPushGone, dev)
+		d.Err = err
+		return d, true
 	}
 	msg := notify.Message{
 		Tx: p.ID, User: p.User, Device: p.Device, Service: p.ShownService(), NAS: p.NASID, From: p.From, Purpose: PushPurpose(p),
@@ -36,14 +38,19 @@ func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Acc
 		if errors.Is(err, notify.ErrGone) || errors.Is(err, notify.ErrRefused) {
 			// The device or its settings are at fault, not the service:
 			// no fail mode, whatever the client's.
-			return Decision{Outcome: Reject, Reason: ReasonPushUndelivered, Message: msgPushGone, Err: err, Device: dev.Name}, true
+			d := deviceDecision(Reject, ReasonPushUndelivered, msgPushGone, dev)
+			d.Err = err
+			return d, true
 		}
 		// The push service or webhook is down: the client's fail mode
 		// decides, as for a store that cannot be reached.
+		d := deviceDecision(Reject, ReasonFailSecure, msgUnavailable, dev)
+		d.Factor, d.Err = FactorNone, fmt.Errorf("challenge: push notification: %w", err)
 		if req.Login.FailMode == Safe {
-			return Decision{Outcome: Accept, Reason: ReasonFailSafe, Err: fmt.Errorf("challenge: push notification: %w", err), Device: dev.Name}, true
+			// The password alone lets the user in.
+			d.Outcome, d.Reason, d.Message, d.Factor = Accept, ReasonFailSafe, "", FactorPassword
 		}
-		return Decision{Outcome: Reject, Reason: ReasonFailSecure, Message: msgUnavailable, Err: fmt.Errorf("challenge: push notification: %w", err), Device: dev.Name}, true
+		return d, true
 	}
 	if mark {
 		// Best effort: a node taking over resends when this is not

@@ -38,5 +38,7 @@ func (e *Engine) pushChallenge(ctx context.Context, req *Request, p *cluster.Pus
 	if err != nil {
 		return e.storeDown(err)
 	}
-	return Decision{Outcome: Ask, Reason: ReasonPushWaiting, Message: msg, State: state, Device: p.DeviceName}, nil
+	d := pushDecision(Ask, ReasonPushWaiting, msg, p)
+	d.State = state
+	return d, nil
 }

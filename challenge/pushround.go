@@ -37,7 +37,7 @@ func (e *Engine) pushMenu(ctx context.Context, req *Request, acct *cluster.Accou
 	if err != nil {
 		return e.failMode(req, rule, err)
 	}
-	return withProblems(Decision{Outcome: Ask, Reason: ReasonPushMenu, Message: b.String(), State: state}, acct), nil
+	return withProblems(Decision{Outcome: Ask, Reason: ReasonPushMenu, Message: b.String(), State: state, Factor: FactorPassword}, acct), nil
 }
 
 // menuChoice reads an answer to the push menu: a device's number.
@@ -74,12 +74,12 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, w Responde
 				return d, true, err
 			}
 		}
-		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, true, nil
+		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice, Factor: FactorPush}, true, nil
 	}
 	push, err := e.push.pushes.Get(ctx, pp.Push)
 	switch {
 	case errors.Is(err, cluster.ErrNotFound):
-		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout}, true, nil
+		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout, Factor: FactorPush}, true, nil
 	case errors.Is(err, cluster.ErrTampered):
 		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgLoginOver, Err: err}, true, nil
 	case err != nil:
@@ -100,7 +100,9 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, w Responde
 		if err != nil {
 			return Decision{}, true, err
 		}
-		return Decision{Outcome: Ask, Reason: ReasonPushWaiting, Message: msg, State: req.State, Device: got.DeviceName, Err: resendErr}, true, nil
+		d := pushDecision(Ask, ReasonPushWaiting, msg, got)
+		d.State, d.Err = req.State, resendErr
+		return d, true, nil
 	}
 	d := e.pushOutcome(acct, got, data.Reply)
 	d.Err = errors.Join(d.Err, resendErr)

@@ -25,7 +25,7 @@ func (e *Engine) joinPush(ctx context.Context, req *Request) (Decision, bool, er
 		return Decision{Outcome: Reject, Reason: ReasonBadState, Err: err}, true, nil
 	case errors.Is(err, cluster.ErrPushExpired):
 		// The copy's push is over and cleaned up: so is this login.
-		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout}, true, nil
+		return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout, Factor: FactorPush}, true, nil
 	case errors.Is(err, cluster.ErrTampered):
 		return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgTimedOut, Err: err}, true, nil
 	case err != nil:
@@ -33,9 +33,20 @@ func (e *Engine) joinPush(ctx context.Context, req *Request) (Decision, bool, er
 		// again, and answered, by the login itself.
 		return Decision{}, false, nil
 	}
+	if p.Login != "" {
+		// The login's id, from the request that started the push: the
+		// same as req's for a copy of it, the first round's when the push
+		// was started in a later one.
+		r := *req
+		r.ID = p.Login
+		req = &r
+	}
 	d, err := e.followPush(ctx, req, p)
 	return d.then(func(d Decision) Decision {
 		d.User = p.Account
+		if d.LoginID == "" && p.Login != "" {
+			d.LoginID = p.Login
+		}
 		return d
 	}), true, err
 }
@@ -73,9 +84,9 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 	devs := pushDevices(acct)
 	switch {
 	case len(devs) == 0:
-		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice}, nil
+		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice, Factor: FactorPush}, nil
 	case n > len(devs):
-		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: pushCount(len(devs))}, nil
+		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: pushCount(len(devs)), Factor: FactorPush}, nil
 	}
 	dev := devs[0]
 	if n > 0 {
@@ -83,7 +94,7 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 	}
 	verified := req.Login.VerifiedPush || rule.VerifiedPush
 	if verified && req.Login.Mode == ModeAppend {
-		return Decision{Outcome: Reject, Reason: ReasonPushNeedsPrompt, Message: msgPushNoNumber}, nil
+		return deviceDecision(Reject, ReasonPushNeedsPrompt, msgPushNoNumber, dev), nil
 	}
 	number := ""
 	if verified {
@@ -102,7 +113,7 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 		p = &cluster.Push{
 			User: req.User, Device: dev.ID, DeviceName: dev.Name,
 			Client: req.Client, Service: req.Service, NASAddr: req.Source.Addr().String(), NASID: req.NASIdentifier, From: req.CallingStationID,
-			Created: now, Expires: now.Add(e.push.cfg.Timeout), Data: data,
+			Created: now, Expires: now.Add(e.push.cfg.Timeout), Data: data, Login: req.ID,
 		}
 		err := e.push.pushes.Start(ctx, acct, p, cluster.PushStart{Number: number, Join: join, Secret: []byte(req.Password), Limit: e.push.cfg.Limit}, now)
 		if errors.Is(err, cluster.ErrConflict) {
@@ -120,7 +131,7 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 	}
 	switch {
 	case errors.Is(err, cluster.ErrPushLimit):
-		return Decision{Outcome: Reject, Reason: ReasonPushLimited, Message: msgPushLimited, Device: dev.Name}, nil
+		return deviceDecision(Reject, ReasonPushLimited, msgPushLimited, dev), nil
 	case err != nil:
 		return e.failMode(req, rule, err)
 	}

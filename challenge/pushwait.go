@@ -21,10 +21,12 @@ func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Acco
 	decide := func(got *cluster.Push, err error) (Decision, error) {
 		switch {
 		case errors.Is(err, cluster.ErrNotFound):
-			return Decision{Outcome: Reject, Reason: ReasonPushTimeout, Message: msgPushTimeout, Device: p.DeviceName}, nil
+			return pushDecision(Reject, ReasonPushTimeout, msgPushTimeout, p), nil
 		case errors.Is(err, cluster.ErrTampered):
 			// Edited in etcd while the login waited: refused as if gone.
-			return Decision{Outcome: Reject, Reason: ReasonBadState, Message: msgPushTimeout, Device: p.DeviceName, Err: err}, nil
+			d := pushDecision(Reject, ReasonBadState, msgPushTimeout, p)
+			d.Factor, d.Err = FactorNone, err
+			return d, nil
 		case err != nil:
 			return e.storeDown(err)
 		}

@@ -23,11 +23,14 @@ const msgWrongCode = "Wrong passcode. Try again:"
 // compare-and-swap, so parallel answers cannot check more codes than the
 // attempts allow), then checks the code.
 func (e *Engine) answerRound(ctx context.Context, req *Request, w Responder) (dec Decision, err error) {
-	var account string // the waiting login's, once its record is trusted
+	var account, login string // the waiting login's, once its record is trusted
 	defer func() {
 		dec = dec.then(func(d Decision) Decision {
 			if d.User == "" {
 				d.User = account
+			}
+			if d.LoginID == "" {
+				d.LoginID = login
 			}
 			return d
 		})
@@ -55,6 +58,14 @@ func (e *Engine) answerRound(ctx context.Context, req *Request, w Responder) (de
 		return timedOut, nil
 	}
 	account = p.Account
+	if p.Login != "" && p.Login != req.ID {
+		// This round belongs to the login the record names: the rounds
+		// and pushes it starts keep that login's id.
+		login = p.Login
+		r := *req
+		r.ID = login
+		req = &r
+	}
 	if p.Expired(now) {
 		d := Decision{Outcome: Reject, Reason: ReasonChallengeExpired, Message: msgTimedOut}
 		d.Err = e.sf.challenges.Finish(ctx, p)

@@ -141,5 +141,5 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if err != nil {
 		return e.failMode(req, rule, err)
 	}
-	return withProblems(Decision{Outcome: Ask, Reason: ReasonPasscodeRequested, Message: e.sf.cfg.Prompt, State: state}, acct), nil
+	return withProblems(Decision{Outcome: Ask, Reason: ReasonPasscodeRequested, Message: e.sf.cfg.Prompt, State: state, Factor: FactorPassword}, acct), nil
 }

@@ -51,5 +51,5 @@ func (e *Engine) unenrolled(ctx context.Context, req *Request, acct *cluster.Acc
 			return deny, nil
 		}
 	}
-	return Decision{Outcome: Accept, Reason: ReasonUnenrolledGrace, Attributes: rule.Reply}, nil
+	return Decision{Outcome: Accept, Reason: ReasonUnenrolledGrace, Attributes: rule.Reply, Factor: FactorPassword}, nil
 }

@@ -47,6 +47,10 @@ type Pending struct {
 	AttemptsLeft int `json:"attempts_left"`
 	// Data is the engine's own context (reply attributes to send).
 	Data json.RawMessage `json:"data,omitempty"`
+	// Login is the login's correlation id (LoginID of its first
+	// request), so that every later round, on any node, logs and records
+	// the same; empty in records from before it existed.
+	Login string `json:"login,omitempty"`
 	// KeyID and MAC sign every field above, AttemptsLeft included (each
 	// wrong answer signs the record again).
 	KeyID string `json:"kid"`
@@ -59,8 +63,14 @@ type Pending struct {
 // signed is what the MAC covers: everything that decides a login, and
 // the record's key (the hash of its State).
 func (p *Pending) signed() []byte {
-	b, _ := json.Marshal([]any{p.key, p.User, p.Account, p.Client, p.NAS,
-		p.Created.UnixNano(), p.Expires.UnixNano(), p.AttemptsLeft, p.Data, p.Nonce})
+	fields := []any{p.key, p.User, p.Account, p.Client, p.NAS,
+		p.Created.UnixNano(), p.Expires.UnixNano(), p.AttemptsLeft, p.Data, p.Nonce}
+	if p.Login != "" {
+		// Appended only when set, tagged, so that records of nodes that do
+		// not know the field still verify during an upgrade.
+		fields = append(fields, []string{"login", p.Login})
+	}
+	b, _ := json.Marshal(fields)
 	return b
 }
 

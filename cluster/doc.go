@@ -1,7 +1,8 @@
 // Package cluster keeps what every twostepd of a cluster must agree on,
 // in etcd: users' devices and used passcodes, lockout counters, bypass and
 // recovery codes, waiting challenges and push transactions, portal
-// sessions, the token inventory and the audit trail.
+// sessions, the token inventory, the audit trail and the login history
+// (history.go), whose one correlation id per login loginid.go derives.
 //
 // The records sit on Store, a four-method key-value contract (Get, List,
 // Commit, Watch; store.go). Its implementations live beside it:

@@ -36,10 +36,11 @@ const (
 	KindChallenge RecordKind = "challenge"
 	KindSession   RecordKind = "session"
 	KindPush      RecordKind = "push"
+	KindHistory   RecordKind = "history"
 )
 
 // RecordKinds lists every RecordKind, for a metric that shows each.
-var RecordKinds = []RecordKind{KindDevice, KindToken, KindBypass, KindRecovery, KindChallenge, KindSession, KindPush}
+var RecordKinds = []RecordKind{KindDevice, KindToken, KindBypass, KindRecovery, KindChallenge, KindSession, KindPush, KindHistory}
 
 // tampered counts a record of kind at key that failed its check and
 // returns the ErrTampered that says so. cause, when not nil, is why (a
@@ -90,7 +91,7 @@ func (k *Keyring) verifyRecord(kind RecordKind, key, purpose, kid string, msg, m
 
 // tamperCount counts tampered records by kind, in RecordKinds' order.
 type tamperCount struct {
-	n [7]atomic.Uint64
+	n [8]atomic.Uint64
 }
 
 func (t *tamperCount) count(kind RecordKind) {

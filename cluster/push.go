@@ -87,6 +87,11 @@ type Push struct {
 	Number *Sealed `json:"number,omitempty"`
 	// Data is the engine's own context (reply attributes to send).
 	Data json.RawMessage `json:"data,omitempty"`
+	// Login is the correlation id of the login that started the push
+	// (LoginID), so that a node completing it logs and records the same;
+	// empty for the portal's pushes and in records from before it
+	// existed.
+	Login string `json:"login,omitempty"`
 	// KeyID and MAC sign every field above.
 	KeyID string `json:"kid"`
 	MAC   []byte `json:"mac"`
@@ -136,6 +141,10 @@ func (p *Push) signed() []byte {
 		// Appended only when set, so that the MACs of records from nodes
 		// that do not know the field still verify during an upgrade.
 		fields = append(fields, p.Service)
+	}
+	if p.Login != "" {
+		// Likewise, and tagged, so that it cannot pass for a Service.
+		fields = append(fields, []string{"login", p.Login})
 	}
 	b, _ := json.Marshal(fields)
 	return b

@@ -8,6 +8,7 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/directory"
+	"twostep/history"
 	"twostep/notify"
 	"twostep/portal"
 	"twostep/radiusd"
@@ -48,6 +49,8 @@ type Config struct {
 	// Portal configures the self-service portal; off unless
 	// portal.listen is set.
 	Portal portal.Config `section:"portal"`
+	// History configures the login history; on by default.
+	History history.Config `section:"history"`
 }
 
 // Changed names the sections whose settings differ from old's, in the

@@ -8,7 +8,7 @@
 // file's keys (confcheck.Problems): radiusd.Config and
 // radiusd.ClientConfig, directory.Config, the help desk's
 // cluster.BypassConfig and RecoveryConfig, challenge.Policy and
-// PasscodesConfig, portal.Config. Two sections span owners and are
+// PasscodesConfig, portal.Config, history.Config. Two sections span owners and are
 // assembled here from their parts: cluster (Cluster: etcdstore.Config,
 // embedded.Config, the seed key file) and push (portal.APIConfig,
 // challenge.PushConfig and notify.Config). configs

@@ -11,6 +11,7 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/directory"
+	"twostep/history"
 	"twostep/portal"
 	"twostep/radiusd"
 )
@@ -29,6 +30,7 @@ type file struct {
 	Recovery  cluster.RecoveryConfig    `yaml:"recovery"`
 	Push      Push                      `yaml:"push"`
 	Portal    portal.Config             `yaml:"portal"`
+	History   history.Config            `yaml:"history"`
 	Policy    challenge.Policy          `yaml:"policy"`
 }
 
@@ -99,6 +101,7 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 		Passcodes: challenge.DefaultPasscodesConfig(),
 		Bypass:    cluster.DefaultBypassConfig(),
 		Push:      Push{Approval: challenge.DefaultPushConfig()},
+		History:   history.DefaultConfig(),
 	}
 	if !v.decode(&root, &f) {
 		return nil, v.err()
@@ -125,6 +128,8 @@ func Parse(path string, b []byte, env Env) (*Config, error) {
 	c.Recovery = f.Recovery.WithDefaults()
 	c.Push = v.push(f.Push, dir, env)
 	c.Portal = v.portal(f.Portal)
+	v.section("history", f.History.Validate())
+	c.History = f.History.WithDefaults()
 	if err := v.err(); err != nil {
 		return nil, err
 	}

@@ -66,6 +66,14 @@ func (v *verdict) decided(d challenge.Decision) {
 	}
 }
 
+// failed records in v that the decision failed with err: the generic
+// Reject, logged and recorded under the login's id when the engine named
+// it (a challenge round whose record was read before the failure).
+func (v *verdict) failed(d challenge.Decision, err error) {
+	v.d, v.err = errorDecision(), err
+	v.d.LoginID = d.LoginID
+}
+
 // nasIPAddress returns NAS-IP-Address, or NAS-IPv6-Address when there is
 // none, as text; empty when neither is there or well formed.
 func nasIPAddress(p *radius.Packet) string {

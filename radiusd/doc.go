@@ -10,7 +10,13 @@
 // through, before it returns or later (a login waiting for a push, which
 // releases its admission slot meanwhile): either way the answer is held
 // for reject_delay, finishes the duplicate entry, and is logged as late
-// when the NAS had given up.
+// when the NAS had given up. Once the answer has left, its record is
+// handed to the login history (Options.History, history.go) without
+// waiting. Every request is logged and recorded under its login's
+// correlation id: derived from the packet, so that a copy reaching
+// another node has the same, or the id of the login a challenge round
+// continues, as the engine reports it (Decision.LoginID); an
+// Access-Reject may end with the login's reference ("Ref 3f9a-c21b").
 //
 // The package owns everything that is about the protocol and nothing that is
 // about the login: the client table and shared secrets, packet framing,

@@ -79,7 +79,7 @@ func (x *exchange) afterAuthenticate() {
 	}
 	defer x.cancel()
 	if x.err != nil {
-		x.v.d, x.v.err = errorDecision(), x.err
+		x.v.failed(x.d, x.err)
 	} else {
 		x.v.decided(x.d)
 	}
@@ -107,7 +107,7 @@ func (x *exchange) sendLate(d challenge.Decision, err error) {
 	// is logged even when the wait ended in an error.
 	x.v.decided(d)
 	if err != nil {
-		x.v.d, x.v.err = errorDecision(), err
+		x.v.failed(d, err)
 	}
 	x.respond()
 }

@@ -3,7 +3,6 @@ package radiusd
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
@@ -126,7 +125,7 @@ func (s *Server) handlePacket(l *listener, b []byte, src netip.AddrPort, dst net
 func (s *Server) serveAccess(x *exchange) {
 	ctx, cancel := context.WithTimeout(s.base, decideTimeout)
 	x.cancel = cancel
-	x.id = correlationID()
+	x.id = loginID(x.p, x.src)
 	if req := x.request(); req != nil {
 		s.authenticate(ctx, req, x)
 	}
@@ -148,6 +147,11 @@ func (s *Server) authenticate(ctx context.Context, req *challenge.Request, x *ex
 // request's log line and metrics.
 func (x *exchange) respond() {
 	s, c, v := x.s, x.c, &x.v
+	if v.d.LoginID != "" {
+		// A request that continues a login (a challenge round, a push a
+		// copy started elsewhere) is logged and recorded under its id.
+		x.id = v.d.LoginID
+	}
 	if v.err != nil && c.DropOnError {
 		// Silence lets the NAS fail over to a RADIUS server whose directory
 		// answers; the retransmission may try again here.
@@ -158,23 +162,29 @@ func (x *exchange) respond() {
 	}
 
 	code := responseCode(v.d.Outcome)
-	resp, err := s.encode(x.p, code, v.d, c)
+	resp, err := s.encode(x.p, code, s.withReference(code, v.d, x.id), c)
 	if err != nil {
 		// An answer that cannot be encoded (State or message too long)
 		// becomes the generic Reject, never silence and never an Accept.
 		v.d, v.err = errorDecision(), err
 		code = radius.CodeAccessReject
-		resp, err = s.encode(x.p, code, v.d, c)
+		resp, err = s.encode(x.p, code, s.withReference(code, v.d, x.id), c)
 	}
 	if err != nil { // even the Reject does not fit: Proxy-State filled the packet
 		s.cache.forget(x.key, x.entry)
 		s.drop(causeEncode, x.src, c.Name)
 		return
 	}
+	rec := x.record(code)
 	send := func() {
 		s.cache.finish(x.key, x.entry, resp, s.now())
 		if err := x.l.send(resp, x.src, x.dst); err != nil {
 			s.drop(causeWriteError, x.src, c.Name)
+		}
+		// Handed over once the answer is out, without waiting.
+		if s.history != nil {
+			rec.Time = s.now()
+			s.history.Record(rec)
 		}
 	}
 	hold := s.rejectHold(code, x.start)
@@ -242,18 +252,4 @@ func (s *Server) encode(p *radius.Packet, code radius.Code, d challenge.Decision
 		}
 	}
 	return encodeResponse(p, code, attrs, c)
-}
-
-// correlationID returns a short random id that ties a request's log line to
-// the NAS's and the Authenticator's. It needs to be unlikely to repeat, not
-// unpredictable.
-func correlationID() string {
-	const digits = "0123456789abcdef"
-	var b [12]byte // 48 random bits, as %012x would print them
-	v := rand.Uint64()
-	for i := range b {
-		b[i] = digits[v&0xf]
-		v >>= 4
-	}
-	return string(b[:])
 }

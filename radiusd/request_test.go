@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,18 +120,4 @@ func FuzzParsePacket(f *testing.F) {
 			t.Fatal("an Access-Accept the Authenticator did not give")
 		}
 	})
-}
-
-func TestCorrelationID(t *testing.T) {
-	seen := make(map[string]bool)
-	for range 1000 {
-		id := correlationID()
-		if len(id) != 12 || strings.Trim(id, "0123456789abcdef") != "" {
-			t.Fatalf("got %q, want 12 lowercase hex digits", id)
-		}
-		if seen[id] {
-			t.Fatalf("got %q twice in 1000", id)
-		}
-		seen[id] = true
-	}
 }

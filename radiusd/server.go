@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"twostep/challenge"
+	"twostep/cluster"
 	"twostep/loglimit"
 )
 
@@ -28,6 +29,13 @@ var ErrServerClosed = errors.New("radiusd: server closed")
 // an Access-Reject. ctx ends once w is answered.
 type Authenticator interface {
 	Authenticate(ctx context.Context, req *challenge.Request, w challenge.Responder)
+}
+
+// Recorder keeps the login history (package history's Recorder): Record
+// takes the record of a request whose answer was just sent, and must
+// never block, for the request's worker and the next answers wait on it.
+type Recorder interface {
+	Record(r cluster.LoginRecord)
 }
 
 // The engine is what cmd/twostepd wires in.
@@ -61,6 +69,13 @@ type Options struct {
 	// that every node of a cluster holds them to it. Default: this
 	// process remembers alone.
 	MessageAuthenticators MAMemory
+	// History takes the record of every request answered, after the
+	// answer is sent: the login history. Default: none kept.
+	History Recorder
+	// ReferenceInReply ends an Access-Reject's Reply-Message with the
+	// login's reference ("Ref 3f9a-c21b", cluster.LoginReference), for
+	// the help desk to look up in the history; only with History.
+	ReferenceInReply bool
 
 	// afterFunc replaces time.AfterFunc in tests.
 	afterFunc func(time.Duration, func())
@@ -90,6 +105,10 @@ type Server struct {
 	limit   *limiter
 	drops   *loglimit.Limiter
 	ma      *maAuto
+	// history takes each answered request's record; nil: none kept.
+	// reference puts the login's reference in Rejects.
+	history   Recorder
+	reference bool
 
 	// base is the parent of every request context. It is the server's
 	// lifetime, not a request's, which is why it may live in a struct:
@@ -165,6 +184,8 @@ func NewServer(o Options) (*Server, error) {
 		ids:         make(map[string]uint32),
 		drops:       loglimit.New(o.Now),
 		ma:          &maAuto{store: o.MessageAuthenticators, now: o.Now},
+		history:     o.History,
+		reference:   o.ReferenceInReply && o.History != nil,
 	}
 	s.base, s.abort = context.WithCancel(context.Background())
 	s.clients.Store(o.Clients)

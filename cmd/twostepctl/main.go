@@ -7,7 +7,7 @@
 //     answers pushes), status, lock, unlock;
 //   - the help desk's codes and trail, in the same etcd: bypass issue,
 //     bypass list, bypass revoke, recovery issue (spent by enroll
-//     -recovery), audit;
+//     -recovery), audit, logins (the login history);
 //   - the hardware token inventory, in the same etcd: token import (the
 //     vendor's CSV or PSKC seed file), token list, token assign, token
 //     unassign, token lost, token resync;
@@ -78,6 +78,8 @@ The help desk (codes shown once, stored as keyed hashes; each in the audit):
                    device; it allows enroll -recovery CODE USER
   audit            list every change to devices, lockouts, users, codes
                    and tokens: who made it (admin, portal user, node), when
+  logins           the login history: every answer, its id, factor, reason
+                   and node, newest first (-user, -id "Ref 3f9a-c21b")
 
 Hardware tokens (an inventory in the cluster's etcd; each change in the audit):
   token import     import the vendor's CSV or PSKC seed file, all or nothing
@@ -121,6 +123,7 @@ Examples:
   twostepctl bypass issue -profile long alice
   twostepctl recovery issue alice
   twostepctl audit -since 24h -user alice
+  twostepctl logins -id "Ref 3f9a-c21b"
   twostepctl token import -psk-file shipment.key shipment.pskcxml
   twostepctl token assign H-0001 alice
   twostepctl keygen -out /etc/twostep/seed.key
@@ -211,6 +214,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.recovery(ctx, args[1:])
 	case "audit":
 		return c.audit(ctx, args[1:])
+	case "logins":
+		return c.logins(ctx, args[1:])
 	case "token":
 		return c.token(ctx, args[1:])
 	case "keygen":

@@ -49,14 +49,17 @@ push:
 			"  client slow: [10.0.0.2/32], Message-Authenticator required: true, on error: reject, second factor: challenge mode, failmode secure, waits 54s for a push or the store (the NAS: 30s × 2 tries)\n",
 			"  cluster: etcd [http://127.0.0.1:1], prefix /twostep/\n",
 			"  push: approval API listening on http://127.0.0.1:8443, devices answer at [http://127.0.0.1:8443]; a push is open 1m0s, at most 5 per user per 10m0s; 600 answers per minute per address; Web Push: off (webhooks only)\n",
+			"  history: every answer recorded in the cluster, kept 720h0m0s, at most 200 per user, rejects end with the reference\n",
 		}},
 		{"embedded etcd, push off", head + `cluster:
   embedded: {data_dir: etcd, start_timeout: 2m}
   prefix: /vpn/
   seed_keys: seed.key
+history: {enabled: false}
 `, []string{
 			"  cluster: embedded etcd, data " + filepath.Join(dir, "etcd") + ", clients at http://127.0.0.1:2379, peers at http://127.0.0.1:2380, prefix /vpn/, ready within 2m0s or the start fails\n",
 			"  push: off (no push.listen)\n",
+			"  history: off\n",
 		}},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -200,9 +201,23 @@ func (n *twoNodes) enrollUser(t *testing.T, user, name string) otp.TOTP {
 
 // answer is what a node answered.
 type answer struct {
-	code    radius.Code
-	state   []byte
-	message string
+	code  radius.Code
+	state []byte
+	// message is the Reply-Message without the login's reference, which
+	// a Reject ends with (ref, "Ref 3f9a-c21b").
+	message, ref string
+}
+
+// refSuffix is the login's reference at the end of a Reply-Message.
+var refSuffix = regexp.MustCompile(` ?(Ref [0-9a-f]{4}-[0-9a-f]{4})$`)
+
+// newAnswer is the answer r.
+func newAnswer(r *radius.Packet) answer {
+	a := answer{code: r.Code, state: rfc2865.State_Get(r), message: rfc2865.ReplyMessage_GetString(r)}
+	if m := refSuffix.FindStringSubmatchIndex(a.message); m != nil {
+		a.ref, a.message = a.message[m[2]:m[3]], a.message[:m[0]]
+	}
+	return a
 }
 
 // login sends one Access-Request from 127.0.0.1 (the NAS) to addr.
@@ -241,7 +256,7 @@ func login(t *testing.T, addr, user, password string, state []byte) answer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return answer{code: r.Code, state: rfc2865.State_Get(r), message: rfc2865.ReplyMessage_GetString(r)}
+	return newAnswer(r)
 }
 
 func TestClusterChallengeAnsweredOnAnotherNode(t *testing.T) {

@@ -113,6 +113,12 @@ func (d *daemon) summary(w io.Writer) error {
 	} else {
 		fmt.Fprintln(w, "  push: off (no push.listen)")
 	}
+	if h := c.History; h.Enabled {
+		fmt.Fprintf(w, "  history: every answer recorded in the cluster, kept %s, at most %d per user, rejects %s the reference\n",
+			h.Retention, h.PerUser, map[bool]string{false: "without", true: "end with"}[h.ReferenceInReply])
+	} else {
+		fmt.Fprintln(w, "  history: off")
+	}
 	for _, warning := range d.warnings() {
 		fmt.Fprintf(w, "  warning: %s\n", warning)
 	}

@@ -9,6 +9,7 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/directory"
+	"twostep/history"
 	"twostep/notify"
 	"twostep/portal"
 	"twostep/radiusd"
@@ -37,6 +38,7 @@ type metrics struct {
 	notify    *notify.Metrics
 	web       *portal.Metrics // the portal's and every push API's
 	radius    *radiusd.Metrics
+	history   *history.Metrics
 	// serverErrors counts the HTTP servers' own errors (serverlog.go).
 	serverErrors *prometheus.CounterVec
 	// reloads counts SIGHUP reloads by result (ok, error).
@@ -70,6 +72,7 @@ func newMetrics() *metrics {
 		notify:       notify.NewMetrics(reg),
 		web:          portal.NewMetrics(reg),
 		radius:       radiusd.NewMetrics(reg),
+		history:      history.NewMetrics(reg),
 		serverErrors: newServerErrors(reg),
 		reloads:      reloads,
 	}

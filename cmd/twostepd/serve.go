@@ -13,6 +13,7 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/configs"
+	"twostep/history"
 	"twostep/radiusd"
 )
 
@@ -52,7 +53,8 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if pushes != nil {
 		defer pushes.Close()
 	}
-	srv, err := d.newRADIUS(engine, dict, store, node)
+	rec := d.newHistory(store, node)
+	srv, err := d.newRADIUS(engine, dict, store, node, rec)
 	if err != nil {
 		return err
 	}
@@ -68,6 +70,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	var g group
 	d.addControl(ctx, &g, hup, srv, dr)
 	d.addServers(&g, ls, srv, dr)
+	d.addHistory(ctx, &g, rec, dr)
 	d.addLoops(ctx, &g, store, connectStore, cluster.NewNodes(store, node, version, d.m.cluster, nil))
 	d.ready.Store(true)
 	d.log.Info().Str("version", version).Str("config", d.cfg.Path).Msg("twostepd ready")
@@ -97,9 +100,10 @@ func (d *daemon) newEngine(store cluster.Store, node string) (*challenge.Engine,
 	return challenge.NewEngine(d.dir, d.cfg.Policy, opts...), pushes, nil
 }
 
-// newRADIUS builds the RADIUS server in front of engine.
-func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, node string) (*radiusd.Server, error) {
-	return radiusd.NewServer(radiusd.Options{
+// newRADIUS builds the RADIUS server in front of engine; rec, when not
+// nil, keeps the login history of its answers.
+func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, node string, rec *history.Recorder) (*radiusd.Server, error) {
+	o := radiusd.Options{
 		Config:        d.cfg.RADIUS,
 		Authenticator: engine,
 		Dictionary:    dict,
@@ -110,7 +114,11 @@ func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, s
 		// Clients with require_message_authenticator auto are held to it
 		// on every node once one has seen them send it.
 		MessageAuthenticators: cluster.NewClientRecords(store, node, time.Now),
-	})
+	}
+	if rec != nil {
+		o.History, o.ReferenceInReply = rec, d.cfg.History.ReferenceInReply
+	}
+	return radiusd.NewServer(o)
 }
 
 // listeners are the daemon's sockets.
