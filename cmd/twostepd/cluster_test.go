@@ -361,9 +361,16 @@ func TestClusterStoreDown(t *testing.T) {
 	}
 
 	n.etcd.Restart()
-	waitFor(t, "node B requiring the passcode again", func() bool {
-		return login(t, n.b.radius, clusterUser, clusterPassword, nil).code == radius.CodeAccessChallenge
-	})
+	// Each node's etcd client reconnects on its own back-off: wait for
+	// both to ask for the passcode again.
+	for _, node := range []struct {
+		name string
+		addr string
+	}{{"A", n.a.radius}, {"B", n.b.radius}} {
+		waitFor(t, "node "+node.name+" requiring the passcode again", func() bool {
+			return login(t, node.addr, clusterUser, clusterPassword, nil).code == radius.CodeAccessChallenge
+		})
+	}
 	if got := login(t, n.a.radius, clusterUser, clusterPassword+","+dev.Code(dev.Step(time.Now())), nil); got.code != radius.CodeAccessAccept {
 		t.Errorf("node A after etcd returned: got %v %q, want Access-Accept", got.code, got.message)
 	}
