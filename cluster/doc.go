@@ -8,7 +8,10 @@
 // Commit, Watch; store.go). Its implementations live beside it:
 // cluster/etcdstore on etcd (external, or the single member that
 // cluster/embedded runs inside twostepd) and cluster/memstore in memory for
-// unit tests, each held to the conformance suite in cluster/storetest.
+// unit tests, each held to the conformance suite in cluster/storetest. A
+// store may offer more as an optional capability: KeyRanger (etcd's
+// limited ranges) lets History.Latest read each user's newest login
+// record without listing the bucket; other stores are listed.
 // Every read-modify-write goes through Retry or Update (update.go): read,
 // decide, compare-and-swap on the revisions read, and read again on a
 // conflict until the context ends. Seeds are sealed and records signed

@@ -25,7 +25,12 @@ type historyCluster struct {
 
 func newHistoryCluster(t *testing.T) *historyCluster {
 	t.Helper()
-	tc := newTestCluster(t)
+	return historyOf(t, newTestCluster(t))
+}
+
+// historyOf opens the login history of tc's cluster.
+func historyOf(t *testing.T, tc *testCluster) *historyCluster {
+	t.Helper()
 	cfg, err := configs.LoadForTools(tc.config)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@
 //     enable, groups, delete, list;
 //   - users' second factor, kept in the cluster's etcd: enroll, devices,
 //     device rename, device remove, device simulate (a push device that
-//     answers pushes), status, lock, unlock;
+//     answers pushes), status, users, lock, unlock;
 //   - the help desk's codes and trail, in the same etcd: bypass issue,
 //     bypass list, bypass revoke, recovery issue (spent by enroll
 //     -recovery), audit, logins (the login history);
@@ -66,6 +66,8 @@ The second factor (records in the cluster's etcd; each change in the audit):
   device simulate  a push device on the command line: enroll one for a
                    user, then serve: answer its pushes (approve, deny...)
   status           a user's directory entry, devices and lockout
+  users            every user the cluster knows: devices, lock, last
+                   login, and what the directory says
   lock             lock a user's logins until unlock (a reported fraud)
   unlock           unlock a user locked out by wrong passcodes
 
@@ -119,6 +121,7 @@ Examples:
   twostepctl user list -users users.yaml -json
   twostepctl -config configs/demo.yaml enroll demo-user
   twostepctl devices alice
+  twostepctl users -locked
   twostepctl unlock alice
   twostepctl bypass issue -profile long alice
   twostepctl recovery issue alice
@@ -204,6 +207,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.device(ctx, args[1:])
 	case "status":
 		return c.status(ctx, args[1:])
+	case "users":
+		return c.users(ctx, args[1:])
 	case "lock":
 		return c.lock(ctx, args[1:])
 	case "unlock":

@@ -27,7 +27,8 @@ Manage the users of the file directory backend:
   enable   enable a disabled user
   groups   set a user's groups
   delete   delete a user
-  list     list users, their groups and status
+  list     list users, their groups and status (with their devices,
+           locks and last logins: twostepctl users)
 
 Run ` + "`twostepctl user COMMAND -h`" + ` for a command's flags and examples.
 `
@@ -347,7 +348,8 @@ func (c *cli) userDelete(ctx context.Context, args []string) error {
 const listUsage = `Usage: twostepctl user list [-users FILE] [-json]
 
 List the users in file order with their status, password scheme and
-groups. Hashes are never shown.
+groups. Hashes are never shown. For every user the cluster knows, with
+devices, lock and last login (any directory backend): twostepctl users.
 
 Examples:
   twostepctl user list -users /etc/twostep/users.yaml
