@@ -175,8 +175,8 @@ func secretName(name string) bool {
 func masked(v []byte) string { return fmt.Sprintf("<masked, %d bytes>", len(v)) }
 
 // showValue writes v as a's type reads it: a quoted string, a number or
-// its VALUE name, an address, a time; hex for octets and anything whose
-// length does not fit its type.
+// its VALUE name, an address, a time; hex for octets (with the text, when
+// it is printable) and anything whose length does not fit its type.
 func showValue(a *dictionary.Attribute, values []*dictionary.Value, v []byte) string {
 	switch a.Type {
 	case dictionary.AttributeString:
@@ -203,6 +203,21 @@ func showValue(a *dictionary.Attribute, values []*dictionary.Value, v []byte) st
 		if len(v) == 4 {
 			return time.Unix(int64(binary.BigEndian.Uint32(v)), 0).UTC().Format(time.RFC3339)
 		}
+	case dictionary.AttributeOctets:
+		if printable(v) {
+			// Class and the like are often text.
+			return "0x" + hex.EncodeToString(v) + " (" + strconv.Quote(string(v)) + ")"
+		}
 	}
 	return "0x" + hex.EncodeToString(v)
+}
+
+// printable reports whether v is printable ASCII text.
+func printable(v []byte) bool {
+	for _, c := range v {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return len(v) > 0
 }

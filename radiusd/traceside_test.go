@@ -71,6 +71,7 @@ END-VENDOR	Acme
 	rfc2865.NASIdentifier_SetString(p, "vpn-gw-1")
 	rfc2865.NASIPAddress_Set(p, []byte{192, 0, 2, 10})
 	rfc2865.ServiceType_Set(p, rfc2865.ServiceType_Value_FramedUser)
+	rfc2865.Class_Set(p, []byte("staff"))
 	p.Attributes = append(p.Attributes,
 		vsa(311, 25, "ms-chap2-response"),
 		vsa(311, 28, "\xc0\x00\x02\x35"),
@@ -109,6 +110,7 @@ END-VENDOR	Acme
 		"NAS-Identifier": `"vpn-gw-1"`,
 		"NAS-IP-Address": "192.0.2.10",
 		"Service-Type":   "Framed-User",
+		"Class":          `0x7374616666 ("staff")`,
 		"Acme-Group":     `"staff"`,
 		"Cisco-AVPair":   `"shell:priv-lvl=15"`,
 	}
