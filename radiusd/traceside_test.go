@@ -193,3 +193,80 @@ func TestTraceThroughServer(t *testing.T) {
 		t.Errorf("reply attributes %v: want the message shown, State and Proxy-State masked", reply)
 	}
 }
+
+// waitingAuth answers like a login that waits for a push: a step,
+// Release, and the answer later from another goroutine.
+type waitingAuth struct{ answer chan struct{} }
+
+func (a waitingAuth) Authenticate(_ context.Context, req *challenge.Request, w challenge.Responder) {
+	req.Trace.Step("push", "waiting", "for phone's answer")
+	w.Release()
+	go func() {
+		<-a.answer
+		req.Trace.Step("push", "approved", "phone answered")
+		w.Respond(challenge.Decision{Outcome: challenge.Accept, Reason: "push_approved", User: "alice"}, nil)
+	}()
+}
+
+// TestTraceOfAWait: a request that waits hands over what came before the
+// wait at once, and the rest with its answer.
+func TestTraceOfAWait(t *testing.T) {
+	mem := memstore.New()
+	tr := trace.New(trace.Options{Store: mem, Node: "node-1"})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { tr.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	if err := cluster.NewTraces(mem).Ask(ctx, &cluster.TraceRequest{User: "alice", Since: time.Now(), Until: time.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	records := func(n int) []cluster.TraceRecord {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			entries, _ := mem.List(context.Background(), cluster.TraceEventsPrefix("alice"))
+			if len(entries) >= n {
+				var recs []cluster.TraceRecord
+				for _, e := range entries {
+					r, err := cluster.DecodeTraceRecord(e)
+					if err != nil {
+						t.Fatal(err)
+					}
+					recs = append(recs, r)
+				}
+				return recs
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d trace records, want %d", len(entries), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for tr.Traced() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("alice never traced")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	auth := waitingAuth{answer: make(chan struct{})}
+	h := newHarness(t, nil, func(o *Options) { o.Trace, o.Authenticator = tr, auth })
+	c := h.dial()
+	req := request(t, testSecret, "alice", testPassword+",push", nil)
+	h.send(c, req)
+	first := records(1)
+	if len(first) != 1 || first[0].Final || len(first[0].Events) != 2 || first[0].Events[1].Result != "waiting" {
+		t.Fatalf("before the answer: %+v, want the request and the wait, not final", first)
+	}
+	close(auth.answer)
+	if resp := h.answer(c, req, testSecret); resp.Code != radius.CodeAccessAccept {
+		t.Fatalf("got %v, want Access-Accept", resp.Code)
+	}
+	recs := records(2)
+	if last := recs[1]; !last.Final || last.Part != 1 || len(last.Events) != 2 || last.Events[0].Result != "approved" || last.Events[1].Kind != "reply" {
+		t.Errorf("with the answer: %+v, want part 1, final: the approval and the reply", last)
+	}
+}
