@@ -124,7 +124,7 @@ func (p *tracePrinter) record(rec cluster.TraceRecord) {
 const maxShownEvents = 128
 
 // attrIndent lines a packet's attributes up under its step's text.
-const attrIndent = "                                           "
+const attrIndent = "                                             "
 
 // event prints one step: node, offset, what, and how it ended.
 func (p *tracePrinter) event(node string, offset time.Duration, e cluster.TraceEvent) {
