@@ -46,7 +46,9 @@
 // lease 5 minutes), from a bounded queue. Handing over never waits: a
 // full queue drops the record, and a batch etcd refuses is dropped, each
 // counted by cause (twostep_trace_events_dropped_total); an answer never
-// waits for a trace.
+// waits for a trace. A node writes at most 20 records a second (bursts
+// of 200): anybody can send requests in a traced user's name, and a
+// flood of them must not fill etcd.
 //
 // # Where the tracer travels
 //

@@ -25,9 +25,13 @@ const (
 	// CauseRequestFull: one request's steps beyond what its record keeps
 	// (MaxEvents).
 	CauseRequestFull = "request_full"
+	// CauseRateLimited: records beyond what one node writes (20 a
+	// second, bursts of 200): a flood of requests in a traced user's
+	// name.
+	CauseRateLimited = "rate_limited"
 )
 
-var causes = []string{CauseQueueFull, CauseStoreUnavailable, CauseStoreError, CauseShutdown, CauseRequestFull}
+var causes = []string{CauseQueueFull, CauseStoreUnavailable, CauseStoreError, CauseShutdown, CauseRequestFull, CauseRateLimited}
 
 // NewMetrics creates the collectors and registers them on reg; a nil
 // reg registers nothing. Like prometheus.MustRegister it panics if they
@@ -40,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "twostep_trace_events_dropped_total",
-			Help: "Trace events (steps of a traced request) this node gave up on, by cause (queue_full, store_unavailable, store_error, shutdown, request_full); the answers were sent all the same.",
+			Help: "Trace events (steps of a traced request) this node gave up on, by cause (queue_full, store_unavailable, store_error, shutdown, request_full, rate_limited); the answers were sent all the same.",
 		}, []string{"cause"}),
 	}
 	for _, c := range causes {

@@ -45,8 +45,9 @@ type Tracing struct {
 	// what Begin reads for every request.
 	set atomic.Pointer[tracedSet]
 
-	queue chan cluster.TraceRecord
-	seq   atomic.Uint64
+	queue  chan cluster.TraceRecord
+	bucket bucket // bounds the records written (writer.go)
+	seq    atomic.Uint64
 	// closed is set once the writer has stopped: what comes later is
 	// dropped and counted.
 	closed atomic.Bool

@@ -368,3 +368,36 @@ func collector(t *testing.T, reg *prometheus.Registry, name, cause string) prome
 	t.Fatalf("no series %s{%s}", name, cause)
 	return nil
 }
+
+// TestRecordsRateLimited: a flood of requests in a traced user's name
+// writes at most a burst of records, then 20 a second; the rest is
+// counted.
+func TestRecordsRateLimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := startNode(t)
+		n.ask(t, "alice", "", time.Hour)
+		synctest.Wait()
+		login := func() {
+			r := n.t.Begin("id", "alice")
+			r.Step("first_factor", "bad_password", "")
+			r.End("id", "alice")
+			synctest.Wait() // written before the next, within the queue
+		}
+		for range 250 {
+			login()
+		}
+		if got := len(n.records(t, "alice")); got != 200 {
+			t.Errorf("%d records of a flood of 250, want the burst of 200", got)
+		}
+		if got := testutil.ToFloat64(counter(t, n.reg, "twostep_trace_events_dropped_total", trace.CauseRateLimited)); got != 50 {
+			t.Errorf("rate_limited: %v events, want 50", got)
+		}
+		time.Sleep(time.Second)
+		for range 30 {
+			login()
+		}
+		if got := len(n.records(t, "alice")); got != 220 {
+			t.Errorf("%d records a second later, want 20 more", got)
+		}
+	})
+}

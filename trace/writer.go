@@ -3,6 +3,7 @@ package trace
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"twostep/cluster"
@@ -17,13 +18,27 @@ const maxBatch = 16
 // context ends are written for.
 const flushTimeout = 2 * time.Second
 
-// enqueue hands rec to the writer without waiting: when the queue is
-// full, or the writer has stopped, its events are dropped and counted.
+// Bounds of the records one node writes: a traced user's name sent in a
+// flood of requests (by anybody: the User-Name is the sender's to
+// choose) must not fill etcd, where each record stays TraceEventTTL.
+// A person's logins, even a script's few a second, stay well within.
+const (
+	recordsPerSecond = 20
+	recordsBurst     = 200
+)
+
+// enqueue hands rec to the writer without waiting: when the node's rate
+// of records is spent, the queue is full, or the writer has stopped, its
+// events are dropped and counted.
 func (t *Tracing) enqueue(rec cluster.TraceRecord) {
 	rec.Seq = t.seq.Add(1)
 	rec.Written = t.now()
 	if t.closed.Load() {
 		t.metrics.drop(CauseShutdown, len(rec.Events))
+		return
+	}
+	if !t.bucket.take(rec.Written) {
+		t.metrics.drop(CauseRateLimited, len(rec.Events))
 		return
 	}
 	select {
@@ -102,4 +117,29 @@ func (t *Tracing) writeBatch(ctx context.Context, batch []cluster.TraceRecord) {
 	default:
 		t.metrics.drop(CauseStoreError, n)
 	}
+}
+
+// bucket is a token bucket of records: recordsPerSecond, up to
+// recordsBurst at once.
+type bucket struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+// take spends a token at now, if there is one.
+func (b *bucket) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last.IsZero() {
+		b.tokens = recordsBurst
+	} else if now.After(b.last) {
+		b.tokens = min(recordsBurst, b.tokens+now.Sub(b.last).Seconds()*recordsPerSecond)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }

@@ -242,3 +242,21 @@ func TestTraceCommandFlags(t *testing.T) {
 		t.Errorf("trace -h: %v\n%s", err, out)
 	}
 }
+
+// TestTracePrinterQuotesControls: text that outsiders chose (a User-Name
+// as typed, an attribute) reaches the terminal quoted when it is not
+// printable.
+func TestTracePrinterQuotesControls(t *testing.T) {
+	var out strings.Builder
+	p := newTracePrinter(&out, false)
+	at := time.Now()
+	p.record(cluster.TraceRecord{ID: "3f9ac21b5d7e", User: "alice", TypedUser: "alice@x\x1b[2J", Node: "node-1", Arrived: at, Final: true, Events: []cluster.TraceEvent{
+		{Time: at, Kind: "request", Detail: "from\x1b]0;owned\x07", Attributes: []cluster.TraceAttribute{{Name: "Attr\r", Value: "v\x1b[31m"}}},
+	}})
+	if strings.ContainsAny(out.String(), "\x1b\x07\r") {
+		t.Errorf("control characters reach the terminal: %q", out.String())
+	}
+	if !strings.Contains(out.String(), `"alice@x\x1b[2J"`) {
+		t.Errorf("the name as typed is not quoted: %q", out.String())
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"twostep/cluster"
 )
@@ -103,20 +105,21 @@ func (p *tracePrinter) record(rec cluster.TraceRecord) {
 	}
 	if rec.ID != p.last {
 		p.last = rec.ID
-		who := rec.User
+		who := shown(rec.User)
 		if rec.TypedUser != "" {
-			who += " (typed " + rec.TypedUser + ")"
+			who += " (typed " + shown(rec.TypedUser) + ")"
 		}
-		fmt.Fprintf(p.w, "\nlogin %s (%s), %s\n", rec.ID, cluster.LoginReference(rec.ID), who)
+		fmt.Fprintf(p.w, "\nlogin %s (%s), %s\n", shown(rec.ID), cluster.LoginReference(rec.ID), who)
 	}
+	node := shown(rec.Node)
 	for _, e := range rec.Events {
-		p.event(rec.Node, e.Time.Sub(t0), e)
+		p.event(node, e.Time.Sub(t0), e)
 	}
 	if rec.Dropped > 0 {
-		fmt.Fprintf(p.w, "  %-8s %s more step(s) not kept (%d per record)\n", rec.Node, fmt.Sprint(rec.Dropped), maxShownEvents)
+		fmt.Fprintf(p.w, "  %-8s %d more step(s) not kept (%d per record)\n", node, rec.Dropped, maxShownEvents)
 	}
 	if !rec.Final {
-		fmt.Fprintf(p.w, "  %-8s … waiting; the rest of this request comes with its answer\n", rec.Node)
+		fmt.Fprintf(p.w, "  %-8s … waiting; the rest of this request comes with its answer\n", node)
 	}
 }
 
@@ -128,24 +131,37 @@ const attrIndent = "                                             "
 
 // event prints one step: node, offset, what, and how it ended.
 func (p *tracePrinter) event(node string, offset time.Duration, e cluster.TraceEvent) {
-	what := e.Kind
+	what := shown(e.Kind)
 	if e.Op != "" {
-		what += " " + e.Op
+		what += " " + shown(e.Op)
 	}
 	var rest []string
 	if e.Result != "" {
-		rest = append(rest, e.Result)
+		rest = append(rest, shown(e.Result))
 	}
 	if e.MS > 0 {
 		rest = append(rest, millis(e.MS))
 	}
 	if e.Detail != "" {
-		rest = append(rest, e.Detail)
+		rest = append(rest, shown(e.Detail))
 	}
 	fmt.Fprintf(p.w, "  %-8s %9s  %-22s %s\n", node, "+"+sinceText(offset), what, strings.Join(rest, "  "))
 	for _, a := range e.Attributes {
-		fmt.Fprintf(p.w, "%s%s = %s\n", attrIndent, a.Name, a.Value)
+		fmt.Fprintf(p.w, "%s%s = %s\n", attrIndent, shown(a.Name), shown(a.Value))
 	}
+}
+
+// shown is s as the terminal may show it: s itself when it is printable,
+// else quoted with Go's escapes. What the nodes write carries text that
+// outsiders chose (a User-Name, an attribute), which must not move the
+// cursor or recolour the admin's terminal.
+func shown(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // millis writes a duration given in milliseconds.
