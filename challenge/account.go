@@ -64,6 +64,7 @@ func (e *Engine) failMode(req *Request, rule GroupRule, err error) (Decision, er
 	if !errors.Is(err, cluster.ErrUnavailable) {
 		return Decision{}, fmt.Errorf("challenge: %w", err)
 	}
+	req.step("failmode", req.Login.FailMode.String(), "the cluster store did not answer")
 	if req.Login.FailMode == Safe {
 		return Decision{Outcome: Accept, Reason: ReasonFailSafe, Attributes: rule.Reply, Err: err, Factor: FactorPassword}, nil
 	}

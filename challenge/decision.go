@@ -116,6 +116,9 @@ type Request struct {
 	// Arrived is when the request reached this node: a push waits what
 	// the NAS waits from then. Zero: when Authenticate was called.
 	Arrived time.Time
+	// Trace follows the decision step by step when somebody traces the
+	// user (`twostepctl trace`); nil otherwise. It only observes.
+	Trace Tracer
 }
 
 // Decision is the answer to a Request.

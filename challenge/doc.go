@@ -30,6 +30,12 @@
 // joins a push) reports that login's id in Decision.LoginID, and hands it
 // on to the rounds and pushes it starts in turn.
 //
+// A request somebody traces (`twostepctl trace`) carries a Tracer
+// (trace.go), which the engine tells each step: the password box, the
+// directory's answer, the policy rule, the account, the passcode checked,
+// the round kept, the push sent and answered. It only observes, and
+// never hears a password, a code, a State or a verification number.
+//
 // The files, by flow; calls go from the first group down:
 //
 //   - dispatch: engine.go (Authenticate, the first factor and the policy),

@@ -117,6 +117,9 @@ func (e *Engine) decide(ctx context.Context, req *Request, w Responder) (Decisio
 		if pw, n, ok := req.Login.splitPush(req.Password); ok {
 			in.password, in.push = pw, n
 		}
+	}
+	req.stepf("input", req.Login.Mode.String(), func() string { return inputDetail(in) })
+	if e.sf != nil && e.push != nil && !in.hasCode {
 		if in.push >= 0 || req.Login.Mode == ModeAuto {
 			// A copy of this request may have started a push on another
 			// node (the NAS failed over): join it, with no second push
@@ -133,8 +136,10 @@ func (e *Engine) decide(ctx context.Context, req *Request, w Responder) (Decisio
 	}
 	res, err := e.dir.Authenticate(ctx, req.User, in.password)
 	if err != nil {
+		req.step("first_factor", "error", "the directory did not answer")
 		return Decision{}, fmt.Errorf("challenge: directory: %w", err)
 	}
+	req.stepf("first_factor", res.Status.String(), func() string { return userDetail(res) })
 	if res.Status == directory.OK {
 		d, err := e.apply(ctx, req, res.User, in)
 		return d.then(func(d Decision) Decision {
@@ -149,7 +154,8 @@ func (e *Engine) decide(ctx context.Context, req *Request, w Responder) (Decisio
 
 // apply decides for a user whose password was right.
 func (e *Engine) apply(ctx context.Context, req *Request, u directory.User, in typed) (Decision, error) {
-	rule := e.policy.match(u.Groups)
+	rule, i := e.policy.matchIndex(u.Groups)
+	req.stepf("policy", rule.Action.String(), func() string { return ruleDetail(rule, i) })
 	switch {
 	case rule.Action == Deny:
 		return Decision{Outcome: Reject, Reason: ReasonDeniedByPolicy, Message: msgDenied}, nil

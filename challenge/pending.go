@@ -3,6 +3,8 @@ package challenge
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"time"
 
 	"twostep/cluster"
 )
@@ -56,5 +58,13 @@ func (e *Engine) newRound(ctx context.Context, req *Request, r cluster.Pending, 
 	}
 	r.User, r.Client, r.NAS = req.User, req.Client, req.Source.Addr().String()
 	r.AttemptsLeft, r.Data, r.Login = e.sf.cfg.ChallengeAttempts, b, req.ID
-	return e.sf.challenges.Create(ctx, r)
+	state, err := e.sf.challenges.Create(ctx, r)
+	if err != nil {
+		req.step("round", "error", "the round could not be kept in the cluster store")
+		return nil, err
+	}
+	req.stepf("round", "created", func() string {
+		return fmt.Sprintf("an Access-Challenge round of login %s: %d attempt(s), until %s", r.Login, r.AttemptsLeft, r.Expires.UTC().Format(time.RFC3339))
+	})
+	return state, nil
 }

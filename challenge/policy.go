@@ -109,12 +109,19 @@ func (p Policy) Validate() error {
 // match returns the rule for a user in groups, or a rule with the default
 // action.
 func (p *Policy) match(groups []string) GroupRule {
-	for _, r := range p.Groups {
+	r, _ := p.matchIndex(groups)
+	return r
+}
+
+// matchIndex is match with the index of the rule in Groups; -1 for the
+// default.
+func (p *Policy) matchIndex(groups []string) (GroupRule, int) {
+	for i, r := range p.Groups {
 		for _, g := range groups {
 			if strings.EqualFold(r.Group, g) {
-				return r
+				return r, i
 			}
 		}
 	}
-	return GroupRule{Action: p.Default}
+	return GroupRule{Action: p.Default}, -1
 }

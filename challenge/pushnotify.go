@@ -19,10 +19,12 @@ import (
 func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Account, p *cluster.Push, mark bool) (Decision, bool) {
 	dev, ok := acct.Device(p.Device)
 	if !ok {
+		req.step("push", "no_device", "the push's device was removed")
 		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice, Factor: FactorPush}, true
 	}
 	pd, err := dev.PushDevice()
 	if err != nil {
+		req.step("push", "undelivered", "the device's registration does not open (see the log)")
 		d := deviceDecision(Reject, ReasonPushUndelivered, msgPushGone, dev)
 		d.Err = err
 		return d, true
@@ -35,6 +37,7 @@ func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Acc
 	nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := e.push.notifier.Notify(nctx, target, msg); err != nil {
+		req.stepf("push", "undelivered", func() string { return "the notification to " + dev.Name + " (" + pd.Kind + ") failed (see the log)" })
 		if errors.Is(err, notify.ErrGone) || errors.Is(err, notify.ErrRefused) {
 			// The device or its settings are at fault, not the service:
 			// no fail mode, whatever the client's.
@@ -52,6 +55,7 @@ func (e *Engine) notifyPush(ctx context.Context, req *Request, acct *cluster.Acc
 		}
 		return d, true
 	}
+	req.stepf("push", "notified", func() string { return dev.Name + " (" + pd.Kind + ")" })
 	if mark {
 		// Best effort: a node taking over resends when this is not
 		// recorded.

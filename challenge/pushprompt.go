@@ -38,6 +38,12 @@ func (e *Engine) pushChallenge(ctx context.Context, req *Request, p *cluster.Pus
 	if err != nil {
 		return e.storeDown(err)
 	}
+	req.stepf("push", "challenge", func() string {
+		if p.Verified() {
+			return "the Access-Challenge shows the number to enter on " + p.DeviceName
+		}
+		return "the NAS would stop waiting first: the Access-Challenge asks to approve on " + p.DeviceName + ", then press Enter"
+	})
 	d := pushDecision(Ask, ReasonPushWaiting, msg, p)
 	d.State = state
 	return d, nil

@@ -37,6 +37,7 @@ func (e *Engine) pushMenu(ctx context.Context, req *Request, acct *cluster.Accou
 	if err != nil {
 		return e.failMode(req, rule, err)
 	}
+	req.stepf("push", "menu", func() string { return fmt.Sprintf("%d push device(s) offered, or a passcode", len(ids)) })
 	return withProblems(Decision{Outcome: Ask, Reason: ReasonPushMenu, Message: b.String(), State: state, Factor: FactorPassword}, acct), nil
 }
 
@@ -62,8 +63,10 @@ func (e *Engine) pushAnswerPending(ctx context.Context, req *Request, w Responde
 	if len(pp.Menu) > 0 {
 		i, ok := menuChoice(req.Password, len(pp.Menu))
 		if !ok {
+			req.step("push", "bad_choice", "the answer to the menu is neither a device's number nor a passcode")
 			return Decision{Outcome: Reject, Reason: ReasonBadPasscode}, true, nil
 		}
+		req.stepf("push", "chosen", func() string { return fmt.Sprintf("menu item %d", i) })
 		// The menu's device, by its position among push devices now.
 		for n, d := range pushDevices(acct) {
 			if d.ID == pp.Menu[i-1] {

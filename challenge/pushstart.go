@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"twostep/cluster"
 )
@@ -33,6 +34,10 @@ func (e *Engine) joinPush(ctx context.Context, req *Request) (Decision, bool, er
 		// again, and answered, by the login itself.
 		return Decision{}, false, nil
 	}
+	req.continues(p.Login)
+	req.stepf("push", "joined", func() string {
+		return "push " + p.ID + " to " + p.DeviceName + ", which a copy of this request started (another node, or this one before)"
+	})
 	if p.Login != "" {
 		// The login's id, from the request that started the push: the
 		// same as req's for a copy of it, the first round's when the push
@@ -84,8 +89,10 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 	devs := pushDevices(acct)
 	switch {
 	case len(devs) == 0:
+		req.step("push", "no_device", "the user has no push device")
 		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: msgPushNoDevice, Factor: FactorPush}, nil
 	case n > len(devs):
+		req.stepf("push", "no_device", func() string { return fmt.Sprintf("push device %d asked for, of %d", n, len(devs)) })
 		return Decision{Outcome: Reject, Reason: ReasonPushNoDevice, Message: pushCount(len(devs)), Factor: FactorPush}, nil
 	}
 	dev := devs[0]
@@ -94,6 +101,7 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 	}
 	verified := req.Login.VerifiedPush || rule.VerifiedPush
 	if verified && req.Login.Mode == ModeAppend {
+		req.step("push", "needs_challenge", "verified push, and the client is in append mode: no number can be shown")
 		return deviceDecision(Reject, ReasonPushNeedsPrompt, msgPushNoNumber, dev), nil
 	}
 	number := ""
@@ -131,10 +139,20 @@ func (e *Engine) startPush(ctx context.Context, req *Request, acct *cluster.Acco
 	}
 	switch {
 	case errors.Is(err, cluster.ErrPushLimit):
+		req.stepf("push", "limited", func() string {
+			return fmt.Sprintf("push.limit reached: %d push(es) per %s", e.push.cfg.Limit.Count, e.push.cfg.Limit.Window)
+		})
 		return deviceDecision(Reject, ReasonPushLimited, msgPushLimited, dev), nil
 	case err != nil:
 		return e.failMode(req, rule, err)
 	}
+	req.stepf("push", "started", func() string {
+		s := "push " + p.ID + " to " + dev.Name + " (id " + dev.ID + "), answerable until " + p.Expires.UTC().Format(time.RFC3339)
+		if verified {
+			s += "; verified: the user enters the number shown"
+		}
+		return s
+	})
 	if d, stop := e.notifyPush(ctx, req, acct, p, true); stop {
 		if d.Outcome == Accept {
 			d.Attributes = rule.Reply

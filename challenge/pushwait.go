@@ -47,8 +47,12 @@ func (e *Engine) awaitPush(ctx context.Context, req *Request, acct *cluster.Acco
 		}
 		return e.pushOutcome(acct, got, reply), nil
 	}
+	req.stepf("push", "waiting", func() string {
+		return fmt.Sprintf("for %s's answer, up to %s (what the NAS waits)", p.DeviceName, e.waitFor(req, p).Round(time.Millisecond))
+	})
 	return Decision{wait: func(done func(Decision, error)) {
 		e.await(ctx, req, acct, p, func(got *cluster.Push, err, resendErr error) {
+			req.stepf("push", answerResult(got, err), func() string { return answerDetail(got, err) })
 			d, err := decide(got, err)
 			d.Err = errors.Join(d.Err, resendErr)
 			done(d, err)
@@ -80,9 +84,13 @@ func (e *Engine) waitPush(ctx context.Context, w Responder, req *Request, acct *
 		p              *cluster.Push
 		err, resendErr error
 	}
+	req.stepf("push", "waiting", func() string {
+		return fmt.Sprintf("for %s's answer, up to %s (what the NAS waits)", p.DeviceName, e.waitFor(req, p).Round(time.Millisecond))
+	})
 	ch := make(chan result, 1)
 	e.await(ctx, req, acct, p, func(p *cluster.Push, err, resendErr error) { ch <- result{p, err, resendErr} })
 	r := <-ch
+	req.stepf("push", answerResult(r.p, r.err), func() string { return answerDetail(r.p, r.err) })
 	return r.p, r.err, r.resendErr
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"twostep/challenge/otp"
 	"twostep/cluster"
@@ -43,8 +44,10 @@ func (e *Engine) answerRound(ctx context.Context, req *Request, w Responder) (de
 	p, err := e.sf.challenges.Get(ctx, req.State)
 	switch {
 	case errors.Is(err, cluster.ErrNotFound):
+		req.step("round", "unknown", "no login waits with this State: finished, expired, or never asked")
 		return timedOut, nil
 	case errors.Is(err, cluster.ErrTampered):
+		req.step("round", "tampered", "the round's record fails its integrity check (see the log)")
 		timedOut.Err = err // for the log, at error level
 		return timedOut, nil
 	}
@@ -52,12 +55,18 @@ func (e *Engine) answerRound(ctx context.Context, req *Request, w Responder) (de
 		// Without the store the State cannot be trusted, whatever the
 		// fail mode: the password of the first round is not in this
 		// request.
+		req.step("round", "error", "the cluster store did not answer")
 		return e.storeDown(err)
 	}
 	if p.User != req.User || p.Client != req.Client || p.NAS != req.Source.Addr().String() {
+		req.step("round", "mismatch", "the round was asked of another User-Name, client or NAS")
 		return timedOut, nil
 	}
 	account = p.Account
+	req.continues(p.Login)
+	req.stepf("round", "found", func() string {
+		return fmt.Sprintf("login %s of %s, %d attempt(s) left, until %s", p.Login, p.Account, p.AttemptsLeft, p.Expires.UTC().Format(time.RFC3339))
+	})
 	if p.Login != "" && p.Login != req.ID {
 		// This round belongs to the login the record names: the rounds
 		// and pushes it starts keep that login's id.
@@ -67,6 +76,7 @@ func (e *Engine) answerRound(ctx context.Context, req *Request, w Responder) (de
 		req = &r
 	}
 	if p.Expired(now) {
+		req.step("round", "expired", "")
 		d := Decision{Outcome: Reject, Reason: ReasonChallengeExpired, Message: msgTimedOut}
 		d.Err = e.sf.challenges.Finish(ctx, p)
 		return d, nil
@@ -91,6 +101,7 @@ func (e *Engine) answerRound(ctx context.Context, req *Request, w Responder) (de
 	}
 	switch {
 	case errors.Is(err, cluster.ErrConflict):
+		req.step("round", "lost", "another answer to this State took the attempt first")
 		return timedOut, nil // another answer to this State won the round
 	case err != nil:
 		return e.storeDown(err)
@@ -101,6 +112,7 @@ func (e *Engine) answerRound(ctx context.Context, req *Request, w Responder) (de
 		return e.storeDown(err)
 	}
 	if acct.Lockout.Locked(now) {
+		req.stepf("lockout", "locked", func() string { return lockDetail(acct.Lockout) })
 		d := e.lockedOut(acct.Lockout)
 		d.Err = e.sf.challenges.Finish(ctx, p)
 		return d, nil
@@ -126,11 +138,14 @@ func (e *Engine) answerRound(ctx context.Context, req *Request, w Responder) (de
 		vctx, cancel := nasContext(ctx, req)
 		defer cancel()
 		if d, err = e.verify(vctx, acct, code, now); err != nil {
+			req.step("passcode", "error", "the check could not be completed or counted (see the log)")
 			return e.storeDown(err)
 		}
+		req.stepf("passcode", string(d.Reason), func() string { return passcodeDetail(acct, d) })
 	default:
 		// Not a passcode at all (an empty box, a word): it spends an
 		// attempt but is not a guess, so lockout does not count it.
+		req.step("passcode", "not_a_code", "the answer is not a passcode (an empty box or a word): an attempt spent, no lockout count")
 		d = Decision{Outcome: Reject, Reason: ReasonBadPasscode}
 	}
 	if handled && d.Outcome == Reject && d.Reason != ReasonBadPasscode {

@@ -94,7 +94,9 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if err != nil {
 		return e.failMode(req, rule, err)
 	}
+	req.stepf("account", "loaded", func() string { return accountDetail(acct) })
 	if acct.Lockout.Locked(now) {
+		req.stepf("lockout", "locked", func() string { return lockDetail(acct.Lockout) })
 		return withProblems(e.lockedOut(acct.Lockout), acct), nil
 	}
 	if len(acct.Devices) == 0 && !anyUsable(acct.Bypass, now) && !(in.hasCode && len(acct.Bypass) > 0) {
@@ -111,8 +113,10 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 			// Once a code is being checked the fail mode is over: a wrong
 			// code must never pass because the store slowed down under a
 			// burst of guesses. The RADIUS layer answers a plain Reject.
+			req.step("passcode", "error", "the check could not be completed or counted (see the log)")
 			return Decision{}, fmt.Errorf("challenge: %w", err)
 		}
+		req.stepf("passcode", string(d.Reason), func() string { return passcodeDetail(acct, d) })
 		if d.Outcome == Accept {
 			d.Attributes = rule.Reply
 		}
@@ -134,6 +138,7 @@ func (e *Engine) require(ctx context.Context, req *Request, user string, rule Gr
 	if req.Login.Mode == ModeAppend {
 		// No passcode where one was expected: the password alone is not a
 		// login, and no hint is given that it was right.
+		req.step("passcode", "missing", "append mode, and no passcode after the separator")
 		return Decision{Outcome: Reject, Reason: ReasonBadPasscode}, nil
 	}
 	state, err := e.newRound(ctx, req, cluster.Pending{Account: acct.Name, Created: now, Expires: now.Add(e.sf.cfg.ChallengeTTL)},

@@ -37,6 +37,7 @@ func (e *Engine) unenrolled(ctx context.Context, req *Request, acct *cluster.Acc
 	u := e.sf.cfg.Unenrolled
 	deny := Decision{Outcome: Reject, Reason: ReasonNotEnrolled, Message: u.Message}
 	if !u.Allow {
+		req.step("unenrolled", "deny", "no device and no usable bypass code; passcodes.unenrolled.action is deny")
 		return deny, nil
 	}
 	if u.Grace > 0 {
@@ -48,8 +49,10 @@ func (e *Engine) unenrolled(ctx context.Context, req *Request, acct *cluster.Acc
 			return e.failMode(req, rule, err)
 		}
 		if !now.Before(first.Add(u.Grace)) {
+			req.stepf("unenrolled", "deny", func() string { return "no device; the grace ended at " + first.Add(u.Grace).UTC().Format(time.RFC3339) })
 			return deny, nil
 		}
 	}
+	req.step("unenrolled", "allow", "no device; let in with the password alone (passcodes.unenrolled)")
 	return Decision{Outcome: Accept, Reason: ReasonUnenrolledGrace, Attributes: rule.Reply, Factor: FactorPassword}, nil
 }

@@ -24,5 +24,7 @@
 // counting nothing. MeteredStore counts and times every call of the
 // Store it wraps, and marks its conflicts for Retry to count when it
 // reads again; Nodes (nodes.go) is the node registry, through which every
-// node measures its clock offset to the others.
+// node measures its clock offset to the others. A call whose context
+// carries an Observer (observe.go) is also told to it, for `twostepctl
+// trace`, whose records Traces keeps (trace.go).
 package cluster

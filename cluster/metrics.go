@@ -136,7 +136,8 @@ func (m *Metrics) forgetOffset(node string) {
 // MeteredStore is a Store that counts and times every call of the Store
 // it wraps (coredns's proxy metrics, for the upstream every second factor
 // waits on). Its ErrConflict errors also let Retry count the conflicts it
-// reads again after.
+// reads again after. A Get, List or Commit whose context carries an
+// Observer (WithObserver) is told to it too (observe.go).
 type MeteredStore struct {
 	s Store
 	m *Metrics
@@ -152,6 +153,7 @@ func (ms *MeteredStore) Get(ctx context.Context, key string) (Entry, error) {
 	start := time.Now()
 	e, err := ms.s.Get(ctx, key)
 	ms.m.observe(opGet, start, err)
+	observeRead(ctx, opGet, key, 0, start, err)
 	return e, err
 }
 
@@ -160,6 +162,7 @@ func (ms *MeteredStore) List(ctx context.Context, prefix string) ([]Entry, error
 	start := time.Now()
 	es, err := ms.s.List(ctx, prefix)
 	ms.m.observe(opList, start, err)
+	observeRead(ctx, opList, prefix, len(es), start, err)
 	return es, err
 }
 
@@ -169,6 +172,7 @@ func (ms *MeteredStore) Commit(ctx context.Context, txn Txn) (int64, error) {
 	start := time.Now()
 	rev, err := ms.s.Commit(ctx, txn)
 	ms.m.observe(opCommit, start, err)
+	observeCommit(ctx, txn, start, err)
 	if ms.m != nil && errors.Is(err, ErrConflict) {
 		err = &countedConflict{err: err, m: ms.m}
 	}

@@ -14,5 +14,8 @@
 // every package of twostep), given by WithLDAPMetrics or WithFileMetrics;
 // the LDAP backend also reports its pools' connections in use and each
 // server's health, which its connections note at every exchange
-// (ldapclient.Server.Health).
+// (ldapclient.Server.Health). Where they count a request they also tell
+// the Observer the request's context carries, if any (observe.go: a
+// traced login's searches, group searches and binds, for `twostepctl
+// trace`).
 package directory

@@ -140,7 +140,9 @@ func loadFile(path string) (*fileVersion, error) {
 // is reported as Disabled only with the right password; with a wrong one it
 // is BadPassword, so that guessing does not reveal it either.
 func (f *File) Authenticate(ctx context.Context, username, password string) (res Result, err error) {
-	defer func(start time.Time) { f.m.observe(opAuthenticate, start, err, res.Status != OK) }(time.Now())
+	defer func(start time.Time) {
+		f.m.observe(ctx, opAuthenticate, start, err, res.Status != OK, func() string { return statusDetail(res) + " (users file)" })
+	}(time.Now())
 	v := f.cur.Load()
 	u, known := v.users[username]
 	h := v.decoy

@@ -446,7 +446,7 @@ func (l *LDAP) Healthy() bool { return l.healthy.Load() }
 // so that a service password changed in the directory shows at once,
 // not only when a connection is next opened. Ping sets Healthy.
 func (l *LDAP) Ping(ctx context.Context) (err error) {
-	defer func(start time.Time) { l.m.observe(opPing, start, err, false) }(time.Now())
+	defer func(start time.Time) { l.m.observe(ctx, opPing, start, err, false, nil) }(time.Now())
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.OpTimeout)
 	defer cancel()
 	err = l.search.Do(ctx, func(c *ldapclient.Conn) error {
@@ -497,7 +497,9 @@ var ErrAmbiguousUser = errors.New("directory: more than one LDAP entry matches t
 // too long, not UTF-8 or contain NUL are UnknownUser, and an empty
 // password is BadPassword, without any LDAP traffic.
 func (l *LDAP) Authenticate(ctx context.Context, username, password string) (res Result, err error) {
-	defer func(start time.Time) { l.m.observe(opAuthenticate, start, err, res.Status != OK) }(time.Now())
+	defer func(start time.Time) {
+		l.m.observe(ctx, opAuthenticate, start, err, res.Status != OK, func() string { return statusDetail(res) })
+	}(time.Now())
 	if !validLDAPUsername(username) {
 		return Result{Status: UnknownUser}, nil
 	}
@@ -552,6 +554,7 @@ type ldapUser struct {
 // user with a nil error is no such user.
 func (l *LDAP) lookup(ctx context.Context, name string) (*ldapUser, error) {
 	if u, ok := l.cache.get(name); ok {
+		observeCached(ctx, u)
 		return u, nil
 	}
 	var u *ldapUser
@@ -563,7 +566,7 @@ func (l *LDAP) lookup(ctx context.Context, name string) (*ldapUser, error) {
 		}
 		start := time.Now()
 		u.groups, err = l.groups(ctx, c, u)
-		l.m.observe(opGroups, start, err, false)
+		l.m.observe(ctx, opGroups, start, err, false, func() string { return groupList(u.groups) })
 		u.memberOf = nil
 		return err
 	})
@@ -595,7 +598,7 @@ func (l *LDAP) findUser(ctx context.Context, c *ldapclient.Conn, name string) (*
 		res, err = c.Search(req)
 		return err
 	})
-	l.m.observe(opSearch, start, err, false)
+	l.m.observe(ctx, opSearch, start, err, false, func() string { return searchDetail(res) })
 	if res != nil && len(res.Entries) > 1 {
 		return nil, fmt.Errorf("%w: %q", ErrAmbiguousUser, name)
 	}
@@ -624,7 +627,9 @@ func (l *LDAP) ad() bool { return l.cfg.Preset == PresetActiveDirectory }
 
 // checkPassword binds as dn with password on a bind connection.
 func (l *LDAP) checkPassword(ctx context.Context, dn, password string) (st Status, err error) {
-	defer func(start time.Time) { l.m.observe(opBind, start, err, st != OK) }(time.Now())
+	defer func(start time.Time) {
+		l.m.observe(ctx, opBind, start, err, st != OK, func() string { return "as " + dn + ": " + st.String() })
+	}(time.Now())
 	err = l.bind.Do(ctx, func(c *ldapclient.Conn) error {
 		return ldapclient.WithTimeout(ctx, c, l.cfg.OpTimeout, func() error {
 			res, err := c.Bind(dn, password, l.bindControls)

@@ -87,13 +87,22 @@ func resultOf(err error, refused bool) string {
 	return resultError
 }
 
-// observe counts one request of op that began at start.
-func (m *Metrics) observe(op string, start time.Time, err error, refused bool) {
-	if m == nil {
-		return
+// observe counts one request of op that began at start, and tells the
+// Observer ctx carries, if any (observe.go), with what detail returns
+// (nil: nothing to say), which is only called then.
+func (m *Metrics) observe(ctx context.Context, op string, start time.Time, err error, refused bool, detail func() string) {
+	took := time.Since(start)
+	if m != nil {
+		m.requests.WithLabelValues(op, resultOf(err, refused)).Inc()
+		m.duration.WithLabelValues(op).Observe(took.Seconds())
 	}
-	m.requests.WithLabelValues(op, resultOf(err, refused)).Inc()
-	m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if o := observerOf(ctx); o != nil {
+		s := Step{Operation: op, Result: resultOf(err, refused), Duration: took}
+		if detail != nil {
+			s.Detail = detail()
+		}
+		o.ObserveDirectory(s)
+	}
 }
 
 // ldapCollector reads the pools and servers of the LDAP backend it

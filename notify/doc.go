@@ -10,5 +10,7 @@
 //
 // Dispatch counts every notification it sends, by kind and result, on a
 // Metrics (a struct of collectors made by NewMetrics from a
-// prometheus.Registerer, as in every package of twostep).
+// prometheus.Registerer, as in every package of twostep), and tells the
+// Observer the notification's context carries, if any (observe.go, for
+// `twostepctl trace`).
 package notify

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -54,11 +55,9 @@ const (
 )
 
 // observe counts one notification of kind that began at start and ended
-// with err.
-func (m *Metrics) observe(kind string, start time.Time, err error) {
-	if m == nil {
-		return
-	}
+// with err, and tells the Observer ctx carries, if any (observe.go).
+func (m *Metrics) observe(ctx context.Context, kind string, start time.Time, err error) {
+	took := time.Since(start)
 	res := resultOK
 	switch {
 	case errors.Is(err, ErrGone):
@@ -68,6 +67,12 @@ func (m *Metrics) observe(kind string, start time.Time, err error) {
 	case err != nil:
 		res = resultError
 	}
+	if o := observerOf(ctx); o != nil {
+		o.ObserveNotification(kind, res, took)
+	}
+	if m == nil {
+		return
+	}
 	m.sent.WithLabelValues(kind, res).Inc()
-	m.duration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	m.duration.WithLabelValues(kind).Observe(took.Seconds())
 }

@@ -79,7 +79,11 @@ func (d Dispatch) Notify(ctx context.Context, t Target, m Message) error {
 	case KindWebhook, KindAlert:
 		n = d.Webhook
 	case KindApp:
-		return nil // nothing is sent: the app lists waiting logins
+		// Nothing is sent: the app lists waiting logins.
+		if o := observerOf(ctx); o != nil {
+			o.ObserveNotification(KindApp, "not_sent", 0)
+		}
+		return nil
 	default:
 		// Not counted: the kind is a stored value, and would not be a
 		// bounded label.
@@ -87,7 +91,7 @@ func (d Dispatch) Notify(ctx context.Context, t Target, m Message) error {
 	}
 	start := time.Now()
 	err := d.send(ctx, n, t, m)
-	d.Metrics.observe(t.Kind, start, err)
+	d.Metrics.observe(ctx, t.Kind, start, err)
 	return err
 }
 

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
 	"layeh.com/radius"
+	"layeh.com/radius/debug"
 	"layeh.com/radius/dictionary"
 )
 
@@ -55,6 +57,9 @@ END-VENDOR	PaloAlto
 // /usr/share/freeradius/dictionary.aruba), which are searched first.
 type Dictionary struct {
 	dicts []*dictionary.Dictionary
+	// all is dicts and the RFC attributes layeh/radius ships, to name a
+	// traced packet's attributes (traceside.go).
+	all []*dictionary.Dictionary
 }
 
 type namedReader struct {
@@ -83,6 +88,7 @@ func NewDictionary(files ...string) (*Dictionary, error) {
 		return nil, fmt.Errorf("radiusd: built-in dictionary: %w", err)
 	}
 	d.dicts = append(d.dicts, builtin)
+	d.all = append(slices.Clone(d.dicts), debug.IncludedDictionary)
 	return d, nil
 }
 

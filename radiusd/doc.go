@@ -18,6 +18,13 @@
 // continues, as the engine reports it (Decision.LoginID); an
 // Access-Reject may end with the login's reference ("Ref 3f9a-c21b").
 //
+// A request of a user `twostepctl trace` asks for gets a tracer
+// (Options.Trace; traceside.go): its packet and its answer are recorded
+// with every attribute named by the dictionaries and every secret masked,
+// the engine's Request carries the tracer, and the decision's context
+// carries its observers of the store, the directory and the notifier.
+// With nobody traced a request costs one atomic load.
+//
 // The package owns everything that is about the protocol and nothing that is
 // about the login: the client table and shared secrets, packet framing,
 // Message-Authenticator (RFC 3579, required by default because of

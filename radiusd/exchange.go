@@ -10,6 +10,7 @@ import (
 	"layeh.com/radius"
 
 	"twostep/challenge"
+	"twostep/trace"
 )
 
 // exchange is one Access-Request from its admission to its answer: where
@@ -28,6 +29,9 @@ type exchange struct {
 	start time.Time // when the request was read
 	id    string    // the correlation id of the log lines
 	v     verdict
+	// tr traces the request for `twostepctl trace`; nil when nobody is
+	// traced.
+	tr *trace.Request
 
 	release func()             // frees the admission slot; idempotent
 	cancel  context.CancelFunc // ends the decision's context, once answered
@@ -40,8 +44,12 @@ type exchange struct {
 }
 
 // Release frees the request's admission slot: the login waits for the
-// user's device, and costs a little memory, not a worker.
-func (x *exchange) Release() { x.release() }
+// user's device, and costs a little memory, not a worker. A traced
+// request shows what it did so far now, not when the wait ends.
+func (x *exchange) Release() {
+	x.release()
+	x.tr.Flush()
+}
 
 // Respond answers the request with the engine's decision d, or with err.
 // An answer given while the Authenticator runs is sent when it returns;
@@ -99,6 +107,8 @@ func (x *exchange) sendLate(d challenge.Decision, err error) {
 	if x.s.base.Err() != nil {
 		// The server is going away: no answer, so that the NAS
 		// retransmits to another node, which follows the push.
+		x.tr.Packet("reply", "none: this node is stopping, and the NAS retransmits to another", nil)
+		x.tr.End(x.id, x.v.canonical)
 		x.s.cache.forget(x.key, x.entry)
 		x.s.drop(causeUnavailable, x.src, x.c.Name)
 		return

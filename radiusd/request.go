@@ -126,7 +126,15 @@ func (s *Server) serveAccess(x *exchange) {
 	ctx, cancel := context.WithTimeout(s.base, decideTimeout)
 	x.cancel = cancel
 	x.id = loginID(x.p, x.src)
+	if s.tracer != nil {
+		x.tr = s.tracer.Begin(x.id, rfc2865.UserName_GetString(x.p))
+		x.traceRequest()
+	}
 	if req := x.request(); req != nil {
+		if x.tr != nil {
+			req.Trace = x.tr
+			ctx = x.tr.Context(ctx)
+		}
 		s.authenticate(ctx, req, x)
 	}
 	x.afterAuthenticate()
@@ -155,6 +163,8 @@ func (x *exchange) respond() {
 	if v.err != nil && c.DropOnError {
 		// Silence lets the NAS fail over to a RADIUS server whose directory
 		// answers; the retransmission may try again here.
+		x.tr.Packet("reply", "none: the decision failed and the client has on_error: drop", nil)
+		x.tr.End(x.id, v.canonical)
 		s.cache.forget(x.key, x.entry)
 		s.drop(causeUnavailable, x.src, c.Name)
 		x.log("drop", string(reasonError), s.now().Sub(x.start))
@@ -171,11 +181,15 @@ func (x *exchange) respond() {
 		resp, err = s.encode(x.p, code, s.withReference(code, v.d, x.id), c)
 	}
 	if err != nil { // even the Reject does not fit: Proxy-State filled the packet
+		x.tr.Packet("reply", "none: the answer does not fit a packet", nil)
+		x.tr.End(x.id, v.canonical)
 		s.cache.forget(x.key, x.entry)
 		s.drop(causeEncode, x.src, c.Name)
 		return
 	}
 	rec := x.record(code)
+	hold := s.rejectHold(code, x.start)
+	x.traceReply(code, resp, hold)
 	send := func() {
 		s.cache.finish(x.key, x.entry, resp, s.now())
 		if err := x.l.send(resp, x.src, x.dst); err != nil {
@@ -187,7 +201,6 @@ func (x *exchange) respond() {
 			s.history.Record(rec)
 		}
 	}
-	hold := s.rejectHold(code, x.start)
 	if since := s.now().Sub(s.cache.lastCopy(x.entry)); since > c.nasTimeout() {
 		// No copy of the request for longer than the NAS says it waits
 		// for each: it has given up, and the user saw a failure whatever

@@ -16,6 +16,7 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/loglimit"
+	"twostep/trace"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
@@ -36,6 +37,13 @@ type Authenticator interface {
 // never block, for the request's worker and the next answers wait on it.
 type Recorder interface {
 	Record(r cluster.LoginRecord)
+}
+
+// Tracer is `twostepctl trace`'s part in the server (package trace's
+// Tracing): Begin returns the tracer of a request, or nil when nobody is
+// traced, as it must be cheap to ask for every request (traceside.go).
+type Tracer interface {
+	Begin(id, user string) *trace.Request
 }
 
 // The engine is what cmd/twostepd wires in.
@@ -72,6 +80,9 @@ type Options struct {
 	// History takes the record of every request answered, after the
 	// answer is sent: the login history. Default: none kept.
 	History Recorder
+	// Trace follows the requests of the users `twostepctl trace` asks
+	// for. Default: none traced.
+	Trace Tracer
 	// ReferenceInReply ends an Access-Reject's Reply-Message with the
 	// login's reference ("Ref 3f9a-c21b", cluster.LoginReference), for
 	// the help desk to look up in the history; only with History.
@@ -109,6 +120,8 @@ type Server struct {
 	// reference puts the login's reference in Rejects.
 	history   Recorder
 	reference bool
+	// tracer follows traced users' requests; nil: none.
+	tracer Tracer
 
 	// base is the parent of every request context. It is the server's
 	// lifetime, not a request's, which is why it may live in a struct:
@@ -186,6 +199,7 @@ func NewServer(o Options) (*Server, error) {
 		ma:          &maAuto{store: o.MessageAuthenticators, now: o.Now},
 		history:     o.History,
 		reference:   o.ReferenceInReply && o.History != nil,
+		tracer:      o.Trace,
 	}
 	s.base, s.abort = context.WithCancel(context.Background())
 	s.clients.Store(o.Clients)

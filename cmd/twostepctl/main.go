@@ -7,7 +7,8 @@
 //     answers pushes), status, users, lock, unlock;
 //   - the help desk's codes and trail, in the same etcd: bypass issue,
 //     bypass list, bypass revoke, recovery issue (spent by enroll
-//     -recovery), audit, logins (the login history);
+//     -recovery), audit, logins (the login history), trace (one user's
+//     logins followed live on every node);
 //   - the hardware token inventory, in the same etcd: token import (the
 //     vendor's CSV or PSKC seed file), token list, token assign, token
 //     unassign, token lost, token resync;
@@ -82,6 +83,9 @@ The help desk (codes shown once, stored as keyed hashes; each in the audit):
                    and tokens: who made it (admin, portal user, node), when
   logins           the login history: every answer, its id, factor, reason
                    and node, newest first (-user, -id "Ref 3f9a-c21b")
+  trace            follow one user's logins live on every node: each
+                   request's attributes (secrets masked), directory,
+                   policy, second-factor and etcd steps, and the answer
 
 Hardware tokens (an inventory in the cluster's etcd; each change in the audit):
   token import     import the vendor's CSV or PSKC seed file, all or nothing
@@ -127,6 +131,7 @@ Examples:
   twostepctl recovery issue alice
   twostepctl audit -since 24h -user alice
   twostepctl logins -id "Ref 3f9a-c21b"
+  twostepctl trace -for 5m alice
   twostepctl token import -psk-file shipment.key shipment.pskcxml
   twostepctl token assign H-0001 alice
   twostepctl keygen -out /etc/twostep/seed.key
@@ -221,6 +226,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.audit(ctx, args[1:])
 	case "logins":
 		return c.logins(ctx, args[1:])
+	case "trace":
+		return c.trace(ctx, args[1:])
 	case "token":
 		return c.token(ctx, args[1:])
 	case "keygen":

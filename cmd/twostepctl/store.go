@@ -82,21 +82,12 @@ func (c *cli) open(ctx context.Context, path string) (*session, error) {
 	if err != nil {
 		return nil, keyringError(err, cfg.Cluster.SeedKeys)
 	}
-	switch cfg.Directory.Backend {
-	case directory.BackendLDAP:
-		l, err := directory.NewLDAP(cfg.Directory.LDAP)
-		if err != nil {
-			return nil, err
-		}
-		s.dir, s.where = l, "LDAP"
-		s.closers = append(s.closers, func() { l.Close() })
-	default:
-		f, err := directory.OpenFile(cfg.Directory.File.Path)
-		if err != nil {
-			return nil, fmt.Errorf("the users file (directory.file.path): %w", err)
-		}
-		s.dir, s.where = f, "the users file "+f.Path()
+	dir, where, closeDir, err := openDirectory(cfg)
+	if err != nil {
+		return nil, err
 	}
+	s.dir, s.where = dir, where
+	s.closers = append(s.closers, closeDir)
 	octx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	// etcdstore.Open reads once, so a store that does not answer fails here.
@@ -111,6 +102,23 @@ func (c *cli) open(ctx context.Context, path string) (*session, error) {
 	s.keys = keys
 	s.audit = cluster.NewAudit(store, 0)
 	return s, nil
+}
+
+// openDirectory opens the directory cfg names; where names it in
+// messages ("LDAP", "the users file X"), and closeDir releases it.
+func openDirectory(cfg *configs.Config) (dir userDirectory, where string, closeDir func(), err error) {
+	if cfg.Directory.Backend == directory.BackendLDAP {
+		l, err := directory.NewLDAP(cfg.Directory.LDAP)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return l, "LDAP", func() { l.Close() }, nil
+	}
+	f, err := directory.OpenFile(cfg.Directory.File.Path)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("the users file (directory.file.path): %w", err)
+	}
+	return f, "the users file " + f.Path(), func() {}, nil
 }
 
 // as returns the session's accounts with note (how the admin acted: "to

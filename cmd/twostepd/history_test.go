@@ -75,6 +75,17 @@ var (
 // an admin would, with node d's configuration.
 func (d *daemonProc) twostepctl(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(twostepctlBin(t), append([]string{"-config", filepath.Join(d.dir, "twostep.yaml")}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// twostepctlBin returns the twostepctl binary, built once beside
+// twostepd.
+func twostepctlBin(t *testing.T) string {
+	t.Helper()
 	ctlOnce.Do(func() {
 		ctlBin = filepath.Join(filepath.Dir(daemonBin), "twostepctl")
 		out, err := exec.Command("go", "build", "-o", ctlBin, "../twostepctl").CombinedOutput()
@@ -85,11 +96,7 @@ func (d *daemonProc) twostepctl(t *testing.T, args ...string) (stdout, stderr st
 	if ctlErr != nil {
 		t.Fatal(ctlErr)
 	}
-	var out, errOut bytes.Buffer
-	cmd := exec.Command(ctlBin, append([]string{"-config", filepath.Join(d.dir, "twostep.yaml")}, args...)...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	return out.String(), errOut.String(), err
+	return ctlBin
 }
 
 // TestClusterHistoryChallengeAcrossNodes: a login asked on node A and

@@ -13,6 +13,7 @@ import (
 	"twostep/notify"
 	"twostep/portal"
 	"twostep/radiusd"
+	"twostep/trace"
 )
 
 // Metrics follow one idiom in every package (coredns's
@@ -39,6 +40,7 @@ type metrics struct {
 	web       *portal.Metrics // the portal's and every push API's
 	radius    *radiusd.Metrics
 	history   *history.Metrics
+	trace     *trace.Metrics
 	// serverErrors counts the HTTP servers' own errors (serverlog.go).
 	serverErrors *prometheus.CounterVec
 	// reloads counts SIGHUP reloads by result (ok, error).
@@ -73,6 +75,7 @@ func newMetrics() *metrics {
 		web:          portal.NewMetrics(reg),
 		radius:       radiusd.NewMetrics(reg),
 		history:      history.NewMetrics(reg),
+		trace:        trace.NewMetrics(reg),
 		serverErrors: newServerErrors(reg),
 		reloads:      reloads,
 	}

@@ -15,6 +15,7 @@ import (
 	"twostep/configs"
 	"twostep/history"
 	"twostep/radiusd"
+	"twostep/trace"
 )
 
 // serve opens the listeners, answers until ctx ends, then drains. hup
@@ -54,7 +55,8 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 		defer pushes.Close()
 	}
 	rec := d.newHistory(store, node)
-	srv, err := d.newRADIUS(engine, dict, store, node, rec)
+	tr := d.newTracing(store, node)
+	srv, err := d.newRADIUS(engine, dict, store, node, rec, tr)
 	if err != nil {
 		return err
 	}
@@ -71,6 +73,7 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	d.addControl(ctx, &g, hup, srv, dr)
 	d.addServers(&g, ls, srv, dr)
 	d.addHistory(ctx, &g, rec, dr)
+	d.addTracing(ctx, &g, tr)
 	d.addLoops(ctx, &g, store, connectStore, cluster.NewNodes(store, node, version, d.m.cluster, nil))
 	d.ready.Store(true)
 	d.log.Info().Str("version", version).Str("config", d.cfg.Path).Msg("twostepd ready")
@@ -101,8 +104,9 @@ func (d *daemon) newEngine(store cluster.Store, node string) (*challenge.Engine,
 }
 
 // newRADIUS builds the RADIUS server in front of engine; rec, when not
-// nil, keeps the login history of its answers.
-func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, node string, rec *history.Recorder) (*radiusd.Server, error) {
+// nil, keeps the login history of its answers; tr traces the users
+// `twostepctl trace` asks for.
+func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, node string, rec *history.Recorder, tr *trace.Tracing) (*radiusd.Server, error) {
 	o := radiusd.Options{
 		Config:        d.cfg.RADIUS,
 		Authenticator: engine,
@@ -114,6 +118,7 @@ func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, s
 		// Clients with require_message_authenticator auto are held to it
 		// on every node once one has seen them send it.
 		MessageAuthenticators: cluster.NewClientRecords(store, node, time.Now),
+		Trace:                 tr,
 	}
 	if rec != nil {
 		o.History, o.ReferenceInReply = rec, d.cfg.History.ReferenceInReply
