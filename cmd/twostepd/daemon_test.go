@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,15 +114,14 @@ passcodes: {unenrolled: {action: allow}}
 `, freePort(t), freePort(t))
 }
 
-// freePort returns a TCP port free on 127.0.0.1 a moment ago.
+// freePort returns a TCP port free on 127.0.0.1 a moment ago, for a
+// listener the test configures (twostepd binds it later). Like
+// wildcardPort it is below the kernel's ephemeral range, where an
+// outgoing connection (to etcd, slapd, another node) could take it
+// meanwhile, and never one this test process handed out before.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return pickPort(t, "127.0.0.1", "tcp")
 }
 
 // wildcardPort returns a port free for UDP and TCP on every address, below
@@ -130,16 +130,31 @@ func freePort(t *testing.T) int {
 // connection's local port a moment later, as 1812 never is.
 func wildcardPort(t *testing.T) int {
 	t.Helper()
-	for range 100 {
+	return pickPort(t, "", "udp", "tcp")
+}
+
+// handedOut are the ports pickPort returned in this process: parallel
+// tests never get the same one.
+var handedOut sync.Map
+
+// pickPort returns a port between 20000 and 32000 that host can bind for
+// every network in networks, and that no caller got before.
+func pickPort(t *testing.T, host string, networks ...string) int {
+	t.Helper()
+	for range 200 {
 		port := 20000 + mathrand.IntN(12000)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
 		free := true
-		for _, network := range []string{"udp", "tcp"} {
+		for _, network := range networks {
 			var c io.Closer
 			var err error
+			addr := net.JoinHostPort(host, strconv.Itoa(port))
 			if network == "udp" {
-				c, err = net.ListenPacket(network, fmt.Sprintf(":%d", port))
+				c, err = net.ListenPacket(network, addr)
 			} else {
-				c, err = net.Listen(network, fmt.Sprintf(":%d", port))
+				c, err = net.Listen(network, addr)
 			}
 			if err != nil {
 				free = false
@@ -151,7 +166,7 @@ func wildcardPort(t *testing.T) int {
 			return port
 		}
 	}
-	t.Fatal("no port free for UDP and TCP between 20000 and 32000")
+	t.Fatalf("no port free for %v between 20000 and 32000", networks)
 	return 0
 }
 
