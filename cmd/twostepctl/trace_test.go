@@ -28,6 +28,13 @@ type traceRun struct {
 // startTrace runs twostepctl with args against tc until interrupt.
 func startTrace(t *testing.T, tc *testCluster, args ...string) *traceRun {
 	t.Helper()
+	return startTraceAfter(t, tc, nil, args...)
+}
+
+// startTraceAfter is startTrace with setup run on the store first: what
+// the command reads once at its start (the nodes up) is there before it.
+func startTraceAfter(t *testing.T, tc *testCluster, setup func(cluster.Store), args ...string) *traceRun {
+	t.Helper()
 	cfg, err := configs.LoadForTools(tc.config)
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +44,9 @@ func startTrace(t *testing.T, tc *testCluster, args ...string) *traceRun {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	if setup != nil {
+		setup(store)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &traceRun{store: store, stdout: &logbuf.Buffer{}, stderr: &logbuf.Buffer{}, interrupt: cancel, done: make(chan error, 1)}
 	go func() {
@@ -176,12 +186,13 @@ func TestTraceCommand(t *testing.T) {
 // named.
 func TestTraceCommandJSON(t *testing.T) {
 	tc := newTestCluster(t)
-	r := startTrace(t, tc, "trace", "-json", "bob")
-	for _, node := range []string{"node-2", "node-1"} {
-		if _, err := r.store.Commit(context.Background(), cluster.Txn{Then: []cluster.Op{cluster.Put(cluster.NodeKey(node), []byte(`{}`))}}); err != nil {
-			t.Fatal(err)
+	r := startTraceAfter(t, tc, func(store cluster.Store) {
+		for _, node := range []string{"node-2", "node-1"} {
+			if _, err := store.Commit(context.Background(), cluster.Txn{Then: []cluster.Op{cluster.Put(cluster.NodeKey(node), []byte(`{}`))}}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
+	}, "trace", "-json", "bob")
 	r.until(t, "the request", func() bool { _, err := r.request("bob"); return err == nil })
 	r.until(t, "the waiting line", func() bool { return strings.Contains(r.stderr.String(), "Waiting for bob's") })
 	at := time.Now()
