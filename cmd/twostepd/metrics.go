@@ -10,6 +10,7 @@ import (
 	"twostep/cluster"
 	"twostep/directory"
 	"twostep/history"
+	"twostep/history/syslog"
 	"twostep/notify"
 	"twostep/portal"
 	"twostep/radiusd"
@@ -39,6 +40,7 @@ type metrics struct {
 	web       *portal.Metrics // the portal's and every push API's
 	radius    *radiusd.Metrics
 	history   *history.Metrics
+	syslog    *syslog.Metrics
 	// serverErrors counts the HTTP servers' own errors (serverlog.go).
 	serverErrors *prometheus.CounterVec
 	// reloads counts SIGHUP reloads by result (ok, error).
@@ -73,6 +75,7 @@ func newMetrics() *metrics {
 		web:          portal.NewMetrics(reg),
 		radius:       radiusd.NewMetrics(reg),
 		history:      history.NewMetrics(reg),
+		syslog:       syslog.NewMetrics(reg),
 		serverErrors: newServerErrors(reg),
 		reloads:      reloads,
 	}

@@ -13,7 +13,6 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/configs"
-	"twostep/history"
 	"twostep/radiusd"
 )
 
@@ -53,8 +52,11 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if pushes != nil {
 		defer pushes.Close()
 	}
-	rec := d.newHistory(store, node)
-	srv, err := d.newRADIUS(engine, dict, store, node, rec)
+	recs, auditExport, err := d.newHistory(store, node)
+	if err != nil {
+		return err
+	}
+	srv, err := d.newRADIUS(engine, dict, store, node, recs)
 	if err != nil {
 		return err
 	}
@@ -70,7 +72,8 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	var g group
 	d.addControl(ctx, &g, hup, srv, dr)
 	d.addServers(&g, ls, srv, dr)
-	d.addHistory(ctx, &g, rec, dr)
+	d.addHistory(ctx, &g, recs, dr)
+	d.addAuditExport(ctx, &g, auditExport)
 	d.addLoops(ctx, &g, store, connectStore, cluster.NewNodes(store, node, version, d.m.cluster, nil))
 	d.ready.Store(true)
 	d.log.Info().Str("version", version).Str("config", d.cfg.Path).Msg("twostepd ready")
@@ -100,9 +103,9 @@ func (d *daemon) newEngine(store cluster.Store, node string) (*challenge.Engine,
 	return challenge.NewEngine(d.dir, d.cfg.Policy, opts...), pushes, nil
 }
 
-// newRADIUS builds the RADIUS server in front of engine; rec, when not
-// nil, keeps the login history of its answers.
-func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, node string, rec *history.Recorder) (*radiusd.Server, error) {
+// newRADIUS builds the RADIUS server in front of engine; recs, when there
+// are any, take the record of each answer (the login history, syslog).
+func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, node string, recs sinks) (*radiusd.Server, error) {
 	o := radiusd.Options{
 		Config:        d.cfg.RADIUS,
 		Authenticator: engine,
@@ -115,8 +118,9 @@ func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, s
 		// on every node once one has seen them send it.
 		MessageAuthenticators: cluster.NewClientRecords(store, node, time.Now),
 	}
-	if rec != nil {
-		o.History, o.ReferenceInReply = rec, d.cfg.History.ReferenceInReply
+	if len(recs) > 0 {
+		// The reference is looked up in the cluster's history.
+		o.History, o.ReferenceInReply = recs, d.cfg.History.Enabled && d.cfg.History.ReferenceInReply
 	}
 	return radiusd.NewServer(o)
 }
