@@ -39,6 +39,9 @@ func (s *suite) historyScenario(ctx context.Context) error {
 	var counts []string
 	for _, t := range targets {
 		if m := metrics[t.label]; m != "" && err == nil {
+			if err = t.proc.Resume(); err != nil { // paused while another ran
+				break
+			}
 			counts = append(counts, historyCounts(ctx, t.label, m))
 		}
 	}
