@@ -185,11 +185,11 @@ func (s *suite) historyNotes() []string {
 	return []string{
 		fmt.Sprintf("Users: the 2fa scenario's %d users in its slapd (OpenLDAP %s), each with %d TOTP devices; a passcode login uses a (user, device) pair not yet used in its 30 s step (%d a step)",
 			u, s.versions.slapd, d, u*d),
-		fmt.Sprintf("twostepd %s: as in the 2fa scenario (ldap backend with the DN cache, warmed with every user before the runs; cluster: the external etcd below; radius.workers %d, log level warn, %s), client 127.0.0.1 in append mode. *-password-*: policy default exempt (the password alone); *-append-*: policy default require (password,123456). *-history-off*: history.enabled false; *-history-on*: history.enabled true with its defaults (retention 720h, per_user 200, the reference in Rejects): every answer handed to a queue of 8192 after it is sent, written by one writer per node in transactions of up to 128 records with a lease, each user trimmed to 200 records at most once a minute",
+		fmt.Sprintf("twostepd %s: as in the 2fa scenario (ldap backend with the DN cache, warmed with every user before the runs; cluster: the external etcd below; radius.workers %d, log level warn, %s), client 127.0.0.1 in append mode. *-password-*: policy default exempt (the password alone); *-append-*: policy default require (password,123456). *-history-off*: history.enabled false; *-history-on*: history.enabled true with its defaults (retention 720h, per_user 200, the reference in Rejects): every answer handed to a queue of 8192 after it is sent, written by one writer per node in transactions of up to 128 records with a lease, each record trimming its user to 200 records with a chance of 1 in 50 (a user at most once a second)",
 			s.versions.twostepd, s.cfg.TSWorkers, s.versions.goVersion),
 		fmt.Sprintf("etcd: Debian etcd-server %s, external, one member on 127.0.0.1, data on the temp dir's %s (fsync on); its CPU is the *store cores* column (the history's writes are there)",
 			s.versions.etcd, fsType(s.dir)),
-		"Each target loaded alone, the other twostepd paused (SIGSTOP); slapd and etcd serve every row; run in the order password off, append off, password on, append on (each round)",
+		"Each target loaded alone, the other twostepd paused (SIGSTOP); slapd and etcd serve every row; run in the order password off, append off, password on, append on (each round): the history-on runs meet an etcd holding what the runs before them recorded",
 		s.machineNote(),
 	}
 }
