@@ -96,10 +96,13 @@ func (by *Actor) now() time.Time {
 	return by.Now()
 }
 
+// auditPrefix holds the trail.
+const auditPrefix = "audit/"
+
 // auditKey is where e is kept: keys sort by time, so List reads them in
 // order.
 func auditKey(e Event) string {
-	return "audit/" + e.Time.Format("20060102T150405.000000000Z") + "-" + e.Nonce[:8]
+	return auditPrefix + e.Time.Format("20060102T150405.000000000Z") + "-" + e.Nonce[:8]
 }
 
 // op returns the write that stores e, for a change's transaction. Its
@@ -133,7 +136,7 @@ func (a *Audit) Record(ctx context.Context, e Event) error {
 // List returns the events since since, oldest first, of user when user
 // is not empty.
 func (a *Audit) List(ctx context.Context, since time.Time, user string) ([]Event, error) {
-	entries, err := a.store.List(ctx, "audit/")
+	entries, err := a.store.List(ctx, auditPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: audit: %w", err)
 	}

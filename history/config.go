@@ -5,6 +5,7 @@ import (
 
 	"twostep/cluster"
 	"twostep/confcheck"
+	"twostep/history/syslog"
 )
 
 // Config is the history section of the configuration file: whether and
@@ -26,6 +27,10 @@ type Config struct {
 	// up with `twostepctl logins -id`; the file's default is true. Only
 	// with Enabled.
 	ReferenceInReply bool `yaml:"reference_in_reply"`
+	// Syslog sends the login records, and the cluster's audit trail, to
+	// a syslog receiver too; off unless syslog.address is set. It works
+	// with Enabled false as well.
+	Syslog syslog.Config `yaml:"syslog"`
 }
 
 // Bounds of the history section.
@@ -42,8 +47,12 @@ func DefaultConfig() Config {
 	return Config{Enabled: true, Retention: cluster.DefaultHistoryRetention, PerUser: cluster.DefaultHistoryPerUser, ReferenceInReply: true}
 }
 
-// WithDefaults returns c with Retention and PerUser set when zero.
+// WithDefaults returns c with Retention and PerUser set when zero, and
+// the syslog section's defaults when it is on.
 func (c Config) WithDefaults() Config {
+	if c.Syslog.Enabled() {
+		c.Syslog = c.Syslog.WithDefaults()
+	}
 	if c.Retention == 0 {
 		c.Retention = cluster.DefaultHistoryRetention
 	}
@@ -64,5 +73,6 @@ func (c Config) Validate() error {
 	if c.PerUser < 1 || c.PerUser > MaxPerUser {
 		ps.Add("per_user", "must be 1 to %d; got %d", MaxPerUser, c.PerUser)
 	}
+	ps.Include("syslog", c.Syslog.Validate())
 	return ps.Err()
 }

@@ -29,9 +29,11 @@
 // slow past the request timeout, refusing) is dropped and counted: the
 // history is a record of what happened, not a part of the decision, and
 // a node must not hold memory for an outage of unknown length. After a
-// batch the writer trims each of its users to the per-user cap (the
-// newest `per_user` records), at most once a minute per user and node,
-// so the cap costs no read on the login path. On shutdown the daemon
+// batch the writer trims users to the per-user cap (the newest
+// `per_user` records): each record written trims its user with a chance
+// of 1 in per_user/4, a user at most once a second per node, so the cap
+// costs one List per ~50 records (by default), not one per login, and
+// no read on the login path. On shutdown the daemon
 // stops the RADIUS server first, then Recorder.Shutdown writes what is
 // queued within what is left of the grace period.
 //

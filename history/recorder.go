@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,9 @@ type Options struct {
 	// Now is the clock of trimming and of records without a time.
 	// Default time.Now.
 	Now func() time.Time
+	// Rand draws which records trim their user (trimOdds); default a
+	// randomly seeded source.
+	Rand *rand.Rand
 	// QueueSize bounds the records waiting; default DefaultQueueSize.
 	QueueSize int
 }
@@ -41,13 +45,21 @@ type Options struct {
 // about a minute of a busy node's answers, a few megabytes.
 const DefaultQueueSize = 8192
 
-// trimEvery is how often a user's records are trimmed by this node, at
-// most: between two trims a user may pass the cap by what was written
-// meanwhile, and a node does not list a bucket for each of its writes.
-const trimEvery = time.Minute
+// A trim lists the user's bucket: one etcd read per record written would
+// cost as much as the login itself (a passcode login makes one List and
+// one compare-and-put). So each record written trims its user with a
+// chance of 1 in trimOdds(per_user) (a user is trimmed about every
+// per_user/4 of its records, whatever the rate and the number of users,
+// and passes the cap by about as many before the next trim; by 5 times as
+// many once in 150), and no user more than once per trimEvery on a node
+// (a spray of made-up names all goes to the one unattributed bucket).
 
-// maxTrimmed bounds the users whose last trim the recorder remembers.
-const maxTrimmed = 10000
+// trimEvery is how often one user's records are trimmed by this node, at
+// most.
+const trimEvery = time.Second
+
+// trimOdds is the 1-in-n chance of a record written trimming its user.
+func trimOdds(perUser int) int { return max(1, perUser/4) }
 
 // Recorder writes login records to the cluster off the login's path.
 // Record hands a record over without waiting; Run, on its own goroutine,
@@ -68,8 +80,10 @@ type Recorder struct {
 	stopOnce sync.Once
 	done     chan struct{}
 
-	// trimmed is when Run last trimmed each user (Run's alone).
+	// trimmed is when Run last trimmed each user, within trimEvery
+	// (Run's alone, as is rand).
 	trimmed map[string]time.Time
+	rand    *rand.Rand
 }
 
 // New returns a Recorder that writes nothing until Run.
@@ -84,9 +98,12 @@ func New(o Options) *Recorder {
 	if o.QueueSize <= 0 {
 		o.QueueSize = DefaultQueueSize
 	}
+	if o.Rand == nil {
+		o.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
 	return &Recorder{store: o.Store, node: o.Node, perUser: cfg.PerUser, now: o.Now, metrics: o.Metrics,
 		queue: make(chan cluster.LoginRecord, o.QueueSize), stop: make(chan struct{}), done: make(chan struct{}),
-		trimmed: make(map[string]time.Time)}
+		trimmed: make(map[string]time.Time), rand: o.Rand}
 }
 
 // Record queues rec, stamped with this node (and the time, when it has
@@ -181,21 +198,23 @@ func (r *Recorder) write(ctx context.Context, batch []cluster.LoginRecord) bool 
 	return false
 }
 
-// trim keeps the users batch was written for within the cap, each at
-// most once per trimEvery. A trim that fails is tried at the next write
-// for the user.
+// trim keeps the users batch was written for within the cap: each
+// record trims its user with a chance of 1 in trimOdds, and a user at
+// most once per trimEvery. A trim that fails is left to a later record.
 func (r *Recorder) trim(ctx context.Context, batch []cluster.LoginRecord) {
 	now := r.now()
-	if len(r.trimmed) > maxTrimmed {
-		for u, at := range r.trimmed {
-			if now.Sub(at) >= trimEvery {
-				delete(r.trimmed, u)
-			}
+	for u, at := range r.trimmed {
+		if now.Sub(at) >= trimEvery {
+			delete(r.trimmed, u)
 		}
 	}
+	odds := trimOdds(r.perUser)
 	for _, rec := range batch {
+		if r.rand.IntN(odds) != 0 {
+			continue
+		}
 		u := cluster.UserKey(rec.User)
-		if at, ok := r.trimmed[u]; ok && now.Sub(at) < trimEvery {
+		if _, ok := r.trimmed[u]; ok {
 			continue
 		}
 		if _, err := r.store.Trim(ctx, rec.User, r.perUser); err == nil {

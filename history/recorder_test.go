@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
+	mrand "math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -269,12 +272,26 @@ func TestRecorderShutdownBound(t *testing.T) {
 	}
 }
 
+// dice is a rand source whose draws the test sets: IntN(n) gives 0 (a
+// trim) while win is true, n-1 (none) otherwise.
+type dice struct{ win atomic.Bool }
+
+func (d *dice) Uint64() uint64 {
+	if d.win.Load() {
+		return 0
+	}
+	return math.MaxUint64
+}
+
+// TestRecorderTrims: a record trims its user when the dice say so, a
+// user at most once a second per node.
 func TestRecorderTrims(t *testing.T) {
 	leakcheck.Check(t)
 	m := memstore.New()
 	spy := newSpy(t, m)
 	clock := fakeclock.New(t0)
-	r := history.New(history.Options{Config: history.Config{PerUser: 3}, Store: spy, Node: "node1", Now: clock.Now})
+	d := &dice{}
+	r := history.New(history.Options{Config: history.Config{PerUser: 8}, Store: spy, Node: "node1", Now: clock.Now, Rand: mrand.New(d)})
 	run(t, r)
 	count := func() int {
 		recs, err := cluster.NewHistory(m, nil, 0).List(context.Background(), cluster.LoginFilter{User: "alice"})
@@ -283,34 +300,72 @@ func TestRecorderTrims(t *testing.T) {
 		}
 		return len(recs)
 	}
-	r.Record(rec("alice", 0))
-	<-spy.entered
-	if e := spy.await(t); e != "write 1" {
-		t.Fatalf("got %q", e)
-	}
-	if e := spy.await(t); e != "trim alice" {
-		t.Fatalf("got %q, want the first write's trim", e)
-	}
-	for i := 1; i <= 5; i++ {
+	write := func(i int, want ...string) {
+		t.Helper()
 		r.Record(rec("alice", i))
 		<-spy.entered
-		if e := spy.await(t); e != "write 1" {
-			t.Fatalf("got %q", e)
+		for _, w := range want {
+			if e := spy.await(t); e != w {
+				t.Fatalf("record %d: got %q, want %q", i, e, w)
+			}
 		}
 	}
-	if n := count(); n != 6 {
-		t.Fatalf("%d records within the minute, want 6 (trimmed at most once a minute)", n)
+	for i := range 10 {
+		write(i, "write 1") // the dice say no
 	}
-	clock.Advance(time.Minute)
-	r.Record(rec("alice", 6))
+	if n := count(); n != 10 {
+		t.Fatalf("%d records, want 10 (not trimmed)", n)
+	}
+	d.win.Store(true)
+	write(10, "write 1", "trim alice")
+	if n := count(); n != 8 {
+		t.Errorf("%d records after the trim, want 8 (per_user)", n)
+	}
+	write(11, "write 1") // within the second: not again
+	clock.Advance(time.Second)
+	write(12, "write 1", "trim alice")
+	if n := count(); n != 8 {
+		t.Errorf("%d records after the second trim, want 8", n)
+	}
+}
+
+// TestRecorderTrimOdds: with the real dice, a user written one record at
+// a time is trimmed about once per per_user/4 of its records, and never
+// holds many more than per_user.
+func TestRecorderTrimOdds(t *testing.T) {
+	leakcheck.Check(t)
+	m := memstore.New()
+	spy := newSpy(t, m)
+	clock := fakeclock.New(t0)
+	const perUser, records = 40, 2000 // 1 in 10
+	r := history.New(history.Options{Config: history.Config{PerUser: perUser}, Store: spy, Node: "node1", Now: clock.Now,
+		Rand: mrand.New(mrand.NewPCG(1, 2))})
+	run(t, r)
+	trims, most := 0, 0
+	// Run takes the next record once the last one's write and trim are
+	// done: when a record is seen entering, what came before is in done.
+	drain := func() {
+		for len(spy.done) > 0 {
+			if <-spy.done == "trim alice" {
+				trims++
+			}
+		}
+	}
+	for i := range records {
+		clock.Advance(time.Second)
+		r.Record(rec("alice", i))
+		<-spy.entered
+		drain()
+		entries, _ := m.List(context.Background(), "history/users/alice/")
+		most = max(most, len(entries))
+	}
+	r.Record(rec("bob", 0))
 	<-spy.entered
-	if e := spy.await(t); e != "write 1" {
-		t.Fatalf("got %q", e)
+	drain()
+	if trims < records/10/2 || trims > records/10*2 {
+		t.Errorf("%d trims for %d records, want about %d (1 in per_user/4)", trims, records, records/10)
 	}
-	if e := spy.await(t); e != "trim alice" {
-		t.Fatalf("got %q, want a trim a minute later", e)
-	}
-	if n := count(); n != 3 {
-		t.Errorf("%d records after the trim, want 3 (per_user)", n)
+	if most > perUser+8*10 {
+		t.Errorf("alice held %d records at most, want about %d and hardly beyond %d", most, perUser+10, perUser+8*10)
 	}
 }

@@ -18,13 +18,16 @@ declare -A peers=(
   [etcdctl]=etcd-client
   [etcd]=etcd-server
   [promtool]=prometheus
+  [rsyslogd]=rsyslog
 )
 
 # file -> Debian package, for peers that are not commands: a PAM module
-# by name, anything else by its absolute path.
+# by name, anything else by its absolute path (a glob for the
+# architecture's directory).
 declare -A files=(
   [pam_radius_auth.so]=libpam-radius-auth
   [/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf]=fonts-dejavu-core
+  [/usr/lib/*/rsyslog/lmnsd_gtls.so]=rsyslog-gnutls
 )
 
 missing=()
@@ -33,7 +36,7 @@ for cmd in "${!peers[@]}"; do
 done
 for f in "${!files[@]}"; do
   if [[ $f == /* ]]; then
-    [ -e "$f" ] || missing+=("${files[$f]}")
+    compgen -G "$f" >/dev/null || missing+=("${files[$f]}")
     continue
   fi
   found=

@@ -53,10 +53,10 @@ func (c suiteConfig) needs() []peer.Need {
 	if c.wants("ldap") {
 		n = append(n, peer.NeedFreeRADIUSLDAP)
 	}
-	if c.wants("ldap") || c.wants("2fa") {
+	if c.wants("ldap") || c.wants("2fa") || c.wants("history") {
 		n = append(n, peer.NeedSlapd)
 	}
-	if c.wants("2fa") || c.wants("push") || c.wants("portal") {
+	if c.wants("2fa") || c.wants("history") || c.wants("push") || c.wants("portal") {
 		n = append(n, peer.NeedEtcd)
 	}
 	return n
@@ -78,6 +78,9 @@ type suite struct {
 	procs []*peer.Proc // every process started, stopped at close
 	slapd *peer.Slapd  // started by the first scenario that needs it
 	etcd  *peer.Etcd
+	// enrolled: the 2fa users have their devices (the 2fa and history
+	// scenarios share them).
+	enrolled bool
 
 	versions  versions
 	idleBusy  float64 // cores busy with other work before the runs
@@ -171,10 +174,10 @@ func (s *suite) findVersions() error {
 			return fmt.Errorf("run: %w", err)
 		}
 	}
-	if s.cfg.wants("ldap") || s.cfg.wants("2fa") {
+	if s.cfg.wants("ldap") || s.cfg.wants("2fa") || s.cfg.wants("history") {
 		s.versions.slapd = peer.SlapdVersion()
 	}
-	if s.cfg.wants("2fa") || s.cfg.wants("push") || s.cfg.wants("portal") {
+	if s.cfg.wants("2fa") || s.cfg.wants("history") || s.cfg.wants("push") || s.cfg.wants("portal") {
 		s.versions.etcd = peer.EtcdVersion()
 	}
 	return nil
@@ -197,13 +200,13 @@ func (s *suite) writeSecrets() error {
 }
 
 // writeUsers writes the users of the file and ldap scenarios into dir and
-// the 2fa scenario's (mfa...) into dir/2fa.
+// the 2fa and history scenarios' (mfa...) into dir/2fa.
 func (s *suite) writeUsers() error {
 	base := "ou=people," + peer.SlapdBase
 	if err := writeUserFiles(userSet{Dir: s.dir, N: s.cfg.Users, Prefix: "user", Group: "vpn-users", LDAPBase: base}); err != nil {
 		return err
 	}
-	if !s.cfg.wants("2fa") {
+	if !s.cfg.wants("2fa") && !s.cfg.wants("history") {
 		return nil
 	}
 	if err := os.Mkdir(s.path(twoFADir), 0o700); err != nil {
@@ -238,6 +241,7 @@ func (s *suite) run(ctx context.Context) error {
 		{"file", s.fileScenario},
 		{"ldap", s.ldapScenario},
 		{"2fa", s.twoFAScenario},
+		{"history", s.historyScenario},
 		{"push", s.pushScenario},
 		{"portal", s.portalScenario},
 	}

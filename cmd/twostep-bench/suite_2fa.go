@@ -58,31 +58,41 @@ func (s *suite) twoFAScenario(ctx context.Context) error {
 // twoFAVerdict says whether each passcode mode kept 80 % of the
 // password-only logins/s (averaged over the rounds).
 func twoFAVerdict(reps []report) string {
-	mean := func(label string) float64 {
-		var sum, n float64
-		for _, r := range reps {
-			if r.Settings.Label == label {
-				sum, n = sum+r.Results.LoginsPerSec, n+1
-			}
-		}
-		if n == 0 {
-			return 0
-		}
-		return sum / n
-	}
-	base := mean("twostepd-password")
+	base := meanLogins(reps, "twostepd-password")
 	var parts []string
 	for _, mode := range []string{"append", "challenge"} {
-		ratio, met := "n/a", "not met"
-		if base > 0 {
-			ratio = fmt.Sprintf("%.2f", mean("twostepd-"+mode)/base)
-			if r, _ := strconv.ParseFloat(ratio, 64); r >= 0.80 { // judged as printed
-				met = "met"
-			}
-		}
+		ratio, met := judge(meanLogins(reps, "twostepd-"+mode), base, 0.80)
 		parts = append(parts, fmt.Sprintf("%s %s× of the password-only logins/s (%s)", mode, ratio, met))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// meanLogins is the logins/s of label's runs, averaged over the rounds;
+// 0 when it did not run.
+func meanLogins(reps []report, label string) float64 {
+	var sum, n float64
+	for _, r := range reps {
+		if r.Settings.Label == label {
+			sum, n = sum+r.Results.LoginsPerSec, n+1
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / n
+}
+
+// judge is num/den as printed (two decimals; "n/a" without a den) and
+// whether that reaches target.
+func judge(num, den, target float64) (ratio, met string) {
+	ratio, met = "n/a", "not met"
+	if den > 0 {
+		ratio = fmt.Sprintf("%.2f", num/den)
+		if r, _ := strconv.ParseFloat(ratio, 64); r >= target { // judged as printed
+			met = "met"
+		}
+	}
+	return ratio, met
 }
 
 // twoFANotes are the 2fa scenario's settings lines.
@@ -119,8 +129,13 @@ func (s *suite) startEtcd(ctx context.Context) error {
 }
 
 // enrollTwoFA gives every 2fa user its TOTP devices in etcd, with a copy
-// of the records for the store's ceiling to spend.
+// of the records for the store's ceiling to spend, once for the 2fa and
+// history scenarios.
 func (s *suite) enrollTwoFA(ctx context.Context) error {
+	if s.enrolled {
+		return nil
+	}
+	s.enrolled = true
 	s.say("enrolling %d TOTP devices for each of %d users (and a copy for the etcd ceiling)", s.cfg.TwoFADevices, s.cfg.TwoFAUsers)
 	users, err := readUsers(s.path(twoFADir, usersForBench))
 	if err != nil {
@@ -143,11 +158,11 @@ func (s *suite) enrollTwoFA(ctx context.Context) error {
 // targets twostepd-password, twostepd-append and twostepd-challenge.
 func (s *suite) startTwostepd2FA(ctx context.Context) ([]*target, error) {
 	users := s.path(twoFADir, usersForBench)
-	pw, pwPort, err := s.startTwostepd2FAConfig(ctx, "twostepd-password", "exempt")
+	pw, pwPort, _, err := s.startTwostepd2FAConfig(ctx, "twostepd-password", "exempt", nil)
 	if err != nil {
 		return nil, err
 	}
-	tfa, tfaPort, err := s.startTwostepd2FAConfig(ctx, "twostepd-2fa", "require")
+	tfa, tfaPort, _, err := s.startTwostepd2FAConfig(ctx, "twostepd-2fa", "require", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -166,11 +181,13 @@ func (s *suite) startTwostepd2FA(ctx context.Context) ([]*target, error) {
 }
 
 // startTwostepd2FAConfig starts a twostepd with the ldap backend and its
-// DN cache on the external etcd, and returns it and its RADIUS port.
-func (s *suite) startTwostepd2FAConfig(ctx context.Context, label, policy string) (*peer.Proc, int, error) {
+// DN cache on the external etcd, with history as its history section
+// (nil: twostepd's default, on), and returns it, its RADIUS port and
+// its metrics listener's address.
+func (s *suite) startTwostepd2FAConfig(ctx context.Context, label, policy string, history *peer.TwostepdHistory) (*peer.Proc, int, string, error) {
 	c, port, err := s.twostepdConfig(label, s.ldapDirectory(s.cfg.TSLDAPCache, s.cfg.TwoFAUsers+1000))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	c.Clients = []peer.TwostepdClient{
 		{Name: "bench-append", Networks: []string{"127.0.0.1/32"}, Secret: s.secret, RequireMessageAuthenticator: true, Mode: "append"},
@@ -178,11 +195,12 @@ func (s *suite) startTwostepd2FAConfig(ctx context.Context, label, policy string
 	}
 	c.Cluster = peer.TwostepdCluster{Endpoints: s.etcd.Endpoints(), SeedKeys: "seed.key"}
 	c.Policy = &peer.TwostepdPolicy{Default: policy}
+	c.History = history
 	p, err := c.Start(ctx, s.twostepdBin, s.dir, label)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
-	return s.own(p), port, nil
+	return s.own(p), port, c.Metrics.Listen, nil
 }
 
 // smoke is a short run of the generator against t that must get every
@@ -207,17 +225,21 @@ func (s *suite) smoke(ctx context.Context, t *target) error {
 // alone in append mode is refused without a write and without counting
 // toward lockout.
 func (s *suite) warmDNCaches(ctx context.Context, pwPort, tfaPort int) error {
-	s.say("warming both DN caches with %d users", s.cfg.TwoFAUsers)
+	if err := s.warmDNCache(ctx, "twostepd-password", pwPort, "accept"); err != nil {
+		return err
+	}
+	return s.warmDNCache(ctx, "twostepd-2fa", tfaPort, "reject")
+}
+
+// warmDNCache looks every 2fa user up once on the twostepd label at
+// port, whose answer to the password alone is expect.
+func (s *suite) warmDNCache(ctx context.Context, label string, port int, expect string) error {
+	s.say("warming %s's DN cache with %d users", label, s.cfg.TwoFAUsers)
 	warm := fmt.Sprint(s.cfg.TwoFAUsers + s.cfg.TwoFAUsers/5)
-	for _, w := range []struct {
-		label, expect string
-		port          int
-	}{{"twostepd-password", "accept", pwPort}, {"twostepd-2fa", "reject", tfaPort}} {
-		err := s.bench(ctx, io.Discard, s.stderr, "-server", addr(w.port), "-secret", s.secret, "-users", s.path(twoFADir, usersForBench),
-			"-concurrency", fmt.Sprint(s.cfg.LDAPConcurrency), "-warmup", "0s", "-requests", warm, "-duration", "5m", "-expect", w.expect)
-		if err != nil {
-			return fmt.Errorf("warming %s failed: %w", w.label, err)
-		}
+	err := s.bench(ctx, io.Discard, s.stderr, "-server", addr(port), "-secret", s.secret, "-users", s.path(twoFADir, usersForBench),
+		"-concurrency", fmt.Sprint(s.cfg.LDAPConcurrency), "-warmup", "0s", "-requests", warm, "-duration", "5m", "-expect", expect)
+	if err != nil {
+		return fmt.Errorf("warming %s failed: %w", label, err)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ type suiteConfig struct {
 }
 
 // The scenarios, in the order they run.
-var allScenarios = []string{"file", "ldap", "2fa", "push", "portal"}
+var allScenarios = []string{"file", "ldap", "2fa", "history", "push", "portal"}
 
 // suiteEnv maps each flag of "twostep-bench run" to its environment
 // variable.
@@ -127,6 +127,8 @@ Runs the benchmark scenarios and rewrites their sections of -out
           twostepd without and with its DN cache, and slapd's ceilings
   2fa     TOTP passcodes (append and challenge) against the password
           alone, on slapd and an external etcd, beside their ceilings
+  history the same logins (the password alone, and append) with the
+          login history off and on: its cost
   push    thousands of logins waiting for a push on one twostepd
   portal  the self-service portal's sign-ins and page views over HTTPS
 

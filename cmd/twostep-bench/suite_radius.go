@@ -105,7 +105,7 @@ func (s *suite) ldapScenario(ctx context.Context) error {
 // ldapNotes are the ldap scenario's settings lines.
 func (s *suite) ldapNotes() []string {
 	twoFA := ""
-	if s.cfg.wants("2fa") {
+	if s.cfg.wants("2fa") || s.cfg.wants("history") {
 		twoFA = fmt.Sprintf("; the 2fa scenario's %d users in the same database", s.cfg.TwoFAUsers)
 	}
 	return []string{
@@ -253,7 +253,7 @@ func (s *suite) startSlapd() error {
 	if s.cfg.wants("ldap") {
 		ldifs, n1 = append(ldifs, s.path(usersForLDAP)), s.cfg.Users
 	}
-	if s.cfg.wants("2fa") {
+	if s.cfg.wants("2fa") || s.cfg.wants("history") {
 		ldifs, n2 = append(ldifs, s.path(twoFADir, usersForLDAP)), s.cfg.TwoFAUsers
 	}
 	s.say("starting slapd %s on 127.0.0.1 with %d + %d users", s.versions.slapd, n1, n2)

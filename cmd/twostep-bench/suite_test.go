@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -87,6 +91,7 @@ func TestSuiteNeeds(t *testing.T) {
 		{[]string{"file"}, []string{"freeradius", "freeradius-utils"}},
 		{[]string{"ldap"}, []string{"freeradius", "freeradius-ldap", "freeradius-utils", "slapd"}},
 		{[]string{"2fa"}, []string{"etcd-server", "slapd"}},
+		{[]string{"history"}, []string{"etcd-server", "slapd"}},
 		{[]string{"push", "portal"}, []string{"etcd-server"}},
 	} {
 		if got := pkgs(tt.scenarios...); !slices.Equal(got, tt.want) {
@@ -120,6 +125,53 @@ func TestTwoFAVerdict(t *testing.T) {
 	}
 }
 
+func TestHistoryVerdict(t *testing.T) {
+	rep := func(login string, on bool, lps float64) report {
+		return report{Settings: settings{Label: historyLabel(login, on)}, Results: results{LoginsPerSec: lps}}
+	}
+	tests := []struct {
+		name string
+		reps []report
+		want string
+	}{
+		{"rounded as printed", []report{rep("password", false, 1000), rep("password", true, 899.6), rep("append", false, 100), rep("append", true, 89)},
+			"the password alone 0.90× (met); a passcode in append mode 0.89× (not met)"},
+		{"rounds averaged", []report{rep("password", false, 1000), rep("password", false, 2000), rep("password", true, 1400), rep("password", true, 1400)},
+			"the password alone 0.93× (met); a passcode in append mode n/a× (not met)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := historyVerdict(tt.reps); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHistoryCounts reads what a history-on twostepd wrote and dropped
+// from a /metrics page.
+func TestHistoryCounts(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `# HELP twostep_history_records_written_total Login history records written to the cluster store by this node.
+# TYPE twostep_history_records_written_total counter
+twostep_history_records_written_total 123456
+twostep_history_records_dropped_total{cause="queue_full"} 7
+twostep_history_records_dropped_total{cause="shutdown"} 0
+twostep_history_records_dropped_total{cause="store_unavailable"} 2
+go_goroutines 42
+`)
+	}))
+	defer srv.Close()
+	got := historyCounts(context.Background(), "on", srv.URL)
+	if !strings.HasPrefix(got, "on wrote 123456 records to etcd and dropped 9 (") || !strings.Contains(got, "queue_full 7") || !strings.Contains(got, "store_unavailable 2") || strings.Contains(got, "shutdown") {
+		t.Errorf("got %q", got)
+	}
+	srv.Close()
+	if got := historyCounts(context.Background(), "on", srv.URL); !strings.Contains(got, "/metrics not read") {
+		t.Errorf("server gone: got %q", got)
+	}
+}
+
 var update = flag.Bool("update", false, "rewrite testdata/sections.md")
 
 // TestSections renders every section's settings lines and the push and
@@ -147,6 +199,7 @@ func TestSections(t *testing.T) {
 	notes("ldap", s.ldapNotes())
 	s.versions.twostepd = "54f1356"
 	notes("2fa", s.twoFANotes())
+	notes("history", s.historyNotes())
 	s.versions.twostepd = "7767aa3"
 	b.WriteString("## push\n" + withoutRunLine(s.pushMarkdown(
 		pushResult{Pending: 5000, BuildUpSeconds: 6.5, RSSIdleMB: 36.3, RSSPendingMB: 85.7, RSSAfterMB: 66.5, P50ms: 3.95, P99ms: 34.38, MaxMs: 161.48, APIP50ms: 3.27, Accepted: 5000},

@@ -50,16 +50,22 @@ push:
 			"  cluster: etcd [http://127.0.0.1:1], prefix /twostep/\n",
 			"  push: approval API listening on http://127.0.0.1:8443, devices answer at [http://127.0.0.1:8443]; a push is open 1m0s, at most 5 per user per 10m0s; 600 answers per minute per address; Web Push: off (webhooks only)\n",
 			"  history: every answer recorded in the cluster, kept 720h0m0s, at most 200 per user, rejects end with the reference\n",
+			"  syslog: off (no history.syslog.address)\n",
 		}},
 		{"embedded etcd, push off", head + `cluster:
   embedded: {data_dir: etcd, start_timeout: 2m}
   prefix: /vpn/
   seed_keys: seed.key
-history: {enabled: false}
+  node_name: vpn1
+history:
+  enabled: false
+  syslog: {network: udp, address: "siem.example:514", facility: local3}
 `, []string{
 			"  cluster: embedded etcd, data " + filepath.Join(dir, "etcd") + ", clients at http://127.0.0.1:2379, peers at http://127.0.0.1:2380, prefix /vpn/, ready within 2m0s or the start fails\n",
 			"  push: off (no push.listen)\n",
 			"  history: off\n",
+			"  syslog: this node's login records, and the cluster's audit trail from the node holding the claim, to udp://siem.example:514 (RFC 5424, facility local3, app twostep, host vpn1)\n",
+			"  warning: history.syslog: network udp sends login records and audit events (user names, where they log in from) to siem.example:514 in clear; use network: tls\n",
 		}},
 	}
 	for _, tt := range tests {

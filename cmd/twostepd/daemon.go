@@ -119,6 +119,16 @@ func (d *daemon) summary(w io.Writer) error {
 	} else {
 		fmt.Fprintln(w, "  history: off")
 	}
+	if sc := c.History.Syslog; sc.Enabled() {
+		host := sc.Hostname
+		if host == "" {
+			host = c.Cluster.NodeName()
+		}
+		fmt.Fprintf(w, "  syslog: this node's login records, and the cluster's audit trail from the node holding the claim, to %s://%s (RFC 5424, facility %s, app %s, host %s)\n",
+			sc.Network, sc.Address, sc.Facility, sc.AppName, host)
+	} else {
+		fmt.Fprintln(w, "  syslog: off (no history.syslog.address)")
+	}
 	for _, warning := range d.warnings() {
 		fmt.Fprintf(w, "  warning: %s\n", warning)
 	}
@@ -161,6 +171,9 @@ func (d *daemon) warnings() []string {
 	}
 	if d.cfg.Portal.TLS.SelfSigned {
 		w = append(w, "portal.tls: self-signed certificate: browsers warn, and phones do not install the web authenticator; give cert_file and key_file")
+	}
+	if sc := d.cfg.History.Syslog; sc.Plaintext() {
+		w = append(w, fmt.Sprintf("history.syslog: network %s sends login records and audit events (user names, where they log in from) to %s in clear; use network: tls", sc.Network, sc.Address))
 	}
 	if d.cfg.Cluster.UsesEmbedded() {
 		w = append(w, "cluster: embedded single-member etcd; this node is the whole cluster (see docs/operations.md to run an etcd cluster)")

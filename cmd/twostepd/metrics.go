@@ -10,6 +10,7 @@ import (
 	"twostep/cluster"
 	"twostep/directory"
 	"twostep/history"
+	"twostep/history/syslog"
 	"twostep/notify"
 	"twostep/portal"
 	"twostep/radiusd"
@@ -41,6 +42,7 @@ type metrics struct {
 	radius    *radiusd.Metrics
 	history   *history.Metrics
 	trace     *trace.Metrics
+	syslog    *syslog.Metrics
 	// serverErrors counts the HTTP servers' own errors (serverlog.go).
 	serverErrors *prometheus.CounterVec
 	// reloads counts SIGHUP reloads by result (ok, error).
@@ -76,6 +78,7 @@ func newMetrics() *metrics {
 		radius:       radiusd.NewMetrics(reg),
 		history:      history.NewMetrics(reg),
 		trace:        trace.NewMetrics(reg),
+		syslog:       syslog.NewMetrics(reg),
 		serverErrors: newServerErrors(reg),
 		reloads:      reloads,
 	}

@@ -13,7 +13,6 @@ import (
 	"twostep/challenge"
 	"twostep/cluster"
 	"twostep/configs"
-	"twostep/history"
 	"twostep/radiusd"
 	"twostep/trace"
 )
@@ -54,9 +53,12 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	if pushes != nil {
 		defer pushes.Close()
 	}
-	rec := d.newHistory(store, node)
+	recs, auditExport, err := d.newHistory(store, node)
+	if err != nil {
+		return err
+	}
 	tr := d.newTracing(store, node)
-	srv, err := d.newRADIUS(engine, dict, store, node, rec, tr)
+	srv, err := d.newRADIUS(engine, dict, store, node, recs, tr)
 	if err != nil {
 		return err
 	}
@@ -72,7 +74,8 @@ func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) error {
 	var g group
 	d.addControl(ctx, &g, hup, srv, dr)
 	d.addServers(&g, ls, srv, dr)
-	d.addHistory(ctx, &g, rec, dr)
+	d.addHistory(ctx, &g, recs, dr)
+	d.addAuditExport(ctx, &g, auditExport)
 	d.addTracing(ctx, &g, tr)
 	d.addLoops(ctx, &g, store, connectStore, cluster.NewNodes(store, node, version, d.m.cluster, nil))
 	d.ready.Store(true)
@@ -103,10 +106,10 @@ func (d *daemon) newEngine(store cluster.Store, node string) (*challenge.Engine,
 	return challenge.NewEngine(d.dir, d.cfg.Policy, opts...), pushes, nil
 }
 
-// newRADIUS builds the RADIUS server in front of engine; rec, when not
-// nil, keeps the login history of its answers; tr traces the users
-// `twostepctl trace` asks for.
-func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, node string, rec *history.Recorder, tr *trace.Tracing) (*radiusd.Server, error) {
+// newRADIUS builds the RADIUS server in front of engine; recs, when there
+// are any, take the record of each answer (the login history, syslog); tr
+// traces the users `twostepctl trace` asks for.
+func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, store cluster.Store, node string, recs sinks, tr *trace.Tracing) (*radiusd.Server, error) {
 	o := radiusd.Options{
 		Config:        d.cfg.RADIUS,
 		Authenticator: engine,
@@ -120,8 +123,9 @@ func (d *daemon) newRADIUS(engine *challenge.Engine, dict *radiusd.Dictionary, s
 		MessageAuthenticators: cluster.NewClientRecords(store, node, time.Now),
 		Trace:                 tr,
 	}
-	if rec != nil {
-		o.History, o.ReferenceInReply = rec, d.cfg.History.ReferenceInReply
+	if len(recs) > 0 {
+		// The reference is looked up in the cluster's history.
+		o.History, o.ReferenceInReply = recs, d.cfg.History.Enabled && d.cfg.History.ReferenceInReply
 	}
 	return radiusd.NewServer(o)
 }

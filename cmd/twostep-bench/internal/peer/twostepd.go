@@ -27,6 +27,7 @@ type Twostepd struct {
 	Metrics   *TwostepdListen   `yaml:"metrics,omitempty"`
 	Push      *TwostepdPush     `yaml:"push,omitempty"`
 	Portal    *TwostepdPortal   `yaml:"portal,omitempty"`
+	History   *TwostepdHistory  `yaml:"history,omitempty"`
 }
 
 // TwostepdLog is the log section.
@@ -94,6 +95,12 @@ type TwostepdEmbedded struct {
 	DataDir   string `yaml:"data_dir"`
 	ClientURL string `yaml:"client_url"`
 	PeerURL   string `yaml:"peer_url"`
+}
+
+// TwostepdHistory is the history section (the login history). Enabled
+// is always written: twostepd's default is on.
+type TwostepdHistory struct {
+	Enabled bool `yaml:"enabled"`
 }
 
 // TwostepdPolicy is the policy section.
