@@ -181,14 +181,17 @@ type AuditEntry struct {
 }
 
 // Follow sends to out every event of the trail written at a revision
-// after after, oldest first: those the trail holds now, then each new
+// after after, oldest first, each once, the several events of one
+// transaction included: those the trail holds now, then each new
 // one as it is written, until ctx ends or the watch is lost (the member
 // lost its leader, the store closed it); it then returns an error, and
 // the caller follows again from the last revision it took. It does not
 // replay the store's history: what it sends first is read with one List,
 // so a compaction loses nothing; an event whose lease (the trail's
 // retention) ended, or which was deleted, before it was sent is not
-// sent.
+// sent. A caller that stops inside one transaction's events and follows
+// again from its revision skips the rest of them (a revision says no
+// more): a claim handed over in that instant may lose them.
 func (a *Audit) Follow(ctx context.Context, after int64, out chan<- AuditEntry) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -201,9 +204,15 @@ func (a *Audit) Follow(ctx context.Context, after int64, out chan<- AuditEntry) 
 	if err != nil {
 		return fmt.Errorf("cluster: audit: %w", err)
 	}
-	slices.SortFunc(entries, func(x, y Entry) int { return cmp.Compare(x.ModRevision, y.ModRevision) })
+	slices.SortStableFunc(entries, func(x, y Entry) int { return cmp.Compare(x.ModRevision, y.ModRevision) })
+	// The events of one transaction (a revoke of every code, a token
+	// import) share its revision: sent keeps the keys sent at revision
+	// after, so that each is sent once. The caller took every event up to
+	// the revision it resumes from (from).
+	from := after
+	sent := map[string]bool{}
 	send := func(en Entry) error {
-		if en.ModRevision <= after {
+		if en.ModRevision <= from || en.ModRevision < after || (en.ModRevision == after && sent[en.Key]) {
 			return nil
 		}
 		e := AuditEntry{Revision: en.ModRevision}
@@ -212,7 +221,11 @@ func (a *Audit) Follow(ctx context.Context, after int64, out chan<- AuditEntry) 
 		}
 		select {
 		case out <- e:
-			after = en.ModRevision
+			if en.ModRevision != after {
+				clear(sent)
+				after = en.ModRevision
+			}
+			sent[en.Key] = true
 			return nil
 		case <-ctx.Done():
 			return fmt.Errorf("cluster: audit follow: %w: %w", ErrUnavailable, ctx.Err())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -248,5 +249,57 @@ func TestAuditFollow(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[u4 u5 u6]" || len(out) != 0 {
 		t.Errorf("followed again %v (and %d more), want [u4 u5 u6]", got, len(out))
+	}
+}
+
+// TestAuditFollowOneTransaction: the events one transaction writes (a
+// revoke of every code of a user) share its revision, and Follow sends
+// every one of them, from its List and from its watch.
+func TestAuditFollowOneTransaction(t *testing.T) {
+	leakcheck.Check(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := memstore.New()
+	audit := cluster.NewAudit(store, 0)
+	put := func(users ...string) {
+		t.Helper()
+		var txn cluster.Txn
+		for i, u := range users {
+			v := fmt.Sprintf(`{"time":"2026-12-01T10:00:0%dZ","action":"bypass.revoke","actor":"twostepctl root@h","user":%q,"nonce":"n%d"}`, i, u, i)
+			txn.Then = append(txn.Then, cluster.Put(fmt.Sprintf("audit/20261201T10000%dZ-%s", i, u), []byte(v)))
+		}
+		if _, err := store.Commit(ctx, txn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("a1", "a2", "a3") // before Follow: its List
+	out := make(chan cluster.AuditEntry, 100)
+	done := make(chan error, 1)
+	go func() { done <- audit.Follow(ctx, 0, out) }()
+	var got []string
+	take := func(n int) {
+		t.Helper()
+		for range n {
+			select {
+			case e := <-out:
+				got = append(got, e.Event.User)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("Follow sent %v, then nothing for 10s", got)
+			}
+		}
+	}
+	take(3)
+	put("b1", "b2", "b3") // while it follows: its watch
+	take(3)
+	cancel()
+	<-done
+	slices.Sort(got)
+	if fmt.Sprint(got) != "[a1 a2 a3 b1 b2 b3]" {
+		t.Errorf("followed %v, want every event of both transactions once", got)
+	}
+	select {
+	case e := <-out:
+		t.Errorf("an event sent twice: %+v", e)
+	default:
 	}
 }
