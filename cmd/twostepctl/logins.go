@@ -158,16 +158,19 @@ func (c *cli) printLogins(recs []cluster.LoginRecord, f cluster.LoginFilter) err
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tID\tUSER\tCLIENT\tNAS\tFROM\tFACTOR\tDEVICE\tDECISION\tREASON\tNODE")
 	for _, r := range recs {
-		user := r.User
+		// The typed name, NAS-Identifier and Calling-Station-Id are what
+		// a NAS passed on from anybody: shown quoted when they hold what
+		// a terminal would act on (escapes) or a table would break on.
+		user := shown(r.User)
 		switch {
 		case user == "":
-			user = "(typed " + r.TypedUser + ")"
+			user = "(typed " + shown(r.TypedUser) + ")"
 		case r.TypedUser != "":
-			user += " (typed " + r.TypedUser + ")"
+			user += " (typed " + shown(r.TypedUser) + ")"
 		}
-		nas := r.NASAddr
+		nas := shown(r.NASAddr)
 		if r.NASID != "" {
-			nas = r.NASID + " " + nas
+			nas = shown(r.NASID) + " " + nas
 		}
 		device := "-"
 		if r.Device != nil {
@@ -175,9 +178,10 @@ func (c *cli) printLogins(recs []cluster.LoginRecord, f cluster.LoginFilter) err
 			if device == "" {
 				device = r.Device.ID
 			}
+			device = shown(device)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format("2006-01-02 15:04:05 UTC"), r.ID, user,
-			r.Client, nas, orDash(r.From), orDash(r.Factor), device, r.Decision, r.Reason, orDash(r.Node))
+			shown(r.Client), nas, orDash(shown(r.From)), orDash(r.Factor), device, r.Decision, r.Reason, orDash(shown(r.Node)))
 	}
 	return tw.Flush()
 }

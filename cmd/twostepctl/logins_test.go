@@ -220,3 +220,17 @@ func TestLoginsHelp(t *testing.T) {
 	}
 	contains(t, mustCtl(t, "", "help"), "logins ")
 }
+
+// TestLoginsQuotesOutsidersText: a User-Name, NAS-Identifier or
+// Calling-Station-Id is whatever somebody sent; the table shows one that
+// holds a terminal escape or a tab quoted, never raw.
+func TestLoginsQuotesOutsidersText(t *testing.T) {
+	hc := newHistoryCluster(t)
+	hc.write(t, cluster.LoginRecord{Time: time.Now().UTC(), ID: "0123456789ab", TypedUser: "x\x1b]0;owned\x07\x1b[2J", Client: "vpn",
+		NASID: "gw\t1", NASAddr: "192.0.2.10", From: "a\nb", Decision: "reject", Reason: "unknown_user", Node: "node1"})
+	out := mustCtl(t, "", "-config", hc.config, "logins")
+	if strings.ContainsAny(out, "\x1b\x07") || strings.Contains(out, "gw\t1") || strings.Contains(out, "a\nb") {
+		t.Errorf("raw control characters in the table:\n%q", out)
+	}
+	contains(t, out, `"x\x1b]0;owned\a\x1b[2J"`, `"gw\t1"`, `"a\nb"`)
+}
