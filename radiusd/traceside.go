@@ -69,9 +69,31 @@ func (x *exchange) traceReply(code radius.Code, resp []byte, hold time.Duration)
 		if err != nil {
 			return nil
 		}
-		return dict.traceAttributes(p)
+		attrs := dict.traceAttributes(p)
+		if code == radius.CodeAccessChallenge {
+			// A challenge's prompt may carry verified push's number,
+			// which only the user at the NAS may see (the trace is
+			// readable by whoever reads etcd while the push waits): its
+			// digits are masked, its words kept.
+			for i, avp := range p.Attributes {
+				if avp.Type == 18 { // Reply-Message
+					attrs[i].Value = maskDigits(attrs[i].Value)
+				}
+			}
+		}
+		return attrs
 	})
 	x.tr.End(x.id, v.canonical)
+}
+
+// maskDigits replaces every digit of s with #.
+func maskDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return '#'
+		}
+		return r
+	}, s)
 }
 
 // secretTypes are the standard attributes whose values are masked

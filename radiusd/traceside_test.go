@@ -190,7 +190,7 @@ func TestTraceThroughServer(t *testing.T) {
 		reply[a.Name] = a.Value
 	}
 	if reply["Reply-Message"] != `"Passcode:"` || reply["State"] != "<masked, 16 bytes>" || reply["Proxy-State"] != "<masked, 16 bytes>" {
-		t.Errorf("reply attributes %v: want the message shown, State and Proxy-State masked", reply)
+		t.Errorf("reply attributes %v: want the prompt shown (its digits masked: it may show verified push's number), State and Proxy-State masked", reply)
 	}
 }
 
@@ -268,5 +268,13 @@ func TestTraceOfAWait(t *testing.T) {
 	recs := records(2)
 	if last := recs[1]; !last.Final || last.Part != 1 || len(last.Events) != 2 || last.Events[0].Result != "approved" || last.Events[1].Kind != "reply" {
 		t.Errorf("with the answer: %+v, want part 1, final: the approval and the reply", last)
+	}
+}
+
+// TestTraceMasksVerifiedNumber: a challenge's prompt keeps its words in a
+// trace, and loses its digits (verified push's number).
+func TestTraceMasksVerifiedNumber(t *testing.T) {
+	if got, want := maskDigits(`"Enter 42 on your phone (Pixel 7) and approve"`), `"Enter ## on your phone (Pixel #) and approve"`; got != want {
+		t.Errorf("got %s, want %s", got, want)
 	}
 }
