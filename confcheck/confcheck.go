@@ -15,7 +15,8 @@
 // cluster.EmbeddedConfigError was, would leave configs one adapter per
 // owner.) Beside it are the parsers of the values that several sections
 // write alike, so that each kind of value is read, and refused, one way:
-// an address or CIDR prefix, and host:port.
+// an address or CIDR prefix, host:port, and the TLS files a client
+// section names (TLSFiles).
 package confcheck
 
 import (

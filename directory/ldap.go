@@ -3,11 +3,9 @@ package directory
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -294,31 +292,7 @@ func (c *LDAPConfig) tlsConfig(ps *confcheck.Problems) *tls.Config {
 		ServerName:         c.ServerName,
 		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // documented test-only switch
 	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			ps.Add("ca_file", "%v", err)
-		} else {
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				ps.Add("ca_file", "%s: no PEM certificate", c.CAFile)
-			}
-			tlsConf.RootCAs = pool
-		}
-	}
-	switch {
-	case c.CertFile != "" && c.KeyFile != "":
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			ps.Add("cert_file", "with key_file: %v", err)
-		} else {
-			tlsConf.Certificates = []tls.Certificate{cert}
-		}
-	case c.CertFile != "":
-		ps.Add("cert_file", "set without key_file")
-	case c.KeyFile != "":
-		ps.Add("key_file", "set without cert_file")
-	}
+	confcheck.TLSFiles(ps, tlsConf, c.CAFile, c.CertFile, c.KeyFile)
 	return tlsConf
 }
 

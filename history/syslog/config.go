@@ -2,9 +2,7 @@ package syslog
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 
@@ -140,31 +138,7 @@ func (c Config) TLSConfig(ps *confcheck.Problems) *tls.Config {
 	if conf.ServerName == "" {
 		conf.ServerName, _, _ = net.SplitHostPort(c.Address)
 	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			ps.Add("ca_file", "%v", err)
-		} else {
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				ps.Add("ca_file", "%s: no PEM certificate", c.CAFile)
-			}
-			conf.RootCAs = pool
-		}
-	}
-	switch {
-	case c.CertFile != "" && c.KeyFile != "":
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			ps.Add("cert_file", "with key_file: %v", err)
-		} else {
-			conf.Certificates = []tls.Certificate{cert}
-		}
-	case c.CertFile != "":
-		ps.Add("cert_file", "set without key_file")
-	case c.KeyFile != "":
-		ps.Add("key_file", "set without cert_file")
-	}
+	confcheck.TLSFiles(ps, conf, c.CAFile, c.CertFile, c.KeyFile)
 	return conf
 }
 
