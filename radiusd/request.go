@@ -189,13 +189,15 @@ func (x *exchange) respond() {
 	}
 	rec := x.record(code)
 	hold := s.rejectHold(code, x.start)
-	x.traceReply(code, resp, hold)
+	decided := s.now().Sub(x.start)
 	send := func() {
 		s.cache.finish(x.key, x.entry, resp, s.now())
 		if err := x.l.send(resp, x.src, x.dst); err != nil {
 			s.drop(causeWriteError, x.src, c.Name)
 		}
-		// Handed over once the answer is out, without waiting.
+		// Traced (its reply parsed and named) and handed over once the
+		// answer is out, without waiting.
+		x.traceReply(code, resp, hold, decided)
 		if s.history != nil {
 			rec.Time = s.now()
 			s.history.Record(rec)

@@ -42,9 +42,9 @@ func (x *exchange) traceRequest() {
 	x.tr.Packet("request", detail, func() []cluster.TraceAttribute { return dict.traceAttributes(p) })
 }
 
-// traceReply records the answer resp of code, held back hold (the reject
-// delay), and ends x's trace.
-func (x *exchange) traceReply(code radius.Code, resp []byte, hold time.Duration) {
+// traceReply records the answer resp of code, decided in decided and held
+// back hold (the reject delay), and ends x's trace.
+func (x *exchange) traceReply(code radius.Code, resp []byte, hold, decided time.Duration) {
 	if x.tr == nil {
 		return
 	}
@@ -56,7 +56,7 @@ func (x *exchange) traceReply(code radius.Code, resp []byte, hold time.Duration)
 	if v.d.Device != "" {
 		detail += ", device " + v.d.Device
 	}
-	detail += fmt.Sprintf("), decided in %s", x.s.now().Sub(x.start).Round(time.Microsecond))
+	detail += fmt.Sprintf("), decided in %s", decided.Round(time.Microsecond))
 	if hold > 0 {
 		detail += fmt.Sprintf(", held %s more (radius.reject_delay)", hold.Round(time.Millisecond))
 	}
