@@ -46,6 +46,8 @@ type Server struct {
 	// UDPAddr, TCPAddr, TLSAddr and TLSClientAddr are the inputs'
 	// 127.0.0.1:port.
 	UDPAddr, TCPAddr, TLSAddr, TLSClientAddr string
+	// serverCert, serverKey are rsyslogd's own (writeCerts).
+	serverCert, serverKey string
 	// CAFile signs the server's certificate (for 127.0.0.1 and
 	// localhost) and the client certificate in ClientCertFile and
 	// ClientKeyFile, which TLSClientAddr demands.
@@ -217,7 +219,7 @@ func (s *Server) start() error {
 	conf := filepath.Join(s.dir, "rsyslog.conf")
 	var b bytes.Buffer
 	err := confTemplate.Execute(&b, map[string]string{
-		"Dir": s.dir, "CA": s.CAFile, "Cert": filepath.Join(s.dir, "server.pem"), "Key": filepath.Join(s.dir, "server.key"),
+		"Dir": s.dir, "CA": s.CAFile, "Cert": s.serverCert, "Key": s.serverKey,
 		"Out": s.out, "UDP": port(s.UDPAddr), "TCP": port(s.TCPAddr), "TLS": port(s.TLSAddr), "TLSClient": port(s.TLSClientAddr),
 	})
 	if err != nil {
