@@ -74,6 +74,12 @@ func startCluster(t testing.TB, n int) (*Cluster, error) {
 		ec.InitialCluster = strings.Join(peers, ",")
 		e, err := embed.StartEtcd(ec)
 		if err != nil {
+			// The members started wait for a quorum that will not form;
+			// their Close would wait for it too: stop their servers first
+			// (as cluster/embedded's abort does).
+			for _, m := range c.members {
+				m.Server.HardStop()
+			}
 			c.stop()
 			return nil, err
 		}
